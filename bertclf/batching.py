@@ -1,0 +1,54 @@
+"""Length-grouped batches with dynamic padding, split into accumulation steps and DDP shards."""
+import random
+from typing import List, Sequence
+
+import torch
+
+Step = List[List[int]]  # one optimizer step = its micro-batches of example indices
+
+
+def training_steps(lengths: Sequence[int], batch_size: int, accumulation: int, seed: int,
+                   epoch: int, group_factor: int = 50) -> List[Step]:
+    """Every example once per epoch, in steps of `accumulation` micro-batches.
+
+    Examples are shuffled, then sorted by length inside windows of `group_factor` micro-batches,
+    so a micro-batch holds texts of similar length and pads little; the micro-batch order is
+    shuffled again so that lengths do not trend through the epoch. The remainder goes last: the last
+    step may hold fewer micro-batches and its last micro-batch fewer examples; nothing is dropped.
+    """
+    rng = random.Random(seed * 1_000_003 + epoch)
+    order = list(range(len(lengths)))
+    rng.shuffle(order)
+    micro = batch_size // accumulation
+    window = micro * group_factor
+    micro_batches = []
+    for start in range(0, len(order), window):
+        chunk = sorted(order[start:start + window], key=lambda i: -lengths[i])
+        micro_batches += [chunk[j:j + micro] for j in range(0, len(chunk), micro)]
+    short = [mb for mb in micro_batches if len(mb) < micro]  # at most one: the epoch's remainder
+    micro_batches = [mb for mb in micro_batches if len(mb) == micro]
+    rng.shuffle(micro_batches)
+    micro_batches += short  # so every step but the last is exactly batch_size examples
+    return [micro_batches[k:k + accumulation] for k in range(0, len(micro_batches), accumulation)]
+
+
+def shard(micro_batch: List[int], rank: int, world_size: int) -> List[int]:
+    return micro_batch[rank::world_size]
+
+
+def eval_batches(lengths: Sequence[int], batch_size: int) -> List[List[int]]:
+    order = sorted(range(len(lengths)), key=lambda i: -lengths[i])
+    return [order[j:j + batch_size] for j in range(0, len(order), batch_size)]
+
+
+def pad_batch(token_ids, indices: Sequence[int], pad_id: int, multiple: int = 1):
+    """(input_ids, attention_mask) padded to the longest text of this batch only."""
+    seqs = [token_ids[i] for i in indices]
+    width = max(len(s) for s in seqs)
+    width = -(-width // multiple) * multiple
+    ids = torch.full((len(seqs), width), pad_id, dtype=torch.long)
+    mask = torch.zeros((len(seqs), width), dtype=torch.long)
+    for row, s in enumerate(seqs):
+        ids[row, :len(s)] = s
+        mask[row, :len(s)] = 1
+    return ids, mask

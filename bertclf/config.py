@@ -1,0 +1,187 @@
+"""One training run's options: the seed's fourteen under their own names, plus what users expect."""
+import argparse
+import dataclasses
+import os
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Optional
+
+from .errors import UserError
+
+TRUNCATIONS = ("head", "tail", "head+tail")
+POOLINGS = ("cls", "mean")
+
+
+def default_cache_dir() -> str:
+    base = os.environ.get("XDG_CACHE_HOME") or os.path.join(os.path.expanduser("~"), ".cache")
+    return os.path.join(base, "bert-hpo")
+
+
+@dataclass
+class TrainConfig:
+    # the seed's options (same names, same meaning; floats are floats and booleans are booleans)
+    train_path: Optional[str] = None
+    valid_path: Optional[str] = None
+    max_length: int = 256
+    save_path: str = "runs"
+    bert_name: str = "bert-base-uncased"
+    bert_finetuning: bool = True
+    dropout_p: float = 0.1
+    boost: bool = False
+    n_epochs: int = 4
+    lr: float = 1e-3
+    lr_main: float = 2e-5
+    early_stop: int = -1
+    batch_size: int = 16
+    gradient_accumulation_steps: int = 1
+    # what the seed lacked
+    seed: int = 42
+    device: str = "auto"
+    num_workers: int = 0
+    pooling: str = "cls"
+    truncation: str = "head"
+    valid_fraction: float = 0.1
+    warmup_ratio: float = 0.1
+    weight_decay: float = 0.01
+    max_grad_norm: float = 1.0
+    max_train_samples: Optional[int] = None
+    max_valid_samples: Optional[int] = None
+    eval_batch_size: int = 64
+    cache_dir: str = field(default_factory=default_cache_dir)
+    run_name: Optional[str] = None
+    overwrite: bool = False
+    progress: bool = True
+
+    @property
+    def micro_batch_size(self) -> int:
+        return self.batch_size // self.gradient_accumulation_steps
+
+    @property
+    def uses_feature_cache(self) -> bool:
+        return self.boost and not self.bert_finetuning
+
+    def validate(self) -> "TrainConfig":
+        """Check every option that can be checked without reading data or a model."""
+        def bad(option, expected, value):
+            raise UserError(f"--{option}: expected {expected}, got {value!r}")
+
+        if self.max_length < 8:
+            bad("max_length", "an integer of at least 8", self.max_length)
+        for name in ("batch_size", "gradient_accumulation_steps", "n_epochs", "eval_batch_size"):
+            if getattr(self, name) < 1:
+                bad(name, "a positive integer", getattr(self, name))
+        if self.batch_size % self.gradient_accumulation_steps:
+            raise UserError(
+                f"--batch_size {self.batch_size} is not divisible by --gradient_accumulation_steps "
+                f"{self.gradient_accumulation_steps}: batch_size is the effective batch, split into "
+                f"gradient_accumulation_steps micro-batches of equal size")
+        if not 0.0 <= self.dropout_p < 1.0:
+            bad("dropout_p", "a probability in [0, 1)", self.dropout_p)
+        for name in ("lr", "lr_main"):
+            if not getattr(self, name) > 0:
+                bad(name, "a positive learning rate", getattr(self, name))
+        if self.early_stop == 0 or self.early_stop < -1:
+            bad("early_stop", "a patience of at least 1 epoch, or -1 to disable", self.early_stop)
+        if self.truncation not in TRUNCATIONS:
+            bad("truncation", " | ".join(TRUNCATIONS), self.truncation)
+        if self.pooling not in POOLINGS:
+            bad("pooling", " | ".join(POOLINGS), self.pooling)
+        if not 0.0 < self.valid_fraction < 1.0:
+            bad("valid_fraction", "a fraction in (0, 1)", self.valid_fraction)
+        if not 0.0 <= self.warmup_ratio < 1.0:
+            bad("warmup_ratio", "a fraction in [0, 1)", self.warmup_ratio)
+        for name in ("max_train_samples", "max_valid_samples"):
+            value = getattr(self, name)
+            if value is not None and value < 2:
+                bad(name, "at least 2 samples", value)
+        if self.boost and self.bert_finetuning:
+            raise UserError("--boost True needs --bert_finetuning False: boost caches the features "
+                            "of a frozen encoder, and a fine-tuned encoder changes every step")
+        return self
+
+    def to_dict(self) -> dict:
+        return dataclasses.asdict(self)
+
+    @classmethod
+    def from_dict(cls, values: dict) -> "TrainConfig":
+        names = {f.name for f in dataclasses.fields(cls)}
+        unknown = sorted(set(values) - names)
+        if unknown:
+            raise UserError(f"unknown training option(s): {', '.join(unknown)}")
+        return cls(**values)
+
+
+def str2bool(text: str) -> bool:
+    value = str(text).strip().lower()
+    if value in ("true", "1", "yes", "y", "on"):
+        return True
+    if value in ("false", "0", "no", "n", "off"):
+        return False
+    raise argparse.ArgumentTypeError(f"expected True/False/1/0/yes/no, got {text!r}")
+
+
+def optional_int(text: str) -> Optional[int]:
+    return None if str(text).lower() in ("none", "") else int(text)
+
+
+def add_train_arguments(parser: argparse.ArgumentParser) -> None:
+    """Every TrainConfig field as --name (and --dashed-name), typed from its default."""
+    defaults = TrainConfig()
+    helps = {
+        "train_path": "training data: .csv/.tsv/.txt (optionally .gz) or an aclImdb split folder",
+        "valid_path": "validation data; without it a stratified, seeded slice of train is held out",
+        "max_length": "maximum tokens per text, [CLS] and [SEP] included",
+        "save_path": "folder that receives one sub-folder per run",
+        "bert_name": "Hugging Face model name or a local folder",
+        "bert_finetuning": "train the encoder too (True) or only the head (False)",
+        "dropout_p": "dropout on the pooled vector before the linear head",
+        "boost": "with --bert_finetuning False: compute the frozen features once, cache them, train the head",
+        "n_epochs": "number of epochs",
+        "lr": "learning rate of the head",
+        "lr_main": "learning rate of the encoder (when fine-tuning)",
+        "early_stop": "stop after this many epochs without a better valid accuracy; -1 disables",
+        "batch_size": "effective batch size (micro-batch = batch_size // gradient_accumulation_steps)",
+        "gradient_accumulation_steps": "micro-batches accumulated per optimizer step",
+        "seed": "random seed (data order, split, dropout, head init)",
+        "device": "auto | cpu | cuda | cuda:N",
+        "num_workers": "DataLoader worker processes",
+        "pooling": "cls (pooled [CLS], as the seed) | mean (mean of token vectors)",
+        "truncation": "which part of a long text to keep: head | tail | head+tail (Sun et al. 2019)",
+        "valid_fraction": "share of train held out when --valid_path is not given",
+        "warmup_ratio": "share of optimizer steps with linear warm-up",
+        "weight_decay": "AdamW weight decay (not applied to biases and LayerNorm)",
+        "max_grad_norm": "gradient clipping norm (<= 0 disables)",
+        "max_train_samples": "use a seeded random subset of this many training examples",
+        "max_valid_samples": "use a seeded random subset of this many validation examples",
+        "eval_batch_size": "batch size for validation and feature extraction",
+        "cache_dir": "folder for cached token ids and frozen features",
+        "run_name": "name of the run folder under save_path (default: a timestamp)",
+        "overwrite": "replace an existing run folder of the same name",
+        "progress": "show progress bars",
+    }
+    for f in dataclasses.fields(TrainConfig):
+        default = getattr(defaults, f.name)
+        if isinstance(default, bool):
+            kind = str2bool
+        elif isinstance(default, int):
+            kind = int
+        elif isinstance(default, float):
+            kind = float
+        elif f.name.startswith("max_") and f.name.endswith("_samples"):
+            kind = optional_int
+        else:
+            kind = str
+        flags = [f"--{f.name}"]
+        if "_" in f.name:
+            flags.append(f"--{f.name.replace('_', '-')}")
+        parser.add_argument(*flags, dest=f.name, type=kind, default=default,
+                            metavar=f.name.upper(), help=f"{helps[f.name]} (default: {default})")
+
+
+def config_from_args(args: argparse.Namespace) -> TrainConfig:
+    names = [f.name for f in dataclasses.fields(TrainConfig)]
+    return TrainConfig(**{n: getattr(args, n) for n in names})
+
+
+def run_dir(config: TrainConfig, run_name: str) -> Path:
+    return Path(config.save_path) / run_name

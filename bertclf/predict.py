@@ -23,3 +23,15 @@ def predict_texts(model_dir, texts: Sequence[str], batch_size: int = 64, device=
                 results[i] = {"text": texts[i], "label": meta["label_names"][k],
                               "probability": float(probs[row, k])}
     return results
+
+
+def score_file(model_dir, path, batch_size: int = 64, device="cpu") -> dict:
+    """Accuracy of a saved model on a labelled file: how a search re-scores its best model on test."""
+    from .data import encode_labels, read_examples
+    from .model_io import read_meta
+    examples = read_examples(path, "test data")
+    gold = encode_labels(examples, read_meta(model_dir)["label_names"], "test data")
+    predicted = predict_texts(model_dir, examples.texts, batch_size, device)
+    names = read_meta(model_dir)["label_names"]
+    correct = sum(names.index(p["label"]) == y for p, y in zip(predicted, gold))
+    return {"accuracy": correct / len(gold), "examples": len(gold), "path": str(path)}

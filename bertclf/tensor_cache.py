@@ -3,6 +3,7 @@
 Token ids and frozen features both live here, so a second run, or every trial of a search,
 loads what the first one computed.
 """
+import fcntl
 import hashlib
 import json
 from pathlib import Path
@@ -31,12 +32,16 @@ def cached(cache_dir, kind: str, key: str,
            compute: Callable[[], Dict[str, torch.Tensor]]) -> Tuple[Dict[str, torch.Tensor], bool, Path]:
     """(tensors, hit, path): load `kind/key.safetensors`, or compute it and store it."""
     path = Path(cache_dir) / kind / f"{key}.safetensors"
-    if path.exists():
-        try:
-            return load_file(str(path)), True, path
-        except Exception:  # a damaged entry is recomputed, never trusted
-            path.unlink(missing_ok=True)
-    tensors = {name: t.contiguous() for name, t in compute().items()}
-    with atomic_path(path) as tmp:
-        save_file(tensors, str(tmp))
-    return tensors, False, path
+    path.parent.mkdir(parents=True, exist_ok=True)
+    # One process computes an entry; others asking for the same key meanwhile wait, then load it.
+    with open(path.with_suffix(".lock"), "w") as lock:
+        fcntl.flock(lock, fcntl.LOCK_EX)
+        if path.exists():
+            try:
+                return load_file(str(path)), True, path
+            except Exception:  # a damaged entry is recomputed, never trusted
+                path.unlink(missing_ok=True)
+        tensors = {name: t.contiguous() for name, t in compute().items()}
+        with atomic_path(path) as tmp:
+            save_file(tensors, str(tmp))
+        return tensors, False, path

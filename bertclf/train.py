@@ -95,8 +95,13 @@ def parameter_groups(model: BertClassifier, config: TrainConfig):
 
 
 def train(config: TrainConfig, report: Optional[Report] = None, *, resume_from=None,
-          save_run: bool = True, log: Callable[[str], None] = log_stderr) -> dict:
-    """Train one configuration; return {"best", "history", "run_dir", "label_names", ...}."""
+          save_run: bool = True, features_only: bool = False,
+          log: Callable[[str], None] = log_stderr) -> dict:
+    """Train one configuration; return {"best", "history", "run_dir", "label_names", ...}.
+
+    features_only: stop once the token ids (and, for boost, the frozen features) are cached;
+    a search does this once per distinct key before its trials start.
+    """
     config.validate()
     rank, world = distributed_world()
     if config.micro_batch_size % world:
@@ -136,6 +141,8 @@ def train(config: TrainConfig, report: Optional[Report] = None, *, resume_from=N
     valid_y = torch.tensor(splits.valid_labels)
     pad_id = tokenizer.pad_token_id if tokenizer.pad_token_id is not None else 0
 
+    if features_only and not config.uses_feature_cache:
+        return {"features": None}
     seed_everything(config.seed)
     model = BertClassifier(encoder, len(splits.label_names), config.dropout_p, config.pooling)
     encoder_id = None
@@ -154,6 +161,8 @@ def train(config: TrainConfig, report: Optional[Report] = None, *, resume_from=N
             say(f"boost: {split} features {'loaded from cache' if hit else 'computed and cached'} "
                 f"({len(tokens)} x {feats[split].shape[1]}, {path})")
         train_features, valid_features = feats["train"], feats["valid"]
+        if features_only:
+            return {"features": {split: str(t.shape) for split, t in feats.items()}}
         model.encoder = None  # only the head trains; the encoder is not needed any more
     model.to(device)
     net = model
@@ -269,7 +278,8 @@ def train(config: TrainConfig, report: Optional[Report] = None, *, resume_from=N
                 best_state = {k: v.detach().to("cpu", copy=True) for k, v in model.state_dict().items()}
         else:
             bad_epochs += 1
-        metrics.update(best_epoch=best["epoch"], best_valid_accuracy=best["valid_accuracy"])
+        metrics.update(best_epoch=best["epoch"], best_valid_accuracy=best["valid_accuracy"],
+                       best_train_loss=best["train_loss"], best_valid_loss=best["valid_loss"])
         history.append(metrics)
         say(f"epoch {epoch}: train loss {metrics['train_loss']:.4f}, valid loss {valid_loss:.4f}, "
             f"valid accuracy {valid_accuracy:.4f}, {metrics['train_samples_per_s']:.1f} samples/s, "

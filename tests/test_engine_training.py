@@ -110,3 +110,23 @@ def test_resume_from_checkpoint_continues_the_run(config_for, tmp_path):
     resumed = train(config_for(run_name="resumed", n_epochs=3), resume_from=checkpoints[2])
     assert [m["epoch"] for m in resumed["history"]] == [1, 2, 3]
     assert resumed["history"][2]["valid_loss"] == pytest.approx(full["history"][2]["valid_loss"], rel=1e-4)
+
+
+def test_feature_cache_computes_each_key_once_under_concurrency(tmp_path):
+    import threading
+    from bertclf.tensor_cache import cached
+    calls = []
+
+    def compute():
+        calls.append(1)
+        import time
+        time.sleep(0.2)
+        return {"x": torch.arange(4)}
+    results = []
+    threads = [threading.Thread(target=lambda: results.append(cached(tmp_path, "k", "same", compute)))
+               for _ in range(4)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    assert len(calls) == 1 and sum(hit for _, hit, _ in results) == 3

@@ -1,0 +1,161 @@
+"""A finished search's outputs: results.md (best first), results.csv (every trial), best_model/,
+the best configuration's score on the untouched test split, and plots. All written atomically."""
+import json
+import math
+import os
+import shutil
+from pathlib import Path
+
+from bertclf.atomic import atomic_path, write_text
+from bertclf.predict import score_file
+from bertclf.results_table import SEED_COLUMNS, csv_text, markdown_table, seed_row
+
+from .search_space import expand
+
+
+def _trial_rows(grid, spec, base):
+    rows = []
+    n_epochs = int(base.get("n_epochs", 4))
+    for result in grid:
+        m = result.metrics or {}
+        sampled = {k: v for k, v in (result.config or {}).items() if k in spec["space"]}
+        values = {**base, **expand(sampled)}
+        epochs = int(m.get("training_iteration", 0) or 0)
+        if result.error is not None:
+            status = "error"
+        elif epochs < n_epochs and m.get("best_epoch") is not None and \
+                not (values.get("early_stop", -1) > 0 and epochs - m["best_epoch"] >= values["early_stop"]):
+            status = "stopped early (ASHA)"
+        elif epochs < n_epochs:
+            status = "early stop"
+        else:
+            status = "completed"
+        rows.append({"trial": Path(result.path).name if result.path else "?", "status": status,
+                     "error": str(result.error).splitlines()[-1][:300] if result.error else "",
+                     "sampled": sampled, "values": values, "metrics": m, "epochs": epochs,
+                     "result": result})
+    ok = [r for r in rows if r["metrics"].get("best_valid_accuracy") is not None]
+    ok.sort(key=lambda r: (-r["metrics"]["best_valid_accuracy"], r["metrics"]["best_valid_loss"]))
+    return ok + [r for r in rows if r not in ok]
+
+
+def _fmt(value):
+    if isinstance(value, float):
+        return f"{value:.3g}" if abs(value) < 1e-2 else f"{value:.4g}"
+    return str(value)
+
+
+def write_outputs(grid, spec, base, out_dir: Path, test_path, wall_seconds: float) -> dict:
+    out_dir.mkdir(parents=True, exist_ok=True)
+    rows = _trial_rows(grid, spec, base)
+    hp = list(spec["space"])
+    scored = [r for r in rows if r["metrics"].get("best_valid_accuracy") is not None]
+
+    md_rows = []
+    for r in scored:
+        m, v = r["metrics"], r["values"]
+        best = {"epoch": m["best_epoch"], "train_loss": m["best_train_loss"],
+                "valid_loss": m["best_valid_loss"], "valid_accuracy": m["best_valid_accuracy"]}
+        md_rows.append(seed_row(v.get("bert_finetuning", True), v.get("max_length", 256), best)
+                       + [_fmt(r["sampled"].get(k)) for k in hp] + [r["status"]])
+    written = {}
+    lines = [f"# Search {out_dir.name}: {spec['dataset']}, {base.get('bert_name')}\n",
+             f"{len(rows)} trials, {wall_seconds:.0f} s wall. Valid = held out of train "
+             f"({base.get('valid_fraction', 0.1):.0%}, stratified); each trial scored on its best epoch.\n",
+             markdown_table(SEED_COLUMNS + hp + ["status"], md_rows)]
+
+    csv_columns = ["trial", "status", "epochs_run"] + hp + [
+        "best_epoch", "best_train_loss", "best_valid_loss", "best_valid_accuracy",
+        "last_valid_accuracy", "train_samples_per_s", "time_total_s", "error"]
+    csv_rows = []
+    for r in rows:
+        m = r["metrics"]
+        csv_rows.append([r["trial"], r["status"], r["epochs"]] + [r["sampled"].get(k, "") for k in hp] + [
+            m.get("best_epoch", ""), m.get("best_train_loss", ""), m.get("best_valid_loss", ""),
+            m.get("best_valid_accuracy", ""), m.get("valid_accuracy", ""), m.get("train_samples_per_s", ""),
+            m.get("time_total_s", ""), r["error"]])
+    write_text(out_dir / "results.csv", csv_text(csv_columns, csv_rows))
+    written["results.csv"] = out_dir / "results.csv"
+
+    test = None
+    if scored:
+        best = scored[0]
+        checkpoint = best["result"].get_best_checkpoint("valid_accuracy", "max") or best["result"].checkpoint
+        target = out_dir / "best_model"
+        staging = out_dir / f".best_model.partial-{os.getpid()}"
+        shutil.rmtree(staging, ignore_errors=True)
+        with checkpoint.as_directory() as folder:
+            shutil.copytree(folder, staging, ignore=shutil.ignore_patterns("trainer_state.pt"))
+        (staging / "search_config.json").write_text(json.dumps(
+            {"trial": best["trial"], "sampled": best["sampled"], "train_options": best["values"]},
+            indent=2, default=str), encoding="utf-8")
+        shutil.rmtree(target, ignore_errors=True)
+        os.replace(staging, target)
+        written["best_model"] = target
+        if test_path:
+            test = score_file(target, test_path)
+            lines.append(f"\nBest configuration ({best['trial']}) re-scored on the untouched test split "
+                         f"({test['examples']} examples, {Path(test_path).name}): "
+                         f"**test accuracy {test['accuracy']:.4f}** "
+                         f"(valid accuracy {best['metrics']['best_valid_accuracy']:.4f}).\n")
+    errors = [r for r in rows if r["status"] == "error"]
+    if errors:
+        lines.append("\nFailed trials: " + "; ".join(f"{r['trial']}: {r['error']}" for r in errors) + "\n")
+    write_text(out_dir / "results.md", "\n".join(lines))
+    written["results.md"] = out_dir / "results.md"
+    written.update(_plots(scored, hp, spec, out_dir))
+    return {"trials": len(rows), "completed": sum(r["status"] == "completed" for r in rows),
+            "early_stopped": sum(r["status"].startswith("stopped early") for r in rows),
+            "errors": len(errors), "best": scored[0]["sampled"] if scored else None,
+            "best_valid_accuracy": scored[0]["metrics"]["best_valid_accuracy"] if scored else None,
+            "test": test, "written": {k: str(v) for k, v in written.items()}}
+
+
+def _plots(scored, hp, spec, out_dir: Path) -> dict:
+    if not scored:
+        return {}
+    import matplotlib
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    done = sorted(scored, key=lambda r: r["metrics"].get("timestamp", 0))
+    t0 = min(r["metrics"].get("timestamp", 0) - r["metrics"].get("time_total_s", 0) for r in done)
+    xs = [(r["metrics"].get("timestamp", 0) - t0) / 60 for r in done]
+    ys = [r["metrics"]["best_valid_accuracy"] for r in done]
+    fig, ax = plt.subplots(figsize=(6, 4))
+    ax.scatter(xs, ys, label="trial (best epoch)")
+    ax.step(xs, [max(ys[:i + 1]) for i in range(len(ys))], where="post", color="C1", label="best so far")
+    ax.set_xlabel("minutes since the search started (trial end)")
+    ax.set_ylabel("valid accuracy")
+    ax.legend()
+    ax.set_title(f"{out_dir.name}: valid accuracy by trial")
+    written = {}
+    with atomic_path(out_dir / "trials_over_time.png") as tmp:
+        fig.savefig(tmp, format="png", dpi=110, bbox_inches="tight")
+    plt.close(fig)
+    written["plot (over time)"] = out_dir / "trials_over_time.png"
+    if hp:
+        cols = min(3, len(hp))
+        fig, axes = plt.subplots(math.ceil(len(hp) / cols), cols, figsize=(4 * cols, 3.2 * math.ceil(len(hp) / cols)),
+                                 squeeze=False)
+        for ax, key in zip(axes.flat, hp):
+            values = [r["sampled"].get(key) for r in scored]
+            accs = [r["metrics"]["best_valid_accuracy"] for r in scored]
+            if "choice" in spec["space"][key]:
+                labels = [str(c) for c in spec["space"][key]["choice"]]
+                ax.scatter([labels.index(str(v)) for v in values], accs)
+                ax.set_xticks(range(len(labels)), labels)
+            else:
+                ax.scatter(values, accs)
+                if "loguniform" in spec["space"][key]:
+                    ax.set_xscale("log")
+            ax.set_xlabel(key)
+            ax.set_ylabel("valid accuracy")
+        for ax in list(axes.flat)[len(hp):]:
+            ax.axis("off")
+        fig.tight_layout()
+        with atomic_path(out_dir / "hyperparameters.png") as tmp:
+            fig.savefig(tmp, format="png", dpi=110)
+        plt.close(fig)
+        written["plot (hyperparameters)"] = out_dir / "hyperparameters.png"
+    return written

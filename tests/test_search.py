@@ -1,0 +1,201 @@
+"""The search end to end on a local Ray: smoke search, ASHA, DDP equivalence, resume.
+
+Each test that starts Ray stops it, also when it fails (a subprocess, or a fixture's finally).
+"""
+import csv
+import gzip
+import json
+import os
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import pytest
+
+from tests.conftest import sentiment_rows
+
+pytestmark = pytest.mark.ray
+ROOT = Path(__file__).resolve().parent.parent
+
+
+def write_imdb_like(folder: Path, n_train=600, n_test=200):
+    folder.mkdir(parents=True, exist_ok=True)
+    for name, n, seed in (("imdb_train.csv.gz", n_train, 11), ("imdb_test.csv.gz", n_test, 12)):
+        rows = ["text,label"] + [f'"{t}",{1 if y == "pos" else 0}' for t, y in sentiment_rows(n, seed)]
+        (folder / name).write_bytes(gzip.compress("\n".join(rows).encode()))
+    return folder
+
+
+def search_cmd(data_dir, out_dir, *extra):
+    return [sys.executable, str(ROOT / "launch.py"), "--search", "imdb", "--smoke-test",
+            "--data-dir", str(data_dir), "--output-dir", str(out_dir), "--num-cpus", "2", *extra]
+
+
+def run(cmd, timeout=400):
+    env = dict(os.environ, PYTHONUNBUFFERED="1", RAY_DEDUP_LOGS="0")
+    proc = subprocess.run(cmd, cwd=ROOT, env=env, capture_output=True, text=True, timeout=timeout)
+    return proc
+
+
+def read_csv(path):
+    with open(path, newline="") as f:
+        return list(csv.DictReader(f))
+
+
+def test_smoke_search_end_to_end(tmp_path):
+    data = write_imdb_like(tmp_path / "data")
+    started = time.perf_counter()
+    proc = run(search_cmd(data, tmp_path / "out"))
+    seconds = time.perf_counter() - started
+    assert proc.returncode == 0, proc.stderr[-3000:]
+    assert seconds < 180, f"smoke search took {seconds:.0f} s"
+    out = tmp_path / "out" / "imdb-smoke"
+    assert "no GPU found" in proc.stderr and str(out) in proc.stderr
+
+    trials = read_csv(out / "results.csv")
+    assert len(trials) == 4 and all(t["status"] != "error" for t in trials)
+    assert all(t["best_valid_accuracy"] for t in trials)
+    accs = [float(t["best_valid_accuracy"]) for t in trials]
+    assert accs == sorted(accs, reverse=True)
+
+    md = (out / "results.md").read_text()
+    assert "| BERT finetune | Max token Length | Best Epoch | train loss | valid loss | valid accuracy |" in md
+    table = [line for line in md.splitlines() if line.startswith("| ") and "BERT finetune" not in line]
+    md_accs = [float(line.split("|")[6]) for line in table]
+    assert md_accs == sorted(md_accs, reverse=True) and len(table) == 4
+    assert "re-scored on the untouched test split" in md
+    assert (out / "trials_over_time.png").stat().st_size > 1000
+    assert (out / "hyperparameters.png").stat().st_size > 1000
+
+    assert not (out / "best_model" / "trainer_state.pt").exists()
+    pred = run([sys.executable, str(ROOT / "launch.py"), "--predict", "--model", str(out / "best_model"),
+                "--text", "a wonderful and superb film"], timeout=120)
+    assert pred.returncode == 0, pred.stderr[-2000:]
+    assert json.loads(pred.stdout.strip().splitlines()[0])["label"] in (0, 1)
+    # boost trials share features computed once before the search: each cache file is computed
+    # exactly once, and every boost trial loads both of its splits
+    assert "features cached once for the whole search" in proc.stderr
+    files = list((out / "cache" / "features").glob("*.safetensors"))
+    assert files and proc.stderr.count("features computed and cached") == len(files)
+    boost_trials = sum(t["mode"] == "boost" for t in trials)
+    assert boost_trials and proc.stderr.count("features loaded from cache") >= 2 * boost_trials
+
+
+def test_same_seed_gives_same_trial_configurations(tmp_path):
+    from bert_hpo_distributed.search import _tpe
+    from bert_hpo_distributed.search_space import load_spec
+    from ray.tune.search.optuna import OptunaSearch  # noqa: F401
+
+    def suggestions():
+        spec = load_spec("imdb", profile=["cpu", "smoke"])
+        searcher = _tpe(spec, concurrency=2)
+        return [searcher.suggest(f"t{i}") for i in range(4)]
+    assert suggestions() == suggestions()
+
+
+def test_startup_phase_does_not_balloon_with_concurrency():
+    from bert_hpo_distributed.search import _tpe
+    from bert_hpo_distributed.search_space import load_spec
+    spec = load_spec("imdb", ["startup_trials=6"])
+    # 6 random trials asked for, 4 in flight: TPE's own count (finished trials only) is cut to 3
+    assert _tpe(spec, concurrency=4)._sampler._n_startup_trials == 3
+    assert _tpe(spec, concurrency=1)._sampler._n_startup_trials == 6
+
+
+def test_missing_data_gives_one_clear_line(tmp_path):
+    proc = run(search_cmd(tmp_path / "empty", tmp_path / "out"), timeout=120)
+    errors = [line for line in proc.stderr.splitlines() if line.startswith("error:")]
+    assert proc.returncode == 2 and len(errors) == 1
+    assert "imdb_train.csv" in errors[0] and "--data-dir" in errors[0]
+    assert "Traceback" not in proc.stderr
+
+
+@pytest.fixture
+def local_ray(tmp_path):
+    import ray
+    os.environ["RAY_ENABLE_WINDOWS_OR_OSX_CLUSTER"] = "0"
+    ray.init(num_cpus=2, include_dashboard=True, dashboard_host="127.0.0.1",
+             _node_ip_address="127.0.0.1", log_to_driver=False)
+    try:
+        yield ray
+    finally:
+        ray.shutdown()
+
+
+def test_two_gloo_workers_match_one_worker(local_ray, config_for, tmp_path):
+    from ray import train as ray_train
+    from ray.train.torch import TorchTrainer
+    from bert_hpo_distributed.trial import _worker_loop
+    from bertclf.train import train
+
+    config = config_for(n_epochs=1, batch_size=16, gradient_accumulation_steps=2, save_path=str(tmp_path))
+    single = []
+    train(config, report=lambda m, save: single.append(m), save_run=False)
+    staging = tmp_path / "staging"
+    staging.mkdir()
+    trainer = TorchTrainer(
+        _worker_loop,
+        train_loop_config={"values": config.to_dict(), "cpus": 1, "staging": str(staging)},
+        scaling_config=ray_train.ScalingConfig(num_workers=2, use_gpu=False,
+                                               resources_per_worker={"CPU": 0.9}),
+        run_config=ray_train.RunConfig(name="ddp", storage_path=str(tmp_path / "ray")))
+    result = trainer.fit()
+    assert result.metrics["train_loss"] == pytest.approx(single[0]["train_loss"], rel=1e-4)
+    assert result.metrics["valid_loss"] == pytest.approx(single[0]["valid_loss"], rel=1e-4)
+    assert result.metrics["valid_accuracy"] == pytest.approx(single[0]["valid_accuracy"])
+
+
+def test_asha_stops_a_hopeless_trial_early(tmp_path):
+    spec = ROOT / "search_spaces" / "imdb.yaml"
+    data = write_imdb_like(tmp_path / "data")
+    # A trial with a learning rate of 1e-7 cannot learn. Seed 6 draws (all four in TPE's random
+    # phase, run one at a time) good, good, hopeless, good: when the hopeless one reaches ASHA's
+    # rungs, better trials are recorded there, so it must be cut before its last epoch.
+    proc = run(search_cmd(data, tmp_path / "out", "--name", "asha", "--max-concurrent", "1",
+                          "--set", "smoke.num_samples=4", "--set", "smoke.fixed.n_epochs=4",
+                          "--set", "smoke.seed=6", "--set", "smoke.startup_trials=4",
+                          "--set", "smoke.space={lr: {choice: [0.5, 1.0e-7]}, mode: {choice: [boost]}}"))
+    assert proc.returncode == 0, proc.stderr[-3000:]
+    trials = read_csv(tmp_path / "out" / "asha" / "results.csv")
+    stopped = [t for t in trials if t["status"] == "stopped early (ASHA)"]
+    assert stopped and all(int(t["epochs_run"]) < 4 for t in stopped)
+    assert all(float(t["lr"]) < 1e-6 for t in stopped)
+    assert any(t["status"] == "completed" for t in trials)
+    assert spec.exists()
+
+
+def test_resume_after_interruption_reruns_no_finished_trial(tmp_path):
+    data = write_imdb_like(tmp_path / "data")
+    out = tmp_path / "out"
+    cmd = search_cmd(data, out, "--name", "resume", "--max-concurrent", "1",
+                     "--set", "smoke.num_samples=4", "--set", "smoke.space.mode.choice=[boost]")
+    proc = subprocess.Popen(cmd, cwd=ROOT, stdout=subprocess.PIPE, stderr=subprocess.STDOUT,
+                            env=dict(os.environ, PYTHONUNBUFFERED="1"), start_new_session=True)
+    trials_dir = out / "resume" / "trials"
+    finished = {}
+    try:
+        deadline = time.time() + 240
+        while time.time() < deadline and len(finished) < 1:
+            time.sleep(0.5)
+            for result_file in trials_dir.glob("*/result.json"):
+                lines = result_file.read_text().strip().splitlines()
+                if lines and json.loads(lines[-1]).get("done"):
+                    finished[result_file] = result_file.read_bytes()
+        assert finished, "no trial finished in time"
+        os.killpg(proc.pid, signal.SIGINT)
+        output = proc.communicate(timeout=120)[0].decode()
+    finally:
+        if proc.poll() is None:
+            os.killpg(proc.pid, signal.SIGKILL)
+    assert proc.returncode == 130, output[-3000:]
+    assert "--resume" in output
+    assert not (out / "resume" / "results.csv").exists()
+
+    resumed = run(cmd + ["--resume"])
+    assert resumed.returncode == 0, resumed.stderr[-3000:]
+    trials = read_csv(out / "resume" / "results.csv")
+    assert len(trials) == 4 and all(t["status"] != "error" for t in trials)
+    for result_file, content in finished.items():
+        assert result_file.read_bytes() == content, f"{result_file.parent.name} was re-run"

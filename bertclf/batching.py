@@ -52,3 +52,22 @@ def pad_batch(token_ids, indices: Sequence[int], pad_id: int, multiple: int = 1)
         ids[row, :len(s)] = s
         mask[row, :len(s)] = 1
     return ids, mask
+
+
+def token_inputs(tokens, pad_id: int, multiple: int, indices) -> dict:
+    ids, mask = pad_batch(tokens, indices, pad_id, multiple)
+    return {"input_ids": ids, "attention_mask": mask}
+
+
+def feature_inputs(features, indices) -> dict:
+    return {"features": features[indices].float()}
+
+
+def batch_stream(batches, make_inputs, num_workers: int, pin_memory: bool):
+    """make_inputs(indices) for each batch, in order; padded in `num_workers` processes if > 0."""
+    if num_workers <= 0:
+        return (make_inputs(b) for b in batches)
+    from torch.utils.data import DataLoader
+    # batch_size=None: each item is already a batch of indices, and make_inputs pads it
+    return iter(DataLoader(batches, batch_size=None, collate_fn=make_inputs, num_workers=num_workers,
+                           pin_memory=pin_memory))

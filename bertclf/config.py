@@ -9,6 +9,7 @@ from typing import Optional
 from .errors import UserError
 
 TRUNCATIONS = ("head", "tail", "head+tail")
+TASKS = ("classification", "qa")
 POOLINGS = ("cls", "mean")
 
 
@@ -35,6 +36,9 @@ class TrainConfig:
     batch_size: int = 16
     gradient_accumulation_steps: int = 1
     # what the seed lacked
+    task: str = "classification"
+    doc_stride: int = 128
+    max_answer_length: int = 30
     seed: int = 42
     device: str = "auto"
     num_workers: int = 0
@@ -94,6 +98,16 @@ class TrainConfig:
             value = getattr(self, name)
             if value is not None and value < 2:
                 bad(name, "at least 2 samples", value)
+        if self.task not in TASKS:
+            bad("task", " | ".join(TASKS), self.task)
+        if self.task == "qa":
+            if self.boost:
+                from .qa_task import refuse_boost
+                refuse_boost()
+            if not 0 < self.doc_stride < self.max_length // 2:
+                bad("doc_stride", f"a stride in (0, max_length / 2 = {self.max_length // 2})", self.doc_stride)
+            if self.max_answer_length < 1:
+                bad("max_answer_length", "a positive number of tokens", self.max_answer_length)
         if self.boost and self.bert_finetuning:
             raise UserError("--boost True needs --bert_finetuning False: boost caches the features "
                             "of a frozen encoder, and a fine-tuned encoder changes every step")
@@ -128,7 +142,7 @@ def add_train_arguments(parser: argparse.ArgumentParser) -> None:
     """Every TrainConfig field as --name (and --dashed-name), typed from its default."""
     defaults = TrainConfig()
     helps = {
-        "train_path": "training data: .csv/.tsv/.txt (optionally .gz) or an aclImdb split folder",
+        "train_path": "training data: .csv/.tsv/.txt (optionally .gz), an aclImdb split folder, or SQuAD JSON for --task qa",
         "valid_path": "validation data; without it a stratified, seeded slice of train is held out",
         "max_length": "maximum tokens per text, [CLS] and [SEP] included",
         "save_path": "folder that receives one sub-folder per run",
@@ -142,9 +156,12 @@ def add_train_arguments(parser: argparse.ArgumentParser) -> None:
         "early_stop": "stop after this many epochs without a better valid accuracy; -1 disables",
         "batch_size": "effective batch size (micro-batch = batch_size // gradient_accumulation_steps)",
         "gradient_accumulation_steps": "micro-batches accumulated per optimizer step",
+        "task": "classification (text -> label) | qa (extractive question answering, SQuAD/KorQuAD JSON)",
+        "doc_stride": "qa: tokens between the starts of two windows over a long context",
+        "max_answer_length": "qa: longest answer span considered, in tokens",
         "seed": "random seed (data order, split, dropout, head init)",
         "device": "auto | cpu | cuda | cuda:N",
-        "num_workers": "DataLoader worker processes",
+        "num_workers": "processes that pad batches ahead of the model (0: in the training process)",
         "pooling": "cls (pooled [CLS], as the seed) | mean (mean of token vectors)",
         "truncation": "which part of a long text to keep: head | tail | head+tail (Sun et al. 2019)",
         "valid_fraction": "share of train held out when --valid_path is not given",
@@ -155,7 +172,7 @@ def add_train_arguments(parser: argparse.ArgumentParser) -> None:
         "max_valid_samples": "use a seeded random subset of this many validation examples",
         "eval_batch_size": "batch size for validation and feature extraction",
         "cache_dir": "folder for cached token ids and frozen features",
-        "run_name": "name of the run folder under save_path (default: a timestamp)",
+        "run_name": "name of the run folder under save_path; none: run-<timestamp>",
         "overwrite": "replace an existing run folder of the same name",
         "progress": "show progress bars",
     }

@@ -14,8 +14,8 @@ from .model import BertClassifier, load_encoder, load_tokenizer
 META = "bert_hpo_model.json"
 
 
-def save_model(folder, model: BertClassifier, tokenizer, meta: dict) -> None:
-    """meta: label_names, bert_name, pooling, max_length, truncation, dropout_p, finetuned, hidden_size."""
+def save_model(folder, model, tokenizer, meta: dict) -> None:
+    """meta: task, bert_name, max_length, dropout_p, finetuned, hidden_size, and the task's own."""
     folder = Path(folder)
     folder.mkdir(parents=True, exist_ok=True)
     if meta["finetuned"]:
@@ -33,7 +33,7 @@ def read_meta(folder) -> dict:
     return json.loads(path.read_text(encoding="utf-8"))
 
 
-def load_weights(model: BertClassifier, folder) -> None:
+def load_weights(model, folder) -> None:
     """Put a saved checkpoint's weights into an already built model (used to resume a run)."""
     folder = Path(folder)
     model.head.load_state_dict(load_file(str(folder / "head.safetensors")))
@@ -47,7 +47,11 @@ def load_model(folder):
     meta = read_meta(folder)
     source = str(Path(folder) / "encoder") if meta["finetuned"] else meta["bert_name"]
     encoder, tokenizer = load_encoder(source), load_tokenizer(source)
-    model = BertClassifier(encoder, len(meta["label_names"]), meta["dropout_p"], meta["pooling"])
+    if meta.get("task") == "qa":
+        from .qa import BertSpanQA
+        model = BertSpanQA(encoder, meta["dropout_p"])
+    else:
+        model = BertClassifier(encoder, len(meta["label_names"]), meta["dropout_p"], meta["pooling"])
     model.head.load_state_dict(load_file(str(Path(folder) / "head.safetensors")))
     return model.eval(), tokenizer, meta
 

@@ -25,13 +25,41 @@ def predict_texts(model_dir, texts: Sequence[str], batch_size: int = 64, device=
     return results
 
 
-def score_file(model_dir, path, batch_size: int = 64, device="cpu") -> dict:
-    """Accuracy of a saved model on a labelled file: how a search re-scores its best model on test."""
-    from .data import encode_labels, read_examples
+def score_file(model_dir, path, batch_size: int = 64, device="cpu", max_examples=None) -> dict:
+    """Accuracy of a saved model on a labelled file: how a search re-scores its best model on test.
+
+    max_examples: a seeded random subset (stated in the result), for CPU-sized searches.
+    """
+    from .data import encode_labels, read_examples, seeded_subset
     from .model_io import read_meta
     examples = read_examples(path, "test data")
+    examples = examples.subset(seeded_subset(len(examples), max_examples, 0))
     gold = encode_labels(examples, read_meta(model_dir)["label_names"], "test data")
     predicted = predict_texts(model_dir, examples.texts, batch_size, device)
     names = read_meta(model_dir)["label_names"]
     correct = sum(names.index(p["label"]) == y for p, y in zip(predicted, gold))
     return {"accuracy": correct / len(gold), "examples": len(gold), "path": str(path)}
+
+
+def score_qa_file(model_dir, path, batch_size: int = 64, device="cpu", max_examples=None,
+                  cache_dir=None) -> dict:
+    """KorQuAD EM / F1 (percent) of a saved QA model on a SQuAD-format file."""
+    import tempfile
+    from .data import seeded_subset
+    from .qa import Windows, answers_of, decode, window_inputs, windows
+    from .qa_metrics import score
+    from .squad import read_squad
+    model, tokenizer, meta = load_model(model_dir)
+    model.to(device)
+    examples = read_squad(path, "test data")
+    examples = [examples[i] for i in seeded_subset(len(examples), max_examples, 0)]
+    win = Windows(windows(tokenizer, examples, meta["max_length"], meta["doc_stride"],
+                          cache_dir or tempfile.mkdtemp(prefix="bert-hpo-qa-")))
+    by_window = {}
+    with torch.inference_mode():
+        for idx in eval_batches(win.ids.lengths.tolist(), batch_size):
+            inputs = window_inputs(win, tokenizer.pad_token_id or 0, 1, idx)
+            logits = model(**{k: v.to(device) for k, v in inputs.items()}).float().cpu()
+            by_window.update({w: logits[row] for row, w in enumerate(idx)})
+    predictions = decode(examples, win, by_window, max_answer_length=meta["max_answer_length"])
+    return {**score(predictions, answers_of(examples)), "examples": len(examples), "path": str(path)}

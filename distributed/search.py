@@ -32,32 +32,56 @@ class SearchOptions:
     force_cpu: bool = False
     num_cpus: Optional[int] = None
     dashboard_host: str = "127.0.0.1"
+    share_inputs: bool = True  # False: every trial tokenises and encodes for itself (the seed's way)
 
 
 def say(message: str) -> None:
     print(f"[bert-hpo] {message}", file=sys.stderr, flush=True)
 
 
-def _smoke_data(files: dict, folder: Path, seed: int) -> dict:
-    """A small stratified slice of the real data and a tiny BERT whose vocabulary it learnt."""
+def _smoke_data(files: dict, folder: Path, seed: int, task: str) -> dict:
+    """A small slice of the real data and a tiny BERT whose vocabulary was learnt from it."""
     from bertclf.tiny_model import build_tiny_bert
     folder.mkdir(parents=True, exist_ok=True)
-    out = {}
-    for split, size in (("train", 240), ("test", 100)):
-        ex = read_examples(files[split], f"{split} data")
-        by_label = {}
-        for i, label in enumerate(ex.labels):
-            by_label.setdefault(label, []).append(i)
-        rng = random.Random(seed)
-        picked = []
-        for label in sorted(by_label):
-            picked += rng.sample(by_label[label], min(len(by_label[label]), size // len(by_label)))
-        rows = [(ex.texts[i][:400], ex.labels[i]) for i in sorted(picked)]
-        out[split] = folder / f"{split}.csv"
-        out[split].write_text(csv_text(["text", "label"], rows), encoding="utf-8")
-    texts = [row for row in read_examples(out["train"]).texts]
+    out, texts = {}, []
+    if task == "qa":
+        from bertclf.squad import read_squad, write_squad
+        for split, size in (("train", 120), ("test", 40)):
+            examples = read_squad(files[split], f"{split} data")[:size]
+            out[split] = folder / f"{split}.json"
+            write_squad(examples, out[split])
+            texts += [e.question for e in examples] + sorted({e.context for e in examples})
+    else:
+        for split, size in (("train", 240), ("test", 100)):
+            ex = read_examples(files[split], f"{split} data")
+            by_label = {}
+            for i, label in enumerate(ex.labels):
+                by_label.setdefault(label, []).append(i)
+            rng = random.Random(seed)
+            picked = []
+            for label in sorted(by_label):
+                picked += rng.sample(by_label[label], min(len(by_label[label]), size // len(by_label)))
+            rows = [(ex.texts[i][:400], ex.labels[i]) for i in sorted(picked)]
+            out[split] = folder / f"{split}.csv"
+            out[split].write_text(csv_text(["text", "label"], rows), encoding="utf-8")
+            texts += [text for text, _ in rows]
     out["model"] = build_tiny_bert(folder / "tiny_bert", texts, vocab_size=800)
     return out
+
+
+def _split_dev(dev_path: Path, fraction: float, folder: Path, seed: int):
+    """KorQuAD's train set is absent: split its dev set by article into train and test parts."""
+    from bertclf.squad import read_squad, split_by_article, write_squad
+    examples = read_squad(dev_path, "dev data")
+    train, test = split_by_article(examples, fraction, seed)
+    folder.mkdir(parents=True, exist_ok=True)
+    write_squad(train, folder / "dev_split_train.json")
+    write_squad(test, folder / "dev_split_test.json")
+    note = (f"The train set was not available: the dev set ({dev_path.name}) was split by article, "
+            f"{len({e.article for e in train})} articles / {len(train)} questions to train and "
+            f"{len({e.article for e in test})} articles / {len(test)} questions to test; these scores "
+            f"are not comparable to published dev-set scores.")
+    return {"train": folder / "dev_split_train.json", "test": folder / "dev_split_test.json"}, note
 
 
 def _feature_keys(spec: dict) -> list:
@@ -114,7 +138,7 @@ def _tpe(spec: dict, concurrency: int):
     startup = max(1, spec["startup_trials"] - (concurrency - 1))
     sampler = optuna.samplers.TPESampler(seed=spec["seed"], n_startup_trials=startup,
                                          constant_liar=True)
-    return OptunaSearch(space=optuna_space(spec), metric="best_valid_accuracy", mode="max",
+    return OptunaSearch(space=optuna_space(spec), metric=f"best_{spec['metric']}", mode="max",
                         sampler=sampler)
 
 
@@ -122,7 +146,7 @@ def _scheduler(spec: dict, n_epochs: int):
     from ray.tune.schedulers import ASHAScheduler, FIFOScheduler
     if spec["scheduler"]["type"] == "none":
         return FIFOScheduler()
-    return ASHAScheduler(time_attr="training_iteration", metric="valid_accuracy", mode="max",
+    return ASHAScheduler(time_attr="training_iteration", metric=spec["metric"], mode="max",
                          max_t=n_epochs, grace_period=int(spec["scheduler"]["grace_period"]),
                          reduction_factor=spec["scheduler"]["reduction_factor"])
 
@@ -213,21 +237,33 @@ def _run(opts: SearchOptions) -> dict:
         raise UserError(f"{experiment} holds a search already: pass --resume to continue it, or "
                         f"--name to start another")
 
-    files = resolve(spec["dataset"], opts.data_dir)
+    task = spec["fixed"]["task"]
+    dev_split = spec.get("dev_split")
+    files = resolve(spec["dataset"], opts.data_dir, need=("test",) if dev_split else ("train", "test"))
+    note = ""
+    if dev_split and "train" not in files:
+        files, note = _split_dev(files["test"], dev_split, out_dir / "data", spec["seed"])
+        say(note)
     base = {"cache_dir": str(out_dir / "cache"), "progress": False, "save_path": str(out_dir / "runs")}
     base.update(spec["fixed"])
     if opts.smoke_test:
-        smoke = _smoke_data(files, out_dir / "smoke-data", spec["seed"])
+        smoke = _smoke_data(files, out_dir / "smoke-data", spec["seed"], task)
         files = {"train": smoke["train"], "test": smoke["test"]}
         base["bert_name"] = smoke["model"]
-    base["train_path"] = str(files["train"])
+    # trials run in their own working directories: every path they get must be absolute
+    base["train_path"] = str(Path(files["train"]).resolve())
+    if Path(base.get("bert_name", "")).exists():
+        base["bert_name"] = str(Path(base["bert_name"]).resolve())
+    base["cache_dir"] = str(Path(base["cache_dir"]).resolve())
     concurrency = _concurrency(spec, use_gpu, opts.max_concurrent)
     say(f"search {name}: {spec['num_samples']} trials of {spec['dataset']} with "
         f"{base.get('bert_name')}, up to {concurrency} at a time, "
         f"{'GPU' if use_gpu else 'CPU'}; results in {out_dir}")
 
-    seconds = 0.0 if opts.resume else precompute_inputs(spec, base, use_gpu,
-                                                         spec["resources"]["cpus_per_worker"])
+    if not opts.share_inputs:
+        base["cache_dir"] = str(Path(base["cache_dir"]) / "{trial}")  # one cache per trial: nothing shared
+    seconds = 0.0 if opts.resume or not opts.share_inputs else precompute_inputs(
+        spec, base, use_gpu, spec["resources"]["cpus_per_worker"])
     if seconds:
         say(f"inputs tokenised / frozen features cached once for the whole search in {seconds:.1f} s")
 
@@ -248,7 +284,7 @@ def _run(opts: SearchOptions) -> dict:
                 name="trials", storage_path=storage, verbose=1,
                 checkpoint_config=tune.CheckpointConfig(
                     num_to_keep=spec["checkpoints_to_keep"],
-                    checkpoint_score_attribute="valid_accuracy", checkpoint_score_order="max"),
+                    checkpoint_score_attribute=spec["metric"], checkpoint_score_order="max"),
                 failure_config=tune.FailureConfig(max_failures=spec["max_failures"])),
         )
     wall = time.perf_counter()
@@ -260,7 +296,10 @@ def _run(opts: SearchOptions) -> dict:
             f"{experiment}; run the same command with --resume to finish the search")
         raise KeyboardInterrupt
     from .search_report import write_outputs
-    summary = write_outputs(grid, spec, base, out_dir, files.get("test"), wall)
+    report_started = time.perf_counter()
+    summary = write_outputs(grid, spec, base, out_dir, files.get("test"), wall, note)
+    summary["seconds"] = {"shared_inputs": seconds, "trials": wall,
+                          "outputs_and_test": time.perf_counter() - report_started}
     say(f"done in {wall:.0f} s: {summary['trials']} trials "
         f"({summary['completed']} completed, {summary['early_stopped']} stopped early, "
         f"{summary['errors']} errors)")

@@ -28,6 +28,9 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--cpu", dest="force_cpu", action="store_true",
                    help="run the CPU-sized search even where GPUs exist")
     p.add_argument("--num-cpus", type=int, help="CPUs for a local Ray (default: all)")
+    p.add_argument("--no-shared-inputs", dest="share_inputs", action="store_false",
+                   help="every trial tokenises and computes boost features itself, as the seed did "
+                        "(for benchmarks; the default computes them once for the whole search)")
     p.add_argument("--dashboard-host", default="127.0.0.1",
                    help="interface for the local Ray dashboard (default 127.0.0.1: this machine only)")
     return p

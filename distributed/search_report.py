@@ -7,8 +7,8 @@ import shutil
 from pathlib import Path
 
 from bertclf.atomic import atomic_path, write_text
-from bertclf.predict import score_file
-from bertclf.results_table import SEED_COLUMNS, csv_text, markdown_table, seed_row
+from bertclf.predict import score_file, score_qa_file
+from bertclf.results_table import METRIC_COLUMNS, csv_text, markdown_table, seed_columns, seed_row
 
 from .search_space import expand
 
@@ -34,8 +34,9 @@ def _trial_rows(grid, spec, base):
                      "error": str(result.error).splitlines()[-1][:300] if result.error else "",
                      "sampled": sampled, "values": values, "metrics": m, "epochs": epochs,
                      "result": result})
-    ok = [r for r in rows if r["metrics"].get("best_valid_accuracy") is not None]
-    ok.sort(key=lambda r: (-r["metrics"]["best_valid_accuracy"], r["metrics"]["best_valid_loss"]))
+    key = f"best_{spec['metric']}"
+    ok = [r for r in rows if r["metrics"].get(key) is not None]
+    ok.sort(key=lambda r: (-r["metrics"][key], r["metrics"]["best_valid_loss"]))
     return ok + [r for r in rows if r not in ok]
 
 
@@ -45,42 +46,50 @@ def _fmt(value):
     return str(value)
 
 
-def write_outputs(grid, spec, base, out_dir: Path, test_path, wall_seconds: float) -> dict:
+def write_outputs(grid, spec, base, out_dir: Path, test_path, wall_seconds: float, data_note: str = "") -> dict:
     out_dir.mkdir(parents=True, exist_ok=True)
+    kind, metric = base["task"], spec["metric"]
+    best_key = f"best_{metric}"
+    metric_keys = [k for _, k, _ in METRIC_COLUMNS[kind]]
     rows = _trial_rows(grid, spec, base)
     hp = list(spec["space"])
-    scored = [r for r in rows if r["metrics"].get("best_valid_accuracy") is not None]
+    scored = [r for r in rows if r["metrics"].get(best_key) is not None]
 
     md_rows = []
     for r in scored:
         m, v = r["metrics"], r["values"]
-        best = {"epoch": m["best_epoch"], "train_loss": m["best_train_loss"],
-                "valid_loss": m["best_valid_loss"], "valid_accuracy": m["best_valid_accuracy"]}
-        md_rows.append(seed_row(v.get("bert_finetuning", True), v.get("max_length", 256), best)
+        best = {"epoch": m["best_epoch"], "train_loss": m["best_train_loss"], "valid_loss": m["best_valid_loss"],
+                **{k: m[f"best_{k}"] for k in metric_keys}}
+        md_rows.append(seed_row(kind, v.get("bert_finetuning", True), v.get("max_length", 256), best)
                        + [_fmt(r["sampled"].get(k)) for k in hp] + [r["status"]])
     written = {}
+    stamps = [(r["metrics"]["timestamp"] - r["metrics"].get("time_total_s", 0), r["metrics"]["timestamp"])
+              for r in rows if r["metrics"].get("timestamp")]
+    span = max(e for _, e in stamps) - min(b for b, _ in stamps) if stamps else wall_seconds
     lines = [f"# Search {out_dir.name}: {spec['dataset']}, {base.get('bert_name')}\n",
-             f"{len(rows)} trials, {wall_seconds:.0f} s wall. Valid = held out of train "
-             f"({base.get('valid_fraction', 0.1):.0%}, stratified); each trial scored on its best epoch.\n",
-             markdown_table(SEED_COLUMNS + hp + ["status"], md_rows)]
+             f"{len(rows)} trials in {span:.0f} s from the first trial's start to the last one's end. Valid = held out of train "
+             f"({base.get('valid_fraction', 0.1):.0%}, stratified); each trial scored on its best epoch "
+             f"({metric}).{(' ' + data_note) if data_note else ''}\n",
+             markdown_table(seed_columns(kind) + hp + ["status"], md_rows)]
 
-    csv_columns = ["trial", "status", "epochs_run"] + hp + [
-        "best_epoch", "best_train_loss", "best_valid_loss", "best_valid_accuracy",
-        "last_valid_accuracy", "train_samples_per_s", "time_total_s", "error"]
+    csv_columns = (["trial", "status", "epochs_run"] + hp + ["best_epoch", "best_train_loss", "best_valid_loss"]
+                   + [f"best_{k}" for k in metric_keys]
+                   + [f"last_{metric}", "train_samples_per_s", "time_total_s", "error"])
     csv_rows = []
     for r in rows:
         m = r["metrics"]
-        csv_rows.append([r["trial"], r["status"], r["epochs"]] + [r["sampled"].get(k, "") for k in hp] + [
-            m.get("best_epoch", ""), m.get("best_train_loss", ""), m.get("best_valid_loss", ""),
-            m.get("best_valid_accuracy", ""), m.get("valid_accuracy", ""), m.get("train_samples_per_s", ""),
-            m.get("time_total_s", ""), r["error"]])
+        csv_rows.append([r["trial"], r["status"], r["epochs"]] + [r["sampled"].get(k, "") for k in hp]
+                        + [m.get(k, "") for k in ("best_epoch", "best_train_loss", "best_valid_loss")]
+                        + [m.get(f"best_{k}", "") for k in metric_keys]
+                        + [m.get(metric, ""), m.get("train_samples_per_s", ""), m.get("time_total_s", ""),
+                           r["error"]])
     write_text(out_dir / "results.csv", csv_text(csv_columns, csv_rows))
     written["results.csv"] = out_dir / "results.csv"
 
     test = None
     if scored:
         best = scored[0]
-        checkpoint = best["result"].get_best_checkpoint("valid_accuracy", "max") or best["result"].checkpoint
+        checkpoint = best["result"].get_best_checkpoint(metric, "max") or best["result"].checkpoint
         target = out_dir / "best_model"
         staging = out_dir / f".best_model.partial-{os.getpid()}"
         shutil.rmtree(staging, ignore_errors=True)
@@ -93,11 +102,17 @@ def write_outputs(grid, spec, base, out_dir: Path, test_path, wall_seconds: floa
         os.replace(staging, target)
         written["best_model"] = target
         if test_path:
-            test = score_file(target, test_path)
+            import torch
+            scorer = score_qa_file if kind == "qa" else score_file
+            test = scorer(target, test_path, max_examples=spec["max_test_samples"],
+                          batch_size=int(base.get("eval_batch_size", 64)),
+                          device="cuda" if torch.cuda.is_available() else "cpu")
+            shown = (f"test EM {test['exact_match']:.2f} / F1 {test['f1']:.2f}" if kind == "qa"
+                     else f"test accuracy {test['accuracy']:.4f}")
             lines.append(f"\nBest configuration ({best['trial']}) re-scored on the untouched test split "
-                         f"({test['examples']} examples, {Path(test_path).name}): "
-                         f"**test accuracy {test['accuracy']:.4f}** "
-                         f"(valid accuracy {best['metrics']['best_valid_accuracy']:.4f}).\n")
+                         f"({test['examples']} examples of {Path(test_path).name}"
+                         f"{', a seeded subset' if spec['max_test_samples'] else ''}): **{shown}** "
+                         f"({metric.replace('_', ' ')} {best['metrics'][best_key]:.4f}).\n")
     errors = [r for r in rows if r["status"] == "error"]
     if errors:
         lines.append("\nFailed trials: " + "; ".join(f"{r['trial']}: {r['error']}" for r in errors) + "\n")
@@ -107,7 +122,7 @@ def write_outputs(grid, spec, base, out_dir: Path, test_path, wall_seconds: floa
     return {"trials": len(rows), "completed": sum(r["status"] == "completed" for r in rows),
             "early_stopped": sum(r["status"].startswith("stopped early") for r in rows),
             "errors": len(errors), "best": scored[0]["sampled"] if scored else None,
-            "best_valid_accuracy": scored[0]["metrics"]["best_valid_accuracy"] if scored else None,
+            f"best_{metric}": scored[0]["metrics"][best_key] if scored else None,
             "test": test, "written": {k: str(v) for k, v in written.items()}}
 
 
@@ -121,14 +136,15 @@ def _plots(scored, hp, spec, out_dir: Path) -> dict:
     done = sorted(scored, key=lambda r: r["metrics"].get("timestamp", 0))
     t0 = min(r["metrics"].get("timestamp", 0) - r["metrics"].get("time_total_s", 0) for r in done)
     xs = [(r["metrics"].get("timestamp", 0) - t0) / 60 for r in done]
-    ys = [r["metrics"]["best_valid_accuracy"] for r in done]
+    metric = spec["metric"]
+    ys = [r["metrics"][f"best_{metric}"] for r in done]
     fig, ax = plt.subplots(figsize=(6, 4))
     ax.scatter(xs, ys, label="trial (best epoch)")
     ax.step(xs, [max(ys[:i + 1]) for i in range(len(ys))], where="post", color="C1", label="best so far")
     ax.set_xlabel("minutes since the search started (trial end)")
-    ax.set_ylabel("valid accuracy")
+    ax.set_ylabel(metric.replace("_", " "))
     ax.legend()
-    ax.set_title(f"{out_dir.name}: valid accuracy by trial")
+    ax.set_title(f"{out_dir.name}: {metric.replace('_', ' ')} by trial")
     written = {}
     with atomic_path(out_dir / "trials_over_time.png") as tmp:
         fig.savefig(tmp, format="png", dpi=110, bbox_inches="tight")
@@ -140,7 +156,7 @@ def _plots(scored, hp, spec, out_dir: Path) -> dict:
                                  squeeze=False)
         for ax, key in zip(axes.flat, hp):
             values = [r["sampled"].get(key) for r in scored]
-            accs = [r["metrics"]["best_valid_accuracy"] for r in scored]
+            accs = [r["metrics"][f"best_{metric}"] for r in scored]
             if "choice" in spec["space"][key]:
                 labels = [str(c) for c in spec["space"][key]["choice"]]
                 ax.scatter([labels.index(str(v)) for v in values], accs)
@@ -150,7 +166,7 @@ def _plots(scored, hp, spec, out_dir: Path) -> dict:
                 if "loguniform" in spec["space"][key]:
                     ax.set_xscale("log")
             ax.set_xlabel(key)
-            ax.set_ylabel("valid accuracy")
+            ax.set_ylabel(metric.replace("_", " "))
         for ax in list(axes.flat)[len(hp):]:
             ax.axis("off")
         fig.tight_layout()

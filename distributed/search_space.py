@@ -11,12 +11,13 @@ from typing import Any, Dict, List
 import yaml
 
 from bertclf.config import TrainConfig
+from bertclf.datasets import TASKS as DATASET_TASKS
 from bertclf.errors import UserError
 
 SPACES_DIR = Path(__file__).resolve().parent.parent / "search_spaces"
 TOP_KEYS = {"name", "dataset", "description", "metric", "mode", "fixed", "space", "num_samples",
             "seed", "startup_trials", "scheduler", "resources", "max_failures", "checkpoints_to_keep",
-            "cpu", "smoke", "anchors"}
+            "cpu", "smoke", "anchors", "max_test_samples", "dev_split"}
 SCHEDULER_KEYS = {"type", "grace_period", "reduction_factor"}
 RESOURCE_KEYS = {"workers_per_trial", "cpus_per_worker", "gpus_per_worker", "boost_gpu_fraction"}
 DISTRIBUTIONS = ("loguniform", "uniform", "int", "choice")
@@ -25,8 +26,9 @@ MODES = {"finetune": {"bert_finetuning": True, "boost": False},
          "frozen": {"bert_finetuning": False, "boost": False}}
 TRAIN_FIELDS = {f.name for f in dataclasses.fields(TrainConfig)}
 SET_BY_SEARCH = {"train_path", "valid_path", "save_path", "run_name", "overwrite"}
-DEFAULTS = {"metric": "valid_accuracy", "mode": "max", "num_samples": 8, "seed": 0,
-            "startup_trials": 4, "max_failures": 1, "checkpoints_to_keep": 1,
+METRICS = {"classification": ("valid_accuracy",), "qa": ("valid_f1", "valid_exact_match")}
+DEFAULTS = {"metric": None, "mode": "max", "num_samples": 8, "seed": 0,
+            "startup_trials": 4, "max_failures": 1, "checkpoints_to_keep": 1, "max_test_samples": None,
             "scheduler": {"type": "asha", "grace_period": 1, "reduction_factor": 2},
             "resources": {"workers_per_trial": 1, "cpus_per_worker": 1, "gpus_per_worker": 1,
                           "boost_gpu_fraction": 0.25},
@@ -106,14 +108,27 @@ def validate(raw: dict, source: str, profile=None) -> dict:
     for key in ("name", "dataset"):
         if not isinstance(spec.get(key), str):
             raise UserError(f"{source}: {key}: expected a string")
-    if spec["metric"] != "valid_accuracy" or spec["mode"] != "max":
-        raise UserError(f"{source}: metric/mode: only valid_accuracy / max is supported")
+    if spec["dataset"] not in DATASET_TASKS:
+        raise UserError(f"{source}: dataset: expected one of {', '.join(sorted(DATASET_TASKS))}, "
+                        f"got {spec['dataset']!r}")
+    task = DATASET_TASKS[spec["dataset"]]
+    if spec["fixed"].get("task", task) != task:
+        raise UserError(f"{source}: fixed.task: {spec['dataset']} is a {task} data set")
+    spec["metric"] = spec["metric"] or METRICS[task][0]
+    if spec["metric"] not in METRICS[task] or spec["mode"] != "max":
+        raise UserError(f"{source}: metric/mode: {spec['dataset']} is scored by "
+                        f"{' or '.join(METRICS[task])} with mode max, got {spec['metric']} / {spec['mode']}")
+    if spec.get("dev_split") is not None and not (isinstance(spec["dev_split"], float) and 0 < spec["dev_split"] < 1):
+        raise UserError(f"{source}: dev_split: expected a fraction in (0, 1) or null")
     for key in ("num_samples", "startup_trials", "checkpoints_to_keep"):
         if not isinstance(spec[key], int) or spec[key] < 1:
             raise UserError(f"{source}: {key}: expected a positive integer, got {spec[key]!r}")
+    if spec["max_test_samples"] is not None and (not isinstance(spec["max_test_samples"], int)
+                                                 or spec["max_test_samples"] < 1):
+        raise UserError(f"{source}: max_test_samples: expected a positive integer or null")
     fixed = spec["fixed"]
     for key in fixed:
-        if key not in TRAIN_FIELDS or key in SET_BY_SEARCH:
+        if key not in TRAIN_FIELDS or key in SET_BY_SEARCH or key == "task":
             raise UserError(f"{source}: fixed.{key}: not a training option a search can fix "
                             f"(expected one of {', '.join(sorted(TRAIN_FIELDS - SET_BY_SEARCH))})")
     if "mode" in fixed:
@@ -131,6 +146,7 @@ def validate(raw: dict, source: str, profile=None) -> dict:
             raise UserError(f"{source}: {section}.{extra[0]}: unknown key (expected {', '.join(sorted(allowed))})")
     if spec["scheduler"]["type"] not in ("asha", "none"):
         raise UserError(f"{source}: scheduler.type: expected asha or none, got {spec['scheduler']['type']!r}")
+    spec["fixed"]["task"] = task
     _check_batch_divisibility(spec, source)
     for config in trial_grid_sample(spec):  # every corner of the space must be a valid run
         try:

@@ -29,6 +29,8 @@ def _checkpoint_dir(base: dict) -> str:
 
 def trial_config(sampled: dict, base: dict) -> TrainConfig:
     values = {**base, **expand(sampled)}
+    if "{trial}" in values["cache_dir"]:  # --no-shared-inputs: this trial's own cache
+        values["cache_dir"] = values["cache_dir"].format(trial=tune.get_context().get_trial_id())
     return TrainConfig.from_dict(values)
 
 
@@ -95,7 +97,7 @@ def run_with_torch_trainer(sampled: dict, spec: dict, base: dict, workers: int, 
             name=f"{context.get_trial_name()}-train", storage_path=storage_path,
             callbacks=[TuneReportCallback()],
             checkpoint_config=ray_train.CheckpointConfig(
-                num_to_keep=spec["checkpoints_to_keep"], checkpoint_score_attribute="valid_accuracy",
+                num_to_keep=spec["checkpoints_to_keep"], checkpoint_score_attribute=spec["metric"],
                 checkpoint_score_order="max"),
             failure_config=ray_train.FailureConfig(max_failures=spec["max_failures"])),
         resume_from_checkpoint=tune.get_checkpoint(),  # the Tune trial's, after a restore or retry

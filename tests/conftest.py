@@ -1,7 +1,6 @@
 import csv
 import os
 import random
-import tempfile
 
 import pytest
 
@@ -11,6 +10,7 @@ os.environ["TRANSFORMERS_OFFLINE"] = "1"
 os.environ["TOKENIZERS_PARALLELISM"] = "false"
 os.environ["RAY_ENABLE_WINDOWS_OR_OSX_CLUSTER"] = "0"
 os.environ["RAY_USAGE_STATS_ENABLED"] = "0"
+os.environ["BERT_HPO_OFFLINE"] = "1"  # data downloads only from the tests' own 127.0.0.1 server
 
 POSITIVE = ["great", "wonderful", "excellent", "superb", "loved", "brilliant"]
 NEGATIVE = ["awful", "terrible", "boring", "bad", "hated", "dreadful"]

@@ -203,3 +203,23 @@ def test_engine_never_imports_ray():
     code = ("import sys, bertclf.cli, bertclf.train, bertclf.predict, bertclf.feature_cache; "
             "sys.exit(1 if any(m == 'ray' or m.startswith('ray.') for m in sys.modules) else 0)")
     assert subprocess.run([sys.executable, "-c", code]).returncode == 0
+
+
+def test_atomic_writes_leave_no_temp_file_and_respect_the_umask(tmp_path):
+    import os
+    import stat
+    from bertclf.atomic import atomic_path, write_text
+    write_text(tmp_path / "a.md", "x")
+    assert stat.S_IMODE(os.stat(tmp_path / "a.md").st_mode) == 0o666 & ~_current_umask()
+    with pytest.raises(RuntimeError):
+        with atomic_path(tmp_path / "b.md") as tmp:
+            tmp.write_text("half")
+            raise RuntimeError("interrupted")
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["a.md"]
+
+
+def _current_umask():
+    import os
+    mask = os.umask(0)
+    os.umask(mask)
+    return mask

@@ -130,3 +130,10 @@ def test_feature_cache_computes_each_key_once_under_concurrency(tmp_path):
     for t in threads:
         t.join()
     assert len(calls) == 1 and sum(hit for _, hit, _ in results) == 3
+
+
+def test_num_workers_pad_batches_in_other_processes_with_the_same_result(config_for):
+    inline = train(config_for(run_name="w0", n_epochs=1))["history"][0]
+    workers = train(config_for(run_name="w2", n_epochs=1, num_workers=2))["history"][0]
+    assert workers["train_loss"] == pytest.approx(inline["train_loss"], rel=1e-6)
+    assert workers["valid_loss"] == pytest.approx(inline["valid_loss"], rel=1e-6)

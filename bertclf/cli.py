@@ -17,6 +17,8 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument("--model", help="a saved model folder (a run folder or a search's best_model)")
     parser.add_argument("--text", action="append", help="a text to classify (repeatable)")
     parser.add_argument("--input", help="a file with one text per line to classify")
+    parser.add_argument("--question", action="append", help="QA models: a question (pairs with --context)")
+    parser.add_argument("--context", action="append", help="QA models: the passage to answer from")
     add_train_arguments(parser)
     return parser
 
@@ -24,6 +26,9 @@ def build_parser() -> argparse.ArgumentParser:
 def run_predict(args) -> int:
     if not args.model:
         raise UserError("--predict needs --model FOLDER")
+    from .model_io import read_meta
+    if read_meta(args.model).get("task") == "qa":
+        return run_answer(args)
     texts = list(args.text or [])
     if args.input:
         path = Path(args.input)
@@ -36,6 +41,16 @@ def run_predict(args) -> int:
     for row in predict_texts(args.model, texts):
         print(json.dumps({"label": row["label"], "probability": round(row["probability"], 4),
                           "text": row["text"][:80]}, ensure_ascii=False))
+    return 0
+
+
+def run_answer(args) -> int:
+    questions, contexts = args.question or [], args.context or []
+    if not questions or len(questions) != len(contexts):
+        raise UserError("a QA model needs --question \"...\" --context \"...\" (one --context per --question)")
+    from .predict import answer_questions
+    for row in answer_questions(args.model, list(zip(questions, contexts))):
+        print(json.dumps(row, ensure_ascii=False))
     return 0
 
 

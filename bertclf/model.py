@@ -49,9 +49,18 @@ def encoder_fingerprint(encoder) -> str:
     return digest(*(part for name in sorted(state) for part in (name, state[name])))
 
 
+def drop_pooler(encoder) -> None:
+    """Remove the [CLS] pooler of an encoder whose pooled output is not used: it would cost compute,
+    and under DDP its parameters would get no gradient, which DDP refuses."""
+    if getattr(encoder, "pooler", None) is not None:
+        encoder.pooler = None
+
+
 class BertClassifier(nn.Module):
     def __init__(self, encoder, n_labels: int, dropout_p: float, pooling: str, hidden_size=None):
         super().__init__()
+        if encoder is not None and pooling == "mean":
+            drop_pooler(encoder)
         self.encoder = encoder  # None when only the head is trained on cached features
         self.pooling = pooling
         hidden = hidden_size or encoder.config.hidden_size

@@ -41,18 +41,12 @@ def score_file(model_dir, path, batch_size: int = 64, device="cpu", max_examples
     return {"accuracy": correct / len(gold), "examples": len(gold), "path": str(path)}
 
 
-def score_qa_file(model_dir, path, batch_size: int = 64, device="cpu", max_examples=None,
-                  cache_dir=None) -> dict:
-    """KorQuAD EM / F1 (percent) of a saved QA model on a SQuAD-format file."""
+def _qa_predictions(model_dir, examples, batch_size: int, device, cache_dir=None):
+    """{question id: answer text} of a saved QA model over SQuAD-style examples."""
     import tempfile
-    from .data import seeded_subset
-    from .qa import Windows, answers_of, decode, window_inputs, windows
-    from .qa_metrics import score
-    from .squad import read_squad
+    from .qa import Windows, decode, window_inputs, windows
     model, tokenizer, meta = load_model(model_dir)
     model.to(device)
-    examples = read_squad(path, "test data")
-    examples = [examples[i] for i in seeded_subset(len(examples), max_examples, 0)]
     win = Windows(windows(tokenizer, examples, meta["max_length"], meta["doc_stride"],
                           cache_dir or tempfile.mkdtemp(prefix="bert-hpo-qa-")))
     by_window = {}
@@ -61,5 +55,24 @@ def score_qa_file(model_dir, path, batch_size: int = 64, device="cpu", max_examp
             inputs = window_inputs(win, tokenizer.pad_token_id or 0, 1, idx)
             logits = model(**{k: v.to(device) for k, v in inputs.items()}).float().cpu()
             by_window.update({w: logits[row] for row, w in enumerate(idx)})
-    predictions = decode(examples, win, by_window, max_answer_length=meta["max_answer_length"])
+    return decode(examples, win, by_window, max_answer_length=meta["max_answer_length"])
+
+
+def answer_questions(model_dir, pairs, batch_size: int = 64, device="cpu") -> List[dict]:
+    """[(question, context)] -> [{"question", "answer"}] with a saved QA model."""
+    from .squad import QAExample
+    examples = [QAExample(str(i), q, c, [""], 0, "") for i, (q, c) in enumerate(pairs)]
+    answers = _qa_predictions(model_dir, examples, batch_size, device)
+    return [{"question": e.question, "answer": answers[e.qid]} for e in examples]
+
+
+def score_qa_file(model_dir, path, batch_size: int = 64, device="cpu", max_examples=None) -> dict:
+    """KorQuAD EM / F1 (percent) of a saved QA model on a SQuAD-format file."""
+    from .data import seeded_subset
+    from .qa import answers_of
+    from .qa_metrics import score
+    from .squad import read_squad
+    examples = read_squad(path, "test data")
+    examples = [examples[i] for i in seeded_subset(len(examples), max_examples, 0)]
+    predictions = _qa_predictions(model_dir, examples, batch_size, device)
     return {**score(predictions, answers_of(examples)), "examples": len(examples), "path": str(path)}

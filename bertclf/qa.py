@@ -11,6 +11,7 @@ from torch import nn
 
 from .batching import pad_batch
 from .errors import UserError
+from .model import drop_pooler
 from .tensor_cache import cached, digest
 from .tokenization import TokenIds, tokenizer_identity
 
@@ -20,6 +21,7 @@ NO_OFFSET = -1
 class BertSpanQA(nn.Module):
     def __init__(self, encoder, dropout_p: float, hidden_size=None):
         super().__init__()
+        drop_pooler(encoder)  # spans come from the token vectors
         self.encoder = encoder
         self.dropout = nn.Dropout(dropout_p)
         self.head = nn.Linear(hidden_size or encoder.config.hidden_size, 2)

@@ -137,15 +137,17 @@ def train(config: TrainConfig, report: Optional[Report] = None, *, resume_from=N
         workers = config.num_workers if task.parallel_inputs else 0
         return batch_stream(batches, task.batch_inputs(split), workers, pin_memory=cuda)
 
-    def forward(inputs):
-        return net(**{k: v.to(device, non_blocking=True) for k, v in inputs.items()})
+    def forward(module, inputs):
+        return module(**{k: v.to(device, non_blocking=True) for k, v in inputs.items()})
 
     def run_valid(batches):
+        # the bare model, not DDP: workers evaluate different numbers of batches, and DDP's
+        # forward would wait for the others in a collective (a deadlock)
         model.eval()
         with torch.inference_mode():
             for indices, inputs in zip(batches, stream(batches, "valid")):
                 with autocast():
-                    outputs = forward(inputs)
+                    outputs = forward(model, inputs)
                 yield indices, outputs.float().cpu()
 
     # --- optimiser and schedule --------------------------------------------------------------
@@ -209,7 +211,7 @@ def train(config: TrainConfig, report: Optional[Report] = None, *, resume_from=N
         for (part, weight, step_examples, last), inputs in zip(plan, stream([p[0] for p in plan], "train")):
             with (net.no_sync() if world > 1 and not last else nullcontext()):
                 with autocast():
-                    outputs = forward(inputs)
+                    outputs = forward(net, inputs)
                 ce = task.loss(outputs, part)
                 # sum over the step / examples in the step, x world because DDP averages:
                 # the same gradient as one big batch, however the step is split

@@ -121,11 +121,16 @@ def precompute_inputs(spec: dict, base: dict, use_gpu: bool, cpus: float) -> flo
         return train(TrainConfig.from_dict(values), features_only=True, save_run=False)
 
     started = time.perf_counter()
-    jobs = []
+    jobs = {}
     for sampled in _feature_keys(spec):
-        values = {**base, **expand(sampled)}
-        jobs.append(warm.remote(values))
-    ray.get(jobs)
+        jobs[warm.remote({**base, **expand(sampled)})] = sampled
+    for job, sampled in jobs.items():
+        try:
+            ray.get(job)
+        except ray.exceptions.RayTaskError as e:
+            # a key no trial can use (e.g. max_length above the model's limit): its trials fail
+            # with this message and end as errors; the rest of the search goes on
+            say(f"could not prepare inputs for {sampled}: {str(e.cause).splitlines()[0]}")
     return time.perf_counter() - started
 
 
@@ -278,6 +283,9 @@ def _run(opts: SearchOptions) -> dict:
                                         scheduler=_scheduler(spec, n_epochs),
                                         num_samples=spec["num_samples"],
                                         max_concurrent_trials=concurrency,
+                                        # a fresh actor per trial re-imports torch and transformers
+                                        # (~3 s on a CPU); reuse keeps them warm across trials
+                                        reuse_actors=True,
                                         trial_name_creator=_trial_name,
                                         trial_dirname_creator=_trial_name),
             run_config=tune.RunConfig(

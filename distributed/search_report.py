@@ -40,6 +40,25 @@ def _trial_rows(grid, spec, base):
     return ok + [r for r in rows if r not in ok]
 
 
+def _best_checkpoint(result, metric):
+    """The checkpoint of the trial's best epoch (the latest where Ray kept no scored list, e.g.
+    after a restore on another node). A trial that drove a TorchTrainer has no Tune checkpoint:
+    Ray Train stored them and reported each one's path as `checkpoint_path`."""
+    from ray.tune import Checkpoint
+    try:
+        checkpoint = result.get_best_checkpoint(metric, "max")
+    except RuntimeError:
+        checkpoint = None
+    checkpoint = checkpoint or result.checkpoint
+    frame = result.metrics_dataframe
+    if checkpoint is None and frame is not None and "checkpoint_path" in frame:
+        rows = frame.dropna(subset=["checkpoint_path"])
+        for path in (rows.loc[rows[metric].idxmax(), "checkpoint_path"], rows["checkpoint_path"].iloc[-1]):
+            if "://" in path or Path(path).exists():  # Train keeps the best and the latest
+                return Checkpoint(path)
+    return checkpoint
+
+
 def _fmt(value):
     if isinstance(value, float):
         return f"{value:.3g}" if abs(value) < 1e-2 else f"{value:.4g}"
@@ -89,7 +108,7 @@ def write_outputs(grid, spec, base, out_dir: Path, test_path, wall_seconds: floa
     test = None
     if scored:
         best = scored[0]
-        checkpoint = best["result"].get_best_checkpoint(metric, "max") or best["result"].checkpoint
+        checkpoint = _best_checkpoint(best["result"], metric)
         target = out_dir / "best_model"
         staging = out_dir / f".best_model.partial-{os.getpid()}"
         shutil.rmtree(staging, ignore_errors=True)

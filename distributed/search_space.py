@@ -19,7 +19,8 @@ TOP_KEYS = {"name", "dataset", "description", "metric", "mode", "fixed", "space"
             "seed", "startup_trials", "scheduler", "resources", "max_failures", "checkpoints_to_keep",
             "cpu", "smoke", "anchors", "max_test_samples", "dev_split"}
 SCHEDULER_KEYS = {"type", "grace_period", "reduction_factor"}
-RESOURCE_KEYS = {"workers_per_trial", "cpus_per_worker", "gpus_per_worker", "boost_gpu_fraction"}
+RESOURCE_KEYS = {"workers_per_trial", "cpus_per_worker", "gpus_per_worker", "boost_gpu_fraction", "placement"}
+PLACEMENTS = ("PACK", "SPREAD", "STRICT_PACK", "STRICT_SPREAD")
 DISTRIBUTIONS = ("loguniform", "uniform", "int", "choice")
 MODES = {"finetune": {"bert_finetuning": True, "boost": False},
          "boost": {"bert_finetuning": False, "boost": True},
@@ -31,7 +32,7 @@ DEFAULTS = {"metric": None, "mode": "max", "num_samples": 8, "seed": 0,
             "startup_trials": 4, "max_failures": 1, "checkpoints_to_keep": 1, "max_test_samples": None,
             "scheduler": {"type": "asha", "grace_period": 1, "reduction_factor": 2},
             "resources": {"workers_per_trial": 1, "cpus_per_worker": 1, "gpus_per_worker": 1,
-                          "boost_gpu_fraction": 0.25},
+                          "boost_gpu_fraction": 0.25, "placement": "PACK"},
             "fixed": {}, "space": {}}
 
 
@@ -144,6 +145,9 @@ def validate(raw: dict, source: str, profile=None) -> dict:
         extra = sorted(set(spec[section]) - allowed)
         if extra:
             raise UserError(f"{source}: {section}.{extra[0]}: unknown key (expected {', '.join(sorted(allowed))})")
+    if spec["resources"]["placement"] not in PLACEMENTS:
+        raise UserError(f"{source}: resources.placement: expected {', '.join(PLACEMENTS)}, "
+                        f"got {spec['resources']['placement']!r}")
     if spec["scheduler"]["type"] not in ("asha", "none"):
         raise UserError(f"{source}: scheduler.type: expected asha or none, got {spec['scheduler']['type']!r}")
     spec["fixed"]["task"] = task

@@ -7,7 +7,6 @@ Two ways to run it, chosen per search by resources.workers_per_trial:
 - N workers: the trial drives a TorchTrainer (DDP; gloo on CPU, NCCL on GPU) whose rank 0
   reports through ray.train and TuneReportCallback forwards the reports to Tune.
 """
-import os
 import tempfile
 from pathlib import Path
 
@@ -47,11 +46,23 @@ def run_in_trial(sampled: dict, spec: dict, base: dict, cpus: float) -> None:
             save_checkpoint(folder)
             tune.report(metrics, checkpoint=tune.Checkpoint.from_directory(folder))
 
-    if checkpoint is None:
-        train(config, report, save_run=False)
-    else:
-        with checkpoint.as_directory() as folder:
-            train(config, report, resume_from=folder, save_run=False)
+    try:
+        if checkpoint is None:
+            train(config, report, save_run=False)
+        else:
+            with checkpoint.as_directory() as folder:
+                train(config, report, resume_from=folder, save_run=False)
+    finally:
+        release_memory()
+
+
+def release_memory() -> None:
+    """The actor may run the next trial (reuse_actors): give back this trial's GPU memory."""
+    import gc
+    import torch
+    gc.collect()
+    if torch.cuda.is_available():
+        torch.cuda.empty_cache()
 
 
 def _worker_loop(loop_config: dict) -> None:
@@ -92,7 +103,7 @@ def run_with_torch_trainer(sampled: dict, spec: dict, base: dict, workers: int, 
         scaling_config=ray_train.ScalingConfig(
             num_workers=workers, use_gpu=use_gpu,
             resources_per_worker={"CPU": cpus_per_worker, **({"GPU": 1} if use_gpu else {})},
-            placement_strategy=os.environ.get("BERT_HPO_PLACEMENT", "PACK")),
+            placement_strategy=spec["resources"]["placement"]),
         run_config=ray_train.RunConfig(
             name=f"{context.get_trial_name()}-train", storage_path=storage_path,
             callbacks=[TuneReportCallback()],

@@ -133,3 +133,23 @@ def test_tiny_model_learns_a_handful_of_questions_to_em_100(korean, tmp_path):
     assert result["best"]["valid_exact_match"] == 100.0 and result["best"]["valid_f1"] == 100.0
     table = open(f"{result['run_dir']}/results.md").read()
     assert "| valid EM | valid F1 |" in table and "| 100.00 | 100.00 |" in table
+
+
+def test_predict_answers_with_a_saved_qa_model(korean, tmp_path, capsys):
+    from bertclf.cli import main
+    from bertclf.config import TrainConfig
+    from bertclf.predict import score_qa_file
+    from bertclf.train import train
+    result = train(TrainConfig(task="qa", train_path=korean["path"], valid_path=korean["path"],
+                               bert_name=korean["model"], max_length=64, doc_stride=16, batch_size=8,
+                               n_epochs=40, lr=3e-3, lr_main=3e-3, dropout_p=0.0, warmup_ratio=0.0,
+                               save_path=str(tmp_path), run_name="qa", cache_dir=str(tmp_path / "c"),
+                               progress=False, early_stop=5), log=lambda s: None)
+    assert score_qa_file(result["run_dir"], korean["path"]) == {
+        "exact_match": 100.0, "f1": 100.0, "examples": 8, "path": korean["path"]}
+    example = read_squad(korean["path"])[0]
+    capsys.readouterr()
+    assert main(["--predict", "--model", result["run_dir"], "--question", example.question,
+                 "--context", example.context]) == 0
+    assert json.loads(capsys.readouterr().out) == {"question": example.question, "answer": example.answers[0]}
+    assert main(["--predict", "--model", result["run_dir"], "--text", "x"]) == 2

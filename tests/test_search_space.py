@@ -51,6 +51,10 @@ def test_mode_expands_to_the_two_booleans():
     ({"space": {"dropout_p": {"uniform": [0.0, 1.5]}}}, "--dropout_p"),
     ({"num_samples": 0}, "num_samples: expected a positive integer"),
     ({"scheduler": {"type": "hyperband"}}, "scheduler.type: expected asha or none"),
+    ({"resources": {"placement": "ANYWHERE"}}, "resources.placement: expected PACK"),
+    ({"resources": {"gpus": 2}}, "resources.gpus: unknown key"),
+    ({"dataset": "mnist"}, "dataset: expected one of imdb, korquad, nsmc"),
+    ({"metric": "valid_f1"}, "metric/mode: imdb is scored by valid_accuracy"),
 ])
 def test_bad_spaces_name_file_key_and_expectation(tmp_path, change, message):
     spec = {**MINIMAL, **change}

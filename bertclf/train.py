@@ -93,7 +93,7 @@ def parameter_groups(model, config: TrainConfig):
 def train(config: TrainConfig, report: Optional[Report] = None, *, resume_from=None,
           save_run: bool = True, features_only: bool = False,
           log: Callable[[str], None] = log_stderr) -> dict:
-    """Train one configuration; return {"best", "history", "run_dir", "label_names", ...}.
+    """Train one configuration; return {"best", "history", "task", "metric", "run_dir"}.
 
     features_only: stop once the token ids (and, for boost, the frozen features) are cached;
     a search does this once per distinct key before its trials start.
@@ -186,7 +186,8 @@ def train(config: TrainConfig, report: Optional[Report] = None, *, resume_from=N
     mode = f"{task.kind}, {mode}"
     say(f"training: {mode}, {config.n_epochs} epoch(s) x {steps_per_epoch} step(s), effective batch "
         f"{config.batch_size} = {config.gradient_accumulation_steps} x {config.micro_batch_size}"
-        f"{f' x {world} workers' if world > 1 else ''}, device {device}")
+        f"{f' ({config.micro_batch_size // world} on each of {world} workers)' if world > 1 else ''}, "
+        f"device {device}")
 
     # --- epochs ------------------------------------------------------------------------------
     for epoch in range(start_epoch, config.n_epochs + 1):

@@ -3,7 +3,6 @@ import argparse
 import dataclasses
 import os
 from dataclasses import dataclass, field
-from pathlib import Path
 from typing import Optional
 
 from .errors import UserError
@@ -198,7 +197,3 @@ def add_train_arguments(parser: argparse.ArgumentParser) -> None:
 def config_from_args(args: argparse.Namespace) -> TrainConfig:
     names = [f.name for f in dataclasses.fields(TrainConfig)]
     return TrainConfig(**{n: getattr(args, n) for n in names})
-
-
-def run_dir(config: TrainConfig, run_name: str) -> Path:
-    return Path(config.save_path) / run_name

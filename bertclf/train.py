@@ -11,7 +11,6 @@ import csv
 import io
 import json
 import os
-import random
 import shutil
 import sys
 import time
@@ -38,11 +37,6 @@ Report = Callable[[dict, Callable[[Path], None]], None]
 
 def log_stderr(message: str) -> None:
     print(message, file=sys.stderr, flush=True)
-
-
-def seed_everything(seed: int) -> None:
-    random.seed(seed)
-    torch.manual_seed(seed)
 
 
 def distributed_world():

@@ -134,16 +134,33 @@ def precompute_inputs(spec: dict, base: dict, use_gpu: bool, cpus: float) -> flo
     return time.perf_counter() - started
 
 
+def _tolerant_optuna_search():
+    from ray.tune.search.optuna import OptunaSearch
+
+    class TolerantOptunaSearch(OptunaSearch):
+        """OptunaSearch that ignores reports of trials it has already closed: a trial re-run after a
+        crash (see _run) reports again, and stock OptunaSearch fails with a KeyError on that."""
+
+        def on_trial_result(self, trial_id, result):
+            if trial_id in self._ot_trials:
+                super().on_trial_result(trial_id, result)
+
+        def on_trial_complete(self, trial_id, result=None, error=False):
+            if trial_id in self._ot_trials:
+                super().on_trial_complete(trial_id, result, error)
+
+    return TolerantOptunaSearch
+
+
 def _tpe(spec: dict, concurrency: int):
     import optuna
-    from ray.tune.search.optuna import OptunaSearch
     # TPE's start-up counts finished trials only; with `concurrency` trials in flight it would
     # draw up to concurrency-1 extra random ones. Shrink it so the random phase stays as asked;
     # constant_liar keeps parallel TPE suggestions apart.
     startup = max(1, spec["startup_trials"] - (concurrency - 1))
     sampler = optuna.samplers.TPESampler(seed=spec["seed"], n_startup_trials=startup,
                                          constant_liar=True)
-    return OptunaSearch(space=optuna_space(spec), metric=f"best_{spec['metric']}", mode="max",
+    return _tolerant_optuna_search()(space=optuna_space(spec), metric=f"best_{spec['metric']}", mode="max",
                         sampler=sampler)
 
 
@@ -297,6 +314,13 @@ def _run(opts: SearchOptions) -> dict:
         )
     wall = time.perf_counter()
     grid = tuner.fit()
+    lost = [r for r in grid if r.error is not None and "Could not recover from checkpoint" in str(r.error)]
+    if opts.resume and lost:
+        # A driver killed between Tune deleting an old checkpoint (num_to_keep) and its next state
+        # snapshot leaves a trial pointing at a deleted checkpoint: run such trials again from the
+        # start (finished trials stay untouched; trials that failed for their own reasons fail again).
+        say(f"{len(lost)} interrupted trial(s) had lost their last checkpoint: running them again")
+        grid = Tuner.restore(experiment, trainable=trainable, restart_errored=True).fit()
     wall = time.perf_counter() - wall
     finished = grid.num_terminated + grid.num_errors
     if finished < spec["num_samples"]:

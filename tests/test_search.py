@@ -6,6 +6,7 @@ import csv
 import gzip
 import json
 import os
+import shutil
 import signal
 import subprocess
 import sys
@@ -181,16 +182,30 @@ def test_asha_stops_a_hopeless_trial_early(tmp_path):
     assert sum(t["status"] == "completed" for t in trials) == 3
 
 
+def running_trial_with_checkpoint(trials_dir: Path, timeout: float = 240) -> Path:
+    """A trial folder that holds a checkpoint but whose trial has not finished yet."""
+    deadline = time.time() + timeout
+    while time.time() < deadline:
+        for trial in trials_dir.glob("trial_*"):
+            lines = (trial / "result.json").read_text().strip().splitlines() if (trial / "result.json").exists() else []
+            if lines and not json.loads(lines[-1]).get("done") and list(trial.glob("checkpoint_*")):
+                return trial
+        time.sleep(0.05)
+    raise AssertionError("no running trial with a checkpoint was seen")
+
+
 @pytest.mark.parametrize("how", ["ctrl-c", "driver killed"])
 def test_interrupted_search_resumes_without_rerunning_finished_trials(tmp_path, how):
     data = write_imdb_like(tmp_path / "data")
     out = tmp_path / "out"
     cmd = search_cmd(data, out, "--name", "resume", "--max-concurrent", "1",
-                     "--set", "smoke.num_samples=4", "--set", "smoke.space.mode.choice=[boost]")
+                     "--set", "smoke.num_samples=4", "--set", "smoke.fixed.n_epochs=6",
+                     "--set", "smoke.space.mode.choice=[finetune]")
     proc = subprocess.Popen(cmd, cwd=ROOT, stdout=subprocess.PIPE, stderr=subprocess.STDOUT,
                             env=dict(os.environ, PYTHONUNBUFFERED="1"), start_new_session=True)
     try:
         finished = wait_for_finished_trials(out / "resume" / "trials", 1)
+        running = running_trial_with_checkpoint(out / "resume" / "trials")
         # Ctrl-C reaches the driver alone; a crash takes the driver and the Ray it started
         os.killpg(proc.pid, signal.SIGINT if how == "ctrl-c" else signal.SIGKILL)
         output = proc.communicate(timeout=120)[0].decode()
@@ -200,12 +215,16 @@ def test_interrupted_search_resumes_without_rerunning_finished_trials(tmp_path, 
     if how == "ctrl-c":
         assert proc.returncode == 130, output[-3000:]
         assert "--resume" in output
+    else:
+        # the worst a crash leaves behind: Tune's state names a checkpoint that num_to_keep deleted
+        for checkpoint in running.glob("checkpoint_*"):
+            shutil.rmtree(checkpoint)
     assert not (out / "resume" / "results.csv").exists()
 
     resumed = run(cmd + ["--resume"])
     assert resumed.returncode == 0, resumed.stderr[-3000:]
     trials = read_csv(out / "resume" / "results.csv")
-    assert len(trials) == 4 and all(t["status"] != "error" for t in trials)
+    assert len(trials) == 4 and all(t["status"] != "error" for t in trials), trials
     for result_file, content in finished.items():
         assert result_file.read_bytes() == content, f"{result_file.parent.name} was re-run"
 

@@ -34,9 +34,9 @@ def score_file(model_dir, path, batch_size: int = 64, device="cpu", max_examples
     from .model_io import read_meta
     examples = read_examples(path, "test data")
     examples = examples.subset(seeded_subset(len(examples), max_examples, 0))
-    gold = encode_labels(examples, read_meta(model_dir)["label_names"], "test data")
-    predicted = predict_texts(model_dir, examples.texts, batch_size, device)
     names = read_meta(model_dir)["label_names"]
+    gold = encode_labels(examples, names, "test data")
+    predicted = predict_texts(model_dir, examples.texts, batch_size, device)
     correct = sum(names.index(p["label"]) == y for p, y in zip(predicted, gold))
     return {"accuracy": correct / len(gold), "examples": len(gold), "path": str(path)}
 

@@ -176,3 +176,10 @@ def test_an_archive_already_there_is_unpacked_even_offline(tmp_path):
 def test_korquad_dev_only_is_enough_when_asked(tmp_path):
     (tmp_path / "KorQuAD_v1.0_dev.json").write_text(json.dumps({"data": []}))
     assert set(resolve("korquad", str(tmp_path), need=("test",))) == {"test"}
+
+
+def test_data_dir_comes_from_the_environment(tmp_path, monkeypatch):
+    for name in ("imdb_train.csv.gz", "imdb_test.csv.gz"):
+        (tmp_path / name).write_bytes(gzip.compress(b"text,label\na,0\nb,1\n"))
+    monkeypatch.setenv("BERT_HPO_DATA_DIR", str(tmp_path))
+    assert resolve("imdb")["train"] == tmp_path / "imdb_train.csv.gz"

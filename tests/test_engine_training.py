@@ -137,3 +137,10 @@ def test_num_workers_pad_batches_in_other_processes_with_the_same_result(config_
     workers = train(config_for(run_name="w2", n_epochs=1, num_workers=2))["history"][0]
     assert workers["train_loss"] == pytest.approx(inline["train_loss"], rel=1e-6)
     assert workers["valid_loss"] == pytest.approx(inline["valid_loss"], rel=1e-6)
+
+
+def test_boost_features_are_stored_in_half_precision(config_for, tmp_path):
+    from safetensors.torch import load_file
+    train(config_for(bert_finetuning=False, boost=True, n_epochs=1))
+    stored = [load_file(str(f))["features"] for f in (tmp_path / "cache" / "features").glob("*.safetensors")]
+    assert len(stored) == 2 and all(t.dtype == torch.float16 for t in stored)

@@ -26,38 +26,14 @@ def build_parser() -> argparse.ArgumentParser:
 def run_predict(args) -> int:
     if not args.model:
         raise UserError("--predict needs --model FOLDER")
-    from .model_io import read_meta
-    if read_meta(args.model).get("task") == "qa":
-        return run_answer(args)
-    texts = list(args.text or [])
-    if args.input:
-        path = Path(args.input)
-        if not path.is_file():
-            raise UserError(f"--input {path}: no such file")
-        texts += [line.rstrip("\n") for line in path.read_text(encoding="utf-8").splitlines() if line.strip()]
-    if not texts:
-        raise UserError("--predict needs --text \"...\" or --input FILE")
-    from .predict import predict_texts
-    for row in predict_texts(args.model, texts):
-        print(json.dumps({"label": row["label"], "probability": round(row["probability"], 4),
-                          "text": row["text"][:80]}, ensure_ascii=False))
-    return 0
-
-
-def run_answer(args) -> int:
-    questions, contexts = args.question or [], args.context or []
-    if not questions or len(questions) != len(contexts):
-        raise UserError("a QA model needs --question \"...\" --context \"...\" (one --context per --question)")
-    from .predict import answer_questions
-    for row in answer_questions(args.model, list(zip(questions, contexts))):
+    from .predict import predict
+    for row in predict(args):
         print(json.dumps(row, ensure_ascii=False))
     return 0
 
 
 def run_train(args) -> int:
-    config = config_from_args(args)
-    if not config.train_path:
-        raise UserError("--train_path is required (or use --search DATASET, or --predict)")
+    config = config_from_args(args).validate()
     from .train import train
     result = train(config)
     table = (Path(result["run_dir"]) / "results.md").read_text(encoding="utf-8")

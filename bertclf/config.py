@@ -9,7 +9,10 @@ from .errors import UserError
 
 TRUNCATIONS = ("head", "tail", "head+tail")
 TASKS = ("classification", "qa")
-POOLINGS = ("cls", "mean")
+POOLINGS = ("cls", "mean", "mean+max")
+LAYERS = ("last", "last4")
+HEADS = ("linear", "mlp")
+PRECISIONS = ("auto", "bf16", "fp32")
 
 
 def default_cache_dir() -> str:
@@ -42,6 +45,8 @@ class TrainConfig:
     device: str = "auto"
     num_workers: int = 0
     pooling: str = "cls"
+    layers: str = "last"
+    head: str = "linear"
     truncation: str = "head"
     valid_fraction: float = 0.1
     warmup_ratio: float = 0.1
@@ -50,6 +55,9 @@ class TrainConfig:
     max_train_samples: Optional[int] = None
     max_valid_samples: Optional[int] = None
     eval_batch_size: int = 64
+    evals_per_epoch: int = 1
+    degenerate_check: bool = False
+    precision: str = "auto"
     cache_dir: str = field(default_factory=default_cache_dir)
     run_name: Optional[str] = None
     overwrite: bool = False
@@ -63,14 +71,26 @@ class TrainConfig:
     def uses_feature_cache(self) -> bool:
         return self.boost and not self.bert_finetuning
 
+    @property
+    def has_validation(self) -> bool:
+        """False for a refit: all of train is trained on, and the last epoch is the model."""
+        return bool(self.valid_path) or self.valid_fraction > 0
+
     def validate(self) -> "TrainConfig":
         """Check every option that can be checked without reading data or a model."""
+        if not self.train_path:
+            raise UserError("--train_path is required (or use --search DATASET, or --predict)")
+        return self.validate_options()
+
+    def validate_options(self) -> "TrainConfig":
+        """validate(), but for the data paths: what a search space can be checked for before it has data."""
         def bad(option, expected, value):
             raise UserError(f"--{option}: expected {expected}, got {value!r}")
 
         if self.max_length < 8:
             bad("max_length", "an integer of at least 8", self.max_length)
-        for name in ("batch_size", "gradient_accumulation_steps", "n_epochs", "eval_batch_size"):
+        for name in ("batch_size", "gradient_accumulation_steps", "n_epochs", "eval_batch_size",
+                     "evals_per_epoch"):
             if getattr(self, name) < 1:
                 bad(name, "a positive integer", getattr(self, name))
         if self.batch_size % self.gradient_accumulation_steps:
@@ -87,10 +107,15 @@ class TrainConfig:
             bad("early_stop", "a patience of at least 1 epoch, or -1 to disable", self.early_stop)
         if self.truncation not in TRUNCATIONS:
             bad("truncation", " | ".join(TRUNCATIONS), self.truncation)
-        if self.pooling not in POOLINGS:
-            bad("pooling", " | ".join(POOLINGS), self.pooling)
-        if not 0.0 < self.valid_fraction < 1.0:
-            bad("valid_fraction", "a fraction in (0, 1)", self.valid_fraction)
+        for name, allowed in (("pooling", POOLINGS), ("layers", LAYERS), ("head", HEADS),
+                              ("precision", PRECISIONS)):
+            if getattr(self, name) not in allowed:
+                bad(name, " | ".join(allowed), getattr(self, name))
+        if not 0.0 <= self.valid_fraction < 1.0:
+            bad("valid_fraction", "a fraction in [0, 1)", self.valid_fraction)
+        if not self.has_validation and (self.early_stop > 0 or self.degenerate_check):
+            raise UserError("--valid_fraction 0 trains on all of train with nothing to validate on: "
+                            "--early_stop and --degenerate_check need validation data")
         if not 0.0 <= self.warmup_ratio < 1.0:
             bad("warmup_ratio", "a fraction in [0, 1)", self.warmup_ratio)
         for name in ("max_train_samples", "max_valid_samples"):
@@ -101,8 +126,14 @@ class TrainConfig:
             bad("task", " | ".join(TASKS), self.task)
         if self.task == "qa":
             if self.boost:
-                from .qa_task import refuse_boost
-                refuse_boost()
+                raise UserError(
+                    "--boost with --task qa is refused: boost caches one pooled vector per text, but a "
+                    "span head needs every token's vector (max_length x hidden x 2 bytes per window, "
+                    "~0.8 MB at 512 x 768, ~50 GB for KorQuAD's train set); train QA with "
+                    "--bert_finetuning True")
+            if self.pooling != "cls" or self.layers != "last" or self.head != "linear":
+                raise UserError("--pooling, --layers and --head apply to classification; a QA span head "
+                                "reads the last layer's token vectors")
             if not 0 < self.doc_stride < self.max_length // 2:
                 bad("doc_stride", f"a stride in (0, max_length / 2 = {self.max_length // 2})", self.doc_stride)
             if self.max_answer_length < 1:
@@ -152,7 +183,7 @@ def add_train_arguments(parser: argparse.ArgumentParser) -> None:
         "n_epochs": "number of epochs",
         "lr": "learning rate of the head",
         "lr_main": "learning rate of the encoder (when fine-tuning)",
-        "early_stop": "stop after this many epochs without a better valid accuracy; -1 disables",
+        "early_stop": "stop after this many checks (epochs, unless --evals_per_epoch > 1) without a better valid score; -1 disables",
         "batch_size": "effective batch size (micro-batch = batch_size // gradient_accumulation_steps)",
         "gradient_accumulation_steps": "micro-batches accumulated per optimizer step",
         "task": "classification (text -> label) | qa (extractive question answering, SQuAD/KorQuAD JSON)",
@@ -161,9 +192,14 @@ def add_train_arguments(parser: argparse.ArgumentParser) -> None:
         "seed": "random seed (data order, split, dropout, head init)",
         "device": "auto | cpu | cuda | cuda:N",
         "num_workers": "processes that pad batches ahead of the model (0: in the training process)",
-        "pooling": "cls (pooled [CLS], as the seed) | mean (mean of token vectors)",
+        "pooling": "cls (pooled [CLS], as the seed) | mean (mean of token vectors) | mean+max (both, concatenated)",
+        "layers": "last (the last layer) | last4 (the last four layers, pooled each and concatenated)",
+        "head": "linear (dropout + linear, as the seed) | mlp (one hidden layer of 512 GELU units)",
+        "evals_per_epoch": "validation checks per epoch; each is reported, so a search can stop a run early",
+        "degenerate_check": "stop a run whose valid score is still at chance, and loss not falling, at its first check after 25% of training",
+        "precision": "auto (bf16 autocast on CUDA and on CPUs with native bf16, else fp32) | bf16 | fp32",
         "truncation": "which part of a long text to keep: head | tail | head+tail (Sun et al. 2019)",
-        "valid_fraction": "share of train held out when --valid_path is not given",
+        "valid_fraction": "share of train held out when --valid_path is not given (0: none; train on all, keep the last epoch)",
         "warmup_ratio": "share of optimizer steps with linear warm-up",
         "weight_decay": "AdamW weight decay (not applied to biases and LayerNorm)",
         "max_grad_norm": "gradient clipping norm (<= 0 disables)",

@@ -199,6 +199,9 @@ def load_splits(train_path, valid_path, *, valid_fraction: float, seed: int,
         valid = read_examples(valid_path, "valid_path")
         valid_ids = encode_labels(valid, names, "valid_path")
         source = "valid_path"
+    elif valid_fraction == 0:
+        valid, valid_ids = train.subset([]), []
+        source = "none: all of train is trained on"
     else:
         keep, held = stratified_split(train_ids, valid_fraction, seed)
         valid, valid_ids = train.subset(held), [train_ids[i] for i in held]

@@ -3,6 +3,7 @@ import os
 from pathlib import Path
 from typing import Dict, Optional
 
+from .config import default_cache_dir
 from .errors import UserError
 
 DATA_DIR_ENV = "BERT_HPO_DATA_DIR"
@@ -20,13 +21,8 @@ LAYOUTS = {
 }
 
 
-def default_data_dir() -> Path:
-    base = os.environ.get("XDG_CACHE_HOME") or os.path.join(os.path.expanduser("~"), ".cache")
-    return Path(base) / "bert-hpo" / "data"
-
-
 def data_dir(explicit: Optional[str] = None) -> Path:
-    return Path(explicit or os.environ.get(DATA_DIR_ENV) or default_data_dir())
+    return Path(explicit or os.environ.get(DATA_DIR_ENV) or Path(default_cache_dir()) / "data")
 
 
 def find_file(folder: Path, names) -> Optional[Path]:

@@ -1,34 +1,46 @@
 """Boost mode: the frozen encoder's pooled vectors, computed once and kept on disk in fp16.
 
-The key is (weights fingerprint, pooling, token ids fingerprint); the token ids already encode
-the tokenizer, max_length, truncation and the data, so any change to those is a new entry.
+One encoder pass over a split yields every (pooling, layers) variant asked for, and each variant is
+cached on its own under (weights fingerprint, variant, token ids fingerprint). The token ids
+already encode the tokenizer, max_length, truncation and the data, so any change to those is a new
+entry.
 """
 import torch
 from tqdm.auto import tqdm
 
 from .batching import eval_batches, pad_batch
-from .tensor_cache import cached, digest
+from .model import autocast, pool, uses_pooler
+from .tensor_cache import cached_together, digest
 
 
-def frozen_features(model, tokens, *, encoder_id: str, device, batch_size: int, cache_dir,
-                    pad_id: int, progress: bool, desc: str):
-    """(features [N, hidden] fp16 on CPU, hit, path)."""
-    key = digest("features-v1", encoder_id, model.pooling, tokens.fingerprint())
+def frozen_features(encoder, tokens, variants, *, encoder_id: str, device, bf16: bool, batch_size: int,
+                    cache_dir, pad_id: int, progress: bool, desc: str):
+    """({(pooling, layers): features [N, dim] fp16 on CPU}, variants computed in this call)."""
+    keys = {v: digest("features-v2", encoder_id, list(v), tokens.fingerprint()) for v in variants}
 
-    def compute():
-        encoder_mode = model.encoder.training
-        model.encoder.eval()
-        out = torch.empty((len(tokens), model.head.in_features), dtype=torch.float16)
-        lengths = tokens.lengths.tolist()
-        batches = eval_batches(lengths, batch_size)
-        with torch.inference_mode(), torch.autocast(device.type, dtype=torch.bfloat16,
-                                                     enabled=device.type == "cuda"):
+    def compute(missing):
+        was_training = encoder.training
+        encoder.eval()
+        hidden_states = any(layers == "last4" for _, layers in missing)
+        outputs = {v: [] for v in missing}
+        batches = eval_batches(tokens.lengths.tolist(), batch_size)
+        with torch.inference_mode(), autocast(device, bf16):
             for idx in tqdm(batches, desc=desc, disable=not progress, unit="batch"):
                 ids, mask = pad_batch(tokens, idx, pad_id, multiple=8 if device.type == "cuda" else 1)
-                feats = model.features(ids.to(device), mask.to(device))
-                out[torch.tensor(idx)] = feats.float().cpu().to(torch.float16)
-        model.encoder.train(encoder_mode)
-        return {"features": out}
+                ids, mask = ids.to(device), mask.to(device)
+                out = encoder(input_ids=ids, attention_mask=mask, output_hidden_states=hidden_states)
+                for v in missing:
+                    outputs[v].append((idx, pool(out, mask, *v).float().cpu().to(torch.float16)))
+        encoder.train(was_training)
+        result = {}
+        for v, parts in outputs.items():
+            features = torch.empty((len(tokens), parts[0][1].shape[1]), dtype=torch.float16)
+            for idx, values in parts:
+                features[torch.tensor(idx)] = values
+            result[v] = {"features": features}
+        return result
 
-    tensors, hit, path = cached(cache_dir, "features", key, compute)
-    return tensors["features"], hit, path
+    if any(uses_pooler(*v) for v in variants) and getattr(encoder, "pooler", None) is None:
+        raise ValueError("the [CLS] pooler is needed for pooling cls on the last layer")
+    entries, computed = cached_together(cache_dir, "features", keys, compute)
+    return {v: entries[v]["features"] for v in variants}, computed

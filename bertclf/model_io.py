@@ -5,17 +5,16 @@ Everything is safetensors or JSON; nothing is unpickled when loading.
 import json
 from pathlib import Path
 
-import torch
 from safetensors.torch import load_file, save_file
 
 from .errors import UserError
-from .model import BertClassifier, load_encoder, load_tokenizer
+from .model import load_encoder, load_tokenizer, resolve_model
 
 META = "bert_hpo_model.json"
 
 
 def save_model(folder, model, tokenizer, meta: dict) -> None:
-    """meta: task, bert_name, max_length, dropout_p, finetuned, hidden_size, and the task's own."""
+    """meta: task, bert_name, max_length, dropout_p, finetuned, and the task's own settings."""
     folder = Path(folder)
     folder.mkdir(parents=True, exist_ok=True)
     if meta["finetuned"]:
@@ -34,7 +33,7 @@ def read_meta(folder) -> dict:
 
 
 def load_weights(model, folder) -> None:
-    """Put a saved checkpoint's weights into an already built model (used to resume a run)."""
+    """Put a saved model's weights into an already built model (a resume, or prediction)."""
     folder = Path(folder)
     model.head.load_state_dict(load_file(str(folder / "head.safetensors")))
     encoder_file = folder / "encoder" / "model.safetensors"
@@ -42,23 +41,15 @@ def load_weights(model, folder) -> None:
         model.encoder.load_state_dict(load_file(str(encoder_file)), strict=False)
 
 
-def load_model(folder):
-    """(model in eval mode, tokenizer, meta) for prediction."""
+def load_model(folder, encoder_path=None):
+    """(model in eval mode, tokenizer, meta) for prediction and scoring.
+
+    encoder_path: where a frozen encoder's weights are, when not at the model's bert_name (a copy
+    of that folder on another machine)."""
     meta = read_meta(folder)
-    source = str(Path(folder) / "encoder") if meta["finetuned"] else meta["bert_name"]
+    source = str(Path(folder) / "encoder") if meta["finetuned"] else encoder_path or resolve_model(meta["bert_name"])[0]
     encoder, tokenizer = load_encoder(source), load_tokenizer(source)
-    if meta.get("task") == "qa":
-        from .qa import BertSpanQA
-        model = BertSpanQA(encoder, meta["dropout_p"])
-    else:
-        model = BertClassifier(encoder, len(meta["label_names"]), meta["dropout_p"], meta["pooling"])
-    model.head.load_state_dict(load_file(str(Path(folder) / "head.safetensors")))
+    from .tasks import task_kind
+    model = task_kind(meta["task"]).model_from_meta(encoder, meta)
+    load_weights(model, folder)
     return model.eval(), tokenizer, meta
-
-
-def save_trainer_state(path, state: dict) -> None:
-    torch.save(state, path)
-
-
-def load_trainer_state(path) -> dict:
-    return torch.load(path, map_location="cpu", weights_only=True)

@@ -1,78 +1,29 @@
-"""Label and probability for new texts, from a saved model folder."""
-from typing import List, Sequence
+"""Saved models at work: answers for new inputs (--predict), and the score on a test split.
 
-import torch
-
-from .batching import eval_batches, pad_batch
-from .model_io import load_model
-from .tokenization import TokenIds, encode, pack
-
-
-def predict_texts(model_dir, texts: Sequence[str], batch_size: int = 64, device="cpu") -> List[dict]:
-    model, tokenizer, meta = load_model(model_dir)
-    model.to(device)
-    tokens = TokenIds(*pack(encode(tokenizer, texts, meta["max_length"], meta["truncation"])))
-    pad_id = tokenizer.pad_token_id or 0
-    results = [None] * len(texts)
-    with torch.inference_mode():
-        for idx in eval_batches(tokens.lengths.tolist(), batch_size):
-            ids, mask = pad_batch(tokens, idx, pad_id)
-            probs = model(ids.to(device), mask.to(device)).float().softmax(-1).cpu()
-            for row, i in enumerate(idx):
-                k = int(probs[row].argmax())
-                results[i] = {"text": texts[i], "label": meta["label_names"][k],
-                              "probability": float(probs[row, k])}
-    return results
+Scoring is two steps so that a cluster can split them: `test_inputs` reads and tokenises the test
+file (where the data is), `score_model` runs the model on them (where the GPU is)."""
+from .model import pick_device, uses_bf16
+from .model_io import load_model, read_meta
+from .tasks import task_kind
 
 
-def score_file(model_dir, path, batch_size: int = 64, device="cpu", max_examples=None) -> dict:
-    """Accuracy of a saved model on a labelled file: how a search re-scores its best model on test.
-
-    max_examples: a seeded random subset (stated in the result), for CPU-sized searches.
-    """
-    from .data import encode_labels, read_examples, seeded_subset
-    from .model_io import read_meta
-    examples = read_examples(path, "test data")
-    examples = examples.subset(seeded_subset(len(examples), max_examples, 0))
-    names = read_meta(model_dir)["label_names"]
-    gold = encode_labels(examples, names, "test data")
-    predicted = predict_texts(model_dir, examples.texts, batch_size, device)
-    correct = sum(names.index(p["label"]) == y for p, y in zip(predicted, gold))
-    return {"accuracy": correct / len(gold), "examples": len(gold), "path": str(path)}
+def predict(args) -> list:
+    """One JSON-able row per request of `launch.py --predict` (texts, or questions with contexts)."""
+    return task_kind(read_meta(args.model)["task"]).predict(args)
 
 
-def _qa_predictions(model_dir, examples, batch_size: int, device, cache_dir=None):
-    """{question id: answer text} of a saved QA model over SQuAD-style examples."""
-    import tempfile
-    from .qa import Windows, decode, window_inputs, windows
-    model, tokenizer, meta = load_model(model_dir)
-    model.to(device)
-    win = Windows(windows(tokenizer, examples, meta["max_length"], meta["doc_stride"],
-                          cache_dir or tempfile.mkdtemp(prefix="bert-hpo-qa-")))
-    by_window = {}
-    with torch.inference_mode():
-        for idx in eval_batches(win.ids.lengths.tolist(), batch_size):
-            inputs = window_inputs(win, tokenizer.pad_token_id or 0, 1, idx)
-            logits = model(**{k: v.to(device) for k, v in inputs.items()}).float().cpu()
-            by_window.update({w: logits[row] for row, w in enumerate(idx)})
-    return decode(examples, win, by_window, max_answer_length=meta["max_answer_length"])
+def test_inputs(model_dir, path, cache_dir, max_examples=None, encoder_path=None):
+    """The test split of `path` tokenised as the model in `model_dir` expects (a seeded subset if asked)."""
+    from .model import load_tokenizer, resolve_model
+    meta = read_meta(model_dir)
+    source = f"{model_dir}/encoder" if meta["finetuned"] else encoder_path or resolve_model(meta["bert_name"])[0]
+    return task_kind(meta["task"]).prepare_test(path, meta, load_tokenizer(source), cache_dir, max_examples)
 
 
-def answer_questions(model_dir, pairs, batch_size: int = 64, device="cpu") -> List[dict]:
-    """[(question, context)] -> [{"question", "answer"}] with a saved QA model."""
-    from .squad import QAExample
-    examples = [QAExample(str(i), q, c, [""], 0, "") for i, (q, c) in enumerate(pairs)]
-    answers = _qa_predictions(model_dir, examples, batch_size, device)
-    return [{"question": e.question, "answer": answers[e.qid]} for e in examples]
-
-
-def score_qa_file(model_dir, path, batch_size: int = 64, device="cpu", max_examples=None) -> dict:
-    """KorQuAD EM / F1 (percent) of a saved QA model on a SQuAD-format file."""
-    from .data import seeded_subset
-    from .qa import answers_of
-    from .qa_metrics import score
-    from .squad import read_squad
-    examples = read_squad(path, "test data")
-    examples = [examples[i] for i in seeded_subset(len(examples), max_examples, 0)]
-    predictions = _qa_predictions(model_dir, examples, batch_size, device)
-    return {**score(predictions, answers_of(examples)), "examples": len(examples), "path": str(path)}
+def score_model(model_dir, inputs, *, cache_dir, device="auto", precision="auto", batch_size=64,
+                encoder_path=None) -> dict:
+    """The task's test scores (accuracy; EM and F1 for QA) of a saved model, batched like evaluation."""
+    model, _, meta = load_model(model_dir, encoder_path)
+    device = pick_device(device)
+    return task_kind(meta["task"]).score(model, meta, inputs, device=device, bf16=uses_bf16(precision, device),
+                                         batch_size=batch_size, cache_dir=cache_dir)

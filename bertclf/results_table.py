@@ -2,21 +2,28 @@
 import csv
 import io
 
-SEED_COLUMNS = ["BERT finetune", "Max token Length", "Best Epoch", "train loss", "valid loss",
-                "valid accuracy"]
-# QA replaces accuracy by KorQuAD's two scores (percent)
-METRIC_COLUMNS = {"classification": [("valid accuracy", "valid_accuracy", "{:.4f}")],
-                  "qa": [("valid EM", "valid_exact_match", "{:.2f}"), ("valid F1", "valid_f1", "{:.2f}")]}
+from .tasks import task_kind
+
+SEED_COLUMNS = ["BERT finetune", "Max token Length", "Best Epoch", "train loss", "valid loss"]
 
 
-def seed_columns(kind: str = "classification") -> list:
-    return SEED_COLUMNS[:5] + [name for name, _, _ in METRIC_COLUMNS[kind]]
+def seed_columns(task: str) -> list:
+    """The seed's columns; its last, valid accuracy, is the task's own (QA: valid EM and F1)."""
+    return SEED_COLUMNS + [title for title, _, _ in task_kind(task).columns]
 
 
-def seed_row(kind: str, finetune: bool, max_length: int, best: dict) -> list:
-    """best: the best epoch's metrics (epoch, train_loss, valid_loss and the task's metrics)."""
-    return [str(bool(finetune)), str(max_length), str(best["epoch"]), f"{best['train_loss']:.4f}",
-            f"{best['valid_loss']:.4f}"] + [fmt.format(best[key]) for _, key, fmt in METRIC_COLUMNS[kind]]
+def format_epoch(epoch) -> str:
+    """1 for a whole epoch, 1.5 for a check half-way through the second."""
+    return f"{epoch:g}"
+
+
+def seed_row(task: str, finetune: bool, max_length: int, best: dict) -> list:
+    """best: the best check's metrics (epoch, train_loss, valid_loss and the task's metrics); a run
+    without validation (a refit) shows — for those."""
+    def shown(key, fmt):
+        return fmt.format(best[key]) if best.get(key) is not None else "—"
+    return [str(bool(finetune)), str(max_length), format_epoch(best["epoch"]), f"{best['train_loss']:.4f}",
+            shown("valid_loss", "{:.4f}")] + [shown(key, fmt) for _, key, fmt in task_kind(task).columns]
 
 
 def markdown_table(columns, rows) -> str:

@@ -8,7 +8,7 @@ from torch import nn
 @dataclass
 class Task:
     kind: str  # "classification" | "qa"
-    metrics: List[str]  # valid metrics reported each epoch; the first is maximised
+    metrics: List[str]  # valid metrics reported at each check; the first is maximised
     model: nn.Module
     train_lengths: List[int]  # one per training item (a text, or a QA window), for length grouping
     # batch_inputs(split) -> a picklable function: indices -> the model's keyword inputs
@@ -19,6 +19,8 @@ class Task:
     # evaluate(run, rank, world, reduce) -> {"valid_loss", *metrics}; run(batches) yields
     # (indices, model output); reduce sums a list of floats over the workers
     evaluate: Callable
+    # degenerate(metrics of the first check) -> True when the run is learning nothing
+    degenerate: Callable[[dict], bool]
     meta: dict  # saved beside the weights (labels, lengths, task options)
 
     @property

@@ -14,12 +14,15 @@ def build_tiny_bert(folder, texts: Iterable[str], *, hidden: int = 32, layers: i
     import torch
     from tokenizers import BertWordPieceTokenizer
     from transformers import BertConfig, BertModel, BertTokenizerFast
+    from transformers.utils import logging
+    logging.disable_progress_bar()
 
     folder = Path(folder)
     folder.mkdir(parents=True, exist_ok=True)
     wordpiece = BertWordPieceTokenizer(lowercase=True)
     wordpiece.train_from_iterator(list(texts), vocab_size=vocab_size, min_frequency=1,
-                                  special_tokens=["[PAD]", "[UNK]", "[CLS]", "[SEP]", "[MASK]"])
+                                  special_tokens=["[PAD]", "[UNK]", "[CLS]", "[SEP]", "[MASK]"],
+                                  show_progress=False)
     # transformers 5 ignores BertTokenizerFast(vocab_file=...): hand it the vocabulary itself.
     tokenizer = BertTokenizerFast(vocab=wordpiece.get_vocab(), do_lower_case=True)
     tokenizer.save_pretrained(folder)

@@ -2,10 +2,12 @@
 
 - a plain local run (`launch.py --train_path ...`),
 - a Ray Train worker (torch.distributed already initialised: DDP, sharded batches),
-- a Ray Tune trial (per-epoch reports through `report`, checkpoints through `save_checkpoint`).
+- a Ray Tune trial (a report at every check, checkpoints through `save_checkpoint`).
 
-It never imports Ray. `report(metrics, save_checkpoint)` is called once per epoch; a driver
-that wants a checkpoint calls `save_checkpoint(folder)`.
+It never imports Ray. `report(metrics, save_checkpoint)` is called at every check (the end of each
+epoch, or `evals_per_epoch` times per epoch); a driver that wants a checkpoint calls
+`save_checkpoint(folder)`. The metrics of a run's last report carry `done_reason`: completed,
+early stop (patience) or degenerate; a run stopped from outside (a search's scheduler) has none.
 """
 import csv
 import io
@@ -15,28 +17,101 @@ import shutil
 import sys
 import time
 from contextlib import nullcontext
+from dataclasses import dataclass, field
 from datetime import datetime
+from functools import partial
 from pathlib import Path
-from typing import Callable, Optional
+from typing import Callable, List, Optional
 
 import torch
 from tqdm.auto import tqdm
 
 from .atomic import write_text
 from .batching import batch_stream, shard, training_steps
-from .classification import classification_task
+from .checkpoint import restore, save_checkpoint
 from .config import TrainConfig
 from .errors import UserError
-from .model import load_encoder, load_tokenizer, pick_device, position_limit
-from .model_io import load_trainer_state, load_weights, save_model, save_trainer_state
-from .qa_task import qa_task
-from .results_table import markdown_table, seed_columns, seed_row
+from .inputs import check_length, prepared_for
+from .model import autocast, load_encoder, load_tokenizer, pick_device, uses_bf16
+from .model_io import save_model
+from .results_table import format_epoch, markdown_table, seed_columns, seed_row
+from .tasks import task_kind
 
 Report = Callable[[dict, Callable[[Path], None]], None]
+# --degenerate_check judges a run at its first check after this share of its epochs: Dodge et al.
+# (2020) found doomed fine-tuning runs recognisable at 20-30% of training; earlier, slow starters
+# still look like chance
+DEGENERATE_AT = 0.25
 
 
 def log_stderr(message: str) -> None:
     print(message, file=sys.stderr, flush=True)
+
+
+@dataclass
+class Run:
+    """One run's state: what a checkpoint saves and a check updates."""
+    config: TrainConfig
+    task: object
+    net: torch.nn.Module  # the model, wrapped in DDP when there are several workers
+    optimizer: torch.optim.Optimizer
+    scheduler: object
+    param_groups: list  # as built from the config: name, lr, weight_decay
+    tokenizer: object
+    device: torch.device
+    bf16: bool
+    rank: int
+    world: int
+    say: Callable[[str], None]
+    epoch: int = 1  # the epoch in progress, and the optimizer steps done in it
+    step: int = 0
+    history: List[dict] = field(default_factory=list)
+    best: Optional[dict] = None
+    best_state: Optional[dict] = None
+    bad_checks: int = 0
+    should_stop: Callable[[], bool] = lambda: False
+    stopped: bool = False  # by should_stop
+
+    @property
+    def meta(self) -> dict:
+        c = self.config
+        return {**self.task.meta, "bert_name": c.bert_name, "max_length": c.max_length,
+                "dropout_p": c.dropout_p, "finetuned": c.bert_finetuning}
+
+
+def train(config: TrainConfig, report: Optional[Report] = None, *, inputs=None, model_path: Optional[str] = None,
+          resume_from=None, save_run: bool = True, log: Callable[[str], None] = log_stderr,
+          should_stop: Callable[[], bool] = lambda: False) -> dict:
+    """Train one configuration; return {"best", "history", "task", "metric", "done_reason", "run_dir"}.
+
+    inputs: what prepare_inputs prepared for this configuration (a search prepares them once for
+    many trials); None reads and tokenises the data here. model_path: a local copy of
+    config.bert_name to load the weights from (config.bert_name is still what the model records).
+    should_stop: asked after every optimizer step; True ends the run there, without a report (a
+    search's scheduler stopped it, and the process should be free for the next trial at once).
+    """
+    config.validate()
+    run_folder = prepare_run_dir(config) if save_run and _rank() == 0 else None
+    run = set_up(config, inputs, model_path, log)
+    run.should_stop = should_stop
+    if resume_from is not None:
+        restore(run, resume_from)
+        run.best = max((m for m in run.history if "epoch" in m), key=lambda m: _score(m, run), default=None)
+        run.say(f"resumed from {resume_from} at epoch {format_epoch(run.history[-1]['epoch'])}")
+    run.say(describe(run))
+    done = ""
+    while run.epoch <= config.n_epochs and not done and not run.stopped:
+        for metrics in train_until_checks(run):
+            done = metrics["done_reason"]
+            if report is not None:
+                report(dict(metrics), partial(save_checkpoint, run=run))
+            if done:
+                break
+    return finish(run, run_folder)
+
+
+def _rank() -> int:
+    return distributed_world()[0]
 
 
 def distributed_world():
@@ -61,12 +136,41 @@ def prepare_run_dir(config: TrainConfig) -> Path:
     return folder
 
 
-def warmup_linear(total_steps: int, warmup_steps: int):
-    def factor(step: int) -> float:
-        if step < warmup_steps:
-            return (step + 1) / warmup_steps
-        return max(0.0, (total_steps - step) / max(1, total_steps - warmup_steps))
-    return factor
+# --- set-up: data, model, optimiser ------------------------------------------------------------
+
+def set_up(config: TrainConfig, inputs, model_path: Optional[str], log) -> Run:
+    rank, world = distributed_world()
+    if config.micro_batch_size % world:
+        raise UserError(f"--batch_size {config.batch_size} / --gradient_accumulation_steps "
+                        f"{config.gradient_accumulation_steps} = micro-batch {config.micro_batch_size}, "
+                        f"not divisible by {world} workers")
+    say = log if rank == 0 else (lambda message: None)
+    source = model_path or config.bert_name
+    check_length(config, model_path)
+    if inputs is None:
+        inputs = prepared_for(config, say, model_path)
+    device = pick_device(config.device)
+    # boost trains the head on cached features: the encoder's weights are not needed
+    encoder = None if config.uses_feature_cache else load_encoder(source)
+    if encoder is not None and not config.bert_finetuning:
+        encoder.requires_grad_(False)
+    task = task_kind(config.task).build(config, inputs, encoder, device)
+    model = task.model.to(device)
+    net = model
+    if world > 1:
+        net = torch.nn.parallel.DistributedDataParallel(model, device_ids=[device] if device.type == "cuda" else None)
+    groups = parameter_groups(model, config)
+    steps_per_epoch = len(training_steps(task.train_lengths, config.batch_size,
+                                         config.gradient_accumulation_steps, config.seed, 1))
+    total_steps = steps_per_epoch * config.n_epochs
+    optimizer = torch.optim.AdamW([dict(g) for g in groups], fused=device.type == "cuda")
+    scheduler = torch.optim.lr_scheduler.LambdaLR(
+        optimizer, warmup_linear(total_steps, int(config.warmup_ratio * total_steps)))
+    tokenizer = load_tokenizer(source) if config.bert_finetuning else None  # saved beside a fine-tuned encoder
+    return Run(config=config, task=task, net=net, optimizer=optimizer, scheduler=scheduler,
+               param_groups=[{k: g[k] for k in ("name", "lr", "weight_decay")} for g in groups],
+               tokenizer=tokenizer, device=device, bf16=uses_bf16(config.precision, device),
+               rank=rank, world=world, say=say)
 
 
 def parameter_groups(model, config: TrainConfig):
@@ -78,213 +182,189 @@ def parameter_groups(model, config: TrainConfig):
     for name, params, lr in named:
         decay, no_decay = [], []
         for pname, p in params:
-            (no_decay if p.ndim < 2 or "LayerNorm" in pname or "norm" in pname.lower() else decay).append(p)
-        groups.append({"name": f"{name}", "params": decay, "lr": lr, "weight_decay": config.weight_decay})
+            (no_decay if p.ndim < 2 or "norm" in pname.lower() else decay).append(p)
+        groups.append({"name": name, "params": decay, "lr": lr, "weight_decay": config.weight_decay})
         groups.append({"name": f"{name}_no_decay", "params": no_decay, "lr": lr, "weight_decay": 0.0})
     return [g for g in groups if g["params"]]
 
 
-def train(config: TrainConfig, report: Optional[Report] = None, *, resume_from=None,
-          save_run: bool = True, features_only: bool = False,
-          log: Callable[[str], None] = log_stderr) -> dict:
-    """Train one configuration; return {"best", "history", "task", "metric", "run_dir"}.
+def warmup_linear(total_steps: int, warmup_steps: int):
+    def factor(step: int) -> float:
+        if step < warmup_steps:
+            return (step + 1) / warmup_steps
+        return max(0.0, (total_steps - step) / max(1, total_steps - warmup_steps))
+    return factor
 
-    features_only: stop once the token ids (and, for boost, the frozen features) are cached;
-    a search does this once per distinct key before its trials start.
-    """
-    config.validate()
-    rank, world = distributed_world()
-    if config.micro_batch_size % world:
-        raise UserError(f"--batch_size {config.batch_size} / --gradient_accumulation_steps "
-                        f"{config.gradient_accumulation_steps} = micro-batch "
-                        f"{config.micro_batch_size}, not divisible by {world} workers")
-    if not config.train_path:
-        raise UserError("--train_path is required")
-    run_folder = prepare_run_dir(config) if save_run and rank == 0 else None
-    say = log if rank == 0 else (lambda message: None)
-    show_progress = config.progress and rank == 0
-    device = pick_device(config.device)
-    cuda = device.type == "cuda"
 
-    # --- the task: data, tokens, model -------------------------------------------------------
-    tokenizer = load_tokenizer(config.bert_name)
-    encoder = load_encoder(config.bert_name)
-    if config.max_length > position_limit(encoder):
-        raise UserError(f"--max_length {config.max_length}: above {config.bert_name}'s limit of "
-                        f"{position_limit(encoder)} positions")
-    if not config.bert_finetuning:
-        encoder.requires_grad_(False)
-    build = qa_task if config.task == "qa" else classification_task
-    task = build(config, tokenizer, encoder, device, say, show_progress, features_only=features_only)
-    if features_only:
-        return {"cached": True}
-    model = task.model.to(device)
-    net = model
-    if world > 1:
-        net = torch.nn.parallel.DistributedDataParallel(model, device_ids=[device] if cuda else None)
+def describe(run: Run) -> str:
+    c = run.config
+    mode = ("fine-tune" if c.bert_finetuning else
+            "boost (cached features, head only)" if c.uses_feature_cache else "frozen encoder, head only")
+    workers = f" ({c.micro_batch_size // run.world} on each of {run.world} workers)" if run.world > 1 else ""
+    checks = f", {c.evals_per_epoch} checks per epoch" if c.evals_per_epoch > 1 else ""
+    return (f"training: {run.task.kind}, {mode}, {c.n_epochs} epoch(s){checks}, effective batch {c.batch_size} = "
+            f"{c.gradient_accumulation_steps} x {c.micro_batch_size}{workers}, device {run.device}"
+            f"{', bf16 autocast' if run.bf16 else ''}")
 
-    def autocast():
-        return torch.autocast("cuda", dtype=torch.bfloat16) if cuda else nullcontext()
 
-    def stream(batches, split):
-        """The model inputs of each batch, in order (built by --num_workers processes if > 0)."""
-        workers = config.num_workers if task.parallel_inputs else 0
-        return batch_stream(batches, task.batch_inputs(split), workers, pin_memory=cuda)
+# --- one epoch: optimizer steps, with a check after some of them -------------------------------
 
-    def forward(module, inputs):
-        return module(**{k: v.to(device, non_blocking=True) for k, v in inputs.items()})
-
-    def run_valid(batches):
-        # the bare model, not DDP: workers evaluate different numbers of batches, and DDP's
-        # forward would wait for the others in a collective (a deadlock)
-        model.eval()
-        with torch.inference_mode():
-            for indices, inputs in zip(batches, stream(batches, "valid")):
-                with autocast():
-                    outputs = forward(model, inputs)
-                yield indices, outputs.float().cpu()
-
-    # --- optimiser and schedule --------------------------------------------------------------
-    train_lengths = task.train_lengths
-    steps_per_epoch = len(training_steps(train_lengths, config.batch_size,
-                                         config.gradient_accumulation_steps, config.seed, 1))
-    total_steps = steps_per_epoch * config.n_epochs
-    optimizer = torch.optim.AdamW(parameter_groups(model, config), fused=cuda)
-    scheduler = torch.optim.lr_scheduler.LambdaLR(
-        optimizer, warmup_linear(total_steps, int(config.warmup_ratio * total_steps)))
-    history, best, best_state, bad_epochs, start_epoch = [], None, None, 0, 1
-
-    if resume_from is not None:
-        state = load_trainer_state(Path(resume_from) / "trainer_state.pt")
-        load_weights(model, resume_from)
-        optimizer.load_state_dict(state["optimizer"])
-        scheduler.load_state_dict(state["scheduler"])
-        history = json.loads(state["history"])
-        bad_epochs, start_epoch = int(state["bad_epochs"]), int(state["epoch"]) + 1
-        for m in history:
-            best = m if best is None or is_better(m, best, task.metric) else best
-        say(f"resumed from {resume_from} after epoch {start_epoch - 1}")
-
-    def save_checkpoint(folder) -> None:
-        """The current weights (a model folder launch.py --predict can load) + optimiser state."""
-        if rank != 0:
-            return
-        save_model(folder, model, tokenizer, model_meta(config, task))
-        save_trainer_state(Path(folder) / "trainer_state.pt", {
-            "epoch": history[-1]["epoch"], "optimizer": optimizer.state_dict(),
-            "scheduler": scheduler.state_dict(), "history": json.dumps(history),
-            "bad_epochs": bad_epochs})
-
-    mode = ("fine-tune" if config.bert_finetuning else
-            "boost (cached features, head only)" if config.uses_feature_cache else "frozen encoder, head only")
-    mode = f"{task.kind}, {mode}"
-    say(f"training: {mode}, {config.n_epochs} epoch(s) x {steps_per_epoch} step(s), effective batch "
-        f"{config.batch_size} = {config.gradient_accumulation_steps} x {config.micro_batch_size}"
-        f"{f' ({config.micro_batch_size // world} on each of {world} workers)' if world > 1 else ''}, "
-        f"device {device}")
-
-    # --- epochs ------------------------------------------------------------------------------
-    for epoch in range(start_epoch, config.n_epochs + 1):
-        model.train()
-        if model.encoder is not None and not config.bert_finetuning:
-            model.encoder.eval()  # a frozen encoder runs without dropout, as boost's features do
-        started = time.perf_counter()
-        loss_sum = torch.zeros((), device=device, dtype=torch.float64)
-        seen = 0
-        steps = training_steps(train_lengths, config.batch_size, config.gradient_accumulation_steps,
-                               config.seed, epoch)
-        plan = []  # this worker's micro-batches: (indices, weight, examples in the step, last of step)
-        for step in steps:
-            step_examples = sum(len(mb) for mb in step)
-            for k, micro_batch in enumerate(step):
-                part, weight = shard(micro_batch, rank, world), 1.0
-                if not part:  # this worker has nothing in a short last batch, but DDP must sync
-                    part, weight = micro_batch[:1], 0.0
-                plan.append((part, weight, step_examples, k == len(step) - 1))
-        bar = tqdm(total=len(steps), desc=f"epoch {epoch}/{config.n_epochs}", disable=not show_progress,
-                   unit="step", leave=False)
-        for (part, weight, step_examples, last), inputs in zip(plan, stream([p[0] for p in plan], "train")):
-            with (net.no_sync() if world > 1 and not last else nullcontext()):
-                with autocast():
-                    outputs = forward(net, inputs)
-                ce = task.loss(outputs, part)
-                # sum over the step / examples in the step, x world because DDP averages:
-                # the same gradient as one big batch, however the step is split
-                (ce * (weight * world / step_examples)).backward()
-            loss_sum += ce.detach() * weight
-            seen += len(part) * int(weight)
-            if not last:
-                continue
-            if config.max_grad_norm > 0:
-                torch.nn.utils.clip_grad_norm_(model.parameters(), config.max_grad_norm)
-            optimizer.step()
-            scheduler.step()
-            optimizer.zero_grad(set_to_none=True)
-            bar.update()
-            if show_progress:
-                bar.set_postfix(loss=f"{loss_sum.item() / max(seen, 1):.4f}", refresh=False)
-        bar.close()
-        train_seconds = time.perf_counter() - started
-        loss_total, seen_total = all_reduce_sum([loss_sum.item(), seen], device, world)
-        scores = task.evaluate(run_valid, rank, world,
-                               lambda values: all_reduce_sum(values, device, world))
-        metrics = {"epoch": epoch, "train_loss": loss_total / seen_total, **scores,
-                   "epoch_seconds": time.perf_counter() - started,
-                   "train_samples_per_s": seen_total / train_seconds}
-        if best is None or is_better(metrics, best, task.metric):
-            best, bad_epochs = metrics, 0
-            if save_run and rank == 0:
-                best_state = {k: v.detach().to("cpu", copy=True) for k, v in model.state_dict().items()}
-        else:
-            bad_epochs += 1
-        metrics.update(best_epoch=best["epoch"], best_train_loss=best["train_loss"],
-                       best_valid_loss=best["valid_loss"], **{f"best_{k}": best[k] for k in task.metrics})
-        history.append(metrics)
-        shown = ", ".join(f"{k.replace('_', ' ')} {metrics[k]:.4f}" for k in task.metrics)
-        say(f"epoch {epoch}: train loss {metrics['train_loss']:.4f}, valid loss {metrics['valid_loss']:.4f}, "
-            f"{shown}, {metrics['train_samples_per_s']:.1f} samples/s, "
-            f"{metrics['epoch_seconds']:.1f} s" + ("  (best)" if best is metrics else ""))
-        if report is not None:
-            report(dict(metrics), save_checkpoint)
-        if config.early_stop > 0 and bad_epochs >= config.early_stop:
-            say(f"early stop: no better {task.metric.replace('_', ' ')} for {bad_epochs} epoch(s); "
-                f"best epoch {best['epoch']}")
+def train_until_checks(run: Run):
+    """Train the epoch in progress from its current step; yield a check's metrics at each check."""
+    c, task, model = run.config, run.task, run.task.model
+    steps = training_steps(task.train_lengths, c.batch_size, c.gradient_accumulation_steps, c.seed, run.epoch)
+    checks = check_steps(len(steps), c.evals_per_epoch if c.has_validation else 1)
+    plan = []  # this worker's micro-batches: (step number, indices, weight, examples in the step, last of step)
+    for number, step in enumerate(steps[run.step:], start=run.step + 1):
+        step_examples = sum(len(mb) for mb in step)
+        for k, micro_batch in enumerate(step):
+            part, weight = shard(micro_batch, run.rank, run.world), 1.0
+            if not part:  # this worker has nothing in a short last batch, but DDP must sync
+                part, weight = micro_batch[:1], 0.0
+            plan.append((number, part, weight, step_examples, k == len(step) - 1))
+    set_train_mode(run)
+    started, loss_sum, seen = time.perf_counter(), torch.zeros((), device=run.device, dtype=torch.float64), 0
+    bar = tqdm(total=len(steps), initial=run.step, desc=f"epoch {run.epoch}/{c.n_epochs}", unit="step",
+               disable=not (c.progress and run.rank == 0), leave=False)
+    for (number, part, weight, step_examples, last), inputs in zip(plan, stream(run, [p[1] for p in plan], "train")):
+        with (run.net.no_sync() if run.world > 1 and not last else nullcontext()):
+            with autocast(run.device, run.bf16):
+                outputs = forward(run, run.net, inputs)
+            ce = task.loss(outputs, part)
+            # sum over the step / examples in the step, x world because DDP averages:
+            # the same gradient as one big batch, however the step is split
+            (ce * (weight * run.world / step_examples)).backward()
+        loss_sum += ce.detach() * weight
+        seen += len(part) * int(weight)
+        if not last:
+            continue
+        if c.max_grad_norm > 0:
+            torch.nn.utils.clip_grad_norm_(model.parameters(), c.max_grad_norm)
+        run.optimizer.step()
+        run.scheduler.step()
+        run.optimizer.zero_grad(set_to_none=True)
+        run.step = number
+        bar.update()
+        if run.should_stop():
+            run.stopped = True
             break
+        if number not in checks:
+            continue
+        loss_total, seen_total = all_reduce_sum([loss_sum.item(), seen], run.device, run.world)
+        speed = seen_total / (time.perf_counter() - started)
+        if number == len(steps):
+            run.epoch, run.step = run.epoch + 1, 0
+        yield check(run, number, len(steps), loss_total / seen_total, speed)
+        set_train_mode(run)
+        started, seen = time.perf_counter(), 0
+        loss_sum.zero_()
+    bar.close()
 
-    result = {"best": best, "history": history, "task": task.kind, "metric": task.metric, "run_dir": None}
-    if run_folder is not None:
-        if best_state is not None:
-            model.load_state_dict(best_state)
-        result["run_dir"] = str(write_run_folder(run_folder, config, task, tokenizer, history, best))
-        say(f"saved the best epoch ({best['epoch']}) to {result['run_dir']}")
+
+def check_steps(n_steps: int, per_epoch: int) -> set:
+    """The step numbers after which a check runs: per_epoch of them, evenly spaced, the last at the end."""
+    return {max(1, round(n_steps * k / per_epoch)) for k in range(1, per_epoch + 1)}
+
+
+def set_train_mode(run: Run) -> None:
+    model = run.task.model
+    model.train()
+    if model.encoder is not None and not run.config.bert_finetuning:
+        model.encoder.eval()  # a frozen encoder runs without dropout, as boost's features do
+
+
+def stream(run: Run, batches, split):
+    """The model inputs of each batch, in order (built by --num_workers processes if > 0)."""
+    workers = run.config.num_workers if run.task.parallel_inputs else 0
+    return batch_stream(batches, run.task.batch_inputs(split), workers, pin_memory=run.device.type == "cuda")
+
+
+def forward(run: Run, module, inputs):
+    return module(**{k: v.to(run.device, non_blocking=True) for k, v in inputs.items()})
+
+
+# --- a check: evaluate, keep the best, decide whether to stop ----------------------------------
+
+def check(run: Run, step: int, n_steps: int, train_loss: float, speed: float) -> dict:
+    c, task = run.config, run.task
+    started = time.perf_counter()
+    epoch = run.epoch - 1 + run.step / n_steps if run.step else run.epoch - 1
+    metrics = {"epoch": round(epoch, 4), "train_loss": train_loss, "train_samples_per_s": speed}
+    if c.has_validation:
+        metrics.update(task.evaluate(partial(run_valid, run), run.rank, run.world,
+                                     lambda values: all_reduce_sum(values, run.device, run.world)))
+    metrics["check_seconds"] = time.perf_counter() - started
+    if run.best is None or _score(metrics, run) > _score(run.best, run):
+        run.best, run.bad_checks = metrics, 0
+        if run.rank == 0:
+            run.best_state = {k: v.detach().to("cpu", copy=True) for k, v in task.model.state_dict().items()}
+    else:
+        run.bad_checks += 1
+    metrics.update({f"best_{k}": v for k, v in run.best.items() if k in ("epoch", "train_loss", "valid_loss")
+                    or k in task.metrics})
+    judged = not any(m["epoch"] >= DEGENERATE_AT * c.n_epochs for m in run.history)
+    run.history.append(metrics)
+    metrics["done_reason"] = ""
+    if run.epoch > c.n_epochs:
+        metrics["done_reason"] = "completed"
+    elif c.early_stop > 0 and run.bad_checks >= c.early_stop:
+        metrics["done_reason"] = "early stop"
+    elif c.degenerate_check and judged and metrics["epoch"] >= DEGENERATE_AT * c.n_epochs and task.degenerate(metrics):
+        metrics["done_reason"] = "degenerate"
+    shown = "".join(f", {k.replace('_', ' ')} {metrics[k]:.4f}" for k in ("valid_loss", *task.metrics) if k in metrics)
+    run.say(f"epoch {format_epoch(metrics['epoch'])}: train loss {train_loss:.4f}{shown}, {speed:.1f} samples/s"
+            + ("  (best)" if run.best is metrics else "")
+            + (f"  -> {metrics['done_reason']}" if metrics["done_reason"] not in ("", "completed") else ""))
+    return metrics
+
+
+def _score(metrics: dict, run: Run):
+    """Higher is better: the valid metric, then the lower valid loss; the latest without validation."""
+    if not run.config.has_validation:
+        return metrics["epoch"]
+    return metrics[run.task.metric], -metrics["valid_loss"]
+
+
+def run_valid(run: Run, batches):
+    # the bare model, not DDP: workers evaluate different numbers of batches, and DDP's
+    # forward would wait for the others in a collective (a deadlock)
+    model = run.task.model
+    model.eval()
+    with torch.inference_mode():
+        for indices, inputs in zip(batches, stream(run, batches, "valid")):
+            with autocast(run.device, run.bf16):
+                outputs = forward(run, model, inputs)
+            yield indices, outputs.float().cpu()
+
+
+# --- finish: the best check's model, saved ----------------------------------------------------
+
+def finish(run: Run, run_folder: Optional[Path]) -> dict:
+    result = {"best": run.best, "history": run.history, "task": run.task.kind, "metric": run.task.metric,
+              "done_reason": run.history[-1]["done_reason"] if run.history else "", "run_dir": None}
+    if run_folder is not None and run.best is not None:
+        if run.best_state is not None:
+            run.task.model.load_state_dict(run.best_state)
+        result["run_dir"] = str(write_run_folder(run_folder, run))
+        run.say(f"saved the best check (epoch {format_epoch(run.best['epoch'])}) to {result['run_dir']}")
     return result
 
 
-def is_better(metrics: dict, best: dict, metric: str) -> bool:
-    """A higher valid metric wins; at a tie, the lower valid loss."""
-    return (metrics[metric], -metrics["valid_loss"]) > (best[metric], -best["valid_loss"])
-
-
-def model_meta(config: TrainConfig, task) -> dict:
-    return {**task.meta, "bert_name": config.bert_name, "max_length": config.max_length,
-            "dropout_p": config.dropout_p, "finetuned": config.bert_finetuning,
-            "hidden_size": task.model.head.in_features}
-
-
-def write_run_folder(folder: Path, config, task, tokenizer, history, best) -> Path:
+def write_run_folder(folder: Path, run: Run) -> Path:
     """Build the whole run folder beside its final place, then move it in: never half-written."""
     staging = folder.parent / f".{folder.name}.partial-{os.getpid()}"
     shutil.rmtree(staging, ignore_errors=True)
-    save_model(staging, task.model, tokenizer, model_meta(config, task))
-    (staging / "run_config.json").write_text(json.dumps(config.to_dict(), indent=2), encoding="utf-8")
-    columns = list(history[0])
+    save_model(staging, run.task.model, run.tokenizer, run.meta)
+    (staging / "run_config.json").write_text(json.dumps(run.config.to_dict(), indent=2), encoding="utf-8")
+    columns = list(dict.fromkeys(k for m in run.history for k in m))
     buf = io.StringIO()
     writer = csv.DictWriter(buf, fieldnames=columns, lineterminator="\n")
     writer.writeheader()
-    writer.writerows(history)
+    writer.writerows(run.history)
     (staging / "metrics.csv").write_text(buf.getvalue(), encoding="utf-8")
     write_text(staging / "results.md", markdown_table(
-        seed_columns(task.kind), [seed_row(task.kind, config.bert_finetuning, config.max_length, best)]))
+        seed_columns(run.task.kind), [seed_row(run.task.kind, run.config.bert_finetuning,
+                                               run.config.max_length, run.best)]))
     if folder.exists():
         shutil.rmtree(folder)  # only reached with --overwrite True (checked before training)
     os.replace(staging, folder)

@@ -1,4 +1,8 @@
-"""Start or join Ray; local Ray stays on 127.0.0.1 (dashboard included) unless asked otherwise."""
+"""Start or join Ray; local Ray stays on 127.0.0.1 (dashboard included) unless asked otherwise.
+
+Ray's own console output (its banner, Tune's tables, the workers' logs) is shown with --verbose
+only: a search prints its own plan and progress, and each trial logs to its own folder."""
+import logging
 import os
 
 
@@ -9,21 +13,46 @@ def loopback_environment() -> None:
     os.environ.setdefault("TOKENIZERS_PARALLELISM", "false")
     # num_to_keep forces a state snapshot per checkpoint; with seconds-long trials Tune warns each time
     os.environ.setdefault("TUNE_WARN_EXCESSIVE_EXPERIMENT_CHECKPOINT_SYNC_THRESHOLD_S", "0")
+    os.environ.setdefault("RAY_TRAIN_ENABLE_V2_MIGRATION_WARNINGS", "0")
 
 
-def start(address=None, num_cpus=None, dashboard_host="127.0.0.1") -> bool:
+def worker_environment() -> dict:
+    """Environment for every task and actor of the search, on every node (a cluster's workers do not
+    inherit the driver's environment)."""
+    env = {"TOKENIZERS_PARALLELISM": "false",
+           # actor reuse waits this long for the previous trial's thread; a pruned trial stops within
+           # one optimizer step (trial.stop_requested), and a step can take long on a CPU
+           "TUNE_FUNCTION_THREAD_TIMEOUT_S": "120"}
+    for name in ("HF_HUB_OFFLINE", "TRANSFORMERS_OFFLINE", "HF_ENDPOINT", "BERT_HPO_OFFLINE"):
+        if name in os.environ:
+            env[name] = os.environ[name]
+    return {"env_vars": env}
+
+
+def quiet(verbose: bool) -> None:
+    level = logging.INFO if verbose else logging.ERROR
+    for name in ("ray", "ray.tune", "ray.train", "ray.data"):
+        logging.getLogger(name).setLevel(level)
+    if not verbose:  # Tune's newer console output prints its banner even at verbosity 0
+        os.environ["RAY_AIR_NEW_OUTPUT"] = "0"
+
+
+def start(address=None, num_cpus=None, dashboard_host="127.0.0.1", verbose=False) -> bool:
     """Connect to `address`, or start a local Ray; True when this call started it."""
     loopback_environment()
+    quiet(verbose)
     import ray
     if ray.is_initialized():
         return False
+    level = logging.INFO if verbose else logging.ERROR
     if address:
-        ray.init(address=address, log_to_driver=True)
+        ray.init(address=address, log_to_driver=verbose, logging_level=level, runtime_env=worker_environment())
         return False
     # The dashboard process also reaps the worker groups of trials that ASHA stops early;
-    # without it a stopped TorchTrainer trial's reservation leaked (../shared/RAY.md).
+    # without it a stopped TorchTrainer trial's reservation leaked (tested in tests/test_search.py).
     ray.init(num_cpus=num_cpus, include_dashboard=True, dashboard_host=dashboard_host,
-             _node_ip_address="127.0.0.1", log_to_driver=True)
+             _node_ip_address="127.0.0.1", log_to_driver=verbose, logging_level=level,
+             runtime_env=worker_environment())
     return True
 
 

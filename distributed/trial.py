@@ -1,57 +1,117 @@
-"""One Tune trial = one engine run, reported to Tune once per epoch with a checkpoint.
+"""One Tune trial = one engine run, reported to Tune at every check.
 
 Two ways to run it, chosen per search by resources.workers_per_trial:
-- 1 worker: the engine loop runs inside the Tune trial itself. Ray Train's worker group costs
-  ~30 s to start per trial on an H100/H200 (../shared/GPU.md), as long as a whole IMDB epoch,
-  and buys nothing for one worker; a fractional GPU lets boost trials share one card.
+- 1 worker: the engine loop runs inside the Tune trial itself. A TorchTrainer's worker group costs
+  ~30 s to start per trial on an H100/H200 (bench/README.md), as long as a whole IMDB epoch, and buys
+  nothing for one worker; a fractional GPU lets boost trials share one card.
 - N workers: the trial drives a TorchTrainer (DDP; gloo on CPU, NCCL on GPU) whose rank 0
-  reports through ray.train and TuneReportCallback forwards the reports to Tune.
+  reports through ray.train, and TuneReportCallback forwards the reports to Tune.
+
+Trials read no file of the driver's: their inputs and the model's files come through Ray's object
+store (see shared.py), so nodes need share nothing but the storage path.
 """
+import os
+import shutil
 import tempfile
 from pathlib import Path
 
+import ray
 from ray import train as ray_train
 from ray import tune
 
-from bertclf.config import TrainConfig
+from bertclf.errors import UserError
+from bertclf.inputs import inputs_key
+from bertclf.model import cuda_problem
 from bertclf.train import train
 
-from .search_space import expand
+from .shared import Shared
+
+TRIAL_LOG = "trial.log"
 
 
-def _checkpoint_dir(base: dict) -> str:
-    # explicit dir=: folders left in /tmp by a killed trial would never be cleaned
-    folder = Path(base["cache_dir"]) / "checkpoint-staging"
-    folder.mkdir(parents=True, exist_ok=True)
-    return str(folder)
+def guard_gpu() -> None:
+    """A trial that holds a GPU but whose torch cannot use it would fine-tune on the CPU for days."""
+    import torch
+    gpus = ray.get_gpu_ids()
+    if gpus and not torch.cuda.is_available():
+        raise UserError(f"this trial holds GPU {gpus} but torch {torch.__version__} cannot use CUDA: {cuda_problem()}")
 
 
-def trial_config(sampled: dict, base: dict) -> TrainConfig:
-    values = {**base, **expand(sampled)}
-    if "{trial}" in values["cache_dir"]:  # --no-shared-inputs: this trial's own cache
-        values["cache_dir"] = values["cache_dir"].format(trial=tune.get_context().get_trial_id())
-    return TrainConfig.from_dict(values)
+def wants_checkpoint(metrics: dict, every_check: bool) -> bool:
+    """A check's checkpoint is kept when the check is the run's best so far (the best model, and where
+    a resume restarts), or at every check when the scheduler moves weights between trials (PBT)."""
+    return every_check or metrics["epoch"] == metrics["best_epoch"]
 
 
-def run_in_trial(sampled: dict, spec: dict, base: dict, cpus: float) -> None:
+def staging_dir() -> Path:
+    """Where checkpoints are written before Tune copies them: this node's temp folder, one sub-folder
+    per process. Not the trial's folder, which Tune syncs while the files are being written; folders
+    of processes that died (a killed trial) are removed here."""
+    root = Path(tempfile.gettempdir()) / "bert-hpo-staging"
+    root.mkdir(exist_ok=True)
+    for folder in root.iterdir():
+        pid = folder.name.split("-")[0]
+        if pid.isdigit() and not _alive(int(pid)):
+            shutil.rmtree(folder, ignore_errors=True)
+    return root
+
+
+def _alive(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+        return True
+    except ProcessLookupError:
+        return False
+    except PermissionError:
+        return True
+
+
+def stop_requested():
+    """Whether Tune has asked this trial to stop (ASHA pruned it): checked between optimizer steps, so
+    that the actor is free for the next trial at once, not after the trial's next report."""
+    from ray.train._internal.session import get_session
+    event = getattr(get_session(), "stop_event", None)
+    return event is not None and event.is_set()
+
+
+def _file_log(folder: str):
+    path = Path(folder) / TRIAL_LOG
+
+    def log(message: str) -> None:
+        with open(path, "a", encoding="utf-8") as f:
+            f.write(message + "\n")
+    return log
+
+
+def run_in_trial(sampled: dict, spec, shared: Shared, cpus: float, every_check: bool) -> None:
     """Tune function trainable for one-worker trials."""
     import torch
     torch.set_num_threads(max(1, int(cpus)))  # Ray sets OMP_NUM_THREADS=1 in its workers
-    config = trial_config(sampled, base)
+    guard_gpu()
+    config = spec.trial_config(sampled)
+    if ray.get_gpu_ids():
+        config.device = "cuda"
+    trial_dir = tune.get_context().get_trial_dir()
     checkpoint = tune.get_checkpoint()
-    staging = _checkpoint_dir(base)
 
     def report(metrics, save_checkpoint):
-        with tempfile.TemporaryDirectory(dir=staging) as folder:
+        if not wants_checkpoint(metrics, every_check):
+            tune.report(metrics)
+            return
+        with tempfile.TemporaryDirectory(dir=staging_dir(), prefix=f"{os.getpid()}-") as folder:
             save_checkpoint(folder)
             tune.report(metrics, checkpoint=tune.Checkpoint.from_directory(folder))
 
     try:
+        inputs = ray.get(shared.inputs[inputs_key(config)])
+        model_path = shared.model_path()
+        options = dict(inputs=inputs, model_path=model_path, save_run=False, log=_file_log(trial_dir),
+                       should_stop=stop_requested)
         if checkpoint is None:
-            train(config, report, save_run=False)
+            train(config, report, **options)
         else:
             with checkpoint.as_directory() as folder:
-                train(config, report, resume_from=folder, save_run=False)
+                train(config, report, resume_from=folder, **options)
     finally:
         release_memory()
 
@@ -65,52 +125,66 @@ def release_memory() -> None:
         torch.cuda.empty_cache()
 
 
-def _worker_loop(loop_config: dict) -> None:
+def worker_loop(loop_config: dict) -> None:
     """Runs on every Ray Train worker; torch.distributed is already initialised."""
     import torch
     torch.set_num_threads(max(1, int(loop_config["cpus"])))
-    values = dict(loop_config["values"])
-    values["device"] = str(ray_train.torch.get_device())
-    config = TrainConfig.from_dict(values)
+    guard_gpu()
+    config, shared = loop_config["config"], loop_config["shared"]
+    config.device = str(ray_train.torch.get_device())
     rank = ray_train.get_context().get_world_rank()
-    staging = loop_config["staging"]
 
     def report(metrics, save_checkpoint):
-        with tempfile.TemporaryDirectory(dir=staging) as folder:
-            save_checkpoint(folder)  # writes only on rank 0
+        if not wants_checkpoint(metrics, loop_config["every_check"]):
+            ray_train.report(metrics)
+            return
+        with tempfile.TemporaryDirectory(dir=staging_dir(), prefix=f"{os.getpid()}-") as folder:
+            if rank == 0:
+                save_checkpoint(folder)
             ray_train.report(metrics, checkpoint=ray_train.Checkpoint.from_directory(folder) if rank == 0 else None)
 
+    inputs = ray.get(shared.inputs[inputs_key(config)])
+    log = print if rank == 0 else (lambda message: None)
     checkpoint = ray_train.get_checkpoint()
     if checkpoint is None:
-        train(config, report, save_run=False)
+        train(config, report, inputs=inputs, model_path=shared.model_path(), save_run=False, log=log)
     else:
         with checkpoint.as_directory() as folder:
-            train(config, report, resume_from=folder, save_run=False)
+            train(config, report, inputs=inputs, model_path=shared.model_path(), resume_from=folder,
+                  save_run=False, log=log)
 
 
-def run_with_torch_trainer(sampled: dict, spec: dict, base: dict, workers: int, use_gpu: bool,
-                           cpus_per_worker: float, storage_path: str) -> None:
-    """Tune function trainable for trials that span several workers (GPUs or nodes)."""
+def torch_trainer(config, shared: Shared, *, workers: int, use_gpu: bool, cpus_per_worker: float, placement: str,
+                  name: str, storage_path: str, checkpoints_to_keep: int, max_failures: int, metric,
+                  every_check: bool = False, callbacks=()):
+    """A TorchTrainer that runs the engine loop on `workers` workers (DDP). Run again under the same
+    name and storage path, it resumes from its latest checkpoint (Ray Train restores its own state)."""
     from ray.train.torch import TorchTrainer
-    from ray.tune.integration.ray_train import TuneReportCallback
-
-    config = trial_config(sampled, base)
-    context = tune.get_context()
-    trainer = TorchTrainer(
-        _worker_loop,
-        train_loop_config={"values": config.to_dict(), "cpus": cpus_per_worker,
-                           "staging": _checkpoint_dir(base)},
+    return TorchTrainer(
+        worker_loop,
+        train_loop_config={"config": config, "shared": shared, "cpus": cpus_per_worker, "every_check": every_check},
         scaling_config=ray_train.ScalingConfig(
             num_workers=workers, use_gpu=use_gpu,
             resources_per_worker={"CPU": cpus_per_worker, **({"GPU": 1} if use_gpu else {})},
-            placement_strategy=spec["resources"]["placement"]),
+            placement_strategy=placement),
         run_config=ray_train.RunConfig(
-            name=f"{context.get_trial_name()}-train", storage_path=storage_path,
-            callbacks=[TuneReportCallback()],
+            name=name, storage_path=storage_path, callbacks=list(callbacks),
             checkpoint_config=ray_train.CheckpointConfig(
-                num_to_keep=spec["checkpoints_to_keep"], checkpoint_score_attribute=spec["metric"],
-                checkpoint_score_order="max"),
-            failure_config=ray_train.FailureConfig(max_failures=spec["max_failures"])),
-        resume_from_checkpoint=tune.get_checkpoint(),  # the Tune trial's, after a restore or retry
-    )
+                num_to_keep=checkpoints_to_keep, checkpoint_score_attribute=metric,
+                checkpoint_score_order="max" if metric else None),
+            failure_config=ray_train.FailureConfig(max_failures=max_failures)))
+
+
+def run_with_torch_trainer(sampled: dict, spec, shared: Shared, use_gpu: bool, storage_path: str,
+                           every_check: bool) -> None:
+    """Tune function trainable for trials that span several workers (GPUs or nodes)."""
+    from ray.tune.integration.ray_train import TuneReportCallback
+    res = spec.resources
+    trainer = torch_trainer(
+        spec.trial_config(sampled), shared, workers=res.workers_per_trial, use_gpu=use_gpu,
+        cpus_per_worker=res.cpus_per_worker, placement=res.placement,
+        name=f"{tune.get_context().get_trial_name()}-train", storage_path=storage_path,
+        checkpoints_to_keep=spec.checkpoints_to_keep, max_failures=spec.max_failures, metric=spec.metric,
+        every_check=every_check, callbacks=[TuneReportCallback()])
     trainer.fit()
+

@@ -40,6 +40,12 @@ def write_csv(path, rows, header=None):
     return str(path)
 
 
+@pytest.fixture(scope="session", autouse=True)
+def own_cache(tmp_path_factory):
+    """Token ids and features cached by the tests stay in the tests' own folder, not the user's."""
+    os.environ["XDG_CACHE_HOME"] = str(tmp_path_factory.mktemp("xdg-cache"))
+
+
 @pytest.fixture(scope="session")
 def toy(tmp_path_factory):
     """A separable train/valid set and a tiny BERT whose vocabulary was learnt from it."""
@@ -60,14 +66,15 @@ def toy(tmp_path_factory):
 
 @pytest.fixture
 def config_for(toy, tmp_path):
-    """A TrainConfig for the toy set, sized to run in about a second."""
+    """A TrainConfig for the toy set, sized to run in about a second; fp32, so that exact
+    equalities (accumulation, workers, resume) hold."""
     from bertclf.config import TrainConfig
 
     def make(**overrides):
         values = dict(train_path=toy["train"], valid_path=toy["valid"], bert_name=toy["model"],
                       max_length=32, batch_size=16, n_epochs=3, lr=3e-3, lr_main=1e-3,
                       dropout_p=0.0, save_path=str(tmp_path / "runs"), run_name="run",
-                      cache_dir=str(tmp_path / "cache"), progress=False)
+                      cache_dir=str(tmp_path / "cache"), progress=False, precision="fp32")
         values.update(overrides)
         return TrainConfig(**values)
     return make

@@ -7,32 +7,13 @@ import torch
 from bertclf.errors import UserError
 from bertclf.qa import Windows, decode, windows
 from bertclf.qa_metrics import exact_match, f1, normalize_answer, score
+from bertclf.smoke import FRUITS, PEOPLE
 from bertclf.squad import QAExample, read_squad, split_by_article
 
-PEOPLE = ["철수", "영희", "민수", "지영", "현우", "수진", "동현", "미나"]
-FRUITS = ["사과", "바나나", "포도", "딸기", "수박", "복숭아", "귤", "자두"]
-
-
-FILLER = ["오늘", "어제", "아침에", "시장에서", "친구와", "함께", "정말", "많이"]
-
-
 def korean_squad(path, n_articles=4):
-    """Articles of two paragraphs, each one fact 'X는 《Y》를 좋아한다.' after a varying number of
-    filler words; the question 'X가 좋아하는 과일은?' has the answer Y at a different place each time."""
-    data = []
-    for a in range(n_articles):
-        paragraphs = []
-        for k in range(2):
-            i = a * 2 + k
-            person, fruit = PEOPLE[i % len(PEOPLE)], FRUITS[(i + a) % len(FRUITS)]
-            context = " ".join(FILLER[:i % 5]) + f" {person}는 《{fruit}》를 좋아한다. " + " ".join(FILLER[i % 3:])
-            paragraphs.append({"context": context, "qas": [{
-                "id": f"{a}-{k}", "question": f"{person}가 좋아하는 과일은?",
-                "answers": [{"text": fruit, "answer_start": context.index(f"《{fruit}》") + 1}]}]})
-        data.append({"title": f"글{a}", "paragraphs": paragraphs})
-    path.write_text(json.dumps({"version": "KorQuAD_v1.0_test", "data": data}, ensure_ascii=False),
-                    encoding="utf-8")
-    return str(path)
+    """Korean questions whose answers sit at a different place in each context (bertclf.smoke)."""
+    from bertclf.smoke import synthetic_korquad
+    return synthetic_korquad(path, n_articles)
 
 
 @pytest.mark.parametrize("prediction, truth, em, f1_value", [
@@ -119,7 +100,7 @@ def test_bad_squad_file_names_article_and_question(tmp_path):
 def test_boost_is_refused_for_qa_with_the_reason():
     from bertclf.config import TrainConfig
     with pytest.raises(UserError, match="every token's vector"):
-        TrainConfig(task="qa", bert_finetuning=False, boost=True).validate()
+        TrainConfig(task="qa", train_path="x.json", bert_finetuning=False, boost=True).validate()
 
 
 def test_tiny_model_learns_a_handful_of_questions_to_em_100(korean, tmp_path):
@@ -138,15 +119,16 @@ def test_tiny_model_learns_a_handful_of_questions_to_em_100(korean, tmp_path):
 def test_predict_answers_with_a_saved_qa_model(korean, tmp_path, capsys):
     from bertclf.cli import main
     from bertclf.config import TrainConfig
-    from bertclf.predict import score_qa_file
+    from bertclf.predict import score_model, test_inputs
     from bertclf.train import train
     result = train(TrainConfig(task="qa", train_path=korean["path"], valid_path=korean["path"],
                                bert_name=korean["model"], max_length=64, doc_stride=16, batch_size=8,
                                n_epochs=40, lr=3e-3, lr_main=3e-3, dropout_p=0.0, warmup_ratio=0.0,
                                save_path=str(tmp_path), run_name="qa", cache_dir=str(tmp_path / "c"),
                                progress=False, early_stop=5), log=lambda s: None)
-    assert score_qa_file(result["run_dir"], korean["path"]) == {
-        "exact_match": 100.0, "f1": 100.0, "examples": 8, "path": korean["path"]}
+    inputs = test_inputs(result["run_dir"], korean["path"], cache_dir=tmp_path / "c")
+    assert score_model(result["run_dir"], inputs, cache_dir=tmp_path / "c") == {
+        "exact_match": 100.0, "f1": 100.0, "examples": 8}
     example = read_squad(korean["path"])[0]
     capsys.readouterr()
     assert main(["--predict", "--model", result["run_dir"], "--question", example.question,

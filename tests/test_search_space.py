@@ -3,7 +3,7 @@ import pytest
 import yaml
 
 from bertclf.errors import UserError
-from bert_hpo_distributed.search_space import SPACES_DIR, expand, load_spec
+from bert_hpo_distributed.spec import SPACES_DIR, Distribution, expand, load_spec
 
 MINIMAL = {"name": "t", "dataset": "imdb", "fixed": {"n_epochs": 2},
            "space": {"lr": {"loguniform": ["1e-4", 1e-2]}, "max_length": {"choice": [64, 128]}}}
@@ -19,19 +19,20 @@ def write(tmp_path, spec):
 def test_shipped_spaces_load_in_every_profile(name):
     for profile in ([], ["cpu"], ["smoke"], ["cpu", "smoke"]):
         spec = load_spec(name, profile=profile)
-        assert spec["space"] and spec["num_samples"] >= 1
+        assert spec.space and spec.num_samples >= 1
+        assert spec.trial_config(spec.default_point()).task == spec.task
 
 
 def test_yaml_1_1_exponent_strings_become_numbers(tmp_path):
     spec = load_spec(write(tmp_path, MINIMAL))
-    assert spec["space"]["lr"] == {"loguniform": [1e-4, 1e-2]}
+    assert spec.space["lr"] == Distribution("loguniform", (1e-4, 1e-2))
 
 
 def test_set_overrides_fields(tmp_path):
     spec = load_spec(write(tmp_path, MINIMAL), ["num_samples=3", "fixed.n_epochs=5",
                                                 "space.max_length.choice=[32, 48]"])
-    assert spec["num_samples"] == 3 and spec["fixed"]["n_epochs"] == 5
-    assert spec["space"]["max_length"]["choice"] == [32, 48]
+    assert spec.num_samples == 3 and spec.trial_config(spec.default_point()).n_epochs == 5
+    assert spec.space["max_length"].args == (32, 48)
 
 
 def test_mode_expands_to_the_two_booleans():
@@ -47,10 +48,16 @@ def test_mode_expands_to_the_two_booleans():
     ({"space": {"mode": {"choice": ["fast"]}}}, "space.mode.choice: modes are"),
     ({"fixed": {"train_path": "x.csv"}}, "fixed.train_path: not a training option a search can fix"),
     ({"fixed": {"batch_size": 10}, "space": {"gradient_accumulation_steps": {"choice": [1, 4]}}},
-     "batch_size 10 is not divisible by gradient_accumulation_steps 4"),
+     "--batch_size 10 is not divisible by --gradient_accumulation_steps 4"),  # the engine's rule, stated once
     ({"space": {"dropout_p": {"uniform": [0.0, 1.5]}}}, "--dropout_p"),
     ({"num_samples": 0}, "num_samples: expected a positive integer"),
-    ({"scheduler": {"type": "hyperband"}}, "scheduler.type: expected asha or none"),
+    ({"scheduler": {"type": "hyperband"}}, "scheduler.type: expected asha, pbt, none"),
+    ({"scheduler": {"type": "pbt"}, "space": {"max_length": {"choice": [64, 128]}}}, "needs a continuous hyperparameter"),
+    ({"scheduler": {"grace_period": 0}}, "scheduler.grace_period: expected a positive number of epochs"),
+    ({"space": {"batch_size": {"int": [16, 32]}}}, "space.batch_size: use a choice"),
+    ({"space": {"pooling": {"choice": ["mean", "attention"]}}}, "--pooling: expected cls | mean | mean+max"),
+    ({"refit": "yes"}, "refit: expected true or false"),
+    ({"max_concurrent": 0}, "max_concurrent: expected a positive integer or null"),
     ({"resources": {"placement": "ANYWHERE"}}, "resources.placement: expected PACK"),
     ({"resources": {"gpus": 2}}, "resources.gpus: unknown key"),
     ({"dataset": "mnist"}, "dataset: expected one of imdb, korquad, nsmc"),
@@ -72,3 +79,21 @@ def test_unknown_search_name_lists_the_known_ones():
 def test_bad_set_syntax():
     with pytest.raises(UserError, match="expected key=value"):
         load_spec("imdb", ["num_samples"])
+
+
+def test_one_function_makes_every_trial_config(tmp_path):
+    spec = load_spec(write(tmp_path, {**MINIMAL, "space": {**MINIMAL["space"], "mode": {"choice": ["boost"]}}}))
+    config = spec.bind(train_path="t.csv").trial_config({"lr": 0.003, "max_length": 128, "mode": "boost"})
+    assert (config.lr, config.max_length, config.n_epochs, config.train_path) == (0.003, 128, 2, "t.csv")
+    assert config.boost and not config.bert_finetuning and config.task == "classification"
+    assert config.batch_size == 16  # not fixed, not searched: the engine's default, from the engine
+
+
+def test_default_point_takes_engine_defaults_inside_the_space_and_centres_otherwise(tmp_path):
+    spec = load_spec(write(tmp_path, {**MINIMAL, "space": {
+        "lr": {"loguniform": [1e-4, 1e-2]}, "lr_main": {"loguniform": [1e-4, 1e-2]},
+        "dropout_p": {"uniform": [0.2, 0.4]}, "max_length": {"choice": [64, 128]}}}))
+    point = spec.default_point()
+    assert point["lr"] == 1e-3  # TrainConfig's default lr lies inside
+    assert point["lr_main"] == pytest.approx(1e-3) and point["dropout_p"] == pytest.approx(0.3)  # centres
+    assert point["max_length"] == 64  # the default 256 is not a choice: the first one

@@ -1,0 +1,65 @@
+"""What a run reads, prepared once: data read and split, token ids, and (boost) frozen features.
+
+A driver that trains many configurations on the same data (a search) calls `prepare_inputs` once
+per distinct `inputs_key` and hands the result to `train(config, inputs=...)`: the trials then read
+no file at all, so they can run on machines that cannot see the driver's disk.
+"""
+from typing import Callable, Dict, Optional
+
+from .classification import feature_variant, with_features
+from .config import TrainConfig
+from .model import load_encoder, load_model_config, load_tokenizer, pick_device, position_limit, uses_bf16
+from .errors import UserError
+from .tasks import task_kind
+from .tensor_cache import digest
+
+# the options that decide what prepare_inputs returns (the token ids); cache_dir only says where
+# caches live, and eval_batch_size only how fast features are computed
+TOKEN_OPTIONS = ("task", "train_path", "valid_path", "valid_fraction", "seed", "max_train_samples",
+                 "max_valid_samples", "bert_name", "max_length", "truncation", "doc_stride")
+
+
+def inputs_key(config: TrainConfig) -> str:
+    """Identity of the prepared inputs of `config`: token ids, plus the frozen-feature variant for boost."""
+    variant = list(feature_variant(config)) if config.uses_feature_cache else None
+    return digest("inputs-v2", {k: getattr(config, k) for k in TOKEN_OPTIONS}, variant)
+
+
+def tokens_key(config: TrainConfig) -> str:
+    """Identity of the token ids alone: configurations that share it share one encoder pass."""
+    return digest("tokens-v2", {k: getattr(config, k) for k in TOKEN_OPTIONS})
+
+
+def check_length(config: TrainConfig, model_path: Optional[str] = None) -> None:
+    limit = position_limit(load_model_config(model_path or config.bert_name))
+    if config.max_length > limit:
+        raise UserError(f"--max_length {config.max_length}: above {config.bert_name}'s limit of {limit} positions")
+
+
+def prepare_inputs(config: TrainConfig, log: Callable[[str], None], model_path: Optional[str] = None):
+    """Read, split and tokenise the data of `config` (no features yet: see add_features)."""
+    config.validate()
+    check_length(config, model_path)
+    kind = task_kind(config.task)
+    inputs = kind.prepare(config, load_tokenizer(model_path or config.bert_name), log)
+    log(f"data: {inputs.description}")
+    return inputs
+
+
+def add_features(inputs, config: TrainConfig, variants, log: Callable[[str], None],
+                 model_path: Optional[str] = None) -> Dict[tuple, object]:
+    """{(pooling, layers): inputs with those frozen features}: one encoder pass for all variants.
+
+    Runs on config.device (a GPU where there is one); results are cached under config.cache_dir."""
+    device = pick_device(config.device)
+    encoder = load_encoder(model_path or config.bert_name)
+    encoder.requires_grad_(False)
+    return with_features(inputs, config, encoder, device, uses_bf16(config.precision, device), list(variants), log)
+
+
+def prepared_for(config: TrainConfig, log, model_path: Optional[str] = None):
+    """The inputs one run needs (a plain local run prepares its own)."""
+    inputs = prepare_inputs(config, log, model_path)
+    if config.uses_feature_cache:
+        inputs = add_features(inputs, config, [feature_variant(config)], log, model_path)[feature_variant(config)]
+    return inputs

@@ -1,0 +1,118 @@
+"""Data for seconds-long runs that need nothing but the install, and the KorQuAD dev-set split.
+
+- IMDB and NSMC: small slices of the real data sets ship in smoke_data/ (regenerate them with
+  `python -m bertclf.smoke DATA_DIR` from the full files);
+- KorQuAD: its licence (CC BY-ND) allows no excerpt, so a synthetic Korean QA set is generated;
+- a tiny BERT whose WordPiece vocabulary is learnt from the slice (so Hangul is covered).
+"""
+import gzip
+import json
+import random
+import sys
+from pathlib import Path
+
+from .data import read_examples
+from .results_table import csv_text
+from .squad import read_squad, split_by_article, write_squad
+from .tiny_model import build_tiny_bert
+
+SLICE_DIR = Path(__file__).resolve().parent / "smoke_data"
+SLICE_SIZES = {"train": 240, "test": 100}
+MAX_CHARS = 400  # reviews are cut here: enough words for a tiny model, a small package
+SLICE_FILES = {"imdb": {"train": "imdb_train.csv.gz", "test": "imdb_test.csv.gz"},
+               "nsmc": {"train": "nsmc_train.csv.gz", "test": "nsmc_test.csv.gz"}}
+
+PEOPLE = ["철수", "영희", "민수", "지영", "현우", "수진", "동현", "미나", "서연", "준호", "하은", "도윤"]
+FRUITS = ["사과", "바나나", "포도", "딸기", "수박", "복숭아", "귤", "자두", "참외", "배"]
+FILLER = ["오늘", "어제", "아침에", "시장에서", "친구와", "함께", "정말", "많이", "저녁에", "학교에서"]
+
+
+def synthetic_korquad(path, n_articles: int = 4, seed: int = 0) -> str:
+    """SQuAD-format Korean QA: articles of two paragraphs, each one fact 'X는 《Y》를 좋아한다.' after a
+    varying number of filler words; the question 'X가 좋아하는 과일은?' has the answer Y."""
+    rng = random.Random(seed)
+    data = []
+    for a in range(n_articles):
+        paragraphs = []
+        for k in range(2):
+            i = a * 2 + k
+            person, fruit = PEOPLE[i % len(PEOPLE)], FRUITS[(i + a) % len(FRUITS)]
+            before = rng.sample(FILLER, i % 5) if seed else FILLER[:i % 5]
+            after = rng.sample(FILLER, 5) if seed else FILLER[i % 3:]
+            context = " ".join(before) + f" {person}는 《{fruit}》를 좋아한다. " + " ".join(after)
+            paragraphs.append({"context": context, "qas": [{
+                "id": f"{a}-{k}", "question": f"{person}가 좋아하는 과일은?",
+                "answers": [{"text": fruit, "answer_start": context.index(f"《{fruit}》") + 1}]}]})
+        data.append({"title": f"글{a}", "paragraphs": paragraphs})
+    Path(path).write_text(json.dumps({"version": "synthetic", "data": data}, ensure_ascii=False), encoding="utf-8")
+    return str(path)
+
+
+def _balanced_rows(path, size: int, seed: int):
+    ex = read_examples(path, "smoke data")
+    by_label = {}
+    for i, label in enumerate(ex.labels):
+        by_label.setdefault(label, []).append(i)
+    rng, picked = random.Random(seed), []
+    for label in sorted(by_label):
+        picked += rng.sample(by_label[label], min(len(by_label[label]), size // len(by_label)))
+    return [(ex.texts[i][:MAX_CHARS], ex.labels[i]) for i in sorted(picked)]
+
+
+def smoke_data(dataset: str, folder, seed: int, files=None) -> dict:
+    """{"train", "test", "model"}: a small slice and a tiny BERT learnt from it, under `folder`.
+
+    files: the data set's own files (a slice of them is taken); None takes the shipped slice."""
+    folder = Path(folder)
+    folder.mkdir(parents=True, exist_ok=True)
+    out, texts = {}, []
+    if dataset == "korquad":
+        for split, (articles, article_seed) in {"train": (12, seed + 1), "test": (4, seed + 2)}.items():
+            if files:
+                examples = read_squad(files[split], f"{split} data")[:SLICE_SIZES[split] // 2]
+                out[split] = folder / f"{split}.json"
+                write_squad(examples, out[split])
+            else:
+                out[split] = Path(synthetic_korquad(folder / f"{split}.json", articles, article_seed))
+                examples = read_squad(out[split], "smoke data")
+            texts += [e.question for e in examples] + sorted({e.context for e in examples})
+    else:
+        for split, size in SLICE_SIZES.items():
+            source = files.get(split, files["train"]) if files else SLICE_DIR / SLICE_FILES[dataset][split]
+            rows = _balanced_rows(source, size, seed)
+            out[split] = folder / f"{split}.csv"
+            out[split].write_text(csv_text(["text", "label"], rows), encoding="utf-8")
+            texts += [text for text, _ in rows]
+    out["model"] = build_tiny_bert(folder / "tiny_bert", texts, vocab_size=800)
+    return out
+
+
+def split_dev(dev_path, fraction: float, folder, seed: int):
+    """({"train", "test"}, note): KorQuAD's train set is absent, so its dev set is split by article."""
+    examples = read_squad(dev_path, "dev data")
+    train, test = split_by_article(examples, fraction, seed)
+    folder = Path(folder)
+    folder.mkdir(parents=True, exist_ok=True)
+    write_squad(train, folder / "dev_split_train.json")
+    write_squad(test, folder / "dev_split_test.json")
+    note = (f"The train set was not available: the dev set ({Path(dev_path).name}) was split by article, "
+            f"{len({e.article for e in train})} articles / {len(train)} questions to train and "
+            f"{len({e.article for e in test})} articles / {len(test)} questions to test; these scores "
+            f"are not comparable to published dev-set scores.")
+    return {"train": folder / "dev_split_train.json", "test": folder / "dev_split_test.json"}, note
+
+
+def write_slices(data_dir, target=SLICE_DIR) -> None:
+    """Cut the shipped slices from the full IMDB and NSMC files in data_dir (seeded, balanced)."""
+    from .datasets import lookup
+    target = Path(target)
+    target.mkdir(parents=True, exist_ok=True)
+    for dataset, names in SLICE_FILES.items():
+        found = lookup(dataset, Path(data_dir))
+        for split, name in names.items():
+            rows = _balanced_rows(found[split], SLICE_SIZES[split], seed=0)
+            (target / name).write_bytes(gzip.compress(csv_text(["text", "label"], rows).encode(), mtime=0))
+
+
+if __name__ == "__main__":
+    write_slices(sys.argv[1])

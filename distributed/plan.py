@@ -1,0 +1,221 @@
+"""Everything a search can check before Ray starts: the options, the spec in the right profile, the
+data, the model (loadable? its position limit?), the space against that limit, where outputs go,
+and how many trials run at a time. Every problem is one UserError line."""
+import json
+import os
+from dataclasses import dataclass, field, replace
+from pathlib import Path
+from typing import List, Optional
+
+from bertclf.datasets import resolve
+from bertclf.errors import UserError
+from bertclf.model import load_model_config, load_tokenizer, position_limit, resolve_model
+from bertclf.smoke import smoke_data, split_dev
+
+from .spec import Distribution, SearchSpec, load_spec
+
+URI_SCHEMES = ("s3://", "gs://", "hdfs://")
+
+
+@dataclass
+class SearchOptions:
+    search: str
+    overrides: List[str] = field(default_factory=list)
+    smoke_test: bool = False
+    resume: bool = False
+    address: Optional[str] = None
+    storage_path: Optional[str] = None
+    output_dir: Optional[str] = None
+    data_dir: Optional[str] = None
+    num_samples: Optional[int] = None
+    max_concurrent: Optional[int] = None
+    name: Optional[str] = None
+    force_cpu: bool = False
+    num_cpus: Optional[int] = None
+    dashboard_host: str = "127.0.0.1"
+    share_inputs: bool = True  # False: every trial tokenises and encodes for itself (the seed's way)
+    warm_start: Optional[str] = None
+    refit: bool = False
+    gpu_wait: float = 600.0
+    verbose: bool = False
+
+
+@dataclass
+class Plan:
+    opts: SearchOptions
+    spec: SearchSpec  # its profile merged, data paths, caches and the model bound
+    profile: List[str]
+    use_gpu: bool
+    name: str
+    out_dir: Path  # results.md, results.csv, best_model/ (on this machine)
+    storage: str  # trials and checkpoints; also receives a copy of the outputs when it is elsewhere
+    experiment: str
+    test_path: Optional[Path]
+    data_note: str
+    model_source: str  # what the model loads from: a folder, or a hub name
+    model_why: str
+    concurrency: int
+    max_epochs: int
+    notes: List[str]  # lines for the console: what was decided and why
+    describe_data: str = ""  # what the prepared inputs hold (set when they are prepared)
+
+    @property
+    def local(self) -> bool:
+        return not self.opts.address
+
+
+def check_options(opts: SearchOptions) -> None:
+    for name in ("num_samples", "max_concurrent", "num_cpus"):
+        value = getattr(opts, name)
+        if value is not None and value < 1:
+            raise UserError(f"--{name.replace('_', '-')} {value}: expected a positive integer")
+    if opts.gpu_wait <= 0:
+        raise UserError(f"--gpu-wait {opts.gpu_wait}: expected a positive number of seconds")
+    job = json.loads(os.environ.get("RAY_JOB_CONFIG_JSON_ENV_VAR") or "{}").get("runtime_env") or {}
+    if job.get("working_dir") and opts.output_dir and not Path(opts.output_dir).is_absolute():
+        raise UserError(f"--output-dir {opts.output_dir}: a relative path inside `ray job submit --working-dir` "
+                        f"lands in Ray's temporary copy of your folder; pass an absolute path, or leave it out: "
+                        f"the outputs are written beside the trials in --storage-path")
+    if job.get("working_dir") and not opts.storage_path and not opts.output_dir:
+        raise UserError("inside `ray job submit`, pass --storage-path (s3://... or a shared folder): the "
+                        "trials, checkpoints and outputs go there, where every node and you can reach them")
+
+
+def make_plan(opts: SearchOptions, say) -> Plan:
+    check_options(opts)
+    load_spec(opts.search, opts.overrides)  # a bad file or --set fails before anything else
+    notes = []
+    use_gpu, profile = _profile(opts, notes)
+    spec = load_spec(opts.search, opts.overrides, profile=profile)
+    if opts.num_samples:
+        spec = replace(spec, num_samples=opts.num_samples)
+    if opts.refit:
+        spec = replace(spec, refit=True)
+    name = opts.name or (f"{spec.name}-smoke" if opts.smoke_test else spec.name)
+    out_dir, storage, experiment = _places(opts, name, notes)
+    _check_resume(opts, experiment)
+
+    files, data_note = _data(opts, spec, out_dir)
+    bind = {"train_path": str(Path(files["train"]).resolve()), "save_path": str(out_dir / "runs"), "progress": False}
+    if files.get("valid"):
+        bind["valid_path"] = str(Path(files["valid"]).resolve())
+    if opts.smoke_test:
+        bind["bert_name"] = files["model"]
+    spec = spec.bind(**bind)
+    bert_name = spec.trial_config(spec.default_point()).bert_name
+    source, why = resolve_model(bert_name)
+    limit = position_limit(load_model_config(source))
+    load_tokenizer(source)
+    notes.append(f"model: {bert_name}" + (f" from {why}" if not opts.smoke_test else " (a tiny BERT built for the smoke test)"))
+    spec = _within_limit(spec, limit, bert_name, say)
+
+    cpus = opts.num_cpus or os.cpu_count() or 1
+    concurrency = _concurrency(spec, use_gpu, not opts.address, cpus, opts.max_concurrent)
+    max_epochs = max(spec.trial_config(c).n_epochs for c in spec.corners())
+    return Plan(opts=opts, spec=spec, profile=profile, use_gpu=use_gpu, name=name, out_dir=out_dir,
+                storage=storage, experiment=experiment, test_path=Path(files["test"]) if files.get("test") else None,
+                data_note=data_note, model_source=source, model_why=why, concurrency=concurrency,
+                max_epochs=max_epochs, notes=notes)
+
+
+def _profile(opts: SearchOptions, notes):
+    """(use a GPU?, the spec's sections to merge): cpu: without a GPU, smoke: for --smoke-test."""
+    import torch
+    if opts.force_cpu:
+        use_gpu = False
+    elif opts.address:
+        use_gpu = True  # a cluster's GPU nodes may come only when trials ask for them (autoscaler)
+        notes.append("cluster: trials ask for GPUs; the autoscaler adds GPU nodes for them (--cpu: CPU-sized search)")
+    else:
+        use_gpu = torch.cuda.is_available()
+    profile = [] if use_gpu else ["cpu"]
+    if not use_gpu:
+        notes.append("no GPU: running the CPU-sized search (the spec's cpu: section)")
+    if opts.smoke_test:
+        profile.append("smoke")
+    return use_gpu, profile
+
+
+def _places(opts: SearchOptions, name: str, notes):
+    """(output folder here, storage, Tune experiment): with --storage-path, trials go there under the
+    search's name, and the outputs are copied there too."""
+    out_dir = Path(opts.output_dir or "results").resolve() / name
+    if opts.storage_path:
+        storage = opts.storage_path.rstrip("/") + f"/{name}"
+        if not storage.startswith(URI_SCHEMES):
+            storage = str(Path(storage).resolve())
+        notes.append(f"trials, checkpoints and a copy of the outputs: {storage}")
+    else:
+        storage = str(out_dir)
+    return out_dir, storage, f"{storage}/trials"
+
+
+def _check_resume(opts: SearchOptions, experiment: str) -> None:
+    from ray.tune import Tuner
+    exists = Tuner.can_restore(experiment) if experiment.startswith(URI_SCHEMES) else Path(experiment).exists()
+    if opts.resume and not (exists and Tuner.can_restore(experiment)):
+        raise UserError(f"--resume: no interrupted search at {experiment}")
+    if not opts.resume and exists:
+        raise UserError(f"{experiment} holds a search already: pass --resume to continue it, or --name to "
+                        f"start another")
+
+
+def _data(opts: SearchOptions, spec: SearchSpec, out_dir: Path):
+    """({"train", "test"[, "valid", "model"]}, note): the spec's own files, or the data set's (its dev set
+    split by article when only that is there); for --smoke-test a slice of those, or of the shipped
+    slices when neither files nor --data-dir are given."""
+    note = ""
+    if spec.files:
+        missing = [f"{split} {path}" for split, path in spec.files.items() if not Path(path).exists()]
+        if missing:
+            raise UserError(f"{spec.source}: files: no such file: {', '.join(missing)}")
+        files = dict(spec.files)
+    elif opts.smoke_test and not opts.data_dir:
+        return smoke_data(spec.dataset, out_dir / "smoke-data", spec.seed), ""
+    else:
+        files = resolve(spec.dataset, opts.data_dir, need=("test",) if spec.dev_split else ("train", "test"))
+        if spec.dev_split and "train" not in files:
+            files, note = split_dev(files["test"], spec.dev_split, out_dir / "data", spec.seed)
+    if opts.smoke_test:
+        files = smoke_data(spec.dataset, out_dir / "smoke-data", spec.seed, files)
+    return files, note
+
+
+def _within_limit(spec: SearchSpec, limit: int, bert_name: str, say) -> SearchSpec:
+    """Drop max_length choices above the model's position limit (with a warning); refuse a space
+    where none is left, or where a fixed value or a range's bound is above it."""
+    dist = spec.space.get("max_length")
+    if dist is None:
+        if spec.trial_config(spec.default_point()).max_length > limit:
+            raise UserError(f"{spec.source}: fixed.max_length: above {bert_name}'s limit of {limit} positions")
+        return spec
+    if not dist.is_choice:
+        if dist.args[1] > limit:
+            raise UserError(f"{spec.source}: space.max_length: the range reaches above {bert_name}'s limit of "
+                            f"{limit} positions")
+        return spec
+    kept = tuple(v for v in dist.args if v <= limit)
+    if not kept:
+        raise UserError(f"{spec.source}: space.max_length: every choice {list(dist.args)} is above {bert_name}'s "
+                        f"limit of {limit} positions; no trial could run")
+    if len(kept) < len(dist.args):
+        dropped = [v for v in dist.args if v > limit]
+        say(f"warning: space.max_length {dropped} dropped: above {bert_name}'s limit of {limit} positions")
+    return replace(spec, space={**spec.space, "max_length": Distribution("choice", kept)})
+
+
+def _concurrency(spec: SearchSpec, use_gpu: bool, local: bool, cpus: int, explicit: Optional[int]) -> int:
+    """Trials in flight. Locally: what the CPUs (and GPUs) hold. On a cluster: every trial the spec
+    allows, so that pending trials ask the autoscaler for the nodes they need."""
+    wanted = min(explicit or spec.max_concurrent or spec.num_samples, spec.num_samples)
+    if explicit or not local:
+        return wanted
+    res = spec.resources
+    workers = res.workers_per_trial
+    limit = int(cpus // (res.cpus_per_worker * workers + (0.01 if workers > 1 else 0))) or 1
+    if use_gpu:
+        import torch
+        modes = {spec.trial_config(c).uses_feature_cache for c in spec.corners()}
+        per_trial = res.boost_gpu_fraction if modes == {True} and workers == 1 else res.gpus_per_worker * workers
+        limit = min(limit, int(torch.cuda.device_count() // per_trial) or 1)
+    return max(1, min(limit, wanted))

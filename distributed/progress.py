@@ -1,0 +1,113 @@
+"""The console during a search: one line per finished trial, a line when the best changes, and a
+heartbeat while nothing finishes. Tracebacks stay in each trial's folder (error.txt, trial.log)."""
+import time
+from pathlib import Path
+
+from ray.tune import Callback
+
+from bertclf.results_table import format_epoch
+
+HEARTBEAT_S = 300
+REASONS = {"completed": "completed", "early stop": "early stop (patience)", "degenerate": "stopped at chance level"}
+
+
+def trial_status(last: dict, errored: bool, scheduler: str) -> str:
+    """completed | early stop (patience) | stopped at chance level | pruned (asha/pbt) | error."""
+    if errored:
+        return "error"
+    reason = (last or {}).get("done_reason") or ""
+    return REASONS.get(reason, f"pruned ({scheduler})" if scheduler != "none" else "stopped")
+
+
+def error_line(trial_dir) -> str:
+    """The exception's own message, from the last line of a trial's error.txt."""
+    path = Path(trial_dir) / "error.txt"
+    if not path.exists():
+        return "failed (no error file)"
+    lines = [line for line in path.read_text(encoding="utf-8", errors="replace").splitlines() if line.strip()]
+    last = lines[-1].strip() if lines else "failed"
+    # "bertclf.errors.UserError: --max_length ..." -> "--max_length ..."
+    head, sep, message = last.partition(": ")
+    return message if sep and head.replace(".", "").replace("_", "").isalnum() else last
+
+
+def duration(seconds: float) -> str:
+    if seconds < 10:
+        return f"{seconds:.1f}s"
+    seconds = int(round(seconds))
+    return f"{seconds // 60}m{seconds % 60:02d}s" if seconds >= 60 else f"{seconds}s"
+
+
+class Progress(Callback):
+    """Tune pickles its callbacks with the experiment, so a resumed search gets this object back:
+    setup() starts its clock and counts afresh, and finished trials are counted from Tune's list."""
+
+    def __init__(self, spec, concurrency: int, say):
+        self.spec, self.concurrency, self.say = spec, concurrency, say
+        self.setup()
+
+    def setup(self, **info):
+        self.started = self.last_line = time.time()
+        self.last = {}  # trial id -> last result
+        self.finished = 0
+        self.seconds = []  # run time of each trial finished in this session
+        self.best = None  # (score, trial id, sampled)
+
+    def on_trial_result(self, iteration, trials, trial, result, **info):
+        self.last[trial.trial_id] = result
+
+    def on_trial_complete(self, iteration, trials, trial, **info):
+        self._finished(trials, trial, errored=False)
+
+    def on_trial_error(self, iteration, trials, trial, **info):
+        self._finished(trials, trial, errored=True)
+
+    def on_step(self, iteration, trials, **info):
+        if time.time() - self.last_line > HEARTBEAT_S:
+            running = sum(t.status == "RUNNING" for t in trials)
+            self._say(f"{self.finished}/{self.spec.num_samples} trials finished, {running} running, "
+                      f"{duration(time.time() - self.started)} elapsed{self._best_text()}")
+
+    def _finished(self, trials, trial, errored: bool):
+        self.finished = sum(t.status in ("TERMINATED", "ERROR") for t in trials) + (trial.status not in (
+            "TERMINATED", "ERROR"))
+        last = self.last.get(trial.trial_id, {})
+        status = trial_status(last, errored, self.spec.scheduler.type)
+        seconds = last.get("time_total_s", 0.0)
+        self.seconds.append(seconds)
+        metric = self.spec.metric
+        if errored:
+            message = error_line(trial.local_path)
+            what = f"error: {message} (log: {Path(trial.local_path) / 'error.txt'})"
+        else:
+            score = last.get(f"best_{metric}")
+            what = (f"{status} at epoch {format_epoch(last.get('epoch', 0))}, {metric.replace('_', ' ')} "
+                    f"{score:.4f}" if score is not None else status)
+            if score is not None and (self.best is None or score > self.best[0]):
+                self.best = (score, trial.trial_id, {k: trial.config.get(k) for k in self.spec.space})
+        running = sum(t.status == "RUNNING" for t in trials) - (trial.status == "RUNNING")
+        self._say(f"trial {self.finished}/{self.spec.num_samples} ({trial.trial_id}) {what}, {duration(seconds)}"
+                  f" | {running} running, {duration(time.time() - self.started)} elapsed{self._eta()}")
+        if self.best and self.best[1] == trial.trial_id:
+            shown = ", ".join(f"{k}={short(v)}" for k, v in self.best[2].items())
+            self._say(f"  new best: {metric.replace('_', ' ')} {self.best[0]:.4f} ({shown})")
+
+    def _eta(self) -> str:
+        left = self.spec.num_samples - self.finished
+        if not left or not self.seconds:
+            return ""
+        mean = sum(self.seconds) / len(self.seconds)
+        return f", ~{duration(left * mean / max(1, self.concurrency))} left"
+
+    def _best_text(self) -> str:
+        return f", best {self.best[0]:.4f}" if self.best else ""
+
+    def _say(self, message: str) -> None:
+        self.last_line = time.time()
+        self.say(message)
+
+
+def short(value) -> str:
+    if isinstance(value, float):
+        return f"{value:.3g}"
+    return str(value)

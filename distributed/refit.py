@@ -1,0 +1,46 @@
+"""--refit: the best configuration trained again on all of train (the held-out valid included) for the
+epochs its best trial needed, then scored once on the test split. This is the run that Ray Train
+spreads over every GPU: one TorchTrainer (DDP) with a worker per GPU (gloo workers on a CPU). It
+checkpoints every epoch under the storage path, so an interrupted refit resumes there."""
+import math
+from dataclasses import replace
+
+import ray
+
+from bertclf.classification import feature_variant
+from bertclf.inputs import inputs_key, prepare_inputs
+
+from .shared import Shared, share_inputs
+from .trial import torch_trainer
+
+
+def refit_config(spec, sampled: dict, best_epoch: float):
+    """The best trial's options, with all of train, no validation, and its epochs rounded up."""
+    config = spec.trial_config(sampled)
+    return replace(config, valid_path=None, valid_fraction=0.0, max_train_samples=None, max_valid_samples=None,
+                   n_epochs=max(1, math.ceil(best_epoch - 1e-9)), early_stop=-1, evals_per_epoch=1,
+                   degenerate_check=False)
+
+
+def refit_workers(plan) -> int:
+    if plan.spec.resources.refit_workers:
+        return plan.spec.resources.refit_workers
+    return max(1, int(ray.cluster_resources().get("GPU", 0))) if plan.use_gpu else 1
+
+
+def run_refit(plan, config, shared: Shared, say):
+    """The refit's final checkpoint (Ray Train's, under the storage path)."""
+    workers = refit_workers(plan)
+    inputs = prepare_inputs(config, lambda m: None, model_path=plan.model_source)
+    refit_shared = Shared(model_digest=shared.model_digest, model_files=shared.model_files)
+    keys = {inputs_key(config): feature_variant(config) if config.uses_feature_cache else None}
+    cpus = plan.spec.resources.cpus_per_worker if plan.use_gpu else \
+        max(1.0, ray.cluster_resources().get("CPU", 1) // workers)
+    share_inputs([(config, inputs, keys)], refit_shared, use_gpu=plan.use_gpu, cpus=cpus, say=say)
+    say(f"refit: {inputs.description.split(';')[0]}, {config.n_epochs} epoch(s), {workers} worker(s) "
+        f"({'GPU' if plan.use_gpu else f'CPU, {cpus:g} each'})")
+    # Ray Train resumes a run of the same name and storage path from its latest checkpoint
+    trainer = torch_trainer(config, refit_shared, workers=workers, use_gpu=plan.use_gpu, cpus_per_worker=cpus,
+                            placement="PACK", name="refit", storage_path=plan.storage, checkpoints_to_keep=1,
+                            max_failures=plan.spec.max_failures, metric=None, every_check=True)
+    return trainer.fit().checkpoint

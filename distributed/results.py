@@ -1,0 +1,63 @@
+"""A finished search's trials as one table (pandas, from Ray's ResultGrid), best first, and the
+checkpoint of the best trial's best check."""
+from pathlib import Path
+
+import pandas as pd
+
+from .progress import error_line, trial_status
+
+
+def trial_table(grid, spec) -> pd.DataFrame:
+    """One row per trial: trial, status, epochs, the sampled hyperparameters, best_* and last
+    metrics, error; scored trials first, best first (ties: the lower valid loss)."""
+    frame = grid.get_dataframe()
+    last = {row["trial_id"]: row for row in frame.to_dict("records")} if "trial_id" in frame else {}
+    rows = []
+    for result in grid:
+        trial_id = Path(result.path).name.removeprefix("trial_")
+        metrics = last.get(trial_id, {})
+        row = {"trial": f"trial_{trial_id}",
+               "status": trial_status(metrics, result.error is not None, spec.scheduler.type),
+               "epochs_run": metrics.get("epoch", 0)}
+        row.update({key: metrics.get(f"config/{key}", "") for key in spec.space})
+        for key in ["best_epoch", "best_train_loss", "best_valid_loss", *(f"best_{m}" for m in spec_metrics(spec)),
+                    spec.metric, "train_samples_per_s", "time_total_s"]:
+            row[key] = metrics.get(key)
+        ended = metrics.get("timestamp")
+        row["started"] = ended - metrics.get("time_total_s", 0.0) if ended else None
+        row["ended"] = ended
+        row["error"] = error_line(result.path) if result.error is not None else ""
+        row["result"] = result
+        rows.append(row)
+    table = pd.DataFrame(rows, columns=list(rows[0]) if rows else ["trial", "status"])
+    score = f"best_{spec.metric}"
+    if score in table:
+        table["_scored"] = table[score].notna()
+        table = table.sort_values(["_scored", score, "best_valid_loss"], ascending=[False, False, True],
+                                  na_position="last").drop(columns="_scored").reset_index(drop=True)
+    return table
+
+
+def spec_metrics(spec):
+    from bertclf.tasks import task_kind
+    return task_kind(spec.task).metrics
+
+
+def best_checkpoint(result, metric: str):
+    """The checkpoint of the trial's best check: Tune's best-scored one (under ASHA, trials keep
+    checkpoints only at improving checks, so also the latest); a trial that drove a TorchTrainer has
+    its checkpoints in Ray Train's storage, reported as `checkpoint_path`."""
+    from ray.tune import Checkpoint
+    try:
+        best = result.get_best_checkpoint(metric, "max")
+    except (RuntimeError, ValueError):
+        best = None
+    if best is not None or result.checkpoint is not None:
+        return best or result.checkpoint
+    frame = result.metrics_dataframe
+    if frame is not None and "checkpoint_path" in frame:
+        paths = frame.dropna(subset=["checkpoint_path"])["checkpoint_path"]
+        for path in reversed(paths.tolist()):
+            if "://" in path or Path(path).exists():
+                return Checkpoint(path)
+    return None

@@ -1,0 +1,27 @@
+"""The untouched test split, scored once per model: a Ray task on a GPU where there is one (bf16,
+batched like evaluation), fed test inputs that the driver prepared where the data is."""
+from pathlib import Path
+
+import ray
+
+from bertclf.predict import score_model, test_inputs
+
+
+def _score(checkpoint, inputs, shared, cache_dir: str, batch_size: int, threads: int) -> dict:
+    import torch
+    torch.set_num_threads(max(1, threads))
+    with checkpoint.as_directory() as folder:
+        return score_model(folder, inputs, cache_dir=cache_dir, batch_size=batch_size, encoder_path=shared.model_path())
+
+
+def score_on_test(plan, checkpoint, model_dir: Path, shared) -> dict:
+    """The test scores of the model in `checkpoint` (also exported to model_dir, read here for its
+    tokenizer and settings), on plan.test_path or its seeded subset of max_test_samples."""
+    spec = plan.spec
+    config = spec.trial_config(spec.default_point())
+    encoder_path = plan.model_source if Path(plan.model_source).is_dir() else None
+    inputs = test_inputs(model_dir, plan.test_path, config.cache_dir, spec.max_test_samples, encoder_path)
+    cpus = spec.resources.cpus_per_worker if plan.use_gpu else max(1, int(ray.available_resources().get("CPU", 1)))
+    task = ray.remote(_score).options(num_cpus=cpus, num_gpus=1 if plan.use_gpu else 0)
+    scores = ray.get(task.remote(checkpoint, ray.put(inputs), shared, config.cache_dir, config.eval_batch_size, int(cpus)))
+    return {**scores, "path": str(plan.test_path), "subset": spec.max_test_samples is not None}

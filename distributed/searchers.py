@@ -1,0 +1,115 @@
+"""Who proposes the configurations and who stops them: Optuna's TPE (random for PBT), ASHA or PBT,
+the first points to evaluate (the engine's defaults, or an earlier search's best: warm start)."""
+import csv
+from pathlib import Path
+from typing import List
+
+from bertclf.errors import UserError
+
+TIME_ATTR = "epoch"  # the schedulers' clock: epochs trained, in fractions when a run checks mid-epoch
+
+
+def _tolerant_optuna_search():
+    from ray.tune.search.optuna import OptunaSearch
+
+    class TolerantOptunaSearch(OptunaSearch):
+        """OptunaSearch that ignores reports of trials it has already closed: a trial re-run after a
+        crash (see search.fit) reports again, and stock OptunaSearch fails with a KeyError on that."""
+
+        def on_trial_result(self, trial_id, result):
+            if trial_id in self._ot_trials:
+                super().on_trial_result(trial_id, result)
+
+        def on_trial_complete(self, trial_id, result=None, error=False):
+            if trial_id in self._ot_trials:
+                super().on_trial_complete(trial_id, result, error)
+
+    return TolerantOptunaSearch
+
+
+def search_algorithm(spec, concurrency: int, points: List[dict]):
+    """TPE, seeded; its random start-up phase shrunk by the trials in flight and constant_liar on, so
+    parallel trials neither balloon the random phase nor get the same suggestion. PBT takes no
+    searcher (Ray refuses one): its population is drawn at random, seeded."""
+    if spec.scheduler.type == "pbt":
+        from ray.tune.search.basic_variant import BasicVariantGenerator
+        return BasicVariantGenerator(points_to_evaluate=points or None, random_state=spec.seed)
+    import optuna
+    optuna.logging.set_verbosity(optuna.logging.WARNING)
+    # TPE's start-up counts finished trials only; with `concurrency` trials in flight it would draw up
+    # to concurrency-1 extra random ones.
+    startup = max(1, spec.startup_trials - (concurrency - 1))
+    sampler = optuna.samplers.TPESampler(seed=spec.seed, n_startup_trials=startup, constant_liar=True)
+    space = {key: dist.to_optuna() for key, dist in spec.space.items()}
+    return _tolerant_optuna_search()(space=space, metric=f"best_{spec.metric}", mode="max", sampler=sampler,
+                                     points_to_evaluate=points or None)
+
+
+def param_space(spec) -> dict:
+    """The space as Tune distributions, for PBT's random population (TPE holds its own space)."""
+    return {key: dist.to_tune() for key, dist in spec.space.items()} if spec.scheduler.type == "pbt" else {}
+
+
+def scheduler(spec, max_epochs: int):
+    from ray.tune.schedulers import ASHAScheduler, FIFOScheduler, PopulationBasedTraining
+    s = spec.scheduler
+    if s.type == "asha":
+        return ASHAScheduler(time_attr=TIME_ATTR, metric=spec.metric, mode="max", max_t=max_epochs,
+                             grace_period=s.grace_period, reduction_factor=s.reduction_factor)
+    if s.type == "pbt":
+        # only continuous hyperparameters mutate: a new max_length or mode would not fit the weights
+        mutations = {key: dist.to_tune() for key, dist in spec.space.items() if not dist.is_choice}
+        return PopulationBasedTraining(time_attr=TIME_ATTR, metric=spec.metric, mode="max",
+                                       perturbation_interval=s.perturbation_interval,
+                                       hyperparam_mutations=mutations, quantile_fraction=s.quantile_fraction,
+                                       resample_probability=s.resample_probability)
+    return FIFOScheduler()
+
+
+def first_points(spec, warm_start_dir) -> List[dict]:
+    """Evaluated before the searcher proposes anything: an earlier search's best configurations
+    (--warm-start), else the engine's defaults where the space holds them (start_from_defaults)."""
+    if warm_start_dir:
+        return warm_start_points(Path(warm_start_dir), spec)
+    return [spec.default_point()] if spec.start_from_defaults else []
+
+
+def warm_start_points(folder: Path, spec) -> List[dict]:
+    """The best configurations of an earlier search (its results.csv), up to startup_trials of them,
+    restricted to the current space; options the earlier search did not search take the default point."""
+    path = folder / "results.csv" if folder.is_dir() else folder
+    if not path.is_file():
+        raise UserError(f"--warm-start {folder}: no results.csv of an earlier search there")
+    with open(path, newline="", encoding="utf-8") as f:
+        rows = list(csv.DictReader(f))
+    score = f"best_{spec.metric}"
+    if not rows or score not in rows[0]:
+        raise UserError(f"--warm-start {path}: expected a results.csv with a {score} column (a search of "
+                        f"the same task)")
+    rows = sorted((r for r in rows if r.get(score) not in ("", None)), key=lambda r: -float(r[score]))
+    default, points = spec.default_point(), []
+    for row in rows:
+        point = {}
+        for key, dist in spec.space.items():
+            text = row.get(key, "")
+            value = default[key] if text == "" else _typed(text, dist)
+            if not dist.contains(value):
+                break
+            point[key] = value
+        else:
+            if point not in points:
+                points.append(point)
+        if len(points) == spec.startup_trials:
+            break
+    if not points:
+        raise UserError(f"--warm-start {path}: none of its configurations lies inside this search's space")
+    return points
+
+
+def _typed(text: str, dist):
+    if dist.is_choice:
+        for choice in dist.args:
+            if str(choice) == text:
+                return choice
+        return text
+    return int(float(text)) if dist.kind == "int" else float(text)

@@ -1,0 +1,121 @@
+"""What every trial reads, moved through Ray's object store instead of a folder on the driver's disk.
+
+On a cluster only the storage path is shared between nodes: the data set, the token ids, the boost
+features and a local model folder all live on the driver's machine. The driver prepares the inputs
+once per distinct key and puts them in the object store; boost features are computed by a Ray task
+(on a GPU where there is one); a local model folder travels as its files and is written once per
+node into a temporary folder.
+"""
+import fcntl
+import os
+import shutil
+import tempfile
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Dict, Optional
+
+import ray
+
+from bertclf.errors import UserError
+from bertclf.inputs import add_features
+from bertclf.tensor_cache import digest
+
+
+@dataclass
+class Shared:
+    inputs: Dict[str, "ray.ObjectRef"] = field(default_factory=dict)  # inputs_key -> prepared inputs
+    model_digest: Optional[str] = None  # set when the model is a local folder shipped as files
+    model_files: Optional["ray.ObjectRef"] = None
+
+    def model_path(self) -> Optional[str]:
+        """This node's copy of a shipped model folder (None: load config.bert_name as it is)."""
+        if self.model_files is None:
+            return None
+        folder = Path(tempfile.gettempdir()) / "bert-hpo-models" / self.model_digest
+        if (folder / ".complete").exists():
+            return str(folder)
+        folder.parent.mkdir(parents=True, exist_ok=True)
+        with open(f"{folder}.lock", "w") as lock:
+            fcntl.flock(lock, fcntl.LOCK_EX)
+            if not (folder / ".complete").exists():
+                staging = Path(tempfile.mkdtemp(dir=folder.parent, prefix=".partial-"))
+                for name, content in ray.get(self.model_files).items():
+                    (staging / name).parent.mkdir(parents=True, exist_ok=True)
+                    (staging / name).write_bytes(content)
+                (staging / ".complete").touch()
+                shutil.rmtree(folder, ignore_errors=True)
+                os.replace(staging, folder)
+        return str(folder)
+
+
+def share_model(folder: str, shared: Shared) -> None:
+    """Ship a local model folder's files (config, vocabulary, weights) to the nodes that need them."""
+    files = {str(p.relative_to(folder)): p.read_bytes() for p in sorted(Path(folder).rglob("*")) if p.is_file()}
+    shared.model_digest = digest(sorted((name, len(content)) for name, content in files.items()),
+                                 *(files[name] for name in sorted(files)))[:24]
+    shared.model_files = ray.put(files)
+
+
+def _features(inputs, config, variants, shared: Shared):
+    import torch
+    torch.set_num_threads(max(1, int(ray.get_runtime_context().get_assigned_resources().get("CPU", 1))))
+    by_variant = add_features(inputs, config, variants, log=lambda message: None, model_path=shared.model_path())
+    result = tuple(by_variant[v] for v in variants)
+    return result if len(result) > 1 else result[0]
+
+
+def share_inputs(pending, shared: Shared, *, use_gpu: bool, cpus: float, say) -> float:
+    """Compute boost features in Ray tasks (on a GPU where there is one), one encoder pass per input
+    key for all its variants, and record where each variant's inputs are. pending: [(config, inputs,
+    {inputs_key: (pooling, layers)})]. Returns the seconds it took."""
+    jobs = []
+    for config, inputs, keys in pending:
+        variants = sorted(set(keys.values()))
+        task = ray.remote(_features).options(num_cpus=cpus, num_gpus=1 if use_gpu else 0, num_returns=len(variants))
+        refs = task.remote(ray.put(inputs), config, variants, shared)
+        refs = dict(zip(variants, refs if isinstance(refs, list) else [refs]))
+        shared.inputs.update({key: refs[v] for key, v in keys.items()})
+        jobs += refs.values()
+    if not jobs:
+        return 0.0
+    started, pending = time.perf_counter(), list(jobs)
+    say(f"boost: computing frozen features for {len(jobs)} variant(s), one encoder pass per input key "
+        f"({'GPU' if use_gpu else 'CPU'})")
+    while pending:
+        done, pending = ray.wait(pending, num_returns=len(pending), timeout=60)
+        for ref in done:
+            try:
+                ray.get(ref)
+            except ray.exceptions.RayTaskError as e:
+                raise UserError(f"boost features could not be computed: {str(e.cause).splitlines()[0]}") from None
+        if pending:
+            say(f"boost: {len(jobs) - len(pending)} of {len(jobs)} feature variant(s) ready, "
+                f"{time.perf_counter() - started:.0f} s")
+    return time.perf_counter() - started
+
+
+@ray.remote(num_cpus=0)
+def _cuda_report():
+    import torch
+    from bertclf.model import cuda_problem
+    if torch.cuda.is_available():
+        return True, torch.cuda.get_device_name(0)
+    return False, f"torch {torch.__version__} cannot use CUDA: {cuda_problem()}"
+
+
+def check_gpu(wait_s: float, say) -> str:
+    """Before any trial: a task holding one GPU, to see that a GPU comes within `wait_s` (an autoscaler
+    adds GPU nodes on demand) and that torch can use it. Returns the GPU's name."""
+    say(f"checking that a GPU is there and usable (waiting up to {wait_s:.0f} s for one)")
+    ref = _cuda_report.options(num_gpus=1).remote()
+    ready, _ = ray.wait([ref], timeout=wait_s)
+    if not ready:
+        ray.cancel(ref, force=True)
+        raise UserError(f"no GPU became available within {wait_s:.0f} s (--gpu-wait): on a cluster, the autoscaler "
+                        f"did not add a GPU node (quota? a failed set-up? `ray status` and the autoscaler log "
+                        f"say); pass --cpu to run the CPU-sized search instead")
+    usable, detail = ray.get(ref)
+    if not usable:
+        raise UserError(f"a GPU was granted to a Ray task, but {detail}")
+    return detail

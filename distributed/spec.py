@@ -1,0 +1,369 @@
+"""Search spaces as data: search_spaces/<name>.yaml, loaded, overridden (--set), validated once into a
+typed SearchSpec. `SearchSpec.trial_config(sampled)` is the one place where a trial's training
+options are made; everything downstream receives that TrainConfig.
+
+Every error names the file, the key and what was expected.
+"""
+import copy
+import dataclasses
+import itertools
+import math
+from dataclasses import dataclass, field, replace
+from pathlib import Path
+from typing import Any, Dict, Iterator, List, Optional
+
+import yaml
+
+from bertclf.config import TrainConfig
+from bertclf.datasets import TASKS as DATASET_TASKS
+from bertclf.errors import UserError
+from bertclf.tasks import task_kind
+
+SPACES_DIR = Path(__file__).resolve().parent.parent / "search_spaces"
+MODES = {"finetune": {"bert_finetuning": True, "boost": False},
+         "boost": {"bert_finetuning": False, "boost": True},
+         "frozen": {"bert_finetuning": False, "boost": False}}
+TRAIN_FIELDS = {f.name for f in dataclasses.fields(TrainConfig)}
+SET_BY_SEARCH = {"train_path", "valid_path", "save_path", "run_name", "overwrite", "task"}
+PLACEMENTS = ("PACK", "SPREAD", "STRICT_PACK", "STRICT_SPREAD")
+SCHEDULERS = ("asha", "pbt", "none")
+DISTRIBUTIONS = ("loguniform", "uniform", "int", "choice")
+
+
+@dataclass(frozen=True)
+class Distribution:
+    kind: str  # loguniform | uniform | int | choice
+    args: tuple  # (low, high), or the choices
+
+    @property
+    def is_choice(self) -> bool:
+        return self.kind == "choice"
+
+    def corners(self) -> list:
+        return list(self.args) if self.is_choice else [self.args[0], self.args[1]]
+
+    def contains(self, value) -> bool:
+        if self.is_choice:
+            return value in self.args
+        return isinstance(value, (int, float)) and not isinstance(value, bool) and self.args[0] <= value <= self.args[1]
+
+    def to_optuna(self):
+        import optuna.distributions as d
+        if self.kind == "loguniform":
+            return d.FloatDistribution(self.args[0], self.args[1], log=True)
+        if self.kind == "uniform":
+            return d.FloatDistribution(self.args[0], self.args[1])
+        if self.kind == "int":
+            return d.IntDistribution(self.args[0], self.args[1])
+        return d.CategoricalDistribution(list(self.args))
+
+    def to_tune(self):
+        from ray import tune
+        return {"loguniform": tune.loguniform, "uniform": tune.uniform,
+                "int": lambda low, high: tune.randint(low, high + 1)}[self.kind](*self.args) \
+            if not self.is_choice else tune.choice(list(self.args))
+
+
+@dataclass(frozen=True)
+class Scheduler:
+    type: str = "asha"  # asha | pbt | none
+    grace_period: float = 1.0  # asha: epochs a trial runs before its first cut
+    reduction_factor: float = 2.0  # asha: 1 / the share of trials kept at each rung
+    perturbation_interval: float = 1.0  # pbt: epochs between exploit / explore steps
+    quantile_fraction: float = 0.25  # pbt: the bottom share copies the top share
+    resample_probability: float = 0.25  # pbt: chance a mutated value is drawn anew
+
+
+@dataclass(frozen=True)
+class Resources:
+    workers_per_trial: int = 1  # > 1: each trial is a Ray Train TorchTrainer (DDP)
+    cpus_per_worker: float = 1.0
+    gpus_per_worker: float = 1.0
+    boost_gpu_fraction: float = 0.25  # boost trials train a head only: they share a GPU
+    placement: str = "PACK"  # of a multi-worker trial's workers
+    refit_workers: Optional[int] = None  # the refit's TorchTrainer: None = every GPU (1 worker on a CPU)
+
+
+@dataclass(frozen=True)
+class SearchSpec:
+    name: str
+    dataset: str
+    task: str
+    metric: str
+    fixed: Dict[str, Any]  # training options every trial shares
+    space: Dict[str, Distribution]  # training options (or mode) searched
+    source: str  # the file it came from, for messages
+    num_samples: int = 8
+    seed: int = 0
+    startup_trials: int = 4
+    scheduler: Scheduler = field(default_factory=Scheduler)
+    resources: Resources = field(default_factory=Resources)
+    checkpoints_to_keep: int = 1
+    max_failures: int = 1
+    max_concurrent: Optional[int] = None  # None: as many as the resources allow (all trials on a cluster)
+    max_test_samples: Optional[int] = None
+    dev_split: Optional[float] = None
+    refit: bool = False
+    start_from_defaults: bool = True
+    files: Dict[str, str] = field(default_factory=dict)  # your own train / valid / test files, instead of the data set's
+    description: str = ""
+    anchors: str = ""
+
+    def trial_config(self, sampled: Dict[str, Any]) -> TrainConfig:
+        """The one place a trial's options are made: fixed options, then the sampled ones."""
+        return TrainConfig.from_dict({**self.fixed, **expand(sampled)})
+
+    def bind(self, **options) -> "SearchSpec":
+        """The same spec with options the search decides (data paths, caches, the model) fixed."""
+        return replace(self, fixed={**self.fixed, **options})
+
+    def corners(self) -> Iterator[Dict[str, Any]]:
+        """Sampled values at the corners of the space (each choice, each bound)."""
+        keys = list(self.space)
+        for combo in itertools.islice(itertools.product(*(self.space[k].corners() for k in keys)), 4096):
+            yield dict(zip(keys, combo))
+
+    def default_point(self) -> Dict[str, Any]:
+        """The configuration a search evaluates first: each searched option at the value the engine
+        would use anyway (its default, or the spec's fixed value), where the space holds it; else the
+        centre of its range (geometric for log ranges) or the first choice."""
+        point, defaults = {}, TrainConfig()
+        for key, dist in self.space.items():
+            if key == "mode":
+                point[key] = dist.args[0]
+                continue
+            value = self.fixed.get(key, getattr(defaults, key))
+            if not dist.contains(value):
+                low, high = dist.args[0], dist.args[-1]
+                value = (dist.args[0] if dist.is_choice else math.sqrt(low * high) if dist.kind == "loguniform"
+                         else round((low + high) / 2) if dist.kind == "int" else (low + high) / 2)
+            point[key] = value
+        return point
+
+
+def expand(sampled: Dict[str, Any]) -> dict:
+    """One trial's sampled values as training options: `mode` becomes its two booleans."""
+    values = {}
+    for key, value in sampled.items():
+        values.update(MODES[value] if key == "mode" else {key: value})
+    return values
+
+
+# --- loading -----------------------------------------------------------------------------------
+
+def spec_path(name_or_path: str) -> Path:
+    path = Path(name_or_path)
+    if path.suffix in (".yaml", ".yml"):
+        return path
+    return SPACES_DIR / f"{name_or_path}.yaml"
+
+
+def apply_overrides(raw: dict, overrides: List[str], source: str) -> dict:
+    """--set a.b=value: value is read as YAML (numbers, lists, booleans, mappings)."""
+    raw = copy.deepcopy(raw)
+    for item in overrides:
+        if "=" not in item:
+            raise UserError(f"--set {item!r}: expected key=value, e.g. num_samples=8 or fixed.n_epochs=2")
+        key, text = item.split("=", 1)
+        parts = key.strip().split(".")
+        node = raw
+        for part in parts[:-1]:
+            node = node.setdefault(part, {})
+            if not isinstance(node, dict):
+                raise UserError(f"--set {key}: {part} in {source} is not a mapping")
+        try:
+            node[parts[-1]] = yaml.safe_load(text)
+        except yaml.YAMLError as e:
+            raise UserError(f"--set {item!r}: the value is not valid YAML ({str(e).splitlines()[0]})") from None
+    return raw
+
+
+def merge(base: dict, extra: dict) -> dict:
+    """extra over base, mapping by mapping; a section's `space` replaces the whole space."""
+    out = copy.deepcopy(base)
+    for key, value in (extra or {}).items():
+        out[key] = merge(out.get(key) or {}, value) if isinstance(value, dict) and key != "space" else value
+    return out
+
+
+def load_spec(name_or_path: str, overrides=(), *, profile=()) -> SearchSpec:
+    """The validated spec; `profile` merges the spec's `cpu:` and/or `smoke:` sections over it, in order."""
+    path = spec_path(name_or_path)
+    if not path.exists():
+        known = ", ".join(sorted(p.stem for p in SPACES_DIR.glob("*.yaml")))
+        raise UserError(f"--search {name_or_path}: no search space {path} (known: {known})")
+    try:
+        raw = yaml.safe_load(path.read_text(encoding="utf-8"))
+    except yaml.YAMLError as e:
+        raise UserError(f"{path}: not valid YAML ({str(e).splitlines()[0]})") from None
+    if not isinstance(raw, dict):
+        raise UserError(f"{path}: expected a mapping of keys at the top level")
+    return parse(apply_overrides(raw, list(overrides), str(path)), str(path), profile)
+
+
+TOP_KEYS = {f.name for f in dataclasses.fields(SearchSpec)} - {"task", "source"} | {"cpu", "smoke", "mode"}
+
+
+def parse(raw: dict, source: str, profile=()) -> SearchSpec:
+    unknown = sorted(set(raw) - TOP_KEYS)
+    if unknown:
+        raise UserError(f"{source}: unknown key {unknown[0]!r} (expected one of {', '.join(sorted(TOP_KEYS))})")
+    for section in ("cpu", "smoke"):
+        if not isinstance(raw.get(section) or {}, dict):
+            raise UserError(f"{source}: {section}: expected a mapping of overrides")
+    merged = {k: v for k, v in raw.items() if k not in ("cpu", "smoke")}
+    for section in profile:
+        merged = merge(merged, raw.get(section) or {})
+    for key in ("name", "dataset"):
+        if not isinstance(merged.get(key), str):
+            raise UserError(f"{source}: {key}: expected a string")
+    if merged["dataset"] not in DATASET_TASKS:
+        raise UserError(f"{source}: dataset: expected one of {', '.join(sorted(DATASET_TASKS))}, "
+                        f"got {merged['dataset']!r}")
+    task = DATASET_TASKS[merged["dataset"]]
+    metrics = task_kind(task).metrics
+    metric = merged.get("metric") or metrics[0]
+    if metric not in metrics or merged.get("mode", "max") != "max":
+        raise UserError(f"{source}: metric/mode: {merged['dataset']} is scored by {' or '.join(metrics)} "
+                        f"with mode max, got {metric} / {merged.get('mode')}")
+    fixed = _fixed(merged.get("fixed") or {}, source)
+    fixed["task"] = task
+    space = _space(merged.get("space") or {}, source)
+    spec = SearchSpec(
+        name=merged["name"], dataset=merged["dataset"], task=task, metric=metric, fixed=fixed, space=space,
+        source=source, scheduler=_section(Scheduler, merged.get("scheduler"), "scheduler", source),
+        resources=_section(Resources, merged.get("resources"), "resources", source),
+        **{k: merged[k] for k in ("num_samples", "seed", "startup_trials", "checkpoints_to_keep", "max_failures",
+                                  "max_concurrent", "max_test_samples", "dev_split", "refit",
+                                  "start_from_defaults", "files", "description", "anchors") if k in merged})
+    _check_values(spec, source)
+    for sampled in spec.corners():  # every corner of the space must be a valid run
+        try:
+            spec.trial_config(sampled).validate_options()
+        except UserError as e:
+            raise UserError(f"{source}: a configuration of this space is invalid: {e}") from None
+    return spec
+
+
+def _fixed(fixed, source) -> dict:
+    if not isinstance(fixed, dict):
+        raise UserError(f"{source}: fixed: expected a mapping of training options")
+    for key in fixed:
+        if key == "mode":
+            raise UserError(f"{source}: fixed.mode: put mode under space (choice) or set bert_finetuning/boost")
+        if key not in TRAIN_FIELDS or key in SET_BY_SEARCH:
+            raise UserError(f"{source}: fixed.{key}: not a training option a search can fix "
+                            f"(expected one of {', '.join(sorted(TRAIN_FIELDS - SET_BY_SEARCH))})")
+    return dict(fixed)
+
+
+def _number(value, where: str):
+    if isinstance(value, bool):
+        raise UserError(f"{where}: expected a number, got {value!r}")
+    if isinstance(value, (int, float)):
+        return value
+    try:  # YAML 1.1 reads 1e-4 (no dot) as a string
+        return float(value)
+    except (TypeError, ValueError):
+        raise UserError(f"{where}: expected a number, got {value!r}") from None
+
+
+def _space(space, source) -> Dict[str, Distribution]:
+    if not isinstance(space, dict):
+        raise UserError(f"{source}: space: expected a mapping of option: {{distribution: ...}}")
+    out = {}
+    for key, dist in space.items():
+        where = f"{source}: space.{key}"
+        if (key not in TRAIN_FIELDS and key != "mode") or key in SET_BY_SEARCH:
+            raise UserError(f"{where}: not a searchable option (expected mode or a training option)")
+        if not isinstance(dist, dict) or len(dist) != 1:
+            raise UserError(f"{where}: expected one distribution, e.g. {{loguniform: [1e-5, 1e-4]}} "
+                            f"or {{choice: [256, 512]}}")
+        (kind, args), = dist.items()
+        if kind not in DISTRIBUTIONS:
+            raise UserError(f"{where}: unknown distribution {kind!r} (expected {', '.join(DISTRIBUTIONS)})")
+        if not isinstance(args, list) or not args:
+            raise UserError(f"{where}.{kind}: expected a non-empty list")
+        if kind == "choice":
+            if key == "mode" and any(v not in MODES for v in args):
+                raise UserError(f"{where}.choice: modes are {', '.join(MODES)}, got {args}")
+            out[key] = Distribution(kind, tuple(args))
+            continue
+        if len(args) != 2:
+            raise UserError(f"{where}.{kind}: expected [low, high], got {args}")
+        low, high = (_number(v, f"{where}.{kind}") for v in args)
+        if not low < high:
+            raise UserError(f"{where}.{kind}: low {low} must be below high {high}")
+        if kind == "loguniform" and low <= 0:
+            raise UserError(f"{where}.loguniform: bounds must be positive, got {low}")
+        if kind == "int":
+            if int(low) != low or int(high) != high:
+                raise UserError(f"{where}.int: bounds must be whole numbers, got {args}")
+            low, high = int(low), int(high)
+        out[key] = Distribution(kind, (low, high))
+    return out
+
+
+def _section(cls, values, name: str, source: str):
+    values = values or {}
+    if not isinstance(values, dict):
+        raise UserError(f"{source}: {name}: expected a mapping")
+    allowed = {f.name: f for f in dataclasses.fields(cls)}
+    extra = sorted(set(values) - set(allowed))
+    if extra:
+        raise UserError(f"{source}: {name}.{extra[0]}: unknown key (expected {', '.join(sorted(allowed))})")
+    out = {}
+    for key, value in values.items():
+        default = allowed[key].default
+        if isinstance(default, str):
+            out[key] = value
+        elif value is None and default is None:
+            out[key] = None
+        else:
+            number = _number(value, f"{source}: {name}.{key}")
+            out[key] = int(number) if isinstance(default, int) or default is None else float(number)
+    return cls(**out)
+
+
+def _check_values(spec: SearchSpec, source: str) -> None:
+    def positive_int(key, value, allow_none=False):
+        if value is None and allow_none:
+            return
+        if not isinstance(value, int) or isinstance(value, bool) or value < 1:
+            raise UserError(f"{source}: {key}: expected a positive integer{' or null' if allow_none else ''}, "
+                            f"got {value!r}")
+    for key in ("num_samples", "startup_trials", "checkpoints_to_keep", "max_failures"):
+        positive_int(key, getattr(spec, key))
+    for key in ("max_concurrent", "max_test_samples"):
+        positive_int(key, getattr(spec, key), allow_none=True)
+    if spec.dev_split is not None and not (isinstance(spec.dev_split, float) and 0 < spec.dev_split < 1):
+        raise UserError(f"{source}: dev_split: expected a fraction in (0, 1) or null")
+    if not isinstance(spec.files, dict) or set(spec.files) - {"train", "valid", "test"} or \
+            not all(isinstance(v, str) for v in spec.files.values()) or (spec.files and "train" not in spec.files):
+        raise UserError(f"{source}: files: expected a mapping with train (and optionally valid, test) file paths")
+    for key in ("refit", "start_from_defaults"):
+        if not isinstance(getattr(spec, key), bool):
+            raise UserError(f"{source}: {key}: expected true or false")
+    s, r = spec.scheduler, spec.resources
+    if s.type not in SCHEDULERS:
+        raise UserError(f"{source}: scheduler.type: expected {', '.join(SCHEDULERS)}, got {s.type!r}")
+    for key in ("grace_period", "perturbation_interval"):
+        if getattr(s, key) <= 0:
+            raise UserError(f"{source}: scheduler.{key}: expected a positive number of epochs")
+    if s.reduction_factor <= 1:
+        raise UserError(f"{source}: scheduler.reduction_factor: expected a number above 1")
+    for key in ("quantile_fraction", "resample_probability"):
+        if not 0 <= getattr(s, key) <= 0.5 if key == "quantile_fraction" else not 0 <= getattr(s, key) <= 1:
+            raise UserError(f"{source}: scheduler.{key}: out of range")
+    if s.type == "pbt" and not any(not d.is_choice for k, d in spec.space.items()):
+        raise UserError(f"{source}: scheduler.type pbt: needs a continuous hyperparameter in space to mutate")
+    if r.placement not in PLACEMENTS:
+        raise UserError(f"{source}: resources.placement: expected {', '.join(PLACEMENTS)}, got {r.placement!r}")
+    if r.workers_per_trial < 1 or r.cpus_per_worker <= 0 or r.gpus_per_worker < 0 or not 0 < r.boost_gpu_fraction <= 1:
+        raise UserError(f"{source}: resources: workers_per_trial >= 1, cpus_per_worker > 0, "
+                        f"gpus_per_worker >= 0, 0 < boost_gpu_fraction <= 1")
+    for key in ("batch_size", "gradient_accumulation_steps"):
+        if key in spec.space and not spec.space[key].is_choice:
+            raise UserError(f"{source}: space.{key}: use a choice, so that every batch size divides evenly")
+    if r.refit_workers is not None and r.refit_workers < 1:
+        raise UserError(f"{source}: resources.refit_workers: expected a positive integer or null")

@@ -69,7 +69,7 @@ def write_outputs(plan, grid, shared, say) -> dict:
                            f"(log: {first['result'].path}/error.txt); every error is in {out_dir / 'results.csv'}")
 
     best = scored.iloc[0]
-    sampled = {k: best[k] for k in hp}
+    sampled = {k: best["result"].config[k] for k in hp}  # the trial's own values (a table holds numpy types)
     checkpoint = best_checkpoint(best["result"], spec.metric)
     written["best_model"] = _export(checkpoint, out_dir / "best_model", {
         "trial": best["trial"], "sampled": sampled, "train_options": spec.trial_config(sampled).to_dict()})
@@ -77,8 +77,8 @@ def write_outputs(plan, grid, shared, say) -> dict:
              f"the trials ran in {_span(scored):.0f} s from the first start to the last end."
              + (f" {plan.data_note}" if plan.data_note else "") + "\n",
              markdown_table(seed_columns(spec.task) + hp + ["status"], [
-                 seed_row(spec.task, spec.trial_config({k: r[k] for k in hp}).bert_finetuning,
-                          spec.trial_config({k: r[k] for k in hp}).max_length, _best_of(r, metric_keys))
+                 seed_row(spec.task, spec.trial_config(r["result"].config).bert_finetuning,
+                          spec.trial_config(r["result"].config).max_length, _best_of(r, metric_keys))
                  + [_fmt(r[k]) for k in hp] + [r["status"]] for r in scored.to_dict("records")])]
     summary = {"trials": len(table), "statuses": counts, "errors": len(errors), "best": sampled,
                f"best_{spec.metric}": float(best[score]), "test": None, "refit": None}

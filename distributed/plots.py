@@ -19,7 +19,7 @@ def importance(scored, spec) -> dict:
     distributions = {k: spec.space[k].to_optuna() for k in keys}
     study = optuna.create_study(direction="maximize")
     for row in scored.to_dict("records"):
-        params = {k: row[k] for k in keys}
+        params = {k: row["result"].config[k] for k in keys}
         study.add_trial(optuna.trial.create_trial(params=params, distributions=distributions,
                                                   value=float(row[f"best_{spec.metric}"])))
     return dict(get_param_importances(study, evaluator=FanovaImportanceEvaluator(seed=spec.seed)))

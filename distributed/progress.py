@@ -77,8 +77,8 @@ class Progress(Callback):
         self.seconds.append(seconds)
         metric = self.spec.metric
         if errored:
-            message = error_line(trial.local_path)
-            what = f"error: {message} (log: {Path(trial.local_path) / 'error.txt'})"
+            message = error_line(trial.local_path)  # Tune copies the trial's folder to trial.path later
+            what = f"error: {message} (log: {Path(trial.path) / 'error.txt'})"
         else:
             score = last.get(f"best_{metric}")
             what = (f"{status} at epoch {format_epoch(last.get('epoch', 0))}, {metric.replace('_', ' ')} "

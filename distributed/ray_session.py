@@ -30,8 +30,9 @@ def worker_environment() -> dict:
 
 
 def quiet(verbose: bool) -> None:
-    level = logging.INFO if verbose else logging.ERROR
-    for name in ("ray", "ray.tune", "ray.train", "ray.data"):
+    # Tune logs every failed trial's traceback at ERROR: the search prints one line per trial instead
+    level = logging.INFO if verbose else logging.CRITICAL
+    for name in ("ray.tune", "ray.train", "ray.data"):
         logging.getLogger(name).setLevel(level)
     if not verbose:  # Tune's newer console output prints its banner even at verbosity 0
         os.environ["RAY_AIR_NEW_OUTPUT"] = "0"

@@ -7,10 +7,7 @@ from dataclasses import replace
 
 import ray
 
-from bertclf.classification import feature_variant
-from bertclf.inputs import inputs_key, prepare_inputs
-
-from .shared import Shared, share_inputs
+from .shared import Shared
 from .trial import torch_trainer
 
 
@@ -30,14 +27,14 @@ def refit_workers(plan) -> int:
 
 def run_refit(plan, config, shared: Shared, say):
     """The refit's final checkpoint (Ray Train's, under the storage path)."""
+    from .search import prepare, share
     workers = refit_workers(plan)
-    inputs = prepare_inputs(config, lambda m: None, model_path=plan.model_source)
-    refit_shared = Shared(model_digest=shared.model_digest, model_files=shared.model_files)
-    keys = {inputs_key(config): feature_variant(config) if config.uses_feature_cache else None}
     cpus = plan.spec.resources.cpus_per_worker if plan.use_gpu else \
         max(1.0, ray.cluster_resources().get("CPU", 1) // workers)
-    share_inputs([(config, inputs, keys)], refit_shared, use_gpu=plan.use_gpu, cpus=cpus, say=say)
-    say(f"refit: {inputs.description.split(';')[0]}, {config.n_epochs} epoch(s), {workers} worker(s) "
+    ready, pending = prepare(plan, [config])
+    refit_shared, _ = share(plan, ready, pending, shared)
+    inputs = next(iter(ready.values()), None) or pending[0][1]
+    say(f"refit: {inputs.description.split(' (')[0]}, {config.n_epochs} epoch(s), {workers} worker(s) "
         f"({'GPU' if plan.use_gpu else f'CPU, {cpus:g} each'})")
     # Ray Train resumes a run of the same name and storage path from its latest checkpoint
     trainer = torch_trainer(config, refit_shared, workers=workers, use_gpu=plan.use_gpu, cpus_per_worker=cpus,

@@ -19,7 +19,7 @@ def trial_table(grid, spec) -> pd.DataFrame:
         row = {"trial": f"trial_{trial_id}",
                "status": trial_status(metrics, result.error is not None, spec.scheduler.type),
                "epochs_run": metrics.get("epoch", 0)}
-        row.update({key: metrics.get(f"config/{key}", "") for key in spec.space})
+        row.update({key: (result.config or {}).get(key, "") for key in spec.space})  # also for trials that never reported
         for key in ["best_epoch", "best_train_loss", "best_valid_loss", *(f"best_{m}" for m in spec_metrics(spec)),
                     spec.metric, "train_samples_per_s", "time_total_s"]:
             row[key] = metrics.get(key)

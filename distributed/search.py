@@ -34,7 +34,7 @@ def run_search(opts: SearchOptions) -> dict:
     plan = make_plan(opts, say)
     for line in plan.notes:
         say(line)
-    ready, pending = prepare(plan)
+    ready, pending = prepare(plan, search_configs(plan.spec))
     say(describe(plan))
     ray_started = ray_session.start(opts.address, opts.num_cpus, opts.dashboard_host, verbose=opts.verbose)
     try:
@@ -57,17 +57,15 @@ def describe(plan: Plan) -> str:
             f"a time on {device}, {spec.scheduler.type} scheduler; results in {plan.out_dir}")
 
 
-def prepare(plan: Plan):
+def prepare(plan: Plan, configs):
     """(ready {inputs_key: inputs}, pending [(config, inputs, {inputs_key: feature variant})]): the data
-    read and tokenised once per distinct token key, here, before Ray starts. Boost features are
-    computed here too on a local machine (the same CPUs and GPUs the trials get); on a cluster they
-    are pending, for a Ray task on a GPU node."""
-    spec, by_tokens = plan.spec, {}
-    for sampled in spec.corners():
-        config = spec.trial_config(sampled)
+    of `configs` read and tokenised once per distinct token key, here, before any trial. Boost
+    features are computed here too on a local machine (the same CPUs and GPUs the trials get); on a
+    cluster they are pending, for a Ray task on a GPU node (see share)."""
+    by_tokens = {}
+    for config in configs:
         group = by_tokens.setdefault(tokens_key(config), (config, {}))
         group[1][inputs_key(config)] = feature_variant(config) if config.uses_feature_cache else None
-    _check_ranges_keep_inputs(spec)
     ready, pending = {}, []
     if not plan.opts.share_inputs:
         return ready, pending
@@ -78,15 +76,21 @@ def prepare(plan: Plan):
         boost = {key: v for key, v in keys.items() if v is not None}
         if boost and plan.local:
             variants = sorted(set(boost.values()))
-            say(f"boost: encoding {len(inputs.tokens['train']) + len(inputs.tokens.get('valid', []))} texts once "
-                f"for {len(variants)} feature variant(s)")
+            say(f"boost: encoding {sum(len(t) for t in inputs.tokens.values())} texts (max_length "
+                f"{config.max_length}, {config.truncation}) once for {len(variants)} feature variant(s)")
             featured = add_features(inputs, config, variants, lambda m: None, model_path=plan.model_source)
             ready.update({key: featured[v] for key, v in boost.items()})
         elif boost:
             pending.append((config, inputs, boost))
         plan.describe_data = plan.describe_data or inputs.description
-    say(f"inputs ready in {time.perf_counter() - started:.0f} s, prepared once for the whole search")
+    say(f"inputs ready in {time.perf_counter() - started:.0f} s, prepared once")
     return ready, pending
+
+
+def search_configs(spec):
+    """A trial configuration for every input key the space can ask for (its corners)."""
+    _check_ranges_keep_inputs(spec)
+    return [spec.trial_config(sampled) for sampled in spec.corners()]
 
 
 def _check_ranges_keep_inputs(spec) -> None:
@@ -101,16 +105,20 @@ def _check_ranges_keep_inputs(spec) -> None:
                             f"option; use a choice, not a range")
 
 
-def share(plan: Plan, ready: dict, pending: list):
+def share(plan: Plan, ready: dict, pending: list, shared: Shared = None):
     """(Shared, seconds of remote feature computation): inputs and a local model folder in the object
-    store, a usable GPU checked (on a cluster: one that the autoscaler brings, within --gpu-wait)."""
-    shared = Shared()
-    if plan.use_gpu:
-        say(f"GPU: {check_gpu(plan.opts.gpu_wait, say)}")
-    if not plan.opts.share_inputs:
-        return shared, 0.0
-    if Path(plan.model_source).is_dir():
-        share_model(plan.model_source, shared)
+    store, a usable GPU checked (on a cluster: one that the autoscaler brings, within --gpu-wait).
+    Given `shared` (the search's), only the inputs are added to a copy of it (a refit)."""
+    if shared is None:
+        shared = Shared()
+        if plan.use_gpu:
+            say(f"GPU: {check_gpu(plan.opts.gpu_wait, say)}")
+        if not plan.opts.share_inputs:
+            return shared, 0.0
+        if Path(plan.model_source).is_dir():
+            share_model(plan.model_source, shared)
+    else:
+        shared = Shared(model_digest=shared.model_digest, model_files=shared.model_files)
     refs = {}
     for key, inputs in ready.items():  # keys that share inputs share one object
         refs.setdefault(id(inputs), ray.put(inputs))
@@ -164,8 +172,10 @@ def fit(plan: Plan, shared: Shared):
                                         scheduler=scheduler(spec, plan.max_epochs), num_samples=spec.num_samples,
                                         max_concurrent_trials=plan.concurrency,
                                         # a fresh actor per trial re-imports torch and transformers
-                                        # (~3 s on a CPU); reuse keeps them warm across trials
-                                        reuse_actors=True, trial_name_creator=_trial_name,
+                                        # (~3 s on a CPU); reuse keeps them warm across trials. A trial
+                                        # that drives a TorchTrainer only waits on it: no reuse there
+                                        reuse_actors=spec.resources.workers_per_trial == 1,
+                                        trial_name_creator=_trial_name,
                                         trial_dirname_creator=_trial_name),
             run_config=tune.RunConfig(
                 name="trials", storage_path=plan.experiment.rsplit("/", 1)[0], verbose=1 if plan.opts.verbose else 0,

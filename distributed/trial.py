@@ -169,9 +169,8 @@ def torch_trainer(config, shared: Shared, *, workers: int, use_gpu: bool, cpus_p
             placement_strategy=placement),
         run_config=ray_train.RunConfig(
             name=name, storage_path=storage_path, callbacks=list(callbacks),
-            checkpoint_config=ray_train.CheckpointConfig(
-                num_to_keep=checkpoints_to_keep, checkpoint_score_attribute=metric,
-                checkpoint_score_order="max" if metric else None),
+            # no metric (a refit): the latest checkpoints are kept
+            checkpoint_config=ray_train.CheckpointConfig(num_to_keep=checkpoints_to_keep, checkpoint_score_attribute=metric),
             failure_config=ray_train.FailureConfig(max_failures=max_failures)))
 
 

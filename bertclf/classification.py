@@ -17,6 +17,10 @@ from .task import Task
 from .tokenization import TokenIds, tokenize_cached
 
 
+def check_options(config, bad) -> None:
+    """Every classification option is checked by TrainConfig itself."""
+
+
 @dataclass
 class ClassificationInputs:
     """What a run reads, prepared once; picklable, so a search ships it to every trial."""

@@ -8,7 +8,6 @@ from typing import Optional
 from .errors import UserError
 
 TRUNCATIONS = ("head", "tail", "head+tail")
-TASKS = ("classification", "qa")
 POOLINGS = ("cls", "mean", "mean+max")
 LAYERS = ("last", "last4")
 HEADS = ("linear", "mlp")
@@ -122,22 +121,8 @@ class TrainConfig:
             value = getattr(self, name)
             if value is not None and value < 2:
                 bad(name, "at least 2 samples", value)
-        if self.task not in TASKS:
-            bad("task", " | ".join(TASKS), self.task)
-        if self.task == "qa":
-            if self.boost:
-                raise UserError(
-                    "--boost with --task qa is refused: boost caches one pooled vector per text, but a "
-                    "span head needs every token's vector (max_length x hidden x 2 bytes per window, "
-                    "~0.8 MB at 512 x 768, ~50 GB for KorQuAD's train set); train QA with "
-                    "--bert_finetuning True")
-            if self.pooling != "cls" or self.layers != "last" or self.head != "linear":
-                raise UserError("--pooling, --layers and --head apply to classification; a QA span head "
-                                "reads the last layer's token vectors")
-            if not 0 < self.doc_stride < self.max_length // 2:
-                bad("doc_stride", f"a stride in (0, max_length / 2 = {self.max_length // 2})", self.doc_stride)
-            if self.max_answer_length < 1:
-                bad("max_answer_length", "a positive number of tokens", self.max_answer_length)
+        from .tasks import task_kind  # an unknown task, and the task's own options, are the registry's to check
+        task_kind(self.task).check_options(self, bad)
         if self.boost and self.bert_finetuning:
             raise UserError("--boost True needs --bert_finetuning False: boost caches the features "
                             "of a frozen encoder, and a fine-tuned encoder changes every step")
@@ -178,7 +163,7 @@ def add_train_arguments(parser: argparse.ArgumentParser) -> None:
         "save_path": "folder that receives one sub-folder per run",
         "bert_name": "Hugging Face model name or a local folder",
         "bert_finetuning": "train the encoder too (True) or only the head (False)",
-        "dropout_p": "dropout on the pooled vector before the linear head",
+        "dropout_p": "dropout on the pooled vector before the head (and inside an mlp head)",
         "boost": "with --bert_finetuning False: compute the frozen features once, cache them, train the head",
         "n_epochs": "number of epochs",
         "lr": "learning rate of the head",

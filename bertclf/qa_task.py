@@ -16,6 +16,21 @@ from .squad import QAExample, read_squad, split_by_article
 from .task import Task
 
 
+def check_options(config, bad) -> None:
+    """bad(option, expected, value) raises the one-line error."""
+    if config.boost:
+        raise UserError("--boost with --task qa is refused: boost caches one pooled vector per text, but a span head "
+                        "needs every token's vector (max_length x hidden x 2 bytes per window, ~0.8 MB at 512 x 768, "
+                        "~50 GB for KorQuAD's train set); train QA with --bert_finetuning True")
+    if config.pooling != "cls" or config.layers != "last" or config.head != "linear":
+        raise UserError("--pooling, --layers and --head apply to classification; a QA span head reads the last "
+                        "layer's token vectors")
+    if not 0 < config.doc_stride < config.max_length // 2:
+        bad("doc_stride", f"a stride in (0, max_length / 2 = {config.max_length // 2})", config.doc_stride)
+    if config.max_answer_length < 1:
+        bad("max_answer_length", "a positive number of tokens", config.max_answer_length)
+
+
 @dataclass
 class QAInputs:
     """What a run reads, prepared once; picklable, so a search ships it to every trial."""

@@ -21,7 +21,7 @@ class TaskKind:
     score: Callable  # (model, meta, inputs, device=, bf16=, batch_size=, cache_dir=) -> {name: value}
     model_from_meta: Callable  # (encoder, saved meta) -> the model, weights still to be loaded
     predict: Callable  # (launch.py --predict arguments) -> one JSON-able row per request
-    item: str  # what one example is called in messages
+    check_options: Callable  # (TrainConfig, bad) -> raises on options this task cannot take
 
 
 TASKS: Dict[str, TaskKind] = {
@@ -31,14 +31,14 @@ TASKS: Dict[str, TaskKind] = {
         test_columns=(("test accuracy", "accuracy", "{:.4f}"),),
         prepare=classification.prepare, build=classification.build,
         prepare_test=classification.prepare_test, score=classification.score, model_from_meta=classification.model_from_meta,
-        predict=classification.predict, item="text"),
+        predict=classification.predict, check_options=classification.check_options),
     "qa": TaskKind(
         name="qa", metrics=("valid_f1", "valid_exact_match"),
         columns=(("valid EM", "valid_exact_match", "{:.2f}"), ("valid F1", "valid_f1", "{:.2f}")),
         test_columns=(("test EM", "exact_match", "{:.2f}"), ("test F1", "f1", "{:.2f}")),
         prepare=qa_task.prepare, build=qa_task.build, prepare_test=qa_task.prepare_test,
         score=qa_task.score, model_from_meta=qa_task.model_from_meta,
-        predict=qa_task.predict, item="question"),
+        predict=qa_task.predict, check_options=qa_task.check_options),
 }
 
 

@@ -42,6 +42,7 @@ Report = Callable[[dict, Callable[[Path], None]], None]
 # (2020) found doomed fine-tuning runs recognisable at 20-30% of training; earlier, slow starters
 # still look like chance
 DEGENERATE_AT = 0.25
+HEARTBEAT_S = 60
 
 
 def log_stderr(message: str) -> None:
@@ -226,6 +227,7 @@ def train_until_checks(run: Run):
     started, loss_sum, seen = time.perf_counter(), torch.zeros((), device=run.device, dtype=torch.float64), 0
     bar = tqdm(total=len(steps), initial=run.step, desc=f"epoch {run.epoch}/{c.n_epochs}", unit="step",
                disable=not (c.progress and run.rank == 0), leave=False)
+    heartbeat = time.perf_counter()  # without a bar (a trial, a refit), a line every HEARTBEAT_S says where it is
     for (number, part, weight, step_examples, last), inputs in zip(plan, stream(run, [p[1] for p in plan], "train")):
         with (run.net.no_sync() if run.world > 1 and not last else nullcontext()):
             with autocast(run.device, run.bf16):
@@ -245,6 +247,12 @@ def train_until_checks(run: Run):
         run.optimizer.zero_grad(set_to_none=True)
         run.step = number
         bar.update()
+        if not c.progress and time.perf_counter() - heartbeat > HEARTBEAT_S:
+            heartbeat = time.perf_counter()
+            rate = seen * run.world / (heartbeat - started)
+            run.say(f"epoch {run.epoch}: step {number}/{len(steps)}, train loss {loss_sum.item() / max(seen, 1):.4f}, "
+                    f"{rate:.1f} samples/s, ~{(len(steps) - number) * c.batch_size / max(rate, 1e-9) / 60:.0f} min "
+                    f"left in the epoch")
         if run.should_stop():
             run.stopped = True
             break

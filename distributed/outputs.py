@@ -13,20 +13,60 @@ from bertclf.results_table import csv_text, markdown_table, seed_columns, seed_r
 from bertclf.tasks import describe_test, task_kind
 
 from .plots import importance, write_plots
+from .refit import refit_config, run_refit
 from .results import best_checkpoint, trial_table
+from .scoring import score_on_test
 
 
 class SearchFailed(Exception):
     """Every trial failed: there is no result to show."""
 
 
-def _fmt(value):
-    if isinstance(value, float):
-        return f"{value:.3g}" if abs(value) < 1e-2 else f"{value:.4g}"
-    return str(value)
+def write_outputs(plan, grid, shared, say) -> dict:
+    spec, out_dir = plan.spec, plan.out_dir
+    out_dir.mkdir(parents=True, exist_ok=True)
+    table = trial_table(grid, spec)
+    written = {"results.csv": write_trials_csv(table, spec, out_dir)}
+    score = f"best_{spec.metric}"
+    scored = table[table[score].notna()] if score in table else table.iloc[0:0]
+    if scored.empty:
+        write_text(out_dir / "results.md", header(plan, table) + f"\n\nEvery trial failed:{failures(table)}\n")
+        first = table[table["status"] == "error"].iloc[0]
+        raise SearchFailed(f"all {len(table)} trials failed; the first: {first['error']} "
+                           f"(log: {first['result'].path}/error.txt); every error is in {out_dir / 'results.csv'}")
+    best = scored.iloc[0]
+    sampled = {k: best["result"].config[k] for k in spec.space}  # the trial's own values (a table holds numpy's)
+    checkpoint = best_checkpoint(best["result"], spec.metric)
+    written["best_model"] = export(checkpoint, out_dir / "best_model", {
+        "trial": best["trial"], "sampled": sampled, "train_options": spec.trial_config(sampled).to_dict()})
+    test = score_on_test(plan, checkpoint, written["best_model"], shared) if plan.test_path else None
+    if test:
+        say(f"best trial {best['trial']}: {spec.metric.replace('_', ' ')} {best[score]:.4f}, "
+            f"{describe_test(task_kind(spec.task), test)}")
+    refit = refit_and_score(plan, sampled, float(best["best_epoch"]), shared, written, say) if spec.refit else None
+    importances = importance(scored, spec)
+    written["results.md"] = write_results_md(plan, table, scored, test, refit, importances)
+    written.update(write_plots(scored, spec, out_dir, importances, plan.name))
+    if plan.storage != str(out_dir):
+        copy_to_storage(written, plan.storage)
+    return {"trials": len(table), "statuses": table["status"].value_counts().to_dict(),
+            "errors": int((table["status"] == "error").sum()), "best": sampled,
+            f"best_{spec.metric}": float(best[score]), "test": test, "refit": refit, "importance": importances,
+            "written": {k: str(v) for k, v in written.items()}}
 
 
-def _export(checkpoint, target: Path, extra: dict) -> Path:
+def write_trials_csv(table, spec, out_dir: Path) -> Path:
+    metrics = [key for _, key, _ in task_kind(spec.task).columns]
+    columns = (["trial", "status", "epochs_run", *spec.space, "best_epoch", "best_train_loss", "best_valid_loss"]
+               + [f"best_{k}" for k in metrics] + [spec.metric, "train_samples_per_s", "time_total_s", "error"])
+    rows = [[_csv(row[c]) for c in columns] for row in table.to_dict("records")]
+    columns[columns.index(spec.metric)] = f"last_{spec.metric}"
+    write_text(out_dir / "results.csv", csv_text(columns, rows))
+    return out_dir / "results.csv"
+
+
+def export(checkpoint, target: Path, extra: dict) -> Path:
+    """The checkpoint's model, with what the search knows of it, as a model folder (built aside, moved in)."""
     staging = target.parent / f".{target.name}.partial-{os.getpid()}"
     shutil.rmtree(staging, ignore_errors=True)
     with checkpoint.as_directory() as folder:
@@ -37,91 +77,71 @@ def _export(checkpoint, target: Path, extra: dict) -> Path:
     return target
 
 
-def write_outputs(plan, grid, shared, say) -> dict:
-    from .refit import refit_config, run_refit
-    from .scoring import score_on_test
-    spec, out_dir = plan.spec, plan.out_dir
-    kind, score = task_kind(spec.task), f"best_{spec.metric}"
-    out_dir.mkdir(parents=True, exist_ok=True)
-    table = trial_table(grid, spec)
-    hp = list(spec.space)
-    metric_keys = [key for _, key, _ in kind.columns]
-    csv_columns = (["trial", "status", "epochs_run"] + hp + ["best_epoch", "best_train_loss", "best_valid_loss"]
-                   + [f"best_{k}" for k in metric_keys] + [f"last_{spec.metric}", "train_samples_per_s",
-                                                           "time_total_s", "error"])
-    csv_rows = [[row["trial"], row["status"], row["epochs_run"]] + [row[k] for k in hp]
-                + [row[k] for k in ("best_epoch", "best_train_loss", "best_valid_loss")]
-                + [row[f"best_{k}"] for k in metric_keys]
-                + [row[spec.metric], row["train_samples_per_s"], row["time_total_s"], row["error"]]
-                for row in table.to_dict("records")]
-    write_text(out_dir / "results.csv", csv_text(csv_columns, [[_csv(v) for v in r] for r in csv_rows]))
-    written = {"results.csv": out_dir / "results.csv"}
-    scored = table[table[score].notna()] if score in table else table.iloc[0:0]
-    counts = table["status"].value_counts().to_dict()
-    errors = table[table["status"] == "error"]
-    failures = "".join(f"\n- {r['trial']}: {r['error']}" for r in errors.to_dict("records"))
-    header = (f"# Search {plan.name}: {spec.dataset}, {spec.trial_config(spec.default_point()).bert_name}\n\n"
-              f"{len(table)} trials: " + ", ".join(f"{n} {s}" for s, n in sorted(counts.items())) + ".")
-    if scored.empty:
-        write_text(out_dir / "results.md", header + f"\n\nEvery trial failed:{failures}\n")
-        first = errors.iloc[0]
-        raise SearchFailed(f"all {len(table)} trials failed; the first: {first['error']} "
-                           f"(log: {first['result'].path}/error.txt); every error is in {out_dir / 'results.csv'}")
-
-    best = scored.iloc[0]
-    sampled = {k: best["result"].config[k] for k in hp}  # the trial's own values (a table holds numpy types)
-    checkpoint = best_checkpoint(best["result"], spec.metric)
-    written["best_model"] = _export(checkpoint, out_dir / "best_model", {
-        "trial": best["trial"], "sampled": sampled, "train_options": spec.trial_config(sampled).to_dict()})
-    lines = [header + f" Valid = {_valid_text(spec)}; each trial is scored on its best check ({spec.metric}); "
-             f"the trials ran in {_span(scored):.0f} s from the first start to the last end."
-             + (f" {plan.data_note}" if plan.data_note else "") + "\n",
-             markdown_table(seed_columns(spec.task) + hp + ["status"], [
-                 seed_row(spec.task, spec.trial_config(r["result"].config).bert_finetuning,
-                          spec.trial_config(r["result"].config).max_length, _best_of(r, metric_keys))
-                 + [_fmt(r[k]) for k in hp] + [r["status"]] for r in scored.to_dict("records")])]
-    summary = {"trials": len(table), "statuses": counts, "errors": len(errors), "best": sampled,
-               f"best_{spec.metric}": float(best[score]), "test": None, "refit": None}
-
+def refit_and_score(plan, sampled: dict, best_epoch: float, shared, written: dict, say) -> dict:
+    config = refit_config(plan.spec, sampled, best_epoch)
+    checkpoint = run_refit(plan, config, shared, say)
+    written["refit_model"] = export(checkpoint, plan.out_dir / "refit_model", {
+        "refit_of": sampled, "train_options": config.to_dict()})
+    refit = {"epochs": config.n_epochs}
     if plan.test_path:
-        test = score_on_test(plan, checkpoint, written["best_model"], shared)
-        summary["test"] = test
+        refit["test"] = score_on_test(plan, checkpoint, written["refit_model"], shared)
+        say(f"refit: {describe_test(task_kind(plan.spec.task), refit['test'])}")
+    return refit
+
+
+def header(plan, table) -> str:
+    spec = plan.spec
+    counts = table["status"].value_counts().to_dict()
+    return (f"# Search {plan.name}: {spec.dataset}, {spec.trial_config(spec.default_point()).bert_name}\n\n"
+            f"{len(table)} trials: " + ", ".join(f"{n} {s}" for s, n in sorted(counts.items())) + ".")
+
+
+def failures(table) -> str:
+    return "".join(f"\n- {r['trial']}: {r['error']}" for r in table[table["status"] == "error"].to_dict("records"))
+
+
+def write_results_md(plan, table, scored, test, refit, importances) -> Path:
+    spec, kind = plan.spec, task_kind(plan.spec.task)
+    metric_keys = [key for _, key, _ in kind.columns]
+    shown = [k for k in spec.space if k != "max_length"]  # the seed's columns show it already
+    rows = []
+    for r in scored.to_dict("records"):
+        config = spec.trial_config(r["result"].config)
+        best = {"epoch": r["best_epoch"], "train_loss": r["best_train_loss"], "valid_loss": r["best_valid_loss"],
+                **{k: r[f"best_{k}"] for k in metric_keys}}
+        rows.append(seed_row(spec.task, config.bert_finetuning, config.max_length, best)
+                    + [_fmt(r[k]) for k in shown] + [r["status"]])
+    span = float(scored["ended"].max() - scored["started"].min())
+    lines = [header(plan, table) + f" Valid = {_valid_text(spec)}; each trial is scored on its best check "
+             f"({spec.metric}); the trials ran in {span:.0f} s from the first start to the last end."
+             + (f" {plan.data_note}" if plan.data_note else "") + "\n",
+             markdown_table(seed_columns(spec.task) + shown + ["status"], rows)]
+    best = scored.iloc[0]
+    if test:
         lines.append(f"\nBest configuration ({best['trial']}) re-scored once on the untouched test split "
                      f"({test['examples']} examples of {Path(test['path']).name}"
                      f"{', a seeded subset' if test['subset'] else ''}): **{describe_test(kind, test)}** "
-                     f"({spec.metric.replace('_', ' ')} {best[score]:.4f}).\n")
-        say(f"best trial {best['trial']}: {spec.metric.replace('_', ' ')} {best[score]:.4f}, {describe_test(kind, test)}")
-
-    if spec.refit:
-        config = refit_config(spec, sampled, float(best["best_epoch"]))
-        refit_checkpoint = run_refit(plan, config, shared, say)
-        written["refit_model"] = _export(refit_checkpoint, out_dir / "refit_model", {
-            "refit_of": best["trial"], "sampled": sampled, "train_options": config.to_dict()})
-        line = f"Refit of the best configuration on all of train for {config.n_epochs} epoch(s)"
-        summary["refit"] = {"epochs": config.n_epochs}
-        if plan.test_path:
-            refit_test = score_on_test(plan, refit_checkpoint, written["refit_model"], shared)
-            summary["refit"]["test"] = refit_test
-            line += (f": **{describe_test(kind, refit_test)}** on the same {refit_test['examples']} test examples "
-                     f"(the best trial's model: {describe_test(kind, summary['test'])})")
-            say(f"refit: {describe_test(kind, refit_test)}")
+                     f"({spec.metric.replace('_', ' ')} {best[f'best_{spec.metric}']:.4f}).\n")
+    if refit:
+        line = f"Refit of the best configuration on all of train for {refit['epochs']} epoch(s)"
+        if "test" in refit:
+            line += (f": **{describe_test(kind, refit['test'])}** on the same {refit['test']['examples']} test "
+                     f"examples (the best trial's model: {describe_test(kind, test)})")
         lines.append(f"\n{line}.\n")
-
-    importances = importance(scored, spec)
     if importances:
-        shown = ", ".join(f"{k} {v:.2f}" for k, v in importances.items())
+        shown_importance = ", ".join(f"{k} {v:.2f}" for k, v in importances.items())
         lines.append(f"\nWhich hyperparameters mattered (fANOVA over {len(scored)} trials, share of the variance of "
-                     f"{spec.metric.replace('_', ' ')}): {shown}.\n")
-    summary["importance"] = importances
-    if failures:
-        lines.append(f"\nFailed trials:{failures}\n")
-    write_text(out_dir / "results.md", "\n".join(lines))
-    written["results.md"] = out_dir / "results.md"
-    written.update(write_plots(scored, spec, out_dir, importances, plan.name))
-    if plan.storage != str(out_dir):
-        _copy_to_storage(out_dir, plan.storage, written)
-    summary["written"] = {k: str(v) for k, v in written.items()}
-    return summary
+                     f"{spec.metric.replace('_', ' ')}): {shown_importance}.\n")
+    if (table["status"] == "error").any():
+        lines.append(f"\nFailed trials:{failures(table)}\n")
+    write_text(plan.out_dir / "results.md", "\n".join(lines))
+    return plan.out_dir / "results.md"
+
+
+def _fmt(value):
+    if isinstance(value, float):
+        return f"{value:.3g}" if abs(value) < 1e-2 else f"{value:.4g}"
+    return str(value)
 
 
 def _csv(value):
@@ -133,30 +153,21 @@ def _csv(value):
 def _valid_text(spec) -> str:
     config = spec.trial_config(spec.default_point())
     if config.valid_path:
-        return f"{Path(config.valid_path).name}"
+        return Path(config.valid_path).name
     return f"{config.valid_fraction:.0%} held out of train"
 
 
-def _span(scored) -> float:
-    return float(scored["ended"].max() - scored["started"].min()) if len(scored) else 0.0
-
-
-def _best_of(row, metric_keys) -> dict:
-    return {"epoch": row["best_epoch"], "train_loss": row["best_train_loss"], "valid_loss": row["best_valid_loss"],
-            **{k: row[f"best_{k}"] for k in metric_keys}}
-
-
-def _copy_to_storage(out_dir: Path, storage: str, written: dict) -> None:
-    """The outputs beside the trials, where every node (and the user) can reach them."""
+def copy_to_storage(written: dict, storage: str) -> None:
+    """The outputs beside the trials, where every node (and the user) can reach them: a folder or a URI."""
     import pyarrow.fs as pafs
     filesystem, root = pafs.FileSystem.from_uri(storage) if "://" in storage else (pafs.LocalFileSystem(), storage)
-    for path in written.values():
-        path = Path(path)
-        target = f"{root.rstrip('/')}/{path.name}"
+    root = root.rstrip("/")
+    filesystem.create_dir(root, recursive=True)
+    for path in map(Path, written.values()):
         if path.is_dir():
-            pafs.copy_files(str(path), target, source_filesystem=pafs.LocalFileSystem(), destination_filesystem=filesystem)
+            filesystem.create_dir(f"{root}/{path.name}", recursive=True)
+            pafs.copy_files(str(path), f"{root}/{path.name}", source_filesystem=pafs.LocalFileSystem(),
+                            destination_filesystem=filesystem)
         else:
-            filesystem.create_dir(root, recursive=True)
-            with open(path, "rb") as src, filesystem.open_output_stream(target) as dst:
+            with open(path, "rb") as src, filesystem.open_output_stream(f"{root}/{path.name}") as dst:
                 dst.write(src.read())
-

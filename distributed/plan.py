@@ -58,6 +58,7 @@ class Plan:
     max_epochs: int
     notes: List[str]  # lines for the console: what was decided and why
     describe_data: str = ""  # what the prepared inputs hold (set when they are prepared)
+    seconds: dict = field(default_factory=dict)  # time spent in the search's phases
 
     @property
     def local(self) -> bool:

@@ -1,4 +1,5 @@
 """A search's pictures and the importance of each hyperparameter (Optuna's fANOVA)."""
+import importlib.util
 import math
 from pathlib import Path
 
@@ -14,6 +15,8 @@ def importance(scored, spec) -> dict:
     from optuna.importance import FanovaImportanceEvaluator, get_param_importances
     keys = [k for k, d in spec.space.items() if len(d.corners()) > 1 and scored[k].nunique() > 1]
     if len(scored) < MIN_TRIALS_FOR_IMPORTANCE or not keys:
+        return {}
+    if importlib.util.find_spec("sklearn") is None:  # fANOVA's random forest; the search extra installs it
         return {}
     optuna.logging.set_verbosity(optuna.logging.WARNING)
     distributions = {k: spec.space[k].to_optuna() for k in keys}
@@ -36,7 +39,10 @@ def write_plots(scored, spec, out_dir: Path, importances: dict, title: str) -> d
     """trials_over_time.png, hyperparameters.png and (with importances) importance.png."""
     if scored.empty:
         return {}
-    import matplotlib
+    try:
+        import matplotlib
+    except ImportError:  # a bare machine (bench/gpu.sh); the search extra installs it
+        return {}
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
     metric, label = f"best_{spec.metric}", spec.metric.replace("_", " ")

@@ -3,9 +3,11 @@ epochs its best trial needed, then scored once on the test split. This is the ru
 spreads over every GPU: one TorchTrainer (DDP) with a worker per GPU (gloo workers on a CPU). It
 checkpoints every epoch under the storage path, so an interrupted refit resumes there."""
 import math
+import threading
 from dataclasses import replace
 
 import ray
+from ray.util.queue import Empty, Queue
 
 from .shared import Shared
 from .trial import torch_trainer
@@ -36,8 +38,27 @@ def run_refit(plan, config, shared: Shared, say):
     inputs = next(iter(ready.values()), None) or pending[0][1]
     say(f"refit: {inputs.description.split(' (')[0]}, {config.n_epochs} epoch(s), {workers} worker(s) "
         f"({'GPU' if plan.use_gpu else f'CPU, {cpus:g} each'})")
-    # Ray Train resumes a run of the same name and storage path from its latest checkpoint
+    # the workers' log lines come to this console through a queue; Ray Train resumes a run of the
+    # same name and storage path from its latest checkpoint
+    lines = Queue(actor_options={"num_cpus": 0})
     trainer = torch_trainer(config, refit_shared, workers=workers, use_gpu=plan.use_gpu, cpus_per_worker=cpus,
                             placement="PACK", name="refit", storage_path=plan.storage, checkpoints_to_keep=1,
-                            max_failures=plan.spec.max_failures, metric=None, every_check=True)
-    return trainer.fit().checkpoint
+                            max_failures=plan.spec.max_failures, metric=None, every_check=True, lines=lines)
+    result = {}
+    fitting = threading.Thread(target=lambda: result.update(checkpoint=_fit(trainer)), daemon=True)
+    fitting.start()
+    while fitting.is_alive() or not lines.empty():
+        try:
+            say(f"refit: {lines.get(timeout=1)}")
+        except Empty:
+            pass
+    if isinstance(result.get("checkpoint"), BaseException):
+        raise result["checkpoint"]
+    return result["checkpoint"]
+
+
+def _fit(trainer):
+    try:
+        return trainer.fit().checkpoint
+    except BaseException as e:  # noqa: BLE001 - raised again in the driver's thread
+        return e

@@ -15,6 +15,7 @@ from bertclf.errors import UserError
 from bertclf.inputs import add_features, inputs_key, prepare_inputs, tokens_key
 
 from . import ray_session
+from .outputs import write_outputs
 from .plan import Plan, SearchOptions, make_plan
 from .progress import Progress, short
 from .searchers import first_points, param_space, scheduler, search_algorithm
@@ -40,11 +41,10 @@ def run_search(opts: SearchOptions) -> dict:
     try:
         shared, feature_seconds = share(plan, ready, pending)
         grid, trial_seconds = fit(plan, shared)
-        from .outputs import write_outputs
         summary = write_outputs(plan, grid, shared, say)
     finally:
         ray_session.stop(ray_started)
-    summary["seconds"] = {"features": feature_seconds, "trials": trial_seconds,
+    summary["seconds"] = {"inputs": plan.seconds.get("inputs", 0.0) + feature_seconds, "trials": trial_seconds,
                           "total": time.perf_counter() - started}
     return summary
 
@@ -75,14 +75,17 @@ def prepare(plan: Plan, configs):
         ready.update({key: inputs for key, v in keys.items() if v is None})
         boost = {key: v for key, v in keys.items() if v is not None}
         if boost and plan.local:
-            variants = sorted(set(boost.values()))
-            say(f"boost: encoding {sum(len(t) for t in inputs.tokens.values())} texts (max_length "
-                f"{config.max_length}, {config.truncation}) once for {len(variants)} feature variant(s)")
-            featured = add_features(inputs, config, variants, lambda m: None, model_path=plan.model_source)
+            variants, notes, begun = sorted(set(boost.values())), [], time.perf_counter()
+            featured = add_features(inputs, config, variants, notes.append, model_path=plan.model_source)
+            how = "computed" if any("computed" in note for note in notes) else "loaded from the cache"
+            say(f"boost: frozen features of {sum(len(t) for t in inputs.tokens.values())} texts (max_length "
+                f"{config.max_length}, {config.truncation}), {len(variants)} variant(s) from one encoder pass: "
+                f"{how} in {time.perf_counter() - begun:.0f} s")
             ready.update({key: featured[v] for key, v in boost.items()})
         elif boost:
             pending.append((config, inputs, boost))
         plan.describe_data = plan.describe_data or inputs.description
+    plan.seconds["inputs"] = plan.seconds.get("inputs", 0.0) + time.perf_counter() - started
     say(f"inputs ready in {time.perf_counter() - started:.0f} s, prepared once")
     return ready, pending
 
@@ -113,10 +116,10 @@ def share(plan: Plan, ready: dict, pending: list, shared: Shared = None):
         shared = Shared()
         if plan.use_gpu:
             say(f"GPU: {check_gpu(plan.opts.gpu_wait, say)}")
-        if not plan.opts.share_inputs:
-            return shared, 0.0
         if Path(plan.model_source).is_dir():
             share_model(plan.model_source, shared)
+        if not plan.opts.share_inputs:
+            return shared, 0.0
     else:
         shared = Shared(model_digest=shared.model_digest, model_files=shared.model_files)
     refs = {}

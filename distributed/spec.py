@@ -127,12 +127,12 @@ class SearchSpec:
         """The configuration a search evaluates first: each searched option at the value the engine
         would use anyway (its default, or the spec's fixed value), where the space holds it; else the
         centre of its range (geometric for log ranges) or the first choice."""
-        point, defaults = {}, TrainConfig()
+        point, unsearched = {}, self.trial_config({})  # the fixed options over the engine's defaults
         for key, dist in self.space.items():
             if key == "mode":
                 point[key] = dist.args[0]
                 continue
-            value = self.fixed.get(key, getattr(defaults, key))
+            value = getattr(unsearched, key)
             if not dist.contains(value):
                 low, high = dist.args[0], dist.args[-1]
                 value = (dist.args[0] if dist.is_choice else math.sqrt(low * high) if dist.kind == "loguniform"

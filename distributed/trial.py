@@ -1,9 +1,9 @@
 """One Tune trial = one engine run, reported to Tune at every check.
 
 Two ways to run it, chosen per search by resources.workers_per_trial:
-- 1 worker: the engine loop runs inside the Tune trial itself. A TorchTrainer's worker group costs
-  ~30 s to start per trial on an H100/H200 (bench/README.md), as long as a whole IMDB epoch, and buys
-  nothing for one worker; a fractional GPU lets boost trials share one card.
+- 1 worker: the engine loop runs inside the Tune trial itself. A TorchTrainer starts a worker group
+  and a process group for every trial, which buys nothing for one worker (bench/gpu.sh measures what
+  it costs: bench/README.md); a fractional GPU lets boost trials share one card.
 - N workers: the trial drives a TorchTrainer (DDP; gloo on CPU, NCCL on GPU) whose rank 0
   reports through ray.train, and TuneReportCallback forwards the reports to Tune.
 
@@ -93,8 +93,10 @@ def run_in_trial(sampled: dict, spec, shared: Shared, cpus: float, every_check: 
         config.device = "cuda"
     trial_dir = tune.get_context().get_trial_dir()
     checkpoint = tune.get_checkpoint()
+    memory = gpu_memory_probe()
 
     def report(metrics, save_checkpoint):
+        metrics.update(memory())
         if not wants_checkpoint(metrics, every_check):
             tune.report(metrics)
             return
@@ -103,7 +105,7 @@ def run_in_trial(sampled: dict, spec, shared: Shared, cpus: float, every_check: 
             tune.report(metrics, checkpoint=tune.Checkpoint.from_directory(folder))
 
     try:
-        inputs = ray.get(shared.inputs[inputs_key(config)])
+        inputs = own_inputs_or_shared(config, shared)
         model_path = shared.model_path()
         options = dict(inputs=inputs, model_path=model_path, save_run=False, log=_file_log(trial_dir),
                        should_stop=stop_requested)
@@ -114,6 +116,26 @@ def run_in_trial(sampled: dict, spec, shared: Shared, cpus: float, every_check: 
                 train(config, report, resume_from=folder, **options)
     finally:
         release_memory()
+
+
+def gpu_memory_probe():
+    """() -> GPU memory metrics: what this process held when the trial started (what an earlier trial
+    of a reused actor left behind) and the trial's peak so far; {} without CUDA."""
+    import torch
+    if not torch.cuda.is_available():
+        return dict
+    at_start = torch.cuda.memory_allocated() / 2**20
+    torch.cuda.reset_peak_memory_stats()
+    return lambda: {"gpu_memory_at_start_mb": at_start, "gpu_peak_memory_mb": torch.cuda.max_memory_allocated() / 2**20}
+
+
+def own_inputs_or_shared(config, shared: Shared):
+    """The prepared inputs from the object store; with --no-shared-inputs (a benchmark of the seed's
+    way) None, and a cache of this trial's own: the trial reads, tokenises and encodes for itself."""
+    if shared.inputs:
+        return ray.get(shared.inputs[inputs_key(config)])
+    config.cache_dir = os.path.join(config.cache_dir, "per-trial", tune.get_context().get_trial_id())
+    return None
 
 
 def release_memory() -> None:
@@ -144,7 +166,8 @@ def worker_loop(loop_config: dict) -> None:
             ray_train.report(metrics, checkpoint=ray_train.Checkpoint.from_directory(folder) if rank == 0 else None)
 
     inputs = ray.get(shared.inputs[inputs_key(config)])
-    log = print if rank == 0 else (lambda message: None)
+    lines = loop_config.get("lines")  # a queue the driver prints from (a refit), or the worker's own log
+    log = (lines.put if lines is not None else print) if rank == 0 else (lambda message: None)
     checkpoint = ray_train.get_checkpoint()
     if checkpoint is None:
         train(config, report, inputs=inputs, model_path=shared.model_path(), save_run=False, log=log)
@@ -156,13 +179,14 @@ def worker_loop(loop_config: dict) -> None:
 
 def torch_trainer(config, shared: Shared, *, workers: int, use_gpu: bool, cpus_per_worker: float, placement: str,
                   name: str, storage_path: str, checkpoints_to_keep: int, max_failures: int, metric,
-                  every_check: bool = False, callbacks=()):
+                  every_check: bool = False, callbacks=(), lines=None):
     """A TorchTrainer that runs the engine loop on `workers` workers (DDP). Run again under the same
     name and storage path, it resumes from its latest checkpoint (Ray Train restores its own state)."""
     from ray.train.torch import TorchTrainer
     return TorchTrainer(
         worker_loop,
-        train_loop_config={"config": config, "shared": shared, "cpus": cpus_per_worker, "every_check": every_check},
+        train_loop_config={"config": config, "shared": shared, "cpus": cpus_per_worker, "every_check": every_check,
+                           "lines": lines},
         scaling_config=ray_train.ScalingConfig(
             num_workers=workers, use_gpu=use_gpu,
             resources_per_worker={"CPU": cpus_per_worker, **({"GPU": 1} if use_gpu else {})},

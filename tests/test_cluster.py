@@ -149,6 +149,16 @@ def test_cluster_configs_pass_rays_own_validation():
     assert "--dashboard-host=127.0.0.1" in " ".join(aws["head_start_ray_commands"])
     assert "MarketType" not in json.dumps(aws["available_node_types"][aws["head_node_type"]])
     assert any("spot" in json.dumps(t) for t in aws["available_node_types"].values())
+    # an image new enough for the pinned torch on every node; workers may write to S3
+    nodes = aws["available_node_types"]
+    assert {n["node_config"]["ImageId"] for n in nodes.values()} == {
+        "resolve:ssm:/aws/service/deeplearning/ami/x86_64/base-oss-nvidia-driver-gpu-ubuntu-24.04/latest/ami-id"}
+    assert all("IamInstanceProfile" in n["node_config"] for name, n in nodes.items() if name != aws["head_node_type"])
+    assert "torch.cuda.is_available()" in " ".join(aws["worker_setup_commands"])
+    for config in (aws, yaml.safe_load((ROOT / "cluster-local.yaml").read_text())):  # one token on every node
+        assert "/home/ubuntu/.ray/auth_token" in config["file_mounts"]
+        assert all("RAY_AUTH_MODE=token" in c for c in config["head_start_ray_commands"] if "ray start" in c)
+        assert all("RAY_AUTH_MODE=token" in c for c in config["worker_start_ray_commands"] if "ray start" in c)
 
 
 # --- a cluster whose nodes share nothing but the storage path ---------------------------------

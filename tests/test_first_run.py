@@ -1,5 +1,6 @@
 """A new user's first runs: the README's smoke command with nothing but the install, and every
 failure known before the first trial ending in one `error:` line, fast, with no traceback."""
+import json
 import os
 import subprocess
 import sys
@@ -38,13 +39,40 @@ def test_readme_smoke_command_needs_nothing_but_the_install(tmp_path):
     proc = launch(["--search", "imdb", "--smoke-test", "--num-cpus", "2"], cwd=tmp_path, env=env)
     assert proc.returncode == 0, proc.stderr[-3000:]
     assert "Traceback" not in proc.stderr
+    assert proc.seconds < 180, f"the smoke search took {proc.seconds:.0f} s"
     out = tmp_path / "results" / "imdb-smoke"
-    assert len(read_csv(out / "results.csv")) == 4 and (out / "best_model").is_dir()
+    assert "no GPU" in proc.stderr and str(out) in proc.stderr
     # a screenful: the plan, a line per finished trial, the summary; no Ray tables, no epochs
     lines = proc.stderr.splitlines()
     assert len(lines) <= 30, proc.stderr
     assert all(line.startswith("[bert-hpo]") for line in lines if line.strip()), proc.stderr
+    assert sum(line.startswith("[bert-hpo] trial ") for line in lines) == 4 and "epoch 1: train loss" not in proc.stderr
     assert not (home / ".cache" / "bert-hpo" / "data").exists()  # nothing was downloaded
+
+    trials = read_csv(out / "results.csv")
+    assert len(trials) == 4 and all(t["status"] != "error" and t["best_valid_accuracy"] for t in trials)
+    accs = [float(t["best_valid_accuracy"]) for t in trials]
+    assert accs == sorted(accs, reverse=True)
+    md = (out / "results.md").read_text()
+    assert "| BERT finetune | Max token Length | Best Epoch | train loss | valid loss | valid accuracy |" in md
+    table = [line for line in md.splitlines() if line.startswith("| ") and "BERT finetune" not in line]
+    assert [float(line.split("|")[6]) for line in table] == sorted(accs, reverse=True)
+    assert "re-scored once on the untouched test split (100 examples" in md
+    assert (out / "trials_over_time.png").stat().st_size > 1000 and (out / "hyperparameters.png").stat().st_size > 1000
+
+    # inputs (token ids, boost features) are prepared once, before the trials, and reach the trials
+    # through Ray's object store: no trial reads the data or runs the encoder for features
+    assert "prepared once" in proc.stderr
+    assert proc.stderr.count("boost: frozen features of") == 2  # one encoder pass per max_length choice
+    for log in (out / "trials").glob("trial_*/trial.log"):
+        assert not [line for line in log.read_text().splitlines() if line.startswith(("data:", "boost:"))]
+
+    # the best model predicts; a model folder holds no trainer state
+    assert not (out / "best_model" / "trainer_state.pt").exists()
+    pred = launch(["--predict", "--model", str(out / "best_model"), "--text", "a wonderful and superb film"],
+                  cwd=tmp_path, env=env, timeout=120)
+    assert pred.returncode == 0, pred.stderr[-2000:]
+    assert json.loads(pred.stdout.strip().splitlines()[0])["label"] in (0, 1)
 
 
 @pytest.mark.parametrize("args, expected", [

@@ -14,6 +14,7 @@ import time
 from pathlib import Path
 
 import pytest
+import torch
 
 from tests.conftest import sentiment_rows
 
@@ -57,49 +58,6 @@ def wait_for_finished_trials(trials_dir: Path, count: int, timeout: float = 240)
 def read_csv(path):
     with open(path, newline="") as f:
         return list(csv.DictReader(f))
-
-
-def test_smoke_search_end_to_end(tmp_path):
-    data = write_imdb_like(tmp_path / "data")
-    started = time.perf_counter()
-    proc = run(search_cmd(data, tmp_path / "out"))
-    seconds = time.perf_counter() - started
-    assert proc.returncode == 0, proc.stderr[-3000:]
-    assert seconds < 180, f"smoke search took {seconds:.0f} s"
-    out = tmp_path / "out" / "imdb-smoke"
-    assert "no GPU" in proc.stderr and str(out) in proc.stderr
-    assert "Traceback" not in proc.stderr
-
-    trials = read_csv(out / "results.csv")
-    assert len(trials) == 4 and all(t["status"] != "error" for t in trials)
-    assert all(t["best_valid_accuracy"] for t in trials)
-    accs = [float(t["best_valid_accuracy"]) for t in trials]
-    assert accs == sorted(accs, reverse=True)
-
-    md = (out / "results.md").read_text()
-    assert "| BERT finetune | Max token Length | Best Epoch | train loss | valid loss | valid accuracy |" in md
-    table = [line for line in md.splitlines() if line.startswith("| ") and "BERT finetune" not in line]
-    md_accs = [float(line.split("|")[6]) for line in table]
-    assert md_accs == sorted(md_accs, reverse=True) and len(table) == 4
-    assert "re-scored once on the untouched test split" in md
-    assert (out / "trials_over_time.png").stat().st_size > 1000
-    assert (out / "hyperparameters.png").stat().st_size > 1000
-
-    assert not (out / "best_model" / "trainer_state.pt").exists()
-    pred = run([sys.executable, str(ROOT / "launch.py"), "--predict", "--model", str(out / "best_model"),
-                "--text", "a wonderful and superb film"], timeout=120)
-    assert pred.returncode == 0, pred.stderr[-2000:]
-    assert json.loads(pred.stdout.strip().splitlines()[0])["label"] in (0, 1)
-    # inputs (token ids, boost features) are prepared once, before the trials, and reach the
-    # trials through Ray's object store: no trial reads the data or runs the encoder for features
-    assert "prepared once for the whole search" in proc.stderr
-    # one encoder pass per boost input key the space can ask for: max_length 64 and 128
-    assert proc.stderr.count("boost: encoding") == 2
-    for log in (out / "trials").glob("trial_*/trial.log"):
-        assert not [line for line in log.read_text().splitlines() if line.startswith(("data:", "boost:"))]
-    # one line per finished trial on the console; the engine's per-epoch lines stay in the trial logs
-    assert sum(line.startswith("[bert-hpo] trial ") for line in proc.stderr.splitlines()) == 4
-    assert "epoch 1: train loss" not in proc.stderr
 
 
 def test_same_seed_gives_same_trial_configurations(tmp_path):
@@ -279,3 +237,61 @@ def test_korquad_smoke_search_splits_the_dev_set_by_article(tmp_path):
     assert "| valid EM | valid F1 |" in md and "test EM" in md
     assert "split by article" in md and "not comparable to published dev-set scores" in md
     assert json.loads((out / "best_model" / "bert_hpo_model.json").read_text())["task"] == "qa"
+
+
+def test_warm_start_evaluates_the_earlier_best_first(tmp_path):
+    data = write_imdb_like(tmp_path / "data")
+    earlier = tmp_path / "earlier"
+    earlier.mkdir()
+    # an earlier search's results.csv: its two best configurations come first, best first; the third
+    # lies outside this space (lr_main above its bound) and is left out
+    (earlier / "results.csv").write_text(
+        "trial,status,lr,lr_main,max_length,best_valid_accuracy\n"
+        "a,completed,0.004,0.0005,64,0.71\nb,completed,0.02,0.002,128,0.93\nc,completed,0.01,0.05,64,0.99\n")
+    proc = run(search_cmd(data, tmp_path / "out", "--name", "warm", "--max-concurrent", "1", "--warm-start",
+                          str(earlier), "--set", "smoke.num_samples=3", "--set", "smoke.startup_trials=2",
+                          "--set", "scheduler.type=none", "--set", "smoke.space.mode.choice=[finetune]"))
+    assert proc.returncode == 0, proc.stderr[-3000:]
+    starts = []
+    for result in (tmp_path / "out" / "warm" / "trials").glob("trial_*/result.json"):
+        first = json.loads(result.read_text().splitlines()[0])
+        starts.append((first["timestamp"] - first["time_total_s"], first["config"]))
+    configs = [config for _, config in sorted(starts, key=lambda s: s[0])]
+    assert [(c["lr"], c["lr_main"], c["max_length"]) for c in configs[:2]] == [(0.02, 0.002, 128), (0.004, 0.0005, 64)]
+    assert configs[0]["dropout_p"] == configs[1]["dropout_p"] == 0.1  # not searched before: the default point
+
+
+def test_pbt_search_exploits_and_completes(tmp_path):
+    data = write_imdb_like(tmp_path / "data")
+    proc = run(search_cmd(data, tmp_path / "out", "--name", "pbt", "--set", "smoke.num_samples=4",
+                          "--set", "scheduler={type: pbt, perturbation_interval: 1, quantile_fraction: 0.25}",
+                          "--set", "smoke.fixed.n_epochs=4", "--set", "smoke.space.mode.choice=[finetune]"))
+    assert proc.returncode == 0, proc.stderr[-3000:]
+    trials = read_csv(tmp_path / "out" / "pbt" / "results.csv")
+    assert len(trials) == 4 and all(t["status"] != "error" for t in trials)
+    exploits = (tmp_path / "out" / "pbt" / "trials" / "pbt_global.txt").read_text().strip().splitlines()
+    assert exploits, "PBT never copied a better trial's weights"
+
+
+def test_refit_on_two_gloo_workers_gives_the_weights_of_one(local_ray, config_for, tmp_path):
+    from safetensors.torch import load_file
+    from bert_hpo_distributed.refit import refit_config
+    from bert_hpo_distributed.spec import load_spec
+    from bert_hpo_distributed.trial import torch_trainer
+    # the refit's own options: all of train, no validation, the best trial's epochs rounded up
+    spec = load_spec("imdb", profile=["smoke"]).bind(**{k: v for k, v in config_for().to_dict().items()
+                                                        if k not in ("task", "valid_path", "run_name")})
+    config = refit_config(spec, {"mode": "finetune", "lr": 3e-3, "lr_main": 1e-3, "max_length": 32,
+                                 "gradient_accumulation_steps": 2, "dropout_p": 0.0}, best_epoch=1.5)
+    assert (config.n_epochs, config.valid_fraction, config.valid_path, config.early_stop) == (2, 0.0, None, -1)
+    weights = {}
+    for workers in (1, 2):
+        trainer = torch_trainer(config, shared_for(config), workers=workers, use_gpu=False, cpus_per_worker=0.9,
+                                placement="PACK", name=f"refit-{workers}", storage_path=str(tmp_path / "ray"),
+                                checkpoints_to_keep=1, max_failures=0, metric=None, every_check=True)
+        with trainer.fit().checkpoint.as_directory() as folder:
+            weights[workers] = {**load_file(f"{folder}/encoder/model.safetensors"),
+                                **{f"head.{k}": v for k, v in load_file(f"{folder}/head.safetensors").items()}}
+    assert weights[1].keys() == weights[2].keys()
+    for name in weights[1]:
+        torch.testing.assert_close(weights[2][name], weights[1][name], atol=1e-5, rtol=1e-4)

@@ -97,3 +97,14 @@ def test_default_point_takes_engine_defaults_inside_the_space_and_centres_otherw
     assert point["lr"] == 1e-3  # TrainConfig's default lr lies inside
     assert point["lr_main"] == pytest.approx(1e-3) and point["dropout_p"] == pytest.approx(0.3)  # centres
     assert point["max_length"] == 64  # the default 256 is not a choice: the first one
+
+
+def test_outputs_are_copied_beside_the_trials(tmp_path):
+    from bert_hpo_distributed.outputs import copy_to_storage
+    (tmp_path / "out" / "best_model" / "encoder").mkdir(parents=True)
+    (tmp_path / "out" / "best_model" / "encoder" / "w.bin").write_bytes(b"w")
+    (tmp_path / "out" / "results.md").write_text("r")
+    copy_to_storage({"best_model": tmp_path / "out" / "best_model", "results.md": tmp_path / "out" / "results.md"},
+                    f"file://{tmp_path}/storage/search")
+    assert (tmp_path / "storage" / "search" / "best_model" / "encoder" / "w.bin").read_bytes() == b"w"
+    assert (tmp_path / "storage" / "search" / "results.md").read_text() == "r"

@@ -198,22 +198,30 @@ def load_spec(name_or_path: str, overrides=(), *, profile=()) -> SearchSpec:
         raise UserError(f"{path}: not valid YAML ({str(e).splitlines()[0]})") from None
     if not isinstance(raw, dict):
         raise UserError(f"{path}: expected a mapping of keys at the top level")
-    return parse(apply_overrides(raw, list(overrides), str(path)), str(path), profile)
+    # `--set cpu.KEY=...` edits a profile section; any other `--set` wins over the sections merged in
+    in_section = [o for o in overrides if o.split("=", 1)[0].strip().split(".")[0] in PROFILES]
+    return parse(apply_overrides(raw, in_section, str(path)), str(path), profile,
+                 [o for o in overrides if o not in in_section])
 
 
-TOP_KEYS = {f.name for f in dataclasses.fields(SearchSpec)} - {"task", "source"} | {"cpu", "smoke", "mode"}
+PROFILES = ("cpu", "smoke")
+TOP_KEYS = {f.name for f in dataclasses.fields(SearchSpec)} - {"task", "source"} | {*PROFILES, "mode"}
 
 
-def parse(raw: dict, source: str, profile=()) -> SearchSpec:
-    unknown = sorted(set(raw) - TOP_KEYS)
+def parse(raw: dict, source: str, profile=(), overrides=()) -> SearchSpec:
+    unknown = [(source, k) for k in sorted(set(raw) - TOP_KEYS)] + [
+        (f"--set {o.split('=', 1)[0].strip()}", o.split("=", 1)[0].strip().split(".")[0]) for o in overrides
+        if o.split("=", 1)[0].strip().split(".")[0] not in TOP_KEYS]
     if unknown:
-        raise UserError(f"{source}: unknown key {unknown[0]!r} (expected one of {', '.join(sorted(TOP_KEYS))})")
-    for section in ("cpu", "smoke"):
+        where, key = unknown[0]
+        raise UserError(f"{where}: unknown key {key!r} (expected one of {', '.join(sorted(TOP_KEYS))})")
+    for section in PROFILES:
         if not isinstance(raw.get(section) or {}, dict):
             raise UserError(f"{source}: {section}: expected a mapping of overrides")
-    merged = {k: v for k, v in raw.items() if k not in ("cpu", "smoke")}
+    merged = {k: v for k, v in raw.items() if k not in PROFILES}
     for section in profile:
         merged = merge(merged, raw.get(section) or {})
+    merged = apply_overrides(merged, list(overrides), source)
     for key in ("name", "dataset"):
         if not isinstance(merged.get(key), str):
             raise UserError(f"{source}: {key}: expected a string")

@@ -56,7 +56,7 @@ def test_readme_smoke_command_needs_nothing_but_the_install(tmp_path):
     md = (out / "results.md").read_text()
     assert "| BERT finetune | Max token Length | Best Epoch | train loss | valid loss | valid accuracy |" in md
     table = [line for line in md.splitlines() if line.startswith("| ") and "BERT finetune" not in line]
-    assert [float(line.split("|")[6]) for line in table] == sorted(accs, reverse=True)
+    assert [float(line.split("|")[6]) for line in table] == [round(a, 4) for a in sorted(accs, reverse=True)]
     assert "re-scored once on the untouched test split (100 examples" in md
     assert (out / "trials_over_time.png").stat().st_size > 1000 and (out / "hyperparameters.png").stat().st_size > 1000
 

@@ -35,6 +35,16 @@ def test_set_overrides_fields(tmp_path):
     assert spec.space["max_length"].args == (32, 48)
 
 
+def test_set_wins_over_the_profile_sections_and_can_edit_them():
+    # imdb.yaml's smoke: section sets its own scheduler and num_samples
+    spec = load_spec("imdb", ["scheduler.type=pbt", "num_samples=5"], profile=["smoke"])
+    assert spec.scheduler.type == "pbt" and spec.num_samples == 5
+    assert load_spec("imdb", ["smoke.num_samples=3"], profile=["smoke"]).num_samples == 3
+    assert load_spec("imdb", ["smoke.num_samples=3"]).num_samples != 3  # a section applies only in its profile
+    with pytest.raises(UserError, match="--set num_sample: unknown key"):
+        load_spec("imdb", ["num_sample=3"], profile=["smoke"])
+
+
 def test_mode_expands_to_the_two_booleans():
     assert expand({"mode": "boost", "lr": 0.1}) == {"bert_finetuning": False, "boost": True, "lr": 0.1}
 

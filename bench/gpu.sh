@@ -5,7 +5,7 @@
 #   bash bench/gpu-wheels.sh .whl                  # Ray + Optuna wheels (52 MB; .whl/ is git-ignored)
 #   python bench/gpu_checks.py --make-slice DATA_DIR   # bench/gpu-data/ (1 MB of IMDB reviews, ignored)
 # Run there (the device tool): carry [".whl", "bench/gpu-data"], command `bash bench/gpu.sh`.
-# It writes $OUT/gpu.json (about 8 minutes on an H100). Dry run on a CPU (what the tests do):
+# It writes $OUT/gpu.json (sized for about 8 minutes on an H100; not yet run on one). Dry run on a CPU (what the tests do):
 #   OUT=/tmp/out bash bench/gpu.sh --device cpu --tiny --data bertclf/smoke_data/imdb_train.csv.gz
 set -euo pipefail
 cd "$(dirname "$0")/.."

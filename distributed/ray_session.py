@@ -61,3 +61,13 @@ def stop(started: bool) -> None:
     import ray
     if started and ray.is_initialized():
         ray.shutdown()
+
+
+def cpus_each(tasks: int = 1, free_now: bool = False) -> float:
+    """The most CPUs each of `tasks` CPU tasks can ask for and still be placed: the cluster's CPUs
+    (or those free now) shared out, never more than its largest node has: the sum over nodes is no
+    node's size, and a request above every node waits forever."""
+    import ray
+    pool = ray.available_resources() if free_now else ray.cluster_resources()
+    largest = max((n["Resources"].get("CPU", 0) for n in ray.nodes() if n["Alive"]), default=1)
+    return max(1.0, min(pool.get("CPU", 1) // tasks, largest))

@@ -9,6 +9,7 @@ from dataclasses import replace
 import ray
 from ray.util.queue import Empty, Queue
 
+from .ray_session import cpus_each
 from .shared import Shared
 from .trial import torch_trainer
 
@@ -32,7 +33,7 @@ def run_refit(plan, config, shared: Shared, say):
     from .search import prepare, share
     workers = refit_workers(plan)
     cpus = plan.spec.resources.cpus_per_worker if plan.use_gpu else \
-        max(1.0, ray.cluster_resources().get("CPU", 1) // workers)
+        cpus_each(workers)
     ready, pending = prepare(plan, [config])
     refit_shared, _ = share(plan, ready, pending, shared)
     inputs = next(iter(ready.values()), None) or pending[0][1]

@@ -79,6 +79,10 @@ def test_a_trial_spans_two_nodes(cluster, tmp_path):
         "cpu.max_test_samples=50", "scheduler.type=none"], num_samples=2)
     assert summary["trials"] == 2 and summary["errors"] == 0 and summary["statuses"] == {"completed": 2}
     assert Path(summary["written"]["best_model"]).joinpath("encoder", "model.safetensors").exists()
+    # the test score asked for the cluster's 2 free CPUs once, which no 1-CPU node has: it never ran
+    import ray
+    from bert_hpo_distributed.ray_session import cpus_each
+    assert ray.cluster_resources()["CPU"] == 2 and cpus_each() == cpus_each(free_now=True) == 1
 
 
 def node_of(cluster, pid):

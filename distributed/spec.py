@@ -199,19 +199,23 @@ def load_spec(name_or_path: str, overrides=(), *, profile=()) -> SearchSpec:
     if not isinstance(raw, dict):
         raise UserError(f"{path}: expected a mapping of keys at the top level")
     # `--set cpu.KEY=...` edits a profile section; any other `--set` wins over the sections merged in
-    in_section = [o for o in overrides if o.split("=", 1)[0].strip().split(".")[0] in PROFILES]
+    in_section = [o for o in overrides if override_root(o) in PROFILES]
     return parse(apply_overrides(raw, in_section, str(path)), str(path), profile,
                  [o for o in overrides if o not in in_section])
 
 
 PROFILES = ("cpu", "smoke")
+
+
+def override_root(item: str) -> str:
+    """The top-level spec key a `--set a.b=value` changes: a."""
+    return item.split("=", 1)[0].strip().split(".")[0]
 TOP_KEYS = {f.name for f in dataclasses.fields(SearchSpec)} - {"task", "source"} | {*PROFILES, "mode"}
 
 
 def parse(raw: dict, source: str, profile=(), overrides=()) -> SearchSpec:
     unknown = [(source, k) for k in sorted(set(raw) - TOP_KEYS)] + [
-        (f"--set {o.split('=', 1)[0].strip()}", o.split("=", 1)[0].strip().split(".")[0]) for o in overrides
-        if o.split("=", 1)[0].strip().split(".")[0] not in TOP_KEYS]
+        (f"--set {o.split('=', 1)[0].strip()}", override_root(o)) for o in overrides if override_root(o) not in TOP_KEYS]
     if unknown:
         where, key = unknown[0]
         raise UserError(f"{where}: unknown key {key!r} (expected one of {', '.join(sorted(TOP_KEYS))})")

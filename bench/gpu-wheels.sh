@@ -11,7 +11,11 @@ mkdir -p "$out"; out=$(cd "$out" && pwd)
 plat=(--only-binary=:all: --python-version 3.12 --implementation cp --platform manylinux2014_x86_64
       --platform manylinux_2_17_x86_64 --platform manylinux_2_28_x86_64 --platform manylinux_2_24_x86_64)
 pkgs=(ray==2.60.0 optuna==5.0.0 alembic mako sqlalchemy greenlet colorlog tensorboardX
-      pydantic pydantic-core annotated-types typing-inspection jsonschema jsonschema-specifications referencing rpds-py)
+      pydantic pydantic-core annotated-types typing-inspection jsonschema jsonschema-specifications referencing rpds-py
+      # ray[default]'s dashboard (ray_session starts it; see RAY.md's ASHA pitfall), what that image lacks of it
+      aiohttp_cors opencensus opencensus-context google-api-core googleapis-common-protos proto-plus google-auth
+      cachetools pyasn1-modules pyasn1 rsa opentelemetry-api opentelemetry-sdk opentelemetry-exporter-prometheus
+      opentelemetry-proto opentelemetry-semantic-conventions importlib-metadata colorful smart_open)
 python3 -m pip download -q --no-deps "${plat[@]}" -d "$out" "${pkgs[@]}"
 whl=$(ls "$out"/ray-2.60.0-*.whl)
 python3 - "$whl" <<'PY'

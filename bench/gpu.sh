@@ -12,7 +12,9 @@ cd "$(dirname "$0")/.."
 site=/tmp/bert-hpo-site
 mkdir -p "$site"
 if [ -d .whl ]; then
-  python3 -m pip install -q --no-index --no-deps --no-compile --no-cache-dir --target "$site" .whl/*.whl
+  python3 -m pip install -q --no-index --no-deps --no-compile --no-cache-dir --upgrade --target "$site" .whl/*.whl
+  # gpu-wheels.sh drops the dashboard's web build (size); its server only needs the folders to exist
+  mkdir -p "$site/ray/dashboard/client/build/static"
 fi
 # the engine from this checkout, the Ray side under the name it is installed as (pyproject.toml)
 ln -sfn "$PWD/distributed" "$site/bert_hpo_distributed"

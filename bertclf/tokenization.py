@@ -3,6 +3,7 @@ from typing import List, Sequence
 
 import torch
 
+from .encoders import special_tokens
 from .tensor_cache import cached, digest
 
 
@@ -20,16 +21,18 @@ def truncate(ids: Sequence[int], budget: int, truncation: str) -> List[int]:
         return list(ids[:budget])
     if truncation == "tail":
         return list(ids[len(ids) - budget:])
-    # Sun et al. 2019: keep the first quarter of the budget and the last three quarters (128 + 382 at 512).
-    head = budget // 4
+    # Sun et al. 2019: the first quarter of the budget (rounded up) and the rest from the end: 128 + 382
+    # of the 510 tokens that 512 leaves beside [CLS] and [SEP]
+    head = -(-budget // 4)
     return list(ids[:head]) + list(ids[len(ids) - (budget - head):])
 
 
 def encode(tokenizer, texts: Sequence[str], max_length: int, truncation: str) -> List[List[int]]:
     pieces = tokenizer(list(texts), add_special_tokens=False, truncation=False,
                        return_attention_mask=False, verbose=False)["input_ids"]
-    cls, sep = tokenizer.cls_token_id, tokenizer.sep_token_id
-    return [[cls] + truncate(p, max_length - 2, truncation) + [sep] for p in pieces]
+    before, after = special_tokens(tokenizer)  # the tokenizer's own: [CLS] .. [SEP], <s> .. </s>, ...
+    budget = max_length - len(before) - len(after)
+    return [before + truncate(p, budget, truncation) + after for p in pieces]
 
 
 def pack(sequences: Sequence[Sequence[int]]):
@@ -58,7 +61,7 @@ class TokenIds:
 
 def tokenize_cached(tokenizer, texts: Sequence[str], max_length: int, truncation: str,
                     cache_dir) -> TokenIds:
-    key = digest("tokens-v1", tokenizer_identity(tokenizer), max_length, truncation, "\x1e".join(texts))
+    key = digest("tokens-v2", tokenizer_identity(tokenizer), max_length, truncation, "\x1e".join(texts))
 
     def compute():
         flat, lengths = pack(encode(tokenizer, texts, max_length, truncation))

@@ -1,0 +1,94 @@
+"""Encoder families: a tiny random model of each, built offline, through the real from_pretrained path."""
+import pytest
+
+from bertclf.encoders import encoder_facts, special_tokens, trained_pooling
+from bertclf.tiny_model import FAMILIES, build_tiny_model
+from bertclf.tokenization import encode, truncate
+
+from conftest import sentiment_rows
+
+# family -> (usable positions, has a pooler, takes token types, attention, first / last special token)
+EXPECTED = {
+    "bert": (512, True, True, "sdpa", "[CLS]", "[SEP]"),
+    "minilm": (512, True, True, "sdpa", "[CLS]", "[SEP]"),
+    "distilbert": (512, False, False, "sdpa", "[CLS]", "[SEP]"),
+    "electra": (512, False, True, "sdpa", "[CLS]", "[SEP]"),
+    "roberta": (512, True, False, "sdpa", "<s>", "</s>"),
+    "xlm-roberta": (512, True, False, "sdpa", "<s>", "</s>"),
+    "deberta-v2": (512, False, False, "eager", "[CLS]", "[SEP]"),
+}
+
+
+@pytest.fixture(scope="session")
+def families(tmp_path_factory):
+    """{family: folder} of tiny random encoders whose vocabularies are learnt from the toy texts."""
+    root = tmp_path_factory.mktemp("families")
+    texts = [t for t, _ in sentiment_rows(400, seed=1)]
+    return {family: build_tiny_model(root / family, texts, family=family) for family in FAMILIES}
+
+
+def _config_and_tokenizer(folder):
+    from transformers import AutoConfig, AutoTokenizer
+    return AutoConfig.from_pretrained(folder), AutoTokenizer.from_pretrained(folder)
+
+
+@pytest.mark.parametrize("family", list(FAMILIES))
+def test_each_family_reports_its_own_facts(families, family):
+    config, tokenizer = _config_and_tokenizer(families[family])
+    facts = encoder_facts(config, tokenizer)
+    limit, pooler, types, attention, first, last = EXPECTED[family]
+    assert (facts.position_limit, facts.has_pooler, facts.token_types, facts.attention) == \
+        (limit, pooler, types, attention)
+    before, after = special_tokens(tokenizer)
+    assert tokenizer.convert_ids_to_tokens(before) == [first]
+    assert tokenizer.convert_ids_to_tokens(after) == [last]
+
+
+def test_roberta_limit_is_its_positions_less_the_padding_offset(families):
+    """514 position embeddings, of which 512 are usable: the limit check must say 512, and 512
+    tokens must run through the model (514 crashed inside the embedding)."""
+    import torch
+    from transformers import AutoModel
+    config, tokenizer = _config_and_tokenizer(families["roberta"])
+    assert config.max_position_embeddings == 514
+    limit = encoder_facts(config, tokenizer).position_limit
+    assert limit == 512
+    model = AutoModel.from_pretrained(families["roberta"])
+    ids = torch.full((1, limit), 5)
+    assert model(input_ids=ids).last_hidden_state.shape == (1, limit, config.hidden_size)
+    with pytest.raises((IndexError, RuntimeError), match="out of"):
+        model(input_ids=torch.full((1, limit + 1), 5))
+
+
+def test_a_tokenizer_s_stated_limit_narrows_the_config_s(families):
+    config, tokenizer = _config_and_tokenizer(families["bert"])
+    tokenizer.model_max_length = 128
+    assert encoder_facts(config, tokenizer).position_limit == 128
+
+
+@pytest.mark.parametrize("family", ["bert", "roberta", "deberta-v2"])
+def test_head_tail_uses_the_tokenizer_s_own_special_tokens(families, family):
+    _, tokenizer = _config_and_tokenizer(families[family])
+    text = " ".join(["great"] + ["plot"] * 40 + ["awful"])
+    ids = encode(tokenizer, [text], 16, "head+tail")[0]
+    bare = tokenizer(text, add_special_tokens=False)["input_ids"]
+    before, after = special_tokens(tokenizer)
+    assert len(ids) == 16
+    assert ids[:len(before)] == before and ids[len(ids) - len(after):] == after
+    body = ids[len(before):len(ids) - len(after)]
+    assert body == bare[:4] + bare[-10:]  # 14 of budget: a quarter (rounded up) from the start
+
+
+def test_head_tail_keeps_128_and_382_at_512():
+    """Sun et al. (2019): 128 head + 382 tail tokens of the 510 that 512 leaves."""
+    kept = truncate(list(range(1000)), 510, "head+tail")
+    assert kept == list(range(128)) + list(range(1000 - 382, 1000))
+
+
+def test_sentence_transformers_folders_say_they_were_trained_for_mean_pooling(tmp_path, families):
+    (tmp_path / "1_Pooling").mkdir()
+    (tmp_path / "1_Pooling" / "config.json").write_text('{"pooling_mode_cls_token": false, '
+                                                        '"pooling_mode_mean_tokens": true}')
+    assert trained_pooling(str(tmp_path)) == "mean"
+    assert trained_pooling(families["bert"]) is None
+    assert trained_pooling("not/in-the-cache") is None

@@ -4,16 +4,18 @@ from pathlib import Path
 
 import ray
 
+from bertclf.model_io import read_meta
 from bertclf.predict import score_model, test_inputs
 
 from .ray_session import cpus_each
 
 
-def _score(checkpoint, inputs, shared, cache_dir: str, batch_size: int, threads: int) -> dict:
+def _score(checkpoint, inputs, shared, bert_name: str, cache_dir: str, batch_size: int, threads: int) -> dict:
     import torch
     torch.set_num_threads(max(1, threads))
     with checkpoint.as_directory() as folder:
-        return score_model(folder, inputs, cache_dir=cache_dir, batch_size=batch_size, encoder_path=shared.model_path())
+        return score_model(folder, inputs, cache_dir=cache_dir, batch_size=batch_size,
+                           encoder_path=shared.model_path(bert_name))
 
 
 def score_on_test(plan, checkpoint, model_dir: Path, shared) -> dict:
@@ -21,9 +23,12 @@ def score_on_test(plan, checkpoint, model_dir: Path, shared) -> dict:
     tokenizer and settings), on plan.test_path or its seeded subset of max_test_samples."""
     spec = plan.spec
     config = spec.trial_config(spec.default_point())
-    encoder_path = plan.model_source if Path(plan.model_source).is_dir() else None
+    bert_name = read_meta(model_dir)["bert_name"]  # the winner's model, when the search chose among several
+    source = plan.models[bert_name].source
+    encoder_path = source if Path(source).is_dir() else None
     inputs = test_inputs(model_dir, plan.test_path, config.cache_dir, spec.max_test_samples, encoder_path)
     cpus = spec.resources.cpus_per_worker if plan.use_gpu else cpus_each(free_now=True)
     task = ray.remote(_score).options(num_cpus=cpus, num_gpus=1 if plan.use_gpu else 0)
-    scores = ray.get(task.remote(checkpoint, ray.put(inputs), shared, config.cache_dir, config.eval_batch_size, int(cpus)))
+    scores = ray.get(task.remote(checkpoint, ray.put(inputs), shared, bert_name, config.cache_dir,
+                                 config.eval_batch_size, int(cpus)))
     return {**scores, "path": str(plan.test_path), "subset": spec.max_test_samples is not None}

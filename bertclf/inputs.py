@@ -8,7 +8,8 @@ from typing import Callable, Dict, Optional
 
 from .classification import feature_variant, with_features
 from .config import TrainConfig
-from .model import load_encoder, load_model_config, load_tokenizer, pick_device, position_limit, uses_bf16
+from .encoders import encoder_facts
+from .model import load_encoder, load_model_config, load_tokenizer, pick_device, uses_bf16
 from .errors import UserError
 from .tasks import task_kind
 from .tensor_cache import digest
@@ -31,7 +32,9 @@ def tokens_key(config: TrainConfig) -> str:
 
 
 def check_length(config: TrainConfig, model_path: Optional[str] = None) -> None:
-    limit = position_limit(load_model_config(model_path or config.bert_name))
+    """--max_length against the positions the model can embed (its tokenizer's limit included)."""
+    source = model_path or config.bert_name
+    limit = encoder_facts(load_model_config(source), load_tokenizer(source)).position_limit
     if config.max_length > limit:
         raise UserError(f"--max_length {config.max_length}: above {config.bert_name}'s limit of {limit} positions")
 

@@ -32,7 +32,7 @@ from .checkpoint import restore, save_checkpoint
 from .config import TrainConfig
 from .errors import UserError
 from .inputs import check_length, prepared_for
-from .model import autocast, load_encoder, load_tokenizer, pick_device, uses_bf16
+from .model import autocast, load_encoder, load_tokenizer, pick_device, resolve_model, uses_bf16
 from .model_io import save_model
 from .results_table import format_epoch, markdown_table, seed_columns, seed_row
 from .tasks import task_kind
@@ -146,10 +146,10 @@ def set_up(config: TrainConfig, inputs, model_path: Optional[str], log) -> Run:
                         f"{config.gradient_accumulation_steps} = micro-batch {config.micro_batch_size}, "
                         f"not divisible by {world} workers")
     say = log if rank == 0 else (lambda message: None)
-    source = model_path or config.bert_name
-    check_length(config, model_path)
+    source = model_path or resolve_model(config.bert_name)[0]  # as a search resolves it
+    check_length(config, source)
     if inputs is None:
-        inputs = prepared_for(config, say, model_path)
+        inputs = prepared_for(config, say, source)
     device = pick_device(config.device)
     # boost trains the head on cached features: the encoder's weights are not needed
     encoder = None if config.uses_feature_cache else load_encoder(source)

@@ -1,4 +1,6 @@
 """Encoder families: a tiny random model of each, built offline, through the real from_pretrained path."""
+import json
+
 import pytest
 
 from bertclf.encoders import encoder_facts, special_tokens, trained_pooling
@@ -92,3 +94,37 @@ def test_sentence_transformers_folders_say_they_were_trained_for_mean_pooling(tm
     assert trained_pooling(str(tmp_path)) == "mean"
     assert trained_pooling(families["bert"]) is None
     assert trained_pooling("not/in-the-cache") is None
+
+
+# --- every family through the engine: fine-tune, boost, predict ----------------------------------
+
+def _predict_accuracy(run_dir, rows, tmp_path, capsys) -> float:
+    from bertclf.cli import main
+    texts = tmp_path / "texts.txt"
+    texts.write_text("\n".join(t for t, _ in rows), encoding="utf-8")
+    capsys.readouterr()
+    assert main(["--predict", "--model", run_dir, "--input", str(texts)]) == 0
+    predicted = [json.loads(line)["label"] for line in capsys.readouterr().out.splitlines()]
+    return sum(p == y for p, (_, y) in zip(predicted, rows)) / len(rows)
+
+
+@pytest.mark.parametrize("family", list(FAMILIES))
+def test_each_family_fine_tunes_and_boosts_with_every_default_and_predicts_as_evaluated(
+        families, family, config_for, tmp_path, capsys):
+    """Pooling left at its default (cls): a family without a pooler reads the first token's state, in
+    fine-tuning, in boost's frozen features and in the saved model's predictions alike."""
+    from bertclf.train import train
+    rows = sentiment_rows(80, seed=2)  # the toy set's valid rows
+    for options in ({"bert_finetuning": True}, {"bert_finetuning": False, "boost": True, "lr": 1e-2}):
+        config = config_for(bert_name=families[family], n_epochs=1, max_train_samples=96, run_name=f"run-{family}",
+                            overwrite=True, **options)
+        result = train(config)
+        assert result["run_dir"] and result["history"][-1]["epoch"] == 1
+        assert _predict_accuracy(result["run_dir"], rows, tmp_path, capsys) == result["best"]["valid_accuracy"]
+
+
+@pytest.mark.parametrize("family", ["distilbert", "electra"])
+def test_a_family_without_a_pooler_learns_from_its_first_token(families, family, config_for):
+    from bertclf.train import train
+    result = train(config_for(bert_name=families[family], n_epochs=6, run_name=f"learn-{family}"))
+    assert result["best"]["valid_accuracy"] >= 0.9

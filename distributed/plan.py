@@ -8,7 +8,7 @@ from pathlib import Path
 from typing import Dict, List, Optional
 
 from bertclf.datasets import resolve
-from bertclf.encoders import EncoderFacts, encoder_facts, trained_pooling
+from bertclf.encoder_facts import EncoderFacts, encoder_facts, trained_pooling
 from bertclf.errors import UserError
 from bertclf.model import load_model_config, load_tokenizer, resolve_model
 from bertclf.smoke import smoke_data, split_dev

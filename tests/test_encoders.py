@@ -3,7 +3,7 @@ import json
 
 import pytest
 
-from bertclf.encoders import encoder_facts, special_tokens, trained_pooling
+from bertclf.encoder_facts import encoder_facts, special_tokens, trained_pooling
 from bertclf.tiny_model import FAMILIES, build_tiny_model
 from bertclf.tokenization import encode, truncate
 

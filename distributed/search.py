@@ -71,15 +71,16 @@ def prepare(plan: Plan, configs):
         return ready, pending
     started = time.perf_counter()
     for config, keys in by_tokens.values():
-        inputs = prepare_inputs(config, lambda m: None, model_path=plan.model_source)
+        source = plan.models[config.bert_name].source
+        inputs = prepare_inputs(config, lambda m: None, model_path=source)
         ready.update({key: inputs for key, v in keys.items() if v is None})
         boost = {key: v for key, v in keys.items() if v is not None}
         if boost and plan.local:
             variants, notes, begun = sorted(set(boost.values())), [], time.perf_counter()
-            featured = add_features(inputs, config, variants, notes.append, model_path=plan.model_source)
+            featured = add_features(inputs, config, variants, notes.append, model_path=source)
             how = "computed" if any("computed" in note for note in notes) else "loaded from the cache"
-            say(f"boost: frozen features of {sum(len(t) for t in inputs.tokens.values())} texts (max_length "
-                f"{config.max_length}, {config.truncation}), {len(variants)} variant(s) from one encoder pass: "
+            say(f"boost: frozen features of {sum(len(t) for t in inputs.tokens.values())} texts ({config.bert_name}, "
+                f"max_length {config.max_length}, {config.truncation}), {len(variants)} variant(s) from one encoder pass: "
                 f"{how} in {time.perf_counter() - begun:.0f} s")
             ready.update({key: featured[v] for key, v in boost.items()})
         elif boost:
@@ -116,12 +117,13 @@ def share(plan: Plan, ready: dict, pending: list, shared: Shared = None):
         shared = Shared()
         if plan.use_gpu:
             say(f"GPU: {check_gpu(plan.opts.gpu_wait, say)}")
-        if Path(plan.model_source).is_dir():
-            share_model(plan.model_source, shared)
+        for name, model in plan.models.items():
+            if Path(model.source).is_dir():
+                share_model(name, model.source, shared)
         if not plan.opts.share_inputs:
             return shared, 0.0
     else:
-        shared = Shared(model_digest=shared.model_digest, model_files=shared.model_files)
+        shared = Shared(models=shared.models)
     refs = {}
     for key, inputs in ready.items():  # keys that share inputs share one object
         refs.setdefault(id(inputs), ray.put(inputs))

@@ -1,5 +1,6 @@
 """Encoder families: a tiny random model of each, built offline, through the real from_pretrained path."""
 import json
+import os
 
 import pytest
 
@@ -165,3 +166,45 @@ def test_roberta_max_length_above_its_usable_positions_is_refused_before_trainin
     code, err = _run_cli(["--train_path", toy["train"], "--bert_name", families["roberta"], "--max_length", "513",
                           "--save_path", str(tmp_path)], capsys)
     assert code == 2 and err == [f"error: --max_length 513: above {families['roberta']}'s limit of 512 positions"]
+
+
+# --- the model as a search choice -------------------------------------------------------------
+
+@pytest.mark.ray
+def test_a_search_chooses_between_two_non_bert_families_with_their_own_ranges(families, toy, tmp_path):
+    """bert_name as a choice (DistilBERT, no pooler, and RoBERTa, 514 positions), pooling left to the
+    recipe, DistilBERT with its own lr_main range: every model resolved and limit-checked before Ray,
+    each trial trained on its model's inputs, the model column in the results, the winner scored."""
+    import csv
+    import subprocess
+    import sys
+    import yaml
+    from tests.test_search import ROOT
+    distil, roberta = families["distilbert"], families["roberta"]
+    spec = {"name": "two-models", "dataset": "imdb", "num_samples": 3, "seed": 0, "startup_trials": 3,
+            "scheduler": {"type": "none"}, "resources": {"cpus_per_worker": 1},
+            "files": {"train": toy["train"], "valid": toy["valid"], "test": toy["valid"]},
+            "fixed": {"n_epochs": 1, "batch_size": 16, "lr": 3e-3, "precision": "fp32"},
+            "space": {"bert_name": {"choice": [distil, roberta]}, "lr_main": {"loguniform": [1e-4, 1e-3]},
+                      "max_length": {"choice": [32, 513]}},
+            "per_model": {distil: {"lr_main": {"loguniform": [2e-3, 3e-3]}}}}
+    path = tmp_path / "two-models.yaml"
+    path.write_text(yaml.safe_dump(spec), encoding="utf-8")
+    proc = subprocess.run([sys.executable, str(ROOT / "launch.py"), "--search", str(path), "--output-dir",
+                           str(tmp_path / "out"), "--num-cpus", "2"], cwd=ROOT, capture_output=True, text=True,
+                          timeout=600, env=dict(os.environ, PYTHONUNBUFFERED="1"))
+    assert proc.returncode == 0, proc.stderr[-3000:]
+    # 513 is above both models' limits (RoBERTa: 514 positions, 512 usable): dropped for each, before Ray
+    assert f"warning: space.max_length [513] dropped for {roberta}: above its limit of 512 positions" in proc.stderr
+    assert "the first token's hidden state (no pooler)" in proc.stderr  # the plan line: DistilBERT's cls
+    assert "recipe: 2 checks per epoch" in proc.stderr
+    with open(tmp_path / "out" / "two-models" / "results.csv", newline="") as f:
+        trials = list(csv.DictReader(f))
+    assert {t["bert_name"] for t in trials} == {distil, roberta}
+    for t in trials:
+        low, high = (2e-3, 3e-3) if t["bert_name"] == distil else (1e-4, 1e-3)
+        assert low <= float(t["lr_main"]) <= high and t["max_length"] == "32"
+    best = max(trials, key=lambda t: float(t["best_valid_accuracy"]))
+    saved = json.loads((tmp_path / "out" / "two-models" / "best_model" / "bert_hpo_model.json").read_text())
+    assert saved["bert_name"] == best["bert_name"]
+    assert "test accuracy" in (tmp_path / "out" / "two-models" / "results.md").read_text()

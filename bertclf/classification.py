@@ -17,7 +17,7 @@ from .task import Task
 from .tokenization import TokenIds, tokenize_cached
 
 
-def check_options(config, bad) -> None:
+def check_options(config) -> None:
     """Every classification option is checked by TrainConfig itself."""
 
 
@@ -143,11 +143,9 @@ def prepare_test(path, meta, tokenizer, cache_dir, max_examples=None) -> Classif
                                 description=f"{len(examples)} examples of {path}")
 
 
-def predict_texts(model_dir, texts, batch_size: int = 64, device="cpu") -> List[dict]:
-    """Label and probability of each text, from a saved model folder."""
-    from .model_io import load_model
+def predict_texts(model, tokenizer, meta, texts, batch_size: int = 64, device="cpu") -> List[dict]:
+    """Label and probability of each text, from a loaded saved model (bertclf.predict.load_model)."""
     from .tokenization import encode, pack
-    model, tokenizer, meta = load_model(model_dir)
     tokens = TokenIds(*pack(encode(tokenizer, texts, meta["max_length"], meta["truncation"])))
     model.to(device)
     results = [None] * len(texts)
@@ -161,8 +159,8 @@ def predict_texts(model_dir, texts, batch_size: int = 64, device="cpu") -> List[
     return results
 
 
-def predict(args) -> List[dict]:
-    """--predict with --text (repeatable) and/or --input FILE (one text per line)."""
+def predict(args, model, tokenizer, meta) -> List[dict]:
+    """--predict with --text (repeatable) and/or --input FILE (one text per line), by the loaded model."""
     texts = list(args.text or [])
     if args.input:
         path = Path(args.input)
@@ -172,7 +170,7 @@ def predict(args) -> List[dict]:
     if not texts:
         raise UserError("--predict needs --text \"...\" or --input FILE")
     return [{"label": r["label"], "probability": round(r["probability"], 4), "text": r["text"][:80]}
-            for r in predict_texts(args.model, texts)]
+            for r in predict_texts(model, tokenizer, meta, texts)]
 
 
 def score(model, meta, inputs: ClassificationInputs, *, device, bf16: bool, batch_size: int, cache_dir) -> dict:

@@ -33,8 +33,9 @@ def run_predict(args) -> int:
 
 
 def run_train(args) -> int:
-    config = config_from_args(args).validate()
+    from .tasks import check_task_options
     from .train import train
+    config = check_task_options(config_from_args(args).validate())
     result = train(config)
     table = (Path(result["run_dir"]) / "results.md").read_text(encoding="utf-8")
     print(table, end="")

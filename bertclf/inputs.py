@@ -10,7 +10,7 @@ from .classification import feature_variant, with_features
 from .config import TrainConfig
 from .model import load_encoder, load_model_config, load_tokenizer, pick_device, position_limit, uses_bf16
 from .errors import UserError
-from .tasks import task_kind
+from .tasks import check_task_options, task_kind
 from .tensor_cache import digest
 
 # the options that decide what prepare_inputs returns (the token ids); cache_dir only says where
@@ -38,7 +38,7 @@ def check_length(config: TrainConfig, model_path: Optional[str] = None) -> None:
 
 def prepare_inputs(config: TrainConfig, log: Callable[[str], None], model_path: Optional[str] = None):
     """Read, split and tokenise the data of `config` (no features yet: see add_features)."""
-    config.validate()
+    check_task_options(config.validate())
     check_length(config, model_path)
     kind = task_kind(config.task)
     inputs = kind.prepare(config, load_tokenizer(model_path or config.bert_name), log)

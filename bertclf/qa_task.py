@@ -7,6 +7,7 @@ from typing import Dict, List
 import torch
 
 from .batching import eval_batches
+from .config import bad_option
 from .data import seeded_subset
 from .errors import UserError
 from .model import autocast
@@ -16,8 +17,8 @@ from .squad import QAExample, read_squad, split_by_article
 from .task import Task
 
 
-def check_options(config, bad) -> None:
-    """bad(option, expected, value) raises the one-line error."""
+def check_options(config) -> None:
+    """The options a QA run cannot take, each a one-line error."""
     if config.boost:
         raise UserError("--boost with --task qa is refused: boost caches one pooled vector per text, but a span head "
                         "needs every token's vector (max_length x hidden x 2 bytes per window, ~0.8 MB at 512 x 768, "
@@ -26,9 +27,9 @@ def check_options(config, bad) -> None:
         raise UserError("--pooling, --layers and --head apply to classification; a QA span head reads the last "
                         "layer's token vectors")
     if not 0 < config.doc_stride < config.max_length // 2:
-        bad("doc_stride", f"a stride in (0, max_length / 2 = {config.max_length // 2})", config.doc_stride)
+        bad_option("doc_stride", f"a stride in (0, max_length / 2 = {config.max_length // 2})", config.doc_stride)
     if config.max_answer_length < 1:
-        bad("max_answer_length", "a positive number of tokens", config.max_answer_length)
+        bad_option("max_answer_length", "a positive number of tokens", config.max_answer_length)
 
 
 @dataclass
@@ -127,11 +128,9 @@ def predictions(model, meta, inputs: QAInputs, split: str, *, device, bf16: bool
     return decode(inputs.examples[split], win, by_window, max_answer_length=meta["max_answer_length"])
 
 
-def answer_questions(model_dir, pairs, batch_size: int = 64, device="cpu") -> List[dict]:
-    """[(question, context)] -> [{"question", "answer"}] with a saved QA model."""
+def answer_questions(model, tokenizer, meta, pairs, batch_size: int = 64, device="cpu") -> List[dict]:
+    """[(question, context)] -> [{"question", "answer"}] with a loaded saved QA model."""
     import tempfile
-    from .model_io import load_model
-    model, tokenizer, meta = load_model(model_dir)
     examples = [QAExample(str(i), q, c, [""], 0, "") for i, (q, c) in enumerate(pairs)]
     with tempfile.TemporaryDirectory(prefix="bert-hpo-qa-") as cache:
         inputs = QAInputs(windows={"ask": windows(tokenizer, examples, meta["max_length"], meta["doc_stride"], cache)},
@@ -140,12 +139,12 @@ def answer_questions(model_dir, pairs, batch_size: int = 64, device="cpu") -> Li
     return [{"question": e.question, "answer": answers[e.qid]} for e in examples]
 
 
-def predict(args) -> List[dict]:
-    """--predict with --question and --context, one --context per --question."""
+def predict(args, model, tokenizer, meta) -> List[dict]:
+    """--predict with --question and --context, one --context per --question, by the loaded model."""
     questions, contexts = args.question or [], args.context or []
     if not questions or len(questions) != len(contexts):
         raise UserError("a QA model needs --question \"...\" --context \"...\" (one --context per --question)")
-    return answer_questions(args.model, list(zip(questions, contexts)))
+    return answer_questions(model, tokenizer, meta, list(zip(questions, contexts)))
 
 
 def score(model, meta, inputs: QAInputs, *, device, bf16: bool, batch_size: int, cache_dir) -> dict:

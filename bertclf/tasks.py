@@ -20,8 +20,8 @@ class TaskKind:
     prepare_test: Callable  # (path, model meta, tokenizer, cache_dir, max_examples) -> inputs
     score: Callable  # (model, meta, inputs, device=, bf16=, batch_size=, cache_dir=) -> {name: value}
     model_from_meta: Callable  # (encoder, saved meta) -> the model, weights still to be loaded
-    predict: Callable  # (launch.py --predict arguments) -> one JSON-able row per request
-    check_options: Callable  # (TrainConfig, bad) -> raises on options this task cannot take
+    predict: Callable  # (launch.py --predict arguments, model, tokenizer, meta) -> one JSON-able row per request
+    check_options: Callable  # (TrainConfig) -> raises on options this task cannot take
 
 
 TASKS: Dict[str, TaskKind] = {
@@ -51,3 +51,11 @@ def task_kind(name: str) -> TaskKind:
 def describe_test(kind: TaskKind, scores: dict) -> str:
     """'test accuracy 0.9012' / 'test EM 81.20 / test F1 90.10'."""
     return " / ".join(f"{title} {fmt.format(scores[key])}" for title, key, fmt in kind.test_columns)
+
+
+def check_task_options(config):
+    """Raise on an unknown task, or on options config.task cannot take; return config.
+
+    Called after config.validate(): the task's checks live with the task, above TrainConfig."""
+    task_kind(config.task).check_options(config)
+    return config

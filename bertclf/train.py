@@ -35,7 +35,7 @@ from .inputs import check_length, prepared_for
 from .model import autocast, load_encoder, load_tokenizer, pick_device, uses_bf16
 from .model_io import save_model
 from .results_table import format_epoch, markdown_table, seed_columns, seed_row
-from .tasks import task_kind
+from .tasks import check_task_options, task_kind
 
 Report = Callable[[dict, Callable[[Path], None]], None]
 # --degenerate_check judges a run at its first check after this share of its epochs: Dodge et al.
@@ -91,7 +91,7 @@ def train(config: TrainConfig, report: Optional[Report] = None, *, inputs=None, 
     should_stop: asked after every optimizer step; True ends the run there, without a report (a
     search's scheduler stopped it, and the process should be free for the next trial at once).
     """
-    config.validate()
+    check_task_options(config.validate())
     run_folder = prepare_run_dir(config) if save_run and _rank() == 0 else None
     run = set_up(config, inputs, model_path, log)
     run.should_stop = should_stop

@@ -1,11 +1,14 @@
 """A finished search's outputs, all written atomically: results.csv (every trial), results.md (the
-seed's table, best first, the test score, the refit), best_model/ (and refit_model/), plots; copied
-to the storage path when that is elsewhere. A search in which every trial failed writes results.csv
-and results.md with the errors, then fails."""
+seed's table, best first, the test score, then the refit's), best_model/ (and refit_model/), plots;
+copied to the storage path when that is elsewhere. A search in which every trial failed writes
+results.csv and results.md with the errors, then fails. Nothing here trains: refit.py runs the refit
+and hands its model back to `write_refit`."""
 import json
 import os
 import shutil
+from dataclasses import dataclass
 from pathlib import Path
+from typing import Optional
 
 from bertclf.atomic import write_text
 from bertclf.checkpoint import export_model
@@ -13,7 +16,6 @@ from bertclf.results_table import csv_text, markdown_table, seed_columns, seed_r
 from bertclf.tasks import describe_test, task_kind
 
 from .plots import importance, write_plots
-from .refit import refit_config, run_refit
 from .results import best_checkpoint, trial_table
 from .scoring import score_on_test
 
@@ -22,7 +24,27 @@ class SearchFailed(Exception):
     """Every trial failed: there is no result to show."""
 
 
-def write_outputs(plan, grid, shared, say) -> dict:
+@dataclass
+class SearchOutputs:
+    """What write_outputs wrote, and what the refit and the summary need of it."""
+    table: object  # pandas.DataFrame of every trial (results.trial_table)
+    scored: object  # its rows with a score, best first
+    sampled: dict  # the best trial's searched values
+    best_epoch: float  # the best trial's best check, in epochs
+    test: Optional[dict]  # the best model's test scores (score_on_test), or None without a test split
+    importances: dict  # fANOVA share of each hyperparameter (empty under 8 trials)
+    written: dict  # name -> path
+    refit: Optional[dict] = None  # {"epochs", "test"} once write_refit has run
+
+    def summary(self, metric: str) -> dict:
+        score = f"best_{metric}"
+        return {"trials": len(self.table), "statuses": self.table["status"].value_counts().to_dict(),
+                "errors": int((self.table["status"] == "error").sum()), "best": self.sampled,
+                score: float(self.scored.iloc[0][score]), "test": self.test, "refit": self.refit,
+                "importance": self.importances, "written": {k: str(v) for k, v in self.written.items()}}
+
+
+def write_outputs(plan, grid, shared, say) -> SearchOutputs:
     spec, out_dir = plan.spec, plan.out_dir
     out_dir.mkdir(parents=True, exist_ok=True)
     table = trial_table(grid, spec)
@@ -43,16 +65,28 @@ def write_outputs(plan, grid, shared, say) -> dict:
     if test:
         say(f"best trial {best['trial']}: {spec.metric.replace('_', ' ')} {best[score]:.4f}, "
             f"{describe_test(task_kind(spec.task), test)}")
-    refit = refit_and_score(plan, sampled, float(best["best_epoch"]), shared, written, say) if spec.refit else None
     importances = importance(scored, spec)
-    written["results.md"] = write_results_md(plan, table, scored, test, refit, importances)
+    outputs = SearchOutputs(table=table, scored=scored, sampled=sampled, best_epoch=float(best["best_epoch"]),
+                            test=test, importances=importances, written=written)
+    written["results.md"] = write_results_md(plan, outputs)
     written.update(write_plots(scored, spec, out_dir, importances, plan.name))
     if plan.storage != str(out_dir):
         copy_to_storage(written, plan.storage)
-    return {"trials": len(table), "statuses": table["status"].value_counts().to_dict(),
-            "errors": int((table["status"] == "error").sum()), "best": sampled,
-            f"best_{spec.metric}": float(best[score]), "test": test, "refit": refit, "importance": importances,
-            "written": {k: str(v) for k, v in written.items()}}
+    return outputs
+
+
+def write_refit(plan, outputs: SearchOutputs, checkpoint, config, shared, say) -> None:
+    """The refit's model as refit_model/, its test score, and results.md again with its line."""
+    written = outputs.written
+    written["refit_model"] = export(checkpoint, plan.out_dir / "refit_model", {
+        "refit_of": outputs.sampled, "train_options": config.to_dict()})
+    outputs.refit = {"epochs": config.n_epochs}
+    if plan.test_path:
+        outputs.refit["test"] = score_on_test(plan, checkpoint, written["refit_model"], shared)
+        say(f"refit: {describe_test(task_kind(plan.spec.task), outputs.refit['test'])}")
+    written["results.md"] = write_results_md(plan, outputs)
+    if plan.storage != str(plan.out_dir):
+        copy_to_storage({k: written[k] for k in ("refit_model", "results.md")}, plan.storage)
 
 
 def write_trials_csv(table, spec, out_dir: Path) -> Path:
@@ -77,18 +111,6 @@ def export(checkpoint, target: Path, extra: dict) -> Path:
     return target
 
 
-def refit_and_score(plan, sampled: dict, best_epoch: float, shared, written: dict, say) -> dict:
-    config = refit_config(plan.spec, sampled, best_epoch)
-    checkpoint = run_refit(plan, config, shared, say)
-    written["refit_model"] = export(checkpoint, plan.out_dir / "refit_model", {
-        "refit_of": sampled, "train_options": config.to_dict()})
-    refit = {"epochs": config.n_epochs}
-    if plan.test_path:
-        refit["test"] = score_on_test(plan, checkpoint, written["refit_model"], shared)
-        say(f"refit: {describe_test(task_kind(plan.spec.task), refit['test'])}")
-    return refit
-
-
 def header(plan, table) -> str:
     spec = plan.spec
     counts = table["status"].value_counts().to_dict()
@@ -100,8 +122,10 @@ def failures(table) -> str:
     return "".join(f"\n- {r['trial']}: {r['error']}" for r in table[table["status"] == "error"].to_dict("records"))
 
 
-def write_results_md(plan, table, scored, test, refit, importances) -> Path:
+def write_results_md(plan, outputs: SearchOutputs) -> Path:
     spec, kind = plan.spec, task_kind(plan.spec.task)
+    table, scored, test, refit, importances = (outputs.table, outputs.scored, outputs.test, outputs.refit,
+                                               outputs.importances)
     metric_keys = [key for _, key, _ in kind.columns]
     shown = [k for k in spec.space if k != "max_length"]  # the seed's columns show it already
     rows = []

@@ -17,7 +17,7 @@ import yaml
 from bertclf.config import TrainConfig
 from bertclf.datasets import TASKS as DATASET_TASKS
 from bertclf.errors import UserError
-from bertclf.tasks import task_kind
+from bertclf.tasks import check_task_options, task_kind
 
 SPACES_DIR = Path(__file__).resolve().parent.parent / "search_spaces"
 MODES = {"finetune": {"bert_finetuning": True, "boost": False},
@@ -251,7 +251,7 @@ def parse(raw: dict, source: str, profile=(), overrides=()) -> SearchSpec:
     _check_values(spec, source)
     for sampled in spec.corners():  # every corner of the space must be a valid run
         try:
-            spec.trial_config(sampled).validate_options()
+            check_task_options(spec.trial_config(sampled).validate_options())
         except UserError as e:
             raise UserError(f"{source}: a configuration of this space is invalid: {e}") from None
     return spec

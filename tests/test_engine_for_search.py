@@ -106,6 +106,7 @@ def test_feature_variants_come_from_one_encoder_pass_and_are_cached_each(config_
 @pytest.mark.parametrize("pooling, layers, head", [("mean+max", "last4", "mlp"), ("cls", "last4", "linear")])
 def test_boost_variants_train_save_and_predict_as_evaluated(config_for, toy, pooling, layers, head):
     from bertclf.classification import predict_texts
+    from bertclf.predict import load_model
     from bertclf.data import read_examples
     result = train(config_for(bert_finetuning=False, boost=True, pooling=pooling, layers=layers, head=head,
                               n_epochs=8, lr=1e-2))
@@ -113,7 +114,7 @@ def test_boost_variants_train_save_and_predict_as_evaluated(config_for, toy, poo
     meta = json.load(open(f"{result['run_dir']}/bert_hpo_model.json"))
     assert (meta["pooling"], meta["layers"], meta["head"], meta["finetuned"]) == (pooling, layers, head, False)
     valid = read_examples(toy["valid"])
-    predicted = predict_texts(result["run_dir"], valid.texts)
+    predicted = predict_texts(*load_model(result["run_dir"]), valid.texts)
     accuracy = sum(p["label"] == y for p, y in zip(predicted, valid.labels)) / len(valid)
     assert accuracy == result["best"]["valid_accuracy"]
 

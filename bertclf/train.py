@@ -12,8 +12,6 @@ early stop (patience) or degenerate; a run stopped from outside (a search's sche
 import csv
 import io
 import json
-import os
-import shutil
 import sys
 import time
 from contextlib import nullcontext
@@ -26,7 +24,7 @@ from typing import Callable, List, Optional
 import torch
 from tqdm.auto import tqdm
 
-from .atomic import write_text
+from .atomic import atomic_folder
 from .batching import batch_stream, shard, training_steps
 from .checkpoint import restore, save_checkpoint
 from .config import TrainConfig
@@ -359,21 +357,18 @@ def finish(run: Run, run_folder: Optional[Path]) -> dict:
 
 
 def write_run_folder(folder: Path, run: Run) -> Path:
-    """Build the whole run folder beside its final place, then move it in: never half-written."""
-    staging = folder.parent / f".{folder.name}.partial-{os.getpid()}"
-    shutil.rmtree(staging, ignore_errors=True)
-    save_model(staging, run.task.model, run.tokenizer, run.meta)
-    (staging / "run_config.json").write_text(json.dumps(run.config.to_dict(), indent=2), encoding="utf-8")
+    """Build the whole run folder beside its final place, then move it in: never half-written.
+    An existing folder is replaced only with --overwrite True (checked before training)."""
     columns = list(dict.fromkeys(k for m in run.history for k in m))
     buf = io.StringIO()
     writer = csv.DictWriter(buf, fieldnames=columns, lineterminator="\n")
     writer.writeheader()
     writer.writerows(run.history)
-    (staging / "metrics.csv").write_text(buf.getvalue(), encoding="utf-8")
-    write_text(staging / "results.md", markdown_table(
-        seed_columns(run.task.kind), [seed_row(run.task.kind, run.config.bert_finetuning,
-                                               run.config.max_length, run.best)]))
-    if folder.exists():
-        shutil.rmtree(folder)  # only reached with --overwrite True (checked before training)
-    os.replace(staging, folder)
+    with atomic_folder(folder) as staging:
+        save_model(staging, run.task.model, run.tokenizer, run.meta)
+        (staging / "run_config.json").write_text(json.dumps(run.config.to_dict(), indent=2), encoding="utf-8")
+        (staging / "metrics.csv").write_text(buf.getvalue(), encoding="utf-8")
+        (staging / "results.md").write_text(markdown_table(
+            seed_columns(run.task.kind), [seed_row(run.task.kind, run.config.bert_finetuning,
+                                                   run.config.max_length, run.best)]), encoding="utf-8")
     return folder

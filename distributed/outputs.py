@@ -4,13 +4,11 @@ copied to the storage path when that is elsewhere. A search in which every trial
 results.csv and results.md with the errors, then fails. Nothing here trains: refit.py runs the refit
 and hands its model back to `write_refit`."""
 import json
-import os
-import shutil
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Optional
 
-from bertclf.atomic import write_text
+from bertclf.atomic import atomic_folder, write_text
 from bertclf.checkpoint import export_model
 from bertclf.results_table import csv_text, markdown_table, seed_columns, seed_row
 from bertclf.tasks import describe_test, task_kind
@@ -101,13 +99,9 @@ def write_trials_csv(table, spec, out_dir: Path) -> Path:
 
 def export(checkpoint, target: Path, extra: dict) -> Path:
     """The checkpoint's model, with what the search knows of it, as a model folder (built aside, moved in)."""
-    staging = target.parent / f".{target.name}.partial-{os.getpid()}"
-    shutil.rmtree(staging, ignore_errors=True)
-    with checkpoint.as_directory() as folder:
+    with atomic_folder(target) as staging, checkpoint.as_directory() as folder:
         export_model(folder, staging)
-    (staging / "search_config.json").write_text(json.dumps(extra, indent=2, default=str), encoding="utf-8")
-    shutil.rmtree(target, ignore_errors=True)
-    os.replace(staging, target)
+        (staging / "search_config.json").write_text(json.dumps(extra, indent=2, default=str), encoding="utf-8")
     return target
 
 

@@ -12,7 +12,8 @@ from .batching import eval_batches, feature_inputs, token_inputs
 from .errors import UserError
 from .data import encode_labels, load_splits, read_examples, seeded_subset
 from .feature_cache import frozen_features
-from .model import BertClassifier, autocast, drop_pooler, encoder_fingerprint, uses_pooler
+from .inference import pad_multiple, run_batches
+from .model import BertClassifier, drop_pooler, encoder_fingerprint, uses_pooler
 from .task import Task
 from .tokenization import TokenIds, tokenize_cached
 
@@ -91,7 +92,7 @@ def build(config, inputs: ClassificationInputs, encoder, device) -> Task:
     def batch_inputs(split):
         if boost:
             return partial(feature_inputs, inputs.features[split])
-        return partial(token_inputs, inputs.tokens[split], inputs.pad_id, 8 if device.type == "cuda" else 1)
+        return partial(token_inputs, inputs.tokens[split], inputs.pad_id, pad_multiple(device))
 
     def loss(logits, indices):
         return F.cross_entropy(logits.float(), labels["train"][indices].to(logits.device), reduction="sum")
@@ -147,15 +148,16 @@ def predict_texts(model, tokenizer, meta, texts, batch_size: int = 64, device="c
     """Label and probability of each text, from a loaded saved model (bertclf.predict.load_model)."""
     from .tokenization import encode, pack
     tokens = TokenIds(*pack(encode(tokenizer, texts, meta["max_length"], meta["truncation"])))
+    device = torch.device(device)
     model.to(device)
     results = [None] * len(texts)
-    with torch.inference_mode():
-        for idx in eval_batches(tokens.lengths.tolist(), batch_size):
-            batch = token_inputs(tokens, tokenizer.pad_token_id or 0, 1, idx)
-            probs = model(**{k: v.to(device) for k, v in batch.items()}).float().softmax(-1).cpu()
-            for row, i in enumerate(idx):
-                k = int(probs[row].argmax())
-                results[i] = {"text": texts[i], "label": meta["label_names"][k], "probability": float(probs[row, k])}
+    batches = eval_batches(tokens.lengths.tolist(), batch_size)
+    make = partial(token_inputs, tokens, tokenizer.pad_token_id or 0, 1)
+    for idx, _, logits in run_batches(model, batches, map(make, batches), device=device, bf16=False):
+        probs = logits.float().softmax(-1).cpu()
+        for row, i in enumerate(idx):
+            k = int(probs[row].argmax())
+            results[i] = {"text": texts[i], "label": meta["label_names"][k], "probability": float(probs[row, k])}
     return results
 
 
@@ -176,7 +178,7 @@ def predict(args, model, tokenizer, meta) -> List[dict]:
 def score(model, meta, inputs: ClassificationInputs, *, device, bf16: bool, batch_size: int, cache_dir) -> dict:
     """Accuracy on inputs' test split; a frozen encoder's features go through the feature cache."""
     tokens, y = inputs.tokens["test"], inputs.labels["test"]
-    model.to(device).eval()
+    model.to(device)
     batches = eval_batches(tokens.lengths.tolist(), batch_size)
     if meta["cached_features"]:  # as in training: the frozen encoder's features, through the cache
         variant = (meta["pooling"], meta["layers"])
@@ -185,11 +187,8 @@ def score(model, meta, inputs: ClassificationInputs, *, device, bf16: bool, batc
                                       pad_id=inputs.pad_id, progress=False, desc="test features")
         make = partial(feature_inputs, features[variant])
     else:
-        make = partial(token_inputs, tokens, inputs.pad_id, 8 if device.type == "cuda" else 1)
+        make = partial(token_inputs, tokens, inputs.pad_id, pad_multiple(device))
     correct = 0
-    with torch.inference_mode():
-        for indices in batches:
-            with autocast(device, bf16):
-                logits = model(**{k: v.to(device) for k, v in make(indices).items()})
-            correct += (logits.float().argmax(-1).cpu() == y[indices]).sum().item()
+    for indices, _, logits in run_batches(model, batches, map(make, batches), device=device, bf16=bf16):
+        correct += (logits.float().argmax(-1).cpu() == y[indices]).sum().item()
     return {"accuracy": correct / len(y), "examples": len(y)}

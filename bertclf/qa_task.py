@@ -10,7 +10,7 @@ from .batching import eval_batches
 from .config import bad_option
 from .data import seeded_subset
 from .errors import UserError
-from .model import autocast
+from .inference import pad_multiple, run_batches
 from .qa import BertSpanQA, Windows, answers_of, decode, span_loss, window_inputs, windows
 from .qa_metrics import score as korquad_score
 from .squad import QAExample, read_squad, split_by_article
@@ -71,7 +71,7 @@ def prepare(config, tokenizer, log) -> QAInputs:
 def build(config, inputs: QAInputs, encoder, device) -> Task:
     torch.manual_seed(config.seed)
     model = BertSpanQA(encoder, config.dropout_p)
-    multiple = 8 if device.type == "cuda" else 1
+    multiple = pad_multiple(device)
     win = {split: Windows(tensors) for split, tensors in inputs.windows.items()}
 
     def loss(logits, indices):
@@ -117,14 +117,13 @@ def prepare_test(path, meta, tokenizer, cache_dir, max_examples=None) -> QAInput
 def predictions(model, meta, inputs: QAInputs, split: str, *, device, bf16: bool, batch_size: int) -> Dict[str, str]:
     """{question id: answer text} of a model over the questions of `split`."""
     win = Windows(inputs.windows[split])
-    model.to(device).eval()
+    model.to(device)
+    batches = eval_batches(win.ids.lengths.tolist(), batch_size)
     by_window = {}
-    with torch.inference_mode():
-        for idx in eval_batches(win.ids.lengths.tolist(), batch_size):
-            batch = window_inputs(win, inputs.pad_id, 1, idx)
-            with autocast(device, bf16):
-                logits = model(**{k: v.to(device) for k, v in batch.items()}).float().cpu()
-            by_window.update({w: logits[row] for row, w in enumerate(idx)})
+    for idx, _, logits in run_batches(model, batches, (window_inputs(win, inputs.pad_id, 1, b) for b in batches),
+                                      device=device, bf16=bf16):
+        logits = logits.float().cpu()
+        by_window.update({w: logits[row] for row, w in enumerate(idx)})
     return decode(inputs.examples[split], win, by_window, max_answer_length=meta["max_answer_length"])
 
 

@@ -29,6 +29,7 @@ from .batching import batch_stream, shard, training_steps
 from .checkpoint import restore, save_checkpoint
 from .config import TrainConfig
 from .errors import UserError
+from .inference import run_batches
 from .inputs import check_length, prepared_for
 from .model import autocast, load_encoder, load_tokenizer, pick_device, uses_bf16
 from .model_io import save_model
@@ -334,13 +335,9 @@ def _score(metrics: dict, run: Run):
 def run_valid(run: Run, batches):
     # the bare model, not DDP: workers evaluate different numbers of batches, and DDP's
     # forward would wait for the others in a collective (a deadlock)
-    model = run.task.model
-    model.eval()
-    with torch.inference_mode():
-        for indices, inputs in zip(batches, stream(run, batches, "valid")):
-            with autocast(run.device, run.bf16):
-                outputs = forward(run, model, inputs)
-            yield indices, outputs.float().cpu()
+    for indices, _, outputs in run_batches(run.task.model, batches, stream(run, batches, "valid"),
+                                           device=run.device, bf16=run.bf16):
+        yield indices, outputs.float().cpu()
 
 
 # --- finish: the best check's model, saved ----------------------------------------------------

@@ -33,7 +33,7 @@ def run_predict(args) -> int:
 
 
 def run_train(args) -> int:
-    from .tasks import check_task_options
+    from .task_registry import check_task_options
     from .train import train
     config = check_task_options(config_from_args(args).validate())
     result = train(config)

@@ -76,13 +76,18 @@ class TrainConfig:
         return self.boost and not self.bert_finetuning
 
     @property
+    def feature_variant(self) -> tuple:
+        """(pooling, layers): which frozen features a boost run trains its head on."""
+        return (self.pooling, self.layers)
+
+    @property
     def has_validation(self) -> bool:
         """False for a refit: all of train is trained on, and the last epoch is the model."""
         return bool(self.valid_path) or self.valid_fraction > 0
 
     def validate(self) -> "TrainConfig":
         """Check every option that can be checked without reading data, a model or the task's own code
-        (bertclf.tasks.check_task_options checks the task's options)."""
+        (bertclf.task_registry.check_task_options checks the task's options)."""
         if not self.train_path:
             raise UserError("--train_path is required (or use --search DATASET, or --predict)")
         return self.validate_options()

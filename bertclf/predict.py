@@ -4,7 +4,7 @@ Scoring is two steps so that a cluster can split them: `test_inputs` reads and t
 file (where the data is), `score_model` runs the model on them (where the GPU is)."""
 from .model import load_encoder, load_tokenizer, pick_device, uses_bf16
 from .model_io import encoder_source, load_weights, read_meta
-from .tasks import task_kind
+from .task_registry import task_kind
 
 
 def load_model(folder, encoder_path=None):
@@ -38,5 +38,5 @@ def score_model(model_dir, inputs, *, cache_dir, device="auto", precision="auto"
     """The task's test scores (accuracy; EM and F1 for QA) of a saved model, batched like evaluation."""
     model, _, meta = load_model(model_dir, encoder_path)
     device = pick_device(device)
-    return task_kind(meta["task"]).score(model, meta, inputs, device=device, bf16=uses_bf16(precision, device),
+    return task_kind(meta["task"]).score_test(model, meta, inputs, device=device, bf16=uses_bf16(precision, device),
                                          batch_size=batch_size, cache_dir=cache_dir)

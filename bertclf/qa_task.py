@@ -12,7 +12,7 @@ from .data import seeded_subset
 from .errors import UserError
 from .inference import pad_multiple, run_batches
 from .qa import BertSpanQA, Windows, answers_of, decode, span_loss, window_inputs, windows
-from .qa_metrics import score as korquad_score
+from .qa_metrics import korquad_scores
 from .squad import QAExample, read_squad, split_by_article
 from .task import Task
 
@@ -86,7 +86,7 @@ def build(config, inputs: QAInputs, encoder, device) -> Task:
             loss_sum += span_loss(logits, valid.tensors["starts"][indices], valid.tensors["ends"][indices]).item()
             by_window.update({w: logits[row] for row, w in enumerate(indices)})
         examples = inputs.examples["valid"]
-        scores = korquad_score(decode(examples, valid, by_window, max_answer_length=config.max_answer_length),
+        scores = korquad_scores(decode(examples, valid, by_window, max_answer_length=config.max_answer_length),
                                answers_of(examples))
         return {"valid_loss": loss_sum / len(valid), "valid_f1": scores["f1"],
                 "valid_exact_match": scores["exact_match"]}
@@ -146,8 +146,8 @@ def predict(args, model, tokenizer, meta) -> List[dict]:
     return answer_questions(model, tokenizer, meta, list(zip(questions, contexts)))
 
 
-def score(model, meta, inputs: QAInputs, *, device, bf16: bool, batch_size: int, cache_dir) -> dict:
+def test_em_f1(model, meta, inputs: QAInputs, *, device, bf16: bool, batch_size: int, cache_dir) -> dict:
     """KorQuAD EM / F1 (percent) on inputs' test questions."""
     examples = inputs.examples["test"]
     predicted = predictions(model, meta, inputs, "test", device=device, bf16=bf16, batch_size=batch_size)
-    return {**korquad_score(predicted, answers_of(examples)), "examples": len(examples)}
+    return {**korquad_scores(predicted, answers_of(examples)), "examples": len(examples)}

@@ -2,7 +2,7 @@
 import csv
 import io
 
-from .tasks import task_kind
+from .task_registry import task_kind
 
 SEED_COLUMNS = ["BERT finetune", "Max token Length", "Best Epoch", "train loss", "valid loss"]
 

@@ -34,7 +34,7 @@ from .inputs import check_length, prepared_for
 from .model import autocast, load_encoder, load_tokenizer, pick_device, uses_bf16
 from .model_io import save_model
 from .results_table import format_epoch, markdown_table, seed_columns, seed_row
-from .tasks import check_task_options, task_kind
+from .task_registry import check_task_options, task_kind
 
 Report = Callable[[dict, Callable[[Path], None]], None]
 # --degenerate_check judges a run at its first check after this share of its epochs: Dodge et al.
@@ -96,7 +96,7 @@ def train(config: TrainConfig, report: Optional[Report] = None, *, inputs=None, 
     run.should_stop = should_stop
     if resume_from is not None:
         restore(run, resume_from)
-        run.best = max((m for m in run.history if "epoch" in m), key=lambda m: _score(m, run), default=None)
+        run.best = max((m for m in run.history if "epoch" in m), key=lambda m: _rank_key(m, run), default=None)
         run.say(f"resumed from {resume_from} at epoch {format_epoch(run.history[-1]['epoch'])}")
     run.say(describe(run))
     done = ""
@@ -301,7 +301,7 @@ def check(run: Run, step: int, n_steps: int, train_loss: float, speed: float) ->
         metrics.update(task.evaluate(partial(run_valid, run), run.rank, run.world,
                                      lambda values: all_reduce_sum(values, run.device, run.world)))
     metrics["check_seconds"] = time.perf_counter() - started
-    if run.best is None or _score(metrics, run) > _score(run.best, run):
+    if run.best is None or _rank_key(metrics, run) > _rank_key(run.best, run):
         run.best, run.bad_checks = metrics, 0
         if run.rank == 0:
             run.best_state = {k: v.detach().to("cpu", copy=True) for k, v in task.model.state_dict().items()}
@@ -325,7 +325,7 @@ def check(run: Run, step: int, n_steps: int, train_loss: float, speed: float) ->
     return metrics
 
 
-def _score(metrics: dict, run: Run):
+def _rank_key(metrics: dict, run: Run):
     """Higher is better: the valid metric, then the lower valid loss; the latest without validation."""
     if not run.config.has_validation:
         return metrics["epoch"]

@@ -6,7 +6,6 @@ from pathlib import Path
 
 import ray
 
-from bertclf.classification import feature_variant
 from bertclf.errors import UserError
 from bertclf.inputs import add_features, inputs_key, prepare_inputs, tokens_key
 
@@ -22,7 +21,7 @@ def prepare(plan: Plan, configs, say):
     by_tokens = {}
     for config in configs:
         group = by_tokens.setdefault(tokens_key(config), (config, {}))
-        group[1][inputs_key(config)] = feature_variant(config) if config.uses_feature_cache else None
+        group[1][inputs_key(config)] = config.feature_variant if config.uses_feature_cache else None
     ready, pending = {}, []
     if not plan.opts.share_inputs:
         return ready, pending

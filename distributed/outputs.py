@@ -11,7 +11,7 @@ from typing import Optional
 from bertclf.atomic import atomic_folder, write_text
 from bertclf.checkpoint import export_model
 from bertclf.results_table import csv_text, markdown_table, seed_columns, seed_row
-from bertclf.tasks import describe_test, task_kind
+from bertclf.task_registry import describe_test, task_kind
 
 from .plots import importance, write_plots
 from .results import best_checkpoint, trial_table

@@ -17,7 +17,7 @@ import yaml
 from bertclf.config import TrainConfig
 from bertclf.datasets import TASKS as DATASET_TASKS
 from bertclf.errors import UserError
-from bertclf.tasks import check_task_options, task_kind
+from bertclf.task_registry import check_task_options, task_kind
 
 SPACES_DIR = Path(__file__).resolve().parent.parent / "search_spaces"
 MODES = {"finetune": {"bert_finetuning": True, "boost": False},

@@ -6,7 +6,7 @@ import torch
 
 from bertclf.errors import UserError
 from bertclf.qa import Windows, decode, windows
-from bertclf.qa_metrics import exact_match, f1, normalize_answer, score
+from bertclf.qa_metrics import exact_match, f1, korquad_scores, normalize_answer
 from bertclf.smoke import FRUITS, PEOPLE
 from bertclf.squad import QAExample, read_squad, split_by_article
 
@@ -30,7 +30,7 @@ def test_korquad_exact_match_and_f1(prediction, truth, em, f1_value):
 
 
 def test_score_takes_the_best_gold_answer_and_reports_percent():
-    result = score({"q1": "세종", "q2": "없음"}, {"q1": ["세종대왕", "세종"], "q2": ["바나나"]})
+    result = korquad_scores({"q1": "세종", "q2": "없음"}, {"q1": ["세종대왕", "세종"], "q2": ["바나나"]})
     assert result == {"exact_match": 50.0, "f1": 50.0}
     assert normalize_answer("  《가》 나  ") == "가 나"
 
@@ -99,7 +99,7 @@ def test_bad_squad_file_names_article_and_question(tmp_path):
 
 def test_boost_is_refused_for_qa_with_the_reason():
     from bertclf.config import TrainConfig
-    from bertclf.tasks import check_task_options
+    from bertclf.task_registry import check_task_options
     with pytest.raises(UserError, match="every token's vector"):
         check_task_options(TrainConfig(task="qa", train_path="x.json", bert_finetuning=False, boost=True).validate())
 

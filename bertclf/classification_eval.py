@@ -10,7 +10,7 @@ from .batching import eval_batches, feature_inputs, token_inputs
 from .classification_inputs import ClassificationInputs
 from .feature_cache import frozen_features
 from .inference import pad_multiple, run_batches
-from .model import encoder_fingerprint
+from .encoders import encoder_fingerprint
 
 
 def evaluate(tokens, labels, batch_size: int, run, rank: int, world: int, reduce) -> dict:

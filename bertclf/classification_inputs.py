@@ -7,7 +7,7 @@ import torch
 
 from .data import encode_labels, load_splits, read_examples, seeded_subset
 from .feature_cache import frozen_features
-from .model import encoder_fingerprint
+from .encoders import encoder_fingerprint
 from .tokenization import TokenIds, tokenize_cached
 
 

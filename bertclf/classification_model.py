@@ -9,7 +9,7 @@ from .batching import feature_inputs, token_inputs
 from .classification_eval import degenerate, evaluate
 from .classification_inputs import ClassificationInputs
 from .inference import pad_multiple
-from .model import BertClassifier, drop_pooler, uses_pooler
+from .heads import BertClassifier, drop_pooler, uses_pooler
 from .task import Task
 
 

@@ -12,7 +12,7 @@ from tqdm.auto import tqdm
 
 from .batching import eval_batches, token_inputs
 from .inference import pad_multiple, run_batches
-from .model import pool, uses_pooler
+from .heads import pool, uses_pooler
 from .tensor_cache import cached_together, digest
 
 

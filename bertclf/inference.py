@@ -5,7 +5,7 @@ from typing import Iterable, Iterator, List, Sequence, Tuple
 
 import torch
 
-from .model import autocast
+from .device import autocast
 
 
 def pad_multiple(device: torch.device) -> int:

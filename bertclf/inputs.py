@@ -7,7 +7,8 @@ no file at all, so they can run on machines that cannot see the driver's disk.
 from typing import Callable, Dict, Optional
 
 from .config import TrainConfig
-from .model import load_encoder, load_model_config, load_tokenizer, pick_device, position_limit, uses_bf16
+from .device import pick_device, uses_bf16
+from .encoders import load_encoder, load_model_config, load_tokenizer, position_limit
 from .errors import UserError
 from .task_registry import check_task_options, task_kind
 from .tensor_cache import digest

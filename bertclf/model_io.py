@@ -9,7 +9,7 @@ from pathlib import Path
 from safetensors.torch import load_file, save_file
 
 from .errors import UserError
-from .model import resolve_model
+from .encoders import resolve_model
 
 META = "bert_hpo_model.json"
 

@@ -2,7 +2,8 @@
 
 Scoring is two steps so that a cluster can split them: `test_inputs` reads and tokenises the test
 file (where the data is), `score_model` runs the model on them (where the GPU is)."""
-from .model import load_encoder, load_tokenizer, pick_device, uses_bf16
+from .device import pick_device, uses_bf16
+from .encoders import load_encoder, load_tokenizer
 from .model_io import encoder_source, load_weights, read_meta
 from .task_registry import task_kind
 

@@ -11,7 +11,7 @@ from torch import nn
 
 from .batching import pad_batch
 from .errors import UserError
-from .model import drop_pooler
+from .heads import drop_pooler
 from .tensor_cache import cached, digest
 from .tokenization import TokenIds, tokenizer_identity
 

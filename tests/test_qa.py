@@ -47,7 +47,7 @@ def korean(tmp_path_factory):
 
 
 def test_windows_hold_the_answer_where_it_fits(korean, tmp_path):
-    from bertclf.model import load_tokenizer
+    from bertclf.encoders import load_tokenizer
     tokenizer = load_tokenizer(korean["model"])
     long_context = " ".join(f"{p}는 {f}를 좋아한다." for p, f in zip(PEOPLE * 3, FRUITS * 3))
     answer_at = long_context.rindex("자두")
@@ -69,7 +69,7 @@ def test_windows_hold_the_answer_where_it_fits(korean, tmp_path):
 
 
 def test_decode_picks_the_best_valid_span(korean, tmp_path):
-    from bertclf.model import load_tokenizer
+    from bertclf.encoders import load_tokenizer
     tokenizer = load_tokenizer(korean["model"])
     examples = read_squad(korean["path"])[:1]
     win = Windows(windows(tokenizer, examples, max_length=64, doc_stride=16, cache_dir=tmp_path))

@@ -159,8 +159,9 @@ def optional_int(text: str) -> Optional[int]:
     return None if str(text).lower() in ("none", "") else int(text)
 
 
-def add_train_arguments(parser: argparse.ArgumentParser) -> None:
-    """Every TrainConfig field as --name (and --dashed-name), typed from its default."""
+def add_train_arguments(parser) -> list:
+    """Every TrainConfig field as --name (and --dashed-name), typed from its default, added to `parser`
+    (a parser or an argument group); returns the actions added."""
     defaults = TrainConfig()
     helps = {
         "train_path": "training data: .csv/.tsv/.txt (optionally .gz), an aclImdb split folder, or SQuAD JSON for --task qa",
@@ -187,7 +188,7 @@ def add_train_arguments(parser: argparse.ArgumentParser) -> None:
         "layers": "last (the last layer) | last4 (the last four layers, pooled each and concatenated)",
         "head": "linear (dropout + linear, as the seed) | mlp (one hidden layer of 512 GELU units)",
         "evals_per_epoch": "validation checks per epoch; each is reported, so a search can stop a run early",
-        "degenerate_check": "stop a run whose valid score is still at chance, and loss not falling, at its first check after 25% of training",
+        "degenerate_check": "stop a run whose valid score is still at chance, and loss not falling, at its first check after 25%% of training",
         "precision": "auto (bf16 autocast on CUDA and on CPUs with native bf16, else fp32) | bf16 | fp32",
         "truncation": "which part of a long text to keep: head | tail | head+tail (Sun et al. 2019)",
         "valid_fraction": "share of train held out when --valid_path is not given (0: none; train on all, keep the last epoch)",
@@ -202,6 +203,7 @@ def add_train_arguments(parser: argparse.ArgumentParser) -> None:
         "overwrite": "replace an existing run folder of the same name",
         "progress": "show progress bars",
     }
+    actions = []
     for f in dataclasses.fields(TrainConfig):
         default = getattr(defaults, f.name)
         if isinstance(default, bool):
@@ -217,8 +219,9 @@ def add_train_arguments(parser: argparse.ArgumentParser) -> None:
         flags = [f"--{f.name}"]
         if "_" in f.name:
             flags.append(f"--{f.name.replace('_', '-')}")
-        parser.add_argument(*flags, dest=f.name, type=kind, default=default,
-                            metavar=f.name.upper(), help=f"{helps[f.name]} (default: {default})")
+        actions.append(parser.add_argument(*flags, dest=f.name, type=kind, default=default, metavar=f.name.upper(),
+                                           help=f"{helps[f.name]} (default: {default})"))
+    return actions
 
 
 def config_from_args(args: argparse.Namespace) -> TrainConfig:

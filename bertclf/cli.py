@@ -19,7 +19,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> list:
         predict.add_argument("--input", help="a file with one text per line to classify"),
         predict.add_argument("--question", action="append", help="QA models: a question (pairs with --context)"),
         predict.add_argument("--context", action="append", help="QA models: the passage to answer from")]
-    return actions + add_train_arguments(parser.add_argument_group("one run (the seed's options and more)"))
+    return actions + add_train_arguments(parser.add_argument_group("one run"))
 
 
 def build_parser() -> argparse.ArgumentParser:

@@ -12,7 +12,7 @@ from .errors import UserError
 class TaskKind:
     name: str
     metrics: Tuple[str, ...]  # valid metrics a run reports; the first is the default to maximise
-    # results-table columns after the seed's five: (title, metric key, format)
+    # results-table columns after results_table.RUN_COLUMNS: (title, metric key, format)
     columns: Tuple[Tuple[str, str, str], ...]
     test_columns: Tuple[Tuple[str, str, str], ...]  # the same for score() on the test split
     prepare: Callable  # (config, tokenizer, log) -> inputs: data read, split and tokenised

@@ -34,7 +34,7 @@ from .inputs import check_length, prepared_for
 from .device import autocast, pick_device, uses_bf16
 from .encoders import load_encoder, load_tokenizer
 from .model_io import save_model
-from .results_table import format_epoch, markdown_table, seed_columns, seed_row
+from .results_table import format_epoch, markdown_table, run_columns, run_row
 from .task_registry import check_task_options, task_kind
 
 Report = Callable[[dict, Callable[[Path], None]], None]
@@ -367,6 +367,6 @@ def write_run_folder(folder: Path, run: Run) -> Path:
         (staging / "run_config.json").write_text(json.dumps(run.config.to_dict(), indent=2), encoding="utf-8")
         (staging / "metrics.csv").write_text(buf.getvalue(), encoding="utf-8")
         (staging / "results.md").write_text(markdown_table(
-            seed_columns(run.task.kind), [seed_row(run.task.kind, run.config.bert_finetuning,
+            run_columns(run.task.kind), [run_row(run.task.kind, run.config.bert_finetuning,
                                                    run.config.max_length, run.best)]), encoding="utf-8")
     return folder

@@ -1,5 +1,5 @@
 """A finished search's outputs, all written atomically: results.csv (every trial), results.md (the
-seed's table, best first, the test score, then the refit's), best_model/ (and refit_model/), plots;
+results table, best first, the test score, then the refit's), best_model/ (and refit_model/), plots;
 copied to the storage path when that is elsewhere. A search in which every trial failed writes
 results.csv and results.md with the errors, then fails. Nothing here trains: refit.py runs the refit
 and hands its model back to `write_refit`."""
@@ -10,7 +10,7 @@ from typing import Optional
 
 from bertclf.atomic import atomic_folder, write_text
 from bertclf.checkpoint import export_model
-from bertclf.results_table import csv_text, markdown_table, seed_columns, seed_row
+from bertclf.results_table import csv_text, markdown_table, run_columns, run_row
 from bertclf.task_registry import describe_test, task_kind
 
 from .plots import importance, write_plots
@@ -121,19 +121,19 @@ def write_results_md(plan, outputs: SearchOutputs) -> Path:
     table, scored, test, refit, importances = (outputs.table, outputs.scored, outputs.test, outputs.refit,
                                                outputs.importances)
     metric_keys = [key for _, key, _ in kind.columns]
-    shown = [k for k in spec.space if k != "max_length"]  # the seed's columns show it already
+    shown = [k for k in spec.space if k != "max_length"]  # the results table's columns show it already
     rows = []
     for r in scored.to_dict("records"):
         config = spec.trial_config(r["result"].config)
         best = {"epoch": r["best_epoch"], "train_loss": r["best_train_loss"], "valid_loss": r["best_valid_loss"],
                 **{k: r[f"best_{k}"] for k in metric_keys}}
-        rows.append(seed_row(spec.task, config.bert_finetuning, config.max_length, best)
+        rows.append(run_row(spec.task, config.bert_finetuning, config.max_length, best)
                     + [_fmt(r[k]) for k in shown] + [r["status"]])
     span = float(scored["ended"].max() - scored["started"].min())
     lines = [header(plan, table) + f" Valid = {_valid_text(spec)}; each trial is scored on its best check "
              f"({spec.metric}); the trials ran in {span:.0f} s from the first start to the last end."
              + (f" {plan.data_note}" if plan.data_note else "") + "\n",
-             markdown_table(seed_columns(spec.task) + shown + ["status"], rows)]
+             markdown_table(run_columns(spec.task) + shown + ["status"], rows)]
     best = scored.iloc[0]
     if test:
         lines.append(f"\nBest configuration ({best['trial']}) re-scored once on the untouched test split "

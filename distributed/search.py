@@ -97,9 +97,9 @@ def fit(plan: Plan, shared: Shared):
             tune_config=tune.TuneConfig(search_alg=search_algorithm(spec, plan.concurrency, points),
                                         scheduler=scheduler(spec, plan.max_epochs), num_samples=spec.num_samples,
                                         max_concurrent_trials=plan.concurrency,
-                                        # a fresh actor per trial re-imports torch and transformers
-                                        # (~3 s on a CPU); reuse keeps them warm across trials. A trial
-                                        # that drives a TorchTrainer only waits on it: no reuse there
+                                        # a fresh actor per trial re-imports torch and transformers;
+                                        # reuse keeps them warm across trials. A trial that drives a
+                                        # TorchTrainer only waits on it: no reuse there
                                         reuse_actors=spec.resources.workers_per_trial == 1,
                                         trial_name_creator=_trial_name,
                                         trial_dirname_creator=_trial_name),

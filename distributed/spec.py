@@ -10,7 +10,7 @@ import itertools
 import math
 from dataclasses import dataclass, field, replace
 from pathlib import Path
-from typing import Any, Dict, Iterator, List, Optional
+from typing import Any, Dict, Iterator, List, Optional, Tuple
 
 import yaml
 
@@ -105,7 +105,7 @@ class SearchSpec:
     source: str  # the file it came from, for messages
     # bert_name -> options that differ for that model: a value (fixed) or a Distribution (its own range)
     per_model: Dict[str, Dict[str, Any]] = field(default_factory=dict)
-    recipe: tuple = ()  # the RECIPE options this spec left to the recipe
+    recipe: Tuple[str, ...] = ()  # the RECIPE options this spec left to the recipe
     num_samples: int = 8
     seed: int = 0
     startup_trials: int = 4
@@ -146,6 +146,14 @@ class SearchSpec:
         if not isinstance(self.per_model.get(model, {}).get(key), Distribution):
             return key
         return PER_MODEL_NAME.format(key=key, index=self.models().index(model))
+
+    def span(self, key: str) -> Distribution:
+        """One distribution that holds every model's values of the searched option `key` (for the
+        results' plots and fANOVA): the union of the choices, or the lowest low to the highest high."""
+        dists = [self.space_for(model)[key] for model in self.models()]
+        if dists[0].is_choice:
+            return Distribution("choice", tuple(dict.fromkeys(v for d in dists for v in d.args)))
+        return Distribution(dists[0].kind, (min(d.args[0] for d in dists), max(d.args[1] for d in dists)))
 
     @property
     def has_model_ranges(self) -> bool:
@@ -373,6 +381,8 @@ def _per_model(per_model, space, fixed, source) -> Dict[str, Dict[str, Any]]:
                     raise UserError(f"{where}.{key}: a range for one model needs the option in space too (the "
                                     f"range of the other models)")
                 out[model][key] = _distribution(key, value, f"{where}.{key}")
+                if out[model][key].kind != space[key].kind:
+                    raise UserError(f"{where}.{key}: expected a {space[key].kind} distribution, as space.{key} has")
             elif key in space:
                 raise UserError(f"{where}.{key}: space searches this option; give this model a range "
                                 f"({{choice: [{value}]}} for one value)")

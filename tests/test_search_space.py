@@ -180,3 +180,25 @@ def test_tpe_samples_each_model_s_own_range(tmp_path):
     for s in suggested:
         low, high = (1e-4, 1e-3) if s["bert_name"] == "small" else (1e-5, 5e-5)
         assert low <= spec.trial_config(s).lr_main <= high
+
+
+def test_importance_and_plots_take_every_model_s_own_range(tmp_path):
+    """A small model's lr_main lies outside the common range: fANOVA and the plots use the span."""
+    pytest.importorskip("sklearn")
+    from types import SimpleNamespace
+    import pandas as pd
+    from bert_hpo_distributed.plots import importance, write_plots
+    spec = load_spec(write(tmp_path, {
+        "name": "span", "dataset": "imdb",
+        "space": {"bert_name": {"choice": ["big", "small"]}, "lr_main": {"loguniform": [1e-5, 5e-5]}},
+        "per_model": {"small": {"lr_main": {"loguniform": [1e-4, 1e-3]}}}}))
+    rows = []
+    for i in range(10):
+        model, lr = ("small", 1e-4 * (1 + i)) if i % 2 else ("big", 1e-5 * (1 + i / 2))
+        config = {"bert_name": model, "lr_main": lr}
+        rows.append({**config, "best_valid_accuracy": 0.5 + 0.04 * i, "result": SimpleNamespace(config=config),
+                     "started": float(i), "ended": float(i + 1)})
+    scored = pd.DataFrame(rows)
+    importances = importance(scored, spec)
+    assert set(importances) == {"bert_name", "lr_main"}
+    assert "plot (hyperparameters)" in write_plots(scored, spec, tmp_path, importances, "span")

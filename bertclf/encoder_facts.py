@@ -3,15 +3,15 @@
 BERT, MiniLM (a BERT), DistilBERT, ELECTRA, RoBERTa, XLM-R, DeBERTa-v2/v3 and whatever else
 `AutoModel` loads differ in ways that break code written for one of them: RoBERTa-style position
 embeddings start after the padding index (514 embeddings, 512 usable positions); DistilBERT,
-ELECTRA and DeBERTa have no [CLS] pooler; DistilBERT and RoBERTa take no token types; DeBERTa-v2
-has no SDPA attention in transformers 5; the special tokens around a text are [CLS] ... [SEP] in one
-family and <s> ... </s> in another. Each fact is read here from the model's own files.
+ELECTRA and DeBERTa have no [CLS] pooler; DeBERTa-v2 has no SDPA attention in transformers 5; a
+sentence-transformers model was trained for one pooling. Each fact is read here from the model's own
+files. (The special tokens around a text, and token types, are the tokenizer's template: see
+tokenization.py.)
 """
-import inspect
 import json
 import os
 from dataclasses import dataclass
-from typing import List, Optional, Tuple
+from typing import Optional
 
 # a tokenizer without a stated limit reports this huge number (transformers' VERY_LARGE_INTEGER)
 NO_STATED_LIMIT = 10**9
@@ -25,7 +25,6 @@ class EncoderFacts:
     model_type: str  # the config's model_type: bert, roberta, deberta-v2, ...
     position_limit: int  # tokens per text the model can embed, special tokens included
     has_pooler: bool  # a [CLS] pooler (dense + tanh): the encoder output has `pooler_output`
-    token_types: bool  # the model embeds token_type_ids and its tokenizer produces them
     attention: str  # sdpa where the model class supports it, else the model's own ("eager")
 
     @property
@@ -52,27 +51,9 @@ def encoder_facts(model_config, tokenizer=None) -> EncoderFacts:
     stated = getattr(tokenizer, "model_max_length", NO_STATED_LIMIT) or NO_STATED_LIMIT
     if stated < NO_STATED_LIMIT:
         limit = min(limit, int(stated))
-    embeds_types = getattr(model_config, "type_vocab_size", 0) > 1 and \
-        "token_type_ids" in inspect.signature(model.forward).parameters
-    makes_types = tokenizer is None or "token_type_ids" in tokenizer.model_input_names
     return EncoderFacts(model_type=model_config.model_type, position_limit=limit,
                         has_pooler=getattr(model, "pooler", None) is not None,
-                        token_types=embeds_types and makes_types,
                         attention="sdpa" if getattr(type(model), "_supports_sdpa", False) else "eager")
-
-
-def special_tokens(tokenizer) -> Tuple[List[int], List[int]]:
-    """(ids before, ids after) one text, as the tokenizer's own template puts them: [CLS] / [SEP]
-    for BERT, <s> / </s> for RoBERTa and XLM-R, none for a tokenizer that adds none.
-
-    Read by encoding a word with and without special tokens, so it holds for any tokenizer class."""
-    probe = "a"
-    bare = tokenizer(probe, add_special_tokens=False)["input_ids"]
-    full = tokenizer(probe, add_special_tokens=True)["input_ids"]
-    for start in range(len(full) - len(bare) + 1):
-        if full[start:start + len(bare)] == bare:
-            return list(full[:start]), list(full[start + len(bare):])
-    raise ValueError(f"{type(tokenizer).__name__}: cannot find a text's own tokens inside its template {full}")
 
 
 def trained_pooling(source: str) -> Optional[str]:

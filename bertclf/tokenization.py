@@ -3,7 +3,6 @@ from typing import List, Sequence
 
 import torch
 
-from .encoder_facts import special_tokens
 from .tensor_cache import cached, digest
 
 
@@ -30,9 +29,8 @@ def truncate(ids: Sequence[int], budget: int, truncation: str) -> List[int]:
 def encode(tokenizer, texts: Sequence[str], max_length: int, truncation: str) -> List[List[int]]:
     pieces = tokenizer(list(texts), add_special_tokens=False, truncation=False,
                        return_attention_mask=False, verbose=False)["input_ids"]
-    before, after = special_tokens(tokenizer)  # the tokenizer's own: [CLS] .. [SEP], <s> .. </s>, ...
-    budget = max_length - len(before) - len(after)
-    return [before + truncate(p, budget, truncation) + after for p in pieces]
+    cls, sep = tokenizer.cls_token_id, tokenizer.sep_token_id
+    return [[cls] + truncate(p, max_length - 2, truncation) + [sep] for p in pieces]
 
 
 def pack(sequences: Sequence[Sequence[int]]):
@@ -61,7 +59,7 @@ class TokenIds:
 
 def tokenize_cached(tokenizer, texts: Sequence[str], max_length: int, truncation: str,
                     cache_dir) -> TokenIds:
-    key = digest("tokens-v2", tokenizer_identity(tokenizer), max_length, truncation, "\x1e".join(texts))
+    key = digest("tokens-v1", tokenizer_identity(tokenizer), max_length, truncation, "\x1e".join(texts))
 
     def compute():
         flat, lengths = pack(encode(tokenizer, texts, max_length, truncation))

@@ -4,21 +4,21 @@ import os
 
 import pytest
 
-from bertclf.encoder_facts import encoder_facts, special_tokens, trained_pooling
+from bertclf.encoder_facts import encoder_facts, trained_pooling
 from bertclf.tiny_model import FAMILIES, build_tiny_model
 from bertclf.tokenization import encode, truncate
 
 from conftest import sentiment_rows
 
-# family -> (usable positions, has a pooler, takes token types, attention, first / last special token)
+# family -> (usable positions, has a pooler, attention, first / last special token of its tokenizer)
 EXPECTED = {
-    "bert": (512, True, True, "sdpa", "[CLS]", "[SEP]"),
-    "minilm": (512, True, True, "sdpa", "[CLS]", "[SEP]"),
-    "distilbert": (512, False, False, "sdpa", "[CLS]", "[SEP]"),
-    "electra": (512, False, True, "sdpa", "[CLS]", "[SEP]"),
-    "roberta": (512, True, False, "sdpa", "<s>", "</s>"),
-    "xlm-roberta": (512, True, False, "sdpa", "<s>", "</s>"),
-    "deberta-v2": (512, False, False, "eager", "[CLS]", "[SEP]"),
+    "bert": (512, True, "sdpa", "[CLS]", "[SEP]"),
+    "minilm": (512, True, "sdpa", "[CLS]", "[SEP]"),
+    "distilbert": (512, False, "sdpa", "[CLS]", "[SEP]"),
+    "electra": (512, False, "sdpa", "[CLS]", "[SEP]"),
+    "roberta": (512, True, "sdpa", "<s>", "</s>"),
+    "xlm-roberta": (512, True, "sdpa", "<s>", "</s>"),
+    "deberta-v2": (512, False, "eager", "[CLS]", "[SEP]"),
 }
 
 
@@ -35,16 +35,27 @@ def _config_and_tokenizer(folder):
     return AutoConfig.from_pretrained(folder), AutoTokenizer.from_pretrained(folder)
 
 
+def _specials(tokenizer):
+    """(before, after) the tokenizer's own template puts around one text."""
+    bare = tokenizer("a", add_special_tokens=False)["input_ids"]
+    full = tokenizer("a")["input_ids"]
+    start = next(i for i in range(len(full)) if full[i:i + len(bare)] == bare)
+    return full[:start], full[start + len(bare):]
+
+
 @pytest.mark.parametrize("family", list(FAMILIES))
 def test_each_family_reports_its_own_facts(families, family):
+    """The facts, and a tokenizer with each family's own special tokens (so that code hard-coding one
+    family's tokens fails on the others)."""
+    from transformers import AutoModel
     config, tokenizer = _config_and_tokenizer(families[family])
     facts = encoder_facts(config, tokenizer)
-    limit, pooler, types, attention, first, last = EXPECTED[family]
-    assert (facts.position_limit, facts.has_pooler, facts.token_types, facts.attention) == \
-        (limit, pooler, types, attention)
-    before, after = special_tokens(tokenizer)
-    assert tokenizer.convert_ids_to_tokens(before) == [first]
-    assert tokenizer.convert_ids_to_tokens(after) == [last]
+    limit, pooler, attention, first, last = EXPECTED[family]
+    assert (facts.position_limit, facts.has_pooler, facts.attention) == (limit, pooler, attention)
+    before, after = _specials(tokenizer)
+    assert tokenizer.convert_ids_to_tokens(before) == [first] and tokenizer.convert_ids_to_tokens(after) == [last]
+    # loaded as training loads it: SDPA where the class has it, else the model's own (DeBERTa: eager)
+    assert AutoModel.from_pretrained(families[family]).config._attn_implementation == attention
 
 
 def test_roberta_limit_is_its_positions_less_the_padding_offset(families):
@@ -75,7 +86,7 @@ def test_head_tail_uses_the_tokenizer_s_own_special_tokens(families, family):
     text = " ".join(["great"] + ["plot"] * 40 + ["awful"])
     ids = encode(tokenizer, [text], 16, "head+tail")[0]
     bare = tokenizer(text, add_special_tokens=False)["input_ids"]
-    before, after = special_tokens(tokenizer)
+    before, after = _specials(tokenizer)
     assert len(ids) == 16
     assert ids[:len(before)] == before and ids[len(ids) - len(after):] == after
     body = ids[len(before):len(ids) - len(after)]

@@ -187,7 +187,8 @@ def test_roberta_max_length_above_its_usable_positions_is_refused_before_trainin
 def test_a_search_chooses_between_two_non_bert_families_with_their_own_ranges(families, toy, tmp_path):
     """bert_name as a choice (DistilBERT, no pooler, and RoBERTa, 514 positions), pooling left to the
     recipe, DistilBERT with its own lr_main range: every model resolved and limit-checked before Ray,
-    each trial trained on its model's inputs, the model column in the results, the winner scored."""
+    each trial trained on its model's inputs, the model column in the results, the winner scored,
+    refit and predicting."""
     import csv
     import subprocess
     import sys
@@ -195,7 +196,7 @@ def test_a_search_chooses_between_two_non_bert_families_with_their_own_ranges(fa
     from tests.test_search import ROOT
     distil, roberta = families["distilbert"], families["roberta"]
     spec = {"name": "two-models", "dataset": "imdb", "num_samples": 3, "seed": 0, "startup_trials": 3,
-            "scheduler": {"type": "none"}, "resources": {"cpus_per_worker": 1},
+            "scheduler": {"type": "none"}, "resources": {"cpus_per_worker": 1}, "refit": True,
             "files": {"train": toy["train"], "valid": toy["valid"], "test": toy["valid"]},
             "fixed": {"n_epochs": 1, "batch_size": 16, "lr": 3e-3, "precision": "fp32"},
             "space": {"bert_name": {"choice": [distil, roberta]}, "lr_main": {"loguniform": [1e-4, 1e-3]},
@@ -218,6 +219,10 @@ def test_a_search_chooses_between_two_non_bert_families_with_their_own_ranges(fa
         low, high = (2e-3, 3e-3) if t["bert_name"] == distil else (1e-4, 1e-3)
         assert low <= float(t["lr_main"]) <= high and t["max_length"] == "32"
     best = max(trials, key=lambda t: float(t["best_valid_accuracy"]))
-    saved = json.loads((tmp_path / "out" / "two-models" / "best_model" / "bert_hpo_model.json").read_text())
-    assert saved["bert_name"] == best["bert_name"]
-    assert "test accuracy" in (tmp_path / "out" / "two-models" / "results.md").read_text()
+    out = tmp_path / "out" / "two-models"
+    for folder in ("best_model", "refit_model"):  # the refit trains the winner's model again
+        assert json.loads((out / folder / "bert_hpo_model.json").read_text())["bert_name"] == best["bert_name"]
+    assert "test accuracy" in (out / "results.md").read_text() and "Refit of the best" in (out / "results.md").read_text()
+    predicted = subprocess.run([sys.executable, str(ROOT / "launch.py"), "--predict", "--model", str(out / "best_model"),
+                                "--text", "a superb film"], cwd=ROOT, capture_output=True, text=True, timeout=120)
+    assert predicted.returncode == 0 and json.loads(predicted.stdout.splitlines()[0])["label"] in ("neg", "pos")

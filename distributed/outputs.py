@@ -12,7 +12,8 @@ from bertclf.checkpoint import export_model
 from bertclf.results_table import csv_text, markdown_table, seed_columns, seed_row
 from bertclf.tasks import describe_test, task_kind
 
-from .plots import importance, write_plots
+from .model_card import publish_models
+from .plots import describe_importance, importance, write_plots
 from .refit import refit_config, run_refit
 from .results import best_checkpoint, trial_table
 from .scoring import score_on_test
@@ -46,7 +47,8 @@ def write_outputs(plan, grid, shared, say) -> dict:
     refit = refit_and_score(plan, sampled, float(best["best_epoch"]), shared, written, say) if spec.refit else None
     importances = importance(scored, spec)
     written["results.md"] = write_results_md(plan, table, scored, test, refit, importances)
-    written.update(write_plots(scored, spec, out_dir, importances, plan.name))
+    publish_models(plan, written, scored, test, refit, importances)
+    written.update(write_plots(scored, spec, out_dir, importances, plan.name, plan.seconds.get("inputs", 0.0)))
     if plan.storage != str(out_dir):
         copy_to_storage(written, plan.storage)
     return {"trials": len(table), "statuses": table["status"].value_counts().to_dict(),
@@ -129,9 +131,9 @@ def write_results_md(plan, table, scored, test, refit, importances) -> Path:
                      f"examples (the best trial's model: {describe_test(kind, test)})")
         lines.append(f"\n{line}.\n")
     if importances:
-        shown_importance = ", ".join(f"{k} {v:.2f}" for k, v in importances.items())
         lines.append(f"\nWhich hyperparameters mattered (fANOVA over {len(scored)} trials, share of the variance of "
-                     f"{spec.metric.replace('_', ' ')}): {shown_importance}.\n")
+                     f"{spec.metric.replace('_', ' ')}; in brackets the 10th-90th percentile over resamplings of the "
+                     f"trials): {describe_importance(importances)}.\n")
     if (table["status"] == "error").any():
         lines.append(f"\nFailed trials:{failures(table)}\n")
     write_text(plan.out_dir / "results.md", "\n".join(lines))

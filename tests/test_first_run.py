@@ -73,6 +73,13 @@ def test_readme_smoke_command_needs_nothing_but_the_install(tmp_path):
                   cwd=tmp_path, env=env, timeout=120)
     assert pred.returncode == 0, pred.stderr[-2000:]
     assert json.loads(pred.stdout.strip().splitlines()[0])["label"] in (0, 1)
+    # its model card's ONNX snippet runs as written, beside the folder, without this project on the path
+    card = (out / "best_model" / "README.md").read_text()
+    assert "## How to load it" in card and "test accuracy" in card
+    snippet = card.split("```python\n")[-1].split("```")[0].replace("an example text", "a wonderful and superb film")
+    onnx = subprocess.run([sys.executable, "-I", "-c", snippet], cwd=out, capture_output=True, text=True, timeout=120)
+    assert onnx.returncode == 0, onnx.stderr[-2000:]
+    assert onnx.stdout.strip() == f"['{json.loads(pred.stdout.strip().splitlines()[0])['label']}']"
 
 
 @pytest.mark.parametrize("args, expected", [

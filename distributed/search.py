@@ -15,6 +15,7 @@ from bertclf.errors import UserError
 from bertclf.inputs import add_features, inputs_key, prepare_inputs, tokens_key
 
 from . import ray_session
+from .disk import tidy_storage
 from .outputs import write_outputs
 from .plan import Plan, SearchOptions, make_plan
 from .progress import Progress, short
@@ -44,6 +45,7 @@ def run_search(opts: SearchOptions) -> dict:
         summary = write_outputs(plan, grid, shared, say)
     finally:
         ray_session.stop(ray_started)
+    summary["disk"] = tidy_storage(plan.out_dir, plan.storage, opts.keep_checkpoints)
     summary["seconds"] = {"inputs": plan.seconds.get("inputs", 0.0) + feature_seconds, "trials": trial_seconds,
                           "total": time.perf_counter() - started}
     return summary

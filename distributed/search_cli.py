@@ -20,6 +20,9 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--refit", action="store_true",
                    help="after the search, train the best configuration on all of train with Ray Train and score "
                         "it on test (also the spec's refit: true)")
+    p.add_argument("--keep-checkpoints", action="store_true",
+                   help="keep the trials' checkpoints (default: deleted once best_model/ is written; the summary "
+                        "says how much the search wrote)")
     p.add_argument("--warm-start", metavar="DIR",
                    help="evaluate the best configurations of an earlier search first (its output folder)")
     p.add_argument("--address", help="join a running Ray cluster (e.g. auto); default: start Ray locally")
@@ -48,6 +51,7 @@ def build_parser() -> argparse.ArgumentParser:
 
 def main(argv=None) -> int:
     args = build_parser().parse_args(argv)
+    from .disk import describe_disk
     from .outputs import SearchFailed
     from .plan import SearchOptions
     from .search import SearchInterrupted, run_search, say
@@ -68,4 +72,5 @@ def main(argv=None) -> int:
         say(f"{summary['errors']} of {summary['trials']} trials failed: their errors are in results.csv")
     for what, path in summary["written"].items():
         say(f"  {what}: {path}")
+    say(describe_disk(summary["disk"]))
     return 0

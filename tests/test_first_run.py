@@ -67,6 +67,10 @@ def test_readme_smoke_command_needs_nothing_but_the_install(tmp_path):
     for log in (out / "trials").glob("trial_*/trial.log"):
         assert not [line for line in log.read_text().splitlines() if line.startswith(("data:", "boost:"))]
 
+    # the trials' checkpoints are gone once the best model is out, and the summary says what was written
+    assert not list((out / "trials").glob("trial_*/checkpoint_*")) and list((out / "trials").glob("trial_*/result.json"))
+    assert lines[-1].startswith("[bert-hpo] the search wrote ") and "were deleted after the export" in lines[-1]
+
     # the best model predicts; a model folder holds no trainer state
     assert not (out / "best_model" / "trainer_state.pt").exists()
     pred = launch(["--predict", "--model", str(out / "best_model"), "--text", "a wonderful and superb film"],

@@ -12,6 +12,7 @@ from bertclf.tasks import describe_test, task_kind
 from .plots import describe_importance
 
 TOP_ROWS = 5
+LAYERS = {"last": "the last layer", "last4": "each of the last four layers"}
 
 
 def publish_models(plan, written: dict, scored, test, refit, importances: dict) -> None:
@@ -37,13 +38,13 @@ def model_card(plan, folder: Path, portable: dict, scored, test_scores, refit, i
         origin = (f"The best configuration of the search, trained again on all of train (valid included) for "
                   f"{refit['epochs']} epoch(s): nothing was held out to check it on, so its only score is the test's.")
     else:
-        origin = (f"Trial {best['trial']}, the best of {len(scored)} scored trials by {metric} on valid "
+        origin = (f"Trial {best['trial']}, the best of {len(scored)} scored trials by {metric} "
                   f"({best[f'best_{spec.metric}']:.4f} at its best check, epoch {best['best_epoch']:g}).")
     lines = [
         f"# {folder.name} of search {plan.name}",
         "",
-        f"A {options['bert_name']} encoder ({encoder}), with {options['pooling']} pooling of the "
-        f"{options['layers']} layer(s) and a {options['head']} head; it {what}. Texts are cut to "
+        f"A {options['bert_name']} encoder ({encoder}), with {options['pooling']} pooling of "
+        f"{LAYERS.get(options['layers'], options['layers'])} and a {options['head']} head; it {what}. Texts are cut to "
         f"{options['max_length']} tokens (keeping the {options['truncation']}).",
         "",
         "## How it was found",

@@ -109,7 +109,8 @@ def _loading(folder: Path, portable: dict) -> list:
                   f'classify = pipeline("text-classification", model="{name}/{HF_FOLDER}")',
                   'print(classify(["an example text"]))', "```", ""]
     elif portable.get("why_not_hf"):
-        lines += [f"Not as a transformers class: {portable['why_not_hf']}. Use ONNX below.", ""]
+        lines += [f"Not as a transformers class: {portable['why_not_hf']}."
+                  + (" Use ONNX below." if portable.get("onnx") else ""), ""]
     if portable.get("onnx"):
         inputs = ", ".join(f'"{k}"' for k in ONNX_INPUTS)
         lines += [f"With onnxruntime ({ONNX_FOLDER}/{ONNX_FILE} holds encoder, pooling and head; dynamic batch and "

@@ -27,8 +27,9 @@ def write_portable(model_dir, encoder_path=None) -> dict:
     """Write model_dir/hf (when the model maps onto transformers' class) and model_dir/onnx.
 
     encoder_path: where a frozen encoder's weights are, when not at the model's bert_name.
-    Returns {"task", "onnx": folder or None, "onnx_difference", "hf": folder or None, "hf_difference",
-    "why_not_hf": reason or None, "tokenizer_note": what a plain tokenizer does differently, or None};
+    Returns {"task", "onnx": folder or None, "onnx_difference", "why_not_onnx" (when not written),
+    "hf": folder or None, "hf_difference", "why_not_hf": reason or None, "tokenizer_note": what a
+    plain tokenizer does differently, or None};
     a difference is the largest class-probability gap on probe inputs, and a copy is kept only when it
     is within TOLERANCE."""
     model_dir = Path(model_dir)
@@ -49,8 +50,13 @@ def write_portable(model_dir, encoder_path=None) -> dict:
     if meta["truncation"] == "head+tail":
         info["tokenizer_note"] = ("the model was trained on head+tail truncation (the first quarter and the last "
                                   "three quarters of a long text); a plain tokenizer keeps the head only")
-    info["onnx"], info["onnx_difference"] = _kept(model_dir / ONNX_FOLDER, lambda folder: _write_onnx(
-        model, probe, expected, config, tokenizer, folder))
+    try:
+        info["onnx"], info["onnx_difference"] = _kept(model_dir / ONNX_FOLDER, lambda folder: _write_onnx(
+            model, probe, expected, config, tokenizer, folder))
+    except Exception as error:  # any exporter failure: a copy for elsewhere must not cost the search its outputs
+        info["onnx"], info["why_not_onnx"] = None, f"the export failed: {str(error).splitlines()[0]}"
+    if info["onnx"] is None and "why_not_onnx" not in info:
+        info["why_not_onnx"] = f"its probabilities were up to {info['onnx_difference']:.2g} away from this project's"
     hf_model, info["why_not_hf"] = transformers_model(model, meta, config)
     if hf_model is not None:
         info["hf"], info["hf_difference"] = _kept(model_dir / HF_FOLDER, lambda folder: _write_hf(

@@ -123,6 +123,8 @@ def _loading(folder: Path, portable: dict) -> list:
                   'batch = tokenizer(["an example text"], truncation=True, padding=True, return_tensors="np")',
                   f"logits = session.run(None, {{k: batch[k] for k in ({inputs})}})[0]",
                   "print([labels[int(i)] for i in logits.argmax(-1)])", "```", ""]
+    if portable.get("why_not_onnx"):
+        lines += [f"Not as ONNX: {portable['why_not_onnx']}.", ""]
     if portable.get("tokenizer_note"):
         lines += [f"Note: {portable['tokenizer_note']}.", ""]
     lines += ["With this project (bert-hpo):", "", "```bash",

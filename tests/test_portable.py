@@ -3,6 +3,7 @@ predicts what --predict predicts."""
 import json
 import subprocess
 import sys
+from pathlib import Path
 
 import pytest
 
@@ -67,3 +68,16 @@ def test_portable_copies_predict_as_the_project_does(config_for, options, maps):
             assert label == want_label and p == pytest.approx(want_p, abs=1e-4), name
     if not maps:
         assert loaded["hf"] is None
+
+
+def test_a_failed_export_is_reported_not_raised(config_for, monkeypatch):
+    import torch
+    run_dir = train(config_for(n_epochs=1, pooling="mean"))["run_dir"]
+
+    def refuse(*args, **kwargs):
+        raise RuntimeError("Exporting the operator 'aten::foo' to ONNX opset version 17 is not supported.")
+    monkeypatch.setattr(torch.onnx, "export", refuse)
+    info = write_portable(run_dir)
+    assert info["onnx"] is None and info["why_not_onnx"] == (
+        "the export failed: Exporting the operator 'aten::foo' to ONNX opset version 17 is not supported.")
+    assert not [p.name for p in Path(run_dir).iterdir() if p.name.startswith((".onnx", "onnx"))]  # nothing half-written

@@ -21,6 +21,8 @@ ONNX_OPSET = 17
 # Largest difference in any class probability that still counts as the same prediction: fp32 kernels
 # of two runtimes differ by ~1e-7; a wrong mapping differs by far more.
 TOLERANCE = 1e-4
+# How this machine loaded the tokenizer (offline, from a folder): saved, they would bind every later load.
+LOAD_TIME_KEYS = ("local_files_only", "is_local")
 
 
 def write_portable(model_dir, encoder_path=None) -> dict:
@@ -42,6 +44,8 @@ def write_portable(model_dir, encoder_path=None) -> dict:
                        ("truncation_side", "left" if meta["truncation"] == "tail" else "right")):
         setattr(tokenizer, key, value)
         tokenizer.init_kwargs[key] = value
+    for key in LOAD_TIME_KEYS:
+        tokenizer.init_kwargs.pop(key, None)
     config = labelled_config(model.encoder.config, meta["label_names"])
     probe = probe_inputs(tokenizer, model.encoder.config.vocab_size)
     with torch.no_grad():

@@ -57,6 +57,8 @@ def test_portable_copies_predict_as_the_project_does(config_for, options, maps):
     info = write_portable(run_dir)
     assert (info["hf"] is not None) == maps and info["onnx"] is not None
     assert (info["why_not_hf"] is None) == maps
+    saved = json.loads((Path(run_dir) / "onnx" / "tokenizer_config.json").read_text())
+    assert saved["model_max_length"] == 32 and "local_files_only" not in saved  # loads anywhere, cut as trained
     done = subprocess.run([sys.executable, "-I", "-c", LOAD_WITHOUT_PROJECT, run_dir, json.dumps(TEXTS)],
                           capture_output=True, text=True, timeout=300)
     assert done.returncode == 0, done.stderr[-2000:]

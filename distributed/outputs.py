@@ -48,7 +48,8 @@ def write_outputs(plan, grid, shared, say) -> dict:
     importances = importance(scored, spec)
     written["results.md"] = write_results_md(plan, table, scored, test, refit, importances)
     publish_models(plan, written, scored, test, refit, importances)
-    written.update(write_plots(scored, spec, out_dir, importances, plan.name, plan.seconds.get("inputs", 0.0)))
+    written.update(write_plots(scored, spec, out_dir, importances, plan.name,
+                               plan.seconds.get("inputs", 0.0) + plan.seconds.get("remote features", 0.0)))
     if plan.storage != str(out_dir):
         copy_to_storage(written, plan.storage)
     return {"trials": len(table), "statuses": table["status"].value_counts().to_dict(),

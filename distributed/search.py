@@ -41,6 +41,7 @@ def run_search(opts: SearchOptions) -> dict:
     ray_started = ray_session.start(opts.address, opts.num_cpus, opts.dashboard_host, verbose=opts.verbose)
     try:
         shared, feature_seconds = share(plan, ready, pending)
+        plan.seconds["remote features"] = feature_seconds  # on a cluster: after Ray started, before the trials
         grid, trial_seconds = fit(plan, shared)
         summary = write_outputs(plan, grid, shared, say)
     finally:

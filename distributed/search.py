@@ -8,6 +8,7 @@ import sys
 import time
 
 from . import ray_session
+from .disk import tidy_storage
 from .inputs import prepare, search_configs, share
 from .outputs import write_outputs
 from .plan import Plan, SearchOptions, make_plan
@@ -35,6 +36,7 @@ def run_search(opts: SearchOptions) -> dict:
     ray_started = ray_session.start(opts.address, opts.num_cpus, opts.dashboard_host, verbose=opts.verbose)
     try:
         shared, feature_seconds = share(plan, ready, pending, say)
+        plan.seconds["remote features"] = feature_seconds  # on a cluster: after Ray started, before the trials
         grid, trial_seconds = fit(plan, shared)
         outputs = write_outputs(plan, grid, shared, say)
         if plan.spec.refit:
@@ -42,6 +44,7 @@ def run_search(opts: SearchOptions) -> dict:
         summary = outputs.summary(plan.spec.metric)
     finally:
         ray_session.stop(ray_started)
+    summary["disk"] = tidy_storage(plan.out_dir, plan.storage, opts.keep_checkpoints)
     summary["seconds"] = {"inputs": plan.seconds.get("inputs", 0.0) + feature_seconds, "trials": trial_seconds,
                           "total": time.perf_counter() - started}
     return summary

@@ -197,6 +197,7 @@ def test_importance_and_plots_take_every_model_s_own_range(tmp_path):
         model, lr = ("small", 1e-4 * (1 + i)) if i % 2 else ("big", 1e-5 * (1 + i / 2))
         config = {"bert_name": model, "lr_main": lr}
         rows.append({**config, "best_valid_accuracy": 0.5 + 0.04 * i, "result": SimpleNamespace(config=config),
+                     "status": "completed", "best_epoch": 1.0, "epochs_run": 1.0,
                      "started": float(i), "ended": float(i + 1)})
     scored = pd.DataFrame(rows)
     importances = importance(scored, spec)

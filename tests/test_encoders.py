@@ -226,3 +226,12 @@ def test_a_search_chooses_between_two_non_bert_families_with_their_own_ranges(fa
     predicted = subprocess.run([sys.executable, str(ROOT / "launch.py"), "--predict", "--model", str(out / "best_model"),
                                 "--text", "a superb film"], cwd=ROOT, capture_output=True, text=True, timeout=120)
     assert predicted.returncode == 0 and json.loads(predicted.stdout.splitlines()[0])["label"] in ("neg", "pos")
+
+
+def test_a_smoke_test_stands_one_tiny_bert_in_for_every_searched_model(tmp_path):
+    from bert_hpo_distributed.plan import SearchOptions, make_plan
+    opts = SearchOptions(search="imdb", smoke_test=True, output_dir=str(tmp_path),
+                         overrides=["space.bert_name={choice: [no-such-model-a, no-such-model-b]}"])
+    plan = make_plan(opts, say=lambda message: None)
+    assert "bert_name" not in plan.spec.space and list(plan.models) == [plan.spec.fixed["bert_name"]]
+    assert plan.models[plan.spec.fixed["bert_name"]].facts.has_pooler  # the tiny BERT, found and read

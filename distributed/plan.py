@@ -71,6 +71,11 @@ class Plan:
     describe_data: str = ""  # what the prepared inputs hold (set when they are prepared)
     seconds: dict = field(default_factory=dict)  # time spent in the search's phases
 
+    def local_folder(self, bert_name: str) -> Optional[str]:
+        """The folder on this machine that `bert_name` loads from (a local or packaged model), else None."""
+        source = self.models[bert_name].source
+        return source if Path(source).is_dir() else None
+
     @property
     def local(self) -> bool:
         return not self.opts.address
@@ -115,11 +120,11 @@ def make_plan(opts: SearchOptions, say) -> Plan:
         bind["bert_name"] = files["model"]
         spec = replace(spec, space={k: d for k, d in spec.space.items() if k != "bert_name"}, per_model={})
     spec = spec.bind(**bind)
-    models = {name: _model(name) for name in spec.models()}
-    for name, model in models.items():
-        notes.append(f"model: {name} from {model.why}" if not opts.smoke_test or name != files.get("model")
+    models = {bert_name: _model(bert_name) for bert_name in spec.models()}
+    for bert_name, model in models.items():
+        notes.append(f"model: {bert_name} from {model.why}" if not opts.smoke_test
                      else "model: a tiny BERT built for the smoke test")
-        spec = _within_limit(spec, model.facts.position_limit, name, say)
+        spec = _within_limit(spec, model.facts.position_limit, bert_name, say)
     spec = _suited_pooling(spec, models)
     notes.append(recipe_line(spec, models))
 

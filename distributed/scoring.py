@@ -25,9 +25,8 @@ def score_on_test(plan, checkpoint, model_dir: Path, shared) -> dict:
     spec = plan.spec
     config = spec.trial_config(spec.default_point())
     bert_name = read_meta(model_dir)["bert_name"]  # the winner's model, when the search chose among several
-    source = plan.models[bert_name].source
-    encoder_path = source if Path(source).is_dir() else None
-    inputs = test_inputs(model_dir, plan.test_path, config.cache_dir, spec.max_test_samples, encoder_path)
+    inputs = test_inputs(model_dir, plan.test_path, config.cache_dir, spec.max_test_samples,
+                         plan.local_folder(bert_name))
     cpus = spec.resources.cpus_per_worker if plan.use_gpu else cpus_each(free_now=True)
     task = ray.remote(_score_in_task).options(num_cpus=cpus, num_gpus=1 if plan.use_gpu else 0)
     scores = ray.get(task.remote(checkpoint, ray.put(inputs), shared, bert_name, config.cache_dir,

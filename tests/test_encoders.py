@@ -198,7 +198,7 @@ def test_a_search_chooses_between_two_non_bert_families_with_their_own_ranges(fa
     spec = {"name": "two-models", "dataset": "imdb", "num_samples": 3, "seed": 0, "startup_trials": 3,
             "scheduler": {"type": "none"}, "resources": {"cpus_per_worker": 1}, "refit": True,
             "files": {"train": toy["train"], "valid": toy["valid"], "test": toy["valid"]},
-            "fixed": {"n_epochs": 1, "batch_size": 16, "lr": 3e-3, "precision": "fp32"},
+            "fixed": {"n_epochs": 1, "batch_size": 16, "lr": 3e-3, "precision": "fp32", "degenerate_check": False},
             "space": {"bert_name": {"choice": [distil, roberta]}, "lr_main": {"loguniform": [1e-4, 1e-3]},
                       "max_length": {"choice": [32, 513]}},
             "per_model": {distil: {"lr_main": {"loguniform": [2e-3, 3e-3]}}}}
@@ -211,7 +211,8 @@ def test_a_search_chooses_between_two_non_bert_families_with_their_own_ranges(fa
     # 513 is above both models' limits (RoBERTa: 514 positions, 512 usable): dropped for each, before Ray
     assert f"warning: space.max_length [513] dropped for {roberta}: above its limit of 512 positions" in proc.stderr
     assert "the first token's hidden state (no pooler)" in proc.stderr  # the plan line: DistilBERT's cls
-    assert "recipe: 2 checks per epoch" in proc.stderr
+    assert "recipe: 2 checks per epoch, head+tail truncation" in proc.stderr  # the spec's degenerate_check wins
+    assert "search two-models:" in proc.stderr
     with open(tmp_path / "out" / "two-models" / "results.csv", newline="") as f:
         trials = list(csv.DictReader(f))
     assert {t["bert_name"] for t in trials} == {distil, roberta}

@@ -1,20 +1,28 @@
-"""Text classification as a task: labelled texts -> token ids (-> frozen features) -> head; accuracy."""
+"""Text classification as a task: labelled texts (or text pairs) -> token ids (-> frozen features) -> head;
+accuracy, F1s, balanced accuracy, MCC."""
 import math
 from pathlib import Path
 from dataclasses import dataclass, replace
 from functools import partial
 from typing import Dict, List, Optional
 
+import numpy as np
 import torch
 import torch.nn.functional as F
 
 from .batching import eval_batches, feature_inputs, token_inputs
+from .data.columns import ColumnNames
+from .data.examples import read_examples
+from .data.readers import format_of
+from .data.splits import encode_labels, load_splits, seeded_subset
 from .errors import UserError
-from .data import encode_labels, load_splits, read_examples, seeded_subset
 from .feature_cache import frozen_features
+from .metrics import SCORES, confusion, per_class, scores
 from .model import BertClassifier, autocast, drop_pooler, encoder_fingerprint, uses_pooler
 from .task import Task
-from .tokenization import TokenIds, tokenize_cached
+from .tokenization import TokenIds, encode, tokenize_cached
+
+METRICS = tuple(f"valid_{name}" for name in SCORES)  # any of them can be maximised; accuracy by default
 
 
 def check_options(config, bad) -> None:
@@ -29,6 +37,8 @@ class ClassificationInputs:
     labels: Dict[str, torch.Tensor]  # split -> label ids
     pad_id: int
     description: str
+    columns: dict = None  # the columns the user named ("text", "pair", "label" -> name or None), for test files
+    pairs: bool = False  # the texts are sentence pairs
     features: Optional[Dict[str, torch.Tensor]] = None  # boost: split -> [N, dim] fp16
     variant: Optional[tuple] = None  # boost: the (pooling, layers) of `features`
 
@@ -39,22 +49,28 @@ class ClassificationInputs:
 
 def prepare(config, tokenizer, log) -> ClassificationInputs:
     splits = load_splits(config.train_path, config.valid_path, valid_fraction=config.valid_fraction,
-                         seed=config.seed, max_train_samples=config.max_train_samples,
+                         seed=config.seed, columns=ColumnNames.of(config), max_train_samples=config.max_train_samples,
                          max_valid_samples=config.max_valid_samples)
+    for note in splits.notes:
+        log(note)
     empty = splits.train.empty_texts + splits.valid.empty_texts
     if empty:
-        log(f"note: {empty} example(s) have an empty text; they are kept and read as [CLS] [SEP]")
-    parts = {"train": (splits.train.texts, splits.train_labels)}
+        log(f"note: {empty} example(s) have an empty text; they are kept and read as the special tokens alone")
+    parts = {"train": splits.train}
     if len(splits.valid):
-        parts["valid"] = (splits.valid.texts, splits.valid_labels)
-    tokens = {split: tokenize_cached(tokenizer, texts, config.max_length, config.truncation, config.cache_dir)
-              for split, (texts, _) in parts.items()}
-    description = (f"{len(splits.train)} train / {len(splits.valid)} valid ({splits.valid_source}); "
+        parts["valid"] = splits.valid
+    tokens = {split: tokenize_cached(tokenizer, ex.texts, config.max_length, config.truncation, config.cache_dir,
+                                     ex.pairs) for split, ex in parts.items()}
+    columns = splits.train.column_names
+    shown = " + ".join(columns[r] for r in ("text", "pair") if r in columns) + f" -> {columns['label']}"
+    description = (f"{len(splits.train)} train / {len(splits.valid)} valid ({splits.valid_source}); columns {shown}; "
                    f"labels {splits.label_names}; mean length {tokens['train'].lengths.float().mean():.0f} tokens")
     return ClassificationInputs(
         label_names=splits.label_names, tokens=tokens,
-        labels={split: torch.tensor(labels) for split, (_, labels) in parts.items()},
-        pad_id=tokenizer.pad_token_id if tokenizer.pad_token_id is not None else 0, description=description)
+        labels={"train": torch.tensor(splits.train_labels), **({"valid": torch.tensor(splits.valid_labels)}
+                                                              if "valid" in parts else {})},
+        pad_id=tokenizer.pad_token_id if tokenizer.pad_token_id is not None else 0, description=description,
+        columns=ColumnNames.of(config).to_dict(), pairs=splits.train.pairs is not None)
 
 
 def feature_variant(config) -> tuple:
@@ -97,15 +113,16 @@ def build(config, inputs: ClassificationInputs, encoder, device) -> Task:
         return F.cross_entropy(logits.float(), labels["train"][indices].to(logits.device), reduction="sum")
 
     def evaluate(run, rank, world, reduce):
-        loss_sum = correct = count = 0.0
+        n = len(inputs.label_names)
+        loss_sum, matrix = 0.0, np.zeros((n, n), dtype=np.int64)
         batches = eval_batches(inputs.tokens["valid"].lengths.tolist(), config.eval_batch_size)[rank::world]
         for indices, logits in run(batches):
             y = labels["valid"][indices]
             loss_sum += F.cross_entropy(logits, y, reduction="sum").item()
-            correct += (logits.argmax(-1) == y).sum().item()
-            count += len(indices)
-        loss_sum, correct, count = reduce([loss_sum, correct, count])
-        return {"valid_loss": loss_sum / count, "valid_accuracy": correct / count}
+            matrix += confusion(y.numpy(), logits.argmax(-1).cpu().numpy(), n)
+        totals = reduce([loss_sum, *matrix.reshape(-1).tolist()])  # workers add up their confusion matrices
+        matrix = np.asarray(totals[1:]).reshape(n, n)
+        return {"valid_loss": totals[0] / matrix.sum(), **{f"valid_{k}": v for k, v in scores(matrix).items()}}
 
     def degenerate(metrics) -> bool:
         """Accuracy within two standard errors of always answering the majority label, and a training
@@ -118,8 +135,10 @@ def build(config, inputs: ClassificationInputs, encoder, device) -> Task:
 
     meta = {"task": "classification", "label_names": inputs.label_names, "pooling": config.pooling,
             "layers": config.layers, "head": config.head, "truncation": config.truncation,
-            "feature_size": model.head.in_features, "cached_features": boost}
-    return Task(kind="classification", metrics=["valid_accuracy"], model=model,
+            "feature_size": model.head.in_features, "cached_features": boost, "columns": inputs.columns,
+            "pairs": inputs.pairs}
+    chosen = config.metric or METRICS[0]
+    return Task(kind="classification", metrics=[chosen, *(m for m in METRICS if m != chosen)], model=model,
                 train_lengths=inputs.tokens["train"].lengths.tolist(), batch_inputs=batch_inputs,
                 parallel_inputs=not boost, loss=loss, evaluate=evaluate, degenerate=degenerate, meta=meta)
 
@@ -131,24 +150,32 @@ def model_from_meta(encoder, meta) -> BertClassifier:
     return model
 
 
+def _saved_columns(meta) -> ColumnNames:
+    return ColumnNames(**(meta.get("columns") or {}))
+
+
 def prepare_test(path, meta, tokenizer, cache_dir, max_examples=None) -> ClassificationInputs:
     """The test split tokenised as the model was trained (a seeded subset when max_examples is set)."""
-    examples = read_examples(path, "test data")
+    examples = read_examples(path, "test data", _saved_columns(meta), need_pair=meta.get("pairs", False))
     examples = examples.subset(seeded_subset(len(examples), max_examples, 0))
     names = meta["label_names"]
-    tokens = tokenize_cached(tokenizer, examples.texts, meta["max_length"], meta["truncation"], cache_dir)
+    tokens = tokenize_cached(tokenizer, examples.texts, meta["max_length"], meta["truncation"], cache_dir,
+                             examples.pairs)
     return ClassificationInputs(label_names=names, tokens={"test": tokens},
                                 labels={"test": torch.tensor(encode_labels(examples, names, "test data"))},
                                 pad_id=tokenizer.pad_token_id or 0,
                                 description=f"{len(examples)} examples of {path}")
 
 
-def predict_texts(model_dir, texts, batch_size: int = 64, device="cpu") -> List[dict]:
-    """Label and probability of each text, from a saved model folder."""
+def predict_texts(model_dir, texts, batch_size: int = 64, device="cpu", pairs=None) -> List[dict]:
+    """Label and probability of each text (with `pairs`: of each text pair), from a saved model folder."""
     from .model_io import load_model
-    from .tokenization import encode, pack
     model, tokenizer, meta = load_model(model_dir)
-    tokens = TokenIds(*pack(encode(tokenizer, texts, meta["max_length"], meta["truncation"])))
+    if bool(pairs) != bool(meta.get("pairs")):
+        raise UserError("this model classifies text pairs: give each --text a --text_pair (or an --input table with "
+                        "both columns)" if meta.get("pairs") else
+                        "this model classifies single texts: --text_pair (or a second text column) is not for it")
+    tokens = encode(tokenizer, texts, meta["max_length"], meta["truncation"], pairs)
     model.to(device)
     results = [None] * len(texts)
     with torch.inference_mode():
@@ -158,25 +185,50 @@ def predict_texts(model_dir, texts, batch_size: int = 64, device="cpu") -> List[
             for row, i in enumerate(idx):
                 k = int(probs[row].argmax())
                 results[i] = {"text": texts[i], "label": meta["label_names"][k], "probability": float(probs[row, k])}
+                if pairs:
+                    results[i]["text_pair"] = pairs[i]
     return results
 
 
-def predict(args) -> List[dict]:
-    """--predict with --text (repeatable) and/or --input FILE (one text per line)."""
-    texts = list(args.text or [])
+def _inputs_to_predict(args, meta):
+    """(texts, pairs or None) from --text/--text_pair and --input: a table (.csv, .tsv, .jsonl, .parquet,
+    with the model's columns; a label column is not needed) or a plain file of one text per line."""
+    texts, pairs = list(args.text or []), list(getattr(args, "text_pair", None) or [])
+    if pairs and len(pairs) != len(texts):
+        raise UserError(f"--text_pair: {len(pairs)} given for {len(texts)} --text; give one per --text")
     if args.input:
         path = Path(args.input)
         if not path.is_file():
             raise UserError(f"--input {path}: no such file")
-        texts += [line for line in path.read_text(encoding="utf-8").splitlines() if line.strip()]
+        if meta.get("pairs") or format_of(path) not in (".txt", ""):
+            table = read_examples(path, "input", _saved_columns(meta), need_labels=False,
+                                  need_pair=meta.get("pairs", False))
+            texts += table.texts
+            pairs += table.pairs or []
+        else:
+            texts += [line for line in path.read_text(encoding="utf-8").splitlines() if line.strip()]
     if not texts:
         raise UserError("--predict needs --text \"...\" or --input FILE")
-    return [{"label": r["label"], "probability": round(r["probability"], 4), "text": r["text"][:80]}
-            for r in predict_texts(args.model, texts)]
+    return texts, pairs or None
+
+
+def predict(args) -> List[dict]:
+    """--predict with --text (repeatable; --text_pair for pair models) and/or --input FILE."""
+    from .model_io import read_meta
+    texts, pairs = _inputs_to_predict(args, read_meta(args.model))
+    rows = []
+    for r in predict_texts(args.model, texts, pairs=pairs):
+        row = {"label": r["label"], "probability": round(r["probability"], 4), "text": r["text"][:80]}
+        if pairs:
+            row["text_pair"] = r["text_pair"][:80]
+        rows.append(row)
+    return rows
 
 
 def score(model, meta, inputs: ClassificationInputs, *, device, bf16: bool, batch_size: int, cache_dir) -> dict:
-    """Accuracy on inputs' test split; a frozen encoder's features go through the feature cache."""
+    """Scores on inputs' test split: accuracy, macro_f1, weighted_f1, balanced_accuracy, mcc; `labels` (names),
+    `confusion` [true][predicted] counts and `per_class` precision/recall/F1/support; `examples`.
+    A frozen encoder's features go through the feature cache."""
     tokens, y = inputs.tokens["test"], inputs.labels["test"]
     model.to(device).eval()
     batches = eval_batches(tokens.lengths.tolist(), batch_size)
@@ -188,10 +240,12 @@ def score(model, meta, inputs: ClassificationInputs, *, device, bf16: bool, batc
         make = partial(feature_inputs, features[variant])
     else:
         make = partial(token_inputs, tokens, inputs.pad_id, 8 if device.type == "cuda" else 1)
-    correct = 0
+    names = meta["label_names"]
+    matrix = np.zeros((len(names), len(names)), dtype=np.int64)
     with torch.inference_mode():
         for indices in batches:
             with autocast(device, bf16):
                 logits = model(**{k: v.to(device) for k, v in make(indices).items()})
-            correct += (logits.float().argmax(-1).cpu() == y[indices]).sum().item()
-    return {"accuracy": correct / len(y), "examples": len(y)}
+            matrix += confusion(y[indices].numpy(), logits.float().argmax(-1).cpu().numpy(), len(names))
+    return {**scores(matrix), "examples": len(y), "labels": list(names), "confusion": matrix.tolist(),
+            "per_class": per_class(matrix, names)}

@@ -24,6 +24,9 @@ class TrainConfig:
     # the seed's options (same names, same meaning; floats are floats and booleans are booleans)
     train_path: Optional[str] = None
     valid_path: Optional[str] = None
+    text_column: Optional[str] = None
+    text_pair_column: Optional[str] = None
+    label_column: Optional[str] = None
     max_length: int = 256
     save_path: str = "runs"
     bert_name: str = "bert-base-uncased"
@@ -38,6 +41,7 @@ class TrainConfig:
     gradient_accumulation_steps: int = 1
     # what the seed lacked
     task: str = "classification"
+    metric: Optional[str] = None
     doc_stride: int = 128
     max_answer_length: int = 30
     seed: int = 42
@@ -122,7 +126,10 @@ class TrainConfig:
             if value is not None and value < 2:
                 bad(name, "at least 2 samples", value)
         from .tasks import task_kind  # an unknown task, and the task's own options, are the registry's to check
-        task_kind(self.task).check_options(self, bad)
+        kind = task_kind(self.task)
+        if self.metric is not None and self.metric not in kind.metrics:
+            bad("metric", " | ".join(kind.metrics), self.metric)
+        kind.check_options(self, bad)
         if self.boost and self.bert_finetuning:
             raise UserError("--boost True needs --bert_finetuning False: boost caches the features "
                             "of a frozen encoder, and a fine-tuned encoder changes every step")
@@ -157,8 +164,13 @@ def add_train_arguments(parser: argparse.ArgumentParser) -> None:
     """Every TrainConfig field as --name (and --dashed-name), typed from its default."""
     defaults = TrainConfig()
     helps = {
-        "train_path": "training data: .csv/.tsv/.txt (optionally .gz), an aclImdb split folder, or SQuAD JSON for --task qa",
+        "train_path": "training data: .csv/.tsv/.txt/.jsonl (optionally .gz), .parquet, a datasets save_to_disk folder, "
+                      "an aclImdb split folder, or SQuAD JSON for --task qa",
         "valid_path": "validation data; without it a stratified, seeded slice of train is held out",
+        "text_column": "the column holding the text (none: found by its header name: text, review, sentence, ...)",
+        "text_pair_column": "the column holding a second text: pairs are classified together, e.g. sentence1/sentence2 "
+                            "(none: found by header pairs such as sentence1,sentence2 or premise,hypothesis)",
+        "label_column": "the column holding the label (none: found by its header name: label, sentiment, class, ...)",
         "max_length": "maximum tokens per text, [CLS] and [SEP] included",
         "save_path": "folder that receives one sub-folder per run",
         "bert_name": "Hugging Face model name or a local folder",
@@ -172,6 +184,8 @@ def add_train_arguments(parser: argparse.ArgumentParser) -> None:
         "batch_size": "effective batch size (micro-batch = batch_size // gradient_accumulation_steps)",
         "gradient_accumulation_steps": "micro-batches accumulated per optimizer step",
         "task": "classification (text -> label) | qa (extractive question answering, SQuAD/KorQuAD JSON)",
+        "metric": "the valid score that picks the best check (none: the task's first); classification: valid_accuracy "
+                  "| valid_macro_f1 | valid_weighted_f1 | valid_balanced_accuracy | valid_mcc",
         "doc_stride": "qa: tokens between the starts of two windows over a long context",
         "max_answer_length": "qa: longest answer span considered, in tokens",
         "seed": "random seed (data order, split, dropout, head init)",

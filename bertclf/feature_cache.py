@@ -8,7 +8,7 @@ entry.
 import torch
 from tqdm.auto import tqdm
 
-from .batching import eval_batches, pad_batch
+from .batching import eval_batches, token_inputs
 from .model import autocast, pool, uses_pooler
 from .tensor_cache import cached_together, digest
 
@@ -26,11 +26,11 @@ def frozen_features(encoder, tokens, variants, *, encoder_id: str, device, bf16:
         batches = eval_batches(tokens.lengths.tolist(), batch_size)
         with torch.inference_mode(), autocast(device, bf16):
             for idx in tqdm(batches, desc=desc, disable=not progress, unit="batch"):
-                ids, mask = pad_batch(tokens, idx, pad_id, multiple=8 if device.type == "cuda" else 1)
-                ids, mask = ids.to(device), mask.to(device)
-                out = encoder(input_ids=ids, attention_mask=mask, output_hidden_states=hidden_states)
+                batch = {k: t.to(device) for k, t in token_inputs(tokens, pad_id, 8 if device.type == "cuda" else 1,
+                                                                  idx).items()}
+                out = encoder(**batch, output_hidden_states=hidden_states)
                 for v in missing:
-                    outputs[v].append((idx, pool(out, mask, *v).float().cpu().to(torch.float16)))
+                    outputs[v].append((idx, pool(out, batch["attention_mask"], *v).float().cpu().to(torch.float16)))
         encoder.train(was_training)
         result = {}
         for v, parts in outputs.items():

@@ -198,16 +198,16 @@ class BertClassifier(nn.Module):
         feature_dim = feature_dim or feature_size(encoder.config, pooling, layers)
         self.head = Head(feature_dim, n_labels, dropout_p, head)
 
-    def features(self, input_ids, attention_mask):
+    def features(self, input_ids, attention_mask, token_type_ids=None):
         trainable = next(self.encoder.parameters()).requires_grad
         with torch.set_grad_enabled(trainable and torch.is_grad_enabled()):
-            out = self.encoder(input_ids=input_ids, attention_mask=attention_mask,
+            out = self.encoder(input_ids=input_ids, attention_mask=attention_mask, token_type_ids=token_type_ids,
                                output_hidden_states=self.layers == "last4")
         return pool(out, attention_mask, self.pooling, self.layers)
 
-    def forward(self, input_ids=None, attention_mask=None, features=None):
+    def forward(self, input_ids=None, attention_mask=None, features=None, token_type_ids=None):
         if features is None:
-            features = self.features(input_ids, attention_mask)
+            features = self.features(input_ids, attention_mask, token_type_ids)
             if self.round_features:
                 # boost trained the head on features from the fp16 cache: rounded the same way here,
                 # a saved model predicts exactly what it was evaluated on

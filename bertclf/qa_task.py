@@ -7,7 +7,7 @@ from typing import Dict, List
 import torch
 
 from .batching import eval_batches
-from .data import seeded_subset
+from .data.splits import seeded_subset
 from .errors import UserError
 from .model import autocast
 from .qa import BertSpanQA, Windows, answers_of, decode, span_loss, window_inputs, windows

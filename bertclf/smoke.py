@@ -11,7 +11,7 @@ import random
 import sys
 from pathlib import Path
 
-from .data import read_examples
+from .data.examples import read_examples
 from .results_table import csv_text
 from .squad import read_squad, split_by_article, write_squad
 from .tiny_model import build_tiny_bert
@@ -104,7 +104,7 @@ def split_dev(dev_path, fraction: float, folder, seed: int):
 
 def write_slices(data_dir, target=SLICE_DIR) -> None:
     """Cut the shipped slices from the full IMDB and NSMC files in data_dir (seeded, balanced)."""
-    from .datasets import lookup
+    from .data.datasets import lookup
     target = Path(target)
     target.mkdir(parents=True, exist_ok=True)
     for dataset, names in SLICE_FILES.items():

@@ -26,7 +26,7 @@ class TaskKind:
 
 TASKS: Dict[str, TaskKind] = {
     "classification": TaskKind(
-        name="classification", metrics=("valid_accuracy",),
+        name="classification", metrics=classification.METRICS,
         columns=(("valid accuracy", "valid_accuracy", "{:.4f}"),),
         test_columns=(("test accuracy", "accuracy", "{:.4f}"),),
         prepare=classification.prepare, build=classification.build,

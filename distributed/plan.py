@@ -7,7 +7,7 @@ from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import List, Optional
 
-from bertclf.datasets import resolve
+from bertclf.data.datasets import resolve
 from bertclf.errors import UserError
 from bertclf.model import load_model_config, load_tokenizer, position_limit, resolve_model
 from bertclf.smoke import smoke_data, split_dev

@@ -15,7 +15,7 @@ from typing import Any, Dict, Iterator, List, Optional
 import yaml
 
 from bertclf.config import TrainConfig
-from bertclf.datasets import TASKS as DATASET_TASKS
+from bertclf.data.datasets import TASKS as DATASET_TASKS
 from bertclf.errors import UserError
 from bertclf.tasks import task_kind
 

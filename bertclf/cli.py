@@ -16,7 +16,10 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument("--predict", action="store_true", help="predict with --model on --text/--input")
     parser.add_argument("--model", help="a saved model folder (a run folder or a search's best_model)")
     parser.add_argument("--text", action="append", help="a text to classify (repeatable)")
-    parser.add_argument("--input", help="a file with one text per line to classify")
+    parser.add_argument("--text_pair", action="append",
+                        help="the second text of a pair, for models trained on text pairs (one per --text)")
+    parser.add_argument("--input", help="texts to classify: a table (.csv/.tsv/.jsonl/.parquet) with the model's "
+                        "text column(s), or a file with one text per line")
     parser.add_argument("--question", action="append", help="QA models: a question (pairs with --context)")
     parser.add_argument("--context", action="append", help="QA models: the passage to answer from")
     add_train_arguments(parser)

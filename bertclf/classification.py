@@ -46,6 +46,11 @@ class ClassificationInputs:
     def splits(self):
         return [s for s in ("train", "valid") if s in self.tokens]
 
+    def check_test_file(self, path) -> None:
+        """A test file read as the model will read it (its columns, pairs, labels among train's): UserError if not."""
+        examples = read_examples(path, "test data", ColumnNames(**self.columns), need_pair=self.pairs)
+        encode_labels(examples, self.label_names, "test data")
+
 
 def prepare(config, tokenizer, log) -> ClassificationInputs:
     splits = load_splits(config.train_path, config.valid_path, valid_fraction=config.valid_fraction,

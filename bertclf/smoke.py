@@ -11,6 +11,7 @@ import random
 import sys
 from pathlib import Path
 
+from .data.columns import ColumnNames
 from .data.examples import read_examples
 from .results_table import csv_text
 from .squad import read_squad, split_by_article, write_squad
@@ -48,21 +49,26 @@ def synthetic_korquad(path, n_articles: int = 4, seed: int = 0) -> str:
     return str(path)
 
 
-def _balanced_rows(path, size: int, seed: int):
-    ex = read_examples(path, "smoke data")
+def _balanced_rows(path, size: int, seed: int, columns: ColumnNames = ColumnNames()):
+    """(header, rows): a balanced slice, under the column names the run asks for (text[, text_pair], label
+    where it names none), so that the slice reads as the full file does."""
+    ex = read_examples(path, "smoke data", columns)
     by_label = {}
     for i, label in enumerate(ex.labels):
         by_label.setdefault(label, []).append(i)
     rng, picked = random.Random(seed), []
     for label in sorted(by_label):
         picked += rng.sample(by_label[label], min(len(by_label[label]), size // len(by_label)))
-    return [(ex.texts[i][:MAX_CHARS], ex.labels[i]) for i in sorted(picked)]
+    header = [columns.text or "text"] + ([columns.pair or "text_pair"] if ex.pairs else []) + [columns.label or "label"]
+    return header, [(ex.texts[i][:MAX_CHARS], *([ex.pairs[i][:MAX_CHARS]] if ex.pairs else []), ex.labels[i])
+                    for i in sorted(picked)]
 
 
-def smoke_data(dataset: str, folder, seed: int, files=None) -> dict:
+def smoke_data(dataset: str, folder, seed: int, files=None, columns: ColumnNames = ColumnNames()) -> dict:
     """{"train", "test", "model"}: a small slice and a tiny BERT learnt from it, under `folder`.
 
-    files: the data set's own files (a slice of them is taken); None takes the shipped slice."""
+    files: the data set's own files, or your own (a slice of them is taken, read with `columns`);
+    None takes the shipped slice."""
     folder = Path(folder)
     folder.mkdir(parents=True, exist_ok=True)
     out, texts = {}, []
@@ -79,10 +85,10 @@ def smoke_data(dataset: str, folder, seed: int, files=None) -> dict:
     else:
         for split, size in SLICE_SIZES.items():
             source = files.get(split, files["train"]) if files else SLICE_DIR / SLICE_FILES[dataset][split]
-            rows = _balanced_rows(source, size, seed)
+            header, rows = _balanced_rows(source, size, seed, columns)
             out[split] = folder / f"{split}.csv"
-            out[split].write_text(csv_text(["text", "label"], rows), encoding="utf-8")
-            texts += [text for text, _ in rows]
+            out[split].write_text(csv_text(header, rows), encoding="utf-8")
+            texts += [text for row in rows for text in row[:-1]]
     out["model"] = build_tiny_bert(folder / "tiny_bert", texts, vocab_size=800)
     return out
 
@@ -110,8 +116,8 @@ def write_slices(data_dir, target=SLICE_DIR) -> None:
     for dataset, names in SLICE_FILES.items():
         found = lookup(dataset, Path(data_dir))
         for split, name in names.items():
-            rows = _balanced_rows(found[split], SLICE_SIZES[split], seed=0)
-            (target / name).write_bytes(gzip.compress(csv_text(["text", "label"], rows).encode(), mtime=0))
+            header, rows = _balanced_rows(found[split], SLICE_SIZES[split], seed=0)
+            (target / name).write_bytes(gzip.compress(csv_text(header, rows).encode(), mtime=0))
 
 
 if __name__ == "__main__":

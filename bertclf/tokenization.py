@@ -6,6 +6,7 @@ Python lists of a whole data set. Results are cached per (tokenizer, length, tru
 """
 import hashlib
 import itertools
+import warnings
 from dataclasses import dataclass
 from typing import List, Optional, Sequence, Tuple
 
@@ -101,6 +102,18 @@ class TokenIds:
     def __getitem__(self, i: int) -> torch.Tensor:
         start = int(self.offsets[i])
         return self.flat[start:start + int(self.lengths[i])]
+
+    def __getstate__(self) -> dict:
+        # torch cannot pickle uint16 tensors; numpy arrays pickle (and go through Ray's object store without
+        # a copy) in any dtype
+        return {"flat": self.flat.numpy(), "lengths": self.lengths.numpy(),
+                "type_starts": self.type_starts.numpy() if self.type_starts is not None else None}
+
+    def __setstate__(self, state: dict) -> None:
+        with warnings.catch_warnings():  # arrays from the object store are read-only; token ids are never written
+            warnings.simplefilter("ignore", UserWarning)
+            tensors = {k: torch.from_numpy(v) if v is not None else None for k, v in state.items()}
+        self.__init__(tensors["flat"], tensors["lengths"], tensors["type_starts"])
 
     @property
     def nbytes(self) -> int:

@@ -7,6 +7,7 @@ from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import List, Optional
 
+from bertclf.data.columns import ColumnNames
 from bertclf.data.datasets import resolve
 from bertclf.errors import UserError
 from bertclf.model import load_model_config, load_tokenizer, position_limit, resolve_model
@@ -178,7 +179,7 @@ def _data(opts: SearchOptions, spec: SearchSpec, out_dir: Path):
         if spec.dev_split and "train" not in files:
             files, note = split_dev(files["test"], spec.dev_split, out_dir / "data", spec.seed)
     if opts.smoke_test:
-        files = smoke_data(spec.dataset, out_dir / "smoke-data", spec.seed, files)
+        files = smoke_data(spec.dataset, out_dir / "smoke-data", spec.seed, files, ColumnNames.of(spec.trial_config({})))
     return files, note
 
 

@@ -53,7 +53,7 @@ def describe(plan: Plan) -> str:
     spec = plan.spec
     device = "GPU" if plan.use_gpu else "CPU"
     data = f" ({plan.describe_data.split(' (')[0]})" if plan.describe_data else ""
-    return (f"search {plan.name}: {spec.num_samples} trials of {spec.dataset}{data}, up to {plan.concurrency} at "
+    return (f"search {plan.name}: {spec.num_samples} trials of {spec.data_label}{data}, up to {plan.concurrency} at "
             f"a time on {device}, {spec.scheduler.type} scheduler; results in {plan.out_dir}")
 
 
@@ -71,7 +71,9 @@ def prepare(plan: Plan, configs):
         return ready, pending
     started = time.perf_counter()
     for config, keys in by_tokens.values():
-        inputs = prepare_inputs(config, lambda m: None, model_path=plan.model_source)
+        inputs = prepare_inputs(config, say, model_path=plan.model_source)
+        if plan.test_path and hasattr(inputs, "check_test_file"):  # a test file's faults, before any trial
+            inputs.check_test_file(plan.test_path)
         ready.update({key: inputs for key, v in keys.items() if v is None})
         boost = {key: v for key, v in keys.items() if v is not None}
         if boost and plan.local:

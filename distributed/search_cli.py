@@ -1,15 +1,21 @@
 """`launch.py --search NAME [options]`: argument parsing, and the exit status of a search."""
 import argparse
+import json
 import sys
 
 from bertclf.errors import UserError
+
+# your own data on the command line: each option is the spec key it sets (a --set of its own)
+DATA_OPTIONS = {"train_path": "files.train", "valid_path": "files.valid", "test_path": "files.test",
+                "text_column": "columns.text", "text_pair_column": "columns.pair", "label_column": "columns.label"}
 
 
 def build_parser() -> argparse.ArgumentParser:
     p = argparse.ArgumentParser(prog="launch.py --search",
                                 description="Search hyperparameters with Ray Tune + Optuna (TPE) + ASHA or PBT.")
     p.add_argument("--search", required=True, metavar="NAME",
-                   help="a search space: imdb, nsmc, korquad (search_spaces/NAME.yaml) or a .yaml path")
+                   help="a search space: imdb, nsmc, korquad, or classify for your own files (search_spaces/NAME.yaml), "
+                        "or a .yaml path")
     p.add_argument("--set", dest="overrides", action="append", default=[], metavar="KEY=VALUE",
                    help="override a field of the search space, e.g. num_samples=8, fixed.n_epochs=2, "
                         "space.max_length.choice=[128,256] (repeatable)")
@@ -43,16 +49,32 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--dashboard-host", default="127.0.0.1",
                    help="interface for the local Ray dashboard (default 127.0.0.1: this machine only)")
     p.add_argument("--verbose", action="store_true", help="show Ray's own output: its tables and the workers' logs")
+    data = p.add_argument_group("your own data (the spec's files: and columns:, e.g. with --search classify)")
+    data.add_argument("--train_path", metavar="FILE", help="training data: .csv/.tsv/.jsonl (optionally .gz), "
+                      ".parquet, a datasets save_to_disk folder, an aclImdb split folder")
+    data.add_argument("--valid_path", metavar="FILE", help="validation data (default: a stratified slice of train)")
+    data.add_argument("--test_path", metavar="FILE", help="test data, labelled: the best model is scored on it once")
+    data.add_argument("--text_column", metavar="NAME", help="the text column (default: found by its header name)")
+    data.add_argument("--text_pair_column", metavar="NAME", help="a second text column: pairs are classified together")
+    data.add_argument("--label_column", metavar="NAME", help="the label column (default: found by its header name)")
     return p
+
+
+def search_options(args: argparse.Namespace):
+    """SearchOptions from the parsed arguments; the data options become --set overrides of the spec."""
+    from .plan import SearchOptions
+    values = dict(vars(args))
+    given = {name: values.pop(name) for name in DATA_OPTIONS}
+    data = [f"{DATA_OPTIONS[name]}={json.dumps(value)}" for name, value in given.items() if value is not None]
+    return SearchOptions(**{**values, "overrides": data + values["overrides"]})
 
 
 def main(argv=None) -> int:
     args = build_parser().parse_args(argv)
     from .outputs import SearchFailed
-    from .plan import SearchOptions
     from .search import SearchInterrupted, run_search, say
     try:
-        summary = run_search(SearchOptions(**vars(args)))
+        summary = run_search(search_options(args))
     except UserError as e:
         print(f"error: {e}", file=sys.stderr)
         return 2

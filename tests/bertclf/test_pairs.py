@@ -69,3 +69,13 @@ def test_train_on_pairs_then_predict_pairs(toy, tmp_path, pair_files, capsys, mo
         assert [r["label"] for r in rows] == ["pos", "neg"] and from_table == ["pos", "neg"]
     assert main(["--predict", "--model", model, "--text", "only one text"]) == 2
     assert "this model classifies text pairs" in capsys.readouterr().err
+
+
+def test_token_ids_survive_pickling_in_their_compact_dtype():
+    import pickle
+    import torch
+    from bertclf.tokenization import TokenIds
+    tokens = TokenIds(torch.tensor([1, 2, 65535], dtype=torch.uint16), torch.tensor([1, 2], dtype=torch.int32),
+                      torch.tensor([1, 1], dtype=torch.int32))
+    copy = pickle.loads(pickle.dumps(tokens))  # a search ships them through Ray's object store
+    assert copy[1].tolist() == [2, 65535] and copy.flat.dtype == torch.uint16 and copy.type_starts.tolist() == [1, 1]

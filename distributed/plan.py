@@ -13,7 +13,7 @@ from bertclf.errors import UserError
 from bertclf.model import load_model_config, load_tokenizer, position_limit, resolve_model
 from bertclf.smoke import smoke_data, split_dev
 
-from .spec import Distribution, SearchSpec, load_spec
+from .spec import CUSTOM, Distribution, SearchSpec, load_spec
 
 URI_SCHEMES = ("s3://", "gs://", "hdfs://")
 
@@ -167,6 +167,9 @@ def _data(opts: SearchOptions, spec: SearchSpec, out_dir: Path):
     split by article when only that is there); for --smoke-test a slice of those, or of the shipped
     slices when neither files nor --data-dir are given."""
     note = ""
+    if spec.dataset == CUSTOM and not spec.files:
+        raise UserError(f"{spec.source}: your own data needs files: {{train: ..., test: ...}} (or --train_path FILE "
+                        f"--test_path FILE), or a data set: dataset: imdb, nsmc or korquad")
     if spec.files:
         missing = [f"{split} {path}" for split, path in spec.files.items() if not Path(path).exists()]
         if missing:

@@ -243,9 +243,6 @@ def parse(raw: dict, source: str, profile=(), overrides=()) -> SearchSpec:
     if merged["dataset"] not in DATASET_TASKS and merged["dataset"] != CUSTOM:
         raise UserError(f"{source}: dataset: expected one of {', '.join(sorted(DATASET_TASKS))}, or {CUSTOM} "
                         f"(or none) for your own files, got {merged['dataset']!r}")
-    if merged["dataset"] == CUSTOM and not (merged.get("files") or {}).get("train"):
-        raise UserError(f"{source}: your own data needs files: {{train: ..., test: ...}} (or --train_path FILE "
-                        f"--test_path FILE), or dataset: one of {', '.join(sorted(DATASET_TASKS))}")
     task = DATASET_TASKS.get(merged["dataset"], "classification")
     metrics = task_kind(task).metrics
     metric = merged.get("metric") or metrics[0]

@@ -93,3 +93,9 @@ def test_unreadable_files_are_one_error_naming_the_file(tmp_path, name, content,
     with pytest.raises(UserError, match=message) as e:
         read_examples(path)
     assert str(path) in str(e.value) and "\n" not in str(e.value)
+
+
+def test_the_shipped_imdb_slices_read_negative_and_positive():
+    from bertclf.smoke import SLICE_DIR
+    for name in ("imdb_train.csv.gz", "imdb_test.csv.gz"):
+        assert sorted(set(read_examples(SLICE_DIR / name).labels)) == ["negative", "positive"]

@@ -61,3 +61,17 @@ def test_a_faulty_test_file_fails_before_ray_and_leaves_the_name_free(tmp_path, 
     assert "Started a local Ray instance" not in proc.stderr
     assert not (tmp_path / "out" / "classify-smoke" / "trials").exists()
     assert time.time() - started < 120
+
+
+def test_a_test_file_without_labels_fails_after_reading_train_before_ray(tmp_path, toy):
+    write_csv(tmp_path / "train.csv", reviews(60, 1), ["comment", "target"])
+    write_csv(tmp_path / "test.csv", [(1, "a fine film"), (2, "a dull one")], ["id", "comment"])
+    proc = run(["python", str(ROOT / "launch.py"), "--search", "classify", "--train_path", str(tmp_path / "train.csv"),
+                "--test_path", str(tmp_path / "test.csv"), "--text_column", "comment", "--label_column", "target",
+                "--set", f"fixed.bert_name={toy['model']}", "--output-dir", str(tmp_path / "out"), "--num-cpus", "2"],
+               timeout=200)
+    errors = [line for line in proc.stderr.splitlines() if line.startswith("error:")]
+    assert proc.returncode == 2 and len(errors) == 1, proc.stderr[-2000:]
+    assert errors[0].startswith(f"error: test data {tmp_path / 'test.csv'}: --label_column target: no such column")
+    assert "data: " in proc.stderr and "Started a local Ray instance" not in proc.stderr  # train read, Ray not started
+    assert not (tmp_path / "out" / "classify" / "trials").exists()

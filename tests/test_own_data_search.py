@@ -75,3 +75,19 @@ def test_a_test_file_without_labels_fails_after_reading_train_before_ray(tmp_pat
     assert errors[0].startswith(f"error: test data {tmp_path / 'test.csv'}: --label_column target: no such column")
     assert "data: " in proc.stderr and "Started a local Ray instance" not in proc.stderr  # train read, Ray not started
     assert not (tmp_path / "out" / "classify" / "trials").exists()
+
+
+def test_a_search_on_sentence_pairs(tmp_path):
+    """sentence1,sentence2,label files: found as pairs, searched and scored as pairs (smoke)."""
+    def pairs(n, seed):
+        return [(f"about film {i}", text, label) for i, (text, label) in enumerate(sentiment_rows(n, seed))]
+    write_csv(tmp_path / "train.csv", pairs(200, 1), ["sentence1", "sentence2", "label"])
+    write_csv(tmp_path / "test.csv", pairs(60, 2), ["sentence1", "sentence2", "label"])
+    proc = run(["python", str(ROOT / "launch.py"), "--search", "classify", "--smoke-test", "--train_path",
+                str(tmp_path / "train.csv"), "--test_path", str(tmp_path / "test.csv"), "--output-dir",
+                str(tmp_path / "out"), "--num-cpus", "2"], timeout=500)
+    assert proc.returncode == 0, proc.stderr[-3000:]
+    assert "columns text + text_pair -> label" in proc.stderr  # the smoke slice names a pair's columns so
+    meta = (tmp_path / "out" / "classify-smoke" / "best_model" / "bert_hpo_model.json").read_text()
+    assert '"pairs": true' in meta
+    assert "| label | precision | recall | F1 | support |" in (tmp_path / "out" / "classify-smoke" / "results.md").read_text()

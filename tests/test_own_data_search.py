@@ -57,7 +57,7 @@ def test_a_faulty_test_file_fails_before_ray_and_leaves_the_name_free(tmp_path, 
                 "--label_column", "target", "--output-dir", str(tmp_path / "out"), "--num-cpus", "2"], timeout=200)
     errors = [line for line in proc.stderr.splitlines() if line.startswith("error:")]
     assert proc.returncode == 2 and len(errors) == 1 and expected in errors[0], proc.stderr[-2000:]
-    assert "test.csv" in errors[0] and "Traceback" not in proc.stderr
+    assert errors[0].startswith(f"error: test data {tmp_path / 'test.csv'}: ") and "Traceback" not in proc.stderr
     assert "Started a local Ray instance" not in proc.stderr
     assert not (tmp_path / "out" / "classify-smoke" / "trials").exists()
     assert time.time() - started < 120

@@ -1,5 +1,4 @@
 """Every accepted format is read through pandas / pyarrow, with what the old reader did well kept."""
-import gzip
 import json
 
 import pandas as pd

@@ -21,10 +21,12 @@ def build_parser():
 
 
 def main(argv=None) -> int:
+    from bert_hpo_distributed.search_cli import DATA_OPTIONS
     parser, engine, search = build_parser()
     args = parser.parse_args(argv)
-    # options of the other mode would be silently ignored: refuse them
-    for action in engine if args.search else search:
+    # options of the other mode would be silently ignored: refuse them (a search reads your own data's
+    # files and columns from the single run's options of the same names)
+    for action in [a for a in engine if a.dest not in DATA_OPTIONS] if args.search else search:
         if getattr(args, action.dest) != action.default:
             parser.error(f"{action.option_strings[0]} is not an option of "
                          + ("--search (a search sets training options with --set fixed.NAME=VALUE)"

@@ -35,8 +35,9 @@ SLICE = ROOT / "bench" / "gpu-data" / "imdb_slice.csv.gz"
 
 def make_slice(data_dir, rows: int = 2000) -> None:
     """A seeded, balanced slice of IMDB train at full length (the throughput check needs long reviews)."""
-    from bertclf.data import read_examples, seeded_subset
-    from bertclf.datasets import resolve
+    from bertclf.data.examples import read_examples
+    from bertclf.data.splits import seeded_subset
+    from bertclf.data.datasets import resolve
     examples = read_examples(resolve("imdb", data_dir, download=False)["train"])
     picked = examples.subset(seeded_subset(len(examples), rows, 0))
     SLICE.parent.mkdir(parents=True, exist_ok=True)
@@ -65,7 +66,7 @@ def check(report: dict, name: str, fn):
 
 
 def throughput(model: str, slice_csv: Path, lengths, samples: int, batch_size: int, device):
-    from bertclf.data import read_examples
+    from bertclf.data.examples import read_examples
     from throughput import ours_samples_per_s, seed_like_samples_per_s
     examples = read_examples(slice_csv)
     texts, labels = examples.texts[:samples], [int(y) for y in examples.labels[:samples]]
@@ -178,7 +179,7 @@ def main():
     if args.make_slice:
         return make_slice(args.make_slice)
     import torch
-    from bertclf.data import read_examples
+    from bertclf.data.examples import read_examples
     device = torch.device(args.device or ("cuda" if torch.cuda.is_available() else "cpu"))
     cpu = device.type == "cpu"
     work = Path(tempfile.mkdtemp(prefix="gpu-checks-"))

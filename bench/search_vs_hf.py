@@ -28,8 +28,9 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 from bertclf.atomic import write_text  # noqa: E402
-from bertclf.data import encode_labels, load_splits, read_examples, seeded_subset  # noqa: E402
-from bertclf.datasets import resolve  # noqa: E402
+from bertclf.data.examples import read_examples  # noqa: E402
+from bertclf.data.splits import encode_labels, load_splits, seeded_subset  # noqa: E402
+from bertclf.data.datasets import resolve  # noqa: E402
 from bertclf.encoders import resolve_model  # noqa: E402
 
 MODEL = "sentence-transformers/all-MiniLM-L6-v2"

@@ -23,7 +23,8 @@ import torch.nn.functional as F
 
 sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 from bertclf.config import TrainConfig  # noqa: E402
-from bertclf.data import read_examples, seeded_subset  # noqa: E402
+from bertclf.data.examples import read_examples  # noqa: E402
+from bertclf.data.splits import seeded_subset  # noqa: E402
 from bertclf.results_table import csv_text  # noqa: E402
 from bertclf.train import train  # noqa: E402
 

@@ -55,8 +55,13 @@ def pad_batch(token_ids, indices: Sequence[int], pad_id: int, multiple: int = 1)
 
 
 def token_inputs(tokens, pad_id: int, multiple: int, indices) -> dict:
+    """input_ids, attention_mask and, for text pairs of a model with token types, token_type_ids."""
     ids, mask = pad_batch(tokens, indices, pad_id, multiple)
-    return {"input_ids": ids, "attention_mask": mask}
+    inputs = {"input_ids": ids, "attention_mask": mask}
+    if getattr(tokens, "type_starts", None) is not None:
+        starts = tokens.type_starts[torch.as_tensor(indices)].to(torch.long)
+        inputs["token_type_ids"] = ((torch.arange(ids.shape[1]) >= starts[:, None]) & mask.bool()).long()
+    return inputs
 
 
 def feature_inputs(features, indices) -> dict:

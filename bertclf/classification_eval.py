@@ -1,8 +1,10 @@
-"""Classification's evaluation: loss and accuracy on the valid split at a check, the chance-level test
-of a run learning nothing, and the accuracy of a saved model on a test split."""
+"""Classification's evaluation: loss and the scores (accuracy, F1s, balanced accuracy, MCC) on the valid
+split at a check, the chance-level test of a run learning nothing, and the scores of a saved model on a
+test split (with per-class scores and the confusion matrix)."""
 import math
 from functools import partial
 
+import numpy as np
 import torch
 import torch.nn.functional as F
 
@@ -11,19 +13,23 @@ from .classification_inputs import ClassificationInputs
 from .feature_cache import frozen_features
 from .inference import pad_multiple, run_batches
 from .encoders import encoder_fingerprint
+from .metrics import SCORES, confusion, per_class, scores
+
+METRICS = tuple(f"valid_{name}" for name in SCORES)  # any of them can be maximised; accuracy by default
 
 
-def evaluate(tokens, labels, batch_size: int, run, rank: int, world: int, reduce) -> dict:
-    """{"valid_loss", "valid_accuracy"} over the valid split (tokens, labels [N]), this worker's share of
-    the batches run by `run(batches)`, summed over the workers by `reduce`."""
-    loss_sum = correct = count = 0.0
+def evaluate(tokens, labels, n_labels: int, batch_size: int, run, rank: int, world: int, reduce) -> dict:
+    """{"valid_loss", "valid_accuracy", "valid_macro_f1", ...: every METRICS} over the valid split (tokens,
+    labels [N] of n_labels classes), this worker's share of the batches run by `run(batches)`; the workers'
+    losses and confusion matrices are summed by `reduce`, so every score is exact."""
+    loss_sum, matrix = 0.0, np.zeros((n_labels, n_labels), dtype=np.int64)
     for indices, logits in run(eval_batches(tokens.lengths.tolist(), batch_size)[rank::world]):
         y = labels[indices]
         loss_sum += F.cross_entropy(logits, y, reduction="sum").item()
-        correct += (logits.argmax(-1) == y).sum().item()
-        count += len(indices)
-    loss_sum, correct, count = reduce([loss_sum, correct, count])
-    return {"valid_loss": loss_sum / count, "valid_accuracy": correct / count}
+        matrix += confusion(y.numpy(), logits.argmax(-1).cpu().numpy(), n_labels)
+    totals = reduce([loss_sum, *matrix.reshape(-1).tolist()])
+    matrix = np.asarray(totals[1:]).reshape(n_labels, n_labels)
+    return {"valid_loss": totals[0] / matrix.sum(), **{f"valid_{k}": v for k, v in scores(matrix).items()}}
 
 
 def degenerate(labels, n_labels: int, metrics: dict) -> bool:
@@ -34,8 +40,10 @@ def degenerate(labels, n_labels: int, metrics: dict) -> bool:
     return metrics["valid_accuracy"] <= majority + noise and metrics["train_loss"] >= 0.97 * math.log(n_labels)
 
 
-def test_accuracy(model, meta, inputs: ClassificationInputs, *, device, bf16: bool, batch_size: int, cache_dir) -> dict:
-    """Accuracy on inputs' test split; a frozen encoder's features go through the feature cache."""
+def test_scores(model, meta, inputs: ClassificationInputs, *, device, bf16: bool, batch_size: int, cache_dir) -> dict:
+    """Scores on inputs' test split: accuracy, macro_f1, weighted_f1, balanced_accuracy, mcc; `labels` (names),
+    `confusion` [true][predicted] counts and `per_class` precision/recall/F1/support; `examples`.
+    A frozen encoder's features go through the feature cache."""
     tokens, y = inputs.tokens["test"], inputs.labels["test"]
     model.to(device)
     batches = eval_batches(tokens.lengths.tolist(), batch_size)
@@ -47,7 +55,9 @@ def test_accuracy(model, meta, inputs: ClassificationInputs, *, device, bf16: bo
         make = partial(feature_inputs, features[variant])
     else:
         make = partial(token_inputs, tokens, inputs.pad_id, pad_multiple(device))
-    correct = 0
+    names = meta["label_names"]
+    matrix = np.zeros((len(names), len(names)), dtype=np.int64)
     for indices, _, logits in run_batches(model, batches, map(make, batches), device=device, bf16=bf16):
-        correct += (logits.float().argmax(-1).cpu() == y[indices]).sum().item()
-    return {"accuracy": correct / len(y), "examples": len(y)}
+        matrix += confusion(y[indices].numpy(), logits.float().argmax(-1).cpu().numpy(), len(names))
+    return {**scores(matrix), "examples": len(y), "labels": list(names), "confusion": matrix.tolist(),
+            "per_class": per_class(matrix, names)}

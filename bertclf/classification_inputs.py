@@ -1,11 +1,13 @@
-"""Classification's inputs: labelled texts read, split and tokenised once (and, for boost, the frozen
+"""Classification's inputs: labelled texts (or text pairs) read, split and tokenised once (and, for boost, the frozen
 encoder's features added); the test split tokenised as a saved model expects."""
 from dataclasses import dataclass, replace
 from typing import Dict, List, Optional
 
 import torch
 
-from .data import encode_labels, load_splits, read_examples, seeded_subset
+from .data.columns import ColumnNames
+from .data.examples import read_examples
+from .data.splits import encode_labels, load_splits, seeded_subset
 from .feature_cache import frozen_features
 from .encoders import encoder_fingerprint
 from .tokenization import TokenIds, tokenize_cached
@@ -19,6 +21,8 @@ class ClassificationInputs:
     labels: Dict[str, torch.Tensor]  # split -> label ids
     pad_id: int
     description: str
+    columns: dict = None  # the columns the user named ("text", "pair", "label" -> name or None), for test files
+    pairs: bool = False  # the texts are sentence pairs
     features: Optional[Dict[str, torch.Tensor]] = None  # boost: split -> [N, dim] fp16
     variant: Optional[tuple] = None  # boost: the (pooling, layers) of `features`
 
@@ -26,25 +30,36 @@ class ClassificationInputs:
     def splits(self):
         return [s for s in ("train", "valid") if s in self.tokens]
 
+    def check_test_file(self, path) -> None:
+        """A test file read as the model will read it (its columns, pairs, labels among train's): UserError if not."""
+        examples = read_examples(path, "test data", ColumnNames(**self.columns), need_pair=self.pairs)
+        encode_labels(examples, self.label_names, "test data")
+
 
 def prepare(config, tokenizer, log) -> ClassificationInputs:
     splits = load_splits(config.train_path, config.valid_path, valid_fraction=config.valid_fraction,
-                         seed=config.seed, max_train_samples=config.max_train_samples,
+                         seed=config.seed, columns=ColumnNames.of(config), max_train_samples=config.max_train_samples,
                          max_valid_samples=config.max_valid_samples)
+    for note in splits.notes:
+        log(note)
     empty = splits.train.empty_texts + splits.valid.empty_texts
     if empty:
-        log(f"note: {empty} example(s) have an empty text; they are kept and read as [CLS] [SEP]")
-    parts = {"train": (splits.train.texts, splits.train_labels)}
+        log(f"note: {empty} example(s) have an empty text; they are kept and read as the special tokens alone")
+    parts = {"train": splits.train}
     if len(splits.valid):
-        parts["valid"] = (splits.valid.texts, splits.valid_labels)
-    tokens = {split: tokenize_cached(tokenizer, texts, config.max_length, config.truncation, config.cache_dir)
-              for split, (texts, _) in parts.items()}
-    description = (f"{len(splits.train)} train / {len(splits.valid)} valid ({splits.valid_source}); "
+        parts["valid"] = splits.valid
+    tokens = {split: tokenize_cached(tokenizer, ex.texts, config.max_length, config.truncation, config.cache_dir,
+                                     ex.pairs) for split, ex in parts.items()}
+    columns = splits.train.column_names
+    shown = " + ".join(columns[r] for r in ("text", "pair") if r in columns) + f" -> {columns['label']}"
+    description = (f"{len(splits.train)} train / {len(splits.valid)} valid ({splits.valid_source}); columns {shown}; "
                    f"labels {splits.label_names}; mean length {tokens['train'].lengths.float().mean():.0f} tokens")
     return ClassificationInputs(
         label_names=splits.label_names, tokens=tokens,
-        labels={split: torch.tensor(labels) for split, (_, labels) in parts.items()},
-        pad_id=tokenizer.pad_token_id if tokenizer.pad_token_id is not None else 0, description=description)
+        labels={"train": torch.tensor(splits.train_labels), **({"valid": torch.tensor(splits.valid_labels)}
+                                                              if "valid" in parts else {})},
+        pad_id=tokenizer.pad_token_id if tokenizer.pad_token_id is not None else 0, description=description,
+        columns=ColumnNames.of(config).to_dict(), pairs=splits.train.pairs is not None)
 
 
 def with_features(inputs: ClassificationInputs, config, encoder, device, bf16: bool, variants, log):
@@ -63,12 +78,18 @@ def with_features(inputs: ClassificationInputs, config, encoder, device, bf16: b
             for v in variants}
 
 
+def saved_columns(meta) -> ColumnNames:
+    """The columns a saved model was trained on (its metadata's), to read its test and --input tables."""
+    return ColumnNames(**(meta.get("columns") or {}))
+
+
 def prepare_test(path, meta, tokenizer, cache_dir, max_examples=None) -> ClassificationInputs:
     """The test split tokenised as the model was trained (a seeded subset when max_examples is set)."""
-    examples = read_examples(path, "test data")
+    examples = read_examples(path, "test data", saved_columns(meta), need_pair=meta.get("pairs", False))
     examples = examples.subset(seeded_subset(len(examples), max_examples, 0))
     names = meta["label_names"]
-    tokens = tokenize_cached(tokenizer, examples.texts, meta["max_length"], meta["truncation"], cache_dir)
+    tokens = tokenize_cached(tokenizer, examples.texts, meta["max_length"], meta["truncation"], cache_dir,
+                             examples.pairs)
     return ClassificationInputs(label_names=names, tokens={"test": tokens},
                                 labels={"test": torch.tensor(encode_labels(examples, names, "test data"))},
                                 pad_id=tokenizer.pad_token_id or 0,

@@ -6,7 +6,7 @@ import torch
 import torch.nn.functional as F
 
 from .batching import feature_inputs, token_inputs
-from .classification_eval import degenerate, evaluate
+from .classification_eval import METRICS, degenerate, evaluate
 from .classification_inputs import ClassificationInputs
 from .inference import pad_multiple
 from .heads import BertClassifier, drop_pooler, uses_pooler
@@ -39,11 +39,13 @@ def build(config, inputs: ClassificationInputs, encoder, device) -> Task:
 
     meta = {"task": "classification", "label_names": inputs.label_names, "pooling": config.pooling,
             "layers": config.layers, "head": config.head, "truncation": config.truncation,
-            "feature_size": model.head.in_features, "cached_features": boost}
-    return Task(kind="classification", metrics=["valid_accuracy"], model=model,
+            "feature_size": model.head.in_features, "cached_features": boost, "columns": inputs.columns,
+            "pairs": inputs.pairs}
+    chosen = config.metric or METRICS[0]
+    return Task(kind="classification", metrics=[chosen, *(m for m in METRICS if m != chosen)], model=model,
                 train_lengths=inputs.tokens["train"].lengths.tolist(), batch_inputs=batch_inputs,
                 parallel_inputs=not boost, loss=loss,
-                evaluate=partial(evaluate, inputs.tokens.get("valid"), valid, config.eval_batch_size),
+                evaluate=partial(evaluate, inputs.tokens.get("valid"), valid, len(inputs.label_names), config.eval_batch_size),
                 degenerate=partial(degenerate, valid, len(inputs.label_names)), meta=meta)
 
 

@@ -1,4 +1,4 @@
-"""Classification's prediction: label and probability of new texts by a saved model (--predict)."""
+"""Classification's prediction: label and probability of new texts (or text pairs) by a saved model (--predict)."""
 from functools import partial
 from pathlib import Path
 from typing import List
@@ -6,14 +6,23 @@ from typing import List
 import torch
 
 from .batching import eval_batches, token_inputs
+from .classification_inputs import saved_columns
+from .data.examples import read_examples
+from .data.readers import format_of
 from .errors import UserError
 from .inference import run_batches
-from .tokenization import TokenIds, encode, pack
+from .tokenization import encode
 
 
-def predict_texts(model, tokenizer, meta, texts, batch_size: int = 64, device="cpu") -> List[dict]:
-    """Label and probability of each text, from a loaded saved model (bertclf.predict.load_model)."""
-    tokens = TokenIds(*pack(encode(tokenizer, texts, meta["max_length"], meta["truncation"])))
+def predict_texts(model, tokenizer, meta, texts, batch_size: int = 64, device="cpu", pairs=None) -> List[dict]:
+    """Label and probability of each text (with `pairs`: of each text pair), from a loaded saved model
+    (bertclf.predict.load_model). UserError when pairs are given to a single-text model or missing for a
+    pair model."""
+    if bool(pairs) != bool(meta.get("pairs")):
+        raise UserError("this model classifies text pairs: give each --text a --text_pair (or an --input table with "
+                        "both columns)" if meta.get("pairs") else
+                        "this model classifies single texts: --text_pair (or a second text column) is not for it")
+    tokens = encode(tokenizer, texts, meta["max_length"], meta["truncation"], pairs)
     device = torch.device(device)
     model.to(device)
     results = [None] * len(texts)
@@ -24,18 +33,40 @@ def predict_texts(model, tokenizer, meta, texts, batch_size: int = 64, device="c
         for row, i in enumerate(idx):
             k = int(probs[row].argmax())
             results[i] = {"text": texts[i], "label": meta["label_names"][k], "probability": float(probs[row, k])}
+            if pairs:
+                results[i]["text_pair"] = pairs[i]
     return results
 
 
-def predict(args, model, tokenizer, meta) -> List[dict]:
-    """--predict with --text (repeatable) and/or --input FILE (one text per line), by the loaded model."""
-    texts = list(args.text or [])
+def _inputs_to_predict(args, meta):
+    """(texts, pairs or None) from --text/--text_pair and --input: a table (.csv, .tsv, .jsonl, .parquet,
+    with the model's columns; a label column is not needed) or a plain file of one text per line."""
+    texts, pairs = list(args.text or []), list(getattr(args, "text_pair", None) or [])
+    if pairs and len(pairs) != len(texts):
+        raise UserError(f"--text_pair: {len(pairs)} given for {len(texts)} --text; give one per --text")
     if args.input:
         path = Path(args.input)
         if not path.is_file():
             raise UserError(f"--input {path}: no such file")
-        texts += [line for line in path.read_text(encoding="utf-8").splitlines() if line.strip()]
+        if meta.get("pairs") or format_of(path) not in (".txt", ""):
+            table = read_examples(path, "input", saved_columns(meta), need_labels=False,
+                                  need_pair=meta.get("pairs", False))
+            texts += table.texts
+            pairs += table.pairs or []
+        else:
+            texts += [line for line in path.read_text(encoding="utf-8").splitlines() if line.strip()]
     if not texts:
         raise UserError("--predict needs --text \"...\" or --input FILE")
-    return [{"label": r["label"], "probability": round(r["probability"], 4), "text": r["text"][:80]}
-            for r in predict_texts(model, tokenizer, meta, texts)]
+    return texts, pairs or None
+
+
+def predict(args, model, tokenizer, meta) -> List[dict]:
+    """--predict with --text (repeatable; --text_pair for pair models) and/or --input FILE, by the loaded model."""
+    texts, pairs = _inputs_to_predict(args, meta)
+    rows = []
+    for r in predict_texts(model, tokenizer, meta, texts, pairs=pairs):
+        row = {"label": r["label"], "probability": round(r["probability"], 4), "text": r["text"][:80]}
+        if pairs:
+            row["text_pair"] = r["text_pair"][:80]
+        rows.append(row)
+    return rows

@@ -29,6 +29,9 @@ class TrainConfig:
     # the seed's options (same names, same meaning; floats are floats and booleans are booleans)
     train_path: Optional[str] = None
     valid_path: Optional[str] = None
+    text_column: Optional[str] = None
+    text_pair_column: Optional[str] = None
+    label_column: Optional[str] = None
     max_length: int = 256
     save_path: str = "runs"
     bert_name: str = "bert-base-uncased"
@@ -43,6 +46,7 @@ class TrainConfig:
     gradient_accumulation_steps: int = 1
     # what the seed lacked
     task: str = "classification"
+    metric: Optional[str] = None
     doc_stride: int = 128
     max_answer_length: int = 30
     seed: int = 42
@@ -164,8 +168,13 @@ def add_train_arguments(parser) -> list:
     (a parser or an argument group); returns the actions added."""
     defaults = TrainConfig()
     helps = {
-        "train_path": "training data: .csv/.tsv/.txt (optionally .gz), an aclImdb split folder, or SQuAD JSON for --task qa",
+        "train_path": "training data: .csv/.tsv/.txt/.jsonl (optionally .gz), .parquet, a datasets save_to_disk folder, "
+                      "an aclImdb split folder, or SQuAD JSON for --task qa",
         "valid_path": "validation data; without it a stratified, seeded slice of train is held out",
+        "text_column": "the column holding the text (none: found by its header name: text, review, sentence, ...)",
+        "text_pair_column": "the column holding a second text: pairs are classified together, e.g. sentence1/sentence2 "
+                            "(none: found by header pairs such as sentence1,sentence2 or premise,hypothesis)",
+        "label_column": "the column holding the label (none: found by its header name: label, sentiment, class, ...)",
         "max_length": "maximum tokens per text, [CLS] and [SEP] included",
         "save_path": "folder that receives one sub-folder per run",
         "bert_name": "Hugging Face model name (hub, its cache, or a packaged copy offline) or a local folder; any encoder AutoModel loads (BERT, DistilBERT, RoBERTa, XLM-R, ELECTRA, DeBERTa-v2/v3, MiniLM, ...)",
@@ -179,6 +188,8 @@ def add_train_arguments(parser) -> list:
         "batch_size": "effective batch size (micro-batch = batch_size // gradient_accumulation_steps)",
         "gradient_accumulation_steps": "micro-batches accumulated per optimizer step",
         "task": "classification (text -> label) | qa (extractive question answering, SQuAD/KorQuAD JSON)",
+        "metric": "the valid score that picks the best check (none: the task's first); classification: valid_accuracy "
+                  "| valid_macro_f1 | valid_weighted_f1 | valid_balanced_accuracy | valid_mcc",
         "doc_stride": "qa: tokens between the starts of two windows over a long context",
         "max_answer_length": "qa: longest answer span considered, in tokens",
         "seed": "random seed (data order, split, dropout, head init)",

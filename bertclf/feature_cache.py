@@ -12,7 +12,7 @@ from tqdm.auto import tqdm
 
 from .batching import eval_batches, token_inputs
 from .inference import pad_multiple, run_batches
-from .heads import pool
+from .heads import for_encoder, pool
 from .tensor_cache import cached_together, digest
 
 
@@ -27,7 +27,7 @@ def frozen_features(encoder, tokens, variants, *, encoder_id: str, device, bf16:
         batches = eval_batches(tokens.lengths.tolist(), batch_size)
         make = partial(token_inputs, tokens, pad_id, pad_multiple(device))
         for idx, batch, out in run_batches(encoder, tqdm(batches, desc=desc, disable=not progress, unit="batch"),
-                                           map(make, batches), device=device, bf16=bf16,
+                                           (for_encoder(encoder, make(b)) for b in batches), device=device, bf16=bf16,
                                            output_hidden_states=hidden_states):
             for v in missing:
                 outputs[v].append((idx, pool(out, batch["attention_mask"], *v).float().cpu().to(torch.float16)))

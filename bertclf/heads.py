@@ -78,6 +78,21 @@ class Head(nn.Module):
         return self.layers(self.dropout((features - self.shift) / self.scale))
 
 
+def takes_token_types(encoder) -> bool:
+    """The encoder has more than one token type embedding. A BERT-style tokenizer makes token types for
+    a text pair, but a model trained with one type (type_vocab_size 1) or none must not receive them:
+    type 1 would index past its embedding table."""
+    return getattr(encoder.config, "type_vocab_size", 0) > 1
+
+
+def for_encoder(encoder, inputs: dict) -> dict:
+    """inputs (input_ids, attention_mask [B, T], maybe token_type_ids [B, T]) without token_type_ids
+    (or a None one) unless the encoder takes token types."""
+    if inputs.get("token_type_ids") is None or not takes_token_types(encoder):
+        return {k: v for k, v in inputs.items() if k != "token_type_ids"}
+    return inputs
+
+
 class BertClassifier(nn.Module):
     def __init__(self, encoder, n_labels: int, dropout_p: float, pooling: str, layers: str = "last",
                  head: str = "linear", feature_dim=None):
@@ -88,16 +103,17 @@ class BertClassifier(nn.Module):
         feature_dim = feature_dim or feature_size(encoder.config, pooling, layers)
         self.head = Head(feature_dim, n_labels, dropout_p, head)
 
-    def features(self, input_ids, attention_mask):
+    def features(self, input_ids, attention_mask, token_type_ids=None):
         trainable = next(self.encoder.parameters()).requires_grad
         with torch.set_grad_enabled(trainable and torch.is_grad_enabled()):
-            out = self.encoder(input_ids=input_ids, attention_mask=attention_mask,
+            out = self.encoder(**for_encoder(self.encoder, {"input_ids": input_ids, "attention_mask": attention_mask,
+                                                            "token_type_ids": token_type_ids}),
                                output_hidden_states=self.which_layers == "last4")
         return pool(out, attention_mask, self.pooling, self.which_layers)
 
-    def forward(self, input_ids=None, attention_mask=None, features=None):
+    def forward(self, input_ids=None, attention_mask=None, features=None, token_type_ids=None):
         if features is None:
-            features = self.features(input_ids, attention_mask)
+            features = self.features(input_ids, attention_mask, token_type_ids)
             if self.round_features:
                 # boost trained the head on features from the fp16 cache: rounded the same way here,
                 # a saved model predicts exactly what it was evaluated on

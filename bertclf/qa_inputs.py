@@ -8,7 +8,7 @@ from typing import Dict, List
 import torch
 
 from .batching import pad_batch
-from .data import seeded_subset
+from .data.splits import seeded_subset
 from .errors import UserError
 from .squad import QAExample, read_squad, split_by_article
 from .tensor_cache import cached, digest

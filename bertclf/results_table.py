@@ -8,9 +8,17 @@ from .task_registry import task_kind
 RUN_COLUMNS = ["BERT finetune", "Max token Length", "Best Epoch", "train loss", "valid loss"]
 
 
-def run_columns(task: str) -> list:
-    """The table's columns; the last, valid accuracy, is the task's own (QA: valid EM and F1)."""
-    return RUN_COLUMNS + [title for title, _, _ in task_kind(task).columns]
+def metric_columns(task: str, metric=None) -> list:
+    """(title, metric key, format) of the task's valid metrics shown, plus `metric` (a search's chosen one)."""
+    columns = list(task_kind(task).columns)
+    if metric and metric not in [key for _, key, _ in columns]:
+        columns.append((metric.replace("_", " "), metric, "{:.4f}"))
+    return columns
+
+
+def run_columns(task: str, metric=None) -> list:
+    """The table's columns; the last, valid accuracy, is the task's own (QA: valid EM and F1), then `metric`."""
+    return RUN_COLUMNS + [title for title, _, _ in metric_columns(task, metric)]
 
 
 def format_epoch(epoch) -> str:
@@ -18,13 +26,13 @@ def format_epoch(epoch) -> str:
     return f"{epoch:g}"
 
 
-def run_row(task: str, finetune: bool, max_length: int, best: dict) -> list:
+def run_row(task: str, finetune: bool, max_length: int, best: dict, metric=None) -> list:
     """best: the best check's metrics (epoch, train_loss, valid_loss and the task's metrics); a run
     without validation (a refit) shows — for those."""
     def shown(key, fmt):
         return fmt.format(best[key]) if best.get(key) is not None else "—"
     return [str(bool(finetune)), str(max_length), format_epoch(best["epoch"]), f"{best['train_loss']:.4f}",
-            shown("valid_loss", "{:.4f}")] + [shown(key, fmt) for _, key, fmt in task_kind(task).columns]
+            shown("valid_loss", "{:.4f}")] + [shown(key, fmt) for _, key, fmt in metric_columns(task, metric)]
 
 
 def markdown_table(columns, rows) -> str:

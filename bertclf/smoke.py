@@ -11,7 +11,9 @@ import random
 import sys
 from pathlib import Path
 
-from .data import read_examples
+from .data.columns import ColumnNames
+from .data.examples import read_examples
+from .data.splits import encode_labels
 from .results_table import csv_text
 from .squad import read_squad, write_squad
 from .tiny_model import build_tiny_bert
@@ -48,21 +50,30 @@ def synthetic_korquad(path, n_articles: int = 4, seed: int = 0) -> str:
     return str(path)
 
 
-def _balanced_rows(path, size: int, seed: int):
-    ex = read_examples(path, "smoke data")
+def _balanced_rows(path, size: int, seed: int, columns: ColumnNames = ColumnNames(), role: str = "smoke data",
+                   train_labels=None):
+    """(header, rows, labels): a balanced slice, under the column names the run asks for (text[, text_pair],
+    label where it names none), so that the slice reads as the full file does. With train_labels, a label
+    outside them is an error naming this file (not the slice, which the user never wrote)."""
+    ex = read_examples(path, role, columns)
+    if train_labels is not None:
+        encode_labels(ex, train_labels, role)
     by_label = {}
     for i, label in enumerate(ex.labels):
         by_label.setdefault(label, []).append(i)
     rng, picked = random.Random(seed), []
     for label in sorted(by_label):
         picked += rng.sample(by_label[label], min(len(by_label[label]), size // len(by_label)))
-    return [(ex.texts[i][:MAX_CHARS], ex.labels[i]) for i in sorted(picked)]
+    header = [columns.text or "text"] + ([columns.pair or "text_pair"] if ex.pairs else []) + [columns.label or "label"]
+    return header, [(ex.texts[i][:MAX_CHARS], *([ex.pairs[i][:MAX_CHARS]] if ex.pairs else []), ex.labels[i])
+                    for i in sorted(picked)], sorted(by_label)
 
 
-def smoke_data(dataset: str, folder, seed: int, files=None) -> dict:
+def smoke_data(dataset: str, folder, seed: int, files=None, columns: ColumnNames = ColumnNames()) -> dict:
     """{"train", "test", "model"}: a small slice and a tiny BERT learnt from it, under `folder`.
 
-    files: the data set's own files (a slice of them is taken); None takes the shipped slice."""
+    files: the data set's own files, or your own (a slice of them is taken, read with `columns`);
+    None takes the shipped slice."""
     folder = Path(folder)
     folder.mkdir(parents=True, exist_ok=True)
     out, texts = {}, []
@@ -77,26 +88,28 @@ def smoke_data(dataset: str, folder, seed: int, files=None) -> dict:
                 examples = read_squad(out[split], "smoke data")
             texts += [e.question for e in examples] + sorted({e.context for e in examples})
     else:
-        for split, size in SLICE_SIZES.items():
+        train_labels = None
+        for split, size in SLICE_SIZES.items():  # train first: its labels are the ones test may use
             source = files.get(split, files["train"]) if files else SLICE_DIR / SLICE_FILES[dataset][split]
-            rows = _balanced_rows(source, size, seed)
+            header, rows, labels = _balanced_rows(source, size, seed, columns, f"{split} data", train_labels)
+            train_labels = train_labels or labels
             out[split] = folder / f"{split}.csv"
-            out[split].write_text(csv_text(["text", "label"], rows), encoding="utf-8")
-            texts += [text for text, _ in rows]
+            out[split].write_text(csv_text(header, rows), encoding="utf-8")
+            texts += [text for row in rows for text in row[:-1]]
     out["model"] = build_tiny_bert(folder / "tiny_bert", texts, vocab_size=800)
     return out
 
 
 def write_slices(data_dir, target=SLICE_DIR) -> None:
     """Cut the shipped slices from the full IMDB and NSMC files in data_dir (seeded, balanced)."""
-    from .datasets import lookup
+    from .data.datasets import lookup
     target = Path(target)
     target.mkdir(parents=True, exist_ok=True)
     for dataset, names in SLICE_FILES.items():
         found = lookup(dataset, Path(data_dir))
         for split, name in names.items():
-            rows = _balanced_rows(found[split], SLICE_SIZES[split], seed=0)
-            (target / name).write_bytes(gzip.compress(csv_text(["text", "label"], rows).encode(), mtime=0))
+            header, rows, _ = _balanced_rows(found[split], SLICE_SIZES[split], seed=0)
+            (target / name).write_bytes(gzip.compress(csv_text(header, rows).encode(), mtime=0))
 
 
 if __name__ == "__main__":

@@ -6,6 +6,7 @@ from typing import Callable, Dict, Optional, Tuple
 
 from . import (classification_eval, classification_inputs, classification_model, classification_predict, qa_eval,
                qa_inputs, qa_predict, qa_task)
+from .config import bad_option
 from .errors import UserError
 
 
@@ -33,11 +34,11 @@ class TaskKind:
 
 TASK_KINDS: Dict[str, TaskKind] = {
     "classification": TaskKind(
-        name="classification", metrics=("valid_accuracy",),
+        name="classification", metrics=classification_eval.METRICS,
         columns=(("valid accuracy", "valid_accuracy", "{:.4f}"),),
         test_columns=(("test accuracy", "accuracy", "{:.4f}"),),
         prepare=classification_inputs.prepare, build=classification_model.build,
-        prepare_test=classification_inputs.prepare_test, score_test=classification_eval.test_accuracy,
+        prepare_test=classification_inputs.prepare_test, score_test=classification_eval.test_scores,
         model_from_meta=classification_model.model_from_meta, predict=classification_predict.predict,
         check_options=classification_model.check_options, with_features=classification_inputs.with_features,
         text_options=("truncation", "pooling")),
@@ -63,8 +64,12 @@ def describe_test(kind: TaskKind, scores: dict) -> str:
 
 
 def check_task_options(config):
-    """Raise on an unknown task, or on options config.task cannot take; return config.
+    """Raise on an unknown task, on a --metric the task does not report, or on options config.task
+    cannot take; return config.
 
     Called after config.validate(): the task's checks live with the task, above TrainConfig."""
-    task_kind(config.task).check_options(config)
+    kind = task_kind(config.task)
+    if config.metric is not None and config.metric not in kind.metrics:
+        bad_option("metric", " | ".join(kind.metrics), config.metric)
+    kind.check_options(config)
     return config

@@ -1,9 +1,21 @@
-"""Texts -> token ids, truncated head / tail / head+tail, computed once per (tokenizer, length, data)."""
-from typing import List, Sequence
+"""Texts (or text pairs) -> token ids through the tokenizer's own template, truncated head / tail / head+tail.
 
+Texts are tokenised in chunks of CHUNK texts and their ids stored flat in the smallest dtype that holds
+the vocabulary (uint16 up to 65,536 ids, else int32): memory grows with the tokens kept, never with
+Python lists of a whole data set. Results are cached per (tokenizer, length, truncation, data).
+"""
+import hashlib
+import itertools
+import warnings
+from dataclasses import dataclass
+from typing import List, Optional, Sequence, Tuple
+
+import numpy as np
 import torch
 
 from .tensor_cache import cached, digest
+
+CHUNK = 4096
 
 
 def tokenizer_identity(tokenizer) -> str:
@@ -26,25 +38,64 @@ def truncate(ids: Sequence[int], budget: int, truncation: str) -> List[int]:
     return list(ids[:head]) + list(ids[len(ids) - (budget - head):])
 
 
-def encode(tokenizer, texts: Sequence[str], max_length: int, truncation: str) -> List[List[int]]:
-    pieces = tokenizer(list(texts), add_special_tokens=False, truncation=False,
-                       return_attention_mask=False, verbose=False)["input_ids"]
-    cls, sep = tokenizer.cls_token_id, tokenizer.sep_token_id
-    return [[cls] + truncate(p, max_length - 2, truncation) + [sep] for p in pieces]
+def pair_lengths(first: int, second: int, budget: int) -> Tuple[int, int]:
+    """How many tokens of each text of a pair fit `budget`: the longer one is cut first (the
+    tokenizers' longest_first), down to an even share when both are long."""
+    if first + second <= budget:
+        return first, second
+    short = min(first, second)
+    if short <= budget // 2:
+        return (budget - short, short) if first > second else (short, budget - short)
+    half = budget // 2
+    return (budget - half, half) if first >= second else (half, budget - half)
 
 
-def pack(sequences: Sequence[Sequence[int]]):
-    lengths = torch.tensor([len(s) for s in sequences], dtype=torch.int64)
-    flat = torch.tensor([t for s in sequences for t in s], dtype=torch.int32)
-    return flat, lengths
+@dataclass(frozen=True)
+class Template:
+    """The special tokens the tokenizer puts around one text, and around and between two: learnt by
+    encoding two probe words, so any tokenizer's own template ([CLS] a [SEP] b [SEP], <s> a </s></s> b
+    </s>, ...) is followed."""
+    prefix: Tuple[int, ...]
+    suffix: Tuple[int, ...]
+    pair_prefix: Tuple[int, ...]
+    middle: Tuple[int, ...]
+    pair_suffix: Tuple[int, ...]
+    middle_in_first: int  # tokens of `middle` with the first text's token type
+    token_types: bool  # the model takes token_type_ids (BERT: 0 for the first text, 1 for the second)
+
+
+def _find(ids: List[int], part: List[int], start: int = 0) -> int:
+    for i in range(start, len(ids) - len(part) + 1):
+        if ids[i:i + len(part)] == part:
+            return i
+    raise ValueError(f"cannot find the probe's tokens {part} in {ids}")
+
+
+def template_of(tokenizer) -> Template:
+    a = tokenizer("hello", add_special_tokens=False)["input_ids"]
+    b = tokenizer("world", add_special_tokens=False)["input_ids"]
+    single = tokenizer("hello")["input_ids"]
+    i = _find(single, a)
+    both = tokenizer("hello", "world", return_token_type_ids=True)
+    ids, types = both["input_ids"], both.get("token_type_ids") or []
+    j = _find(ids, a)
+    k = _find(ids, b, j + len(a))
+    token_types = "token_type_ids" in tokenizer.model_input_names and any(types)
+    return Template(prefix=tuple(single[:i]), suffix=tuple(single[i + len(a):]), pair_prefix=tuple(ids[:j]),
+                    middle=tuple(ids[j + len(a):k]), pair_suffix=tuple(ids[k + len(b):]),
+                    middle_in_first=list(types[j + len(a):k]).count(types[0]) if token_types else 0,
+                    token_types=token_types)
 
 
 class TokenIds:
-    """Ragged token ids stored flat: cheap to cache, to hash and to slice into batches."""
+    """Ragged token ids stored flat: cheap to cache, to hash and to slice into batches.
 
-    def __init__(self, flat: torch.Tensor, lengths: torch.Tensor):
-        self.flat, self.lengths = flat, lengths
-        self.offsets = torch.cumsum(lengths, 0) - lengths
+    flat: [total tokens] uint16 or int32; lengths: [N] int32; type_starts: [N] int32, where each
+    sequence's second text (token type 1) starts, or None (single texts, or a model without token types)."""
+
+    def __init__(self, flat: torch.Tensor, lengths: torch.Tensor, type_starts: Optional[torch.Tensor] = None):
+        self.flat, self.lengths, self.type_starts = flat, lengths, type_starts
+        self.offsets = torch.cumsum(lengths.to(torch.int64), 0) - lengths
 
     def __len__(self) -> int:
         return len(self.lengths)
@@ -53,17 +104,96 @@ class TokenIds:
         start = int(self.offsets[i])
         return self.flat[start:start + int(self.lengths[i])]
 
+    def __getstate__(self) -> dict:
+        # torch cannot pickle uint16 tensors; numpy arrays pickle (and go through Ray's object store without
+        # a copy) in any dtype
+        return {"flat": self.flat.numpy(), "lengths": self.lengths.numpy(),
+                "type_starts": self.type_starts.numpy() if self.type_starts is not None else None}
+
+    def __setstate__(self, state: dict) -> None:
+        with warnings.catch_warnings():  # arrays from the object store are read-only; token ids are never written
+            warnings.simplefilter("ignore", UserWarning)
+            tensors = {k: torch.from_numpy(v) if v is not None else None for k, v in state.items()}
+        self.__init__(tensors["flat"], tensors["lengths"], tensors["type_starts"])
+
+    @property
+    def nbytes(self) -> int:
+        parts = [self.flat, self.lengths] + ([self.type_starts] if self.type_starts is not None else [])
+        return sum(t.numel() * t.element_size() for t in parts)
+
     def fingerprint(self) -> str:
-        return digest(self.flat, self.lengths)
+        return digest(self.flat, self.lengths, *([self.type_starts] if self.type_starts is not None else []))
 
 
-def tokenize_cached(tokenizer, texts: Sequence[str], max_length: int, truncation: str,
-                    cache_dir) -> TokenIds:
-    key = digest("tokens-v1", tokenizer_identity(tokenizer), max_length, truncation, "\x1e".join(texts))
+def id_dtype(tokenizer):
+    return np.uint16 if len(tokenizer) <= 1 << 16 else np.int32
+
+
+def _pieces(tokenizer, texts) -> List[List[int]]:
+    return tokenizer(list(texts), add_special_tokens=False, truncation=False, return_attention_mask=False,
+                     return_token_type_ids=False, verbose=False)["input_ids"]
+
+
+def _encode_chunk(tokenizer, template: Template, texts, pairs, max_length: int, truncation: str):
+    """(sequences, type starts or None) of one chunk, each sequence in the tokenizer's template."""
+    t = template
+    if pairs is None:
+        budget = max_length - len(t.prefix) - len(t.suffix)
+        return [[*t.prefix, *truncate(p, budget, truncation), *t.suffix] for p in _pieces(tokenizer, texts)], None
+    budget = max_length - len(t.pair_prefix) - len(t.middle) - len(t.pair_suffix)
+    sequences, starts = [], []
+    for a, b in zip(_pieces(tokenizer, texts), _pieces(tokenizer, pairs)):
+        keep_a, keep_b = pair_lengths(len(a), len(b), budget)
+        a, b = truncate(a, keep_a, truncation), truncate(b, keep_b, truncation)
+        sequences.append([*t.pair_prefix, *a, *t.middle, *b, *t.pair_suffix])
+        starts.append(len(t.pair_prefix) + len(a) + t.middle_in_first)
+    return sequences, starts if t.token_types else None
+
+
+def encode(tokenizer, texts: Sequence[str], max_length: int, truncation: str,
+           pairs: Optional[Sequence[str]] = None) -> TokenIds:
+    """Token ids of `texts` (with `pairs`: of each pair), CHUNK texts at a time."""
+    template, dtype = template_of(tokenizer), id_dtype(tokenizer)
+    flat, lengths, starts = [], [], []
+    for begin in range(0, len(texts), CHUNK):
+        chunk_pairs = pairs[begin:begin + CHUNK] if pairs is not None else None
+        sequences, chunk_starts = _encode_chunk(tokenizer, template, texts[begin:begin + CHUNK], chunk_pairs,
+                                                max_length, truncation)
+        sizes = np.fromiter(map(len, sequences), dtype=np.int32, count=len(sequences))
+        flat.append(np.fromiter(itertools.chain.from_iterable(sequences), dtype=dtype, count=int(sizes.sum())))
+        lengths.append(sizes)
+        if chunk_starts is not None:
+            starts.append(np.asarray(chunk_starts, dtype=np.int32))
+    joined = [np.concatenate(parts) if parts else np.zeros(0, dtype=kind)
+              for parts, kind in ((flat, dtype), (lengths, np.int32))]
+    return TokenIds(torch.from_numpy(joined[0]), torch.from_numpy(joined[1]),
+                    torch.from_numpy(np.concatenate(starts)) if starts else None)
+
+
+def data_digest(texts: Sequence[str], pairs: Optional[Sequence[str]] = None) -> str:
+    """A hash of the texts, fed one text at a time (no copy of the whole data set)."""
+    h = hashlib.sha256()
+    for column in (texts, pairs):
+        if column is None:
+            continue
+        for text in column:
+            h.update(text.encode("utf-8", "surrogatepass"))
+            h.update(b"\x1e")
+        h.update(b"\x1d")
+    return h.hexdigest()
+
+
+def tokenize_cached(tokenizer, texts: Sequence[str], max_length: int, truncation: str, cache_dir,
+                    pairs: Optional[Sequence[str]] = None) -> TokenIds:
+    key = digest("tokens-v2", tokenizer_identity(tokenizer), max_length, truncation, pairs is not None,
+                 data_digest(texts, pairs))
 
     def compute():
-        flat, lengths = pack(encode(tokenizer, texts, max_length, truncation))
-        return {"flat": flat, "lengths": lengths}
+        tokens = encode(tokenizer, texts, max_length, truncation, pairs)
+        tensors = {"flat": tokens.flat, "lengths": tokens.lengths}
+        if tokens.type_starts is not None:
+            tensors["type_starts"] = tokens.type_starts
+        return tensors
 
     tensors, _, _ = cached(cache_dir, "tokens", key, compute)
-    return TokenIds(tensors["flat"], tensors["lengths"])
+    return TokenIds(tensors["flat"], tensors["lengths"], tensors.get("type_starts"))

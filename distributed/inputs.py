@@ -28,7 +28,9 @@ def prepare(plan: Plan, configs, say):
     started = time.perf_counter()
     for config, keys in by_tokens.values():
         source = plan.models[config.bert_name].source
-        inputs = prepare_inputs(config, lambda m: None, model_path=source)
+        inputs = prepare_inputs(config, say, model_path=source)
+        if plan.test_path and hasattr(inputs, "check_test_file"):  # a test file's faults, before any trial
+            inputs.check_test_file(plan.test_path)
         ready.update({key: inputs for key, v in keys.items() if v is None})
         boost = {key: v for key, v in keys.items() if v is not None}
         if boost and plan.local:

@@ -10,9 +10,10 @@ from typing import Optional
 
 from bertclf.atomic import atomic_folder, write_text
 from bertclf.checkpoint import export_model
-from bertclf.results_table import csv_text, markdown_table, run_columns, run_row
+from bertclf.results_table import csv_text, markdown_table, metric_columns, run_columns, run_row
 from bertclf.task_registry import describe_test, task_kind
 
+from .class_report import confusion_png, scores_markdown
 from .model_card import publish_models
 from .plots import describe_importance, importance, write_plots
 from .results import best_checkpoint, trial_table
@@ -64,6 +65,9 @@ def write_outputs(plan, grid, shared, say) -> SearchOutputs:
     if test:
         say(f"best trial {best['trial']}: {spec.metric.replace('_', ' ')} {best[score]:.4f}, "
             f"{describe_test(task_kind(spec.task), test)}")
+        png = confusion_png(test, out_dir / "confusion_matrix.png", f"{plan.name}: best model on test")
+        if png:
+            written["confusion_matrix.png"] = png
     importances = importance(scored, spec)
     outputs = SearchOutputs(table=table, scored=scored, sampled=sampled, best_epoch=float(best["best_epoch"]),
                             test=test, importances=importances, written=written)
@@ -93,7 +97,7 @@ def write_refit(plan, outputs: SearchOutputs, checkpoint, config, shared, say) -
 
 
 def write_trials_csv(table, spec, out_dir: Path) -> Path:
-    metrics = [key for _, key, _ in task_kind(spec.task).columns]
+    metrics = [key for _, key, _ in metric_columns(spec.task, spec.metric)]
     columns = (["trial", "status", "epochs_run", *spec.space, "best_epoch", "best_train_loss", "best_valid_loss"]
                + [f"best_{k}" for k in metrics] + [spec.metric, "train_samples_per_s", "time_total_s", "error"])
     rows = [[_csv(row[c]) for c in columns] for row in table.to_dict("records")]
@@ -113,7 +117,7 @@ def export(checkpoint, target: Path, extra: dict) -> Path:
 def header(plan, table) -> str:
     spec = plan.spec
     counts = table["status"].value_counts().to_dict()
-    return (f"# Search {plan.name}: {spec.dataset}, {', '.join(spec.models())}\n\n"
+    return (f"# Search {plan.name}: {spec.data_label}, {', '.join(spec.models())}\n\n"
             f"{len(table)} trials: " + ", ".join(f"{n} {s}" for s, n in sorted(counts.items())) + ".")
 
 
@@ -125,26 +129,27 @@ def write_results_md(plan, outputs: SearchOutputs) -> Path:
     spec, kind = plan.spec, task_kind(plan.spec.task)
     table, scored, test, refit, importances = (outputs.table, outputs.scored, outputs.test, outputs.refit,
                                                outputs.importances)
-    metric_keys = [key for _, key, _ in kind.columns]
+    metric_keys = [key for _, key, _ in metric_columns(spec.task, spec.metric)]
     shown = [k for k in spec.space if k != "max_length"]  # the results table's columns show it already
     rows = []
     for r in scored.to_dict("records"):
         config = spec.trial_config(r["result"].config)
         best = {"epoch": r["best_epoch"], "train_loss": r["best_train_loss"], "valid_loss": r["best_valid_loss"],
                 **{k: r[f"best_{k}"] for k in metric_keys}}
-        rows.append(run_row(spec.task, config.bert_finetuning, config.max_length, best)
+        rows.append(run_row(spec.task, config.bert_finetuning, config.max_length, best, spec.metric)
                     + [_fmt(r[k]) for k in shown] + [r["status"]])
     span = float(scored["ended"].max() - scored["started"].min())
     lines = [header(plan, table) + f" Valid = {_valid_text(spec)}; each trial is scored on its best check "
              f"({spec.metric}); the trials ran in {span:.0f} s from the first start to the last end."
              + (f" {plan.data_note}" if plan.data_note else "") + "\n",
-             markdown_table(run_columns(spec.task) + shown + ["status"], rows)]
+             markdown_table(run_columns(spec.task, spec.metric) + shown + ["status"], rows)]
     best = scored.iloc[0]
     if test:
         lines.append(f"\nBest configuration ({best['trial']}) re-scored once on the untouched test split "
                      f"({test['examples']} examples of {Path(test['path']).name}"
                      f"{', a seeded subset' if test['subset'] else ''}): **{describe_test(kind, test)}** "
-                     f"({spec.metric.replace('_', ' ')} {best[f'best_{spec.metric}']:.4f}).\n")
+                     f"({spec.metric.replace('_', ' ')} {best[f'best_{spec.metric}']:.4f}).\n"
+                     + scores_markdown(test))
     if refit:
         line = f"Refit of the best configuration on all of train for {refit['epochs']} epoch(s)"
         if "test" in refit:

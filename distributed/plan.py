@@ -7,7 +7,8 @@ from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Dict, List, Optional
 
-from bertclf.datasets import resolve
+from bertclf.data.columns import ColumnNames
+from bertclf.data.datasets import resolve
 from bertclf.encoder_facts import EncoderFacts, encoder_facts, trained_pooling
 from bertclf.errors import UserError
 from bertclf.encoders import load_model_config, load_tokenizer, resolve_model
@@ -15,7 +16,7 @@ from bertclf.smoke import smoke_data
 from bertclf.squad import split_dev
 from bertclf.task_registry import task_kind
 
-from .spec import Distribution, SearchSpec, load_spec
+from .spec import CUSTOM, Distribution, SearchSpec, load_spec
 
 URI_SCHEMES = ("s3://", "gs://", "hdfs://")
 
@@ -184,6 +185,9 @@ def _data(opts: SearchOptions, spec: SearchSpec, out_dir: Path):
     split by article when only that is there); for --smoke-test a slice of those, or of the shipped
     slices when neither files nor --data-dir are given."""
     note = ""
+    if spec.dataset == CUSTOM and not spec.files:
+        raise UserError(f"{spec.source}: your own data needs files: {{train: ..., test: ...}} (or --train_path FILE "
+                        f"--test_path FILE), or a data set: dataset: imdb, nsmc or korquad")
     if spec.files:
         missing = [f"{split} {path}" for split, path in spec.files.items() if not Path(path).exists()]
         if missing:
@@ -196,7 +200,7 @@ def _data(opts: SearchOptions, spec: SearchSpec, out_dir: Path):
         if spec.dev_split and "train" not in files:
             files, note = split_dev(files["test"], spec.dev_split, out_dir / "data", spec.seed)
     if opts.smoke_test:
-        files = smoke_data(spec.dataset, out_dir / "smoke-data", spec.seed, files)
+        files = smoke_data(spec.dataset, out_dir / "smoke-data", spec.seed, files, ColumnNames.of(spec.trial_config({})))
     return files, note
 
 

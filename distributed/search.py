@@ -54,7 +54,7 @@ def describe(plan: Plan) -> str:
     spec = plan.spec
     device = "GPU" if plan.use_gpu else "CPU"
     data = f" ({plan.describe_data.split(' (')[0]})" if plan.describe_data else ""
-    return (f"search {plan.name}: {spec.num_samples} trials of {spec.dataset}{data}, up to {plan.concurrency} at "
+    return (f"search {plan.name}: {spec.num_samples} trials of {spec.data_label}{data}, up to {plan.concurrency} at "
             f"a time on {device}, {spec.scheduler.type} scheduler; results in {plan.out_dir}")
 
 

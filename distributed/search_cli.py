@@ -1,8 +1,13 @@
 """`launch.py --search NAME [options]`: the search's options, and the exit status of a search."""
 import argparse
+import json
 import sys
 
 from bertclf.errors import UserError
+
+# your own data on the command line: each option is the spec key it sets (a --set of its own)
+DATA_OPTIONS = {"train_path": "files.train", "valid_path": "files.valid", "test_path": "files.test",
+                "text_column": "columns.text", "text_pair_column": "columns.pair", "label_column": "columns.label"}
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> list:
@@ -10,7 +15,8 @@ def add_arguments(parser: argparse.ArgumentParser) -> list:
     added after --search (importing this module imports no Ray)."""
     p = parser.add_argument_group("search (--search NAME: Ray Tune + Optuna (TPE) + ASHA or PBT)")
     p.add_argument("--search", metavar="NAME",
-                   help="a search space: imdb, nsmc, korquad (search_spaces/NAME.yaml) or a .yaml path")
+                   help="a search space: imdb, nsmc, korquad, or classify for your own files (search_spaces/NAME.yaml), "
+                        "or a .yaml path")
     actions = []
     actions.append(p.add_argument("--set", dest="overrides", action="append", default=[], metavar="KEY=VALUE",
                                   help="override a field of the search space, e.g. num_samples=8, fixed.n_epochs=2, "
@@ -49,20 +55,32 @@ def add_arguments(parser: argparse.ArgumentParser) -> list:
                                   help="interface for the local Ray dashboard (default 127.0.0.1: this machine only)"))
     actions.append(p.add_argument("--verbose", action="store_true",
                                   help="show Ray's own output: its tables and the workers' logs"))
+    actions.append(p.add_argument("--test_path", metavar="FILE",
+                                  help="your own test data, labelled: the best model is scored on it once (with "
+                                       "--train_path and the --*_column options of a single run, e.g. with --search "
+                                       "classify)"))
     return actions
+
+
+def search_options(args: argparse.Namespace):
+    """SearchOptions from the parsed arguments; the data options become --set overrides of the spec
+    (before the user's own --set, which win)."""
+    import dataclasses
+    from .plan import SearchOptions  # Ray stays unimported until a search runs
+    data = [f"{key}={json.dumps(getattr(args, name))}" for name, key in DATA_OPTIONS.items()
+            if getattr(args, name, None) is not None]
+    options = {f.name: getattr(args, f.name) for f in dataclasses.fields(SearchOptions)}
+    return SearchOptions(**{**options, "overrides": data + options["overrides"]})
 
 
 def run(args: argparse.Namespace) -> int:
     """The search of parsed options (args.search set); the exit status (2: bad input, 1: every trial
     failed, 130: interrupted)."""
-    import dataclasses
     from .disk import describe_disk
     from .outputs import SearchFailed
-    from .plan import SearchOptions
     from .search import SearchInterrupted, run_search, say
     try:
-        options = {f.name: getattr(args, f.name) for f in dataclasses.fields(SearchOptions)}
-        summary = run_search(SearchOptions(**options))
+        summary = run_search(search_options(args))
     except UserError as e:
         print(f"error: {e}", file=sys.stderr)
         return 2

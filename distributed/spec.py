@@ -15,7 +15,7 @@ from typing import Any, Dict, Iterator, List, Optional, Tuple
 import yaml
 
 from bertclf.config import TrainConfig
-from bertclf.datasets import TASKS as DATASET_TASKS
+from bertclf.data.datasets import TASKS as DATASET_TASKS
 from bertclf.errors import UserError
 from bertclf.task_registry import check_task_options, task_kind
 
@@ -24,7 +24,9 @@ MODES = {"finetune": {"bert_finetuning": True, "boost": False},
          "boost": {"bert_finetuning": False, "boost": True},
          "frozen": {"bert_finetuning": False, "boost": False}}
 TRAIN_FIELDS = {f.name for f in dataclasses.fields(TrainConfig)}
-SET_BY_SEARCH = {"train_path", "valid_path", "save_path", "run_name", "overwrite", "task"}
+SET_BY_SEARCH = {"train_path", "valid_path", "save_path", "run_name", "overwrite", "task", "metric"}
+CUSTOM = "custom"  # dataset: custom (or none): your own files, given under files: (and columns:)
+COLUMN_OPTIONS = {"text": "text_column", "pair": "text_pair_column", "label": "label_column"}
 PLACEMENTS = ("PACK", "SPREAD", "STRICT_PACK", "STRICT_SPREAD")
 SCHEDULERS = ("asha", "pbt", "none")
 DISTRIBUTIONS = ("loguniform", "uniform", "int", "choice")
@@ -119,8 +121,16 @@ class SearchSpec:
     refit: bool = False
     start_from_defaults: bool = True
     files: Dict[str, str] = field(default_factory=dict)  # your own train / valid / test files, instead of the data set's
+    columns: Dict[str, str] = field(default_factory=dict)  # text / pair / label: the files' column names
     description: str = ""
     anchors: str = ""
+
+    @property
+    def data_label(self) -> str:
+        """What the console and results.md call the data: the data set's name, or your files' names."""
+        if self.dataset != CUSTOM:
+            return self.dataset
+        return ", ".join(f"{split} {Path(path).name}" for split, path in self.files.items())
 
     def trial_config(self, sampled: Dict[str, Any]) -> TrainConfig:
         """The one place a trial's options are made: fixed options, the trial's model's own fixed
@@ -281,22 +291,24 @@ def parse(raw: dict, source: str, profile=(), overrides=()) -> SearchSpec:
     for section in profile:
         merged = merge(merged, raw.get(section) or {})
     merged = apply_overrides(merged, list(overrides), source)
+    merged["dataset"] = merged.get("dataset") or CUSTOM
     for key in ("name", "dataset"):
         if not isinstance(merged.get(key), str):
             raise UserError(f"{source}: {key}: expected a string")
-    if merged["dataset"] not in DATASET_TASKS:
-        raise UserError(f"{source}: dataset: expected one of {', '.join(sorted(DATASET_TASKS))}, "
-                        f"got {merged['dataset']!r}")
-    task = DATASET_TASKS[merged["dataset"]]
+    if merged["dataset"] not in DATASET_TASKS and merged["dataset"] != CUSTOM:
+        raise UserError(f"{source}: dataset: expected one of {', '.join(sorted(DATASET_TASKS))}, or {CUSTOM} "
+                        f"(or none) for your own files, got {merged['dataset']!r}")
+    task = DATASET_TASKS.get(merged["dataset"], "classification")
     metrics = task_kind(task).metrics
     metric = merged.get("metric") or metrics[0]
     if metric not in metrics or merged.get("metric_mode", "max") != "max":
         raise UserError(f"{source}: metric/metric_mode: {merged['dataset']} is scored by {' or '.join(metrics)} "
                         f"with metric_mode max, got {metric} / {merged.get('metric_mode')}")
     fixed = _fixed(merged.get("fixed") or {}, source)
+    fixed.update(_columns(merged.get("columns") or {}, source))
     space = _space(merged.get("space") or {}, source)
     recipe = tuple(k for k in RECIPE if k not in fixed and k not in space and _recipe_applies(k, fixed, task))
-    fixed = {**{k: RECIPE[k] for k in recipe}, **fixed, "task": task}
+    fixed = {**{k: RECIPE[k] for k in recipe}, **fixed, "task": task, "metric": metric}
     per_model = _per_model(merged.get("per_model") or {}, space, fixed, source)
     spec = SearchSpec(
         name=merged["name"], dataset=merged["dataset"], task=task, metric=metric, fixed=fixed, space=space,
@@ -305,7 +317,7 @@ def parse(raw: dict, source: str, profile=(), overrides=()) -> SearchSpec:
         resources=_section(Resources, merged.get("resources"), "resources", source),
         **{k: merged[k] for k in ("num_samples", "seed", "startup_trials", "checkpoints_to_keep", "max_failures",
                                   "max_concurrent", "max_test_samples", "dev_split", "refit",
-                                  "start_from_defaults", "files", "description", "anchors") if k in merged})
+                                  "start_from_defaults", "files", "columns", "description", "anchors") if k in merged})
     _check_values(spec, source)
     for sampled in spec.corners():  # every corner of the space must be a valid run
         try:
@@ -333,6 +345,15 @@ def _fixed(fixed, source) -> dict:
             raise UserError(f"{source}: fixed.{key}: not a training option a search can fix "
                             f"(expected one of {', '.join(sorted(TRAIN_FIELDS - SET_BY_SEARCH))})")
     return dict(fixed)
+
+
+def _columns(columns, source) -> dict:
+    """columns: {text, pair, label} -> the training options text_column, text_pair_column, label_column."""
+    if not isinstance(columns, dict) or set(columns) - set(COLUMN_OPTIONS) or \
+            not all(isinstance(v, str) for v in columns.values()):
+        raise UserError(f"{source}: columns: expected a mapping of text, pair, label to column names, "
+                        f"e.g. {{text: comment, label: target}}")
+    return {COLUMN_OPTIONS[role]: name for role, name in columns.items()}
 
 
 def _number(value, where: str):

@@ -13,10 +13,10 @@ from functools import partial
 
 import pytest
 
-from bertclf import download
-from bertclf.data import read_examples
-from bertclf.datasets import resolve
-from bertclf.download import Source
+from bertclf.data import download
+from bertclf.data.examples import read_examples
+from bertclf.data.datasets import resolve
+from bertclf.data.download import Source
 from bertclf.errors import UserError
 
 
@@ -78,7 +78,7 @@ def test_imdb_download_unpack_and_read(server, online, tmp_path, monkeypatch):
     data = tmp_path / "data"
     files = resolve("imdb", str(data), progress=False)
     assert files["train"] == data / "aclImdb" / "train" and files["test"] == data / "aclImdb" / "test"
-    assert sorted(read_examples(files["train"]).labels) == ["neg"] * 3 + ["pos"] * 3
+    assert sorted(read_examples(files["train"]).labels) == ["negative"] * 3 + ["positive"] * 3
     assert not [p for p in data.iterdir() if p.name.startswith(".")]  # no partial file or folder left
     resolve("imdb", str(data), progress=False)
     assert log == ["/aclImdb_v1.tar.gz"]  # found the second time: no second download

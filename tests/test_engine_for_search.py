@@ -107,7 +107,7 @@ def test_feature_variants_come_from_one_encoder_pass_and_are_cached_each(config_
 def test_boost_variants_train_save_and_predict_as_evaluated(config_for, toy, pooling, layers, head):
     from bertclf.classification_predict import predict_texts
     from bertclf.predict import load_model
-    from bertclf.data import read_examples
+    from bertclf.data.examples import read_examples
     result = train(config_for(bert_finetuning=False, boost=True, pooling=pooling, layers=layers, head=head,
                               n_epochs=8, lr=1e-2))
     assert result["best"]["valid_accuracy"] >= 0.65  # a random tiny BERT's frozen features: it learns

@@ -6,7 +6,8 @@ import pytest
 
 from bertclf.cli import build_parser, main
 from bertclf.config import config_from_args
-from bertclf.data import load_splits, read_examples, stratified_split
+from bertclf.data.examples import read_examples
+from bertclf.data.splits import load_splits, stratified_split
 from bertclf.tokenization import truncate
 from tests.conftest import sentiment_rows, write_csv
 
@@ -66,7 +67,7 @@ def test_aclimdb_folder_layout(tmp_path):
         for i in range(3):
             (tmp_path / "train" / label / f"{i}_7.txt").write_text(f"{label} review {i}<br />")
     ex = read_examples(tmp_path / "train")
-    assert len(ex) == 6 and ex.labels.count("pos") == 3
+    assert len(ex) == 6 and ex.labels.count("positive") == 3
 
 
 def test_held_out_split_is_stratified_seeded_and_disjoint(toy):
@@ -135,10 +136,10 @@ def test_bad_options_give_one_line(case, overrides, expected, toy, tmp_path, cap
 
 @pytest.mark.parametrize("case, content, expected", [
     ("empty file", "", "the file is empty"),
-    ("no label column", "text,score\na,1\nb,0\n", "has no label column"),
+    ("no label column", "text,score\na,1\nb,0\n", "names no label column"),
     ("one label only", "text,label\na,1\nb,1\n", "only one label"),
     ("missing label", "text,label\na,1\nb,\n", "row 3 has no label"),
-    ("three columns no header", "a,1,x\nb,0,y\n", "row 1 has 3 columns and no header"),
+    ("three columns no header", "a,1,x\nb,0,y\n", "is neither a header naming a text column"),
 ])
 def test_bad_data_gives_one_line_naming_file_and_row(case, content, expected, toy, tmp_path, capsys):
     path = tmp_path / "bad.csv"

@@ -18,7 +18,7 @@ from typing import Optional
 
 from tqdm.auto import tqdm
 
-from .errors import UserError
+from ..errors import UserError
 
 MIRROR_ENV = "BERT_HPO_MIRROR"  # a base URL that serves the same file names (a company mirror)
 

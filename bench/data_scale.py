@@ -1,0 +1,130 @@
+"""Reading and tokenising at scale: `prepare_inputs` on 25k / 100k / 400k / 1.6M IMDB reviews (the 25,000
+training reviews repeated), 256 tokens, the all-MiniLM-L6-v2 tokenizer; each size in a fresh process,
+with a fresh token cache (so the ids are computed, not loaded). Per size: seconds, texts/s, peak RSS
+of that process, bytes of the token ids, and the cost of sharing them through Ray's object store
+(ray.put in the driver, ray.get in a task). Prints one JSON object, also written to --out.
+
+  nice -n 10 python bench/data_scale.py --data /path/to/imdb_train.csv.gz \\
+      --out bench/results/data_scale.json
+"""
+import argparse
+import csv
+import json
+import os
+import platform
+import random
+import resource
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
+from bertclf.config import TrainConfig  # noqa: E402
+from bertclf.data.examples import read_examples  # noqa: E402
+
+SIZES = (25_000, 100_000, 400_000, 1_600_000)
+MODEL = "sentence-transformers/all-MiniLM-L6-v2"
+
+
+def write_repeated(source: str, rows: int, path: Path) -> None:
+    """A CSV of `rows` reviews: the source's reviews in a seeded order (the file is sorted by label), repeated."""
+    examples = read_examples(source, "data")
+    order = list(range(len(examples)))
+    random.Random(0).shuffle(order)
+    with open(path, "w", newline="", encoding="utf-8") as f:
+        writer = csv.writer(f)
+        writer.writerow(["text", "label"])
+        for i in range(rows):
+            k = order[i % len(examples)]
+            writer.writerow([examples.texts[k], examples.labels[k]])
+
+
+def one(csv_path: str, max_length: int, object_store: bool) -> dict:
+    """Run in a child process: prepare the inputs of `csv_path`, then (optionally) share them through Ray."""
+    import torch
+    from bertclf.inputs import prepare_inputs
+    from bertclf.encoders import resolve_model
+    torch.set_num_threads(1)
+    with tempfile.TemporaryDirectory() as cache:
+        config = TrainConfig(train_path=csv_path, bert_name=resolve_model(MODEL)[0], max_length=max_length,
+                             cache_dir=cache, progress=False)
+        started = time.perf_counter()
+        inputs = prepare_inputs(config, lambda message: None)
+        seconds = time.perf_counter() - started
+        rss_gb = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 2**20
+    texts = sum(len(t) for t in inputs.tokens.values())
+    result = {"texts": texts, "seconds": round(seconds, 1), "texts_per_s": round(texts / seconds),
+              "peak_rss_gb": round(rss_gb, 2), "token_id_bytes": sum(t.nbytes for t in inputs.tokens.values()),
+              "token_dtype": str(inputs.tokens["train"].flat.dtype).removeprefix("torch."),
+              "tokens": int(sum(int(t.lengths.sum()) for t in inputs.tokens.values()))}
+    if object_store:
+        result["object_store"] = share(inputs)
+    return result
+
+
+def share(inputs) -> dict:
+    """Seconds to put the inputs into Ray's object store and to get them in a task on the same node."""
+    import pickle
+    import ray
+    ray.init(num_cpus=1, include_dashboard=False, _node_ip_address="127.0.0.1", log_to_driver=False)
+    try:
+        started = time.perf_counter()
+        ref = ray.put(inputs)
+        put_s = time.perf_counter() - started
+
+        @ray.remote(num_cpus=1)
+        def fetch(refs):
+            import bertclf.classification  # noqa: F401  (the modules the inputs unpickle into: not the transfer)
+            begun = time.perf_counter()
+            got = ray.get(refs[0])
+            return time.perf_counter() - begun, len(got.tokens["train"])
+
+        get_s, n = ray.get(fetch.remote([ref]))
+        return {"put_s": round(put_s, 2), "get_in_task_s": round(get_s, 2), "pickled_bytes": len(pickle.dumps(inputs)),
+                "texts_seen_by_task": n}
+    finally:
+        ray.shutdown()
+
+
+def main() -> int:
+    p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    p.add_argument("--data", required=True, help="the 25,000 IMDB training reviews (imdb_train.csv[.gz] or aclImdb/train)")
+    p.add_argument("--sizes", type=int, nargs="+", default=list(SIZES))
+    p.add_argument("--max_length", type=int, default=256)
+    p.add_argument("--no-object-store", dest="object_store", action="store_false")
+    p.add_argument("--out", help="also write the JSON here")
+    p.add_argument("--one", help=argparse.SUPPRESS)  # internal: one size, in this process
+    args = p.parse_args()
+    if args.one:
+        print(json.dumps(one(args.one, args.max_length, args.object_store)))
+        return 0
+    results = {"what": "prepare_inputs (read, split 10% valid, tokenise) of IMDB train reviews repeated to N rows; "
+                       f"{MODEL} tokenizer, max_length {args.max_length}, head truncation; one fresh process per "
+                       "size, peak RSS of that process (ru_maxrss)",
+               "machine": f"{platform.processor() or platform.machine()}, {os.cpu_count()} CPUs (shared)",
+               "before (issue 15, list-of-lists token ids)": {"25000": "1.4 GB", "100000": "4.8 GB",
+                                                              "400000": "18.1 GB, 144 s"},
+               "sizes": {}}
+    with tempfile.TemporaryDirectory() as folder:
+        for n in args.sizes:
+            path = Path(folder) / f"imdb_{n}.csv"
+            write_repeated(args.data, n, path)
+            cmd = [sys.executable, __file__, "--data", args.data, "--one", str(path), "--max_length",
+                   str(args.max_length)] + ([] if args.object_store else ["--no-object-store"])
+            proc = subprocess.run(cmd, capture_output=True, text=True)
+            path.unlink()
+            if proc.returncode:
+                results["sizes"][str(n)] = {"error": proc.stderr.strip().splitlines()[-1]}
+            else:
+                results["sizes"][str(n)] = json.loads(proc.stdout.strip().splitlines()[-1])
+            print(f"{n}: {results['sizes'][str(n)]}", file=sys.stderr, flush=True)
+            if args.out:
+                Path(args.out).write_text(json.dumps(results, indent=2) + "\n", encoding="utf-8")
+    print(json.dumps(results, indent=2))
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,153 @@
+"""Labelled texts (or text pairs) read from a table, every row checked.
+
+Policies, stated once: a row whose text is missing or blank is kept with an empty text (the model
+sees only its special tokens) and counted in a note, so validation and test denominators stay those
+of the published data sets; a row whose label is missing, or whose label is a long text (a text in
+the label column, or a text with an unquoted delimiter) is an error naming the row; a row that
+repeats the header (files concatenated with their headers) is skipped with a note.
+"""
+from dataclasses import dataclass, field
+from typing import List, Optional, Sequence, Union
+
+import pandas as pd
+
+from ..errors import UserError
+from .columns import ColumnNames, Columns, choose, is_long_label
+from .readers import open_table
+
+Label = Union[int, str]
+MISSING = ("", "nan", "none", "null")
+UNIQUE_LABELS_FROM = 20  # rows: from here on, a label column in which every value differs is refused
+
+
+@dataclass
+class Examples:
+    texts: List[str]
+    labels: Optional[List[Label]]  # None: a table read without labels (texts to predict)
+    source: str
+    pairs: Optional[List[str]] = None  # the second text of each pair; None: single texts
+    empty_texts: int = 0
+    notes: List[str] = field(default_factory=list)  # what was skipped or kept, for the log
+    column_names: dict = field(default_factory=dict)  # role -> the column's name in the file
+
+    def __len__(self) -> int:
+        return len(self.texts)
+
+    def subset(self, indices: Sequence[int]) -> "Examples":
+        def pick(values):
+            return None if values is None else [values[i] for i in indices]
+        empty = sum(1 for i in indices if not self.texts[i] or (self.pairs is not None and not self.pairs[i]))
+        return Examples(pick(self.texts), pick(self.labels), self.source, pick(self.pairs), empty,
+                        list(self.notes), self.column_names)
+
+
+def _text(value) -> str:
+    if value is None or (isinstance(value, float) and value != value):
+        return ""
+    return value if isinstance(value, str) else str(value)
+
+
+def _label(value) -> Optional[Label]:
+    """A label as written: an int where the file holds a whole number, else its stripped text; None if missing."""
+    if value is None or (isinstance(value, float) and value != value):
+        return None
+    if isinstance(value, bool):
+        return str(value).lower()
+    if isinstance(value, int) or (isinstance(value, float) and value.is_integer()):
+        return int(value)
+    text = str(value).strip()
+    return None if text.lower() in MISSING else text
+
+
+def read_examples(path, option: str = "train_path", asked: ColumnNames = ColumnNames(), *,
+                  need_labels: bool = True, need_pair=None) -> Examples:
+    """Read one table; every problem is a UserError naming the option, the file and the row.
+
+    need_pair: True / False when a saved model decides; None: pairs where the header has them."""
+    table = open_table(path, option)
+    where = table.where
+    texts, pairs, labels = [], [], []
+    columns: Optional[Columns] = None
+    empty, repeated = 0, []
+    for first_row, frame in table.chunks():
+        if columns is None:
+            if frame.empty:
+                break
+            columns = choose(table, frame, asked, need_label=need_labels, need_pair=need_pair)
+            if columns.has_header_row:
+                frame, first_row = frame.iloc[1:], first_row + 1
+        repeats = _repeats_header(frame, columns)
+        text_values = frame[columns.text].tolist()
+        pair_values = frame[columns.pair].tolist() if columns.pair is not None else None
+        label_values = frame[columns.label].tolist() if need_labels else None
+        for k, raw in enumerate(text_values):
+            row = first_row + k
+            if repeats is not None and repeats[k]:
+                repeated.append(row)
+                continue
+            text = _text(raw)
+            pair = _text(pair_values[k]) if pair_values is not None else None
+            if not text.strip() or (pair is not None and not pair.strip()):
+                empty += 1
+                text, pair = text if text.strip() else "", pair if pair is None or pair.strip() else ""
+            if need_labels:
+                label = _label(label_values[k])
+                if label is None:
+                    raise UserError(f"{where}: row {row} has no label (column {columns.names['label']!r})")
+                if isinstance(label, str) and is_long_label(label):
+                    raise UserError(f"{where}: row {row}: the label {label[:40] + '...'!r} in column "
+                                    f"{columns.names['label']!r} is a text, not a label; is --label_column "
+                                    f"right, or does a text hold an unquoted delimiter?")
+                labels.append(label)
+            texts.append(text)
+            if pair is not None:
+                pairs.append(pair)
+    if columns is None or not texts:
+        raise UserError(f"{where}: no rows" + (" after the header" if columns is not None else ""))
+    notes = []
+    if repeated:
+        shown = ", ".join(map(str, repeated[:5])) + (" ..." if len(repeated) > 5 else "")
+        notes.append(f"{where}: skipped {len(repeated)} row(s) repeating the header (row {shown})")
+    if need_labels:
+        labels = _named_labels(labels, table.class_names.get(columns.label), where)
+        if len(labels) >= UNIQUE_LABELS_FROM and len(set(labels)) == len(labels):
+            raise UserError(f"{where}: column {columns.names['label']!r} holds a different value in every one of "
+                            f"its {len(labels)} rows: not a label column; pass --label_column NAME")
+    return Examples(texts, labels if need_labels else None, str(path), pairs if columns.pair is not None else None,
+                    empty, notes, columns.names)
+
+
+def _repeats_header(frame: pd.DataFrame, columns: Columns):
+    """A mask of the rows whose chosen columns repeat the header (None: no header row)."""
+    if not columns.has_header_row:
+        return None
+    mask = None
+    for key in (columns.text, columns.pair, columns.label):
+        if key is not None:
+            same = frame[key].astype(str).str.strip().str.lower() == columns.header[key].strip().lower()
+            mask = same if mask is None else mask & same
+    return mask.tolist()
+
+
+def _named_labels(labels: List[Label], class_names, where: str) -> List[Label]:
+    """Labels as the file means them: whole-number strings read as ints (sorted numerically), and
+    integer labels of a `datasets` ClassLabel column read as their names."""
+    if all(isinstance(v, int) or (isinstance(v, str) and _is_int(v)) for v in labels):
+        labels = [int(v) for v in labels]
+        if class_names:
+            bad = next((v for v in labels if not 0 <= v < len(class_names)), None)
+            if bad is not None:
+                raise UserError(f"{where}: label {bad} is outside the {len(class_names)} class names "
+                                f"{class_names} that the data set declares")
+            return [class_names[v] for v in labels]
+        return labels
+    return [str(v) for v in labels]
+
+
+def _is_int(text: str) -> bool:
+    try:
+        int(text)
+        return True
+    except ValueError:
+        return False
+

@@ -1,0 +1,103 @@
+"""Train and validation examples with their label ids: label order, a stratified held-out slice, subsets.
+
+Labels are named as written in every message (never by their index).
+"""
+import random
+from dataclasses import dataclass
+from typing import Callable, List, Sequence
+
+from ..errors import UserError
+from .columns import ColumnNames
+from .examples import Examples, Label, read_examples
+
+
+def build_label_names(examples: Examples, option: str = "train_path") -> List[Label]:
+    """Deterministic label order (sorted); saved with the model so predictions map back."""
+    names = sorted(set(examples.labels))
+    if len(names) < 2:
+        raise UserError(f"--{option} {examples.source}: only one label ({names[0]!r}) in "
+                        f"{len(examples)} rows; a classifier needs at least two")
+    return names
+
+
+def encode_labels(examples: Examples, names: Sequence[Label], option: str) -> List[int]:
+    index = {name: i for i, name in enumerate(names)}
+    ids = []
+    for row, label in enumerate(examples.labels, 1):
+        if label not in index:
+            where = option if " " in option else f"--{option}"
+            raise UserError(f"{where} {examples.source}: label {label!r} (example {row}) is not "
+                            f"among the training labels {list(names)}")
+        ids.append(index[label])
+    return ids
+
+
+def stratified_split(labels: Sequence[int], fraction: float, seed: int, names: Sequence[Label] = None,
+                     note: Callable[[str], None] = lambda message: None):
+    """(train indices, held-out indices): `fraction` of each label, chosen by `seed`.
+
+    A label with too few examples to hold one out (and keep one to train on) stays whole in train;
+    `note` says so, naming it by `names`."""
+    rng = random.Random(seed)
+    train, held = [], []
+    by_label = {}
+    for i, label in enumerate(labels):
+        by_label.setdefault(label, []).append(i)
+    for label in sorted(by_label):
+        members = by_label[label]
+        rng.shuffle(members)
+        n_held = max(1, round(len(members) * fraction))
+        if n_held >= len(members):
+            shown = names[label] if names is not None else label
+            note(f"warning: label {shown!r} has only {len(members)} example(s): all kept in train, none held out "
+                 f"to validate on (its validation scores leave it out; pass --valid_path to score it)")
+            n_held = 0
+        held += members[:n_held]
+        train += members[n_held:]
+    return sorted(train), sorted(held)
+
+
+def seeded_subset(n: int, size, seed: int) -> List[int]:
+    if size is None or size >= n:
+        return list(range(n))
+    return sorted(random.Random(seed).sample(range(n), size))
+
+
+@dataclass
+class Splits:
+    train: Examples
+    valid: Examples
+    train_labels: List[int]
+    valid_labels: List[int]
+    label_names: List[Label]
+    valid_source: str  # "valid_path" or "held out of train"
+    notes: List[str]  # what the log should say: skipped rows, labels kept out of validation
+
+
+def load_splits(train_path, valid_path, *, valid_fraction: float, seed: int, columns: ColumnNames = ColumnNames(),
+                max_train_samples=None, max_valid_samples=None) -> Splits:
+    train = read_examples(train_path, "train_path", columns)
+    names = build_label_names(train, "train_path")
+    train_ids = encode_labels(train, names, "train_path")
+    notes = list(train.notes)
+    if valid_path:
+        valid = read_examples(valid_path, "valid_path", columns, need_pair=train.pairs is not None)
+        valid_ids = encode_labels(valid, names, "valid_path")
+        notes += valid.notes
+        source = "valid_path"
+    elif valid_fraction == 0:
+        valid, valid_ids = train.subset([]), []
+        source = "none: all of train is trained on"
+    else:
+        keep, held = stratified_split(train_ids, valid_fraction, seed, names, notes.append)
+        if not held:
+            raise UserError(f"--train_path {train.source}: no label has enough examples to hold {valid_fraction:.0%} "
+                            f"out; pass --valid_path, or --valid_fraction 0 to train on all of it")
+        valid, valid_ids = train.subset(held), [train_ids[i] for i in held]
+        train, train_ids = train.subset(keep), [train_ids[i] for i in keep]
+        source = f"{valid_fraction:.0%} held out of train (stratified, seed {seed})"
+    picked = seeded_subset(len(train), max_train_samples, seed)
+    train, train_ids = train.subset(picked), [train_ids[i] for i in picked]
+    picked = seeded_subset(len(valid), max_valid_samples, seed + 1)
+    valid, valid_ids = valid.subset(picked), [valid_ids[i] for i in picked]
+    return Splits(train, valid, train_ids, valid_ids, names, source, notes)

@@ -1,0 +1,49 @@
+"""The best model's test scores class by class, as results.md shows them: every score, a table of
+precision / recall / F1 per label (named as written), and a confusion-matrix PNG."""
+from pathlib import Path
+
+from typing import Optional
+
+from bertclf.metrics import SCORES
+from bertclf.results_table import markdown_table
+
+from .plots import _save
+
+
+def scores_markdown(test: dict) -> str:
+    """'Test scores: accuracy 0.9000, macro f1 ...' and the per-class table ('' for a task without them)."""
+    if "per_class" not in test:
+        return ""
+    shown = ", ".join(f"{name.replace('_', ' ')} {test[name]:.4f}" for name in SCORES)
+    rows = [[r["label"], f"{r['precision']:.4f}", f"{r['recall']:.4f}", f"{r['f1']:.4f}", r["support"]]
+            for r in test["per_class"]]
+    return (f"\nTest scores of the best configuration: {shown}. Per class (confusion matrix: "
+            f"confusion_matrix.png):\n\n" + markdown_table(["label", "precision", "recall", "F1", "support"], rows))
+
+
+def confusion_png(test: dict, path: Path, title: str) -> Optional[Path]:
+    """The test confusion matrix (rows: true label, columns: predicted), counts in each cell; None
+    without matplotlib (a bare machine; the search extra installs it) or without a matrix (QA)."""
+    if "confusion" not in test:
+        return None
+    try:
+        import matplotlib
+    except ImportError:
+        return None
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+    matrix, names = test["confusion"], [str(n) for n in test["labels"]]
+    size = max(3.5, 0.6 * len(names) + 2)
+    fig, ax = plt.subplots(figsize=(size, size))
+    ax.imshow(matrix, cmap="Blues")
+    ax.set_xticks(range(len(names)), names, rotation=45, ha="right")
+    ax.set_yticks(range(len(names)), names)
+    ax.set_xlabel("predicted")
+    ax.set_ylabel("true")
+    ax.set_title(title)
+    top = max(max(row) for row in matrix) or 1
+    for i, row in enumerate(matrix):
+        for j, count in enumerate(row):
+            ax.text(j, i, str(count), ha="center", va="center", color="white" if count > top / 2 else "black")
+    _save(fig, path)
+    return path

@@ -1,0 +1,93 @@
+"""Your own files as a search: the README's one-command example runs; faults in the files end before Ray."""
+import re
+import shlex
+import time
+
+import pytest
+
+from tests.conftest import sentiment_rows, write_csv
+from tests.test_search import ROOT, run
+
+pytestmark = pytest.mark.ray
+NEUTRAL = "the film was a film with a start and an end"
+
+
+def reviews(n, seed):
+    """comment,target rows of three classes, the README's layout."""
+    rows = [(text, "positive" if label == "pos" else "negative") for text, label in sentiment_rows(n, seed)]
+    return rows + [(f"{NEUTRAL} number {i}", "neutral") for i in range(n // 4)]
+
+
+def readme_command() -> list:
+    """The README's own-data example, as arguments after `python launch.py`."""
+    readme = (ROOT / "README.md").read_text(encoding="utf-8")
+    section = readme[readme.index("## Your own data"):]
+    block = re.search(r"```bash\n(python launch\.py --search classify.*?)\n```", section, re.S).group(1)
+    return shlex.split(block.replace("\\\n", " "))[2:]
+
+
+def test_the_readme_example_runs_as_a_smoke_search(tmp_path):
+    write_csv(tmp_path / "reviews.csv", reviews(240, 1), ["comment", "target"])
+    write_csv(tmp_path / "reviews_test.csv", reviews(80, 2), ["comment", "target"])
+    args = [a if not a.endswith(".csv") else str(tmp_path / a) for a in readme_command()]
+    proc = run(["python", str(ROOT / "launch.py"), *args, "--smoke-test", "--output-dir", str(tmp_path / "out"),
+                "--num-cpus", "2"], timeout=500)
+    assert proc.returncode == 0, proc.stderr[-3000:]
+    assert "trials of train reviews.csv, test reviews_test.csv" in proc.stderr
+    out = tmp_path / "out" / "classify-smoke"
+    results = (out / "results.md").read_text()
+    assert results.startswith("# Search classify-smoke: train reviews.csv, test reviews_test.csv")
+    assert "| valid macro f1 |" in results  # the chosen metric in the seed's table
+    assert "| label | precision | recall | F1 | support |" in results
+    assert "| neutral |" in results and "| positive |" in results  # labels as written
+    assert (out / "confusion_matrix.png").stat().st_size > 1000
+
+
+@pytest.mark.parametrize("test_rows, header, expected", [
+    ([("a fine film", None)], ["id", "comment"], "--label_column target: no such column in the header"),
+    ([("a fine film", "mixed")], ["comment", "target"], "label 'mixed' (example 1) is not among the training labels"),
+])
+def test_a_faulty_test_file_fails_before_ray_and_leaves_the_name_free(tmp_path, test_rows, header, expected):
+    write_csv(tmp_path / "train.csv", reviews(60, 1), ["comment", "target"])
+    rows = [(1, t) if label is None else (t, label) for t, label in test_rows]
+    write_csv(tmp_path / "test.csv", rows, header)
+    started = time.time()
+    proc = run(["python", str(ROOT / "launch.py"), "--search", "classify", "--smoke-test", "--train_path",
+                str(tmp_path / "train.csv"), "--test_path", str(tmp_path / "test.csv"), "--text_column", "comment",
+                "--label_column", "target", "--output-dir", str(tmp_path / "out"), "--num-cpus", "2"], timeout=200)
+    errors = [line for line in proc.stderr.splitlines() if line.startswith("error:")]
+    assert proc.returncode == 2 and len(errors) == 1 and expected in errors[0], proc.stderr[-2000:]
+    assert errors[0].startswith(f"error: test data {tmp_path / 'test.csv'}: ") and "Traceback" not in proc.stderr
+    assert "Started a local Ray instance" not in proc.stderr
+    assert not (tmp_path / "out" / "classify-smoke" / "trials").exists()
+    assert time.time() - started < 120
+
+
+def test_a_test_file_without_labels_fails_after_reading_train_before_ray(tmp_path, toy):
+    write_csv(tmp_path / "train.csv", reviews(60, 1), ["comment", "target"])
+    write_csv(tmp_path / "test.csv", [(1, "a fine film"), (2, "a dull one")], ["id", "comment"])
+    proc = run(["python", str(ROOT / "launch.py"), "--search", "classify", "--train_path", str(tmp_path / "train.csv"),
+                "--test_path", str(tmp_path / "test.csv"), "--text_column", "comment", "--label_column", "target",
+                "--set", f"fixed.bert_name={toy['model']}", "--output-dir", str(tmp_path / "out"), "--num-cpus", "2"],
+               timeout=200)
+    errors = [line for line in proc.stderr.splitlines() if line.startswith("error:")]
+    assert proc.returncode == 2 and len(errors) == 1, proc.stderr[-2000:]
+    assert errors[0].startswith(f"error: test data {tmp_path / 'test.csv'}: --label_column target: no such column")
+    assert "data: " in proc.stderr and "Started a local Ray instance" not in proc.stderr  # train read, Ray not started
+    assert not (tmp_path / "out" / "classify" / "trials").exists()
+
+
+def test_a_search_on_sentence_pairs(tmp_path):
+    """sentence1,sentence2,label files: found as pairs, searched and scored as pairs (smoke)."""
+    def pairs(n, seed):
+        return [(f"about film {i}", text, label) for i, (text, label) in enumerate(sentiment_rows(n, seed))]
+    write_csv(tmp_path / "train.csv", pairs(200, 1), ["sentence1", "sentence2", "label"])
+    write_csv(tmp_path / "test.csv", pairs(60, 2), ["sentence1", "sentence2", "label"])
+    proc = run(["python", str(ROOT / "launch.py"), "--search", "classify", "--smoke-test", "--train_path",
+                str(tmp_path / "train.csv"), "--test_path", str(tmp_path / "test.csv"), "--output-dir",
+                str(tmp_path / "out"), "--num-cpus", "2"], timeout=500)
+    assert proc.returncode == 0, proc.stderr[-3000:]
+    assert "columns text + text_pair -> label" in proc.stderr  # the smoke slice names a pair's columns so
+    meta = (tmp_path / "out" / "classify-smoke" / "best_model" / "bert_hpo_model.json").read_text()
+    assert '"pairs": true' in meta
+    assert "| label | precision | recall | F1 | support |" in (tmp_path / "out" / "classify-smoke" / "results.md").read_text()

@@ -1,7 +1,7 @@
 """A spec for your own files: no dataset (or custom), files and columns; the metric any of five; --set works."""
 import pytest
 
-from bert_hpo_distributed.search_cli import build_parser, search_options
+from bert_hpo_distributed.search_cli import search_options
 from bert_hpo_distributed.spec import load_spec
 from bertclf.errors import UserError
 
@@ -43,7 +43,9 @@ def test_every_metric_is_accepted_for_a_named_data_set():
 
 
 def test_the_one_command_form_becomes_overrides():
-    args = build_parser().parse_args(["--search", "classify", "--train_path", "a b.csv", "--test_path", "t.csv",
+    from launch import build_parser  # the one parser: a search reads the single run's data options
+    parser, _, _ = build_parser()
+    args = parser.parse_args(["--search", "classify", "--train_path", "a b.csv", "--test_path", "t.csv",
                                       "--label_column", "1", "--set", "num_samples=2"])
     opts = search_options(args)
     assert opts.overrides == ['files.train="a b.csv"', 'files.test="t.csv"', 'columns.label="1"', "num_samples=2"]

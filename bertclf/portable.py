@@ -13,6 +13,7 @@ from pathlib import Path
 import torch
 from torch import nn
 
+from .heads import takes_token_types
 from .predict import load_model
 
 HF_FOLDER, ONNX_FOLDER, ONNX_FILE = "hf", "onnx", "model.onnx"
@@ -54,13 +55,19 @@ def write_portable(model_dir, encoder_path=None) -> dict:
     if meta["truncation"] == "head+tail":
         info["tokenizer_note"] = ("the model was trained on head+tail truncation (the first quarter and the last "
                                   "three quarters of a long text); a plain tokenizer keeps the head only")
-    try:
-        info["onnx"], info["onnx_difference"] = _kept(model_dir / ONNX_FOLDER, lambda folder: _write_onnx(
-            model, probe, expected, config, tokenizer, folder))
-    except Exception as error:  # any exporter failure: a copy for elsewhere must not cost the search its outputs
-        info["onnx"], info["why_not_onnx"] = None, f"the export failed: {str(error).splitlines()[0]}"
-    if info["onnx"] is None and "why_not_onnx" not in info:
-        info["why_not_onnx"] = f"its probabilities were up to {info['onnx_difference']:.2g} away from this project's"
+    if meta.get("pairs") and takes_token_types(model.encoder):
+        # the probe and the card's snippet are single texts: a pair's token types would go untested and unsent
+        info["onnx"], info["why_not_onnx"] = None, ("the model reads text pairs with token types, which the ONNX copy "
+                                                    "does not take; use this project (or the transformers copy)")
+    else:
+        try:
+            info["onnx"], info["onnx_difference"] = _kept(model_dir / ONNX_FOLDER, lambda folder: _write_onnx(
+                model, probe, expected, config, tokenizer, folder))
+        except Exception as error:  # any exporter failure: a copy for elsewhere must not cost the search its outputs
+            info["onnx"], info["why_not_onnx"] = None, f"the export failed: {str(error).splitlines()[0]}"
+        if info["onnx"] is None and "why_not_onnx" not in info:
+            info["why_not_onnx"] = (f"its probabilities were up to {info['onnx_difference']:.2g} away from this "
+                                    f"project's")
     hf_model, info["why_not_hf"] = transformers_model(model, meta, config)
     if hf_model is not None:
         info["hf"], info["hf_difference"] = _kept(model_dir / HF_FOLDER, lambda folder: _write_hf(

@@ -3,6 +3,7 @@ fine-tuning, boost, and prediction."""
 import json
 
 import pytest
+import torch
 
 from bertclf.cli import main
 from bertclf.encoders import load_tokenizer
@@ -79,3 +80,21 @@ def test_token_ids_survive_pickling_in_their_compact_dtype():
                       torch.tensor([1, 1], dtype=torch.int32))
     copy = pickle.loads(pickle.dumps(tokens))  # a search ships them through Ray's object store
     assert copy[1].tolist() == [2, 65535] and copy.flat.dtype == torch.uint16 and copy.type_starts.tolist() == [1, 1]
+
+
+@pytest.mark.parametrize("type_vocab_size", [1, 2])
+def test_token_types_reach_only_an_encoder_that_has_them(type_vocab_size):
+    # a BERT-style tokenizer makes type 1 for a pair's second text; an encoder trained with one type
+    # (type_vocab_size 1) would index past its table
+    from transformers import BertConfig, BertModel
+    from bertclf.heads import BertClassifier
+    torch.manual_seed(0)
+    encoder = BertModel(BertConfig(vocab_size=30, hidden_size=16, num_hidden_layers=1, num_attention_heads=2,
+                                   intermediate_size=32, type_vocab_size=type_vocab_size)).eval()
+    model = BertClassifier(encoder, 2, 0.0, "cls")
+    ids, mask, types = torch.tensor([[1, 5, 2, 7, 2]]), torch.ones(1, 5, dtype=torch.long), torch.tensor([[0, 0, 0, 1, 1]])
+    with torch.no_grad():
+        logits = model(input_ids=ids, attention_mask=mask, token_type_ids=types)
+        plain = model(input_ids=ids, attention_mask=mask)
+    assert logits.shape == (1, 2)
+    assert torch.equal(logits, plain) == (type_vocab_size == 1)  # types change the answer only where they exist

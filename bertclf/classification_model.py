@@ -45,7 +45,8 @@ def build(config, inputs: ClassificationInputs, encoder, device) -> Task:
     return Task(kind="classification", metrics=[chosen, *(m for m in METRICS if m != chosen)], model=model,
                 train_lengths=inputs.tokens["train"].lengths.tolist(), batch_inputs=batch_inputs,
                 parallel_inputs=not boost, loss=loss,
-                evaluate=partial(evaluate, inputs.tokens.get("valid"), valid, len(inputs.label_names), config.eval_batch_size),
+                evaluate=partial(evaluate, inputs.tokens.get("valid"), valid, len(inputs.label_names),
+                                 config.eval_batch_size),
                 degenerate=partial(degenerate, valid, len(inputs.label_names)), meta=meta)
 
 

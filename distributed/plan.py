@@ -112,7 +112,7 @@ def make_plan(opts: SearchOptions, say) -> Plan:
 
     cpus = opts.num_cpus or os.cpu_count() or 1
     concurrency = _concurrency(spec, use_gpu, not opts.address, cpus, opts.max_concurrent)
-    max_epochs = max(spec.trial_config(c).n_epochs for c in spec.corners())
+    max_epochs = max(spec.trial_config(c).n_epochs for c in spec.corners(["n_epochs"]))
     return Plan(opts=opts, spec=spec, profile=profile, use_gpu=use_gpu, name=name, out_dir=out_dir,
                 storage=storage, experiment=experiment, test_path=Path(files["test"]) if files.get("test") else None,
                 data_note=data_note, model_source=source, model_why=why, concurrency=concurrency,
@@ -216,7 +216,7 @@ def _concurrency(spec: SearchSpec, use_gpu: bool, local: bool, cpus: int, explic
     limit = int(cpus // (res.cpus_per_worker * workers + (0.01 if workers > 1 else 0))) or 1
     if use_gpu:
         import torch
-        modes = {spec.trial_config(c).uses_feature_cache for c in spec.corners()}
+        modes = {spec.trial_config(c).uses_feature_cache for c in spec.corners(["mode", "boost", "bert_finetuning"])}
         per_trial = res.boost_gpu_fraction if modes == {True} and workers == 1 else res.gpus_per_worker * workers
         limit = min(limit, int(torch.cuda.device_count() // per_trial) or 1)
     return max(1, min(limit, wanted))

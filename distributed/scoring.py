@@ -4,6 +4,7 @@ from pathlib import Path
 
 import ray
 
+from bertclf.checkpoint import model_folder
 from bertclf.predict import score_model, test_inputs
 
 from .ray_session import cpus_each
@@ -13,7 +14,7 @@ def _score(checkpoint, inputs, shared, cache_dir: str, batch_size: int, threads:
     import torch
     torch.set_num_threads(max(1, threads))
     with checkpoint.as_directory() as folder:
-        return score_model(folder, inputs, cache_dir=cache_dir, batch_size=batch_size, encoder_path=shared.model_path())
+        return score_model(model_folder(folder), inputs, cache_dir=cache_dir, batch_size=batch_size, encoder_path=shared.model_path())
 
 
 def score_on_test(plan, checkpoint, model_dir: Path, shared) -> dict:

@@ -91,9 +91,9 @@ def prepare(plan: Plan, configs):
 
 
 def search_configs(spec):
-    """A trial configuration for every input key the space can ask for (its corners)."""
+    """A trial configuration for every input key the space can ask for (its input corners)."""
     _check_ranges_keep_inputs(spec)
-    return [spec.trial_config(sampled) for sampled in spec.corners()]
+    return [spec.trial_config(sampled) for sampled in spec.input_corners()]
 
 
 def _check_ranges_keep_inputs(spec) -> None:
@@ -184,7 +184,7 @@ def fit(plan: Plan, shared: Shared):
                 name="trials", storage_path=plan.experiment.rsplit("/", 1)[0], verbose=1 if plan.opts.verbose else 0,
                 callbacks=[Progress(spec, plan.concurrency, say)],
                 checkpoint_config=tune.CheckpointConfig(num_to_keep=spec.checkpoints_to_keep,
-                                                        checkpoint_score_attribute=spec.metric,
+                                                        checkpoint_score_attribute=spec.score_key,
                                                         checkpoint_score_order="max"),
                 failure_config=tune.FailureConfig(max_failures=spec.max_failures)))
     started = time.perf_counter()

@@ -27,6 +27,7 @@ from bertclf.train import train
 from .shared import Shared
 
 TRIAL_LOG = "trial.log"
+OWNER = "trial_id"  # in each checkpoint: the trial that wrote it (PBT hands a trial another's)
 
 
 def guard_gpu() -> None:
@@ -91,7 +92,7 @@ def run_in_trial(sampled: dict, spec, shared: Shared, cpus: float, every_check: 
     config = spec.trial_config(sampled)
     if ray.get_gpu_ids():
         config.device = "cuda"
-    trial_dir = tune.get_context().get_trial_dir()
+    trial_dir, trial_id = tune.get_context().get_trial_dir(), tune.get_context().get_trial_id()
     checkpoint = tune.get_checkpoint()
     memory = gpu_memory_probe()
 
@@ -102,6 +103,7 @@ def run_in_trial(sampled: dict, spec, shared: Shared, cpus: float, every_check: 
             return
         with tempfile.TemporaryDirectory(dir=staging_dir(), prefix=f"{os.getpid()}-") as folder:
             save_checkpoint(folder)
+            (Path(folder) / OWNER).write_text(trial_id, encoding="utf-8")
             tune.report(metrics, checkpoint=tune.Checkpoint.from_directory(folder))
 
     try:
@@ -113,7 +115,8 @@ def run_in_trial(sampled: dict, spec, shared: Shared, cpus: float, every_check: 
             train(config, report, **options)
         else:
             with checkpoint.as_directory() as folder:
-                train(config, report, resume_from=folder, **options)
+                own = (Path(folder) / OWNER).read_text(encoding="utf-8") == trial_id
+                train(config, report, resume_from=folder, own_checkpoint=own, **options)
     finally:
         release_memory()
 
@@ -207,7 +210,7 @@ def run_with_torch_trainer(sampled: dict, spec, shared: Shared, use_gpu: bool, s
         spec.trial_config(sampled), shared, workers=res.workers_per_trial, use_gpu=use_gpu,
         cpus_per_worker=res.cpus_per_worker, placement=res.placement,
         name=f"{tune.get_context().get_trial_name()}-train", storage_path=storage_path,
-        checkpoints_to_keep=spec.checkpoints_to_keep, max_failures=spec.max_failures, metric=spec.metric,
+        checkpoints_to_keep=spec.checkpoints_to_keep, max_failures=spec.max_failures, metric=spec.score_key,
         every_check=every_check, callbacks=[TuneReportCallback()])
     trainer.fit()
 

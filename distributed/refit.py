@@ -11,6 +11,7 @@ from ray.util.queue import Empty, Queue
 
 from .ray_session import cpus_each
 from .shared import Shared
+from .spec import check_batches_divide
 from .trial import torch_trainer
 
 
@@ -28,6 +29,14 @@ def refit_workers(plan) -> int:
     return max(1, int(ray.cluster_resources().get("GPU", 0))) if plan.use_gpu else 1
 
 
+def check_refit(plan) -> None:
+    """Before the first trial (Ray is up: the GPUs are counted): whichever configuration wins, its
+    refit's micro-batch splits over the refit's workers."""
+    if plan.spec.refit:
+        what = "resources.refit_workers" if plan.spec.resources.refit_workers else "the refit (one worker per GPU)"
+        check_batches_divide(plan.spec, refit_workers(plan), what)
+
+
 def run_refit(plan, config, shared: Shared, say):
     """The refit's final checkpoint (Ray Train's, under the storage path)."""
     from .search import prepare, share
@@ -36,8 +45,9 @@ def run_refit(plan, config, shared: Shared, say):
         cpus_each(workers)
     ready, pending = prepare(plan, [config])
     refit_shared, _ = share(plan, ready, pending, shared)
-    inputs = next(iter(ready.values()), None) or pending[0][1]
-    say(f"refit: {inputs.description.split(' (')[0]}, {config.n_epochs} epoch(s), {workers} worker(s) "
+    inputs = next(iter(ready.values()), None) or (pending[0][1] if pending else None)
+    data = inputs.description.split(" (")[0] if inputs else "each worker reads its own inputs (--no-shared-inputs)"
+    say(f"refit: {data}, {config.n_epochs} epoch(s), {workers} worker(s) "
         f"({'GPU' if plan.use_gpu else f'CPU, {cpus:g} each'})")
     # the workers' log lines come to this console through a queue; Ray Train resumes a run of the
     # same name and storage path from its latest checkpoint

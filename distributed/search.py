@@ -18,7 +18,8 @@ from . import ray_session
 from .outputs import write_outputs
 from .plan import Plan, SearchOptions, make_plan
 from .progress import Progress, short
-from .searchers import first_points, param_space, scheduler, search_algorithm
+from .refit import check_refit
+from .searchers import checkpoints_kept, first_points, param_space, scheduler, search_algorithm
 from .shared import Shared, check_gpu, share_inputs, share_model
 
 
@@ -39,6 +40,7 @@ def run_search(opts: SearchOptions) -> dict:
     say(describe(plan))
     ray_started = ray_session.start(opts.address, opts.num_cpus, opts.dashboard_host, verbose=opts.verbose)
     try:
+        check_refit(plan)
         shared, feature_seconds = share(plan, ready, pending)
         grid, trial_seconds = fit(plan, shared)
         summary = write_outputs(plan, grid, shared, say)
@@ -183,7 +185,7 @@ def fit(plan: Plan, shared: Shared):
             run_config=tune.RunConfig(
                 name="trials", storage_path=plan.experiment.rsplit("/", 1)[0], verbose=1 if plan.opts.verbose else 0,
                 callbacks=[Progress(spec, plan.concurrency, say)],
-                checkpoint_config=tune.CheckpointConfig(num_to_keep=spec.checkpoints_to_keep,
+                checkpoint_config=tune.CheckpointConfig(num_to_keep=checkpoints_kept(spec),
                                                         checkpoint_score_attribute=spec.score_key,
                                                         checkpoint_score_order="max"),
                 failure_config=tune.FailureConfig(max_failures=spec.max_failures)))

@@ -66,6 +66,16 @@ def scheduler(spec, max_epochs: int):
     return FIFOScheduler()
 
 
+# PBT copies a donor's latest checkpoint while the donor trains on: Ray warns that keeping 2 or
+# fewer lets the donor delete it before the copy is made (a trial then fails to restore)
+PBT_CHECKPOINTS_KEPT = 4
+
+
+def checkpoints_kept(spec) -> int:
+    """Checkpoints kept per trial: the spec's, and under PBT enough for donors' to outlive the copy."""
+    return max(spec.checkpoints_to_keep, PBT_CHECKPOINTS_KEPT) if spec.scheduler.type == "pbt" else spec.checkpoints_to_keep
+
+
 def first_points(spec, warm_start_dir) -> List[dict]:
     """Evaluated before the searcher proposes anything: an earlier search's best configurations
     (--warm-start), else the engine's defaults where the space holds them (start_from_defaults)."""

@@ -164,6 +164,18 @@ class SearchSpec:
         return point
 
 
+def check_batches_divide(spec: SearchSpec, workers: int, what: str) -> None:
+    """Every micro-batch the space can make (batch_size / gradient_accumulation_steps) splits evenly
+    over `workers` DDP workers; else one UserError line naming `what` decided the count."""
+    for sampled in spec.corners(["batch_size", "gradient_accumulation_steps"]):
+        config = spec.trial_config(sampled)
+        if config.micro_batch_size % workers:
+            raise UserError(f"{spec.source}: {what} is {workers} workers, but batch_size {config.batch_size} / "
+                            f"gradient_accumulation_steps {config.gradient_accumulation_steps} = micro-batch "
+                            f"{config.micro_batch_size} does not split evenly over them; choose batch sizes (or a "
+                            f"worker count) so that it does")
+
+
 def expand(sampled: Dict[str, Any]) -> dict:
     """One trial's sampled values as training options: `mode` becomes its two booleans."""
     values = {}
@@ -399,6 +411,8 @@ def _check_values(spec: SearchSpec, source: str) -> None:
         raise UserError(f"{source}: scheduler.type pbt with resources.workers_per_trial {r.workers_per_trial}: PBT "
                         f"hands a trial another trial's checkpoint, but a trial of several workers is a "
                         f"TorchTrainer that restores only its own; use workers_per_trial 1, or scheduler asha")
+    if r.workers_per_trial > 1:
+        check_batches_divide(spec, r.workers_per_trial, "resources.workers_per_trial")
     if r.placement not in PLACEMENTS:
         raise UserError(f"{source}: resources.placement: expected {', '.join(PLACEMENTS)}, got {r.placement!r}")
     if r.workers_per_trial < 1 or r.cpus_per_worker <= 0 or r.gpus_per_worker < 0 or not 0 < r.boost_gpu_fraction <= 1:

@@ -107,7 +107,7 @@ def run_in_trial(sampled: dict, spec, shared: Shared, cpus: float, every_check: 
             tune.report(metrics, checkpoint=tune.Checkpoint.from_directory(folder))
 
     try:
-        inputs = own_inputs_or_shared(config, shared)
+        inputs = own_inputs_or_shared(config, shared, tune.get_context().get_trial_id())
         model_path = shared.model_path()
         options = dict(inputs=inputs, model_path=model_path, save_run=False, log=_file_log(trial_dir),
                        should_stop=stop_requested)
@@ -132,12 +132,12 @@ def gpu_memory_probe():
     return lambda: {"gpu_memory_at_start_mb": at_start, "gpu_peak_memory_mb": torch.cuda.max_memory_allocated() / 2**20}
 
 
-def own_inputs_or_shared(config, shared: Shared):
+def own_inputs_or_shared(config, shared: Shared, run_id: str):
     """The prepared inputs from the object store; with --no-shared-inputs (a benchmark of the seed's
-    way) None, and a cache of this trial's own: the trial reads, tokenises and encodes for itself."""
+    way) None, and a cache of this run's own: the run reads, tokenises and encodes for itself."""
     if shared.inputs:
         return ray.get(shared.inputs[inputs_key(config)])
-    config.cache_dir = os.path.join(config.cache_dir, "per-trial", tune.get_context().get_trial_id())
+    config.cache_dir = os.path.join(config.cache_dir, "per-trial", run_id)
     return None
 
 
@@ -168,7 +168,7 @@ def worker_loop(loop_config: dict) -> None:
                 save_checkpoint(folder)
             ray_train.report(metrics, checkpoint=ray_train.Checkpoint.from_directory(folder) if rank == 0 else None)
 
-    inputs = ray.get(shared.inputs[inputs_key(config)])
+    inputs = own_inputs_or_shared(config, shared, ray_train.get_context().get_trial_name())
     lines = loop_config.get("lines")  # a queue the driver prints from (a refit), or the worker's own log
     log = (lines.put if lines is not None else print) if rank == 0 else (lambda message: None)
     checkpoint = ray_train.get_checkpoint()

@@ -271,6 +271,49 @@ def test_pbt_search_exploits_and_completes(tmp_path):
     assert len(trials) == 4 and all(t["status"] != "error" for t in trials)
     exploits = (tmp_path / "out" / "pbt" / "trials" / "pbt_global.txt").read_text().strip().splitlines()
     assert exploits, "PBT never copied a better trial's weights"
+    # a trial given another's weights reports only checks it ran itself
+    for path in (tmp_path / "out" / "pbt" / "trials").glob("trial_*/result.json"):
+        own = {}
+        for result in map(json.loads, path.read_text().splitlines()):
+            own[result["epoch"]] = result["valid_accuracy"]
+            assert result["best_valid_accuracy"] == own.get(result["best_epoch"]), f"{path}: a best it never checked"
+    # the exported best model scores what its row reports, and was trained with the row's configuration
+    best, exported = trials[0], tmp_path / "out" / "pbt" / "best_model"
+    search_config = json.loads((exported / "search_config.json").read_text())
+    assert search_config["trial"] == best["trial"]
+    assert all(str(value) == best[key] for key, value in search_config["sampled"].items())
+    assert _valid_accuracy(exported, search_config["train_options"]) == pytest.approx(float(best["best_valid_accuracy"]))
+
+
+def _valid_accuracy(model_dir, train_options) -> float:
+    """The model re-scored on the validation examples its search ranked it on."""
+    from dataclasses import replace
+    from bertclf.config import TrainConfig
+    from bertclf.inputs import prepare_inputs
+    from bertclf.predict import score_model
+    config = TrainConfig.from_dict(train_options)
+    inputs = prepare_inputs(config, lambda message: None)
+    valid = replace(inputs, tokens={"test": inputs.tokens["valid"]}, labels={"test": inputs.labels["valid"]})
+    return score_model(model_dir, valid, cache_dir=config.cache_dir, device="cpu", precision="fp32",
+                       batch_size=config.eval_batch_size)["accuracy"]
+
+
+def test_a_refit_that_cannot_split_its_batches_is_refused_before_the_first_trial(tmp_path):
+    data = write_imdb_like(tmp_path / "data")
+    proc = run(search_cmd(data, tmp_path / "out", "--refit", "--set", "resources.refit_workers=3"))
+    assert proc.returncode == 2, proc.stderr[-3000:]
+    last = proc.stderr.strip().splitlines()[-1]
+    assert last.startswith("error: ") and "resources.refit_workers is 3 workers" in last, last
+    assert not list((tmp_path / "out").glob("*/trials/trial_*")), "trials ran before the refit was checked"
+
+
+def test_trials_of_two_workers_and_the_refit_read_their_own_inputs_without_shared_inputs(tmp_path):
+    data = write_imdb_like(tmp_path / "data", n_train=200, n_test=60)
+    proc = run(search_cmd(data, tmp_path / "out", "--no-shared-inputs", "--refit", "--set", "smoke.num_samples=1",
+                          "--set", "smoke.space.mode.choice=[finetune]", "--set", "smoke.fixed.n_epochs=1",
+                          "--set", "resources={workers_per_trial: 2, cpus_per_worker: 0.9}"))
+    assert proc.returncode == 0, proc.stderr[-3000:]
+    assert "Refit of the best configuration on all of train" in (tmp_path / "out" / "imdb-smoke" / "results.md").read_text()
 
 
 def test_refit_on_two_gloo_workers_gives_the_weights_of_one(local_ray, config_for, tmp_path):

@@ -77,6 +77,8 @@ def test_mode_expands_to_the_two_booleans():
     ({"space": {"valid_fraction": {"uniform": [0.1, 0.2]}}}, "space.valid_fraction: decides which examples"),
     ({"space": {"max_valid_samples": {"choice": [100, 200]}}}, "space.max_valid_samples: decides which examples"),
     ({"space": {"valid_path": {"choice": ["a.csv"]}}}, "space.valid_path: decides which examples"),
+    ({"fixed": {"batch_size": 16}, "resources": {"workers_per_trial": 3}},
+     "resources.workers_per_trial is 3 workers, but batch_size 16 / gradient_accumulation_steps 1 = micro-batch 16"),
     ({"scheduler": {"type": "pbt"}, "resources": {"workers_per_trial": 2}},
      "restores only its own; use workers_per_trial 1"),
 ])

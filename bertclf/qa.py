@@ -1,6 +1,7 @@
 """Extractive QA (KorQuAD 1.0): question + context windows, a start/end head, n-best span decoding.
 
-A context longer than max_length is cut into overlapping windows (doc_stride tokens apart). In
+A context longer than max_length is cut into windows that overlap by doc_stride tokens (Hugging
+Face's `stride`: the context tokens two neighbouring windows share). In
 training, a window that does not hold the whole answer points at [CLS] (index 0). At evaluation
 every window of a question votes with its best span; the best-scoring span wins.
 """
@@ -37,11 +38,15 @@ class BertSpanQA(nn.Module):
 
 
 def windows(tokenizer, examples, max_length: int, doc_stride: int, cache_dir) -> Dict[str, torch.Tensor]:
-    """Token windows of every question, cached: ids, type ids, answer positions, offsets, owner."""
+    """Token windows of every question, cached: ids, type ids, answer positions, offsets, owner.
+
+    doc_stride: the context tokens two neighbouring windows of a question share. Raises UserError
+    for a question too long to leave a window more context than that (naming the question)."""
     if not getattr(tokenizer, "is_fast", False):
         raise UserError("question answering needs a fast tokenizer (offset mapping)")
     if doc_stride >= max_length // 2:
         raise UserError(f"--doc_stride {doc_stride}: must be below half of --max_length {max_length}")
+    check_question_lengths(tokenizer, examples, max_length, doc_stride)
     key = digest("qa-windows-v1", tokenizer_identity(tokenizer), max_length, doc_stride,
                  [(e.question, e.context, e.answers[0], e.answer_start) for e in examples])
 
@@ -99,6 +104,18 @@ def window_inputs(win: Windows, pad_id: int, multiple: int, indices) -> dict:
     ids, mask = pad_batch(win.ids, indices, pad_id, multiple)
     types, _ = pad_batch(win.types, indices, 0, multiple)
     return {"input_ids": ids, "attention_mask": mask, "token_type_ids": types}
+
+
+def check_question_lengths(tokenizer, examples, max_length: int, doc_stride: int) -> None:
+    """A window holds the question, the special tokens and more context tokens than the overlap;
+    the tokenizer itself would fail mid-run on a longer question (a Rust panic)."""
+    room = max_length - tokenizer.num_special_tokens_to_add(pair=True) - doc_stride - 1
+    lengths = [len(ids) for ids in tokenizer([e.question for e in examples], add_special_tokens=False)["input_ids"]]
+    for example, length in zip(examples, lengths):
+        if length > room:
+            raise UserError(f"question {example.qid} is {length} tokens long: with --max_length {max_length} and "
+                            f"--doc_stride {doc_stride} a question may have at most {room} tokens; raise "
+                            f"--max_length, lower --doc_stride, or shorten the question")
 
 
 def span_loss(logits: torch.Tensor, starts: torch.Tensor, ends: torch.Tensor) -> torch.Tensor:

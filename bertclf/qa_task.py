@@ -78,17 +78,23 @@ def build(config, inputs: QAInputs, encoder, device) -> Task:
         return span_loss(logits, t["starts"][indices].to(logits.device), t["ends"][indices].to(logits.device))
 
     def evaluate(run, rank, world, reduce):
-        # every worker decodes every question: a question's windows must meet in one place
-        valid = win["valid"]
+        # each worker scores its share of the questions (every window of a question, so that they
+        # meet in one place); the sums are reduced over the workers
+        valid, examples = win["valid"], inputs.examples["valid"]
+        mine = [w for w, owner in enumerate(valid.tensors["owners"].tolist()) if owner % world == rank]
+        lengths = valid.ids.lengths.tolist()
+        batches = [[mine[i] for i in batch] for batch in eval_batches([lengths[w] for w in mine], config.eval_batch_size)]
         loss_sum, by_window = 0.0, {}
-        for indices, logits in run(eval_batches(valid.ids.lengths.tolist(), config.eval_batch_size)):
+        for indices, logits in run(batches):
             loss_sum += span_loss(logits, valid.tensors["starts"][indices], valid.tensors["ends"][indices]).item()
             by_window.update({w: logits[row] for row, w in enumerate(indices)})
-        examples = inputs.examples["valid"]
+        asked = [e for i, e in enumerate(examples) if i % world == rank]
         scores = korquad_score(decode(examples, valid, by_window, max_answer_length=config.max_answer_length),
-                               answers_of(examples))
-        return {"valid_loss": loss_sum / len(valid), "valid_f1": scores["f1"],
-                "valid_exact_match": scores["exact_match"]}
+                               answers_of(asked))
+        loss_sum, f1_sum, em_sum, questions = reduce([loss_sum, scores["f1"] * len(asked),
+                                                      scores["exact_match"] * len(asked), len(asked)])
+        return {"valid_loss": loss_sum / len(valid), "valid_f1": f1_sum / questions,
+                "valid_exact_match": em_sum / questions}
 
     def degenerate(metrics) -> bool:
         """Almost no answer overlap, and a span loss still at the level of guessing among a window's tokens."""

@@ -12,6 +12,7 @@ from bertclf.errors import UserError
 from bertclf.model import load_model_config, load_tokenizer, position_limit, resolve_model
 from bertclf.smoke import smoke_data, split_dev
 
+from .search_record import read_record
 from .spec import Distribution, SearchSpec, load_spec
 
 URI_SCHEMES = ("s3://", "gs://", "hdfs://")
@@ -95,6 +96,8 @@ def make_plan(opts: SearchOptions, say) -> Plan:
     name = opts.name or (f"{spec.name}-smoke" if opts.smoke_test else spec.name)
     out_dir, storage, experiment = _places(opts, name, notes)
     _check_resume(opts, experiment)
+    if opts.resume:
+        spec = _resumed_count(opts, spec, storage, out_dir)
 
     files, data_note = _data(opts, spec, out_dir)
     bind = {"train_path": str(Path(files["train"]).resolve()), "save_path": str(out_dir / "runs"), "progress": False}
@@ -159,6 +162,19 @@ def _check_resume(opts: SearchOptions, experiment: str) -> None:
     if not opts.resume and exists:
         raise UserError(f"{experiment} holds a search already: pass --resume to continue it, or --name to "
                         f"start another")
+
+
+def _resumed_count(opts: SearchOptions, spec: SearchSpec, storage: str, out_dir: Path) -> SearchSpec:
+    """The trial count the search was started with: Ray Tune cannot add trials to a restored search."""
+    record = read_record(storage)
+    if record is None:
+        return spec
+    started = record["num_samples"]
+    if opts.num_samples and opts.num_samples != started:
+        raise UserError(f"--num-samples {opts.num_samples} with --resume: this search was started for {started} "
+                        f"trials, and a resumed Ray Tune search keeps that count; to search further from its best, "
+                        f"start another: --name NEW --warm-start {out_dir}")
+    return replace(spec, num_samples=started)
 
 
 def _data(opts: SearchOptions, spec: SearchSpec, out_dir: Path):

@@ -19,6 +19,7 @@ from .outputs import write_outputs
 from .plan import Plan, SearchOptions, make_plan
 from .progress import Progress, short
 from .refit import check_refit
+from .search_record import write_record
 from .searchers import checkpoints_kept, first_points, param_space, scheduler, search_algorithm
 from .shared import Shared, check_gpu, share_inputs, share_model
 
@@ -167,6 +168,7 @@ def fit(plan: Plan, shared: Shared):
         tuner = Tuner.restore(plan.experiment, trainable=trainable, resume_errored=True,
                               param_space=param_space(spec) or None)
     else:
+        write_record(plan.storage, spec.num_samples)
         points = first_points(spec, plan.opts.warm_start)
         if points:
             say(f"first trial(s): {'the best of ' + plan.opts.warm_start if plan.opts.warm_start else 'the defaults'}"
@@ -189,7 +191,7 @@ def fit(plan: Plan, shared: Shared):
                                                         checkpoint_score_attribute=spec.score_key,
                                                         checkpoint_score_order="max"),
                 failure_config=tune.FailureConfig(max_failures=spec.max_failures)))
-    started = time.perf_counter()
+    started, began = time.perf_counter(), time.time()
     grid = tuner.fit()
     lost = [r for r in grid if r.error is not None and "Could not recover from checkpoint" in str(r.error)]
     if plan.opts.resume and lost:
@@ -200,6 +202,8 @@ def fit(plan: Plan, shared: Shared):
         grid = Tuner.restore(plan.experiment, trainable=trainable, restart_errored=True,
                              param_space=param_space(spec) or None).fit()
     seconds = time.perf_counter() - started
+    if plan.opts.resume and all((r.metrics or {}).get("timestamp", began) < began for r in grid):
+        say(f"this search had finished already ({len(grid)} trials, none run now): its outputs are written again")
     finished = grid.num_terminated + grid.num_errors
     if finished < spec.num_samples:
         raise SearchInterrupted(f"{finished} of {spec.num_samples} trials finished and are kept in {plan.experiment}")

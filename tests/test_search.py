@@ -126,6 +126,18 @@ def test_two_gloo_workers_match_one_worker(local_ray, config_for, tmp_path):
     assert result.metrics["valid_accuracy"] == pytest.approx(single[0]["valid_accuracy"])
 
 
+def test_each_gloo_worker_draws_its_own_dropout_and_saves_its_own_random_state(local_ray, config_for, tmp_path):
+    from bert_hpo_distributed.trial import torch_trainer
+    from bertclf.checkpoint import TRAINER_STATE
+    config = config_for(n_epochs=1, dropout_p=0.3, save_path=str(tmp_path))
+    trainer = torch_trainer(config, shared_for(config), workers=2, use_gpu=False, cpus_per_worker=0.9, placement="PACK",
+                            name="seeds", storage_path=str(tmp_path / "ray"), checkpoints_to_keep=1, max_failures=0,
+                            metric="best_valid_accuracy", every_check=True)
+    with trainer.fit().checkpoint.as_directory() as folder:
+        states = torch.load(f"{folder}/{TRAINER_STATE}", weights_only=True)["rng"]
+    assert len(states) == 2 and not torch.equal(states[0]["cpu"], states[1]["cpu"])
+
+
 def test_asha_stops_a_hopeless_trial_early(tmp_path):
     data = write_imdb_like(tmp_path / "data")
     # Fine-tuning with the head's lr fixed at 1e-7: an encoder lr of 3e-3 learns (valid accuracy
@@ -354,3 +366,27 @@ def test_a_finished_search_resumed_says_so_and_cannot_be_given_more_trials(tmp_p
         f"error: --num-samples 4 with --resume: this search was started for 2 trials, and a resumed Ray Tune search "
         f"keeps that count; to search further from its best, start another: --name NEW --warm-start "
         f"{tmp_path / 'out' / 'done'}"]
+
+
+def test_ray_lost_under_the_search_is_one_error_line_naming_resume(tmp_path):
+    data = write_imdb_like(tmp_path / "data", n_train=200, n_test=60)
+    out = tmp_path / "out"
+    cmd = search_cmd(data, out, "--name", "lost", "--max-concurrent", "1", "--set", "smoke.num_samples=4",
+                     "--set", "smoke.fixed.n_epochs=6", "--set", "smoke.space.mode.choice=[finetune]")
+    proc = subprocess.Popen(cmd, cwd=ROOT, stdout=subprocess.PIPE, stderr=subprocess.PIPE,
+                            env=dict(os.environ, PYTHONUNBUFFERED="1"), start_new_session=True)
+    try:
+        wait_for_finished_trials(out / "lost" / "trials", 1)
+        # the raylet this search started (its session), killed as the OOM killer would
+        table = subprocess.run(["ps", "-eo", "pid=,sid=,comm="], capture_output=True, text=True).stdout
+        raylets = [int(pid) for pid, sid, name in (line.split(None, 2) for line in table.splitlines())
+                   if int(sid) == proc.pid and name.strip() == "raylet"]
+        assert len(raylets) == 1, table
+        os.kill(raylets[0], signal.SIGKILL)
+        stderr = proc.communicate(timeout=120)[1].decode()
+    finally:
+        if proc.poll() is None:
+            os.killpg(proc.pid, signal.SIGKILL)
+    assert proc.returncode == 2, stderr[-3000:]
+    ours = [line for line in stderr.splitlines() if line.strip() and not line.startswith("[bert-hpo]")]
+    assert len(ours) == 1 and ours[0].startswith("error: Ray stopped under the search") and "--resume" in ours[0], stderr[-3000:]

@@ -168,7 +168,7 @@ def worker_loop(loop_config: dict) -> None:
                 save_checkpoint(folder)
             ray_train.report(metrics, checkpoint=ray_train.Checkpoint.from_directory(folder) if rank == 0 else None)
 
-    inputs = own_inputs_or_shared(config, shared, ray_train.get_context().get_trial_name())
+    inputs = own_inputs_or_shared(config, shared, ray_train.get_context().get_experiment_name())
     lines = loop_config.get("lines")  # a queue the driver prints from (a refit), or the worker's own log
     log = (lines.put if lines is not None else print) if rank == 0 else (lambda message: None)
     checkpoint = ray_train.get_checkpoint()

@@ -319,13 +319,22 @@ def test_a_refit_that_cannot_split_its_batches_is_refused_before_the_first_trial
     assert not list((tmp_path / "out").glob("*/trials/trial_*")), "trials ran before the refit was checked"
 
 
-def test_trials_of_two_workers_and_the_refit_read_their_own_inputs_without_shared_inputs(tmp_path):
+def test_the_refit_reads_its_own_inputs_without_shared_inputs(tmp_path):
     data = write_imdb_like(tmp_path / "data", n_train=200, n_test=60)
     proc = run(search_cmd(data, tmp_path / "out", "--no-shared-inputs", "--refit", "--set", "smoke.num_samples=1",
-                          "--set", "smoke.space.mode.choice=[finetune]", "--set", "smoke.fixed.n_epochs=1",
-                          "--set", "resources={workers_per_trial: 2, cpus_per_worker: 0.9}"))
+                          "--set", "smoke.space.mode.choice=[finetune]", "--set", "smoke.fixed.n_epochs=1"))
     assert proc.returncode == 0, proc.stderr[-3000:]
     assert "Refit of the best configuration on all of train" in (tmp_path / "out" / "imdb-smoke" / "results.md").read_text()
+
+
+def test_gloo_workers_read_their_own_inputs_without_shared_inputs(local_ray, config_for, tmp_path):
+    from bert_hpo_distributed.shared import Shared
+    from bert_hpo_distributed.trial import torch_trainer
+    config = config_for(n_epochs=1, save_path=str(tmp_path))
+    trainer = torch_trainer(config, Shared(), workers=2, use_gpu=False, cpus_per_worker=0.9, placement="PACK",
+                            name="own-inputs", storage_path=str(tmp_path / "ray"), checkpoints_to_keep=1,
+                            max_failures=0, metric="best_valid_accuracy", every_check=True)
+    assert trainer.fit().metrics["valid_accuracy"] > 0
 
 
 def test_refit_on_two_gloo_workers_gives_the_weights_of_one(local_ray, config_for, tmp_path):

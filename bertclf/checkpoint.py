@@ -62,7 +62,7 @@ def restore(run, folder, *, own: bool = True) -> None:
 def _restore_best(run, folder: Path) -> None:
     """The best check's metrics from the history, and its weights: best/ where saved, else the
     checkpoint's own weights (then the latest check was the best)."""
-    run.best = max((m for m in run.history if "epoch" in m), key=run.score, default=None)
+    run.best = max((m for m in run.history if "epoch" in m), key=run.rank_key, default=None)
     if run.best is None or run.rank != 0:
         return
     current = {k: v.detach().to("cpu", copy=True) for k, v in run.task.model.state_dict().items()}
@@ -99,8 +99,9 @@ def model_folder(checkpoint_dir) -> Path:
 
 
 def export_model(checkpoint_dir, target) -> None:
-    """Copy the best model of a checkpoint (not its trainer state) into `target`, a new folder."""
-    shutil.copytree(model_folder(checkpoint_dir), target, ignore=shutil.ignore_patterns(TRAINER_STATE, BEST))
+    """Copy the best model of a checkpoint (not its trainer state) into `target`, a new or empty folder."""
+    shutil.copytree(model_folder(checkpoint_dir), target, ignore=shutil.ignore_patterns(TRAINER_STATE, BEST),
+                    dirs_exist_ok=True)
 
 
 def is_model_folder(folder) -> bool:

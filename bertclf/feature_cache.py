@@ -5,11 +5,14 @@ cached on its own under (weights fingerprint, variant, token ids fingerprint, pr
 ids already encode the tokenizer, max_length, truncation and the data, so any change to those is a
 new entry; features computed under bf16 autocast differ from fp32 ones, so precision is a new entry too.
 """
+from functools import partial
+
 import torch
 from tqdm.auto import tqdm
 
-from .batching import eval_batches, pad_batch
-from .model import autocast, pool, uses_pooler
+from .batching import eval_batches, token_inputs
+from .inference import pad_multiple, run_batches
+from .heads import pool, uses_pooler
 from .tensor_cache import cached_together, digest
 
 
@@ -20,19 +23,15 @@ def frozen_features(encoder, tokens, variants, *, encoder_id: str, device, bf16:
     keys = {v: digest("features-v3", encoder_id, list(v), tokens.fingerprint(), precision) for v in variants}
 
     def compute(missing):
-        was_training = encoder.training
-        encoder.eval()
         hidden_states = any(layers == "last4" for _, layers in missing)
         outputs = {v: [] for v in missing}
         batches = eval_batches(tokens.lengths.tolist(), batch_size)
-        with torch.inference_mode(), autocast(device, bf16):
-            for idx in tqdm(batches, desc=desc, disable=not progress, unit="batch"):
-                ids, mask = pad_batch(tokens, idx, pad_id, multiple=8 if device.type == "cuda" else 1)
-                ids, mask = ids.to(device), mask.to(device)
-                out = encoder(input_ids=ids, attention_mask=mask, output_hidden_states=hidden_states)
-                for v in missing:
-                    outputs[v].append((idx, pool(out, mask, *v).float().cpu().to(torch.float16)))
-        encoder.train(was_training)
+        make = partial(token_inputs, tokens, pad_id, pad_multiple(device))
+        for idx, batch, out in run_batches(encoder, tqdm(batches, desc=desc, disable=not progress, unit="batch"),
+                                           map(make, batches), device=device, bf16=bf16,
+                                           output_hidden_states=hidden_states):
+            for v in missing:
+                outputs[v].append((idx, pool(out, batch["attention_mask"], *v).float().cpu().to(torch.float16)))
         result = {}
         for v, parts in outputs.items():
             features = torch.empty((len(tokens), parts[0][1].shape[1]), dtype=torch.float16)

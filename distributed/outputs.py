@@ -1,19 +1,20 @@
 """A finished search's outputs, all written atomically: results.csv (every trial), results.md (the
-seed's table, best first, the test score, the refit), best_model/ (and refit_model/), plots; copied
-to the storage path when that is elsewhere. A search in which every trial failed writes results.csv
-and results.md with the errors, then fails."""
+results table, best first, the test score, then the refit's), best_model/ (and refit_model/), plots;
+copied to the storage path when that is elsewhere. A search in which every trial failed writes
+results.csv and results.md with the errors, then fails. Nothing here trains: refit.py runs the refit
+and hands its model back to `write_refit`."""
 import json
-import os
-import shutil
+from dataclasses import dataclass
 from pathlib import Path
+from typing import Optional
 
-from bertclf.atomic import write_text
+from bertclf.atomic import atomic_folder, write_text
 from bertclf.checkpoint import export_model
-from bertclf.results_table import csv_text, markdown_table, seed_columns, seed_row
-from bertclf.tasks import describe_test, task_kind
+from bertclf.results_table import csv_text, markdown_table, run_columns, run_row
+from bertclf.task_registry import describe_test, task_kind
 
-from .plots import importance, write_plots
-from .refit import refit_config, run_refit
+from .model_card import publish_models
+from .plots import describe_importance, importance, write_plots
 from .results import best_checkpoint, trial_table
 from .scoring import score_on_test
 
@@ -22,7 +23,27 @@ class SearchFailed(Exception):
     """Every trial failed: there is no result to show."""
 
 
-def write_outputs(plan, grid, shared, say) -> dict:
+@dataclass
+class SearchOutputs:
+    """What write_outputs wrote, and what the refit and the summary need of it."""
+    table: object  # pandas.DataFrame of every trial (results.trial_table)
+    scored: object  # its rows with a score, best first
+    sampled: dict  # the best trial's searched values
+    best_epoch: float  # the best trial's best check, in epochs
+    test: Optional[dict]  # the best model's test scores (score_on_test), or None without a test split
+    importances: dict  # fANOVA share of each hyperparameter (empty under 8 trials)
+    written: dict  # name -> path
+    refit: Optional[dict] = None  # {"epochs", "test"} once write_refit has run
+
+    def summary(self, metric: str) -> dict:
+        score = f"best_{metric}"
+        return {"trials": len(self.table), "statuses": self.table["status"].value_counts().to_dict(),
+                "errors": int((self.table["status"] == "error").sum()), "best": self.sampled,
+                score: float(self.scored.iloc[0][score]), "test": self.test, "refit": self.refit,
+                "importance": self.importances, "written": {k: str(v) for k, v in self.written.items()}}
+
+
+def write_outputs(plan, grid, shared, say) -> SearchOutputs:
     spec, out_dir = plan.spec, plan.out_dir
     out_dir.mkdir(parents=True, exist_ok=True)
     table = trial_table(grid, spec)
@@ -43,16 +64,32 @@ def write_outputs(plan, grid, shared, say) -> dict:
     if test:
         say(f"best trial {best['trial']}: {spec.metric.replace('_', ' ')} {best[score]:.4f}, "
             f"{describe_test(task_kind(spec.task), test)}")
-    refit = refit_and_score(plan, sampled, float(best["best_epoch"]), shared, written, say) if spec.refit else None
     importances = importance(scored, spec)
-    written["results.md"] = write_results_md(plan, table, scored, test, refit, importances)
-    written.update(write_plots(scored, spec, out_dir, importances, plan.name))
+    outputs = SearchOutputs(table=table, scored=scored, sampled=sampled, best_epoch=float(best["best_epoch"]),
+                            test=test, importances=importances, written=written)
+    written["results.md"] = write_results_md(plan, outputs)
+    publish_models(plan, {"best_model": written["best_model"]}, scored, test, None, importances)
+    written.update(write_plots(scored, spec, out_dir, importances, plan.name,
+                               plan.seconds.get("inputs", 0.0) + plan.seconds.get("remote features", 0.0)))
     if plan.storage != str(out_dir):
         copy_to_storage(written, plan.storage)
-    return {"trials": len(table), "statuses": table["status"].value_counts().to_dict(),
-            "errors": int((table["status"] == "error").sum()), "best": sampled,
-            f"best_{spec.metric}": float(best[score]), "test": test, "refit": refit, "importance": importances,
-            "written": {k: str(v) for k, v in written.items()}}
+    return outputs
+
+
+def write_refit(plan, outputs: SearchOutputs, checkpoint, config, shared, say) -> None:
+    """The refit's model as refit_model/, its test score, and results.md again with its line."""
+    written = outputs.written
+    written["refit_model"] = export(checkpoint, plan.out_dir / "refit_model", {
+        "refit_of": outputs.sampled, "train_options": config.to_dict()})
+    outputs.refit = {"epochs": config.n_epochs}
+    if plan.test_path:
+        outputs.refit["test"] = score_on_test(plan, checkpoint, written["refit_model"], shared)
+        say(f"refit: {describe_test(task_kind(plan.spec.task), outputs.refit['test'])}")
+    written["results.md"] = write_results_md(plan, outputs)
+    publish_models(plan, {"refit_model": written["refit_model"]}, outputs.scored, outputs.test, outputs.refit,
+                   outputs.importances)
+    if plan.storage != str(plan.out_dir):
+        copy_to_storage({k: written[k] for k in ("refit_model", "results.md")}, plan.storage)
 
 
 def write_trials_csv(table, spec, out_dir: Path) -> Path:
@@ -67,26 +104,10 @@ def write_trials_csv(table, spec, out_dir: Path) -> Path:
 
 def export(checkpoint, target: Path, extra: dict) -> Path:
     """The checkpoint's model, with what the search knows of it, as a model folder (built aside, moved in)."""
-    staging = target.parent / f".{target.name}.partial-{os.getpid()}"
-    shutil.rmtree(staging, ignore_errors=True)
-    with checkpoint.as_directory() as folder:
+    with atomic_folder(target) as staging, checkpoint.as_directory() as folder:
         export_model(folder, staging)
-    (staging / "search_config.json").write_text(json.dumps(extra, indent=2, default=str), encoding="utf-8")
-    shutil.rmtree(target, ignore_errors=True)
-    os.replace(staging, target)
+        (staging / "search_config.json").write_text(json.dumps(extra, indent=2, default=str), encoding="utf-8")
     return target
-
-
-def refit_and_score(plan, sampled: dict, best_epoch: float, shared, written: dict, say) -> dict:
-    config = refit_config(plan.spec, sampled, best_epoch)
-    checkpoint = run_refit(plan, config, shared, say)
-    written["refit_model"] = export(checkpoint, plan.out_dir / "refit_model", {
-        "refit_of": sampled, "train_options": config.to_dict()})
-    refit = {"epochs": config.n_epochs}
-    if plan.test_path:
-        refit["test"] = score_on_test(plan, checkpoint, written["refit_model"], shared)
-        say(f"refit: {describe_test(task_kind(plan.spec.task), refit['test'])}")
-    return refit
 
 
 def header(plan, table) -> str:
@@ -100,22 +121,24 @@ def failures(table) -> str:
     return "".join(f"\n- {r['trial']}: {r['error']}" for r in table[table["status"] == "error"].to_dict("records"))
 
 
-def write_results_md(plan, table, scored, test, refit, importances) -> Path:
+def write_results_md(plan, outputs: SearchOutputs) -> Path:
     spec, kind = plan.spec, task_kind(plan.spec.task)
+    table, scored, test, refit, importances = (outputs.table, outputs.scored, outputs.test, outputs.refit,
+                                               outputs.importances)
     metric_keys = [key for _, key, _ in kind.columns]
-    shown = [k for k in spec.space if k != "max_length"]  # the seed's columns show it already
+    shown = [k for k in spec.space if k != "max_length"]  # the results table's columns show it already
     rows = []
     for r in scored.to_dict("records"):
         config = spec.trial_config(r["result"].config)
         best = {"epoch": r["best_epoch"], "train_loss": r["best_train_loss"], "valid_loss": r["best_valid_loss"],
                 **{k: r[f"best_{k}"] for k in metric_keys}}
-        rows.append(seed_row(spec.task, config.bert_finetuning, config.max_length, best)
+        rows.append(run_row(spec.task, config.bert_finetuning, config.max_length, best)
                     + [_fmt(r[k]) for k in shown] + [r["status"]])
     span = float(scored["ended"].max() - scored["started"].min())
     lines = [header(plan, table) + f" Valid = {_valid_text(spec)}; each trial is scored on its best check "
              f"({spec.metric}); the trials ran in {span:.0f} s from the first start to the last end."
              + (f" {plan.data_note}" if plan.data_note else "") + "\n",
-             markdown_table(seed_columns(spec.task) + shown + ["status"], rows)]
+             markdown_table(run_columns(spec.task) + shown + ["status"], rows)]
     best = scored.iloc[0]
     if test:
         lines.append(f"\nBest configuration ({best['trial']}) re-scored once on the untouched test split "
@@ -129,9 +152,9 @@ def write_results_md(plan, table, scored, test, refit, importances) -> Path:
                      f"examples (the best trial's model: {describe_test(kind, test)})")
         lines.append(f"\n{line}.\n")
     if importances:
-        shown_importance = ", ".join(f"{k} {v:.2f}" for k, v in importances.items())
         lines.append(f"\nWhich hyperparameters mattered (fANOVA over {len(scored)} trials, share of the variance of "
-                     f"{spec.metric.replace('_', ' ')}): {shown_importance}.\n")
+                     f"{spec.metric.replace('_', ' ')}; in brackets the 10th-90th percentile over resamplings of the "
+                     f"trials): {describe_importance(importances)}.\n")
     if (table["status"] == "error").any():
         lines.append(f"\nFailed trials:{failures(table)}\n")
     write_text(plan.out_dir / "results.md", "\n".join(lines))

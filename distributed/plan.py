@@ -9,8 +9,9 @@ from typing import List, Optional
 
 from bertclf.datasets import resolve
 from bertclf.errors import UserError
-from bertclf.model import load_model_config, load_tokenizer, position_limit, resolve_model
-from bertclf.smoke import smoke_data, split_dev
+from bertclf.encoders import load_model_config, load_tokenizer, position_limit, resolve_model
+from bertclf.smoke import smoke_data
+from bertclf.squad import split_dev
 
 from .search_record import read_record
 from .spec import Distribution, SearchSpec, load_spec
@@ -37,6 +38,7 @@ class SearchOptions:
     share_inputs: bool = True  # False: every trial tokenises and encodes for itself (the seed's way)
     warm_start: Optional[str] = None
     refit: bool = False
+    keep_checkpoints: bool = False  # False: trial checkpoints are deleted once the best model is exported
     gpu_wait: float = 600.0
     verbose: bool = False
 

@@ -10,7 +10,7 @@ from bertclf.predict import score_model, test_inputs
 from .ray_session import cpus_each
 
 
-def _score(checkpoint, inputs, shared, cache_dir: str, batch_size: int, threads: int) -> dict:
+def _score_in_task(checkpoint, inputs, shared, cache_dir: str, batch_size: int, threads: int) -> dict:
     import torch
     torch.set_num_threads(max(1, threads))
     with checkpoint.as_directory() as folder:
@@ -25,6 +25,6 @@ def score_on_test(plan, checkpoint, model_dir: Path, shared) -> dict:
     encoder_path = plan.model_source if Path(plan.model_source).is_dir() else None
     inputs = test_inputs(model_dir, plan.test_path, config.cache_dir, spec.max_test_samples, encoder_path)
     cpus = spec.resources.cpus_per_worker if plan.use_gpu else cpus_each(free_now=True)
-    task = ray.remote(_score).options(num_cpus=cpus, num_gpus=1 if plan.use_gpu else 0)
+    task = ray.remote(_score_in_task).options(num_cpus=cpus, num_gpus=1 if plan.use_gpu else 0)
     scores = ray.get(task.remote(checkpoint, ray.put(inputs), shared, config.cache_dir, config.eval_batch_size, int(cpus)))
     return {**scores, "path": str(plan.test_path), "subset": spec.max_test_samples is not None}

@@ -2,26 +2,21 @@
 
 run_search reads top to bottom: plan (everything checkable before Ray), prepare (tokenise once per
 input key, here), share (object store; GPU check; boost features), fit (the Tuner, with recovery),
-outputs (results, best model, test score, refit).
+write outputs (results, best model, test score, plots), refit (then its line in results.md).
 """
 import sys
 import time
-from pathlib import Path
-
-import ray
-
-from bertclf.classification import feature_variant
-from bertclf.errors import UserError
-from bertclf.inputs import add_features, inputs_key, prepare_inputs, tokens_key
 
 from . import ray_session
+from .disk import tidy_storage
+from .inputs import prepare, search_configs, share
 from .outputs import write_outputs
 from .plan import Plan, SearchOptions, make_plan
 from .progress import Progress, short
-from .refit import check_refit
+from .refit import check_refit, refit_and_score
 from .search_record import write_record
 from .searchers import checkpoints_kept, first_points, param_space, scheduler, search_algorithm
-from .shared import Shared, check_gpu, share_inputs, share_model
+from .shared import Shared
 
 
 class SearchInterrupted(Exception):
@@ -37,16 +32,21 @@ def run_search(opts: SearchOptions) -> dict:
     plan = make_plan(opts, say)
     for line in plan.notes:
         say(line)
-    ready, pending = prepare(plan, search_configs(plan.spec))
+    ready, pending = prepare(plan, search_configs(plan.spec), say)
     say(describe(plan))
     ray_started = ray_session.start(opts.address, opts.num_cpus, opts.dashboard_host, verbose=opts.verbose)
     try:
         check_refit(plan)
-        shared, feature_seconds = share(plan, ready, pending)
+        shared, feature_seconds = share(plan, ready, pending, say)
+        plan.seconds["remote features"] = feature_seconds  # on a cluster: after Ray started, before the trials
         grid, trial_seconds = fit(plan, shared)
-        summary = write_outputs(plan, grid, shared, say)
+        outputs = write_outputs(plan, grid, shared, say)
+        if plan.spec.refit:
+            refit_and_score(plan, outputs, shared, say)
+        summary = outputs.summary(plan.spec.metric)
     finally:
         ray_session.stop(ray_started)
+    summary["disk"] = tidy_storage(plan.out_dir, plan.storage, opts.keep_checkpoints)
     summary["seconds"] = {"inputs": plan.seconds.get("inputs", 0.0) + feature_seconds, "trials": trial_seconds,
                           "total": time.perf_counter() - started}
     return summary
@@ -58,81 +58,6 @@ def describe(plan: Plan) -> str:
     data = f" ({plan.describe_data.split(' (')[0]})" if plan.describe_data else ""
     return (f"search {plan.name}: {spec.num_samples} trials of {spec.dataset}{data}, up to {plan.concurrency} at "
             f"a time on {device}, {spec.scheduler.type} scheduler; results in {plan.out_dir}")
-
-
-def prepare(plan: Plan, configs):
-    """(ready {inputs_key: inputs}, pending [(config, inputs, {inputs_key: feature variant})]): the data
-    of `configs` read and tokenised once per distinct token key, here, before any trial. Boost
-    features are computed here too on a local machine (the same CPUs and GPUs the trials get); on a
-    cluster they are pending, for a Ray task on a GPU node (see share)."""
-    by_tokens = {}
-    for config in configs:
-        group = by_tokens.setdefault(tokens_key(config), (config, {}))
-        group[1][inputs_key(config)] = feature_variant(config) if config.uses_feature_cache else None
-    ready, pending = {}, []
-    if not plan.opts.share_inputs:
-        return ready, pending
-    started = time.perf_counter()
-    for config, keys in by_tokens.values():
-        inputs = prepare_inputs(config, lambda m: None, model_path=plan.model_source)
-        ready.update({key: inputs for key, v in keys.items() if v is None})
-        boost = {key: v for key, v in keys.items() if v is not None}
-        if boost and plan.local:
-            variants, notes, begun = sorted(set(boost.values())), [], time.perf_counter()
-            featured = add_features(inputs, config, variants, notes.append, model_path=plan.model_source)
-            how = "computed" if any("computed" in note for note in notes) else "loaded from the cache"
-            say(f"boost: frozen features of {sum(len(t) for t in inputs.tokens.values())} texts (max_length "
-                f"{config.max_length}, {config.truncation}), {len(variants)} variant(s) from one encoder pass: "
-                f"{how} in {time.perf_counter() - begun:.0f} s")
-            ready.update({key: featured[v] for key, v in boost.items()})
-        elif boost:
-            pending.append((config, inputs, boost))
-        plan.describe_data = plan.describe_data or inputs.description
-    plan.seconds["inputs"] = plan.seconds.get("inputs", 0.0) + time.perf_counter() - started
-    say(f"inputs ready in {time.perf_counter() - started:.0f} s, prepared once")
-    return ready, pending
-
-
-def search_configs(spec):
-    """A trial configuration for every input key the space can ask for (its input corners)."""
-    _check_ranges_keep_inputs(spec)
-    return [spec.trial_config(sampled) for sampled in spec.input_corners()]
-
-
-def _check_ranges_keep_inputs(spec) -> None:
-    """Inputs are prepared once per distinct value: an option that changes them must be a choice."""
-    for key, dist in spec.space.items():
-        if dist.is_choice:
-            continue
-        point = spec.default_point()
-        low, high = ({**point, key: dist.args[0]}, {**point, key: dist.args[1]})
-        if inputs_key(spec.trial_config(low)) != inputs_key(spec.trial_config(high)):
-            raise UserError(f"{spec.source}: space.{key}: inputs are prepared once per distinct value of this "
-                            f"option; use a choice, not a range")
-
-
-def share(plan: Plan, ready: dict, pending: list, shared: Shared = None):
-    """(Shared, seconds of remote feature computation): inputs and a local model folder in the object
-    store, a usable GPU checked (on a cluster: one that the autoscaler brings, within --gpu-wait).
-    Given `shared` (the search's), only the inputs are added to a copy of it (a refit)."""
-    if shared is None:
-        shared = Shared()
-        if plan.use_gpu:
-            say(f"GPU: {check_gpu(plan.opts.gpu_wait, say)}")
-        if Path(plan.model_source).is_dir():
-            share_model(plan.model_source, shared)
-        if not plan.opts.share_inputs:
-            return shared, 0.0
-    else:
-        shared = Shared(model_digest=shared.model_digest, model_files=shared.model_files)
-    refs = {}
-    for key, inputs in ready.items():  # keys that share inputs share one object
-        refs.setdefault(id(inputs), ray.put(inputs))
-        shared.inputs[key] = refs[id(inputs)]
-    seconds = share_inputs(pending, shared, use_gpu=plan.use_gpu, cpus=plan.spec.resources.cpus_per_worker, say=say)
-    if seconds:
-        say(f"boost features ready in {seconds:.0f} s, computed once for the whole search")
-    return shared, seconds
 
 
 def build_trainable(plan: Plan, shared: Shared):
@@ -178,9 +103,9 @@ def fit(plan: Plan, shared: Shared):
             tune_config=tune.TuneConfig(search_alg=search_algorithm(spec, plan.concurrency, points),
                                         scheduler=scheduler(spec, plan.max_epochs), num_samples=spec.num_samples,
                                         max_concurrent_trials=plan.concurrency,
-                                        # a fresh actor per trial re-imports torch and transformers
-                                        # (~3 s on a CPU); reuse keeps them warm across trials. A trial
-                                        # that drives a TorchTrainer only waits on it: no reuse there
+                                        # a fresh actor per trial re-imports torch and transformers;
+                                        # reuse keeps them warm across trials. A trial that drives a
+                                        # TorchTrainer only waits on it: no reuse there
                                         reuse_actors=spec.resources.workers_per_trial == 1,
                                         trial_name_creator=_trial_name,
                                         trial_dirname_creator=_trial_name),

@@ -71,7 +71,8 @@ def test_mode_expands_to_the_two_booleans():
     ({"resources": {"placement": "ANYWHERE"}}, "resources.placement: expected PACK"),
     ({"resources": {"gpus": 2}}, "resources.gpus: unknown key"),
     ({"dataset": "mnist"}, "dataset: expected one of imdb, korquad, nsmc"),
-    ({"metric": "valid_f1"}, "metric/mode: imdb is scored by valid_accuracy"),
+    ({"metric": "valid_f1"}, "metric/metric_mode: imdb is scored by valid_accuracy"),
+    ({"mode": "max"}, "top-level mode (max) is now metric_mode"),
     # options that decide the validation examples: trials would be ranked on different sets
     ({"space": {"seed": {"choice": [1, 2]}}}, "space.seed: decides which examples are validated on"),
     ({"space": {"valid_fraction": {"uniform": [0.1, 0.2]}}}, "space.valid_fraction: decides which examples"),

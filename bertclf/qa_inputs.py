@@ -1,51 +1,31 @@
-"""Extractive QA (KorQuAD 1.0): question + context windows, a start/end head, n-best span decoding.
+"""QA's inputs: each question and its context cut into windows of max_length tokens that overlap by
+doc_stride context tokens (Hugging Face's `stride`; offsets back to characters), cached; read, split
+and subset once per run.
 
-A context longer than max_length is cut into windows that overlap by doc_stride tokens (Hugging
-Face's `stride`: the context tokens two neighbouring windows share). In
-training, a window that does not hold the whole answer points at [CLS] (index 0). At evaluation
-every window of a question votes with its best span; the best-scoring span wins.
-"""
+In training, a window that does not hold the whole answer points at [CLS] (index 0)."""
+from dataclasses import dataclass
 from typing import Dict, List
 
 import torch
-from torch import nn
 
 from .batching import pad_batch
+from .data import seeded_subset
 from .errors import UserError
-from .model import drop_pooler
+from .squad import QAExample, read_squad, split_by_article
 from .tensor_cache import cached, digest
 from .tokenization import TokenIds, tokenizer_identity
 
 NO_OFFSET = -1
 
 
-class BertSpanQA(nn.Module):
-    def __init__(self, encoder, dropout_p: float, hidden_size=None):
-        super().__init__()
-        drop_pooler(encoder)  # spans come from the token vectors
-        self.encoder = encoder
-        self.dropout = nn.Dropout(dropout_p)
-        self.head = nn.Linear(hidden_size or encoder.config.hidden_size, 2)
-
-    def forward(self, input_ids, attention_mask, token_type_ids):
-        trainable = next(self.encoder.parameters()).requires_grad
-        with torch.set_grad_enabled(trainable and torch.is_grad_enabled()):
-            hidden = self.encoder(input_ids=input_ids, attention_mask=attention_mask,
-                                  token_type_ids=token_type_ids).last_hidden_state
-        logits = self.head(self.dropout(hidden)).float()
-        logits = logits.masked_fill(attention_mask.unsqueeze(-1) == 0, torch.finfo(torch.float32).min / 2)
-        return logits  # [batch, tokens, 2]: start, end
-
-
 def windows(tokenizer, examples, max_length: int, doc_stride: int, cache_dir) -> Dict[str, torch.Tensor]:
     """Token windows of every question, cached: ids, type ids, answer positions, offsets, owner.
 
-    doc_stride: the context tokens two neighbouring windows of a question share. Raises UserError
-    for a question too long to leave a window more context than that (naming the question)."""
+    doc_stride (the context tokens two neighbouring windows of a question share) is below
+    max_length / 2: qa_task.check_options refuses other values. Raises UserError for a question too
+    long to leave a window more context than that, naming the question."""
     if not getattr(tokenizer, "is_fast", False):
         raise UserError("question answering needs a fast tokenizer (offset mapping)")
-    if doc_stride >= max_length // 2:
-        raise UserError(f"--doc_stride {doc_stride}: must be below half of --max_length {max_length}")
     check_question_lengths(tokenizer, examples, max_length, doc_stride)
     key = digest("qa-windows-v1", tokenizer_identity(tokenizer), max_length, doc_stride,
                  [(e.question, e.context, e.answers[0], e.answer_start) for e in examples])
@@ -118,37 +98,44 @@ def check_question_lengths(tokenizer, examples, max_length: int, doc_stride: int
                             f"--max_length, lower --doc_stride, or shorten the question")
 
 
-def span_loss(logits: torch.Tensor, starts: torch.Tensor, ends: torch.Tensor) -> torch.Tensor:
-    """Start and end cross-entropy, averaged over the two and summed over the batch."""
-    ce = nn.functional.cross_entropy
-    return (ce(logits[..., 0], starts, reduction="sum") + ce(logits[..., 1], ends, reduction="sum")) / 2
+@dataclass
+class QAInputs:
+    """What a run reads, prepared once; picklable, so a search ships it to every trial."""
+    windows: Dict[str, dict]  # split -> the window tensors of qa.windows
+    examples: Dict[str, List[QAExample]]  # the questions of the splits that are decoded (valid, test)
+    pad_id: int
+    description: str
 
 
-def decode(examples, win: Windows, logits_by_window: Dict[int, torch.Tensor], n_best: int = 20,
-           max_answer_length: int = 30) -> Dict[str, str]:
-    """The best span text of each question over all its windows (start + end logit, n-best search)."""
-    best: Dict[int, tuple] = {}
-    owners = win.tensors["owners"].tolist()
-    for w, logits in logits_by_window.items():
-        offsets = win.offsets(w)
-        in_context = offsets[:, 0] != NO_OFFSET
-        start_logits = logits[:len(offsets), 0].masked_fill(~in_context, float("-inf"))
-        end_logits = logits[:len(offsets), 1].masked_fill(~in_context, float("-inf"))
-        k = min(n_best, int(in_context.sum()))
-        if k == 0:
-            continue
-        top_starts = start_logits.topk(k).indices.tolist()
-        top_ends = end_logits.topk(k).indices.tolist()
-        for s in top_starts:
-            for e in top_ends:
-                if e < s or e - s + 1 > max_answer_length:
-                    continue
-                score = float(start_logits[s] + end_logits[e])
-                owner = owners[w]
-                if owner not in best or score > best[owner][0]:
-                    best[owner] = (score, int(offsets[s, 0]), int(offsets[e, 1]))
-    return {e.qid: e.context[best[i][1]:best[i][2]] if i in best else "" for i, e in enumerate(examples)}
+def _subset(examples, limit, seed):
+    if limit is None:
+        return examples
+    return [examples[i] for i in seeded_subset(len(examples), limit, seed)]
 
 
-def answers_of(examples) -> Dict[str, List[str]]:
-    return {e.qid: e.answers for e in examples}
+def prepare(config, tokenizer, log) -> QAInputs:
+    train = read_squad(config.train_path, "train_path")
+    if config.valid_path:
+        valid, source = read_squad(config.valid_path, "valid_path"), "valid_path"
+    elif config.valid_fraction > 0:
+        train, valid = split_by_article(train, config.valid_fraction, config.seed)
+        source = f"{config.valid_fraction:.0%} of the articles held out of train (seed {config.seed})"
+    else:
+        valid, source = [], "none: all of train is trained on"
+    train = _subset(train, config.max_train_samples, config.seed)
+    valid = _subset(valid, config.max_valid_samples, config.seed + 1)
+    parts = {"train": train, **({"valid": valid} if valid else {})}
+    win = {split: windows(tokenizer, examples, config.max_length, config.doc_stride, config.cache_dir)
+           for split, examples in parts.items()}
+    description = (f"{len(train)} train / {len(valid)} valid questions ({source}); "
+                   f"{len(win['train']['lengths'])} train windows of {config.max_length} tokens, "
+                   f"stride {config.doc_stride}")
+    return QAInputs(windows=win, examples={"valid": valid}, pad_id=tokenizer.pad_token_id or 0,
+                    description=description)
+
+
+def prepare_test(path, meta, tokenizer, cache_dir, max_examples=None) -> QAInputs:
+    examples = _subset(read_squad(path, "test data"), max_examples, 0)
+    return QAInputs(windows={"test": windows(tokenizer, examples, meta["max_length"], meta["doc_stride"], cache_dir)},
+                    examples={"test": examples}, pad_id=tokenizer.pad_token_id or 0,
+                    description=f"{len(examples)} questions of {path}")

@@ -1,0 +1,88 @@
+"""A search's inputs, made once in the driver: `prepare` reads and tokenises the data once per distinct
+token key (and computes boost features where the trials will run); `share` puts them, and a local
+model folder, in Ray's object store, after checking the GPU the trials need."""
+import time
+from pathlib import Path
+
+import ray
+
+from bertclf.errors import UserError
+from bertclf.inputs import add_features, inputs_key, prepare_inputs, tokens_key
+
+from .plan import Plan
+from .shared import Shared, check_gpu, share_inputs, share_model
+
+
+def prepare(plan: Plan, configs, say):
+    """(ready {inputs_key: inputs}, pending [(config, inputs, {inputs_key: feature variant})]): the data
+    of `configs` read and tokenised once per distinct token key, here, before any trial. Boost
+    features are computed here too on a local machine (the same CPUs and GPUs the trials get); on a
+    cluster they are pending, for a Ray task on a GPU node (see share)."""
+    by_tokens = {}
+    for config in configs:
+        group = by_tokens.setdefault(tokens_key(config), (config, {}))
+        group[1][inputs_key(config)] = config.feature_variant if config.uses_feature_cache else None
+    ready, pending = {}, []
+    if not plan.opts.share_inputs:
+        return ready, pending
+    started = time.perf_counter()
+    for config, keys in by_tokens.values():
+        inputs = prepare_inputs(config, lambda m: None, model_path=plan.model_source)
+        ready.update({key: inputs for key, v in keys.items() if v is None})
+        boost = {key: v for key, v in keys.items() if v is not None}
+        if boost and plan.local:
+            variants, notes, begun = sorted(set(boost.values())), [], time.perf_counter()
+            featured = add_features(inputs, config, variants, notes.append, model_path=plan.model_source)
+            how = "computed" if any("computed" in note for note in notes) else "loaded from the cache"
+            say(f"boost: frozen features of {sum(len(t) for t in inputs.tokens.values())} texts (max_length "
+                f"{config.max_length}, {config.truncation}), {len(variants)} variant(s) from one encoder pass: "
+                f"{how} in {time.perf_counter() - begun:.0f} s")
+            ready.update({key: featured[v] for key, v in boost.items()})
+        elif boost:
+            pending.append((config, inputs, boost))
+        plan.describe_data = plan.describe_data or inputs.description
+    plan.seconds["inputs"] = plan.seconds.get("inputs", 0.0) + time.perf_counter() - started
+    say(f"inputs ready in {time.perf_counter() - started:.0f} s, prepared once")
+    return ready, pending
+
+
+def search_configs(spec):
+    """A trial configuration for every input key the space can ask for (its input corners)."""
+    _check_ranges_keep_inputs(spec)
+    return [spec.trial_config(sampled) for sampled in spec.input_corners()]
+
+
+def _check_ranges_keep_inputs(spec) -> None:
+    """Inputs are prepared once per distinct value: an option that changes them must be a choice."""
+    for key, dist in spec.space.items():
+        if dist.is_choice:
+            continue
+        point = spec.default_point()
+        low, high = ({**point, key: dist.args[0]}, {**point, key: dist.args[1]})
+        if inputs_key(spec.trial_config(low)) != inputs_key(spec.trial_config(high)):
+            raise UserError(f"{spec.source}: space.{key}: inputs are prepared once per distinct value of this "
+                            f"option; use a choice, not a range")
+
+
+def share(plan: Plan, ready: dict, pending: list, say, shared: Shared = None):
+    """(Shared, seconds of remote feature computation): inputs and a local model folder in the object
+    store, a usable GPU checked (on a cluster: one that the autoscaler brings, within --gpu-wait).
+    Given `shared` (the search's), only the inputs are added to a copy of it (a refit)."""
+    if shared is None:
+        shared = Shared()
+        if plan.use_gpu:
+            say(f"GPU: {check_gpu(plan.opts.gpu_wait, say)}")
+        if Path(plan.model_source).is_dir():
+            share_model(plan.model_source, shared)
+        if not plan.opts.share_inputs:
+            return shared, 0.0
+    else:
+        shared = Shared(model_digest=shared.model_digest, model_files=shared.model_files)
+    refs = {}
+    for key, inputs in ready.items():  # keys that share inputs share one object
+        refs.setdefault(id(inputs), ray.put(inputs))
+        shared.inputs[key] = refs[id(inputs)]
+    seconds = share_inputs(pending, shared, use_gpu=plan.use_gpu, cpus=plan.spec.resources.cpus_per_worker, say=say)
+    if seconds:
+        say(f"boost features ready in {seconds:.0f} s, computed once for the whole search")
+    return shared, seconds

@@ -70,7 +70,7 @@ def test_windows_hold_the_answer_where_it_fits(korean, tmp_path):
 
 
 def test_doc_stride_is_the_overlap_of_neighbouring_windows(korean, tmp_path):
-    from bertclf.model import load_tokenizer
+    from bertclf.encoders import load_tokenizer
     tokenizer = load_tokenizer(korean["model"])
     long_context = " ".join(f"{p}는 {f}를 좋아한다." for p, f in zip(PEOPLE * 3, FRUITS * 3))
     examples = [QAExample("x", "미나가 좋아하는 과일은?", long_context, ["자두"], long_context.rindex("자두"), "t")]
@@ -80,7 +80,7 @@ def test_doc_stride_is_the_overlap_of_neighbouring_windows(korean, tmp_path):
 
 
 def test_a_question_too_long_for_a_window_is_refused_naming_it(korean, tmp_path):
-    from bertclf.model import load_tokenizer
+    from bertclf.encoders import load_tokenizer
     tokenizer = load_tokenizer(korean["model"])
     example = read_squad(korean["path"])[0]
     long = QAExample("long-q", " ".join([example.question] * 12), example.context, example.answers,

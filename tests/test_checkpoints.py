@@ -95,3 +95,17 @@ def test_the_cuda_random_state_is_saved_and_restored(declining, tmp_path, monkey
     monkeypatch.setattr(torch.cuda, "get_rng_state_all", lambda: [torch.tensor([1], dtype=torch.uint8)])
     checkpoint.set_rng_state([state], rank=0)
     assert torch.equal(restored[0][0], torch.tensor([7, 8], dtype=torch.uint8))
+
+
+def test_a_boost_model_refuses_an_encoder_other_than_the_one_it_was_trained_on(config_for, toy, tmp_path):
+    from bertclf.predict import load_model
+    result = train(config_for(run_name="boost", bert_finetuning=False, boost=True, n_epochs=1))
+    load_model(result["run_dir"])  # the encoder it was trained with
+    changed = tmp_path / "changed_encoder"
+    shutil.copytree(toy["model"], changed)
+    weights = load_file(str(changed / "model.safetensors"))
+    name = next(k for k in weights if "embeddings.word_embeddings" in k)
+    weights[name] = weights[name] + 0.01
+    save_file(weights, str(changed / "model.safetensors"))
+    with pytest.raises(UserError, match="trained on the features of other .* weights"):
+        load_model(result["run_dir"], encoder_path=str(changed))

@@ -23,6 +23,11 @@ class SearchInterrupted(Exception):
     """The search stopped before every trial finished; its trials are kept for --resume."""
 
 
+class SearchFinishedAlready(Exception):
+    """--resume of a search whose trials had all finished: nothing ran, its outputs stand as written
+    (its trials' checkpoints may be deleted, so they are not exported again)."""
+
+
 def say(message: str) -> None:
     print(f"[bert-hpo] {message}", file=sys.stderr, flush=True)
 
@@ -128,7 +133,8 @@ def fit(plan: Plan, shared: Shared):
                              param_space=param_space(spec) or None).fit()
     seconds = time.perf_counter() - started
     if plan.opts.resume and all((r.metrics or {}).get("timestamp", began) < began for r in grid):
-        say(f"this search had finished already ({len(grid)} trials, none run now): its outputs are written again")
+        raise SearchFinishedAlready(f"this search had finished already ({len(grid)} trials, none run now): its "
+                                    f"outputs are in {plan.out_dir}")
     finished = grid.num_terminated + grid.num_errors
     if finished < spec.num_samples:
         raise SearchInterrupted(f"{finished} of {spec.num_samples} trials finished and are kept in {plan.experiment}")

@@ -368,7 +368,8 @@ def test_a_finished_search_resumed_says_so_and_cannot_be_given_more_trials(tmp_p
     assert run(cmd).returncode == 0
     again = run(cmd + ["--resume"])
     assert again.returncode == 0, again.stderr[-3000:]
-    assert "this search had finished already (2 trials, none run now)" in again.stderr
+    assert f"this search had finished already (2 trials, none run now): its outputs are in {tmp_path / 'out' / 'done'}" \
+        in again.stderr
     more = run(cmd + ["--resume", "--num-samples", "4"])
     assert more.returncode == 2
     assert more.stderr.strip().splitlines() == [

@@ -190,7 +190,7 @@ def add_train_arguments(parser) -> list:
         "task": "classification (text -> label) | qa (extractive question answering, SQuAD/KorQuAD JSON)",
         "metric": "the valid score that picks the best check (none: the task's first); classification: valid_accuracy "
                   "| valid_macro_f1 | valid_weighted_f1 | valid_balanced_accuracy | valid_mcc",
-        "doc_stride": "qa: tokens between the starts of two windows over a long context",
+        "doc_stride": "qa: context tokens two neighbouring windows over a long context share (their overlap)",
         "max_answer_length": "qa: longest answer span considered, in tokens",
         "seed": "random seed (data order, split, dropout, head init)",
         "device": "auto | cpu | cuda | cuda:N",

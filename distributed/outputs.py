@@ -58,7 +58,7 @@ def write_outputs(plan, grid, shared, say) -> SearchOutputs:
                            f"(log: {first['result'].path}/error.txt); every error is in {out_dir / 'results.csv'}")
     best = scored.iloc[0]
     sampled = {k: best["result"].config[k] for k in spec.space}  # the trial's own values (a table holds numpy's)
-    checkpoint = best_checkpoint(best["result"], spec.metric)
+    checkpoint = best_checkpoint(best["result"])
     written["best_model"] = export(checkpoint, out_dir / "best_model", {
         "trial": best["trial"], "sampled": sampled, "train_options": spec.trial_config(sampled).to_dict()})
     test = score_on_test(plan, checkpoint, written["best_model"], shared) if plan.test_path else None

@@ -39,19 +39,27 @@ def duration(seconds: float) -> str:
 
 
 class Progress(Callback):
-    """Tune pickles its callbacks with the experiment, so a resumed search gets this object back:
-    setup() starts its clock and counts afresh, and finished trials are counted from Tune's list."""
+    """Tune pickles its callbacks with the experiment and checkpoints their state (get_state): a
+    resumed search continues the trial count and remembers the best found before; setup() only
+    restarts the clock of this session."""
 
     def __init__(self, spec, concurrency: int, say):
         self.spec, self.concurrency, self.say = spec, concurrency, say
+        self.finished = 0
+        self.best = None  # (score, trial id, sampled)
+        self.seconds = []  # run time of each finished trial
         self.setup()
 
     def setup(self, **info):
         self.started = self.last_line = time.time()
         self.last = {}  # trial id -> last result
-        self.finished = 0
-        self.seconds = []  # run time of each trial finished in this session
-        self.best = None  # (score, trial id, sampled)
+
+    def get_state(self) -> dict:
+        return {"finished": self.finished, "best": self.best, "seconds": list(self.seconds)}
+
+    def set_state(self, state: dict) -> None:
+        self.finished, self.best, self.seconds = state["finished"], state["best"], list(state["seconds"])
+        self._say(f"resumed: {self.finished}/{self.spec.num_samples} trials finished before{self._best_text()}")
 
     def on_trial_result(self, iteration, trials, trial, result, **info):
         self.last[trial.trial_id] = result

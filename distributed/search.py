@@ -13,13 +13,19 @@ from .inputs import prepare, search_configs, share
 from .outputs import write_outputs
 from .plan import Plan, SearchOptions, make_plan
 from .progress import Progress, short
-from .refit import refit_and_score
-from .searchers import first_points, param_space, scheduler, search_algorithm
+from .refit import check_refit, refit_and_score
+from .search_record import write_record
+from .searchers import checkpoints_kept, first_points, param_space, scheduler, search_algorithm
 from .shared import Shared
 
 
 class SearchInterrupted(Exception):
     """The search stopped before every trial finished; its trials are kept for --resume."""
+
+
+class SearchFinishedAlready(Exception):
+    """--resume of a search whose trials had all finished: nothing ran, its outputs stand as written
+    (its trials' checkpoints may be deleted, so they are not exported again)."""
 
 
 def say(message: str) -> None:
@@ -35,6 +41,7 @@ def run_search(opts: SearchOptions) -> dict:
     say(describe(plan))
     ray_started = ray_session.start(opts.address, opts.num_cpus, opts.dashboard_host, verbose=opts.verbose)
     try:
+        check_refit(plan)
         shared, feature_seconds = share(plan, ready, pending, say)
         plan.seconds["remote features"] = feature_seconds  # on a cluster: after Ray started, before the trials
         grid, trial_seconds = fit(plan, shared)
@@ -91,6 +98,7 @@ def fit(plan: Plan, shared: Shared):
         tuner = Tuner.restore(plan.experiment, trainable=trainable, resume_errored=True,
                               param_space=param_space(spec) or None)
     else:
+        write_record(plan.storage, spec.num_samples)
         points = first_points(spec, plan.opts.warm_start)
         if points:
             say(f"first trial(s): {'the best of ' + plan.opts.warm_start if plan.opts.warm_start else 'the defaults'}"
@@ -109,11 +117,11 @@ def fit(plan: Plan, shared: Shared):
             run_config=tune.RunConfig(
                 name="trials", storage_path=plan.experiment.rsplit("/", 1)[0], verbose=1 if plan.opts.verbose else 0,
                 callbacks=[Progress(spec, plan.concurrency, say)],
-                checkpoint_config=tune.CheckpointConfig(num_to_keep=spec.checkpoints_to_keep,
-                                                        checkpoint_score_attribute=spec.metric,
+                checkpoint_config=tune.CheckpointConfig(num_to_keep=checkpoints_kept(spec),
+                                                        checkpoint_score_attribute=spec.score_key,
                                                         checkpoint_score_order="max"),
                 failure_config=tune.FailureConfig(max_failures=spec.max_failures)))
-    started = time.perf_counter()
+    started, began = time.perf_counter(), time.time()
     grid = tuner.fit()
     lost = [r for r in grid if r.error is not None and "Could not recover from checkpoint" in str(r.error)]
     if plan.opts.resume and lost:
@@ -124,6 +132,9 @@ def fit(plan: Plan, shared: Shared):
         grid = Tuner.restore(plan.experiment, trainable=trainable, restart_errored=True,
                              param_space=param_space(spec) or None).fit()
     seconds = time.perf_counter() - started
+    if plan.opts.resume and all((r.metrics or {}).get("timestamp", began) < began for r in grid):
+        raise SearchFinishedAlready(f"this search had finished already ({len(grid)} trials, none run now): its "
+                                    f"outputs are in {plan.out_dir}")
     finished = grid.num_terminated + grid.num_errors
     if finished < spec.num_samples:
         raise SearchInterrupted(f"{finished} of {spec.num_samples} trials finished and are kept in {plan.experiment}")

@@ -78,7 +78,7 @@ def run(args: argparse.Namespace) -> int:
     failed, 130: interrupted)."""
     from .disk import describe_disk
     from .outputs import SearchFailed
-    from .search import SearchInterrupted, run_search, say
+    from .search import SearchFinishedAlready, SearchInterrupted, run_search, say
     try:
         summary = run_search(search_options(args))
     except UserError as e:
@@ -87,6 +87,9 @@ def run(args: argparse.Namespace) -> int:
     except SearchFailed as e:
         print(f"error: {e}", file=sys.stderr)
         return 1
+    except SearchFinishedAlready as e:
+        say(str(e))
+        return 0
     except (KeyboardInterrupt, SearchInterrupted) as e:
         print(f"interrupted: {e or 'finished trials are kept'}; run the same command with --resume", file=sys.stderr)
         return 130

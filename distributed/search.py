@@ -183,6 +183,7 @@ def fit(plan: Plan, shared: Shared):
             run_config=tune.RunConfig(
                 name="trials", storage_path=plan.experiment.rsplit("/", 1)[0], verbose=1 if plan.opts.verbose else 0,
                 callbacks=[Progress(spec, plan.concurrency, say)],
+                sync_config=tune.SyncConfig(sync_artifacts=True),  # each trial's trial.log (trial.trial_folder)
                 checkpoint_config=tune.CheckpointConfig(num_to_keep=spec.checkpoints_to_keep,
                                                         checkpoint_score_attribute=spec.metric,
                                                         checkpoint_score_order="max"),

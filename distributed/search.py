@@ -14,8 +14,8 @@ from bertclf.classification import feature_variant
 from bertclf.errors import UserError
 from bertclf.inputs import add_features, inputs_key, prepare_inputs, tokens_key
 
-from . import ray_session
-from .outputs import write_outputs
+from . import budget, ray_session
+from .outputs import SearchFailed, write_outputs
 from .plan import Plan, SearchOptions, make_plan
 from .progress import Progress, short
 from .searchers import first_points, param_space, scheduler, search_algorithm
@@ -31,11 +31,15 @@ def say(message: str) -> None:
 
 
 def run_search(opts: SearchOptions) -> dict:
-    started = time.perf_counter()
+    started, wall_started = time.perf_counter(), time.time()
     plan = make_plan(opts, say)
+    budget.start(plan.spec.time_budget, wall_started)
     for line in plan.notes:
         say(line)
     ready, pending = prepare(plan, search_configs(plan.spec))
+    if budget.current().over():
+        raise UserError(f"--time-budget {plan.spec.time_budget:g}: spent before the first trial (the inputs took "
+                        f"{time.time() - wall_started:.0f} s); give the search more time")
     say(describe(plan))
     ray_started = ray_session.start(opts.address, opts.num_cpus, opts.dashboard_host, verbose=opts.verbose)
     try:
@@ -182,7 +186,7 @@ def fit(plan: Plan, shared: Shared):
                                         trial_dirname_creator=_trial_name),
             run_config=tune.RunConfig(
                 name="trials", storage_path=plan.experiment.rsplit("/", 1)[0], verbose=1 if plan.opts.verbose else 0,
-                callbacks=[Progress(spec, plan.concurrency, say)],
+                callbacks=[Progress(spec, plan.concurrency, say)], stop=budget.BudgetStopper(),
                 sync_config=tune.SyncConfig(sync_artifacts=True),  # each trial's trial.log (trial.trial_folder)
                 checkpoint_config=tune.CheckpointConfig(num_to_keep=spec.checkpoints_to_keep,
                                                         checkpoint_score_attribute=spec.metric,
@@ -200,6 +204,12 @@ def fit(plan: Plan, shared: Shared):
                              param_space=param_space(spec) or None).fit()
     seconds = time.perf_counter() - started
     finished = grid.num_terminated + grid.num_errors
-    if finished < spec.num_samples:
+    if budget.current().over():
+        if not any(r.metrics for r in grid):
+            raise SearchFailed(f"the time budget of {spec.time_budget:g} s ran out before any trial finished a "
+                               f"check; give the search more time (--time-budget)")
+        say(f"time budget: {len(grid)} of {spec.num_samples} trials ran"
+            + (f", {len(budget.current().stopped)} of them stopped early by it" if budget.current().stopped else ""))
+    elif finished < spec.num_samples:
         raise SearchInterrupted(f"{finished} of {spec.num_samples} trials finished and are kept in {plan.experiment}")
     return grid, seconds

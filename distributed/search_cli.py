@@ -20,6 +20,16 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--refit", action="store_true",
                    help="after the search, train the best configuration on all of train with Ray Train and score "
                         "it on test (also the spec's refit: true)")
+    p.add_argument("--time-budget", type=float, metavar="SECONDS",
+                   help="no new trial starts SECONDS after the command started (running trials stop at their "
+                        "next check); the outputs are written as usual (also the spec's time_budget)")
+    p.add_argument("--repeats", type=int, metavar="N",
+                   help="train the best configurations (the spec's repeat_top, default 3) again with N seeds each; "
+                        "results.md shows mean ± std of valid and test and the winner is decided on the mean "
+                        "(also the spec's repeats)")
+    p.add_argument("--mlflow", nargs="?", const="", metavar="URI",
+                   help="log every trial to MLflow (one run per trial: params, metrics per check; the best model "
+                        "as an artifact); without URI a local file store, OUTPUT_DIR/NAME/mlruns")
     p.add_argument("--warm-start", metavar="DIR",
                    help="evaluate the best configurations of an earlier search first (its output folder)")
     p.add_argument("--address", help="join a running Ray cluster (e.g. auto); default: start Ray locally")

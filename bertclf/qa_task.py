@@ -68,7 +68,7 @@ def prepare(config, tokenizer, log) -> QAInputs:
 
 
 def build(config, inputs: QAInputs, encoder, device) -> Task:
-    torch.manual_seed(config.seed)
+    torch.manual_seed(config.training_seed)
     model = BertSpanQA(encoder, config.dropout_p)
     multiple = 8 if device.type == "cuda" else 1
     win = {split: Windows(tensors) for split, tensors in inputs.windows.items()}

@@ -50,7 +50,7 @@ def write_outputs(plan, grid, shared, say) -> dict:
     if plan.storage != str(out_dir):
         copy_to_storage(written, plan.storage)
     return {"trials": len(table), "statuses": table["status"].value_counts().to_dict(),
-            "errors": int((table["status"] == "error").sum()), "best": sampled,
+            "errors": int((table["status"] == "error").sum()), "best": sampled, "best_trial": best["trial"],
             f"best_{spec.metric}": float(best[score]), "test": test, "refit": refit, "importance": importances,
             "written": {k: str(v) for k, v in written.items()}}
 

@@ -14,7 +14,7 @@ from bertclf.classification import feature_variant
 from bertclf.errors import UserError
 from bertclf.inputs import add_features, inputs_key, prepare_inputs, tokens_key
 
-from . import budget, ray_session
+from . import budget, ray_session, tracking
 from .outputs import SearchFailed, write_outputs
 from .plan import Plan, SearchOptions, make_plan
 from .progress import Progress, short
@@ -34,6 +34,7 @@ def run_search(opts: SearchOptions) -> dict:
     started, wall_started = time.perf_counter(), time.time()
     plan = make_plan(opts, say)
     budget.start(plan.spec.time_budget, wall_started)
+    tracking.check_mlflow(plan)
     for line in plan.notes:
         say(line)
     ready, pending = prepare(plan, search_configs(plan.spec))
@@ -46,6 +47,7 @@ def run_search(opts: SearchOptions) -> dict:
         shared, feature_seconds = share(plan, ready, pending)
         grid, trial_seconds = fit(plan, shared)
         summary = write_outputs(plan, grid, shared, say)
+        tracking.log_best_model(plan, summary["best_trial"], Path(summary["written"]["best_model"]), say)
     finally:
         ray_session.stop(ray_started)
     summary["seconds"] = {"inputs": plan.seconds.get("inputs", 0.0) + feature_seconds, "trials": trial_seconds,
@@ -186,7 +188,8 @@ def fit(plan: Plan, shared: Shared):
                                         trial_dirname_creator=_trial_name),
             run_config=tune.RunConfig(
                 name="trials", storage_path=plan.experiment.rsplit("/", 1)[0], verbose=1 if plan.opts.verbose else 0,
-                callbacks=[Progress(spec, plan.concurrency, say)], stop=budget.BudgetStopper(),
+                callbacks=[Progress(spec, plan.concurrency, say), *tracking.callbacks(plan)],
+                stop=budget.BudgetStopper(),
                 sync_config=tune.SyncConfig(sync_artifacts=True),  # each trial's trial.log (trial.trial_folder)
                 checkpoint_config=tune.CheckpointConfig(num_to_keep=spec.checkpoints_to_keep,
                                                         checkpoint_score_attribute=spec.metric,

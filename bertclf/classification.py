@@ -10,7 +10,7 @@ import torch.nn.functional as F
 
 from .batching import eval_batches, feature_inputs, token_inputs
 from .errors import UserError
-from .data import encode_labels, load_splits, read_examples, seeded_subset
+from .data import encode_labels, load_splits, read_examples, seeded_subset, describe_test_data
 from .feature_cache import frozen_features
 from .model import BertClassifier, autocast, drop_pooler, encoder_fingerprint, uses_pooler
 from .task import Task
@@ -70,7 +70,7 @@ def with_features(inputs: ClassificationInputs, config, encoder, device, bf16: b
         by_split[split], computed = frozen_features(
             encoder, inputs.tokens[split], variants, encoder_id=encoder_id, device=device, bf16=bf16,
             batch_size=config.eval_batch_size, cache_dir=config.cache_dir, pad_id=inputs.pad_id,
-            progress=config.progress, desc=f"boost: encoding {split}")
+            progress=config.progress, desc=f"boost: encoding {split}", log=log)
         log(f"boost: {split} features {'computed and cached' if computed else 'loaded from cache'} "
             f"({len(inputs.tokens[split])} texts; {', '.join('/'.join(v) for v in variants)})")
     return {v: replace(inputs, features={split: by_split[split][v] for split in inputs.splits}, variant=v)
@@ -134,13 +134,14 @@ def model_from_meta(encoder, meta) -> BertClassifier:
 def prepare_test(path, meta, tokenizer, cache_dir, max_examples=None) -> ClassificationInputs:
     """The test split tokenised as the model was trained (a seeded subset when max_examples is set)."""
     examples = read_examples(path, "test data")
+    there = len(examples)
     examples = examples.subset(seeded_subset(len(examples), max_examples, 0))
     names = meta["label_names"]
     tokens = tokenize_cached(tokenizer, examples.texts, meta["max_length"], meta["truncation"], cache_dir)
     return ClassificationInputs(label_names=names, tokens={"test": tokens},
                                 labels={"test": torch.tensor(encode_labels(examples, names, "test data"))},
                                 pad_id=tokenizer.pad_token_id or 0,
-                                description=f"{len(examples)} examples of {path}")
+                                description=describe_test_data(len(examples), there, "examples", path))
 
 
 def predict_texts(model_dir, texts, batch_size: int = 64, device="cpu") -> List[dict]:

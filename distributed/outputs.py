@@ -14,6 +14,7 @@ from bertclf.tasks import describe_test, task_kind
 
 from .plots import importance, write_plots
 from .refit import refit_config, run_refit
+from .repeats import mean_std
 from .results import best_checkpoint, trial_table
 from .scoring import score_on_test
 
@@ -22,7 +23,9 @@ class SearchFailed(Exception):
     """Every trial failed: there is no result to show."""
 
 
-def write_outputs(plan, grid, shared, say) -> dict:
+def write_outputs(plan, grid, shared, say, repeated=()) -> dict:
+    """repeated: the seed repeats (repeats.Repeated, best mean first); with them best_model/ is the
+    winning configuration's run with the best valid score, and results.md shows every mean ± std."""
     spec, out_dir = plan.spec, plan.out_dir
     out_dir.mkdir(parents=True, exist_ok=True)
     table = trial_table(grid, spec)
@@ -37,15 +40,24 @@ def write_outputs(plan, grid, shared, say) -> dict:
     best = scored.iloc[0]
     sampled = {k: best["result"].config[k] for k in spec.space}  # the trial's own values (a table holds numpy's)
     checkpoint = best_checkpoint(best["result"], spec.metric)
+    chosen = {"trial": best["trial"], "valid": float(best[score]), "best_epoch": float(best["best_epoch"])}
+    options = spec.trial_config(sampled)
+    if repeated:
+        winner = repeated[0]
+        run = winner.best_run
+        sampled, checkpoint = winner.sampled, winner.checkpoints[run]
+        options = spec.trial_config({**sampled, "train_seed": winner.seeds[run]})
+        chosen = {"trial": f"{winner.trial}, train_seed {winner.seeds[run]}", "valid": winner.valid[run],
+                  "best_epoch": winner.best_epochs[run]}
     written["best_model"] = export(checkpoint, out_dir / "best_model", {
-        "trial": best["trial"], "sampled": sampled, "train_options": spec.trial_config(sampled).to_dict()})
-    test = score_on_test(plan, checkpoint, written["best_model"], shared) if plan.test_path else None
+        "trial": chosen["trial"], "sampled": sampled, "train_options": options.to_dict()})
+    test = score_on_test(plan, checkpoint, written["best_model"], shared, say) if plan.test_path else None
     if test:
-        say(f"best trial {best['trial']}: {spec.metric.replace('_', ' ')} {best[score]:.4f}, "
+        say(f"best model ({chosen['trial']}): {spec.metric.replace('_', ' ')} {chosen['valid']:.4f}, "
             f"{describe_test(task_kind(spec.task), test)}")
-    refit = refit_and_score(plan, sampled, float(best["best_epoch"]), shared, written, say) if spec.refit else None
+    refit = refit_and_score(plan, sampled, chosen["best_epoch"], shared, written, say) if spec.refit else None
     importances = importance(scored, spec)
-    written["results.md"] = write_results_md(plan, table, scored, test, refit, importances)
+    written["results.md"] = write_results_md(plan, table, scored, test, refit, importances, chosen, repeated)
     written.update(write_plots(scored, spec, out_dir, importances, plan.name))
     if plan.storage != str(out_dir):
         copy_to_storage(written, plan.storage)
@@ -84,7 +96,7 @@ def refit_and_score(plan, sampled: dict, best_epoch: float, shared, written: dic
         "refit_of": sampled, "train_options": config.to_dict()})
     refit = {"epochs": config.n_epochs}
     if plan.test_path:
-        refit["test"] = score_on_test(plan, checkpoint, written["refit_model"], shared)
+        refit["test"] = score_on_test(plan, checkpoint, written["refit_model"], shared, say)
         say(f"refit: {describe_test(task_kind(plan.spec.task), refit['test'])}")
     return refit
 
@@ -100,7 +112,7 @@ def failures(table) -> str:
     return "".join(f"\n- {r['trial']}: {r['error']}" for r in table[table["status"] == "error"].to_dict("records"))
 
 
-def write_results_md(plan, table, scored, test, refit, importances) -> Path:
+def write_results_md(plan, table, scored, test, refit, importances, chosen, repeated) -> Path:
     spec, kind = plan.spec, task_kind(plan.spec.task)
     metric_keys = [key for _, key, _ in kind.columns]
     shown = [k for k in spec.space if k != "max_length"]  # the seed's columns show it already
@@ -112,16 +124,16 @@ def write_results_md(plan, table, scored, test, refit, importances) -> Path:
         rows.append(seed_row(spec.task, config.bert_finetuning, config.max_length, best)
                     + [_fmt(r[k]) for k in shown] + [r["status"]])
     span = float(scored["ended"].max() - scored["started"].min())
-    lines = [header(plan, table) + f" Valid = {_valid_text(spec)}; each trial is scored on its best check "
+    lines = [header(plan, table) + f" {_data_text(plan)}; each trial is scored on its best check "
              f"({spec.metric}); the trials ran in {span:.0f} s from the first start to the last end."
              + (f" {plan.data_note}" if plan.data_note else "") + "\n",
              markdown_table(seed_columns(spec.task) + shown + ["status"], rows)]
-    best = scored.iloc[0]
+    if repeated:
+        lines.append(repeats_section(spec, repeated))
     if test:
-        lines.append(f"\nBest configuration ({best['trial']}) re-scored once on the untouched test split "
-                     f"({test['examples']} examples of {Path(test['path']).name}"
-                     f"{', a seeded subset' if test['subset'] else ''}): **{describe_test(kind, test)}** "
-                     f"({spec.metric.replace('_', ' ')} {best[f'best_{spec.metric}']:.4f}).\n")
+        lines.append(f"\nBest {'model' if repeated else 'configuration'} ({chosen['trial']}) re-scored once on the "
+                     f"untouched test split ({test['data'].replace(str(test['path']), Path(test['path']).name)}): "
+                     f"**{describe_test(kind, test)}** ({spec.metric.replace('_', ' ')} {chosen['valid']:.4f}).\n")
     if refit:
         line = f"Refit of the best configuration on all of train for {refit['epochs']} epoch(s)"
         if "test" in refit:
@@ -138,6 +150,23 @@ def write_results_md(plan, table, scored, test, refit, importances) -> Path:
     return plan.out_dir / "results.md"
 
 
+def repeats_section(spec, repeated) -> str:
+    """The seed repeats as a table, best mean valid score first, and what decided the winner."""
+    metric = spec.metric.replace("_", " ")
+    test_title = metric.replace("valid", "test")
+    shown = list(spec.space)
+    rows = [[r.trial, *(_fmt(r.sampled[k]) for k in shown), len(r.valid), mean_std(r.valid), mean_std(r.test)]
+            for r in repeated]
+    winner = repeated[0]
+    runs = sum(len(r.seeds) for r in repeated)
+    return (f"\n## Seed repeats\n\nThe best {len(repeated)} configuration(s) trained again with {spec.repeats} "
+            f"training seeds each ({runs} more full runs; the held-out split unchanged). Mean ± standard "
+            f"deviation over the seeds; the winner is decided on the mean {metric}: **{winner.trial}**, and "
+            f"best_model/ is its seed with the best {metric} (train_seed {winner.seeds[winner.best_run]}).\n\n"
+            + markdown_table(["configuration", *shown, "seeds", f"{metric} (mean ± std)",
+                              f"{test_title} (mean ± std)"], rows))
+
+
 def _fmt(value):
     if isinstance(value, float):
         return f"{value:.3g}" if abs(value) < 1e-2 else f"{value:.4g}"
@@ -148,6 +177,14 @@ def _csv(value):
     if value is None or (isinstance(value, float) and value != value):
         return ""
     return value
+
+
+def _data_text(plan) -> str:
+    """'Data: 2000 train / 1000 valid (10% held out of train ...; train: a seeded subset of 2000 of
+    22500 ...)', the sizes the trials used; without shared inputs only where valid came from."""
+    if plan.describe_data:
+        return f"Data: {plan.describe_data.split('; labels')[0]}"
+    return f"Valid = {_valid_text(plan.spec)}"
 
 
 def _valid_text(spec) -> str:

@@ -59,6 +59,25 @@ class Progress(Callback):
         self.seconds = []  # run time of each trial finished in this session
         self.best = None  # (score, trial id, sampled)
         self.budget_said = False
+        self.looked_back = False  # whether trials finished before this session were counted (resume)
+
+    def on_step_begin(self, iteration, trials, **info):
+        if not self.looked_back:
+            self.looked_back = True
+            self._look_back(trials)
+
+    def _look_back(self, trials):
+        """A resumed search: count the trials that finished before, and remember their best."""
+        done = [t for t in trials if t.status in ("TERMINATED", "ERROR")]
+        if not done:
+            return
+        self.finished = len(done)
+        for t in done:
+            score = (t.last_result or {}).get(f"best_{self.spec.metric}")
+            if score is not None and (self.best is None or score > self.best[0]):
+                self.best = (score, t.trial_id, {k: t.config.get(k) for k in self.spec.space})
+        self._say(f"resumed: {len(done)} of {self.spec.num_samples} trials had finished{self._best_text()}"
+                  + (f" ({self.best[1]})" if self.best else ""))
 
     def on_trial_result(self, iteration, trials, trial, result, **info):
         self.last[trial.trial_id] = result

@@ -17,6 +17,8 @@ from bertclf.inputs import add_features, inputs_key, prepare_inputs, tokens_key
 from . import budget, ray_session, tracking
 from .outputs import SearchFailed, write_outputs
 from .plan import Plan, SearchOptions, make_plan
+from .repeats import run_repeats
+from .feature_estimate import describe_passes
 from .progress import Progress, short
 from .searchers import first_points, param_space, scheduler, search_algorithm
 from .shared import Shared, check_gpu, share_inputs, share_model
@@ -37,16 +39,21 @@ def run_search(opts: SearchOptions) -> dict:
     tracking.check_mlflow(plan)
     for line in plan.notes:
         say(line)
-    ready, pending = prepare(plan, search_configs(plan.spec))
+    groups = tokenise(plan, search_configs(plan.spec))
+    say(describe(plan))  # the plan, before the long work (the feature passes)
+    passes = feature_passes(plan, groups)
+    if passes:
+        say(f"boost: {describe_passes(passes, plan.model_source)}")
+    ready, pending = featurise(plan, groups)
     if budget.current().over():
         raise UserError(f"--time-budget {plan.spec.time_budget:g}: spent before the first trial (the inputs took "
                         f"{time.time() - wall_started:.0f} s); give the search more time")
-    say(describe(plan))
     ray_started = ray_session.start(opts.address, opts.num_cpus, opts.dashboard_host, verbose=opts.verbose)
     try:
         shared, feature_seconds = share(plan, ready, pending)
         grid, trial_seconds = fit(plan, shared)
-        summary = write_outputs(plan, grid, shared, say)
+        repeated = run_repeats(plan, grid, build_trainable(plan, shared), shared, say) if plan.spec.repeats else []
+        summary = write_outputs(plan, grid, shared, say, repeated)
         tracking.log_best_model(plan, summary["best_trial"], Path(summary["written"]["best_model"]), say)
     finally:
         ray_session.stop(ray_started)
@@ -58,41 +65,66 @@ def run_search(opts: SearchOptions) -> dict:
 def describe(plan: Plan) -> str:
     spec = plan.spec
     device = "GPU" if plan.use_gpu else "CPU"
-    data = f" ({plan.describe_data.split(' (')[0]})" if plan.describe_data else ""
-    return (f"search {plan.name}: {spec.num_samples} trials of {spec.dataset}{data}, up to {plan.concurrency} at "
-            f"a time on {device}, {spec.scheduler.type} scheduler; results in {plan.out_dir}")
+    config = spec.trial_config(spec.default_point())
+    data = f" ({plan.describe_data.split('; labels')[0]})" if plan.describe_data else ""
+    extra = "".join([f", a time budget of {spec.time_budget:g} s" if spec.time_budget else "",
+                     f", then the best {spec.repeat_top} again with {spec.repeats} seeds each" if spec.repeats else "",
+                     ", then a refit on all of train" if spec.refit else ""])
+    return (f"search {plan.name}: {spec.num_samples} trials of {spec.dataset}{data}, model {config.bert_name}, "
+            f"up to {plan.concurrency} at a time on {device}, {spec.scheduler.type} scheduler{extra}; "
+            f"results in {plan.out_dir}")
 
 
 def prepare(plan: Plan, configs):
-    """(ready {inputs_key: inputs}, pending [(config, inputs, {inputs_key: feature variant})]): the data
-    of `configs` read and tokenised once per distinct token key, here, before any trial. Boost
-    features are computed here too on a local machine (the same CPUs and GPUs the trials get); on a
-    cluster they are pending, for a Ray task on a GPU node (see share)."""
+    """featurise(tokenise(...)): the inputs of `configs` (a refit's) ready to share."""
+    return featurise(plan, tokenise(plan, configs))
+
+
+def tokenise(plan: Plan, configs):
+    """[(config, inputs, {inputs_key: feature variant or None})]: the data of `configs` read, split and
+    tokenised once per distinct token key, here, before any trial (none with --no-shared-inputs)."""
     by_tokens = {}
     for config in configs:
         group = by_tokens.setdefault(tokens_key(config), (config, {}))
         group[1][inputs_key(config)] = feature_variant(config) if config.uses_feature_cache else None
-    ready, pending = {}, []
     if not plan.opts.share_inputs:
-        return ready, pending
+        return []
     started = time.perf_counter()
-    for config, keys in by_tokens.values():
-        inputs = prepare_inputs(config, lambda m: None, model_path=plan.model_source)
+    groups = [(config, prepare_inputs(config, lambda m: None, model_path=plan.model_source), keys)
+              for config, keys in by_tokens.values()]
+    plan.describe_data = plan.describe_data or groups[0][1].description
+    plan.seconds["inputs"] = plan.seconds.get("inputs", 0.0) + time.perf_counter() - started
+    return groups
+
+
+def feature_passes(plan: Plan, groups):
+    """The groups whose boost features this machine computes (on a cluster a Ray task does: share)."""
+    return [g for g in groups if plan.local and any(v is not None for v in g[2].values())]
+
+
+def featurise(plan: Plan, groups):
+    """(ready {inputs_key: inputs}, pending [(config, inputs, {inputs_key: feature variant})]): boost
+    features computed here on a local machine (the same CPUs and GPUs the trials get), one encoder
+    pass per group for all its variants, with progress and time left; on a cluster they are pending,
+    for a Ray task on a GPU node (see share)."""
+    ready, pending, started = {}, [], time.perf_counter()
+    passes = feature_passes(plan, groups)
+    for config, inputs, keys in groups:
         ready.update({key: inputs for key, v in keys.items() if v is None})
         boost = {key: v for key, v in keys.items() if v is not None}
         if boost and plan.local:
-            variants, notes, begun = sorted(set(boost.values())), [], time.perf_counter()
-            featured = add_features(inputs, config, variants, notes.append, model_path=plan.model_source)
-            how = "computed" if any("computed" in note for note in notes) else "loaded from the cache"
-            say(f"boost: frozen features of {sum(len(t) for t in inputs.tokens.values())} texts (max_length "
-                f"{config.max_length}, {config.truncation}), {len(variants)} variant(s) from one encoder pass: "
-                f"{how} in {time.perf_counter() - begun:.0f} s")
+            number = next(i for i, g in enumerate(passes, 1) if g[0] is config)
+            variants, begun = sorted(set(boost.values())), time.perf_counter()
+            say(f"boost: feature pass {number} of {len(passes)}: {sum(len(t) for t in inputs.tokens.values())} texts "
+                f"(max_length {config.max_length}, {config.truncation}), {len(variants)} variant(s)")
+            featured = add_features(inputs, config, variants, say, model_path=plan.model_source)
+            say(f"boost: feature pass {number} of {len(passes)} done in {time.perf_counter() - begun:.0f} s")
             ready.update({key: featured[v] for key, v in boost.items()})
         elif boost:
             pending.append((config, inputs, boost))
-        plan.describe_data = plan.describe_data or inputs.description
     plan.seconds["inputs"] = plan.seconds.get("inputs", 0.0) + time.perf_counter() - started
-    say(f"inputs ready in {time.perf_counter() - started:.0f} s, prepared once")
+    if groups:
+        say(f"inputs ready in {plan.seconds['inputs']:.0f} s, prepared once")
     return ready, pending
 
 

@@ -55,3 +55,26 @@ def test_time_budget_starts_no_new_trial_and_stops_running_ones_at_their_next_ch
     results = (tmp_path / "out" / "budget" / "results.md").read_text()
     assert "stopped (time budget)" in results and "test accuracy" in results
     assert (tmp_path / "out" / "budget" / "best_model" / "head.safetensors").exists()
+
+
+def test_a_resumed_search_continues_the_count_and_remembers_the_best():
+    from types import SimpleNamespace
+
+    from bert_hpo_distributed.progress import Progress
+    from bert_hpo_distributed.spec import load_spec
+    spec = load_spec("imdb", ["num_samples=4"], profile=["cpu", "smoke"])
+    lines = []
+    progress = Progress(spec, 1, lines.append)  # as Tune restores it: a fresh session's counts
+
+    def trial(trial_id, status, score):
+        return SimpleNamespace(trial_id=trial_id, status=status, config={k: 1 for k in spec.space},
+                               last_result={"best_valid_accuracy": score, "epoch": 3}, path="/x", local_path="/x")
+    before = [trial("a", "TERMINATED", 0.9), trial("b", "TERMINATED", 0.7), trial("c", "RUNNING", None)]
+    progress.on_step_begin(0, before)
+    assert lines == ["resumed: 2 of 4 trials had finished, best 0.9000 (a)"]
+    progress.on_trial_result(0, before, before[2], {"best_valid_accuracy": 0.8, "epoch": 3, "done_reason": "completed",
+                                                    "time_total_s": 5.0})
+    before[2].status = "TERMINATED"
+    progress.on_trial_complete(0, before, before[2])
+    assert lines[1].startswith("trial 3/4 (c) completed at epoch 3, valid accuracy 0.8000")
+    assert not any("new best" in line for line in lines)  # 0.8 is below the earlier session's 0.9

@@ -5,6 +5,7 @@ Each test that starts Ray runs the search in a subprocess, which stops its Ray a
 """
 import subprocess
 import sys
+from pathlib import Path
 
 import pytest
 
@@ -42,8 +43,8 @@ def test_bad_budget_or_repeats_is_one_line_before_ray(tmp_path):
 def test_time_budget_starts_no_new_trial_and_stops_running_ones_at_their_next_check(tmp_path):
     data = write_imdb_like(tmp_path / "data")
     # 1000 epochs a trial (seconds each), 20 trials asked for, two at a time: only the budget ends
-    # them. 45 s leaves room for Ray's start on a loaded machine (a trial's first check comes ~20 s in)
-    proc = run(search_cmd(data, tmp_path / "out", "--name", "budget", "--time-budget", "45",
+    # them. 60 s leaves room for Ray's start on a loaded machine (a first check came 20-40 s in)
+    proc = run(search_cmd(data, tmp_path / "out", "--name", "budget", "--time-budget", "60",
                           "--set", "smoke.num_samples=20", "--set", "smoke.fixed.n_epochs=1000",
                           "--set", "scheduler.type=none", "--set", "smoke.space.mode.choice=[finetune]"))
     assert proc.returncode == 0, proc.stderr[-3000:]
@@ -78,3 +79,45 @@ def test_a_resumed_search_continues_the_count_and_remembers_the_best():
     progress.on_trial_complete(0, before, before[2])
     assert lines[1].startswith("trial 3/4 (c) completed at epoch 3, valid accuracy 0.8000")
     assert not any("new best" in line for line in lines)  # 0.8 is below the earlier session's 0.9
+
+
+@pytest.mark.ray
+def test_smoke_search_with_repeats_tracks_every_trial_and_states_the_plan_first(tmp_path):
+    import json
+    data = write_imdb_like(tmp_path / "data")
+    out = tmp_path / "out" / "ux"
+    proc = run(search_cmd(data, tmp_path / "out", "--name", "ux", "--repeats", "2", "--set", "smoke.repeat_top=2",
+                          "--mlflow"))
+    assert proc.returncode == 0, proc.stderr[-3000:]
+    console = proc.stderr
+    # the plan (with the data sizes) and the feature passes' estimate come before the passes run
+    plan = console.index("search ux: 4 trials of imdb (216 train / 24 valid")
+    assert plan < console.index("frozen-feature pass(es)") < console.index("feature pass 1 of 2:")
+    assert "then the best 2 again with 2 seeds each" in console[plan:plan + 400]
+    assert "repeats: the best 2 configuration(s) x 2 seeds: 4 runs" in console
+    assert "test: scoring all 100 examples of" in console and "test: scored in" in console
+
+    trials = sorted((out / "trials").glob("trial_*"))
+    assert len(trials) == 4
+    for trial in trials:  # every trial's own log and Ray's TensorBoard events
+        assert "training:" in (trial / "trial.log").read_text(), trial.name
+        assert list(trial.glob("events.out.tfevents.*")), trial.name
+
+    results = (out / "results.md").read_text()
+    assert "Data: 216 train / 24 valid (10% held out of train" in results
+    assert "## Seed repeats" in results and "±" in results
+    assert "(all 100 examples of test.csv)" in results
+    assert "train_seed" in json.loads((out / "best_model" / "search_config.json").read_text())["trial"]
+
+    from mlflow.tracking import MlflowClient
+    client = MlflowClient(f"sqlite:///{out / 'mlflow.db'}")
+    experiment = client.get_experiment_by_name("ux")
+    runs = client.search_runs([experiment.experiment_id])
+    assert sorted(r.info.run_name for r in runs) == [t.name for t in trials]  # one run per trial
+    for r in runs:
+        assert set(r.data.params) >= {"lr", "max_length", "mode"}
+        epochs = json.loads((out / "trials" / r.info.run_name / "result.json").read_text().splitlines()[-1])["epoch"]
+        assert len(client.get_metric_history(r.info.run_id, "valid_accuracy")) == epochs  # a point per check
+    best = [r for r in runs if r.data.tags.get("best_trial") == "true"]
+    assert len(best) == 1
+    assert "head.safetensors" in [Path(a.path).name for a in client.list_artifacts(best[0].info.run_id, "best_model")]

@@ -17,6 +17,7 @@ from typing import List
 
 from .progress import Progress, duration
 from .results import best_checkpoint, trial_table
+from .run_config import run_config
 from .scoring import score_on_test
 
 
@@ -97,15 +98,8 @@ def run_repeats(plan, grid, trainable, shared, say) -> List[Repeated]:
                 num_samples=len(points), reuse_actors=spec.resources.workers_per_trial == 1,
                 trial_name_creator=lambda t: f"repeat_{t.trial_id}",
                 trial_dirname_creator=lambda t: f"repeat_{t.trial_id}"),
-            run_config=tune.RunConfig(
-                name="repeats", storage_path=experiment.rsplit("/", 1)[0], verbose=0,
-                callbacks=[Progress(replace(spec, num_samples=len(points)), plan.concurrency,
-                                    lambda m: say(f"repeats: {m}"))],
-                sync_config=tune.SyncConfig(sync_artifacts=True),
-                checkpoint_config=tune.CheckpointConfig(num_to_keep=spec.checkpoints_to_keep,
-                                                        checkpoint_score_attribute=spec.metric,
-                                                        checkpoint_score_order="max"),
-                failure_config=tune.FailureConfig(max_failures=spec.max_failures)))
+            run_config=run_config(plan, "repeats", [Progress(replace(spec, num_samples=len(points)), plan.concurrency,
+                                                             lambda m: say(f"repeats: {m}"))]))
     started = time.perf_counter()
     results = tuner.fit()
     repeated = {trial: Repeated(trial, sampled) for trial, sampled in configurations}

@@ -18,6 +18,7 @@ from . import budget, ray_session, tracking
 from .outputs import SearchFailed, write_outputs
 from .plan import Plan, SearchOptions, make_plan
 from .repeats import run_repeats
+from .run_config import run_config
 from .feature_estimate import describe_passes
 from .progress import Progress, short
 from .searchers import first_points, param_space, scheduler, search_algorithm
@@ -218,15 +219,8 @@ def fit(plan: Plan, shared: Shared):
                                         reuse_actors=spec.resources.workers_per_trial == 1,
                                         trial_name_creator=_trial_name,
                                         trial_dirname_creator=_trial_name),
-            run_config=tune.RunConfig(
-                name="trials", storage_path=plan.experiment.rsplit("/", 1)[0], verbose=1 if plan.opts.verbose else 0,
-                callbacks=[Progress(spec, plan.concurrency, say), *tracking.callbacks(plan)],
-                stop=budget.BudgetStopper(),
-                sync_config=tune.SyncConfig(sync_artifacts=True),  # each trial's trial.log (trial.trial_folder)
-                checkpoint_config=tune.CheckpointConfig(num_to_keep=spec.checkpoints_to_keep,
-                                                        checkpoint_score_attribute=spec.metric,
-                                                        checkpoint_score_order="max"),
-                failure_config=tune.FailureConfig(max_failures=spec.max_failures)))
+            run_config=run_config(plan, "trials", [Progress(spec, plan.concurrency, say), *tracking.callbacks(plan)],
+                                  stop=budget.BudgetStopper()))
     started = time.perf_counter()
     grid = tuner.fit()
     lost = [r for r in grid if r.error is not None and "Could not recover from checkpoint" in str(r.error)]

@@ -5,8 +5,9 @@ Ray Tune's own TuneConfig(time_budget_s) is not used: when it runs out, Tune end
 kills running trials in the middle of an epoch. Here the searcher stops proposing trials (so Tune
 sees the search finish) and a Stopper ends each running trial at its next report.
 
-The budget counts from the start of the command (feature passes included), also for a --resume:
-a resumed search gets its own command's budget. Tune pickles its searcher and stoppers with the
+The budget counts from the start of the trials, as Ray's time_budget_s and Optuna's timeout do
+(reading the data, feature passes and Ray's start are not in it; repeats, test score and refit
+come after it); a --resume gets a budget of its own. Tune pickles its searcher and stoppers with the
 experiment and restores them on --resume, so neither holds the budget: both ask `current()`, this
 process's budget.
 """
@@ -19,7 +20,7 @@ from ray.tune.stopper import Stopper
 
 
 class TimeBudget:
-    """seconds: None for no budget; started: time.time() at the command's start."""
+    """seconds: None for no budget; started: time.time() when the trials started."""
 
     def __init__(self, seconds: Optional[float] = None, started: float = 0.0):
         self.seconds, self.started = seconds, started

@@ -34,9 +34,8 @@ def say(message: str) -> None:
 
 
 def run_search(opts: SearchOptions) -> dict:
-    started, wall_started = time.perf_counter(), time.time()
+    started = time.perf_counter()
     plan = make_plan(opts, say)
-    budget.start(plan.spec.time_budget, wall_started)
     tracking.check_mlflow(plan)
     for line in plan.notes:
         say(line)
@@ -46,9 +45,6 @@ def run_search(opts: SearchOptions) -> dict:
     if passes:
         say(f"boost: {describe_passes(passes, plan.model_source)}")
     ready, pending = featurise(plan, groups)
-    if budget.current().over():
-        raise UserError(f"--time-budget {plan.spec.time_budget:g}: spent before the first trial (the inputs took "
-                        f"{time.time() - wall_started:.0f} s); give the search more time")
     ray_started = ray_session.start(opts.address, opts.num_cpus, opts.dashboard_host, verbose=opts.verbose)
     try:
         shared, feature_seconds = share(plan, ready, pending)
@@ -68,7 +64,7 @@ def describe(plan: Plan) -> str:
     device = "GPU" if plan.use_gpu else "CPU"
     config = spec.trial_config(spec.default_point())
     data = f" ({plan.describe_data.split('; labels')[0]})" if plan.describe_data else ""
-    extra = "".join([f", a time budget of {spec.time_budget:g} s" if spec.time_budget else "",
+    extra = "".join([f", a time budget of {spec.time_budget:g} s for the trials" if spec.time_budget else "",
                      f", then the best {spec.repeat_top} again with {spec.repeats} seeds each" if spec.repeats else "",
                      ", then a refit on all of train" if spec.refit else ""])
     return (f"search {plan.name}: {spec.num_samples} trials of {spec.dataset}{data}, model {config.bert_name}, "
@@ -222,6 +218,7 @@ def fit(plan: Plan, shared: Shared):
             run_config=run_config(plan, "trials", [Progress(spec, plan.concurrency, say), *tracking.callbacks(plan)],
                                   stop=budget.BudgetStopper()))
     started = time.perf_counter()
+    budget.start(spec.time_budget, time.time())
     grid = tuner.fit()
     lost = [r for r in grid if r.error is not None and "Could not recover from checkpoint" in str(r.error)]
     if plan.opts.resume and lost:

@@ -21,7 +21,7 @@ def build_parser() -> argparse.ArgumentParser:
                    help="after the search, train the best configuration on all of train with Ray Train and score "
                         "it on test (also the spec's refit: true)")
     p.add_argument("--time-budget", type=float, metavar="SECONDS",
-                   help="no new trial starts SECONDS after the command started (running trials stop at their "
+                   help="no new trial starts SECONDS after the trials started (running trials stop at their "
                         "next check); the outputs are written as usual (also the spec's time_budget)")
     p.add_argument("--repeats", type=int, metavar="N",
                    help="train the best configurations (the spec's repeat_top, default 3) again with N seeds each; "

@@ -104,7 +104,7 @@ class SearchSpec:
     max_test_samples: Optional[int] = None
     dev_split: Optional[float] = None
     refit: bool = False
-    time_budget: Optional[float] = None  # seconds from the command's start; then no new trial starts
+    time_budget: Optional[float] = None  # seconds from the trials' start; then no new trial starts
     repeats: int = 0  # >= 2: the best repeat_top configurations trained again with this many seeds each
     repeat_top: int = 3
     start_from_defaults: bool = True

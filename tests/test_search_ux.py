@@ -43,7 +43,7 @@ def test_bad_budget_or_repeats_is_one_line_before_ray(tmp_path):
 def test_time_budget_starts_no_new_trial_and_stops_running_ones_at_their_next_check(tmp_path):
     data = write_imdb_like(tmp_path / "data")
     # 1000 epochs a trial (seconds each), 20 trials asked for, two at a time: only the budget ends
-    # them. 60 s leaves room for Ray's start on a loaded machine (a first check came 20-40 s in)
+    # them. The budget counts from the trials' start; 60 s leaves room for a slow first check on a loaded machine
     proc = run(search_cmd(data, tmp_path / "out", "--name", "budget", "--time-budget", "60",
                           "--set", "smoke.num_samples=20", "--set", "smoke.fixed.n_epochs=1000",
                           "--set", "scheduler.type=none", "--set", "smoke.space.mode.choice=[finetune]"))

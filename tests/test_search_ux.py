@@ -45,7 +45,7 @@ def test_time_budget_starts_no_new_trial_and_stops_running_ones_at_their_next_ch
     # 1000 epochs a trial (seconds each), 20 trials asked for, two at a time: only the budget ends
     # them. The budget counts from the trials' start; 60 s leaves room for a slow first check on a loaded machine
     proc = run(search_cmd(data, tmp_path / "out", "--name", "budget", "--time-budget", "60",
-                          "--set", "smoke.num_samples=20", "--set", "smoke.fixed.n_epochs=1000",
+                          "--set", "smoke.num_samples=20", "--set", "smoke.fixed.n_epochs=1000", "--set", "smoke.fixed.early_stop=-1",
                           "--set", "scheduler.type=none", "--set", "smoke.space.mode.choice=[finetune]"))
     assert proc.returncode == 0, proc.stderr[-3000:]
     trials = read_csv(tmp_path / "out" / "budget" / "results.csv")

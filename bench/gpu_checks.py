@@ -133,15 +133,16 @@ def overhead(files: dict, model: str, out: Path, cpu: bool):
     from ray import tune
     from bert_hpo_distributed import ray_session
     from bert_hpo_distributed.plan import make_plan
-    from bert_hpo_distributed.search import prepare, search_configs, share
+    from bert_hpo_distributed.inputs import prepare, search_configs, share
+    from bert_hpo_distributed.search import say
     from bert_hpo_distributed.trial import run_in_trial, run_with_torch_trainer
     plan = make_plan(search_options(files, model, out, "overhead", fixed={
         "n_epochs": 1, "max_train_samples": 256, "evals_per_epoch": 1}, space={"mode": {"choice": ["finetune"]}},
         force_cpu=cpu), lambda m: None)
-    ready, pending = prepare(plan, search_configs(plan.spec))
+    ready, pending = prepare(plan, search_configs(plan.spec), say)
     started_ray = ray_session.start()
     try:
-        shared, _ = share(plan, ready, pending)
+        shared, _ = share(plan, ready, pending, say)
         gpu = 0 if cpu else 1
         paths = {"in_trial": tune.with_resources(tune.with_parameters(
                      run_in_trial, spec=plan.spec, shared=shared, cpus=1, every_check=False), {"cpu": 1, "gpu": gpu}),

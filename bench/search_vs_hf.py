@@ -30,7 +30,7 @@ sys.path.insert(0, str(ROOT))
 from bertclf.atomic import write_text  # noqa: E402
 from bertclf.data import encode_labels, load_splits, read_examples, seeded_subset  # noqa: E402
 from bertclf.datasets import resolve  # noqa: E402
-from bertclf.model import resolve_model  # noqa: E402
+from bertclf.encoders import resolve_model  # noqa: E402
 
 MODEL = "sentence-transformers/all-MiniLM-L6-v2"
 LR = (1e-5, 1e-4)

@@ -1,5 +1,6 @@
-"""Write files so that a reader never sees half of one: write a sibling temp file, then rename."""
+"""Write files and folders so that a reader never sees half of one: build a sibling, then rename."""
 import os
+import shutil
 import tempfile
 from contextlib import contextmanager
 from pathlib import Path
@@ -19,6 +20,23 @@ def atomic_path(path):
     finally:
         if os.path.exists(tmp):
             os.unlink(tmp)
+
+
+@contextmanager
+def atomic_folder(path):
+    """Yield an empty temporary folder next to `path`; only if the block succeeds does it replace
+    `path` (and whatever was there: callers decide beforehand whether replacing is allowed)."""
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    staging = Path(tempfile.mkdtemp(prefix=f".{path.name}.", suffix=".partial", dir=path.parent))
+    try:
+        yield staging
+        os.chmod(staging, 0o777 & ~_umask())  # mkdtemp's 0700 would hide shared results
+        if path.exists():
+            shutil.rmtree(path)
+        os.replace(staging, path)
+    finally:
+        shutil.rmtree(staging, ignore_errors=True)
 
 
 def write_text(path, text: str) -> None:

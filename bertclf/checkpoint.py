@@ -44,8 +44,8 @@ def restore(run, folder) -> None:
 
 
 def export_model(checkpoint_dir, target) -> None:
-    """Copy the model of a checkpoint (not its trainer state) into `target`, a new folder."""
-    shutil.copytree(checkpoint_dir, target, ignore=shutil.ignore_patterns(TRAINER_STATE))
+    """Copy the model of a checkpoint (not its trainer state) into `target`, a new or empty folder."""
+    shutil.copytree(checkpoint_dir, target, ignore=shutil.ignore_patterns(TRAINER_STATE), dirs_exist_ok=True)
 
 
 def is_model_folder(folder) -> bool:

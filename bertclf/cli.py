@@ -9,17 +9,24 @@ from .config import add_train_arguments, config_from_args
 from .errors import UserError
 
 
+def add_arguments(parser: argparse.ArgumentParser) -> list:
+    """The prediction and single-run options, each in its group of `parser`; returns the actions added."""
+    predict = parser.add_argument_group("prediction (--predict --model FOLDER)")
+    actions = [
+        predict.add_argument("--predict", action="store_true", help="predict with --model on --text/--input"),
+        predict.add_argument("--model", help="a saved model folder (a run folder or a search's best_model)"),
+        predict.add_argument("--text", action="append", help="a text to classify (repeatable)"),
+        predict.add_argument("--input", help="a file with one text per line to classify"),
+        predict.add_argument("--question", action="append", help="QA models: a question (pairs with --context)"),
+        predict.add_argument("--context", action="append", help="QA models: the passage to answer from")]
+    return actions + add_train_arguments(parser.add_argument_group("one run"))
+
+
 def build_parser() -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(
-        prog="launch.py", description="Train a BERT text classifier (one run), predict with one, "
-        "or search hyperparameters with --search DATASET (see --search --help).")
-    parser.add_argument("--predict", action="store_true", help="predict with --model on --text/--input")
-    parser.add_argument("--model", help="a saved model folder (a run folder or a search's best_model)")
-    parser.add_argument("--text", action="append", help="a text to classify (repeatable)")
-    parser.add_argument("--input", help="a file with one text per line to classify")
-    parser.add_argument("--question", action="append", help="QA models: a question (pairs with --context)")
-    parser.add_argument("--context", action="append", help="QA models: the passage to answer from")
-    add_train_arguments(parser)
+    """The engine's own parser: one run, or --predict (launch.py adds --search and its options)."""
+    parser = argparse.ArgumentParser(prog="launch.py", description="Train a BERT text classifier (one run), "
+                                     "or predict with one.")
+    add_arguments(parser)
     return parser
 
 
@@ -34,7 +41,9 @@ def run_predict(args) -> int:
 
 def run_train(args) -> int:
     config = config_from_args(args).validate()
+    from .task_registry import check_task_options
     from .train import train
+    check_task_options(config)
     result = train(config)
     table = (Path(result["run_dir"]) / "results.md").read_text(encoding="utf-8")
     print(table, end="")
@@ -42,8 +51,12 @@ def run_train(args) -> int:
 
 
 def main(argv=None) -> int:
+    return run(build_parser().parse_args(argv))
+
+
+def run(args: argparse.Namespace) -> int:
+    """One run or --predict, from parsed options; the exit status (2: bad input, one line)."""
     os.environ.setdefault("TOKENIZERS_PARALLELISM", "false")
-    args = build_parser().parse_args(argv)
     try:
         return run_predict(args) if args.predict else run_train(args)
     except UserError as e:

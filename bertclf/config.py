@@ -19,6 +19,11 @@ def default_cache_dir() -> str:
     return os.path.join(base, "bert-hpo")
 
 
+def bad_option(option: str, expected: str, value) -> None:
+    """Raise the one-line error for an option's value: `--option: expected ..., got ...`."""
+    raise UserError(f"--{option}: expected {expected}, got {value!r}")
+
+
 @dataclass
 class TrainConfig:
     # the seed's options (same names, same meaning; floats are floats and booleans are booleans)
@@ -78,58 +83,59 @@ class TrainConfig:
         return self.boost and not self.bert_finetuning
 
     @property
+    def feature_variant(self) -> tuple:
+        """(pooling, layers): which frozen features a boost run trains its head on."""
+        return (self.pooling, self.layers)
+
+    @property
     def has_validation(self) -> bool:
         """False for a refit: all of train is trained on, and the last epoch is the model."""
         return bool(self.valid_path) or self.valid_fraction > 0
 
     def validate(self) -> "TrainConfig":
-        """Check every option that can be checked without reading data or a model."""
+        """Check every option that can be checked without reading data, a model or the task's own code
+        (bertclf.task_registry.check_task_options checks the task's options)."""
         if not self.train_path:
             raise UserError("--train_path is required (or use --search DATASET, or --predict)")
         return self.validate_options()
 
     def validate_options(self) -> "TrainConfig":
         """validate(), but for the data paths: what a search space can be checked for before it has data."""
-        def bad(option, expected, value):
-            raise UserError(f"--{option}: expected {expected}, got {value!r}")
-
         if self.max_length < 8:
-            bad("max_length", "an integer of at least 8", self.max_length)
+            bad_option("max_length", "an integer of at least 8", self.max_length)
         for name in ("batch_size", "gradient_accumulation_steps", "n_epochs", "eval_batch_size",
                      "evals_per_epoch"):
             if getattr(self, name) < 1:
-                bad(name, "a positive integer", getattr(self, name))
+                bad_option(name, "a positive integer", getattr(self, name))
         if self.batch_size % self.gradient_accumulation_steps:
             raise UserError(
                 f"--batch_size {self.batch_size} is not divisible by --gradient_accumulation_steps "
                 f"{self.gradient_accumulation_steps}: batch_size is the effective batch, split into "
                 f"gradient_accumulation_steps micro-batches of equal size")
         if not 0.0 <= self.dropout_p < 1.0:
-            bad("dropout_p", "a probability in [0, 1)", self.dropout_p)
+            bad_option("dropout_p", "a probability in [0, 1)", self.dropout_p)
         for name in ("lr", "lr_main"):
             if not getattr(self, name) > 0:
-                bad(name, "a positive learning rate", getattr(self, name))
+                bad_option(name, "a positive learning rate", getattr(self, name))
         if self.early_stop == 0 or self.early_stop < -1:
-            bad("early_stop", "a patience of at least 1 epoch, or -1 to disable", self.early_stop)
+            bad_option("early_stop", "a patience of at least 1 epoch, or -1 to disable", self.early_stop)
         if self.truncation not in TRUNCATIONS:
-            bad("truncation", " | ".join(TRUNCATIONS), self.truncation)
+            bad_option("truncation", " | ".join(TRUNCATIONS), self.truncation)
         for name, allowed in (("pooling", POOLINGS), ("layers", LAYERS), ("head", HEADS),
                               ("precision", PRECISIONS)):
             if getattr(self, name) not in allowed:
-                bad(name, " | ".join(allowed), getattr(self, name))
+                bad_option(name, " | ".join(allowed), getattr(self, name))
         if not 0.0 <= self.valid_fraction < 1.0:
-            bad("valid_fraction", "a fraction in [0, 1)", self.valid_fraction)
+            bad_option("valid_fraction", "a fraction in [0, 1)", self.valid_fraction)
         if not self.has_validation and (self.early_stop > 0 or self.degenerate_check):
             raise UserError("--valid_fraction 0 trains on all of train with nothing to validate on: "
                             "--early_stop and --degenerate_check need validation data")
         if not 0.0 <= self.warmup_ratio < 1.0:
-            bad("warmup_ratio", "a fraction in [0, 1)", self.warmup_ratio)
+            bad_option("warmup_ratio", "a fraction in [0, 1)", self.warmup_ratio)
         for name in ("max_train_samples", "max_valid_samples"):
             value = getattr(self, name)
             if value is not None and value < 2:
-                bad(name, "at least 2 samples", value)
-        from .tasks import task_kind  # an unknown task, and the task's own options, are the registry's to check
-        task_kind(self.task).check_options(self, bad)
+                bad_option(name, "at least 2 samples", value)
         if self.boost and self.bert_finetuning:
             raise UserError("--boost True needs --bert_finetuning False: boost caches the features "
                             "of a frozen encoder, and a fine-tuned encoder changes every step")
@@ -160,8 +166,9 @@ def optional_int(text: str) -> Optional[int]:
     return None if str(text).lower() in ("none", "") else int(text)
 
 
-def add_train_arguments(parser: argparse.ArgumentParser) -> None:
-    """Every TrainConfig field as --name (and --dashed-name), typed from its default."""
+def add_train_arguments(parser) -> list:
+    """Every TrainConfig field as --name (and --dashed-name), typed from its default, added to `parser`
+    (a parser or an argument group); returns the actions added."""
     defaults = TrainConfig()
     helps = {
         "train_path": "training data: .csv/.tsv/.txt (optionally .gz), an aclImdb split folder, or SQuAD JSON for --task qa",
@@ -190,7 +197,7 @@ def add_train_arguments(parser: argparse.ArgumentParser) -> None:
         "layers": "last (the last layer) | last4 (the last four layers, pooled each and concatenated)",
         "head": "linear (dropout + linear, as the seed) | mlp (one hidden layer of 512 GELU units)",
         "evals_per_epoch": "validation checks per epoch; each is reported, so a search can stop a run early",
-        "degenerate_check": "stop a run whose valid score is still at chance, and loss not falling, at its first check after 25% of training",
+        "degenerate_check": "stop a run whose valid score is still at chance, and loss not falling, at its first check after 25%% of training",
         "precision": "auto (bf16 autocast on CUDA and on CPUs with native bf16, else fp32) | bf16 | fp32",
         "truncation": "which part of a long text to keep: head | tail | head+tail (Sun et al. 2019)",
         "valid_fraction": "share of train held out when --valid_path is not given (0: none; train on all, keep the last epoch)",
@@ -205,6 +212,7 @@ def add_train_arguments(parser: argparse.ArgumentParser) -> None:
         "overwrite": "replace an existing run folder of the same name",
         "progress": "show progress bars",
     }
+    actions = []
     for f in dataclasses.fields(TrainConfig):
         default = getattr(defaults, f.name)
         if isinstance(default, bool):
@@ -220,8 +228,9 @@ def add_train_arguments(parser: argparse.ArgumentParser) -> None:
         flags = [f"--{f.name}"]
         if "_" in f.name:
             flags.append(f"--{f.name.replace('_', '-')}")
-        parser.add_argument(*flags, dest=f.name, type=kind, default=default,
-                            metavar=f.name.upper(), help=f"{helps[f.name]} (default: {default})")
+        actions.append(parser.add_argument(*flags, dest=f.name, type=kind, default=default, metavar=f.name.upper(),
+                                           help=f"{helps[f.name]} (default: {default})"))
+    return actions
 
 
 def config_from_args(args: argparse.Namespace) -> TrainConfig:

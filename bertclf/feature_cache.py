@@ -6,48 +6,58 @@ already encode the tokenizer, max_length, truncation and the data, so any change
 entry.
 """
 import time
+from functools import partial
 
 import torch
 from tqdm.auto import tqdm
 
-from .batching import eval_batches, pad_batch
-from .model import autocast, pool, uses_pooler
+from .batching import eval_batches, token_inputs
+from .inference import pad_multiple, run_batches
+from .heads import pool, uses_pooler
 from .tensor_cache import cached_together, digest
 
 
 PROGRESS_EVERY_S = 30
 
 
+class PassProgress:
+    """A line every PROGRESS_EVERY_S seconds of an encoder pass: texts done, and the time left
+    extrapolated from the tokens done (batches go longest first, so by texts it would run late)."""
+
+    def __init__(self, lengths, desc: str, log):
+        self.lengths, self.desc, self.log = lengths, desc, log
+        self.started = self.last_line = time.perf_counter()
+        self.texts, self.tokens, self.all_tokens = 0, 0, max(1, sum(lengths))
+
+    def batch_done(self, indices) -> None:
+        self.texts += len(indices)
+        self.tokens += sum(self.lengths[i] for i in indices)
+        now = time.perf_counter()
+        if self.log is not None and now - self.last_line >= PROGRESS_EVERY_S and self.texts < len(self.lengths):
+            self.last_line, spent = now, now - self.started
+            self.log(f"{self.desc}: {self.texts} of {len(self.lengths)} texts in {spent:.0f} s, "
+                     f"~{spent * (self.all_tokens - self.tokens) / self.tokens:.0f} s left")
+
+
 def frozen_features(encoder, tokens, variants, *, encoder_id: str, device, bf16: bool, batch_size: int,
                     cache_dir, pad_id: int, progress: bool, desc: str, log=None):
     """({(pooling, layers): features [N, dim] fp16 on CPU}, variants computed in this call).
-    log: given, receives a line every PROGRESS_EVERY_S seconds of a pass: texts done and the time
-    left, extrapolated from the tokens done (the longest texts go first)."""
+    log: given, receives PassProgress's lines while the features are computed."""
     keys = {v: digest("features-v2", encoder_id, list(v), tokens.fingerprint()) for v in variants}
 
     def compute(missing):
-        was_training = encoder.training
-        encoder.eval()
         hidden_states = any(layers == "last4" for _, layers in missing)
         outputs = {v: [] for v in missing}
         lengths = tokens.lengths.tolist()
         batches = eval_batches(lengths, batch_size)
-        started = last_line = time.perf_counter()
-        texts_done, tokens_done, tokens_all = 0, 0, max(1, sum(lengths))
-        with torch.inference_mode(), autocast(device, bf16):
-            for idx in tqdm(batches, desc=desc, disable=not progress, unit="batch"):
-                if log is not None and time.perf_counter() - last_line >= PROGRESS_EVERY_S and tokens_done:
-                    last_line, spent = time.perf_counter(), time.perf_counter() - started
-                    log(f"{desc}: {texts_done} of {len(lengths)} texts in {spent:.0f} s, "
-                        f"~{spent * (tokens_all - tokens_done) / tokens_done:.0f} s left")
-                ids, mask = pad_batch(tokens, idx, pad_id, multiple=8 if device.type == "cuda" else 1)
-                ids, mask = ids.to(device), mask.to(device)
-                out = encoder(input_ids=ids, attention_mask=mask, output_hidden_states=hidden_states)
-                for v in missing:
-                    outputs[v].append((idx, pool(out, mask, *v).float().cpu().to(torch.float16)))
-                texts_done += len(idx)
-                tokens_done += sum(lengths[i] for i in idx)
-        encoder.train(was_training)
+        make = partial(token_inputs, tokens, pad_id, pad_multiple(device))
+        pass_progress = PassProgress(lengths, desc, log)
+        for idx, batch, out in run_batches(encoder, tqdm(batches, desc=desc, disable=not progress, unit="batch"),
+                                           map(make, batches), device=device, bf16=bf16,
+                                           output_hidden_states=hidden_states):
+            for v in missing:
+                outputs[v].append((idx, pool(out, batch["attention_mask"], *v).float().cpu().to(torch.float16)))
+            pass_progress.batch_done(idx)
         result = {}
         for v, parts in outputs.items():
             features = torch.empty((len(tokens), parts[0][1].shape[1]), dtype=torch.float16)

@@ -6,11 +6,11 @@ no file at all, so they can run on machines that cannot see the driver's disk.
 """
 from typing import Callable, Dict, Optional
 
-from .classification import feature_variant, with_features
 from .config import TrainConfig
-from .model import load_encoder, load_model_config, load_tokenizer, pick_device, position_limit, uses_bf16
+from .device import pick_device, uses_bf16
+from .encoders import load_encoder, load_model_config, load_tokenizer, position_limit
 from .errors import UserError
-from .tasks import task_kind
+from .task_registry import check_task_options, task_kind
 from .tensor_cache import digest
 
 # the options that decide what prepare_inputs returns (the token ids); cache_dir only says where
@@ -21,7 +21,7 @@ TOKEN_OPTIONS = ("task", "train_path", "valid_path", "valid_fraction", "seed", "
 
 def inputs_key(config: TrainConfig) -> str:
     """Identity of the prepared inputs of `config`: token ids, plus the frozen-feature variant for boost."""
-    variant = list(feature_variant(config)) if config.uses_feature_cache else None
+    variant = list(config.feature_variant) if config.uses_feature_cache else None
     return digest("inputs-v2", {k: getattr(config, k) for k in TOKEN_OPTIONS}, variant)
 
 
@@ -38,7 +38,7 @@ def check_length(config: TrainConfig, model_path: Optional[str] = None) -> None:
 
 def prepare_inputs(config: TrainConfig, log: Callable[[str], None], model_path: Optional[str] = None):
     """Read, split and tokenise the data of `config` (no features yet: see add_features)."""
-    config.validate()
+    check_task_options(config.validate())
     check_length(config, model_path)
     kind = task_kind(config.task)
     inputs = kind.prepare(config, load_tokenizer(model_path or config.bert_name), log)
@@ -54,12 +54,13 @@ def add_features(inputs, config: TrainConfig, variants, log: Callable[[str], Non
     device = pick_device(config.device)
     encoder = load_encoder(model_path or config.bert_name)
     encoder.requires_grad_(False)
-    return with_features(inputs, config, encoder, device, uses_bf16(config.precision, device), list(variants), log)
+    return task_kind(config.task).with_features(inputs, config, encoder, device, uses_bf16(config.precision, device),
+                                                 list(variants), log)
 
 
 def prepared_for(config: TrainConfig, log, model_path: Optional[str] = None):
     """The inputs one run needs (a plain local run prepares its own)."""
     inputs = prepare_inputs(config, log, model_path)
     if config.uses_feature_cache:
-        inputs = add_features(inputs, config, [feature_variant(config)], log, model_path)[feature_variant(config)]
+        inputs = add_features(inputs, config, [config.feature_variant], log, model_path)[config.feature_variant]
     return inputs

@@ -1,6 +1,7 @@
-"""A trained model on disk: Hugging Face encoder folder (when fine-tuned), head, labels, settings.
+"""A trained model's files: Hugging Face encoder folder (when fine-tuned), head, labels, settings.
 
-Everything is safetensors or JSON; nothing is unpickled when loading.
+Everything is safetensors or JSON; nothing is unpickled when loading. It knows no task: building
+the model a folder holds is bertclf.predict.load_model's job (it asks the task registry).
 """
 import json
 from pathlib import Path
@@ -8,7 +9,7 @@ from pathlib import Path
 from safetensors.torch import load_file, save_file
 
 from .errors import UserError
-from .model import load_encoder, load_tokenizer, resolve_model
+from .encoders import resolve_model
 
 META = "bert_hpo_model.json"
 
@@ -41,15 +42,9 @@ def load_weights(model, folder) -> None:
         model.encoder.load_state_dict(load_file(str(encoder_file)), strict=False)
 
 
-def load_model(folder, encoder_path=None):
-    """(model in eval mode, tokenizer, meta) for prediction and scoring.
-
-    encoder_path: where a frozen encoder's weights are, when not at the model's bert_name (a copy
-    of that folder on another machine)."""
-    meta = read_meta(folder)
-    source = str(Path(folder) / "encoder") if meta["finetuned"] else encoder_path or resolve_model(meta["bert_name"])[0]
-    encoder, tokenizer = load_encoder(source), load_tokenizer(source)
-    from .tasks import task_kind
-    model = task_kind(meta["task"]).model_from_meta(encoder, meta)
-    load_weights(model, folder)
-    return model.eval(), tokenizer, meta
+def encoder_source(folder, meta: dict, encoder_path=None) -> str:
+    """Where a saved model's encoder and tokenizer load from: its own encoder/ folder when fine-tuned,
+    else `encoder_path` (a copy of bert_name's folder on another machine) or bert_name itself."""
+    if meta["finetuned"]:
+        return str(Path(folder) / "encoder")
+    return encoder_path or resolve_model(meta["bert_name"])[0]

@@ -29,7 +29,7 @@ def f1(prediction: str, truth: str) -> float:
     return 2 * precision * recall / (precision + recall)
 
 
-def score(predictions: Dict[str, str], answers: Dict[str, List[str]]) -> Dict[str, float]:
+def korquad_scores(predictions: Dict[str, str], answers: Dict[str, List[str]]) -> Dict[str, float]:
     """{"exact_match", "f1"} in percent, each the best over a question's gold answers."""
     em = total_f1 = 0.0
     for qid, truths in answers.items():

@@ -1,15 +1,16 @@
-"""The seed README's results table: one row per run (or per trial), as Markdown and CSV."""
+"""The results table: one row per run (or per trial), with the columns of the predecessor project's
+README (Pytorch-BERT-Classification), as Markdown and CSV."""
 import csv
 import io
 
-from .tasks import task_kind
+from .task_registry import task_kind
 
-SEED_COLUMNS = ["BERT finetune", "Max token Length", "Best Epoch", "train loss", "valid loss"]
+RUN_COLUMNS = ["BERT finetune", "Max token Length", "Best Epoch", "train loss", "valid loss"]
 
 
-def seed_columns(task: str) -> list:
-    """The seed's columns; its last, valid accuracy, is the task's own (QA: valid EM and F1)."""
-    return SEED_COLUMNS + [title for title, _, _ in task_kind(task).columns]
+def run_columns(task: str) -> list:
+    """The table's columns; the last, valid accuracy, is the task's own (QA: valid EM and F1)."""
+    return RUN_COLUMNS + [title for title, _, _ in task_kind(task).columns]
 
 
 def format_epoch(epoch) -> str:
@@ -17,7 +18,7 @@ def format_epoch(epoch) -> str:
     return f"{epoch:g}"
 
 
-def seed_row(task: str, finetune: bool, max_length: int, best: dict) -> list:
+def run_row(task: str, finetune: bool, max_length: int, best: dict) -> list:
     """best: the best check's metrics (epoch, train_loss, valid_loss and the task's metrics); a run
     without validation (a refit) shows — for those."""
     def shown(key, fmt):

@@ -1,4 +1,4 @@
-"""Data for seconds-long runs that need nothing but the install, and the KorQuAD dev-set split.
+"""Data for seconds-long runs that need nothing but the install.
 
 - IMDB and NSMC: small slices of the real data sets ship in smoke_data/ (regenerate them with
   `python -m bertclf.smoke DATA_DIR` from the full files);
@@ -13,7 +13,7 @@ from pathlib import Path
 
 from .data import read_examples
 from .results_table import csv_text
-from .squad import read_squad, split_by_article, write_squad
+from .squad import read_squad, write_squad
 from .tiny_model import build_tiny_bert
 
 SLICE_DIR = Path(__file__).resolve().parent / "smoke_data"
@@ -85,21 +85,6 @@ def smoke_data(dataset: str, folder, seed: int, files=None) -> dict:
             texts += [text for text, _ in rows]
     out["model"] = build_tiny_bert(folder / "tiny_bert", texts, vocab_size=800)
     return out
-
-
-def split_dev(dev_path, fraction: float, folder, seed: int):
-    """({"train", "test"}, note): KorQuAD's train set is absent, so its dev set is split by article."""
-    examples = read_squad(dev_path, "dev data")
-    train, test = split_by_article(examples, fraction, seed)
-    folder = Path(folder)
-    folder.mkdir(parents=True, exist_ok=True)
-    write_squad(train, folder / "dev_split_train.json")
-    write_squad(test, folder / "dev_split_test.json")
-    note = (f"The train set was not available: the dev set ({Path(dev_path).name}) was split by article, "
-            f"{len({e.article for e in train})} articles / {len(train)} questions to train and "
-            f"{len({e.article for e in test})} articles / {len(test)} questions to test; these scores "
-            f"are not comparable to published dev-set scores.")
-    return {"train": folder / "dev_split_train.json", "test": folder / "dev_split_test.json"}, note
 
 
 def write_slices(data_dir, target=SLICE_DIR) -> None:

@@ -1,4 +1,5 @@
-"""SQuAD-format reading (KorQuAD 1.0 is SQuAD v1.1 JSON), and a split by article."""
+"""SQuAD-format questions (KorQuAD 1.0 is SQuAD v1.1 JSON): reading, writing, and splitting by article
+(KorQuAD's dev set split into train and test parts when its train set is absent)."""
 import gzip
 import json
 import random
@@ -6,6 +7,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import List
 
+from .atomic import write_text
 from .errors import UserError
 
 
@@ -63,7 +65,6 @@ def split_by_article(examples: List[QAExample], fraction: float, seed: int):
 
 def write_squad(examples: List[QAExample], path) -> None:
     """Examples back into SQuAD v1.1 JSON (articles -> paragraphs -> questions), atomically."""
-    from .atomic import write_text
     articles = {}
     for e in examples:
         paragraphs = articles.setdefault(e.article, {})
@@ -74,3 +75,18 @@ def write_squad(examples: List[QAExample], path) -> None:
     data = [{"title": title, "paragraphs": [{"context": c, "qas": q} for c, q in paragraphs.items()]}
             for title, paragraphs in articles.items()]
     write_text(path, json.dumps({"version": "split", "data": data}, ensure_ascii=False))
+
+
+def split_dev(dev_path, fraction: float, folder, seed: int):
+    """({"train", "test"}, note): KorQuAD's train set is absent, so its dev set is split by article."""
+    examples = read_squad(dev_path, "dev data")
+    train, test = split_by_article(examples, fraction, seed)
+    folder = Path(folder)
+    folder.mkdir(parents=True, exist_ok=True)
+    write_squad(train, folder / "dev_split_train.json")
+    write_squad(test, folder / "dev_split_test.json")
+    note = (f"The train set was not available: the dev set ({Path(dev_path).name}) was split by article, "
+            f"{len({e.article for e in train})} articles / {len(train)} questions to train and "
+            f"{len({e.article for e in test})} articles / {len(test)} questions to test; these scores "
+            f"are not comparable to published dev-set scores.")
+    return {"train": folder / "dev_split_train.json", "test": folder / "dev_split_test.json"}, note

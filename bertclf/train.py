@@ -12,8 +12,6 @@ early stop (patience) or degenerate; a run stopped from outside (a search's sche
 import csv
 import io
 import json
-import os
-import shutil
 import sys
 import time
 from contextlib import nullcontext
@@ -26,16 +24,18 @@ from typing import Callable, List, Optional
 import torch
 from tqdm.auto import tqdm
 
-from .atomic import write_text
+from .atomic import atomic_folder
 from .batching import batch_stream, shard, training_steps
 from .checkpoint import restore, save_checkpoint
 from .config import TrainConfig
 from .errors import UserError
+from .inference import run_batches
 from .inputs import check_length, prepared_for
-from .model import autocast, load_encoder, load_tokenizer, pick_device, uses_bf16
+from .device import autocast, pick_device, uses_bf16
+from .encoders import load_encoder, load_tokenizer
 from .model_io import save_model
-from .results_table import format_epoch, markdown_table, seed_columns, seed_row
-from .tasks import task_kind
+from .results_table import format_epoch, markdown_table, run_columns, run_row
+from .task_registry import check_task_options, task_kind
 
 Report = Callable[[dict, Callable[[Path], None]], None]
 # --degenerate_check judges a run at its first check after this share of its epochs: Dodge et al.
@@ -91,13 +91,13 @@ def train(config: TrainConfig, report: Optional[Report] = None, *, inputs=None, 
     should_stop: asked after every optimizer step; True ends the run there, without a report (a
     search's scheduler stopped it, and the process should be free for the next trial at once).
     """
-    config.validate()
+    check_task_options(config.validate())
     run_folder = prepare_run_dir(config) if save_run and _rank() == 0 else None
     run = set_up(config, inputs, model_path, log)
     run.should_stop = should_stop
     if resume_from is not None:
         restore(run, resume_from)
-        run.best = max((m for m in run.history if "epoch" in m), key=lambda m: _score(m, run), default=None)
+        run.best = max((m for m in run.history if "epoch" in m), key=lambda m: _rank_key(m, run), default=None)
         run.say(f"resumed from {resume_from} at epoch {format_epoch(run.history[-1]['epoch'])}")
     run.say(describe(run))
     done = ""
@@ -215,20 +215,21 @@ def train_until_checks(run: Run):
     c, task, model = run.config, run.task, run.task.model
     steps = training_steps(task.train_lengths, c.batch_size, c.gradient_accumulation_steps, c.training_seed, run.epoch)
     checks = check_steps(len(steps), c.evals_per_epoch if c.has_validation else 1)
-    plan = []  # this worker's micro-batches: (step number, indices, weight, examples in the step, last of step)
+    micro_batches = []  # this worker's: (step number, indices, weight, examples in the step, last of step)
     for number, step in enumerate(steps[run.step:], start=run.step + 1):
         step_examples = sum(len(mb) for mb in step)
         for k, micro_batch in enumerate(step):
             part, weight = shard(micro_batch, run.rank, run.world), 1.0
             if not part:  # this worker has nothing in a short last batch, but DDP must sync
                 part, weight = micro_batch[:1], 0.0
-            plan.append((number, part, weight, step_examples, k == len(step) - 1))
+            micro_batches.append((number, part, weight, step_examples, k == len(step) - 1))
     set_train_mode(run)
     started, loss_sum, seen = time.perf_counter(), torch.zeros((), device=run.device, dtype=torch.float64), 0
     bar = tqdm(total=len(steps), initial=run.step, desc=f"epoch {run.epoch}/{c.n_epochs}", unit="step",
                disable=not (c.progress and run.rank == 0), leave=False)
     heartbeat = time.perf_counter()  # without a bar (a trial, a refit), a line every HEARTBEAT_S says where it is
-    for (number, part, weight, step_examples, last), inputs in zip(plan, stream(run, [p[1] for p in plan], "train")):
+    inputs_stream = stream(run, [p[1] for p in micro_batches], "train")
+    for (number, part, weight, step_examples, last), inputs in zip(micro_batches, inputs_stream):
         with (run.net.no_sync() if run.world > 1 and not last else nullcontext()):
             with autocast(run.device, run.bf16):
                 outputs = forward(run, run.net, inputs)
@@ -302,7 +303,7 @@ def check(run: Run, step: int, n_steps: int, train_loss: float, speed: float) ->
         metrics.update(task.evaluate(partial(run_valid, run), run.rank, run.world,
                                      lambda values: all_reduce_sum(values, run.device, run.world)))
     metrics["check_seconds"] = time.perf_counter() - started
-    if run.best is None or _score(metrics, run) > _score(run.best, run):
+    if run.best is None or _rank_key(metrics, run) > _rank_key(run.best, run):
         run.best, run.bad_checks = metrics, 0
         if run.rank == 0:
             run.best_state = {k: v.detach().to("cpu", copy=True) for k, v in task.model.state_dict().items()}
@@ -326,7 +327,7 @@ def check(run: Run, step: int, n_steps: int, train_loss: float, speed: float) ->
     return metrics
 
 
-def _score(metrics: dict, run: Run):
+def _rank_key(metrics: dict, run: Run):
     """Higher is better: the valid metric, then the lower valid loss; the latest without validation."""
     if not run.config.has_validation:
         return metrics["epoch"]
@@ -336,13 +337,9 @@ def _score(metrics: dict, run: Run):
 def run_valid(run: Run, batches):
     # the bare model, not DDP: workers evaluate different numbers of batches, and DDP's
     # forward would wait for the others in a collective (a deadlock)
-    model = run.task.model
-    model.eval()
-    with torch.inference_mode():
-        for indices, inputs in zip(batches, stream(run, batches, "valid")):
-            with autocast(run.device, run.bf16):
-                outputs = forward(run, model, inputs)
-            yield indices, outputs.float().cpu()
+    for indices, _, outputs in run_batches(run.task.model, batches, stream(run, batches, "valid"),
+                                           device=run.device, bf16=run.bf16):
+        yield indices, outputs.float().cpu()
 
 
 # --- finish: the best check's model, saved ----------------------------------------------------
@@ -359,21 +356,18 @@ def finish(run: Run, run_folder: Optional[Path]) -> dict:
 
 
 def write_run_folder(folder: Path, run: Run) -> Path:
-    """Build the whole run folder beside its final place, then move it in: never half-written."""
-    staging = folder.parent / f".{folder.name}.partial-{os.getpid()}"
-    shutil.rmtree(staging, ignore_errors=True)
-    save_model(staging, run.task.model, run.tokenizer, run.meta)
-    (staging / "run_config.json").write_text(json.dumps(run.config.to_dict(), indent=2), encoding="utf-8")
+    """Build the whole run folder beside its final place, then move it in: never half-written.
+    An existing folder is replaced only with --overwrite True (checked before training)."""
     columns = list(dict.fromkeys(k for m in run.history for k in m))
     buf = io.StringIO()
     writer = csv.DictWriter(buf, fieldnames=columns, lineterminator="\n")
     writer.writeheader()
     writer.writerows(run.history)
-    (staging / "metrics.csv").write_text(buf.getvalue(), encoding="utf-8")
-    write_text(staging / "results.md", markdown_table(
-        seed_columns(run.task.kind), [seed_row(run.task.kind, run.config.bert_finetuning,
-                                               run.config.max_length, run.best)]))
-    if folder.exists():
-        shutil.rmtree(folder)  # only reached with --overwrite True (checked before training)
-    os.replace(staging, folder)
+    with atomic_folder(folder) as staging:
+        save_model(staging, run.task.model, run.tokenizer, run.meta)
+        (staging / "run_config.json").write_text(json.dumps(run.config.to_dict(), indent=2), encoding="utf-8")
+        (staging / "metrics.csv").write_text(buf.getvalue(), encoding="utf-8")
+        (staging / "results.md").write_text(markdown_table(
+            run_columns(run.task.kind), [run_row(run.task.kind, run.config.bert_finetuning,
+                                                   run.config.max_length, run.best)]), encoding="utf-8")
     return folder

@@ -7,10 +7,13 @@ max_length (a second or two each) and scales by the tokens of every pass; passes
 are already cached take seconds instead.
 """
 import time
+from functools import partial
 from typing import List, Tuple
 
-from bertclf.batching import eval_batches, pad_batch
-from bertclf.model import autocast, load_encoder, pick_device, uses_bf16
+from bertclf.batching import eval_batches, token_inputs
+from bertclf.device import pick_device, uses_bf16
+from bertclf.encoders import load_encoder
+from bertclf.inference import pad_multiple, run_batches
 
 
 def pass_tokens(inputs) -> int:
@@ -22,17 +25,19 @@ def seconds_per_token(config, inputs, model_source: str) -> float:
     """The encoder's time per token on the longest batch of the first split (after one warm-up batch)."""
     import torch
     device = pick_device(config.device)
-    encoder = load_encoder(model_source).to(device).eval()
+    encoder = load_encoder(model_source).to(device)
     tokens = next(iter(inputs.tokens.values()))
-    batch = eval_batches(tokens.lengths.tolist(), config.eval_batch_size)[0]
-    ids, mask = pad_batch(tokens, batch, inputs.pad_id)
-    ids, mask = ids.to(device), mask.to(device)
-    with torch.inference_mode(), autocast(device, uses_bf16(config.precision, device)):
-        encoder(input_ids=ids[:2], attention_mask=mask[:2])
-        started = time.perf_counter()
-        encoder(input_ids=ids, attention_mask=mask)
-        seconds = time.perf_counter() - started
-    return seconds / max(1, int(mask.sum()))
+    longest = eval_batches(tokens.lengths.tolist(), config.eval_batch_size)[0]
+    batches = [longest[:2], longest]  # a warm-up, then the batch timed
+    make = partial(token_inputs, tokens, inputs.pad_id, pad_multiple(device))
+    done = []
+    for _, batch, _ in run_batches(encoder, batches, map(make, batches), device=device,
+                                   bf16=uses_bf16(config.precision, device)):
+        if device.type == "cuda":
+            torch.cuda.synchronize()
+        done.append((time.perf_counter(), int(batch["attention_mask"].sum())))
+    (warm, _), (timed, timed_tokens) = done
+    return (timed - warm) / max(1, timed_tokens)
 
 
 def estimate(passes: List[Tuple], model_source: str) -> float:

@@ -1,19 +1,19 @@
 """A finished search's outputs, all written atomically: results.csv (every trial), results.md (the
-seed's table, best first, the test score, the refit), best_model/ (and refit_model/), plots; copied
-to the storage path when that is elsewhere. A search in which every trial failed writes results.csv
-and results.md with the errors, then fails."""
+results table, best first, the test score, then the refit's), best_model/ (and refit_model/), plots;
+copied to the storage path when that is elsewhere. A search in which every trial failed writes
+results.csv and results.md with the errors, then fails. Nothing here trains: refit.py runs the refit
+and hands its model back to `write_refit`."""
 import json
-import os
-import shutil
+from dataclasses import dataclass
 from pathlib import Path
+from typing import List, Optional
 
-from bertclf.atomic import write_text
+from bertclf.atomic import atomic_folder, write_text
 from bertclf.checkpoint import export_model
-from bertclf.results_table import csv_text, markdown_table, seed_columns, seed_row
-from bertclf.tasks import describe_test, task_kind
+from bertclf.results_table import csv_text, markdown_table, run_columns, run_row
+from bertclf.task_registry import describe_test, task_kind
 
 from .plots import importance, write_plots
-from .refit import refit_config, run_refit
 from .repeats import mean_std
 from .results import best_checkpoint, trial_table
 from .scoring import score_on_test
@@ -23,9 +23,33 @@ class SearchFailed(Exception):
     """Every trial failed: there is no result to show."""
 
 
-def write_outputs(plan, grid, shared, say, repeated=()) -> dict:
-    """repeated: the seed repeats (repeats.Repeated, best mean first); with them best_model/ is the
-    winning configuration's run with the best valid score, and results.md shows every mean ± std."""
+@dataclass
+class SearchOutputs:
+    """What write_outputs wrote, and what the refit and the summary need of it."""
+    table: object  # pandas.DataFrame of every trial (results.trial_table)
+    scored: object  # its rows with a score, best first
+    sampled: dict  # the best configuration's searched values (with repeats: the winner's)
+    best_epoch: float  # best_model's best check, in epochs
+    best_trial: str  # the search's trial of the best configuration
+    best_model_from: str  # where best_model/ came from: that trial, or its repeat with a train_seed
+    best_valid: float  # best_model's valid score
+    test: Optional[dict]  # the best model's test scores (score_on_test), or None without a test split
+    importances: dict  # fANOVA share of each hyperparameter (empty under 8 trials)
+    written: dict  # name -> path
+    repeated: List = ()  # the seed repeats (repeats.Repeated), best mean first
+    refit: Optional[dict] = None  # {"epochs", "test"} once write_refit has run
+
+    def summary(self, metric: str) -> dict:
+        score = f"best_{metric}"
+        return {"trials": len(self.table), "statuses": self.table["status"].value_counts().to_dict(),
+                "errors": int((self.table["status"] == "error").sum()), "best": self.sampled,
+                score: float(self.scored.iloc[0][score]), "test": self.test, "refit": self.refit,
+                "importance": self.importances, "written": {k: str(v) for k, v in self.written.items()}}
+
+
+def write_outputs(plan, grid, shared, say, repeated=()) -> SearchOutputs:
+    """repeated: the seed repeats (repeats.Repeated, best mean first); with them the winner is the
+    best mean, best_model/ is its run with the best valid score, and results.md shows every mean ± std."""
     spec, out_dir = plan.spec, plan.out_dir
     out_dir.mkdir(parents=True, exist_ok=True)
     table = trial_table(grid, spec)
@@ -40,31 +64,43 @@ def write_outputs(plan, grid, shared, say, repeated=()) -> dict:
     best = scored.iloc[0]
     sampled = {k: best["result"].config[k] for k in spec.space}  # the trial's own values (a table holds numpy's)
     checkpoint = best_checkpoint(best["result"], spec.metric)
-    chosen = {"trial": best["trial"], "valid": float(best[score]), "best_epoch": float(best["best_epoch"])}
+    trial, origin, valid, best_epoch = best["trial"], best["trial"], float(best[score]), float(best["best_epoch"])
     options = spec.trial_config(sampled)
     if repeated:
         winner = repeated[0]
         run = winner.best_run
-        sampled, checkpoint = winner.sampled, winner.checkpoints[run]
+        sampled, checkpoint, trial = winner.sampled, winner.checkpoints[run], winner.trial
+        origin, valid, best_epoch = f"{winner.trial}, train_seed {winner.seeds[run]}", winner.valid[run], winner.best_epochs[run]
         options = spec.trial_config({**sampled, "train_seed": winner.seeds[run]})
-        chosen = {"trial": f"{winner.trial}, train_seed {winner.seeds[run]}", "valid": winner.valid[run],
-                  "best_epoch": winner.best_epochs[run]}
     written["best_model"] = export(checkpoint, out_dir / "best_model", {
-        "trial": chosen["trial"], "sampled": sampled, "train_options": options.to_dict()})
+        "trial": origin, "sampled": sampled, "train_options": options.to_dict()})
     test = score_on_test(plan, checkpoint, written["best_model"], shared, say) if plan.test_path else None
     if test:
-        say(f"best model ({chosen['trial']}): {spec.metric.replace('_', ' ')} {chosen['valid']:.4f}, "
+        say(f"best model ({origin}): {spec.metric.replace('_', ' ')} {valid:.4f}, "
             f"{describe_test(task_kind(spec.task), test)}")
-    refit = refit_and_score(plan, sampled, chosen["best_epoch"], shared, written, say) if spec.refit else None
     importances = importance(scored, spec)
-    written["results.md"] = write_results_md(plan, table, scored, test, refit, importances, chosen, repeated)
+    outputs = SearchOutputs(table=table, scored=scored, sampled=sampled, best_epoch=best_epoch, best_trial=trial,
+                            best_model_from=origin, best_valid=valid, test=test, importances=importances,
+                            written=written, repeated=list(repeated))
+    written["results.md"] = write_results_md(plan, outputs)
     written.update(write_plots(scored, spec, out_dir, importances, plan.name))
     if plan.storage != str(out_dir):
         copy_to_storage(written, plan.storage)
-    return {"trials": len(table), "statuses": table["status"].value_counts().to_dict(),
-            "errors": int((table["status"] == "error").sum()), "best": sampled, "best_trial": best["trial"],
-            f"best_{spec.metric}": float(best[score]), "test": test, "refit": refit, "importance": importances,
-            "written": {k: str(v) for k, v in written.items()}}
+    return outputs
+
+
+def write_refit(plan, outputs: SearchOutputs, checkpoint, config, shared, say) -> None:
+    """The refit's model as refit_model/, its test score, and results.md again with its line."""
+    written = outputs.written
+    written["refit_model"] = export(checkpoint, plan.out_dir / "refit_model", {
+        "refit_of": outputs.sampled, "train_options": config.to_dict()})
+    outputs.refit = {"epochs": config.n_epochs}
+    if plan.test_path:
+        outputs.refit["test"] = score_on_test(plan, checkpoint, written["refit_model"], shared, say)
+        say(f"refit: {describe_test(task_kind(plan.spec.task), outputs.refit['test'])}")
+    written["results.md"] = write_results_md(plan, outputs)
+    if plan.storage != str(plan.out_dir):
+        copy_to_storage({k: written[k] for k in ("refit_model", "results.md")}, plan.storage)
 
 
 def write_trials_csv(table, spec, out_dir: Path) -> Path:
@@ -79,26 +115,10 @@ def write_trials_csv(table, spec, out_dir: Path) -> Path:
 
 def export(checkpoint, target: Path, extra: dict) -> Path:
     """The checkpoint's model, with what the search knows of it, as a model folder (built aside, moved in)."""
-    staging = target.parent / f".{target.name}.partial-{os.getpid()}"
-    shutil.rmtree(staging, ignore_errors=True)
-    with checkpoint.as_directory() as folder:
+    with atomic_folder(target) as staging, checkpoint.as_directory() as folder:
         export_model(folder, staging)
-    (staging / "search_config.json").write_text(json.dumps(extra, indent=2, default=str), encoding="utf-8")
-    shutil.rmtree(target, ignore_errors=True)
-    os.replace(staging, target)
+        (staging / "search_config.json").write_text(json.dumps(extra, indent=2, default=str), encoding="utf-8")
     return target
-
-
-def refit_and_score(plan, sampled: dict, best_epoch: float, shared, written: dict, say) -> dict:
-    config = refit_config(plan.spec, sampled, best_epoch)
-    checkpoint = run_refit(plan, config, shared, say)
-    written["refit_model"] = export(checkpoint, plan.out_dir / "refit_model", {
-        "refit_of": sampled, "train_options": config.to_dict()})
-    refit = {"epochs": config.n_epochs}
-    if plan.test_path:
-        refit["test"] = score_on_test(plan, checkpoint, written["refit_model"], shared, say)
-        say(f"refit: {describe_test(task_kind(plan.spec.task), refit['test'])}")
-    return refit
 
 
 def header(plan, table) -> str:
@@ -112,28 +132,30 @@ def failures(table) -> str:
     return "".join(f"\n- {r['trial']}: {r['error']}" for r in table[table["status"] == "error"].to_dict("records"))
 
 
-def write_results_md(plan, table, scored, test, refit, importances, chosen, repeated) -> Path:
+def write_results_md(plan, outputs: SearchOutputs) -> Path:
     spec, kind = plan.spec, task_kind(plan.spec.task)
+    table, scored, test, refit, importances = (outputs.table, outputs.scored, outputs.test, outputs.refit,
+                                               outputs.importances)
     metric_keys = [key for _, key, _ in kind.columns]
-    shown = [k for k in spec.space if k != "max_length"]  # the seed's columns show it already
+    shown = [k for k in spec.space if k != "max_length"]  # the results table's columns show it already
     rows = []
     for r in scored.to_dict("records"):
         config = spec.trial_config(r["result"].config)
         best = {"epoch": r["best_epoch"], "train_loss": r["best_train_loss"], "valid_loss": r["best_valid_loss"],
                 **{k: r[f"best_{k}"] for k in metric_keys}}
-        rows.append(seed_row(spec.task, config.bert_finetuning, config.max_length, best)
+        rows.append(run_row(spec.task, config.bert_finetuning, config.max_length, best)
                     + [_fmt(r[k]) for k in shown] + [r["status"]])
     span = float(scored["ended"].max() - scored["started"].min())
     lines = [header(plan, table) + f" {_data_text(plan)}; each trial is scored on its best check "
              f"({spec.metric}); the trials ran in {span:.0f} s from the first start to the last end."
              + (f" {plan.data_note}" if plan.data_note else "") + "\n",
-             markdown_table(seed_columns(spec.task) + shown + ["status"], rows)]
-    if repeated:
-        lines.append(repeats_section(spec, repeated))
+             markdown_table(run_columns(spec.task) + shown + ["status"], rows)]
+    if outputs.repeated:
+        lines.append(repeats_section(spec, outputs.repeated))
     if test:
-        lines.append(f"\nBest {'model' if repeated else 'configuration'} ({chosen['trial']}) re-scored once on the "
-                     f"untouched test split ({test['data'].replace(str(test['path']), Path(test['path']).name)}): "
-                     f"**{describe_test(kind, test)}** ({spec.metric.replace('_', ' ')} {chosen['valid']:.4f}).\n")
+        lines.append(f"\nBest {'model' if outputs.repeated else 'configuration'} ({outputs.best_model_from}) re-scored "
+                     f"once on the untouched test split ({test['data'].replace(test['path'], Path(test['path']).name)}): "
+                     f"**{describe_test(kind, test)}** ({spec.metric.replace('_', ' ')} {outputs.best_valid:.4f}).\n")
     if refit:
         line = f"Refit of the best configuration on all of train for {refit['epochs']} epoch(s)"
         if "test" in refit:
@@ -153,7 +175,6 @@ def write_results_md(plan, table, scored, test, refit, importances, chosen, repe
 def repeats_section(spec, repeated) -> str:
     """The seed repeats as a table, best mean valid score first, and what decided the winner."""
     metric = spec.metric.replace("_", " ")
-    test_title = metric.replace("valid", "test")
     shown = list(spec.space)
     rows = [[r.trial, *(_fmt(r.sampled[k]) for k in shown), len(r.valid), mean_std(r.valid), mean_std(r.test)]
             for r in repeated]
@@ -164,7 +185,7 @@ def repeats_section(spec, repeated) -> str:
             f"deviation over the seeds; the winner is decided on the mean {metric}: **{winner.trial}**, and "
             f"best_model/ is its seed with the best {metric} (train_seed {winner.seeds[winner.best_run]}).\n\n"
             + markdown_table(["configuration", *shown, "seeds", f"{metric} (mean ± std)",
-                              f"{test_title} (mean ± std)"], rows))
+                              f"{metric.replace('valid', 'test')} (mean ± std)"], rows))
 
 
 def _fmt(value):

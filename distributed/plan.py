@@ -9,8 +9,9 @@ from typing import List, Optional
 
 from bertclf.datasets import resolve
 from bertclf.errors import UserError
-from bertclf.model import load_model_config, load_tokenizer, position_limit, resolve_model
-from bertclf.smoke import smoke_data, split_dev
+from bertclf.encoders import load_model_config, load_tokenizer, position_limit, resolve_model
+from bertclf.smoke import smoke_data
+from bertclf.squad import split_dev
 
 from .spec import Distribution, SearchSpec, load_spec
 

@@ -9,6 +9,8 @@ from dataclasses import replace
 import ray
 from ray.util.queue import Empty, Queue
 
+from .inputs import prepare, share
+from .outputs import SearchOutputs, write_refit
 from .ray_session import cpus_each
 from .shared import Shared
 from .trial import torch_trainer
@@ -28,14 +30,20 @@ def refit_workers(plan) -> int:
     return max(1, int(ray.cluster_resources().get("GPU", 0))) if plan.use_gpu else 1
 
 
+def refit_and_score(plan, outputs: SearchOutputs, shared: Shared, say) -> None:
+    """Train the best configuration on all of train, then write its model, test score and results.md line."""
+    config = refit_config(plan.spec, outputs.sampled, outputs.best_epoch)
+    checkpoint = run_refit(plan, config, shared, say)
+    write_refit(plan, outputs, checkpoint, config, shared, say)
+
+
 def run_refit(plan, config, shared: Shared, say):
     """The refit's final checkpoint (Ray Train's, under the storage path)."""
-    from .search import prepare, share
     workers = refit_workers(plan)
     cpus = plan.spec.resources.cpus_per_worker if plan.use_gpu else \
         cpus_each(workers)
-    ready, pending = prepare(plan, [config])
-    refit_shared, _ = share(plan, ready, pending, shared)
+    ready, pending = prepare(plan, [config], say)
+    refit_shared, _ = share(plan, ready, pending, say, shared)
     inputs = next(iter(ready.values()), None) or pending[0][1]
     say(f"refit: {inputs.description.split(' (')[0]}, {config.n_epochs} epoch(s), {workers} worker(s) "
         f"({'GPU' if plan.use_gpu else f'CPU, {cpus:g} each'})")

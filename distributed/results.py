@@ -41,7 +41,7 @@ def trial_table(grid, spec) -> pd.DataFrame:
 
 
 def spec_metrics(spec):
-    from bertclf.tasks import task_kind
+    from bertclf.task_registry import task_kind
     return task_kind(spec.task).metrics
 
 

@@ -15,7 +15,7 @@ from .ray_session import cpus_each
 PROGRESS_EVERY_S = 30
 
 
-def _score(checkpoint, inputs, shared, cache_dir: str, batch_size: int, threads: int) -> dict:
+def _score_in_task(checkpoint, inputs, shared, cache_dir: str, batch_size: int, threads: int) -> dict:
     import torch
     torch.set_num_threads(max(1, threads))
     with checkpoint.as_directory() as folder:
@@ -32,7 +32,7 @@ def score_on_test(plan, checkpoint, model_dir: Path, shared, say=None) -> dict:
     encoder_path = plan.model_source if Path(plan.model_source).is_dir() else None
     inputs = test_inputs(model_dir, plan.test_path, config.cache_dir, spec.max_test_samples, encoder_path)
     cpus = spec.resources.cpus_per_worker if plan.use_gpu else cpus_each(free_now=True)
-    task = ray.remote(_score).options(num_cpus=cpus, num_gpus=1 if plan.use_gpu else 0)
+    task = ray.remote(_score_in_task).options(num_cpus=cpus, num_gpus=1 if plan.use_gpu else 0)
     left = _estimate(config, inputs, plan.model_source) if say and plan.local else 0.0
     say = say or (lambda message: None)
     say(f"test: scoring {inputs.description}" + (f", ~{duration(left)}" if left else ""))

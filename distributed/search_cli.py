@@ -1,68 +1,74 @@
-"""`launch.py --search NAME [options]`: argument parsing, and the exit status of a search."""
+"""`launch.py --search NAME [options]`: the search's options, and the exit status of a search."""
 import argparse
 import sys
 
 from bertclf.errors import UserError
 
 
-def build_parser() -> argparse.ArgumentParser:
-    p = argparse.ArgumentParser(prog="launch.py --search",
-                                description="Search hyperparameters with Ray Tune + Optuna (TPE) + ASHA or PBT.")
-    p.add_argument("--search", required=True, metavar="NAME",
+def add_arguments(parser: argparse.ArgumentParser) -> list:
+    """--search and the options only a search takes, in their group of `parser`; returns the actions
+    added after --search (importing this module imports no Ray)."""
+    p = parser.add_argument_group("search (--search NAME: Ray Tune + Optuna (TPE) + ASHA or PBT)")
+    p.add_argument("--search", metavar="NAME",
                    help="a search space: imdb, nsmc, korquad (search_spaces/NAME.yaml) or a .yaml path")
-    p.add_argument("--set", dest="overrides", action="append", default=[], metavar="KEY=VALUE",
-                   help="override a field of the search space, e.g. num_samples=8, fixed.n_epochs=2, "
-                        "space.max_length.choice=[128,256] (repeatable)")
-    p.add_argument("--smoke-test", action="store_true",
-                   help="the whole pipeline in seconds: a tiny BERT and a shipped data slice (with --data-dir, a "
-                        "slice of the data there)")
-    p.add_argument("--resume", action="store_true", help="continue an interrupted search of the same name")
-    p.add_argument("--refit", action="store_true",
-                   help="after the search, train the best configuration on all of train with Ray Train and score "
-                        "it on test (also the spec's refit: true)")
-    p.add_argument("--time-budget", type=float, metavar="SECONDS",
-                   help="no new trial starts SECONDS after the trials started (running trials stop at their "
-                        "next check); the outputs are written as usual (also the spec's time_budget)")
-    p.add_argument("--repeats", type=int, metavar="N",
-                   help="train the best configurations (the spec's repeat_top, default 3) again with N seeds each; "
-                        "results.md shows mean ± std of valid and test and the winner is decided on the mean "
-                        "(also the spec's repeats)")
-    p.add_argument("--mlflow", nargs="?", const="", metavar="URI",
-                   help="log every trial to MLflow (one run per trial: params, metrics per check; the best model "
-                        "as an artifact); without URI a local file store, OUTPUT_DIR/NAME/mlruns")
-    p.add_argument("--warm-start", metavar="DIR",
-                   help="evaluate the best configurations of an earlier search first (its output folder)")
-    p.add_argument("--address", help="join a running Ray cluster (e.g. auto); default: start Ray locally")
-    p.add_argument("--storage-path", help="trials, checkpoints and a copy of the outputs go to STORAGE/NAME: a "
-                   "folder every node reaches, or s3://bucket/prefix; default: the output folder")
-    p.add_argument("--output-dir", help="results.md, results.csv, best_model/ go to OUTPUT_DIR/NAME "
-                   "(default: results)")
-    p.add_argument("--data-dir", help="data folder (default: $BERT_HPO_DATA_DIR or ~/.cache/bert-hpo/data)")
-    p.add_argument("--num-samples", type=int, help="number of trials (overrides the spec)")
-    p.add_argument("--max-concurrent", type=int, help="trials at a time (default: what the resources hold; "
-                   "on a cluster, every trial)")
-    p.add_argument("--name", help="search name (default: the spec's name; -smoke added for --smoke-test)")
-    p.add_argument("--cpu", dest="force_cpu", action="store_true",
-                   help="run the CPU-sized search even where GPUs exist")
-    p.add_argument("--num-cpus", type=int, help="CPUs for a local Ray (default: all)")
-    p.add_argument("--gpu-wait", type=float, default=600.0, metavar="SECONDS",
-                   help="how long to wait for a GPU before the trials (on a cluster, for the autoscaler; default 600)")
-    p.add_argument("--no-shared-inputs", dest="share_inputs", action="store_false",
-                   help="every trial tokenises and computes boost features itself, as the seed did "
-                        "(for benchmarks; the default computes them once for the whole search)")
-    p.add_argument("--dashboard-host", default="127.0.0.1",
-                   help="interface for the local Ray dashboard (default 127.0.0.1: this machine only)")
-    p.add_argument("--verbose", action="store_true", help="show Ray's own output: its tables and the workers' logs")
-    return p
+    actions = []
+    actions.append(p.add_argument("--set", dest="overrides", action="append", default=[], metavar="KEY=VALUE",
+                                  help="override a field of the search space, e.g. num_samples=8, fixed.n_epochs=2, "
+                                       "space.max_length.choice=[128,256] (repeatable)"))
+    actions.append(p.add_argument("--smoke-test", action="store_true",
+                                  help="the whole pipeline in seconds: a tiny BERT and a shipped data slice (with --data-dir, a "
+                                       "slice of the data there)"))
+    actions.append(p.add_argument("--resume", action="store_true", help="continue an interrupted search of the same name"))
+    actions.append(p.add_argument("--refit", action="store_true",
+                                  help="after the search, train the best configuration on all of train with Ray Train and score "
+                                       "it on test (also the spec's refit: true)"))
+    actions.append(p.add_argument("--time-budget", type=float, metavar="SECONDS",
+                                  help="no new trial starts SECONDS after the trials started (running trials stop at "
+                                       "their next check); the outputs are written as usual (also the spec's time_budget)"))
+    actions.append(p.add_argument("--repeats", type=int, metavar="N",
+                                  help="train the best configurations (the spec's repeat_top, default 3) again with N "
+                                       "seeds each; results.md shows mean ± std of valid and test, and the winner is "
+                                       "decided on the mean (also the spec's repeats)"))
+    actions.append(p.add_argument("--mlflow", nargs="?", const="", metavar="URI",
+                                  help="log every trial to MLflow (one run per trial: params, metrics per check; the "
+                                       "best model as an artifact); without URI a SQLite store, OUTPUT_DIR/NAME/mlflow.db"))
+    actions.append(p.add_argument("--warm-start", metavar="DIR",
+                                  help="evaluate the best configurations of an earlier search first (its output folder)"))
+    actions.append(p.add_argument("--address", help="join a running Ray cluster (e.g. auto); default: start Ray locally"))
+    actions.append(p.add_argument("--storage-path", help="trials, checkpoints and a copy of the outputs go to STORAGE/NAME: a "
+                                  "folder every node reaches, or s3://bucket/prefix; default: the output folder"))
+    actions.append(p.add_argument("--output-dir", help="results.md, results.csv, best_model/ go to OUTPUT_DIR/NAME "
+                                  "(default: results)"))
+    actions.append(p.add_argument("--data-dir", help="data folder (default: $BERT_HPO_DATA_DIR or ~/.cache/bert-hpo/data)"))
+    actions.append(p.add_argument("--num-samples", type=int, help="number of trials (overrides the spec)"))
+    actions.append(p.add_argument("--max-concurrent", type=int, help="trials at a time (default: what the resources hold; "
+                                  "on a cluster, every trial)"))
+    actions.append(p.add_argument("--name", help="search name (default: the spec's name; -smoke added for --smoke-test)"))
+    actions.append(p.add_argument("--cpu", dest="force_cpu", action="store_true",
+                                  help="run the CPU-sized search even where GPUs exist"))
+    actions.append(p.add_argument("--num-cpus", type=int, help="CPUs for a local Ray (default: all)"))
+    actions.append(p.add_argument("--gpu-wait", type=float, default=600.0, metavar="SECONDS",
+                                  help="how long to wait for a GPU before the trials (on a cluster, for the autoscaler; default 600)"))
+    actions.append(p.add_argument("--no-shared-inputs", dest="share_inputs", action="store_false",
+                                  help="every trial tokenises and computes boost features itself, as the seed did "
+                                       "(for benchmarks; the default computes them once for the whole search)"))
+    actions.append(p.add_argument("--dashboard-host", default="127.0.0.1",
+                                  help="interface for the local Ray dashboard (default 127.0.0.1: this machine only)"))
+    actions.append(p.add_argument("--verbose", action="store_true",
+                                  help="show Ray's own output: its tables and the workers' logs"))
+    return actions
 
 
-def main(argv=None) -> int:
-    args = build_parser().parse_args(argv)
+def run(args: argparse.Namespace) -> int:
+    """The search of parsed options (args.search set); the exit status (2: bad input, 1: every trial
+    failed, 130: interrupted)."""
+    import dataclasses
     from .outputs import SearchFailed
     from .plan import SearchOptions
     from .search import SearchInterrupted, run_search, say
     try:
-        summary = run_search(SearchOptions(**vars(args)))
+        options = {f.name: getattr(args, f.name) for f in dataclasses.fields(SearchOptions)}
+        summary = run_search(SearchOptions(**options))
     except UserError as e:
         print(f"error: {e}", file=sys.stderr)
         return 2

@@ -7,8 +7,6 @@ once per distinct key and puts them in the object store; boost features are comp
 node into a temporary folder.
 """
 import fcntl
-import os
-import shutil
 import tempfile
 import time
 from dataclasses import dataclass, field
@@ -17,6 +15,7 @@ from typing import Dict, Optional
 
 import ray
 
+from bertclf.atomic import atomic_folder
 from bertclf.errors import UserError
 from bertclf.inputs import add_features
 from bertclf.tensor_cache import digest
@@ -39,13 +38,11 @@ class Shared:
         with open(f"{folder}.lock", "w") as lock:
             fcntl.flock(lock, fcntl.LOCK_EX)
             if not (folder / ".complete").exists():
-                staging = Path(tempfile.mkdtemp(dir=folder.parent, prefix=".partial-"))
-                for name, content in ray.get(self.model_files).items():
-                    (staging / name).parent.mkdir(parents=True, exist_ok=True)
-                    (staging / name).write_bytes(content)
-                (staging / ".complete").touch()
-                shutil.rmtree(folder, ignore_errors=True)
-                os.replace(staging, folder)
+                with atomic_folder(folder) as staging:
+                    for name, content in ray.get(self.model_files).items():
+                        (staging / name).parent.mkdir(parents=True, exist_ok=True)
+                        (staging / name).write_bytes(content)
+                    (staging / ".complete").touch()
         return str(folder)
 
 
@@ -98,7 +95,7 @@ def share_inputs(pending, shared: Shared, *, use_gpu: bool, cpus: float, say) ->
 @ray.remote(num_cpus=0)
 def _cuda_report():
     import torch
-    from bertclf.model import cuda_problem
+    from bertclf.device import cuda_problem
     if torch.cuda.is_available():
         return True, torch.cuda.get_device_name(0)
     return False, f"torch {torch.__version__} cannot use CUDA: {cuda_problem()}"

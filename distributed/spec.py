@@ -17,7 +17,7 @@ import yaml
 from bertclf.config import TrainConfig
 from bertclf.datasets import TASKS as DATASET_TASKS
 from bertclf.errors import UserError
-from bertclf.tasks import task_kind
+from bertclf.task_registry import check_task_options, task_kind
 
 SPACES_DIR = Path(__file__).resolve().parent.parent / "search_spaces"
 MODES = {"finetune": {"bert_finetuning": True, "boost": False},
@@ -213,10 +213,15 @@ PROFILES = ("cpu", "smoke")
 def override_root(item: str) -> str:
     """The top-level spec key a `--set a.b=value` changes: a."""
     return item.split("=", 1)[0].strip().split(".")[0]
-TOP_KEYS = {f.name for f in dataclasses.fields(SearchSpec)} - {"task", "source"} | {*PROFILES, "mode"}
+# metric_mode: whether the metric is maximised (Ray Tune's `mode`; renamed, since `mode` in a space is
+# finetune | boost | frozen); always max, accepted so that a spec may say so
+TOP_KEYS = {f.name for f in dataclasses.fields(SearchSpec)} - {"task", "source"} | {*PROFILES, "metric_mode"}
 
 
 def parse(raw: dict, source: str, profile=(), overrides=()) -> SearchSpec:
+    if "mode" in raw:
+        raise UserError(f"{source}: mode: a spec's top-level mode (max) is now metric_mode; mode (finetune | boost "
+                        f"| frozen) belongs under space")
     unknown = [(source, k) for k in sorted(set(raw) - TOP_KEYS)] + [
         (f"--set {o.split('=', 1)[0].strip()}", override_root(o)) for o in overrides if override_root(o) not in TOP_KEYS]
     if unknown:
@@ -238,9 +243,9 @@ def parse(raw: dict, source: str, profile=(), overrides=()) -> SearchSpec:
     task = DATASET_TASKS[merged["dataset"]]
     metrics = task_kind(task).metrics
     metric = merged.get("metric") or metrics[0]
-    if metric not in metrics or merged.get("mode", "max") != "max":
-        raise UserError(f"{source}: metric/mode: {merged['dataset']} is scored by {' or '.join(metrics)} "
-                        f"with mode max, got {metric} / {merged.get('mode')}")
+    if metric not in metrics or merged.get("metric_mode", "max") != "max":
+        raise UserError(f"{source}: metric/metric_mode: {merged['dataset']} is scored by {' or '.join(metrics)} "
+                        f"with metric_mode max, got {metric} / {merged.get('metric_mode')}")
     fixed = _fixed(merged.get("fixed") or {}, source)
     fixed["task"] = task
     space = _space(merged.get("space") or {}, source)
@@ -254,7 +259,7 @@ def parse(raw: dict, source: str, profile=(), overrides=()) -> SearchSpec:
     _check_values(spec, source)
     for sampled in spec.corners():  # every corner of the space must be a valid run
         try:
-            spec.trial_config(sampled).validate_options()
+            check_task_options(spec.trial_config(sampled).validate_options())
         except UserError as e:
             raise UserError(f"{source}: a configuration of this space is invalid: {e}") from None
     return spec

@@ -21,7 +21,7 @@ from ray import tune
 
 from bertclf.errors import UserError
 from bertclf.inputs import inputs_key
-from bertclf.model import cuda_problem
+from bertclf.device import cuda_problem
 from bertclf.train import train
 
 from .shared import Shared
@@ -41,6 +41,22 @@ def wants_checkpoint(metrics: dict, every_check: bool) -> bool:
     """A check's checkpoint is kept when the check is the run's best so far (the best model, and where
     a resume restarts), or at every check when the scheduler moves weights between trials (PBT)."""
     return every_check or metrics["epoch"] == metrics["best_epoch"]
+
+
+def reporter(send, to_checkpoint, every_check: bool, writes: bool = True, extra=dict):
+    """The engine's report(metrics, save_checkpoint) for Tune or Ray Train: send(metrics) at every check,
+    with a checkpoint (to_checkpoint(folder)) when wants_checkpoint says so. writes: whether this process
+    writes the checkpoint (Ray Train: rank 0 only; the others send None); extra() adds metrics."""
+    def report(metrics, save_checkpoint):
+        metrics.update(extra())
+        if not wants_checkpoint(metrics, every_check):
+            send(metrics)
+            return
+        with tempfile.TemporaryDirectory(dir=staging_dir(), prefix=f"{os.getpid()}-") as folder:
+            if writes:
+                save_checkpoint(folder)
+            send(metrics, checkpoint=to_checkpoint(folder) if writes else None)
+    return report
 
 
 def staging_dir() -> Path:
@@ -103,16 +119,7 @@ def run_in_trial(sampled: dict, spec, shared: Shared, cpus: float, every_check: 
         config.device = "cuda"
     trial_dir = trial_folder()
     checkpoint = tune.get_checkpoint()
-    memory = gpu_memory_probe()
-
-    def report(metrics, save_checkpoint):
-        metrics.update(memory())
-        if not wants_checkpoint(metrics, every_check):
-            tune.report(metrics)
-            return
-        with tempfile.TemporaryDirectory(dir=staging_dir(), prefix=f"{os.getpid()}-") as folder:
-            save_checkpoint(folder)
-            tune.report(metrics, checkpoint=tune.Checkpoint.from_directory(folder))
+    report = reporter(tune.report, tune.Checkpoint.from_directory, every_check, extra=gpu_memory_probe())
 
     try:
         inputs = own_inputs_or_shared(config, shared)
@@ -165,15 +172,8 @@ def worker_loop(loop_config: dict) -> None:
     config, shared = loop_config["config"], loop_config["shared"]
     config.device = str(ray_train.torch.get_device())
     rank = ray_train.get_context().get_world_rank()
-
-    def report(metrics, save_checkpoint):
-        if not wants_checkpoint(metrics, loop_config["every_check"]):
-            ray_train.report(metrics)
-            return
-        with tempfile.TemporaryDirectory(dir=staging_dir(), prefix=f"{os.getpid()}-") as folder:
-            if rank == 0:
-                save_checkpoint(folder)
-            ray_train.report(metrics, checkpoint=ray_train.Checkpoint.from_directory(folder) if rank == 0 else None)
+    report = reporter(ray_train.report, ray_train.Checkpoint.from_directory, loop_config["every_check"],
+                      writes=rank == 0)
 
     inputs = ray.get(shared.inputs[inputs_key(config)])
     lines = loop_config.get("lines")  # a queue the driver prints from (a refit), or the worker's own log

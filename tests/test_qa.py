@@ -5,8 +5,9 @@ import pytest
 import torch
 
 from bertclf.errors import UserError
-from bertclf.qa import Windows, decode, windows
-from bertclf.qa_metrics import exact_match, f1, normalize_answer, score
+from bertclf.qa_eval import decode
+from bertclf.qa_inputs import Windows, windows
+from bertclf.qa_metrics import exact_match, f1, korquad_scores, normalize_answer
 from bertclf.smoke import FRUITS, PEOPLE
 from bertclf.squad import QAExample, read_squad, split_by_article
 
@@ -30,7 +31,7 @@ def test_korquad_exact_match_and_f1(prediction, truth, em, f1_value):
 
 
 def test_score_takes_the_best_gold_answer_and_reports_percent():
-    result = score({"q1": "세종", "q2": "없음"}, {"q1": ["세종대왕", "세종"], "q2": ["바나나"]})
+    result = korquad_scores({"q1": "세종", "q2": "없음"}, {"q1": ["세종대왕", "세종"], "q2": ["바나나"]})
     assert result == {"exact_match": 50.0, "f1": 50.0}
     assert normalize_answer("  《가》 나  ") == "가 나"
 
@@ -47,7 +48,7 @@ def korean(tmp_path_factory):
 
 
 def test_windows_hold_the_answer_where_it_fits(korean, tmp_path):
-    from bertclf.model import load_tokenizer
+    from bertclf.encoders import load_tokenizer
     tokenizer = load_tokenizer(korean["model"])
     long_context = " ".join(f"{p}는 {f}를 좋아한다." for p, f in zip(PEOPLE * 3, FRUITS * 3))
     answer_at = long_context.rindex("자두")
@@ -69,7 +70,7 @@ def test_windows_hold_the_answer_where_it_fits(korean, tmp_path):
 
 
 def test_decode_picks_the_best_valid_span(korean, tmp_path):
-    from bertclf.model import load_tokenizer
+    from bertclf.encoders import load_tokenizer
     tokenizer = load_tokenizer(korean["model"])
     examples = read_squad(korean["path"])[:1]
     win = Windows(windows(tokenizer, examples, max_length=64, doc_stride=16, cache_dir=tmp_path))
@@ -99,8 +100,9 @@ def test_bad_squad_file_names_article_and_question(tmp_path):
 
 def test_boost_is_refused_for_qa_with_the_reason():
     from bertclf.config import TrainConfig
+    from bertclf.task_registry import check_task_options
     with pytest.raises(UserError, match="every token's vector"):
-        TrainConfig(task="qa", train_path="x.json", bert_finetuning=False, boost=True).validate()
+        check_task_options(TrainConfig(task="qa", train_path="x.json", bert_finetuning=False, boost=True).validate())
 
 
 def test_tiny_model_learns_a_handful_of_questions_to_em_100(korean, tmp_path):

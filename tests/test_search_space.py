@@ -71,7 +71,8 @@ def test_mode_expands_to_the_two_booleans():
     ({"resources": {"placement": "ANYWHERE"}}, "resources.placement: expected PACK"),
     ({"resources": {"gpus": 2}}, "resources.gpus: unknown key"),
     ({"dataset": "mnist"}, "dataset: expected one of imdb, korquad, nsmc"),
-    ({"metric": "valid_f1"}, "metric/mode: imdb is scored by valid_accuracy"),
+    ({"metric": "valid_f1"}, "metric/metric_mode: imdb is scored by valid_accuracy"),
+    ({"mode": "max"}, "top-level mode (max) is now metric_mode"),
 ])
 def test_bad_spaces_name_file_key_and_expectation(tmp_path, change, message):
     spec = {**MINIMAL, **change}

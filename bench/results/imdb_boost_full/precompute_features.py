@@ -2,9 +2,9 @@
 import time, torch
 from bertclf.config import TrainConfig
 from bertclf.inputs import prepare_inputs, add_features
-from bertclf.classification import prepare_test
+from bertclf.classification_inputs import prepare_test
 from bertclf.feature_cache import frozen_features
-from bertclf.model import resolve_model, load_tokenizer, load_encoder, encoder_fingerprint
+from bertclf.encoders import resolve_model, load_tokenizer, load_encoder, encoder_fingerprint
 torch.set_num_threads(2)
 name = "sentence-transformers/all-MiniLM-L6-v2"
 source, why = resolve_model(name)

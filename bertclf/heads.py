@@ -1,0 +1,106 @@
+"""Pooling an encoder's output into one vector per text, and the classifier head on it."""
+import torch
+from torch import nn
+
+from .errors import UserError
+
+MLP_HIDDEN = 512
+
+
+def drop_pooler(encoder) -> None:
+    """Remove the [CLS] pooler of an encoder whose pooled output is not used: it would cost compute,
+    and under DDP its parameters would get no gradient, which DDP refuses."""
+    if getattr(encoder, "pooler", None) is not None:
+        encoder.pooler = None
+
+
+def uses_pooler(pooling: str, layers: str) -> bool:
+    return pooling == "cls" and layers == "last"
+
+
+def pooled_layers(model_config, layers: str) -> int:
+    """How many hidden states a pooling reads: last4 takes the last four (fewer in a smaller model:
+    its hidden states are the embeddings and one per layer)."""
+    return min(4, model_config.num_hidden_layers + 1) if layers == "last4" else 1
+
+
+def feature_size(model_config, pooling: str, layers: str) -> int:
+    return model_config.hidden_size * (2 if pooling == "mean+max" else 1) * pooled_layers(model_config, layers)
+
+
+def pool(out, attention_mask, pooling: str, layers: str) -> torch.Tensor:
+    """One vector per text from an encoder output (run with output_hidden_states for last4).
+
+    cls on the last layer is the pooled [CLS] output (tanh pooler), as the seed had; with last4 it is
+    the [CLS] vector of each layer. mean and max skip padding."""
+    if uses_pooler(pooling, layers):
+        if getattr(out, "pooler_output", None) is None:
+            raise UserError("--pooling cls needs an encoder with a pooler; use --pooling mean")
+        return out.pooler_output
+    states = out.hidden_states[-4:] if layers == "last4" else (out.last_hidden_state,)
+    mask = attention_mask.unsqueeze(-1).to(states[0].dtype)
+    parts = []
+    for h in states:
+        if pooling == "cls":
+            parts.append(h[:, 0])
+            continue
+        parts.append((h * mask).sum(1) / mask.sum(1).clamp(min=1.0))
+        if pooling == "mean+max":
+            parts.append(h.masked_fill(mask == 0, torch.finfo(h.dtype).min).amax(1))
+    return torch.cat(parts, dim=-1) if len(parts) > 1 else parts[0]
+
+
+class Head(nn.Module):
+    """Standardise (identity unless set from frozen features), dropout, then linear or one hidden layer."""
+
+    def __init__(self, in_features: int, n_out: int, dropout_p: float, kind: str = "linear"):
+        super().__init__()
+        self.in_features = in_features
+        self.register_buffer("shift", torch.zeros(in_features))
+        self.register_buffer("scale", torch.ones(in_features))
+        self.dropout = nn.Dropout(dropout_p)
+        if kind == "mlp":
+            self.layers = nn.Sequential(nn.Linear(in_features, MLP_HIDDEN), nn.GELU(), nn.Dropout(dropout_p),
+                                        nn.Linear(MLP_HIDDEN, n_out))
+        else:
+            self.layers = nn.Linear(in_features, n_out)
+
+    def standardise_with(self, features: torch.Tensor) -> None:
+        """Frozen features of several layers differ in scale: put each at mean 0, std 1 over train.
+
+        A feature that barely varies (the embedding layer's [CLS], the same for every text) is only
+        centred: dividing by its tiny spread would blow up the rounding of the fp16 cache."""
+        features = features.float()
+        std = features.std(0)
+        self.shift.copy_(features.mean(0))
+        self.scale.copy_(torch.where(std > 0.01 * std.median(), std, torch.ones_like(std)))
+
+    def forward(self, features):
+        return self.layers(self.dropout((features - self.shift) / self.scale))
+
+
+class BertClassifier(nn.Module):
+    def __init__(self, encoder, n_labels: int, dropout_p: float, pooling: str, layers: str = "last",
+                 head: str = "linear", feature_dim=None):
+        super().__init__()
+        self.encoder = encoder  # None when only the head is trained on cached features (feature_dim given)
+        self.pooling, self.which_layers = pooling, layers
+        self.round_features = False
+        feature_dim = feature_dim or feature_size(encoder.config, pooling, layers)
+        self.head = Head(feature_dim, n_labels, dropout_p, head)
+
+    def features(self, input_ids, attention_mask):
+        trainable = next(self.encoder.parameters()).requires_grad
+        with torch.set_grad_enabled(trainable and torch.is_grad_enabled()):
+            out = self.encoder(input_ids=input_ids, attention_mask=attention_mask,
+                               output_hidden_states=self.which_layers == "last4")
+        return pool(out, attention_mask, self.pooling, self.which_layers)
+
+    def forward(self, input_ids=None, attention_mask=None, features=None):
+        if features is None:
+            features = self.features(input_ids, attention_mask)
+            if self.round_features:
+                # boost trained the head on features from the fp16 cache: rounded the same way here,
+                # a saved model predicts exactly what it was evaluated on
+                features = features.to(torch.float16).float()
+        return self.head(features)

@@ -1,0 +1,29 @@
+"""launch.py: one parser for the three modes; every --help prints, options of another mode are refused."""
+import subprocess
+import sys
+
+import pytest
+
+from tests.test_search import ROOT
+
+
+def launch(*args):
+    return subprocess.run([sys.executable, str(ROOT / "launch.py"), *args], capture_output=True, text=True,
+                          timeout=120)
+
+
+@pytest.mark.parametrize("args", [["--help"], ["--predict", "--help"], ["--search", "imdb", "--help"]])
+def test_every_help_prints(args):
+    proc = launch(*args)
+    assert proc.returncode == 0 and "Traceback" not in proc.stdout + proc.stderr, proc.stderr
+    for option in ("--search NAME", "--smoke-test", "--train_path", "--degenerate_check", "--predict"):
+        assert option in proc.stdout
+
+
+@pytest.mark.parametrize("args, expected", [
+    (["--search", "imdb", "--lr", "0.1"], "--lr is not an option of --search"),
+    (["--train_path", "x.csv", "--smoke-test"], "--smoke-test is not an option of a single run"),
+])
+def test_an_option_of_another_mode_is_refused(args, expected):
+    proc = launch(*args)
+    assert proc.returncode == 2 and expected in proc.stderr and "Traceback" not in proc.stderr

@@ -47,8 +47,9 @@ def prepare(config, tokenizer, log) -> ClassificationInputs:
         pad_id=tokenizer.pad_token_id if tokenizer.pad_token_id is not None else 0, description=description)
 
 
-def with_features(inputs: ClassificationInputs, config, encoder, device, bf16: bool, variants, log):
-    """{variant: inputs with that variant's frozen features}; one encoder pass per split for all."""
+def with_features(inputs: ClassificationInputs, config, encoder, device, bf16: bool, variants, log, progress=None):
+    """{variant: inputs with that variant's frozen features}; one encoder pass per split for all.
+    progress: feature_cache.PassProgress's lines while a pass runs."""
     encoder_id = encoder_fingerprint(encoder)
     encoder.to(device)
     by_split = {}
@@ -56,7 +57,7 @@ def with_features(inputs: ClassificationInputs, config, encoder, device, bf16: b
         by_split[split], computed = frozen_features(
             encoder, inputs.tokens[split], variants, encoder_id=encoder_id, device=device, bf16=bf16,
             batch_size=config.eval_batch_size, cache_dir=config.cache_dir, pad_id=inputs.pad_id,
-            progress=config.progress, desc=f"boost: encoding {split}", log=log)
+            progress=config.progress, desc=f"boost: encoding {split}", log=progress)
         log(f"boost: {split} features {'computed and cached' if computed else 'loaded from cache'} "
             f"({len(inputs.tokens[split])} texts; {', '.join('/'.join(v) for v in variants)})")
     return {v: replace(inputs, features={split: by_split[split][v] for split in inputs.splits}, variant=v)

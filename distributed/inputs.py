@@ -53,11 +53,14 @@ def featurise(plan: Plan, groups, say):
         boost = {key: v for key, v in keys.items() if v is not None}
         if boost and plan.local:
             number = next(i for i, g in enumerate(passes, 1) if g[0] is config)
-            variants, begun = sorted(set(boost.values())), time.perf_counter()
-            say(f"boost: feature pass {number} of {len(passes)}: {sum(len(t) for t in inputs.tokens.values())} texts "
-                f"(max_length {config.max_length}, {config.truncation}), {len(variants)} variant(s)")
-            featured = add_features(inputs, config, variants, say, model_path=plan.model_source)
-            say(f"boost: feature pass {number} of {len(passes)} done in {time.perf_counter() - begun:.0f} s")
+            variants, notes, begun = sorted(set(boost.values())), [], time.perf_counter()
+            what = (f"boost: feature pass {number} of {len(passes)} ({sum(len(t) for t in inputs.tokens.values())} "
+                    f"texts, max_length {config.max_length}, {config.truncation}, {len(variants)} variant(s))")
+            say(f"{what} ...")
+            featured = add_features(inputs, config, variants, notes.append, model_path=plan.model_source,
+                                    progress=say)
+            how = "computed" if any("computed" in note for note in notes) else "loaded from the cache"
+            say(f"{what}: {how} in {time.perf_counter() - begun:.0f} s")
             ready.update({key: featured[v] for key, v in boost.items()})
         elif boost:
             pending.append((config, inputs, boost))

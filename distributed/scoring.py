@@ -42,7 +42,6 @@ def score_on_test(plan, checkpoint, model_dir: Path, shared, say=None) -> dict:
         spent = time.perf_counter() - started
         say(f"test: scoring, {duration(spent)} so far" + (f", ~{duration(max(0.0, left - spent))} left" if left else ""))
     scores = ray.get(ref)
-    say(f"test: scored in {duration(time.perf_counter() - started)}")
     return {**scores, "path": str(plan.test_path), "subset": spec.max_test_samples is not None,
             "data": inputs.description}
 

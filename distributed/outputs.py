@@ -13,7 +13,8 @@ from bertclf.checkpoint import export_model
 from bertclf.results_table import csv_text, markdown_table, run_columns, run_row
 from bertclf.task_registry import describe_test, task_kind
 
-from .plots import importance, write_plots
+from .model_card import publish_models
+from .plots import describe_importance, importance, write_plots
 from .repeats import mean_std
 from .results import best_checkpoint, trial_table
 from .scoring import score_on_test
@@ -83,7 +84,9 @@ def write_outputs(plan, grid, shared, say, repeated=()) -> SearchOutputs:
                             best_model_from=origin, best_valid=valid, test=test, importances=importances,
                             written=written, repeated=list(repeated))
     written["results.md"] = write_results_md(plan, outputs)
-    written.update(write_plots(scored, spec, out_dir, importances, plan.name))
+    publish_models(plan, {"best_model": written["best_model"]}, scored, test, None, importances)
+    written.update(write_plots(scored, spec, out_dir, importances, plan.name,
+                               plan.seconds.get("inputs", 0.0) + plan.seconds.get("remote features", 0.0)))
     if plan.storage != str(out_dir):
         copy_to_storage(written, plan.storage)
     return outputs
@@ -99,6 +102,8 @@ def write_refit(plan, outputs: SearchOutputs, checkpoint, config, shared, say) -
         outputs.refit["test"] = score_on_test(plan, checkpoint, written["refit_model"], shared, say)
         say(f"refit: {describe_test(task_kind(plan.spec.task), outputs.refit['test'])}")
     written["results.md"] = write_results_md(plan, outputs)
+    publish_models(plan, {"refit_model": written["refit_model"]}, outputs.scored, outputs.test, outputs.refit,
+                   outputs.importances)
     if plan.storage != str(plan.out_dir):
         copy_to_storage({k: written[k] for k in ("refit_model", "results.md")}, plan.storage)
 
@@ -163,9 +168,9 @@ def write_results_md(plan, outputs: SearchOutputs) -> Path:
                      f"examples (the best trial's model: {describe_test(kind, test)})")
         lines.append(f"\n{line}.\n")
     if importances:
-        shown_importance = ", ".join(f"{k} {v:.2f}" for k, v in importances.items())
         lines.append(f"\nWhich hyperparameters mattered (fANOVA over {len(scored)} trials, share of the variance of "
-                     f"{spec.metric.replace('_', ' ')}): {shown_importance}.\n")
+                     f"{spec.metric.replace('_', ' ')}; in brackets the 10th-90th percentile over resamplings of the "
+                     f"trials): {describe_importance(importances)}.\n")
     if (table["status"] == "error").any():
         lines.append(f"\nFailed trials:{failures(table)}\n")
     write_text(plan.out_dir / "results.md", "\n".join(lines))

@@ -37,6 +37,7 @@ class SearchOptions:
     share_inputs: bool = True  # False: every trial tokenises and encodes for itself (the seed's way)
     warm_start: Optional[str] = None
     refit: bool = False
+    keep_checkpoints: bool = False  # False: trial checkpoints are deleted once the best model is exported
     gpu_wait: float = 600.0
     verbose: bool = False
     time_budget: Optional[float] = None  # seconds (overrides the spec's time_budget)

@@ -1,31 +1,75 @@
-"""A search's pictures and the importance of each hyperparameter (Optuna's fANOVA)."""
+"""A search's pictures and the importance of each hyperparameter (Optuna's fANOVA, with a bootstrap
+interval over the trials)."""
 import importlib.util
 import math
 from pathlib import Path
 
+import numpy as np
+
 from bertclf.atomic import atomic_path
 
 MIN_TRIALS_FOR_IMPORTANCE = 8  # fANOVA fits a random forest to the trials: fewer say little
+# Resampling the trials shows how much the shares rest on a few of them: 16 trials of the CPU search
+# gave one parameter 0.41 in one run and 0.15 in the next. 30 refits take ~10 s on 16 trials.
+BOOTSTRAP_ROUNDS = 30
+INTERVAL = (10, 90)  # percentiles of the bootstrap shares shown as the interval
+# Options a trial ignores when its encoder is frozen (boost / frozen modes): not plotted for those trials.
+ENCODER_ONLY = ("lr_main",)
+# How each status is drawn: (marker, colour).
+STATUS_STYLE = {"completed": ("o", "C0"), "early stop (patience)": ("^", "C2"),
+                "stopped at chance level": ("v", "C3")}
+PRUNED_STYLE = ("x", "C7")
+JITTER = 0.15  # of the distance between two categories
+
+
+def _fanova(rows, keys, spec) -> dict:
+    import optuna
+    from optuna.importance import FanovaImportanceEvaluator, get_param_importances
+    distributions = {k: spec.space[k].to_optuna() for k in keys}
+    study = optuna.create_study(direction="maximize")
+    for row in rows:
+        study.add_trial(optuna.trial.create_trial(params={k: row["result"].config[k] for k in keys},
+                                                  distributions=distributions, value=float(row[f"best_{spec.metric}"])))
+    return dict(get_param_importances(study, evaluator=FanovaImportanceEvaluator(seed=spec.seed)))
 
 
 def importance(scored, spec) -> dict:
-    """{hyperparameter: share of the score's variance it explains}, from the scored trials (each at its
-    best check); {} with fewer than MIN_TRIALS_FOR_IMPORTANCE trials or nothing that varies."""
-    import optuna
-    from optuna.importance import FanovaImportanceEvaluator, get_param_importances
+    """{hyperparameter: (share, low, high)}: the share of the score's variance it explains, from the
+    scored trials (each at its best check), and the 10th-90th percentile of that share over
+    BOOTSTRAP_ROUNDS resamplings of the trials; {} with fewer than MIN_TRIALS_FOR_IMPORTANCE trials
+    or nothing that varies."""
     keys = [k for k, d in spec.space.items() if len(d.corners()) > 1 and scored[k].nunique() > 1]
     if len(scored) < MIN_TRIALS_FOR_IMPORTANCE or not keys:
         return {}
     if importlib.util.find_spec("sklearn") is None:  # fANOVA's random forest; the search extra installs it
         return {}
+    import optuna
     optuna.logging.set_verbosity(optuna.logging.WARNING)
-    distributions = {k: spec.space[k].to_optuna() for k in keys}
-    study = optuna.create_study(direction="maximize")
-    for row in scored.to_dict("records"):
-        params = {k: row["result"].config[k] for k in keys}
-        study.add_trial(optuna.trial.create_trial(params=params, distributions=distributions,
-                                                  value=float(row[f"best_{spec.metric}"])))
-    return dict(get_param_importances(study, evaluator=FanovaImportanceEvaluator(seed=spec.seed)))
+    rows = scored.to_dict("records")
+    shares = _fanova(rows, keys, spec)
+    rng = np.random.default_rng(spec.seed)
+    resampled = {k: [] for k in shares}
+    for _ in range(BOOTSTRAP_ROUNDS):
+        sample = [rows[i] for i in rng.integers(0, len(rows), len(rows))]
+        varying = [k for k in keys if len({str(r["result"].config[k]) for r in sample}) > 1]
+        found = _fanova(sample, varying, spec) if varying else {}
+        for k in resampled:
+            resampled[k].append(found.get(k, 0.0))  # constant in this resample: it explains nothing
+    return {k: (share, *(float(np.percentile(resampled[k], q)) for q in INTERVAL)) for k, share in shares.items()}
+
+
+def describe_importance(importances: dict) -> str:
+    """'lr 0.41 (0.15-0.60), head 0.20 (0.02-0.35)': each share and its bootstrap interval."""
+    return ", ".join(f"{k} {share:.2f} ({low:.2f}-{high:.2f})" for k, (share, low, high) in importances.items())
+
+
+def time_unit(seconds: float):
+    """(divisor, name) that shows a span of `seconds` in numbers a reader takes in at a glance."""
+    if seconds < 180:
+        return 1.0, "s"
+    if seconds < 3 * 3600:
+        return 60.0, "min"
+    return 3600.0, "h"
 
 
 def _save(fig, path: Path) -> None:
@@ -35,8 +79,27 @@ def _save(fig, path: Path) -> None:
     plt.close(fig)
 
 
-def write_plots(scored, spec, out_dir: Path, importances: dict, title: str) -> dict:
-    """trials_over_time.png, hyperparameters.png and (with importances) importance.png."""
+def _style(status: str):
+    return STATUS_STYLE.get(status, PRUNED_STYLE)
+
+
+def _by_status(ax, frame, x, y) -> None:
+    """One scatter per status, so that the legend tells completed, stopped early and pruned apart."""
+    for status in sorted(frame["status"].unique()):
+        rows = (frame["status"] == status).to_numpy()
+        marker, colour = _style(status)
+        ax.scatter(np.asarray(x)[rows], np.asarray(y)[rows], marker=marker, color=colour, label=status, alpha=0.8)
+
+
+def _uses(spec, key: str, config) -> bool:
+    return key not in ENCODER_ONLY or spec.trial_config(config).bert_finetuning
+
+
+def write_plots(scored, spec, out_dir: Path, importances: dict, title: str, prepared_s: float = 0.0) -> dict:
+    """trials_over_time.png, hyperparameters.png and (with importances) importance.png.
+
+    prepared_s: seconds the search spent preparing inputs (tokens, frozen features) before the first
+    trial; drawn as the first phase of the time axis."""
     if scored.empty:
         return {}
     try:
@@ -48,35 +111,51 @@ def write_plots(scored, spec, out_dir: Path, importances: dict, title: str) -> d
     metric, label = f"best_{spec.metric}", spec.metric.replace("_", " ")
     written = {}
     done = scored.sort_values("ended")
-    minutes = (done["ended"] - done["started"].min()) / 60
-    fig, ax = plt.subplots(figsize=(6, 4))
-    ax.scatter(minutes, done[metric], label="trial (best check)")
-    ax.step(minutes, done[metric].cummax(), where="post", color="C1", label="best so far")
-    ax.set_xlabel("minutes since the first trial started (trial end)")
+    since = done["started"].min() - prepared_s
+    start, end = done["started"] - since, done["ended"] - since
+    scale, unit = time_unit(float(end.max()))
+    fig, ax = plt.subplots(figsize=(7, 4))
+    if prepared_s > 0:
+        ax.axvspan(0, prepared_s / scale, color="0.9", label="preparing inputs (tokens, features)")
+    ax.hlines(done[metric], start / scale, end / scale, color="0.6", linewidth=1)  # each trial's run
+    _by_status(ax, done, end / scale, done[metric])
+    ax.step(end / scale, done[metric].cummax(), where="post", color="C1", label="best so far")
+    ax.set_xlim(left=0)
+    ax.set_xlabel(f"{unit} since the search started (bar: a trial's run, mark: its end)")
     ax.set_ylabel(label)
-    ax.legend()
+    ax.legend(fontsize="small")
     ax.set_title(f"{title}: {label} by trial")
     _save(fig, out_dir / "trials_over_time.png")
     written["plot (over time)"] = out_dir / "trials_over_time.png"
 
-    keys = list(spec.space)
-    if keys:
-        cols = min(3, len(keys))
-        rows = math.ceil(len(keys) / cols)
+    configs = [r.config for r in scored["result"]]
+    # a panel per hyperparameter that varies among the trials that use it
+    panels = {}
+    for key in spec.space:
+        used = np.array([_uses(spec, key, c) for c in configs])
+        if used.any() and scored[key][used].astype(str).nunique() > 1:
+            panels[key] = used
+    if panels:
+        rng = np.random.default_rng(0)
+        cols = min(3, len(panels))
+        rows = math.ceil(len(panels) / cols)
         fig, axes = plt.subplots(rows, cols, figsize=(4 * cols, 3.2 * rows), squeeze=False)
-        for ax, key in zip(axes.flat, keys):
-            dist = spec.space[key]
+        for ax, (key, used) in zip(axes.flat, panels.items()):
+            dist, shown = spec.space[key], scored[used]
             if dist.is_choice:
                 labels = [str(c) for c in dist.args]
-                ax.scatter([labels.index(str(v)) for v in scored[key]], scored[metric])
+                x = np.array([labels.index(str(v)) for v in shown[key]], dtype=float)
+                _by_status(ax, shown, x + rng.uniform(-JITTER, JITTER, len(x)), shown[metric])
                 ax.set_xticks(range(len(labels)), labels)
             else:
-                ax.scatter(scored[key].astype(float), scored[metric])
+                _by_status(ax, shown, shown[key].astype(float), shown[metric])
                 if dist.kind == "loguniform":
                     ax.set_xscale("log")
-            ax.set_xlabel(key)
+            skipped = len(scored) - len(shown)
+            ax.set_xlabel(key + (f" ({skipped} trial(s) with a frozen encoder left out)" if skipped else ""))
             ax.set_ylabel(label)
-        for ax in list(axes.flat)[len(keys):]:
+        axes.flat[0].legend(fontsize="small")
+        for ax in list(axes.flat)[len(panels):]:
             ax.axis("off")
         fig.tight_layout()
         _save(fig, out_dir / "hyperparameters.png")
@@ -84,9 +163,13 @@ def write_plots(scored, spec, out_dir: Path, importances: dict, title: str) -> d
 
     if importances:
         names = list(importances)[::-1]
-        fig, ax = plt.subplots(figsize=(6, 0.5 + 0.4 * len(names)))
-        ax.barh(names, [importances[n] for n in names])
-        ax.set_xlabel(f"share of the variance of {label} (fANOVA)")
+        shares = np.array([importances[n][0] for n in names])
+        bounds = np.array([importances[n][1:] for n in names])
+        errors = np.clip(np.stack([shares - bounds[:, 0], bounds[:, 1] - shares]), 0, None)
+        fig, ax = plt.subplots(figsize=(6, 0.8 + 0.4 * len(names)))
+        ax.barh(names, shares, xerr=errors, capsize=3, color="C0", ecolor="0.3")
+        ax.set_xlabel(f"share of the variance of {label} (fANOVA); whiskers: "
+                      f"{INTERVAL[0]}th-{INTERVAL[1]}th percentile over {BOOTSTRAP_ROUNDS} resamplings of the trials")
         ax.set_title(f"{title}: which hyperparameters mattered ({len(scored)} trials)")
         _save(fig, out_dir / "importance.png")
         written["plot (importance)"] = out_dir / "importance.png"

@@ -9,6 +9,7 @@ import sys
 import time
 
 from . import budget, ray_session, tracking
+from .disk import tidy_storage
 from .feature_estimate import describe_passes
 from .inputs import feature_passes, featurise, search_configs, share, tokenise
 from .outputs import SearchFailed, write_outputs
@@ -44,6 +45,7 @@ def run_search(opts: SearchOptions) -> dict:
     ray_started = ray_session.start(opts.address, opts.num_cpus, opts.dashboard_host, verbose=opts.verbose)
     try:
         shared, feature_seconds = share(plan, ready, pending, say)
+        plan.seconds["remote features"] = feature_seconds  # on a cluster: after Ray started, before the trials
         grid, trial_seconds = fit(plan, shared)
         repeated = run_repeats(plan, grid, build_trainable(plan, shared), shared, say) if plan.spec.repeats else []
         outputs = write_outputs(plan, grid, shared, say, repeated)
@@ -53,6 +55,7 @@ def run_search(opts: SearchOptions) -> dict:
         summary = outputs.summary(plan.spec.metric)
     finally:
         ray_session.stop(ray_started)
+    summary["disk"] = tidy_storage(plan.out_dir, plan.storage, opts.keep_checkpoints)
     summary["seconds"] = {"inputs": plan.seconds.get("inputs", 0.0) + feature_seconds, "trials": trial_seconds,
                           "total": time.perf_counter() - started}
     return summary

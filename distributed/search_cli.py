@@ -32,6 +32,9 @@ def add_arguments(parser: argparse.ArgumentParser) -> list:
     actions.append(p.add_argument("--mlflow", nargs="?", const="", metavar="URI",
                                   help="log every trial to MLflow (one run per trial: params, metrics per check; the "
                                        "best model as an artifact); without URI a SQLite store, OUTPUT_DIR/NAME/mlflow.db"))
+    actions.append(p.add_argument("--keep-checkpoints", action="store_true",
+                                  help="keep the trials' checkpoints (default: deleted once best_model/ is written; the "
+                                       "summary says how much the search wrote)"))
     actions.append(p.add_argument("--warm-start", metavar="DIR",
                                   help="evaluate the best configurations of an earlier search first (its output folder)"))
     actions.append(p.add_argument("--address", help="join a running Ray cluster (e.g. auto); default: start Ray locally"))
@@ -63,6 +66,7 @@ def run(args: argparse.Namespace) -> int:
     """The search of parsed options (args.search set); the exit status (2: bad input, 1: every trial
     failed, 130: interrupted)."""
     import dataclasses
+    from .disk import describe_disk
     from .outputs import SearchFailed
     from .plan import SearchOptions
     from .search import SearchInterrupted, run_search, say
@@ -84,4 +88,5 @@ def run(args: argparse.Namespace) -> int:
         say(f"{summary['errors']} of {summary['trials']} trials failed: their errors are in results.csv")
     for what, path in summary["written"].items():
         say(f"  {what}: {path}")
+    say(describe_disk(summary["disk"]))
     return 0

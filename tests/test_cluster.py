@@ -140,7 +140,8 @@ def test_worker_node_killed_mid_trial_resumes_from_checkpoint(cluster, tmp_path)
 def test_checkpoints_on_disk_stay_bounded(tmp_path):
     data = write_imdb_like(tmp_path / "data")
     proc = run(search_cmd(data, tmp_path / "out", "--name", "bounded", "--set", "smoke.fixed.n_epochs=5",
-                          "--set", "smoke.space.mode.choice=[boost]", "--set", "scheduler.type=none"))
+                          "--set", "smoke.space.mode.choice=[boost]", "--set", "scheduler.type=none",
+                          "--keep-checkpoints"))  # else deleted at the end: the bound is what the search keeps
     assert proc.returncode == 0, proc.stderr[-3000:]
     trial_dirs = list((tmp_path / "out" / "bounded" / "trials").glob("trial_*"))
     assert len(trial_dirs) == 4

@@ -67,12 +67,23 @@ def test_readme_smoke_command_needs_nothing_but_the_install(tmp_path):
     for log in (out / "trials").glob("trial_*/trial.log"):
         assert not [line for line in log.read_text().splitlines() if line.startswith(("data:", "boost:"))]
 
+    # the trials' checkpoints are gone once the best model is out, and the summary says what was written
+    assert not list((out / "trials").glob("trial_*/checkpoint_*")) and list((out / "trials").glob("trial_*/result.json"))
+    assert lines[-1].startswith("[bert-hpo] the search wrote ") and "were deleted after the export" in lines[-1]
+
     # the best model predicts; a model folder holds no trainer state
     assert not (out / "best_model" / "trainer_state.pt").exists()
     pred = launch(["--predict", "--model", str(out / "best_model"), "--text", "a wonderful and superb film"],
                   cwd=tmp_path, env=env, timeout=120)
     assert pred.returncode == 0, pred.stderr[-2000:]
     assert json.loads(pred.stdout.strip().splitlines()[0])["label"] in (0, 1)
+    # its model card's ONNX snippet runs as written, beside the folder, without this project on the path
+    card = (out / "best_model" / "README.md").read_text()
+    assert "## How to load it" in card and "test accuracy" in card
+    snippet = card.split("```python\n")[-1].split("```")[0].replace("an example text", "a wonderful and superb film")
+    onnx = subprocess.run([sys.executable, "-I", "-c", snippet], cwd=out, capture_output=True, text=True, timeout=120)
+    assert onnx.returncode == 0, onnx.stderr[-2000:]
+    assert onnx.stdout.strip() == f"['{json.loads(pred.stdout.strip().splitlines()[0])['label']}']"
 
 
 @pytest.mark.parametrize("args, expected", [

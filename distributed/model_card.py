@@ -1,0 +1,135 @@
+"""A search's model folders (best_model/, refit_model/) made usable elsewhere: their portable copies
+(transformers, ONNX: bertclf.portable) and a README.md model card that says what the model is, how the
+search found it, how well it scored, and how to load it with or without this project."""
+import json
+from pathlib import Path
+
+from bertclf.atomic import write_text
+from bertclf.portable import HF_FOLDER, ONNX_FILE, ONNX_FOLDER, ONNX_INPUTS, write_portable
+from bertclf.results_table import markdown_table
+from bertclf.task_registry import describe_test, task_kind
+
+from .plots import describe_importance
+
+TOP_ROWS = 5
+LAYERS = {"last": "the last layer", "last4": "each of the last four layers"}
+
+
+def publish_models(plan, written: dict, scored, test, refit, importances: dict) -> None:
+    """Portable copies and README.md in each model folder of `written` (best_model, refit_model)."""
+    encoder_path = plan.model_source if Path(plan.model_source).is_dir() else None
+    for key, test_scores in (("best_model", test), ("refit_model", (refit or {}).get("test"))):
+        if key in written:
+            folder = Path(written[key])
+            portable = write_portable(folder, encoder_path)
+            write_text(folder / "README.md", model_card(plan, folder, portable, scored, test_scores, refit, importances))
+
+
+def model_card(plan, folder: Path, portable: dict, scored, test_scores, refit, importances) -> str:
+    spec, kind = plan.spec, task_kind(plan.spec.task)
+    saved = json.loads((folder / "search_config.json").read_text(encoding="utf-8"))
+    options = saved["train_options"]
+    best = scored.iloc[0]
+    metric = spec.metric.replace("_", " ")
+    encoder = "fine-tuned" if options["bert_finetuning"] else "frozen: only the head was trained"
+    labels = json.loads((folder / "bert_hpo_model.json").read_text(encoding="utf-8")).get("label_names")
+    what = f"classifies a text as one of {', '.join(map(str, labels))}" if labels else f"a {spec.task} model"
+    if "refit_of" in saved:
+        origin = (f"The best configuration of the search, trained again on all of train (valid included) for "
+                  f"{refit['epochs']} epoch(s): nothing was held out to check it on, so its only score is the test's.")
+    elif saved["trial"] != best["trial"]:  # seed repeats chose it (repeats.py)
+        origin = (f"{saved['trial']}: the configuration with the best mean {metric} over {spec.repeats} training "
+                  f"seeds (../results.md, Seed repeats), and of those runs the one with the best {metric}.")
+    else:
+        origin = (f"Trial {best['trial']}, the best of {len(scored)} scored trials by {metric} "
+                  f"({best[f'best_{spec.metric}']:.4f} at its best check, epoch {best['best_epoch']:g}).")
+    lines = [
+        f"# {folder.name} of search {plan.name}",
+        "",
+        f"A {options['bert_name']} encoder ({encoder}), with {options['pooling']} pooling of "
+        f"{LAYERS.get(options['layers'], options['layers'])} and a {options['head']} head; it {what}. Texts are cut to "
+        f"{options['max_length']} tokens (keeping the {options['truncation']}).",
+        "",
+        "## How it was found",
+        "",
+        origin,
+        f"The search ({spec.source}) ran {len(scored)} scored trials: "
+        f"{'random sampling with PBT' if spec.scheduler.type == 'pbt' else 'Optuna TPE'} proposed the "
+        f"configurations, the {spec.scheduler.type} scheduler stopped weak ones early, and each trial was scored on "
+        f"its best check. Full table: ../results.md and ../results.csv.",
+        "",
+        "## Data and scores",
+        "",
+        f"- Data set: {spec.dataset}; {plan.describe_data or 'see ../results.md'}."
+        + (f" {plan.data_note}" if plan.data_note else ""),
+        f"- Metric: {metric}, {best[f'best_{spec.metric}']:.4f} for the best trial.",
+        ("- Test (untouched until the search ended, scored once): "
+         f"**{describe_test(kind, test_scores)}** on {test_scores['examples']} examples of "
+         f"{Path(test_scores['path']).name}{' (a seeded subset)' if test_scores['subset'] else ''}."
+         if test_scores else "- Test: no test split was scored."),
+    ]
+    if importances:
+        lines.append("- Which hyperparameters mattered (fANOVA share of the variance of the score, 10th-90th "
+                     f"percentile over resamplings of the trials in brackets): {describe_importance(importances)}.")
+    lines += ["", "## Configuration", "", markdown_table(["option", "value"], [[k, _value(v)] for k, v in
+                                                                             _shown_options(spec, options).items()]),
+              "", "Every training option: search_config.json.", "",
+              f"## The search's top {min(TOP_ROWS, len(scored))} trials", "", _top_rows(spec, scored), "",
+              "## Intended use", "",
+              f"Texts like those of {spec.dataset}, in its language and domain, at most {options['max_length']} "
+              f"tokens long. The scores above are on that data only; nothing was checked for other domains, "
+              f"for bias, or for calibration of the probabilities.", "",
+              "## How to load it", "", *_loading(folder, portable)]
+    return "\n".join(lines) + "\n"
+
+
+def _shown_options(spec, options: dict) -> dict:
+    model_keys = ["bert_name", "bert_finetuning", "boost", "pooling", "layers", "head", "max_length", "truncation"]
+    return {k: options[k] for k in dict.fromkeys(model_keys + list(spec.space) + ["n_epochs", "batch_size", "seed"])
+            if k in options}
+
+
+def _top_rows(spec, scored) -> str:
+    keys = list(spec.space)
+    rows = [[r["trial"], *(_value(r[k]) for k in keys), f"{r[f'best_{spec.metric}']:.4f}", f"{r['best_epoch']:g}",
+             r["status"]] for r in scored.head(TOP_ROWS).to_dict("records")]
+    return markdown_table(["trial", *keys, spec.metric, "best epoch", "status"], rows)
+
+
+def _value(value) -> str:
+    if isinstance(value, float):
+        return f"{value:.3g}"
+    return str(value)
+
+
+def _loading(folder: Path, portable: dict) -> list:
+    name = folder.name
+    lines = []
+    if portable.get("hf"):
+        lines += [f"With transformers alone ({HF_FOLDER}/ holds a standard "
+                  f"AutoModelForSequenceClassification; its probabilities match this project's within "
+                  f"{portable['hf_difference']:.1g}):", "", "```python", "from transformers import pipeline",
+                  f'classify = pipeline("text-classification", model="{name}/{HF_FOLDER}")',
+                  'print(classify(["an example text"]))', "```", ""]
+    elif portable.get("why_not_hf"):
+        lines += [f"Not as a transformers class: {portable['why_not_hf']}."
+                  + (" Use ONNX below." if portable.get("onnx") else ""), ""]
+    if portable.get("onnx"):
+        inputs = ", ".join(f'"{k}"' for k in ONNX_INPUTS)
+        lines += [f"With onnxruntime ({ONNX_FOLDER}/{ONNX_FILE} holds encoder, pooling and head; dynamic batch and "
+                  f"length; tokenizer and label names beside it; probabilities match this project's within "
+                  f"{portable['onnx_difference']:.1g}):", "", "```python", "import numpy as np, onnxruntime",
+                  "from transformers import AutoConfig, AutoTokenizer",
+                  f'tokenizer = AutoTokenizer.from_pretrained("{name}/{ONNX_FOLDER}")',
+                  f'labels = AutoConfig.from_pretrained("{name}/{ONNX_FOLDER}").id2label',
+                  f'session = onnxruntime.InferenceSession("{name}/{ONNX_FOLDER}/{ONNX_FILE}")',
+                  'batch = tokenizer(["an example text"], truncation=True, padding=True, return_tensors="np")',
+                  f"logits = session.run(None, {{k: batch[k] for k in ({inputs})}})[0]",
+                  "print([labels[int(i)] for i in logits.argmax(-1)])", "```", ""]
+    if portable.get("why_not_onnx"):
+        lines += [f"Not as ONNX: {portable['why_not_onnx']}.", ""]
+    if portable.get("tokenizer_note"):
+        lines += [f"Note: {portable['tokenizer_note']}.", ""]
+    lines += ["With this project (bert-hpo):", "", "```bash",
+              f'python launch.py --predict --model {name} --text "an example text"', "```"]
+    return lines

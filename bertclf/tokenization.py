@@ -20,8 +20,9 @@ def truncate(ids: Sequence[int], budget: int, truncation: str) -> List[int]:
         return list(ids[:budget])
     if truncation == "tail":
         return list(ids[len(ids) - budget:])
-    # Sun et al. 2019: keep the first quarter of the budget and the last three quarters (128 + 382 at 512).
-    head = budget // 4
+    # Sun et al. 2019: the first quarter of the budget (rounded up) and the rest from the end: 128 + 382
+    # of the 510 tokens that 512 leaves beside [CLS] and [SEP]
+    head = -(-budget // 4)
     return list(ids[:head]) + list(ids[len(ids) - (budget - head):])
 
 

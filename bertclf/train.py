@@ -32,7 +32,7 @@ from .errors import UserError
 from .inference import run_batches
 from .inputs import check_length, prepared_for
 from .device import autocast, pick_device, uses_bf16
-from .encoders import load_encoder, load_tokenizer
+from .encoders import load_encoder, load_tokenizer, resolve_model
 from .model_io import save_model
 from .results_table import format_epoch, markdown_table, run_columns, run_row
 from .task_registry import check_task_options, task_kind
@@ -146,16 +146,20 @@ def set_up(config: TrainConfig, inputs, model_path: Optional[str], log) -> Run:
                         f"{config.gradient_accumulation_steps} = micro-batch {config.micro_batch_size}, "
                         f"not divisible by {world} workers")
     say = log if rank == 0 else (lambda message: None)
-    source = model_path or config.bert_name
-    check_length(config, model_path)
+    source, found = (model_path, "the search's copy") if model_path else resolve_model(config.bert_name)
+    facts = check_length(config, source)
     if inputs is None:
-        inputs = prepared_for(config, say, model_path)
+        inputs = prepared_for(config, say, source)
     device = pick_device(config.device)
     # boost trains the head on cached features: the encoder's weights are not needed
     encoder = None if config.uses_feature_cache else load_encoder(source)
     if encoder is not None and not config.bert_finetuning:
         encoder.requires_grad_(False)
     task = task_kind(config.task).build(config, inputs, encoder, device)
+    pooled = f"; pooling cls = {facts.cls_pooling}" if (task.meta.get("pooling"), task.meta.get("layers")) == \
+        ("cls", "last") else ""
+    say(f"model: {config.bert_name} from {found} ({facts.model_type}, {facts.position_limit} positions, "
+        f"{facts.attention} attention){pooled}")
     model = task.model.to(device)
     net = model
     if world > 1:

@@ -40,23 +40,25 @@ def seconds_per_token(config, inputs, model_source: str) -> float:
     return (timed - warm) / max(1, timed_tokens)
 
 
-def estimate(passes: List[Tuple], model_source: str) -> float:
-    """Seconds for the passes [(config, inputs, ...)], timed once per distinct max_length."""
+def estimate(passes: List[Tuple], models: dict) -> float:
+    """Seconds for the passes [(config, inputs, ...)], timed once per distinct model and max_length.
+    models: bert_name -> plan.Model (its source)."""
     rate = {}
     total = 0.0
     for config, inputs, *_ in passes:
-        if config.max_length not in rate:
-            rate[config.max_length] = seconds_per_token(config, inputs, model_source)
-        total += rate[config.max_length] * pass_tokens(inputs)
+        key = (config.bert_name, config.max_length)
+        if key not in rate:
+            rate[key] = seconds_per_token(config, inputs, models[config.bert_name].source)
+        total += rate[key] * pass_tokens(inputs)
     return total
 
 
-def describe_passes(passes: List[Tuple], model_source: str) -> str:
+def describe_passes(passes: List[Tuple], models: dict) -> str:
     """'3 frozen-feature pass(es) (one per max_length x truncation; 9,000 texts, 1.2 M tokens in all):
     about 9 min here, less for any already cached'."""
     texts = sum(len(t) for _, inputs, *_ in passes for t in inputs.tokens.values())
     tokens = sum(pass_tokens(inputs) for _, inputs, *_ in passes)
-    seconds = estimate(passes, model_source)
+    seconds = estimate(passes, models)
     shown = f"{seconds / 60:.0f} min" if seconds >= 90 else f"{seconds:.0f} s"
     amount = f"{tokens / 1e6:.1f} M" if tokens >= 1e6 else f"{tokens:,}"
     return (f"{len(passes)} frozen-feature pass(es) (one per max_length x truncation; {texts:,} texts, "

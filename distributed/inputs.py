@@ -29,7 +29,7 @@ def tokenise(plan: Plan, configs):
     if not plan.opts.share_inputs:
         return []
     started = time.perf_counter()
-    groups = [(config, prepare_inputs(config, lambda m: None, model_path=plan.model_source), keys)
+    groups = [(config, prepare_inputs(config, lambda m: None, model_path=plan.models[config.bert_name].source), keys)
               for config, keys in by_tokens.values()]
     plan.describe_data = plan.describe_data or groups[0][1].description
     plan.seconds["inputs"] = plan.seconds.get("inputs", 0.0) + time.perf_counter() - started
@@ -55,10 +55,11 @@ def featurise(plan: Plan, groups, say):
             number = next(i for i, g in enumerate(passes, 1) if g[0] is config)
             variants, notes, begun = sorted(set(boost.values())), [], time.perf_counter()
             what = (f"boost: feature pass {number} of {len(passes)} ({sum(len(t) for t in inputs.tokens.values())} "
-                    f"texts, max_length {config.max_length}, {config.truncation}, {len(variants)} variant(s))")
+                    f"texts, {config.bert_name}, max_length {config.max_length}, {config.truncation}, "
+                    f"{len(variants)} variant(s))")
             say(f"{what} ...")
-            featured = add_features(inputs, config, variants, notes.append, model_path=plan.model_source,
-                                    progress=say)
+            featured = add_features(inputs, config, variants, notes.append,
+                                    model_path=plan.models[config.bert_name].source, progress=say)
             how = "computed" if any("computed" in note for note in notes) else "loaded from the cache"
             say(f"{what}: {how} in {time.perf_counter() - begun:.0f} s")
             ready.update({key: featured[v] for key, v in boost.items()})
@@ -96,12 +97,13 @@ def share(plan: Plan, ready: dict, pending: list, say, shared: Shared = None):
         shared = Shared()
         if plan.use_gpu:
             say(f"GPU: {check_gpu(plan.opts.gpu_wait, say)}")
-        if Path(plan.model_source).is_dir():
-            share_model(plan.model_source, shared)
+        for name, model in plan.models.items():  # each model of the search that is a folder here
+            if Path(model.source).is_dir():
+                share_model(name, model.source, shared)
         if not plan.opts.share_inputs:
             return shared, 0.0
     else:
-        shared = Shared(model_digest=shared.model_digest, model_files=shared.model_files)
+        shared = Shared(models=shared.models)
     refs = {}
     for key, inputs in ready.items():  # keys that share inputs share one object
         refs.setdefault(id(inputs), ray.put(inputs))

@@ -5,6 +5,7 @@ import json
 from pathlib import Path
 
 from bertclf.atomic import write_text
+from bertclf.model_io import read_meta
 from bertclf.portable import HF_FOLDER, ONNX_FILE, ONNX_FOLDER, ONNX_INPUTS, write_portable
 from bertclf.results_table import markdown_table
 from bertclf.task_registry import describe_test, task_kind
@@ -17,11 +18,11 @@ LAYERS = {"last": "the last layer", "last4": "each of the last four layers"}
 
 def publish_models(plan, written: dict, scored, test, refit, importances: dict) -> None:
     """Portable copies and README.md in each model folder of `written` (best_model, refit_model)."""
-    encoder_path = plan.model_source if Path(plan.model_source).is_dir() else None
     for key, test_scores in (("best_model", test), ("refit_model", (refit or {}).get("test"))):
         if key in written:
             folder = Path(written[key])
-            portable = write_portable(folder, encoder_path)
+            # the winner's model, when the search chose among several
+            portable = write_portable(folder, plan.local_folder(read_meta(folder)["bert_name"]))
             write_text(folder / "README.md", model_card(plan, folder, portable, scored, test_scores, refit, importances))
 
 

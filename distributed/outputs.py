@@ -129,7 +129,7 @@ def export(checkpoint, target: Path, extra: dict) -> Path:
 def header(plan, table) -> str:
     spec = plan.spec
     counts = table["status"].value_counts().to_dict()
-    return (f"# Search {plan.name}: {spec.dataset}, {spec.trial_config(spec.default_point()).bert_name}\n\n"
+    return (f"# Search {plan.name}: {spec.dataset}, {', '.join(spec.models())}\n\n"
             f"{len(table)} trials: " + ", ".join(f"{n} {s}" for s, n in sorted(counts.items())) + ".")
 
 

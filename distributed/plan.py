@@ -5,13 +5,15 @@ import json
 import os
 from dataclasses import dataclass, field, replace
 from pathlib import Path
-from typing import List, Optional
+from typing import Dict, List, Optional
 
 from bertclf.datasets import resolve
+from bertclf.encoder_facts import EncoderFacts, encoder_facts, trained_pooling
 from bertclf.errors import UserError
-from bertclf.encoders import load_model_config, load_tokenizer, position_limit, resolve_model
+from bertclf.encoders import load_model_config, load_tokenizer, resolve_model
 from bertclf.smoke import smoke_data
 from bertclf.squad import split_dev
+from bertclf.task_registry import task_kind
 
 from .spec import Distribution, SearchSpec, load_spec
 
@@ -45,6 +47,14 @@ class SearchOptions:
     mlflow: Optional[str] = None  # a tracking URI, "" for the default (a file store in the output folder)
 
 
+@dataclass(frozen=True)
+class Model:
+    """One model a search's trials can use, found and checked before Ray starts."""
+    source: str  # what it loads from: a folder, or a hub name
+    why: str  # where that is, for the console
+    facts: EncoderFacts
+
+
 @dataclass
 class Plan:
     opts: SearchOptions
@@ -57,13 +67,17 @@ class Plan:
     experiment: str
     test_path: Optional[Path]
     data_note: str
-    model_source: str  # what the model loads from: a folder, or a hub name
-    model_why: str
+    models: Dict[str, Model]  # bert_name (as the spec names it) -> where it loads from, its facts
     concurrency: int
     max_epochs: int
     notes: List[str]  # lines for the console: what was decided and why
     describe_data: str = ""  # what the prepared inputs hold (set when they are prepared)
     seconds: dict = field(default_factory=dict)  # time spent in the search's phases
+
+    def local_folder(self, bert_name: str) -> Optional[str]:
+        """The folder on this machine that `bert_name` loads from (a local or packaged model), else None."""
+        source = self.models[bert_name].source
+        return source if Path(source).is_dir() else None
 
     @property
     def local(self) -> bool:
@@ -113,22 +127,24 @@ def make_plan(opts: SearchOptions, say) -> Plan:
     bind = {"train_path": str(Path(files["train"]).resolve()), "save_path": str(out_dir / "runs"), "progress": False}
     if files.get("valid"):
         bind["valid_path"] = str(Path(files["valid"]).resolve())
-    if opts.smoke_test:
+    if opts.smoke_test:  # one tiny BERT stands in for the spec's model (every one, when it is searched)
         bind["bert_name"] = files["model"]
+        spec = replace(spec, space={k: d for k, d in spec.space.items() if k != "bert_name"}, per_model={})
     spec = spec.bind(**bind)
-    bert_name = spec.trial_config(spec.default_point()).bert_name
-    source, why = resolve_model(bert_name)
-    limit = position_limit(load_model_config(source))
-    load_tokenizer(source)
-    notes.append(f"model: {bert_name}" + (f" from {why}" if not opts.smoke_test else " (a tiny BERT built for the smoke test)"))
-    spec = _within_limit(spec, limit, bert_name, say)
+    models = {bert_name: _model(bert_name) for bert_name in spec.models()}
+    for bert_name, model in models.items():
+        notes.append(f"model: {bert_name} from {model.why}" if not opts.smoke_test
+                     else "model: a tiny BERT built for the smoke test")
+        spec = _within_limit(spec, model.facts.position_limit, bert_name, say)
+    spec = _suited_pooling(spec, models)
+    notes.append(recipe_line(spec, models))
 
     cpus = opts.num_cpus or os.cpu_count() or 1
     concurrency = _concurrency(spec, use_gpu, not opts.address, cpus, opts.max_concurrent)
     max_epochs = max(spec.trial_config(c).n_epochs for c in spec.corners())
     return Plan(opts=opts, spec=spec, profile=profile, use_gpu=use_gpu, name=name, out_dir=out_dir,
                 storage=storage, experiment=experiment, test_path=Path(files["test"]) if files.get("test") else None,
-                data_note=data_note, model_source=source, model_why=why, concurrency=concurrency,
+                data_note=data_note, models=models, concurrency=concurrency,
                 max_epochs=max_epochs, notes=notes)
 
 
@@ -195,12 +211,18 @@ def _data(opts: SearchOptions, spec: SearchSpec, out_dir: Path):
     return files, note
 
 
+def _model(name: str) -> Model:
+    source, why = resolve_model(name)
+    return Model(source=source, why=why, facts=encoder_facts(load_model_config(source), load_tokenizer(source)))
+
+
 def _within_limit(spec: SearchSpec, limit: int, bert_name: str, say) -> SearchSpec:
     """Drop max_length choices above the model's position limit (with a warning); refuse a space
-    where none is left, or where a fixed value or a range's bound is above it."""
-    dist = spec.space.get("max_length")
+    where none is left, or where a fixed value or a range's bound is above it. With several models,
+    the choices are dropped for this model only (its own range in per_model)."""
+    dist = spec.space_for(bert_name).get("max_length")
     if dist is None:
-        if spec.trial_config(spec.default_point()).max_length > limit:
+        if spec.trial_config({"bert_name": bert_name}).max_length > limit:
             raise UserError(f"{spec.source}: fixed.max_length: above {bert_name}'s limit of {limit} positions")
         return spec
     if not dist.is_choice:
@@ -212,10 +234,51 @@ def _within_limit(spec: SearchSpec, limit: int, bert_name: str, say) -> SearchSp
     if not kept:
         raise UserError(f"{spec.source}: space.max_length: every choice {list(dist.args)} is above {bert_name}'s "
                         f"limit of {limit} positions; no trial could run")
-    if len(kept) < len(dist.args):
-        dropped = [v for v in dist.args if v > limit]
-        say(f"warning: space.max_length {dropped} dropped: above {bert_name}'s limit of {limit} positions")
-    return replace(spec, space={**spec.space, "max_length": Distribution("choice", kept)})
+    if len(kept) == len(dist.args):
+        return spec
+    dropped = [v for v in dist.args if v > limit]
+    say(f"warning: space.max_length {dropped} dropped for {bert_name}: above its limit of {limit} positions")
+    if len(spec.models()) == 1:
+        return replace(spec, space={**spec.space, "max_length": Distribution("choice", kept)})
+    own = {**spec.per_model.get(bert_name, {}), "max_length": Distribution("choice", kept)}
+    return replace(spec, per_model={**spec.per_model, bert_name: own})
+
+
+def _suited_pooling(spec: SearchSpec, models: Dict[str, Model]) -> SearchSpec:
+    """Where the spec says nothing of pooling: each model's trials pool as that model was trained
+    (mean for a sentence-transformers model); others keep the engine's cls."""
+    said = "pooling" in spec.fixed or "pooling" in spec.space or any("pooling" in o for o in spec.per_model.values())
+    if said or "pooling" not in task_kind(spec.task).text_options:  # a QA span head reads every token
+        return spec
+    per_model = dict(spec.per_model)
+    for name, model in models.items():
+        pooling = trained_pooling(model.source)
+        if pooling is not None:
+            per_model[name] = {**per_model.get(name, {}), "pooling": pooling}
+    return replace(spec, per_model=per_model)
+
+
+def recipe_line(spec: SearchSpec, models: Dict[str, Model]) -> str:
+    """The console's plan line for how trials train: what came from the recipe, and each model's pooling."""
+    config = spec.trial_config({"bert_name": spec.models()[0]})
+    parts = {"evals_per_epoch": f"{config.evals_per_epoch} checks per epoch",
+             "degenerate_check": "runs at chance stop at their first check after 25%" if config.degenerate_check
+             else "no degenerate-run stop",
+             "truncation": f"{config.truncation} truncation", "warmup_ratio": f"{config.warmup_ratio:.0%} warm-up"}
+    from_recipe = [parts[k] for k in spec.recipe]
+    pooling = [f"{name.rsplit('/', 1)[-1]}: {_pooling_said(spec, name, model)}" for name, model in models.items()
+               if "pooling" in task_kind(spec.task).text_options]
+    return ("recipe: " + (", ".join(from_recipe) + " (the defaults; the spec may set each); " if from_recipe else "")
+            + "head lr apart from the encoder's" + (f"; pooling {'; '.join(pooling)}" if pooling else ""))
+
+
+def _pooling_said(spec: SearchSpec, name: str, model: Model) -> str:
+    if "pooling" in spec.space_for(name):
+        return "searched"
+    chosen = spec.trial_config({"bert_name": name}).pooling
+    if chosen == "cls":
+        return f"cls = {model.facts.cls_pooling}"
+    return f"{chosen} (the pooling it was trained with)" if chosen == trained_pooling(model.source) else chosen
 
 
 def _concurrency(spec: SearchSpec, use_gpu: bool, local: bool, cpus: int, explicit: Optional[int]) -> int:

@@ -25,7 +25,7 @@ JITTER = 0.15  # of the distance between two categories
 def _fanova(rows, keys, spec) -> dict:
     import optuna
     from optuna.importance import FanovaImportanceEvaluator, get_param_importances
-    distributions = {k: spec.space[k].to_optuna() for k in keys}
+    distributions = {k: spec.span(k).to_optuna() for k in keys}  # every model's values inside
     study = optuna.create_study(direction="maximize")
     for row in rows:
         study.add_trial(optuna.trial.create_trial(params={k: row["result"].config[k] for k in keys},
@@ -38,7 +38,7 @@ def importance(scored, spec) -> dict:
     scored trials (each at its best check), and the 10th-90th percentile of that share over
     BOOTSTRAP_ROUNDS resamplings of the trials; {} with fewer than MIN_TRIALS_FOR_IMPORTANCE trials
     or nothing that varies."""
-    keys = [k for k, d in spec.space.items() if len(d.corners()) > 1 and scored[k].nunique() > 1]
+    keys = [k for k in spec.space if len(spec.span(k).corners()) > 1 and scored[k].nunique() > 1]
     if len(scored) < MIN_TRIALS_FOR_IMPORTANCE or not keys:
         return {}
     if importlib.util.find_spec("sklearn") is None:  # fANOVA's random forest; the search extra installs it
@@ -141,7 +141,7 @@ def write_plots(scored, spec, out_dir: Path, importances: dict, title: str, prep
         rows = math.ceil(len(panels) / cols)
         fig, axes = plt.subplots(rows, cols, figsize=(4 * cols, 3.2 * rows), squeeze=False)
         for ax, (key, used) in zip(axes.flat, panels.items()):
-            dist, shown = spec.space[key], scored[used]
+            dist, shown = spec.span(key), scored[used]
             if dist.is_choice:
                 labels = [str(c) for c in dist.args]
                 x = np.array([labels.index(str(v)) for v in shown[key]], dtype=float)

@@ -6,6 +6,7 @@ from pathlib import Path
 
 import ray
 
+from bertclf.model_io import read_meta
 from bertclf.predict import score_model, test_inputs
 
 from .feature_estimate import seconds_per_token
@@ -15,11 +16,13 @@ from .ray_session import cpus_each
 PROGRESS_EVERY_S = 30
 
 
-def _score_in_task(checkpoint, inputs, shared, cache_dir: str, batch_size: int, threads: int) -> dict:
+def _score_in_task(checkpoint, inputs, shared, bert_name: str, cache_dir: str, batch_size: int,
+                   threads: int) -> dict:
     import torch
     torch.set_num_threads(max(1, threads))
     with checkpoint.as_directory() as folder:
-        return score_model(folder, inputs, cache_dir=cache_dir, batch_size=batch_size, encoder_path=shared.model_path())
+        return score_model(folder, inputs, cache_dir=cache_dir, batch_size=batch_size,
+                           encoder_path=shared.model_path(bert_name))
 
 
 def score_on_test(plan, checkpoint, model_dir: Path, shared, say=None) -> dict:
@@ -29,15 +32,17 @@ def score_on_test(plan, checkpoint, model_dir: Path, shared, say=None) -> dict:
     estimate timed here where the scoring runs on this machine's kind of device), or None: silent."""
     spec = plan.spec
     config = spec.trial_config(spec.default_point())
-    encoder_path = plan.model_source if Path(plan.model_source).is_dir() else None
-    inputs = test_inputs(model_dir, plan.test_path, config.cache_dir, spec.max_test_samples, encoder_path)
+    bert_name = read_meta(model_dir)["bert_name"]  # the winner's model, when the search chose among several
+    inputs = test_inputs(model_dir, plan.test_path, config.cache_dir, spec.max_test_samples,
+                         plan.local_folder(bert_name))
     cpus = spec.resources.cpus_per_worker if plan.use_gpu else cpus_each(free_now=True)
     task = ray.remote(_score_in_task).options(num_cpus=cpus, num_gpus=1 if plan.use_gpu else 0)
-    left = _estimate(config, inputs, plan.model_source) if say and plan.local else 0.0
+    left = _estimate(config, inputs, plan.models[bert_name].source) if say and plan.local else 0.0
     say = say or (lambda message: None)
     say(f"test: scoring {inputs.description}" + (f", ~{duration(left)}" if left else ""))
     started = time.perf_counter()
-    ref = task.remote(checkpoint, ray.put(inputs), shared, config.cache_dir, config.eval_batch_size, int(cpus))
+    ref = task.remote(checkpoint, ray.put(inputs), shared, bert_name, config.cache_dir, config.eval_batch_size,
+                      int(cpus))
     while not ray.wait([ref], timeout=PROGRESS_EVERY_S)[0]:
         spent = time.perf_counter() - started
         say(f"test: scoring, {duration(spent)} so far" + (f", ~{duration(max(0.0, left - spent))} left" if left else ""))

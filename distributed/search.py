@@ -40,7 +40,7 @@ def run_search(opts: SearchOptions) -> dict:
     say(describe(plan))  # the plan, before the long work (the feature passes)
     passes = feature_passes(plan, groups)
     if passes:
-        say(f"boost: {describe_passes(passes, plan.model_source)}")
+        say(f"boost: {describe_passes(passes, plan.models)}")
     ready, pending = featurise(plan, groups, say)
     ray_started = ray_session.start(opts.address, opts.num_cpus, opts.dashboard_host, verbose=opts.verbose)
     try:
@@ -64,12 +64,11 @@ def run_search(opts: SearchOptions) -> dict:
 def describe(plan: Plan) -> str:
     spec = plan.spec
     device = "GPU" if plan.use_gpu else "CPU"
-    config = spec.trial_config(spec.default_point())
     data = f" ({plan.describe_data.split('; labels')[0]})" if plan.describe_data else ""
     extra = "".join([f", a time budget of {spec.time_budget:g} s for the trials" if spec.time_budget else "",
                      f", then the best {spec.repeat_top} again with {spec.repeats} seeds each" if spec.repeats else "",
                      ", then a refit on all of train" if spec.refit else ""])
-    return (f"search {plan.name}: {spec.num_samples} trials of {spec.dataset}{data}, model {config.bert_name}, "
+    return (f"search {plan.name}: {spec.num_samples} trials of {spec.dataset}{data}, model {', '.join(plan.models)}, "
             f"up to {plan.concurrency} at a time on {device}, {spec.scheduler.type} scheduler{extra}; "
             f"results in {plan.out_dir}")
 

@@ -1,6 +1,7 @@
 """Who proposes the configurations and who stops them: Optuna's TPE (random for PBT), ASHA or PBT,
 the first points to evaluate (the engine's defaults, or an earlier search's best: warm start)."""
 import csv
+from functools import partial
 from pathlib import Path
 from typing import List
 
@@ -42,10 +43,34 @@ def search_algorithm(spec, concurrency: int, points: List[dict]):
     # to concurrency-1 extra random ones.
     startup = max(1, spec.startup_trials - (concurrency - 1))
     sampler = optuna.samplers.TPESampler(seed=spec.seed, n_startup_trials=startup, constant_liar=True)
-    space = {key: dist.to_optuna() for key, dist in spec.space.items()}
+    if spec.has_model_ranges:
+        space = partial(_sample_per_model, spec)
+        points = [{spec.searched_name(k, p["bert_name"]): v for k, v in p.items()} for p in points]
+    else:
+        space = {key: dist.to_optuna() for key, dist in spec.space.items()}
     searcher = _tolerant_optuna_search()(space=space, metric=f"best_{spec.metric}", mode="max", sampler=sampler,
                                          points_to_evaluate=points or None)
     return BudgetLimiter(searcher, max_concurrent=concurrency)
+
+
+def _sample_per_model(spec, trial) -> dict:
+    """Optuna define-by-run: the model first, then each option from that model's range. An option
+    with a range per model is a conditional parameter of its own per model (TPE models each from
+    the trials of that model only); the trial's config gets it under its option name too."""
+    model = trial.suggest_categorical("bert_name", list(spec.space["bert_name"].args))
+    values = {}
+    for key, dist in spec.space_for(model).items():
+        if key != "bert_name":
+            values[key] = _suggest(trial, spec.searched_name(key, model), dist)
+    return values
+
+
+def _suggest(trial, name: str, dist):
+    if dist.is_choice:
+        return trial.suggest_categorical(name, list(dist.args))
+    if dist.kind == "int":
+        return trial.suggest_int(name, *dist.args)
+    return trial.suggest_float(name, *dist.args, log=dist.kind == "loguniform")
 
 
 def param_space(spec) -> dict:
@@ -93,7 +118,7 @@ def warm_start_points(folder: Path, spec) -> List[dict]:
     default, points = spec.default_point(), []
     for row in rows:
         point = {}
-        for key, dist in spec.space.items():
+        for key, dist in spec.space_for(row.get("bert_name", "")).items():  # an unknown model: the common space
             text = row.get(key, "")
             value = default[key] if text == "" else _typed(text, dist)
             if not dist.contains(value):

@@ -4,14 +4,14 @@ On a cluster only the storage path is shared between nodes: the data set, the to
 features and a local model folder all live on the driver's machine. The driver prepares the inputs
 once per distinct key and puts them in the object store; boost features are computed by a Ray task
 (on a GPU where there is one); a local model folder travels as its files and is written once per
-node into a temporary folder.
+node into a temporary folder. A search over several models ships each model's folder.
 """
 import fcntl
 import tempfile
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Dict, Optional
+from typing import Dict, Optional, Tuple
 
 import ray
 
@@ -24,14 +24,15 @@ from bertclf.tensor_cache import digest
 @dataclass
 class Shared:
     inputs: Dict[str, "ray.ObjectRef"] = field(default_factory=dict)  # inputs_key -> prepared inputs
-    model_digest: Optional[str] = None  # set when the model is a local folder shipped as files
-    model_files: Optional["ray.ObjectRef"] = None
+    # bert_name -> (digest, files) of a model that is a local folder on the driver, shipped as its files
+    models: Dict[str, Tuple[str, "ray.ObjectRef"]] = field(default_factory=dict)
 
-    def model_path(self) -> Optional[str]:
-        """This node's copy of a shipped model folder (None: load config.bert_name as it is)."""
-        if self.model_files is None:
+    def model_path(self, bert_name: str) -> Optional[str]:
+        """This node's copy of the shipped folder of `bert_name` (None: load bert_name as it is)."""
+        if bert_name not in self.models:
             return None
-        folder = Path(tempfile.gettempdir()) / "bert-hpo-models" / self.model_digest
+        model_digest, model_files = self.models[bert_name]
+        folder = Path(tempfile.gettempdir()) / "bert-hpo-models" / model_digest
         if (folder / ".complete").exists():
             return str(folder)
         folder.parent.mkdir(parents=True, exist_ok=True)
@@ -39,25 +40,26 @@ class Shared:
             fcntl.flock(lock, fcntl.LOCK_EX)
             if not (folder / ".complete").exists():
                 with atomic_folder(folder) as staging:
-                    for name, content in ray.get(self.model_files).items():
+                    for name, content in ray.get(model_files).items():
                         (staging / name).parent.mkdir(parents=True, exist_ok=True)
                         (staging / name).write_bytes(content)
                     (staging / ".complete").touch()
         return str(folder)
 
 
-def share_model(folder: str, shared: Shared) -> None:
+def share_model(bert_name: str, folder: str, shared: Shared) -> None:
     """Ship a local model folder's files (config, vocabulary, weights) to the nodes that need them."""
     files = {str(p.relative_to(folder)): p.read_bytes() for p in sorted(Path(folder).rglob("*")) if p.is_file()}
-    shared.model_digest = digest(sorted((name, len(content)) for name, content in files.items()),
-                                 *(files[name] for name in sorted(files)))[:24]
-    shared.model_files = ray.put(files)
+    model_digest = digest(sorted((name, len(content)) for name, content in files.items()),
+                          *(files[name] for name in sorted(files)))[:24]
+    shared.models[bert_name] = (model_digest, ray.put(files))
 
 
 def _features(inputs, config, variants, shared: Shared):
     import torch
     torch.set_num_threads(max(1, int(ray.get_runtime_context().get_assigned_resources().get("CPU", 1))))
-    by_variant = add_features(inputs, config, variants, log=lambda message: None, model_path=shared.model_path())
+    by_variant = add_features(inputs, config, variants, log=lambda message: None,
+                              model_path=shared.model_path(config.bert_name))
     result = tuple(by_variant[v] for v in variants)
     return result if len(result) > 1 else result[0]
 

@@ -10,7 +10,7 @@ import itertools
 import math
 from dataclasses import dataclass, field, replace
 from pathlib import Path
-from typing import Any, Dict, Iterator, List, Optional
+from typing import Any, Dict, Iterator, List, Optional, Tuple
 
 import yaml
 
@@ -28,6 +28,16 @@ SET_BY_SEARCH = {"train_path", "valid_path", "save_path", "run_name", "overwrite
 PLACEMENTS = ("PACK", "SPREAD", "STRICT_PACK", "STRICT_SPREAD")
 SCHEDULERS = ("asha", "pbt", "none")
 DISTRIBUTIONS = ("loguniform", "uniform", "int", "choice")
+# What a search does unless its spec says otherwise: the recipe that won the equal-budget race
+# against Trainer.hyperparameter_search (bench/README.md). Checks twice per epoch let ASHA stop a
+# doomed run after a sixth of its budget, and the degenerate check stops a run still at chance;
+# head+tail keeps the start and the end of a long text (Sun et al. 2019); warm-up over 10% of the
+# steps. The head's own learning rate (lr) is the engine's already, and the pooling suited to each
+# model is chosen when the model is known (see plan.py).
+RECIPE = {"evals_per_epoch": 2, "degenerate_check": True, "truncation": "head+tail", "warmup_ratio": 0.1}
+# the searched name of an option whose range is given per model: its option name and the model's
+# position in space.bert_name (a model name may hold "/", which Tune would read as nesting)
+PER_MODEL_NAME = "{key}@{index}"
 
 
 @dataclass(frozen=True)
@@ -93,6 +103,9 @@ class SearchSpec:
     fixed: Dict[str, Any]  # training options every trial shares
     space: Dict[str, Distribution]  # training options (or mode) searched
     source: str  # the file it came from, for messages
+    # bert_name -> options that differ for that model: a value (fixed) or a Distribution (its own range)
+    per_model: Dict[str, Dict[str, Any]] = field(default_factory=dict)
+    recipe: Tuple[str, ...] = ()  # the RECIPE options this spec left to the recipe
     num_samples: int = 8
     seed: int = 0
     startup_trials: int = 4
@@ -113,25 +126,62 @@ class SearchSpec:
     anchors: str = ""
 
     def trial_config(self, sampled: Dict[str, Any]) -> TrainConfig:
-        """The one place a trial's options are made: fixed options, then the sampled ones."""
-        return TrainConfig.from_dict({**self.fixed, **expand(sampled)})
+        """The one place a trial's options are made: fixed options, the trial's model's own fixed
+        options, then the sampled ones (searcher-internal per-model names are left out)."""
+        values = expand({k: v for k, v in sampled.items() if "@" not in k})
+        model = values.get("bert_name", self.fixed.get("bert_name", TrainConfig.bert_name))
+        own = {k: v for k, v in self.per_model.get(model, {}).items() if not isinstance(v, Distribution)}
+        return TrainConfig.from_dict({**self.fixed, **own, **values})
+
+    def models(self) -> List[str]:
+        """Every model a trial can use: space.bert_name's choices, or the one fixed model."""
+        if "bert_name" in self.space:
+            return list(self.space["bert_name"].args)
+        return [self.fixed.get("bert_name", TrainConfig.bert_name)]
+
+    def space_for(self, model: str) -> Dict[str, Distribution]:
+        """The space a trial of `model` samples from: its own ranges over the common ones."""
+        own = {k: v for k, v in self.per_model.get(model, {}).items() if isinstance(v, Distribution)}
+        return {**self.space, **own}
+
+    def searched_name(self, key: str, model: str) -> str:
+        """The name the searcher knows `key` by in a trial of `model`."""
+        if not isinstance(self.per_model.get(model, {}).get(key), Distribution):
+            return key
+        return PER_MODEL_NAME.format(key=key, index=self.models().index(model))
+
+    def span(self, key: str) -> Distribution:
+        """One distribution that holds every model's values of the searched option `key` (for the
+        results' plots and fANOVA): the union of the choices, or the lowest low to the highest high."""
+        dists = [self.space_for(model)[key] for model in self.models()]
+        if dists[0].is_choice:
+            return Distribution("choice", tuple(dict.fromkeys(v for d in dists for v in d.args)))
+        return Distribution(dists[0].kind, (min(d.args[0] for d in dists), max(d.args[1] for d in dists)))
+
+    @property
+    def has_model_ranges(self) -> bool:
+        return any(isinstance(v, Distribution) for own in self.per_model.values() for v in own.values())
 
     def bind(self, **options) -> "SearchSpec":
         """The same spec with options the search decides (data paths, caches, the model) fixed."""
         return replace(self, fixed={**self.fixed, **options})
 
     def corners(self) -> Iterator[Dict[str, Any]]:
-        """Sampled values at the corners of the space (each choice, each bound)."""
-        keys = list(self.space)
-        for combo in itertools.islice(itertools.product(*(self.space[k].corners() for k in keys)), 4096):
-            yield dict(zip(keys, combo))
+        """Sampled values at the corners of the space (each choice, each bound), for each model in
+        its own space."""
+        for model in self.models():
+            space = {k: d for k, d in self.space_for(model).items() if k != "bert_name"}
+            keys = list(space)
+            for combo in itertools.islice(itertools.product(*(space[k].corners() for k in keys)), 4096):
+                yield {**({"bert_name": model} if "bert_name" in self.space else {}), **dict(zip(keys, combo))}
 
     def default_point(self) -> Dict[str, Any]:
         """The configuration a search evaluates first: each searched option at the value the engine
         would use anyway (its default, or the spec's fixed value), where the space holds it; else the
-        centre of its range (geometric for log ranges) or the first choice."""
-        point, unsearched = {}, self.trial_config({})  # the fixed options over the engine's defaults
-        for key, dist in self.space.items():
+        centre of its range (geometric for log ranges) or the first choice. Its model is the first."""
+        model = self.models()[0]
+        point, unsearched = {}, self.trial_config({"bert_name": model} if "bert_name" in self.space else {})
+        for key, dist in self.space_for(model).items():
             if key == "mode":
                 point[key] = dist.args[0]
                 continue
@@ -215,7 +265,7 @@ def override_root(item: str) -> str:
     return item.split("=", 1)[0].strip().split(".")[0]
 # metric_mode: whether the metric is maximised (Ray Tune's `mode`; renamed, since `mode` in a space is
 # finetune | boost | frozen); always max, accepted so that a spec may say so
-TOP_KEYS = {f.name for f in dataclasses.fields(SearchSpec)} - {"task", "source"} | {*PROFILES, "metric_mode"}
+TOP_KEYS = {f.name for f in dataclasses.fields(SearchSpec)} - {"task", "source", "recipe"} | {*PROFILES, "metric_mode"}
 
 
 def parse(raw: dict, source: str, profile=(), overrides=()) -> SearchSpec:
@@ -247,11 +297,14 @@ def parse(raw: dict, source: str, profile=(), overrides=()) -> SearchSpec:
         raise UserError(f"{source}: metric/metric_mode: {merged['dataset']} is scored by {' or '.join(metrics)} "
                         f"with metric_mode max, got {metric} / {merged.get('metric_mode')}")
     fixed = _fixed(merged.get("fixed") or {}, source)
-    fixed["task"] = task
     space = _space(merged.get("space") or {}, source)
+    recipe = tuple(k for k in RECIPE if k not in fixed and k not in space and _recipe_applies(k, fixed, task))
+    fixed = {**{k: RECIPE[k] for k in recipe}, **fixed, "task": task}
+    per_model = _per_model(merged.get("per_model") or {}, space, fixed, source)
     spec = SearchSpec(
         name=merged["name"], dataset=merged["dataset"], task=task, metric=metric, fixed=fixed, space=space,
-        source=source, scheduler=_section(Scheduler, merged.get("scheduler"), "scheduler", source),
+        source=source, per_model=per_model, recipe=recipe,
+        scheduler=_section(Scheduler, merged.get("scheduler"), "scheduler", source),
         resources=_section(Resources, merged.get("resources"), "resources", source),
         **{k: merged[k] for k in ("num_samples", "seed", "startup_trials", "checkpoints_to_keep", "max_failures",
                                   "max_concurrent", "max_test_samples", "dev_split", "refit", "time_budget",
@@ -263,6 +316,14 @@ def parse(raw: dict, source: str, profile=(), overrides=()) -> SearchSpec:
         except UserError as e:
             raise UserError(f"{source}: a configuration of this space is invalid: {e}") from None
     return spec
+
+
+def _recipe_applies(key: str, fixed: dict, task: str) -> bool:
+    """A recipe option the task reads; checks per epoch only where the spec sets no early_stop, whose
+    patience (counted in checks) it wrote for one check per epoch."""
+    if key == "evals_per_epoch":
+        return "early_stop" not in fixed
+    return key not in ("truncation", "pooling") or key in task_kind(task).text_options
 
 
 def _fixed(fixed, source) -> dict:
@@ -296,32 +357,68 @@ def _space(space, source) -> Dict[str, Distribution]:
         where = f"{source}: space.{key}"
         if (key not in TRAIN_FIELDS and key != "mode") or key in SET_BY_SEARCH:
             raise UserError(f"{where}: not a searchable option (expected mode or a training option)")
-        if not isinstance(dist, dict) or len(dist) != 1:
-            raise UserError(f"{where}: expected one distribution, e.g. {{loguniform: [1e-5, 1e-4]}} "
-                            f"or {{choice: [256, 512]}}")
-        (kind, args), = dist.items()
-        if kind not in DISTRIBUTIONS:
-            raise UserError(f"{where}: unknown distribution {kind!r} (expected {', '.join(DISTRIBUTIONS)})")
-        if not isinstance(args, list) or not args:
-            raise UserError(f"{where}.{kind}: expected a non-empty list")
-        if kind == "choice":
-            if key == "mode" and any(v not in MODES for v in args):
-                raise UserError(f"{where}.choice: modes are {', '.join(MODES)}, got {args}")
-            out[key] = Distribution(kind, tuple(args))
-            continue
-        if len(args) != 2:
-            raise UserError(f"{where}.{kind}: expected [low, high], got {args}")
-        low, high = (_number(v, f"{where}.{kind}") for v in args)
-        if not low < high:
-            raise UserError(f"{where}.{kind}: low {low} must be below high {high}")
-        if kind == "loguniform" and low <= 0:
-            raise UserError(f"{where}.loguniform: bounds must be positive, got {low}")
-        if kind == "int":
-            if int(low) != low or int(high) != high:
-                raise UserError(f"{where}.int: bounds must be whole numbers, got {args}")
-            low, high = int(low), int(high)
-        out[key] = Distribution(kind, (low, high))
+        out[key] = _distribution(key, dist, where)
     return out
+
+
+def _per_model(per_model, space, fixed, source) -> Dict[str, Dict[str, Any]]:
+    """per_model: {model: {option: value or {distribution: ...}}}: a model's own fixed options and
+    ranges; a range only for an option the space searches (the searcher needs it for every model)."""
+    if not isinstance(per_model, dict):
+        raise UserError(f"{source}: per_model: expected a mapping of model name: {{option: value or range}}")
+    models = list(space["bert_name"].args) if "bert_name" in space else [fixed.get("bert_name", TrainConfig.bert_name)]
+    out = {}
+    for model, options in per_model.items():
+        where = f"{source}: per_model.{model}"
+        if model not in models:
+            raise UserError(f"{where}: not a model of this search (space.bert_name or fixed.bert_name: "
+                            f"{', '.join(map(str, models))})")
+        if not isinstance(options, dict):
+            raise UserError(f"{where}: expected a mapping of option: value or {{distribution: ...}}")
+        out[model] = {}
+        for key, value in options.items():
+            if key not in TRAIN_FIELDS or key in SET_BY_SEARCH | {"bert_name"}:
+                raise UserError(f"{where}.{key}: not a training option a model can have its own value of")
+            if isinstance(value, dict):
+                if key not in space:
+                    raise UserError(f"{where}.{key}: a range for one model needs the option in space too (the "
+                                    f"range of the other models)")
+                out[model][key] = _distribution(key, value, f"{where}.{key}")
+                if out[model][key].kind != space[key].kind:
+                    raise UserError(f"{where}.{key}: expected a {space[key].kind} distribution, as space.{key} has")
+            elif key in space:
+                raise UserError(f"{where}.{key}: space searches this option; give this model a range "
+                                f"({{choice: [{value}]}} for one value)")
+            else:
+                out[model][key] = value
+    return out
+
+
+def _distribution(key: str, dist, where: str) -> Distribution:
+    if not isinstance(dist, dict) or len(dist) != 1:
+        raise UserError(f"{where}: expected one distribution, e.g. {{loguniform: [1e-5, 1e-4]}} "
+                        f"or {{choice: [256, 512]}}")
+    (kind, args), = dist.items()
+    if kind not in DISTRIBUTIONS:
+        raise UserError(f"{where}: unknown distribution {kind!r} (expected {', '.join(DISTRIBUTIONS)})")
+    if not isinstance(args, list) or not args:
+        raise UserError(f"{where}.{kind}: expected a non-empty list")
+    if kind == "choice":
+        if key == "mode" and any(v not in MODES for v in args):
+            raise UserError(f"{where}.choice: modes are {', '.join(MODES)}, got {args}")
+        return Distribution(kind, tuple(args))
+    if len(args) != 2:
+        raise UserError(f"{where}.{kind}: expected [low, high], got {args}")
+    low, high = (_number(v, f"{where}.{kind}") for v in args)
+    if not low < high:
+        raise UserError(f"{where}.{kind}: low {low} must be below high {high}")
+    if kind == "loguniform" and low <= 0:
+        raise UserError(f"{where}.loguniform: bounds must be positive, got {low}")
+    if kind == "int":
+        if int(low) != low or int(high) != high:
+            raise UserError(f"{where}.int: bounds must be whole numbers, got {args}")
+        low, high = int(low), int(high)
+    return Distribution(kind, (low, high))
 
 
 def _section(cls, values, name: str, source: str):
@@ -384,6 +481,11 @@ def _check_values(spec: SearchSpec, source: str) -> None:
             raise UserError(f"{source}: scheduler.{key}: out of range")
     if s.type == "pbt" and not any(not d.is_choice for k, d in spec.space.items()):
         raise UserError(f"{source}: scheduler.type pbt: needs a continuous hyperparameter in space to mutate")
+    if s.type == "pbt" and spec.has_model_ranges:
+        raise UserError(f"{source}: per_model: ranges of their own need the TPE searcher (scheduler asha or none); "
+                        f"PBT mutates one range shared by every trial")
+    if "bert_name" in spec.space and not spec.space["bert_name"].is_choice:
+        raise UserError(f"{source}: space.bert_name: expected {{choice: [model, ...]}}")
     if r.placement not in PLACEMENTS:
         raise UserError(f"{source}: resources.placement: expected {', '.join(PLACEMENTS)}, got {r.placement!r}")
     if r.workers_per_trial < 1 or r.cpus_per_worker <= 0 or r.gpus_per_worker < 0 or not 0 < r.boost_gpu_fraction <= 1:

@@ -123,7 +123,7 @@ def run_in_trial(sampled: dict, spec, shared: Shared, cpus: float, every_check: 
 
     try:
         inputs = own_inputs_or_shared(config, shared)
-        model_path = shared.model_path()
+        model_path = shared.model_path(config.bert_name)
         options = dict(inputs=inputs, model_path=model_path, save_run=False, log=_file_log(trial_dir),
                        should_stop=stop_requested)
         if checkpoint is None:
@@ -180,10 +180,10 @@ def worker_loop(loop_config: dict) -> None:
     log = (lines.put if lines is not None else print) if rank == 0 else (lambda message: None)
     checkpoint = ray_train.get_checkpoint()
     if checkpoint is None:
-        train(config, report, inputs=inputs, model_path=shared.model_path(), save_run=False, log=log)
+        train(config, report, inputs=inputs, model_path=shared.model_path(config.bert_name), save_run=False, log=log)
     else:
         with checkpoint.as_directory() as folder:
-            train(config, report, inputs=inputs, model_path=shared.model_path(), resume_from=folder,
+            train(config, report, inputs=inputs, model_path=shared.model_path(config.bert_name), resume_from=folder,
                   save_run=False, log=log)
 
 

@@ -119,3 +119,87 @@ def test_outputs_are_copied_beside_the_trials(tmp_path):
                     f"file://{tmp_path}/storage/search")
     assert (tmp_path / "storage" / "search" / "best_model" / "encoder" / "w.bin").read_bytes() == b"w"
     assert (tmp_path / "storage" / "search" / "results.md").read_text() == "r"
+
+
+def test_a_spec_that_names_only_model_data_and_space_gets_the_recipe(tmp_path):
+    spec = load_spec(write(tmp_path, {"name": "bare", "dataset": "imdb", "fixed": {"bert_name": "m"},
+                                      "space": {"lr_main": {"loguniform": [1e-5, 1e-4]}}}))
+    config = spec.trial_config(spec.default_point())
+    assert (config.evals_per_epoch, config.degenerate_check, config.truncation, config.warmup_ratio) == \
+        (2, True, "head+tail", 0.1)
+    assert set(spec.recipe) == {"evals_per_epoch", "degenerate_check", "truncation", "warmup_ratio"}
+    # what the spec says wins; an early_stop written for one check per epoch keeps one check per epoch
+    spec = load_spec(write(tmp_path, {"name": "said", "dataset": "imdb",
+                                      "fixed": {"truncation": "head", "early_stop": 2},
+                                      "space": {"lr_main": {"loguniform": [1e-5, 1e-4]}}}))
+    config = spec.trial_config(spec.default_point())
+    assert (config.truncation, config.evals_per_epoch, config.degenerate_check) == ("head", 1, True)
+    # QA reads no truncation: the recipe leaves it alone
+    qa = load_spec(write(tmp_path, {"name": "qa", "dataset": "korquad", "fixed": {"max_length": 384},
+                                    "space": {"lr_main": {"loguniform": [1e-5, 1e-4]}}}))
+    assert "truncation" not in qa.recipe and qa.trial_config(qa.default_point()).degenerate_check
+
+
+def test_per_model_gives_a_model_its_own_range_and_values(tmp_path):
+    spec = load_spec(write(tmp_path, {
+        "name": "models", "dataset": "imdb", "fixed": {"evals_per_epoch": 1},
+        "space": {"bert_name": {"choice": ["big", "org/small"]}, "lr_main": {"loguniform": [1e-5, 5e-5]}},
+        "per_model": {"org/small": {"lr_main": {"loguniform": [1e-4, 1e-3]}, "pooling": "mean"}}}))
+    corners = list(spec.corners())
+    assert {(c["bert_name"], c["lr_main"]) for c in corners} == {("big", 1e-5), ("big", 5e-5),
+                                                                 ("org/small", 1e-4), ("org/small", 1e-3)}
+    assert spec.searched_name("lr_main", "org/small") == "lr_main@1" and spec.searched_name("lr_main", "big") == "lr_main"
+    small = spec.trial_config({"bert_name": "org/small", "lr_main@1": 3e-4, "lr_main": 3e-4})
+    assert (small.bert_name, small.lr_main, small.pooling) == ("org/small", 3e-4, "mean")
+    assert spec.trial_config({"bert_name": "big", "lr_main": 2e-5}).pooling == "cls"
+
+
+@pytest.mark.parametrize("per_model, extra, message", [
+    ({"other": {"pooling": "mean"}}, {}, "per_model.other: not a model of this search"),
+    ({"a": {"lr": {"loguniform": [1e-3, 1e-2]}}}, {}, "per_model.a.lr: a range for one model needs the option in space"),
+    ({"a": {"lr_main": 1e-4}}, {}, "per_model.a.lr_main: space searches this option"),
+    ({"a": {"lr_main": {"loguniform": [1e-4, 1e-3]}}}, {"scheduler": {"type": "pbt"}}, "need the TPE searcher"),
+])
+def test_bad_per_model_sections_name_the_model_and_option(tmp_path, per_model, extra, message):
+    raw = {"name": "bad", "dataset": "imdb", "per_model": per_model, **extra,
+           "space": {"bert_name": {"choice": ["a", "b"]}, "lr_main": {"loguniform": [1e-5, 5e-5]}}}
+    with pytest.raises(UserError, match=message):
+        load_spec(write(tmp_path, raw))
+
+
+def test_tpe_samples_each_model_s_own_range(tmp_path):
+    from bert_hpo_distributed.searchers import search_algorithm
+    spec = load_spec(write(tmp_path, {
+        "name": "tpe", "dataset": "imdb", "seed": 1, "startup_trials": 2,
+        "space": {"bert_name": {"choice": ["big", "small"]}, "lr_main": {"loguniform": [1e-5, 5e-5]}},
+        "per_model": {"small": {"lr_main": {"loguniform": [1e-4, 1e-3]}}}}))
+    searcher = search_algorithm(spec, 1, [spec.default_point(), {"bert_name": "small", "lr_main": 5e-4}])
+    suggested = [searcher.suggest(str(i)) for i in range(12)]
+    assert suggested[1]["lr_main"] == 5e-4  # a first point of the small model, under its own range
+    assert {s["bert_name"] for s in suggested} == {"big", "small"}
+    for s in suggested:
+        low, high = (1e-4, 1e-3) if s["bert_name"] == "small" else (1e-5, 5e-5)
+        assert low <= spec.trial_config(s).lr_main <= high
+
+
+def test_importance_and_plots_take_every_model_s_own_range(tmp_path):
+    """A small model's lr_main lies outside the common range: fANOVA and the plots use the span."""
+    pytest.importorskip("sklearn")
+    from types import SimpleNamespace
+    import pandas as pd
+    from bert_hpo_distributed.plots import importance, write_plots
+    spec = load_spec(write(tmp_path, {
+        "name": "span", "dataset": "imdb",
+        "space": {"bert_name": {"choice": ["big", "small"]}, "lr_main": {"loguniform": [1e-5, 5e-5]}},
+        "per_model": {"small": {"lr_main": {"loguniform": [1e-4, 1e-3]}}}}))
+    rows = []
+    for i in range(10):
+        model, lr = ("small", 1e-4 * (1 + i)) if i % 2 else ("big", 1e-5 * (1 + i / 2))
+        config = {"bert_name": model, "lr_main": lr}
+        rows.append({**config, "best_valid_accuracy": 0.5 + 0.04 * i, "result": SimpleNamespace(config=config),
+                     "status": "completed", "best_epoch": 1.0, "epochs_run": 1.0,
+                     "started": float(i), "ended": float(i + 1)})
+    scored = pd.DataFrame(rows)
+    importances = importance(scored, spec)
+    assert set(importances) == {"bert_name", "lr_main"}
+    assert "plot (hyperparameters)" in write_plots(scored, spec, tmp_path, importances, "span")

@@ -21,6 +21,7 @@ class ClassificationInputs:
     description: str
     features: Optional[Dict[str, torch.Tensor]] = None  # boost: split -> [N, dim] fp16
     variant: Optional[tuple] = None  # boost: the (pooling, layers) of `features`
+    encoder_id: Optional[str] = None  # boost: the fingerprint of the encoder weights that computed them
 
     @property
     def splits(self):
@@ -60,8 +61,8 @@ def with_features(inputs: ClassificationInputs, config, encoder, device, bf16: b
             progress=config.progress, desc=f"boost: encoding {split}", log=progress)
         log(f"boost: {split} features {'computed and cached' if computed else 'loaded from cache'} "
             f"({len(inputs.tokens[split])} texts; {', '.join('/'.join(v) for v in variants)})")
-    return {v: replace(inputs, features={split: by_split[split][v] for split in inputs.splits}, variant=v)
-            for v in variants}
+    return {v: replace(inputs, features={split: by_split[split][v] for split in inputs.splits}, variant=v,
+                       encoder_id=encoder_id) for v in variants}
 
 
 def prepare_test(path, meta, tokenizer, cache_dir, max_examples=None) -> ClassificationInputs:

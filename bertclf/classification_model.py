@@ -8,6 +8,8 @@ import torch.nn.functional as F
 from .batching import feature_inputs, token_inputs
 from .classification_eval import degenerate, evaluate
 from .classification_inputs import ClassificationInputs
+from .encoders import encoder_fingerprint
+from .errors import UserError
 from .inference import pad_multiple
 from .heads import BertClassifier, drop_pooler, uses_pooler
 from .task import Task
@@ -39,7 +41,9 @@ def build(config, inputs: ClassificationInputs, encoder, device) -> Task:
 
     meta = {"task": "classification", "label_names": inputs.label_names, "pooling": config.pooling,
             "layers": config.layers, "head": config.head, "truncation": config.truncation,
-            "feature_size": model.head.in_features, "cached_features": boost}
+            "feature_size": model.head.in_features, "cached_features": boost,
+            # a boost head knows its encoder only by its features: the weights that computed them
+            **({"encoder_fingerprint": inputs.encoder_id} if boost else {})}
     return Task(kind="classification", metrics=["valid_accuracy"], model=model,
                 train_lengths=inputs.tokens["train"].lengths.tolist(), batch_inputs=batch_inputs,
                 parallel_inputs=not boost, loss=loss,
@@ -48,6 +52,12 @@ def build(config, inputs: ClassificationInputs, encoder, device) -> Task:
 
 
 def model_from_meta(encoder, meta) -> BertClassifier:
+    """The saved model's architecture on `encoder`. Raises UserError when a boost head was trained on
+    another encoder's features (the hub model changed, or another folder was given)."""
+    if meta.get("encoder_fingerprint") and encoder_fingerprint(encoder) != meta["encoder_fingerprint"]:
+        raise UserError(f"this boost model's head was trained on the features of other {meta['bert_name']} weights "
+                        f"than those loaded now (their fingerprint differs: the hub model changed, or another copy); "
+                        f"load the encoder it was trained with, or train the head again")
     model = BertClassifier(encoder, len(meta["label_names"]), meta["dropout_p"], meta["pooling"],
                            meta["layers"], meta["head"])
     model.round_features = meta["cached_features"]

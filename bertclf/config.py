@@ -186,7 +186,7 @@ def add_train_arguments(parser) -> list:
         "batch_size": "effective batch size (micro-batch = batch_size // gradient_accumulation_steps)",
         "gradient_accumulation_steps": "micro-batches accumulated per optimizer step",
         "task": "classification (text -> label) | qa (extractive question answering, SQuAD/KorQuAD JSON)",
-        "doc_stride": "qa: tokens between the starts of two windows over a long context",
+        "doc_stride": "qa: context tokens two neighbouring windows over a long context share (their overlap)",
         "max_answer_length": "qa: longest answer span considered, in tokens",
         "seed": "random seed (data order, split, dropout, head init)",
         "train_seed": "random seed of the training alone (data order, dropout, head init), the split kept by --seed; "

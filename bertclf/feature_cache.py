@@ -1,9 +1,9 @@
 """Boost mode: the frozen encoder's pooled vectors, computed once and kept on disk in fp16.
 
 One encoder pass over a split yields every (pooling, layers) variant asked for, and each variant is
-cached on its own under (weights fingerprint, variant, token ids fingerprint). The token ids
-already encode the tokenizer, max_length, truncation and the data, so any change to those is a new
-entry.
+cached on its own under (weights fingerprint, variant, token ids fingerprint, precision). The token
+ids already encode the tokenizer, max_length, truncation and the data, so any change to those is a
+new entry; features computed under bf16 autocast differ from fp32 ones, so precision is a new entry too.
 """
 import time
 from functools import partial
@@ -43,7 +43,8 @@ def frozen_features(encoder, tokens, variants, *, encoder_id: str, device, bf16:
                     cache_dir, pad_id: int, progress: bool, desc: str, log=None):
     """({(pooling, layers): features [N, dim] fp16 on CPU}, variants computed in this call).
     log: given, receives PassProgress's lines while the features are computed."""
-    keys = {v: digest("features-v2", encoder_id, list(v), tokens.fingerprint()) for v in variants}
+    precision = "bf16" if bf16 else "fp32"
+    keys = {v: digest("features-v3", encoder_id, list(v), tokens.fingerprint(), precision) for v in variants}
 
     def compute(missing):
         hidden_states = any(layers == "last4" for _, layers in missing)

@@ -34,12 +34,29 @@ def read_meta(folder) -> dict:
 
 
 def load_weights(model, folder) -> None:
-    """Put a saved model's weights into an already built model (a resume, or prediction)."""
+    """Put a saved model's weights into an already built model (a resume, or prediction).
+
+    Every weight must match by name and shape; only the encoder's [CLS] pooler may be absent on
+    either side (a fine-tuned encoder that did not use it is saved without it). Raises UserError
+    naming the folder and the first weights that do not fit."""
     folder = Path(folder)
-    model.head.load_state_dict(load_file(str(folder / "head.safetensors")))
+    _load_strictly(model.head, folder / "head.safetensors", folder, "head")
     encoder_file = folder / "encoder" / "model.safetensors"
-    if model.encoder is not None and encoder_file.exists():
-        model.encoder.load_state_dict(load_file(str(encoder_file)), strict=False)
+    if model.encoder is not None and read_meta(folder)["finetuned"]:
+        if not encoder_file.exists():
+            raise UserError(f"{folder}: a fine-tuned model without its encoder weights ({encoder_file} is missing)")
+        _load_strictly(model.encoder, encoder_file, folder, "encoder")
+
+
+def _load_strictly(module, path: Path, folder: Path, what: str) -> None:
+    try:
+        result = module.load_state_dict(load_file(str(path)), strict=False)
+    except RuntimeError as e:  # a shape mismatch
+        raise UserError(f"{folder}: the saved {what} does not fit this model: {str(e).splitlines()[-1].strip()}") from None
+    misfits = [k for k in result.missing_keys + result.unexpected_keys if not k.startswith("pooler.")]
+    if misfits:
+        raise UserError(f"{folder}: the saved {what} does not fit this model: {len(misfits)} weight(s) missing or "
+                        f"unexpected, e.g. {misfits[0]}")
 
 
 def encoder_source(folder, meta: dict, encoder_path=None) -> str:

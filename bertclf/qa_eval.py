@@ -43,16 +43,26 @@ def answers_of(examples) -> Dict[str, List[str]]:
 
 
 def evaluate(inputs, valid, max_answer_length: int, batch_size: int, run, rank: int, world: int, reduce) -> dict:
-    """{"valid_loss", "valid_f1", "valid_exact_match"} over the valid questions (`valid`: their Windows)."""
-    # every worker decodes every question: a question's windows must meet in one place
+    """{"valid_loss", "valid_f1", "valid_exact_match"} over the valid questions (`valid`: their Windows).
+
+    Each of the `world` workers decodes its share of the questions (all windows of a question, so
+    that they meet in one place); `reduce` sums the workers' totals."""
+    owners = valid.tensors["owners"].tolist()
+    mine = [w for w, owner in enumerate(owners) if owner % world == rank]
+    lengths = valid.ids.lengths.tolist()
     loss_sum, by_window = 0.0, {}
-    for indices, logits in run(eval_batches(valid.ids.lengths.tolist(), batch_size)):
+    batches = [[mine[i] for i in batch] for batch in eval_batches([lengths[w] for w in mine], batch_size)]
+    for indices, logits in run(batches):
         loss_sum += span_loss(logits, valid.tensors["starts"][indices], valid.tensors["ends"][indices]).item()
         by_window.update({w: logits[row] for row, w in enumerate(indices)})
     examples = inputs.examples["valid"]
+    asked = [e for i, e in enumerate(examples) if i % world == rank]
     scores = korquad_scores(decode(examples, valid, by_window, max_answer_length=max_answer_length),
-                            answers_of(examples))
-    return {"valid_loss": loss_sum / len(valid), "valid_f1": scores["f1"], "valid_exact_match": scores["exact_match"]}
+                            answers_of(asked))
+    loss_sum, f1_sum, em_sum, questions = reduce([loss_sum, scores["f1"] * len(asked),
+                                                  scores["exact_match"] * len(asked), len(asked)])
+    return {"valid_loss": loss_sum / len(valid), "valid_f1": f1_sum / questions,
+            "valid_exact_match": em_sum / questions}
 
 
 def degenerate(train, metrics: dict) -> bool:

@@ -1,5 +1,6 @@
-"""QA's inputs: each question and its context cut into overlapping windows of max_length tokens,
-doc_stride apart (offsets back to characters), cached; read, split and subset once per run.
+"""QA's inputs: each question and its context cut into windows of max_length tokens that overlap by
+doc_stride context tokens (Hugging Face's `stride`; offsets back to characters), cached; read, split
+and subset once per run.
 
 In training, a window that does not hold the whole answer points at [CLS] (index 0)."""
 from dataclasses import dataclass
@@ -20,9 +21,12 @@ NO_OFFSET = -1
 def windows(tokenizer, examples, max_length: int, doc_stride: int, cache_dir) -> Dict[str, torch.Tensor]:
     """Token windows of every question, cached: ids, type ids, answer positions, offsets, owner.
 
-    doc_stride is below max_length / 2: qa_task.check_options refuses other values."""
+    doc_stride (the context tokens two neighbouring windows of a question share) is below
+    max_length / 2: qa_task.check_options refuses other values. Raises UserError for a question too
+    long to leave a window more context than that, naming the question."""
     if not getattr(tokenizer, "is_fast", False):
         raise UserError("question answering needs a fast tokenizer (offset mapping)")
+    check_question_lengths(tokenizer, examples, max_length, doc_stride)
     key = digest("qa-windows-v1", tokenizer_identity(tokenizer), max_length, doc_stride,
                  [(e.question, e.context, e.answers[0], e.answer_start) for e in examples])
 
@@ -80,6 +84,18 @@ def window_inputs(win: Windows, pad_id: int, multiple: int, indices) -> dict:
     ids, mask = pad_batch(win.ids, indices, pad_id, multiple)
     types, _ = pad_batch(win.types, indices, 0, multiple)
     return {"input_ids": ids, "attention_mask": mask, "token_type_ids": types}
+
+
+def check_question_lengths(tokenizer, examples, max_length: int, doc_stride: int) -> None:
+    """A window holds the question, the special tokens and more context tokens than the overlap;
+    the tokenizer itself would fail mid-run on a longer question (a Rust panic)."""
+    room = max_length - tokenizer.num_special_tokens_to_add(pair=True) - doc_stride - 1
+    lengths = [len(ids) for ids in tokenizer([e.question for e in examples], add_special_tokens=False)["input_ids"]]
+    for example, length in zip(examples, lengths):
+        if length > room:
+            raise UserError(f"question {example.qid} is {length} tokens long: with --max_length {max_length} and "
+                            f"--doc_stride {doc_stride} a question may have at most {room} tokens; raise "
+                            f"--max_length, lower --doc_stride, or shorten the question")
 
 
 @dataclass

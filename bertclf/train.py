@@ -26,7 +26,7 @@ from tqdm.auto import tqdm
 
 from .atomic import atomic_folder
 from .batching import batch_stream, shard, training_steps
-from .checkpoint import restore, save_checkpoint
+from .checkpoint import restore, rng_state, save_checkpoint
 from .config import TrainConfig
 from .errors import UserError
 from .inference import run_batches
@@ -68,10 +68,17 @@ class Run:
     step: int = 0
     history: List[dict] = field(default_factory=list)
     best: Optional[dict] = None
-    best_state: Optional[dict] = None
+    best_state: Optional[dict] = None  # the best check's weights, on CPU (rank 0 only)
+    rng_states: list = field(default_factory=list)  # every worker's rng_state() at the latest check
     bad_checks: int = 0
     should_stop: Callable[[], bool] = lambda: False
     stopped: bool = False  # by should_stop
+
+    def rank_key(self, metrics: dict):
+        """Higher is better: the valid metric, then the lower valid loss; the latest without validation."""
+        if not self.config.has_validation:
+            return metrics["epoch"]
+        return metrics[self.task.metric], -metrics["valid_loss"]
 
     @property
     def meta(self) -> dict:
@@ -81,8 +88,8 @@ class Run:
 
 
 def train(config: TrainConfig, report: Optional[Report] = None, *, inputs=None, model_path: Optional[str] = None,
-          resume_from=None, save_run: bool = True, log: Callable[[str], None] = log_stderr,
-          should_stop: Callable[[], bool] = lambda: False) -> dict:
+          resume_from=None, own_checkpoint: bool = True, save_run: bool = True,
+          log: Callable[[str], None] = log_stderr, should_stop: Callable[[], bool] = lambda: False) -> dict:
     """Train one configuration; return {"best", "history", "task", "metric", "done_reason", "run_dir"}.
 
     inputs: what prepare_inputs prepared for this configuration (a search prepares them once for
@@ -90,15 +97,17 @@ def train(config: TrainConfig, report: Optional[Report] = None, *, inputs=None, 
     config.bert_name to load the weights from (config.bert_name is still what the model records).
     should_stop: asked after every optimizer step; True ends the run there, without a report (a
     search's scheduler stopped it, and the process should be free for the next trial at once).
+    own_checkpoint: False when resume_from is another run's checkpoint (PBT's donor): only its
+    weights and place are taken, not its history or best (see checkpoint.restore).
     """
     check_task_options(config.validate())
     run_folder = prepare_run_dir(config) if save_run and _rank() == 0 else None
     run = set_up(config, inputs, model_path, log)
     run.should_stop = should_stop
     if resume_from is not None:
-        restore(run, resume_from)
-        run.best = max((m for m in run.history if "epoch" in m), key=lambda m: _rank_key(m, run), default=None)
-        run.say(f"resumed from {resume_from} at epoch {format_epoch(run.history[-1]['epoch'])}")
+        restore(run, resume_from, own=own_checkpoint)
+        run.say(f"resumed from {resume_from} at epoch {run.epoch}, step {run.step}" + (
+            "" if own_checkpoint else " (another run's weights: its checks are not this run's)"))
     run.say(describe(run))
     done = ""
     while run.epoch <= config.n_epochs and not done and not run.stopped:
@@ -126,6 +135,15 @@ def all_reduce_sum(values, device, world: int):
     if world > 1:
         torch.distributed.all_reduce(t)
     return t.tolist()
+
+
+def gather(value, world: int) -> list:
+    """[value of each worker], in rank order (every worker calls it)."""
+    if world == 1:
+        return [value]
+    values = [None] * world
+    torch.distributed.all_gather_object(values, value)
+    return values
 
 
 def prepare_run_dir(config: TrainConfig) -> Path:
@@ -160,6 +178,8 @@ def set_up(config: TrainConfig, inputs, model_path: Optional[str], log) -> Run:
         ("cls", "last") else ""
     say(f"model: {config.bert_name} from {found} ({facts.model_type}, {facts.position_limit} positions, "
         f"{facts.attention} attention){pooled}")
+    # the same initial weights everywhere (built from config.seed), but each worker its own dropout
+    torch.manual_seed(worker_seed(config.seed, rank))
     model = task.model.to(device)
     net = model
     if world > 1:
@@ -176,6 +196,12 @@ def set_up(config: TrainConfig, inputs, model_path: Optional[str], log) -> Run:
                param_groups=[{k: g[k] for k in ("name", "lr", "weight_decay")} for g in groups],
                tokenizer=tokenizer, device=device, bf16=uses_bf16(config.precision, device),
                rank=rank, world=world, say=say)
+
+
+def worker_seed(seed: int, rank: int) -> int:
+    """The random seed of worker `rank` after the model is built: one worker runs on config.seed's
+    own stream; under DDP each worker draws different dropout masks for its different examples."""
+    return seed + 1_000_003 * rank
 
 
 def parameter_groups(model, config: TrainConfig):
@@ -307,7 +333,7 @@ def check(run: Run, step: int, n_steps: int, train_loss: float, speed: float) ->
         metrics.update(task.evaluate(partial(run_valid, run), run.rank, run.world,
                                      lambda values: all_reduce_sum(values, run.device, run.world)))
     metrics["check_seconds"] = time.perf_counter() - started
-    if run.best is None or _rank_key(metrics, run) > _rank_key(run.best, run):
+    if run.best is None or run.rank_key(metrics) > run.rank_key(run.best):
         run.best, run.bad_checks = metrics, 0
         if run.rank == 0:
             run.best_state = {k: v.detach().to("cpu", copy=True) for k, v in task.model.state_dict().items()}
@@ -315,6 +341,7 @@ def check(run: Run, step: int, n_steps: int, train_loss: float, speed: float) ->
         run.bad_checks += 1
     metrics.update({f"best_{k}": v for k, v in run.best.items() if k in ("epoch", "train_loss", "valid_loss")
                     or k in task.metrics})
+    run.rng_states = gather(rng_state(), run.world)  # a checkpoint of this check resumes every worker's stream
     judged = not any(m["epoch"] >= DEGENERATE_AT * c.n_epochs for m in run.history)
     run.history.append(metrics)
     metrics["done_reason"] = ""
@@ -329,13 +356,6 @@ def check(run: Run, step: int, n_steps: int, train_loss: float, speed: float) ->
             + ("  (best)" if run.best is metrics else "")
             + (f"  -> {metrics['done_reason']}" if metrics["done_reason"] not in ("", "completed") else ""))
     return metrics
-
-
-def _rank_key(metrics: dict, run: Run):
-    """Higher is better: the valid metric, then the lower valid loss; the latest without validation."""
-    if not run.config.has_validation:
-        return metrics["epoch"]
-    return metrics[run.task.metric], -metrics["valid_loss"]
 
 
 def run_valid(run: Run, batches):

@@ -72,9 +72,9 @@ def featurise(plan: Plan, groups, say):
 
 
 def search_configs(spec):
-    """A trial configuration for every input key the space can ask for (its corners)."""
+    """A trial configuration for every input key the space can ask for (its input corners)."""
     _check_ranges_keep_inputs(spec)
-    return [spec.trial_config(sampled) for sampled in spec.corners()]
+    return [spec.trial_config(sampled) for sampled in spec.input_corners()]
 
 
 def _check_ranges_keep_inputs(spec) -> None:

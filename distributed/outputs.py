@@ -64,7 +64,7 @@ def write_outputs(plan, grid, shared, say, repeated=()) -> SearchOutputs:
                            f"(log: {first['result'].path}/error.txt); every error is in {out_dir / 'results.csv'}")
     best = scored.iloc[0]
     sampled = {k: best["result"].config[k] for k in spec.space}  # the trial's own values (a table holds numpy's)
-    checkpoint = best_checkpoint(best["result"], spec.metric)
+    checkpoint = best_checkpoint(best["result"])
     trial, origin, valid, best_epoch = best["trial"], best["trial"], float(best[score]), float(best["best_epoch"])
     options = spec.trial_config(sampled)
     if repeated:

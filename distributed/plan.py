@@ -15,6 +15,7 @@ from bertclf.smoke import smoke_data
 from bertclf.squad import split_dev
 from bertclf.task_registry import task_kind
 
+from .search_record import read_record
 from .spec import Distribution, SearchSpec, load_spec
 
 URI_SCHEMES = ("s3://", "gs://", "hdfs://")
@@ -122,6 +123,8 @@ def make_plan(opts: SearchOptions, say) -> Plan:
     name = opts.name or (f"{spec.name}-smoke" if opts.smoke_test else spec.name)
     out_dir, storage, experiment = _places(opts, name, notes)
     _check_resume(opts, experiment)
+    if opts.resume:
+        spec = _resumed_count(opts, spec, storage, out_dir)
 
     files, data_note = _data(opts, spec, out_dir)
     bind = {"train_path": str(Path(files["train"]).resolve()), "save_path": str(out_dir / "runs"), "progress": False}
@@ -141,7 +144,7 @@ def make_plan(opts: SearchOptions, say) -> Plan:
 
     cpus = opts.num_cpus or os.cpu_count() or 1
     concurrency = _concurrency(spec, use_gpu, not opts.address, cpus, opts.max_concurrent)
-    max_epochs = max(spec.trial_config(c).n_epochs for c in spec.corners())
+    max_epochs = max(spec.trial_config(c).n_epochs for c in spec.corners(["n_epochs"]))
     return Plan(opts=opts, spec=spec, profile=profile, use_gpu=use_gpu, name=name, out_dir=out_dir,
                 storage=storage, experiment=experiment, test_path=Path(files["test"]) if files.get("test") else None,
                 data_note=data_note, models=models, concurrency=concurrency,
@@ -188,6 +191,19 @@ def _check_resume(opts: SearchOptions, experiment: str) -> None:
     if not opts.resume and exists:
         raise UserError(f"{experiment} holds a search already: pass --resume to continue it, or --name to "
                         f"start another")
+
+
+def _resumed_count(opts: SearchOptions, spec: SearchSpec, storage: str, out_dir: Path) -> SearchSpec:
+    """The trial count the search was started with: Ray Tune cannot add trials to a restored search."""
+    record = read_record(storage)
+    if record is None:
+        return spec
+    started = record["num_samples"]
+    if opts.num_samples and opts.num_samples != started:
+        raise UserError(f"--num-samples {opts.num_samples} with --resume: this search was started for {started} "
+                        f"trials, and a resumed Ray Tune search keeps that count; to search further from its best, "
+                        f"start another: --name NEW --warm-start {out_dir}")
+    return replace(spec, num_samples=started)
 
 
 def _data(opts: SearchOptions, spec: SearchSpec, out_dir: Path):
@@ -292,7 +308,7 @@ def _concurrency(spec: SearchSpec, use_gpu: bool, local: bool, cpus: int, explic
     limit = int(cpus // (res.cpus_per_worker * workers + (0.01 if workers > 1 else 0))) or 1
     if use_gpu:
         import torch
-        modes = {spec.trial_config(c).uses_feature_cache for c in spec.corners()}
+        modes = {spec.trial_config(c).uses_feature_cache for c in spec.corners(["mode", "boost", "bert_finetuning"])}
         per_trial = res.boost_gpu_fraction if modes == {True} and workers == 1 else res.gpus_per_worker * workers
         limit = min(limit, int(torch.cuda.device_count() // per_trial) or 1)
     return max(1, min(limit, wanted))

@@ -45,39 +45,28 @@ def duration(seconds: float) -> str:
 
 
 class Progress(Callback):
-    """Tune pickles its callbacks with the experiment, so a resumed search gets this object back:
-    setup() starts its clock and counts afresh, and finished trials are counted from Tune's list."""
+    """Tune pickles its callbacks with the experiment and checkpoints their state (get_state): a
+    resumed search continues the trial count and remembers the best found before; setup() only
+    restarts the clock of this session."""
 
     def __init__(self, spec, concurrency: int, say):
         self.spec, self.concurrency, self.say = spec, concurrency, say
+        self.finished = 0
+        self.best = None  # (score, trial id, sampled)
+        self.seconds = []  # run time of each finished trial
         self.setup()
 
     def setup(self, **info):
         self.started = self.last_line = time.time()
         self.last = {}  # trial id -> last result
-        self.finished = 0
-        self.seconds = []  # run time of each trial finished in this session
-        self.best = None  # (score, trial id, sampled)
-        self.budget_said = False
-        self.looked_back = False  # whether trials finished before this session were counted (resume)
+        self.budget_said = False  # the time budget's line, once per session
 
-    def on_step_begin(self, iteration, trials, **info):
-        if not self.looked_back:
-            self.looked_back = True
-            self._look_back(trials)
+    def get_state(self) -> dict:
+        return {"finished": self.finished, "best": self.best, "seconds": list(self.seconds)}
 
-    def _look_back(self, trials):
-        """A resumed search: count the trials that finished before, and remember their best."""
-        done = [t for t in trials if t.status in ("TERMINATED", "ERROR")]
-        if not done:
-            return
-        self.finished = len(done)
-        for t in done:
-            score = (t.last_result or {}).get(f"best_{self.spec.metric}")
-            if score is not None and (self.best is None or score > self.best[0]):
-                self.best = (score, t.trial_id, {k: t.config.get(k) for k in self.spec.space})
-        self._say(f"resumed: {len(done)} of {self.spec.num_samples} trials had finished{self._best_text()}"
-                  + (f" ({self.best[1]})" if self.best else ""))
+    def set_state(self, state: dict) -> None:
+        self.finished, self.best, self.seconds = state["finished"], state["best"], list(state["seconds"])
+        self._say(f"resumed: {self.finished}/{self.spec.num_samples} trials finished before{self._best_text()}")
 
     def on_trial_result(self, iteration, trials, trial, result, **info):
         self.last[trial.trial_id] = result

@@ -4,6 +4,9 @@ Ray's own console output (its banner, Tune's tables, the workers' logs) is shown
 only: a search prints its own plan and progress, and each trial logs to its own folder."""
 import logging
 import os
+import sys
+import threading
+import time
 
 
 def loopback_environment() -> None:
@@ -38,8 +41,10 @@ def quiet(verbose: bool) -> None:
         os.environ["RAY_AIR_NEW_OUTPUT"] = "0"
 
 
-def start(address=None, num_cpus=None, dashboard_host="127.0.0.1", verbose=False) -> bool:
-    """Connect to `address`, or start a local Ray; True when this call started it."""
+def start(address=None, num_cpus=None, dashboard_host="127.0.0.1", verbose=False,
+          resume_hint: str = "run the same command with --resume") -> bool:
+    """Connect to `address`, or start a local Ray; True when this call started it (it is then
+    watched: see watch_raylet)."""
     loopback_environment()
     quiet(verbose)
     import ray
@@ -54,12 +59,37 @@ def start(address=None, num_cpus=None, dashboard_host="127.0.0.1", verbose=False
     ray.init(num_cpus=num_cpus, include_dashboard=True, dashboard_host=dashboard_host,
              _node_ip_address="127.0.0.1", log_to_driver=verbose, logging_level=level,
              runtime_env=worker_environment())
+    watch_raylet(resume_hint)
     return True
+
+
+_stopping = threading.Event()  # set by stop(): the raylet ends on purpose
+
+
+def watch_raylet(resume_hint: str) -> None:
+    """When the local raylet dies under the search (the OOM killer picks it), Ray prints pages of its
+    own log and its core worker ends this process with exit 1 seconds later. A watcher gets there
+    first: one error line that says what happened and how to continue, Ray's processes stopped,
+    exit 2. The finished trials are on disk, and --resume continues the search."""
+    import ray
+    raylet = ray._private.worker._global_node.all_processes["raylet"][0].process
+
+    def watch():
+        while raylet.poll() is None:
+            time.sleep(0.2)
+        if _stopping.is_set():
+            return
+        print(f"error: Ray stopped under the search (its raylet ended, exit {raylet.returncode}: killed for "
+              f"memory?); the finished trials are kept: {resume_hint}", file=sys.stderr, flush=True)
+        ray._private.worker._global_node.kill_all_processes(check_alive=False, allow_graceful=False)
+        os._exit(2)
+    threading.Thread(target=watch, daemon=True, name="raylet-watch").start()
 
 
 def stop(started: bool) -> None:
     import ray
     if started and ray.is_initialized():
+        _stopping.set()
         ray.shutdown()
 
 

@@ -13,6 +13,7 @@ from .inputs import prepare, share
 from .outputs import SearchOutputs, write_refit
 from .ray_session import cpus_each
 from .shared import Shared
+from .spec import check_batches_divide
 from .trial import torch_trainer
 
 
@@ -30,6 +31,14 @@ def refit_workers(plan) -> int:
     return max(1, int(ray.cluster_resources().get("GPU", 0))) if plan.use_gpu else 1
 
 
+def check_refit(plan) -> None:
+    """Before the first trial (Ray is up: the GPUs are counted): whichever configuration wins, its
+    refit's micro-batch splits over the refit's workers."""
+    if plan.spec.refit:
+        what = "resources.refit_workers" if plan.spec.resources.refit_workers else "the refit (one worker per GPU)"
+        check_batches_divide(plan.spec, refit_workers(plan), what)
+
+
 def refit_and_score(plan, outputs: SearchOutputs, shared: Shared, say) -> None:
     """Train the best configuration on all of train, then write its model, test score and results.md line."""
     config = refit_config(plan.spec, outputs.sampled, outputs.best_epoch)
@@ -44,8 +53,9 @@ def run_refit(plan, config, shared: Shared, say):
         cpus_each(workers)
     ready, pending = prepare(plan, [config], say)
     refit_shared, _ = share(plan, ready, pending, say, shared)
-    inputs = next(iter(ready.values()), None) or pending[0][1]
-    say(f"refit: {inputs.description.split(' (')[0]}, {config.n_epochs} epoch(s), {workers} worker(s) "
+    inputs = next(iter(ready.values()), None) or (pending[0][1] if pending else None)
+    data = inputs.description.split(" (")[0] if inputs else "each worker reads its own inputs (--no-shared-inputs)"
+    say(f"refit: {data}, {config.n_epochs} epoch(s), {workers} worker(s) "
         f"({'GPU' if plan.use_gpu else f'CPU, {cpus:g} each'})")
     # the workers' log lines come to this console through a queue; Ray Train resumes a run of the
     # same name and storage path from its latest checkpoint

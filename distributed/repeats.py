@@ -109,7 +109,7 @@ def run_repeats(plan, grid, trainable, shared, say) -> List[Repeated]:
             continue
         sampled = {k: v for k, v in result.config.items() if k != "train_seed"}
         runs = by_config[tuple(sorted(sampled.items(), key=str))]
-        checkpoint = best_checkpoint(result, spec.metric)
+        checkpoint = best_checkpoint(result)
         runs.seeds.append(result.config["train_seed"])
         runs.valid.append(float(result.metrics[f"best_{spec.metric}"]))
         runs.best_epochs.append(float(result.metrics["best_epoch"]))

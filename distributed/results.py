@@ -32,7 +32,7 @@ def trial_table(grid, spec) -> pd.DataFrame:
         row["result"] = result
         rows.append(row)
     table = pd.DataFrame(rows, columns=list(rows[0]) if rows else ["trial", "status"])
-    score = f"best_{spec.metric}"
+    score = spec.score_key
     if score in table:
         table["_scored"] = table[score].notna()
         table = table.sort_values(["_scored", score, "best_valid_loss"], ascending=[False, False, True],
@@ -45,17 +45,14 @@ def spec_metrics(spec):
     return task_kind(spec.task).metrics
 
 
-def best_checkpoint(result, metric: str):
-    """The checkpoint of the trial's best check: Tune's best-scored one (under ASHA, trials keep
-    checkpoints only at improving checks, so also the latest); a trial that drove a TorchTrainer has
-    its checkpoints in Ray Train's storage, reported as `checkpoint_path`."""
+def best_checkpoint(result):
+    """The checkpoint that holds the model of the trial's best check: the trial's latest one (the
+    engine keeps the best check's weights in every checkpoint, so the latest matches the best_*
+    of the trial's last report, also after PBT gave the trial another's weights). A trial that
+    drove a TorchTrainer has its checkpoints in Ray Train's storage, reported as `checkpoint_path`."""
     from ray.tune import Checkpoint
-    try:
-        best = result.get_best_checkpoint(metric, "max")
-    except (RuntimeError, ValueError):
-        best = None
-    if best is not None or result.checkpoint is not None:
-        return best or result.checkpoint
+    if result.checkpoint is not None:
+        return result.checkpoint
     frame = result.metrics_dataframe
     if frame is not None and "checkpoint_path" in frame:
         paths = frame.dropna(subset=["checkpoint_path"])["checkpoint_path"]

@@ -6,6 +6,7 @@ from pathlib import Path
 
 import ray
 
+from bertclf.checkpoint import model_folder
 from bertclf.model_io import read_meta
 from bertclf.predict import score_model, test_inputs
 
@@ -21,7 +22,7 @@ def _score_in_task(checkpoint, inputs, shared, bert_name: str, cache_dir: str, b
     import torch
     torch.set_num_threads(max(1, threads))
     with checkpoint.as_directory() as folder:
-        return score_model(folder, inputs, cache_dir=cache_dir, batch_size=batch_size,
+        return score_model(model_folder(folder), inputs, cache_dir=cache_dir, batch_size=batch_size,
                            encoder_path=shared.model_path(bert_name))
 
 

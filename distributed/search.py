@@ -15,15 +15,21 @@ from .inputs import feature_passes, featurise, search_configs, share, tokenise
 from .outputs import SearchFailed, write_outputs
 from .plan import Plan, SearchOptions, make_plan
 from .progress import Progress, short
-from .refit import refit_and_score
+from .refit import check_refit, refit_and_score
 from .repeats import run_repeats
 from .run_config import run_config
+from .search_record import write_record
 from .searchers import first_points, param_space, scheduler, search_algorithm
 from .shared import Shared
 
 
 class SearchInterrupted(Exception):
     """The search stopped before every trial finished; its trials are kept for --resume."""
+
+
+class SearchFinishedAlready(Exception):
+    """--resume of a search whose trials had all finished: nothing ran, its outputs stand as written
+    (its trials' checkpoints may be deleted, so they are not exported again)."""
 
 
 def say(message: str) -> None:
@@ -44,6 +50,7 @@ def run_search(opts: SearchOptions) -> dict:
     ready, pending = featurise(plan, groups, say)
     ray_started = ray_session.start(opts.address, opts.num_cpus, opts.dashboard_host, verbose=opts.verbose)
     try:
+        check_refit(plan)
         shared, feature_seconds = share(plan, ready, pending, say)
         plan.seconds["remote features"] = feature_seconds  # on a cluster: after Ray started, before the trials
         grid, trial_seconds = fit(plan, shared)
@@ -106,6 +113,7 @@ def fit(plan: Plan, shared: Shared):
         tuner = Tuner.restore(plan.experiment, trainable=trainable, resume_errored=True,
                               param_space=param_space(spec) or None)
     else:
+        write_record(plan.storage, spec.num_samples)
         points = first_points(spec, plan.opts.warm_start)
         if points:
             say(f"first trial(s): {'the best of ' + plan.opts.warm_start if plan.opts.warm_start else 'the defaults'}"
@@ -123,8 +131,8 @@ def fit(plan: Plan, shared: Shared):
                                         trial_dirname_creator=_trial_name),
             run_config=run_config(plan, "trials", [Progress(spec, plan.concurrency, say), *tracking.callbacks(plan)],
                                   stop=budget.BudgetStopper()))
-    started = time.perf_counter()
-    budget.start(spec.time_budget, time.time())
+    started, began = time.perf_counter(), time.time()
+    budget.start(spec.time_budget, began)
     grid = tuner.fit()
     lost = [r for r in grid if r.error is not None and "Could not recover from checkpoint" in str(r.error)]
     if plan.opts.resume and lost:
@@ -135,6 +143,9 @@ def fit(plan: Plan, shared: Shared):
         grid = Tuner.restore(plan.experiment, trainable=trainable, restart_errored=True,
                              param_space=param_space(spec) or None).fit()
     seconds = time.perf_counter() - started
+    if plan.opts.resume and all((r.metrics or {}).get("timestamp", began) < began for r in grid):
+        raise SearchFinishedAlready(f"this search had finished already ({len(grid)} trials, none run now): its "
+                                    f"outputs are in {plan.out_dir}")
     finished = grid.num_terminated + grid.num_errors
     if budget.current().over():
         if not any(r.metrics for r in grid):

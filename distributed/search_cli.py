@@ -69,7 +69,7 @@ def run(args: argparse.Namespace) -> int:
     from .disk import describe_disk
     from .outputs import SearchFailed
     from .plan import SearchOptions
-    from .search import SearchInterrupted, run_search, say
+    from .search import SearchFinishedAlready, SearchInterrupted, run_search, say
     try:
         options = {f.name: getattr(args, f.name) for f in dataclasses.fields(SearchOptions)}
         summary = run_search(SearchOptions(**options))
@@ -79,6 +79,9 @@ def run(args: argparse.Namespace) -> int:
     except SearchFailed as e:
         print(f"error: {e}", file=sys.stderr)
         return 1
+    except SearchFinishedAlready as e:
+        say(str(e))
+        return 0
     except (KeyboardInterrupt, SearchInterrupted) as e:
         print(f"interrupted: {e or 'finished trials are kept'}; run the same command with --resume", file=sys.stderr)
         return 130

@@ -48,7 +48,7 @@ def search_algorithm(spec, concurrency: int, points: List[dict]):
         points = [{spec.searched_name(k, p["bert_name"]): v for k, v in p.items()} for p in points]
     else:
         space = {key: dist.to_optuna() for key, dist in spec.space.items()}
-    searcher = _tolerant_optuna_search()(space=space, metric=f"best_{spec.metric}", mode="max", sampler=sampler,
+    searcher = _tolerant_optuna_search()(space=space, metric=spec.score_key, mode="max", sampler=sampler,
                                          points_to_evaluate=points or None)
     return BudgetLimiter(searcher, max_concurrent=concurrency)
 
@@ -82,16 +82,26 @@ def scheduler(spec, max_epochs: int):
     from ray.tune.schedulers import ASHAScheduler, FIFOScheduler, PopulationBasedTraining
     s = spec.scheduler
     if s.type == "asha":
-        return ASHAScheduler(time_attr=TIME_ATTR, metric=spec.metric, mode="max", max_t=max_epochs,
+        return ASHAScheduler(time_attr=TIME_ATTR, metric=spec.score_key, mode="max", max_t=max_epochs,
                              grace_period=s.grace_period, reduction_factor=s.reduction_factor)
     if s.type == "pbt":
         # only continuous hyperparameters mutate: a new max_length or mode would not fit the weights
         mutations = {key: dist.to_tune() for key, dist in spec.space.items() if not dist.is_choice}
-        return PopulationBasedTraining(time_attr=TIME_ATTR, metric=spec.metric, mode="max",
+        return PopulationBasedTraining(time_attr=TIME_ATTR, metric=spec.score_key, mode="max",
                                        perturbation_interval=s.perturbation_interval,
                                        hyperparam_mutations=mutations, quantile_fraction=s.quantile_fraction,
                                        resample_probability=s.resample_probability)
     return FIFOScheduler()
+
+
+# PBT copies a donor's latest checkpoint while the donor trains on: Ray warns that keeping 2 or
+# fewer lets the donor delete it before the copy is made (a trial then fails to restore)
+PBT_CHECKPOINTS_KEPT = 4
+
+
+def checkpoints_kept(spec) -> int:
+    """Checkpoints kept per trial: the spec's, and under PBT enough for donors' to outlive the copy."""
+    return max(spec.checkpoints_to_keep, PBT_CHECKPOINTS_KEPT) if spec.scheduler.type == "pbt" else spec.checkpoints_to_keep
 
 
 def first_points(spec, warm_start_dir) -> List[dict]:
@@ -110,7 +120,7 @@ def warm_start_points(folder: Path, spec) -> List[dict]:
         raise UserError(f"--warm-start {folder}: no results.csv of an earlier search there")
     with open(path, newline="", encoding="utf-8") as f:
         rows = list(csv.DictReader(f))
-    score = f"best_{spec.metric}"
+    score = spec.score_key
     if not rows or score not in rows[0]:
         raise UserError(f"--warm-start {path}: expected a results.csv with a {score} column (a search of "
                         f"the same task)")

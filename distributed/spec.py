@@ -17,6 +17,7 @@ import yaml
 from bertclf.config import TrainConfig
 from bertclf.datasets import TASKS as DATASET_TASKS
 from bertclf.errors import UserError
+from bertclf.inputs import TOKEN_OPTIONS
 from bertclf.task_registry import check_task_options, task_kind
 
 SPACES_DIR = Path(__file__).resolve().parent.parent / "search_spaces"
@@ -25,6 +26,13 @@ MODES = {"finetune": {"bert_finetuning": True, "boost": False},
          "frozen": {"bert_finetuning": False, "boost": False}}
 TRAIN_FIELDS = {f.name for f in dataclasses.fields(TrainConfig)}
 SET_BY_SEARCH = {"train_path", "valid_path", "save_path", "run_name", "overwrite", "task"}
+# options that decide which examples are validated on: every trial must be ranked on the same ones
+DATA_DEFINING = ("train_path", "valid_path", "seed", "valid_fraction", "max_valid_samples")
+# options whose values change a trial's prepared inputs (token ids, boost's features): the search
+# prepares inputs for every combination of their values
+INPUT_OPTIONS = (*TOKEN_OPTIONS, "mode", "bert_finetuning", "boost", "pooling", "layers")
+# the corners every spec is validated at, at most: the product of a large space's values is huge
+CORNERS_VALIDATED = 4096
 PLACEMENTS = ("PACK", "SPREAD", "STRICT_PACK", "STRICT_SPREAD")
 SCHEDULERS = ("asha", "pbt", "none")
 DISTRIBUTIONS = ("loguniform", "uniform", "int", "choice")
@@ -125,6 +133,13 @@ class SearchSpec:
     description: str = ""
     anchors: str = ""
 
+    @property
+    def score_key(self) -> str:
+        """The one score every part of a search judges a trial by: its best check so far (TPE, ASHA,
+        PBT, checkpoint ranking, the results table), so that a trial whose latest check dips below
+        its best is judged on its best, as the search ranks it at the end."""
+        return f"best_{self.metric}"
+
     def trial_config(self, sampled: Dict[str, Any]) -> TrainConfig:
         """The one place a trial's options are made: fixed options, the trial's model's own fixed
         options, then the sampled ones (searcher-internal per-model names are left out)."""
@@ -166,14 +181,26 @@ class SearchSpec:
         """The same spec with options the search decides (data paths, caches, the model) fixed."""
         return replace(self, fixed={**self.fixed, **options})
 
-    def corners(self) -> Iterator[Dict[str, Any]]:
-        """Sampled values at the corners of the space (each choice, each bound), for each model in
-        its own space."""
+    def corners(self, options=None) -> Iterator[Dict[str, Any]]:
+        """Sampled values at the corners of the space (each choice, each bound) of the searched
+        `options` (all when None), every one of their combinations, for each model in its own space;
+        the other options at the default point (a model's own range: at its first corner)."""
+        default = self.default_point()
         for model in self.models():
             space = {k: d for k, d in self.space_for(model).items() if k != "bert_name"}
-            keys = list(space)
-            for combo in itertools.islice(itertools.product(*(space[k].corners() for k in keys)), 4096):
-                yield {**({"bert_name": model} if "bert_name" in self.space else {}), **dict(zip(keys, combo))}
+            own = self.per_model.get(model, {})
+            base = {k: d.corners()[0] if isinstance(own.get(k), Distribution) else default[k]
+                    for k, d in space.items()}
+            if "bert_name" in self.space:
+                base["bert_name"] = model
+            keys = [k for k in space if options is None or k in options]
+            for combo in itertools.product(*(space[k].corners() for k in keys)):
+                yield {**base, **dict(zip(keys, combo))}
+
+    def input_corners(self) -> Iterator[Dict[str, Any]]:
+        """A sampled point for every distinct input a trial can ask for (the corners of the options
+        that change the inputs)."""
+        return self.corners(INPUT_OPTIONS)
 
     def default_point(self) -> Dict[str, Any]:
         """The configuration a search evaluates first: each searched option at the value the engine
@@ -192,6 +219,18 @@ class SearchSpec:
                          else round((low + high) / 2) if dist.kind == "int" else (low + high) / 2)
             point[key] = value
         return point
+
+
+def check_batches_divide(spec: SearchSpec, workers: int, what: str) -> None:
+    """Every micro-batch the space can make (batch_size / gradient_accumulation_steps) splits evenly
+    over `workers` DDP workers; else one UserError line naming `what` decided the count."""
+    for sampled in spec.corners(["batch_size", "gradient_accumulation_steps"]):
+        config = spec.trial_config(sampled)
+        if config.micro_batch_size % workers:
+            raise UserError(f"{spec.source}: {what} is {workers} workers, but batch_size {config.batch_size} / "
+                            f"gradient_accumulation_steps {config.gradient_accumulation_steps} = micro-batch "
+                            f"{config.micro_batch_size} does not split evenly over them; choose batch sizes (or a "
+                            f"worker count) so that it does")
 
 
 def expand(sampled: Dict[str, Any]) -> dict:
@@ -310,7 +349,7 @@ def parse(raw: dict, source: str, profile=(), overrides=()) -> SearchSpec:
                                   "max_concurrent", "max_test_samples", "dev_split", "refit", "time_budget",
                                   "repeats", "repeat_top", "start_from_defaults", "files", "description", "anchors") if k in merged})
     _check_values(spec, source)
-    for sampled in spec.corners():  # every corner of the space must be a valid run
+    for sampled in itertools.islice(spec.corners(), CORNERS_VALIDATED):  # every corner must be a valid run
         try:
             check_task_options(spec.trial_config(sampled).validate_options())
         except UserError as e:
@@ -355,6 +394,9 @@ def _space(space, source) -> Dict[str, Distribution]:
     out = {}
     for key, dist in space.items():
         where = f"{source}: space.{key}"
+        if key in DATA_DEFINING:
+            raise UserError(f"{where}: decides which examples are validated on, and every trial must be ranked on "
+                            f"the same ones; set it under fixed (or as files), not in space")
         if (key not in TRAIN_FIELDS and key != "mode") or key in SET_BY_SEARCH:
             raise UserError(f"{where}: not a searchable option (expected mode or a training option)")
         out[key] = _distribution(key, dist, where)
@@ -486,6 +528,12 @@ def _check_values(spec: SearchSpec, source: str) -> None:
                         f"PBT mutates one range shared by every trial")
     if "bert_name" in spec.space and not spec.space["bert_name"].is_choice:
         raise UserError(f"{source}: space.bert_name: expected {{choice: [model, ...]}}")
+    if s.type == "pbt" and r.workers_per_trial > 1:
+        raise UserError(f"{source}: scheduler.type pbt with resources.workers_per_trial {r.workers_per_trial}: PBT "
+                        f"hands a trial another trial's checkpoint, but a trial of several workers is a "
+                        f"TorchTrainer that restores only its own; use workers_per_trial 1, or scheduler asha")
+    if r.workers_per_trial > 1:
+        check_batches_divide(spec, r.workers_per_trial, "resources.workers_per_trial")
     if r.placement not in PLACEMENTS:
         raise UserError(f"{source}: resources.placement: expected {', '.join(PLACEMENTS)}, got {r.placement!r}")
     if r.workers_per_trial < 1 or r.cpus_per_worker <= 0 or r.gpus_per_worker < 0 or not 0 < r.boost_gpu_fraction <= 1:

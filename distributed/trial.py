@@ -27,6 +27,7 @@ from bertclf.train import train
 from .shared import Shared
 
 TRIAL_LOG = "trial.log"
+OWNER = "trial_id"  # in each checkpoint: the trial that wrote it (PBT hands a trial another's)
 
 
 def guard_gpu() -> None:
@@ -43,10 +44,11 @@ def wants_checkpoint(metrics: dict, every_check: bool) -> bool:
     return every_check or metrics["epoch"] == metrics["best_epoch"]
 
 
-def reporter(send, to_checkpoint, every_check: bool, writes: bool = True, extra=dict):
+def reporter(send, to_checkpoint, every_check: bool, writes: bool = True, extra=dict, owner: str = ""):
     """The engine's report(metrics, save_checkpoint) for Tune or Ray Train: send(metrics) at every check,
     with a checkpoint (to_checkpoint(folder)) when wants_checkpoint says so. writes: whether this process
-    writes the checkpoint (Ray Train: rank 0 only; the others send None); extra() adds metrics."""
+    writes the checkpoint (Ray Train: rank 0 only; the others send None); extra() adds metrics; owner:
+    the Tune trial id written into each checkpoint (OWNER), so that a restore tells its own from a donor's."""
     def report(metrics, save_checkpoint):
         metrics.update(extra())
         if not wants_checkpoint(metrics, every_check):
@@ -55,6 +57,8 @@ def reporter(send, to_checkpoint, every_check: bool, writes: bool = True, extra=
         with tempfile.TemporaryDirectory(dir=staging_dir(), prefix=f"{os.getpid()}-") as folder:
             if writes:
                 save_checkpoint(folder)
+                if owner:
+                    (Path(folder) / OWNER).write_text(owner, encoding="utf-8")
             send(metrics, checkpoint=to_checkpoint(folder) if writes else None)
     return report
 
@@ -117,12 +121,13 @@ def run_in_trial(sampled: dict, spec, shared: Shared, cpus: float, every_check: 
     config = spec.trial_config(sampled)
     if ray.get_gpu_ids():
         config.device = "cuda"
-    trial_dir = trial_folder()
+    trial_dir, trial_id = trial_folder(), tune.get_context().get_trial_id()
     checkpoint = tune.get_checkpoint()
-    report = reporter(tune.report, tune.Checkpoint.from_directory, every_check, extra=gpu_memory_probe())
+    report = reporter(tune.report, tune.Checkpoint.from_directory, every_check, extra=gpu_memory_probe(),
+                      owner=trial_id)
 
     try:
-        inputs = own_inputs_or_shared(config, shared)
+        inputs = own_inputs_or_shared(config, shared, trial_id)
         model_path = shared.model_path(config.bert_name)
         options = dict(inputs=inputs, model_path=model_path, save_run=False, log=_file_log(trial_dir),
                        should_stop=stop_requested)
@@ -130,7 +135,8 @@ def run_in_trial(sampled: dict, spec, shared: Shared, cpus: float, every_check: 
             train(config, report, **options)
         else:
             with checkpoint.as_directory() as folder:
-                train(config, report, resume_from=folder, **options)
+                own = (Path(folder) / OWNER).read_text(encoding="utf-8") == trial_id
+                train(config, report, resume_from=folder, own_checkpoint=own, **options)
     finally:
         release_memory()
 
@@ -146,12 +152,12 @@ def gpu_memory_probe():
     return lambda: {"gpu_memory_at_start_mb": at_start, "gpu_peak_memory_mb": torch.cuda.max_memory_allocated() / 2**20}
 
 
-def own_inputs_or_shared(config, shared: Shared):
+def own_inputs_or_shared(config, shared: Shared, run_id: str):
     """The prepared inputs from the object store; with --no-shared-inputs (a benchmark of the seed's
-    way) None, and a cache of this trial's own: the trial reads, tokenises and encodes for itself."""
+    way) None, and a cache of this run's own: the run reads, tokenises and encodes for itself."""
     if shared.inputs:
         return ray.get(shared.inputs[inputs_key(config)])
-    config.cache_dir = os.path.join(config.cache_dir, "per-trial", tune.get_context().get_trial_id())
+    config.cache_dir = os.path.join(config.cache_dir, "per-trial", run_id)
     return None
 
 
@@ -175,7 +181,7 @@ def worker_loop(loop_config: dict) -> None:
     report = reporter(ray_train.report, ray_train.Checkpoint.from_directory, loop_config["every_check"],
                       writes=rank == 0)
 
-    inputs = ray.get(shared.inputs[inputs_key(config)])
+    inputs = own_inputs_or_shared(config, shared, ray_train.get_context().get_experiment_name())
     lines = loop_config.get("lines")  # a queue the driver prints from (a refit), or the worker's own log
     log = (lines.put if lines is not None else print) if rank == 0 else (lambda message: None)
     checkpoint = ray_train.get_checkpoint()
@@ -217,7 +223,7 @@ def run_with_torch_trainer(sampled: dict, spec, shared: Shared, use_gpu: bool, s
         spec.trial_config(sampled), shared, workers=res.workers_per_trial, use_gpu=use_gpu,
         cpus_per_worker=res.cpus_per_worker, placement=res.placement,
         name=f"{tune.get_context().get_trial_name()}-train", storage_path=storage_path,
-        checkpoints_to_keep=spec.checkpoints_to_keep, max_failures=spec.max_failures, metric=spec.metric,
+        checkpoints_to_keep=spec.checkpoints_to_keep, max_failures=spec.max_failures, metric=spec.score_key,
         every_check=every_check, callbacks=[TuneReportCallback()])
     trainer.fit()
 

@@ -64,6 +64,13 @@ def test_boost_second_run_hits_the_feature_cache(config_for, monkeypatch, capsys
     assert second["history"][-1]["valid_loss"] == pytest.approx(first["history"][-1]["valid_loss"], rel=1e-6)
 
 
+def test_boost_cache_key_changes_with_precision(config_for, capsys):
+    train(config_for(run_name="p1", bert_finetuning=False, boost=True, n_epochs=1, precision="fp32"))
+    capsys.readouterr()
+    train(config_for(run_name="p2", bert_finetuning=False, boost=True, n_epochs=1, precision="bf16"))
+    assert "features computed and cached" in capsys.readouterr().err  # not fp32's features under a bf16 run
+
+
 def test_boost_cache_key_changes_with_max_length(config_for, capsys):
     train(config_for(run_name="c1", bert_finetuning=False, boost=True, n_epochs=1))
     capsys.readouterr()

@@ -69,6 +69,52 @@ def test_windows_hold_the_answer_where_it_fits(korean, tmp_path):
     assert found >= 1
 
 
+def test_doc_stride_is_the_overlap_of_neighbouring_windows(korean, tmp_path):
+    from bertclf.encoders import load_tokenizer
+    tokenizer = load_tokenizer(korean["model"])
+    long_context = " ".join(f"{p}는 {f}를 좋아한다." for p, f in zip(PEOPLE * 3, FRUITS * 3))
+    examples = [QAExample("x", "미나가 좋아하는 과일은?", long_context, ["자두"], long_context.rindex("자두"), "t")]
+    win = Windows(windows(tokenizer, examples, max_length=32, doc_stride=8, cache_dir=tmp_path))
+    spans = [[tuple(o) for o in win.offsets(w).tolist() if o[0] != -1] for w in range(2)]
+    assert len(set(spans[0]) & set(spans[1])) == 8  # the context tokens both windows hold
+
+
+def test_a_question_too_long_for_a_window_is_refused_naming_it(korean, tmp_path):
+    from bertclf.encoders import load_tokenizer
+    tokenizer = load_tokenizer(korean["model"])
+    example = read_squad(korean["path"])[0]
+    long = QAExample("long-q", " ".join([example.question] * 12), example.context, example.answers,
+                     example.answer_start, example.article)
+    with pytest.raises(UserError, match=r"question long-q is \d+ tokens long: with --max_length 32 and --doc_stride 8"):
+        windows(tokenizer, [example, long], max_length=32, doc_stride=8, cache_dir=tmp_path)
+
+
+def test_each_worker_decodes_only_its_share_of_the_questions(korean, tmp_path):
+    from functools import partial
+    from bertclf.config import TrainConfig
+    from bertclf.train import run_valid, set_up
+    config = TrainConfig(task="qa", train_path=korean["path"], valid_path=korean["path"], bert_name=korean["model"],
+                         max_length=64, doc_stride=16, batch_size=8, eval_batch_size=4, save_path=str(tmp_path),
+                         cache_dir=str(tmp_path / "c"), progress=False)
+    run = set_up(config, None, None, lambda m: None)
+    seen, sums = {}, []
+
+    def runner(rank, batches):
+        seen[rank] = [w for batch in batches for w in batch]
+        return run_valid(run, batches)
+
+    def keep(values):
+        sums.append(values)
+        return values
+    whole = run.task.evaluate(partial(runner, "all"), 0, 1, lambda values: values)
+    for rank in (0, 1):
+        run.task.evaluate(partial(runner, rank), rank, 2, keep)
+    assert not set(seen[0]) & set(seen[1]) and sorted(seen[0] + seen[1]) == sorted(seen["all"])
+    loss, f1_sum, em_sum, questions = (a + b for a, b in zip(*sums))
+    assert loss / len(seen["all"]) == pytest.approx(whole["valid_loss"], rel=1e-5)
+    assert f1_sum / questions == pytest.approx(whole["valid_f1"]) and em_sum / questions == pytest.approx(whole["valid_exact_match"])
+
+
 def test_decode_picks_the_best_valid_span(korean, tmp_path):
     from bertclf.encoders import load_tokenizer
     tokenizer = load_tokenizer(korean["model"])

@@ -126,6 +126,18 @@ def test_two_gloo_workers_match_one_worker(local_ray, config_for, tmp_path):
     assert result.metrics["valid_accuracy"] == pytest.approx(single[0]["valid_accuracy"])
 
 
+def test_each_gloo_worker_draws_its_own_dropout_and_saves_its_own_random_state(local_ray, config_for, tmp_path):
+    from bert_hpo_distributed.trial import torch_trainer
+    from bertclf.checkpoint import TRAINER_STATE
+    config = config_for(n_epochs=1, dropout_p=0.3, save_path=str(tmp_path))
+    trainer = torch_trainer(config, shared_for(config), workers=2, use_gpu=False, cpus_per_worker=0.9, placement="PACK",
+                            name="seeds", storage_path=str(tmp_path / "ray"), checkpoints_to_keep=1, max_failures=0,
+                            metric="best_valid_accuracy", every_check=True)
+    with trainer.fit().checkpoint.as_directory() as folder:
+        states = torch.load(f"{folder}/{TRAINER_STATE}", weights_only=True)["rng"]
+    assert len(states) == 2 and not torch.equal(states[0]["cpu"], states[1]["cpu"])
+
+
 def test_asha_stops_a_hopeless_trial_early(tmp_path):
     data = write_imdb_like(tmp_path / "data")
     # Fine-tuning with the head's lr fixed at 1e-7: an encoder lr of 3e-3 learns (valid accuracy
@@ -271,6 +283,58 @@ def test_pbt_search_exploits_and_completes(tmp_path):
     assert len(trials) == 4 and all(t["status"] != "error" for t in trials)
     exploits = (tmp_path / "out" / "pbt" / "trials" / "pbt_global.txt").read_text().strip().splitlines()
     assert exploits, "PBT never copied a better trial's weights"
+    # a trial given another's weights reports only checks it ran itself: its best is a later check
+    # than the donor's checkpoint it was given (pbt_global.txt: target, donor, their iterations, configs)
+    given_at = {int(line[0].split("_")[0]): line[3] for line in map(json.loads, exploits)}
+    for index, donor_epoch in given_at.items():
+        row = next(t for t in trials if t["trial"].endswith(f"_{index:05d}"))
+        assert float(row["best_epoch"]) > donor_epoch, f"{row['trial']} reports a check of its donor's"
+    # the exported best model scores what its row reports, and was trained with the row's configuration
+    best, exported = trials[0], tmp_path / "out" / "pbt" / "best_model"
+    search_config = json.loads((exported / "search_config.json").read_text())
+    assert search_config["trial"] == best["trial"]
+    assert all(str(value) == best[key] for key, value in search_config["sampled"].items())
+    assert _valid_accuracy(exported, search_config["train_options"]) == pytest.approx(float(best["best_valid_accuracy"]))
+
+
+def _valid_accuracy(model_dir, train_options) -> float:
+    """The model re-scored on the validation examples its search ranked it on."""
+    from dataclasses import replace
+    from bertclf.config import TrainConfig
+    from bertclf.inputs import prepare_inputs
+    from bertclf.predict import score_model
+    config = TrainConfig.from_dict(train_options)
+    inputs = prepare_inputs(config, lambda message: None)
+    valid = replace(inputs, tokens={"test": inputs.tokens["valid"]}, labels={"test": inputs.labels["valid"]})
+    return score_model(model_dir, valid, cache_dir=config.cache_dir, device="cpu", precision="fp32",
+                       batch_size=config.eval_batch_size)["accuracy"]
+
+
+def test_a_refit_that_cannot_split_its_batches_is_refused_before_the_first_trial(tmp_path):
+    data = write_imdb_like(tmp_path / "data")
+    proc = run(search_cmd(data, tmp_path / "out", "--refit", "--set", "resources.refit_workers=3"))
+    assert proc.returncode == 2, proc.stderr[-3000:]
+    last = proc.stderr.strip().splitlines()[-1]
+    assert last.startswith("error: ") and "resources.refit_workers is 3 workers" in last, last
+    assert not list((tmp_path / "out").glob("*/trials/trial_*")), "trials ran before the refit was checked"
+
+
+def test_the_refit_reads_its_own_inputs_without_shared_inputs(tmp_path):
+    data = write_imdb_like(tmp_path / "data", n_train=200, n_test=60)
+    proc = run(search_cmd(data, tmp_path / "out", "--no-shared-inputs", "--refit", "--set", "smoke.num_samples=1",
+                          "--set", "smoke.space.mode.choice=[finetune]", "--set", "smoke.fixed.n_epochs=1"))
+    assert proc.returncode == 0, proc.stderr[-3000:]
+    assert "Refit of the best configuration on all of train" in (tmp_path / "out" / "imdb-smoke" / "results.md").read_text()
+
+
+def test_gloo_workers_read_their_own_inputs_without_shared_inputs(local_ray, config_for, tmp_path):
+    from bert_hpo_distributed.shared import Shared
+    from bert_hpo_distributed.trial import torch_trainer
+    config = config_for(n_epochs=1, save_path=str(tmp_path))
+    trainer = torch_trainer(config, Shared(), workers=2, use_gpu=False, cpus_per_worker=0.9, placement="PACK",
+                            name="own-inputs", storage_path=str(tmp_path / "ray"), checkpoints_to_keep=1,
+                            max_failures=0, metric="best_valid_accuracy", every_check=True)
+    assert trainer.fit().metrics["valid_accuracy"] > 0
 
 
 def test_refit_on_two_gloo_workers_gives_the_weights_of_one(local_ray, config_for, tmp_path):
@@ -295,3 +359,44 @@ def test_refit_on_two_gloo_workers_gives_the_weights_of_one(local_ray, config_fo
     assert weights[1].keys() == weights[2].keys()
     for name in weights[1]:
         torch.testing.assert_close(weights[2][name], weights[1][name], atol=1e-5, rtol=1e-4)
+
+
+def test_a_finished_search_resumed_says_so_and_cannot_be_given_more_trials(tmp_path):
+    data = write_imdb_like(tmp_path / "data", n_train=200, n_test=60)
+    cmd = search_cmd(data, tmp_path / "out", "--name", "done", "--set", "smoke.num_samples=2",
+                     "--set", "smoke.fixed.n_epochs=1", "--set", "smoke.space.mode.choice=[boost]")
+    assert run(cmd).returncode == 0
+    again = run(cmd + ["--resume"])
+    assert again.returncode == 0, again.stderr[-3000:]
+    assert f"this search had finished already (2 trials, none run now): its outputs are in {tmp_path / 'out' / 'done'}" \
+        in again.stderr
+    more = run(cmd + ["--resume", "--num-samples", "4"])
+    assert more.returncode == 2
+    assert more.stderr.strip().splitlines() == [
+        f"error: --num-samples 4 with --resume: this search was started for 2 trials, and a resumed Ray Tune search "
+        f"keeps that count; to search further from its best, start another: --name NEW --warm-start "
+        f"{tmp_path / 'out' / 'done'}"]
+
+
+def test_ray_lost_under_the_search_is_one_error_line_naming_resume(tmp_path):
+    data = write_imdb_like(tmp_path / "data", n_train=200, n_test=60)
+    out = tmp_path / "out"
+    cmd = search_cmd(data, out, "--name", "lost", "--max-concurrent", "1", "--set", "smoke.num_samples=4",
+                     "--set", "smoke.fixed.n_epochs=6", "--set", "smoke.space.mode.choice=[finetune]")
+    proc = subprocess.Popen(cmd, cwd=ROOT, stdout=subprocess.PIPE, stderr=subprocess.PIPE,
+                            env=dict(os.environ, PYTHONUNBUFFERED="1"), start_new_session=True)
+    try:
+        wait_for_finished_trials(out / "lost" / "trials", 1)
+        # the raylet this search started (its session), killed as the OOM killer would
+        table = subprocess.run(["ps", "-eo", "pid=,sid=,comm="], capture_output=True, text=True).stdout
+        raylets = [int(pid) for pid, sid, name in (line.split(None, 2) for line in table.splitlines())
+                   if int(sid) == proc.pid and name.strip() == "raylet"]
+        assert len(raylets) == 1, table
+        os.kill(raylets[0], signal.SIGKILL)
+        stderr = proc.communicate(timeout=120)[1].decode()
+    finally:
+        if proc.poll() is None:
+            os.killpg(proc.pid, signal.SIGKILL)
+    assert proc.returncode == 2, stderr[-3000:]
+    ours = [line for line in stderr.splitlines() if line.strip() and not line.startswith("[bert-hpo]")]
+    assert len(ours) == 1 and ours[0].startswith("error: Ray stopped under the search") and "--resume" in ours[0], stderr[-3000:]

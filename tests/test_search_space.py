@@ -73,6 +73,15 @@ def test_mode_expands_to_the_two_booleans():
     ({"dataset": "mnist"}, "dataset: expected one of imdb, korquad, nsmc"),
     ({"metric": "valid_f1"}, "metric/metric_mode: imdb is scored by valid_accuracy"),
     ({"mode": "max"}, "top-level mode (max) is now metric_mode"),
+    # options that decide the validation examples: trials would be ranked on different sets
+    ({"space": {"seed": {"choice": [1, 2]}}}, "space.seed: decides which examples are validated on"),
+    ({"space": {"valid_fraction": {"uniform": [0.1, 0.2]}}}, "space.valid_fraction: decides which examples"),
+    ({"space": {"max_valid_samples": {"choice": [100, 200]}}}, "space.max_valid_samples: decides which examples"),
+    ({"space": {"valid_path": {"choice": ["a.csv"]}}}, "space.valid_path: decides which examples"),
+    ({"fixed": {"batch_size": 16}, "resources": {"workers_per_trial": 3}},
+     "resources.workers_per_trial is 3 workers, but batch_size 16 / gradient_accumulation_steps 1 = micro-batch 16"),
+    ({"scheduler": {"type": "pbt"}, "resources": {"workers_per_trial": 2}},
+     "restores only its own; use workers_per_trial 1"),
 ])
 def test_bad_spaces_name_file_key_and_expectation(tmp_path, change, message):
     spec = {**MINIMAL, **change}
@@ -204,3 +213,17 @@ def test_importance_and_plots_take_every_model_s_own_range(tmp_path):
     importances = importance(scored, spec)
     assert set(importances) == {"bert_name", "lr_main"}
     assert "plot (hyperparameters)" in write_plots(scored, spec, tmp_path, importances, "span")
+
+
+def test_input_corners_cover_every_input_however_large_the_space(tmp_path):
+    # 2**13 = 8,192 corners of options that do not change the inputs, and 3 max_length values that do
+    others = {key: {"uniform": [0.1, 0.2]} for key in ("dropout_p", "warmup_ratio", "weight_decay")}
+    others.update({key: {"loguniform": [1e-5, 1e-3]} for key in ("lr", "lr_main")})
+    others.update({key: {"choice": [1, 2]} for key in ("n_epochs", "early_stop", "evals_per_epoch", "eval_batch_size",
+                                                      "num_workers", "gradient_accumulation_steps")})
+    others.update({"head": {"choice": ["linear", "mlp"]}, "max_grad_norm": {"uniform": [0.5, 1.0]}})
+    path = tmp_path / "space.yaml"  # in this order: max_length first, its values change slowest
+    path.write_text(yaml.safe_dump({**MINIMAL, "space": {"max_length": {"choice": [64, 128, 256]}, **others}},
+                                   sort_keys=False))
+    corners = list(load_spec(str(path)).input_corners())
+    assert sorted(c["max_length"] for c in corners) == [64, 128, 256]

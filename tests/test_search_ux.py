@@ -65,14 +65,19 @@ def test_a_resumed_search_continues_the_count_and_remembers_the_best():
     from bert_hpo_distributed.spec import load_spec
     spec = load_spec("imdb", ["num_samples=4"], profile=["cpu", "smoke"])
     lines = []
-    progress = Progress(spec, 1, lines.append)  # as Tune restores it: a fresh session's counts
+    earlier = Progress(spec, 1, lines.append)
 
     def trial(trial_id, status, score):
         return SimpleNamespace(trial_id=trial_id, status=status, config={k: 1 for k in spec.space},
                                last_result={"best_valid_accuracy": score, "epoch": 3}, path="/x", local_path="/x")
     before = [trial("a", "TERMINATED", 0.9), trial("b", "TERMINATED", 0.7), trial("c", "RUNNING", None)]
-    progress.on_step_begin(0, before)
-    assert lines == ["resumed: 2 of 4 trials had finished, best 0.9000 (a)"]
+    for done in before[:2]:
+        earlier.on_trial_result(0, before, done, {**done.last_result, "done_reason": "completed", "time_total_s": 5.0})
+        earlier.on_trial_complete(0, before, done)
+    lines.clear()
+    progress = Progress(spec, 1, lines.append)  # as Tune restores it with the experiment (--resume)
+    progress.set_state(earlier.get_state())
+    assert lines == ["resumed: 2/4 trials finished before, best 0.9000"]
     progress.on_trial_result(0, before, before[2], {"best_valid_accuracy": 0.8, "epoch": 3, "done_reason": "completed",
                                                     "time_total_s": 5.0})
     before[2].status = "TERMINATED"

@@ -1,0 +1,27 @@
+"""The searcher and the schedulers judge a trial by the score the search ranks it on: its best check."""
+from types import SimpleNamespace
+
+from bert_hpo_distributed.searchers import scheduler, search_algorithm
+from bert_hpo_distributed.spec import load_spec
+
+
+def test_asha_judges_a_trial_whose_latest_check_dips_on_its_best():
+    spec = load_spec("imdb", ["scheduler={type: asha, grace_period: 1, reduction_factor: 2}"], profile=["smoke"])
+    asha = scheduler(spec, max_epochs=4)
+    trials = {name: SimpleNamespace(trial_id=name) for name in ("steady", "better", "dipped")}
+    for trial in trials.values():
+        asha.on_trial_add(None, trial)
+    results = {"steady": (0.70, 0.70), "better": (0.80, 0.80), "dipped": (0.60, 0.95)}  # (latest, best)
+    actions = {}
+    for name, (latest, best) in results.items():
+        actions[name] = asha.on_trial_result(None, trials[name], {"epoch": 1, "valid_accuracy": latest,
+                                                                   "best_valid_accuracy": best})
+    assert actions["dipped"] == "CONTINUE", "ASHA cut a trial whose best check is the best of the rung"
+
+
+def test_tpe_pbt_and_checkpoints_share_one_score():
+    asha_spec = load_spec("imdb", profile=["smoke"])
+    pbt_spec = load_spec("imdb", ["scheduler={type: pbt}"], profile=["smoke"])
+    assert asha_spec.score_key == "best_valid_accuracy"
+    assert search_algorithm(asha_spec, 1, []).metric == asha_spec.score_key
+    assert scheduler(pbt_spec, max_epochs=4)._metric == pbt_spec.score_key

@@ -7,7 +7,7 @@ import torch
 
 from .data.columns import ColumnNames
 from .data.examples import read_examples
-from .data.splits import encode_labels, load_splits, seeded_subset
+from .data.splits import describe_test_data, encode_labels, load_splits, seeded_subset
 from .feature_cache import frozen_features
 from .encoders import encoder_fingerprint
 from .tokenization import TokenIds, tokenize_cached
@@ -63,8 +63,9 @@ def prepare(config, tokenizer, log) -> ClassificationInputs:
         columns=ColumnNames.of(config).to_dict(), pairs=splits.train.pairs is not None)
 
 
-def with_features(inputs: ClassificationInputs, config, encoder, device, bf16: bool, variants, log):
-    """{variant: inputs with that variant's frozen features}; one encoder pass per split for all."""
+def with_features(inputs: ClassificationInputs, config, encoder, device, bf16: bool, variants, log, progress=None):
+    """{variant: inputs with that variant's frozen features}; one encoder pass per split for all.
+    progress: feature_cache.PassProgress's lines while a pass runs."""
     encoder_id = encoder_fingerprint(encoder)
     encoder.to(device)
     by_split = {}
@@ -72,7 +73,7 @@ def with_features(inputs: ClassificationInputs, config, encoder, device, bf16: b
         by_split[split], computed = frozen_features(
             encoder, inputs.tokens[split], variants, encoder_id=encoder_id, device=device, bf16=bf16,
             batch_size=config.eval_batch_size, cache_dir=config.cache_dir, pad_id=inputs.pad_id,
-            progress=config.progress, desc=f"boost: encoding {split}")
+            progress=config.progress, desc=f"boost: encoding {split}", log=progress)
         log(f"boost: {split} features {'computed and cached' if computed else 'loaded from cache'} "
             f"({len(inputs.tokens[split])} texts; {', '.join('/'.join(v) for v in variants)})")
     return {v: replace(inputs, features={split: by_split[split][v] for split in inputs.splits}, variant=v,
@@ -87,6 +88,7 @@ def saved_columns(meta) -> ColumnNames:
 def prepare_test(path, meta, tokenizer, cache_dir, max_examples=None) -> ClassificationInputs:
     """The test split tokenised as the model was trained (a seeded subset when max_examples is set)."""
     examples = read_examples(path, "test data", saved_columns(meta), need_pair=meta.get("pairs", False))
+    there = len(examples)
     examples = examples.subset(seeded_subset(len(examples), max_examples, 0))
     names = meta["label_names"]
     tokens = tokenize_cached(tokenizer, examples.texts, meta["max_length"], meta["truncation"], cache_dir,
@@ -94,4 +96,4 @@ def prepare_test(path, meta, tokenizer, cache_dir, max_examples=None) -> Classif
     return ClassificationInputs(label_names=names, tokens={"test": tokens},
                                 labels={"test": torch.tensor(encode_labels(examples, names, "test data"))},
                                 pad_id=tokenizer.pad_token_id or 0,
-                                description=f"{len(examples)} examples of {path}")
+                                description=describe_test_data(len(examples), there, "examples", path))

@@ -20,7 +20,7 @@ def check_options(config) -> None:
 
 
 def build(config, inputs: ClassificationInputs, encoder, device) -> Task:
-    torch.manual_seed(config.seed)  # the head's initialisation
+    torch.manual_seed(config.training_seed)  # the head's initialisation
     boost = inputs.features is not None  # then `encoder` is None: the features are all it needs
     if config.bert_finetuning and not uses_pooler(config.pooling, config.layers):
         drop_pooler(encoder)

@@ -50,6 +50,7 @@ class TrainConfig:
     doc_stride: int = 128
     max_answer_length: int = 30
     seed: int = 42
+    train_seed: Optional[int] = None  # the training's randomness alone; None: seed (see training_seed)
     device: str = "auto"
     num_workers: int = 0
     pooling: str = "cls"
@@ -74,6 +75,12 @@ class TrainConfig:
     @property
     def micro_batch_size(self) -> int:
         return self.batch_size // self.gradient_accumulation_steps
+
+    @property
+    def training_seed(self) -> int:
+        """Seeds the head's initialisation, dropout and the data order; `seed` alone picks the held-out
+        split and the subsets, so that runs of several train_seed share one validation set."""
+        return self.seed if self.train_seed is None else self.train_seed
 
     @property
     def uses_feature_cache(self) -> bool:
@@ -193,6 +200,8 @@ def add_train_arguments(parser) -> list:
         "doc_stride": "qa: context tokens two neighbouring windows over a long context share (their overlap)",
         "max_answer_length": "qa: longest answer span considered, in tokens",
         "seed": "random seed (data order, split, dropout, head init)",
+        "train_seed": "random seed of the training alone (data order, dropout, head init), the split kept by --seed; "
+                      "none: --seed",
         "device": "auto | cpu | cuda | cuda:N",
         "num_workers": "processes that pad batches ahead of the model (0: in the training process)",
         "pooling": "cls (pooled [CLS], as the seed; the first token's hidden state for an encoder without a pooler: DistilBERT, ELECTRA, DeBERTa) | mean (mean of token vectors) | mean+max (both, concatenated)",
@@ -223,7 +232,7 @@ def add_train_arguments(parser) -> list:
             kind = int
         elif isinstance(default, float):
             kind = float
-        elif f.name.startswith("max_") and f.name.endswith("_samples"):
+        elif (f.name.startswith("max_") and f.name.endswith("_samples")) or f.name == "train_seed":
             kind = optional_int
         else:
             kind = str

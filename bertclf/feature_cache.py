@@ -5,6 +5,7 @@ cached on its own under (weights fingerprint, variant, token ids fingerprint, pr
 ids already encode the tokenizer, max_length, truncation and the data, so any change to those is a
 new entry; features computed under bf16 autocast differ from fp32 ones, so precision is a new entry too.
 """
+import time
 from functools import partial
 
 import torch
@@ -16,22 +17,48 @@ from .heads import for_encoder, pool
 from .tensor_cache import cached_together, digest
 
 
+PROGRESS_EVERY_S = 30
+
+
+class PassProgress:
+    """A line every PROGRESS_EVERY_S seconds of an encoder pass: texts done, and the time left
+    extrapolated from the tokens done (batches go longest first, so by texts it would run late)."""
+
+    def __init__(self, lengths, desc: str, log):
+        self.lengths, self.desc, self.log = lengths, desc, log
+        self.started = self.last_line = time.perf_counter()
+        self.texts, self.tokens, self.all_tokens = 0, 0, max(1, sum(lengths))
+
+    def batch_done(self, indices) -> None:
+        self.texts += len(indices)
+        self.tokens += sum(self.lengths[i] for i in indices)
+        now = time.perf_counter()
+        if self.log is not None and now - self.last_line >= PROGRESS_EVERY_S and self.texts < len(self.lengths):
+            self.last_line, spent = now, now - self.started
+            self.log(f"{self.desc}: {self.texts} of {len(self.lengths)} texts in {spent:.0f} s, "
+                     f"~{spent * (self.all_tokens - self.tokens) / self.tokens:.0f} s left")
+
+
 def frozen_features(encoder, tokens, variants, *, encoder_id: str, device, bf16: bool, batch_size: int,
-                    cache_dir, pad_id: int, progress: bool, desc: str):
-    """({(pooling, layers): features [N, dim] fp16 on CPU}, variants computed in this call)."""
+                    cache_dir, pad_id: int, progress: bool, desc: str, log=None):
+    """({(pooling, layers): features [N, dim] fp16 on CPU}, variants computed in this call).
+    log: given, receives PassProgress's lines while the features are computed."""
     precision = "bf16" if bf16 else "fp32"
     keys = {v: digest("features-v3", encoder_id, list(v), tokens.fingerprint(), precision) for v in variants}
 
     def compute(missing):
         hidden_states = any(layers == "last4" for _, layers in missing)
         outputs = {v: [] for v in missing}
-        batches = eval_batches(tokens.lengths.tolist(), batch_size)
+        lengths = tokens.lengths.tolist()
+        batches = eval_batches(lengths, batch_size)
         make = partial(token_inputs, tokens, pad_id, pad_multiple(device))
+        pass_progress = PassProgress(lengths, desc, log)
         for idx, batch, out in run_batches(encoder, tqdm(batches, desc=desc, disable=not progress, unit="batch"),
                                            (for_encoder(encoder, make(b)) for b in batches), device=device, bf16=bf16,
                                            output_hidden_states=hidden_states):
             for v in missing:
                 outputs[v].append((idx, pool(out, batch["attention_mask"], *v).float().cpu().to(torch.float16)))
+            pass_progress.batch_done(idx)
         result = {}
         for v, parts in outputs.items():
             features = torch.empty((len(tokens), parts[0][1].shape[1]), dtype=torch.float16)

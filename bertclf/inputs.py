@@ -54,15 +54,16 @@ def prepare_inputs(config: TrainConfig, log: Callable[[str], None], model_path: 
 
 
 def add_features(inputs, config: TrainConfig, variants, log: Callable[[str], None],
-                 model_path: Optional[str] = None) -> Dict[tuple, object]:
+                 model_path: Optional[str] = None, progress: Optional[Callable[[str], None]] = None) -> Dict[tuple, object]:
     """{(pooling, layers): inputs with those frozen features}: one encoder pass for all variants.
 
-    Runs on config.device (a GPU where there is one); results are cached under config.cache_dir."""
+    Runs on config.device (a GPU where there is one); results are cached under config.cache_dir.
+    progress: given, receives a line every 30 s of a pass (texts done, time left)."""
     device = pick_device(config.device)
     encoder = load_encoder(model_path or config.bert_name)
     encoder.requires_grad_(False)
     return task_kind(config.task).with_features(inputs, config, encoder, device, uses_bf16(config.precision, device),
-                                                 list(variants), log)
+                                                 list(variants), log, progress)
 
 
 def prepared_for(config: TrainConfig, log, model_path: Optional[str] = None):

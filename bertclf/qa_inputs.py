@@ -9,7 +9,7 @@ from typing import Dict, List
 import torch
 
 from .batching import pad_batch
-from .data.splits import seeded_subset
+from .data.splits import describe_test_data, seeded_subset, subset_note
 from .errors import UserError
 from .squad import QAExample, read_squad, split_by_article
 from .tensor_cache import cached, digest
@@ -122,8 +122,10 @@ def prepare(config, tokenizer, log) -> QAInputs:
         source = f"{config.valid_fraction:.0%} of the articles held out of train (seed {config.seed})"
     else:
         valid, source = [], "none: all of train is trained on"
+    full = (len(train), len(valid))
     train = _subset(train, config.max_train_samples, config.seed)
     valid = _subset(valid, config.max_valid_samples, config.seed + 1)
+    source += subset_note([("train", len(train), full[0]), ("valid", len(valid), full[1])])
     parts = {"train": train, **({"valid": valid} if valid else {})}
     win = {split: windows(tokenizer, examples, config.max_length, config.doc_stride, config.cache_dir)
            for split, examples in parts.items()}
@@ -135,7 +137,8 @@ def prepare(config, tokenizer, log) -> QAInputs:
 
 
 def prepare_test(path, meta, tokenizer, cache_dir, max_examples=None) -> QAInputs:
-    examples = _subset(read_squad(path, "test data"), max_examples, 0)
+    everything = read_squad(path, "test data")
+    examples = _subset(everything, max_examples, 0)
     return QAInputs(windows={"test": windows(tokenizer, examples, meta["max_length"], meta["doc_stride"], cache_dir)},
                     examples={"test": examples}, pad_id=tokenizer.pad_token_id or 0,
-                    description=f"{len(examples)} questions of {path}")
+                    description=describe_test_data(len(examples), len(everything), "questions", path))

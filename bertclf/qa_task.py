@@ -29,7 +29,7 @@ def check_options(config) -> None:
 
 
 def build(config, inputs: QAInputs, encoder, device) -> Task:
-    torch.manual_seed(config.seed)
+    torch.manual_seed(config.training_seed)
     model = BertSpanQA(encoder, config.dropout_p)
     multiple = pad_multiple(device)
     win = {split: Windows(tensors) for split, tensors in inputs.windows.items()}

@@ -186,7 +186,7 @@ def set_up(config: TrainConfig, inputs, model_path: Optional[str], log) -> Run:
         net = torch.nn.parallel.DistributedDataParallel(model, device_ids=[device] if device.type == "cuda" else None)
     groups = parameter_groups(model, config)
     steps_per_epoch = len(training_steps(task.train_lengths, config.batch_size,
-                                         config.gradient_accumulation_steps, config.seed, 1))
+                                         config.gradient_accumulation_steps, config.training_seed, 1))
     total_steps = steps_per_epoch * config.n_epochs
     optimizer = torch.optim.AdamW([dict(g) for g in groups], fused=device.type == "cuda")
     scheduler = torch.optim.lr_scheduler.LambdaLR(
@@ -243,7 +243,7 @@ def describe(run: Run) -> str:
 def train_until_checks(run: Run):
     """Train the epoch in progress from its current step; yield a check's metrics at each check."""
     c, task, model = run.config, run.task, run.task.model
-    steps = training_steps(task.train_lengths, c.batch_size, c.gradient_accumulation_steps, c.seed, run.epoch)
+    steps = training_steps(task.train_lengths, c.batch_size, c.gradient_accumulation_steps, c.training_seed, run.epoch)
     checks = check_steps(len(steps), c.evals_per_epoch if c.has_validation else 1)
     micro_batches = []  # this worker's: (step number, indices, weight, examples in the step, last of step)
     for number, step in enumerate(steps[run.step:], start=run.step + 1):

@@ -1,6 +1,7 @@
-"""A search's inputs, made once in the driver: `prepare` reads and tokenises the data once per distinct
-token key (and computes boost features where the trials will run); `share` puts them, and a local
-model folder, in Ray's object store, after checking the GPU the trials need."""
+"""A search's inputs, made once in the driver: `tokenise` reads and tokenises the data once per distinct
+token key, `featurise` computes boost features where the trials will run (`prepare` does both);
+`share` puts them, and a local model folder, in Ray's object store, after checking the GPU the
+trials need. Between tokenise and featurise the search prints its plan: the passes are the long work."""
 import time
 from pathlib import Path
 
@@ -14,39 +15,62 @@ from .shared import Shared, check_gpu, share_inputs, share_model
 
 
 def prepare(plan: Plan, configs, say):
-    """(ready {inputs_key: inputs}, pending [(config, inputs, {inputs_key: feature variant})]): the data
-    of `configs` read and tokenised once per distinct token key, here, before any trial. Boost
-    features are computed here too on a local machine (the same CPUs and GPUs the trials get); on a
-    cluster they are pending, for a Ray task on a GPU node (see share)."""
+    """featurise(tokenise(...)): the inputs of `configs` (a refit's) ready to share."""
+    return featurise(plan, tokenise(plan, configs, say), say)
+
+
+def tokenise(plan: Plan, configs, say):
+    """[(config, inputs, {inputs_key: feature variant or None})]: the data of `configs` read, split and
+    tokenised once per distinct token key, here, before any trial (none with --no-shared-inputs)."""
     by_tokens = {}
     for config in configs:
         group = by_tokens.setdefault(tokens_key(config), (config, {}))
         group[1][inputs_key(config)] = config.feature_variant if config.uses_feature_cache else None
-    ready, pending = {}, []
     if not plan.opts.share_inputs:
-        return ready, pending
+        return []
     started = time.perf_counter()
-    for config, keys in by_tokens.values():
-        source = plan.models[config.bert_name].source
-        inputs = prepare_inputs(config, say, model_path=source)
+    groups = [(config, prepare_inputs(config, say, model_path=plan.models[config.bert_name].source), keys)
+              for config, keys in by_tokens.values()]
+    for _, inputs, _ in groups:
         if plan.test_path and hasattr(inputs, "check_test_file"):  # a test file's faults, before any trial
             inputs.check_test_file(plan.test_path)
+    plan.describe_data = plan.describe_data or groups[0][1].description
+    plan.seconds["inputs"] = plan.seconds.get("inputs", 0.0) + time.perf_counter() - started
+    return groups
+
+
+def feature_passes(plan: Plan, groups):
+    """The groups whose boost features this machine computes (on a cluster a Ray task does: share)."""
+    return [g for g in groups if plan.local and any(v is not None for v in g[2].values())]
+
+
+def featurise(plan: Plan, groups, say):
+    """(ready {inputs_key: inputs}, pending [(config, inputs, {inputs_key: feature variant})]): boost
+    features computed here on a local machine (the same CPUs and GPUs the trials get), one encoder
+    pass per group for all its variants, with progress and time left; on a cluster they are pending,
+    for a Ray task on a GPU node (see share)."""
+    ready, pending, started = {}, [], time.perf_counter()
+    passes = feature_passes(plan, groups)
+    for config, inputs, keys in groups:
         ready.update({key: inputs for key, v in keys.items() if v is None})
         boost = {key: v for key, v in keys.items() if v is not None}
         if boost and plan.local:
+            number = next(i for i, g in enumerate(passes, 1) if g[0] is config)
             variants, notes, begun = sorted(set(boost.values())), [], time.perf_counter()
-            featured = add_features(inputs, config, variants, notes.append, model_path=source)
+            what = (f"boost: feature pass {number} of {len(passes)} ({sum(len(t) for t in inputs.tokens.values())} "
+                    f"texts, {config.bert_name}, max_length {config.max_length}, {config.truncation}, "
+                    f"{len(variants)} variant(s))")
+            say(f"{what} ...")
+            featured = add_features(inputs, config, variants, notes.append,
+                                    model_path=plan.models[config.bert_name].source, progress=say)
             how = "computed" if any("computed" in note for note in notes) else "loaded from the cache"
-            say(f"boost: frozen features of {sum(len(t) for t in inputs.tokens.values())} texts ({config.bert_name}, "
-                f"max_length {config.max_length}, {config.truncation}), {len(variants)} variant(s) from one "
-                f"encoder pass: "
-                f"{how} in {time.perf_counter() - begun:.0f} s")
+            say(f"{what}: {how} in {time.perf_counter() - begun:.0f} s")
             ready.update({key: featured[v] for key, v in boost.items()})
         elif boost:
             pending.append((config, inputs, boost))
-        plan.describe_data = plan.describe_data or inputs.description
     plan.seconds["inputs"] = plan.seconds.get("inputs", 0.0) + time.perf_counter() - started
-    say(f"inputs ready in {time.perf_counter() - started:.0f} s, prepared once")
+    if groups:
+        say(f"inputs ready in {plan.seconds['inputs']:.0f} s, prepared once")
     return ready, pending
 
 

@@ -38,6 +38,9 @@ def model_card(plan, folder: Path, portable: dict, scored, test_scores, refit, i
     if "refit_of" in saved:
         origin = (f"The best configuration of the search, trained again on all of train (valid included) for "
                   f"{refit['epochs']} epoch(s): nothing was held out to check it on, so its only score is the test's.")
+    elif saved["trial"] != best["trial"]:  # seed repeats chose it (repeats.py)
+        origin = (f"{saved['trial']}: the configuration with the best mean {metric} over {spec.repeats} training "
+                  f"seeds (../results.md, Seed repeats), and of those runs the one with the best {metric}.")
     else:
         origin = (f"Trial {best['trial']}, the best of {len(scored)} scored trials by {metric} "
                   f"({best[f'best_{spec.metric}']:.4f} at its best check, epoch {best['best_epoch']:g}).")

@@ -6,7 +6,7 @@ and hands its model back to `write_refit`."""
 import json
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Optional
+from typing import List, Optional
 
 from bertclf.atomic import atomic_folder, write_text
 from bertclf.checkpoint import export_model
@@ -16,6 +16,7 @@ from bertclf.task_registry import describe_test, task_kind
 from .class_report import confusion_png, scores_markdown
 from .model_card import publish_models
 from .plots import describe_importance, importance, write_plots
+from .repeats import mean_std
 from .results import best_checkpoint, trial_table
 from .scoring import score_on_test
 
@@ -29,11 +30,15 @@ class SearchOutputs:
     """What write_outputs wrote, and what the refit and the summary need of it."""
     table: object  # pandas.DataFrame of every trial (results.trial_table)
     scored: object  # its rows with a score, best first
-    sampled: dict  # the best trial's searched values
-    best_epoch: float  # the best trial's best check, in epochs
+    sampled: dict  # the best configuration's searched values (with repeats: the winner's)
+    best_epoch: float  # best_model's best check, in epochs
+    best_trial: str  # the search's trial of the best configuration
+    best_model_from: str  # where best_model/ came from: that trial, or its repeat with a train_seed
+    best_valid: float  # best_model's valid score
     test: Optional[dict]  # the best model's test scores (score_on_test), or None without a test split
     importances: dict  # fANOVA share of each hyperparameter (empty under 8 trials)
     written: dict  # name -> path
+    repeated: List = ()  # the seed repeats (repeats.Repeated), best mean first
     refit: Optional[dict] = None  # {"epochs", "test"} once write_refit has run
 
     def summary(self, metric: str) -> dict:
@@ -44,7 +49,9 @@ class SearchOutputs:
                 "importance": self.importances, "written": {k: str(v) for k, v in self.written.items()}}
 
 
-def write_outputs(plan, grid, shared, say) -> SearchOutputs:
+def write_outputs(plan, grid, shared, say, repeated=()) -> SearchOutputs:
+    """repeated: the seed repeats (repeats.Repeated, best mean first); with them the winner is the
+    best mean, best_model/ is its run with the best valid score, and results.md shows every mean ± std."""
     spec, out_dir = plan.spec, plan.out_dir
     out_dir.mkdir(parents=True, exist_ok=True)
     table = trial_table(grid, spec)
@@ -59,18 +66,27 @@ def write_outputs(plan, grid, shared, say) -> SearchOutputs:
     best = scored.iloc[0]
     sampled = {k: best["result"].config[k] for k in spec.space}  # the trial's own values (a table holds numpy's)
     checkpoint = best_checkpoint(best["result"])
+    trial, origin, valid, best_epoch = best["trial"], best["trial"], float(best[score]), float(best["best_epoch"])
+    options = spec.trial_config(sampled)
+    if repeated:
+        winner = repeated[0]
+        run = winner.best_run
+        sampled, checkpoint, trial = winner.sampled, winner.checkpoints[run], winner.trial
+        origin, valid, best_epoch = f"{winner.trial}, train_seed {winner.seeds[run]}", winner.valid[run], winner.best_epochs[run]
+        options = spec.trial_config({**sampled, "train_seed": winner.seeds[run]})
     written["best_model"] = export(checkpoint, out_dir / "best_model", {
-        "trial": best["trial"], "sampled": sampled, "train_options": spec.trial_config(sampled).to_dict()})
-    test = score_on_test(plan, checkpoint, written["best_model"], shared) if plan.test_path else None
+        "trial": origin, "sampled": sampled, "train_options": options.to_dict()})
+    test = score_on_test(plan, checkpoint, written["best_model"], shared, say) if plan.test_path else None
     if test:
-        say(f"best trial {best['trial']}: {spec.metric.replace('_', ' ')} {best[score]:.4f}, "
+        say(f"best model ({origin}): {spec.metric.replace('_', ' ')} {valid:.4f}, "
             f"{describe_test(task_kind(spec.task), test)}")
         png = confusion_png(test, out_dir / "confusion_matrix.png", f"{plan.name}: best model on test")
         if png:
             written["confusion_matrix.png"] = png
     importances = importance(scored, spec)
-    outputs = SearchOutputs(table=table, scored=scored, sampled=sampled, best_epoch=float(best["best_epoch"]),
-                            test=test, importances=importances, written=written)
+    outputs = SearchOutputs(table=table, scored=scored, sampled=sampled, best_epoch=best_epoch, best_trial=trial,
+                            best_model_from=origin, best_valid=valid, test=test, importances=importances,
+                            written=written, repeated=list(repeated))
     written["results.md"] = write_results_md(plan, outputs)
     publish_models(plan, {"best_model": written["best_model"]}, scored, test, None, importances)
     written.update(write_plots(scored, spec, out_dir, importances, plan.name,
@@ -87,7 +103,7 @@ def write_refit(plan, outputs: SearchOutputs, checkpoint, config, shared, say) -
         "refit_of": outputs.sampled, "train_options": config.to_dict()})
     outputs.refit = {"epochs": config.n_epochs}
     if plan.test_path:
-        outputs.refit["test"] = score_on_test(plan, checkpoint, written["refit_model"], shared)
+        outputs.refit["test"] = score_on_test(plan, checkpoint, written["refit_model"], shared, say)
         say(f"refit: {describe_test(task_kind(plan.spec.task), outputs.refit['test'])}")
     written["results.md"] = write_results_md(plan, outputs)
     publish_models(plan, {"refit_model": written["refit_model"]}, outputs.scored, outputs.test, outputs.refit,
@@ -139,16 +155,16 @@ def write_results_md(plan, outputs: SearchOutputs) -> Path:
         rows.append(run_row(spec.task, config.bert_finetuning, config.max_length, best, spec.metric)
                     + [_fmt(r[k]) for k in shown] + [r["status"]])
     span = float(scored["ended"].max() - scored["started"].min())
-    lines = [header(plan, table) + f" Valid = {_valid_text(spec)}; each trial is scored on its best check "
+    lines = [header(plan, table) + f" {_data_text(plan)}; each trial is scored on its best check "
              f"({spec.metric}); the trials ran in {span:.0f} s from the first start to the last end."
              + (f" {plan.data_note}" if plan.data_note else "") + "\n",
              markdown_table(run_columns(spec.task, spec.metric) + shown + ["status"], rows)]
-    best = scored.iloc[0]
+    if outputs.repeated:
+        lines.append(repeats_section(spec, outputs.repeated))
     if test:
-        lines.append(f"\nBest configuration ({best['trial']}) re-scored once on the untouched test split "
-                     f"({test['examples']} examples of {Path(test['path']).name}"
-                     f"{', a seeded subset' if test['subset'] else ''}): **{describe_test(kind, test)}** "
-                     f"({spec.metric.replace('_', ' ')} {best[f'best_{spec.metric}']:.4f}).\n"
+        lines.append(f"\nBest {'model' if outputs.repeated else 'configuration'} ({outputs.best_model_from}) re-scored "
+                     f"once on the untouched test split ({test['data'].replace(test['path'], Path(test['path']).name)}): "
+                     f"**{describe_test(kind, test)}** ({spec.metric.replace('_', ' ')} {outputs.best_valid:.4f}).\n"
                      + scores_markdown(test))
     if refit:
         line = f"Refit of the best configuration on all of train for {refit['epochs']} epoch(s)"
@@ -166,6 +182,22 @@ def write_results_md(plan, outputs: SearchOutputs) -> Path:
     return plan.out_dir / "results.md"
 
 
+def repeats_section(spec, repeated) -> str:
+    """The seed repeats as a table, best mean valid score first, and what decided the winner."""
+    metric = spec.metric.replace("_", " ")
+    shown = list(spec.space)
+    rows = [[r.trial, *(_fmt(r.sampled[k]) for k in shown), len(r.valid), mean_std(r.valid), mean_std(r.test)]
+            for r in repeated]
+    winner = repeated[0]
+    runs = sum(len(r.seeds) for r in repeated)
+    return (f"\n## Seed repeats\n\nThe best {len(repeated)} configuration(s) trained again with {spec.repeats} "
+            f"training seeds each ({runs} more full runs; the held-out split unchanged). Mean ± standard "
+            f"deviation over the seeds; the winner is decided on the mean {metric}: **{winner.trial}**, and "
+            f"best_model/ is its seed with the best {metric} (train_seed {winner.seeds[winner.best_run]}).\n\n"
+            + markdown_table(["configuration", *shown, "seeds", f"{metric} (mean ± std)",
+                              f"{metric.replace('valid', 'test')} (mean ± std)"], rows))
+
+
 def _fmt(value):
     if isinstance(value, float):
         return f"{value:.3g}" if abs(value) < 1e-2 else f"{value:.4g}"
@@ -176,6 +208,14 @@ def _csv(value):
     if value is None or (isinstance(value, float) and value != value):
         return ""
     return value
+
+
+def _data_text(plan) -> str:
+    """'Data: 2000 train / 1000 valid (10% held out of train ...; train: a seeded subset of 2000 of
+    22500 ...)', the sizes the trials used; without shared inputs only where valid came from."""
+    if plan.describe_data:
+        return f"Data: {plan.describe_data.split('; labels')[0]}"
+    return f"Valid = {_valid_text(plan.spec)}"
 
 
 def _valid_text(spec) -> str:

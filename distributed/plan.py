@@ -44,6 +44,9 @@ class SearchOptions:
     keep_checkpoints: bool = False  # False: trial checkpoints are deleted once the best model is exported
     gpu_wait: float = 600.0
     verbose: bool = False
+    time_budget: Optional[float] = None  # seconds (overrides the spec's time_budget)
+    repeats: Optional[int] = None  # seeds per repeated configuration (overrides the spec's repeats)
+    mlflow: Optional[str] = None  # a tracking URI, "" for the default (a file store in the output folder)
 
 
 @dataclass(frozen=True)
@@ -90,6 +93,10 @@ def check_options(opts: SearchOptions) -> None:
             raise UserError(f"--{name.replace('_', '-')} {value}: expected a positive integer")
     if opts.gpu_wait <= 0:
         raise UserError(f"--gpu-wait {opts.gpu_wait}: expected a positive number of seconds")
+    if opts.time_budget is not None and opts.time_budget <= 0:
+        raise UserError(f"--time-budget {opts.time_budget:g}: expected a positive number of seconds")
+    if opts.repeats is not None and (opts.repeats < 0 or opts.repeats == 1):
+        raise UserError(f"--repeats {opts.repeats}: expected 0 (no repeats) or a number of seeds of at least 2")
     job = json.loads(os.environ.get("RAY_JOB_CONFIG_JSON_ENV_VAR") or "{}").get("runtime_env") or {}
     if job.get("working_dir") and opts.output_dir and not Path(opts.output_dir).is_absolute():
         raise UserError(f"--output-dir {opts.output_dir}: a relative path inside `ray job submit --working-dir` "
@@ -110,6 +117,10 @@ def make_plan(opts: SearchOptions, say) -> Plan:
         spec = replace(spec, num_samples=opts.num_samples)
     if opts.refit:
         spec = replace(spec, refit=True)
+    if opts.time_budget is not None:
+        spec = replace(spec, time_budget=opts.time_budget)
+    if opts.repeats is not None:
+        spec = replace(spec, repeats=opts.repeats)
     name = opts.name or (f"{spec.name}-smoke" if opts.smoke_test else spec.name)
     out_dir, storage, experiment = _places(opts, name, notes)
     _check_resume(opts, experiment)

@@ -7,15 +7,21 @@ from ray.tune import Callback
 
 from bertclf.results_table import format_epoch
 
+from . import budget
+
 HEARTBEAT_S = 300
 REASONS = {"completed": "completed", "early stop": "early stop (patience)", "degenerate": "stopped at chance level"}
+BUDGET_STATUS = "stopped (time budget)"
 
 
-def trial_status(last: dict, errored: bool, scheduler: str) -> str:
-    """completed | early stop (patience) | stopped at chance level | pruned (asha/pbt) | error."""
+def trial_status(last: dict, errored: bool, scheduler: str, over_budget: bool = False) -> str:
+    """completed | early stop (patience) | stopped at chance level | stopped (time budget) |
+    pruned (asha/pbt) | error. over_budget: the time budget's stopper ended the trial."""
     if errored:
         return "error"
     reason = (last or {}).get("done_reason") or ""
+    if reason not in REASONS and over_budget:
+        return BUDGET_STATUS
     return REASONS.get(reason, f"pruned ({scheduler})" if scheduler != "none" else "stopped")
 
 
@@ -53,6 +59,7 @@ class Progress(Callback):
     def setup(self, **info):
         self.started = self.last_line = time.time()
         self.last = {}  # trial id -> last result
+        self.budget_said = False  # the time budget's line, once per session
 
     def get_state(self) -> dict:
         return {"finished": self.finished, "best": self.best, "seconds": list(self.seconds)}
@@ -70,7 +77,12 @@ class Progress(Callback):
     def on_trial_error(self, iteration, trials, trial, **info):
         self._finished(trials, trial, errored=True)
 
-    def on_step(self, iteration, trials, **info):
+    def on_step_end(self, iteration, trials, **info):
+        if budget.current().over() and not self.budget_said:
+            self.budget_said = True
+            running = sum(t.status == "RUNNING" for t in trials)
+            self._say(f"time budget of {duration(budget.current().seconds)} reached: no new trial starts"
+                      + (f"; {running} running trial(s) stop at their next check" if running else ""))
         if time.time() - self.last_line > HEARTBEAT_S:
             running = sum(t.status == "RUNNING" for t in trials)
             self._say(f"{self.finished}/{self.spec.num_samples} trials finished, {running} running, "
@@ -80,7 +92,7 @@ class Progress(Callback):
         self.finished = sum(t.status in ("TERMINATED", "ERROR") for t in trials) + (trial.status not in (
             "TERMINATED", "ERROR"))
         last = self.last.get(trial.trial_id, {})
-        status = trial_status(last, errored, self.spec.scheduler.type)
+        status = trial_status(last, errored, self.spec.scheduler.type, trial.trial_id in budget.current().stopped)
         seconds = last.get("time_total_s", 0.0)
         self.seconds.append(seconds)
         metric = self.spec.metric
@@ -105,7 +117,11 @@ class Progress(Callback):
         if not left or not self.seconds:
             return ""
         mean = sum(self.seconds) / len(self.seconds)
-        return f", ~{duration(left * mean / max(1, self.concurrency))} left"
+        estimate = left * mean / max(1, self.concurrency)
+        budget_left = budget.current().left()
+        if budget_left is not None and budget_left < estimate:
+            return f", {duration(budget_left)} of the time budget left"
+        return f", ~{duration(estimate)} left"
 
     def _best_text(self) -> str:
         return f", best {self.best[0]:.4f}" if self.best else ""

@@ -4,6 +4,7 @@ from pathlib import Path
 
 import pandas as pd
 
+from . import budget
 from .progress import error_line, trial_status
 
 
@@ -17,7 +18,8 @@ def trial_table(grid, spec) -> pd.DataFrame:
         trial_id = Path(result.path).name.removeprefix("trial_")
         metrics = last.get(trial_id, {})
         row = {"trial": f"trial_{trial_id}",
-               "status": trial_status(metrics, result.error is not None, spec.scheduler.type),
+               "status": trial_status(metrics, result.error is not None, spec.scheduler.type,
+                                      trial_id in budget.current().stopped),
                "epochs_run": metrics.get("epoch", 0)}
         row.update({key: (result.config or {}).get(key, "") for key in spec.space})  # also for trials that never reported
         for key in ["best_epoch", "best_train_loss", "best_valid_loss", *(f"best_{m}" for m in spec_metrics(spec)),

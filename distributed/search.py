@@ -1,21 +1,25 @@
 """`launch.py --search NAME`: Ray Tune + Optuna (TPE) + ASHA (or PBT) over the engine's loop.
 
-run_search reads top to bottom: plan (everything checkable before Ray), prepare (tokenise once per
-input key, here), share (object store; GPU check; boost features), fit (the Tuner, with recovery),
-write outputs (results, best model, test score, plots), refit (then its line in results.md).
+run_search reads top to bottom: plan (everything checkable before Ray), tokenise (once per input key,
+here), the plan on the console, boost features (their passes estimated first), share (object store;
+GPU check), fit (the Tuner, with recovery and a time budget), seed repeats, write outputs (results,
+best model, test score, plots), refit (then its line in results.md).
 """
 import sys
 import time
 
-from . import ray_session
+from . import budget, ray_session, tracking
 from .disk import tidy_storage
-from .inputs import prepare, search_configs, share
-from .outputs import write_outputs
+from .feature_estimate import describe_passes
+from .inputs import feature_passes, featurise, search_configs, share, tokenise
+from .outputs import SearchFailed, write_outputs
 from .plan import Plan, SearchOptions, make_plan
 from .progress import Progress, short
 from .refit import check_refit, refit_and_score
+from .repeats import run_repeats
+from .run_config import run_config
 from .search_record import write_record
-from .searchers import checkpoints_kept, first_points, param_space, scheduler, search_algorithm
+from .searchers import first_points, param_space, scheduler, search_algorithm
 from .shared import Shared
 
 
@@ -35,17 +39,24 @@ def say(message: str) -> None:
 def run_search(opts: SearchOptions) -> dict:
     started = time.perf_counter()
     plan = make_plan(opts, say)
+    tracking.check_mlflow(plan)
     for line in plan.notes:
         say(line)
-    ready, pending = prepare(plan, search_configs(plan.spec), say)
-    say(describe(plan))
+    groups = tokenise(plan, search_configs(plan.spec), say)
+    say(describe(plan))  # the plan, before the long work (the feature passes)
+    passes = feature_passes(plan, groups)
+    if passes:
+        say(f"boost: {describe_passes(passes, plan.models)}")
+    ready, pending = featurise(plan, groups, say)
     ray_started = ray_session.start(opts.address, opts.num_cpus, opts.dashboard_host, verbose=opts.verbose)
     try:
         check_refit(plan)
         shared, feature_seconds = share(plan, ready, pending, say)
         plan.seconds["remote features"] = feature_seconds  # on a cluster: after Ray started, before the trials
         grid, trial_seconds = fit(plan, shared)
-        outputs = write_outputs(plan, grid, shared, say)
+        repeated = run_repeats(plan, grid, build_trainable(plan, shared), shared, say) if plan.spec.repeats else []
+        outputs = write_outputs(plan, grid, shared, say, repeated)
+        tracking.log_best_model(plan, outputs.best_trial, outputs.written["best_model"], say)
         if plan.spec.refit:
             refit_and_score(plan, outputs, shared, say)
         summary = outputs.summary(plan.spec.metric)
@@ -60,9 +71,13 @@ def run_search(opts: SearchOptions) -> dict:
 def describe(plan: Plan) -> str:
     spec = plan.spec
     device = "GPU" if plan.use_gpu else "CPU"
-    data = f" ({plan.describe_data.split(' (')[0]})" if plan.describe_data else ""
-    return (f"search {plan.name}: {spec.num_samples} trials of {spec.data_label}{data}, up to {plan.concurrency} at "
-            f"a time on {device}, {spec.scheduler.type} scheduler; results in {plan.out_dir}")
+    data = f" ({plan.describe_data.split('; labels')[0]})" if plan.describe_data else ""
+    extra = "".join([f", a time budget of {spec.time_budget:g} s for the trials" if spec.time_budget else "",
+                     f", then the best {spec.repeat_top} again with {spec.repeats} seeds each" if spec.repeats else "",
+                     ", then a refit on all of train" if spec.refit else ""])
+    return (f"search {plan.name}: {spec.num_samples} trials of {spec.data_label}{data}, model "
+            f"{', '.join(plan.models)}, up to {plan.concurrency} at a time on {device}, {spec.scheduler.type} "
+            f"scheduler{extra}; results in {plan.out_dir}")
 
 
 def build_trainable(plan: Plan, shared: Shared):
@@ -114,14 +129,10 @@ def fit(plan: Plan, shared: Shared):
                                         reuse_actors=spec.resources.workers_per_trial == 1,
                                         trial_name_creator=_trial_name,
                                         trial_dirname_creator=_trial_name),
-            run_config=tune.RunConfig(
-                name="trials", storage_path=plan.experiment.rsplit("/", 1)[0], verbose=1 if plan.opts.verbose else 0,
-                callbacks=[Progress(spec, plan.concurrency, say)],
-                checkpoint_config=tune.CheckpointConfig(num_to_keep=checkpoints_kept(spec),
-                                                        checkpoint_score_attribute=spec.score_key,
-                                                        checkpoint_score_order="max"),
-                failure_config=tune.FailureConfig(max_failures=spec.max_failures)))
+            run_config=run_config(plan, "trials", [Progress(spec, plan.concurrency, say), *tracking.callbacks(plan)],
+                                  stop=budget.BudgetStopper()))
     started, began = time.perf_counter(), time.time()
+    budget.start(spec.time_budget, began)
     grid = tuner.fit()
     lost = [r for r in grid if r.error is not None and "Could not recover from checkpoint" in str(r.error)]
     if plan.opts.resume and lost:
@@ -136,6 +147,12 @@ def fit(plan: Plan, shared: Shared):
         raise SearchFinishedAlready(f"this search had finished already ({len(grid)} trials, none run now): its "
                                     f"outputs are in {plan.out_dir}")
     finished = grid.num_terminated + grid.num_errors
-    if finished < spec.num_samples:
+    if budget.current().over():
+        if not any(r.metrics for r in grid):
+            raise SearchFailed(f"the time budget of {spec.time_budget:g} s ran out before any trial finished a "
+                               f"check; give the search more time (--time-budget)")
+        say(f"time budget: {len(grid)} of {spec.num_samples} trials ran"
+            + (f", {len(budget.current().stopped)} of them stopped early by it" if budget.current().stopped else ""))
+    elif finished < spec.num_samples:
         raise SearchInterrupted(f"{finished} of {spec.num_samples} trials finished and are kept in {plan.experiment}")
     return grid, seconds

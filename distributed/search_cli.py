@@ -28,6 +28,16 @@ def add_arguments(parser: argparse.ArgumentParser) -> list:
     actions.append(p.add_argument("--refit", action="store_true",
                                   help="after the search, train the best configuration on all of train with Ray Train and score "
                                        "it on test (also the spec's refit: true)"))
+    actions.append(p.add_argument("--time-budget", type=float, metavar="SECONDS",
+                                  help="no new trial starts SECONDS after the trials started (running trials stop at "
+                                       "their next check); the outputs are written as usual (also the spec's time_budget)"))
+    actions.append(p.add_argument("--repeats", type=int, metavar="N",
+                                  help="train the best configurations (the spec's repeat_top, default 3) again with N "
+                                       "seeds each; results.md shows mean ± std of valid and test, and the winner is "
+                                       "decided on the mean (also the spec's repeats)"))
+    actions.append(p.add_argument("--mlflow", nargs="?", const="", metavar="URI",
+                                  help="log every trial to MLflow (one run per trial: params, metrics per check; the "
+                                       "best model as an artifact); without URI a SQLite store, OUTPUT_DIR/NAME/mlflow.db"))
     actions.append(p.add_argument("--keep-checkpoints", action="store_true",
                                   help="keep the trials' checkpoints (default: deleted once best_model/ is written; the "
                                        "summary says how much the search wrote)"))

@@ -7,6 +7,8 @@ from typing import List
 
 from bertclf.errors import UserError
 
+from .budget import BudgetLimiter, BudgetVariants
+
 TIME_ATTR = "epoch"  # the schedulers' clock: epochs trained, in fractions when a run checks mid-epoch
 
 
@@ -31,10 +33,10 @@ def _tolerant_optuna_search():
 def search_algorithm(spec, concurrency: int, points: List[dict]):
     """TPE, seeded; its random start-up phase shrunk by the trials in flight and constant_liar on, so
     parallel trials neither balloon the random phase nor get the same suggestion. PBT takes no
-    searcher (Ray refuses one): its population is drawn at random, seeded."""
+    searcher (Ray refuses one): its population is drawn at random, seeded. Both stop proposing at
+    the time budget (budget.py)."""
     if spec.scheduler.type == "pbt":
-        from ray.tune.search.basic_variant import BasicVariantGenerator
-        return BasicVariantGenerator(points_to_evaluate=points or None, random_state=spec.seed)
+        return BudgetVariants(points_to_evaluate=points or None, random_state=spec.seed)
     import optuna
     optuna.logging.set_verbosity(optuna.logging.WARNING)
     # TPE's start-up counts finished trials only; with `concurrency` trials in flight it would draw up
@@ -46,8 +48,9 @@ def search_algorithm(spec, concurrency: int, points: List[dict]):
         points = [{spec.searched_name(k, p["bert_name"]): v for k, v in p.items()} for p in points]
     else:
         space = {key: dist.to_optuna() for key, dist in spec.space.items()}
-    return _tolerant_optuna_search()(space=space, metric=spec.score_key, mode="max", sampler=sampler,
-                                     points_to_evaluate=points or None)
+    searcher = _tolerant_optuna_search()(space=space, metric=spec.score_key, mode="max", sampler=sampler,
+                                         points_to_evaluate=points or None)
+    return BudgetLimiter(searcher, max_concurrent=concurrency)
 
 
 def _sample_per_model(spec, trial) -> dict:

@@ -127,6 +127,9 @@ class SearchSpec:
     max_test_samples: Optional[int] = None
     dev_split: Optional[float] = None
     refit: bool = False
+    time_budget: Optional[float] = None  # seconds from the trials' start; then no new trial starts
+    repeats: int = 0  # >= 2: the best repeat_top configurations trained again with this many seeds each
+    repeat_top: int = 3
     start_from_defaults: bool = True
     files: Dict[str, str] = field(default_factory=dict)  # your own train / valid / test files, instead of the data set's
     columns: Dict[str, str] = field(default_factory=dict)  # text / pair / label: the files' column names
@@ -355,8 +358,9 @@ def parse(raw: dict, source: str, profile=(), overrides=()) -> SearchSpec:
         scheduler=_section(Scheduler, merged.get("scheduler"), "scheduler", source),
         resources=_section(Resources, merged.get("resources"), "resources", source),
         **{k: merged[k] for k in ("num_samples", "seed", "startup_trials", "checkpoints_to_keep", "max_failures",
-                                  "max_concurrent", "max_test_samples", "dev_split", "refit",
-                                  "start_from_defaults", "files", "columns", "description", "anchors") if k in merged})
+                                  "max_concurrent", "max_test_samples", "dev_split", "refit", "time_budget",
+                                  "repeats", "repeat_top", "start_from_defaults", "files", "columns", "description",
+                                  "anchors") if k in merged})
     _check_values(spec, source)
     for sampled in itertools.islice(spec.corners(), CORNERS_VALIDATED):  # every corner must be a valid run
         try:
@@ -513,6 +517,13 @@ def _check_values(spec: SearchSpec, source: str) -> None:
         positive_int(key, getattr(spec, key))
     for key in ("max_concurrent", "max_test_samples"):
         positive_int(key, getattr(spec, key), allow_none=True)
+    positive_int("repeat_top", spec.repeat_top)
+    if not isinstance(spec.repeats, int) or isinstance(spec.repeats, bool) or spec.repeats < 0 or spec.repeats == 1:
+        raise UserError(f"{source}: repeats: expected 0 (no repeats) or a number of seeds of at least 2, "
+                        f"got {spec.repeats!r}")
+    if spec.time_budget is not None and (_number(spec.time_budget, f"{source}: time_budget") <= 0):
+        raise UserError(f"{source}: time_budget: expected a positive number of seconds or null, "
+                        f"got {spec.time_budget!r}")
     if spec.dev_split is not None and not (isinstance(spec.dev_split, float) and 0 < spec.dev_split < 1):
         raise UserError(f"{source}: dev_split: expected a fraction in (0, 1) or null")
     if not isinstance(spec.files, dict) or set(spec.files) - {"train", "valid", "test"} or \

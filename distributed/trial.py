@@ -94,6 +94,16 @@ def stop_requested():
     return event is not None and event.is_set()
 
 
+def trial_folder() -> str:
+    """This trial's working folder on its node, which Tune uploads to the trial's folder in storage
+    (RunConfig's SyncConfig(sync_artifacts=True): at each checkpoint and when the trial ends).
+    Not tune.get_context().get_trial_dir(): that is the driver's staging folder for an actor's first
+    trial (reachable from the driver's machine only) and this working folder for later trials of a
+    reused actor, which nothing copied without sync_artifacts: most trials had no trial.log."""
+    from ray.train._internal.session import get_session
+    return get_session().storage.trial_working_directory
+
+
 def _file_log(folder: str):
     path = Path(folder) / TRIAL_LOG
 
@@ -111,7 +121,7 @@ def run_in_trial(sampled: dict, spec, shared: Shared, cpus: float, every_check: 
     config = spec.trial_config(sampled)
     if ray.get_gpu_ids():
         config.device = "cuda"
-    trial_dir, trial_id = tune.get_context().get_trial_dir(), tune.get_context().get_trial_id()
+    trial_dir, trial_id = trial_folder(), tune.get_context().get_trial_id()
     checkpoint = tune.get_checkpoint()
     report = reporter(tune.report, tune.Checkpoint.from_directory, every_check, extra=gpu_memory_probe(),
                       owner=trial_id)

@@ -59,13 +59,18 @@ def test_readme_smoke_command_needs_nothing_but_the_install(tmp_path):
     table = [line for line in md.splitlines()  # the seed's table (not the per-class one below it)
              if line.startswith("| ") and line != header and line.count("|") == header.count("|")]
     assert [float(line.split("|")[6]) for line in table] == [round(a, 4) for a in sorted(accs, reverse=True)]
-    assert "re-scored once on the untouched test split (100 examples" in md
+    assert "re-scored once on the untouched test split (all 100 examples of test.csv)" in md
+    assert "Data: 216 train / 24 valid (10% held out of train" in md
     assert (out / "trials_over_time.png").stat().st_size > 1000 and (out / "hyperparameters.png").stat().st_size > 1000
 
     # inputs (token ids, boost features) are prepared once, before the trials, and reach the trials
     # through Ray's object store: no trial reads the data or runs the encoder for features
     assert "prepared once" in proc.stderr
-    assert proc.stderr.count("boost: frozen features of") == 2  # one encoder pass per max_length choice
+    passes = [line for line in lines if line.startswith("[bert-hpo] boost: feature pass") and "computed in" in line]
+    assert len(passes) == 2  # one encoder pass per max_length choice
+    # the plan, with the data sizes and the passes' estimate, comes before the passes
+    assert proc.stderr.index("search imdb-smoke: 4 trials of imdb (216 train / 24 valid") < \
+        proc.stderr.index("frozen-feature pass(es)") < proc.stderr.index(passes[0])
     for log in (out / "trials").glob("trial_*/trial.log"):
         assert not [line for line in log.read_text().splitlines() if line.startswith(("data:", "boost:"))]
 

@@ -66,7 +66,7 @@ def test_same_seed_gives_same_trial_configurations(tmp_path):
 
     def suggestions():
         spec = load_spec("imdb", profile=["cpu", "smoke"])
-        searcher = search_algorithm(spec, concurrency=2, points=[])
+        searcher = search_algorithm(spec, concurrency=2, points=[]).searcher  # TPE, under the budget's limiter
         return [searcher.suggest(f"t{i}") for i in range(4)]
     assert suggestions() == suggestions()
 
@@ -76,8 +76,8 @@ def test_startup_phase_does_not_balloon_with_concurrency():
     from bert_hpo_distributed.spec import load_spec
     spec = load_spec("imdb", ["startup_trials=6"])
     # 6 random trials asked for, 4 in flight: TPE's own count (finished trials only) is cut to 3
-    assert search_algorithm(spec, concurrency=4, points=[])._sampler._n_startup_trials == 3
-    assert search_algorithm(spec, concurrency=1, points=[])._sampler._n_startup_trials == 6
+    assert search_algorithm(spec, concurrency=4, points=[]).searcher._sampler._n_startup_trials == 3
+    assert search_algorithm(spec, concurrency=1, points=[]).searcher._sampler._n_startup_trials == 6
 
 
 def test_missing_data_gives_one_clear_line(tmp_path):

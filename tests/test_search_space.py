@@ -182,7 +182,8 @@ def test_tpe_samples_each_model_s_own_range(tmp_path):
         "name": "tpe", "dataset": "imdb", "seed": 1, "startup_trials": 2,
         "space": {"bert_name": {"choice": ["big", "small"]}, "lr_main": {"loguniform": [1e-5, 5e-5]}},
         "per_model": {"small": {"lr_main": {"loguniform": [1e-4, 1e-3]}}}}))
-    searcher = search_algorithm(spec, 1, [spec.default_point(), {"bert_name": "small", "lr_main": 5e-4}])
+    # TPE itself, under the time budget's limiter of trials in flight (budget.py)
+    searcher = search_algorithm(spec, 1, [spec.default_point(), {"bert_name": "small", "lr_main": 5e-4}]).searcher
     suggested = [searcher.suggest(str(i)) for i in range(12)]
     assert suggested[1]["lr_main"] == 5e-4  # a first point of the small model, under its own range
     assert {s["bert_name"] for s in suggested} == {"big", "small"}

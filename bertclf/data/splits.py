@@ -96,8 +96,21 @@ def load_splits(train_path, valid_path, *, valid_fraction: float, seed: int, col
         valid, valid_ids = train.subset(held), [train_ids[i] for i in held]
         train, train_ids = train.subset(keep), [train_ids[i] for i in keep]
         source = f"{valid_fraction:.0%} held out of train (stratified, seed {seed})"
+    full = (len(train), len(valid))
     picked = seeded_subset(len(train), max_train_samples, seed)
     train, train_ids = train.subset(picked), [train_ids[i] for i in picked]
     picked = seeded_subset(len(valid), max_valid_samples, seed + 1)
     valid, valid_ids = valid.subset(picked), [valid_ids[i] for i in picked]
+    source += subset_note([("train", len(train), full[0]), ("valid", len(valid), full[1])])
     return Splits(train, valid, train_ids, valid_ids, names, source, notes)
+
+
+def subset_note(sizes) -> str:
+    """'; train: a seeded subset of 2000 of 22500' for each (split, size used, size there) that is cut."""
+    return "".join(f"; {split}: a seeded subset of {used} of {there}" for split, used, there in sizes if used < there)
+
+
+def describe_test_data(used: int, there: int, what: str, path) -> str:
+    """'2000 of the 25000 examples of test.csv (a seeded subset)' or 'all 25000 examples of test.csv'."""
+    return (f"{used} of the {there} {what} of {path} (a seeded subset)" if used < there
+            else f"all {there} {what} of {path}")

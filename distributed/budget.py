@@ -1,0 +1,81 @@
+"""--time-budget SECONDS: after the budget no new trial starts, and each running trial stops at its
+next check (reported, so it counts like any trial's); the outputs are written as usual.
+
+Ray Tune's own TuneConfig(time_budget_s) is not used: when it runs out, Tune ends the experiment and
+kills running trials in the middle of an epoch. Here the searcher stops proposing trials (so Tune
+sees the search finish) and a Stopper ends each running trial at its next report.
+
+The budget counts from the start of the trials, as Ray's time_budget_s and Optuna's timeout do
+(reading the data, feature passes and Ray's start are not in it; repeats, test score and refit
+come after it); a --resume gets a budget of its own. Tune pickles its searcher and stoppers with the
+experiment and restores them on --resume, so neither holds the budget: both ask `current()`, this
+process's budget.
+"""
+import time
+from typing import Optional, Set
+
+from ray.tune.search import ConcurrencyLimiter, Searcher
+from ray.tune.search.basic_variant import BasicVariantGenerator
+from ray.tune.stopper import Stopper
+
+
+class TimeBudget:
+    """seconds: None for no budget; started: time.time() when the trials started."""
+
+    def __init__(self, seconds: Optional[float] = None, started: float = 0.0):
+        self.seconds, self.started = seconds, started
+        self.stopped: Set[str] = set()  # ids of the trials it stopped before they were done
+
+    def over(self) -> bool:
+        return self.seconds is not None and time.time() - self.started >= self.seconds
+
+    def left(self) -> Optional[float]:
+        """Seconds left (0 when over), None without a budget."""
+        return None if self.seconds is None else max(0.0, self.seconds - (time.time() - self.started))
+
+
+_current = TimeBudget()
+
+
+def start(seconds: Optional[float], started: float) -> TimeBudget:
+    """This process's budget, from now on what current() returns."""
+    global _current
+    _current = TimeBudget(seconds, started)
+    return _current
+
+
+def current() -> TimeBudget:
+    return _current
+
+
+class BudgetStopper(Stopper):
+    """Stops a trial at its first report after the budget ran out."""
+
+    def __call__(self, trial_id: str, result: dict) -> bool:
+        budget = current()
+        if not budget.over():
+            return False
+        if not result.get("done"):
+            budget.stopped.add(trial_id)
+        return True
+
+    def stop_all(self) -> bool:
+        return False  # running trials end at their own next check, see __call__
+
+
+class BudgetLimiter(ConcurrencyLimiter):
+    """A searcher (TPE) under the ConcurrencyLimiter that Tune adds for max_concurrent_trials (pass
+    the same limit), proposing nothing once the budget ran out."""
+
+    def suggest(self, trial_id: str):
+        return Searcher.FINISHED if current().over() else super().suggest(trial_id)
+
+
+class BudgetVariants(BasicVariantGenerator):
+    """PBT's random population, with no new member once the budget ran out."""
+
+    def next_trial(self):
+        if current().over():
+            self.set_finished()
+            return None
+        return super().next_trial()

@@ -1,0 +1,65 @@
+"""Before the long work of a boost search: how many frozen-feature passes it needs, over how many
+texts and tokens, and about how long they take, so that the console says so before they start
+(on a CPU they are most of the job: 556 of 663 s of the IMDB search).
+
+The estimate times the frozen encoder on one batch of the longest texts of each distinct
+max_length (a second or two each) and scales by the tokens of every pass; passes whose features
+are already cached take seconds instead.
+"""
+import time
+from functools import partial
+from typing import List, Tuple
+
+from bertclf.batching import eval_batches, token_inputs
+from bertclf.device import pick_device, uses_bf16
+from bertclf.encoders import load_encoder
+from bertclf.inference import pad_multiple, run_batches
+
+
+def pass_tokens(inputs) -> int:
+    """Tokens one encoder pass reads: every split's token ids."""
+    return sum(int(t.lengths.sum()) for t in inputs.tokens.values())
+
+
+def seconds_per_token(config, inputs, model_source: str) -> float:
+    """The encoder's time per token on the longest batch of the first split (after one warm-up batch)."""
+    import torch
+    device = pick_device(config.device)
+    encoder = load_encoder(model_source).to(device)
+    tokens = next(iter(inputs.tokens.values()))
+    longest = eval_batches(tokens.lengths.tolist(), config.eval_batch_size)[0]
+    batches = [longest[:2], longest]  # a warm-up, then the batch timed
+    make = partial(token_inputs, tokens, inputs.pad_id, pad_multiple(device))
+    done = []
+    for _, batch, _ in run_batches(encoder, batches, map(make, batches), device=device,
+                                   bf16=uses_bf16(config.precision, device)):
+        if device.type == "cuda":
+            torch.cuda.synchronize()
+        done.append((time.perf_counter(), int(batch["attention_mask"].sum())))
+    (warm, _), (timed, timed_tokens) = done
+    return (timed - warm) / max(1, timed_tokens)
+
+
+def estimate(passes: List[Tuple], models: dict) -> float:
+    """Seconds for the passes [(config, inputs, ...)], timed once per distinct model and max_length.
+    models: bert_name -> plan.Model (its source)."""
+    rate = {}
+    total = 0.0
+    for config, inputs, *_ in passes:
+        key = (config.bert_name, config.max_length)
+        if key not in rate:
+            rate[key] = seconds_per_token(config, inputs, models[config.bert_name].source)
+        total += rate[key] * pass_tokens(inputs)
+    return total
+
+
+def describe_passes(passes: List[Tuple], models: dict) -> str:
+    """'3 frozen-feature pass(es) (one per max_length x truncation; 9,000 texts, 1.2 M tokens in all):
+    about 9 min here, less for any already cached'."""
+    texts = sum(len(t) for _, inputs, *_ in passes for t in inputs.tokens.values())
+    tokens = sum(pass_tokens(inputs) for _, inputs, *_ in passes)
+    seconds = estimate(passes, models)
+    shown = f"{seconds / 60:.0f} min" if seconds >= 90 else f"{seconds:.0f} s"
+    amount = f"{tokens / 1e6:.1f} M" if tokens >= 1e6 else f"{tokens:,}"
+    return (f"{len(passes)} frozen-feature pass(es) (one per max_length x truncation; {texts:,} texts, "
+            f"{amount} tokens in all): about {shown} here, less for any already cached")

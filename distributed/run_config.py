@@ -1,0 +1,17 @@
+"""The Tune RunConfig that every Tuner of a search shares (the search's trials, the seed repeats):
+under the storage path, checkpoints kept by the search's metric, failures retried, Ray's console
+quiet unless --verbose, and each trial's working folder uploaded to its trial folder, which is where
+its trial.log is written (trial.trial_folder)."""
+from .searchers import checkpoints_kept
+
+
+def run_config(plan, name: str, callbacks, **extra):
+    """RunConfig for the Tuner `name` (its folder under the storage path); extra: e.g. stop=."""
+    from ray import tune
+    spec = plan.spec
+    return tune.RunConfig(
+        name=name, storage_path=plan.experiment.rsplit("/", 1)[0], verbose=1 if plan.opts.verbose else 0,
+        callbacks=list(callbacks), sync_config=tune.SyncConfig(sync_artifacts=True),
+        checkpoint_config=tune.CheckpointConfig(num_to_keep=checkpoints_kept(spec), checkpoint_score_attribute=spec.score_key,
+                                                checkpoint_score_order="max"),
+        failure_config=tune.FailureConfig(max_failures=spec.max_failures), **extra)

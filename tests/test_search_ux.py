@@ -1,0 +1,128 @@
+"""What a user sees around a search: a time budget, seed repeats, tracking (trial.log, TensorBoard,
+MLflow), and a console that states the plan before the long work.
+
+Each test that starts Ray runs the search in a subprocess, which stops its Ray also on failure.
+"""
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+from tests.test_search import ROOT, read_csv, run, search_cmd, write_imdb_like
+
+
+def test_train_seed_changes_the_training_but_not_the_held_out_split(config_for):
+    import torch
+    from bertclf.inputs import inputs_key, prepare_inputs
+    from bertclf.train import train
+    configs = [config_for(valid_path=None, valid_fraction=0.25, n_epochs=1, run_name=f"s{s}", train_seed=s)
+               for s in (1, 2)]
+    inputs = [prepare_inputs(c, lambda m: None) for c in configs]
+    assert inputs[0].description == inputs[1].description  # the same held-out rows
+    assert torch.equal(inputs[0].labels["valid"], inputs[1].labels["valid"])
+    assert inputs_key(configs[0]) == inputs_key(configs[1])  # a search prepares them once for every seed
+    first, second = (train(c, inputs=i)["history"][0] for c, i in zip(configs, inputs))
+    assert first["train_loss"] != second["train_loss"]
+    assert configs[0].training_seed == 1 and config_for().training_seed == config_for().seed
+
+
+def test_bad_budget_or_repeats_is_one_line_before_ray(tmp_path):
+    for extra, expected in ((["--time-budget", "0"], "error: --time-budget 0: expected a positive number"),
+                            (["--repeats", "1"], "error: --repeats 1: expected 0 (no repeats) or a number"),
+                            (["--set", "repeats=1"], "repeats: expected 0 (no repeats) or a number of seeds"),
+                            (["--set", "time_budget=-5"], "time_budget: expected a positive number")):
+        proc = subprocess.run([sys.executable, str(ROOT / "launch.py"), "--search", "imdb", "--smoke-test",
+                               "--output-dir", str(tmp_path), *extra], cwd=ROOT, capture_output=True, text=True)
+        assert proc.returncode == 2, proc.stderr[-2000:]
+        assert expected in proc.stderr and "Traceback" not in proc.stderr, proc.stderr[-2000:]
+        assert "ray" not in proc.stderr.lower().replace("array", "")
+
+
+@pytest.mark.ray
+def test_time_budget_starts_no_new_trial_and_stops_running_ones_at_their_next_check(tmp_path):
+    data = write_imdb_like(tmp_path / "data")
+    # 1000 epochs a trial (seconds each), 20 trials asked for, two at a time: only the budget ends
+    # them. The budget counts from the trials' start; 60 s leaves room for a slow first check on a loaded machine
+    proc = run(search_cmd(data, tmp_path / "out", "--name", "budget", "--time-budget", "60",
+                          "--set", "smoke.num_samples=20", "--set", "smoke.fixed.n_epochs=1000", "--set", "smoke.fixed.early_stop=-1",
+                          "--set", "scheduler.type=none", "--set", "smoke.space.mode.choice=[finetune]"))
+    assert proc.returncode == 0, proc.stderr[-3000:]
+    trials = read_csv(tmp_path / "out" / "budget" / "results.csv")
+    assert len(trials) in (1, 2), trials  # on a slow start the searcher proposes the second after the budget
+    assert all(t["status"] == "stopped (time budget)" and 1 <= int(t["epochs_run"]) < 1000 for t in trials)
+    n = len(trials)
+    assert f"time budget: {n} of 20 trials ran, {n} of them stopped early by it" in proc.stderr
+    results = (tmp_path / "out" / "budget" / "results.md").read_text()
+    assert "stopped (time budget)" in results and "test accuracy" in results
+    assert (tmp_path / "out" / "budget" / "best_model" / "head.safetensors").exists()
+
+
+def test_a_resumed_search_continues_the_count_and_remembers_the_best():
+    from types import SimpleNamespace
+
+    from bert_hpo_distributed.progress import Progress
+    from bert_hpo_distributed.spec import load_spec
+    spec = load_spec("imdb", ["num_samples=4"], profile=["cpu", "smoke"])
+    lines = []
+    earlier = Progress(spec, 1, lines.append)
+
+    def trial(trial_id, status, score):
+        return SimpleNamespace(trial_id=trial_id, status=status, config={k: 1 for k in spec.space},
+                               last_result={"best_valid_accuracy": score, "epoch": 3}, path="/x", local_path="/x")
+    before = [trial("a", "TERMINATED", 0.9), trial("b", "TERMINATED", 0.7), trial("c", "RUNNING", None)]
+    for done in before[:2]:
+        earlier.on_trial_result(0, before, done, {**done.last_result, "done_reason": "completed", "time_total_s": 5.0})
+        earlier.on_trial_complete(0, before, done)
+    lines.clear()
+    progress = Progress(spec, 1, lines.append)  # as Tune restores it with the experiment (--resume)
+    progress.set_state(earlier.get_state())
+    assert lines == ["resumed: 2/4 trials finished before, best 0.9000"]
+    progress.on_trial_result(0, before, before[2], {"best_valid_accuracy": 0.8, "epoch": 3, "done_reason": "completed",
+                                                    "time_total_s": 5.0})
+    before[2].status = "TERMINATED"
+    progress.on_trial_complete(0, before, before[2])
+    assert lines[1].startswith("trial 3/4 (c) completed at epoch 3, valid accuracy 0.8000")
+    assert not any("new best" in line for line in lines)  # 0.8 is below the earlier session's 0.9
+
+
+@pytest.mark.ray
+def test_smoke_search_with_repeats_tracks_every_trial_and_states_the_plan_first(tmp_path):
+    import json
+    data = write_imdb_like(tmp_path / "data")
+    out = tmp_path / "out" / "ux"
+    proc = run(search_cmd(data, tmp_path / "out", "--name", "ux", "--repeats", "2", "--set", "smoke.repeat_top=2",
+                          "--mlflow"))
+    assert proc.returncode == 0, proc.stderr[-3000:]
+    console = proc.stderr
+    # the plan (with the data sizes) and the feature passes' estimate come before the passes run
+    plan = console.index("search ux: 4 trials of imdb (216 train / 24 valid")
+    assert plan < console.index("frozen-feature pass(es)") < console.index("feature pass 1 of 2 (")
+    assert "then the best 2 again with 2 seeds each" in console[plan:plan + 400]
+    assert "repeats: the best 2 configuration(s) x 2 seeds: 4 runs" in console
+    assert "test: scoring all 100 examples of" in console
+
+    trials = sorted((out / "trials").glob("trial_*"))
+    assert len(trials) == 4
+    for trial in trials:  # every trial's own log and Ray's TensorBoard events
+        assert "training:" in (trial / "trial.log").read_text(), trial.name
+        assert list(trial.glob("events.out.tfevents.*")), trial.name
+
+    results = (out / "results.md").read_text()
+    assert "Data: 216 train / 24 valid (10% held out of train" in results
+    assert "## Seed repeats" in results and "±" in results
+    assert "(all 100 examples of test.csv)" in results
+    assert "train_seed" in json.loads((out / "best_model" / "search_config.json").read_text())["trial"]
+
+    from mlflow.tracking import MlflowClient
+    client = MlflowClient(f"sqlite:///{out / 'mlflow.db'}")
+    experiment = client.get_experiment_by_name("ux")
+    runs = client.search_runs([experiment.experiment_id])
+    assert sorted(r.info.run_name for r in runs) == [t.name for t in trials]  # one run per trial
+    for r in runs:
+        assert set(r.data.params) >= {"lr", "max_length", "mode"}
+        epochs = json.loads((out / "trials" / r.info.run_name / "result.json").read_text().splitlines()[-1])["epoch"]
+        assert len(client.get_metric_history(r.info.run_id, "valid_accuracy")) == epochs  # a point per check
+    best = [r for r in runs if r.data.tags.get("best_trial") == "true"]
+    assert len(best) == 1
+    assert "head.safetensors" in [Path(a.path).name for a in client.list_artifacts(best[0].info.run_id, "best_model")]

@@ -50,6 +50,8 @@ def top_configurations(table, spec) -> List[tuple]:
     """[(trial, sampled)]: the best repeat_top distinct configurations among the scored trials."""
     score = f"best_{spec.metric}"
     picked = []
+    if score not in table:  # no trial reported a score: write_outputs says that every trial failed
+        return picked
     for row in table[table[score].notna()].to_dict("records"):
         sampled = {k: row["result"].config[k] for k in spec.space}
         if all(sampled != other for _, other in picked):
@@ -84,6 +86,8 @@ def run_repeats(plan, grid, trainable, shared, say) -> List[Repeated]:
     spec = plan.spec
     table = trial_table(grid, spec)
     configurations = top_configurations(table, spec)
+    if not configurations:
+        return []
     points = repeat_points(plan, configurations)
     say(f"repeats: the best {len(configurations)} configuration(s) x {spec.repeats} seeds: "
         f"{estimate(plan, table, len(points))}" + (", each scored on test" if plan.test_path else ""))

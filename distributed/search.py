@@ -39,10 +39,10 @@ def say(message: str) -> None:
 def run_search(opts: SearchOptions) -> dict:
     started = time.perf_counter()
     plan = make_plan(opts, say)
-    tracking.check_mlflow(plan)
     for line in plan.notes:
         say(line)
     groups = tokenise(plan, search_configs(plan.spec), say)
+    tracking.check_mlflow(plan)  # it creates the store: only once the data are known to be good
     say(describe(plan))  # the plan, before the long work (the feature passes)
     passes = feature_passes(plan, groups)
     if passes:
@@ -143,7 +143,8 @@ def fit(plan: Plan, shared: Shared):
         grid = Tuner.restore(plan.experiment, trainable=trainable, restart_errored=True,
                              param_space=param_space(spec) or None).fit()
     seconds = time.perf_counter() - started
-    if plan.opts.resume and all((r.metrics or {}).get("timestamp", began) < began for r in grid):
+    if plan.opts.resume and (plan.out_dir / "results.md").exists() and \
+            all((r.metrics or {}).get("timestamp", began) < began for r in grid):
         raise SearchFinishedAlready(f"this search had finished already ({len(grid)} trials, none run now): its "
                                     f"outputs are in {plan.out_dir}")
     finished = grid.num_terminated + grid.num_errors

@@ -15,7 +15,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> list:
     added after --search (importing this module imports no Ray)."""
     p = parser.add_argument_group("search (--search NAME: Ray Tune + Optuna (TPE) + ASHA or PBT)")
     p.add_argument("--search", metavar="NAME",
-                   help="a search space: imdb, nsmc, korquad, or classify for your own files (search_spaces/NAME.yaml), "
+                   help="a search space: imdb, imdb-minilm, nsmc, korquad, or classify for your own files (search_spaces/NAME.yaml), "
                         "or a .yaml path")
     actions = []
     actions.append(p.add_argument("--set", dest="overrides", action="append", default=[], metavar="KEY=VALUE",
@@ -34,10 +34,11 @@ def add_arguments(parser: argparse.ArgumentParser) -> list:
     actions.append(p.add_argument("--repeats", type=int, metavar="N",
                                   help="train the best configurations (the spec's repeat_top, default 3) again with N "
                                        "seeds each; results.md shows mean ± std of valid and test, and the winner is "
-                                       "decided on the mean (also the spec's repeats)"))
+                                       "decided on the mean (N >= 2; 0: none; also the spec's repeats)"))
     actions.append(p.add_argument("--mlflow", nargs="?", const="", metavar="URI",
                                   help="log every trial to MLflow (one run per trial: params, metrics per check; the "
-                                       "best model as an artifact); without URI a SQLite store, OUTPUT_DIR/NAME/mlflow.db"))
+                                       "best model as an artifact); without URI a SQLite store, OUTPUT_DIR/NAME/mlflow.db; needs the mlflow extra: "
+                                       "pip install 'bert-hpo[mlflow]'"))
     actions.append(p.add_argument("--keep-checkpoints", action="store_true",
                                   help="keep the trials' checkpoints (default: deleted once best_model/ is written; the "
                                        "summary says how much the search wrote)"))
@@ -65,7 +66,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> list:
                                   help="interface for the local Ray dashboard (default 127.0.0.1: this machine only)"))
     actions.append(p.add_argument("--verbose", action="store_true",
                                   help="show Ray's own output: its tables and the workers' logs"))
-    actions.append(p.add_argument("--test_path", metavar="FILE",
+    actions.append(p.add_argument("--test_path", "--test-path", metavar="FILE",
                                   help="your own test data, labelled: the best model is scored on it once (with "
                                        "--train_path and the --*_column options of a single run, e.g. with --search "
                                        "classify)"))

@@ -67,9 +67,10 @@ def check(report: dict, name: str, fn):
 
 def throughput(model: str, slice_csv: Path, lengths, samples: int, batch_size: int, device):
     from bertclf.data.examples import read_examples
+    from bertclf.data.splits import encode_labels
     from throughput import ours_samples_per_s, seed_like_samples_per_s
-    examples = read_examples(slice_csv)
-    texts, labels = examples.texts[:samples], [int(y) for y in examples.labels[:samples]]
+    examples = read_examples(slice_csv)  # labels as written (the shipped slice: negative / positive)
+    texts, labels = examples.texts[:samples], encode_labels(examples, sorted(set(examples.labels)), "--data")[:samples]
     work = tempfile.mkdtemp(prefix="gpu-throughput-")
     sample_csv = os.path.join(work, "sample.csv")
     with open(sample_csv, "w", newline="", encoding="utf-8") as f:

@@ -1,0 +1,217 @@
+"""Search strategies replayed on recorded learning curves at 1 to 64 workers (bench/replay.py), many
+seeds each; writes the per-seed numbers (JSON) and a report of medians and spreads (markdown).
+
+  python bench/simulate.py --table bench/results/curves_boost.json --workers 1 8 32 64 --seeds 30 \
+      --output bench/results/simulation_boost
+
+A method is a name, optionally with changes to the shipped spec after `@`:
+  default        the spec as shipped: its searcher (TPE) and scheduler (ASHA) from
+                 distributed/searchers.py, the engine's stops, every trial in flight (the cluster rule)
+  random         Ray's BasicVariantGenerator, FIFO, every trial to its last epoch
+  tpe_nostop     the shipped TPE, FIFO, every trial to its last epoch (what Trainer.hyperparameter_search
+                 does), as many trials in flight as workers
+  asha_random    Ray's BasicVariantGenerator with the shipped ASHA and the engine's stops
+  pbt            the shipped PBT (scheduler type pbt, the spec's other settings)
+  changes: inflight=all|workers|N (N x workers), startup=N, grace=EPOCHS, rf=FACTOR
+  e.g. default@inflight=workers,startup=8
+"""
+import argparse
+import json
+import math
+import os
+import re
+import sys
+import time
+from dataclasses import replace
+from multiprocessing import Pool
+
+import numpy as np
+
+sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
+from bertclf.atomic import write_text  # noqa: E402
+from bert_hpo_distributed.searchers import first_points, scheduler, search_algorithm  # noqa: E402
+from bert_hpo_distributed.spec import load_spec  # noqa: E402
+from bench.curve_table import load_table  # noqa: E402
+from bench.replay import Rules, replay  # noqa: E402
+
+BASE_METHODS = ("default", "random", "tpe_nostop", "asha_random", "pbt")
+TARGET_POINTS = 0.005  # "within 0.5 point of the table's best"
+
+
+def table_spec(meta: dict):
+    """The spec the table was recorded from (its search, profile and --set changes)."""
+    return load_spec(meta["search"], meta.get("overrides", []), profile=meta.get("profile", []))
+
+
+def parse_method(text: str):
+    name, _, changes = text.partition("@")
+    if name not in BASE_METHODS:
+        raise SystemExit(f"error: --methods {text}: expected one of {', '.join(BASE_METHODS)}[@changes]")
+    options = dict(item.split("=", 1) for item in changes.split(",") if item)
+    unknown = set(options) - {"inflight", "startup", "grace", "rf"}
+    if unknown:
+        raise SystemExit(f"error: --methods {text}: unknown change {sorted(unknown)[0]} "
+                         f"(expected inflight, startup, grace or rf)")
+    return name, options
+
+
+def engine_rules(spec, valid_size: int, stops: bool) -> Rules:
+    config = spec.trial_config(spec.default_point())
+    return Rules(patience=config.early_stop if stops else -1, degenerate_check=config.degenerate_check and stops,
+                 n_epochs=config.n_epochs, valid_size=valid_size)
+
+
+def setting(spec, method: str, workers: int, num_samples: int, seed: int, valid_size: int):
+    """(searcher, scheduler, trials in flight, param_space, engine rules) of one method."""
+    from ray.tune.schedulers import FIFOScheduler
+    from ray.tune.search.basic_variant import BasicVariantGenerator
+    name, options = parse_method(method)
+    spec = replace(spec, seed=seed, num_samples=num_samples)
+    sched = spec.scheduler
+    if "grace" in options:
+        sched = replace(sched, grace_period=float(options["grace"]))
+    if "rf" in options:
+        sched = replace(sched, reduction_factor=float(options["rf"]))
+    if name == "pbt":
+        sched = replace(sched, type="pbt")
+    spec = replace(spec, scheduler=sched, startup_trials=int(options.get("startup", spec.startup_trials)))
+    max_epochs = max(spec.trial_config(c).n_epochs for c in spec.corners())
+    inflight = options.get("inflight", "workers" if name == "tpe_nostop" else "all")
+    concurrency = (num_samples if inflight == "all" else workers if inflight == "workers"
+                   else max(1, round(float(inflight) * workers)))
+    space = {key: dist.to_tune() for key, dist in spec.space.items()}
+    points = first_points(spec, None)
+    if name in ("random", "asha_random"):
+        searcher = BasicVariantGenerator(random_state=seed)
+        return (searcher, scheduler(spec, max_epochs) if name == "asha_random" else FIFOScheduler(),
+                concurrency, space, engine_rules(spec, valid_size, stops=name == "asha_random"))
+    if name == "tpe_nostop":
+        spec = replace(spec, scheduler=replace(sched, type="none"))
+    searcher = search_algorithm(spec, concurrency, points)
+    return (searcher, scheduler(spec, max_epochs), concurrency, space if name == "pbt" else None,
+            engine_rules(spec, valid_size, stops=name != "tpe_nostop"))
+
+
+def run_one(job):
+    table_path, method, workers, num_samples, seed, overhead = job
+    table = _load(table_path)
+    spec = table_spec(table.meta)
+    searcher, sched, concurrency, space, rules = setting(spec, method, workers, num_samples, seed, valid_size(table))
+    started = time.perf_counter()
+    out = replay(table, searcher, sched, workers=workers, concurrency=concurrency, num_samples=num_samples,
+                 rules=rules, seed=seed, param_space=space, start_overhead_s=overhead)
+    target = table.best - TARGET_POINTS
+    return {"method": method, "workers": workers, "seed": seed, "num_samples": num_samples,
+            "concurrency": concurrency, "time_to_target_s": out.time_to(target), "final": out.final,
+            "gap": table.best - out.final, "end_s": out.end_s, "trials": out.trials, "checks": out.checks,
+            "worker_s": out.worker_s, "exploits": out.exploits, "cpu_s": time.perf_counter() - started}
+
+
+_TABLES = {}
+
+
+def _load(path):
+    if path not in _TABLES:
+        data = json.loads(open(path, encoding="utf-8").read())
+        _TABLES[path] = load_table(path, table_spec(data["meta"]).space)
+    return _TABLES[path]
+
+
+def valid_size(table) -> int:
+    """The validation rows behind the table's scores, from the recorder's description of its inputs."""
+    sizes = {int(m.group(1)) for text in table.meta.get("inputs", {}).values()
+             for m in [re.search(r"(\d+) valid", text)] if m}
+    return sizes.pop() if len(sizes) == 1 else 1000
+
+
+def quantiles(values):
+    """(25th, 50th, 75th percentile); math.inf where a run never reached the target."""
+    a = np.sort(np.array(values, dtype=float))
+    return tuple(float(np.percentile(a, q, method="nearest")) for q in (25, 50, 75))
+
+
+def summarise(rows, table) -> dict:
+    groups = {}
+    for r in rows:
+        groups.setdefault((r["method"], r["workers"]), []).append(r)
+    summary = []
+    for (method, workers), rs in sorted(groups.items(), key=lambda kv: (kv[0][1], kv[0][0])):
+        t25, t50, t75 = quantiles([r["time_to_target_s"] for r in rs])
+        g25, g50, g75 = quantiles([r["gap"] for r in rs])
+        e25, e50, e75 = quantiles([r["end_s"] for r in rs])
+        summary.append({"method": method, "workers": workers, "seeds": len(rs), "num_samples": rs[0]["num_samples"],
+                        "concurrency": rs[0]["concurrency"],
+                        "reached": sum(math.isfinite(r["time_to_target_s"]) for r in rs),
+                        "time_to_target_s": [t25, t50, t75], "gap_points": [100 * g25, 100 * g50, 100 * g75],
+                        "end_s": [e25, e50, e75],
+                        "worker_s_median": float(np.median([r["worker_s"] for r in rs])),
+                        "trials_median": float(np.median([r["trials"] for r in rs]))})
+    return {"table_best": table.best, "target": table.best - TARGET_POINTS, "rows_in_table": len(table.rows),
+            "settings": summary}
+
+
+def fmt_s(x):
+    return "never" if not math.isfinite(x) else f"{x:,.0f}" if x >= 100 else f"{x:.1f}"
+
+
+def markdown(summary, table_path, args) -> str:
+    lines = [f"Table `{table_path}`: {summary['rows_in_table']} configurations, best check "
+             f"{summary['table_best']:.4f}; target {summary['target']:.4f} (0.5 point below). "
+             f"{args.seeds} seeds per setting; start overhead {args.start_overhead} s per trial start.", "",
+             "| workers | method | trials | in flight | reached | time to target, s: median [IQR] | "
+             "final gap, points: median [IQR] | search ends, s: median | worker-s |",
+             "|---|---|---|---|---|---|---|---|---|"]
+    by_workers = {}
+    for s in summary["settings"]:
+        by_workers.setdefault(s["workers"], []).append(s)
+    for workers, ss in by_workers.items():
+        base = {s["method"]: s["time_to_target_s"][1] for s in ss}
+        for s in ss:
+            t, g, e = s["time_to_target_s"], s["gap_points"], s["end_s"]
+            lines.append(f"| {workers} | {s['method']} | {s['num_samples']} | {s['concurrency']} | "
+                         f"{s['reached']}/{s['seeds']} | {fmt_s(t[1])} [{fmt_s(t[0])}, {fmt_s(t[2])}] | "
+                         f"{g[1]:.2f} [{g[0]:.2f}, {g[2]:.2f}] | {fmt_s(e[1])} | {s['worker_s_median']:,.0f} |")
+        ours = base.get("default")
+        if ours and math.isfinite(ours):
+            ratios = ", ".join(f"{m} {base[m] / ours:.2f}x" for m in ("random", "tpe_nostop") if m in base)
+            lines.append(f"| {workers} | *default vs* | | | | {ratios} (their median / ours) | | | |")
+    return "\n".join(lines) + "\n"
+
+
+def main():
+    parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    parser.add_argument("--table", required=True, help="a curves JSON written by bench/record_curves.py")
+    parser.add_argument("--workers", type=int, nargs="+", default=[1, 8, 32, 64])
+    parser.add_argument("--methods", nargs="+", default=list(BASE_METHODS))
+    parser.add_argument("--seeds", type=int, default=30)
+    parser.add_argument("--trials-per-worker", type=float, default=4.0,
+                        help="trials per search: this x workers, at least the spec's num_samples")
+    parser.add_argument("--num-samples", type=int, default=None, help="trials per search, for every worker count")
+    parser.add_argument("--start-overhead", type=float, default=0.0, help="simulated seconds to start a trial")
+    parser.add_argument("--jobs", type=int, default=1, help="processes")
+    parser.add_argument("--output", required=True, help="path prefix: writes PREFIX.json and PREFIX.md")
+    args = parser.parse_args()
+    for m in args.methods:
+        parse_method(m)
+    table = _load(args.table)
+    spec = table_spec(table.meta)
+    jobs = []
+    for workers in args.workers:
+        n = args.num_samples or max(spec.num_samples, math.ceil(args.trials_per_worker * workers))
+        jobs += [(args.table, m, workers, n, seed, args.start_overhead) for m in args.methods for seed in range(args.seeds)]
+    started = time.perf_counter()
+    if args.jobs > 1:
+        with Pool(args.jobs) as pool:
+            rows = pool.map(run_one, jobs, chunksize=1)
+    else:
+        rows = [run_one(j) for j in jobs]
+    summary = summarise(rows, table)
+    summary["command"] = " ".join(sys.argv)
+    summary["cpu_s"] = time.perf_counter() - started
+    write_text(f"{args.output}.json", json.dumps({"summary": summary, "runs": rows}, indent=1))
+    write_text(f"{args.output}.md", markdown(summary, args.table, args))
+    print(markdown(summary, args.table, args))
+
+
+if __name__ == "__main__":
+    main()

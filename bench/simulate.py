@@ -12,11 +12,13 @@ A method is a name, optionally with changes to the shipped spec after `@`:
                  does), as many trials in flight as workers
   asha_random    Ray's BasicVariantGenerator with the shipped ASHA and the engine's stops
   pbt            the shipped PBT (scheduler type pbt, the spec's other settings)
-  changes: inflight=all|workers|N (N x workers), startup=N, grace=EPOCHS, rf=FACTOR
-  e.g. default@inflight=workers,startup=8
+  changes: inflight=all|workers|N (N x workers), startup=N (the spec's startup_trials, which the
+  shipped searcher shrinks by the trials in flight - 1), tpe_startup=N (TPE's own n_startup_trials,
+  whatever is in flight), grace=EPOCHS, rf=FACTOR; e.g. default@inflight=workers,tpe_startup=8
 """
 import argparse
 import json
+import logging
 import math
 import os
 import re
@@ -35,6 +37,7 @@ from bench.curve_table import load_table  # noqa: E402
 from bench.replay import Rules, replay  # noqa: E402
 
 BASE_METHODS = ("default", "random", "tpe_nostop", "asha_random", "pbt")
+CHANGES = ("inflight", "startup", "tpe_startup", "grace", "rf")
 TARGET_POINTS = 0.005  # "within 0.5 point of the table's best"
 
 
@@ -48,10 +51,10 @@ def parse_method(text: str):
     if name not in BASE_METHODS:
         raise SystemExit(f"error: --methods {text}: expected one of {', '.join(BASE_METHODS)}[@changes]")
     options = dict(item.split("=", 1) for item in changes.split(",") if item)
-    unknown = set(options) - {"inflight", "startup", "grace", "rf"}
+    unknown = set(options) - set(CHANGES)
     if unknown:
         raise SystemExit(f"error: --methods {text}: unknown change {sorted(unknown)[0]} "
-                         f"(expected inflight, startup, grace or rf)")
+                         f"(expected one of {', '.join(CHANGES)})")
     return name, options
 
 
@@ -74,11 +77,14 @@ def setting(spec, method: str, workers: int, num_samples: int, seed: int, valid_
         sched = replace(sched, reduction_factor=float(options["rf"]))
     if name == "pbt":
         sched = replace(sched, type="pbt")
-    spec = replace(spec, scheduler=sched, startup_trials=int(options.get("startup", spec.startup_trials)))
     max_epochs = max(spec.trial_config(c).n_epochs for c in spec.corners())
     inflight = options.get("inflight", "workers" if name == "tpe_nostop" else "all")
     concurrency = (num_samples if inflight == "all" else workers if inflight == "workers"
                    else max(1, round(float(inflight) * workers)))
+    startup = int(options.get("startup", spec.startup_trials))
+    if "tpe_startup" in options:  # undo search_algorithm's shrink: startup - (concurrency - 1)
+        startup = int(options["tpe_startup"]) + concurrency - 1
+    spec = replace(spec, scheduler=sched, startup_trials=startup)
     space = {key: dist.to_tune() for key, dist in spec.space.items()}
     points = first_points(spec, None)
     if name in ("random", "asha_random"):
@@ -94,6 +100,7 @@ def setting(spec, method: str, workers: int, num_samples: int, seed: int, valid_
 
 def run_one(job):
     table_path, method, workers, num_samples, seed, overhead = job
+    logging.getLogger("ray.tune").setLevel(logging.WARNING)  # PBT logs every exploit at INFO
     table = _load(table_path)
     spec = table_spec(table.meta)
     searcher, sched, concurrency, space, rules = setting(spec, method, workers, num_samples, seed, valid_size(table))

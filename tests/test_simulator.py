@@ -3,6 +3,7 @@ for a seed, and runs the product's own searcher and scheduler objects (TPE stops
 ASHA stops trials, PBT exploits)."""
 import json
 import math
+import subprocess
 import sys
 from pathlib import Path
 
@@ -76,3 +77,18 @@ def test_workers_share_the_simulated_time_and_pbt_exploits(table):
     pbt, _, sched = run(table, "pbt", workers=4)
     assert type(sched).__name__ == "PopulationBasedTraining" and pbt.exploits > 0
     assert pbt.final <= table.best
+
+
+def test_the_readme_commands_run(table, tmp_path):
+    """bench/README.md's simulator commands: both --help, and simulate.py on the tiny table."""
+    for script in ("bench/record_curves.py", "bench/simulate.py"):
+        proc = subprocess.run([sys.executable, script, "--help"], cwd=ROOT, capture_output=True, text=True)
+        assert proc.returncode == 0 and "--output" in proc.stdout, proc.stderr
+    table_path = tmp_path / "curves.json"
+    proc = subprocess.run([sys.executable, "bench/simulate.py", "--table", str(table_path), "--workers", "1", "2",
+                           "--seeds", "2", "--methods", "default", "random", "default@inflight=workers,tpe_startup=3,grace=2",
+                           "--output", str(tmp_path / "sim")], cwd=ROOT, capture_output=True, text=True)
+    assert proc.returncode == 0, proc.stderr
+    runs = json.loads((tmp_path / "sim.json").read_text())["runs"]
+    assert len(runs) == 2 * 2 * 3
+    assert "| 2 | default |" in (tmp_path / "sim.md").read_text()

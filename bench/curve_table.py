@@ -49,10 +49,23 @@ class Table:
         return int(np.lexsort((distance, mismatches))[0])
 
 
-def load_table(path, space) -> Table:
-    """The table at `path`, read against `space` (the spec's space the recorder drew from)."""
-    data = json.loads(Path(path).read_text(encoding="utf-8"))
-    rows = [r for r in data["rows"] if r["checks"]]
+SETUP = ("search", "profile", "overrides", "metric", "fixed")  # what must match to merge recordings
+
+
+def read_meta(paths) -> dict:
+    """The recording setup the files share (recordings drawn with different seeds may be merged)."""
+    metas = [json.loads(Path(p).read_text(encoding="utf-8"))["meta"] for p in paths]
+    for path, meta in zip(paths[1:], metas[1:]):
+        if any(meta.get(k) != metas[0].get(k) for k in SETUP):
+            raise ValueError(f"{path}: recorded with another setup than {paths[0]} ({', '.join(SETUP)})")
+    return metas[0]
+
+
+def load_table(paths, space) -> Table:
+    """The tables at `paths`, one table, read against `space` (the spec's space the recorder drew from)."""
+    meta, rows = read_meta(paths), []
+    for path in paths:
+        rows += [r for r in json.loads(Path(path).read_text(encoding="utf-8"))["rows"] if r["checks"]]
     if not rows:
-        raise ValueError(f"{path}: no recorded curves")
-    return Table(rows=rows, meta=data.get("meta", {}), space=space)
+        raise ValueError(f"{', '.join(map(str, paths))}: no recorded curves")
+    return Table(rows=rows, meta=meta, space=space)

@@ -33,7 +33,7 @@ sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 from bertclf.atomic import write_text  # noqa: E402
 from bert_hpo_distributed.searchers import first_points, scheduler, search_algorithm  # noqa: E402
 from bert_hpo_distributed.spec import load_spec  # noqa: E402
-from bench.curve_table import load_table  # noqa: E402
+from bench.curve_table import load_table, read_meta  # noqa: E402
 from bench.replay import Rules, replay  # noqa: E402
 
 BASE_METHODS = ("default", "random", "tpe_nostop", "asha_random", "pbt")
@@ -117,11 +117,10 @@ def run_one(job):
 _TABLES = {}
 
 
-def _load(path):
-    if path not in _TABLES:
-        data = json.loads(open(path, encoding="utf-8").read())
-        _TABLES[path] = load_table(path, table_spec(data["meta"]).space)
-    return _TABLES[path]
+def _load(paths):
+    if paths not in _TABLES:
+        _TABLES[paths] = load_table(paths, table_spec(read_meta(paths)).space)
+    return _TABLES[paths]
 
 
 def valid_size(table) -> int:
@@ -162,7 +161,7 @@ def fmt_s(x):
 
 
 def markdown(summary, table_path, args) -> str:
-    lines = [f"Table `{table_path}`: {summary['rows_in_table']} configurations, best check "
+    lines = [f"Table {', '.join(f'`{p}`' for p in table_path)}: {summary['rows_in_table']} configurations, best check "
              f"{summary['table_best']:.4f}; target {summary['target']:.4f} (0.5 point below). "
              f"{args.seeds} seeds per setting; start overhead {args.start_overhead} s per trial start.", "",
              "| workers | method | trials | in flight | reached | time to target, s: median [IQR] | "
@@ -187,7 +186,8 @@ def markdown(summary, table_path, args) -> str:
 
 def main():
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
-    parser.add_argument("--table", required=True, help="a curves JSON written by bench/record_curves.py")
+    parser.add_argument("--table", required=True, nargs="+",
+                        help="curves JSON written by bench/record_curves.py (several: one table, same setup)")
     parser.add_argument("--workers", type=int, nargs="+", default=[1, 8, 32, 64])
     parser.add_argument("--methods", nargs="+", default=list(BASE_METHODS))
     parser.add_argument("--seeds", type=int, default=30)
@@ -200,6 +200,7 @@ def main():
     args = parser.parse_args()
     for m in args.methods:
         parse_method(m)
+    args.table = tuple(args.table)
     table = _load(args.table)
     spec = table_spec(table.meta)
     jobs = []

@@ -46,7 +46,7 @@ def table(tmp_path):
             "inputs": {"128/head": "40 train / 20 valid"}}
     path = tmp_path / "curves.json"
     path.write_text(json.dumps({"meta": meta, "rows": rows}))
-    return load_table(path, table_spec(meta).space)
+    return load_table([path], table_spec(meta).space)
 
 
 def run(table, method, workers=4, seed=0, num_samples=12):

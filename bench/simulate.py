@@ -2,7 +2,7 @@
 seeds each; writes the per-seed numbers (JSON) and a report of medians and spreads (markdown).
 
   python bench/simulate.py --table bench/results/curves_boost.json --workers 1 8 32 64 --seeds 30 \
-      --output bench/results/simulation_boost
+      --output bench/results/simulation_boost.json
 
 A method is a name, optionally with changes to the shipped spec after `@`:
   default        the spec as shipped: its searcher (TPE) and scheduler (ASHA) from
@@ -202,7 +202,7 @@ def main():
                         help="points below the table's best check that count as reached")
     parser.add_argument("--start-overhead", type=float, default=0.0, help="simulated seconds to start a trial")
     parser.add_argument("--jobs", type=int, default=1, help="processes")
-    parser.add_argument("--output", required=True, help="path prefix: writes PREFIX.json and PREFIX.md")
+    parser.add_argument("--output", required=True, help="NAME.json: the per-seed numbers; the report goes to NAME.md")
     args = parser.parse_args()
     for m in args.methods:
         parse_method(m)
@@ -223,8 +223,8 @@ def main():
     summary = summarise(rows, table, [str(p) for p in args.targets])
     summary["command"] = " ".join(sys.argv)
     summary["cpu_s"] = time.perf_counter() - started
-    write_text(f"{args.output}.json", json.dumps({"summary": summary, "runs": rows}, indent=1))
-    write_text(f"{args.output}.md", markdown(summary, args.table, args))
+    write_text(args.output, json.dumps({"summary": summary, "runs": rows}, indent=1))
+    write_text(os.path.splitext(args.output)[0] + ".md", markdown(summary, args.table, args))
     print(markdown(summary, args.table, args))
 
 

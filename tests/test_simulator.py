@@ -87,7 +87,7 @@ def test_the_readme_commands_run(table, tmp_path):
     table_path = tmp_path / "curves.json"
     proc = subprocess.run([sys.executable, "bench/simulate.py", "--table", str(table_path), "--workers", "1", "2",
                            "--seeds", "2", "--methods", "default", "random", "default@inflight=workers,tpe_startup=3,grace=2",
-                           "--output", str(tmp_path / "sim")], cwd=ROOT, capture_output=True, text=True)
+                           "--output", str(tmp_path / "sim.json")], cwd=ROOT, capture_output=True, text=True)
     assert proc.returncode == 0, proc.stderr
     runs = json.loads((tmp_path / "sim.json").read_text())["runs"]
     assert len(runs) == 2 * 2 * 3

@@ -1,0 +1,212 @@
+"""Replay one search over a curve table in simulated time, through Ray Tune's own objects.
+
+Ray Tune has no simulator backend, so this file plays the part of Tune's TuneController: it asks the
+search algorithm for trials (Tune's SearchGenerator over a ConcurrencyLimiter, as `tune.run` wraps a
+Searcher given max_concurrent_trials; a BasicVariantGenerator as is), hands them to the scheduler
+(on_trial_add, choose_trial_to_run, on_trial_result, on_trial_complete), and runs them on `workers`
+simulated workers with an event queue: a trial's next check lands `seconds` (the table's) after the
+previous one. The trials are real `ray.tune.experiment.Trial` objects; no Ray cluster is started.
+
+What a trial reports is the table row nearest to its configuration (curve_table.Table.nearest),
+check by check, with the engine's own stops (patience, chance level) applied to the curve as
+bertclf.train.check applies them. PBT's checkpoint is a Position on the table: an exploited trial
+continues on its donor's row from the donor's saved check (its weights are the donor's; the
+mutated hyperparameters are not modelled: they change only lr, weight decay and dropout by small
+factors, and no table row has a curve that switches configuration mid-way).
+"""
+import heapq
+import itertools
+import math
+import random
+import shutil
+import tempfile
+from dataclasses import dataclass, field
+from typing import Dict, List, Optional, Tuple
+
+import numpy as np
+from ray.tune.experiment import Experiment, Trial
+from ray.tune.schedulers import TrialScheduler
+from ray.tune.search import ConcurrencyLimiter, SearchAlgorithm, SearchGenerator
+
+from bertclf.train import DEGENERATE_AT
+from bert_hpo_distributed.searchers import TIME_ATTR
+
+# tune_controller._get_max_pending_trials for a BasicVariantGenerator: "at least 200 pending trials
+# to trigger fast autoscaling", or 1.1 x the cluster's CPUs (one per worker here)
+MIN_AUTOSCALING_PENDING = 200
+
+
+@dataclass(frozen=True)
+class Position:
+    """Where a trial is on the table, and the engine's state there: PBT's checkpoint."""
+    row: int
+    done: int  # checks done on the row
+    best: Optional[Tuple[float, float]] = None  # (metric, -valid_loss) of the best check
+    bad_checks: int = 0
+
+
+@dataclass(frozen=True)
+class Rules:
+    """The engine's own stops (bertclf.train.check), from the spec's fixed options."""
+    patience: int  # early_stop; <= 0: off
+    degenerate_check: bool
+    n_epochs: float
+    valid_size: int
+    majority: float = 0.5  # IMDB's splits are balanced and stratified
+    n_labels: int = 2
+
+    def done(self, checks: List[dict], done: int, bad_checks: int, metric: str) -> bool:
+        """Does the engine stop after check number `done` (1-based) of this curve?"""
+        if done >= len(checks):
+            return True
+        if self.patience > 0 and bad_checks >= self.patience:
+            return True
+        epoch = checks[done - 1]["epoch"]
+        first_judged = all(c["epoch"] < DEGENERATE_AT * self.n_epochs for c in checks[:done - 1])
+        if self.degenerate_check and first_judged and epoch >= DEGENERATE_AT * self.n_epochs:
+            noise = 2 * math.sqrt(self.majority * (1 - self.majority) / self.valid_size)
+            return (checks[done - 1][metric] <= self.majority + noise
+                    and checks[done - 1]["train_loss"] >= 0.97 * math.log(self.n_labels))
+        return False
+
+
+@dataclass
+class Outcome:
+    trace: List[Tuple[float, float]]  # (simulated s, best reported check so far), at each improvement
+    end_s: float  # when the last trial ended
+    trials: int
+    checks: int
+    worker_s: float  # busy worker-seconds
+    exploits: int = 0
+
+    def time_to(self, target: float) -> float:
+        return next((t for t, v in self.trace if v >= target), math.inf)
+
+    @property
+    def final(self) -> float:
+        return self.trace[-1][1] if self.trace else -math.inf
+
+
+def as_search_alg(searcher, concurrency: int) -> SearchAlgorithm:
+    """What tune.run makes of a search_alg with max_concurrent_trials (ray/tune/tune.py)."""
+    if isinstance(searcher, SearchAlgorithm):
+        return searcher  # a BasicVariantGenerator: Tune ignores max_concurrent_trials for it
+    return SearchGenerator(ConcurrencyLimiter(searcher, max_concurrent=concurrency))
+
+
+def max_pending(search_alg, workers: int) -> int:
+    """tune_controller._get_max_pending_trials, with the cluster's CPUs = workers."""
+    if isinstance(search_alg, SearchGenerator):
+        return search_alg.searcher.max_concurrent
+    return max(MIN_AUTOSCALING_PENDING, int(workers * 1.1))
+
+
+@dataclass
+class Controller:
+    """The TuneController stand-in: what Tune's schedulers call back on."""
+    search_alg: SearchAlgorithm
+    trials: List[Trial] = field(default_factory=list)
+    positions: Dict[Trial, Position] = field(default_factory=dict)
+
+    def get_trials(self):
+        return self.trials
+
+    def get_live_trials(self):
+        return [t for t in self.trials if not t.is_finished()]
+
+    def _schedule_trial_save(self, trial, result=None):
+        return self.positions[trial]
+
+    def pause_trial(self, trial, should_checkpoint: bool = True):
+        trial.set_status(Trial.PAUSED)
+
+
+def replay(table, searcher, scheduler, *, workers: int, concurrency: int, num_samples: int, rules: Rules,
+           seed: int, param_space: Optional[dict] = None, start_overhead_s: float = 0.0) -> Outcome:
+    """One search of `num_samples` trials on `workers` workers, `concurrency` trials in flight."""
+    random.seed(seed)  # PBT's donor choice and mutations
+    np.random.seed(seed)  # ASHA's bracket choice
+    metric = table.metric
+    if hasattr(scheduler, "_log_config"):
+        scheduler._log_config = False  # PBT's policy log files need a Ray session; they change no decision
+    storage = tempfile.mkdtemp(prefix="sim-")  # Trial objects want an experiment folder (PBT logs there)
+    try:
+        search_alg = as_search_alg(searcher, concurrency)
+        search_alg.add_configurations([Experiment("sim", _never_run, config=param_space or {},
+                                                  num_samples=num_samples, storage_path=storage)])
+        sim = Controller(search_alg)
+        pending_cap = max_pending(search_alg, workers)
+        events, order = [], itertools.count()
+        running, iterations, applied = set(), {}, {}
+        out = Outcome(trace=[], end_s=0.0, trials=0, checks=0, worker_s=0.0)
+        now = 0.0
+
+        def start(trial, at, overhead):
+            trial.set_status(Trial.RUNNING)
+            running.add(trial)
+            pos = sim.positions[trial]
+            seconds = overhead + table.rows[pos.row]["checks"][pos.done]["seconds"]
+            heapq.heappush(events, (at + seconds, next(order), trial, seconds))
+
+        def fill(at):
+            while not search_alg.is_finished() and sum(t.status == Trial.PENDING for t in sim.trials) < pending_cap:
+                trial = search_alg.next_trial()
+                if trial is None:
+                    break
+                sim.trials.append(trial)
+                sim.positions[trial] = Position(row=table.nearest(trial.config), done=0)
+                iterations[trial] = 0
+                scheduler.on_trial_add(sim, trial)
+                out.trials += 1
+            while len(running) < workers:
+                trial = scheduler.choose_trial_to_run(sim)
+                if trial is None:
+                    break
+                start(trial, at, start_overhead_s)  # a fresh trial, or one restored from a checkpoint
+
+        fill(now)
+        while events:
+            now, _, trial, seconds = heapq.heappop(events)
+            out.worker_s += seconds
+            pos = sim.positions[trial]
+            checks = table.rows[pos.row]["checks"]
+            check = checks[pos.done]
+            score = (check[metric], -check["valid_loss"])
+            better = pos.best is None or score > pos.best
+            pos = Position(pos.row, pos.done + 1, score if better else pos.best, 0 if better else pos.bad_checks + 1)
+            sim.positions[trial] = pos
+            iterations[trial] += 1
+            out.checks += 1
+            if not out.trace or check[metric] > out.trace[-1][1]:
+                out.trace.append((now, check[metric]))
+            result = {TIME_ATTR: check["epoch"], metric: check[metric], f"best_{metric}": pos.best[0],
+                      "valid_loss": check["valid_loss"], "train_loss": check["train_loss"],
+                      "training_iteration": iterations[trial], "time_total_s": now}
+            engine_done = rules.done(checks, pos.done, pos.bad_checks, metric)
+            search_alg.on_trial_result(trial.trial_id, result)
+            decision = scheduler.on_trial_result(sim, trial, result)
+            latest = trial.run_metadata.checkpoint_manager._latest_checkpoint_result
+            if latest is not None and isinstance(latest.checkpoint, Position) and applied.get(trial) is not latest:
+                applied[trial] = latest  # PBT exploited: continue from the donor's saved check
+                sim.positions[trial] = latest.checkpoint
+                engine_done = sim.positions[trial].done >= len(table.rows[latest.checkpoint.row]["checks"])
+                out.exploits += 1
+            running.discard(trial)
+            if engine_done or decision == TrialScheduler.STOP:
+                search_alg.on_trial_complete(trial.trial_id, result=result)
+                scheduler.on_trial_complete(sim, trial, result)
+                trial.set_status(Trial.TERMINATED)
+            elif trial.status == Trial.PAUSED or decision == TrialScheduler.PAUSE:
+                trial.set_status(Trial.PAUSED)
+            else:
+                start(trial, now, 0.0)
+            fill(now)
+        out.end_s = now
+        return out
+    finally:
+        shutil.rmtree(storage, ignore_errors=True)
+
+
+def _never_run(config):
+    """The trainable Tune's Experiment requires; the simulator runs none."""
+    raise RuntimeError("the simulator replays recorded curves; no trainable runs")

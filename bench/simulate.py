@@ -1,0 +1,232 @@
+"""Search strategies replayed on recorded learning curves at 1 to 64 workers (bench/replay.py), many
+seeds each; writes the per-seed numbers (JSON) and a report of medians and spreads (markdown).
+
+  python bench/simulate.py --table bench/results/curves_boost.json --workers 1 8 32 64 --seeds 30 \
+      --output bench/results/simulation_boost.json
+
+A method is a name, optionally with changes to the shipped spec after `@`:
+  default        the spec as shipped: its searcher (TPE) and scheduler (ASHA) from
+                 distributed/searchers.py, the engine's stops, every trial in flight (the cluster rule)
+  random         Ray's BasicVariantGenerator, FIFO, every trial to its last epoch
+  tpe_nostop     the shipped TPE, FIFO, every trial to its last epoch (what Trainer.hyperparameter_search
+                 does), as many trials in flight as workers
+  asha_random    Ray's BasicVariantGenerator with the shipped ASHA and the engine's stops
+  pbt            the shipped PBT (scheduler type pbt, the spec's other settings)
+  changes: inflight=all|workers|N (N x workers), startup=N (the spec's startup_trials, which the
+  shipped searcher shrinks by the trials in flight - 1), tpe_startup=N (TPE's own n_startup_trials,
+  whatever is in flight), grace=EPOCHS, rf=FACTOR, patience=N (the engine's early_stop; -1: off),
+  asha=best (ASHA ranks trials on their best check so far, as TPE does, instead of the current one);
+  e.g. default@inflight=workers,tpe_startup=8
+"""
+import argparse
+import json
+import logging
+import math
+import os
+import re
+import sys
+import time
+from dataclasses import replace
+from multiprocessing import Pool
+
+import numpy as np
+
+sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
+from bertclf.atomic import write_text  # noqa: E402
+from bert_hpo_distributed.searchers import first_points, scheduler, search_algorithm  # noqa: E402
+from bert_hpo_distributed.spec import load_spec  # noqa: E402
+from bench.curve_table import load_table, read_meta  # noqa: E402
+from bench.replay import Rules, replay  # noqa: E402
+
+BASE_METHODS = ("default", "random", "tpe_nostop", "asha_random", "pbt")
+CHANGES = ("inflight", "startup", "tpe_startup", "grace", "rf", "patience", "asha")
+TARGETS = (0.5, 1.0)  # points below the table's best: the issue's target, and a less lucky one
+
+
+def table_spec(meta: dict):
+    """The spec the table was recorded from (its search, profile and --set changes)."""
+    return load_spec(meta["search"], meta.get("overrides", []), profile=meta.get("profile", []))
+
+
+def parse_method(text: str):
+    name, _, changes = text.partition("@")
+    if name not in BASE_METHODS:
+        raise SystemExit(f"error: --methods {text}: expected one of {', '.join(BASE_METHODS)}[@changes]")
+    options = dict(item.split("=", 1) for item in changes.split(",") if item)
+    unknown = set(options) - set(CHANGES)
+    if unknown:
+        raise SystemExit(f"error: --methods {text}: unknown change {sorted(unknown)[0]} "
+                         f"(expected one of {', '.join(CHANGES)})")
+    return name, options
+
+
+def engine_rules(spec, valid_size: int, stops: bool) -> Rules:
+    config = spec.trial_config(spec.default_point())
+    return Rules(patience=config.early_stop if stops else -1, degenerate_check=config.degenerate_check and stops,
+                 n_epochs=config.n_epochs, valid_size=valid_size)
+
+
+def setting(spec, method: str, workers: int, num_samples: int, seed: int, valid_size: int):
+    """(searcher, scheduler, trials in flight, param_space, engine rules) of one method."""
+    from ray.tune.schedulers import FIFOScheduler
+    from ray.tune.search.basic_variant import BasicVariantGenerator
+    name, options = parse_method(method)
+    spec = replace(spec, seed=seed, num_samples=num_samples)
+    sched = spec.scheduler
+    if "grace" in options:
+        sched = replace(sched, grace_period=float(options["grace"]))
+    if "rf" in options:
+        sched = replace(sched, reduction_factor=float(options["rf"]))
+    if name == "pbt":
+        sched = replace(sched, type="pbt")
+    max_epochs = max(spec.trial_config(c).n_epochs for c in spec.corners())
+    inflight = options.get("inflight", "workers" if name == "tpe_nostop" else "all")
+    concurrency = (num_samples if inflight == "all" else workers if inflight == "workers"
+                   else max(1, round(float(inflight) * workers)))
+    startup = int(options.get("startup", spec.startup_trials))
+    if "tpe_startup" in options:  # undo search_algorithm's shrink: startup - (concurrency - 1)
+        startup = int(options["tpe_startup"]) + concurrency - 1
+    spec = replace(spec, scheduler=sched, startup_trials=startup)
+    if "patience" in options:
+        spec = replace(spec, fixed={**spec.fixed, "early_stop": int(options["patience"])})
+    space = {key: dist.to_tune() for key, dist in spec.space.items()}
+    points = first_points(spec, None)
+    if name == "tpe_nostop":
+        spec = replace(spec, scheduler=replace(sched, type="none"))
+    stopper = scheduler(spec, max_epochs) if name != "random" else FIFOScheduler()
+    if options.get("asha") == "best":
+        stopper._metric = f"best_{spec.metric}"  # what one best-so-far key (issue 17, item 1) would ship
+    rules = engine_rules(spec, valid_size, stops=name not in ("random", "tpe_nostop"))
+    if name in ("random", "asha_random"):
+        return BasicVariantGenerator(random_state=seed), stopper, concurrency, space, rules
+    return (search_algorithm(spec, concurrency, points), stopper, concurrency, space if name == "pbt" else None,
+            rules)
+
+
+def run_one(job):
+    table_path, method, workers, num_samples, seed, overhead, targets = job
+    logging.getLogger("ray.tune").setLevel(logging.WARNING)  # PBT logs every exploit at INFO
+    table = _load(table_path)
+    spec = table_spec(table.meta)
+    searcher, sched, concurrency, space, rules = setting(spec, method, workers, num_samples, seed, valid_size(table))
+    started = time.perf_counter()
+    out = replay(table, searcher, sched, workers=workers, concurrency=concurrency, num_samples=num_samples,
+                 rules=rules, seed=seed, param_space=space, start_overhead_s=overhead)
+    return {"method": method, "workers": workers, "seed": seed, "num_samples": num_samples, "concurrency": concurrency,
+            "time_to_target_s": {str(p): out.time_to(table.best - p / 100) for p in targets}, "final": out.final,
+            "gap": table.best - out.final, "end_s": out.end_s, "trials": out.trials, "checks": out.checks,
+            "worker_s": out.worker_s, "exploits": out.exploits, "cpu_s": time.perf_counter() - started}
+
+
+_TABLES = {}
+
+
+def _load(paths):
+    if paths not in _TABLES:
+        _TABLES[paths] = load_table(paths, table_spec(read_meta(paths)).space)
+    return _TABLES[paths]
+
+
+def valid_size(table) -> int:
+    """The validation rows behind the table's scores, from the recorder's description of its inputs."""
+    sizes = {int(m.group(1)) for text in table.meta.get("inputs", {}).values()
+             for m in [re.search(r"(\d+) valid", text)] if m}
+    return sizes.pop() if len(sizes) == 1 else 1000
+
+
+def quantiles(values):
+    """(25th, 50th, 75th percentile); math.inf where a run never reached the target."""
+    a = np.sort(np.array(values, dtype=float))
+    return tuple(float(np.percentile(a, q, method="nearest")) for q in (25, 50, 75))
+
+
+def summarise(rows, table, targets) -> dict:
+    groups = {}
+    for r in rows:
+        groups.setdefault((r["method"], r["workers"]), []).append(r)
+    summary = []
+    for (method, workers), rs in sorted(groups.items(), key=lambda kv: kv[0][1]):  # methods in the given order
+        g25, g50, g75 = quantiles([r["gap"] for r in rs])
+        summary.append({"method": method, "workers": workers, "seeds": len(rs), "num_samples": rs[0]["num_samples"],
+                        "concurrency": rs[0]["concurrency"],
+                        "reached": {p: sum(math.isfinite(r["time_to_target_s"][p]) for r in rs) for p in targets},
+                        "time_to_target_s": {p: quantiles([r["time_to_target_s"][p] for r in rs]) for p in targets},
+                        "gap_points": [100 * g25, 100 * g50, 100 * g75],
+                        "end_s": quantiles([r["end_s"] for r in rs]),
+                        "worker_s_median": float(np.median([r["worker_s"] for r in rs])),
+                        "trials_median": float(np.median([r["trials"] for r in rs]))})
+    return {"table_best": table.best, "rows_in_table": len(table.rows), "targets_points": list(targets),
+            "settings": summary}
+
+
+def fmt_s(x):
+    return "never" if not math.isfinite(x) else f"{x:,.0f}" if x >= 100 else f"{x:.1f}"
+
+
+def markdown(summary, table_path, args) -> str:
+    targets = summary["targets_points"]
+    lines = [f"Table {', '.join(f'`{p}`' for p in table_path)}: {summary['rows_in_table']} configurations, best check "
+             f"{summary['table_best']:.4f}; targets {' and '.join(f'{p} point' for p in targets)} below it. "
+             f"{args.seeds} seeds per setting; start overhead {args.start_overhead} s per trial start. "
+             f"Time in simulated seconds; median [25th, 75th percentile] over seeds; `never`: the target was "
+             f"not reached in that share of seeds.", "",
+             "| workers | method | trials | in flight | "
+             + " | ".join(f"reached -{p} | time to -{p} pt, s" for p in targets)
+             + " | final gap, points | search ends, s | worker-s |",
+             "|---|---|---|---|" + "---|---|" * len(targets) + "---|---|---|"]
+    by_workers = {}
+    for s in summary["settings"]:
+        by_workers.setdefault(s["workers"], []).append(s)
+    for workers, ss in by_workers.items():
+        for s in ss:
+            times = " | ".join(f"{s['reached'][p]}/{s['seeds']} | {fmt_s(s['time_to_target_s'][p][1])} "
+                               f"[{fmt_s(s['time_to_target_s'][p][0])}, {fmt_s(s['time_to_target_s'][p][2])}]"
+                               for p in targets)
+            g, e = s["gap_points"], s["end_s"]
+            lines.append(f"| {workers} | {s['method']} | {s['num_samples']} | {s['concurrency']} | {times} | "
+                         f"{g[1]:.2f} [{g[0]:.2f}, {g[2]:.2f}] | {fmt_s(e[1])} | {s['worker_s_median']:,.0f} |")
+    return "\n".join(lines) + "\n"
+
+
+def main():
+    parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    parser.add_argument("--table", required=True, nargs="+",
+                        help="curves JSON written by bench/record_curves.py (several: one table, same setup)")
+    parser.add_argument("--workers", type=int, nargs="+", default=[1, 8, 32, 64])
+    parser.add_argument("--methods", nargs="+", default=list(BASE_METHODS))
+    parser.add_argument("--seeds", type=int, default=30)
+    parser.add_argument("--trials-per-worker", type=float, default=4.0,
+                        help="trials per search: this x workers, at least the spec's num_samples")
+    parser.add_argument("--num-samples", type=int, default=None, help="trials per search, for every worker count")
+    parser.add_argument("--targets", type=float, nargs="+", default=list(TARGETS),
+                        help="points below the table's best check that count as reached")
+    parser.add_argument("--start-overhead", type=float, default=0.0, help="simulated seconds to start a trial")
+    parser.add_argument("--jobs", type=int, default=1, help="processes")
+    parser.add_argument("--output", required=True, help="NAME.json: the per-seed numbers; the report goes to NAME.md")
+    args = parser.parse_args()
+    for m in args.methods:
+        parse_method(m)
+    args.table = tuple(args.table)
+    table = _load(args.table)
+    spec = table_spec(table.meta)
+    jobs = []
+    for workers in args.workers:
+        n = args.num_samples or max(spec.num_samples, math.ceil(args.trials_per_worker * workers))
+        jobs += [(args.table, m, workers, n, seed, args.start_overhead, tuple(args.targets))
+                 for m in args.methods for seed in range(args.seeds)]
+    started = time.perf_counter()
+    if args.jobs > 1:
+        with Pool(args.jobs) as pool:
+            rows = pool.map(run_one, jobs, chunksize=1)
+    else:
+        rows = [run_one(j) for j in jobs]
+    summary = summarise(rows, table, [str(p) for p in args.targets])
+    summary["command"] = " ".join(sys.argv)
+    summary["cpu_s"] = time.perf_counter() - started
+    write_text(args.output, json.dumps({"summary": summary, "runs": rows}, indent=1))
+    write_text(os.path.splitext(args.output)[0] + ".md", markdown(summary, args.table, args))
+    print(markdown(summary, args.table, args))
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,94 @@
+"""The search simulator (bench/replay.py) on a tiny synthetic curve table: a replay is deterministic
+for a seed, and runs the product's own searcher and scheduler objects (TPE stops nothing itself,
+ASHA stops trials, PBT exploits)."""
+import json
+import math
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+ROOT = Path(__file__).resolve().parent.parent
+sys.path.insert(0, str(ROOT))
+
+from bench.curve_table import load_table  # noqa: E402
+from bench.replay import replay  # noqa: E402
+from bench.simulate import setting, table_spec  # noqa: E402
+
+SPACE = """name: tiny
+dataset: imdb
+fixed: {n_epochs: 4, early_stop: -1, evals_per_epoch: 1, degenerate_check: false}
+space:
+  lr: {loguniform: [1.0e-4, 1.0e-1]}
+  head: {choice: [linear, mlp]}
+num_samples: 12
+startup_trials: 3
+scheduler: {type: asha, grace_period: 1, reduction_factor: 2}
+"""
+
+
+def curve(lr: float, head: str):
+    """Accuracy that rises fastest and highest near lr = 1e-2; mlp a little better."""
+    quality = 0.9 - 0.08 * abs(math.log10(lr) + 2) + (0.01 if head == "mlp" else 0.0)
+    return [{"epoch": e, "valid_accuracy": round(0.5 + (quality - 0.5) * (1 - 0.5 ** e), 4),
+             "valid_loss": 1.0 / e, "train_loss": 0.7 / e, "seconds": 2.0 if head == "mlp" else 1.0}
+            for e in range(1, 5)]
+
+
+@pytest.fixture
+def table(tmp_path):
+    spec_path = tmp_path / "tiny.yaml"
+    spec_path.write_text(SPACE)
+    rows = [{"config": {"lr": 10 ** (-4 + 3 * i / 11), "head": head}, "checks": curve(10 ** (-4 + 3 * i / 11), head)}
+            for i in range(12) for head in ("linear", "mlp")]
+    meta = {"search": str(spec_path), "profile": [], "overrides": [], "metric": "valid_accuracy",
+            "inputs": {"128/head": "40 train / 20 valid"}}
+    path = tmp_path / "curves.json"
+    path.write_text(json.dumps({"meta": meta, "rows": rows}))
+    return load_table([path], table_spec(meta).space)
+
+
+def run(table, method, workers=4, seed=0, num_samples=12):
+    searcher, sched, concurrency, space, rules = setting(table_spec(table.meta), method, workers, num_samples,
+                                                         seed, 20)
+    return replay(table, searcher, sched, workers=workers, concurrency=concurrency, num_samples=num_samples,
+                  rules=rules, seed=seed, param_space=space), searcher, sched
+
+
+def test_replay_is_deterministic_and_uses_the_shipped_objects(table):
+    first, searcher, sched = run(table, "default")
+    again, _, _ = run(table, "default")
+    assert (first.trace, first.end_s, first.checks) == (again.trace, again.end_s, again.checks)
+    assert type(searcher).__name__ == "TolerantOptunaSearch" and type(sched).__name__ == "AsyncHyperBandScheduler"
+    assert first.trials == 12
+    assert first.checks < 12 * 4  # ASHA stopped some trials before their last epoch
+    full, _, _ = run(table, "tpe_nostop")
+    assert full.checks == 12 * 4  # no scheduler, no patience: every trial runs all its checks
+    other_seed, _, _ = run(table, "default", seed=1)
+    assert other_seed.trace != first.trace
+
+
+def test_workers_share_the_simulated_time_and_pbt_exploits(table):
+    one, _, _ = run(table, "random", workers=1)
+    four, _, _ = run(table, "random", workers=4)
+    assert one.end_s == pytest.approx(one.worker_s)  # one worker: the search is as long as all its checks
+    assert four.end_s < one.end_s / 2
+    pbt, _, sched = run(table, "pbt", workers=4)
+    assert type(sched).__name__ == "PopulationBasedTraining" and pbt.exploits > 0
+    assert pbt.final <= table.best
+
+
+def test_the_readme_commands_run(table, tmp_path):
+    """bench/README.md's simulator commands: both --help, and simulate.py on the tiny table."""
+    for script in ("bench/record_curves.py", "bench/simulate.py"):
+        proc = subprocess.run([sys.executable, script, "--help"], cwd=ROOT, capture_output=True, text=True)
+        assert proc.returncode == 0 and "--output" in proc.stdout, proc.stderr
+    table_path = tmp_path / "curves.json"
+    proc = subprocess.run([sys.executable, "bench/simulate.py", "--table", str(table_path), "--workers", "1", "2",
+                           "--seeds", "2", "--methods", "default", "random", "default@inflight=workers,tpe_startup=3,grace=2",
+                           "--output", str(tmp_path / "sim.json")], cwd=ROOT, capture_output=True, text=True)
+    assert proc.returncode == 0, proc.stderr
+    runs = json.loads((tmp_path / "sim.json").read_text())["runs"]
+    assert len(runs) == 2 * 2 * 3
+    assert "| 2 | default |" in (tmp_path / "sim.md").read_text()

@@ -23,8 +23,7 @@ import torch
 sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 from bertclf.atomic import write_text  # noqa: E402
 from bertclf.inputs import add_features, prepare_inputs  # noqa: E402
-from bertclf.classification import feature_variant  # noqa: E402
-from bertclf.datasets import resolve  # noqa: E402
+from bertclf.data.datasets import resolve  # noqa: E402
 from bertclf.train import train  # noqa: E402
 from bert_hpo_distributed.spec import load_spec  # noqa: E402
 
@@ -54,7 +53,7 @@ def inputs_for(spec, configs, model_path, log):
         c = spec.trial_config(sampled)
         by_tokens.setdefault((c.max_length, c.truncation), set())
         if c.uses_feature_cache:
-            by_tokens[(c.max_length, c.truncation)].add(feature_variant(c))
+            by_tokens[(c.max_length, c.truncation)].add(c.feature_variant)
     prepared = {}
     for (max_length, truncation), variants in sorted(by_tokens.items()):
         started = time.perf_counter()
@@ -122,7 +121,7 @@ def main():
             log(f"deadline {args.deadline} UTC: stopping at {i} configurations")
             break
         c = spec.trial_config(configs[i])
-        key = (c.max_length, c.truncation, feature_variant(c) if c.uses_feature_cache else None)
+        key = (c.max_length, c.truncation, c.feature_variant if c.uses_feature_cache else None)
         started = time.perf_counter()
         checks = record(spec, configs[i], prepared[key], model_path)
         table["rows"].append({"config": configs[i], "checks": checks})

@@ -283,12 +283,9 @@ def test_pbt_search_exploits_and_completes(tmp_path):
     assert len(trials) == 4 and all(t["status"] != "error" for t in trials)
     exploits = (tmp_path / "out" / "pbt" / "trials" / "pbt_global.txt").read_text().strip().splitlines()
     assert exploits, "PBT never copied a better trial's weights"
-    # a trial given another's weights reports only checks it ran itself: its best is a later check
-    # than the donor's checkpoint it was given (pbt_global.txt: target, donor, their iterations, configs)
-    given_at = {int(line[0].split("_")[0]): line[3] for line in map(json.loads, exploits)}
-    for index, donor_epoch in given_at.items():
-        row = next(t for t in trials if t["trial"].endswith(f"_{index:05d}"))
-        assert float(row["best_epoch"]) > donor_epoch, f"{row['trial']} reports a check of its donor's"
+    # That a trial given another's weights reports only checks it ran itself is asserted without Ray's
+    # timing in tests/test_checkpoints.py (an end-to-end version here failed 2 runs in ~5: when PBT's
+    # exploit lands relative to the target's own checks decides which epoch it may report).
     # the exported best model scores what its row reports, and was trained with the row's configuration
     best, exported = trials[0], tmp_path / "out" / "pbt" / "best_model"
     search_config = json.loads((exported / "search_config.json").read_text())

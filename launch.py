@@ -6,7 +6,22 @@
   python launch.py --search imdb [--smoke-test] [--resume] ...                      search (Ray Tune)
 """
 import argparse
+import importlib.util
 import sys
+from pathlib import Path
+
+
+def _checkout_packages() -> None:
+    """Run from a checkout without `pip install`: the Ray side's folder distributed/ is imported as
+    bert_hpo_distributed (its installed name, pyproject.toml), the engine from ./bertclf."""
+    root = Path(__file__).resolve().parent
+    sys.path.insert(0, str(root))
+    if importlib.util.find_spec("bert_hpo_distributed") is None:
+        spec = importlib.util.spec_from_file_location("bert_hpo_distributed", root / "distributed" / "__init__.py",
+                                                      submodule_search_locations=[str(root / "distributed")])
+        module = importlib.util.module_from_spec(spec)
+        sys.modules["bert_hpo_distributed"] = module
+        spec.loader.exec_module(module)
 
 
 def build_parser():
@@ -39,4 +54,8 @@ def main(argv=None) -> int:
 
 
 if __name__ == "__main__":
-    sys.exit(main())
+    _checkout_packages()
+    try:
+        sys.exit(main())
+    except ModuleNotFoundError as e:  # a dependency not installed: say which, not a traceback
+        sys.exit(f"error: the module {e.name!r} is not installed: install the project first (README, Install)")

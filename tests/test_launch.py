@@ -27,3 +27,13 @@ def test_every_help_prints(args):
 def test_an_option_of_another_mode_is_refused(args, expected):
     proc = launch(*args)
     assert proc.returncode == 2 and expected in proc.stderr and "Traceback" not in proc.stderr
+
+
+def test_help_works_from_a_checkout_without_the_install():
+    """`python -S` loads no site-packages (no editable install, no torch): launch.py finds bertclf and
+    distributed/ (as bert_hpo_distributed) in its own folder, and --help needs nothing more."""
+    for args in ([], ["--predict"], ["--search", "imdb"]):
+        proc = subprocess.run([sys.executable, "-S", str(ROOT / "launch.py"), *args, "--help"], capture_output=True,
+                              text=True, timeout=60)
+        assert proc.returncode == 0 and "Traceback" not in proc.stderr, proc.stderr[-2000:]
+        assert "--search NAME" in proc.stdout

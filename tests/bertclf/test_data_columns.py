@@ -71,28 +71,21 @@ def test_pair_headers_are_found(tmp_path, header, first, second):
     assert ex.labels == ["entailment", "neutral"]
 
 
-def test_an_unquoted_comma_in_a_text_is_an_error_naming_the_row(tmp_path):
-    path = write(tmp_path, "text,label\nfine,1\nthe plot was thin, not great,0\n")
-    with pytest.raises(UserError, match=r"row 3 has 3 fields, the first row has 2"):
-        read_examples(path)
+@pytest.mark.parametrize("content, message", [
+    ("text,label\nfine,1\nthe plot was thin, not great,0\n", r"row 3 has 3 fields, the first row has 2"),  # a comma
+    ("label,text\n1,short\nthis is a whole review that landed in the label column,x\n",
+     r"row 3: the label .* is a text, not a label"),
+    ("text,label\na,1\nb\n", "row 3 has no label"),
+], ids=["unquoted comma in a text", "a text in the label column", "a missing label"])
+def test_a_bad_row_is_an_error_naming_the_row(tmp_path, content, message):
+    with pytest.raises(UserError, match=message):
+        read_examples(write(tmp_path, content))
 
 
 def test_a_repeated_header_row_is_skipped_with_a_note(tmp_path):
     path = write(tmp_path, "text,label\na,1\nb,0\ntext,label\nc,1\n")
     ex = read_examples(path)
     assert ex.texts == ["a", "b", "c"] and "skipped 1 row(s) repeating the header (row 4)" in ex.notes[0]
-
-
-def test_a_text_in_the_label_column_is_an_error_naming_the_row(tmp_path):
-    path = write(tmp_path, "label,text\n1,short\nthis is a whole review that landed in the label column,x\n")
-    with pytest.raises(UserError, match=r"row 3: the label .* is a text, not a label"):
-        read_examples(path)
-
-
-def test_a_missing_label_is_an_error_naming_the_row(tmp_path):
-    path = write(tmp_path, "text,label\na,1\nb\n")
-    with pytest.raises(UserError, match="row 3 has no label"):
-        read_examples(path)
 
 
 def test_a_label_column_with_a_value_per_row_is_refused(tmp_path):

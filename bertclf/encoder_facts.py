@@ -11,7 +11,10 @@ tokenization.py.)
 import json
 import os
 from dataclasses import dataclass
-from typing import Optional
+from typing import Optional, Sequence, Tuple
+
+from .encoders import load_model_config, load_tokenizer
+from .errors import UserError
 
 # a tokenizer without a stated limit reports this huge number (transformers' VERY_LARGE_INTEGER)
 NO_STATED_LIMIT = 10**9
@@ -54,6 +57,26 @@ def encoder_facts(model_config, tokenizer=None) -> EncoderFacts:
     return EncoderFacts(model_type=model_config.model_type, position_limit=limit,
                         has_pooler=getattr(model, "pooler", None) is not None,
                         attention="sdpa" if getattr(type(model), "_supports_sdpa", False) else "eager")
+
+
+def facts_of(source: str) -> EncoderFacts:
+    """The facts of the model that loads from `source` (a folder or a hub name), read from its config and
+    tokenizer files."""
+    return encoder_facts(load_model_config(source), load_tokenizer(source))
+
+
+def fitting_lengths(lengths: Sequence[int], facts: EncoderFacts, bert_name: str, where: str,
+                    choices: bool = False) -> Tuple[int, ...]:
+    """The max_length values of `lengths` (tokens per text) that bert_name, described by `facts`, can
+    embed, in their order: the one check of a max_length against a model, for a single run (one value)
+    and for a search (a fixed value, or a space's choices, per model). Raises UserError
+    "{where}: ... above {bert_name}'s limit of N positions" when none fits; `where` names the value as
+    the user gave it (--max_length 600, SPEC: space.max_length), `choices` says it is a list of choices."""
+    kept = tuple(v for v in lengths if v <= facts.position_limit)
+    if not kept:
+        which = f"every choice {list(lengths)} is " if choices else ""
+        raise UserError(f"{where}: {which}above {bert_name}'s limit of {facts.position_limit} positions")
+    return kept
 
 
 def trained_pooling(source: str) -> Optional[str]:

@@ -8,9 +8,7 @@ from typing import Callable, Dict, Optional
 
 from .config import TrainConfig
 from .device import pick_device, uses_bf16
-from .encoder_facts import EncoderFacts, encoder_facts
-from .encoders import load_encoder, load_model_config, load_tokenizer
-from .errors import UserError
+from .encoders import load_encoder, load_tokenizer
 from .task_registry import check_task_options, task_kind
 from .tensor_cache import digest
 
@@ -32,21 +30,11 @@ def tokens_key(config: TrainConfig) -> str:
     return digest("tokens-v2", {k: getattr(config, k) for k in TOKEN_OPTIONS})
 
 
-def check_length(config: TrainConfig, model_path: Optional[str] = None) -> EncoderFacts:
-    """--max_length against the positions the model can embed (its tokenizer's limit included);
-    returns the model's facts. Raises UserError when it is above."""
-    source = model_path or config.bert_name
-    facts = encoder_facts(load_model_config(source), load_tokenizer(source))
-    if config.max_length > facts.position_limit:
-        raise UserError(f"--max_length {config.max_length}: above {config.bert_name}'s limit of "
-                        f"{facts.position_limit} positions")
-    return facts
-
-
 def prepare_inputs(config: TrainConfig, log: Callable[[str], None], model_path: Optional[str] = None):
-    """Read, split and tokenise the data of `config` (no features yet: see add_features)."""
+    """Read, split and tokenise the data of `config` (no features yet: see add_features). Its max_length
+    is not checked here against the model: where the config is bound to the model is (train's set_up for
+    a run, the plan for a search: encoder_facts.fitting_lengths)."""
     check_task_options(config.validate())
-    check_length(config, model_path)
     kind = task_kind(config.task)
     inputs = kind.prepare(config, load_tokenizer(model_path or config.bert_name), log)
     log(f"data: {inputs.description}")

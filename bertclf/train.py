@@ -30,8 +30,9 @@ from .checkpoint import restore, rng_state, save_checkpoint
 from .config import TrainConfig
 from .errors import UserError
 from .inference import run_batches
-from .inputs import check_length, prepared_for
+from .inputs import prepared_for
 from .device import autocast, pick_device, uses_bf16
+from .encoder_facts import facts_of, fitting_lengths
 from .encoders import load_encoder, load_tokenizer, resolve_model
 from .model_io import save_model
 from .results_table import format_epoch, markdown_table, run_columns, run_row
@@ -165,7 +166,8 @@ def set_up(config: TrainConfig, inputs, model_path: Optional[str], log) -> Run:
                         f"not divisible by {world} workers")
     say = log if rank == 0 else (lambda message: None)
     source, found = (model_path, "the search's copy") if model_path else resolve_model(config.bert_name)
-    facts = check_length(config, source)
+    facts = facts_of(source)
+    fitting_lengths((config.max_length,), facts, config.bert_name, f"--max_length {config.max_length}")
     if inputs is None:
         inputs = prepared_for(config, say, source)
     device = pick_device(config.device)

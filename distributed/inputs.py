@@ -7,7 +7,6 @@ from pathlib import Path
 
 import ray
 
-from bertclf.errors import UserError
 from bertclf.inputs import add_features, inputs_key, prepare_inputs, tokens_key
 
 from .plan import Plan
@@ -76,20 +75,7 @@ def featurise(plan: Plan, groups, say):
 
 def search_configs(spec):
     """A trial configuration for every input key the space can ask for (its input corners)."""
-    _check_ranges_keep_inputs(spec)
     return [spec.trial_config(sampled) for sampled in spec.input_corners()]
-
-
-def _check_ranges_keep_inputs(spec) -> None:
-    """Inputs are prepared once per distinct value: an option that changes them must be a choice."""
-    for key, dist in spec.space.items():
-        if dist.is_choice:
-            continue
-        point = spec.default_point()
-        low, high = ({**point, key: dist.args[0]}, {**point, key: dist.args[1]})
-        if inputs_key(spec.trial_config(low)) != inputs_key(spec.trial_config(high)):
-            raise UserError(f"{spec.source}: space.{key}: inputs are prepared once per distinct value of this "
-                            f"option; use a choice, not a range")
 
 
 def share(plan: Plan, ready: dict, pending: list, say, shared: Shared = None):

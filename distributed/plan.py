@@ -9,9 +9,9 @@ from typing import Dict, List, Optional
 
 from bertclf.data.columns import ColumnNames
 from bertclf.data.datasets import resolve
-from bertclf.encoder_facts import EncoderFacts, encoder_facts, trained_pooling
+from bertclf.encoder_facts import EncoderFacts, facts_of, fitting_lengths, trained_pooling
 from bertclf.errors import UserError
-from bertclf.encoders import load_model_config, load_tokenizer, resolve_model
+from bertclf.encoders import resolve_model
 from bertclf.smoke import smoke_data
 from bertclf.squad import split_dev
 from bertclf.task_registry import task_kind
@@ -139,7 +139,7 @@ def make_plan(opts: SearchOptions, say) -> Plan:
     for bert_name, model in models.items():
         notes.append(f"model: {bert_name} from {model.why}" if not opts.smoke_test
                      else "model: a tiny BERT built for the smoke test")
-        spec = _within_limit(spec, model.facts.position_limit, bert_name, say)
+        spec = _within_limit(spec, model.facts, bert_name, say)
     spec = _suited_pooling(spec, models)
     notes.append(recipe_line(spec, models))
 
@@ -233,31 +233,25 @@ def _data(opts: SearchOptions, spec: SearchSpec, out_dir: Path):
 
 def _model(name: str) -> Model:
     source, why = resolve_model(name)
-    return Model(source=source, why=why, facts=encoder_facts(load_model_config(source), load_tokenizer(source)))
+    return Model(source=source, why=why, facts=facts_of(source))
 
 
-def _within_limit(spec: SearchSpec, limit: int, bert_name: str, say) -> SearchSpec:
-    """Drop max_length choices above the model's position limit (with a warning); refuse a space
-    where none is left, or where a fixed value or a range's bound is above it. With several models,
-    the choices are dropped for this model only (its own range in per_model)."""
+def _within_limit(spec: SearchSpec, facts: EncoderFacts, bert_name: str, say) -> SearchSpec:
+    """The spec bound to one model's limit: max_length choices above it dropped (with a warning); a
+    space where none is left, or a fixed value above it, refused (encoder_facts.fitting_lengths).
+    With several models, the choices are dropped for this model only (its own choice in per_model).
+    A space's max_length is a choice: load_spec refuses a range over an option that changes the inputs."""
     dist = spec.space_for(bert_name).get("max_length")
     if dist is None:
-        if spec.trial_config({"bert_name": bert_name}).max_length > limit:
-            raise UserError(f"{spec.source}: fixed.max_length: above {bert_name}'s limit of {limit} positions")
+        fitting_lengths((spec.trial_config({"bert_name": bert_name}).max_length,), facts, bert_name,
+                        f"{spec.source}: fixed.max_length")
         return spec
-    if not dist.is_choice:
-        if dist.args[1] > limit:
-            raise UserError(f"{spec.source}: space.max_length: the range reaches above {bert_name}'s limit of "
-                            f"{limit} positions")
-        return spec
-    kept = tuple(v for v in dist.args if v <= limit)
-    if not kept:
-        raise UserError(f"{spec.source}: space.max_length: every choice {list(dist.args)} is above {bert_name}'s "
-                        f"limit of {limit} positions; no trial could run")
+    kept = fitting_lengths(dist.args, facts, bert_name, f"{spec.source}: space.max_length", choices=True)
     if len(kept) == len(dist.args):
         return spec
-    dropped = [v for v in dist.args if v > limit]
-    say(f"warning: space.max_length {dropped} dropped for {bert_name}: above its limit of {limit} positions")
+    dropped = [v for v in dist.args if v not in kept]
+    say(f"warning: space.max_length {dropped} dropped for {bert_name}: above its limit of "
+        f"{facts.position_limit} positions")
     if len(spec.models()) == 1:
         return replace(spec, space={**spec.space, "max_length": Distribution("choice", kept)})
     own = {**spec.per_model.get(bert_name, {}), "max_length": Distribution("choice", kept)}

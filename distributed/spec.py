@@ -17,7 +17,7 @@ import yaml
 from bertclf.config import TrainConfig
 from bertclf.data.datasets import TASKS as DATASET_TASKS
 from bertclf.errors import UserError
-from bertclf.inputs import TOKEN_OPTIONS
+from bertclf.inputs import TOKEN_OPTIONS, inputs_key
 from bertclf.task_registry import check_task_options, task_kind
 
 SPACES_DIR = Path(__file__).resolve().parent.parent / "search_spaces"
@@ -367,7 +367,21 @@ def parse(raw: dict, source: str, profile=(), overrides=()) -> SearchSpec:
             check_task_options(spec.trial_config(sampled).validate_options())
         except UserError as e:
             raise UserError(f"{source}: a configuration of this space is invalid: {e}") from None
+    _check_ranges_keep_inputs(spec)
     return spec
+
+
+def _check_ranges_keep_inputs(spec: SearchSpec) -> None:
+    """Inputs are prepared once per distinct value: an option that changes them must be a choice (so a
+    model's limit only ever drops choices: plan._within_limit)."""
+    for key, dist in spec.space.items():
+        if dist.is_choice:
+            continue
+        point = spec.default_point()
+        low, high = ({**point, key: dist.args[0]}, {**point, key: dist.args[1]})
+        if inputs_key(spec.trial_config(low)) != inputs_key(spec.trial_config(high)):
+            raise UserError(f"{spec.source}: space.{key}: inputs are prepared once per distinct value of this "
+                            f"option; use a choice, not a range")
 
 
 def _recipe_applies(key: str, fixed: dict, task: str) -> bool:

@@ -65,6 +65,8 @@ def test_mode_expands_to_the_two_booleans():
     ({"scheduler": {"type": "pbt"}, "space": {"max_length": {"choice": [64, 128]}}}, "needs a continuous hyperparameter"),
     ({"scheduler": {"grace_period": 0}}, "scheduler.grace_period: expected a positive number of epochs"),
     ({"space": {"batch_size": {"int": [16, 32]}}}, "space.batch_size: use a choice"),
+    # inputs are prepared per value: refused as the file is read, before any model's limit is looked at
+    ({"space": {"max_length": {"int": [64, 600]}}}, "space.max_length: inputs are prepared once per distinct"),
     ({"space": {"pooling": {"choice": ["mean", "attention"]}}}, "--pooling: expected cls | mean | mean+max"),
     ({"refit": "yes"}, "refit: expected true or false"),
     ({"max_concurrent": 0}, "max_concurrent: expected a positive integer or null"),

@@ -1,33 +1,59 @@
 """What a run reads, prepared once: data read and split, token ids, and (boost) frozen features.
 
 A driver that trains many configurations on the same data (a search) calls `prepare_inputs` once
-per distinct `inputs_key` and hands the result to `train(config, inputs=...)`: the trials then read
+per distinct `tokens_key` (and `add_features` once for all its boost variants), indexes the results
+by `inputs_key` and hands them to `train(config, inputs=...)`: the trials then read
 no file at all, so they can run on machines that cannot see the driver's disk.
 """
-from typing import Callable, Dict, Optional
+from dataclasses import dataclass, fields
+from typing import Callable, Dict, Optional, Tuple
 
 from .config import TrainConfig
 from .device import pick_device, uses_bf16
 from .encoders import load_encoder, load_tokenizer
 from .task_registry import check_task_options, task_kind
-from .tensor_cache import digest
 
-# the options that decide what prepare_inputs returns (the token ids); cache_dir only says where
-# caches live, and eval_batch_size only how fast features are computed
-TOKEN_OPTIONS = ("task", "train_path", "valid_path", "text_column", "text_pair_column", "label_column",
-                 "valid_fraction", "seed", "max_train_samples", "max_valid_samples", "bert_name", "max_length",
-                 "truncation", "doc_stride")
+@dataclass(frozen=True)
+class TokensKey:
+    """The options that decide what prepare_inputs returns (the token ids): configurations with equal
+    keys share one read and one tokenisation. cache_dir only says where caches live, and eval_batch_size
+    only how fast features are computed: neither is here."""
+    task: str
+    train_path: Optional[str]
+    valid_path: Optional[str]
+    text_column: Optional[str]
+    text_pair_column: Optional[str]
+    label_column: Optional[str]
+    valid_fraction: float
+    seed: int
+    max_train_samples: Optional[int]
+    max_valid_samples: Optional[int]
+    bert_name: str
+    max_length: int
+    truncation: str
+    doc_stride: int
 
 
-def inputs_key(config: TrainConfig) -> str:
-    """Identity of the prepared inputs of `config`: token ids, plus the frozen-feature variant for boost."""
-    variant = list(config.feature_variant) if config.uses_feature_cache else None
-    return digest("inputs-v2", {k: getattr(config, k) for k in TOKEN_OPTIONS}, variant)
+TOKEN_OPTIONS = tuple(f.name for f in fields(TokensKey))
 
 
-def tokens_key(config: TrainConfig) -> str:
-    """Identity of the token ids alone: configurations that share it share one encoder pass."""
-    return digest("tokens-v2", {k: getattr(config, k) for k in TOKEN_OPTIONS})
+@dataclass(frozen=True)
+class InputsKey:
+    """Which prepared inputs a run trains on: its token ids, and for boost the frozen-feature variant
+    (pooling, layers) computed from them (None: no features). A search's in-memory index of what it
+    prepared; the caches on disk name their files by a digest instead (tensor_cache)."""
+    tokens: TokensKey
+    features: Optional[Tuple[str, str]]
+
+
+def tokens_key(config: TrainConfig) -> TokensKey:
+    """The key of the token ids of `config`: configurations that share it share one encoder pass."""
+    return TokensKey(**{name: getattr(config, name) for name in TOKEN_OPTIONS})
+
+
+def inputs_key(config: TrainConfig) -> InputsKey:
+    """The key of the prepared inputs `config` trains on."""
+    return InputsKey(tokens_key(config), config.feature_variant if config.uses_feature_cache else None)
 
 
 def prepare_inputs(config: TrainConfig, log: Callable[[str], None], model_path: Optional[str] = None):

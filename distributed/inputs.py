@@ -19,12 +19,12 @@ def prepare(plan: Plan, configs, say):
 
 
 def tokenise(plan: Plan, configs, say):
-    """[(config, inputs, {inputs_key: feature variant or None})]: the data of `configs` read, split and
-    tokenised once per distinct token key, here, before any trial (none with --no-shared-inputs)."""
+    """[(config, inputs, {InputsKey})]: the data of `configs` read, split and tokenised once per distinct
+    token key, here, before any trial (none with --no-shared-inputs); each group's input keys are those
+    of its configurations (one per boost feature variant)."""
     by_tokens = {}
     for config in configs:
-        group = by_tokens.setdefault(tokens_key(config), (config, {}))
-        group[1][inputs_key(config)] = config.feature_variant if config.uses_feature_cache else None
+        by_tokens.setdefault(tokens_key(config), (config, set()))[1].add(inputs_key(config))
     if not plan.opts.share_inputs:
         return []
     started = time.perf_counter()
@@ -40,22 +40,22 @@ def tokenise(plan: Plan, configs, say):
 
 def feature_passes(plan: Plan, groups):
     """The groups whose boost features this machine computes (on a cluster a Ray task does: share)."""
-    return [g for g in groups if plan.local and any(v is not None for v in g[2].values())]
+    return [g for g in groups if plan.local and any(key.features for key in g[2])]
 
 
 def featurise(plan: Plan, groups, say):
-    """(ready {inputs_key: inputs}, pending [(config, inputs, {inputs_key: feature variant})]): boost
+    """(ready {InputsKey: inputs}, pending [(config, inputs, [InputsKey with features])]): boost
     features computed here on a local machine (the same CPUs and GPUs the trials get), one encoder
     pass per group for all its variants, with progress and time left; on a cluster they are pending,
     for a Ray task on a GPU node (see share)."""
     ready, pending, started = {}, [], time.perf_counter()
     passes = feature_passes(plan, groups)
     for config, inputs, keys in groups:
-        ready.update({key: inputs for key, v in keys.items() if v is None})
-        boost = {key: v for key, v in keys.items() if v is not None}
+        ready.update({key: inputs for key in keys if key.features is None})
+        boost = [key for key in keys if key.features is not None]
         if boost and plan.local:
             number = next(i for i, g in enumerate(passes, 1) if g[0] is config)
-            variants, notes, begun = sorted(set(boost.values())), [], time.perf_counter()
+            variants, notes, begun = sorted({key.features for key in boost}), [], time.perf_counter()
             what = (f"boost: feature pass {number} of {len(passes)} ({sum(len(t) for t in inputs.tokens.values())} "
                     f"texts, {config.bert_name}, max_length {config.max_length}, {config.truncation}, "
                     f"{len(variants)} variant(s))")
@@ -64,7 +64,7 @@ def featurise(plan: Plan, groups, say):
                                     model_path=plan.models[config.bert_name].source, progress=say)
             how = "computed" if any("computed" in note for note in notes) else "loaded from the cache"
             say(f"{what}: {how} in {time.perf_counter() - begun:.0f} s")
-            ready.update({key: featured[v] for key, v in boost.items()})
+            ready.update({key: featured[key.features] for key in boost})
         elif boost:
             pending.append((config, inputs, boost))
     plan.seconds["inputs"] = plan.seconds.get("inputs", 0.0) + time.perf_counter() - started

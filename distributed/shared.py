@@ -17,15 +17,26 @@ import ray
 
 from bertclf.atomic import atomic_folder
 from bertclf.errors import UserError
-from bertclf.inputs import add_features
+from bertclf.inputs import InputsKey, add_features
 from bertclf.tensor_cache import digest
 
 
 @dataclass
 class Shared:
-    inputs: Dict[str, "ray.ObjectRef"] = field(default_factory=dict)  # inputs_key -> prepared inputs
+    inputs: Dict[InputsKey, "ray.ObjectRef"] = field(default_factory=dict)  # bertclf.inputs.inputs_key -> inputs
     # bert_name -> (digest, files) of a model that is a local folder on the driver, shipped as its files
     models: Dict[str, Tuple[str, "ray.ObjectRef"]] = field(default_factory=dict)
+
+    def inputs_for(self, key: InputsKey) -> "ray.ObjectRef":
+        """The object holding the prepared inputs of `key` (a trial's inputs_key(config)). Raises
+        LookupError naming the model, max_length and features asked for when the driver prepared none
+        for it (a configuration outside the space's input corners)."""
+        if key not in self.inputs:
+            t = key.tokens
+            raise LookupError(f"no prepared inputs for {t.bert_name}, max_length {t.max_length}, truncation "
+                              f"{t.truncation}, features {key.features}: the search prepared {len(self.inputs)} "
+                              f"input set(s), one per corner of the options that change the inputs ({key})")
+        return self.inputs[key]
 
     def model_path(self, bert_name: str) -> Optional[str]:
         """This node's copy of the shipped folder of `bert_name` (None: load bert_name as it is)."""
@@ -67,14 +78,14 @@ def _features(inputs, config, variants, shared: Shared):
 def share_inputs(pending, shared: Shared, *, use_gpu: bool, cpus: float, say) -> float:
     """Compute boost features in Ray tasks (on a GPU where there is one), one encoder pass per input
     key for all its variants, and record where each variant's inputs are. pending: [(config, inputs,
-    {inputs_key: (pooling, layers)})]. Returns the seconds it took."""
+    [InputsKey with features])]. Returns the seconds it took."""
     jobs = []
     for config, inputs, keys in pending:
-        variants = sorted(set(keys.values()))
+        variants = sorted({key.features for key in keys})
         task = ray.remote(_features).options(num_cpus=cpus, num_gpus=1 if use_gpu else 0, num_returns=len(variants))
         refs = task.remote(ray.put(inputs), config, variants, shared)
         refs = dict(zip(variants, refs if isinstance(refs, list) else [refs]))
-        shared.inputs.update({key: refs[v] for key, v in keys.items()})
+        shared.inputs.update({key: refs[key.features] for key in keys})
         jobs += refs.values()
     if not jobs:
         return 0.0

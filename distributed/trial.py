@@ -156,7 +156,7 @@ def own_inputs_or_shared(config, shared: Shared, run_id: str):
     """The prepared inputs from the object store; with --no-shared-inputs (a benchmark of the seed's
     way) None, and a cache of this run's own: the run reads, tokenises and encodes for itself."""
     if shared.inputs:
-        return ray.get(shared.inputs[inputs_key(config)])
+        return ray.get(shared.inputs_for(inputs_key(config)))
     config.cache_dir = os.path.join(config.cache_dir, "per-trial", run_id)
     return None
 

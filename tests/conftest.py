@@ -4,6 +4,8 @@ import random
 
 import pytest
 
+from bertclf.tiny_model import FAMILIES, build_tiny_model
+
 # No test may reach a network: model names resolve offline, Ray stays on loopback.
 os.environ["HF_HUB_OFFLINE"] = "1"
 os.environ["TRANSFORMERS_OFFLINE"] = "1"
@@ -78,3 +80,24 @@ def config_for(toy, tmp_path):
         values.update(overrides)
         return TrainConfig(**values)
     return make
+
+
+@pytest.fixture(scope="session")
+def families(tmp_path_factory):
+    """{family: folder} of tiny random encoders whose vocabularies are learnt from the toy texts."""
+    root = tmp_path_factory.mktemp("families")
+    texts = [t for t, _ in sentiment_rows(400, seed=1)]
+    return {family: build_tiny_model(root / family, texts, family=family) for family in FAMILIES}
+
+
+def _config_and_tokenizer(folder):
+    from transformers import AutoConfig, AutoTokenizer
+    return AutoConfig.from_pretrained(folder), AutoTokenizer.from_pretrained(folder)
+
+
+def _specials(tokenizer):
+    """(before, after) the tokenizer's own template puts around one text."""
+    bare = tokenizer("a", add_special_tokens=False)["input_ids"]
+    full = tokenizer("a")["input_ids"]
+    start = next(i for i in range(len(full)) if full[i:i + len(bare)] == bare)
+    return full[:start], full[start + len(bare):]

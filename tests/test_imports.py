@@ -100,3 +100,11 @@ def test_the_engine_never_imports_the_ray_side():
     upward = {m: sorted(t for t in targets if t.startswith("distributed"))
               for m, targets in graph.items() if m.startswith("bertclf")}
     assert not any(upward.values()), upward
+
+
+def test_engine_never_imports_ray():
+    import subprocess
+    import sys
+    code = ("import sys, bertclf.cli, bertclf.train, bertclf.predict, bertclf.feature_cache; "
+            "sys.exit(1 if any(m == 'ray' or m.startswith('ray.') for m in sys.modules) else 0)")
+    assert subprocess.run([sys.executable, "-c", code]).returncode == 0

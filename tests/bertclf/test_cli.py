@@ -1,15 +1,13 @@
-"""Options parse as users expect, every data layout reads, every bad input is one clear line."""
-import gzip
+"""A single run and --predict from the command line (bertclf/cli.py): options parse as users expect,
+every bad input is one clear line, a run folder is never overwritten silently."""
 import json
 
 import pytest
 
 from bertclf.cli import build_parser, main
 from bertclf.config import config_from_args
-from bertclf.data.examples import read_examples
-from bertclf.data.splits import load_splits, stratified_split
-from bertclf.tokenization import truncate
 from tests.conftest import sentiment_rows, write_csv
+
 
 SEED_OPTIONS = ["train_path", "valid_path", "max_length", "save_path", "bert_name", "bert_finetuning",
                 "dropout_p", "boost", "n_epochs", "lr", "lr_main", "early_stop", "batch_size",
@@ -37,69 +35,6 @@ def test_floats_parse_as_floats_and_booleans_as_booleans():
         assert parse("--boost", text).boost is value
     with pytest.raises(SystemExit):
         parse("--boost", "maybe")
-
-
-def test_headerless_csv_gzip_and_string_labels(tmp_path):
-    rows = sentiment_rows(10)
-    path = tmp_path / "train.csv.gz"
-    path.write_bytes(gzip.compress("\n".join(f'"{t}",{y}' for t, y in rows).encode()))
-    ex = read_examples(path)
-    assert len(ex) == 10 and ex.texts[0] == rows[0][0] and set(ex.labels) == {"neg", "pos"}
-
-
-def test_header_csv_with_int_labels_and_extra_columns(tmp_path):
-    path = write_csv(tmp_path / "t.csv", [(1, "a b", 0), (2, "c d", 1)], header=["id", "text", "label"])
-    ex = read_examples(path)
-    assert ex.texts == ["a b", "c d"] and ex.labels == [0, 1]
-
-
-def test_nsmc_style_tsv_with_bare_quotes_and_empty_document(tmp_path):
-    path = tmp_path / "ratings.txt"
-    path.write_text('id\tdocument\tlabel\n1\t"좋아요"" 최고\t1\n2\t\t0\n3\t별로 "재미없음\t0\n', encoding="utf-8")
-    ex = read_examples(path)
-    assert ex.texts == ['"좋아요"" 최고', "", '별로 "재미없음'] and ex.labels == [1, 0, 0]
-    assert ex.empty_texts == 1
-
-
-def test_aclimdb_folder_layout(tmp_path):
-    for label in ("pos", "neg"):
-        (tmp_path / "train" / label).mkdir(parents=True)
-        for i in range(3):
-            (tmp_path / "train" / label / f"{i}_7.txt").write_text(f"{label} review {i}<br />")
-    ex = read_examples(tmp_path / "train")
-    assert len(ex) == 6 and ex.labels.count("positive") == 3
-
-
-def test_held_out_split_is_stratified_seeded_and_disjoint(toy):
-    a = load_splits(toy["train"], None, valid_fraction=0.25, seed=3)
-    b = load_splits(toy["train"], None, valid_fraction=0.25, seed=3)
-    assert a.valid.texts == b.valid.texts
-    assert len(a.valid) == 80 and a.valid_labels.count(0) == a.valid_labels.count(1)
-    assert set(a.valid.texts).isdisjoint(a.train.texts) or len(set(a.train.texts)) < len(a.train.texts)
-    train_idx, held_idx = stratified_split([0] * 10 + [1] * 10, 0.2, 0)
-    assert not set(train_idx) & set(held_idx) and len(held_idx) == 4
-
-
-def test_truncation_strategies():
-    ids = list(range(20))
-    assert truncate(ids, 8, "head") == list(range(8))
-    assert truncate(ids, 8, "tail") == list(range(12, 20))
-    assert truncate(ids, 8, "head+tail") == [0, 1] + list(range(14, 20))
-    assert truncate(ids[:5], 8, "head+tail") == ids[:5]
-
-
-def test_length_grouping_pads_less_than_random_batches():
-    import random
-    from bertclf.batching import training_steps
-    rng = random.Random(0)
-    lengths = [rng.randint(10, 500) for _ in range(2000)]
-    steps = training_steps(lengths, 16, 1, seed=0, epoch=1)
-    grouped = sum(max(lengths[i] for i in mb) * len(mb) for step in steps for mb in step)
-    order = list(range(2000))
-    rng.shuffle(order)
-    plain = sum(max(lengths[i] for i in order[j:j + 16]) * 16 for j in range(0, 2000, 16))
-    assert grouped < 0.7 * plain
-    assert steps != training_steps(lengths, 16, 1, seed=0, epoch=2)  # reshuffled each epoch
 
 
 def run_cli(capsys, *argv):
@@ -196,48 +131,3 @@ def test_run_folder_contents_and_predict(toy, tmp_path, capsys):
 def test_predict_rejects_a_folder_that_is_not_a_model(tmp_path, capsys):
     code, err, _ = run_cli(capsys, "--predict", "--model", str(tmp_path), "--text", "x")
     assert code == 2 and "not a bert-hpo model folder" in err[0]
-
-
-def test_engine_never_imports_ray():
-    import subprocess
-    import sys
-    code = ("import sys, bertclf.cli, bertclf.train, bertclf.predict, bertclf.feature_cache; "
-            "sys.exit(1 if any(m == 'ray' or m.startswith('ray.') for m in sys.modules) else 0)")
-    assert subprocess.run([sys.executable, "-c", code]).returncode == 0
-
-
-def test_atomic_writes_leave_no_temp_file_and_respect_the_umask(tmp_path):
-    import os
-    import stat
-    from bertclf.atomic import atomic_path, write_text
-    write_text(tmp_path / "a.md", "x")
-    assert stat.S_IMODE(os.stat(tmp_path / "a.md").st_mode) == 0o666 & ~_current_umask()
-    with pytest.raises(RuntimeError):
-        with atomic_path(tmp_path / "b.md") as tmp:
-            tmp.write_text("half")
-            raise RuntimeError("interrupted")
-    assert sorted(p.name for p in tmp_path.iterdir()) == ["a.md"]
-
-
-def test_atomic_folder_appears_whole_or_not_at_all(tmp_path):
-    import os
-    import stat
-    from bertclf.atomic import atomic_folder
-    (tmp_path / "run").mkdir()
-    (tmp_path / "run" / "old.txt").write_text("old")
-    with pytest.raises(RuntimeError):
-        with atomic_folder(tmp_path / "run") as staging:
-            (staging / "new.txt").write_text("half")
-            raise RuntimeError("interrupted")
-    assert sorted(p.name for p in tmp_path.iterdir()) == ["run"] and os.listdir(tmp_path / "run") == ["old.txt"]
-    with atomic_folder(tmp_path / "run") as staging:
-        (staging / "new.txt").write_text("whole")
-    assert sorted(p.name for p in tmp_path.iterdir()) == ["run"] and os.listdir(tmp_path / "run") == ["new.txt"]
-    assert stat.S_IMODE(os.stat(tmp_path / "run").st_mode) == 0o777 & ~_current_umask()
-
-
-def _current_umask():
-    import os
-    mask = os.umask(0)
-    os.umask(mask)
-    return mask

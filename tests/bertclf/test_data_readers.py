@@ -1,4 +1,5 @@
 """Every accepted format is read through pandas / pyarrow, with what the old reader did well kept."""
+import gzip
 import json
 
 import pandas as pd
@@ -7,6 +8,7 @@ import pytest
 
 from bertclf.data.examples import read_examples
 from bertclf.errors import UserError
+from tests.conftest import sentiment_rows, write_csv
 
 ROWS = [("a fine film", "positive"), ("a dull film", "negative"), ("more of the same", "negative")]
 
@@ -98,3 +100,34 @@ def test_the_shipped_imdb_slices_read_negative_and_positive():
     from bertclf.smoke import SLICE_DIR
     for name in ("imdb_train.csv.gz", "imdb_test.csv.gz"):
         assert sorted(set(read_examples(SLICE_DIR / name).labels)) == ["negative", "positive"]
+
+
+def test_headerless_csv_gzip_and_string_labels(tmp_path):
+    rows = sentiment_rows(10)
+    path = tmp_path / "train.csv.gz"
+    path.write_bytes(gzip.compress("\n".join(f'"{t}",{y}' for t, y in rows).encode()))
+    ex = read_examples(path)
+    assert len(ex) == 10 and ex.texts[0] == rows[0][0] and set(ex.labels) == {"neg", "pos"}
+
+
+def test_header_csv_with_int_labels_and_extra_columns(tmp_path):
+    path = write_csv(tmp_path / "t.csv", [(1, "a b", 0), (2, "c d", 1)], header=["id", "text", "label"])
+    ex = read_examples(path)
+    assert ex.texts == ["a b", "c d"] and ex.labels == [0, 1]
+
+
+def test_nsmc_style_tsv_with_bare_quotes_and_empty_document(tmp_path):
+    path = tmp_path / "ratings.txt"
+    path.write_text('id\tdocument\tlabel\n1\t"좋아요"" 최고\t1\n2\t\t0\n3\t별로 "재미없음\t0\n', encoding="utf-8")
+    ex = read_examples(path)
+    assert ex.texts == ['"좋아요"" 최고', "", '별로 "재미없음'] and ex.labels == [1, 0, 0]
+    assert ex.empty_texts == 1
+
+
+def test_aclimdb_folder_layout(tmp_path):
+    for label in ("pos", "neg"):
+        (tmp_path / "train" / label).mkdir(parents=True)
+        for i in range(3):
+            (tmp_path / "train" / label / f"{i}_7.txt").write_text(f"{label} review {i}<br />")
+    ex = read_examples(tmp_path / "train")
+    assert len(ex) == 6 and ex.labels.count("positive") == 3

@@ -1,9 +1,15 @@
-"""The training loop's promises: it learns, accumulation is exact, boost caches, stops early."""
+"""The training loop's promises (bertclf/train.py): it learns, accumulation is exact, it stops early,
+resumes; and what a search needs from it: checks inside an epoch, a resume with new learning rates (PBT),
+a stop at chance level, a refit without validation."""
+import json
+
 import pytest
 import torch
 from safetensors.torch import load_file
 
+from bertclf.tiny_model import FAMILIES
 from bertclf.train import train
+from tests.conftest import sentiment_rows, write_csv
 
 
 def test_learns_separable_data(config_for):
@@ -48,36 +54,6 @@ def test_last_partial_accumulation_is_trained_not_dropped(config_for, tmp_path):
     assert [sum(len(mb) for mb in step) for step in steps] == [32, 4]
 
 
-def test_boost_second_run_hits_the_feature_cache(config_for, monkeypatch, capsys):
-    cfg = dict(bert_finetuning=False, boost=True, n_epochs=2, lr=1e-2)
-    first = train(config_for(run_name="b1", **cfg))
-    assert "features computed and cached" in capsys.readouterr().err
-
-    from transformers.models.bert import modeling_bert
-
-    def encoder_must_not_run(*args, **kwargs):
-        raise AssertionError("the encoder ran on a cache hit")
-    monkeypatch.setattr(modeling_bert.BertModel, "forward", encoder_must_not_run)
-    second = train(config_for(run_name="b2", **cfg))
-    err = capsys.readouterr().err
-    assert "train features loaded from cache" in err and "valid features loaded from cache" in err
-    assert second["history"][-1]["valid_loss"] == pytest.approx(first["history"][-1]["valid_loss"], rel=1e-6)
-
-
-def test_boost_cache_key_changes_with_precision(config_for, capsys):
-    train(config_for(run_name="p1", bert_finetuning=False, boost=True, n_epochs=1, precision="fp32"))
-    capsys.readouterr()
-    train(config_for(run_name="p2", bert_finetuning=False, boost=True, n_epochs=1, precision="bf16"))
-    assert "features computed and cached" in capsys.readouterr().err  # not fp32's features under a bf16 run
-
-
-def test_boost_cache_key_changes_with_max_length(config_for, capsys):
-    train(config_for(run_name="c1", bert_finetuning=False, boost=True, n_epochs=1))
-    capsys.readouterr()
-    train(config_for(run_name="c2", bert_finetuning=False, boost=True, n_epochs=1, max_length=16))
-    assert "features computed and cached" in capsys.readouterr().err
-
-
 def test_early_stopping_and_best_epoch_not_last(config_for, toy):
     # valid labels are the reverse of train's: the better the model learns, the worse valid gets
     epochs = []
@@ -119,26 +95,6 @@ def test_resume_from_checkpoint_continues_the_run(config_for, tmp_path):
     assert resumed["history"][2]["valid_loss"] == pytest.approx(full["history"][2]["valid_loss"], rel=1e-4)
 
 
-def test_feature_cache_computes_each_key_once_under_concurrency(tmp_path):
-    import threading
-    from bertclf.tensor_cache import cached
-    calls = []
-
-    def compute():
-        calls.append(1)
-        import time
-        time.sleep(0.2)
-        return {"x": torch.arange(4)}
-    results = []
-    threads = [threading.Thread(target=lambda: results.append(cached(tmp_path, "k", "same", compute)))
-               for _ in range(4)]
-    for t in threads:
-        t.start()
-    for t in threads:
-        t.join()
-    assert len(calls) == 1 and sum(hit for _, hit, _ in results) == 3
-
-
 def test_num_workers_pad_batches_in_other_processes_with_the_same_result(config_for):
     inline = train(config_for(run_name="w0", n_epochs=1))["history"][0]
     workers = train(config_for(run_name="w2", n_epochs=1, num_workers=2))["history"][0]
@@ -146,8 +102,125 @@ def test_num_workers_pad_batches_in_other_processes_with_the_same_result(config_
     assert workers["valid_loss"] == pytest.approx(inline["valid_loss"], rel=1e-6)
 
 
-def test_boost_features_are_stored_in_half_precision(config_for, tmp_path):
-    from safetensors.torch import load_file
-    train(config_for(bert_finetuning=False, boost=True, n_epochs=1))
-    stored = [load_file(str(f))["features"] for f in (tmp_path / "cache" / "features").glob("*.safetensors")]
-    assert len(stored) == 2 and all(t.dtype == torch.float16 for t in stored)
+def test_checks_inside_an_epoch_only_add_evaluations(config_for, tmp_path):
+    reports = {1: [], 4: []}
+
+    def keep(per_epoch):
+        def report(metrics, save):
+            reports[per_epoch].append(metrics)
+            save(tmp_path / f"last-{per_epoch}")  # overwritten at each check: the final weights stay
+        return report
+    for per_epoch in (1, 4):
+        train(config_for(run_name=f"e{per_epoch}", n_epochs=2, dropout_p=0.1, evals_per_epoch=per_epoch),
+              report=keep(per_epoch), save_run=False)
+    assert [m["epoch"] for m in reports[4]] == [0.25, 0.5, 0.75, 1.0, 1.25, 1.5, 1.75, 2.0]
+    assert [m["epoch"] for m in reports[1]] == [1, 2]
+    # the same optimizer steps and dropout draws: identical weights after the last step
+    a, b = _weights(tmp_path / "last-1"), _weights(tmp_path / "last-4")
+    assert a.keys() == b.keys() and all(torch.equal(a[k], b[k]) for k in a)
+    assert reports[1][-1]["valid_loss"] == reports[4][-1]["valid_loss"]
+
+
+def test_resume_with_new_learning_rates_keeps_the_donor_weights_not_its_lr(config_for, tmp_path):
+    donor_lr, new_lr = 3e-3, 7e-4
+    train(config_for(run_name="donor", n_epochs=3, lr=donor_lr, lr_main=donor_lr),
+          report=lambda m, save: save(tmp_path / f"ckpt-{m['epoch']:g}"))
+    from bertclf.train import set_up
+    from bertclf.checkpoint import restore
+    config = config_for(n_epochs=3, lr=new_lr, lr_main=new_lr)
+    run = set_up(config, None, None, lambda m: None)
+    restore(run, tmp_path / "ckpt-1")
+    # the run continues from the donor's weights and optimizer moments ...
+    donor = _weights(tmp_path / "ckpt-1")
+    state = {f"head.{k}": v for k, v in run.task.model.head.state_dict().items()}
+    state.update(run.task.model.encoder.state_dict())
+    assert all(torch.equal(state[k], donor[k]) for k in donor)
+    assert all(run.optimizer.state[p]["step"] > 0 for g in run.optimizer.param_groups for p in g["params"])
+    # ... with the new learning rate, at the schedule's point (step 20 of 60, warm-up 6: decaying)
+    factor = run.scheduler.lr_lambdas[0](run.scheduler.last_epoch)
+    assert run.scheduler.last_epoch == 20 and 0 < factor < 1
+    for group in run.optimizer.param_groups:
+        assert group["lr"] == pytest.approx(new_lr * factor)
+    assert run.scheduler.get_last_lr()[0] == pytest.approx(new_lr * factor)
+    run.scheduler.step()  # and the schedule goes on from the new rate, not the stored one
+    assert run.optimizer.param_groups[0]["lr"] == pytest.approx(new_lr * run.scheduler.lr_lambdas[0](21))
+
+
+def test_a_run_at_chance_stops_at_its_first_check(config_for, tmp_path):
+    # labels drawn at random: nothing to learn, so accuracy stays at chance and the loss at ln 2
+    import random
+    rng = random.Random(0)
+    noise = write_csv(tmp_path / "noise.csv", [(t, rng.choice(["neg", "pos"])) for t, _ in sentiment_rows(320, 3)])
+    reports = []
+    result = train(config_for(train_path=noise, lr=1e-6, lr_main=1e-6, n_epochs=8, evals_per_epoch=2,
+                              degenerate_check=True), report=lambda m, save: reports.append(m))
+    # judged at its first check from 25% of training on (epoch 2 of 8): the checks before pass
+    assert [m["epoch"] for m in reports] == [0.5, 1.0, 1.5, 2.0] and result["done_reason"] == "degenerate"
+    # learnable data, a run that has left chance by then, goes on to the end
+    reports.clear()
+    train(config_for(run_name="ok", lr=1e-2, lr_main=1e-2, n_epochs=8, evals_per_epoch=2, degenerate_check=True),
+          report=lambda m, save: reports.append(m))
+    assert len(reports) == 16 and reports[-1]["done_reason"] == "completed"
+
+
+@pytest.mark.parametrize("pooling, layers, head", [("mean+max", "last4", "mlp"), ("cls", "last4", "linear")])
+def test_boost_variants_train_save_and_predict_as_evaluated(config_for, toy, pooling, layers, head):
+    from bertclf.classification_predict import predict_texts
+    from bertclf.predict import load_model
+    from bertclf.data.examples import read_examples
+    result = train(config_for(bert_finetuning=False, boost=True, pooling=pooling, layers=layers, head=head,
+                              n_epochs=8, lr=1e-2))
+    assert result["best"]["valid_accuracy"] >= 0.65  # a random tiny BERT's frozen features: it learns
+    meta = json.load(open(f"{result['run_dir']}/bert_hpo_model.json"))
+    assert (meta["pooling"], meta["layers"], meta["head"], meta["finetuned"]) == (pooling, layers, head, False)
+    valid = read_examples(toy["valid"])
+    predicted = predict_texts(*load_model(result["run_dir"]), valid.texts)
+    accuracy = sum(p["label"] == y for p, y in zip(predicted, valid.labels)) / len(valid)
+    assert accuracy == result["best"]["valid_accuracy"]
+
+
+def test_no_validation_trains_on_all_and_keeps_the_last_epoch(config_for, toy):
+    reports = []
+    result = train(config_for(valid_path=None, valid_fraction=0.0, n_epochs=2), report=lambda m, s: reports.append(m))
+    assert [m["epoch"] for m in reports] == [1, 2] and "valid_loss" not in reports[-1]
+    assert result["best"]["epoch"] == 2 and result["done_reason"] == "completed"
+    assert "| 2 |" in open(f"{result['run_dir']}/results.md").read()
+
+
+def test_bf16_autocast_learns(config_for):
+    result = train(config_for(precision="bf16", n_epochs=6))
+    assert result["best"]["valid_accuracy"] >= 0.95
+
+
+def _predict_accuracy(run_dir, rows, tmp_path, capsys) -> float:
+    from bertclf.cli import main
+    texts = tmp_path / "texts.txt"
+    texts.write_text("\n".join(t for t, _ in rows), encoding="utf-8")
+    capsys.readouterr()
+    assert main(["--predict", "--model", run_dir, "--input", str(texts)]) == 0
+    predicted = [json.loads(line)["label"] for line in capsys.readouterr().out.splitlines()]
+    return sum(p == y for p, (_, y) in zip(predicted, rows)) / len(rows)
+
+
+@pytest.mark.parametrize("family", list(FAMILIES))
+def test_each_family_fine_tunes_and_boosts_with_every_default_and_predicts_as_evaluated(
+        families, family, config_for, tmp_path, capsys):
+    """Pooling left at its default (cls): a family without a pooler reads the first token's state, in
+    fine-tuning, in boost's frozen features and in the saved model's predictions alike."""
+    from bertclf.train import train
+    rows = sentiment_rows(80, seed=2)  # the toy set's valid rows
+    for options in ({"bert_finetuning": True}, {"bert_finetuning": False, "boost": True, "lr": 1e-2}):
+        config = config_for(bert_name=families[family], n_epochs=1, max_train_samples=96, run_name=f"run-{family}",
+                            overwrite=True, **options)
+        result = train(config)
+        assert result["run_dir"] and result["history"][-1]["epoch"] == 1
+        assert _predict_accuracy(result["run_dir"], rows, tmp_path, capsys) == result["best"]["valid_accuracy"]
+
+
+@pytest.mark.parametrize("family", ["distilbert", "electra"])
+def test_a_family_without_a_pooler_learns_from_its_first_token(families, family, config_for, capsys):
+    from bertclf.train import train
+    result = train(config_for(bert_name=families[family], n_epochs=6, run_name=f"learn-{family}"))
+    assert result["best"]["valid_accuracy"] >= 0.9
+    assert f"({family}, 512 positions, sdpa attention); pooling cls = the first token's hidden state (no pooler)" \
+        in capsys.readouterr().err

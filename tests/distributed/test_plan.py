@@ -1,0 +1,37 @@
+"""What a search checks before Ray starts (distributed/plan.py): each model found and bound to its limit."""
+import pytest
+
+from bertclf.tiny_model import build_tiny_model
+
+from conftest import sentiment_rows
+
+
+def test_a_smoke_test_stands_one_tiny_bert_in_for_every_searched_model(tmp_path):
+    from bert_hpo_distributed.plan import SearchOptions, make_plan
+    opts = SearchOptions(search="imdb", smoke_test=True, output_dir=str(tmp_path),
+                         overrides=["space.bert_name={choice: [no-such-model-a, no-such-model-b]}"])
+    plan = make_plan(opts, say=lambda message: None)
+    assert "bert_name" not in plan.spec.space and list(plan.models) == [plan.spec.fixed["bert_name"]]
+    assert plan.models[plan.spec.fixed["bert_name"]].facts.has_pooler  # the tiny BERT, found and read
+
+
+def test_each_searched_model_keeps_the_max_length_choices_within_its_own_limit(toy, tmp_path):
+    """Two models of 64 and 128 positions: the plan drops 100 for the short one only (before Ray), and
+    refuses a space whose every choice is above one model's limit."""
+    import yaml
+    from bertclf.errors import UserError
+    from bert_hpo_distributed.plan import SearchOptions, make_plan
+    texts = [t for t, _ in sentiment_rows(100, seed=1)]
+    short, long = (build_tiny_model(tmp_path / name, texts, max_positions=n) for name, n in (("short", 64), ("long", 128)))
+    spec = {"name": "limits", "dataset": "imdb", "files": {"train": toy["train"], "test": toy["valid"]},
+            "space": {"bert_name": {"choice": [short, long]}, "max_length": {"choice": [32, 100]}}}
+    path = tmp_path / "limits.yaml"
+    path.write_text(yaml.safe_dump(spec), encoding="utf-8")
+    said = []
+    plan = make_plan(SearchOptions(search=str(path), output_dir=str(tmp_path / "out")), say=said.append)
+    assert [d.args for d in (plan.spec.space_for(short)["max_length"], plan.spec.space_for(long)["max_length"])] == \
+        [(32,), (32, 100)]
+    assert said == [f"warning: space.max_length [100] dropped for {short}: above its limit of 64 positions"]
+    path.write_text(yaml.safe_dump({**spec, "space": {**spec["space"], "max_length": {"choice": [100, 120]}}}))
+    with pytest.raises(UserError, match=rf"space.max_length: every choice \[100, 120\] is above {short}'s limit of 64"):
+        make_plan(SearchOptions(search=str(path), output_dir=str(tmp_path / "out2")), say=said.append)

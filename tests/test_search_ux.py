@@ -12,21 +12,6 @@ import pytest
 from tests.test_search import ROOT, read_csv, run, search_cmd, write_imdb_like
 
 
-def test_train_seed_changes_the_training_but_not_the_held_out_split(config_for):
-    import torch
-    from bertclf.inputs import inputs_key, prepare_inputs
-    from bertclf.train import train
-    configs = [config_for(valid_path=None, valid_fraction=0.25, n_epochs=1, run_name=f"s{s}", train_seed=s)
-               for s in (1, 2)]
-    inputs = [prepare_inputs(c, lambda m: None) for c in configs]
-    assert inputs[0].description == inputs[1].description  # the same held-out rows
-    assert torch.equal(inputs[0].labels["valid"], inputs[1].labels["valid"])
-    assert inputs_key(configs[0]) == inputs_key(configs[1])  # a search prepares them once for every seed
-    first, second = (train(c, inputs=i)["history"][0] for c, i in zip(configs, inputs))
-    assert first["train_loss"] != second["train_loss"]
-    assert configs[0].training_seed == 1 and config_for().training_seed == config_for().seed
-
-
 def test_bad_budget_or_repeats_is_one_line_before_ray(tmp_path):
     for extra, expected in ((["--time-budget", "0"], "error: --time-budget 0: expected a positive number"),
                             (["--repeats", "1"], "error: --repeats 1: expected 0 (no repeats) or a number"),
@@ -56,34 +41,6 @@ def test_time_budget_starts_no_new_trial_and_stops_running_ones_at_their_next_ch
     results = (tmp_path / "out" / "budget" / "results.md").read_text()
     assert "stopped (time budget)" in results and "test accuracy" in results
     assert (tmp_path / "out" / "budget" / "best_model" / "head.safetensors").exists()
-
-
-def test_a_resumed_search_continues_the_count_and_remembers_the_best():
-    from types import SimpleNamespace
-
-    from bert_hpo_distributed.progress import Progress
-    from bert_hpo_distributed.spec import load_spec
-    spec = load_spec("imdb", ["num_samples=4"], profile=["cpu", "smoke"])
-    lines = []
-    earlier = Progress(spec, 1, lines.append)
-
-    def trial(trial_id, status, score):
-        return SimpleNamespace(trial_id=trial_id, status=status, config={k: 1 for k in spec.space},
-                               last_result={"best_valid_accuracy": score, "epoch": 3}, path="/x", local_path="/x")
-    before = [trial("a", "TERMINATED", 0.9), trial("b", "TERMINATED", 0.7), trial("c", "RUNNING", None)]
-    for done in before[:2]:
-        earlier.on_trial_result(0, before, done, {**done.last_result, "done_reason": "completed", "time_total_s": 5.0})
-        earlier.on_trial_complete(0, before, done)
-    lines.clear()
-    progress = Progress(spec, 1, lines.append)  # as Tune restores it with the experiment (--resume)
-    progress.set_state(earlier.get_state())
-    assert lines == ["resumed: 2/4 trials finished before, best 0.9000"]
-    progress.on_trial_result(0, before, before[2], {"best_valid_accuracy": 0.8, "epoch": 3, "done_reason": "completed",
-                                                    "time_total_s": 5.0})
-    before[2].status = "TERMINATED"
-    progress.on_trial_complete(0, before, before[2])
-    assert lines[1].startswith("trial 3/4 (c) completed at epoch 3, valid accuracy 0.8000")
-    assert not any("new best" in line for line in lines)  # 0.8 is below the earlier session's 0.9
 
 
 @pytest.mark.ray

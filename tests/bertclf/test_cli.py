@@ -8,7 +8,6 @@ from bertclf.cli import build_parser, main
 from bertclf.config import config_from_args
 from tests.conftest import sentiment_rows, write_csv
 
-
 SEED_OPTIONS = ["train_path", "valid_path", "max_length", "save_path", "bert_name", "bert_finetuning",
                 "dropout_p", "boost", "n_epochs", "lr", "lr_main", "early_stop", "batch_size",
                 "gradient_accumulation_steps"]

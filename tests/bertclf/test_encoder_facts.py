@@ -7,7 +7,6 @@ from bertclf.tiny_model import FAMILIES
 
 from conftest import _config_and_tokenizer, _specials
 
-
 # family -> (usable positions, has a pooler, attention, first / last special token of its tokenizer)
 EXPECTED = {
     "bert": (512, True, "sdpa", "[CLS]", "[SEP]"),

@@ -224,3 +224,18 @@ def test_a_family_without_a_pooler_learns_from_its_first_token(families, family,
     assert result["best"]["valid_accuracy"] >= 0.9
     assert f"({family}, 512 positions, sdpa attention); pooling cls = the first token's hidden state (no pooler)" \
         in capsys.readouterr().err
+
+
+def test_train_seed_changes_the_training_but_not_the_held_out_split(config_for):
+    import torch
+    from bertclf.inputs import inputs_key, prepare_inputs
+    from bertclf.train import train
+    configs = [config_for(valid_path=None, valid_fraction=0.25, n_epochs=1, run_name=f"s{s}", train_seed=s)
+               for s in (1, 2)]
+    inputs = [prepare_inputs(c, lambda m: None) for c in configs]
+    assert inputs[0].description == inputs[1].description  # the same held-out rows
+    assert torch.equal(inputs[0].labels["valid"], inputs[1].labels["valid"])
+    assert inputs_key(configs[0]) == inputs_key(configs[1])  # a search prepares them once for every seed
+    first, second = (train(c, inputs=i)["history"][0] for c, i in zip(configs, inputs))
+    assert first["train_loss"] != second["train_loss"]
+    assert configs[0].training_seed == 1 and config_for().training_seed == config_for().seed

@@ -1,7 +1,10 @@
-"""What a search checks before Ray starts (distributed/plan.py): each model found and bound to its limit."""
+"""What a search checks before Ray starts (distributed/plan.py): each model found and bound to its limit,
+your own data's files."""
 import pytest
 
+from bertclf.errors import UserError
 from bertclf.tiny_model import build_tiny_model
+from bert_hpo_distributed.spec import load_spec
 
 from conftest import sentiment_rows
 
@@ -35,3 +38,9 @@ def test_each_searched_model_keeps_the_max_length_choices_within_its_own_limit(t
     path.write_text(yaml.safe_dump({**spec, "space": {**spec["space"], "max_length": {"choice": [100, 120]}}}))
     with pytest.raises(UserError, match=rf"space.max_length: every choice \[100, 120\] is above {short}'s limit of 64"):
         make_plan(SearchOptions(search=str(path), output_dir=str(tmp_path / "out2")), say=said.append)
+
+
+def test_own_data_without_files_is_refused_before_anything_runs(tmp_path):
+    from bert_hpo_distributed.plan import SearchOptions, _data
+    with pytest.raises(UserError, match=r"your own data needs files: \{train: \.\.\., test: \.\.\.\} \(or --train_path"):
+        _data(SearchOptions(search="classify"), load_spec("classify"), tmp_path)

@@ -26,3 +26,31 @@ def test_a_resumed_console_continues_the_count_and_remembers_the_best():
     _finish(resumed, restored, "b", 0.8)
     assert after[0].startswith("resumed: 1/4 trials finished before, best 0.9000"), after
     assert after[1].startswith("trial 2/4 (b)") and not any("new best" in line for line in after), after
+
+
+def test_a_resumed_search_continues_the_count_and_remembers_the_best():
+    from types import SimpleNamespace
+
+    from bert_hpo_distributed.progress import Progress
+    from bert_hpo_distributed.spec import load_spec
+    spec = load_spec("imdb", ["num_samples=4"], profile=["cpu", "smoke"])
+    lines = []
+    earlier = Progress(spec, 1, lines.append)
+
+    def trial(trial_id, status, score):
+        return SimpleNamespace(trial_id=trial_id, status=status, config={k: 1 for k in spec.space},
+                               last_result={"best_valid_accuracy": score, "epoch": 3}, path="/x", local_path="/x")
+    before = [trial("a", "TERMINATED", 0.9), trial("b", "TERMINATED", 0.7), trial("c", "RUNNING", None)]
+    for done in before[:2]:
+        earlier.on_trial_result(0, before, done, {**done.last_result, "done_reason": "completed", "time_total_s": 5.0})
+        earlier.on_trial_complete(0, before, done)
+    lines.clear()
+    progress = Progress(spec, 1, lines.append)  # as Tune restores it with the experiment (--resume)
+    progress.set_state(earlier.get_state())
+    assert lines == ["resumed: 2/4 trials finished before, best 0.9000"]
+    progress.on_trial_result(0, before, before[2], {"best_valid_accuracy": 0.8, "epoch": 3, "done_reason": "completed",
+                                                    "time_total_s": 5.0})
+    before[2].status = "TERMINATED"
+    progress.on_trial_complete(0, before, before[2])
+    assert lines[1].startswith("trial 3/4 (c) completed at epoch 3, valid accuracy 0.8000")
+    assert not any("new best" in line for line in lines)  # 0.8 is below the earlier session's 0.9

@@ -1,4 +1,5 @@
-"""Search-space files: loaded, overridden and validated with errors naming file and key."""
+"""Search-space files (distributed/spec.py): loaded, overridden and validated with errors naming file and
+key; a spec for your own files: no dataset (or custom), files and columns; the metric any of five."""
 import pytest
 import yaml
 
@@ -121,17 +122,6 @@ def test_default_point_takes_engine_defaults_inside_the_space_and_centres_otherw
     assert point["max_length"] == 64  # the default 256 is not a choice: the first one
 
 
-def test_outputs_are_copied_beside_the_trials(tmp_path):
-    from bert_hpo_distributed.outputs import copy_to_storage
-    (tmp_path / "out" / "best_model" / "encoder").mkdir(parents=True)
-    (tmp_path / "out" / "best_model" / "encoder" / "w.bin").write_bytes(b"w")
-    (tmp_path / "out" / "results.md").write_text("r")
-    copy_to_storage({"best_model": tmp_path / "out" / "best_model", "results.md": tmp_path / "out" / "results.md"},
-                    f"file://{tmp_path}/storage/search")
-    assert (tmp_path / "storage" / "search" / "best_model" / "encoder" / "w.bin").read_bytes() == b"w"
-    assert (tmp_path / "storage" / "search" / "results.md").read_text() == "r"
-
-
 def test_a_spec_that_names_only_model_data_and_space_gets_the_recipe(tmp_path):
     spec = load_spec(write(tmp_path, {"name": "bare", "dataset": "imdb", "fixed": {"bert_name": "m"},
                                       "space": {"lr_main": {"loguniform": [1e-5, 1e-4]}}}))
@@ -229,3 +219,33 @@ def test_input_corners_cover_every_input_however_large_the_space(tmp_path):
                                    sort_keys=False))
     corners = list(load_spec(str(path)).input_corners())
     assert sorted(c["max_length"] for c in corners) == [64, 128, 256]
+
+
+def test_columns_and_metric_become_every_trials_options(tmp_path):
+    spec = load_spec("classify", ["files.train=a.csv", "columns={text: comment, pair: other, label: target}",
+                                  "metric=valid_balanced_accuracy"])
+    config = spec.trial_config(spec.default_point())
+    assert (config.text_column, config.text_pair_column, config.label_column) == ("comment", "other", "target")
+    assert spec.metric == config.metric == "valid_balanced_accuracy" and spec.dataset == "custom"
+    assert spec.data_label == "train a.csv"
+
+
+def test_fixed_column_options_can_be_set():
+    spec = load_spec("imdb", ["fixed.text_column=review", "fixed.label_column=sentiment"])
+    assert spec.trial_config({}).text_column == "review"
+
+
+@pytest.mark.parametrize("overrides, message", [
+    (["files.train=a.csv", "columns.txt=x"], "columns: expected a mapping of text, pair, label"),
+    (["files.train=a.csv", "metric=valid_f1"], "is scored by valid_accuracy or valid_macro_f1"),
+    (["files.train=a.csv", "fixed.metric=valid_mcc"], "fixed.metric: not a training option a search can fix"),
+])
+def test_bad_own_data_specs_are_one_error(overrides, message):
+    with pytest.raises(UserError, match=message.replace("(", r"\(").replace("{", r"\{").replace("}", r"\}")
+                       .replace(".", r"\.")):
+        load_spec("classify", overrides)
+
+
+def test_every_metric_is_accepted_for_a_named_data_set():
+    for metric in ("valid_accuracy", "valid_macro_f1", "valid_weighted_f1", "valid_balanced_accuracy", "valid_mcc"):
+        assert load_spec("imdb", [f"metric={metric}"]).metric == metric

@@ -16,7 +16,7 @@ from .tensor_cache import digest
 
 # the options that decide what prepare_inputs returns (the token ids); cache_dir only says where
 # caches live, and eval_batch_size only how fast features are computed
-TOKEN_OPTIONS = ("task", "train_path", "valid_path", "text_column", "text_pair_column", "label_column",
+TOKEN_OPTIONS = ("task", "train_path", "valid_path", "text_column", "text_pair_column", "label_column", "dataset",
                  "valid_fraction", "seed", "max_train_samples", "max_valid_samples", "bert_name", "max_length",
                  "truncation", "doc_stride")
 

@@ -23,6 +23,7 @@ class ClassificationInputs:
     description: str
     columns: dict = None  # the columns the user named ("text", "pair", "label" -> name or None), for test files
     pairs: bool = False  # the texts are sentence pairs
+    dataset: Optional[str] = None  # the shipped data set the files are given as: test labels read as its names
     features: Optional[Dict[str, torch.Tensor]] = None  # boost: split -> [N, dim] fp16
     variant: Optional[tuple] = None  # boost: the (pooling, layers) of `features`
     encoder_id: Optional[str] = None  # boost: the fingerprint of the encoder weights that computed them
@@ -33,14 +34,15 @@ class ClassificationInputs:
 
     def check_test_file(self, path) -> None:
         """A test file read as the model will read it (its columns, pairs, labels among train's): UserError if not."""
-        examples = read_examples(path, "test data", ColumnNames(**self.columns), need_pair=self.pairs)
+        examples = read_examples(path, "test data", ColumnNames(**self.columns), need_pair=self.pairs,
+                                 dataset=self.dataset)
         encode_labels(examples, self.label_names, "test data")
 
 
 def prepare(config, tokenizer, log) -> ClassificationInputs:
     splits = load_splits(config.train_path, config.valid_path, valid_fraction=config.valid_fraction,
                          seed=config.seed, columns=ColumnNames.of(config), max_train_samples=config.max_train_samples,
-                         max_valid_samples=config.max_valid_samples)
+                         max_valid_samples=config.max_valid_samples, dataset=config.dataset)
     for note in splits.notes:
         log(note)
     empty = splits.train.empty_texts + splits.valid.empty_texts
@@ -60,7 +62,7 @@ def prepare(config, tokenizer, log) -> ClassificationInputs:
         labels={"train": torch.tensor(splits.train_labels), **({"valid": torch.tensor(splits.valid_labels)}
                                                               if "valid" in parts else {})},
         pad_id=tokenizer.pad_token_id if tokenizer.pad_token_id is not None else 0, description=description,
-        columns=ColumnNames.of(config).to_dict(), pairs=splits.train.pairs is not None)
+        columns=ColumnNames.of(config).to_dict(), pairs=splits.train.pairs is not None, dataset=config.dataset)
 
 
 def with_features(inputs: ClassificationInputs, config, encoder, device, bf16: bool, variants, log, progress=None):
@@ -87,7 +89,8 @@ def saved_columns(meta) -> ColumnNames:
 
 def prepare_test(path, meta, tokenizer, cache_dir, max_examples=None) -> ClassificationInputs:
     """The test split tokenised as the model was trained (a seeded subset when max_examples is set)."""
-    examples = read_examples(path, "test data", saved_columns(meta), need_pair=meta.get("pairs", False))
+    examples = read_examples(path, "test data", saved_columns(meta), need_pair=meta.get("pairs", False),
+                             dataset=meta.get("dataset"))
     there = len(examples)
     examples = examples.subset(seeded_subset(len(examples), max_examples, 0))
     names = meta["label_names"]

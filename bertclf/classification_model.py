@@ -42,7 +42,7 @@ def build(config, inputs: ClassificationInputs, encoder, device) -> Task:
     meta = {"task": "classification", "label_names": inputs.label_names, "pooling": config.pooling,
             "layers": config.layers, "head": config.head, "truncation": config.truncation,
             "feature_size": model.head.in_features, "cached_features": boost, "columns": inputs.columns,
-            "pairs": inputs.pairs,
+            "pairs": inputs.pairs, "dataset": inputs.dataset,
             # a boost head knows its encoder only by its features: the weights that computed them
             **({"encoder_fingerprint": inputs.encoder_id} if boost else {})}
     chosen = config.metric or METRICS[0]

@@ -5,6 +5,7 @@ import os
 from dataclasses import dataclass, field
 from typing import Optional
 
+from .data.label_names import LABEL_NAMES
 from .errors import UserError
 
 TRUNCATIONS = ("head", "tail", "head+tail")
@@ -32,6 +33,7 @@ class TrainConfig:
     text_column: Optional[str] = None
     text_pair_column: Optional[str] = None
     label_column: Optional[str] = None
+    dataset: Optional[str] = None  # the shipped data set whose layout the files have: its label ids read as names
     max_length: int = 256
     save_path: str = "runs"
     bert_name: str = "bert-base-uncased"
@@ -123,6 +125,9 @@ class TrainConfig:
                 bad_option(name, "a positive learning rate", getattr(self, name))
         if self.early_stop == 0 or self.early_stop < -1:
             bad_option("early_stop", "a patience of at least 1 epoch, or -1 to disable", self.early_stop)
+        if self.dataset is not None and self.dataset not in LABEL_NAMES:
+            bad_option("dataset", f"one of {', '.join(LABEL_NAMES)} (the shipped data set whose layout the files have) "
+                       f"or none for your own data", self.dataset)
         if self.truncation not in TRUNCATIONS:
             bad_option("truncation", " | ".join(TRUNCATIONS), self.truncation)
         for name, allowed in (("pooling", POOLINGS), ("layers", LAYERS), ("head", HEADS),
@@ -182,6 +187,9 @@ def add_train_arguments(parser) -> list:
         "text_pair_column": "the column holding a second text: pairs are classified together, e.g. sentence1/sentence2 "
                             "(none: found by header pairs such as sentence1,sentence2 or premise,hypothesis)",
         "label_column": "the column holding the label (none: found by its header name: label, sentiment, class, ...)",
+        "dataset": "the files are a shipped data set's (imdb, nsmc: their own, or yours in their layout): its label "
+                   "ids read as its names, 0 negative and 1 positive, in the model, predictions and tables "
+                   "(none: labels as written)",
         "max_length": "maximum tokens per text, [CLS] and [SEP] included",
         "save_path": "folder that receives one sub-folder per run",
         "bert_name": "Hugging Face model name (hub, its cache, or a packaged copy offline) or a local folder; any encoder AutoModel loads (BERT, DistilBERT, RoBERTa, XLM-R, ELECTRA, DeBERTa-v2/v3, MiniLM, ...)",

@@ -24,6 +24,7 @@ class TokensKey:
     text_column: Optional[str]
     text_pair_column: Optional[str]
     label_column: Optional[str]
+    dataset: Optional[str]
     valid_fraction: float
     seed: int
     max_train_samples: Optional[int]

@@ -1,10 +1,12 @@
-"""A saved classifier made loadable without bert-hpo: as transformers' own
-`AutoModelForSequenceClassification` (folder hf/) where the pooling and head map onto it, and as ONNX
-(folder onnx/, pooling and head included) for every pooling and head. Each copy is checked against
-the model as `--predict` runs it before it is kept.
+"""A saved model made loadable without bert-hpo: as ONNX (folder onnx/: a classifier with its pooling
+and head, for every pooling and head; a QA model's start and end logits), and a classifier also as
+transformers' own `AutoModelForSequenceClassification` (folder hf/) where the pooling and head map onto
+it. Each copy is checked against the model as `--predict` runs it before it is kept.
 
 Both folders hold the tokenizer, set to the model's max_length and truncation side, and a config.json
-whose id2label holds the user's label names."""
+(a classifier's id2label holds the user's label names). A model that reads two texts (a classifier of
+text pairs, a QA model's question and context) with token types takes token_type_ids as an ONNX input,
+as its tokenizer returns them."""
 import os
 import shutil
 import warnings
@@ -18,56 +20,59 @@ from .predict import load_model
 
 HF_FOLDER, ONNX_FOLDER, ONNX_FILE = "hf", "onnx", "model.onnx"
 ONNX_INPUTS = ("input_ids", "attention_mask")
+TOKEN_TYPES = "token_type_ids"
+QA_OUTPUTS = ("start_logits", "end_logits")
 ONNX_OPSET = 17
-# Largest difference in any class probability that still counts as the same prediction: fp32 kernels
-# of two runtimes differ by ~1e-7; a wrong mapping differs by far more.
+# Largest difference in any probability (a class's; a QA span start's or end's over the tokens) that
+# still counts as the same prediction: fp32 kernels of two runtimes differ by ~1e-7; a wrong mapping
+# differs by far more.
 TOLERANCE = 1e-4
 # How this machine loaded the tokenizer (offline, from a folder): saved, they would bind every later load.
 LOAD_TIME_KEYS = ("local_files_only", "is_local")
 
 
 def write_portable(model_dir, encoder_path=None) -> dict:
-    """Write model_dir/hf (when the model maps onto transformers' class) and model_dir/onnx.
+    """Write model_dir/onnx, and for a classifier model_dir/hf (when the model maps onto transformers' class).
 
     encoder_path: where a frozen encoder's weights are, when not at the model's bert_name.
-    Returns {"task", "onnx": folder or None, "onnx_difference", "why_not_onnx" (when not written),
-    "hf": folder or None, "hf_difference", "why_not_hf": reason or None, "tokenizer_note": what a
-    plain tokenizer does differently, or None};
-    a difference is the largest class-probability gap on probe inputs, and a copy is kept only when it
-    is within TOLERANCE."""
+    Returns {"task", "onnx": folder or None, "onnx_inputs": the ONNX copy's input names,
+    "onnx_difference", "why_not_onnx" (when not written), "hf": folder or None, "hf_difference",
+    "why_not_hf": reason or None, "tokenizer_note": what a plain tokenizer does differently, or None};
+    a difference is the largest probability gap on probe inputs, and a copy is kept only when it is
+    within TOLERANCE."""
     model_dir = Path(model_dir)
     model, tokenizer, meta = load_model(model_dir, encoder_path)
-    if meta["task"] != "classification":
-        return {"task": meta["task"], "onnx": None, "hf": None,
-                "why_not_hf": "only classifiers are exported; load it with this project"}
     # set on init_kwargs too: that is what save_pretrained writes to tokenizer_config.json
     for key, value in (("model_max_length", meta["max_length"]),
-                       ("truncation_side", "left" if meta["truncation"] == "tail" else "right")):
+                       ("truncation_side", "left" if meta.get("truncation") == "tail" else "right")):
         setattr(tokenizer, key, value)
         tokenizer.init_kwargs[key] = value
     for key in LOAD_TIME_KEYS:
         tokenizer.init_kwargs.pop(key, None)
-    config = labelled_config(model.encoder.config, meta["label_names"])
-    probe = probe_inputs(tokenizer, model.encoder.config.vocab_size)
+    names = onnx_inputs(meta, model.encoder)
+    probe = probe_inputs(tokenizer, model.encoder.config.vocab_size, TOKEN_TYPES in names)
+    info = {"task": meta["task"], "onnx_inputs": list(names), "tokenizer_note": None, "hf": None}
+    if meta["task"] == "qa":
+        info["why_not_hf"] = "only classifiers get a transformers copy; use ONNX below, or this project"
+        module, outputs, probabilities, config = SpanLogits(model), QA_OUTPUTS, span_probabilities, \
+            model.encoder.config
+    else:
+        module, outputs, probabilities = model, ("logits",), class_probabilities
+        config = labelled_config(model.encoder.config, meta["label_names"])
     with torch.no_grad():
-        expected = model(**probe).float().softmax(-1)
-    info = {"task": "classification", "tokenizer_note": None, "why_not_hf": None, "hf": None}
-    if meta["truncation"] == "head+tail":
+        expected = probabilities(*_as_tuple(module(**probe)))
+    if meta.get("truncation") == "head+tail":
         info["tokenizer_note"] = ("the model was trained on head+tail truncation (the first quarter and the last "
                                   "three quarters of a long text); a plain tokenizer keeps the head only")
-    if meta.get("pairs") and takes_token_types(model.encoder):
-        # the probe and the card's snippet are single texts: a pair's token types would go untested and unsent
-        info["onnx"], info["why_not_onnx"] = None, ("the model reads text pairs with token types, which the ONNX copy "
-                                                    "does not take; use this project (or the transformers copy)")
-    else:
-        try:
-            info["onnx"], info["onnx_difference"] = _kept(model_dir / ONNX_FOLDER, lambda folder: _write_onnx(
-                model, probe, expected, config, tokenizer, folder))
-        except Exception as error:  # any exporter failure: a copy for elsewhere must not cost the search its outputs
-            info["onnx"], info["why_not_onnx"] = None, f"the export failed: {str(error).splitlines()[0]}"
-        if info["onnx"] is None and "why_not_onnx" not in info:
-            info["why_not_onnx"] = (f"its probabilities were up to {info['onnx_difference']:.2g} away from this "
-                                    f"project's")
+    try:
+        info["onnx"], info["onnx_difference"] = _kept(model_dir / ONNX_FOLDER, lambda folder: _write_onnx(
+            module, probe, names, outputs, probabilities, expected, config, tokenizer, folder))
+    except Exception as error:  # any exporter failure: a copy for elsewhere must not cost the search its outputs
+        info["onnx"], info["why_not_onnx"] = None, f"the export failed: {str(error).splitlines()[0]}"
+    if info["onnx"] is None and "why_not_onnx" not in info:
+        info["why_not_onnx"] = f"its probabilities were up to {info['onnx_difference']:.2g} away from this project's"
+    if meta["task"] == "qa":
+        return info
     hf_model, info["why_not_hf"] = transformers_model(model, meta, config)
     if hf_model is not None:
         info["hf"], info["hf_difference"] = _kept(model_dir / HF_FOLDER, lambda folder: _write_hf(
@@ -80,6 +85,39 @@ def write_portable(model_dir, encoder_path=None) -> dict:
     return info
 
 
+def onnx_inputs(meta, encoder) -> tuple:
+    """The ONNX copy's input names: token_type_ids too where the model reads two texts (a classifier of
+    text pairs, a QA model) and its encoder has token types; a single text's are all 0, the default."""
+    two_texts = meta["task"] == "qa" or meta.get("pairs")
+    return ONNX_INPUTS + ((TOKEN_TYPES,) if two_texts and takes_token_types(encoder) else ())
+
+
+class SpanLogits(nn.Module):
+    """A QA model's [batch, tokens, 2] logits as the two outputs transformers' QA models give."""
+
+    def __init__(self, model):
+        super().__init__()
+        self.model = model
+
+    def forward(self, input_ids, attention_mask, token_type_ids=None):
+        logits = self.model(input_ids, attention_mask, token_type_ids)
+        return logits[..., 0], logits[..., 1]
+
+
+def class_probabilities(logits):
+    """[batch, classes] probabilities of [batch, classes] logits."""
+    return logits.float().softmax(-1)
+
+
+def span_probabilities(start_logits, end_logits):
+    """[batch, 2, tokens]: where the answer starts and ends, as probabilities over the tokens (padding 0)."""
+    return torch.stack([start_logits, end_logits], 1).float().softmax(-1)
+
+
+def _as_tuple(outputs) -> tuple:
+    return outputs if isinstance(outputs, tuple) else (outputs,)
+
+
 def labelled_config(encoder_config, label_names):
     config = encoder_config.__class__.from_dict(encoder_config.to_dict())
     config.num_labels = len(label_names)
@@ -88,8 +126,9 @@ def labelled_config(encoder_config, label_names):
     return config
 
 
-def probe_inputs(tokenizer, vocab_size: int) -> dict:
-    """Two seeded token sequences, the second padded, framed by [CLS] ... [SEP] as the model reads them."""
+def probe_inputs(tokenizer, vocab_size: int, token_types: bool = False) -> dict:
+    """Two seeded token sequences [2, 24], the second padded, framed by [CLS] ... [SEP] as the model reads
+    them; with token_types, each a pair [CLS] a [SEP] b [SEP] whose b [SEP] has token type 1."""
     generator = torch.Generator().manual_seed(0)
     ids = torch.randint(0, vocab_size, (2, 24), generator=generator)
     ids[:, 0] = tokenizer.cls_token_id
@@ -97,7 +136,14 @@ def probe_inputs(tokenizer, vocab_size: int) -> dict:
     mask = torch.ones_like(ids)
     mask[1, 16:] = 0
     ids[1, 16:] = tokenizer.pad_token_id or 0
-    return {"input_ids": ids, "attention_mask": mask}
+    probe = {"input_ids": ids, "attention_mask": mask}
+    if token_types:
+        ids[0, 9] = ids[1, 6] = tokenizer.sep_token_id  # the first text's end
+        types = torch.zeros_like(ids)
+        types[0, 10:] = 1
+        types[1, 7:16] = 1
+        probe[TOKEN_TYPES] = types
+    return probe
 
 
 def transformers_model(model, meta, config):
@@ -140,22 +186,26 @@ def _kept(target: Path, write):
 
 def _write_hf(hf_model, probe, expected, tokenizer, folder: Path) -> float:
     with torch.no_grad():
-        got = hf_model(**probe).logits.float().softmax(-1)
+        got = class_probabilities(hf_model(**probe).logits)
     hf_model.save_pretrained(folder)
     tokenizer.save_pretrained(folder)
     return float((got - expected).abs().max())
 
 
-def _write_onnx(model, probe, expected, config, tokenizer, folder: Path) -> float:
+def _write_onnx(module, probe, names, outputs, probabilities, expected, config, tokenizer, folder: Path) -> float:
+    """Export `module` on the probe's inputs `names` (dynamic batch and length), run it in onnxruntime:
+    the largest gap between its probabilities and `expected`."""
     import onnxruntime
-    axes = {name: {0: "batch", 1: "sequence"} for name in ONNX_INPUTS}
+    axes = {name: {0: "batch", 1: "sequence"} for name in (*names, *outputs)}
+    if outputs == ("logits",):
+        axes["logits"] = {0: "batch"}
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")  # the tracer's notes on Python branches it freezes: shapes stay dynamic
-        torch.onnx.export(model, tuple(probe[name] for name in ONNX_INPUTS), str(folder / ONNX_FILE),
-                          input_names=list(ONNX_INPUTS), output_names=["logits"],
-                          dynamic_axes={**axes, "logits": {0: "batch"}}, opset_version=ONNX_OPSET, dynamo=False)
+        torch.onnx.export(module, (), str(folder / ONNX_FILE), kwargs={name: probe[name] for name in names},
+                          input_names=list(names), output_names=list(outputs), dynamic_axes=axes,
+                          opset_version=ONNX_OPSET, dynamo=False)
     session = onnxruntime.InferenceSession(str(folder / ONNX_FILE), providers=["CPUExecutionProvider"])
-    logits = session.run(None, {name: probe[name].numpy() for name in ONNX_INPUTS})[0]
+    got = session.run(None, {name: probe[name].numpy() for name in names})
     config.save_pretrained(folder)
     tokenizer.save_pretrained(folder)
-    return float((torch.from_numpy(logits).softmax(-1) - expected).abs().max())
+    return float((probabilities(*map(torch.from_numpy, got)) - expected).abs().max())

@@ -13,6 +13,7 @@ from pathlib import Path
 
 from .data.columns import ColumnNames
 from .data.examples import read_examples
+from .data.label_names import LABEL_NAMES
 from .data.splits import encode_labels
 from .results_table import csv_text
 from .squad import read_squad, write_squad
@@ -51,11 +52,12 @@ def synthetic_korquad(path, n_articles: int = 4, seed: int = 0) -> str:
 
 
 def _balanced_rows(path, size: int, seed: int, columns: ColumnNames = ColumnNames(), role: str = "smoke data",
-                   train_labels=None):
+                   train_labels=None, dataset=None):
     """(header, rows, labels): a balanced slice, under the column names the run asks for (text[, text_pair],
     label where it names none), so that the slice reads as the full file does. With train_labels, a label
-    outside them is an error naming this file (not the slice, which the user never wrote)."""
-    ex = read_examples(path, role, columns)
+    outside them is an error naming this file (not the slice, which the user never wrote). dataset: the
+    shipped data set the file is given as (its labels read, and written, as that data set's names)."""
+    ex = read_examples(path, role, columns, dataset=dataset)
     if train_labels is not None:
         encode_labels(ex, train_labels, role)
     by_label = {}
@@ -91,7 +93,8 @@ def smoke_data(dataset: str, folder, seed: int, files=None, columns: ColumnNames
         train_labels = None
         for split, size in SLICE_SIZES.items():  # train first: its labels are the ones test may use
             source = files.get(split, files["train"]) if files else SLICE_DIR / SLICE_FILES[dataset][split]
-            header, rows, labels = _balanced_rows(source, size, seed, columns, f"{split} data", train_labels)
+            header, rows, labels = _balanced_rows(source, size, seed, columns, f"{split} data", train_labels,
+                                                  dataset if dataset in LABEL_NAMES else None)
             train_labels = train_labels or labels
             out[split] = folder / f"{split}.csv"
             out[split].write_text(csv_text(header, rows), encoding="utf-8")
@@ -108,7 +111,7 @@ def write_slices(data_dir, target=SLICE_DIR) -> None:
     for dataset, names in SLICE_FILES.items():
         found = lookup(dataset, Path(data_dir))
         for split, name in names.items():
-            header, rows, _ = _balanced_rows(found[split], SLICE_SIZES[split], seed=0)
+            header, rows, _ = _balanced_rows(found[split], SLICE_SIZES[split], seed=0, dataset=dataset)
             (target / name).write_bytes(gzip.compress(csv_text(header, rows).encode(), mtime=0))
 
 

@@ -6,7 +6,7 @@ from pathlib import Path
 
 from bertclf.atomic import write_text
 from bertclf.model_io import read_meta
-from bertclf.portable import HF_FOLDER, ONNX_FILE, ONNX_FOLDER, ONNX_INPUTS, write_portable
+from bertclf.portable import HF_FOLDER, ONNX_FILE, ONNX_FOLDER, write_portable
 from bertclf.results_table import markdown_table
 from bertclf.task_registry import describe_test, task_kind
 
@@ -33,7 +33,8 @@ def model_card(plan, folder: Path, portable: dict, scored, test_scores, refit, i
     best = scored.iloc[0]
     metric = spec.metric.replace("_", " ")
     encoder = "fine-tuned" if options["bert_finetuning"] else "frozen: only the head was trained"
-    labels = json.loads((folder / "bert_hpo_model.json").read_text(encoding="utf-8")).get("label_names")
+    meta = read_meta(folder)
+    labels = meta.get("label_names")
     what = f"classifies a text as one of {', '.join(map(str, labels))}" if labels else f"a {spec.task} model"
     if "refit_of" in saved:
         origin = (f"The best configuration of the search, trained again on all of train (valid included) for "
@@ -80,7 +81,7 @@ def model_card(plan, folder: Path, portable: dict, scored, test_scores, refit, i
               f"Texts like those of {spec.dataset}, in its language and domain, at most {options['max_length']} "
               f"tokens long. The scores above are on that data only; nothing was checked for other domains, "
               f"for bias, or for calibration of the probabilities.", "",
-              "## How to load it", "", *_loading(folder, portable)]
+              "## How to load it", "", *how_to_load(folder, portable, meta)]
     return "\n".join(lines) + "\n"
 
 
@@ -103,34 +104,62 @@ def _value(value) -> str:
     return str(value)
 
 
-def _loading(folder: Path, portable: dict) -> list:
+def how_to_load(folder: Path, portable: dict, meta: dict) -> list:
+    """The model card's lines on loading the model in `folder` (named as beside it) with transformers,
+    onnxruntime (the snippets run as written) and this project; `portable` is write_portable's answer."""
     name = folder.name
+    qa, pairs = meta["task"] == "qa", bool(meta.get("pairs"))
+    texts = '["an example text"], ["its second text"]' if pairs else '["an example text"]'
     lines = []
     if portable.get("hf"):
+        asked = '{"text": "an example text", "text_pair": "its second text"}' if pairs else '["an example text"]'
         lines += [f"With transformers alone ({HF_FOLDER}/ holds a standard "
                   f"AutoModelForSequenceClassification; its probabilities match this project's within "
-                  f"{portable['hf_difference']:.1g}):", "", "```python", "from transformers import pipeline",
+                  f"{portable['hf_difference']:.1g}; truncation=True cuts a long text as the model was trained):",
+                  "", "```python", "from transformers import pipeline",
                   f'classify = pipeline("text-classification", model="{name}/{HF_FOLDER}")',
-                  'print(classify(["an example text"]))', "```", ""]
+                  f"print(classify({asked}, truncation=True))", "```", ""]
     elif portable.get("why_not_hf"):
         lines += [f"Not as a transformers class: {portable['why_not_hf']}."
-                  + (" Use ONNX below." if portable.get("onnx") else ""), ""]
-    if portable.get("onnx"):
-        inputs = ", ".join(f'"{k}"' for k in ONNX_INPUTS)
-        lines += [f"With onnxruntime ({ONNX_FOLDER}/{ONNX_FILE} holds encoder, pooling and head; dynamic batch and "
-                  f"length; tokenizer and label names beside it; probabilities match this project's within "
-                  f"{portable['onnx_difference']:.1g}):", "", "```python", "import numpy as np, onnxruntime",
+                  + (" Use ONNX below." if portable.get("onnx") and not qa else ""), ""]
+    if portable.get("onnx") and qa:
+        lines += [f"With onnxruntime ({ONNX_FOLDER}/{ONNX_FILE} holds encoder and span head; inputs "
+                  f"{', '.join(portable['onnx_inputs'])}, as the tokenizer beside it returns them for a question and "
+                  f"its passage; outputs start_logits and end_logits [batch, tokens], padding at a large negative "
+                  f"value; their probabilities match this project's within {portable['onnx_difference']:.1g}). "
+                  f"The answer is the span from the best start to the best end; this project also cuts a passage "
+                  f"longer than {meta['max_length']} tokens into windows that overlap by {meta['doc_stride']} tokens "
+                  f"and takes the best span of any window (tokenizer options stride and "
+                  f"return_overflowing_tokens):", "", "```python", "import onnxruntime",
+                  "from transformers import AutoTokenizer",
+                  f'tokenizer = AutoTokenizer.from_pretrained("{name}/{ONNX_FOLDER}")',
+                  f'session = onnxruntime.InferenceSession("{name}/{ONNX_FOLDER}/{ONNX_FILE}")',
+                  'question, passage = "a question", "the passage that holds the answer"',
+                  'batch = tokenizer([question], [passage], truncation="only_second", return_offsets_mapping=True, '
+                  'return_tensors="np")',
+                  "start, end = session.run(None, {i.name: batch[i.name] for i in session.get_inputs()})",
+                  "first, last = int(start[0].argmax()), int(end[0].argmax())",
+                  "offsets = batch[\"offset_mapping\"][0]",
+                  "print(passage[offsets[first][0]:offsets[last][1]] if batch.sequence_ids(0)[first] == 1 "
+                  "and last >= first else \"\")", "```", ""]
+    elif portable.get("onnx"):
+        lines += [f"With onnxruntime ({ONNX_FOLDER}/{ONNX_FILE} holds encoder, pooling and head; inputs "
+                  f"{', '.join(portable['onnx_inputs'])}, as the tokenizer beside it returns them"
+                  + (" for a text pair" if pairs else "") + "; dynamic batch and length; label names beside it; "
+                  f"probabilities match this project's within {portable['onnx_difference']:.1g}):", "", "```python",
+                  "import onnxruntime",
                   "from transformers import AutoConfig, AutoTokenizer",
                   f'tokenizer = AutoTokenizer.from_pretrained("{name}/{ONNX_FOLDER}")',
                   f'labels = AutoConfig.from_pretrained("{name}/{ONNX_FOLDER}").id2label',
                   f'session = onnxruntime.InferenceSession("{name}/{ONNX_FOLDER}/{ONNX_FILE}")',
-                  'batch = tokenizer(["an example text"], truncation=True, padding=True, return_tensors="np")',
-                  f"logits = session.run(None, {{k: batch[k] for k in ({inputs})}})[0]",
+                  f'batch = tokenizer({texts}, truncation=True, padding=True, return_tensors="np")',
+                  "logits = session.run(None, {i.name: batch[i.name] for i in session.get_inputs()})[0]",
                   "print([labels[int(i)] for i in logits.argmax(-1)])", "```", ""]
     if portable.get("why_not_onnx"):
         lines += [f"Not as ONNX: {portable['why_not_onnx']}.", ""]
     if portable.get("tokenizer_note"):
         lines += [f"Note: {portable['tokenizer_note']}.", ""]
-    lines += ["With this project (bert-hpo):", "", "```bash",
-              f'python launch.py --predict --model {name} --text "an example text"', "```"]
+    asked = ('--question "a question" --context "the passage that holds the answer"' if qa else
+             '--text "an example text"' + (' --text_pair "its second text"' if pairs else ""))
+    lines += ["With this project (bert-hpo):", "", "```bash", f"python launch.py --predict --model {name} {asked}", "```"]
     return lines

@@ -9,6 +9,7 @@ from typing import Dict, List, Optional
 
 from bertclf.data.columns import ColumnNames
 from bertclf.data.datasets import resolve
+from bertclf.data.label_names import LABEL_NAMES
 from bertclf.encoder_facts import EncoderFacts, facts_of, fitting_lengths, trained_pooling
 from bertclf.errors import UserError
 from bertclf.encoders import resolve_model
@@ -131,6 +132,8 @@ def make_plan(opts: SearchOptions, say) -> Plan:
     bind = {"train_path": str(Path(files["train"]).resolve()), "save_path": str(out_dir / "runs"), "progress": False}
     if files.get("valid"):
         bind["valid_path"] = str(Path(files["valid"]).resolve())
+    if spec.dataset in LABEL_NAMES:  # its files, or yours in its layout: the labels read as its names
+        bind["dataset"] = spec.dataset
     if opts.smoke_test:  # one tiny BERT stands in for the spec's model (every one, when it is searched)
         bind["bert_name"] = files["model"]
         spec = replace(spec, space={k: d for k, d in spec.space.items() if k != "bert_name"}, per_model={})

@@ -13,6 +13,7 @@ import pandas as pd
 
 from ..errors import UserError
 from .columns import ColumnNames, Columns, choose, is_long_label
+from .label_names import label_names_of
 from .readers import open_table
 
 Label = Union[int, str]
@@ -60,10 +61,12 @@ def _label(value) -> Optional[Label]:
 
 
 def read_examples(path, option: str = "train_path", asked: ColumnNames = ColumnNames(), *,
-                  need_labels: bool = True, need_pair=None) -> Examples:
+                  need_labels: bool = True, need_pair=None, dataset: Optional[str] = None) -> Examples:
     """Read one table; every problem is a UserError naming the option, the file and the row.
 
-    need_pair: True / False when a saved model decides; None: pairs where the header has them."""
+    need_pair: True / False when a saved model decides; None: pairs where the header has them.
+    dataset: the shipped data set the file is given as (label_names.LABEL_NAMES): its labels read as
+    that data set's names, whether written as ids or as names; any other label is an error."""
     table = open_table(path, option)
     where = table.where
     texts, pairs, labels = [], [], []
@@ -109,7 +112,9 @@ def read_examples(path, option: str = "train_path", asked: ColumnNames = ColumnN
         shown = ", ".join(map(str, repeated[:5])) + (" ..." if len(repeated) > 5 else "")
         notes.append(f"{where}: skipped {len(repeated)} row(s) repeating the header (row {shown})")
     if need_labels:
-        labels = _named_labels(labels, table.class_names.get(columns.label), where)
+        shipped = label_names_of(dataset)
+        labels = _named_labels(labels, shipped or table.class_names.get(columns.label), where,
+                               f"{dataset} has" if shipped else "the data set declares")
         if len(labels) >= UNIQUE_LABELS_FROM and len(set(labels)) == len(labels):
             raise UserError(f"{where}: column {columns.names['label']!r} holds a different value in every one of "
                             f"its {len(labels)} rows: not a label column; pass --label_column NAME")
@@ -129,18 +134,25 @@ def _repeats_header(frame: pd.DataFrame, columns: Columns):
     return mask.tolist()
 
 
-def _named_labels(labels: List[Label], class_names, where: str) -> List[Label]:
-    """Labels as the file means them: whole-number strings read as ints (sorted numerically), and
-    integer labels of a `datasets` ClassLabel column read as their names."""
+def _named_labels(labels: List[Label], class_names, where: str, declared: str) -> List[Label]:
+    """Labels as the file means them: whole-number strings read as ints (sorted numerically); with
+    class_names (a `datasets` ClassLabel column's, or a shipped data set's), ids read as their names
+    and names kept, anything else an error that says who `declared` the names."""
+    if class_names:
+        named = []
+        for value in labels:
+            if isinstance(value, str) and _is_int(value):
+                value = int(value)
+            if isinstance(value, int) and not 0 <= value < len(class_names):
+                raise UserError(f"{where}: label {value} is outside the {len(class_names)} class names "
+                                f"{class_names} that {declared}")
+            if not isinstance(value, int) and value not in class_names:
+                raise UserError(f"{where}: label {value!r} is none of the class names {class_names} that {declared} "
+                                f"(nor their ids 0 to {len(class_names) - 1})")
+            named.append(class_names[value] if isinstance(value, int) else value)
+        return named
     if all(isinstance(v, int) or (isinstance(v, str) and _is_int(v)) for v in labels):
-        labels = [int(v) for v in labels]
-        if class_names:
-            bad = next((v for v in labels if not 0 <= v < len(class_names)), None)
-            if bad is not None:
-                raise UserError(f"{where}: label {bad} is outside the {len(class_names)} class names "
-                                f"{class_names} that the data set declares")
-            return [class_names[v] for v in labels]
-        return labels
+        return [int(v) for v in labels]
     return [str(v) for v in labels]
 
 

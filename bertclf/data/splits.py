@@ -75,13 +75,14 @@ class Splits:
 
 
 def load_splits(train_path, valid_path, *, valid_fraction: float, seed: int, columns: ColumnNames = ColumnNames(),
-                max_train_samples=None, max_valid_samples=None) -> Splits:
-    train = read_examples(train_path, "train_path", columns)
+                max_train_samples=None, max_valid_samples=None, dataset=None) -> Splits:
+    """dataset: the shipped data set the files are given as (their labels read as its names)."""
+    train = read_examples(train_path, "train_path", columns, dataset=dataset)
     names = build_label_names(train, "train_path")
     train_ids = encode_labels(train, names, "train_path")
     notes = list(train.notes)
     if valid_path:
-        valid = read_examples(valid_path, "valid_path", columns, need_pair=train.pairs is not None)
+        valid = read_examples(valid_path, "valid_path", columns, need_pair=train.pairs is not None, dataset=dataset)
         valid_ids = encode_labels(valid, names, "valid_path")
         notes += valid.notes
         source = "valid_path"

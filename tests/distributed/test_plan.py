@@ -1,12 +1,13 @@
 """What a search checks before Ray starts (distributed/plan.py): each model found and bound to its limit,
-your own data's files."""
+your own data's files, a shipped data set's labels bound to a user's files in its layout."""
 import pytest
 
 from bertclf.errors import UserError
 from bertclf.tiny_model import build_tiny_model
+from bert_hpo_distributed.inputs import search_configs, tokenise
+from bert_hpo_distributed.plan import SearchOptions, make_plan
 from bert_hpo_distributed.spec import load_spec
-
-from conftest import sentiment_rows
+from conftest import sentiment_rows, write_csv
 
 
 def test_a_smoke_test_stands_one_tiny_bert_in_for_every_searched_model(tmp_path):
@@ -44,3 +45,20 @@ def test_own_data_without_files_is_refused_before_anything_runs(tmp_path):
     from bert_hpo_distributed.plan import SearchOptions, _data
     with pytest.raises(UserError, match=r"your own data needs files: \{train: \.\.\., test: \.\.\.\} \(or --train_path"):
         _data(SearchOptions(search="classify"), load_spec("classify"), tmp_path)
+
+
+@pytest.mark.parametrize("train_labels", [{"neg": 0, "pos": 1}, {"neg": "negative", "pos": "positive"}],
+                         ids=["ids", "names"])
+def test_a_users_imdb_files_read_as_imdbs_labels(tmp_path, train_labels):
+    data = tmp_path / "data"
+    data.mkdir()
+    write_csv(data / "imdb_train.csv", [(t, train_labels[y]) for t, y in sentiment_rows(300, 1)], ["text", "label"])
+    for k, (text, label) in enumerate(sentiment_rows(120, 2)):  # test: the aclImdb layout, pos/ and neg/
+        (data / "aclImdb" / "test" / label).mkdir(parents=True, exist_ok=True)
+        (data / "aclImdb" / "test" / label / f"{k}_5.txt").write_text(text, encoding="utf-8")
+    plan = make_plan(SearchOptions(search="imdb", smoke_test=True, data_dir=str(data),
+                                   output_dir=str(tmp_path / "out")), lambda line: None)
+    configs = search_configs(plan.spec)
+    assert {c.dataset for c in configs} == {"imdb"}
+    groups = tokenise(plan, configs, lambda line: None)  # reads the test file too: its labels must be train's
+    assert {tuple(inputs.label_names) for _, inputs, _ in groups} == {("negative", "positive")}

@@ -1,0 +1,66 @@
+"""The model card's loading snippets run as written beside the model folder, without this project, and
+answer what --predict answers: a text-pair classifier (token types as an ONNX input) and a QA model."""
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+from bert_hpo_distributed.model_card import how_to_load
+from bertclf.classification_predict import predict_texts
+from bertclf.config import TrainConfig
+from bertclf.model_io import read_meta
+from bertclf.portable import write_portable
+from bertclf.predict import load_model
+from bertclf.qa_predict import answer_questions
+from bertclf.train import train
+from conftest import sentiment_rows, write_csv
+
+
+def snippets(folder) -> list:
+    card = "\n".join(how_to_load(Path(folder), write_portable(folder), read_meta(folder)))
+    return [block.split("```")[0] for block in card.split("```python\n")[1:]]
+
+
+def run_beside(folder, code: str) -> str:
+    done = subprocess.run([sys.executable, "-I", "-c", code], cwd=Path(folder).parent, capture_output=True, text=True,
+                          timeout=300)
+    assert done.returncode == 0, done.stderr[-2000:]
+    return done.stdout.strip()
+
+
+def test_a_pair_classifier_card_runs_with_its_second_text(config_for, tmp_path):
+    rows = [(f"about the film number {i}", text, label) for i, (text, label) in enumerate(sentiment_rows(64, 1))]
+    train_path = write_csv(tmp_path / "pairs.csv", rows, ["sentence1", "sentence2", "label"])
+    # one epoch: that ONNX and transformers give --predict's probabilities on pairs is test_portable's;
+    # here the snippets' calls are checked, as written
+    folder = train(config_for(train_path=train_path, valid_path=None, n_epochs=1), log=lambda s: None)["run_dir"]
+    hf, onnx = snippets(folder)
+    assert '"text_pair": "its second text"' in hf and '["an example text"], ["its second text"]' in onnx
+    pair = ("about the film", "loved it, a superb and wonderful film")
+    want = predict_texts(*load_model(folder), [pair[0]], pairs=[pair[1]])[0]
+    got = run_beside(folder, onnx.replace("an example text", pair[0]).replace("its second text", pair[1]))
+    assert got == f"['{want['label']}']"
+    assert f"'label': '{want['label']}'" in run_beside(folder, hf.replace("an example text", pair[0]).replace(
+        "its second text", pair[1]))
+
+
+def test_a_qa_card_runs_and_finds_the_answer(tmp_path):
+    from bertclf.smoke import synthetic_korquad
+    from bertclf.squad import read_squad
+    from bertclf.tiny_model import build_tiny_bert
+    path = synthetic_korquad(tmp_path / "qa.json", 2)
+    examples = read_squad(path)
+    model = build_tiny_bert(tmp_path / "tiny", [e.context + " " + e.question for e in examples], vocab_size=300,
+                            hidden=64, intermediate=128)
+    folder = train(TrainConfig(task="qa", train_path=path, valid_path=path, bert_name=model, max_length=64,
+                               doc_stride=16, batch_size=8, n_epochs=40, lr=3e-3, lr_main=3e-3, dropout_p=0.0,
+                               warmup_ratio=0.0, save_path=str(tmp_path), run_name="qa", cache_dir=str(tmp_path / "c"),
+                               progress=False, early_stop=5), log=lambda s: None)["run_dir"]
+    (onnx,) = snippets(folder)
+    example = examples[0]
+    assert answer_questions(*load_model(folder), [(example.question, example.context)])[0]["answer"] == \
+        example.answers[0]  # the model answers right: the snippet's answer can be checked against it
+    code = onnx.replace('"a question"', repr(example.question)).replace('"the passage that holds the answer"',
+                                                                       repr(example.context))
+    assert run_beside(folder, code) == example.answers[0]

@@ -25,14 +25,6 @@ def add_arguments(parser: argparse.ArgumentParser) -> list:
     return actions + add_train_arguments(parser.add_argument_group("one run"))
 
 
-def build_parser() -> argparse.ArgumentParser:
-    """The engine's own parser: one run, or --predict (launch.py adds --search and its options)."""
-    parser = argparse.ArgumentParser(prog="launch.py", description="Train a BERT text classifier (one run), "
-                                     "or predict with one.")
-    add_arguments(parser)
-    return parser
-
-
 def run_predict(args) -> int:
     if not args.model:
         raise UserError("--predict needs --model FOLDER")
@@ -51,10 +43,6 @@ def run_train(args) -> int:
     table = (Path(result["run_dir"]) / "results.md").read_text(encoding="utf-8")
     print(table, end="")
     return 0
-
-
-def main(argv=None) -> int:
-    return run(build_parser().parse_args(argv))
 
 
 def run(args: argparse.Namespace) -> int:

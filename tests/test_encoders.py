@@ -111,7 +111,7 @@ def test_sentence_transformers_folders_say_they_were_trained_for_mean_pooling(tm
 # --- every family through the engine: fine-tune, boost, predict ----------------------------------
 
 def _predict_accuracy(run_dir, rows, tmp_path, capsys) -> float:
-    from bertclf.cli import main
+    from launch import main  # the user-facing parser
     texts = tmp_path / "texts.txt"
     texts.write_text("\n".join(t for t, _ in rows), encoding="utf-8")
     capsys.readouterr()
@@ -147,7 +147,7 @@ def test_a_family_without_a_pooler_learns_from_its_first_token(families, family,
 # --- model names: one resolution for single runs and searches ---------------------------------
 
 def _run_cli(argv, capsys):
-    from bertclf.cli import main
+    from launch import main  # the user-facing parser
     code = main(argv)
     err = capsys.readouterr().err.strip().splitlines()
     return code, err

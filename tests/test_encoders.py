@@ -233,6 +233,6 @@ def test_a_smoke_test_stands_one_tiny_bert_in_for_every_searched_model(tmp_path)
     from bert_hpo_distributed.plan import SearchOptions, make_plan
     opts = SearchOptions(search="imdb", smoke_test=True, output_dir=str(tmp_path),
                          overrides=["space.bert_name={choice: [no-such-model-a, no-such-model-b]}"])
-    plan = make_plan(opts, say=lambda message: None)
+    plan = make_plan(opts, say=lambda message: None, created=[])
     assert "bert_name" not in plan.spec.space and list(plan.models) == [plan.spec.fixed["bert_name"]]
     assert plan.models[plan.spec.fixed["bert_name"]].facts.has_pooler  # the tiny BERT, found and read

@@ -14,11 +14,11 @@ def add_arguments(parser: argparse.ArgumentParser) -> list:
     predict = parser.add_argument_group("prediction (--predict --model FOLDER)")
     actions = [
         predict.add_argument("--predict", action="store_true", help="predict with --model on --text/--input"),
-        predict.add_argument("--model", help="a saved model folder (a run folder or a search's best_model)"),
+        predict.add_argument("--model", metavar="FOLDER", help="a saved model folder (a run folder or a search's best_model)"),
         predict.add_argument("--text", action="append", help="a text to classify (repeatable)"),
         predict.add_argument("--text_pair", action="append",
                              help="the second text of a pair, for models trained on text pairs (one per --text)"),
-        predict.add_argument("--input", help="texts to classify: a table (.csv/.tsv/.jsonl/.parquet) with the "
+        predict.add_argument("--input", metavar="FILE", help="texts to classify: a table (.csv/.tsv/.jsonl/.parquet) with the "
                              "model's text column(s), or a file with one text per line"),
         predict.add_argument("--question", action="append", help="QA models: a question (pairs with --context)"),
         predict.add_argument("--context", action="append", help="QA models: the passage to answer from")]

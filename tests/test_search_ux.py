@@ -64,6 +64,7 @@ def test_ctrl_c_before_the_trials_keeps_nothing_and_says_to_run_the_command_agai
     assert not (out / "imdb-smoke").exists()  # no folder left to block the same command
 
 
+@pytest.mark.ray
 def test_time_budget_starts_no_new_trial_and_stops_running_ones_at_their_next_check(tmp_path):
     data = write_imdb_like(tmp_path / "data")
     # 1000 epochs a trial (seconds each), 20 trials asked for, two at a time: only the budget ends

@@ -88,8 +88,9 @@ def test_missing_data_gives_one_clear_line(tmp_path):
     assert "Traceback" not in proc.stderr
 
 
-@pytest.fixture
-def local_ray(tmp_path):
+@pytest.fixture(scope="module")
+def local_ray():
+    """One local Ray for this module's in-process tests (starting one costs seconds), stopped after the last."""
     import ray
     os.environ["RAY_ENABLE_WINDOWS_OR_OSX_CLUSTER"] = "0"
     ray.init(num_cpus=2, include_dashboard=True, dashboard_host="127.0.0.1",

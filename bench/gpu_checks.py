@@ -140,7 +140,7 @@ def overhead(files: dict, model: str, out: Path, cpu: bool):
     from bert_hpo_distributed.trial import run_in_trial, run_with_torch_trainer
     plan = make_plan(search_options(files, model, out, "overhead", fixed={
         "n_epochs": 1, "max_train_samples": 256, "evals_per_epoch": 1}, space={"mode": {"choice": ["finetune"]}},
-        force_cpu=cpu), lambda m: None)
+        force_cpu=cpu), lambda m: None, [])
     ready, pending = prepare(plan, search_configs(plan.spec), say)
     started_ray = ray_session.start()
     try:

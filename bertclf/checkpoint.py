@@ -8,7 +8,7 @@ from pathlib import Path
 
 import torch
 
-from .model_io import META, load_weights, save_model
+from .model_io import load_weights, save_model
 
 TRAINER_STATE = "trainer_state.pt"
 BEST = "best"  # the best check's model, when the current weights are not it (a check that did not improve)
@@ -102,7 +102,3 @@ def export_model(checkpoint_dir, target) -> None:
     """Copy the best model of a checkpoint (not its trainer state) into `target`, a new or empty folder."""
     shutil.copytree(model_folder(checkpoint_dir), target, ignore=shutil.ignore_patterns(TRAINER_STATE, BEST),
                     dirs_exist_ok=True)
-
-
-def is_model_folder(folder) -> bool:
-    return (Path(folder) / META).is_file()

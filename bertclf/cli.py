@@ -14,23 +14,15 @@ def add_arguments(parser: argparse.ArgumentParser) -> list:
     predict = parser.add_argument_group("prediction (--predict --model FOLDER)")
     actions = [
         predict.add_argument("--predict", action="store_true", help="predict with --model on --text/--input"),
-        predict.add_argument("--model", help="a saved model folder (a run folder or a search's best_model)"),
+        predict.add_argument("--model", metavar="FOLDER", help="a saved model folder (a run folder or a search's best_model)"),
         predict.add_argument("--text", action="append", help="a text to classify (repeatable)"),
         predict.add_argument("--text_pair", action="append",
                              help="the second text of a pair, for models trained on text pairs (one per --text)"),
-        predict.add_argument("--input", help="texts to classify: a table (.csv/.tsv/.jsonl/.parquet) with the "
+        predict.add_argument("--input", metavar="FILE", help="texts to classify: a table (.csv/.tsv/.jsonl/.parquet) with the "
                              "model's text column(s), or a file with one text per line"),
         predict.add_argument("--question", action="append", help="QA models: a question (pairs with --context)"),
         predict.add_argument("--context", action="append", help="QA models: the passage to answer from")]
     return actions + add_train_arguments(parser.add_argument_group("one run"))
-
-
-def build_parser() -> argparse.ArgumentParser:
-    """The engine's own parser: one run, or --predict (launch.py adds --search and its options)."""
-    parser = argparse.ArgumentParser(prog="launch.py", description="Train a BERT text classifier (one run), "
-                                     "or predict with one.")
-    add_arguments(parser)
-    return parser
 
 
 def run_predict(args) -> int:
@@ -51,10 +43,6 @@ def run_train(args) -> int:
     table = (Path(result["run_dir"]) / "results.md").read_text(encoding="utf-8")
     print(table, end="")
     return 0
-
-
-def main(argv=None) -> int:
-    return run(build_parser().parse_args(argv))
 
 
 def run(args: argparse.Namespace) -> int:

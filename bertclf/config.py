@@ -175,6 +175,9 @@ def optional_int(text: str) -> Optional[int]:
     return None if str(text).lower() in ("none", "") else int(text)
 
 
+METAVARS = {str2bool: "True|False", int: "N", optional_int: "N", float: "X"}
+
+
 def add_train_arguments(parser) -> list:
     """Every TrainConfig field as --name (and --dashed-name), typed from its default, added to `parser`
     (a parser or an argument group); returns the actions added."""
@@ -247,8 +250,11 @@ def add_train_arguments(parser) -> list:
         flags = [f"--{f.name}"]
         if "_" in f.name:
             flags.append(f"--{f.name.replace('_', '-')}")
-        actions.append(parser.add_argument(*flags, dest=f.name, type=kind, default=default, metavar=f.name.upper(),
-                                           help=f"{helps[f.name]} (default: {default})"))
+        # the metavar says what the value is (a path, a number, True/False); a default only where there is one
+        metavar = METAVARS.get(kind) or ("PATH" if f.name.endswith(("_path", "_dir")) else
+                                         "COLUMN" if f.name.endswith("_column") else f.name.upper())
+        actions.append(parser.add_argument(*flags, dest=f.name, type=kind, default=default, metavar=metavar,
+                                           help=helps[f.name] + (f" (default: {default})" if default is not None else "")))
     return actions
 
 

@@ -58,9 +58,21 @@ def task_kind(name: str) -> TaskKind:
     return TASK_KINDS[name]
 
 
-def describe_test(kind: TaskKind, scores: dict) -> str:
-    """'test accuracy 0.9012' / 'test EM 81.20 / test F1 90.10'."""
-    return " / ".join(f"{title} {fmt.format(scores[key])}" for title, key, fmt in kind.test_columns)
+def metric_test_key(metric: str) -> str:
+    """The key of a test score (score_test's result) that matches a valid metric: valid_macro_f1 -> macro_f1."""
+    return metric.removeprefix("valid_")
+
+
+def describe_test(kind: TaskKind, scores: dict, metric: Optional[str] = None) -> str:
+    """The test scores in words, the one of `metric` (a valid metric the run maximised) first, as the
+    headline, then the task's usual ones: 'test macro f1 0.8790 / test accuracy 0.9012',
+    'test F1 90.10 / test EM 81.20'; without `metric`, the task's: 'test accuracy 0.9012'."""
+    columns = list(kind.test_columns)
+    key = metric_test_key(metric) if metric else None
+    if key in scores:
+        headline = [c for c in columns if c[1] == key] or [(f"test {key.replace('_', ' ')}", key, "{:.4f}")]
+        columns = headline + [c for c in columns if c[1] != key]
+    return " / ".join(f"{title} {fmt.format(scores[key])}" for title, key, fmt in columns)
 
 
 def check_task_options(config):

@@ -66,7 +66,7 @@ def model_card(plan, folder: Path, portable: dict, scored, test_scores, refit, i
         + (f" {plan.data_note}" if plan.data_note else ""),
         f"- Metric: {metric}, {best[f'best_{spec.metric}']:.4f} for the best trial.",
         ("- Test (untouched until the search ended, scored once): "
-         f"**{describe_test(kind, test_scores)}** on {test_scores['examples']} examples of "
+         f"**{describe_test(kind, test_scores, spec.metric)}** on {test_scores['examples']} examples of "
          f"{Path(test_scores['path']).name}{' (a seeded subset)' if test_scores['subset'] else ''}."
          if test_scores else "- Test: no test split was scored."),
     ]

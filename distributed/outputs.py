@@ -79,7 +79,7 @@ def write_outputs(plan, grid, shared, say, repeated=()) -> SearchOutputs:
     test = score_on_test(plan, checkpoint, written["best_model"], shared, say) if plan.test_path else None
     if test:
         say(f"best model ({origin}): {spec.metric.replace('_', ' ')} {valid:.4f}, "
-            f"{describe_test(task_kind(spec.task), test)}")
+            f"{describe_test(task_kind(spec.task), test, spec.metric)}")
         png = confusion_png(test, out_dir / "confusion_matrix.png", f"{plan.name}: best model on test")
         if png:
             written["confusion_matrix.png"] = png
@@ -104,7 +104,7 @@ def write_refit(plan, outputs: SearchOutputs, checkpoint, config, shared, say) -
     outputs.refit = {"epochs": config.n_epochs}
     if plan.test_path:
         outputs.refit["test"] = score_on_test(plan, checkpoint, written["refit_model"], shared, say)
-        say(f"refit: {describe_test(task_kind(plan.spec.task), outputs.refit['test'])}")
+        say(f"refit: {describe_test(task_kind(plan.spec.task), outputs.refit['test'], plan.spec.metric)}")
     written["results.md"] = write_results_md(plan, outputs)
     publish_models(plan, {"refit_model": written["refit_model"]}, outputs.scored, outputs.test, outputs.refit,
                    outputs.importances)
@@ -164,13 +164,13 @@ def write_results_md(plan, outputs: SearchOutputs) -> Path:
     if test:
         lines.append(f"\nBest {'model' if outputs.repeated else 'configuration'} ({outputs.best_model_from}) re-scored "
                      f"once on the untouched test split ({test['data'].replace(test['path'], Path(test['path']).name)}): "
-                     f"**{describe_test(kind, test)}** ({spec.metric.replace('_', ' ')} {outputs.best_valid:.4f}).\n"
+                     f"**{describe_test(kind, test, spec.metric)}** ({spec.metric.replace('_', ' ')} {outputs.best_valid:.4f}).\n"
                      + scores_markdown(test))
     if refit:
         line = f"Refit of the best configuration on all of train for {refit['epochs']} epoch(s)"
         if "test" in refit:
-            line += (f": **{describe_test(kind, refit['test'])}** on the same {refit['test']['examples']} test "
-                     f"examples (the best trial's model: {describe_test(kind, test)})")
+            line += (f": **{describe_test(kind, refit['test'], spec.metric)}** on the same {refit['test']['examples']} test "
+                     f"examples (the best trial's model: {describe_test(kind, test, spec.metric)})")
         lines.append(f"\n{line}.\n")
     if importances:
         lines.append(f"\nWhich hyperparameters mattered (fANOVA over {len(scored)} trials, share of the variance of "

@@ -108,7 +108,9 @@ def check_options(opts: SearchOptions) -> None:
                         "trials, checkpoints and outputs go there, where every node and you can reach them")
 
 
-def make_plan(opts: SearchOptions, say) -> Plan:
+def make_plan(opts: SearchOptions, say, created: list) -> Plan:
+    """The search's plan, everything checked; `created` gets the local folders (output, storage) that
+    did not exist yet, as soon as they are known, so that an interrupted start can remove them."""
     check_options(opts)
     load_spec(opts.search, opts.overrides)  # a bad file or --set fails before anything else
     notes = []
@@ -125,6 +127,8 @@ def make_plan(opts: SearchOptions, say) -> Plan:
     name = opts.name or (f"{spec.name}-smoke" if opts.smoke_test else spec.name)
     out_dir, storage, experiment = _places(opts, name, notes)
     _check_resume(opts, experiment)
+    local = [out_dir] + ([] if storage.startswith(URI_SCHEMES) else [Path(storage)])
+    created += [folder for folder in dict.fromkeys(local) if not folder.exists()]
     if opts.resume:
         spec = _resumed_count(opts, spec, storage, out_dir)
 

@@ -87,8 +87,10 @@ def watch_raylet(resume_hint: str) -> None:
 
 
 def stop(started: bool) -> None:
+    if not started:  # nothing to stop, and no Ray to import (a search that ended before Ray)
+        return
     import ray
-    if started and ray.is_initialized():
+    if ray.is_initialized():
         _stopping.set()
         ray.shutdown()
 

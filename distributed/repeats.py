@@ -15,6 +15,8 @@ from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import List
 
+from bertclf.task_registry import metric_test_key
+
 from .progress import Progress, duration
 from .results import best_checkpoint, trial_table
 from .run_config import run_config
@@ -121,14 +123,9 @@ def run_repeats(plan, grid, trainable, shared, say) -> List[Repeated]:
         if plan.test_path:
             with checkpoint.as_directory() as folder:  # a checkpoint is a model folder (plus trainer state)
                 scores = score_on_test(plan, checkpoint, Path(folder), shared)
-            runs.test.append(float(scores[spec_test_key(spec)]))
+            runs.test.append(float(scores[metric_test_key(spec.metric)]))
     ranked = sorted((r for r in repeated.values() if r.valid), key=lambda r: -statistics.mean(r.valid))
     say(f"repeats done in {duration(time.perf_counter() - started)}; by mean {spec.metric.replace('_', ' ')}: "
         + "; ".join(f"{r.trial} {mean_std(r.valid)}" + (f" (test {mean_std(r.test)})" if r.test else "")
                     for r in ranked))
     return ranked
-
-
-def spec_test_key(spec) -> str:
-    """The key of score_on_test's result that matches the search's metric (accuracy, f1, ...)."""
-    return spec.metric.removeprefix("valid_")

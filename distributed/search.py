@@ -5,8 +5,10 @@ here), the plan on the console, boost features (their passes estimated first), s
 GPU check), fit (the Tuner, with recovery and a time budget), seed repeats, write outputs (results,
 best model, test score, plots), refit (then its line in results.md).
 """
+import shutil
 import sys
 import time
+from contextlib import contextmanager
 
 from . import budget, ray_session, tracking
 from .disk import tidy_storage
@@ -27,6 +29,11 @@ class SearchInterrupted(Exception):
     """The search stopped before every trial finished; its trials are kept for --resume."""
 
 
+class InterruptedBeforeTrials(Exception):
+    """Ctrl-C before the search's Tuner existed: no trial had started, so there is nothing to resume;
+    the folders this run created are removed, and the same command starts the search afresh."""
+
+
 class SearchFinishedAlready(Exception):
     """--resume of a search whose trials had all finished: nothing ran, its outputs stand as written
     (its trials' checkpoints may be deleted, so they are not exported again)."""
@@ -38,22 +45,26 @@ def say(message: str) -> None:
 
 def run_search(opts: SearchOptions) -> dict:
     started = time.perf_counter()
-    plan = make_plan(opts, say)
-    for line in plan.notes:
-        say(line)
-    groups = tokenise(plan, search_configs(plan.spec), say)
-    tracking.check_mlflow(plan)  # it creates the store: only once the data are known to be good
-    say(describe(plan))  # the plan, before the long work (the feature passes)
-    passes = feature_passes(plan, groups)
-    if passes:
-        say(f"boost: {describe_passes(passes, plan.models)}")
-    ready, pending = featurise(plan, groups, say)
-    ray_started = ray_session.start(opts.address, opts.num_cpus, opts.dashboard_host, verbose=opts.verbose)
+    created = []  # the folders this search made (make_plan fills it)
+    ray_started = False
     try:
-        check_refit(plan)
-        shared, feature_seconds = share(plan, ready, pending, say)
-        plan.seconds["remote features"] = feature_seconds  # on a cluster: after Ray started, before the trials
-        grid, trial_seconds = fit(plan, shared)
+        with before_trials(opts, created):
+            plan = make_plan(opts, say, created)
+            for line in plan.notes:
+                say(line)
+            groups = tokenise(plan, search_configs(plan.spec), say)
+            tracking.check_mlflow(plan)  # it creates the store: only once the data are known to be good
+            say(describe(plan))  # the plan, before the long work (the feature passes)
+            passes = feature_passes(plan, groups)
+            if passes:
+                say(f"boost: {describe_passes(passes, plan.models)}")
+            ready, pending = featurise(plan, groups, say)
+            ray_started = ray_session.start(opts.address, opts.num_cpus, opts.dashboard_host, verbose=opts.verbose)
+            check_refit(plan)
+            shared, feature_seconds = share(plan, ready, pending, say)
+            plan.seconds["remote features"] = feature_seconds  # on a cluster: after Ray started, before the trials
+            tuner = make_tuner(plan, shared)
+        grid, trial_seconds = fit(plan, shared, tuner)
         repeated = run_repeats(plan, grid, build_trainable(plan, shared), shared, say) if plan.spec.repeats else []
         outputs = write_outputs(plan, grid, shared, say, repeated)
         tracking.log_best_model(plan, outputs.best_trial, outputs.written["best_model"], say)
@@ -66,6 +77,23 @@ def run_search(opts: SearchOptions) -> dict:
     summary["seconds"] = {"inputs": plan.seconds.get("inputs", 0.0) + feature_seconds, "trials": trial_seconds,
                           "total": time.perf_counter() - started}
     return summary
+
+
+@contextmanager
+def before_trials(opts: SearchOptions, created: list):
+    """The preparation of a new search (reading, tokenising, features, Ray, the Tuner): a Ctrl-C in it
+    removes the folders in `created` and raises InterruptedBeforeTrials, for the trials folder that would
+    make the same command refuse to start again is written only with the Tuner. A --resume keeps its
+    KeyboardInterrupt: its earlier trials are still there to resume."""
+    try:
+        yield
+    except KeyboardInterrupt:
+        if opts.resume:
+            raise
+        for folder in created:
+            shutil.rmtree(folder, ignore_errors=True)
+        raise InterruptedBeforeTrials("before any trial started: nothing was kept; run the same command to "
+                                      "start the search again") from None
 
 
 def describe(plan: Plan) -> str:
@@ -103,8 +131,8 @@ def _trial_name(trial) -> str:
     return f"trial_{trial.trial_id}"
 
 
-def fit(plan: Plan, shared: Shared):
-    """(ResultGrid, seconds): run the trials; a resumed search re-runs a trial whose last checkpoint was lost."""
+def make_tuner(plan: Plan, shared: Shared):
+    """The search's Tuner: a new one (it writes the trials folder), or the interrupted search's, restored."""
     from ray import tune
     from ray.tune import Tuner
     spec = plan.spec
@@ -131,6 +159,14 @@ def fit(plan: Plan, shared: Shared):
                                         trial_dirname_creator=_trial_name),
             run_config=run_config(plan, "trials", [Progress(spec, plan.concurrency, say), *tracking.callbacks(plan)],
                                   stop=budget.BudgetStopper()))
+    return tuner
+
+
+def fit(plan: Plan, shared: Shared, tuner):
+    """(ResultGrid, seconds): run the trials of `tuner`; a resumed search re-runs a trial whose last
+    checkpoint was lost."""
+    from ray.tune import Tuner
+    spec = plan.spec
     started, began = time.perf_counter(), time.time()
     budget.start(spec.time_budget, began)
     grid = tuner.fit()
@@ -140,7 +176,7 @@ def fit(plan: Plan, shared: Shared):
         # snapshot leaves a trial pointing at a deleted checkpoint: run such trials again from the
         # start (finished trials stay untouched; trials that failed for their own reasons fail again).
         say(f"{len(lost)} interrupted trial(s) had lost their last checkpoint: running them again")
-        grid = Tuner.restore(plan.experiment, trainable=trainable, restart_errored=True,
+        grid = Tuner.restore(plan.experiment, trainable=build_trainable(plan, shared), restart_errored=True,
                              param_space=param_space(spec) or None).fit()
     seconds = time.perf_counter() - started
     if plan.opts.resume and (plan.out_dir / "results.md").exists() and \

@@ -45,24 +45,24 @@ def add_arguments(parser: argparse.ArgumentParser) -> list:
     actions.append(p.add_argument("--warm-start", metavar="DIR",
                                   help="evaluate the best configurations of an earlier search first (its output folder)"))
     actions.append(p.add_argument("--address", help="join a running Ray cluster (e.g. auto); default: start Ray locally"))
-    actions.append(p.add_argument("--storage-path", help="trials, checkpoints and a copy of the outputs go to STORAGE/NAME: a "
+    actions.append(p.add_argument("--storage-path", metavar="STORAGE", help="trials, checkpoints and a copy of the outputs go to STORAGE/NAME: a "
                                   "folder every node reaches, or s3://bucket/prefix; default: the output folder"))
     actions.append(p.add_argument("--output-dir", help="results.md, results.csv, best_model/ go to OUTPUT_DIR/NAME "
                                   "(default: results)"))
     actions.append(p.add_argument("--data-dir", help="data folder (default: $BERT_HPO_DATA_DIR or ~/.cache/bert-hpo/data)"))
-    actions.append(p.add_argument("--num-samples", type=int, help="number of trials (overrides the spec)"))
-    actions.append(p.add_argument("--max-concurrent", type=int, help="trials at a time (default: what the resources hold; "
+    actions.append(p.add_argument("--num-samples", metavar="N", type=int, help="number of trials (overrides the spec)"))
+    actions.append(p.add_argument("--max-concurrent", metavar="N", type=int, help="trials at a time (default: what the resources hold; "
                                   "on a cluster, every trial)"))
     actions.append(p.add_argument("--name", help="search name (default: the spec's name; -smoke added for --smoke-test)"))
     actions.append(p.add_argument("--cpu", dest="force_cpu", action="store_true",
                                   help="run the CPU-sized search even where GPUs exist"))
-    actions.append(p.add_argument("--num-cpus", type=int, help="CPUs for a local Ray (default: all)"))
+    actions.append(p.add_argument("--num-cpus", metavar="N", type=int, help="CPUs for a local Ray (default: all)"))
     actions.append(p.add_argument("--gpu-wait", type=float, default=600.0, metavar="SECONDS",
                                   help="how long to wait for a GPU before the trials (on a cluster, for the autoscaler; default 600)"))
     actions.append(p.add_argument("--no-shared-inputs", dest="share_inputs", action="store_false",
                                   help="every trial tokenises and computes boost features itself, as the seed did "
                                        "(for benchmarks; the default computes them once for the whole search)"))
-    actions.append(p.add_argument("--dashboard-host", default="127.0.0.1",
+    actions.append(p.add_argument("--dashboard-host", metavar="HOST", default="127.0.0.1",
                                   help="interface for the local Ray dashboard (default 127.0.0.1: this machine only)"))
     actions.append(p.add_argument("--verbose", action="store_true",
                                   help="show Ray's own output: its tables and the workers' logs"))
@@ -89,7 +89,7 @@ def run(args: argparse.Namespace) -> int:
     failed, 130: interrupted)."""
     from .disk import describe_disk
     from .outputs import SearchFailed
-    from .search import SearchFinishedAlready, SearchInterrupted, run_search, say
+    from .search import InterruptedBeforeTrials, SearchFinishedAlready, SearchInterrupted, run_search, say
     try:
         summary = run_search(search_options(args))
     except UserError as e:
@@ -101,6 +101,9 @@ def run(args: argparse.Namespace) -> int:
     except SearchFinishedAlready as e:
         say(str(e))
         return 0
+    except InterruptedBeforeTrials as e:
+        print(f"interrupted {e}", file=sys.stderr)
+        return 130
     except (KeyboardInterrupt, SearchInterrupted) as e:
         print(f"interrupted: {e or 'finished trials are kept'}; run the same command with --resume", file=sys.stderr)
         return 130

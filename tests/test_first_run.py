@@ -134,7 +134,7 @@ def test_some_failed_trials_are_counted_in_the_summary(tmp_path):
     proc = launch(["--search", "imdb", "--smoke-test", "--num-cpus", "2", "--max-concurrent", "1",
                    "--set", "smoke.space={device: {choice: [cpu, cuda]}, max_length: {choice: [64, 100000]}}",
                    "--set", "smoke.num_samples=4", "--set", "smoke.startup_trials=4", "--set", "smoke.seed=3",
-                   "--set", "scheduler.type=none"], cwd=tmp_path)
+                   "--set", "scheduler.type=none", "--set", "smoke.fixed.n_epochs=1"], cwd=tmp_path)
     assert proc.returncode == 0, proc.stderr[-3000:]
     assert "Traceback" not in proc.stderr
     # a choice no trial could run is dropped with a warning; the rule is documented in the README

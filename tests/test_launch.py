@@ -18,6 +18,9 @@ def test_every_help_prints(args):
     assert proc.returncode == 0 and "Traceback" not in proc.stdout + proc.stderr, proc.stderr
     for option in ("--search NAME", "--smoke-test", "--train_path", "--degenerate_check", "--predict"):
         assert option in proc.stdout
+    # a default where there is one; the metavar says what a value is
+    assert "(default: None)" not in proc.stdout and "(default: 256)" in proc.stdout
+    assert "--max_length N, --max-length N" in proc.stdout and "--boost True|False" in proc.stdout
 
 
 @pytest.mark.parametrize("args, expected", [

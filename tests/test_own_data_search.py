@@ -38,6 +38,11 @@ def test_the_readme_example_runs_as_a_smoke_search(tmp_path):
     results = (out / "results.md").read_text()
     assert results.startswith("# Search classify-smoke: train reviews.csv, test reviews_test.csv")
     assert "| valid macro f1 |" in results  # the chosen metric in the seed's table
+    # the headline test score is the chosen metric's, accuracy after it: in results.md, on the console, in the card
+    assert re.search(r"\*\*test macro f1 [01]\.\d{4} / test accuracy [01]\.\d{4}\*\* \(valid macro f1 ", results)
+    assert re.search(r"best model \([^)]+\): valid macro f1 [01]\.\d{4}, test macro f1 [01]\.\d{4} / test "
+                     r"accuracy", proc.stderr + proc.stdout)
+    assert "**test macro f1 " in (out / "best_model" / "README.md").read_text()
     assert "| label | precision | recall | F1 | support |" in results
     assert "| neutral |" in results and "| positive |" in results  # labels as written
     assert (out / "confusion_matrix.png").stat().st_size > 1000

@@ -165,7 +165,7 @@ def test_tiny_model_learns_a_handful_of_questions_to_em_100(korean, tmp_path):
 
 
 def test_predict_answers_with_a_saved_qa_model(korean, tmp_path, capsys):
-    from bertclf.cli import main
+    from launch import main  # the user-facing parser
     from bertclf.config import TrainConfig
     from bertclf.predict import score_model, test_inputs
     from bertclf.train import train

@@ -88,8 +88,9 @@ def test_missing_data_gives_one_clear_line(tmp_path):
     assert "Traceback" not in proc.stderr
 
 
-@pytest.fixture
-def local_ray(tmp_path):
+@pytest.fixture(scope="module")
+def local_ray():
+    """One local Ray for this module's in-process tests (starting one costs seconds), stopped after the last."""
     import ray
     os.environ["RAY_ENABLE_WINDOWS_OR_OSX_CLUSTER"] = "0"
     ray.init(num_cpus=2, include_dashboard=True, dashboard_host="127.0.0.1",
@@ -319,14 +320,6 @@ def test_a_refit_that_cannot_split_its_batches_is_refused_before_the_first_trial
     assert not list((tmp_path / "out").glob("*/trials/trial_*")), "trials ran before the refit was checked"
 
 
-def test_the_refit_reads_its_own_inputs_without_shared_inputs(tmp_path):
-    data = write_imdb_like(tmp_path / "data", n_train=200, n_test=60)
-    proc = run(search_cmd(data, tmp_path / "out", "--no-shared-inputs", "--refit", "--set", "smoke.num_samples=1",
-                          "--set", "smoke.space.mode.choice=[finetune]", "--set", "smoke.fixed.n_epochs=1"))
-    assert proc.returncode == 0, proc.stderr[-3000:]
-    assert "Refit of the best configuration on all of train" in (tmp_path / "out" / "imdb-smoke" / "results.md").read_text()
-
-
 def test_gloo_workers_read_their_own_inputs_without_shared_inputs(local_ray, config_for, tmp_path):
     from bert_hpo_distributed.shared import Shared
     from bert_hpo_distributed.trial import torch_trainer
@@ -361,11 +354,16 @@ def test_refit_on_two_gloo_workers_gives_the_weights_of_one(local_ray, config_fo
         torch.testing.assert_close(weights[2][name], weights[1][name], atol=1e-5, rtol=1e-4)
 
 
-def test_a_finished_search_resumed_says_so_and_cannot_be_given_more_trials(tmp_path):
+def test_a_refit_without_shared_inputs_then_the_finished_search_resumed_says_so(tmp_path):
+    """One search for two things: the refit reads its own inputs when the trials share none, and a
+    finished search resumed says so and cannot be given more trials."""
     data = write_imdb_like(tmp_path / "data", n_train=200, n_test=60)
-    cmd = search_cmd(data, tmp_path / "out", "--name", "done", "--set", "smoke.num_samples=2",
-                     "--set", "smoke.fixed.n_epochs=1", "--set", "smoke.space.mode.choice=[boost]")
-    assert run(cmd).returncode == 0
+    cmd = search_cmd(data, tmp_path / "out", "--name", "done", "--no-shared-inputs", "--refit",
+                     "--set", "smoke.num_samples=2", "--set", "smoke.fixed.n_epochs=1",
+                     "--set", "smoke.space.mode.choice=[finetune]")
+    proc = run(cmd)
+    assert proc.returncode == 0, proc.stderr[-3000:]
+    assert "Refit of the best configuration on all of train" in (tmp_path / "out" / "done" / "results.md").read_text()
     again = run(cmd + ["--resume"])
     assert again.returncode == 0, again.stderr[-3000:]
     assert f"this search had finished already (2 trials, none run now): its outputs are in {tmp_path / 'out' / 'done'}" \

@@ -3,6 +3,8 @@ MLflow), and a console that states the plan before the long work.
 
 Each test that starts Ray runs the search in a subprocess, which stops its Ray also on failure.
 """
+import os
+import signal
 import subprocess
 import sys
 from pathlib import Path
@@ -22,6 +24,29 @@ def test_bad_budget_or_repeats_is_one_line_before_ray(tmp_path):
         assert proc.returncode == 2, proc.stderr[-2000:]
         assert expected in proc.stderr and "Traceback" not in proc.stderr, proc.stderr[-2000:]
         assert "ray" not in proc.stderr.lower().replace("array", "")
+
+
+@pytest.mark.ray
+def test_ctrl_c_before_the_trials_keeps_nothing_and_says_to_run_the_command_again(tmp_path):
+    """Ctrl-C while the driver prepares (reading, tokenising, before Ray and the Tuner): nothing to resume."""
+    out = tmp_path / "out"
+    proc = subprocess.Popen(search_cmd(write_imdb_like(tmp_path / "data"), out), cwd=ROOT, stdout=subprocess.DEVNULL,
+                            stderr=subprocess.PIPE, text=True, env=dict(os.environ, PYTHONUNBUFFERED="1"),
+                            start_new_session=True)
+    try:
+        first = proc.stderr.readline()  # the plan's first note: the data are read next, Ray starts after them
+        assert first.startswith("[bert-hpo] "), first
+        assert (out / "imdb-smoke").is_dir()  # the smoke slice is written there already
+        os.killpg(proc.pid, signal.SIGINT)
+        output = first + proc.communicate(timeout=120)[1]
+    finally:
+        if proc.poll() is None:
+            os.killpg(proc.pid, signal.SIGKILL)
+    assert proc.returncode == 130, output[-3000:]
+    assert output.splitlines()[-1] == ("interrupted before any trial started: nothing was kept; run the same "
+                                       "command to start the search again"), output[-3000:]
+    assert "--resume" not in output and "Traceback" not in output
+    assert not (out / "imdb-smoke").exists()  # no folder left to block the same command
 
 
 @pytest.mark.ray

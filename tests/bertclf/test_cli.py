@@ -4,8 +4,8 @@ import json
 
 import pytest
 
-from bertclf.cli import build_parser, main
 from bertclf.config import config_from_args
+from launch import build_parser, main  # the user-facing parser of one run and --predict
 from tests.conftest import sentiment_rows, write_csv
 
 SEED_OPTIONS = ["train_path", "valid_path", "max_length", "save_path", "bert_name", "bert_finetuning",
@@ -14,7 +14,7 @@ SEED_OPTIONS = ["train_path", "valid_path", "max_length", "save_path", "bert_nam
 
 
 def parse(*argv):
-    return config_from_args(build_parser().parse_args(list(argv)))
+    return config_from_args(build_parser()[0].parse_args(list(argv)))
 
 
 def test_all_seed_options_exist_with_seed_defaults():

@@ -18,7 +18,7 @@ def test_packaged_model_is_used_when_the_hub_is_out_of_reach(monkeypatch):
 
 
 def _run_cli(argv, capsys):
-    from bertclf.cli import main
+    from launch import main  # the user-facing parser
     code = main(argv)
     err = capsys.readouterr().err.strip().splitlines()
     return code, err

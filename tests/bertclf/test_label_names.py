@@ -4,7 +4,7 @@ import json
 
 import pytest
 
-from bertclf.cli import main
+from launch import main  # the user-facing parser
 from bertclf.data.examples import read_examples
 from bertclf.data.label_names import LABEL_NAMES
 from bertclf.errors import UserError

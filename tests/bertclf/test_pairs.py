@@ -5,7 +5,7 @@ import json
 import pytest
 import torch
 
-from bertclf.cli import main
+from launch import main  # the user-facing parser
 from bertclf.encoders import load_tokenizer
 from bertclf.tokenization import encode, pair_lengths
 from conftest import sentiment_rows, write_csv

@@ -193,7 +193,7 @@ def test_bf16_autocast_learns(config_for):
 
 
 def _predict_accuracy(run_dir, rows, tmp_path, capsys) -> float:
-    from bertclf.cli import main
+    from launch import main  # the user-facing parser
     texts = tmp_path / "texts.txt"
     texts.write_text("\n".join(t for t, _ in rows), encoding="utf-8")
     capsys.readouterr()

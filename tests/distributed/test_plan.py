@@ -14,7 +14,7 @@ def test_a_smoke_test_stands_one_tiny_bert_in_for_every_searched_model(tmp_path)
     from bert_hpo_distributed.plan import SearchOptions, make_plan
     opts = SearchOptions(search="imdb", smoke_test=True, output_dir=str(tmp_path),
                          overrides=["space.bert_name={choice: [no-such-model-a, no-such-model-b]}"])
-    plan = make_plan(opts, say=lambda message: None)
+    plan = make_plan(opts, say=lambda message: None, created=[])
     assert "bert_name" not in plan.spec.space and list(plan.models) == [plan.spec.fixed["bert_name"]]
     assert plan.models[plan.spec.fixed["bert_name"]].facts.has_pooler  # the tiny BERT, found and read
 
@@ -32,13 +32,13 @@ def test_each_searched_model_keeps_the_max_length_choices_within_its_own_limit(t
     path = tmp_path / "limits.yaml"
     path.write_text(yaml.safe_dump(spec), encoding="utf-8")
     said = []
-    plan = make_plan(SearchOptions(search=str(path), output_dir=str(tmp_path / "out")), say=said.append)
+    plan = make_plan(SearchOptions(search=str(path), output_dir=str(tmp_path / "out")), say=said.append, created=[])
     assert [d.args for d in (plan.spec.space_for(short)["max_length"], plan.spec.space_for(long)["max_length"])] == \
         [(32,), (32, 100)]
     assert said == [f"warning: space.max_length [100] dropped for {short}: above its limit of 64 positions"]
     path.write_text(yaml.safe_dump({**spec, "space": {**spec["space"], "max_length": {"choice": [100, 120]}}}))
     with pytest.raises(UserError, match=rf"space.max_length: every choice \[100, 120\] is above {short}'s limit of 64"):
-        make_plan(SearchOptions(search=str(path), output_dir=str(tmp_path / "out2")), say=said.append)
+        make_plan(SearchOptions(search=str(path), output_dir=str(tmp_path / "out2")), say=said.append, created=[])
 
 
 def test_own_data_without_files_is_refused_before_anything_runs(tmp_path):
@@ -57,7 +57,7 @@ def test_a_users_imdb_files_read_as_imdbs_labels(tmp_path, train_labels):
         (data / "aclImdb" / "test" / label).mkdir(parents=True, exist_ok=True)
         (data / "aclImdb" / "test" / label / f"{k}_5.txt").write_text(text, encoding="utf-8")
     plan = make_plan(SearchOptions(search="imdb", smoke_test=True, data_dir=str(data),
-                                   output_dir=str(tmp_path / "out")), lambda line: None)
+                                   output_dir=str(tmp_path / "out")), lambda line: None, [])
     configs = search_configs(plan.spec)
     assert {c.dataset for c in configs} == {"imdb"}
     groups = tokenise(plan, configs, lambda line: None)  # reads the test file too: its labels must be train's

@@ -12,6 +12,10 @@ its start to the first check at or above the peer's final best (from the trials'
 both best configurations scored on the same test rows (the peer returns no model: its best
 configuration is trained once more to be scored, and that time is reported apart).
 
+With --search PATH, ours is a spec a user wrote instead (bench/race_from_scratch.yaml: the model, the
+files, the space and the race's terms, nothing else), run as written in each seed's folder (its files:
+train.csv, valid.csv, test.csv), only the seed set per run.
+
   pip install -e '.[bench]'
   python bench/search_vs_hf.py --data-dir DATA_DIR --seeds 0 1 --output bench/results/search_vs_hf.json
 """
@@ -24,6 +28,8 @@ import sys
 import tempfile
 import time
 from pathlib import Path
+
+import yaml
 
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
@@ -109,18 +115,40 @@ def peer_search(rows: dict, args, seed: int) -> dict:
             "returns_a_model": False}
 
 
+def check_user_spec(path: str, args) -> None:
+    """A user's spec races on the race's terms: its trials, epochs, max_length and space must be the race's."""
+    raw = yaml.safe_load(Path(path).read_text())
+    fixed = raw.get("fixed") or {}
+    terms = {"num_samples": (raw.get("num_samples"), args.trials), "fixed.n_epochs": (fixed.get("n_epochs"), args.epochs),
+             "fixed.max_length": (fixed.get("max_length"), args.max_length),
+             "space": (raw.get("space"), {"lr_main": {"loguniform": list(LR)}, "batch_size": {"choice": BATCH_SIZES},
+                                          "gradient_accumulation_steps": {"choice": ACCUMULATIONS}})}
+    for key, (got, race) in terms.items():
+        if key == "space" and got:  # YAML 1.1 reads 1e-5 as a string
+            got = {k: {d: [float(a) if k == "lr_main" else a for a in v] for d, v in dist.items()} for k, dist in got.items()}
+        if got != race:
+            raise SystemExit(f"error: {path}: {key}: the race's is {race}, the spec says {got}")
+
+
 def our_search(rows: dict, args, seed: int, out: Path, extra=()) -> dict:
-    """Our search as a user runs it: launch.py --search imdb-minilm, the race's terms set with --set."""
+    """Our search as a user runs it: launch.py --search imdb-minilm, the race's terms set with --set; or, with
+    --search PATH, the user's spec as written, run in the seed's folder (its relative files: are the seed's rows)."""
     space = (f"{{lr_main: {{loguniform: [{LR[0]}, {LR[1]}]}}, batch_size: {{choice: {BATCH_SIZES}}}, "
              f"gradient_accumulation_steps: {{choice: {ACCUMULATIONS}}}}}")
-    cmd = [sys.executable, str(ROOT / "launch.py"), "--search", "imdb-minilm", "--output-dir", str(out), "--name", "ours",
-           "--set", f"files={{train: {rows['train']}, valid: {rows['valid']}, test: {rows['test']}}}",
-           "--set", f"space={space}", "--set", f"num_samples={args.trials}", "--set", f"seed={seed}",
-           "--set", f"fixed.max_length={args.max_length}", "--set", f"fixed.n_epochs={args.epochs}",
-           "--set", "fixed.max_train_samples=null", "--set", "fixed.max_valid_samples=null",
-           "--set", "max_test_samples=null", "--set", f"fixed.seed={seed}", *extra]
+    shipped = args.search == "imdb-minilm"
+    terms = ["--set", f"files={{train: {rows['train']}, valid: {rows['valid']}, test: {rows['test']}}}",
+             "--set", f"space={space}", "--set", f"num_samples={args.trials}",
+             "--set", f"fixed.max_length={args.max_length}", "--set", f"fixed.n_epochs={args.epochs}",
+             "--set", "fixed.max_train_samples=null", "--set", "fixed.max_valid_samples=null",
+             "--set", "max_test_samples=null"] if shipped else []
+    cmd = [sys.executable, str(ROOT / "launch.py"), "--search", args.search if shipped else str(Path(args.search).resolve()),
+           "--output-dir", str(out), "--name", "ours", *terms, "--set", f"seed={seed}", "--set", f"fixed.seed={seed}",
+           *extra]
     started = time.time()
-    proc = subprocess.run(cmd, capture_output=True, text=True, env=dict(os.environ, PYTHONUNBUFFERED="1"))
+    # Ray starts its workers at nice 15 unless told otherwise; the peer trains in this process, at its
+    # priority: on a shared machine our trials would lose the CPU to anything else running
+    proc = subprocess.run(cmd, capture_output=True, text=True, cwd=rows["train"].parent,
+                          env=dict(os.environ, PYTHONUNBUFFERED="1", RAY_worker_niceness="0"))
     wall = time.time() - started
     (out / "console.log").write_text(proc.stderr)
     if proc.returncode != 0:
@@ -138,7 +166,8 @@ def our_search(rows: dict, args, seed: int, out: Path, extra=()) -> dict:
     return {"wall_s": round(wall, 1), "best_valid_accuracy": float(best["best_valid_accuracy"]),
             "best_config": {k: best[k] for k in ("lr_main", "batch_size", "gradient_accumulation_steps")},
             "test_accuracy": test, "statuses": [t["status"] for t in trials], "returns_a_model": True,
-            "first_trial_started_s": round(min(starts), 1), "checks": sorted(checks)}
+            "first_trial_started_s": round(min(starts), 1), "checks": sorted(checks),
+            "recipe_line": next((line.strip() for line in proc.stderr.splitlines() if "recipe:" in line), None)}
 
 
 def main():
@@ -153,22 +182,31 @@ def main():
     parser.add_argument("--test-rows", type=int, default=1000)
     parser.add_argument("--ours-only", action="append", default=[], metavar="KEY=VALUE",
                         help="also run ours once more per seed with this --set (an ablation), e.g. fixed.pooling=cls")
-    parser.add_argument("--peer-from", metavar="JSON",
-                        help="take the peer's results per seed from an earlier report of this script (same rows)")
+    parser.add_argument("--peer-from", metavar="JSON", nargs="+", default=[],
+                        help="take the peer's results per seed from earlier reports of this script (same rows)")
+    parser.add_argument("--search", default="imdb-minilm", metavar="SPEC",
+                        help="ours: the shipped imdb-minilm with the race's terms set (default), or the path of a "
+                             "user's spec that states the race's terms itself, e.g. bench/race_from_scratch.yaml")
     parser.add_argument("--output", required=True)
     args = parser.parse_args()
-    earlier = {r["seed"]: r["peer"] for r in json.loads(Path(args.peer_from).read_text())["runs"]} \
-        if args.peer_from else {}
-    report = {"hardware": f"{os.cpu_count()} CPU cores, no GPU", "model": MODEL, "encoder_lr": LR,
+    if args.search != "imdb-minilm":
+        check_user_spec(args.search, args)
+    earlier = {r["seed"]: (path, r["peer"]) for path in args.peer_from for r in json.loads(Path(path).read_text())["runs"]}
+    # Linux shares the CPU between sessions (autogroups) before it reads a process's nice value
+    autogroup = Path("/proc/self/autogroup")
+    report = {"hardware": f"{os.cpu_count()} CPU cores, no GPU",
+              "autogroup": autogroup.read_text().strip() if autogroup.exists() else None, "model": MODEL, "encoder_lr": LR,
               "batch_sizes": BATCH_SIZES, "accumulation": ACCUMULATIONS, **{k: v for k, v in vars(args).items()
                                                                             if k not in ("output", "data_dir", "peer_from")},
               "runs": []}
     for seed in args.seeds:
         work = Path(tempfile.mkdtemp(prefix=f"race-{seed}-"))
         rows = write_rows(work, args.data_dir, seed, args.train_rows, args.valid_rows, args.test_rows)
+        load_before = os.getloadavg()
         ours = our_search(rows, args, seed, work / "ours")
+        ours["load_average_before_after"] = [[round(x, 2) for x in load] for load in (load_before, os.getloadavg())]
         print(json.dumps({"seed": seed, "ours": {k: v for k, v in ours.items() if k != "checks"}}), file=sys.stderr)
-        peer = earlier.get(seed) or peer_search(rows, args, seed)
+        peer = earlier[seed][1] if seed in earlier else peer_search(rows, args, seed)
         print(json.dumps({"seed": seed, "peer": peer}), file=sys.stderr)
         reached = next((t for t, acc in ours["checks"] if acc >= peer["best_valid_accuracy"]), None)
         run = {"seed": seed, "peer": peer, "ours": {k: v for k, v in ours.items() if k != "checks"},
@@ -182,7 +220,7 @@ def main():
             reached = next((t for t, acc in ablation["checks"] if acc >= peer["best_valid_accuracy"]), None)
             run["ours_ablation"] = {"set": args.ours_only, **{k: v for k, v in ablation.items() if k != "checks"},
                                     "time_to_peer_best_s": None if reached is None else round(reached, 1)}
-        run["peer_from"] = args.peer_from if seed in earlier else None
+        run["peer_from"] = earlier[seed][0] if seed in earlier else None
         report["runs"].append(run)
         write_text(args.output, json.dumps(report, indent=2))
         print(json.dumps({k: run[k] for k in ("seed", "ours_time_to_peer_best_s", "time_ratio", "goal_met")}),

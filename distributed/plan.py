@@ -171,7 +171,7 @@ def _profile(opts: SearchOptions, notes):
         use_gpu = torch.cuda.is_available()
     profile = [] if use_gpu else ["cpu"]
     if not use_gpu:
-        notes.append("no GPU: running the CPU-sized search (the spec's cpu: section)")
+        notes.append("no GPU: running on the CPU (with the spec's cpu: section, where it has one)")
     if opts.smoke_test:
         profile.append("smoke")
     return use_gpu, profile

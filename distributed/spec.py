@@ -42,8 +42,8 @@ DISTRIBUTIONS = ("loguniform", "uniform", "int", "choice")
 # against Trainer.hyperparameter_search (bench/README.md). Checks twice per epoch let ASHA stop a
 # doomed run after a sixth of its budget, and the degenerate check stops a run still at chance;
 # head+tail keeps the start and the end of a long text (Sun et al. 2019); warm-up over 10% of the
-# steps. The head's own learning rate (lr) is the engine's already, and the pooling suited to each
-# model is chosen when the model is known (see plan.py).
+# steps. The head's own learning rate (lr) is the engine's already, ASHA's first cut at the first check
+# is Scheduler's default, and the pooling suited to each model is chosen when the model is known (plan.py).
 RECIPE = {"evals_per_epoch": 2, "degenerate_check": True, "truncation": "head+tail", "warmup_ratio": 0.1}
 # the searched name of an option whose range is given per model: its option name and the model's
 # position in space.bert_name (a model name may hold "/", which Tune would read as nesting)
@@ -87,7 +87,9 @@ class Distribution:
 @dataclass(frozen=True)
 class Scheduler:
     type: str = "asha"  # asha | pbt | none
-    grace_period: float = 1.0  # asha: epochs a trial runs before its first cut
+    # asha: epochs a trial runs before its first cut; half an epoch, the recipe's first check, so a doomed
+    # run stops after a sixth of a 3-epoch budget (a spec with one check per epoch is cut at its first)
+    grace_period: float = 0.5
     reduction_factor: float = 2.0  # asha: 1 / the share of trials kept at each rung
     perturbation_interval: float = 1.0  # pbt: epochs between exploit / explore steps
     quantile_fraction: float = 0.25  # pbt: the bottom share copies the top share

@@ -1,6 +1,8 @@
 """Your own files as a search: the README's one-command example runs; faults in the files end before Ray."""
+import os
 import re
 import shlex
+import subprocess
 import time
 
 import pytest
@@ -96,3 +98,20 @@ def test_a_search_on_sentence_pairs(tmp_path):
     meta = (tmp_path / "out" / "classify-smoke" / "best_model" / "bert_hpo_model.json").read_text()
     assert '"pairs": true' in meta
     assert "| label | precision | recall | F1 | support |" in (tmp_path / "out" / "classify-smoke" / "results.md").read_text()
+
+
+def test_the_readmes_spec_of_ones_own_reads_its_files_from_the_folder_it_runs_in(tmp_path):
+    """bench/race_from_scratch.yaml, the README's complete spec: files: train.csv, valid.csv, test.csv
+    relative to the folder the command runs in; a smoke search of it (a tiny BERT, 2 trials of 1 epoch)."""
+    for name, (n, seed) in {"train.csv": (120, 1), "valid.csv": (40, 2), "test.csv": (40, 3)}.items():
+        write_csv(tmp_path / name, sentiment_rows(n, seed), ["text", "label"])
+    env = dict(os.environ, PYTHONUNBUFFERED="1")
+    proc = subprocess.run(["python", str(ROOT / "launch.py"), "--search", str(ROOT / "bench" / "race_from_scratch.yaml"),
+                           "--smoke-test", "--set", "num_samples=2", "--set", "fixed.n_epochs=1", "--output-dir",
+                           str(tmp_path / "out"), "--num-cpus", "2"], cwd=tmp_path, env=env, capture_output=True,
+                          text=True, timeout=500)
+    assert proc.returncode == 0, proc.stderr[-3000:]
+    assert "trials of train train.csv, valid valid.csv, test test.csv (" in proc.stderr, proc.stderr[-3000:]
+    assert "recipe: 2 checks per epoch" in proc.stderr
+    assert (tmp_path / "out" / "race-from-scratch-smoke" / "results.md").read_text().startswith(
+        "# Search race-from-scratch-smoke: train train.csv, valid valid.csv, test test.csv")

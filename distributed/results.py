@@ -1,6 +1,13 @@
 """A finished search's trials as one table (pandas, from Ray's ResultGrid), best first, and the
-checkpoint of the best trial's best check."""
-from pathlib import Path
+checkpoint of the best trial's best check.
+
+Both read what Tune holds of each trial (Result.metrics: its last report; Result.checkpoint), not
+the trial's result.json: Tune copies that file back from storage over its local copy whenever a
+trial restarts (a PBT pause or exploit, a retry, a resumed search), so reports made since the last
+sync to storage are lost from it, and its last line can be a check older than the latest checkpoint.
+Only a trial that drove a TorchTrainer is found through that file: its checkpoints' paths are in
+its reports alone."""
+from pathlib import Path, PurePosixPath
 
 import pandas as pd
 
@@ -11,12 +18,10 @@ from .progress import error_line, trial_status
 def trial_table(grid, spec) -> pd.DataFrame:
     """One row per trial: trial, status, epochs, the sampled hyperparameters, best_* and last
     metrics, error; scored trials first, best first (ties: the lower valid loss)."""
-    frame = grid.get_dataframe()
-    last = {row["trial_id"]: row for row in frame.to_dict("records")} if "trial_id" in frame else {}
     rows = []
     for result in grid:
         trial_id = Path(result.path).name.removeprefix("trial_")
-        metrics = last.get(trial_id, {})
+        metrics = result.metrics or {}
         row = {"trial": f"trial_{trial_id}",
                "status": trial_status(metrics, result.error is not None, spec.scheduler.type,
                                       trial_id in budget.current().stopped),
@@ -46,13 +51,21 @@ def spec_metrics(spec):
 
 
 def best_checkpoint(result):
-    """The checkpoint that holds the model of the trial's best check: the trial's latest one (the
-    engine keeps the best check's weights in every checkpoint, so the latest matches the best_*
-    of the trial's last report, also after PBT gave the trial another's weights). A trial that
-    drove a TorchTrainer has its checkpoints in Ray Train's storage, reported as `checkpoint_path`."""
+    """The checkpoint that holds the model of the best check in the trial's last report (its row's
+    best_*): the latest checkpoint the trial wrote itself. The engine keeps the best check's weights
+    in every checkpoint (best/ when the latest check was not the best), and a check that becomes the
+    best always writes one. That is Result.checkpoint, except after a PBT exploit that the trial did
+    not report after (it was exploited at its last check, or given a donor's last checkpoint): PBT
+    makes the donor's checkpoint the trial's latest, in the donor's folder; the trial's own is then
+    the one its last report names (under PBT every check writes one). A trial that drove a
+    TorchTrainer has its checkpoints in Ray Train's storage, reported as `checkpoint_path`."""
     from ray.tune import Checkpoint
-    if result.checkpoint is not None:
-        return result.checkpoint
+    latest = result.checkpoint
+    if latest is not None:
+        if PurePosixPath(latest.path).parent == PurePosixPath(result.path):
+            return latest
+        own = PurePosixPath(result.path) / result.metrics["checkpoint_dir_name"]
+        return Checkpoint(path=str(own), filesystem=latest.filesystem)
     frame = result.metrics_dataframe
     if frame is not None and "checkpoint_path" in frame:
         paths = frame.dropna(subset=["checkpoint_path"])["checkpoint_path"]

@@ -1,0 +1,60 @@
+"""results.py without Ray running: a trial's row is its last report as Tune holds it, and the checkpoint
+exported for it is the one that holds that report's best check, also after PBT gave the trial a donor's.
+(The end-to-end check, a PBT search whose exported model is re-scored: tests/test_search.py.)"""
+import pandas as pd
+from ray.tune import Checkpoint, Result
+
+from bert_hpo_distributed.results import best_checkpoint, trial_table
+from bert_hpo_distributed.spec import load_spec
+
+CONFIG = {"lr": 0.01, "lr_main": 0.001, "max_length": 64, "dropout_p": 0.1, "gradient_accumulation_steps": 1,
+          "mode": "finetune"}
+
+
+def report(epoch, best_epoch, best, checkpoint_dir_name, **extra):
+    return {"epoch": epoch, "best_epoch": best_epoch, "best_valid_accuracy": best, "valid_accuracy": best,
+            "best_valid_loss": 0.5, "best_train_loss": 0.4, "done_reason": "completed" if epoch == 4 else "",
+            "time_total_s": 10.0, "timestamp": 1_700_000_000 + epoch, "checkpoint_dir_name": checkpoint_dir_name,
+            "config": CONFIG, **extra}
+
+
+def trial(tmp_path, name, checkpoints=("checkpoint_000000",)):
+    folder = tmp_path / "trials" / name
+    for checkpoint in checkpoints:
+        (folder / checkpoint).mkdir(parents=True)
+    return folder
+
+
+class Grid(list):
+    """A ResultGrid's two faces: its Results, and get_dataframe(), which Ray builds from each trial's
+    result.json (here the stale copy a trial restart leaves: the last reports lost)."""
+
+    def __init__(self, results, stale_rows):
+        super().__init__(results)
+        self.stale_rows = stale_rows
+
+    def get_dataframe(self):
+        return pd.DataFrame(self.stale_rows)
+
+
+def test_a_row_is_the_trials_last_report_not_its_results_file(tmp_path):
+    folder = trial(tmp_path, "trial_a_00000", ["checkpoint_000002", "checkpoint_000003"])
+    last = report(4, 4, 0.875, "checkpoint_000003", trial_id="a_00000")
+    result = Result(metrics=last, checkpoint=Checkpoint(str(folder / "checkpoint_000003")), error=None,
+                    path=str(folder), metrics_dataframe=None)
+    stale = report(3, 3, 0.8333, "checkpoint_000002", trial_id="a_00000")
+    row = trial_table(Grid([result], [stale]), load_spec("imdb", profile=["cpu", "smoke"])).iloc[0]
+    assert (row["epochs_run"], row["best_epoch"], row["best_valid_accuracy"]) == (4, 4, 0.875)
+    assert row["status"] == "completed"
+    assert best_checkpoint(result).path == str(folder / "checkpoint_000003")
+
+
+def test_a_trial_exploited_at_its_last_check_exports_its_own_checkpoint(tmp_path):
+    donor = trial(tmp_path, "trial_a_00001", ["checkpoint_000003"])
+    folder = trial(tmp_path, "trial_a_00000", ["checkpoint_000003"])
+    # PBT made the donor's checkpoint this trial's latest; the trial restarted from the donor's last
+    # check, had nothing left to train and reported nothing more
+    result = Result(metrics=report(4, 4, 0.8333, "checkpoint_000003", trial_id="a_00000", done=True),
+                    checkpoint=Checkpoint(str(donor / "checkpoint_000003")), error=None, path=str(folder),
+                    metrics_dataframe=None)
+    assert best_checkpoint(result).path == str(folder / "checkpoint_000003")

@@ -169,7 +169,9 @@ def markdown(summary, table_path, args) -> str:
              f"{summary['table_best']:.4f}; targets {' and '.join(f'{p} point' for p in targets)} below it. "
              f"{args.seeds} seeds per setting; start overhead {args.start_overhead} s per trial start. "
              f"Time in simulated seconds; median [25th, 75th percentile] over seeds; `never`: the target was "
-             f"not reached in that share of seeds.", "",
+             f"not reached in that share of seeds."
+             + ("" if summary.get("complete", True) else
+                f" **Partial**: the command was stopped; only the worker counts below finished."), "",
              "| workers | method | trials | in flight | "
              + " | ".join(f"reached -{p} | time to -{p} pt, s" for p in targets)
              + " | final gap, points | search ends, s | worker-s |",
@@ -214,18 +216,39 @@ def main():
         n = args.num_samples or max(spec.num_samples, math.ceil(args.trials_per_worker * workers))
         jobs += [(args.table, m, workers, n, seed, args.start_overhead, tuple(args.targets))
                  for m in args.methods for seed in range(args.seeds)]
-    started = time.perf_counter()
-    if args.jobs > 1:
-        with Pool(args.jobs) as pool:
-            rows = pool.map(run_one, jobs, chunksize=1)
-    else:
-        rows = [run_one(j) for j in jobs]
-    summary = summarise(rows, table, [str(p) for p in args.targets])
-    summary["command"] = " ".join(sys.argv)
-    summary["cpu_s"] = time.perf_counter() - started
-    write_text(args.output, json.dumps({"summary": summary, "runs": rows}, indent=1))
-    write_text(os.path.splitext(args.output)[0] + ".md", markdown(summary, args.table, args))
+    started, rows = time.perf_counter(), []
+
+    def write(final: bool):
+        summary = summarise(rows, table, [str(p) for p in args.targets])
+        summary["command"] = " ".join(sys.argv)
+        summary["cpu_s"] = time.perf_counter() - started
+        summary["complete"] = final
+        write_text(args.output, json.dumps({"summary": summary, "runs": rows}, indent=1))
+        write_text(os.path.splitext(args.output)[0] + ".md", markdown(summary, args.table, args))
+        return summary
+
+    # the worker counts in the order given, each written as soon as it is complete: a long grid
+    # stopped early keeps the settings it finished
+    per_group = len(args.methods) * args.seeds
+    with Pool(args.jobs) if args.jobs > 1 else _Serial() as pool:
+        for row in pool.imap(run_one, jobs, chunksize=1):
+            rows.append(row)
+            if len(rows) % per_group == 0:
+                summary = write(final=len(rows) == len(jobs))
     print(markdown(summary, args.table, args))
+
+
+class _Serial:
+    """Pool's imap in this process (--jobs 1)."""
+    def __enter__(self):
+        return self
+
+    def __exit__(self, *exc):
+        return False
+
+    @staticmethod
+    def imap(function, items, chunksize=1):
+        return map(function, items)
 
 
 if __name__ == "__main__":

@@ -79,6 +79,8 @@ def test_workers_share_the_simulated_time_and_pbt_exploits(table):
     pbt, _, sched = run(table, "pbt", workers=4)
     assert type(sched).__name__ == "PopulationBasedTraining" and pbt.exploits > 0
     assert pbt.final <= table.best
+    again, _, _ = run(table, "pbt", workers=4)  # PBT's donor choice too is fixed by the seed
+    assert (again.trace, again.exploits, again.checks) == (pbt.trace, pbt.exploits, pbt.checks)
 
 
 def test_the_readme_commands_run(table, tmp_path):

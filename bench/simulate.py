@@ -167,7 +167,7 @@ def markdown(summary, table_path, args) -> str:
     targets = summary["targets_points"]
     lines = [f"Table {', '.join(f'`{p}`' for p in table_path)}: {summary['rows_in_table']} configurations, best check "
              f"{summary['table_best']:.4f}; targets {' and '.join(f'{p} point' for p in targets)} below it. "
-             f"{args.seeds} seeds per setting; start overhead {args.start_overhead} s per trial start. "
+             f"Up to {args.seeds} seeds per setting; start overhead {args.start_overhead} s per trial start. "
              f"Time in simulated seconds; median [25th, 75th percentile] over seeds; `never`: the target was "
              f"not reached in that share of seeds."
              + ("" if summary.get("complete", True) else
@@ -204,6 +204,8 @@ def main():
                         help="points below the table's best check that count as reached")
     parser.add_argument("--start-overhead", type=float, default=0.0, help="simulated seconds to start a trial")
     parser.add_argument("--jobs", type=int, default=1, help="processes")
+    parser.add_argument("--resume", action="store_true",
+                        help="keep the replays already in --output (same table and targets) and run only the others")
     parser.add_argument("--output", required=True, help="NAME.json: the per-seed numbers; the report goes to NAME.md")
     args = parser.parse_args()
     for m in args.methods:
@@ -211,31 +213,44 @@ def main():
     args.table = tuple(args.table)
     table = _load(args.table)
     spec = table_spec(table.meta)
+    done = _earlier_runs(args) if args.resume else []
+    finished = {(r["method"], r["workers"], r["seed"], r["num_samples"]) for r in done}
     jobs = []
-    for workers in args.workers:
+    for workers in args.workers:  # the worker counts in the order given; within one, seed by seed over
+        # the methods, so that a grid stopped early holds about as many seeds of every method
         n = args.num_samples or max(spec.num_samples, math.ceil(args.trials_per_worker * workers))
         jobs += [(args.table, m, workers, n, seed, args.start_overhead, tuple(args.targets))
-                 for m in args.methods for seed in range(args.seeds)]
-    started, rows = time.perf_counter(), []
+                 for seed in range(args.seeds) for m in args.methods if (m, workers, seed, n) not in finished]
+    started, rows = time.perf_counter(), list(done)
 
     def write(final: bool):
         summary = summarise(rows, table, [str(p) for p in args.targets])
         summary["command"] = " ".join(sys.argv)
+        summary["table"] = list(args.table)
         summary["cpu_s"] = time.perf_counter() - started
         summary["complete"] = final
         write_text(args.output, json.dumps({"summary": summary, "runs": rows}, indent=1))
         write_text(os.path.splitext(args.output)[0] + ".md", markdown(summary, args.table, args))
         return summary
 
-    # the worker counts in the order given, each written as soon as it is complete: a long grid
-    # stopped early keeps the settings it finished
-    per_group = len(args.methods) * args.seeds
+    summary = write(final=not jobs)
     with Pool(args.jobs) if args.jobs > 1 else _Serial() as pool:
-        for row in pool.imap(run_one, jobs, chunksize=1):
+        for left, row in enumerate(pool.imap(run_one, jobs, chunksize=1), start=1 - len(jobs)):
             rows.append(row)
-            if len(rows) % per_group == 0:
-                summary = write(final=len(rows) == len(jobs))
+            summary = write(final=left == 0)  # after every replay: a stopped grid keeps what finished
     print(markdown(summary, args.table, args))
+
+
+def _earlier_runs(args) -> list:
+    """The replays an earlier run of the same table and targets wrote to --output."""
+    if not os.path.exists(args.output):
+        return []
+    earlier = json.loads(open(args.output, encoding="utf-8").read())
+    same = (earlier["summary"]["table"] == list(args.table)
+            and earlier["summary"]["targets_points"] == [str(p) for p in args.targets])
+    if not same:
+        raise SystemExit(f"error: --resume: {args.output} holds replays of another table or targets")
+    return earlier["runs"]
 
 
 class _Serial:

@@ -96,3 +96,11 @@ def test_the_readme_commands_run(table, tmp_path):
     runs = json.loads((tmp_path / "sim.json").read_text())["runs"]
     assert len(runs) == 2 * 2 * 3
     assert "| 2 | default |" in (tmp_path / "sim.md").read_text()
+    # --resume keeps the replays already written and runs only the new seed
+    proc = subprocess.run([sys.executable, "bench/simulate.py", "--table", str(table_path), "--workers", "1", "2",
+                           "--seeds", "3", "--methods", "default", "random", "default@inflight=workers,tpe_startup=3,grace=2",
+                           "--resume", "--output", str(tmp_path / "sim.json")], cwd=ROOT, capture_output=True, text=True)
+    assert proc.returncode == 0, proc.stderr
+    resumed = json.loads((tmp_path / "sim.json").read_text())
+    assert resumed["runs"][:len(runs)] == runs and len(resumed["runs"]) == 3 * 2 * 3
+    assert {r["seed"] for r in resumed["runs"][len(runs):]} == {2} and resumed["summary"]["complete"]

@@ -14,8 +14,7 @@ A method is a name, optionally with changes to the shipped spec after `@`:
   pbt            the shipped PBT (scheduler type pbt, the spec's other settings)
   changes: inflight=all|workers|N (N x workers), startup=N (the spec's startup_trials, which the
   shipped searcher shrinks by the trials in flight - 1), tpe_startup=N (TPE's own n_startup_trials,
-  whatever is in flight), grace=EPOCHS, rf=FACTOR, patience=N (the engine's early_stop; -1: off),
-  asha=best (ASHA ranks trials on their best check so far, as TPE does, instead of the current one);
+  whatever is in flight), grace=EPOCHS, rf=FACTOR, patience=N (the engine's early_stop; -1: off);
   e.g. default@inflight=workers,tpe_startup=8
 """
 import argparse
@@ -39,7 +38,7 @@ from bench.curve_table import load_table, read_meta  # noqa: E402
 from bench.replay import Rules, replay  # noqa: E402
 
 BASE_METHODS = ("default", "random", "tpe_nostop", "asha_random", "pbt")
-CHANGES = ("inflight", "startup", "tpe_startup", "grace", "rf", "patience", "asha")
+CHANGES = ("inflight", "startup", "tpe_startup", "grace", "rf", "patience")
 TARGETS = (0.5, 1.0)  # points below the table's best: the issue's target, and a less lucky one
 
 
@@ -94,8 +93,6 @@ def setting(spec, method: str, workers: int, num_samples: int, seed: int, valid_
     if name == "tpe_nostop":
         spec = replace(spec, scheduler=replace(sched, type="none"))
     stopper = scheduler(spec, max_epochs) if name != "random" else FIFOScheduler()
-    if options.get("asha") == "best":
-        stopper._metric = f"best_{spec.metric}"  # what one best-so-far key (issue 17, item 1) would ship
     rules = engine_rules(spec, valid_size, stops=name not in ("random", "tpe_nostop"))
     if name in ("random", "asha_random"):
         return BasicVariantGenerator(random_state=seed), stopper, concurrency, space, rules

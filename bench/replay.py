@@ -85,6 +85,7 @@ class Outcome:
     checks: int
     worker_s: float  # busy worker-seconds
     exploits: int = 0
+    cut: bool = False  # the replay hit max_checks (PBT restoring donors' earlier checks without end)
 
     def time_to(self, target: float) -> float:
         return next((t for t, v in self.trace if v >= target), math.inf)
@@ -129,8 +130,14 @@ class Controller:
 
 
 def replay(table, searcher, scheduler, *, workers: int, concurrency: int, num_samples: int, rules: Rules,
-           seed: int, param_space: Optional[dict] = None, start_overhead_s: float = 0.0) -> Outcome:
-    """One search of `num_samples` trials on `workers` workers, `concurrency` trials in flight."""
+           seed: int, param_space: Optional[dict] = None, start_overhead_s: float = 0.0,
+           max_checks: Optional[int] = None) -> Outcome:
+    """One search of `num_samples` trials on `workers` workers, `concurrency` trials in flight.
+    PBT moves an exploited trial back to its donor's saved check, so its total checks are not
+    bounded by the table: the replay stops after `max_checks` checks (default: 4 x every trial
+    running the longest curve) and says so in `Outcome.cut`."""
+    longest = max(len(r["checks"]) for r in table.rows)
+    max_checks = max_checks or 4 * num_samples * longest
     random.seed(seed)  # PBT's donor choice and mutations
     np.random.seed(seed)  # ASHA's bracket choice
     metric = table.metric
@@ -177,7 +184,7 @@ def replay(table, searcher, scheduler, *, workers: int, concurrency: int, num_sa
                 start(trial, at, start_overhead_s)  # a fresh trial, or one restored from a checkpoint
 
         fill(now)
-        while events:
+        while events and out.checks < max_checks:
             now, _, trial, seconds = heapq.heappop(events)
             out.worker_s += seconds
             pos = sim.positions[trial]
@@ -213,6 +220,7 @@ def replay(table, searcher, scheduler, *, workers: int, concurrency: int, num_sa
             else:
                 start(trial, now, 0.0)
             fill(now)
+        out.cut = bool(events)
         out.end_s = now
         return out
     finally:

@@ -111,7 +111,7 @@ def run_one(job):
     return {"method": method, "workers": workers, "seed": seed, "num_samples": num_samples, "concurrency": concurrency,
             "time_to_target_s": {str(p): out.time_to(table.best - p / 100) for p in targets}, "final": out.final,
             "gap": table.best - out.final, "end_s": out.end_s, "trials": out.trials, "checks": out.checks,
-            "worker_s": out.worker_s, "exploits": out.exploits, "cpu_s": time.perf_counter() - started}
+            "worker_s": out.worker_s, "exploits": out.exploits, "cut": out.cut, "cpu_s": time.perf_counter() - started}
 
 
 # one process replays many searches of one table: the table, its spec and the spec's longest run are

@@ -81,6 +81,12 @@ def test_workers_share_the_simulated_time_and_pbt_exploits(table):
     assert pbt.final <= table.best
     again, _, _ = run(table, "pbt", workers=4)  # PBT's donor choice too is fixed by the seed
     assert (again.trace, again.exploits, again.checks) == (pbt.trace, pbt.exploits, pbt.checks)
+    assert not pbt.cut
+    # PBT sends exploited trials back to a donor's earlier check, so a replay is cut at max_checks
+    searcher, sched, concurrency, space, rules = setting(table_spec(table.meta), "pbt", 4, 12, 0, 20)
+    cut = replay(table, searcher, sched, workers=4, concurrency=concurrency, num_samples=12, rules=rules, seed=0,
+                 param_space=space, max_checks=10)
+    assert cut.cut and cut.checks == 10
 
 
 def test_the_readme_commands_run(table, tmp_path):

@@ -166,7 +166,8 @@ def summarise(rows, table, targets) -> dict:
                         "gap_points": [100 * g25, 100 * g50, 100 * g75],
                         "end_s": quantiles([r["end_s"] for r in rs]),
                         "worker_s_median": float(np.median([r["worker_s"] for r in rs])),
-                        "trials_median": float(np.median([r["trials"] for r in rs]))})
+                        "trials_median": float(np.median([r["trials"] for r in rs])),
+                        "cut": sum(bool(r.get("cut")) for r in rs)})
     return {"table_best": table.best, "rows_in_table": len(table.rows), "targets_points": list(targets),
             "settings": summary}
 
@@ -197,7 +198,8 @@ def markdown(summary, table_path, args) -> str:
                                f"[{fmt_s(s['time_to_target_s'][p][0])}, {fmt_s(s['time_to_target_s'][p][2])}]"
                                for p in targets)
             g, e = s["gap_points"], s["end_s"]
-            lines.append(f"| {workers} | {s['method']} | {s['num_samples']} | {s['concurrency']} | {times} | "
+            cut = f" ({s['cut']}/{s['seeds']} cut at max_checks)" if s.get("cut") else ""
+            lines.append(f"| {workers} | {s['method']}{cut} | {s['num_samples']} | {s['concurrency']} | {times} | "
                          f"{g[1]:.2f} [{g[0]:.2f}, {g[2]:.2f}] | {fmt_s(e[1])} | {s['worker_s_median']:,.0f} |")
     return "\n".join(lines) + "\n"
 

@@ -69,13 +69,16 @@ def inputs_for(spec, configs, model_path, log):
 
 
 def record(spec, sampled, inputs, model_path) -> list:
-    """The checks of one configuration: RECORDED values and `seconds` since the previous check."""
-    checks, last = [], [time.perf_counter()]
+    """The checks of one configuration: RECORDED values, `seconds` (wall) and `cpu_seconds` (this
+    process's CPU time, one torch thread) since the previous check. On a shared machine the wall
+    seconds grow with the load; the CPU seconds measure the work itself."""
+    checks, last = [], [time.perf_counter(), time.process_time()]
 
     def report(metrics, _save_checkpoint):
-        now = time.perf_counter()
-        checks.append({**{k: round(float(metrics[k]), 6) for k in RECORDED}, "seconds": round(now - last[0], 4)})
-        last[0] = now
+        now = (time.perf_counter(), time.process_time())
+        checks.append({**{k: round(float(metrics[k]), 6) for k in RECORDED}, "seconds": round(now[0] - last[0], 4),
+                       "cpu_seconds": round(now[1] - last[1], 4)})
+        last[:] = now
 
     train(spec.trial_config(sampled), report, inputs=inputs, model_path=model_path, save_run=False,
           log=lambda message: None)

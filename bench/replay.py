@@ -26,6 +26,7 @@ from typing import Dict, List, Optional, Tuple
 import numpy as np
 from ray.tune.experiment import Experiment, Trial
 from ray.tune.schedulers import TrialScheduler
+from ray.tune.schedulers.pbt import _PBTTrialState
 from ray.tune.search import ConcurrencyLimiter, SearchAlgorithm, SearchGenerator
 
 from bertclf.train import DEGENERATE_AT
@@ -34,6 +35,12 @@ from bert_hpo_distributed.searchers import TIME_ATTR
 # tune_controller._get_max_pending_trials for a BasicVariantGenerator: "at least 200 pending trials
 # to trigger fast autoscaling", or 1.1 x the cluster's CPUs (one per worker here)
 MIN_AUTOSCALING_PENDING = 200
+
+# PBT's _quantiles formats every trial and its state into a debug message on every result, whether
+# or not debug logging is on (ray/tune/schedulers/pbt.py); with 256 trials that string work was 60%
+# of a replay (cProfile). The state's repr serves those messages only, so a short one changes no
+# decision; a trial's name is likewise its id (what Tune's trial_name_creator would set).
+_PBTTrialState.__repr__ = lambda self: "_PBTTrialState"
 
 
 @dataclass(frozen=True)
@@ -78,6 +85,7 @@ class Outcome:
     checks: int
     worker_s: float  # busy worker-seconds
     exploits: int = 0
+    cut: bool = False  # the replay hit max_checks (PBT restoring donors' earlier checks without end)
 
     def time_to(self, target: float) -> float:
         return next((t for t, v in self.trace if v >= target), math.inf)
@@ -122,8 +130,14 @@ class Controller:
 
 
 def replay(table, searcher, scheduler, *, workers: int, concurrency: int, num_samples: int, rules: Rules,
-           seed: int, param_space: Optional[dict] = None, start_overhead_s: float = 0.0) -> Outcome:
-    """One search of `num_samples` trials on `workers` workers, `concurrency` trials in flight."""
+           seed: int, param_space: Optional[dict] = None, start_overhead_s: float = 0.0,
+           max_checks: Optional[int] = None) -> Outcome:
+    """One search of `num_samples` trials on `workers` workers, `concurrency` trials in flight.
+    PBT moves an exploited trial back to its donor's saved check, so its total checks are not
+    bounded by the table: the replay stops after `max_checks` checks (default: 4 x every trial
+    running the longest curve) and says so in `Outcome.cut`."""
+    longest = max(len(r["checks"]) for r in table.rows)
+    max_checks = max_checks or 4 * num_samples * longest
     random.seed(seed)  # PBT's donor choice and mutations
     np.random.seed(seed)  # ASHA's bracket choice
     metric = table.metric
@@ -138,22 +152,27 @@ def replay(table, searcher, scheduler, *, workers: int, concurrency: int, num_sa
         pending_cap = max_pending(search_alg, workers)
         events, order = [], itertools.count()
         running, iterations, applied = set(), {}, {}
+        never_started = set()  # the PENDING trials, kept as a set: counting them over all trials at each
+        # fill made a 256-trial replay quadratic
         out = Outcome(trace=[], end_s=0.0, trials=0, checks=0, worker_s=0.0)
         now = 0.0
 
         def start(trial, at, overhead):
             trial.set_status(Trial.RUNNING)
             running.add(trial)
+            never_started.discard(trial)
             pos = sim.positions[trial]
             seconds = overhead + table.rows[pos.row]["checks"][pos.done]["seconds"]
             heapq.heappush(events, (at + seconds, next(order), trial, seconds))
 
         def fill(at):
-            while not search_alg.is_finished() and sum(t.status == Trial.PENDING for t in sim.trials) < pending_cap:
+            while not search_alg.is_finished() and len(never_started) < pending_cap:
                 trial = search_alg.next_trial()
                 if trial is None:
                     break
+                trial.custom_trial_name = trial.trial_id
                 sim.trials.append(trial)
+                never_started.add(trial)
                 sim.positions[trial] = Position(row=table.nearest(trial.config), done=0)
                 iterations[trial] = 0
                 scheduler.on_trial_add(sim, trial)
@@ -165,7 +184,7 @@ def replay(table, searcher, scheduler, *, workers: int, concurrency: int, num_sa
                 start(trial, at, start_overhead_s)  # a fresh trial, or one restored from a checkpoint
 
         fill(now)
-        while events:
+        while events and out.checks < max_checks:
             now, _, trial, seconds = heapq.heappop(events)
             out.worker_s += seconds
             pos = sim.positions[trial]
@@ -201,6 +220,7 @@ def replay(table, searcher, scheduler, *, workers: int, concurrency: int, num_sa
             else:
                 start(trial, now, 0.0)
             fill(now)
+        out.cut = bool(events)
         out.end_s = now
         return out
     finally:

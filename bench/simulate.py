@@ -14,8 +14,7 @@ A method is a name, optionally with changes to the shipped spec after `@`:
   pbt            the shipped PBT (scheduler type pbt, the spec's other settings)
   changes: inflight=all|workers|N (N x workers), startup=N (the spec's startup_trials, which the
   shipped searcher shrinks by the trials in flight - 1), tpe_startup=N (TPE's own n_startup_trials,
-  whatever is in flight), grace=EPOCHS, rf=FACTOR, patience=N (the engine's early_stop; -1: off),
-  asha=best (ASHA ranks trials on their best check so far, as TPE does, instead of the current one);
+  whatever is in flight), grace=EPOCHS, rf=FACTOR, patience=N (the engine's early_stop; -1: off);
   e.g. default@inflight=workers,tpe_startup=8
 """
 import argparse
@@ -39,7 +38,7 @@ from bench.curve_table import load_table, read_meta  # noqa: E402
 from bench.replay import Rules, replay  # noqa: E402
 
 BASE_METHODS = ("default", "random", "tpe_nostop", "asha_random", "pbt")
-CHANGES = ("inflight", "startup", "tpe_startup", "grace", "rf", "patience", "asha")
+CHANGES = ("inflight", "startup", "tpe_startup", "grace", "rf", "patience")
 TARGETS = (0.5, 1.0)  # points below the table's best: the issue's target, and a less lucky one
 
 
@@ -79,7 +78,7 @@ def setting(spec, method: str, workers: int, num_samples: int, seed: int, valid_
         sched = replace(sched, reduction_factor=float(options["rf"]))
     if name == "pbt":
         sched = replace(sched, type="pbt")
-    max_epochs = max(spec.trial_config(c).n_epochs for c in spec.corners())
+    max_epochs = _max_epochs(spec)
     inflight = options.get("inflight", "workers" if name == "tpe_nostop" else "all")
     concurrency = (num_samples if inflight == "all" else workers if inflight == "workers"
                    else max(1, round(float(inflight) * workers)))
@@ -94,8 +93,6 @@ def setting(spec, method: str, workers: int, num_samples: int, seed: int, valid_
     if name == "tpe_nostop":
         spec = replace(spec, scheduler=replace(sched, type="none"))
     stopper = scheduler(spec, max_epochs) if name != "random" else FIFOScheduler()
-    if options.get("asha") == "best":
-        stopper._metric = f"best_{spec.metric}"  # what one best-so-far key (issue 17, item 1) would ship
     rules = engine_rules(spec, valid_size, stops=name not in ("random", "tpe_nostop"))
     if name in ("random", "asha_random"):
         return BasicVariantGenerator(random_state=seed), stopper, concurrency, space, rules
@@ -106,8 +103,7 @@ def setting(spec, method: str, workers: int, num_samples: int, seed: int, valid_
 def run_one(job):
     table_path, method, workers, num_samples, seed, overhead, targets = job
     logging.getLogger("ray.tune").setLevel(logging.WARNING)  # PBT logs every exploit at INFO
-    table = _load(table_path)
-    spec = table_spec(table.meta)
+    table, spec = _load(table_path), _spec(table_path)
     searcher, sched, concurrency, space, rules = setting(spec, method, workers, num_samples, seed, valid_size(table))
     started = time.perf_counter()
     out = replay(table, searcher, sched, workers=workers, concurrency=concurrency, num_samples=num_samples,
@@ -115,10 +111,26 @@ def run_one(job):
     return {"method": method, "workers": workers, "seed": seed, "num_samples": num_samples, "concurrency": concurrency,
             "time_to_target_s": {str(p): out.time_to(table.best - p / 100) for p in targets}, "final": out.final,
             "gap": table.best - out.final, "end_s": out.end_s, "trials": out.trials, "checks": out.checks,
-            "worker_s": out.worker_s, "exploits": out.exploits, "cpu_s": time.perf_counter() - started}
+            "worker_s": out.worker_s, "exploits": out.exploits, "cut": out.cut, "cpu_s": time.perf_counter() - started}
 
 
-_TABLES = {}
+# one process replays many searches of one table: the table, its spec and the spec's longest run are
+# read once (parsing the spec and walking its corners cost a third of an 8-worker replay)
+_TABLES, _SPECS, _MAX_EPOCHS = {}, {}, {}
+
+
+def _spec(paths):
+    if paths not in _SPECS:
+        _SPECS[paths] = table_spec(_load(paths).meta)
+    return _SPECS[paths]
+
+
+def _max_epochs(spec) -> float:
+    """The longest run's epochs over the space's corners (ASHA's max_t)."""
+    key = (spec.name, repr(spec.space), repr(spec.fixed))
+    if key not in _MAX_EPOCHS:
+        _MAX_EPOCHS[key] = max(spec.trial_config(c).n_epochs for c in spec.corners())
+    return _MAX_EPOCHS[key]
 
 
 def _load(paths):
@@ -154,7 +166,8 @@ def summarise(rows, table, targets) -> dict:
                         "gap_points": [100 * g25, 100 * g50, 100 * g75],
                         "end_s": quantiles([r["end_s"] for r in rs]),
                         "worker_s_median": float(np.median([r["worker_s"] for r in rs])),
-                        "trials_median": float(np.median([r["trials"] for r in rs]))})
+                        "trials_median": float(np.median([r["trials"] for r in rs])),
+                        "cut": sum(bool(r.get("cut")) for r in rs)})
     return {"table_best": table.best, "rows_in_table": len(table.rows), "targets_points": list(targets),
             "settings": summary}
 
@@ -167,9 +180,11 @@ def markdown(summary, table_path, args) -> str:
     targets = summary["targets_points"]
     lines = [f"Table {', '.join(f'`{p}`' for p in table_path)}: {summary['rows_in_table']} configurations, best check "
              f"{summary['table_best']:.4f}; targets {' and '.join(f'{p} point' for p in targets)} below it. "
-             f"{args.seeds} seeds per setting; start overhead {args.start_overhead} s per trial start. "
+             f"Up to {args.seeds} seeds per setting; start overhead {args.start_overhead} s per trial start. "
              f"Time in simulated seconds; median [25th, 75th percentile] over seeds; `never`: the target was "
-             f"not reached in that share of seeds.", "",
+             f"not reached in that share of seeds."
+             + ("" if summary.get("complete", True) else
+                f" **Partial**: the command was stopped; only the worker counts below finished."), "",
              "| workers | method | trials | in flight | "
              + " | ".join(f"reached -{p} | time to -{p} pt, s" for p in targets)
              + " | final gap, points | search ends, s | worker-s |",
@@ -183,7 +198,8 @@ def markdown(summary, table_path, args) -> str:
                                f"[{fmt_s(s['time_to_target_s'][p][0])}, {fmt_s(s['time_to_target_s'][p][2])}]"
                                for p in targets)
             g, e = s["gap_points"], s["end_s"]
-            lines.append(f"| {workers} | {s['method']} | {s['num_samples']} | {s['concurrency']} | {times} | "
+            cut = f" ({s['cut']}/{s['seeds']} cut at max_checks)" if s.get("cut") else ""
+            lines.append(f"| {workers} | {s['method']}{cut} | {s['num_samples']} | {s['concurrency']} | {times} | "
                          f"{g[1]:.2f} [{g[0]:.2f}, {g[2]:.2f}] | {fmt_s(e[1])} | {s['worker_s_median']:,.0f} |")
     return "\n".join(lines) + "\n"
 
@@ -202,6 +218,8 @@ def main():
                         help="points below the table's best check that count as reached")
     parser.add_argument("--start-overhead", type=float, default=0.0, help="simulated seconds to start a trial")
     parser.add_argument("--jobs", type=int, default=1, help="processes")
+    parser.add_argument("--resume", action="store_true",
+                        help="keep the replays already in --output (same table and targets) and run only the others")
     parser.add_argument("--output", required=True, help="NAME.json: the per-seed numbers; the report goes to NAME.md")
     args = parser.parse_args()
     for m in args.methods:
@@ -209,23 +227,57 @@ def main():
     args.table = tuple(args.table)
     table = _load(args.table)
     spec = table_spec(table.meta)
+    done = _earlier_runs(args) if args.resume else []
+    finished = {(r["method"], r["workers"], r["seed"], r["num_samples"]) for r in done}
     jobs = []
-    for workers in args.workers:
+    for workers in args.workers:  # the worker counts in the order given; within one, seed by seed over
+        # the methods, so that a grid stopped early holds about as many seeds of every method
         n = args.num_samples or max(spec.num_samples, math.ceil(args.trials_per_worker * workers))
         jobs += [(args.table, m, workers, n, seed, args.start_overhead, tuple(args.targets))
-                 for m in args.methods for seed in range(args.seeds)]
-    started = time.perf_counter()
-    if args.jobs > 1:
-        with Pool(args.jobs) as pool:
-            rows = pool.map(run_one, jobs, chunksize=1)
-    else:
-        rows = [run_one(j) for j in jobs]
-    summary = summarise(rows, table, [str(p) for p in args.targets])
-    summary["command"] = " ".join(sys.argv)
-    summary["cpu_s"] = time.perf_counter() - started
-    write_text(args.output, json.dumps({"summary": summary, "runs": rows}, indent=1))
-    write_text(os.path.splitext(args.output)[0] + ".md", markdown(summary, args.table, args))
+                 for seed in range(args.seeds) for m in args.methods if (m, workers, seed, n) not in finished]
+    started, rows = time.perf_counter(), list(done)
+
+    def write(final: bool):
+        summary = summarise(rows, table, [str(p) for p in args.targets])
+        summary["command"] = " ".join(sys.argv)
+        summary["table"] = list(args.table)
+        summary["cpu_s"] = time.perf_counter() - started
+        summary["complete"] = final
+        write_text(args.output, json.dumps({"summary": summary, "runs": rows}, indent=1))
+        write_text(os.path.splitext(args.output)[0] + ".md", markdown(summary, args.table, args))
+        return summary
+
+    summary = write(final=not jobs)
+    with Pool(args.jobs) if args.jobs > 1 else _Serial() as pool:
+        for left, row in enumerate(pool.imap(run_one, jobs, chunksize=1), start=1 - len(jobs)):
+            rows.append(row)
+            summary = write(final=left == 0)  # after every replay: a stopped grid keeps what finished
     print(markdown(summary, args.table, args))
+
+
+def _earlier_runs(args) -> list:
+    """The replays an earlier run of the same table and targets wrote to --output."""
+    if not os.path.exists(args.output):
+        return []
+    earlier = json.loads(open(args.output, encoding="utf-8").read())
+    same = (earlier["summary"]["table"] == list(args.table)
+            and earlier["summary"]["targets_points"] == [str(p) for p in args.targets])
+    if not same:
+        raise SystemExit(f"error: --resume: {args.output} holds replays of another table or targets")
+    return earlier["runs"]
+
+
+class _Serial:
+    """Pool's imap in this process (--jobs 1)."""
+    def __enter__(self):
+        return self
+
+    def __exit__(self, *exc):
+        return False
+
+    @staticmethod
+    def imap(function, items, chunksize=1):
+        return map(function, items)
 
 
 if __name__ == "__main__":

@@ -79,6 +79,14 @@ def test_workers_share_the_simulated_time_and_pbt_exploits(table):
     pbt, _, sched = run(table, "pbt", workers=4)
     assert type(sched).__name__ == "PopulationBasedTraining" and pbt.exploits > 0
     assert pbt.final <= table.best
+    again, _, _ = run(table, "pbt", workers=4)  # PBT's donor choice too is fixed by the seed
+    assert (again.trace, again.exploits, again.checks) == (pbt.trace, pbt.exploits, pbt.checks)
+    assert not pbt.cut
+    # PBT sends exploited trials back to a donor's earlier check, so a replay is cut at max_checks
+    searcher, sched, concurrency, space, rules = setting(table_spec(table.meta), "pbt", 4, 12, 0, 20)
+    cut = replay(table, searcher, sched, workers=4, concurrency=concurrency, num_samples=12, rules=rules, seed=0,
+                 param_space=space, max_checks=10)
+    assert cut.cut and cut.checks == 10
 
 
 def test_the_readme_commands_run(table, tmp_path):
@@ -94,3 +102,11 @@ def test_the_readme_commands_run(table, tmp_path):
     runs = json.loads((tmp_path / "sim.json").read_text())["runs"]
     assert len(runs) == 2 * 2 * 3
     assert "| 2 | default |" in (tmp_path / "sim.md").read_text()
+    # --resume keeps the replays already written and runs only the new seed
+    proc = subprocess.run([sys.executable, "bench/simulate.py", "--table", str(table_path), "--workers", "1", "2",
+                           "--seeds", "3", "--methods", "default", "random", "default@inflight=workers,tpe_startup=3,grace=2",
+                           "--resume", "--output", str(tmp_path / "sim.json")], cwd=ROOT, capture_output=True, text=True)
+    assert proc.returncode == 0, proc.stderr
+    resumed = json.loads((tmp_path / "sim.json").read_text())
+    assert resumed["runs"][:len(runs)] == runs and len(resumed["runs"]) == 3 * 2 * 3
+    assert {r["seed"] for r in resumed["runs"][len(runs):]} == {2} and resumed["summary"]["complete"]

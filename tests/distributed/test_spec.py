@@ -249,3 +249,12 @@ def test_bad_own_data_specs_are_one_error(overrides, message):
 def test_every_metric_is_accepted_for_a_named_data_set():
     for metric in ("valid_accuracy", "valid_macro_f1", "valid_weighted_f1", "valid_balanced_accuracy", "valid_mcc"):
         assert load_spec("imdb", [f"metric={metric}"]).metric == metric
+
+
+def test_tokenize_on_is_driver_unless_set_to_workers_and_checked():
+    assert load_spec("classify").tokenize_on == "driver"
+    assert load_spec("classify", ["tokenize_on=workers"]).tokenize_on == "workers"
+    with pytest.raises(UserError, match=r"classify.yaml: tokenize_on: expected driver or workers, got 'gpu'$"):
+        load_spec("classify", ["tokenize_on=gpu"])
+    with pytest.raises(UserError, match=r"tokenize_on: workers tokenise classification data only; a qa search"):
+        load_spec("korquad", ["tokenize_on=workers"])

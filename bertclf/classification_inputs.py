@@ -59,9 +59,10 @@ def prepare(config, tokenizer, log, tokenize: Optional[Callable[[Examples], obje
               for split, ex in parts.items()}
     columns = splits.train.column_names
     shown = " + ".join(columns[r] for r in ("text", "pair") if r in columns) + f" -> {columns['label']}"
+    length = (f"mean length {tokens['train'].lengths.float().mean():.0f} tokens"
+              if isinstance(tokens["train"], TokenIds) else "tokenised by the workers")
     description = (f"{len(splits.train)} train / {len(splits.valid)} valid ({splits.valid_source}); columns {shown}; "
-                   f"labels {splits.label_names}; " + (f"mean length {tokens['train'].lengths.float().mean():.0f} tokens"
-                                                        if isinstance(tokens["train"], TokenIds) else "not tokenised yet"))
+                   f"labels {splits.label_names}; {length}")
     return ClassificationInputs(
         label_names=splits.label_names, tokens=tokens,
         labels={"train": torch.tensor(splits.train_labels), **({"valid": torch.tensor(splits.valid_labels)}

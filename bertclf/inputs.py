@@ -67,7 +67,7 @@ def prepare_inputs(config: TrainConfig, log: Callable[[str], None], model_path: 
     check_task_options(config.validate())
     kind = task_kind(config.task)
     tokenizer = load_tokenizer(model_path or config.bert_name)
-    inputs = kind.prepare(config, tokenizer, log, tokenize) if tokenize else kind.prepare(config, tokenizer, log)
+    inputs = kind.prepare(config, tokenizer, log, *([tokenize] if tokenize else []))
     log(f"data: {inputs.description}")
     return inputs
 

@@ -1,7 +1,8 @@
 """A search's inputs, made once in the driver: `tokenise` reads and tokenises the data once per distinct
-token key, `featurise` computes boost features where the trials will run (`prepare` does both);
-`share` puts them, and a local model folder, in Ray's object store, after checking the GPU the
-trials need. Between tokenise and featurise the search prints its plan: the passes are the long work."""
+token key (with tokenize_on: workers it only reads and splits, and `share` has Ray tasks tokenise),
+`featurise` computes boost features where the trials will run (`prepare` does both); `share` puts
+them, and a local model folder, in Ray's object store, after checking the GPU the trials need.
+Between tokenise and featurise the search prints its plan: the passes are the long work."""
 import time
 from pathlib import Path
 

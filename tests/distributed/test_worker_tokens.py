@@ -41,7 +41,8 @@ def cluster():
 def test_workers_tokenise_as_the_driver_does_on_both_nodes(cluster, config_for):
     import ray
     from bert_hpo_distributed.shared import Shared
-    from bert_hpo_distributed.worker_tokens import TokenBlocks, gathered, texts_of, tokenise_on_workers, wait_for_workers
+    from bert_hpo_distributed.worker_tokens import (TokenBlocks, gathered, texts_of, tokenise_on_workers,
+                                                    wait_for_workers)
     from bertclf.inputs import prepare_inputs, tokens_key
     config = config_for(valid_path=None, valid_fraction=0.25)  # the held-out split decided by the driver
     here = prepare_inputs(config, lambda message: None)
@@ -74,7 +75,7 @@ def test_a_search_that_tokenises_on_the_workers_completes(cluster, toy, tmp_path
             "smoke.fixed.max_length=32", f"space.mode={{choice: [{mode}]}}", "tokenize_on=workers"]))
     assert summary["trials"] == 2 and summary["errors"] == 0 and summary["statuses"] == {"completed": 2}
     err = capfd.readouterr().err
-    assert "not tokenised yet" in err and "tokenised on the workers: 2 block(s)" in err, err[-3000:]
+    assert "tokenised by the workers" in err and "tokenised on the workers: 2 block(s)" in err, err[-3000:]
     assert ("boost: computing frozen features" in err) == (mode == "boost")  # in a Ray task, from the blocks
     assert (tmp_path / "out" / "classify-smoke" / "results.md").exists()
 

@@ -38,13 +38,17 @@ def cluster():
             os.environ.pop(key, None) if value is None else os.environ.__setitem__(key, value)
 
 
-def test_workers_tokenise_as_the_driver_does_on_both_nodes(cluster, config_for):
+@pytest.mark.parametrize("pairs", [False, True])
+def test_workers_tokenise_as_the_driver_does_on_both_nodes(cluster, config_for, tmp_path, pairs):
     import ray
     from bert_hpo_distributed.shared import Shared
     from bert_hpo_distributed.worker_tokens import (TokenBlocks, gathered, texts_of, tokenise_on_workers,
                                                     wait_for_workers)
     from bertclf.inputs import prepare_inputs, tokens_key
     config = config_for(valid_path=None, valid_fraction=0.25)  # the held-out split decided by the driver
+    if pairs:  # sentence pairs: both texts, and where the second one starts, made on the workers
+        rows = [(a, b, label) for (a, label), (b, _) in zip(sentiment_rows(320, seed=1), sentiment_rows(320, seed=4))]
+        config.train_path = write_csv(tmp_path / "pairs.csv", rows, ["sentence1", "sentence2", "label"])
     here = prepare_inputs(config, lambda message: None)
     remote = prepare_inputs(config, lambda message: None, tokenize=texts_of)
     places = tokenise_on_workers(remote, tokens_key(config), Shared(), chunk=40)
@@ -57,6 +61,8 @@ def test_workers_tokenise_as_the_driver_does_on_both_nodes(cluster, config_for):
         assert got.tokens[split].flat.numpy().dtype == here.tokens[split].flat.numpy().dtype
         assert (got.tokens[split].flat.numpy() == here.tokens[split].flat.numpy()).all()
         assert got.tokens[split].lengths.equal(here.tokens[split].lengths)
+        assert (got.tokens[split].type_starts is None) == (here.tokens[split].type_starts is None) != pairs
+        assert not pairs or got.tokens[split].type_starts.equal(here.tokens[split].type_starts)
         assert got.labels[split].equal(here.labels[split])
     assert len(where) == len(places) == 8  # 240 train + 80 valid texts in blocks of 40
     assert len({node for node, _ in where}) == 2 and os.getpid() not in {pid for _, pid in where}
@@ -79,3 +85,17 @@ def test_a_search_that_tokenises_on_the_workers_completes(cluster, toy, tmp_path
     assert ("boost: computing frozen features" in err) == (mode == "boost")  # in a Ray task, from the blocks
     assert (tmp_path / "out" / "classify-smoke" / "results.md").exists()
 
+
+
+def test_a_failed_tokenising_task_is_one_error(cluster, config_for, tmp_path):
+    from dataclasses import replace
+    from bert_hpo_distributed.shared import Shared
+    from bert_hpo_distributed.worker_tokens import texts_of, tokenise_on_workers, wait_for_workers
+    from bertclf.errors import UserError
+    from bertclf.inputs import prepare_inputs, tokens_key
+    config = config_for()
+    inputs = prepare_inputs(config, lambda message: None, tokenize=texts_of)
+    missing = replace(tokens_key(config), bert_name=str(tmp_path / "no-such-model"))  # e.g. gone from a node
+    with pytest.raises(UserError, match="^tokenize_on workers: a tokenising task failed: ") as e:
+        wait_for_workers(tokenise_on_workers(inputs, missing, Shared()))
+    assert "no-such-model: no such model" in str(e.value)  # the task's own first line, no traceback

@@ -1,12 +1,12 @@
 """Classification's inputs: labelled texts (or text pairs) read, split and tokenised once (and, for boost, the frozen
 encoder's features added); the test split tokenised as a saved model expects."""
 from dataclasses import dataclass, replace
-from typing import Dict, List, Optional
+from typing import Callable, Dict, List, Optional
 
 import torch
 
 from .data.columns import ColumnNames
-from .data.examples import read_examples
+from .data.examples import Examples, read_examples
 from .data.splits import describe_test_data, encode_labels, load_splits, seeded_subset
 from .feature_cache import frozen_features
 from .encoders import encoder_fingerprint
@@ -17,7 +17,7 @@ from .tokenization import TokenIds, tokenize_cached
 class ClassificationInputs:
     """What a run reads, prepared once; picklable, so a search ships it to every trial."""
     label_names: List
-    tokens: Dict[str, TokenIds]  # split -> token ids
+    tokens: Dict[str, TokenIds]  # split -> token ids (a search's stand-in until its workers tokenise: prepare)
     labels: Dict[str, torch.Tensor]  # split -> label ids
     pad_id: int
     description: str
@@ -39,7 +39,10 @@ class ClassificationInputs:
         encode_labels(examples, self.label_names, "test data")
 
 
-def prepare(config, tokenizer, log) -> ClassificationInputs:
+def prepare(config, tokenizer, log, tokenize: Optional[Callable[[Examples], object]] = None) -> ClassificationInputs:
+    """Read, split and tokenise. tokenize: given, a split's Examples -> what stands in `tokens` for it
+    (a search that tokenises on its cluster's workers keeps the texts there, for them); by default the
+    token ids, made here (cached)."""
     splits = load_splits(config.train_path, config.valid_path, valid_fraction=config.valid_fraction,
                          seed=config.seed, columns=ColumnNames.of(config), max_train_samples=config.max_train_samples,
                          max_valid_samples=config.max_valid_samples, dataset=config.dataset)
@@ -51,12 +54,15 @@ def prepare(config, tokenizer, log) -> ClassificationInputs:
     parts = {"train": splits.train}
     if len(splits.valid):
         parts["valid"] = splits.valid
-    tokens = {split: tokenize_cached(tokenizer, ex.texts, config.max_length, config.truncation, config.cache_dir,
-                                     ex.pairs) for split, ex in parts.items()}
+    tokens = {split: tokenize(ex) if tokenize else
+              tokenize_cached(tokenizer, ex.texts, config.max_length, config.truncation, config.cache_dir, ex.pairs)
+              for split, ex in parts.items()}
     columns = splits.train.column_names
     shown = " + ".join(columns[r] for r in ("text", "pair") if r in columns) + f" -> {columns['label']}"
+    length = (f"mean length {tokens['train'].lengths.float().mean():.0f} tokens"
+              if isinstance(tokens["train"], TokenIds) else "tokenised by the workers")
     description = (f"{len(splits.train)} train / {len(splits.valid)} valid ({splits.valid_source}); columns {shown}; "
-                   f"labels {splits.label_names}; mean length {tokens['train'].lengths.float().mean():.0f} tokens")
+                   f"labels {splits.label_names}; {length}")
     return ClassificationInputs(
         label_names=splits.label_names, tokens=tokens,
         labels={"train": torch.tensor(splits.train_labels), **({"valid": torch.tensor(splits.valid_labels)}

@@ -154,19 +154,28 @@ def encode(tokenizer, texts: Sequence[str], max_length: int, truncation: str,
            pairs: Optional[Sequence[str]] = None) -> TokenIds:
     """Token ids of `texts` (with `pairs`: of each pair), CHUNK texts at a time."""
     template, dtype = template_of(tokenizer), id_dtype(tokenizer)
-    flat, lengths, starts = [], [], []
+    blocks = []
     for begin in range(0, len(texts), CHUNK):
         chunk_pairs = pairs[begin:begin + CHUNK] if pairs is not None else None
         sequences, chunk_starts = _encode_chunk(tokenizer, template, texts[begin:begin + CHUNK], chunk_pairs,
                                                 max_length, truncation)
         sizes = np.fromiter(map(len, sequences), dtype=np.int32, count=len(sequences))
-        flat.append(np.fromiter(itertools.chain.from_iterable(sequences), dtype=dtype, count=int(sizes.sum())))
-        lengths.append(sizes)
-        if chunk_starts is not None:
-            starts.append(np.asarray(chunk_starts, dtype=np.int32))
-    joined = [np.concatenate(parts) if parts else np.zeros(0, dtype=kind)
-              for parts, kind in ((flat, dtype), (lengths, np.int32))]
-    return TokenIds(torch.from_numpy(joined[0]), torch.from_numpy(joined[1]),
+        blocks.append(TokenIds(torch.from_numpy(np.fromiter(itertools.chain.from_iterable(sequences), dtype=dtype,
+                                                            count=int(sizes.sum()))),
+                               torch.from_numpy(sizes),
+                               torch.from_numpy(np.asarray(chunk_starts, dtype=np.int32))
+                               if chunk_starts is not None else None))
+    if not blocks:
+        return TokenIds(torch.from_numpy(np.zeros(0, dtype=dtype)), torch.from_numpy(np.zeros(0, dtype=np.int32)))
+    return join(blocks)
+
+
+def join(blocks: Sequence[TokenIds]) -> TokenIds:
+    """One TokenIds of `blocks` (at least one), in order: a data set tokenised in chunks, here or on other
+    machines. Through numpy, which concatenates uint16 as any dtype."""
+    starts = [b.type_starts.numpy() for b in blocks if b.type_starts is not None]
+    return TokenIds(torch.from_numpy(np.concatenate([b.flat.numpy() for b in blocks])),
+                    torch.from_numpy(np.concatenate([b.lengths.numpy() for b in blocks])),
                     torch.from_numpy(np.concatenate(starts)) if starts else None)
 
 

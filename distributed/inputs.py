@@ -1,7 +1,8 @@
 """A search's inputs, made once in the driver: `tokenise` reads and tokenises the data once per distinct
-token key, `featurise` computes boost features where the trials will run (`prepare` does both);
-`share` puts them, and a local model folder, in Ray's object store, after checking the GPU the
-trials need. Between tokenise and featurise the search prints its plan: the passes are the long work."""
+token key (with tokenize_on: workers it only reads and splits, and `share` has Ray tasks tokenise),
+`featurise` computes boost features where the trials will run (`prepare` does both); `share` puts
+them, and a local model folder, in Ray's object store, after checking the GPU the trials need.
+Between tokenise and featurise the search prints its plan: the passes are the long work."""
 import time
 from pathlib import Path
 
@@ -11,6 +12,7 @@ from bertclf.inputs import add_features, inputs_key, prepare_inputs, tokens_key
 
 from .plan import Plan
 from .shared import Shared, check_gpu, share_inputs, share_model
+from .worker_tokens import texts_of, tokenise_on_workers, wait_for_workers
 
 
 def prepare(plan: Plan, configs, say):
@@ -28,8 +30,9 @@ def tokenise(plan: Plan, configs, say):
     if not plan.opts.share_inputs:
         return []
     started = time.perf_counter()
-    groups = [(config, prepare_inputs(config, say, model_path=plan.models[config.bert_name].source), keys)
-              for config, keys in by_tokens.values()]
+    tokenize = texts_of if on_workers(plan) else None  # the texts kept for the workers (share)
+    groups = [(config, prepare_inputs(config, say, model_path=plan.models[config.bert_name].source, tokenize=tokenize),
+               keys) for config, keys in by_tokens.values()]
     for _, inputs, _ in groups:
         if plan.test_path and hasattr(inputs, "check_test_file"):  # a test file's faults, before any trial
             inputs.check_test_file(plan.test_path)
@@ -38,22 +41,32 @@ def tokenise(plan: Plan, configs, say):
     return groups
 
 
+def on_workers(plan: Plan) -> bool:
+    """spec tokenize_on: workers: the driver reads and splits, Ray tasks tokenise (worker_tokens)."""
+    return plan.spec.tokenize_on == "workers"
+
+
+def features_here(plan: Plan) -> bool:
+    """Boost features computed by this process (a local search with token ids in hand), else by a Ray task."""
+    return plan.local and not on_workers(plan)
+
+
 def feature_passes(plan: Plan, groups):
     """The groups whose boost features this machine computes (on a cluster a Ray task does: share)."""
-    return [g for g in groups if plan.local and any(key.features for key in g[2])]
+    return [g for g in groups if features_here(plan) and any(key.features for key in g[2])]
 
 
 def featurise(plan: Plan, groups, say):
     """(ready {InputsKey: inputs}, pending [(config, inputs, [InputsKey with features])]): boost
     features computed here on a local machine (the same CPUs and GPUs the trials get), one encoder
     pass per group for all its variants, with progress and time left; on a cluster they are pending,
-    for a Ray task on a GPU node (see share)."""
+    for a Ray task on a GPU node (see share), as they are when the workers tokenise."""
     ready, pending, started = {}, [], time.perf_counter()
     passes = feature_passes(plan, groups)
     for config, inputs, keys in groups:
         ready.update({key: inputs for key in keys if key.features is None})
         boost = [key for key in keys if key.features is not None]
-        if boost and plan.local:
+        if boost and features_here(plan):
             number = next(i for i, g in enumerate(passes, 1) if g[0] is config)
             variants, notes, begun = sorted({key.features for key in boost}), [], time.perf_counter()
             what = (f"boost: feature pass {number} of {len(passes)} ({sum(len(t) for t in inputs.tokens.values())} "
@@ -93,6 +106,8 @@ def share(plan: Plan, ready: dict, pending: list, say, shared: Shared = None):
             return shared, 0.0
     else:
         shared = Shared(models=shared.models)
+    if on_workers(plan):
+        tokenise_remotely(ready, pending, shared, say)
     refs = {}
     for key, inputs in ready.items():  # keys that share inputs share one object
         refs.setdefault(id(inputs), ray.put(inputs))
@@ -101,3 +116,16 @@ def share(plan: Plan, ready: dict, pending: list, say, shared: Shared = None):
     if seconds:
         say(f"boost features ready in {seconds:.0f} s, computed once for the whole search")
     return shared, seconds
+
+
+def tokenise_remotely(ready: dict, pending: list, shared: Shared, say) -> None:
+    """tokenize_on workers: each distinct inputs' texts tokenised by Ray tasks, its token ids left in the
+    object store as blocks (worker_tokens); waits for them, so a failure is known before any trial."""
+    todo = {id(inputs): (inputs, key.tokens) for key, inputs in ready.items()}
+    todo.update({id(inputs): (inputs, keys[0].tokens) for _, inputs, keys in pending})
+    started = time.perf_counter()
+    places = [place for inputs, key in todo.values() for place in tokenise_on_workers(inputs, key, shared)]
+    where = wait_for_workers(places)
+    say(f"tokenised on the workers: {len(places)} block(s) by {len(set(where))} process(es) on "
+        f"{len({node for node, _ in where})} node(s) in {time.perf_counter() - started:.0f} s; the token ids "
+        f"stay in the object store")

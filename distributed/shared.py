@@ -20,6 +20,8 @@ from bertclf.errors import UserError
 from bertclf.inputs import InputsKey, add_features
 from bertclf.tensor_cache import digest
 
+from .worker_tokens import gathered
+
 
 @dataclass
 class Shared:
@@ -69,7 +71,7 @@ def share_model(bert_name: str, folder: str, shared: Shared) -> None:
 def _features(inputs, config, variants, shared: Shared):
     import torch
     torch.set_num_threads(max(1, int(ray.get_runtime_context().get_assigned_resources().get("CPU", 1))))
-    by_variant = add_features(inputs, config, variants, log=lambda message: None,
+    by_variant = add_features(gathered(inputs), config, variants, log=lambda message: None,
                               model_path=shared.model_path(config.bert_name))
     result = tuple(by_variant[v] for v in variants)
     return result if len(result) > 1 else result[0]

@@ -37,6 +37,7 @@ INPUT_OPTIONS = (*TOKEN_OPTIONS, "mode", "bert_finetuning", "boost", "pooling", 
 CORNERS_VALIDATED = 4096
 PLACEMENTS = ("PACK", "SPREAD", "STRICT_PACK", "STRICT_SPREAD")
 SCHEDULERS = ("asha", "pbt", "none")
+TOKENIZE_ON = ("driver", "workers")  # where a search's texts are tokenised (distributed/worker_tokens.py)
 DISTRIBUTIONS = ("loguniform", "uniform", "int", "choice")
 # What a search does unless its spec says otherwise: the recipe that won the equal-budget race
 # against Trainer.hyperparameter_search (bench/README.md). Checks twice per epoch let ASHA stop a
@@ -126,6 +127,7 @@ class SearchSpec:
     checkpoints_to_keep: int = 1
     max_failures: int = 1
     max_concurrent: Optional[int] = None  # None: as many as the resources allow (all trials on a cluster)
+    tokenize_on: str = "driver"  # workers: Ray tasks tokenise, the driver only reads and splits (TOKENIZE_ON)
     max_test_samples: Optional[int] = None
     dev_split: Optional[float] = None
     refit: bool = False
@@ -362,7 +364,7 @@ def parse(raw: dict, source: str, profile=(), overrides=()) -> SearchSpec:
         **{k: merged[k] for k in ("num_samples", "seed", "startup_trials", "checkpoints_to_keep", "max_failures",
                                   "max_concurrent", "max_test_samples", "dev_split", "refit", "time_budget",
                                   "repeats", "repeat_top", "start_from_defaults", "files", "columns", "description",
-                                  "anchors") if k in merged})
+                                  "anchors", "tokenize_on") if k in merged})
     _check_values(spec, source)
     for sampled in itertools.islice(spec.corners(), CORNERS_VALIDATED):  # every corner must be a valid run
         try:
@@ -548,6 +550,11 @@ def _check_values(spec: SearchSpec, source: str) -> None:
     for key in ("refit", "start_from_defaults"):
         if not isinstance(getattr(spec, key), bool):
             raise UserError(f"{source}: {key}: expected true or false")
+    if spec.tokenize_on not in TOKENIZE_ON:
+        raise UserError(f"{source}: tokenize_on: expected {' or '.join(TOKENIZE_ON)}, got {spec.tokenize_on!r}")
+    if spec.tokenize_on == "workers" and spec.task != "classification":
+        raise UserError(f"{source}: tokenize_on: workers tokenise classification data only; a {spec.task} search "
+                        f"tokenises on the driver (tokenize_on: driver)")
     s, r = spec.scheduler, spec.resources
     if s.type not in SCHEDULERS:
         raise UserError(f"{source}: scheduler.type: expected {', '.join(SCHEDULERS)}, got {s.type!r}")

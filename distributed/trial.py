@@ -25,6 +25,7 @@ from bertclf.device import cuda_problem
 from bertclf.train import train
 
 from .shared import Shared
+from .worker_tokens import gathered
 
 TRIAL_LOG = "trial.log"
 OWNER = "trial_id"  # in each checkpoint: the trial that wrote it (PBT hands a trial another's)
@@ -156,7 +157,7 @@ def own_inputs_or_shared(config, shared: Shared, run_id: str):
     """The prepared inputs from the object store; with --no-shared-inputs (a benchmark of the seed's
     way) None, and a cache of this run's own: the run reads, tokenises and encodes for itself."""
     if shared.inputs:
-        return ray.get(shared.inputs_for(inputs_key(config)))
+        return gathered(ray.get(shared.inputs_for(inputs_key(config))))
     config.cache_dir = os.path.join(config.cache_dir, "per-trial", run_id)
     return None
 

@@ -271,3 +271,12 @@ def test_the_race_spec_written_from_the_readme_trains_as_the_shipped_spec_that_w
     assert (ours["early_stop"], won["early_stop"]) == (-1, 2)
     differ = {"pooling", "early_stop"}
     assert {k: v for k, v in ours.items() if k not in differ} == {k: v for k, v in won.items() if k not in differ}
+
+
+def test_tokenize_on_is_driver_unless_set_to_workers_and_checked():
+    assert load_spec("classify").tokenize_on == "driver"
+    assert load_spec("classify", ["tokenize_on=workers"]).tokenize_on == "workers"
+    with pytest.raises(UserError, match=r"classify.yaml: tokenize_on: expected driver or workers, got 'gpu'$"):
+        load_spec("classify", ["tokenize_on=gpu"])
+    with pytest.raises(UserError, match=r"tokenize_on: workers tokenise classification data only; a qa search"):
+        load_spec("korquad", ["tokenize_on=workers"])

@@ -71,13 +71,6 @@ def test_bom_crlf_and_quoted_newlines(tmp_path):
     assert ex.texts == ["two\r\nlines", "plain"] and ex.labels == [0, 1]
 
 
-def test_nsmc_tsv_bare_quotes_are_literal(tmp_path):
-    path = tmp_path / "ratings_train.txt"
-    path.write_text('id\tdocument\tlabel\n1\t"open quote\t1\n2\tclose" here\t0\n', encoding="utf-8")
-    ex = read_examples(path)
-    assert ex.texts == ['"open quote', 'close" here'] and ex.labels == [1, 0]
-
-
 @pytest.mark.parametrize("name, content, message", [
     ("d.xlsx", b"x", r"unknown file type '\.xlsx'; expected CSV"),
     ("d.csv", b"", "the file is empty"),
@@ -116,12 +109,16 @@ def test_header_csv_with_int_labels_and_extra_columns(tmp_path):
     assert ex.texts == ["a b", "c d"] and ex.labels == [0, 1]
 
 
-def test_nsmc_style_tsv_with_bare_quotes_and_empty_document(tmp_path):
+@pytest.mark.parametrize("rows, texts, labels, empty", [
+    # a quote opened in one row and closed in the next swallows nothing
+    ('1\t"open quote\t1\n2\tclose" here\t0\n', ['"open quote', 'close" here'], [1, 0], 0),
+    ('1\t"좋아요"" 최고\t1\n2\t\t0\n3\t별로 "재미없음\t0\n', ['"좋아요"" 최고', "", '별로 "재미없음'], [1, 0, 0], 1),
+], ids=["across-rows", "doubled-and-empty"])
+def test_nsmc_tsv_bare_quotes_are_literal(tmp_path, rows, texts, labels, empty):
     path = tmp_path / "ratings.txt"
-    path.write_text('id\tdocument\tlabel\n1\t"좋아요"" 최고\t1\n2\t\t0\n3\t별로 "재미없음\t0\n', encoding="utf-8")
+    path.write_text("id\tdocument\tlabel\n" + rows, encoding="utf-8")
     ex = read_examples(path)
-    assert ex.texts == ['"좋아요"" 최고', "", '별로 "재미없음'] and ex.labels == [1, 0, 0]
-    assert ex.empty_texts == 1
+    assert ex.texts == texts and ex.labels == labels and ex.empty_texts == empty
 
 
 def test_aclimdb_folder_layout(tmp_path):

@@ -20,6 +20,7 @@ class Table:
     rows: List[dict]  # {"config": {...}, "checks": [{"epoch", METRIC, "valid_loss", "train_loss", "seconds"}]}
     meta: dict
     space: Dict[str, object]  # option -> spec Distribution, the space the rows were drawn from
+    clock: str = "seconds"  # the check field a replay takes as a check's duration: wall or "cpu_seconds"
 
     def __post_init__(self):
         self.metric = self.meta.get("metric", "valid_accuracy")
@@ -61,11 +62,18 @@ def read_meta(paths) -> dict:
     return metas[0]
 
 
-def load_table(paths, space) -> Table:
-    """The tables at `paths`, one table, read against `space` (the spec's space the recorder drew from)."""
+def load_table(paths, space, clock: str = "seconds") -> Table:
+    """The tables at `paths`, one table, read against `space` (the spec's space the recorder drew from).
+    `clock`: the check field replayed as a check's duration, "seconds" (wall) or "cpu_seconds" (the
+    recorder's CPU time, which the load of a shared machine does not inflate). ValueError: no curves,
+    another setup, or a check without `clock` (tables recorded before cpu_seconds have only wall seconds)."""
     meta, rows = read_meta(paths), []
     for path in paths:
-        rows += [r for r in json.loads(Path(path).read_text(encoding="utf-8"))["rows"] if r["checks"]]
+        recorded = json.loads(Path(path).read_text(encoding="utf-8"))["rows"]
+        missing = next((i for i, r in enumerate(recorded) if any(clock not in c for c in r["checks"])), None)
+        if missing is not None:
+            raise ValueError(f"{path}: row {missing + 1} has no `{clock}` at every check")
+        rows += [r for r in recorded if r["checks"]]
     if not rows:
         raise ValueError(f"{', '.join(map(str, paths))}: no recorded curves")
-    return Table(rows=rows, meta=meta, space=space)
+    return Table(rows=rows, meta=meta, space=space, clock=clock)

@@ -4,8 +4,8 @@ Ray Tune has no simulator backend, so this file plays the part of Tune's TuneCon
 search algorithm for trials (Tune's SearchGenerator over a ConcurrencyLimiter, as `tune.run` wraps a
 Searcher given max_concurrent_trials; a BasicVariantGenerator as is), hands them to the scheduler
 (on_trial_add, choose_trial_to_run, on_trial_result, on_trial_complete), and runs them on `workers`
-simulated workers with an event queue: a trial's next check lands `seconds` (the table's) after the
-previous one. The trials are real `ray.tune.experiment.Trial` objects; no Ray cluster is started.
+simulated workers with an event queue: a trial's next check lands the table's seconds for it (its `clock`:
+wall `seconds` or `cpu_seconds`) after the previous one. The trials are real `ray.tune.experiment.Trial` objects; no Ray cluster is started.
 
 What a trial reports is the table row nearest to its configuration (curve_table.Table.nearest),
 check by check, with the engine's own stops (patience, chance level) applied to the curve as
@@ -162,7 +162,7 @@ def replay(table, searcher, scheduler, *, workers: int, concurrency: int, num_sa
             running.add(trial)
             never_started.discard(trial)
             pos = sim.positions[trial]
-            seconds = overhead + table.rows[pos.row]["checks"][pos.done]["seconds"]
+            seconds = overhead + table.rows[pos.row]["checks"][pos.done][table.clock]
             heapq.heappush(events, (at + seconds, next(order), trial, seconds))
 
         def fill(at):

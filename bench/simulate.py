@@ -101,9 +101,9 @@ def setting(spec, method: str, workers: int, num_samples: int, seed: int, valid_
 
 
 def run_one(job):
-    table_path, method, workers, num_samples, seed, overhead, targets = job
+    table_path, clock, method, workers, num_samples, seed, overhead, targets = job
     logging.getLogger("ray.tune").setLevel(logging.WARNING)  # PBT logs every exploit at INFO
-    table, spec = _load(table_path), _spec(table_path)
+    table, spec = _load(table_path, clock), _spec(table_path)
     searcher, sched, concurrency, space, rules = setting(spec, method, workers, num_samples, seed, valid_size(table))
     started = time.perf_counter()
     out = replay(table, searcher, sched, workers=workers, concurrency=concurrency, num_samples=num_samples,
@@ -121,7 +121,7 @@ _TABLES, _SPECS, _MAX_EPOCHS = {}, {}, {}
 
 def _spec(paths):
     if paths not in _SPECS:
-        _SPECS[paths] = table_spec(_load(paths).meta)
+        _SPECS[paths] = table_spec(read_meta(paths))
     return _SPECS[paths]
 
 
@@ -133,10 +133,10 @@ def _max_epochs(spec) -> float:
     return _MAX_EPOCHS[key]
 
 
-def _load(paths):
-    if paths not in _TABLES:
-        _TABLES[paths] = load_table(paths, table_spec(read_meta(paths)).space)
-    return _TABLES[paths]
+def _load(paths, clock):
+    if (paths, clock) not in _TABLES:
+        _TABLES[paths, clock] = load_table(paths, _spec(paths).space, clock)
+    return _TABLES[paths, clock]
 
 
 def valid_size(table) -> int:
@@ -181,7 +181,7 @@ def markdown(summary, table_path, args) -> str:
     lines = [f"Table {', '.join(f'`{p}`' for p in table_path)}: {summary['rows_in_table']} configurations, best check "
              f"{summary['table_best']:.4f}; targets {' and '.join(f'{p} point' for p in targets)} below it. "
              f"Up to {args.seeds} seeds per setting; start overhead {args.start_overhead} s per trial start. "
-             f"Time in simulated seconds; median [25th, 75th percentile] over seeds; `never`: the target was "
+             f"Time in simulated seconds (a check lasts its recorded `{args.clock}`); median [25th, 75th percentile] over seeds; `never`: the target was "
              f"not reached in that share of seeds."
              + ("" if summary.get("complete", True) else
                 f" **Partial**: the command was stopped; only the worker counts below finished."), "",
@@ -216,6 +216,9 @@ def main():
     parser.add_argument("--num-samples", type=int, default=None, help="trials per search, for every worker count")
     parser.add_argument("--targets", type=float, nargs="+", default=list(TARGETS),
                         help="points below the table's best check that count as reached")
+    parser.add_argument("--clock", choices=("seconds", "cpu_seconds"), default="seconds",
+                        help="a check's duration: the recorded wall seconds, or the recorder's CPU seconds "
+                             "(not inflated by the load of a shared machine; tables recorded since it was added)")
     parser.add_argument("--start-overhead", type=float, default=0.0, help="simulated seconds to start a trial")
     parser.add_argument("--jobs", type=int, default=1, help="processes")
     parser.add_argument("--resume", action="store_true",
@@ -225,7 +228,11 @@ def main():
     for m in args.methods:
         parse_method(m)
     args.table = tuple(args.table)
-    table = _load(args.table)
+    try:
+        table = _load(args.table, args.clock)
+    except ValueError as e:
+        print(f"error: --table: {e}", file=sys.stderr)
+        sys.exit(2)
     spec = table_spec(table.meta)
     done = _earlier_runs(args) if args.resume else []
     finished = {(r["method"], r["workers"], r["seed"], r["num_samples"]) for r in done}
@@ -233,7 +240,7 @@ def main():
     for workers in args.workers:  # the worker counts in the order given; within one, seed by seed over
         # the methods, so that a grid stopped early holds about as many seeds of every method
         n = args.num_samples or max(spec.num_samples, math.ceil(args.trials_per_worker * workers))
-        jobs += [(args.table, m, workers, n, seed, args.start_overhead, tuple(args.targets))
+        jobs += [(args.table, args.clock, m, workers, n, seed, args.start_overhead, tuple(args.targets))
                  for seed in range(args.seeds) for m in args.methods if (m, workers, seed, n) not in finished]
     started, rows = time.perf_counter(), list(done)
 
@@ -241,6 +248,7 @@ def main():
         summary = summarise(rows, table, [str(p) for p in args.targets])
         summary["command"] = " ".join(sys.argv)
         summary["table"] = list(args.table)
+        summary["clock"] = args.clock
         summary["cpu_s"] = time.perf_counter() - started
         summary["complete"] = final
         write_text(args.output, json.dumps({"summary": summary, "runs": rows}, indent=1))
@@ -261,9 +269,10 @@ def _earlier_runs(args) -> list:
         return []
     earlier = json.loads(open(args.output, encoding="utf-8").read())
     same = (earlier["summary"]["table"] == list(args.table)
-            and earlier["summary"]["targets_points"] == [str(p) for p in args.targets])
+            and earlier["summary"]["targets_points"] == [str(p) for p in args.targets]
+            and earlier["summary"].get("clock", "seconds") == args.clock)
     if not same:
-        raise SystemExit(f"error: --resume: {args.output} holds replays of another table or targets")
+        raise SystemExit(f"error: --resume: {args.output} holds replays of another table, targets or --clock")
     return earlier["runs"]
 
 

@@ -110,3 +110,26 @@ def test_the_readme_commands_run(table, tmp_path):
     resumed = json.loads((tmp_path / "sim.json").read_text())
     assert resumed["runs"][:len(runs)] == runs and len(resumed["runs"]) == 3 * 2 * 3
     assert {r["seed"] for r in resumed["runs"][len(runs):]} == {2} and resumed["summary"]["complete"]
+
+
+def test_the_clock_is_the_recorded_wall_or_cpu_seconds(table, tmp_path):
+    """--clock cpu_seconds replays each check for its recorded CPU seconds; a table recorded before
+    cpu_seconds existed is refused with one error line, not replayed on a mixture of clocks."""
+    path = tmp_path / "curves_cpu.json"
+    rows = [{"config": r["config"], "checks": [{**c, "cpu_seconds": c["seconds"] / 2} for c in r["checks"]]}
+            for r in table.rows]
+    path.write_text(json.dumps({"meta": table.meta, "rows": rows}))
+    ends = {}
+    for clock in ("seconds", "cpu_seconds"):
+        halved = load_table([path], table.space, clock)
+        searcher, sched, concurrency, space, rules = setting(table_spec(table.meta), "random", 4, 12, 0, 20)
+        ends[clock] = replay(halved, searcher, sched, workers=4, concurrency=concurrency, num_samples=12,
+                             rules=rules, seed=0, param_space=space).end_s
+    assert ends["cpu_seconds"] == pytest.approx(ends["seconds"] / 2) and ends["seconds"] > 0
+    old = tmp_path / "curves.json"  # the fixture's table: wall seconds only
+    proc = subprocess.run([sys.executable, "bench/simulate.py", "--table", str(path), str(old), "--clock", "cpu_seconds",
+                           "--workers", "1", "--seeds", "1", "--output", str(tmp_path / "sim.json")],
+                          cwd=ROOT, capture_output=True, text=True)
+    assert proc.returncode == 2 and proc.stderr.strip().splitlines()[-1] == \
+        f"error: --table: {old}: row 1 has no `cpu_seconds` at every check", proc.stderr
+    assert not (tmp_path / "sim.json").exists()

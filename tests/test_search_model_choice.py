@@ -18,7 +18,7 @@ def test_a_search_chooses_between_two_non_bert_families_with_their_own_ranges(fa
     import yaml
     from tests.test_search import ROOT
     distil, roberta = families["distilbert"], families["roberta"]
-    spec = {"name": "two-models", "dataset": "imdb", "num_samples": 3, "seed": 0, "startup_trials": 3,
+    spec = {"name": "two-models", "num_samples": 3, "seed": 0, "startup_trials": 3,
             "scheduler": {"type": "none"}, "resources": {"cpus_per_worker": 1}, "refit": True,
             "files": {"train": toy["train"], "valid": toy["valid"], "test": toy["valid"]},
             "fixed": {"n_epochs": 1, "batch_size": 16, "lr": 3e-3, "precision": "fp32", "degenerate_check": False},

@@ -114,7 +114,9 @@ def read_examples(path, option: str = "train_path", asked: ColumnNames = ColumnN
     if need_labels:
         shipped = label_names_of(dataset)
         labels = _named_labels(labels, shipped or table.class_names.get(columns.label), where,
-                               f"{dataset} has" if shipped else "the data set declares")
+                               f"{dataset} has" if shipped else "the data set declares",
+                               f"; labels of your own: leave out --dataset {dataset} (a search: a spec without "
+                               f"dataset:, or --search classify)" if shipped else "")
         if len(labels) >= UNIQUE_LABELS_FROM and len(set(labels)) == len(labels):
             raise UserError(f"{where}: column {columns.names['label']!r} holds a different value in every one of "
                             f"its {len(labels)} rows: not a label column; pass --label_column NAME")
@@ -134,7 +136,7 @@ def _repeats_header(frame: pd.DataFrame, columns: Columns):
     return mask.tolist()
 
 
-def _named_labels(labels: List[Label], class_names, where: str, declared: str) -> List[Label]:
+def _named_labels(labels: List[Label], class_names, where: str, declared: str, remedy: str) -> List[Label]:
     """Labels as the file means them: whole-number strings read as ints (sorted numerically); with
     class_names (a `datasets` ClassLabel column's, or a shipped data set's), ids read as their names
     and names kept, anything else an error that says who `declared` the names."""
@@ -145,10 +147,10 @@ def _named_labels(labels: List[Label], class_names, where: str, declared: str) -
                 value = int(value)
             if isinstance(value, int) and not 0 <= value < len(class_names):
                 raise UserError(f"{where}: label {value} is outside the {len(class_names)} class names "
-                                f"{class_names} that {declared}")
+                                f"{class_names} that {declared}{remedy}")
             if not isinstance(value, int) and value not in class_names:
                 raise UserError(f"{where}: label {value!r} is none of the class names {class_names} that {declared} "
-                                f"(nor their ids 0 to {len(class_names) - 1})")
+                                f"(nor their ids 0 to {len(class_names) - 1}){remedy}")
             named.append(class_names[value] if isinstance(value, int) else value)
         return named
     if all(isinstance(v, int) or (isinstance(v, str) and _is_int(v)) for v in labels):

@@ -45,7 +45,8 @@ def test_nsmc_tsv_ids_read_as_names(tmp_path):
 
 @pytest.mark.parametrize("label, message", [
     ("2", "label 2 is outside the 2 class names ['negative', 'positive'] that imdb has"),
-    ("neg", "label 'neg' is none of the class names ['negative', 'positive'] that imdb has (nor their ids 0 to 1)"),
+    ("neg", "label 'neg' is none of the class names ['negative', 'positive'] that imdb has (nor their ids 0 to 1); "
+            "labels of your own: leave out --dataset imdb (a search: a spec without dataset:, or --search classify)"),
 ])
 def test_a_label_of_no_name_is_an_error_naming_the_file(tmp_path, label, message):
     path = write_csv(tmp_path / "train.csv", [("good", "1"), ("bad", label)], ["text", "label"])

@@ -88,7 +88,8 @@ def wait_for_workers(places: List["ray.ObjectRef"]) -> List[tuple]:
 def gathered(inputs):
     """`inputs` with every split's TokenBlocks joined into TokenIds (in a trial, or the boost task); inputs
     tokenised in the driver are returned as they are."""
-    if not any(isinstance(t, TokenBlocks) for t in inputs.tokens.values()):
+    tokens = getattr(inputs, "tokens", {})  # QA inputs hold windows, never blocks (workers: classification only)
+    if not any(isinstance(t, TokenBlocks) for t in tokens.values()):
         return inputs
     return replace(inputs, tokens={split: join(ray.get(t.blocks)) if isinstance(t, TokenBlocks) else t
                                    for split, t in inputs.tokens.items()})

@@ -254,12 +254,14 @@ def test_trials_wait_for_nodes_that_the_autoscaler_adds_then_run_in_parallel(clu
         from bert_hpo_distributed.plan import SearchOptions
         from bert_hpo_distributed.search import run_search
         ray.init(address=cluster.address, log_to_driver=False)
-        try:  # on a cluster, every trial is in flight by default: here both
+        # on a cluster, every trial is in flight by default: here both; 40 epochs make each trial last
+        # seconds even on a quiet machine (12 lasted 3.5 s), so an overlap shows in Ray's whole-second stamps
+        try:
             outcome["summary"] = run_search(SearchOptions(
                 search="imdb", smoke_test=True, data_dir=str(data), output_dir=str(tmp_path / "out"), name="grow",
                 address=cluster.address, force_cpu=True, overrides=[
                     "smoke.num_samples=2", "smoke.space={lr_main: {loguniform: [3e-4, 3e-3]}}",
-                    "smoke.fixed.n_epochs=12", "smoke.fixed.early_stop=-1", "smoke.fixed.degenerate_check=false",
+                    "smoke.fixed.n_epochs=40", "smoke.fixed.early_stop=-1", "smoke.fixed.degenerate_check=false",
                     "scheduler.type=none"]))
         except BaseException as e:  # noqa: BLE001 - reported by the assertion below
             outcome["error"] = e

@@ -289,8 +289,11 @@ def recipe_line(spec: SearchSpec, models: Dict[str, Model]) -> str:
     from_recipe = [parts[k] for k in spec.recipe]
     pooling = [f"{name.rsplit('/', 1)[-1]}: {_pooling_said(spec, name, model)}" for name, model in models.items()
                if "pooling" in task_kind(spec.task).text_options]
+    asha = spec.scheduler
+    cuts = (f"; ASHA's first cut after {asha.grace_period:g} epoch, 1/{asha.reduction_factor:g} of the trials kept at "
+            f"each rung" if asha.type == "asha" else "")
     return ("recipe: " + (", ".join(from_recipe) + " (the defaults; the spec may set each); " if from_recipe else "")
-            + "head lr apart from the encoder's" + (f"; pooling {'; '.join(pooling)}" if pooling else ""))
+            + "head lr apart from the encoder's" + cuts + (f"; pooling {'; '.join(pooling)}" if pooling else ""))
 
 
 def _pooling_said(spec: SearchSpec, name: str, model: Model) -> str:

@@ -113,5 +113,6 @@ def test_the_readmes_spec_of_ones_own_reads_its_files_from_the_folder_it_runs_in
     assert proc.returncode == 0, proc.stderr[-3000:]
     assert "trials of train train.csv, valid valid.csv, test test.csv (" in proc.stderr, proc.stderr[-3000:]
     assert "recipe: 2 checks per epoch" in proc.stderr
+    assert "; ASHA's first cut after 0.5 epoch, 1/2 of the trials kept at each rung; " in proc.stderr  # the default
     assert (tmp_path / "out" / "race-from-scratch-smoke" / "results.md").read_text().startswith(
         "# Search race-from-scratch-smoke: train train.csv, valid valid.csv, test test.csv")

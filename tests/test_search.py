@@ -266,11 +266,11 @@ def test_warm_start_evaluates_the_earlier_best_first(tmp_path):
                           str(earlier), "--set", "smoke.num_samples=3", "--set", "smoke.startup_trials=2",
                           "--set", "scheduler.type=none", "--set", "smoke.space.mode.choice=[finetune]"))
     assert proc.returncode == 0, proc.stderr[-3000:]
-    starts = []
-    for result in (tmp_path / "out" / "warm" / "trials").glob("trial_*/result.json"):
-        first = json.loads(result.read_text().splitlines()[0])
-        starts.append((first["timestamp"] - first["time_total_s"], first["config"]))
-    configs = [config for _, config in sorted(starts, key=lambda s: s[0])]
+    # the order Tune created the trials in: the counter that starts each experiment tag ("1_dropout_p=...");
+    # result timestamps are whole seconds, too coarse to order trials that start within one second
+    (state,) = (tmp_path / "out" / "warm" / "trials").glob("experiment_state-*.json")
+    trials = [json.loads(entry[0]) for entry in json.loads(state.read_text())["trial_data"]]
+    configs = [t["config"] for t in sorted(trials, key=lambda t: int(t["experiment_tag"].split("_")[0]))]
     assert [(c["lr"], c["lr_main"], c["max_length"]) for c in configs[:2]] == [(0.02, 0.002, 128), (0.004, 0.0005, 64)]
     assert configs[0]["dropout_p"] == configs[1]["dropout_p"] == 0.1  # not searched before: the default point
 

@@ -144,7 +144,8 @@ def make_tuner(plan: Plan, shared: Shared):
         write_record(plan.storage, spec.num_samples)
         points = first_points(spec, plan.opts.warm_start)
         if points:
-            say(f"first trial(s): {'the best of ' + plan.opts.warm_start if plan.opts.warm_start else 'the defaults'}"
+            start = "the spec's first_trial, the defaults elsewhere" if spec.first_trial else "the defaults"
+            say(f"first trial(s): {'the best of ' + plan.opts.warm_start if plan.opts.warm_start else start}"
                 f" ({'; '.join(', '.join(f'{k}={short(v)}' for k, v in p.items()) for p in points)})")
         tuner = Tuner(
             trainable, param_space=param_space(spec),

@@ -106,7 +106,8 @@ def checkpoints_kept(spec) -> int:
 
 def first_points(spec, warm_start_dir) -> List[dict]:
     """Evaluated before the searcher proposes anything: an earlier search's best configurations
-    (--warm-start), else the engine's defaults where the space holds them (start_from_defaults)."""
+    (--warm-start), else the spec's first_trial and the engine's defaults where the space holds them
+    (start_from_defaults)."""
     if warm_start_dir:
         return warm_start_points(Path(warm_start_dir), spec)
     return [spec.default_point()] if spec.start_from_defaults else []

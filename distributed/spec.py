@@ -135,6 +135,9 @@ class SearchSpec:
     repeats: int = 0  # >= 2: the best repeat_top configurations trained again with this many seeds each
     repeat_top: int = 3
     start_from_defaults: bool = True
+    # searched option -> the first trial's value where the space holds it (over the engine's default):
+    # a spec's known-good start, e.g. a small model's larger encoder rate
+    first_trial: Dict[str, Any] = field(default_factory=dict)
     files: Dict[str, str] = field(default_factory=dict)  # your own train / valid / test files, instead of the data set's
     columns: Dict[str, str] = field(default_factory=dict)  # text / pair / label: the files' column names
     description: str = ""
@@ -217,16 +220,18 @@ class SearchSpec:
         return self.corners(INPUT_OPTIONS)
 
     def default_point(self) -> Dict[str, Any]:
-        """The configuration a search evaluates first: each searched option at the value the engine
-        would use anyway (its default, or the spec's fixed value), where the space holds it; else the
-        centre of its range (geometric for log ranges) or the first choice. Its model is the first."""
+        """The configuration a search evaluates first: each searched option at the spec's first_trial
+        value, else the value the engine would use anyway (its default, or the spec's fixed value),
+        where the space holds it; else the centre of its range (geometric for log ranges) or the first
+        choice. Its model is the first."""
         model = self.models()[0]
         point, unsearched = {}, self.trial_config({"bert_name": model} if "bert_name" in self.space else {})
         for key, dist in self.space_for(model).items():
             if key == "mode":
                 point[key] = dist.args[0]
                 continue
-            value = getattr(unsearched, key)
+            given = key in self.first_trial and dist.contains(self.first_trial[key])
+            value = self.first_trial[key] if given else getattr(unsearched, key)
             if not dist.contains(value):
                 low, high = dist.args[0], dist.args[-1]
                 value = (dist.args[0] if dist.is_choice else math.sqrt(low * high) if dist.kind == "loguniform"
@@ -364,7 +369,8 @@ def parse(raw: dict, source: str, profile=(), overrides=()) -> SearchSpec:
         **{k: merged[k] for k in ("num_samples", "seed", "startup_trials", "checkpoints_to_keep", "max_failures",
                                   "max_concurrent", "max_test_samples", "dev_split", "refit", "time_budget",
                                   "repeats", "repeat_top", "start_from_defaults", "files", "columns", "description",
-                                  "anchors", "tokenize_on") if k in merged})
+                                  "anchors", "tokenize_on") if k in merged},
+        first_trial=_first_trial(merged.get("first_trial") or {}, space, source))
     _check_values(spec, source)
     for sampled in itertools.islice(spec.corners(), CORNERS_VALIDATED):  # every corner must be a valid run
         try:
@@ -440,6 +446,21 @@ def _space(space, source) -> Dict[str, Distribution]:
         if (key not in TRAIN_FIELDS and key != "mode") or key in SET_BY_SEARCH:
             raise UserError(f"{where}: not a searchable option (expected mode or a training option)")
         out[key] = _distribution(key, dist, where)
+    return out
+
+
+def _first_trial(values, space, source) -> Dict[str, Any]:
+    """first_trial: {option: value}: values of searched options (numbers read as numbers); one the
+    space does not hold is left to the default point's rule, as an engine default outside it is."""
+    if not isinstance(values, dict):
+        raise UserError(f"{source}: first_trial: expected a mapping of searched option: value, e.g. {{lr_main: 1e-4}}")
+    out = {}
+    for key, value in values.items():
+        if key not in space or key == "bert_name":
+            raise UserError(f"{source}: first_trial.{key}: not a searched option (space: "
+                            f"{', '.join(k for k in space if k != 'bert_name') or 'empty'}); a value for every "
+                            f"trial goes under fixed")
+        out[key] = value if space[key].is_choice else _number(value, f"{source}: first_trial.{key}")
     return out
 
 

@@ -206,7 +206,12 @@ def main():
         ours = our_search(rows, args, seed, work / "ours")
         ours["load_average_before_after"] = [[round(x, 2) for x in load] for load in (load_before, os.getloadavg())]
         print(json.dumps({"seed": seed, "ours": {k: v for k, v in ours.items() if k != "checks"}}), file=sys.stderr)
-        peer = earlier[seed][1] if seed in earlier else peer_search(rows, args, seed)
+        if seed in earlier:
+            peer = earlier[seed][1]
+        else:
+            load_before = os.getloadavg()
+            peer = peer_search(rows, args, seed)
+            peer["load_average_before_after"] = [[round(x, 2) for x in load] for load in (load_before, os.getloadavg())]
         print(json.dumps({"seed": seed, "peer": peer}), file=sys.stderr)
         reached = next((t for t, acc in ours["checks"] if acc >= peer["best_valid_accuracy"]), None)
         run = {"seed": seed, "peer": peer, "ours": {k: v for k, v in ours.items() if k != "checks"},

@@ -122,6 +122,30 @@ def test_default_point_takes_engine_defaults_inside_the_space_and_centres_otherw
     assert point["max_length"] == 64  # the default 256 is not a choice: the first one
 
 
+def test_first_trial_sets_the_first_points_values_where_the_space_holds_them(tmp_path):
+    spec = load_spec(write(tmp_path, {**MINIMAL, "first_trial": {"lr": "5e-3", "max_length": 128}}))
+    assert spec.default_point() == {"lr": 5e-3, "max_length": 128}  # over the engine's 1e-3 and 256
+    # a value the space does not hold: the default point's rule, as for an engine default outside it
+    spec = load_spec(write(tmp_path, {**MINIMAL, "first_trial": {"lr": 0.5, "max_length": 512}}))
+    assert spec.default_point() == {"lr": 1e-3, "max_length": 64}
+    with pytest.raises(UserError, match=r"space.yaml: first_trial.dropout_p: not a searched option \(space: lr, "
+                                        r"max_length\); a value for every trial goes under fixed$"):
+        load_spec(write(tmp_path, {**MINIMAL, "first_trial": {"dropout_p": 0.1}}))
+    with pytest.raises(UserError, match=r"first_trial.lr: expected a number, got 'fast'$"):
+        load_spec(write(tmp_path, {**MINIMAL, "first_trial": {"lr": "fast"}}))
+    with pytest.raises(UserError, match=r"first_trial: expected a mapping"):
+        load_spec(write(tmp_path, {**MINIMAL, "first_trial": [1e-3]}))
+
+
+def test_the_shipped_minilm_spec_starts_at_its_known_good_encoder_rate_also_on_the_races_space():
+    """imdb-minilm's first trial: lr_main 1e-4 (its own search's winning region), not BERT-base's 2e-5,
+    also when the race (bench/search_vs_hf.py) replaces the space with its own."""
+    assert load_spec("imdb-minilm").default_point()["lr_main"] == 1e-4
+    race = "{lr_main: {loguniform: [1e-5, 1e-4]}, batch_size: {choice: [16, 32]}, gradient_accumulation_steps: {choice: [1, 2]}}"
+    assert load_spec("imdb-minilm", [f"space={race}"], profile=["cpu"]).default_point() == \
+        {"lr_main": 1e-4, "batch_size": 16, "gradient_accumulation_steps": 1}
+
+
 def test_a_spec_that_names_only_model_data_and_space_gets_the_recipe(tmp_path):
     spec = load_spec(write(tmp_path, {"name": "bare", "dataset": "imdb", "fixed": {"bert_name": "m"},
                                       "space": {"lr_main": {"loguniform": [1e-5, 1e-4]}}}))
@@ -254,7 +278,8 @@ def test_every_metric_is_accepted_for_a_named_data_set():
 def test_the_race_spec_written_from_the_readme_trains_as_the_shipped_spec_that_won():
     """bench/race_from_scratch.yaml (the README's example of a spec of one's own) against the shipped
     imdb-minilm with the race's terms set as bench/search_vs_hf.py sets them: the same trials, the
-    same scheduler and resources; only the model's pooling is chosen later, from its files."""
+    same scheduler and resources; the model's pooling is chosen later, from its files, and the shipped
+    spec's own patience and first trial are its own."""
     root = SPACES_DIR.parent
     path = root / "bench" / "race_from_scratch.yaml"
     readme = (root / "README.md").read_text(encoding="utf-8")
@@ -269,7 +294,9 @@ def test_the_race_spec_written_from_the_readme_trains_as_the_shipped_spec_that_w
     assert ours["pooling"] == "cls" and won["pooling"] == "mean"  # plan.py reads mean from the model's files
     # the shipped spec adds a patience of 2 checks; the recipe leaves the stopping to ASHA and the chance-level stop
     assert (ours["early_stop"], won["early_stop"]) == (-1, 2)
-    differ = {"pooling", "early_stop"}
+    # and starts at its model's known-good encoder rate (first_trial); a spec of one's own at the engine's
+    assert (ours["lr_main"], won["lr_main"]) == (2e-5, 1e-4)
+    differ = {"pooling", "early_stop", "lr_main"}
     assert {k: v for k, v in ours.items() if k not in differ} == {k: v for k, v in won.items() if k not in differ}
 
 

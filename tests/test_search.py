@@ -72,13 +72,32 @@ def test_same_seed_gives_same_trial_configurations(tmp_path):
     assert suggestions() == suggestions()
 
 
-def test_startup_phase_does_not_balloon_with_concurrency():
+def test_tpe_models_after_the_specs_startup_trials_whatever_is_in_flight():
+    """The start-up is no longer shrunk by the trials in flight: with 6 start-up trials and 8 in flight
+    the shrink left TPE modelling from one finished trial (bench/results/simulation_cluster.md)."""
     from bert_hpo_distributed.searchers import search_algorithm
     from bert_hpo_distributed.spec import load_spec
     spec = load_spec("imdb", ["startup_trials=6"])
-    # 6 random trials asked for, 4 in flight: TPE's own count (finished trials only) is cut to 3
-    assert search_algorithm(spec, concurrency=4, points=[]).searcher._sampler._n_startup_trials == 3
-    assert search_algorithm(spec, concurrency=1, points=[]).searcher._sampler._n_startup_trials == 6
+    for concurrency in (1, 4, 8):
+        assert search_algorithm(spec, concurrency=concurrency, points=[]).searcher._sampler._n_startup_trials == 6
+
+
+def test_a_cluster_keeps_a_quarter_of_the_trials_in_flight():
+    """On a cluster (no --max-concurrent, no max_concurrent in the spec): a quarter of the trials, at
+    least the random start-up's, at most all; locally what the CPUs hold; an explicit cap always wins."""
+    from dataclasses import replace
+    from bert_hpo_distributed.in_flight import cluster_in_flight
+    from bert_hpo_distributed.plan import _concurrency
+    from bert_hpo_distributed.spec import load_spec
+    assert [cluster_in_flight(n, 6) for n in (2, 16, 32, 128, 256)] == [2, 6, 8, 32, 64]
+    spec = load_spec("imdb", ["num_samples=128", "startup_trials=6"], profile=["cpu"])
+    assert _concurrency(spec, use_gpu=False, local=False, cpus=2, explicit=None) == 32
+    assert _concurrency(spec, use_gpu=False, local=False, cpus=2, explicit=100) == 100
+    assert _concurrency(replace(spec, max_concurrent=50), use_gpu=False, local=False, cpus=2, explicit=None) == 50
+    assert _concurrency(spec, use_gpu=False, local=True, cpus=2, explicit=None) == 2  # one CPU per trial
+    # the growing-cluster test's search (tests/test_cluster.py): both of its 2 trials pending
+    smoke = load_spec("imdb", ["smoke.num_samples=2"], profile=["smoke"])
+    assert _concurrency(smoke, use_gpu=False, local=False, cpus=0, explicit=None) == 2
 
 
 def test_missing_data_gives_one_clear_line(tmp_path):

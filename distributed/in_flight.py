@@ -2,7 +2,7 @@
 on, few enough that TPE proposes most of the search having seen results.
 
 Every trial at once (the earlier rule) made TPE propose the whole search before any result came
-back, so the searcher was random search (bench/results/simulation_cluster.md)."""
+back, so the searcher was random search (bench/results/simulation_cluster_report.md)."""
 import math
 
 # the search runs in about this many waves: TPE proposes all but the first having seen results

@@ -74,7 +74,7 @@ def test_same_seed_gives_same_trial_configurations(tmp_path):
 
 def test_tpe_models_after_the_specs_startup_trials_whatever_is_in_flight():
     """The start-up is no longer shrunk by the trials in flight: with 6 start-up trials and 8 in flight
-    the shrink left TPE modelling from one finished trial (bench/results/simulation_cluster.md)."""
+    the shrink left TPE modelling from one finished trial (bench/results/simulation_cluster_report.md)."""
     from bert_hpo_distributed.searchers import search_algorithm
     from bert_hpo_distributed.spec import load_spec
     spec = load_spec("imdb", ["startup_trials=6"])

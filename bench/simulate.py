@@ -6,16 +6,15 @@ seeds each; writes the per-seed numbers (JSON) and a report of medians and sprea
 
 A method is a name, optionally with changes to the shipped spec after `@`:
   default        the spec as shipped: its searcher (TPE) and scheduler (ASHA) from
-                 distributed/searchers.py, the engine's stops, the cluster's trials in flight
-                 (distributed/in_flight.py: a quarter of the trials, at least the start-up's)
+                 distributed/searchers.py, the engine's stops, every trial in flight (the cluster rule)
   random         Ray's BasicVariantGenerator, FIFO, every trial to its last epoch, every trial in flight
   tpe_nostop     the shipped TPE, FIFO, every trial to its last epoch (what Trainer.hyperparameter_search
                  does), as many trials in flight as workers
   asha_random    Ray's BasicVariantGenerator with the shipped ASHA and the engine's stops, every trial in flight
   pbt            the shipped PBT (scheduler type pbt, the spec's other settings), every trial in flight
-  changes: inflight=all|workers|cluster|N (N x workers), startup=N (the spec's startup_trials: TPE's
-  own n_startup_trials), grace=EPOCHS, rf=FACTOR, patience=N (the engine's early_stop; -1: off);
-  e.g. default@inflight=all (the cluster rule before in_flight.py), default@inflight=workers,startup=8
+  changes: inflight=all|workers|quarter|N (N x workers; quarter: a quarter of the trials, at least
+  the start-up's), startup=N (the spec's startup_trials: TPE's own n_startup_trials), grace=EPOCHS,
+  rf=FACTOR, patience=N (the engine's early_stop; -1: off); e.g. default@inflight=workers,startup=8
 """
 import argparse
 import json
@@ -32,7 +31,6 @@ import numpy as np
 
 sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 from bertclf.atomic import write_text  # noqa: E402
-from bert_hpo_distributed.in_flight import cluster_in_flight  # noqa: E402
 from bert_hpo_distributed.searchers import first_points, scheduler, search_algorithm  # noqa: E402
 from bert_hpo_distributed.spec import load_spec  # noqa: E402
 from bench.curve_table import load_table, read_meta  # noqa: E402
@@ -81,9 +79,9 @@ def setting(spec, method: str, workers: int, num_samples: int, seed: int, valid_
         sched = replace(sched, type="pbt")
     max_epochs = _max_epochs(spec)
     startup = int(options.get("startup", spec.startup_trials))
-    inflight = options.get("inflight", {"tpe_nostop": "workers", "default": "cluster"}.get(name, "all"))
+    inflight = options.get("inflight", "workers" if name == "tpe_nostop" else "all")
     concurrency = (num_samples if inflight == "all" else workers if inflight == "workers"
-                   else cluster_in_flight(num_samples, startup) if inflight == "cluster"
+                   else min(num_samples, max(startup, math.ceil(num_samples / 4))) if inflight == "quarter"
                    else max(1, round(float(inflight) * workers)))
     spec = replace(spec, scheduler=sched, startup_trials=startup)
     if "patience" in options:

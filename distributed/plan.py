@@ -17,7 +17,6 @@ from bertclf.smoke import smoke_data
 from bertclf.squad import split_dev
 from bertclf.task_registry import task_kind
 
-from .in_flight import cluster_in_flight
 from .search_record import read_record
 from .spec import CUSTOM, Distribution, SearchSpec, load_spec
 
@@ -307,13 +306,9 @@ def _pooling_said(spec: SearchSpec, name: str, model: Model) -> str:
 
 
 def _concurrency(spec: SearchSpec, use_gpu: bool, local: bool, cpus: int, explicit: Optional[int]) -> int:
-    """Trials in flight. Locally: what the CPUs (and GPUs) hold. On a cluster: a quarter of the
-    trials (in_flight.py), so that pending trials ask the autoscaler for nodes and TPE still proposes
-    most trials having seen results."""
-    if explicit or spec.max_concurrent:
-        wanted = min(explicit or spec.max_concurrent, spec.num_samples)
-    else:
-        wanted = spec.num_samples if local else cluster_in_flight(spec.num_samples, spec.startup_trials)
+    """Trials in flight. Locally: what the CPUs (and GPUs) hold. On a cluster: every trial the spec
+    allows, so that pending trials ask the autoscaler for the nodes they need."""
+    wanted = min(explicit or spec.max_concurrent or spec.num_samples, spec.num_samples)
     if explicit or not local:
         return wanted
     res = spec.resources

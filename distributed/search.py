@@ -103,10 +103,8 @@ def describe(plan: Plan) -> str:
     extra = "".join([f", a time budget of {spec.time_budget:g} s for the trials" if spec.time_budget else "",
                      f", then the best {spec.repeat_top} again with {spec.repeats} seeds each" if spec.repeats else "",
                      ", then a refit on all of train" if spec.refit else ""])
-    why = ("" if plan.local or plan.opts.max_concurrent or spec.max_concurrent else
-           " (a quarter of the trials, at least the start-up's: TPE proposes the rest having seen results)")
     return (f"search {plan.name}: {spec.num_samples} trials of {spec.data_label}{data}, model "
-            f"{', '.join(plan.models)}, up to {plan.concurrency} at a time{why} on {device}, {spec.scheduler.type} "
+            f"{', '.join(plan.models)}, up to {plan.concurrency} at a time on {device}, {spec.scheduler.type} "
             f"scheduler{extra}; results in {plan.out_dir}")
 
 

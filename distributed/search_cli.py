@@ -52,7 +52,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> list:
     actions.append(p.add_argument("--data-dir", help="data folder (default: $BERT_HPO_DATA_DIR or ~/.cache/bert-hpo/data)"))
     actions.append(p.add_argument("--num-samples", metavar="N", type=int, help="number of trials (overrides the spec)"))
     actions.append(p.add_argument("--max-concurrent", metavar="N", type=int, help="trials at a time (default: what the resources hold; "
-                                  "on a cluster, a quarter of the trials, at least the spec's startup_trials)"))
+                                  "on a cluster, every trial)"))
     actions.append(p.add_argument("--name", help="search name (default: the spec's name; -smoke added for --smoke-test)"))
     actions.append(p.add_argument("--cpu", dest="force_cpu", action="store_true",
                                   help="run the CPU-sized search even where GPUs exist"))

@@ -126,7 +126,7 @@ class SearchSpec:
     resources: Resources = field(default_factory=Resources)
     checkpoints_to_keep: int = 1
     max_failures: int = 1
-    max_concurrent: Optional[int] = None  # None: as many as the resources allow (on a cluster: in_flight.py)
+    max_concurrent: Optional[int] = None  # None: as many as the resources allow (all trials on a cluster)
     tokenize_on: str = "driver"  # workers: Ray tasks tokenise, the driver only reads and splits (TOKENIZE_ON)
     max_test_samples: Optional[int] = None
     dev_split: Optional[float] = None

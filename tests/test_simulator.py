@@ -92,10 +92,10 @@ def test_workers_share_the_simulated_time_and_pbt_exploits(table):
 def test_proposals_say_what_the_searcher_knew_and_fresh_rows_never_repeat_a_curve(table):
     """Each trial's row and the trials the searcher had seen complete when it proposed it: with every
     trial in flight TPE proposes all before any result; with fresh_rows no row is replayed twice."""
-    all_in_flight, _, _ = run(table, "default@inflight=all", workers=2, num_samples=20)
+    all_in_flight, _, _ = run(table, "default", workers=2, num_samples=20)
     assert len(all_in_flight.proposals) == 20 and {seen for _, seen in all_in_flight.proposals} == {0}
-    shipped, _, _ = run(table, "default", workers=2, num_samples=20)  # a quarter of the trials in flight: 5
-    assert [seen for _, seen in shipped.proposals][:5] == [0] * 5 and shipped.proposals[-1][1] >= 10
+    quarter, _, _ = run(table, "default@inflight=quarter", workers=2, num_samples=20)  # 5 in flight
+    assert [seen for _, seen in quarter.proposals][:5] == [0] * 5 and quarter.proposals[-1][1] >= 10
     searcher, sched, concurrency, space, rules = setting(table_spec(table.meta), "tpe_nostop", 2, 20, 0, 20)
     fresh = replay(table, searcher, sched, workers=2, concurrency=concurrency, num_samples=20, rules=rules, seed=0,
                    fresh_rows=True)

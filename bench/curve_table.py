@@ -29,7 +29,8 @@ class Table:
         self._choices = np.array([[str(r["config"][k]) for k in self._choice_keys] for r in self.rows], dtype=object)
         self._coords = np.array([[self._scaled(k, r["config"][k]) for k in self._range_keys] for r in self.rows],
                                 dtype=float).reshape(len(self.rows), len(self._range_keys))
-        self.best = max(c[self.metric] for r in self.rows for c in r["checks"])  # the table's best check
+        self.row_best = [max(c[self.metric] for c in r["checks"]) for r in self.rows]  # each row's best check
+        self.best = max(self.row_best)  # the table's best check
 
     def _scaled(self, key: str, value: float) -> float:
         low, high = self.space[key].args
@@ -37,8 +38,9 @@ class Table:
             return (math.log(value) - math.log(low)) / (math.log(high) - math.log(low))
         return (value - low) / (high - low)
 
-    def nearest(self, config: dict) -> int:
-        """Index of the row that answers `config` (options missing from `config` are ignored)."""
+    def nearest(self, config: dict, taken=frozenset()) -> int:
+        """Index of the row that answers `config` (options missing from `config` are ignored); rows in
+        `taken` only once every row is taken."""
         mismatches = np.zeros(len(self.rows))
         for j, key in enumerate(self._choice_keys):
             if key in config:
@@ -47,7 +49,9 @@ class Table:
         for j, key in enumerate(self._range_keys):
             if key in config:
                 distance += (self._coords[:, j] - self._scaled(key, config[key])) ** 2
-        return int(np.lexsort((distance, mismatches))[0])
+        used = np.zeros(len(self.rows), dtype=bool)
+        used[list(taken)] = True
+        return int(np.lexsort((distance, mismatches, used))[0])
 
 
 SETUP = ("search", "profile", "overrides", "metric", "fixed")  # what must match to merge recordings

@@ -86,6 +86,9 @@ class Outcome:
     worker_s: float  # busy worker-seconds
     exploits: int = 0
     cut: bool = False  # the replay hit max_checks (PBT restoring donors' earlier checks without end)
+    # per trial, in the order proposed: (table row that answers it, trials the searcher had seen
+    # complete when it proposed it): what a searcher proposes and how informed it was
+    proposals: List[Tuple[int, int]] = field(default_factory=list)
 
     def time_to(self, target: float) -> float:
         return next((t for t, v in self.trace if v >= target), math.inf)
@@ -131,8 +134,10 @@ class Controller:
 
 def replay(table, searcher, scheduler, *, workers: int, concurrency: int, num_samples: int, rules: Rules,
            seed: int, param_space: Optional[dict] = None, start_overhead_s: float = 0.0,
-           max_checks: Optional[int] = None) -> Outcome:
+           max_checks: Optional[int] = None, fresh_rows: bool = False) -> Outcome:
     """One search of `num_samples` trials on `workers` workers, `concurrency` trials in flight.
+    `fresh_rows`: a proposal whose nearest row an earlier trial already replays gets the nearest row
+    not replayed yet (a new configuration is a new draw of its curve, not the same curve again).
     PBT moves an exploited trial back to its donor's saved check, so its total checks are not
     bounded by the table: the replay stops after `max_checks` checks (default: 4 x every trial
     running the longest curve) and says so in `Outcome.cut`."""
@@ -155,6 +160,7 @@ def replay(table, searcher, scheduler, *, workers: int, concurrency: int, num_sa
         never_started = set()  # the PENDING trials, kept as a set: counting them over all trials at each
         # fill made a 256-trial replay quadratic
         out = Outcome(trace=[], end_s=0.0, trials=0, checks=0, worker_s=0.0)
+        completed = [0]  # trials the searcher was told are complete
         now = 0.0
 
         def start(trial, at, overhead):
@@ -173,7 +179,9 @@ def replay(table, searcher, scheduler, *, workers: int, concurrency: int, num_sa
                 trial.custom_trial_name = trial.trial_id
                 sim.trials.append(trial)
                 never_started.add(trial)
-                sim.positions[trial] = Position(row=table.nearest(trial.config), done=0)
+                row = table.nearest(trial.config, {r for r, _ in out.proposals} if fresh_rows else frozenset())
+                sim.positions[trial] = Position(row=row, done=0)
+                out.proposals.append((sim.positions[trial].row, completed[0]))
                 iterations[trial] = 0
                 scheduler.on_trial_add(sim, trial)
                 out.trials += 1
@@ -213,6 +221,7 @@ def replay(table, searcher, scheduler, *, workers: int, concurrency: int, num_sa
             running.discard(trial)
             if engine_done or decision == TrialScheduler.STOP:
                 search_alg.on_trial_complete(trial.trial_id, result=result)
+                completed[0] += 1
                 scheduler.on_trial_complete(sim, trial, result)
                 trial.set_status(Trial.TERMINATED)
             elif trial.status == Trial.PAUSED or decision == TrialScheduler.PAUSE:

@@ -7,15 +7,14 @@ seeds each; writes the per-seed numbers (JSON) and a report of medians and sprea
 A method is a name, optionally with changes to the shipped spec after `@`:
   default        the spec as shipped: its searcher (TPE) and scheduler (ASHA) from
                  distributed/searchers.py, the engine's stops, every trial in flight (the cluster rule)
-  random         Ray's BasicVariantGenerator, FIFO, every trial to its last epoch
+  random         Ray's BasicVariantGenerator, FIFO, every trial to its last epoch, every trial in flight
   tpe_nostop     the shipped TPE, FIFO, every trial to its last epoch (what Trainer.hyperparameter_search
                  does), as many trials in flight as workers
-  asha_random    Ray's BasicVariantGenerator with the shipped ASHA and the engine's stops
-  pbt            the shipped PBT (scheduler type pbt, the spec's other settings)
-  changes: inflight=all|workers|N (N x workers), startup=N (the spec's startup_trials, which the
-  shipped searcher shrinks by the trials in flight - 1), tpe_startup=N (TPE's own n_startup_trials,
-  whatever is in flight), grace=EPOCHS, rf=FACTOR, patience=N (the engine's early_stop; -1: off);
-  e.g. default@inflight=workers,tpe_startup=8
+  asha_random    Ray's BasicVariantGenerator with the shipped ASHA and the engine's stops, every trial in flight
+  pbt            the shipped PBT (scheduler type pbt, the spec's other settings), every trial in flight
+  changes: inflight=all|workers|quarter|N (N x workers; quarter: a quarter of the trials, at least
+  the start-up's), startup=N (the spec's startup_trials: TPE's own n_startup_trials), grace=EPOCHS,
+  rf=FACTOR, patience=N (the engine's early_stop; -1: off); e.g. default@inflight=workers,startup=8
 """
 import argparse
 import json
@@ -38,7 +37,7 @@ from bench.curve_table import load_table, read_meta  # noqa: E402
 from bench.replay import Rules, replay  # noqa: E402
 
 BASE_METHODS = ("default", "random", "tpe_nostop", "asha_random", "pbt")
-CHANGES = ("inflight", "startup", "tpe_startup", "grace", "rf", "patience")
+CHANGES = ("inflight", "startup", "grace", "rf", "patience")
 TARGETS = (0.5, 1.0)  # points below the table's best: the issue's target, and a less lucky one
 
 
@@ -79,12 +78,11 @@ def setting(spec, method: str, workers: int, num_samples: int, seed: int, valid_
     if name == "pbt":
         sched = replace(sched, type="pbt")
     max_epochs = _max_epochs(spec)
+    startup = int(options.get("startup", spec.startup_trials))
     inflight = options.get("inflight", "workers" if name == "tpe_nostop" else "all")
     concurrency = (num_samples if inflight == "all" else workers if inflight == "workers"
+                   else min(num_samples, max(startup, math.ceil(num_samples / 4))) if inflight == "quarter"
                    else max(1, round(float(inflight) * workers)))
-    startup = int(options.get("startup", spec.startup_trials))
-    if "tpe_startup" in options:  # undo search_algorithm's shrink: startup - (concurrency - 1)
-        startup = int(options["tpe_startup"]) + concurrency - 1
     spec = replace(spec, scheduler=sched, startup_trials=startup)
     if "patience" in options:
         spec = replace(spec, fixed={**spec.fixed, "early_stop": int(options["patience"])})
@@ -101,17 +99,27 @@ def setting(spec, method: str, workers: int, num_samples: int, seed: int, valid_
 
 
 def run_one(job):
-    table_path, clock, method, workers, num_samples, seed, overhead, targets = job
+    table_path, clock, method, workers, num_samples, seed, overhead, targets, fresh_rows = job
     logging.getLogger("ray.tune").setLevel(logging.WARNING)  # PBT logs every exploit at INFO
     table, spec = _load(table_path, clock), _spec(table_path)
     searcher, sched, concurrency, space, rules = setting(spec, method, workers, num_samples, seed, valid_size(table))
     started = time.perf_counter()
     out = replay(table, searcher, sched, workers=workers, concurrency=concurrency, num_samples=num_samples,
-                 rules=rules, seed=seed, param_space=space, start_overhead_s=overhead)
+                 rules=rules, seed=seed, param_space=space, start_overhead_s=overhead, fresh_rows=fresh_rows)
     return {"method": method, "workers": workers, "seed": seed, "num_samples": num_samples, "concurrency": concurrency,
             "time_to_target_s": {str(p): out.time_to(table.best - p / 100) for p in targets}, "final": out.final,
             "gap": table.best - out.final, "end_s": out.end_s, "trials": out.trials, "checks": out.checks,
-            "worker_s": out.worker_s, "exploits": out.exploits, "cut": out.cut, "cpu_s": time.perf_counter() - started}
+            "worker_s": out.worker_s, "exploits": out.exploits, "cut": out.cut, "cpu_s": time.perf_counter() - started,
+            **proposal_stats(table, out.proposals)}
+
+
+def proposal_stats(table, proposals) -> dict:
+    """What the searcher proposed: the share of trials proposed after it had seen a trial complete,
+    the distinct table rows its proposals landed on (a repeat replays the same curve: no new
+    information), and the mean best check of the proposed rows."""
+    rows = [row for row, _ in proposals]
+    return {"informed_share": sum(seen > 0 for _, seen in proposals) / max(1, len(proposals)),
+            "distinct_rows": len(set(rows)), "proposed_mean_best": float(np.mean([table.row_best[r] for r in rows]))}
 
 
 # one process replays many searches of one table: the table, its spec and the spec's longest run are
@@ -167,8 +175,12 @@ def summarise(rows, table, targets) -> dict:
                         "end_s": quantiles([r["end_s"] for r in rs]),
                         "worker_s_median": float(np.median([r["worker_s"] for r in rs])),
                         "trials_median": float(np.median([r["trials"] for r in rs])),
-                        "cut": sum(bool(r.get("cut")) for r in rs)})
+                        "cut": sum(bool(r.get("cut")) for r in rs),
+                        "proposals": {k: float(np.median([r[k] for r in rs if k in r] or [math.nan]))
+                                      for k in ("informed_share", "distinct_rows", "proposed_mean_best")}})
     return {"table_best": table.best, "rows_in_table": len(table.rows), "targets_points": list(targets),
+            # how many configurations a search can find each target in: 2 of 437 is a lottery
+            "rows_within_target": {p: sum(b >= table.best - float(p) / 100 for b in table.row_best) for p in targets},
             "settings": summary}
 
 
@@ -176,19 +188,29 @@ def fmt_s(x):
     return "never" if not math.isfinite(x) else f"{x:,.0f}" if x >= 100 else f"{x:.1f}"
 
 
+def fmt_proposals(p: dict):
+    """Medians over seeds: share of trials proposed after a result came back, distinct rows, their mean best."""
+    values = [p.get(k, math.nan) for k in ("informed_share", "distinct_rows", "proposed_mean_best")]
+    return ["-" if not math.isfinite(v) else f"{v:.2f}" if i == 0 else f"{v:.0f}" if i == 1 else f"{v:.4f}"
+            for i, v in enumerate(values)]
+
+
 def markdown(summary, table_path, args) -> str:
     targets = summary["targets_points"]
     lines = [f"Table {', '.join(f'`{p}`' for p in table_path)}: {summary['rows_in_table']} configurations, best check "
-             f"{summary['table_best']:.4f}; targets {' and '.join(f'{p} point' for p in targets)} below it. "
+             f"{summary['table_best']:.4f}; targets {' and '.join(f'{p} point' for p in targets)} below it"
+             + (f" ({' and '.join(str(summary['rows_within_target'][p]) for p in targets)} configurations reach them)"
+                if "rows_within_target" in summary else "") + ". "
              f"Up to {args.seeds} seeds per setting; start overhead {args.start_overhead} s per trial start. "
-             f"Time in simulated seconds (a check lasts its recorded `{args.clock}`); median [25th, 75th percentile] over seeds; `never`: the target was "
+             + (" Every trial replays a row no earlier trial replayed (--fresh-rows)." if args.fresh_rows else "")
+             + f" Time in simulated seconds (a check lasts its recorded `{args.clock}`); median [25th, 75th percentile] over seeds; `never`: the target was "
              f"not reached in that share of seeds."
              + ("" if summary.get("complete", True) else
                 f" **Partial**: the command was stopped; only the worker counts below finished."), "",
              "| workers | method | trials | in flight | "
              + " | ".join(f"reached -{p} | time to -{p} pt, s" for p in targets)
-             + " | final gap, points | search ends, s | worker-s |",
-             "|---|---|---|---|" + "---|---|" * len(targets) + "---|---|---|"]
+             + " | final gap, points | search ends, s | worker-s | informed | distinct rows | proposed rows' best |",
+             "|---|---|---|---|" + "---|---|" * len(targets) + "---|---|---|---|---|---|"]
     by_workers = {}
     for s in summary["settings"]:
         by_workers.setdefault(s["workers"], []).append(s)
@@ -200,7 +222,8 @@ def markdown(summary, table_path, args) -> str:
             g, e = s["gap_points"], s["end_s"]
             cut = f" ({s['cut']}/{s['seeds']} cut at max_checks)" if s.get("cut") else ""
             lines.append(f"| {workers} | {s['method']}{cut} | {s['num_samples']} | {s['concurrency']} | {times} | "
-                         f"{g[1]:.2f} [{g[0]:.2f}, {g[2]:.2f}] | {fmt_s(e[1])} | {s['worker_s_median']:,.0f} |")
+                         f"{g[1]:.2f} [{g[0]:.2f}, {g[2]:.2f}] | {fmt_s(e[1])} | {s['worker_s_median']:,.0f} | "
+                         + " | ".join(fmt_proposals(s.get("proposals", {}))) + " |")
     return "\n".join(lines) + "\n"
 
 
@@ -219,6 +242,9 @@ def main():
     parser.add_argument("--clock", choices=("seconds", "cpu_seconds"), default="seconds",
                         help="a check's duration: the recorded wall seconds, or the recorder's CPU seconds "
                              "(not inflated by the load of a shared machine; tables recorded since it was added)")
+    parser.add_argument("--fresh-rows", action="store_true",
+                        help="a proposal whose nearest row is already replayed gets the nearest row not replayed "
+                             "yet (a new configuration is a new draw, not the same curve again)")
     parser.add_argument("--start-overhead", type=float, default=0.0, help="simulated seconds to start a trial")
     parser.add_argument("--jobs", type=int, default=1, help="processes")
     parser.add_argument("--resume", action="store_true",
@@ -240,7 +266,8 @@ def main():
     for workers in args.workers:  # the worker counts in the order given; within one, seed by seed over
         # the methods, so that a grid stopped early holds about as many seeds of every method
         n = args.num_samples or max(spec.num_samples, math.ceil(args.trials_per_worker * workers))
-        jobs += [(args.table, args.clock, m, workers, n, seed, args.start_overhead, tuple(args.targets))
+        jobs += [(args.table, args.clock, m, workers, n, seed, args.start_overhead, tuple(args.targets),
+                  args.fresh_rows)
                  for seed in range(args.seeds) for m in args.methods if (m, workers, seed, n) not in finished]
     started, rows = time.perf_counter(), list(done)
 
@@ -249,6 +276,7 @@ def main():
         summary["command"] = " ".join(sys.argv)
         summary["table"] = list(args.table)
         summary["clock"] = args.clock
+        summary["fresh_rows"] = args.fresh_rows
         summary["cpu_s"] = time.perf_counter() - started
         summary["complete"] = final
         write_text(args.output, json.dumps({"summary": summary, "runs": rows}, indent=1))
@@ -270,9 +298,11 @@ def _earlier_runs(args) -> list:
     earlier = json.loads(open(args.output, encoding="utf-8").read())
     same = (earlier["summary"]["table"] == list(args.table)
             and earlier["summary"]["targets_points"] == [str(p) for p in args.targets]
-            and earlier["summary"].get("clock", "seconds") == args.clock)
+            and earlier["summary"].get("clock", "seconds") == args.clock
+            and earlier["summary"].get("fresh_rows", False) == args.fresh_rows)
     if not same:
-        raise SystemExit(f"error: --resume: {args.output} holds replays of another table, targets or --clock")
+        raise SystemExit(f"error: --resume: {args.output} holds replays of another table, targets, --clock "
+                         f"or --fresh-rows")
     return earlier["runs"]
 
 

@@ -31,18 +31,19 @@ def _tolerant_optuna_search():
 
 
 def search_algorithm(spec, concurrency: int, points: List[dict]):
-    """TPE, seeded; its random start-up phase shrunk by the trials in flight and constant_liar on, so
-    parallel trials neither balloon the random phase nor get the same suggestion. PBT takes no
+    """TPE, seeded, constant_liar on (parallel trials do not get the same suggestion); it models once
+    `startup_trials` trials have finished, and proposes at random until then. PBT takes no
     searcher (Ray refuses one): its population is drawn at random, seeded. Both stop proposing at
     the time budget (budget.py)."""
     if spec.scheduler.type == "pbt":
         return BudgetVariants(points_to_evaluate=points or None, random_state=spec.seed)
     import optuna
     optuna.logging.set_verbosity(optuna.logging.WARNING)
-    # TPE's start-up counts finished trials only; with `concurrency` trials in flight it would draw up
-    # to concurrency-1 extra random ones.
-    startup = max(1, spec.startup_trials - (concurrency - 1))
-    sampler = optuna.samplers.TPESampler(seed=spec.seed, n_startup_trials=startup, constant_liar=True)
+    # TPE's start-up counts finished trials only, so up to concurrency - 1 more are drawn at random
+    # while it waits. Shrinking it by that (as before) left TPE modelling the whole space from one
+    # finished trial whenever as many trials were in flight as start-up trials; in the simulator that
+    # did worse than the spec's own count (bench/results/simulation_cluster_report.md).
+    sampler = optuna.samplers.TPESampler(seed=spec.seed, n_startup_trials=spec.startup_trials, constant_liar=True)
     if spec.has_model_ranges:
         space = partial(_sample_per_model, spec)
         points = [{spec.searched_name(k, p["bert_name"]): v for k, v in p.items()} for p in points]

@@ -89,6 +89,22 @@ def test_workers_share_the_simulated_time_and_pbt_exploits(table):
     assert cut.cut and cut.checks == 10
 
 
+def test_proposals_say_what_the_searcher_knew_and_fresh_rows_never_repeat_a_curve(table):
+    """Each trial's row and the trials the searcher had seen complete when it proposed it: with every
+    trial in flight TPE proposes all before any result; with fresh_rows no row is replayed twice."""
+    all_in_flight, _, _ = run(table, "default", workers=2, num_samples=20)
+    assert len(all_in_flight.proposals) == 20 and {seen for _, seen in all_in_flight.proposals} == {0}
+    quarter, _, _ = run(table, "default@inflight=quarter", workers=2, num_samples=20)  # 5 in flight
+    assert [seen for _, seen in quarter.proposals][:5] == [0] * 5 and quarter.proposals[-1][1] >= 10
+    searcher, sched, concurrency, space, rules = setting(table_spec(table.meta), "tpe_nostop", 2, 20, 0, 20)
+    fresh = replay(table, searcher, sched, workers=2, concurrency=concurrency, num_samples=20, rules=rules, seed=0,
+                   fresh_rows=True)
+    rows = [row for row, _ in fresh.proposals]
+    assert len(set(rows)) == 20  # 24 rows in the table: every trial a curve of its own
+    repeated, _, _ = run(table, "tpe_nostop", workers=2, num_samples=20)
+    assert len({row for row, _ in repeated.proposals}) < 20  # TPE's proposals cluster on the best rows
+
+
 def test_the_readme_commands_run(table, tmp_path):
     """bench/README.md's simulator commands: both --help, and simulate.py on the tiny table."""
     for script in ("bench/record_curves.py", "bench/simulate.py"):
@@ -96,7 +112,7 @@ def test_the_readme_commands_run(table, tmp_path):
         assert proc.returncode == 0 and "--output" in proc.stdout, proc.stderr
     table_path = tmp_path / "curves.json"
     proc = subprocess.run([sys.executable, "bench/simulate.py", "--table", str(table_path), "--workers", "1", "2",
-                           "--seeds", "2", "--methods", "default", "random", "default@inflight=workers,tpe_startup=3,grace=2",
+                           "--seeds", "2", "--methods", "default", "random", "default@inflight=workers,startup=3,grace=2",
                            "--output", str(tmp_path / "sim.json")], cwd=ROOT, capture_output=True, text=True)
     assert proc.returncode == 0, proc.stderr
     runs = json.loads((tmp_path / "sim.json").read_text())["runs"]
@@ -104,7 +120,7 @@ def test_the_readme_commands_run(table, tmp_path):
     assert "| 2 | default |" in (tmp_path / "sim.md").read_text()
     # --resume keeps the replays already written and runs only the new seed
     proc = subprocess.run([sys.executable, "bench/simulate.py", "--table", str(table_path), "--workers", "1", "2",
-                           "--seeds", "3", "--methods", "default", "random", "default@inflight=workers,tpe_startup=3,grace=2",
+                           "--seeds", "3", "--methods", "default", "random", "default@inflight=workers,startup=3,grace=2",
                            "--resume", "--output", str(tmp_path / "sim.json")], cwd=ROOT, capture_output=True, text=True)
     assert proc.returncode == 0, proc.stderr
     resumed = json.loads((tmp_path / "sim.json").read_text())

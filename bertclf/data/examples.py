@@ -86,6 +86,7 @@ class CheckedRows:
     def __iter__(self) -> Iterator[Tuple[List[str], Optional[List[str]], Optional[List[Label]]]]:
         where, columns = self.where, None
         self.count, self.empty_rows, self.repeated = 0, [], []
+        seen = {}  # label -> its first object: a label column holds a few values, and a row keeps a reference
         for first_row, frame in self.table.chunks():
             if columns is None:
                 if frame.empty:
@@ -117,7 +118,7 @@ class CheckedRows:
                         raise UserError(f"{where}: row {row}: the label {label[:40] + '...'!r} in column "
                                         f"{columns.names['label']!r} is a text, not a label; is --label_column "
                                         f"right, or does a text hold an unquoted delimiter?")
-                    labels.append(label)
+                    labels.append(seen.setdefault(label, label))
                 texts.append(text)
                 if pair is not None:
                     pairs.append(pair)

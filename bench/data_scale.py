@@ -85,7 +85,14 @@ def one_on_workers(csv_path: str, max_length: int, cpus: int) -> dict:
     inputs = prepare_inputs(config, lambda message: None, streamed=True)
     scanned = time.perf_counter() - started
     rss_scan_gb = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 2**20
-    ray.init(num_cpus=cpus, include_dashboard=False, _node_ip_address="127.0.0.1", log_to_driver=False)
+    for attempt in range(5):  # on a loaded machine Ray's node may miss its fixed 30 s start-up window: again
+        try:
+            ray.init(num_cpus=cpus, include_dashboard=False, _node_ip_address="127.0.0.1", log_to_driver=False)
+            break
+        except Exception as e:  # noqa: BLE001  (Ray raises a bare Exception for it)
+            ray.shutdown()
+            if "timed out during startup" not in str(e) or attempt == 4:
+                raise
     try:
         begun = time.perf_counter()
         places = wait_for_workers(tokenise_on_workers(inputs, tokens_key(config), Shared()))

@@ -1,12 +1,13 @@
 """Classification's inputs: labelled texts (or text pairs) read, split and tokenised once (and, for boost, the frozen
 encoder's features added); the test split tokenised as a saved model expects."""
 from dataclasses import dataclass, replace
-from typing import Callable, Dict, List, Optional
+from typing import Dict, List, Optional
 
 import torch
 
 from .data.columns import ColumnNames
-from .data.examples import Examples, read_examples
+from .data.examples import read_examples
+from .data.file_rows import scan_examples
 from .data.splits import describe_test_data, encode_labels, load_splits, seeded_subset
 from .feature_cache import frozen_features
 from .encoders import encoder_fingerprint
@@ -17,7 +18,7 @@ from .tokenization import TokenIds, tokenize_cached
 class ClassificationInputs:
     """What a run reads, prepared once; picklable, so a search ships it to every trial."""
     label_names: List
-    tokens: Dict[str, TokenIds]  # split -> token ids (a search's stand-in until its workers tokenise: prepare)
+    tokens: Dict[str, TokenIds]  # split -> token ids (FileRows until a search's workers tokenise: prepare)
     labels: Dict[str, torch.Tensor]  # split -> label ids
     pad_id: int
     description: str
@@ -33,19 +34,20 @@ class ClassificationInputs:
         return [s for s in ("train", "valid") if s in self.tokens]
 
     def check_test_file(self, path) -> None:
-        """A test file read as the model will read it (its columns, pairs, labels among train's): UserError if not."""
-        examples = read_examples(path, "test data", ColumnNames(**self.columns), need_pair=self.pairs,
+        """A test file read as the model will read it (its columns, pairs, labels among train's): UserError if not.
+        Its labels are kept, not its texts (file_rows.scan_examples)."""
+        examples = scan_examples(path, "test data", ColumnNames(**self.columns), need_pair=self.pairs,
                                  dataset=self.dataset)
         encode_labels(examples, self.label_names, "test data")
 
 
-def prepare(config, tokenizer, log, tokenize: Optional[Callable[[Examples], object]] = None) -> ClassificationInputs:
-    """Read, split and tokenise. tokenize: given, a split's Examples -> what stands in `tokens` for it
-    (a search that tokenises on its cluster's workers keeps the texts there, for them); by default the
-    token ids, made here (cached)."""
+def prepare(config, tokenizer, log, streamed: bool = False) -> ClassificationInputs:
+    """Read, split and tokenise (token ids made here, cached). streamed: the texts are left in their files
+    and each split's FileRows stands in `tokens` (a search that tokenises on its cluster's workers streams
+    them there: the driver never holds them all); every row is still checked here."""
     splits = load_splits(config.train_path, config.valid_path, valid_fraction=config.valid_fraction,
                          seed=config.seed, columns=ColumnNames.of(config), max_train_samples=config.max_train_samples,
-                         max_valid_samples=config.max_valid_samples, dataset=config.dataset)
+                         max_valid_samples=config.max_valid_samples, dataset=config.dataset, streamed=streamed)
     for note in splits.notes:
         log(note)
     empty = splits.train.empty_texts + splits.valid.empty_texts
@@ -54,13 +56,13 @@ def prepare(config, tokenizer, log, tokenize: Optional[Callable[[Examples], obje
     parts = {"train": splits.train}
     if len(splits.valid):
         parts["valid"] = splits.valid
-    tokens = {split: tokenize(ex) if tokenize else
+    tokens = {split: ex if streamed else
               tokenize_cached(tokenizer, ex.texts, config.max_length, config.truncation, config.cache_dir, ex.pairs)
               for split, ex in parts.items()}
     columns = splits.train.column_names
     shown = " + ".join(columns[r] for r in ("text", "pair") if r in columns) + f" -> {columns['label']}"
     length = (f"mean length {tokens['train'].lengths.float().mean():.0f} tokens"
-              if isinstance(tokens["train"], TokenIds) else "tokenised by the workers")
+              if not streamed else "tokenised by the workers")
     description = (f"{len(splits.train)} train / {len(splits.valid)} valid ({splits.valid_source}); columns {shown}; "
                    f"labels {splits.label_names}; {length}")
     return ClassificationInputs(
@@ -68,7 +70,7 @@ def prepare(config, tokenizer, log, tokenize: Optional[Callable[[Examples], obje
         labels={"train": torch.tensor(splits.train_labels), **({"valid": torch.tensor(splits.valid_labels)}
                                                               if "valid" in parts else {})},
         pad_id=tokenizer.pad_token_id if tokenizer.pad_token_id is not None else 0, description=description,
-        columns=ColumnNames.of(config).to_dict(), pairs=splits.train.pairs is not None, dataset=config.dataset)
+        columns=ColumnNames.of(config).to_dict(), pairs=splits.train.paired, dataset=config.dataset)
 
 
 def with_features(inputs: ClassificationInputs, config, encoder, device, bf16: bool, variants, log, progress=None):

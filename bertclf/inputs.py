@@ -58,16 +58,16 @@ def inputs_key(config: TrainConfig) -> InputsKey:
 
 
 def prepare_inputs(config: TrainConfig, log: Callable[[str], None], model_path: Optional[str] = None,
-                   tokenize: Optional[Callable] = None):
-    """Read, split and tokenise the data of `config` (no features yet: see add_features). tokenize: a
-    classification task's split Examples -> what stands in for its token ids (classification_inputs.prepare)
-    instead of tokenising here. Its max_length
+                   streamed: bool = False):
+    """Read, split and tokenise the data of `config` (no features yet: see add_features). streamed
+    (classification): every row checked, but the texts left in their files, each split's FileRows standing
+    in for its token ids (classification_inputs.prepare), for tokenisers elsewhere. Its max_length
     is not checked here against the model: where the config is bound to the model is (train's set_up for
     a run, the plan for a search: encoder_facts.fitting_lengths)."""
     check_task_options(config.validate())
     kind = task_kind(config.task)
     tokenizer = load_tokenizer(model_path or config.bert_name)
-    inputs = kind.prepare(config, tokenizer, log, *([tokenize] if tokenize else []))
+    inputs = kind.prepare(config, tokenizer, log, *([streamed] if streamed else []))
     log(f"data: {inputs.description}")
     return inputs
 

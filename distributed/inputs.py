@@ -1,5 +1,6 @@
 """A search's inputs, made once in the driver: `tokenise` reads and tokenises the data once per distinct
-token key (with tokenize_on: workers it only reads and splits, and `share` has Ray tasks tokenise),
+token key (with tokenize_on: workers it only scans and splits, and `share` has Ray tasks tokenise the texts
+streamed to them),
 `featurise` computes boost features where the trials will run (`prepare` does both); `share` puts
 them, and a local model folder, in Ray's object store, after checking the GPU the trials need.
 Between tokenise and featurise the search prints its plan: the passes are the long work."""
@@ -9,10 +10,11 @@ from pathlib import Path
 import ray
 
 from bertclf.inputs import add_features, inputs_key, prepare_inputs, tokens_key
+from bertclf.tokenization import CHUNK
 
 from .plan import Plan
 from .shared import Shared, check_gpu, share_inputs, share_model
-from .worker_tokens import texts_of, tokenise_on_workers, wait_for_workers
+from .worker_tokens import tokenise_on_workers, wait_for_workers
 
 
 def prepare(plan: Plan, configs, say):
@@ -30,8 +32,8 @@ def tokenise(plan: Plan, configs, say):
     if not plan.opts.share_inputs:
         return []
     started = time.perf_counter()
-    tokenize = texts_of if on_workers(plan) else None  # the texts kept for the workers (share)
-    groups = [(config, prepare_inputs(config, say, model_path=plan.models[config.bert_name].source, tokenize=tokenize),
+    streamed = on_workers(plan)  # the texts left in their files, for the workers (share)
+    groups = [(config, prepare_inputs(config, say, model_path=plan.models[config.bert_name].source, streamed=streamed),
                keys) for config, keys in by_tokens.values()]
     for _, inputs, _ in groups:
         if plan.test_path and hasattr(inputs, "check_test_file"):  # a test file's faults, before any trial
@@ -42,7 +44,7 @@ def tokenise(plan: Plan, configs, say):
 
 
 def on_workers(plan: Plan) -> bool:
-    """spec tokenize_on: workers: the driver reads and splits, Ray tasks tokenise (worker_tokens)."""
+    """spec tokenize_on: workers: the driver scans and splits, Ray tasks tokenise (worker_tokens)."""
     return plan.spec.tokenize_on == "workers"
 
 
@@ -81,7 +83,10 @@ def featurise(plan: Plan, groups, say):
         elif boost:
             pending.append((config, inputs, boost))
     plan.seconds["inputs"] = plan.seconds.get("inputs", 0.0) + time.perf_counter() - started
-    if groups:
+    if groups and on_workers(plan):
+        say(f"data checked and split in {plan.seconds['inputs']:.0f} s, its texts left in their files: the "
+            f"workers tokenise them once Ray is up")
+    elif groups:
         say(f"inputs ready in {plan.seconds['inputs']:.0f} s, prepared once")
     return ready, pending
 
@@ -124,8 +129,10 @@ def tokenise_remotely(ready: dict, pending: list, shared: Shared, say) -> None:
     todo = {id(inputs): (inputs, key.tokens) for key, inputs in ready.items()}
     todo.update({id(inputs): (inputs, keys[0].tokens) for _, inputs, keys in pending})
     started = time.perf_counter()
+    texts = sum(len(rows) for inputs, _ in todo.values() for rows in inputs.tokens.values())
+    say(f"tokenising on the workers: {texts} texts streamed from the files in chunks of {CHUNK} ...")
     places = [place for inputs, key in todo.values() for place in tokenise_on_workers(inputs, key, shared)]
     where = wait_for_workers(places)
-    say(f"tokenised on the workers: {len(places)} block(s) by {len(set(where))} process(es) on "
+    say(f"tokenised on the workers: {len(places)} chunk(s) by {len(set(where))} process(es) on "
         f"{len({node for node, _ in where})} node(s) in {time.perf_counter() - started:.0f} s; the token ids "
-        f"stay in the object store")
+        f"stay in the object store, not cached on disk (each search tokenises again)")

@@ -1,12 +1,22 @@
-"""`tokenize_on: workers`: the texts are tokenised by Ray tasks on the cluster's nodes, not in the driver.
+"""`tokenize_on: workers`: the texts are tokenised by Ray tasks on the cluster's nodes, not in the driver,
+and the driver never holds all of them.
 
-The driver still reads the files (every row checked, the label order and the held-out split decided, all
-before Ray starts, as with `tokenize_on: driver`), but it never tokenises: once Ray is up it hands the
-texts, CHUNK at a time, to tasks that run bertclf's own `encode` wherever the cluster has a free CPU.
-Each block of token ids stays in the object store of the node that made it; the driver holds only their
-object refs, and a trial joins the blocks of its splits when it starts (`gathered`). Plain Ray tasks,
-not Ray Data: the blocks are already ordered chunks of one tokenizer's output and nothing is streamed
-into a trainer batch by batch, so Ray Data's executor would only add a dependency and its start-up.
+Before Ray starts the driver scans the files (every row checked, the label order and the held-out split
+decided: file_rows.scan_examples) and keeps only labels and row indices. Once Ray is up it reads the
+texts a second time, CHUNK at a time (file_rows.stream_texts), and hands each chunk to a task that runs
+bertclf's own `encode` wherever the cluster has a free CPU; at most IN_FLIGHT_PER_CPU chunks per cluster
+CPU are submitted and not yet tokenised, so the driver's memory is a few chunks, whatever the file's size.
+The chunks travel as task arguments (Ray's object store for those over 100 KB): only the driver needs to
+see the files. Each block of token ids stays in the object store of the node that made it; the driver
+holds only their object refs, and a trial joins the blocks of its splits when it starts (`gathered`).
+
+Plain Ray tasks, not Ray Data (ray.data.read_csv / read_json / read_parquet + map_batches): Ray Data
+reads with its own pyarrow readers, which know neither this project's formats (NSMC's bare quotes, the
+aclImdb layout, a save_to_disk folder) nor its checks (a header told from data by its values, every row's
+field count and label, errors naming the option, file, row and labels as written), and it needs Ray
+running, while every fault must be found before Ray starts; its reading tasks would also need the files
+at the same path on every node. The blocks are ordered chunks of one tokenizer's output and a trial
+takes whole splits, so its streaming executor would add a dependency and a start-up, nothing a trial uses.
 """
 import functools
 import os
@@ -15,26 +25,13 @@ from typing import List, Optional
 
 import ray
 
-from bertclf.data.examples import Examples
+from bertclf.data.file_rows import stream_texts
 from bertclf.encoders import load_tokenizer
 from bertclf.errors import UserError
 from bertclf.inputs import TokensKey
 from bertclf.tokenization import CHUNK, encode, join
 
-
-@dataclass
-class Texts:
-    """A split's texts (and second texts of pairs), read by the driver and not tokenised yet."""
-    texts: List[str]
-    pairs: Optional[List[str]]
-
-    def __len__(self) -> int:
-        return len(self.texts)
-
-
-def texts_of(examples: Examples) -> Texts:
-    """What prepare_inputs(tokenize=texts_of) keeps of a split, for the workers to tokenise."""
-    return Texts(examples.texts, examples.pairs)
+IN_FLIGHT_PER_CPU = 2  # chunks submitted and not yet tokenised, per CPU of the cluster: every CPU busy, one waiting
 
 
 @dataclass
@@ -61,18 +58,25 @@ def _tokenise_block(texts, pairs, key: TokensKey, shared):
     return tokens, (ray.get_runtime_context().get_node_id(), os.getpid())
 
 
-def tokenise_on_workers(inputs, key: TokensKey, shared, chunk: int = CHUNK) -> List["ray.ObjectRef"]:
-    """Replace each split's Texts in `inputs` by TokenBlocks made by Ray tasks (one per `chunk` texts), and
-    drop the driver's texts. Returns a ref per task to the (node id, pid) that ran it."""
-    places = []
-    for split, texts in inputs.tokens.items():
-        blocks = []
-        for begin in range(0, len(texts), chunk):
-            pairs = texts.pairs[begin:begin + chunk] if texts.pairs is not None else None
-            block, place = _tokenise_block.remote(texts.texts[begin:begin + chunk], pairs, key, shared)
-            blocks.append(block)
-            places.append(place)
-        inputs.tokens[split] = TokenBlocks(blocks, len(texts))
+def tokenise_on_workers(inputs, key: TokensKey, shared, chunk: int = CHUNK,
+                        in_flight: Optional[int] = None) -> List["ray.ObjectRef"]:
+    """Replace each split's FileRows in `inputs` by TokenBlocks made by Ray tasks, one per `chunk` texts
+    streamed from the files, at most `in_flight` of them (default: IN_FLIGHT_PER_CPU per CPU of the
+    cluster) submitted and unfinished at once. Returns a ref per task to the (node id, pid) that ran it.
+    A failed task is a UserError (wait_for_workers) as soon as it is seen."""
+    if in_flight is None:
+        in_flight = IN_FLIGHT_PER_CPU * max(1, int(ray.cluster_resources().get("CPU", 1)))
+    blocks = {split: [] for split in inputs.tokens}
+    places, running = [], []
+    for split, texts, pairs in stream_texts(inputs.tokens, chunk):
+        if len(running) >= in_flight:  # back-pressure: the driver reads on only as tasks finish
+            done, running = ray.wait(running, num_returns=len(running) - in_flight + 1)
+            wait_for_workers(done)
+        block, place = _tokenise_block.remote(texts, pairs, key, shared)
+        blocks[split].append(block)
+        places.append(place)
+        running.append(place)
+    inputs.tokens = {split: TokenBlocks(blocks[split], len(rows)) for split, rows in inputs.tokens.items()}
     return places
 
 

@@ -70,6 +70,23 @@ def test_a_faulty_test_file_fails_before_ray_and_leaves_the_name_free(tmp_path, 
     assert time.time() - started < 120
 
 
+def test_a_bad_row_is_one_error_before_ray_when_the_workers_tokenise(tmp_path, toy):
+    """tokenize_on: workers scans the files (no texts kept) with the same checks, before Ray starts."""
+    rows = [f"{text},{label}" for text, label in reviews(60, 1)]
+    rows.insert(7, "the plot was thin, not great,negative")  # file row 9: an unquoted comma
+    (tmp_path / "train.csv").write_text("comment,target\n" + "\n".join(rows) + "\n", encoding="utf-8")
+    proc = run(["python", str(ROOT / "launch.py"), "--search", "classify", "--train_path", str(tmp_path / "train.csv"),
+                "--test_path", str(tmp_path / "train.csv"), "--text_column", "comment", "--label_column", "target",
+                "--set", f"fixed.bert_name={toy['model']}", "--set", "tokenize_on=workers", "--output-dir",
+                str(tmp_path / "out"), "--num-cpus", "2"], timeout=400)
+    errors = [line for line in proc.stderr.splitlines() if line.startswith("error:")]
+    assert proc.returncode == 2 and errors == [f"error: --train_path {tmp_path / 'train.csv'}: row 9 has 3 fields, the "
+                                               f"first row has 2: a text with an unquoted delimiter? Quote such texts "
+                                               f"(\"...\")"], proc.stderr[-2000:]
+    assert "Traceback" not in proc.stderr and "Started a local Ray instance" not in proc.stderr
+    assert not (tmp_path / "out" / "classify" / "trials").exists()
+
+
 def test_a_test_file_without_labels_fails_after_reading_train_before_ray(tmp_path, toy):
     write_csv(tmp_path / "train.csv", reviews(60, 1), ["comment", "target"])
     write_csv(tmp_path / "test.csv", [(1, "a fine film"), (2, "a dull one")], ["id", "comment"])

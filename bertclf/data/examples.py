@@ -7,7 +7,7 @@ the label column, or a text with an unquoted delimiter) is an error naming the r
 repeats the header (files concatenated with their headers) is skipped with a note.
 """
 from dataclasses import dataclass, field
-from typing import List, Optional, Sequence, Union
+from typing import Iterator, List, Optional, Sequence, Tuple, Union
 
 import pandas as pd
 
@@ -33,6 +33,10 @@ class Examples:
 
     def __len__(self) -> int:
         return len(self.texts)
+
+    @property
+    def paired(self) -> bool:
+        return self.pairs is not None
 
     def subset(self, indices: Sequence[int]) -> "Examples":
         def pick(values):
@@ -60,68 +64,105 @@ def _label(value) -> Optional[Label]:
     return None if text.lower() in MISSING else text
 
 
-def read_examples(path, option: str = "train_path", asked: ColumnNames = ColumnNames(), *,
-                  need_labels: bool = True, need_pair=None, dataset: Optional[str] = None) -> Examples:
-    """Read one table; every problem is a UserError naming the option, the file and the row.
+class CheckedRows:
+    """One table's rows, every one checked as it is read, a chunk of the reader's rows at a time: iterating
+    yields (texts, pairs or None, labels as written or None) per chunk and reads the file anew each time.
+    After a full pass: `columns`, `count` (examples kept), `empty_rows` (their indices, 0-based, whose text
+    or pair is blank) and `notes`. Every problem is a UserError naming the option, the file and the row.
 
-    need_pair: True / False when a saved model decides; None: pairs where the header has them.
-    dataset: the shipped data set the file is given as (label_names.LABEL_NAMES): its labels read as
-    that data set's names, whether written as ids or as names; any other label is an error."""
-    table = open_table(path, option)
-    where = table.where
-    texts, pairs, labels = [], [], []
-    columns: Optional[Columns] = None
-    empty, repeated = 0, []
-    for first_row, frame in table.chunks():
-        if columns is None:
-            if frame.empty:
-                break
-            columns = choose(table, frame, asked, need_label=need_labels, need_pair=need_pair)
-            if columns.has_header_row:
-                frame, first_row = frame.iloc[1:], first_row + 1
-        repeats = _repeats_header(frame, columns)
-        text_values = frame[columns.text].tolist()
-        pair_values = frame[columns.pair].tolist() if columns.pair is not None else None
-        label_values = frame[columns.label].tolist() if need_labels else None
-        for k, raw in enumerate(text_values):
-            row = first_row + k
-            if repeats is not None and repeats[k]:
-                repeated.append(row)
-                continue
-            text = _text(raw)
-            pair = _text(pair_values[k]) if pair_values is not None else None
-            if not text.strip() or (pair is not None and not pair.strip()):
-                empty += 1
-                text, pair = text if text.strip() else "", pair if pair is None or pair.strip() else ""
-            if need_labels:
-                label = _label(label_values[k])
-                if label is None:
-                    raise UserError(f"{where}: row {row} has no label (column {columns.names['label']!r})")
-                if isinstance(label, str) and is_long_label(label):
-                    raise UserError(f"{where}: row {row}: the label {label[:40] + '...'!r} in column "
-                                    f"{columns.names['label']!r} is a text, not a label; is --label_column "
-                                    f"right, or does a text hold an unquoted delimiter?")
-                labels.append(label)
-            texts.append(text)
-            if pair is not None:
-                pairs.append(pair)
-    if columns is None or not texts:
-        raise UserError(f"{where}: no rows" + (" after the header" if columns is not None else ""))
-    notes = []
-    if repeated:
-        shown = ", ".join(map(str, repeated[:5])) + (" ..." if len(repeated) > 5 else "")
-        notes.append(f"{where}: skipped {len(repeated)} row(s) repeating the header (row {shown})")
-    if need_labels:
+    need_pair: True / False when a saved model decides; None: pairs where the header has them."""
+
+    def __init__(self, path, option: str = "train_path", asked: ColumnNames = ColumnNames(), *,
+                 need_labels: bool = True, need_pair=None):
+        self.table = open_table(path, option)
+        self.asked, self.need_labels, self.need_pair = asked, need_labels, need_pair
+        self.columns: Optional[Columns] = None
+        self.count, self.empty_rows, self.repeated = 0, [], []
+
+    @property
+    def where(self) -> str:
+        return self.table.where
+
+    def __iter__(self) -> Iterator[Tuple[List[str], Optional[List[str]], Optional[List[Label]]]]:
+        where, columns = self.where, None
+        self.count, self.empty_rows, self.repeated = 0, [], []
+        seen = {}  # label -> its first object: a label column holds a few values, and a row keeps a reference
+        for first_row, frame in self.table.chunks():
+            if columns is None:
+                if frame.empty:
+                    break
+                columns = self.columns = choose(self.table, frame, self.asked, need_label=self.need_labels,
+                                                need_pair=self.need_pair)
+                if columns.has_header_row:
+                    frame, first_row = frame.iloc[1:], first_row + 1
+            repeats = _repeats_header(frame, columns)
+            text_values = frame[columns.text].tolist()
+            pair_values = frame[columns.pair].tolist() if columns.pair is not None else None
+            label_values = frame[columns.label].tolist() if self.need_labels else None
+            texts, pairs, labels = [], [] if pair_values is not None else None, [] if self.need_labels else None
+            for k, raw in enumerate(text_values):
+                row = first_row + k
+                if repeats is not None and repeats[k]:
+                    self.repeated.append(row)
+                    continue
+                text = _text(raw)
+                pair = _text(pair_values[k]) if pair_values is not None else None
+                if not text.strip() or (pair is not None and not pair.strip()):
+                    self.empty_rows.append(self.count + len(texts))
+                    text, pair = text if text.strip() else "", pair if pair is None or pair.strip() else ""
+                if self.need_labels:
+                    label = _label(label_values[k])
+                    if label is None:
+                        raise UserError(f"{where}: row {row} has no label (column {columns.names['label']!r})")
+                    if isinstance(label, str) and is_long_label(label):
+                        raise UserError(f"{where}: row {row}: the label {label[:40] + '...'!r} in column "
+                                        f"{columns.names['label']!r} is a text, not a label; is --label_column "
+                                        f"right, or does a text hold an unquoted delimiter?")
+                    labels.append(seen.setdefault(label, label))
+                texts.append(text)
+                if pair is not None:
+                    pairs.append(pair)
+            self.count += len(texts)
+            yield texts, pairs, labels
+        if columns is None or not self.count:
+            raise UserError(f"{where}: no rows" + (" after the header" if columns is not None else ""))
+
+    def notes(self) -> List[str]:
+        """What the pass skipped, for the log."""
+        if not self.repeated:
+            return []
+        shown = ", ".join(map(str, self.repeated[:5])) + (" ..." if len(self.repeated) > 5 else "")
+        return [f"{self.where}: skipped {len(self.repeated)} row(s) repeating the header (row {shown})"]
+
+    def meant(self, labels: List[Label], dataset: Optional[str]) -> List[Label]:
+        """A full pass's labels as the file means them (see _named_labels); UserError for a column that
+        is no label column. dataset: the shipped data set the file is given as (label_names.LABEL_NAMES):
+        its labels read as that data set's names, whether written as ids or as names; any other label is
+        an error."""
         shipped = label_names_of(dataset)
-        labels = _named_labels(labels, shipped or table.class_names.get(columns.label), where,
+        labels = _named_labels(labels, shipped or self.table.class_names.get(self.columns.label), self.where,
                                f"{dataset} has" if shipped else "the data set declares",
                                f"; labels of your own: leave out --dataset {dataset} (a search: a spec without "
                                f"dataset:, or --search classify)" if shipped else "")
         if len(labels) >= UNIQUE_LABELS_FROM and len(set(labels)) == len(labels):
-            raise UserError(f"{where}: column {columns.names['label']!r} holds a different value in every one of "
-                            f"its {len(labels)} rows: not a label column; pass --label_column NAME")
-    return Examples(texts, labels if need_labels else None, str(path), pairs if columns.pair is not None else None,
-                    empty, notes, columns.names)
+            raise UserError(f"{self.where}: column {self.columns.names['label']!r} holds a different value in every "
+                            f"one of its {len(labels)} rows: not a label column; pass --label_column NAME")
+        return labels
+
+
+def read_examples(path, option: str = "train_path", asked: ColumnNames = ColumnNames(), *,
+                  need_labels: bool = True, need_pair=None, dataset: Optional[str] = None) -> Examples:
+    """Read one table, texts and all (CheckedRows: every problem is a UserError naming the option, the
+    file and the row). dataset: see CheckedRows.meant."""
+    rows = CheckedRows(path, option, asked, need_labels=need_labels, need_pair=need_pair)
+    texts, pairs, labels = [], [], []
+    for chunk_texts, chunk_pairs, chunk_labels in rows:
+        texts += chunk_texts
+        pairs += chunk_pairs or []
+        labels += chunk_labels or []
+    return Examples(texts, rows.meant(labels, dataset) if need_labels else None, str(path),
+                    pairs if rows.columns.pair is not None else None, len(rows.empty_rows), rows.notes(),
+                    rows.columns.names)
 
 
 def _repeats_header(frame: pd.DataFrame, columns: Columns):

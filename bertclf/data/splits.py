@@ -9,6 +9,7 @@ from typing import Callable, List, Sequence
 from ..errors import UserError
 from .columns import ColumnNames
 from .examples import Examples, Label, read_examples
+from .file_rows import scan_examples
 
 
 def build_label_names(examples: Examples, option: str = "train_path") -> List[Label]:
@@ -65,7 +66,7 @@ def seeded_subset(n: int, size, seed: int) -> List[int]:
 
 @dataclass
 class Splits:
-    train: Examples
+    train: Examples  # or FileRows (load_splits(streamed=True)): the rows, not their texts
     valid: Examples
     train_labels: List[int]
     valid_labels: List[int]
@@ -75,35 +76,40 @@ class Splits:
 
 
 def load_splits(train_path, valid_path, *, valid_fraction: float, seed: int, columns: ColumnNames = ColumnNames(),
-                max_train_samples=None, max_valid_samples=None, dataset=None) -> Splits:
-    """dataset: the shipped data set the files are given as (their labels read as its names)."""
-    train = read_examples(train_path, "train_path", columns, dataset=dataset)
+                max_train_samples=None, max_valid_samples=None, dataset=None, streamed: bool = False) -> Splits:
+    """dataset: the shipped data set the files are given as (their labels read as its names).
+    streamed: the files are scanned (file_rows.scan_examples: every check, no texts kept) and the splits
+    are FileRows, the same rows in the same order as the Examples read otherwise."""
+    read = scan_examples if streamed else read_examples
+    train = read(train_path, "train_path", columns, dataset=dataset)
     names = build_label_names(train, "train_path")
     train_ids = encode_labels(train, names, "train_path")
     notes = list(train.notes)
+    keep = list(range(len(train)))
     if valid_path:
-        valid = read_examples(valid_path, "valid_path", columns, need_pair=train.pairs is not None, dataset=dataset)
-        valid_ids = encode_labels(valid, names, "valid_path")
-        notes += valid.notes
+        valid_file = read(valid_path, "valid_path", columns, need_pair=train.paired, dataset=dataset)
+        valid_ids = encode_labels(valid_file, names, "valid_path")
+        notes += valid_file.notes
+        held = list(range(len(valid_file)))
         source = "valid_path"
     elif valid_fraction == 0:
-        valid, valid_ids = train.subset([]), []
+        valid_file, held, valid_ids = train, [], []
         source = "none: all of train is trained on"
     else:
         keep, held = stratified_split(train_ids, valid_fraction, seed, names, notes.append)
         if not held:
             raise UserError(f"--train_path {train.source}: no label has enough examples to hold {valid_fraction:.0%} "
                             f"out; pass --valid_path, or --valid_fraction 0 to train on all of it")
-        valid, valid_ids = train.subset(held), [train_ids[i] for i in held]
-        train, train_ids = train.subset(keep), [train_ids[i] for i in keep]
+        valid_file, valid_ids = train, [train_ids[i] for i in held]
+        train_ids = [train_ids[i] for i in keep]
         source = f"{valid_fraction:.0%} held out of train (stratified, seed {seed})"
-    full = (len(train), len(valid))
-    picked = seeded_subset(len(train), max_train_samples, seed)
-    train, train_ids = train.subset(picked), [train_ids[i] for i in picked]
-    picked = seeded_subset(len(valid), max_valid_samples, seed + 1)
-    valid, valid_ids = valid.subset(picked), [valid_ids[i] for i in picked]
-    source += subset_note([("train", len(train), full[0]), ("valid", len(valid), full[1])])
-    return Splits(train, valid, train_ids, valid_ids, names, source, notes)
+    full = (len(keep), len(held))
+    picked = seeded_subset(len(keep), max_train_samples, seed)
+    keep, train_ids = [keep[i] for i in picked], [train_ids[i] for i in picked]
+    picked = seeded_subset(len(held), max_valid_samples, seed + 1)
+    held, valid_ids = [held[i] for i in picked], [valid_ids[i] for i in picked]
+    source += subset_note([("train", len(keep), full[0]), ("valid", len(held), full[1])])
+    return Splits(train.subset(keep), valid_file.subset(held), train_ids, valid_ids, names, source, notes)
 
 
 def subset_note(sizes) -> str:

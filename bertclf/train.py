@@ -99,7 +99,8 @@ def train(config: TrainConfig, report: Optional[Report] = None, *, inputs=None, 
     should_stop: asked after every optimizer step; True ends the run there, without a report (a
     search's scheduler stopped it, and the process should be free for the next trial at once).
     own_checkpoint: False when resume_from is another run's checkpoint (PBT's donor): only its
-    weights and place are taken, not its history or best (see checkpoint.restore).
+    weights and place are taken, not its history or best (see checkpoint.restore); a donor's
+    checkpoint of its last check gets one check of its weights (train loss NaN: no step was taken).
     """
     check_task_options(config.validate())
     run_folder = prepare_run_dir(config) if save_run and _rank() == 0 else None
@@ -111,6 +112,13 @@ def train(config: TrainConfig, report: Optional[Report] = None, *, inputs=None, 
             "" if own_checkpoint else " (another run's weights: its checks are not this run's)"))
     run.say(describe(run))
     done = ""
+    if resume_from is not None and not own_checkpoint and run.epoch > config.n_epochs:
+        # given another run's weights after its last check (PBT exploits at any report): nothing is left
+        # to train, so one check of those weights is this run's own report. Without it a search holds
+        # only the donor's (Tune keeps the donor's last report as this trial's until the trial reports).
+        metrics = check(run, 0, 1, float("nan"), 0.0)
+        if report is not None:
+            report(dict(metrics), partial(save_checkpoint, run=run))
     while run.epoch <= config.n_epochs and not done and not run.stopped:
         for metrics in train_until_checks(run):
             done = metrics["done_reason"]

@@ -55,9 +55,10 @@ def best_checkpoint(result):
     best_*): the latest checkpoint the trial wrote itself. The engine keeps the best check's weights
     in every checkpoint (best/ when the latest check was not the best), and a check that becomes the
     best always writes one. That is Result.checkpoint, except after a PBT exploit that the trial did
-    not report after (it was exploited at its last check, or given a donor's last checkpoint): PBT
-    makes the donor's checkpoint the trial's latest, in the donor's folder; the trial's own is then
-    the one its last report names (under PBT every check writes one). A trial that drove a
+    not report after: PBT makes the donor's checkpoint the trial's latest, in the donor's folder; the
+    trial's own is then the one its last report names (under PBT every check writes one). A trial
+    exploited at its last check reports one check of the weights it was given (train.train), since
+    Tune takes the donor's last report as the trial's until it reports. A trial that drove a
     TorchTrainer has its checkpoints in Ray Train's storage, reported as `checkpoint_path`."""
     from ray.tune import Checkpoint
     latest = result.checkpoint

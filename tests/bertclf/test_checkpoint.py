@@ -69,6 +69,19 @@ def test_a_run_given_another_runs_weights_reports_only_its_own_checks(declining)
     assert run.history == [] and run.best is None and run.best_state is None and run.epoch == 3
 
 
+def test_a_run_given_another_runs_weights_after_its_last_check_reports_one_check_of_them(declining):
+    # PBT can exploit a trial at its last report; Tune then keeps the donor's last report as the trial's
+    # until the trial reports, so a run with nothing left to train must still report a check of its own
+    reports = []
+    given = train(declining["config"](run_name="given_last"), resume_from=declining["checkpoints"][4],
+                  own_checkpoint=False, report=lambda m, save: reports.append(m))
+    assert [m["epoch"] for m in reports] == [4] and reports[0]["best_epoch"] == 4
+    assert reports[0]["done_reason"] == "completed" and given["best"]["epoch"] == 4
+    donors_last = declining["result"]["history"][-1]
+    assert reports[0]["valid_accuracy"] == donors_last["valid_accuracy"]  # the same weights, checked again
+    assert reports[0]["best_valid_accuracy"] == donors_last["valid_accuracy"] != declining["result"]["best"]["valid_accuracy"]
+
+
 def test_weights_load_strictly_only_the_pooler_may_be_missing(declining, tmp_path):
     folder = tmp_path / "model"
     shutil.copytree(declining["result"]["run_dir"], folder)

@@ -52,8 +52,8 @@ def test_a_row_is_the_trials_last_report_not_its_results_file(tmp_path):
 def test_a_trial_exploited_at_its_last_check_exports_its_own_checkpoint(tmp_path):
     donor = trial(tmp_path, "trial_a_00001", ["checkpoint_000003"])
     folder = trial(tmp_path, "trial_a_00000", ["checkpoint_000003"])
-    # PBT made the donor's checkpoint this trial's latest; the trial restarted from the donor's last
-    # check, had nothing left to train and reported nothing more
+    # PBT made the donor's checkpoint this trial's latest while the trial's last report is its own: the
+    # export follows the report, not Tune's latest checkpoint
     result = Result(metrics=report(4, 4, 0.8333, "checkpoint_000003", trial_id="a_00000", done=True),
                     checkpoint=Checkpoint(str(donor / "checkpoint_000003")), error=None, path=str(folder),
                     metrics_dataframe=None)

@@ -144,7 +144,10 @@ def make_tuner(plan: Plan, shared: Shared):
         write_record(plan.storage, spec.num_samples)
         points = first_points(spec, plan.opts.warm_start)
         if points:
-            start = "the spec's first_trial, the defaults elsewhere" if spec.first_trial else "the defaults"
+            outside = [k for k, v in spec.first_trial.items() if points[0].get(k) != v]
+            start = ("the spec's first_trial, the defaults elsewhere" if len(outside) < len(spec.first_trial)
+                     else "the defaults") + "".join(f"; first_trial's {k}={short(spec.first_trial[k])} lies "
+                                                    f"outside this space" for k in outside)
             say(f"first trial(s): {'the best of ' + plan.opts.warm_start if plan.opts.warm_start else start}"
                 f" ({'; '.join(', '.join(f'{k}={short(v)}' for k, v in p.items()) for p in points)})")
         tuner = Tuner(

@@ -55,7 +55,7 @@ def start(address=None, num_cpus=None, dashboard_host="127.0.0.1", verbose=False
         ray.init(address=address, log_to_driver=verbose, logging_level=level, runtime_env=worker_environment())
         return False
     # The dashboard process also reaps the worker groups of trials that ASHA stops early;
-    # without it a stopped TorchTrainer trial's reservation leaked (tested in tests/test_search.py).
+    # without it a stopped TorchTrainer trial's reservation leaked (tested in tests/distributed/test_search.py).
     ray.init(num_cpus=num_cpus, include_dashboard=True, dashboard_host=dashboard_host,
              _node_ip_address="127.0.0.1", log_to_driver=verbose, logging_level=level,
              runtime_env=worker_environment())

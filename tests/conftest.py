@@ -1,10 +1,11 @@
-import csv
+import json
 import os
-import random
 
 import pytest
 
+from bertclf.smoke import synthetic_korquad
 from bertclf.tiny_model import FAMILIES, build_tiny_model
+from tests.helpers import sentiment_rows, write_csv
 
 # No test may reach a network: model names resolve offline, Ray stays on loopback.
 os.environ["HF_HUB_OFFLINE"] = "1"
@@ -13,33 +14,6 @@ os.environ["TOKENIZERS_PARALLELISM"] = "false"
 os.environ["RAY_ENABLE_WINDOWS_OR_OSX_CLUSTER"] = "0"
 os.environ["RAY_USAGE_STATS_ENABLED"] = "0"
 os.environ["BERT_HPO_OFFLINE"] = "1"  # data downloads only from the tests' own 127.0.0.1 server
-
-POSITIVE = ["great", "wonderful", "excellent", "superb", "loved", "brilliant"]
-NEGATIVE = ["awful", "terrible", "boring", "bad", "hated", "dreadful"]
-FILLER = ("the movie was a story with actors and a plot that i saw on sunday evening "
-          "in town with my friend who likes long films").split()
-
-
-def sentiment_rows(n, seed=0, flip=False):
-    """Texts whose label is decided by one sentiment word among random filler: separable."""
-    rng = random.Random(seed)
-    rows = []
-    for i in range(n):
-        y = i % 2
-        words = rng.sample(FILLER, rng.randint(4, 14)) + [rng.choice(POSITIVE if y else NEGATIVE)]
-        rng.shuffle(words)
-        label = (1 - y) if flip else y
-        rows.append((" ".join(words), "pos" if label else "neg"))
-    return rows
-
-
-def write_csv(path, rows, header=None):
-    with open(path, "w", newline="", encoding="utf-8") as f:
-        writer = csv.writer(f)
-        if header:
-            writer.writerow(header)
-        writer.writerows(rows)
-    return str(path)
 
 
 @pytest.fixture(scope="session", autouse=True)
@@ -90,14 +64,13 @@ def families(tmp_path_factory):
     return {family: build_tiny_model(root / family, texts, family=family) for family in FAMILIES}
 
 
-def _config_and_tokenizer(folder):
-    from transformers import AutoConfig, AutoTokenizer
-    return AutoConfig.from_pretrained(folder), AutoTokenizer.from_pretrained(folder)
-
-
-def _specials(tokenizer):
-    """(before, after) the tokenizer's own template puts around one text."""
-    bare = tokenizer("a", add_special_tokens=False)["input_ids"]
-    full = tokenizer("a")["input_ids"]
-    start = next(i for i in range(len(full)) if full[i:i + len(bare)] == bare)
-    return full[:start], full[start + len(bare):]
+@pytest.fixture(scope="session")
+def korean(tmp_path_factory):
+    """A synthetic Korean SQuAD-format file (bertclf.smoke) and a tiny BERT whose vocabulary was learnt from it."""
+    from bertclf.tiny_model import build_tiny_bert
+    root = tmp_path_factory.mktemp("qa")
+    path = synthetic_korquad(root / "qa.json")
+    texts = [p["context"] + " " + q["question"] for a in json.load(open(path))["data"]
+             for p in a["paragraphs"] for q in p["qas"]]
+    model = build_tiny_bert(root / "tiny", texts, vocab_size=300, hidden=64, intermediate=128)
+    return {"root": root, "path": path, "model": model}

@@ -4,7 +4,7 @@ import sys
 
 import pytest
 
-from tests.test_search import ROOT
+from tests.helpers import ROOT
 
 
 def launch(*args):

@@ -1,9 +1,8 @@
 """The built package holds every sub-package: an editable install (what the tests use) would hide one
 left out of pyproject.toml, and a wheel install would then fail on its import."""
 import tomllib
-from pathlib import Path
 
-ROOT = Path(__file__).resolve().parent.parent
+from tests.helpers import ROOT
 
 
 def test_every_sub_package_is_listed_in_pyproject():

@@ -6,7 +6,7 @@ import pytest
 
 from bertclf.config import config_from_args
 from launch import build_parser, main  # the user-facing parser of one run and --predict
-from tests.conftest import sentiment_rows, write_csv
+from tests.helpers import sentiment_rows, write_csv
 
 SEED_OPTIONS = ["train_path", "valid_path", "max_length", "save_path", "bert_name", "bert_finetuning",
                 "dropout_p", "boost", "n_epochs", "lr", "lr_main", "early_stop", "batch_size",

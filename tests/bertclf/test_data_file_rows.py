@@ -6,7 +6,7 @@ from bertclf.data import readers
 from bertclf.data.file_rows import scan_examples, stream_texts
 from bertclf.data.splits import load_splits
 from bertclf.errors import UserError
-from tests.conftest import sentiment_rows, write_csv
+from tests.helpers import sentiment_rows, write_csv
 
 
 def streamed(part, size):

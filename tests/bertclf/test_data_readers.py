@@ -8,7 +8,7 @@ import pytest
 
 from bertclf.data.examples import read_examples
 from bertclf.errors import UserError
-from tests.conftest import sentiment_rows, write_csv
+from tests.helpers import sentiment_rows, write_csv
 
 ROWS = [("a fine film", "positive"), ("a dull film", "negative"), ("more of the same", "negative")]
 

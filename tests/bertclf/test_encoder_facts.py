@@ -5,7 +5,7 @@ import pytest
 from bertclf.encoder_facts import encoder_facts, trained_pooling
 from bertclf.tiny_model import FAMILIES
 
-from conftest import _config_and_tokenizer, _specials
+from tests.helpers import config_and_tokenizer, template_specials
 
 # family -> (usable positions, has a pooler, attention, first / last special token of its tokenizer)
 EXPECTED = {
@@ -24,11 +24,11 @@ def test_each_family_reports_its_own_facts(families, family):
     """The facts, and a tokenizer with each family's own special tokens (so that code hard-coding one
     family's tokens fails on the others)."""
     from transformers import AutoModel
-    config, tokenizer = _config_and_tokenizer(families[family])
+    config, tokenizer = config_and_tokenizer(families[family])
     facts = encoder_facts(config, tokenizer)
     limit, pooler, attention, first, last = EXPECTED[family]
     assert (facts.position_limit, facts.has_pooler, facts.attention) == (limit, pooler, attention)
-    before, after = _specials(tokenizer)
+    before, after = template_specials(tokenizer)
     assert tokenizer.convert_ids_to_tokens(before) == [first] and tokenizer.convert_ids_to_tokens(after) == [last]
     # loaded as training loads it: SDPA where the class has it, else the model's own (DeBERTa: eager)
     assert AutoModel.from_pretrained(families[family]).config._attn_implementation == attention
@@ -39,7 +39,7 @@ def test_roberta_limit_is_its_positions_less_the_padding_offset(families):
     tokens must run through the model (514 crashed inside the embedding)."""
     import torch
     from transformers import AutoModel
-    config, tokenizer = _config_and_tokenizer(families["roberta"])
+    config, tokenizer = config_and_tokenizer(families["roberta"])
     assert config.max_position_embeddings == 514
     limit = encoder_facts(config, tokenizer).position_limit
     assert limit == 512
@@ -51,7 +51,7 @@ def test_roberta_limit_is_its_positions_less_the_padding_offset(families):
 
 
 def test_a_tokenizer_s_stated_limit_narrows_the_config_s(families):
-    config, tokenizer = _config_and_tokenizer(families["bert"])
+    config, tokenizer = config_and_tokenizer(families["bert"])
     tokenizer.model_max_length = 128
     assert encoder_facts(config, tokenizer).position_limit == 128
 

@@ -3,7 +3,7 @@ import pytest
 
 from bertclf.tokenization import encode, truncate
 
-from conftest import _config_and_tokenizer, _specials
+from tests.helpers import config_and_tokenizer, template_specials
 
 
 def test_truncation_strategies():
@@ -16,11 +16,11 @@ def test_truncation_strategies():
 
 @pytest.mark.parametrize("family", ["bert", "roberta", "deberta-v2"])
 def test_head_tail_uses_the_tokenizer_s_own_special_tokens(families, family):
-    _, tokenizer = _config_and_tokenizer(families[family])
+    _, tokenizer = config_and_tokenizer(families[family])
     text = " ".join(["great"] + ["plot"] * 40 + ["awful"])
     ids = [int(i) for i in encode(tokenizer, [text], 16, "head+tail")[0]]
     bare = tokenizer(text, add_special_tokens=False)["input_ids"]
-    before, after = _specials(tokenizer)
+    before, after = template_specials(tokenizer)
     assert len(ids) == 16
     assert ids[:len(before)] == before and ids[len(ids) - len(after):] == after
     body = ids[len(before):len(ids) - len(after)]

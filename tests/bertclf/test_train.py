@@ -9,7 +9,7 @@ from safetensors.torch import load_file
 
 from bertclf.tiny_model import FAMILIES
 from bertclf.train import train
-from tests.conftest import sentiment_rows, write_csv
+from tests.helpers import sentiment_rows, write_csv
 
 
 def test_learns_separable_data(config_for):
@@ -25,7 +25,7 @@ def _weights(run_dir):
 
 
 def test_gradient_accumulation_4x8_equals_one_step_of_32(config_for, toy, tmp_path):
-    from tests.conftest import sentiment_rows, write_csv
+    from tests.helpers import sentiment_rows, write_csv
     one_batch = write_csv(tmp_path / "32.csv", sentiment_rows(32, seed=5))
     runs = {}
     for accumulation in (1, 4):
@@ -42,7 +42,7 @@ def test_gradient_accumulation_4x8_equals_one_step_of_32(config_for, toy, tmp_pa
 
 
 def test_last_partial_accumulation_is_trained_not_dropped(config_for, tmp_path):
-    from tests.conftest import sentiment_rows, write_csv
+    from tests.helpers import sentiment_rows, write_csv
     path = write_csv(tmp_path / "36.csv", sentiment_rows(36, seed=6))
     seen = []
     train(config_for(train_path=path, batch_size=32, gradient_accumulation_steps=4, n_epochs=1),

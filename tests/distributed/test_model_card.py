@@ -4,7 +4,6 @@ import subprocess
 import sys
 from pathlib import Path
 
-import pytest
 
 from bert_hpo_distributed.model_card import how_to_load
 from bertclf.classification_predict import predict_texts
@@ -14,7 +13,7 @@ from bertclf.portable import write_portable
 from bertclf.predict import load_model
 from bertclf.qa_predict import answer_questions
 from bertclf.train import train
-from conftest import sentiment_rows, write_csv
+from tests.helpers import sentiment_rows, write_csv
 
 
 def snippets(folder) -> list:

@@ -7,7 +7,7 @@ from bertclf.tiny_model import build_tiny_model
 from bert_hpo_distributed.inputs import search_configs, tokenise
 from bert_hpo_distributed.plan import SearchOptions, make_plan
 from bert_hpo_distributed.spec import load_spec
-from conftest import sentiment_rows, write_csv
+from tests.helpers import sentiment_rows, write_csv
 
 
 def test_a_smoke_test_stands_one_tiny_bert_in_for_every_searched_model(tmp_path):

@@ -1,6 +1,6 @@
 """results.py without Ray running: a trial's row is its last report as Tune holds it, and the checkpoint
 exported for it is the one that holds that report's best check, also after PBT gave the trial a donor's.
-(The end-to-end check, a PBT search whose exported model is re-scored: tests/test_search.py.)"""
+(The end-to-end check, a PBT search whose exported model is re-scored: tests/distributed/test_search.py.)"""
 import pandas as pd
 from ray.tune import Checkpoint, Result
 

@@ -7,7 +7,7 @@ import tempfile
 
 import pytest
 
-from tests.conftest import sentiment_rows, write_csv
+from tests.helpers import sentiment_rows, write_csv
 
 pytestmark = [pytest.mark.ray, pytest.mark.cluster]
 

@@ -8,7 +8,7 @@ import time
 
 import pytest
 
-from tests.test_search import ROOT, read_csv, write_imdb_like
+from tests.helpers import ROOT, read_csv, write_imdb_like
 
 pytestmark = pytest.mark.ray
 

@@ -5,7 +5,7 @@ import subprocess
 
 import pytest
 
-from tests.test_search import ROOT
+from tests.helpers import ROOT
 
 pytestmark = pytest.mark.ray
 

@@ -4,7 +4,7 @@ import importlib.util
 import pytest
 import yaml
 
-from tests.test_search import ROOT
+from tests.helpers import ROOT
 
 SPEC = ROOT / "bench" / "race_from_scratch.yaml"
 

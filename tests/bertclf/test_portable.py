@@ -12,7 +12,7 @@ from bertclf.classification_predict import predict_texts
 from bertclf.predict import load_model
 from bertclf.portable import write_portable
 from bertclf.train import train
-from conftest import sentiment_rows, write_csv
+from tests.helpers import sentiment_rows, write_csv
 
 # Run with `python -I` (no PYTHONPATH, so no worktree) and an import hook that refuses the project's
 # packages: the editable install would otherwise still find them.

@@ -5,11 +5,11 @@ import json
 import math
 import subprocess
 import sys
-from pathlib import Path
 
 import pytest
 
-ROOT = Path(__file__).resolve().parent.parent
+from tests.helpers import ROOT
+
 sys.path.insert(0, str(ROOT))
 
 from bench.curve_table import load_table  # noqa: E402

@@ -16,7 +16,7 @@ def test_a_search_chooses_between_two_non_bert_families_with_their_own_ranges(fa
     import subprocess
     import sys
     import yaml
-    from tests.test_search import ROOT
+    from tests.helpers import ROOT
     distil, roberta = families["distilbert"], families["roberta"]
     spec = {"name": "two-models", "num_samples": 3, "seed": 0, "startup_trials": 3,
             "scheduler": {"type": "none"}, "resources": {"cpus_per_worker": 1}, "refit": True,

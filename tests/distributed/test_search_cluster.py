@@ -17,7 +17,7 @@ from pathlib import Path
 import pytest
 import yaml
 
-from tests.test_search import ROOT, read_csv, run, search_cmd, write_imdb_like
+from tests.helpers import ROOT, read_csv, run, search_cmd, write_imdb_like
 
 pytestmark = [pytest.mark.ray, pytest.mark.cluster]
 

@@ -10,7 +10,7 @@ from bertclf.data.label_names import LABEL_NAMES
 from bertclf.errors import UserError
 from bertclf.predict import score_model
 from bertclf.predict import test_inputs as read_test  # (not collected as a test)
-from conftest import sentiment_rows, write_csv
+from tests.helpers import sentiment_rows, write_csv
 
 AS_IDS = {"neg": 0, "pos": 1}
 AS_NAMES = {"neg": "negative", "pos": "positive"}

@@ -7,8 +7,7 @@ import time
 
 import pytest
 
-from tests.conftest import sentiment_rows, write_csv
-from tests.test_search import ROOT, run
+from tests.helpers import ROOT, run, sentiment_rows, write_csv
 
 pytestmark = pytest.mark.ray
 NEUTRAL = "the film was a film with a start and an end"

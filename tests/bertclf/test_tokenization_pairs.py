@@ -8,7 +8,7 @@ import torch
 from launch import main  # the user-facing parser
 from bertclf.encoders import load_tokenizer
 from bertclf.tokenization import encode, pair_lengths
-from conftest import sentiment_rows, write_csv
+from tests.helpers import sentiment_rows, write_csv
 
 
 def test_pair_lengths_cut_the_longer_text_first():

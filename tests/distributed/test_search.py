@@ -2,8 +2,6 @@
 
 Each test that starts Ray stops it, also when it fails (a subprocess, or a fixture's finally).
 """
-import csv
-import gzip
 import json
 import os
 import re
@@ -17,29 +15,10 @@ from pathlib import Path
 import pytest
 import torch
 
-from tests.conftest import sentiment_rows
+from bertclf.smoke import synthetic_korquad
+from tests.helpers import ROOT, read_csv, run, search_cmd, write_imdb_like
 
 pytestmark = pytest.mark.ray
-ROOT = Path(__file__).resolve().parent.parent
-
-
-def write_imdb_like(folder: Path, n_train=600, n_test=200):
-    folder.mkdir(parents=True, exist_ok=True)
-    for name, n, seed in (("imdb_train.csv.gz", n_train, 11), ("imdb_test.csv.gz", n_test, 12)):
-        rows = ["text,label"] + [f'"{t}",{1 if y == "pos" else 0}' for t, y in sentiment_rows(n, seed)]
-        (folder / name).write_bytes(gzip.compress("\n".join(rows).encode()))
-    return folder
-
-
-def search_cmd(data_dir, out_dir, *extra):
-    return [sys.executable, str(ROOT / "launch.py"), "--search", "imdb", "--smoke-test",
-            "--data-dir", str(data_dir), "--output-dir", str(out_dir), "--num-cpus", "2", *extra]
-
-
-def run(cmd, timeout=400):
-    env = dict(os.environ, PYTHONUNBUFFERED="1", RAY_DEDUP_LOGS="0")
-    proc = subprocess.run(cmd, cwd=ROOT, env=env, capture_output=True, text=True, timeout=timeout)
-    return proc
 
 
 def wait_for_finished_trials(trials_dir: Path, count: int, timeout: float = 240) -> dict:
@@ -54,11 +33,6 @@ def wait_for_finished_trials(trials_dir: Path, count: int, timeout: float = 240)
                 finished.setdefault(result, result.read_bytes())
     assert finished, "no trial finished in time"
     return finished
-
-
-def read_csv(path):
-    with open(path, newline="") as f:
-        return list(csv.DictReader(f))
 
 
 def test_same_seed_gives_same_trial_configurations(tmp_path):
@@ -251,10 +225,9 @@ def test_nsmc_smoke_search(tmp_path):
 
 
 def test_korquad_smoke_search_splits_the_dev_set_by_article(tmp_path):
-    from tests.test_qa import korean_squad
     data = tmp_path / "data"
     data.mkdir()
-    korean_squad(data / "KorQuAD_v1.0_dev.json", n_articles=8)  # the dev set only, as on this machine
+    synthetic_korquad(data / "KorQuAD_v1.0_dev.json", n_articles=8)  # the dev set only, as on this machine
     cmd = [sys.executable, str(ROOT / "launch.py"), "--search", "korquad", "--smoke-test", "--data-dir",
            str(data), "--output-dir", str(tmp_path / "out"), "--num-cpus", "2"]
     proc = run(cmd)
@@ -430,3 +403,25 @@ def test_ray_lost_under_the_search_is_one_error_line_naming_resume(tmp_path):
     assert proc.returncode == 2, stderr[-3000:]
     ours = [line for line in stderr.splitlines() if line.strip() and not line.startswith("[bert-hpo]")]
     assert len(ours) == 1 and ours[0].startswith("error: Ray stopped under the search") and "--resume" in ours[0], stderr[-3000:]
+
+
+def test_ctrl_c_before_the_trials_keeps_nothing_and_says_to_run_the_command_again(tmp_path):
+    """Ctrl-C while the driver prepares (reading, tokenising, before Ray and the Tuner): nothing to resume."""
+    out = tmp_path / "out"
+    proc = subprocess.Popen(search_cmd(write_imdb_like(tmp_path / "data"), out), cwd=ROOT, stdout=subprocess.DEVNULL,
+                            stderr=subprocess.PIPE, text=True, env=dict(os.environ, PYTHONUNBUFFERED="1"),
+                            start_new_session=True)
+    try:
+        first = proc.stderr.readline()  # the plan's first note: the data are read next, Ray starts after them
+        assert first.startswith("[bert-hpo] "), first
+        assert (out / "imdb-smoke").is_dir()  # the smoke slice is written there already
+        os.killpg(proc.pid, signal.SIGINT)
+        output = first + proc.communicate(timeout=120)[1]
+    finally:
+        if proc.poll() is None:
+            os.killpg(proc.pid, signal.SIGKILL)
+    assert proc.returncode == 130, output[-3000:]
+    assert output.splitlines()[-1] == ("interrupted before any trial started: nothing was kept; run the same "
+                                       "command to start the search again"), output[-3000:]
+    assert "--resume" not in output and "Traceback" not in output
+    assert not (out / "imdb-smoke").exists()  # no folder left to block the same command

@@ -1,0 +1,76 @@
+"""What many tests share: the repository root, separable toy texts, files written like the
+shipped data sets, and the search command run as a user runs it."""
+import csv
+import gzip
+import os
+import random
+import subprocess
+import sys
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parent.parent
+
+POSITIVE = ["great", "wonderful", "excellent", "superb", "loved", "brilliant"]
+NEGATIVE = ["awful", "terrible", "boring", "bad", "hated", "dreadful"]
+FILLER = ("the movie was a story with actors and a plot that i saw on sunday evening "
+          "in town with my friend who likes long films").split()
+
+
+def sentiment_rows(n, seed=0, flip=False):
+    """Texts whose label is decided by one sentiment word among random filler: separable."""
+    rng = random.Random(seed)
+    rows = []
+    for i in range(n):
+        y = i % 2
+        words = rng.sample(FILLER, rng.randint(4, 14)) + [rng.choice(POSITIVE if y else NEGATIVE)]
+        rng.shuffle(words)
+        label = (1 - y) if flip else y
+        rows.append((" ".join(words), "pos" if label else "neg"))
+    return rows
+
+
+def write_csv(path, rows, header=None):
+    with open(path, "w", newline="", encoding="utf-8") as f:
+        writer = csv.writer(f)
+        if header:
+            writer.writerow(header)
+        writer.writerows(rows)
+    return str(path)
+
+
+def write_imdb_like(folder: Path, n_train=600, n_test=200):
+    folder.mkdir(parents=True, exist_ok=True)
+    for name, n, seed in (("imdb_train.csv.gz", n_train, 11), ("imdb_test.csv.gz", n_test, 12)):
+        rows = ["text,label"] + [f'"{t}",{1 if y == "pos" else 0}' for t, y in sentiment_rows(n, seed)]
+        (folder / name).write_bytes(gzip.compress("\n".join(rows).encode()))
+    return folder
+
+
+def search_cmd(data_dir, out_dir, *extra):
+    return [sys.executable, str(ROOT / "launch.py"), "--search", "imdb", "--smoke-test",
+            "--data-dir", str(data_dir), "--output-dir", str(out_dir), "--num-cpus", "2", *extra]
+
+
+def run(cmd, timeout=400):
+    env = dict(os.environ, PYTHONUNBUFFERED="1", RAY_DEDUP_LOGS="0")
+    proc = subprocess.run(cmd, cwd=ROOT, env=env, capture_output=True, text=True, timeout=timeout)
+    return proc
+
+
+def read_csv(path):
+    with open(path, newline="") as f:
+        return list(csv.DictReader(f))
+
+
+def config_and_tokenizer(folder):
+    """(AutoConfig, AutoTokenizer) of a saved model folder."""
+    from transformers import AutoConfig, AutoTokenizer
+    return AutoConfig.from_pretrained(folder), AutoTokenizer.from_pretrained(folder)
+
+
+def template_specials(tokenizer):
+    """(before, after) the tokenizer's own template puts around one text."""
+    bare = tokenizer("a", add_special_tokens=False)["input_ids"]
+    full = tokenizer("a")["input_ids"]
+    start = next(i for i in range(len(full)) if full[i:i + len(bare)] == bare)
+    return full[:start], full[start + len(bare):]

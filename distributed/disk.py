@@ -1,7 +1,7 @@
 """What a finished search leaves on disk: its trial checkpoints deleted once the best model is exported
-(they are most of what it wrote: 209 MB beside a 6 MB best model for the CPU IMDB search), unless
---keep-checkpoints; and how much it wrote, for the summary. Local folders and URIs (s3://...) alike,
-through pyarrow's file systems."""
+(usually most of what it wrote: every trial keeps its best checkpoints), unless --keep-checkpoints; and
+how much it wrote, for the summary. Local folders and URIs (s3://...) alike, through pyarrow's file
+systems."""
 from pathlib import Path
 
 CHECKPOINT_PREFIX = "checkpoint_"  # Tune's and Ray Train's checkpoint folders: trials, TorchTrainer runs, refit

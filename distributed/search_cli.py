@@ -60,7 +60,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> list:
     actions.append(p.add_argument("--gpu-wait", type=float, default=600.0, metavar="SECONDS",
                                   help="how long to wait for a GPU before the trials (on a cluster, for the autoscaler; default 600)"))
     actions.append(p.add_argument("--no-shared-inputs", dest="share_inputs", action="store_false",
-                                  help="every trial tokenises and computes boost features itself, as the seed did "
+                                  help="every trial tokenises and computes boost features itself, as the original did "
                                        "(for benchmarks; the default computes them once for the whole search)"))
     actions.append(p.add_argument("--dashboard-host", metavar="HOST", default="127.0.0.1",
                                   help="interface for the local Ray dashboard (default 127.0.0.1: this machine only)"))

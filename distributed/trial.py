@@ -154,7 +154,7 @@ def gpu_memory_probe():
 
 
 def own_inputs_or_shared(config, shared: Shared, run_id: str):
-    """The prepared inputs from the object store; with --no-shared-inputs (a benchmark of the seed's
+    """The prepared inputs from the object store; with --no-shared-inputs (a benchmark of the original's
     way) None, and a cache of this run's own: the run reads, tokenises and encodes for itself."""
     if shared.inputs:
         return gathered(ray.get(shared.inputs_for(inputs_key(config))))

@@ -56,7 +56,7 @@ def test_readme_smoke_command_needs_nothing_but_the_install(tmp_path):
     md = (out / "results.md").read_text()
     assert "| BERT finetune | Max token Length | Best Epoch | train loss | valid loss | valid accuracy |" in md
     header = next(line for line in md.splitlines() if "BERT finetune" in line)
-    table = [line for line in md.splitlines()  # the seed's table (not the per-class one below it)
+    table = [line for line in md.splitlines()  # the original's table (not the per-class one below it)
              if line.startswith("| ") and line != header and line.count("|") == header.count("|")]
     assert [float(line.split("|")[6]) for line in table] == [round(a, 4) for a in sorted(accs, reverse=True)]
     assert "re-scored once on the untouched test split (all 100 examples of test.csv)" in md

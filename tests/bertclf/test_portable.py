@@ -56,7 +56,7 @@ TEXTS = ["a wonderful and superb film", "boring awful plot", "the movie was a st
 
 
 @pytest.mark.parametrize("options, maps", [
-    (dict(), True),  # the seed's model: pooled [CLS], linear head, fine-tuned
+    (dict(), True),  # the original's model: pooled [CLS], linear head, fine-tuned
     (dict(pooling="mean", head="mlp", truncation="tail"), False),
     (dict(bert_finetuning=False, boost=True, pooling="mean+max", layers="last4"), False),
     (dict(bert_finetuning=False), True),  # frozen encoder: its weights come from bert_name

@@ -38,7 +38,7 @@ def test_the_readme_example_runs_as_a_smoke_search(tmp_path):
     out = tmp_path / "out" / "classify-smoke"
     results = (out / "results.md").read_text()
     assert results.startswith("# Search classify-smoke: train reviews.csv, test reviews_test.csv")
-    assert "| valid macro f1 |" in results  # the chosen metric in the seed's table
+    assert "| valid macro f1 |" in results  # the chosen metric in the original's table
     # the headline test score is the chosen metric's, accuracy after it: in results.md, on the console, in the card
     assert re.search(r"\*\*test macro f1 [01]\.\d{4} / test accuracy [01]\.\d{4}\*\* \(valid macro f1 ", results)
     assert re.search(r"best model \([^)]+\): valid macro f1 [01]\.\d{4}, test macro f1 [01]\.\d{4} / test "

@@ -5,8 +5,8 @@ Both read what Tune holds of each trial (Result.metrics: its last report; Result
 the trial's result.json: Tune copies that file back from storage over its local copy whenever a
 trial restarts (a PBT pause or exploit, a retry, a resumed search), so reports made since the last
 sync to storage are lost from it, and its last line can be a check older than the latest checkpoint.
-Only a trial that drove a TorchTrainer is found through that file: its checkpoints' paths are in
-its reports alone."""
+A trial that drove a TorchTrainer names its checkpoints in its reports alone: its last report as
+Tune holds it, else the newest path in that file that exists."""
 from pathlib import Path, PurePosixPath
 
 import pandas as pd
@@ -21,7 +21,7 @@ def trial_table(grid, spec) -> pd.DataFrame:
     rows = []
     for result in grid:
         trial_id = Path(result.path).name.removeprefix("trial_")
-        metrics = result.metrics or {}
+        metrics = own_report(result)
         row = {"trial": f"trial_{trial_id}",
                "status": trial_status(metrics, result.error is not None, spec.scheduler.type,
                                       trial_id in budget.current().stopped),
@@ -45,6 +45,27 @@ def trial_table(grid, spec) -> pd.DataFrame:
     return table
 
 
+def own_report(result) -> dict:
+    """The trial's own last report. Tune holds the donor's last report as the trial's after a PBT
+    exploit until the trial reports again (Trial.on_restore); a trial stopped before that (by the
+    time budget) would show the donor's scores: its own last report is then the last line of its own
+    results (Result.metrics_dataframe), {} when it made none. Reports carry the trial's id (Tune
+    adds trial_id to each)."""
+    metrics = result.metrics or {}
+    trial_id = Path(result.path).name.removeprefix("trial_")
+    if metrics.get("trial_id", trial_id) == trial_id:
+        return metrics
+    frame = result.metrics_dataframe
+    if frame is None or "trial_id" not in frame:
+        return {}
+    own = frame[frame["trial_id"] == trial_id]
+    return {} if own.empty else {k: (None if _missing(v) else v) for k, v in own.iloc[-1].items()}
+
+
+def _missing(value) -> bool:
+    return isinstance(value, float) and value != value  # NaN: a column this report did not fill
+
+
 def spec_metrics(spec):
     from bertclf.task_registry import task_kind
     return task_kind(spec.task).metrics
@@ -59,18 +80,20 @@ def best_checkpoint(result):
     trial's own is then the one its last report names (under PBT every check writes one). A trial
     exploited at its last check reports one check of the weights it was given (train.train), since
     Tune takes the donor's last report as the trial's until it reports. A trial that drove a
-    TorchTrainer has its checkpoints in Ray Train's storage, reported as `checkpoint_path`."""
+    TorchTrainer has its checkpoints in Ray Train's storage, reported as `checkpoint_path`. None: the
+    trial wrote none of its own (exploited, then stopped by the time budget before its first check)."""
     from ray.tune import Checkpoint
     latest = result.checkpoint
     if latest is not None:
         if PurePosixPath(latest.path).parent == PurePosixPath(result.path):
             return latest
-        own = PurePosixPath(result.path) / result.metrics["checkpoint_dir_name"]
-        return Checkpoint(path=str(own), filesystem=latest.filesystem)
+        name = own_report(result).get("checkpoint_dir_name")
+        return Checkpoint(path=str(PurePosixPath(result.path) / name), filesystem=latest.filesystem) if name else None
+    paths = [own_report(result).get("checkpoint_path")]  # the last report as Tune holds it: newer than the file
     frame = result.metrics_dataframe
     if frame is not None and "checkpoint_path" in frame:
-        paths = frame.dropna(subset=["checkpoint_path"])["checkpoint_path"]
-        for path in reversed(paths.tolist()):
-            if "://" in path or Path(path).exists():
-                return Checkpoint(path)
+        paths = frame.dropna(subset=["checkpoint_path"])["checkpoint_path"].tolist() + paths
+    for path in reversed(paths):
+        if path and ("://" in path or Path(path).exists()):
+            return Checkpoint(path)
     return None

@@ -58,3 +58,43 @@ def test_a_trial_exploited_at_its_last_check_exports_its_own_checkpoint(tmp_path
                     checkpoint=Checkpoint(str(donor / "checkpoint_000003")), error=None, path=str(folder),
                     metrics_dataframe=None)
     assert best_checkpoint(result).path == str(folder / "checkpoint_000003")
+
+
+def test_a_trial_stopped_before_reporting_after_an_exploit_shows_its_own_last_report(tmp_path):
+    """PBT gave the trial a donor's weights, then the time budget stopped it before its next check:
+    Tune holds the donor's last report as the trial's (Trial.on_restore). The row and the export are
+    the trial's own last report and checkpoint; a trial that never reported has no score."""
+    donor = trial(tmp_path, "trial_a_00001", ["checkpoint_000003"])
+    folder = trial(tmp_path, "trial_a_00000", ["checkpoint_000001"])
+    donors = report(4, 4, 0.875, "checkpoint_000003", trial_id="a_00001")
+    own = pd.DataFrame([report(1, 1, 0.75, "checkpoint_000000", trial_id="a_00000"),
+                        report(2, 2, 0.7917, "checkpoint_000001", trial_id="a_00000")])
+    result = Result(metrics=donors, checkpoint=Checkpoint(str(donor / "checkpoint_000003")), error=None,
+                    path=str(folder), metrics_dataframe=own)
+    never = trial(tmp_path, "trial_a_00002", [])
+    silent = Result(metrics=donors, checkpoint=Checkpoint(str(donor / "checkpoint_000003")), error=None,
+                    path=str(never), metrics_dataframe=None)
+    table = trial_table(Grid([silent, result], []), load_spec("imdb", profile=["cpu", "smoke"]))
+    assert list(table["trial"]) == ["trial_a_00000", "trial_a_00002"]
+    row = table.iloc[0]
+    assert (row["epochs_run"], row["best_epoch"], row["best_valid_accuracy"]) == (2, 2, 0.7917)
+    assert pd.isna(table.iloc[1]["best_valid_accuracy"]) and table.iloc[1]["epochs_run"] == 0
+    assert best_checkpoint(result).path == str(folder / "checkpoint_000001")
+    assert best_checkpoint(silent) is None
+
+
+def test_a_multi_worker_trials_checkpoint_is_its_last_report_even_when_its_results_file_is_stale(tmp_path):
+    """A TorchTrainer's checkpoints live in Ray Train's storage and are named only in the reports; after a
+    restart the trial's results file can miss its last reports (see the module's docstring)."""
+    train_storage = tmp_path / "train"
+    for name in ("checkpoint_000001", "checkpoint_000002"):
+        (train_storage / name).mkdir(parents=True)
+    folder = trial(tmp_path, "trial_a_00000", [])
+    last = report(4, 4, 0.875, None, trial_id="a_00000", checkpoint_path=str(train_storage / "checkpoint_000002"))
+    stale = pd.DataFrame([report(3, 3, 0.8333, None, trial_id="a_00000",
+                                 checkpoint_path=str(train_storage / "checkpoint_000001"))])
+    result = Result(metrics=last, checkpoint=None, error=None, path=str(folder), metrics_dataframe=stale)
+    assert best_checkpoint(result).path == str(train_storage / "checkpoint_000002")
+    gone = Result(metrics={**last, "checkpoint_path": str(tmp_path / "deleted")}, checkpoint=None, error=None,
+                  path=str(folder), metrics_dataframe=stale)
+    assert best_checkpoint(gone).path == str(train_storage / "checkpoint_000001")

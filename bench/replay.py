@@ -90,6 +90,7 @@ class Outcome:
     # per trial, in the order started: (table row that answers it, trials the searcher had seen
     # complete when it proposed it): what a searcher proposes and how informed it was
     proposals: List[Tuple[int, int]] = field(default_factory=list)
+    starts: List[float] = field(default_factory=list)  # simulated s at which each trial started, as proposals
     started: int = 0  # trials that started (under a horizon, fewer than those proposed)
     unstarted: int = 0  # trials proposed before the horizon that no worker took before it
 
@@ -112,7 +113,12 @@ def max_pending(search_alg, workers: int) -> int:
     """tune_controller._get_max_pending_trials, with the cluster's CPUs = workers."""
     if isinstance(search_alg, SearchGenerator):
         return search_alg.searcher.max_concurrent
-    return max(MIN_AUTOSCALING_PENDING, int(workers * 1.1))
+    return autoscaling_pending(workers)
+
+
+def autoscaling_pending(cpus: int) -> int:
+    """The pending trials Tune keeps for its own random generator on a cluster of `cpus` CPUs."""
+    return max(MIN_AUTOSCALING_PENDING, int(cpus * 1.1))
 
 
 @dataclass
@@ -184,6 +190,7 @@ def replay(table, searcher, scheduler, *, workers: int, concurrency: int, num_sa
                 never_started.discard(trial)
                 out.started += 1
                 out.proposals.append((sim.positions[trial].row, seen[trial]))
+                out.starts.append(at)
             pos = sim.positions[trial]
             seconds = overhead + table.rows[pos.row]["checks"][pos.done][table.clock]
             heapq.heappush(events, (at + seconds, next(order), trial, seconds))

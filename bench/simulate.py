@@ -19,8 +19,9 @@ A method is a name, optionally with changes to the shipped spec after `@`:
                  does), as many trials in flight as workers
   asha_random    Ray's BasicVariantGenerator with the shipped ASHA and the engine's stops, every trial in flight
   pbt            the shipped PBT (scheduler type pbt, the spec's other settings), every trial in flight
-  changes: inflight=all|workers|quarter|N (N x workers; quarter: a quarter of the trials, at least
-  the start-up's), startup=N (the spec's startup_trials: TPE's own n_startup_trials), grace=EPOCHS,
+  changes: inflight=all|tune|workers|quarter|N (N x workers; quarter: a quarter of the trials, at least
+  the start-up's; tune: at most Tune's own pending-trial limit for its random generator, the larger of
+  200 and 1.1 x the cluster's CPUs), startup=N (the spec's startup_trials: TPE's own n_startup_trials), grace=EPOCHS,
   rf=FACTOR, patience=N (the engine's early_stop; -1: off); e.g. default@inflight=workers,startup=8
 """
 import argparse
@@ -42,7 +43,7 @@ from bert_hpo_distributed.budget import BudgetVariants  # noqa: E402
 from bert_hpo_distributed.searchers import first_points, scheduler, search_algorithm  # noqa: E402
 from bert_hpo_distributed.spec import load_spec  # noqa: E402
 from bench.curve_table import load_table, read_meta  # noqa: E402
-from bench.replay import Rules, replay  # noqa: E402
+from bench.replay import Rules, autoscaling_pending, replay  # noqa: E402
 
 BASE_METHODS = ("default", "random", "tpe_nostop", "asha_random", "pbt")
 CHANGES = ("inflight", "startup", "grace", "rf", "patience")
@@ -88,6 +89,7 @@ def setting(spec, method: str, workers: int, num_samples: int, seed: int, valid_
     startup = int(options.get("startup", spec.startup_trials))
     inflight = options.get("inflight", "workers" if name == "tpe_nostop" else "all")
     concurrency = (num_samples if inflight == "all" else workers if inflight == "workers"
+                   else min(num_samples, autoscaling_pending(workers)) if inflight == "tune"
                    else min(num_samples, max(startup, math.ceil(num_samples / 4))) if inflight == "quarter"
                    else max(1, round(float(inflight) * workers)))
     spec = replace(spec, scheduler=sched, startup_trials=startup)

@@ -30,6 +30,7 @@ from ray.tune.schedulers.pbt import _PBTTrialState
 from ray.tune.search import ConcurrencyLimiter, SearchAlgorithm, SearchGenerator
 
 from bertclf.train import DEGENERATE_AT
+from bert_hpo_distributed import budget
 from bert_hpo_distributed.searchers import TIME_ATTR
 
 # tune_controller._get_max_pending_trials for a BasicVariantGenerator: "at least 200 pending trials
@@ -86,9 +87,12 @@ class Outcome:
     worker_s: float  # busy worker-seconds
     exploits: int = 0
     cut: bool = False  # the replay hit max_checks (PBT restoring donors' earlier checks without end)
-    # per trial, in the order proposed: (table row that answers it, trials the searcher had seen
+    # per trial, in the order started: (table row that answers it, trials the searcher had seen
     # complete when it proposed it): what a searcher proposes and how informed it was
     proposals: List[Tuple[int, int]] = field(default_factory=list)
+    starts: List[float] = field(default_factory=list)  # simulated s at which each trial started, as proposals
+    started: int = 0  # trials that started (under a horizon, fewer than those proposed)
+    unstarted: int = 0  # trials proposed before the horizon that no worker took before it
 
     def time_to(self, target: float) -> float:
         return next((t for t, v in self.trace if v >= target), math.inf)
@@ -109,7 +113,12 @@ def max_pending(search_alg, workers: int) -> int:
     """tune_controller._get_max_pending_trials, with the cluster's CPUs = workers."""
     if isinstance(search_alg, SearchGenerator):
         return search_alg.searcher.max_concurrent
-    return max(MIN_AUTOSCALING_PENDING, int(workers * 1.1))
+    return autoscaling_pending(workers)
+
+
+def autoscaling_pending(cpus: int) -> int:
+    """The pending trials Tune keeps for its own random generator on a cluster of `cpus` CPUs."""
+    return max(MIN_AUTOSCALING_PENDING, int(cpus * 1.1))
 
 
 @dataclass
@@ -134,13 +143,19 @@ class Controller:
 
 def replay(table, searcher, scheduler, *, workers: int, concurrency: int, num_samples: int, rules: Rules,
            seed: int, param_space: Optional[dict] = None, start_overhead_s: float = 0.0,
-           max_checks: Optional[int] = None, fresh_rows: bool = False) -> Outcome:
+           max_checks: Optional[int] = None, fresh_rows: bool = False,
+           horizon_s: Optional[float] = None) -> Outcome:
     """One search of `num_samples` trials on `workers` workers, `concurrency` trials in flight.
     `fresh_rows`: a proposal whose nearest row an earlier trial already replays gets the nearest row
     not replayed yet (a new configuration is a new draw of its curve, not the same curve again).
     PBT moves an exploited trial back to its donor's saved check, so its total checks are not
     bounded by the table: the replay stops after `max_checks` checks (default: 4 x every trial
-    running the longest curve) and says so in `Outcome.cut`."""
+    running the longest curve) and says so in `Outcome.cut`.
+    `horizon_s`: a time budget in simulated seconds, the product's own (distributed/budget.py on the
+    simulated clock): its searchers propose nothing after it, and its stopper ends a running trial at
+    the trial's first check after it. No trial starts after it either: a trial proposed before it
+    that no worker took is dropped and counted in `Outcome.unstarted` (Tune would still start it
+    and the stopper end it at its first check: time the comparison does not give any method)."""
     longest = max(len(r["checks"]) for r in table.rows)
     max_checks = max_checks or 4 * num_samples * longest
     random.seed(seed)  # PBT's donor choice and mutations
@@ -161,12 +176,21 @@ def replay(table, searcher, scheduler, *, workers: int, concurrency: int, num_sa
         # fill made a 256-trial replay quadratic
         out = Outcome(trace=[], end_s=0.0, trials=0, checks=0, worker_s=0.0)
         completed = [0]  # trials the searcher was told are complete
+        seen = {}  # trial -> completed trials when it was proposed
+        taken = set()  # rows proposed so far (fresh_rows)
         now = 0.0
+        clock = [now]  # the simulated seconds the budget reads
+        budget.start(horizon_s, 0.0, clock=lambda: clock[0])
+        stopper = budget.BudgetStopper()
 
         def start(trial, at, overhead):
             trial.set_status(Trial.RUNNING)
             running.add(trial)
-            never_started.discard(trial)
+            if trial in never_started:
+                never_started.discard(trial)
+                out.started += 1
+                out.proposals.append((sim.positions[trial].row, seen[trial]))
+                out.starts.append(at)
             pos = sim.positions[trial]
             seconds = overhead + table.rows[pos.row]["checks"][pos.done][table.clock]
             heapq.heappush(events, (at + seconds, next(order), trial, seconds))
@@ -179,12 +203,19 @@ def replay(table, searcher, scheduler, *, workers: int, concurrency: int, num_sa
                 trial.custom_trial_name = trial.trial_id
                 sim.trials.append(trial)
                 never_started.add(trial)
-                row = table.nearest(trial.config, {r for r, _ in out.proposals} if fresh_rows else frozenset())
+                row = table.nearest(trial.config, taken if fresh_rows else frozenset())
+                taken.add(row)
                 sim.positions[trial] = Position(row=row, done=0)
-                out.proposals.append((sim.positions[trial].row, completed[0]))
+                seen[trial] = completed[0]
                 iterations[trial] = 0
                 scheduler.on_trial_add(sim, trial)
                 out.trials += 1
+            if budget.current().over():
+                for trial in list(never_started):  # no trial starts after the horizon
+                    never_started.discard(trial)
+                    trial.set_status(Trial.TERMINATED)
+                    scheduler.on_trial_remove(sim, trial)
+                    out.unstarted += 1
             while len(running) < workers:
                 trial = scheduler.choose_trial_to_run(sim)
                 if trial is None:
@@ -194,6 +225,7 @@ def replay(table, searcher, scheduler, *, workers: int, concurrency: int, num_sa
         fill(now)
         while events and out.checks < max_checks:
             now, _, trial, seconds = heapq.heappop(events)
+            clock[0] = now
             out.worker_s += seconds
             pos = sim.positions[trial]
             checks = table.rows[pos.row]["checks"]
@@ -211,7 +243,9 @@ def replay(table, searcher, scheduler, *, workers: int, concurrency: int, num_sa
                       "training_iteration": iterations[trial], "time_total_s": now}
             engine_done = rules.done(checks, pos.done, pos.bad_checks, metric)
             search_alg.on_trial_result(trial.trial_id, result)
-            decision = scheduler.on_trial_result(sim, trial, result)
+            # Tune asks its stoppers first and the scheduler only about a trial they let run on
+            over = stopper(trial.trial_id, {**result, "done": engine_done})
+            decision = TrialScheduler.STOP if over else scheduler.on_trial_result(sim, trial, result)
             latest = trial.run_metadata.checkpoint_manager._latest_checkpoint_result
             if latest is not None and isinstance(latest.checkpoint, Position) and applied.get(trial) is not latest:
                 applied[trial] = latest  # PBT exploited: continue from the donor's saved check
@@ -233,6 +267,7 @@ def replay(table, searcher, scheduler, *, workers: int, concurrency: int, num_sa
         out.end_s = now
         return out
     finally:
+        budget.start(None, 0.0)  # the process's budget is the simulated one only while it replays
         shutil.rmtree(storage, ignore_errors=True)
 
 

@@ -4,16 +4,24 @@ seeds each; writes the per-seed numbers (JSON) and a report of medians and sprea
   python bench/simulate.py --table bench/results/curves_boost.json --workers 1 8 32 64 --seeds 30 \
       --output bench/results/simulation_boost.json
 
+Two ways to end a search: a fixed trial count (--trials-per-worker, --num-samples: every method runs
+that many trials), or equal time (--horizon-waves K: every method gets the same simulated seconds, K
+x the table's median full-trial time, under the product's --time-budget: no proposal and no trial
+start after it, running trials stop at their next check; give a trial count no method reaches, the
+report counts the seeds where the count bound).
+
 A method is a name, optionally with changes to the shipped spec after `@`:
   default        the spec as shipped: its searcher (TPE) and scheduler (ASHA) from
                  distributed/searchers.py, the engine's stops, every trial in flight (the cluster rule)
-  random         Ray's BasicVariantGenerator, FIFO, every trial to its last epoch, every trial in flight
+  random         Ray's BasicVariantGenerator (the product's, under the time budget), FIFO, every trial to
+                 its last epoch, every trial in flight
   tpe_nostop     the shipped TPE, FIFO, every trial to its last epoch (what Trainer.hyperparameter_search
                  does), as many trials in flight as workers
   asha_random    Ray's BasicVariantGenerator with the shipped ASHA and the engine's stops, every trial in flight
   pbt            the shipped PBT (scheduler type pbt, the spec's other settings), every trial in flight
-  changes: inflight=all|workers|quarter|N (N x workers; quarter: a quarter of the trials, at least
-  the start-up's), startup=N (the spec's startup_trials: TPE's own n_startup_trials), grace=EPOCHS,
+  changes: inflight=all|tune|workers|quarter|N (N x workers; quarter: a quarter of the trials, at least
+  the start-up's; tune: at most Tune's own pending-trial limit for its random generator, the larger of
+  200 and 1.1 x the cluster's CPUs), startup=N (the spec's startup_trials: TPE's own n_startup_trials), grace=EPOCHS,
   rf=FACTOR, patience=N (the engine's early_stop; -1: off); e.g. default@inflight=workers,startup=8
 """
 import argparse
@@ -31,10 +39,11 @@ import numpy as np
 
 sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 from bertclf.atomic import write_text  # noqa: E402
+from bert_hpo_distributed.budget import BudgetVariants  # noqa: E402
 from bert_hpo_distributed.searchers import first_points, scheduler, search_algorithm  # noqa: E402
 from bert_hpo_distributed.spec import load_spec  # noqa: E402
 from bench.curve_table import load_table, read_meta  # noqa: E402
-from bench.replay import Rules, replay  # noqa: E402
+from bench.replay import Rules, autoscaling_pending, replay  # noqa: E402
 
 BASE_METHODS = ("default", "random", "tpe_nostop", "asha_random", "pbt")
 CHANGES = ("inflight", "startup", "grace", "rf", "patience")
@@ -67,7 +76,6 @@ def engine_rules(spec, valid_size: int, stops: bool) -> Rules:
 def setting(spec, method: str, workers: int, num_samples: int, seed: int, valid_size: int):
     """(searcher, scheduler, trials in flight, param_space, engine rules) of one method."""
     from ray.tune.schedulers import FIFOScheduler
-    from ray.tune.search.basic_variant import BasicVariantGenerator
     name, options = parse_method(method)
     spec = replace(spec, seed=seed, num_samples=num_samples)
     sched = spec.scheduler
@@ -81,6 +89,7 @@ def setting(spec, method: str, workers: int, num_samples: int, seed: int, valid_
     startup = int(options.get("startup", spec.startup_trials))
     inflight = options.get("inflight", "workers" if name == "tpe_nostop" else "all")
     concurrency = (num_samples if inflight == "all" else workers if inflight == "workers"
+                   else min(num_samples, autoscaling_pending(workers)) if inflight == "tune"
                    else min(num_samples, max(startup, math.ceil(num_samples / 4))) if inflight == "quarter"
                    else max(1, round(float(inflight) * workers)))
     spec = replace(spec, scheduler=sched, startup_trials=startup)
@@ -93,24 +102,34 @@ def setting(spec, method: str, workers: int, num_samples: int, seed: int, valid_
     stopper = scheduler(spec, max_epochs) if name != "random" else FIFOScheduler()
     rules = engine_rules(spec, valid_size, stops=name not in ("random", "tpe_nostop"))
     if name in ("random", "asha_random"):
-        return BasicVariantGenerator(random_state=seed), stopper, concurrency, space, rules
+        return BudgetVariants(random_state=seed), stopper, concurrency, space, rules
     return (search_algorithm(spec, concurrency, points), stopper, concurrency, space if name == "pbt" else None,
             rules)
 
 
 def run_one(job):
-    table_path, clock, method, workers, num_samples, seed, overhead, targets, fresh_rows = job
+    table_path, clock, method, workers, num_samples, seed, overhead, targets, fresh_rows, waves = job
     logging.getLogger("ray.tune").setLevel(logging.WARNING)  # PBT logs every exploit at INFO
     table, spec = _load(table_path, clock), _spec(table_path)
     searcher, sched, concurrency, space, rules = setting(spec, method, workers, num_samples, seed, valid_size(table))
     started = time.perf_counter()
     out = replay(table, searcher, sched, workers=workers, concurrency=concurrency, num_samples=num_samples,
-                 rules=rules, seed=seed, param_space=space, start_overhead_s=overhead, fresh_rows=fresh_rows)
+                 rules=rules, seed=seed, param_space=space, start_overhead_s=overhead, fresh_rows=fresh_rows,
+                 horizon_s=horizon(table, waves))
     return {"method": method, "workers": workers, "seed": seed, "num_samples": num_samples, "concurrency": concurrency,
+            "started": out.started, "unstarted": out.unstarted,
             "time_to_target_s": {str(p): out.time_to(table.best - p / 100) for p in targets}, "final": out.final,
             "gap": table.best - out.final, "end_s": out.end_s, "trials": out.trials, "checks": out.checks,
             "worker_s": out.worker_s, "exploits": out.exploits, "cut": out.cut, "cpu_s": time.perf_counter() - started,
             **proposal_stats(table, out.proposals)}
+
+
+def horizon(table, waves):
+    """Simulated seconds of `waves` x the table's median full-trial time (every check of a row); None
+    without waves (a fixed trial count ends the search)."""
+    if waves is None:
+        return None
+    return waves * float(np.median([sum(c[table.clock] for c in r["checks"]) for r in table.rows]))
 
 
 def proposal_stats(table, proposals) -> dict:
@@ -175,6 +194,9 @@ def summarise(rows, table, targets) -> dict:
                         "end_s": quantiles([r["end_s"] for r in rs]),
                         "worker_s_median": float(np.median([r["worker_s"] for r in rs])),
                         "trials_median": float(np.median([r["trials"] for r in rs])),
+                        "started_median": float(np.median([r.get("started", r["trials"]) for r in rs])),
+                        # seeds that started every trial of the count: the count, not the horizon, ended them
+                        "ran_out": sum(r.get("started", r["trials"]) >= r["num_samples"] for r in rs),
                         "cut": sum(bool(r.get("cut")) for r in rs),
                         "proposals": {k: float(np.median([r[k] for r in rs if k in r] or [math.nan]))
                                       for k in ("informed_share", "distinct_rows", "proposed_mean_best")}})
@@ -203,14 +225,18 @@ def markdown(summary, table_path, args) -> str:
                 if "rows_within_target" in summary else "") + ". "
              f"Up to {args.seeds} seeds per setting; start overhead {args.start_overhead} s per trial start. "
              + (" Every trial replays a row no earlier trial replayed (--fresh-rows)." if args.fresh_rows else "")
+             + (f" Equal time: every search ends at a horizon of {summary['horizon_s']:.2f} s ({args.horizon_waves:g} x "
+                f"the table's median full-trial time; no trial starts after it, running trials stop at their next "
+                f"check); `trials` is the count asked for, `started` the median started before the horizon."
+                if args.horizon_waves else "")
              + f" Time in simulated seconds (a check lasts its recorded `{args.clock}`); median [25th, 75th percentile] over seeds; `never`: the target was "
              f"not reached in that share of seeds."
              + ("" if summary.get("complete", True) else
                 f" **Partial**: the command was stopped; only the worker counts below finished."), "",
-             "| workers | method | trials | in flight | "
+             "| workers | method | trials | started | in flight | "
              + " | ".join(f"reached -{p} | time to -{p} pt, s" for p in targets)
              + " | final gap, points | search ends, s | worker-s | informed | distinct rows | proposed rows' best |",
-             "|---|---|---|---|" + "---|---|" * len(targets) + "---|---|---|---|---|---|"]
+             "|---|---|---|---|---|" + "---|---|" * len(targets) + "---|---|---|---|---|---|"]
     by_workers = {}
     for s in summary["settings"]:
         by_workers.setdefault(s["workers"], []).append(s)
@@ -221,7 +247,10 @@ def markdown(summary, table_path, args) -> str:
                                for p in targets)
             g, e = s["gap_points"], s["end_s"]
             cut = f" ({s['cut']}/{s['seeds']} cut at max_checks)" if s.get("cut") else ""
-            lines.append(f"| {workers} | {s['method']}{cut} | {s['num_samples']} | {s['concurrency']} | {times} | "
+            if args.horizon_waves and s.get("ran_out"):
+                cut += f" ({s['ran_out']}/{s['seeds']} ran out of trials before the horizon)"
+            lines.append(f"| {workers} | {s['method']}{cut} | {s['num_samples']} | {s.get('started_median', math.nan):.0f} | "
+                         f"{s['concurrency']} | {times} | "
                          f"{g[1]:.2f} [{g[0]:.2f}, {g[2]:.2f}] | {fmt_s(e[1])} | {s['worker_s_median']:,.0f} | "
                          + " | ".join(fmt_proposals(s.get("proposals", {}))) + " |")
     return "\n".join(lines) + "\n"
@@ -245,6 +274,10 @@ def main():
     parser.add_argument("--fresh-rows", action="store_true",
                         help="a proposal whose nearest row is already replayed gets the nearest row not replayed "
                              "yet (a new configuration is a new draw, not the same curve again)")
+    parser.add_argument("--horizon-waves", type=float, default=None,
+                        help="equal time: every search ends after this many x the table's median full-trial time "
+                             "(simulated seconds, the product's --time-budget); give --trials-per-worker large "
+                             "enough that no method runs out of trials before it")
     parser.add_argument("--start-overhead", type=float, default=0.0, help="simulated seconds to start a trial")
     parser.add_argument("--jobs", type=int, default=1, help="processes")
     parser.add_argument("--resume", action="store_true",
@@ -267,7 +300,7 @@ def main():
         # the methods, so that a grid stopped early holds about as many seeds of every method
         n = args.num_samples or max(spec.num_samples, math.ceil(args.trials_per_worker * workers))
         jobs += [(args.table, args.clock, m, workers, n, seed, args.start_overhead, tuple(args.targets),
-                  args.fresh_rows)
+                  args.fresh_rows, args.horizon_waves)
                  for seed in range(args.seeds) for m in args.methods if (m, workers, seed, n) not in finished]
     started, rows = time.perf_counter(), list(done)
 
@@ -277,6 +310,8 @@ def main():
         summary["table"] = list(args.table)
         summary["clock"] = args.clock
         summary["fresh_rows"] = args.fresh_rows
+        summary["horizon_waves"] = args.horizon_waves
+        summary["horizon_s"] = horizon(table, args.horizon_waves)
         summary["cpu_s"] = time.perf_counter() - started
         summary["complete"] = final
         write_text(args.output, json.dumps({"summary": summary, "runs": rows}, indent=1))
@@ -299,10 +334,11 @@ def _earlier_runs(args) -> list:
     same = (earlier["summary"]["table"] == list(args.table)
             and earlier["summary"]["targets_points"] == [str(p) for p in args.targets]
             and earlier["summary"].get("clock", "seconds") == args.clock
-            and earlier["summary"].get("fresh_rows", False) == args.fresh_rows)
+            and earlier["summary"].get("fresh_rows", False) == args.fresh_rows
+            and earlier["summary"].get("horizon_waves") == args.horizon_waves)
     if not same:
-        raise SystemExit(f"error: --resume: {args.output} holds replays of another table, targets, --clock "
-                         f"or --fresh-rows")
+        raise SystemExit(f"error: --resume: {args.output} holds replays of another table, targets, --clock, "
+                         f"--fresh-rows or --horizon-waves")
     return earlier["runs"]
 
 

@@ -12,7 +12,7 @@ experiment and restores them on --resume, so neither holds the budget: both ask 
 process's budget.
 """
 import time
-from typing import Optional, Set
+from typing import Callable, Optional, Set
 
 from ray.tune.search import ConcurrencyLimiter, Searcher
 from ray.tune.search.basic_variant import BasicVariantGenerator
@@ -20,27 +20,28 @@ from ray.tune.stopper import Stopper
 
 
 class TimeBudget:
-    """seconds: None for no budget; started: time.time() when the trials started."""
+    """seconds: None for no budget; started: clock() when the trials started; clock: time.time, or
+    the search simulator's simulated seconds (bench/replay.py replays searches under a budget)."""
 
-    def __init__(self, seconds: Optional[float] = None, started: float = 0.0):
-        self.seconds, self.started = seconds, started
+    def __init__(self, seconds: Optional[float] = None, started: float = 0.0, clock: Callable[[], float] = time.time):
+        self.seconds, self.started, self.clock = seconds, started, clock
         self.stopped: Set[str] = set()  # ids of the trials it stopped before they were done
 
     def over(self) -> bool:
-        return self.seconds is not None and time.time() - self.started >= self.seconds
+        return self.seconds is not None and self.clock() - self.started >= self.seconds
 
     def left(self) -> Optional[float]:
         """Seconds left (0 when over), None without a budget."""
-        return None if self.seconds is None else max(0.0, self.seconds - (time.time() - self.started))
+        return None if self.seconds is None else max(0.0, self.seconds - (self.clock() - self.started))
 
 
 _current = TimeBudget()
 
 
-def start(seconds: Optional[float], started: float) -> TimeBudget:
+def start(seconds: Optional[float], started: float, clock: Callable[[], float] = time.time) -> TimeBudget:
     """This process's budget, from now on what current() returns."""
     global _current
-    _current = TimeBudget(seconds, started)
+    _current = TimeBudget(seconds, started, clock)
     return _current
 
 

@@ -126,6 +126,14 @@ def test_the_readme_commands_run(table, tmp_path):
     resumed = json.loads((tmp_path / "sim.json").read_text())
     assert resumed["runs"][:len(runs)] == runs and len(resumed["runs"]) == 3 * 2 * 3
     assert {r["seed"] for r in resumed["runs"][len(runs):]} == {2} and resumed["summary"]["complete"]
+    # equal time (--horizon-waves): the report says the horizon, and the trial count did not bind
+    proc = subprocess.run([sys.executable, "bench/simulate.py", "--table", str(table_path), "--workers", "4", "--seeds", "1",
+                           "--horizon-waves", "4", "--trials-per-worker", "15", "--methods", "default", "random",
+                           "default@inflight=tune", "--output", str(tmp_path / "equal.json")], cwd=ROOT, capture_output=True, text=True)
+    assert proc.returncode == 0, proc.stderr
+    equal = json.loads((tmp_path / "equal.json").read_text())
+    assert equal["summary"]["horizon_s"] == 24.0 and "horizon of 24.00 s" in (tmp_path / "equal.md").read_text()
+    assert all(r["started"] < r["num_samples"] == 60 for r in equal["runs"]) and equal["runs"][2]["concurrency"] == 60
 
 
 def test_the_clock_is_the_recorded_wall_or_cpu_seconds(table, tmp_path):
@@ -149,3 +157,24 @@ def test_the_clock_is_the_recorded_wall_or_cpu_seconds(table, tmp_path):
     assert proc.returncode == 2 and proc.stderr.strip().splitlines()[-1] == \
         f"error: --table: {old}: row 1 has no `cpu_seconds` at every check", proc.stderr
     assert not (tmp_path / "sim.json").exists()
+
+
+def test_equal_time_every_method_gets_the_same_seconds_and_asha_looks_at_more_configurations(table):
+    """--horizon-waves: under the product's time budget on the simulated clock no trial starts after
+    the horizon (those proposed but not started are dropped), running trials stop at their next
+    check, and with no trial count that binds ASHA's early cuts buy more trials than FIFO random."""
+    from bench.simulate import horizon
+    limit = horizon(table, 4)
+    assert limit == 4 * 6.0  # the median full trial: 4 checks of 1 s (linear) or 2 s (mlp), 6 s between them
+    outs = {}
+    for method in ("random", "asha_random", "default"):
+        searcher, sched, concurrency, space, rules = setting(table_spec(table.meta), method, 4, 60, 0, 20)
+        outs[method] = replay(table, searcher, sched, workers=4, concurrency=concurrency, num_samples=60,
+                              rules=rules, seed=0, param_space=space, horizon_s=limit)
+    for out in outs.values():
+        assert out.starts and max(out.starts) < limit and len(out.starts) == out.started < 60
+        assert limit <= out.end_s <= limit + 2.0  # each running trial ends at its first check after the horizon
+        assert out.started + out.unstarted == out.trials  # every trial in flight: the rest were proposed, not started
+    assert outs["asha_random"].started > outs["random"].started and outs["default"].started > outs["random"].started
+    fixed, _, _ = run(table, "random", workers=4, num_samples=40)  # no horizon: the count ends the search
+    assert fixed.started == 40 and fixed.unstarted == 0 and fixed.end_s > limit

@@ -125,6 +125,7 @@ def autoscaling_pending(cpus: int) -> int:
 class Controller:
     """The TuneController stand-in: what Tune's schedulers call back on."""
     search_alg: SearchAlgorithm
+    scheduler: TrialScheduler
     trials: List[Trial] = field(default_factory=list)
     positions: Dict[Trial, Position] = field(default_factory=dict)
 
@@ -140,6 +141,14 @@ class Controller:
     def pause_trial(self, trial, should_checkpoint: bool = True):
         trial.set_status(Trial.PAUSED)
 
+    def stop_trial(self, trial):
+        """Tune's stop_trial for a trial that is not running (what the product's scheduler calls on
+        the trials still waiting when the time budget runs out, distributed/budget.py)."""
+        if trial.status in (Trial.PENDING, Trial.PAUSED):
+            self.scheduler.on_trial_remove(self, trial)
+            self.search_alg.on_trial_complete(trial.trial_id)
+            trial.set_status(Trial.TERMINATED)
+
 
 def replay(table, searcher, scheduler, *, workers: int, concurrency: int, num_samples: int, rules: Rules,
            seed: int, param_space: Optional[dict] = None, start_overhead_s: float = 0.0,
@@ -153,9 +162,9 @@ def replay(table, searcher, scheduler, *, workers: int, concurrency: int, num_sa
     running the longest curve) and says so in `Outcome.cut`.
     `horizon_s`: a time budget in simulated seconds, the product's own (distributed/budget.py on the
     simulated clock): its searchers propose nothing after it, and its stopper ends a running trial at
-    the trial's first check after it. No trial starts after it either: a trial proposed before it
-    that no worker took is dropped and counted in `Outcome.unstarted` (Tune would still start it
-    and the stopper end it at its first check: time the comparison does not give any method)."""
+    the trial's first check after it, and its scheduler starts no trial after it: a trial proposed
+    before it that no worker took is stopped (budget.StopsPendingAtBudget) and counted in
+    `Outcome.unstarted`."""
     longest = max(len(r["checks"]) for r in table.rows)
     max_checks = max_checks or 4 * num_samples * longest
     random.seed(seed)  # PBT's donor choice and mutations
@@ -168,7 +177,7 @@ def replay(table, searcher, scheduler, *, workers: int, concurrency: int, num_sa
         search_alg = as_search_alg(searcher, concurrency)
         search_alg.add_configurations([Experiment("sim", _never_run, config=param_space or {},
                                                   num_samples=num_samples, storage_path=storage)])
-        sim = Controller(search_alg)
+        sim = Controller(search_alg, scheduler)
         pending_cap = max_pending(search_alg, workers)
         events, order = [], itertools.count()
         running, iterations, applied = set(), {}, {}
@@ -210,17 +219,13 @@ def replay(table, searcher, scheduler, *, workers: int, concurrency: int, num_sa
                 iterations[trial] = 0
                 scheduler.on_trial_add(sim, trial)
                 out.trials += 1
-            if budget.current().over():
-                for trial in list(never_started):  # no trial starts after the horizon
-                    never_started.discard(trial)
-                    trial.set_status(Trial.TERMINATED)
-                    scheduler.on_trial_remove(sim, trial)
-                    out.unstarted += 1
-            while len(running) < workers:
+            while len(running) < workers or budget.current().over():
+                # after the horizon the product's scheduler stops the waiting trials instead of choosing one
                 trial = scheduler.choose_trial_to_run(sim)
                 if trial is None:
                     break
                 start(trial, at, start_overhead_s)  # a fresh trial, or one restored from a checkpoint
+            never_started.difference_update([t for t in never_started if t.status == Trial.TERMINATED])
 
         fill(now)
         while events and out.checks < max_checks:
@@ -242,6 +247,7 @@ def replay(table, searcher, scheduler, *, workers: int, concurrency: int, num_sa
                       "valid_loss": check["valid_loss"], "train_loss": check["train_loss"],
                       "training_iteration": iterations[trial], "time_total_s": now}
             engine_done = rules.done(checks, pos.done, pos.bad_checks, metric)
+            trial.run_metadata.last_result = result  # as Tune keeps it (budget.py tells started trials by it)
             search_alg.on_trial_result(trial.trial_id, result)
             # Tune asks its stoppers first and the scheduler only about a trial they let run on
             over = stopper(trial.trial_id, {**result, "done": engine_done})
@@ -265,6 +271,7 @@ def replay(table, searcher, scheduler, *, workers: int, concurrency: int, num_sa
             fill(now)
         out.cut = bool(events)
         out.end_s = now
+        out.unstarted = len(budget.current().unstarted)
         return out
     finally:
         budget.start(None, 0.0)  # the process's budget is the simulated one only while it replays

@@ -39,7 +39,7 @@ import numpy as np
 
 sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 from bertclf.atomic import write_text  # noqa: E402
-from bert_hpo_distributed.budget import BudgetVariants  # noqa: E402
+from bert_hpo_distributed.budget import BudgetFIFO, BudgetVariants  # noqa: E402
 from bert_hpo_distributed.searchers import first_points, scheduler, search_algorithm  # noqa: E402
 from bert_hpo_distributed.spec import load_spec  # noqa: E402
 from bench.curve_table import load_table, read_meta  # noqa: E402
@@ -75,7 +75,6 @@ def engine_rules(spec, valid_size: int, stops: bool) -> Rules:
 
 def setting(spec, method: str, workers: int, num_samples: int, seed: int, valid_size: int):
     """(searcher, scheduler, trials in flight, param_space, engine rules) of one method."""
-    from ray.tune.schedulers import FIFOScheduler
     name, options = parse_method(method)
     spec = replace(spec, seed=seed, num_samples=num_samples)
     sched = spec.scheduler
@@ -99,7 +98,7 @@ def setting(spec, method: str, workers: int, num_samples: int, seed: int, valid_
     points = first_points(spec, None)
     if name == "tpe_nostop":
         spec = replace(spec, scheduler=replace(sched, type="none"))
-    stopper = scheduler(spec, max_epochs) if name != "random" else FIFOScheduler()
+    stopper = scheduler(spec, max_epochs) if name != "random" else BudgetFIFO()  # FIFO, under the time budget
     rules = engine_rules(spec, valid_size, stops=name not in ("random", "tpe_nostop"))
     if name in ("random", "asha_random"):
         return BudgetVariants(random_state=seed), stopper, concurrency, space, rules

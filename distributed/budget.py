@@ -3,7 +3,9 @@ next check (reported, so it counts like any trial's); the outputs are written as
 
 Ray Tune's own TuneConfig(time_budget_s) is not used: when it runs out, Tune ends the experiment and
 kills running trials in the middle of an epoch. Here the searcher stops proposing trials (so Tune
-sees the search finish) and a Stopper ends each running trial at its next report.
+sees the search finish), a Stopper ends each running trial at its next report, and the scheduler
+stops the trials proposed before the budget that have not started (on a cluster every trial of the
+count is in flight: Tune would start each of them after the budget, for one check).
 
 The budget counts from the start of the trials, as Ray's time_budget_s and Optuna's timeout do
 (reading the data, feature passes and Ray's start are not in it; repeats, test score and refit
@@ -14,6 +16,8 @@ process's budget.
 import time
 from typing import Callable, Optional, Set
 
+from ray.tune.experiment import Trial
+from ray.tune.schedulers import AsyncHyperBandScheduler, FIFOScheduler, PopulationBasedTraining
 from ray.tune.search import ConcurrencyLimiter, Searcher
 from ray.tune.search.basic_variant import BasicVariantGenerator
 from ray.tune.stopper import Stopper
@@ -26,6 +30,7 @@ class TimeBudget:
     def __init__(self, seconds: Optional[float] = None, started: float = 0.0, clock: Callable[[], float] = time.time):
         self.seconds, self.started, self.clock = seconds, started, clock
         self.stopped: Set[str] = set()  # ids of the trials it stopped before they were done
+        self.unstarted: Set[str] = set()  # ids of the trials proposed before it ran out, never started
 
     def over(self) -> bool:
         return self.seconds is not None and self.clock() - self.started >= self.seconds
@@ -80,3 +85,31 @@ class BudgetVariants(BasicVariantGenerator):
             self.set_finished()
             return None
         return super().next_trial()
+
+
+class StopsPendingAtBudget:
+    """A Tune scheduler that, once the budget ran out, starts nothing: it stops every trial waiting
+    to start (PENDING) or to go on (PAUSED, as PBT leaves them) instead of choosing one. A trial that
+    never reported is recorded as unstarted, one that did as stopped by the budget."""
+
+    def choose_trial_to_run(self, tune_controller):
+        budget = current()
+        if not budget.over():
+            return super().choose_trial_to_run(tune_controller)
+        for trial in list(tune_controller.get_trials()):
+            if trial.status in (Trial.PENDING, Trial.PAUSED):
+                (budget.stopped if trial.has_reported_at_least_once else budget.unstarted).add(trial.trial_id)
+                tune_controller.stop_trial(trial)
+        return None
+
+
+class BudgetFIFO(StopsPendingAtBudget, FIFOScheduler):
+    pass
+
+
+class BudgetASHA(StopsPendingAtBudget, AsyncHyperBandScheduler):
+    pass
+
+
+class BudgetPBT(StopsPendingAtBudget, PopulationBasedTraining):
+    pass

@@ -89,8 +89,11 @@ class Progress(Callback):
                       f"{duration(time.time() - self.started)} elapsed{self._best_text()}")
 
     def _finished(self, trials, trial, errored: bool):
-        self.finished = sum(t.status in ("TERMINATED", "ERROR") for t in trials) + (trial.status not in (
-            "TERMINATED", "ERROR"))
+        unstarted = budget.current().unstarted
+        if trial.trial_id in unstarted:
+            return  # stopped by the time budget before it started: the summary counts these
+        self.finished = sum(t.status in ("TERMINATED", "ERROR") and t.trial_id not in unstarted for t in trials) + (
+            trial.status not in ("TERMINATED", "ERROR"))
         last = self.last.get(trial.trial_id, {})
         status = trial_status(last, errored, self.spec.scheduler.type, trial.trial_id in budget.current().stopped)
         seconds = last.get("time_total_s", 0.0)

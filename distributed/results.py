@@ -21,6 +21,8 @@ def trial_table(grid, spec) -> pd.DataFrame:
     rows = []
     for result in grid:
         trial_id = Path(result.path).name.removeprefix("trial_")
+        if trial_id in budget.current().unstarted:
+            continue  # proposed before the time budget ran out, never started
         metrics = own_report(result)
         row = {"trial": f"trial_{trial_id}",
                "status": trial_status(metrics, result.error is not None, spec.scheduler.type,

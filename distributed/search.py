@@ -192,8 +192,10 @@ def fit(plan: Plan, shared: Shared, tuner):
         if not any(r.metrics for r in grid):
             raise SearchFailed(f"the time budget of {spec.time_budget:g} s ran out before any trial finished a "
                                f"check; give the search more time (--time-budget)")
-        say(f"time budget: {len(grid)} of {spec.num_samples} trials ran"
-            + (f", {len(budget.current().stopped)} of them stopped early by it" if budget.current().stopped else ""))
+        spent = budget.current()
+        say(f"time budget: {len(grid) - len(spent.unstarted)} of {spec.num_samples} trials ran"
+            + (f", {len(spent.stopped)} of them stopped early by it" if spent.stopped else "")
+            + (f"; {len(spent.unstarted)} proposed before it ran out did not start" if spent.unstarted else ""))
     elif finished < spec.num_samples:
         raise SearchInterrupted(f"{finished} of {spec.num_samples} trials finished and are kept in {plan.experiment}")
     return grid, seconds

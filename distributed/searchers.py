@@ -7,7 +7,7 @@ from typing import List
 
 from bertclf.errors import UserError
 
-from .budget import BudgetLimiter, BudgetVariants
+from .budget import BudgetASHA, BudgetFIFO, BudgetLimiter, BudgetPBT, BudgetVariants
 
 TIME_ATTR = "epoch"  # the schedulers' clock: epochs trained, in fractions when a run checks mid-epoch
 
@@ -80,19 +80,18 @@ def param_space(spec) -> dict:
 
 
 def scheduler(spec, max_epochs: int):
-    from ray.tune.schedulers import ASHAScheduler, FIFOScheduler, PopulationBasedTraining
+    """The spec's scheduler (ASHA, PBT, or FIFO for none), each starting no trial after the time budget."""
     s = spec.scheduler
     if s.type == "asha":
-        return ASHAScheduler(time_attr=TIME_ATTR, metric=spec.score_key, mode="max", max_t=max_epochs,
-                             grace_period=s.grace_period, reduction_factor=s.reduction_factor)
+        return BudgetASHA(time_attr=TIME_ATTR, metric=spec.score_key, mode="max", max_t=max_epochs,
+                          grace_period=s.grace_period, reduction_factor=s.reduction_factor)
     if s.type == "pbt":
         # only continuous hyperparameters mutate: a new max_length or mode would not fit the weights
         mutations = {key: dist.to_tune() for key, dist in spec.space.items() if not dist.is_choice}
-        return PopulationBasedTraining(time_attr=TIME_ATTR, metric=spec.score_key, mode="max",
-                                       perturbation_interval=s.perturbation_interval,
-                                       hyperparam_mutations=mutations, quantile_fraction=s.quantile_fraction,
-                                       resample_probability=s.resample_probability)
-    return FIFOScheduler()
+        return BudgetPBT(time_attr=TIME_ATTR, metric=spec.score_key, mode="max",
+                         perturbation_interval=s.perturbation_interval, hyperparam_mutations=mutations,
+                         quantile_fraction=s.quantile_fraction, resample_probability=s.resample_probability)
+    return BudgetFIFO()
 
 
 # PBT copies a donor's latest checkpoint while the donor trains on: Ray warns that keeping 2 or

@@ -62,7 +62,7 @@ def test_replay_is_deterministic_and_uses_the_shipped_objects(table):
     assert (first.trace, first.end_s, first.checks) == (again.trace, again.end_s, again.checks)
     # the product's TPE comes under its time-budget limiter (distributed/budget.py), as in a search
     assert type(searcher).__name__ == "BudgetLimiter" and type(searcher.searcher).__name__ == "TolerantOptunaSearch"
-    assert type(sched).__name__ == "AsyncHyperBandScheduler"
+    assert type(sched).__name__ == "BudgetASHA"  # the shipped ASHA: AsyncHyperBandScheduler under the time budget
     assert first.trials == 12
     assert first.checks < 12 * 4  # ASHA stopped some trials before their last epoch
     full, _, _ = run(table, "tpe_nostop")
@@ -77,7 +77,7 @@ def test_workers_share_the_simulated_time_and_pbt_exploits(table):
     assert one.end_s == pytest.approx(one.worker_s)  # one worker: the search is as long as all its checks
     assert four.end_s < one.end_s / 2
     pbt, _, sched = run(table, "pbt", workers=4)
-    assert type(sched).__name__ == "PopulationBasedTraining" and pbt.exploits > 0
+    assert type(sched).__name__ == "BudgetPBT" and pbt.exploits > 0
     assert pbt.final <= table.best
     again, _, _ = run(table, "pbt", workers=4)  # PBT's donor choice too is fixed by the seed
     assert (again.trace, again.exploits, again.checks) == (pbt.trace, pbt.exploits, pbt.checks)

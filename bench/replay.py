@@ -165,6 +165,9 @@ def replay(table, searcher, scheduler, *, workers: int, concurrency: int, num_sa
     the trial's first check after it, and its scheduler starts no trial after it: a trial proposed
     before it that no worker took is stopped (budget.StopsPendingAtBudget) and counted in
     `Outcome.unstarted`."""
+    if horizon_s is not None and not isinstance(scheduler, budget.StopsPendingAtBudget):
+        raise ValueError("a replay under a horizon needs the product's budget-aware scheduler "
+                         "(distributed/searchers.scheduler): another would start every waiting trial after it")
     longest = max(len(r["checks"]) for r in table.rows)
     max_checks = max_checks or 4 * num_samples * longest
     random.seed(seed)  # PBT's donor choice and mutations

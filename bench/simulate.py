@@ -231,7 +231,7 @@ def markdown(summary, table_path, args) -> str:
              + f" Time in simulated seconds (a check lasts its recorded `{args.clock}`); median [25th, 75th percentile] over seeds; `never`: the target was "
              f"not reached in that share of seeds."
              + ("" if summary.get("complete", True) else
-                f" **Partial**: the command was stopped; only the worker counts below finished."), "",
+                " **Partial**: the command was stopped; only the worker counts below finished."), "",
              "| workers | method | trials | started | in flight | "
              + " | ".join(f"reached -{p} | time to -{p} pt, s" for p in targets)
              + " | final gap, points | search ends, s | worker-s | informed | distinct rows | proposed rows' best |",

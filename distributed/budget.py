@@ -90,7 +90,10 @@ class BudgetVariants(BasicVariantGenerator):
 class StopsPendingAtBudget:
     """A Tune scheduler that, once the budget ran out, starts nothing: it stops every trial waiting
     to start (PENDING) or to go on (PAUSED, as PBT leaves them) instead of choosing one. A trial that
-    never reported is recorded as unstarted, one that did as stopped by the budget."""
+    never ran is recorded as unstarted, one that did as stopped by the budget (Tune sets a trial's
+    start_time when it first runs; its last_result property is no witness: reading it fills it).
+    Tune may still start an actor that became ready within the same loop step: the stopper then ends
+    that trial at its first check."""
 
     def choose_trial_to_run(self, tune_controller):
         budget = current()
@@ -98,7 +101,7 @@ class StopsPendingAtBudget:
             return super().choose_trial_to_run(tune_controller)
         for trial in list(tune_controller.get_trials()):
             if trial.status in (Trial.PENDING, Trial.PAUSED):
-                (budget.stopped if trial.has_reported_at_least_once else budget.unstarted).add(trial.trial_id)
+                (budget.unstarted if trial.run_metadata.start_time is None else budget.stopped).add(trial.trial_id)
                 tune_controller.stop_trial(trial)
         return None
 

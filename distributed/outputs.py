@@ -64,7 +64,7 @@ def write_outputs(plan, grid, shared, say, repeated=()) -> SearchOutputs:
         raise SearchFailed(f"all {len(table)} trials failed; the first: {first['error']} "
                            f"(log: {first['result'].path}/error.txt); every error is in {out_dir / 'results.csv'}")
     best = scored.iloc[0]
-    sampled = {k: best["result"].config[k] for k in spec.space}  # the trial's own values (a table holds numpy's)
+    sampled = {k: best["config"][k] for k in spec.space}  # the trial's own values (a table holds numpy's)
     checkpoint = best_checkpoint(best["result"])
     trial, origin, valid, best_epoch = best["trial"], best["trial"], float(best[score]), float(best["best_epoch"])
     options = spec.trial_config(sampled)
@@ -149,7 +149,7 @@ def write_results_md(plan, outputs: SearchOutputs) -> Path:
     shown = [k for k in spec.space if k != "max_length"]  # the results table's columns show it already
     rows = []
     for r in scored.to_dict("records"):
-        config = spec.trial_config(r["result"].config)
+        config = spec.trial_config(r["config"])
         best = {"epoch": r["best_epoch"], "train_loss": r["best_train_loss"], "valid_loss": r["best_valid_loss"],
                 **{k: r[f"best_{k}"] for k in metric_keys}}
         rows.append(run_row(spec.task, config.bert_finetuning, config.max_length, best, spec.metric)

@@ -28,7 +28,7 @@ def _fanova(rows, keys, spec) -> dict:
     distributions = {k: spec.span(k).to_optuna() for k in keys}  # every model's values inside
     study = optuna.create_study(direction="maximize")
     for row in rows:
-        study.add_trial(optuna.trial.create_trial(params={k: row["result"].config[k] for k in keys},
+        study.add_trial(optuna.trial.create_trial(params={k: row["config"][k] for k in keys},
                                                   distributions=distributions, value=float(row[f"best_{spec.metric}"])))
     return dict(get_param_importances(study, evaluator=FanovaImportanceEvaluator(seed=spec.seed)))
 
@@ -51,7 +51,7 @@ def importance(scored, spec) -> dict:
     resampled = {k: [] for k in shares}
     for _ in range(BOOTSTRAP_ROUNDS):
         sample = [rows[i] for i in rng.integers(0, len(rows), len(rows))]
-        varying = [k for k in keys if len({str(r["result"].config[k]) for r in sample}) > 1]
+        varying = [k for k in keys if len({str(r["config"][k]) for r in sample}) > 1]
         found = _fanova(sample, varying, spec) if varying else {}
         for k in resampled:
             resampled[k].append(found.get(k, 0.0))  # constant in this resample: it explains nothing
@@ -128,7 +128,7 @@ def write_plots(scored, spec, out_dir: Path, importances: dict, title: str, prep
     _save(fig, out_dir / "trials_over_time.png")
     written["plot (over time)"] = out_dir / "trials_over_time.png"
 
-    configs = [r.config for r in scored["result"]]
+    configs = list(scored["config"])
     # a panel per hyperparameter that varies among the trials that use it
     panels = {}
     for key in spec.space:

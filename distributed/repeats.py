@@ -55,7 +55,7 @@ def top_configurations(table, spec) -> List[tuple]:
     if score not in table:  # no trial reported a score: write_outputs says that every trial failed
         return picked
     for row in table[table[score].notna()].to_dict("records"):
-        sampled = {k: row["result"].config[k] for k in spec.space}
+        sampled = {k: row["config"][k] for k in spec.space}
         if all(sampled != other for _, other in picked):
             picked.append((row["trial"], sampled))
         if len(picked) == spec.repeat_top:

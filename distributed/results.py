@@ -16,19 +16,20 @@ from .progress import error_line, trial_status
 
 
 def trial_table(grid, spec) -> pd.DataFrame:
-    """One row per trial: trial, status, epochs, the sampled hyperparameters, best_* and last
-    metrics, error; scored trials first, best first (ties: the lower valid loss)."""
+    """One row per trial that ran: trial, status, epochs, the sampled hyperparameters, best_* and last
+    metrics, error, and its Result and config (the trial's own: own_config); scored trials first, best
+    first (ties: the lower valid loss)."""
     rows = []
     for result in grid:
-        trial_id = Path(result.path).name.removeprefix("trial_")
-        if trial_id in budget.current().unstarted:
+        if not has_run(result):
             continue  # proposed before the time budget ran out, never started
+        trial_id = Path(result.path).name.removeprefix("trial_")
         metrics = own_report(result)
         row = {"trial": f"trial_{trial_id}",
                "status": trial_status(metrics, result.error is not None, spec.scheduler.type,
                                       trial_id in budget.current().stopped),
                "epochs_run": metrics.get("epoch", 0)}
-        row.update({key: (result.config or {}).get(key, "") for key in spec.space})  # also for trials that never reported
+        row.update({key: own_config(result).get(key, "") for key in spec.space})  # also for trials that never reported
         for key in ["best_epoch", "best_train_loss", "best_valid_loss", *(f"best_{m}" for m in spec_metrics(spec)),
                     spec.metric, "train_samples_per_s", "time_total_s"]:
             row[key] = metrics.get(key)
@@ -37,6 +38,7 @@ def trial_table(grid, spec) -> pd.DataFrame:
         row["ended"] = ended
         row["error"] = error_line(result.path) if result.error is not None else ""
         row["result"] = result
+        row["config"] = own_config(result)  # the trial's own, in full (a table cell holds numpy's)
         rows.append(row)
     table = pd.DataFrame(rows, columns=list(rows[0]) if rows else ["trial", "status"])
     score = spec.score_key
@@ -61,7 +63,24 @@ def own_report(result) -> dict:
     if frame is None or "trial_id" not in frame:
         return {}
     own = frame[frame["trial_id"] == trial_id]
-    return {} if own.empty else {k: (None if _missing(v) else v) for k, v in own.iloc[-1].items()}
+    if own.empty:
+        return {}
+    line = {k: (None if _missing(v) else v.item() if hasattr(v, "item") else v) for k, v in own.iloc[-1].items()}
+    # the file's columns are flattened (config/lr): the config of that report, not the donor's
+    line["config"] = {k.removeprefix("config/"): v for k, v in line.items() if k.startswith("config/")}
+    return line
+
+
+def own_config(result) -> dict:
+    """The hyperparameters of the trial's own last report (result.config is that of Tune's last
+    report, which can be a donor's: own_report)."""
+    return own_report(result).get("config") or result.config or {}
+
+
+def has_run(result) -> bool:
+    """The trial ran: it reported or failed. One the time budget stopped before it started did neither
+    (Tune holds only its trial_id as its metrics)."""
+    return result.error is not None or "training_iteration" in (result.metrics or {})
 
 
 def _missing(value) -> bool:

@@ -20,6 +20,7 @@ from .progress import Progress, short
 from .refit import check_refit, refit_and_score
 from .repeats import run_repeats
 from .run_config import run_config
+from .results import has_run
 from .search_record import write_record
 from .searchers import first_points, param_space, scheduler, search_algorithm
 from .shared import Shared
@@ -183,19 +184,20 @@ def fit(plan: Plan, shared: Shared, tuner):
         grid = Tuner.restore(plan.experiment, trainable=build_trainable(plan, shared), restart_errored=True,
                              param_space=param_space(spec) or None).fit()
     seconds = time.perf_counter() - started
+    ran = [r for r in grid if has_run(r)]
     if plan.opts.resume and (plan.out_dir / "results.md").exists() and \
-            all((r.metrics or {}).get("timestamp", began) < began for r in grid):
+            all((r.metrics or {}).get("timestamp", began) < began for r in ran):
         raise SearchFinishedAlready(f"this search had finished already ({len(grid)} trials, none run now): its "
                                     f"outputs are in {plan.out_dir}")
     finished = grid.num_terminated + grid.num_errors
     if budget.current().over():
-        if not any(r.metrics for r in grid):
+        if not any("training_iteration" in (r.metrics or {}) for r in ran):
             raise SearchFailed(f"the time budget of {spec.time_budget:g} s ran out before any trial finished a "
                                f"check; give the search more time (--time-budget)")
-        spent = budget.current()
-        say(f"time budget: {len(grid) - len(spent.unstarted)} of {spec.num_samples} trials ran"
-            + (f", {len(spent.stopped)} of them stopped early by it" if spent.stopped else "")
-            + (f"; {len(spent.unstarted)} proposed before it ran out did not start" if spent.unstarted else ""))
+        stopped, unstarted = len(budget.current().stopped), len(grid) - len(ran)
+        say(f"time budget: {len(ran)} of {spec.num_samples} trials ran"
+            + (f", {stopped} of them stopped early by it" if stopped else "")
+            + (f"; {unstarted} proposed before it ran out did not start" if unstarted else ""))
     elif finished < spec.num_samples:
         raise SearchInterrupted(f"{finished} of {spec.num_samples} trials finished and are kept in {plan.experiment}")
     return grid, seconds

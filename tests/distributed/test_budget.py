@@ -66,24 +66,29 @@ def test_after_the_budget_the_scheduler_starts_nothing_and_stops_the_waiting_tri
         def stop_trial(self, trial):
             self.stopped.append(trial.trial_id)
 
-    class Waiting:
-        def __init__(self, trial_id, status, reported):
-            self.trial_id, self.status, self.has_reported_at_least_once = trial_id, status, reported
-    trials = [Waiting("new", Trial.PENDING, False), Waiting("paused", Trial.PAUSED, True),
-              Waiting("running", Trial.RUNNING, True)]
+    def trial(trial_id, status, ran):
+        made = Trial("x", trial_id=trial_id, stub=True)
+        made.status = status
+        made.run_metadata.start_time = 1.0 if ran else None  # what Tune sets when a trial first runs
+        made.last_result  # reading it fills in trial_id: no witness of a run
+        return made
+    trials = [trial("new", Trial.PENDING, False), trial("paused", Trial.PAUSED, True),
+              trial("running", Trial.RUNNING, True)]
     now = [0.0]
-    for kind in ("none", "asha", "pbt"):
-        spec = load_spec("imdb", [f"scheduler.type={kind}"], profile=["cpu", "smoke"])
-        sched, controller = scheduler(spec, max_epochs=4), Controller(trials)
-        spent = budget.start(10.0, 0.0, clock=lambda: now[0])
-        now[0] = 9.0
-        if kind == "none":
-            assert sched.choose_trial_to_run(controller) is trials[0]  # FIFO's choice while time is left
-        now[0] = 10.0
-        assert sched.choose_trial_to_run(controller) is None, kind
-        assert controller.stopped == ["new", "paused"], kind  # the running one stops at its next check
-        assert spent.unstarted == {"new"} and spent.stopped == {"paused"}, kind
-    budget.start(None, 0.0)
+    try:
+        for kind in ("none", "asha", "pbt"):
+            spec = load_spec("imdb", [f"scheduler.type={kind}"], profile=["cpu", "smoke"])
+            sched, controller = scheduler(spec, max_epochs=4), Controller(trials)
+            spent = budget.start(10.0, 0.0, clock=lambda: now[0])
+            now[0] = 9.0
+            if kind == "none":
+                assert sched.choose_trial_to_run(controller) is trials[0]  # FIFO's choice while time is left
+            now[0] = 10.0
+            assert sched.choose_trial_to_run(controller) is None, kind
+            assert controller.stopped == ["new", "paused"], kind  # the running one stops at its next check
+            assert spent.unstarted == {"new"} and spent.stopped == {"paused"}, kind
+    finally:
+        budget.start(None, 0.0)
 
 
 def test_mlflow_ends_only_the_runs_of_trials_that_started(tmp_path):

@@ -1,7 +1,6 @@
 """A finished search's pictures without Ray (distributed/plots.py): panels, time unit, fANOVA's bootstrap
 interval."""
 import random
-from types import SimpleNamespace
 
 import pandas as pd
 import pytest
@@ -21,7 +20,7 @@ def scored_trials(spec, n, seed=0):
         score = 0.5 + 0.3 * (config["lr"] > 0.01) + rng.uniform(0, 0.05)
         rows.append({"trial": f"trial_{i}", "status": ["completed", "pruned (asha)", "early stop (patience)"][i % 3],
                      **config, "best_valid_accuracy": score, "best_epoch": 1.0, "started": 100.0 + 20 * i,
-                     "ended": 115.0 + 20 * i, "result": SimpleNamespace(config=config)})
+                     "ended": 115.0 + 20 * i, "config": config})
     return pd.DataFrame(rows).sort_values("best_valid_accuracy", ascending=False).reset_index(drop=True)
 
 

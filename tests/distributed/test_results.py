@@ -5,6 +5,7 @@ import pandas as pd
 from ray.tune import Checkpoint, Result
 
 from bert_hpo_distributed.results import best_checkpoint, trial_table
+from bert_hpo_distributed.results import own_config as own_config_of
 from bert_hpo_distributed.spec import load_spec
 
 CONFIG = {"lr": 0.01, "lr_main": 0.001, "max_length": 64, "dropout_p": 0.1, "gradient_accumulation_steps": 1,
@@ -14,7 +15,8 @@ CONFIG = {"lr": 0.01, "lr_main": 0.001, "max_length": 64, "dropout_p": 0.1, "gra
 def report(epoch, best_epoch, best, checkpoint_dir_name, **extra):
     return {"epoch": epoch, "best_epoch": best_epoch, "best_valid_accuracy": best, "valid_accuracy": best,
             "best_valid_loss": 0.5, "best_train_loss": 0.4, "done_reason": "completed" if epoch == 4 else "",
-            "time_total_s": 10.0, "timestamp": 1_700_000_000 + epoch, "checkpoint_dir_name": checkpoint_dir_name,
+            "time_total_s": 10.0, "timestamp": 1_700_000_000 + epoch, "training_iteration": epoch,  # Tune's own
+            "checkpoint_dir_name": checkpoint_dir_name,
             "config": CONFIG, **extra}
 
 
@@ -67,17 +69,22 @@ def test_a_trial_stopped_before_reporting_after_an_exploit_shows_its_own_last_re
     donor = trial(tmp_path, "trial_a_00001", ["checkpoint_000003"])
     folder = trial(tmp_path, "trial_a_00000", ["checkpoint_000001"])
     donors = report(4, 4, 0.875, "checkpoint_000003", trial_id="a_00001")
-    own = pd.DataFrame([report(1, 1, 0.75, "checkpoint_000000", trial_id="a_00000"),
-                        report(2, 2, 0.7917, "checkpoint_000001", trial_id="a_00000")])
+    own_config = {**CONFIG, "lr": 0.02}
+    # Result.metrics_dataframe: the trial's own results file, its columns flattened as Ray reads them
+    own = pd.json_normalize([{**report(e, e, acc, f"checkpoint_00000{e - 1}", trial_id="a_00000"), "config": own_config}
+                             for e, acc in ((1, 0.75), (2, 0.7917))], sep="/")
     result = Result(metrics=donors, checkpoint=Checkpoint(str(donor / "checkpoint_000003")), error=None,
                     path=str(folder), metrics_dataframe=own)
     never = trial(tmp_path, "trial_a_00002", [])
     silent = Result(metrics=donors, checkpoint=Checkpoint(str(donor / "checkpoint_000003")), error=None,
                     path=str(never), metrics_dataframe=None)
-    table = trial_table(Grid([silent, result], []), load_spec("imdb", profile=["cpu", "smoke"]))
-    assert list(table["trial"]) == ["trial_a_00000", "trial_a_00002"]
+    unstarted = Result(metrics={"trial_id": "a_00003"}, checkpoint=None, error=None,
+                       path=str(tmp_path / "trials" / "trial_a_00003"), metrics_dataframe=None)
+    table = trial_table(Grid([silent, result, unstarted], []), load_spec("imdb", profile=["cpu", "smoke"]))
+    assert list(table["trial"]) == ["trial_a_00000", "trial_a_00002"]  # the one the budget left unstarted: no row
     row = table.iloc[0]
     assert (row["epochs_run"], row["best_epoch"], row["best_valid_accuracy"]) == (2, 2, 0.7917)
+    assert row["lr"] == 0.02 and own_config_of(result) == own_config  # its own hyperparameters, not the donor's
     assert pd.isna(table.iloc[1]["best_valid_accuracy"]) and table.iloc[1]["epochs_run"] == 0
     assert best_checkpoint(result).path == str(folder / "checkpoint_000001")
     assert best_checkpoint(silent) is None

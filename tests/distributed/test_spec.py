@@ -213,7 +213,6 @@ def test_tpe_samples_each_model_s_own_range(tmp_path):
 def test_importance_and_plots_take_every_model_s_own_range(tmp_path):
     """A small model's lr_main lies outside the common range: fANOVA and the plots use the span."""
     pytest.importorskip("sklearn")
-    from types import SimpleNamespace
     import pandas as pd
     from bert_hpo_distributed.plots import importance, write_plots
     spec = load_spec(write(tmp_path, {
@@ -224,7 +223,7 @@ def test_importance_and_plots_take_every_model_s_own_range(tmp_path):
     for i in range(10):
         model, lr = ("small", 1e-4 * (1 + i)) if i % 2 else ("big", 1e-5 * (1 + i / 2))
         config = {"bert_name": model, "lr_main": lr}
-        rows.append({**config, "best_valid_accuracy": 0.5 + 0.04 * i, "result": SimpleNamespace(config=config),
+        rows.append({**config, "best_valid_accuracy": 0.5 + 0.04 * i, "config": config,
                      "status": "completed", "best_epoch": 1.0, "epochs_run": 1.0,
                      "started": float(i), "ended": float(i + 1)})
     scored = pd.DataFrame(rows)

@@ -313,7 +313,7 @@ def main():
         summary["horizon_s"] = horizon(table, args.horizon_waves)
         summary["cpu_s"] = time.perf_counter() - started
         summary["complete"] = final
-        write_text(args.output, json.dumps({"summary": summary, "runs": rows}, indent=1))
+        write_text(args.output, json.dumps({"summary": summary, "runs": rows}, separators=(",", ":")))
         write_text(os.path.splitext(args.output)[0] + ".md", markdown(summary, args.table, args))
         return summary
 

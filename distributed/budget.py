@@ -17,6 +17,7 @@ import time
 from typing import Callable, Optional, Set
 
 from ray.tune.experiment import Trial
+from ray.tune.progress_reporter import TrialProgressCallback
 from ray.tune.schedulers import AsyncHyperBandScheduler, FIFOScheduler, PopulationBasedTraining
 from ray.tune.search import ConcurrencyLimiter, Searcher
 from ray.tune.search.basic_variant import BasicVariantGenerator
@@ -104,6 +105,16 @@ class StopsPendingAtBudget:
                 (budget.unstarted if trial.run_metadata.start_time is None else budget.stopped).add(trial.trial_id)
                 tune_controller.stop_trial(trial)
         return None
+
+
+class ReportsStartedTrials(TrialProgressCallback):
+    """Ray's own trial console callback (what Tune adds when the run has none), silent on a trial that
+    never ran: Tune prints "Trial ... completed. Last result: " for each trial stopped before it
+    started, whatever the verbosity."""
+
+    def on_trial_complete(self, iteration, trials, trial, **info):
+        if trial.run_metadata.start_time is not None:
+            super().on_trial_complete(iteration, trials, trial, **info)
 
 
 class BudgetFIFO(StopsPendingAtBudget, FIFOScheduler):

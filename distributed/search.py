@@ -162,7 +162,8 @@ def make_tuner(plan: Plan, shared: Shared):
                                         reuse_actors=spec.resources.workers_per_trial == 1,
                                         trial_name_creator=_trial_name,
                                         trial_dirname_creator=_trial_name),
-            run_config=run_config(plan, "trials", [Progress(spec, plan.concurrency, say), *tracking.callbacks(plan)],
+            run_config=run_config(plan, "trials", [Progress(spec, plan.concurrency, say), *tracking.callbacks(plan),
+                                                   budget.ReportsStartedTrials(metric=spec.score_key)],
                                   stop=budget.BudgetStopper()))
     return tuner
 

@@ -44,6 +44,7 @@ def test_time_budget_starts_no_new_trial_and_stops_running_ones_at_their_next_ch
     assert (f"time budget: {n} of 20 trials ran, {n} of them stopped early by it; {20 - n} proposed before it "
             f"ran out did not start") in proc.stderr
     assert len(re.findall(r"^\[bert-hpo\] trial \d+/20 ", proc.stderr, re.M)) == n  # a line per trial that ran
+    assert "Last result" not in proc.stdout + proc.stderr  # nothing from Ray on the trials that did not start
     results = (tmp_path / "out" / "budget" / "results.md").read_text()
     assert "stopped (time budget)" in results and "test accuracy" in results
     assert (tmp_path / "out" / "budget" / "best_model" / "head.safetensors").exists()

@@ -17,7 +17,7 @@ from .progress import error_line, trial_status
 
 def trial_table(grid, spec) -> pd.DataFrame:
     """One row per trial that ran: trial, status, epochs, the sampled hyperparameters, best_* and last
-    metrics, error, and its Result and config (the trial's own: own_config); scored trials first, best
+    metrics, error, and its Result and config (the trial's own: own_report); scored trials first, best
     first (ties: the lower valid loss)."""
     rows = []
     for result in grid:
@@ -25,11 +25,12 @@ def trial_table(grid, spec) -> pd.DataFrame:
             continue  # proposed before the time budget ran out, never started
         trial_id = Path(result.path).name.removeprefix("trial_")
         metrics = own_report(result)
+        config = metrics.get("config") or result.config or {}  # its own: Result.config can be a donor's
         row = {"trial": f"trial_{trial_id}",
                "status": trial_status(metrics, result.error is not None, spec.scheduler.type,
                                       trial_id in budget.current().stopped),
                "epochs_run": metrics.get("epoch", 0)}
-        row.update({key: own_config(result).get(key, "") for key in spec.space})  # also for trials that never reported
+        row.update({key: config.get(key, "") for key in spec.space})  # also for trials that never reported
         for key in ["best_epoch", "best_train_loss", "best_valid_loss", *(f"best_{m}" for m in spec_metrics(spec)),
                     spec.metric, "train_samples_per_s", "time_total_s"]:
             row[key] = metrics.get(key)
@@ -38,7 +39,7 @@ def trial_table(grid, spec) -> pd.DataFrame:
         row["ended"] = ended
         row["error"] = error_line(result.path) if result.error is not None else ""
         row["result"] = result
-        row["config"] = own_config(result)  # the trial's own, in full (a table cell holds numpy's)
+        row["config"] = config  # in full (a table cell holds numpy's)
         rows.append(row)
     table = pd.DataFrame(rows, columns=list(rows[0]) if rows else ["trial", "status"])
     score = spec.score_key
@@ -69,12 +70,6 @@ def own_report(result) -> dict:
     # the file's columns are flattened (config/lr): the config of that report, not the donor's
     line["config"] = {k.removeprefix("config/"): v for k, v in line.items() if k.startswith("config/")}
     return line
-
-
-def own_config(result) -> dict:
-    """The hyperparameters of the trial's own last report (result.config is that of Tune's last
-    report, which can be a donor's: own_report)."""
-    return own_report(result).get("config") or result.config or {}
 
 
 def has_run(result) -> bool:

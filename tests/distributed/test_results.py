@@ -5,7 +5,6 @@ import pandas as pd
 from ray.tune import Checkpoint, Result
 
 from bert_hpo_distributed.results import best_checkpoint, trial_table
-from bert_hpo_distributed.results import own_config as own_config_of
 from bert_hpo_distributed.spec import load_spec
 
 CONFIG = {"lr": 0.01, "lr_main": 0.001, "max_length": 64, "dropout_p": 0.1, "gradient_accumulation_steps": 1,
@@ -84,7 +83,7 @@ def test_a_trial_stopped_before_reporting_after_an_exploit_shows_its_own_last_re
     assert list(table["trial"]) == ["trial_a_00000", "trial_a_00002"]  # the one the budget left unstarted: no row
     row = table.iloc[0]
     assert (row["epochs_run"], row["best_epoch"], row["best_valid_accuracy"]) == (2, 2, 0.7917)
-    assert row["lr"] == 0.02 and own_config_of(result) == own_config  # its own hyperparameters, not the donor's
+    assert row["lr"] == 0.02 and row["config"] == own_config  # its own hyperparameters, not the donor's
     assert pd.isna(table.iloc[1]["best_valid_accuracy"]) and table.iloc[1]["epochs_run"] == 0
     assert best_checkpoint(result).path == str(folder / "checkpoint_000001")
     assert best_checkpoint(silent) is None

@@ -26,22 +26,19 @@ from typing import Dict, List, Optional, Tuple
 import numpy as np
 from ray.tune.experiment import Experiment, Trial
 from ray.tune.schedulers import TrialScheduler
-from ray.tune.schedulers.pbt import _PBTTrialState
 from ray.tune.search import ConcurrencyLimiter, SearchAlgorithm, SearchGenerator
 
 from bertclf.train import DEGENERATE_AT
-from bert_hpo_distributed import budget
+from bert_hpo_distributed import budget, ray_compat
 from bert_hpo_distributed.searchers import TIME_ATTR
 
 # tune_controller._get_max_pending_trials for a BasicVariantGenerator: "at least 200 pending trials
 # to trigger fast autoscaling", or 1.1 x the cluster's CPUs (one per worker here)
 MIN_AUTOSCALING_PENDING = 200
 
-# PBT's _quantiles formats every trial and its state into a debug message on every result, whether
-# or not debug logging is on (ray/tune/schedulers/pbt.py); with 256 trials that string work was 60%
-# of a replay (cProfile). The state's repr serves those messages only, so a short one changes no
-# decision; a trial's name is likewise its id (what Tune's trial_name_creator would set).
-_PBTTrialState.__repr__ = lambda self: "_PBTTrialState"
+# PBT's debug messages cost most of a replay (cProfile, 256 trials); a short state repr changes no
+# decision. A trial's name is likewise its id (what Tune's trial_name_creator would set).
+ray_compat.short_pbt_state_repr()
 
 
 @dataclass(frozen=True)
@@ -173,8 +170,7 @@ def replay(table, searcher, scheduler, *, workers: int, concurrency: int, num_sa
     random.seed(seed)  # PBT's donor choice and mutations
     np.random.seed(seed)  # ASHA's bracket choice
     metric = table.metric
-    if hasattr(scheduler, "_log_config"):
-        scheduler._log_config = False  # PBT's policy log files need a Ray session; they change no decision
+    ray_compat.skip_policy_logs(scheduler)
     storage = tempfile.mkdtemp(prefix="sim-")  # Trial objects want an experiment folder (PBT logs there)
     try:
         search_alg = as_search_alg(searcher, concurrency)
@@ -250,12 +246,12 @@ def replay(table, searcher, scheduler, *, workers: int, concurrency: int, num_sa
                       "valid_loss": check["valid_loss"], "train_loss": check["train_loss"],
                       "training_iteration": iterations[trial], "time_total_s": now}
             engine_done = rules.done(checks, pos.done, pos.bad_checks, metric)
-            trial.run_metadata.last_result = result  # as Tune keeps it (budget.py tells started trials by it)
+            ray_compat.keep_last_result(trial, result)
             search_alg.on_trial_result(trial.trial_id, result)
             # Tune asks its stoppers first and the scheduler only about a trial they let run on
             over = stopper(trial.trial_id, {**result, "done": engine_done})
             decision = TrialScheduler.STOP if over else scheduler.on_trial_result(sim, trial, result)
-            latest = trial.run_metadata.checkpoint_manager._latest_checkpoint_result
+            latest = ray_compat.latest_checkpoint_result(trial)
             if latest is not None and isinstance(latest.checkpoint, Position) and applied.get(trial) is not latest:
                 applied[trial] = latest  # PBT exploited: continue from the donor's saved check
                 sim.positions[trial] = latest.checkpoint

@@ -16,12 +16,13 @@ process's budget.
 import time
 from typing import Callable, Optional, Set
 
-from ray.tune.experiment import Trial
 from ray.tune.progress_reporter import TrialProgressCallback
 from ray.tune.schedulers import AsyncHyperBandScheduler, FIFOScheduler, PopulationBasedTraining
 from ray.tune.search import ConcurrencyLimiter, Searcher
 from ray.tune.search.basic_variant import BasicVariantGenerator
 from ray.tune.stopper import Stopper
+
+from . import ray_compat
 
 
 class TimeBudget:
@@ -88,23 +89,19 @@ class BudgetVariants(BasicVariantGenerator):
         return super().next_trial()
 
 
-class StopsPendingAtBudget:
+class StopsPendingAtBudget(ray_compat.StopsWaitingTrials):
     """A Tune scheduler that, once the budget ran out, starts nothing: it stops every trial waiting
-    to start (PENDING) or to go on (PAUSED, as PBT leaves them) instead of choosing one. A trial that
-    never ran is recorded as unstarted, one that did as stopped by the budget (Tune sets a trial's
-    start_time when it first runs; its last_result property is no witness: reading it fills it).
-    Tune may still start an actor that became ready within the same loop step: the stopper then ends
-    that trial at its first check."""
+    to start or to go on instead of choosing one (ray_compat.StopsWaitingTrials). A trial that never
+    ran is recorded as unstarted, one that did as stopped by the budget. Tune may still start an
+    actor that became ready within the same loop step: the stopper then ends that trial at its first
+    check."""
 
-    def choose_trial_to_run(self, tune_controller):
+    def stops_waiting(self) -> bool:
+        return current().over()
+
+    def stopped_waiting(self, trial_id: str, started: bool) -> None:
         budget = current()
-        if not budget.over():
-            return super().choose_trial_to_run(tune_controller)
-        for trial in list(tune_controller.get_trials()):
-            if trial.status in (Trial.PENDING, Trial.PAUSED):
-                (budget.unstarted if trial.run_metadata.start_time is None else budget.stopped).add(trial.trial_id)
-                tune_controller.stop_trial(trial)
-        return None
+        (budget.stopped if started else budget.unstarted).add(trial_id)
 
 
 class ReportsStartedTrials(TrialProgressCallback):
@@ -113,7 +110,7 @@ class ReportsStartedTrials(TrialProgressCallback):
     started, whatever the verbosity."""
 
     def on_trial_complete(self, iteration, trials, trial, **info):
-        if trial.run_metadata.start_time is not None:
+        if ray_compat.trial_started(trial):
             super().on_trial_complete(iteration, trials, trial, **info)
 
 

@@ -8,6 +8,8 @@ import sys
 import threading
 import time
 
+from . import ray_compat
+
 
 def loopback_environment() -> None:
     # Without this, Ray advertises the machine's interface address and opens its ports there.
@@ -24,7 +26,7 @@ def worker_environment() -> dict:
     inherit the driver's environment)."""
     env = {"TOKENIZERS_PARALLELISM": "false",
            # actor reuse waits this long for the previous trial's thread; a pruned trial stops within
-           # one optimizer step (trial.stop_requested), and a step can take long on a CPU
+           # one optimizer step (ray_compat.trial_stop_requested), and a step can take long on a CPU
            "TUNE_FUNCTION_THREAD_TIMEOUT_S": "120"}
     for name in ("HF_HUB_OFFLINE", "TRANSFORMERS_OFFLINE", "HF_ENDPOINT", "BERT_HPO_OFFLINE"):
         if name in os.environ:
@@ -71,8 +73,7 @@ def watch_raylet(resume_hint: str) -> None:
     own log and its core worker ends this process with exit 1 seconds later. A watcher gets there
     first: one error line that says what happened and how to continue, Ray's processes stopped,
     exit 2. The finished trials are on disk, and --resume continues the search."""
-    import ray
-    raylet = ray._private.worker._global_node.all_processes["raylet"][0].process
+    raylet = ray_compat.raylet_process()
 
     def watch():
         while raylet.poll() is None:
@@ -81,7 +82,7 @@ def watch_raylet(resume_hint: str) -> None:
             return
         print(f"error: Ray stopped under the search (its raylet ended, exit {raylet.returncode}: killed for "
               f"memory?); the finished trials are kept: {resume_hint}", file=sys.stderr, flush=True)
-        ray._private.worker._global_node.kill_all_processes(check_alive=False, allow_graceful=False)
+        ray_compat.kill_local_ray()
         os._exit(2)
     threading.Thread(target=watch, daemon=True, name="raylet-watch").start()
 

@@ -1,7 +1,7 @@
 """The Tune RunConfig that every Tuner of a search shares (the search's trials, the seed repeats):
 under the storage path, checkpoints kept by the search's metric, failures retried, Ray's console
 quiet unless --verbose, and each trial's working folder uploaded to its trial folder, which is where
-its trial.log is written (trial.trial_folder)."""
+its trial.log is written (ray_compat.trial_working_directory)."""
 from .searchers import checkpoints_kept
 
 

@@ -7,6 +7,7 @@ from typing import List
 
 from bertclf.errors import UserError
 
+from . import ray_compat
 from .budget import BudgetASHA, BudgetFIFO, BudgetLimiter, BudgetPBT, BudgetVariants
 
 TIME_ATTR = "epoch"  # the schedulers' clock: epochs trained, in fractions when a run checks mid-epoch
@@ -20,11 +21,11 @@ def _tolerant_optuna_search():
         crash (see search.fit) reports again, and stock OptunaSearch fails with a KeyError on that."""
 
         def on_trial_result(self, trial_id, result):
-            if trial_id in self._ot_trials:
+            if ray_compat.optuna_trial_of(self, trial_id) is not None:
                 super().on_trial_result(trial_id, result)
 
         def on_trial_complete(self, trial_id, result=None, error=False):
-            if trial_id in self._ot_trials:
+            if ray_compat.optuna_trial_of(self, trial_id) is not None:
                 super().on_trial_complete(trial_id, result, error)
 
     return TolerantOptunaSearch

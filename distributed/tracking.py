@@ -16,6 +16,8 @@ from ray.air.integrations.mlflow import MLflowLoggerCallback  # imports mlflow o
 
 from bertclf.errors import UserError
 
+from . import ray_compat
+
 MLFLOW_DB = "mlflow.db"
 MLFLOW_ARTIFACTS = "mlartifacts"
 
@@ -63,7 +65,7 @@ class StartedTrials(MLflowLoggerCallback):
     it started (budget.py) has no MLflow run to end (Ray's own would raise KeyError)."""
 
     def log_trial_end(self, trial, failed: bool = False):
-        if trial in self._trial_runs:
+        if ray_compat.mlflow_run_of(self, trial) is not None:
             super().log_trial_end(trial, failed)
 
 

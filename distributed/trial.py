@@ -24,6 +24,7 @@ from bertclf.inputs import inputs_key
 from bertclf.device import cuda_problem
 from bertclf.train import train
 
+from . import ray_compat
 from .shared import Shared
 from .worker_tokens import gathered
 
@@ -87,24 +88,6 @@ def _alive(pid: int) -> bool:
         return True
 
 
-def stop_requested():
-    """Whether Tune has asked this trial to stop (ASHA pruned it): checked between optimizer steps, so
-    that the actor is free for the next trial at once, not after the trial's next report."""
-    from ray.train._internal.session import get_session
-    event = getattr(get_session(), "stop_event", None)
-    return event is not None and event.is_set()
-
-
-def trial_folder() -> str:
-    """This trial's working folder on its node, which Tune uploads to the trial's folder in storage
-    (RunConfig's SyncConfig(sync_artifacts=True): at each checkpoint and when the trial ends).
-    Not tune.get_context().get_trial_dir(): that is the driver's staging folder for an actor's first
-    trial (reachable from the driver's machine only) and this working folder for later trials of a
-    reused actor, which nothing copied without sync_artifacts: most trials had no trial.log."""
-    from ray.train._internal.session import get_session
-    return get_session().storage.trial_working_directory
-
-
 def _file_log(folder: str):
     path = Path(folder) / TRIAL_LOG
 
@@ -122,7 +105,7 @@ def run_in_trial(sampled: dict, spec, shared: Shared, cpus: float, every_check: 
     config = spec.trial_config(sampled)
     if ray.get_gpu_ids():
         config.device = "cuda"
-    trial_dir, trial_id = trial_folder(), tune.get_context().get_trial_id()
+    trial_dir, trial_id = ray_compat.trial_working_directory(), tune.get_context().get_trial_id()
     checkpoint = tune.get_checkpoint()
     report = reporter(tune.report, tune.Checkpoint.from_directory, every_check, extra=gpu_memory_probe(),
                       owner=trial_id)
@@ -131,7 +114,7 @@ def run_in_trial(sampled: dict, spec, shared: Shared, cpus: float, every_check: 
         inputs = own_inputs_or_shared(config, shared, trial_id)
         model_path = shared.model_path(config.bert_name)
         options = dict(inputs=inputs, model_path=model_path, save_run=False, log=_file_log(trial_dir),
-                       should_stop=stop_requested)
+                       should_stop=ray_compat.trial_stop_requested)
         if checkpoint is None:
             train(config, report, **options)
         else:

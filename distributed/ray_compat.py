@@ -1,0 +1,118 @@
+"""Every private or version-sensitive piece of Ray that the search (and bench/replay.py) relies on,
+in the product's words. Ray's internals change between releases without notice; keeping them here
+makes one file to check when Ray moves, and tests/distributed/test_ray_compat.py fails when one of
+them no longer holds. The rest of distributed/ uses Ray's public API and this module.
+
+Each hook names the Ray internals it reads and the Ray release it was checked against
+(pyproject.toml pins ray to the range the suite passed on). Ray is imported inside the functions:
+importing this module starts nothing and costs nothing before Ray is needed."""
+from typing import Optional
+
+
+def trial_stop_requested() -> bool:
+    """Whether Tune asked the running trial to stop (a scheduler pruned it), read in the trial's own
+    process between optimizer steps, so that the actor is free for the next trial at once, not after
+    the trial's next report. Ray: ray.train._internal.session.get_session() and the session's
+    stop_event (a threading.Event Tune sets on stop). Checked against ray 2.60."""
+    from ray.train._internal.session import get_session
+    event = getattr(get_session(), "stop_event", None)
+    return event is not None and event.is_set()
+
+
+def trial_working_directory() -> str:
+    """The running trial's working folder on its node, which Tune uploads to the trial's folder in
+    storage (RunConfig's SyncConfig(sync_artifacts=True): at each checkpoint and when the trial ends).
+    Not tune.get_context().get_trial_dir(): that is the driver's staging folder for an actor's first
+    trial (reachable from the driver's machine only) and this working folder for later trials of a
+    reused actor, which nothing copied without sync_artifacts: most trials had no trial.log. Ray:
+    ray.train._internal.session.get_session().storage.trial_working_directory. Checked against ray
+    2.60."""
+    from ray.train._internal.session import get_session
+    return get_session().storage.trial_working_directory
+
+
+def optuna_trial_of(searcher, trial_id: str):
+    """The Optuna trial that a Tune OptunaSearch asked for `trial_id` (kept after it completes), None
+    when the searcher never suggested that trial. Ray: OptunaSearch._ot_trials, a dict trial id ->
+    optuna.trial.Trial. Checked against ray 2.60."""
+    return searcher._ot_trials.get(trial_id)
+
+
+def trial_started(trial) -> bool:
+    """Whether a Tune Trial ever ran. Ray: trial.run_metadata.start_time, set by Trial.set_status
+    when the trial first becomes RUNNING (its last_result property is no witness: reading it fills
+    it). Checked against ray 2.60."""
+    return trial.run_metadata.start_time is not None
+
+
+def mlflow_run_of(callback, trial) -> Optional[str]:
+    """The MLflow run id that Ray's MLflowLoggerCallback opened for `trial` (in log_trial_start),
+    None when it opened none. Ray: MLflowLoggerCallback._trial_runs, a dict Trial -> run id.
+    Checked against ray 2.60."""
+    return callback._trial_runs.get(trial)
+
+
+class StopsWaitingTrials:
+    """A mixin for a Tune TrialScheduler (first in the bases): while `stops_waiting()` says so, the
+    scheduler chooses no trial to run and stops every trial waiting to start (PENDING) or to go on
+    (PAUSED, as PBT leaves them), telling `stopped_waiting(trial_id, started)` of each (started: it
+    ran before). The class using it defines both. Ray: TrialScheduler.choose_trial_to_run(
+    tune_controller), TuneController.get_trials() and stop_trial(trial) (a PENDING or PAUSED trial
+    is removed from the scheduler and completed in the searcher), Trial.status. Checked against ray
+    2.60."""
+
+    def choose_trial_to_run(self, tune_controller):
+        if not self.stops_waiting():
+            return super().choose_trial_to_run(tune_controller)
+        from ray.tune.experiment import Trial
+        for trial in list(tune_controller.get_trials()):
+            if trial.status in (Trial.PENDING, Trial.PAUSED):
+                self.stopped_waiting(trial.trial_id, trial_started(trial))
+                tune_controller.stop_trial(trial)
+        return None
+
+
+def raylet_process():
+    """The local raylet's process (a subprocess.Popen) of the Ray this driver started. Ray:
+    ray._private.worker._global_node.all_processes["raylet"][0].process. Checked against ray 2.60."""
+    import ray
+    return ray._private.worker._global_node.all_processes["raylet"][0].process
+
+
+def kill_local_ray() -> None:
+    """Kills every process of the Ray this driver started, at once (no graceful stop: its raylet is
+    gone). Ray: ray._private.worker._global_node.kill_all_processes(check_alive, allow_graceful).
+    Checked against ray 2.60."""
+    import ray
+    ray._private.worker._global_node.kill_all_processes(check_alive=False, allow_graceful=False)
+
+
+def keep_last_result(trial, result: dict) -> None:
+    """Records `result` as a Tune Trial's last report, as Tune's controller does (PBT reads it as
+    trial.last_result); the search simulator plays the controller. Ray: trial.run_metadata
+    .last_result. Checked against ray 2.60."""
+    trial.run_metadata.last_result = result
+
+
+def latest_checkpoint_result(trial):
+    """The result object of a Tune Trial's latest checkpoint (its .checkpoint is what the trial
+    saved, or after a PBT exploit its donor's), None before any; a new object per checkpoint. Ray:
+    Trial.latest_checkpoint_result (a ray.train._internal _TrainingResult). Checked against ray 2.60."""
+    return trial.latest_checkpoint_result
+
+
+def skip_policy_logs(scheduler) -> None:
+    """Turns off the policy log files PBT writes at each exploit (they need a Ray session; they change
+    no decision); nothing for another scheduler. Ray: PopulationBasedTraining._log_config (its
+    log_config argument). Checked against ray 2.60."""
+    if hasattr(scheduler, "_log_config"):
+        scheduler._log_config = False
+
+
+def short_pbt_state_repr() -> None:
+    """Gives PBT's per-trial state a constant repr. PBT formats every trial and its state into a
+    debug message on every result whether or not debug logging is on; in the search simulator that
+    string work was 60% of a replay, and the repr serves those messages only. Ray:
+    ray.tune.schedulers.pbt._PBTTrialState. Checked against ray 2.60."""
+    from ray.tune.schedulers.pbt import _PBTTrialState
+    _PBTTrialState.__repr__ = lambda self: "_PBTTrialState"

@@ -1,0 +1,195 @@
+"""The Ray internals the search relies on (distributed/ray_compat.py), each against the installed Ray:
+what each hook reads exists and means what we read, every override of a Ray method keeps Ray's
+signature, and the installed Ray is inside the range pyproject.toml pins. A failure here is the
+first sign that a new Ray release moved something."""
+import inspect
+import re
+import sys
+import threading
+import tomllib
+from pathlib import Path
+
+import pytest
+from packaging.specifiers import SpecifierSet
+from packaging.version import Version
+
+from bert_hpo_distributed import budget, ray_compat, searchers, tracking
+from tests.helpers import ROOT
+
+
+def _ray_pin() -> SpecifierSet:
+    extras = tomllib.loads((ROOT / "pyproject.toml").read_text(encoding="utf-8"))["project"]["optional-dependencies"]
+    pins = [re.sub(r"^ray(\[[^]]*\])?", "", req) for req in extras["search"] if re.match(r"ray\b", req)]
+    assert len(pins) == 1, extras["search"]
+    return SpecifierSet(pins[0])
+
+
+def test_the_installed_ray_is_inside_the_pinned_range():
+    import ray
+    pin = _ray_pin()
+    assert any(s.operator == "<" for s in pin), f"ray is pinned without an upper bound: {pin}"
+    assert Version(ray.__version__) in pin, f"ray {ray.__version__} is outside the tested range {pin}"
+
+
+def _ray_method(cls, name):
+    """The method `name` as the nearest Ray class in cls's bases defines it, None when none does."""
+    for base in cls.__mro__[1:]:
+        if base.__module__.startswith("ray.") and name in vars(base):
+            return vars(base)[name]
+    return None
+
+
+def _parameters(function):
+    return [(p.name, p.kind) for p in inspect.signature(function).parameters.values()]
+
+
+@pytest.mark.parametrize("ours", [budget.BudgetStopper, budget.BudgetLimiter, budget.BudgetVariants,
+                                  budget.ReportsStartedTrials, budget.BudgetFIFO, budget.BudgetASHA,
+                                  budget.BudgetPBT, tracking.StartedTrials, searchers._tolerant_optuna_search()],
+                         ids=lambda cls: cls.__name__)
+def test_every_override_of_a_ray_method_keeps_its_signature(ours):
+    overridden = {}
+    for klass in ours.__mro__:
+        if klass.__module__.startswith("ray."):
+            break
+        for name, member in vars(klass).items():
+            if inspect.isfunction(member) and (not name.startswith("__") or name == "__call__"):
+                overridden.setdefault(name, member)
+    checked = 0
+    for name, member in overridden.items():
+        theirs = _ray_method(ours, name)
+        if theirs is None:
+            continue  # the product's own hook (e.g. stops_waiting), not an override
+        assert _parameters(member) == _parameters(theirs), f"{ours.__name__}.{name} vs Ray's {theirs.__qualname__}"
+        checked += 1
+    assert checked, f"{ours.__name__} overrides no Ray method"
+
+
+def test_the_budget_schedulers_choose_through_the_mixin():
+    """Tune calls choose_trial_to_run(tune_controller) on every scheduler it drives; the mixin's must
+    come before Ray's own in each budget scheduler."""
+    from ray.tune.schedulers import TrialScheduler
+    assert _parameters(TrialScheduler.choose_trial_to_run) == _parameters(ray_compat.StopsWaitingTrials.choose_trial_to_run)
+    for cls in (budget.BudgetFIFO, budget.BudgetASHA, budget.BudgetPBT):
+        assert cls.choose_trial_to_run is ray_compat.StopsWaitingTrials.choose_trial_to_run, cls
+
+
+def test_the_controller_methods_the_schedulers_call_are_tunes():
+    """What StopsWaitingTrials calls on Tune's controller, and what the search simulator's stand-in
+    (bench/replay.Controller) answers for it, are TuneController's methods with these parameters."""
+    from ray.tune.execution.tune_controller import TuneController
+    sys.path.insert(0, str(ROOT))
+    from bench.replay import Controller
+    for name in ("get_trials", "stop_trial", "get_live_trials", "pause_trial", "_schedule_trial_save"):
+        assert [p for p, _ in _parameters(getattr(TuneController, name))] == \
+            [p for p, _ in _parameters(getattr(Controller, name))], name
+
+
+def _trial(trial_id="t"):
+    from ray.tune.experiment import Trial
+    return Trial("x", trial_id=trial_id, stub=True, config={"lr": 0.1})
+
+
+def test_a_trial_has_started_once_tune_set_it_running():
+    from ray.tune.experiment import Trial
+    trial = _trial()
+    trial.last_result  # reading it fills it in: no witness of a run
+    assert not ray_compat.trial_started(trial)
+    trial.set_status(Trial.PENDING)
+    assert not ray_compat.trial_started(trial)
+    trial.set_status(Trial.RUNNING)
+    assert ray_compat.trial_started(trial)
+    trial.set_status(Trial.PAUSED)
+    assert ray_compat.trial_started(trial)
+
+
+def test_a_kept_last_result_is_the_trials_last_result():
+    trial = _trial()
+    ray_compat.keep_last_result(trial, {"score": 0.5, "training_iteration": 1})
+    assert trial.last_result["score"] == 0.5
+
+
+def test_the_latest_checkpoint_result_is_the_newest_registered():
+    from ray.train._internal.session import _TrainingResult
+    trial = _trial()
+    assert ray_compat.latest_checkpoint_result(trial) is None
+    saved = _TrainingResult(checkpoint="position", metrics={"training_iteration": 1})
+    trial.run_metadata.checkpoint_manager.register_checkpoint(saved)  # what PBT's exploit leads to
+    assert ray_compat.latest_checkpoint_result(trial) is saved and saved.checkpoint == "position"
+
+
+def test_pbt_logs_and_state_repr_are_what_we_switch():
+    from ray.tune.schedulers import FIFOScheduler, PopulationBasedTraining
+    from ray.tune.schedulers.pbt import _PBTTrialState
+    pbt = PopulationBasedTraining(time_attr="epoch", metric="score", mode="max",
+                                  hyperparam_mutations={"lr": [0.1, 0.2]})
+    assert pbt._log_config is True  # the constructor's log_config
+    ray_compat.skip_policy_logs(pbt)
+    assert pbt._log_config is False
+    ray_compat.skip_policy_logs(FIFOScheduler())  # nothing to switch off
+    ray_compat.short_pbt_state_repr()
+    assert repr(_PBTTrialState(_trial())) == "_PBTTrialState"
+
+
+def test_an_optuna_search_keeps_the_optuna_trial_of_each_suggestion():
+    import optuna
+    from ray.tune.search.optuna import OptunaSearch
+    searcher = OptunaSearch(space={"lr": optuna.distributions.FloatDistribution(1e-4, 1e-1, log=True)},
+                            metric="score", mode="max", sampler=optuna.samplers.RandomSampler(seed=0))
+    assert ray_compat.optuna_trial_of(searcher, "a") is None
+    config = searcher.suggest("a")
+    asked = ray_compat.optuna_trial_of(searcher, "a")
+    assert isinstance(asked, optuna.trial.Trial) and asked.params == config
+    searcher.on_trial_complete("a", {"score": 0.7, "training_iteration": 1})
+    assert ray_compat.optuna_trial_of(searcher, "a") is asked  # kept after it completes
+    told = asked.study.trials[asked.number]
+    assert told.state == optuna.trial.TrialState.COMPLETE and told.value == 0.7
+    assert ray_compat.optuna_trial_of(searcher, "never") is None
+
+
+def test_mlflow_callback_holds_a_run_for_each_started_trial(tmp_path):
+    from mlflow.tracking import MlflowClient
+    from ray.air.integrations.mlflow import MLflowLoggerCallback
+    uri = f"sqlite:///{tmp_path / 'mlflow.db'}"
+    callback = MLflowLoggerCallback(tracking_uri=uri, experiment_name="x")
+    callback.setup()
+    trial = _trial()
+    assert ray_compat.mlflow_run_of(callback, trial) is None
+    callback.log_trial_start(trial)
+    run_id = ray_compat.mlflow_run_of(callback, trial)
+    assert MlflowClient(uri).get_run(run_id).data.tags["trial_name"] == str(trial)
+    callback.log_trial_end(trial)
+
+
+def test_outside_a_trial_no_stop_is_requested():
+    from ray.train._internal import session
+    assert session.get_session() is None
+    assert not ray_compat.trial_stop_requested()
+    from ray.train._internal.storage import StorageContext
+    assert isinstance(inspect.getattr_static(StorageContext, "trial_working_directory"), property)
+
+
+@pytest.mark.ray
+def test_in_a_running_ray_and_trial_the_hooks_answer(tmp_path):
+    """One local Ray: the raylet this driver started, and a Tune trial's own session."""
+    import ray
+    from ray import tune
+    ray.init(num_cpus=1, include_dashboard=False, _node_ip_address="127.0.0.1", log_to_driver=False)
+    try:
+        raylet = ray_compat.raylet_process()
+        assert raylet.poll() is None and "raylet" in " ".join(raylet.args)
+        kill = ray._private.worker._global_node.kill_all_processes
+        assert {"check_alive", "allow_graceful"} <= set(inspect.signature(kill).parameters)
+
+        def trial(config):
+            from ray.train._internal.session import get_session
+            tune.report({"folder": ray_compat.trial_working_directory(), "stop": ray_compat.trial_stop_requested(),
+                         "event": isinstance(get_session().stop_event, threading.Event)})
+
+        grid = tune.Tuner(trial, run_config=tune.RunConfig(storage_path=str(tmp_path), name="hooks")).fit()
+        assert grid[0].error is None, grid[0].error
+        metrics = grid[0].metrics
+        assert metrics["event"] is True and metrics["stop"] is False  # the event exists, and is not set
+        assert "hooks" in metrics["folder"] and Path(metrics["folder"]).is_dir()
+    finally:
+        ray.shutdown()

@@ -107,9 +107,22 @@ def write_plots(scored, spec, out_dir: Path, importances: dict, title: str, prep
     except ImportError:  # a bare machine (bench/gpu.sh); the search extra installs it
         return {}
     matplotlib.use("Agg")
+    label = spec.metric.replace("_", " ")
+    written = {"plot (over time)": _plot_over_time(scored, f"best_{spec.metric}", label, title, prepared_s,
+                                                   out_dir / "trials_over_time.png")}
+    panels = _varying_panels(scored, spec)
+    if panels:
+        written["plot (hyperparameters)"] = _plot_hyperparameters(scored, spec, panels, label,
+                                                                  out_dir / "hyperparameters.png")
+    if importances:
+        written["plot (importance)"] = _plot_importance(importances, label, title, len(scored),
+                                                        out_dir / "importance.png")
+    return written
+
+
+def _plot_over_time(scored, metric: str, label: str, title: str, prepared_s: float, path: Path) -> Path:
+    """Each trial's run as a bar on the search's clock, its end marked by status, and the best so far."""
     import matplotlib.pyplot as plt
-    metric, label = f"best_{spec.metric}", spec.metric.replace("_", " ")
-    written = {}
     done = scored.sort_values("ended")
     since = done["started"].min() - prepared_s
     start, end = done["started"] - since, done["ended"] - since
@@ -125,52 +138,63 @@ def write_plots(scored, spec, out_dir: Path, importances: dict, title: str, prep
     ax.set_ylabel(label)
     ax.legend(fontsize="small")
     ax.set_title(f"{title}: {label} by trial")
-    _save(fig, out_dir / "trials_over_time.png")
-    written["plot (over time)"] = out_dir / "trials_over_time.png"
+    _save(fig, path)
+    return path
 
+
+def _varying_panels(scored, spec) -> dict:
+    """{hyperparameter: which trials use it}, for each that varies among the trials that use it."""
     configs = list(scored["config"])
-    # a panel per hyperparameter that varies among the trials that use it
     panels = {}
     for key in spec.space:
         used = np.array([_uses(spec, key, c) for c in configs])
         if used.any() and scored[key][used].astype(str).nunique() > 1:
             panels[key] = used
-    if panels:
-        rng = np.random.default_rng(0)
-        cols = min(3, len(panels))
-        rows = math.ceil(len(panels) / cols)
-        fig, axes = plt.subplots(rows, cols, figsize=(4 * cols, 3.2 * rows), squeeze=False)
-        for ax, (key, used) in zip(axes.flat, panels.items()):
-            dist, shown = spec.span(key), scored[used]
-            if dist.is_choice:
-                labels = [str(c) for c in dist.args]
-                x = np.array([labels.index(str(v)) for v in shown[key]], dtype=float)
-                _by_status(ax, shown, x + rng.uniform(-JITTER, JITTER, len(x)), shown[metric])
-                ax.set_xticks(range(len(labels)), labels)
-            else:
-                _by_status(ax, shown, shown[key].astype(float), shown[metric])
-                if dist.kind == "loguniform":
-                    ax.set_xscale("log")
-            skipped = len(scored) - len(shown)
-            ax.set_xlabel(key + (f" ({skipped} trial(s) with a frozen encoder left out)" if skipped else ""))
-            ax.set_ylabel(label)
-        axes.flat[0].legend(fontsize="small")
-        for ax in list(axes.flat)[len(panels):]:
-            ax.axis("off")
-        fig.tight_layout()
-        _save(fig, out_dir / "hyperparameters.png")
-        written["plot (hyperparameters)"] = out_dir / "hyperparameters.png"
+    return panels
 
-    if importances:
-        names = list(importances)[::-1]
-        shares = np.array([importances[n][0] for n in names])
-        bounds = np.array([importances[n][1:] for n in names])
-        errors = np.clip(np.stack([shares - bounds[:, 0], bounds[:, 1] - shares]), 0, None)
-        fig, ax = plt.subplots(figsize=(6, 0.8 + 0.4 * len(names)))
-        ax.barh(names, shares, xerr=errors, capsize=3, color="C0", ecolor="0.3")
-        ax.set_xlabel(f"share of the variance of {label} (fANOVA); whiskers: "
-                      f"{INTERVAL[0]}th-{INTERVAL[1]}th percentile over {BOOTSTRAP_ROUNDS} resamplings of the trials")
-        ax.set_title(f"{title}: which hyperparameters mattered ({len(scored)} trials)")
-        _save(fig, out_dir / "importance.png")
-        written["plot (importance)"] = out_dir / "importance.png"
-    return written
+
+def _plot_hyperparameters(scored, spec, panels: dict, label: str, path: Path) -> Path:
+    """A panel per hyperparameter: the score of each trial that uses it against its value (choices
+    jittered side to side, log ranges on a log axis)."""
+    import matplotlib.pyplot as plt
+    metric = f"best_{spec.metric}"
+    rng = np.random.default_rng(0)
+    cols = min(3, len(panels))
+    rows = math.ceil(len(panels) / cols)
+    fig, axes = plt.subplots(rows, cols, figsize=(4 * cols, 3.2 * rows), squeeze=False)
+    for ax, (key, used) in zip(axes.flat, panels.items()):
+        dist, shown = spec.span(key), scored[used]
+        if dist.is_choice:
+            labels = [str(c) for c in dist.args]
+            x = np.array([labels.index(str(v)) for v in shown[key]], dtype=float)
+            _by_status(ax, shown, x + rng.uniform(-JITTER, JITTER, len(x)), shown[metric])
+            ax.set_xticks(range(len(labels)), labels)
+        else:
+            _by_status(ax, shown, shown[key].astype(float), shown[metric])
+            if dist.kind == "loguniform":
+                ax.set_xscale("log")
+        skipped = len(scored) - len(shown)
+        ax.set_xlabel(key + (f" ({skipped} trial(s) with a frozen encoder left out)" if skipped else ""))
+        ax.set_ylabel(label)
+    axes.flat[0].legend(fontsize="small")
+    for ax in list(axes.flat)[len(panels):]:
+        ax.axis("off")
+    fig.tight_layout()
+    _save(fig, path)
+    return path
+
+
+def _plot_importance(importances: dict, label: str, title: str, trials: int, path: Path) -> Path:
+    """Each hyperparameter's share of the score's variance, with its bootstrap interval as whiskers."""
+    import matplotlib.pyplot as plt
+    names = list(importances)[::-1]
+    shares = np.array([importances[n][0] for n in names])
+    bounds = np.array([importances[n][1:] for n in names])
+    errors = np.clip(np.stack([shares - bounds[:, 0], bounds[:, 1] - shares]), 0, None)
+    fig, ax = plt.subplots(figsize=(6, 0.8 + 0.4 * len(names)))
+    ax.barh(names, shares, xerr=errors, capsize=3, color="C0", ecolor="0.3")
+    ax.set_xlabel(f"share of the variance of {label} (fANOVA); whiskers: "
+                  f"{INTERVAL[0]}th-{INTERVAL[1]}th percentile over {BOOTSTRAP_ROUNDS} resamplings of the trials")
+    ax.set_title(f"{title}: which hyperparameters mattered ({trials} trials)")
+    _save(fig, path)
+    return path

@@ -85,6 +85,20 @@ def test_the_controller_methods_the_schedulers_call_are_tunes():
             [p for p, _ in _parameters(getattr(Controller, name))], name
 
 
+def test_tune_takes_our_trial_console_callback_in_place_of_its_own(monkeypatch):
+    """budget.ReportsStartedTrials is Tune's TrialProgressCallback made silent on trials that never
+    ran: it works only while Tune adds its own console callback just when the run has none, in Ray's
+    older console flow, which ray_session.quiet picks by RAY_AIR_NEW_OUTPUT=0."""
+    from ray.tune.experimental.output import get_air_verbosity
+    from ray.tune.progress_reporter import TrialProgressCallback
+    from ray.tune.utils.callback import _create_default_callbacks
+    monkeypatch.setenv("RAY_AIR_NEW_OUTPUT", "0")
+    assert get_air_verbosity(0) is None and get_air_verbosity(2) is None
+    ours = budget.ReportsStartedTrials(metric="score")
+    consoles = [c for c in _create_default_callbacks([ours], metric="score") if isinstance(c, TrialProgressCallback)]
+    assert consoles == [ours]
+
+
 def _trial(trial_id="t"):
     from ray.tune.experiment import Trial
     return Trial("x", trial_id=trial_id, stub=True, config={"lr": 0.1})

@@ -85,6 +85,25 @@ def test_the_controller_methods_the_schedulers_call_are_tunes():
             [p for p, _ in _parameters(getattr(Controller, name))], name
 
 
+def test_the_simulators_pending_trial_cap_is_tunes(monkeypatch):
+    """bench/replay.max_pending mirrors TuneController's private _get_max_pending_trials: the
+    ConcurrencyLimiter's limit for a searcher, 200 or 1.1 x the cluster's CPUs for a random generator."""
+    import optuna
+    from ray.tune.execution import tune_controller
+    from ray.tune.search.basic_variant import BasicVariantGenerator
+    from ray.tune.search.optuna import OptunaSearch
+    sys.path.insert(0, str(ROOT))
+    from bench.replay import as_search_alg, max_pending
+    monkeypatch.delenv("TUNE_MAX_PENDING_TRIALS_PG", raising=False)
+    for cpus in (4, 256):
+        monkeypatch.setattr(tune_controller.ray, "cluster_resources", lambda cpus=cpus: {"CPU": float(cpus)})
+        variants = BasicVariantGenerator()
+        assert max_pending(variants, cpus) == tune_controller._get_max_pending_trials(variants), cpus
+    tpe = as_search_alg(OptunaSearch(space={"lr": optuna.distributions.FloatDistribution(1e-4, 1e-1)},
+                                     metric="score", mode="max"), concurrency=3)
+    assert max_pending(tpe, 8) == tune_controller._get_max_pending_trials(tpe) == 3
+
+
 def test_tune_takes_our_trial_console_callback_in_place_of_its_own(monkeypatch):
     """budget.ReportsStartedTrials is Tune's TrialProgressCallback made silent on trials that never
     ran: it works only while Tune adds its own console callback just when the run has none, in Ray's

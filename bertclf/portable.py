@@ -10,7 +10,7 @@ as its tokenizer returns them."""
 import os
 import shutil
 import warnings
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from pathlib import Path, PurePosixPath
 from typing import List, Optional
 
@@ -37,7 +37,7 @@ LOAD_TIME_KEYS = ("local_files_only", "is_local")
 class PortableCopies:
     """What write_portable wrote. A difference is the largest probability gap to this project's on probe
     inputs; a copy is kept only when it is within TOLERANCE."""
-    onnx_inputs: List[str] = field(default_factory=list)  # the ONNX copy's input names
+    onnx_inputs: List[str]  # the ONNX copy's input names
     onnx: Optional[Path] = None  # its folder, or None with why_not_onnx
     onnx_difference: Optional[float] = None
     why_not_onnx: Optional[str] = None

@@ -5,6 +5,7 @@ run's inputs and model: what the training loop needs of it, and nothing more.
 Code outside a task's folder asks these methods, never the task's name."""
 from abc import ABC, abstractmethod
 from dataclasses import dataclass
+from pathlib import PurePosixPath
 from typing import Callable, Dict, List, Optional, Tuple
 
 from torch import nn
@@ -129,9 +130,10 @@ class Task(ABC):
         """The loaded model as its ONNX (and transformers) copies take it."""
 
     @abstractmethod
-    def onnx_usage(self, folder: str, copy_inputs, difference: float, meta) -> List[str]:
-        """Lines of a model card: reading the ONNX copy in `folder` (e.g. best_model/onnx/model.onnx's
-        folder) with onnxruntime, a Python snippet that runs as written; copy_inputs: its input names."""
+    def onnx_usage(self, name: str, copy_path: PurePosixPath, copies, meta) -> List[str]:
+        """Lines of a model card: reading the ONNX copy at name/copy_path (e.g. best_model/onnx/model.onnx)
+        with onnxruntime, a Python snippet that runs as written beside the model folder `name`;
+        copies: write_portable's answer (the copy's input names, its difference to this project's)."""
 
     @abstractmethod
     def predict_example(self, meta) -> str:

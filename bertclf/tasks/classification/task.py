@@ -40,8 +40,8 @@ class Classification(Task):
     def portable_form(self, model, meta):
         return portable_form(model, meta)
 
-    def onnx_usage(self, folder, copy_inputs, difference, meta):
-        return onnx_usage(folder, copy_inputs, difference, meta)
+    def onnx_usage(self, name, copy_path, copies, meta):
+        return onnx_usage(name, copy_path, copies, meta)
 
     def predict_example(self, meta):
         return predict_example(meta)

@@ -19,7 +19,7 @@ sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 from bertclf.atomic import write_text  # noqa: E402
 from bertclf.config import TrainConfig  # noqa: E402
 from bertclf.results_table import csv_text  # noqa: E402
-from bertclf.tiny_model import build_tiny_bert  # noqa: E402
+from bertclf.models.tiny_model import build_tiny_bert  # noqa: E402
 from bertclf.train import train  # noqa: E402
 from transformers import BertConfig, BertModel  # noqa: E402
 

@@ -51,7 +51,7 @@ def one(csv_path: str, max_length: int, object_store: bool) -> dict:
     """Run in a child process: prepare the inputs of `csv_path`, then (optionally) share them through Ray."""
     import torch
     from bertclf.inputs import prepare_inputs
-    from bertclf.encoders import resolve_model
+    from bertclf.models.encoders import resolve_model
     torch.set_num_threads(1)
     with tempfile.TemporaryDirectory() as cache:
         config = TrainConfig(train_path=csv_path, bert_name=resolve_model(MODEL)[0], max_length=max_length,
@@ -76,7 +76,7 @@ def one_on_workers(csv_path: str, max_length: int, cpus: int) -> dict:
     import torch
     from bert_hpo_distributed.shared import Shared
     from bert_hpo_distributed.worker_tokens import tokenise_on_workers, wait_for_workers
-    from bertclf.encoders import resolve_model
+    from bertclf.models.encoders import resolve_model
     from bertclf.inputs import prepare_inputs, tokens_key
     torch.set_num_threads(1)
     config = TrainConfig(train_path=csv_path, bert_name=resolve_model(MODEL)[0], max_length=max_length,
@@ -118,7 +118,7 @@ def share(inputs) -> dict:
 
         @ray.remote(num_cpus=1)
         def fetch(refs):
-            import bertclf.classification_inputs  # noqa: F401  (the modules the inputs unpickle into: not the transfer)
+            import bertclf.tasks.classification.inputs  # noqa: F401  (the modules the inputs unpickle into: not the transfer)
             begun = time.perf_counter()
             got = ray.get(refs[0])
             return time.perf_counter() - begun, len(got.tokens["train"])

@@ -49,7 +49,7 @@ def make_slice(data_dir, rows: int = 2000) -> None:
 
 
 def build_model(folder: Path, texts, tiny: bool) -> str:
-    from bertclf.tiny_model import build_tiny_bert
+    from bertclf.models.tiny_model import build_tiny_bert
     size = dict(hidden=32, layers=2, heads=2, intermediate=64, vocab_size=800) if tiny else \
         dict(hidden=768, layers=12, heads=12, intermediate=3072, vocab_size=30522)
     return build_tiny_bert(folder, texts, dropout=0.1, **size)

@@ -37,7 +37,7 @@ from bertclf.atomic import write_text  # noqa: E402
 from bertclf.data.examples import read_examples  # noqa: E402
 from bertclf.data.splits import encode_labels, load_splits, seeded_subset  # noqa: E402
 from bertclf.data.datasets import resolve  # noqa: E402
-from bertclf.encoders import resolve_model  # noqa: E402
+from bertclf.models.encoders import resolve_model  # noqa: E402
 
 MODEL = "sentence-transformers/all-MiniLM-L6-v2"
 LR = (1e-5, 1e-4)

@@ -8,7 +8,7 @@ from pathlib import Path
 
 import torch
 
-from .model_io import load_weights, save_model
+from .models.model_io import load_weights, save_model
 
 TRAINER_STATE = "trainer_state.pt"
 BEST = "best"  # the best check's model, when the current weights are not it (a check that did not improve)

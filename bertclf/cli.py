@@ -36,7 +36,7 @@ def run_predict(args) -> int:
 
 def run_train(args) -> int:
     config = config_from_args(args).validate()
-    from .task_registry import check_task_options
+    from .tasks import check_task_options
     from .train import train
     check_task_options(config)
     result = train(config)

@@ -1,23 +1,18 @@
 """One training run's options: the original's fourteen under their own names, plus what users expect."""
 import argparse
 import dataclasses
-import os
 from dataclasses import dataclass, field
 from typing import Optional
 
 from .data.label_names import LABEL_NAMES
 from .errors import UserError
+from .paths import default_cache_dir
 
 TRUNCATIONS = ("head", "tail", "head+tail")
 POOLINGS = ("cls", "mean", "mean+max")
 LAYERS = ("last", "last4")
 HEADS = ("linear", "mlp")
 PRECISIONS = ("auto", "bf16", "fp32")
-
-
-def default_cache_dir() -> str:
-    base = os.environ.get("XDG_CACHE_HOME") or os.path.join(os.path.expanduser("~"), ".cache")
-    return os.path.join(base, "bert-hpo")
 
 
 def bad_option(option: str, expected: str, value) -> None:
@@ -100,7 +95,7 @@ class TrainConfig:
 
     def validate(self) -> "TrainConfig":
         """Check every option that can be checked without reading data, a model or the task's own code
-        (bertclf.task_registry.check_task_options checks the task's options)."""
+        (bertclf.tasks.check_task_options checks the task's options)."""
         if not self.train_path:
             raise UserError("--train_path is required (or use --search DATASET, or --predict)")
         return self.validate_options()

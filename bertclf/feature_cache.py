@@ -6,6 +6,7 @@ ids already encode the tokenizer, max_length, truncation and the data, so any ch
 new entry; features computed under bf16 autocast differ from fp32 ones, so precision is a new entry too.
 """
 import time
+from dataclasses import dataclass
 from functools import partial
 
 import torch
@@ -13,7 +14,7 @@ from tqdm.auto import tqdm
 
 from .batching import eval_batches, token_inputs
 from .inference import pad_multiple, run_batches
-from .heads import for_encoder, pool
+from .models.heads import for_encoder, pool
 from .tensor_cache import cached_together, digest
 
 
@@ -39,21 +40,34 @@ class PassProgress:
                      f"~{spent * (self.all_tokens - self.tokens) / self.tokens:.0f} s left")
 
 
-def frozen_features(encoder, tokens, variants, *, encoder_id: str, device, bf16: bool, batch_size: int,
-                    cache_dir, pad_id: int, progress: bool, desc: str, log=None):
-    """({(pooling, layers): features [N, dim] fp16 on CPU}, variants computed in this call).
-    log: given, receives PassProgress's lines while the features are computed."""
+@dataclass(frozen=True)
+class FrozenEncoder:
+    """A frozen encoder and how its passes run: where, in which precision, how many texts a batch, and
+    where their features are cached."""
+    encoder: torch.nn.Module
+    encoder_id: str  # the fingerprint of its weights (encoders.encoder_fingerprint): part of each cache key
+    device: torch.device
+    bf16: bool
+    batch_size: int
+    cache_dir: str
+    progress: bool = False  # a progress bar per pass
+
+
+def frozen_features(frozen: FrozenEncoder, tokens, pad_id: int, variants, desc: str, log=None):
+    """({(pooling, layers): features [N, dim] fp16 on CPU} of the token ids `tokens`, variants computed
+    in this call). desc names the pass; log: given, receives PassProgress's lines while it runs."""
+    encoder, device, bf16 = frozen.encoder, frozen.device, frozen.bf16
     precision = "bf16" if bf16 else "fp32"
-    keys = {v: digest("features-v3", encoder_id, list(v), tokens.fingerprint(), precision) for v in variants}
+    keys = {v: digest("features-v3", frozen.encoder_id, list(v), tokens.fingerprint(), precision) for v in variants}
 
     def compute(missing):
         hidden_states = any(layers == "last4" for _, layers in missing)
         outputs = {v: [] for v in missing}
         lengths = tokens.lengths.tolist()
-        batches = eval_batches(lengths, batch_size)
+        batches = eval_batches(lengths, frozen.batch_size)
         make = partial(token_inputs, tokens, pad_id, pad_multiple(device))
         pass_progress = PassProgress(lengths, desc, log)
-        for idx, batch, out in run_batches(encoder, tqdm(batches, desc=desc, disable=not progress, unit="batch"),
+        for idx, batch, out in run_batches(encoder, tqdm(batches, desc=desc, disable=not frozen.progress, unit="batch"),
                                            (for_encoder(encoder, make(b)) for b in batches), device=device, bf16=bf16,
                                            output_hidden_states=hidden_states):
             for v in missing:
@@ -67,5 +81,5 @@ def frozen_features(encoder, tokens, variants, *, encoder_id: str, device, bf16:
             result[v] = {"features": features}
         return result
 
-    entries, computed = cached_together(cache_dir, "features", keys, compute)
+    entries, computed = cached_together(frozen.cache_dir, "features", keys, compute)
     return {v: entries[v]["features"] for v in variants}, computed

@@ -5,7 +5,7 @@ from typing import Iterable, Iterator, List, Sequence, Tuple
 
 import torch
 
-from .device import autocast
+from .models.device import autocast
 
 
 def pad_multiple(device: torch.device) -> int:

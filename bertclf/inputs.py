@@ -9,9 +9,9 @@ from dataclasses import dataclass, fields
 from typing import Callable, Dict, Optional, Tuple
 
 from .config import TrainConfig
-from .device import pick_device, uses_bf16
-from .encoders import load_encoder, load_tokenizer
-from .task_registry import check_task_options, task_kind
+from .models.device import pick_device, uses_bf16
+from .models.encoders import load_encoder, load_tokenizer
+from .tasks import check_task_options, task_named
 
 @dataclass(frozen=True)
 class TokensKey:
@@ -61,11 +61,11 @@ def prepare_inputs(config: TrainConfig, log: Callable[[str], None], model_path: 
                    streamed: bool = False):
     """Read, split and tokenise the data of `config` (no features yet: see add_features). streamed
     (classification): every row checked, but the texts left in their files, each split's FileRows standing
-    in for its token ids (classification_inputs.prepare), for tokenisers elsewhere. Its max_length
+    in for its token ids (tasks/classification/inputs.py, prepare), for tokenisers elsewhere. Its max_length
     is not checked here against the model: where the config is bound to the model is (train's set_up for
     a run, the plan for a search: encoder_facts.fitting_lengths)."""
     check_task_options(config.validate())
-    kind = task_kind(config.task)
+    kind = task_named(config.task)
     tokenizer = load_tokenizer(model_path or config.bert_name)
     inputs = kind.prepare(config, tokenizer, log, *([streamed] if streamed else []))
     log(f"data: {inputs.description}")
@@ -81,7 +81,7 @@ def add_features(inputs, config: TrainConfig, variants, log: Callable[[str], Non
     device = pick_device(config.device)
     encoder = load_encoder(model_path or config.bert_name)
     encoder.requires_grad_(False)
-    return task_kind(config.task).with_features(inputs, config, encoder, device, uses_bf16(config.precision, device),
+    return task_named(config.task).with_features(inputs, config, encoder, device, uses_bf16(config.precision, device),
                                                  list(variants), log, progress)
 
 

@@ -10,18 +10,20 @@ as its tokenizer returns them."""
 import os
 import shutil
 import warnings
-from pathlib import Path
+from dataclasses import dataclass
+from pathlib import Path, PurePosixPath
+from typing import List, Optional
 
 import torch
-from torch import nn
 
-from .heads import takes_token_types
+from .models.heads import takes_token_types
 from .predict import load_model
+from .tasks import task_named
 
 HF_FOLDER, ONNX_FOLDER, ONNX_FILE = "hf", "onnx", "model.onnx"
+ONNX_PATH = PurePosixPath(ONNX_FOLDER, ONNX_FILE)  # inside a model folder
 ONNX_INPUTS = ("input_ids", "attention_mask")
 TOKEN_TYPES = "token_type_ids"
-QA_OUTPUTS = ("start_logits", "end_logits")
 ONNX_OPSET = 17
 # Largest difference in any probability (a class's; a QA span start's or end's over the tokens) that
 # still counts as the same prediction: fp32 kernels of two runtimes differ by ~1e-7; a wrong mapping
@@ -31,99 +33,74 @@ TOLERANCE = 1e-4
 LOAD_TIME_KEYS = ("local_files_only", "is_local")
 
 
-def write_portable(model_dir, encoder_path=None) -> dict:
-    """Write model_dir/onnx, and for a classifier model_dir/hf (when the model maps onto transformers' class).
+@dataclass
+class PortableCopies:
+    """What write_portable wrote. A difference is the largest probability gap to this project's on probe
+    inputs; a copy is kept only when it is within TOLERANCE."""
+    onnx_inputs: List[str]  # the ONNX copy's input names
+    onnx: Optional[Path] = None  # its folder, or None with why_not_onnx
+    onnx_difference: Optional[float] = None
+    why_not_onnx: Optional[str] = None
+    hf: Optional[Path] = None  # the transformers copy's folder, or None with why_not_hf
+    hf_difference: Optional[float] = None
+    why_not_hf: Optional[str] = None
+    tokenizer_note: Optional[str] = None  # what a plain tokenizer does differently from the model's training
 
-    encoder_path: where a frozen encoder's weights are, when not at the model's bert_name.
-    Returns {"task", "onnx": folder or None, "onnx_inputs": the ONNX copy's input names,
-    "onnx_difference", "why_not_onnx" (when not written), "hf": folder or None, "hf_difference",
-    "why_not_hf": reason or None, "tokenizer_note": what a plain tokenizer does differently, or None};
-    a difference is the largest probability gap on probe inputs, and a copy is kept only when it is
-    within TOLERANCE."""
+
+def write_portable(model_dir, encoder_path=None) -> PortableCopies:
+    """Write model_dir/onnx, and model_dir/hf where the model maps onto a transformers class.
+
+    encoder_path: where a frozen encoder's weights are, when not at the model's bert_name."""
     model_dir = Path(model_dir)
     model, tokenizer, meta = load_model(model_dir, encoder_path)
-    # set on init_kwargs too: that is what save_pretrained writes to tokenizer_config.json
+    _set_as_trained(tokenizer, meta)
+    form = task_named(meta["task"]).portable_form(model, meta)
+    names = onnx_inputs(form.two_texts, model.encoder)
+    probe = probe_inputs(tokenizer, model.encoder.config.vocab_size, TOKEN_TYPES in names)
+    copies = PortableCopies(onnx_inputs=list(names))
+    with torch.no_grad():
+        expected = form.probabilities(*_as_tuple(form.module(**probe)))
+    if meta.get("truncation") == "head+tail":
+        copies.tokenizer_note = ("the model was trained on head+tail truncation (the first quarter and the last "
+                                 "three quarters of a long text); a plain tokenizer keeps the head only")
+    try:
+        copies.onnx, copies.onnx_difference = _kept(model_dir / ONNX_FOLDER, lambda folder: _write_onnx(
+            form, probe, names, expected, tokenizer, folder))
+        if copies.onnx is None:
+            copies.why_not_onnx = f"its probabilities were up to {copies.onnx_difference:.2g} away from this project's"
+    except Exception as error:  # any exporter failure: a copy for elsewhere must not cost the search its outputs
+        copies.why_not_onnx = f"the export failed: {str(error).splitlines()[0]}"
+    hf_model, copies.why_not_hf = form.transformers_copy()
+    if hf_model is not None:
+        copies.hf, copies.hf_difference = _kept(model_dir / HF_FOLDER, lambda folder: _write_hf(
+            hf_model, form.probabilities, probe, expected, tokenizer, folder))
+        if copies.hf is None:
+            copies.why_not_hf = (f"transformers' {type(hf_model).__name__} with these weights gives probabilities "
+                                 f"up to {copies.hf_difference:.2g} away from this project's")
+            if meta.get("cached_features"):
+                copies.why_not_hf += " (boost trained the head on features rounded to fp16; that class does not round)"
+    return copies
+
+
+def _set_as_trained(tokenizer, meta) -> None:
+    """The tokenizer cuts texts to the model's max_length on its truncation side, and keeps nothing of how
+    this machine loaded it; set on init_kwargs too: that is what save_pretrained writes."""
     for key, value in (("model_max_length", meta["max_length"]),
                        ("truncation_side", "left" if meta.get("truncation") == "tail" else "right")):
         setattr(tokenizer, key, value)
         tokenizer.init_kwargs[key] = value
     for key in LOAD_TIME_KEYS:
         tokenizer.init_kwargs.pop(key, None)
-    names = onnx_inputs(meta, model.encoder)
-    probe = probe_inputs(tokenizer, model.encoder.config.vocab_size, TOKEN_TYPES in names)
-    info = {"task": meta["task"], "onnx_inputs": list(names), "tokenizer_note": None, "hf": None}
-    if meta["task"] == "qa":
-        info["why_not_hf"] = "only classifiers get a transformers copy; use ONNX below, or this project"
-        module, outputs, probabilities, config = SpanLogits(model), QA_OUTPUTS, span_probabilities, \
-            model.encoder.config
-    else:
-        module, outputs, probabilities = model, ("logits",), class_probabilities
-        config = labelled_config(model.encoder.config, meta["label_names"])
-    with torch.no_grad():
-        expected = probabilities(*_as_tuple(module(**probe)))
-    if meta.get("truncation") == "head+tail":
-        info["tokenizer_note"] = ("the model was trained on head+tail truncation (the first quarter and the last "
-                                  "three quarters of a long text); a plain tokenizer keeps the head only")
-    try:
-        info["onnx"], info["onnx_difference"] = _kept(model_dir / ONNX_FOLDER, lambda folder: _write_onnx(
-            module, probe, names, outputs, probabilities, expected, config, tokenizer, folder))
-    except Exception as error:  # any exporter failure: a copy for elsewhere must not cost the search its outputs
-        info["onnx"], info["why_not_onnx"] = None, f"the export failed: {str(error).splitlines()[0]}"
-    if info["onnx"] is None and "why_not_onnx" not in info:
-        info["why_not_onnx"] = f"its probabilities were up to {info['onnx_difference']:.2g} away from this project's"
-    if meta["task"] == "qa":
-        return info
-    hf_model, info["why_not_hf"] = transformers_model(model, meta, config)
-    if hf_model is not None:
-        info["hf"], info["hf_difference"] = _kept(model_dir / HF_FOLDER, lambda folder: _write_hf(
-            hf_model, probe, expected, tokenizer, folder))
-        if info["hf"] is None:
-            info["why_not_hf"] = (f"transformers' {type(hf_model).__name__} with these weights gives probabilities "
-                                  f"up to {info['hf_difference']:.2g} away from this project's")
-            if meta["cached_features"]:
-                info["why_not_hf"] += " (boost trained the head on features rounded to fp16; that class does not round)"
-    return info
 
 
-def onnx_inputs(meta, encoder) -> tuple:
+def onnx_inputs(two_texts: bool, encoder) -> tuple:
     """The ONNX copy's input names: token_type_ids too where the model reads two texts (a classifier of
     text pairs, a QA model) and its encoder has token types; a single text's are all 0, the default."""
-    two_texts = meta["task"] == "qa" or meta.get("pairs")
     return ONNX_INPUTS + ((TOKEN_TYPES,) if two_texts and takes_token_types(encoder) else ())
-
-
-class SpanLogits(nn.Module):
-    """A QA model's [batch, tokens, 2] logits as the two outputs transformers' QA models give."""
-
-    def __init__(self, model):
-        super().__init__()
-        self.model = model
-
-    def forward(self, input_ids, attention_mask, token_type_ids=None):
-        logits = self.model(input_ids, attention_mask, token_type_ids)
-        return logits[..., 0], logits[..., 1]
-
-
-def class_probabilities(logits):
-    """[batch, classes] probabilities of [batch, classes] logits."""
-    return logits.float().softmax(-1)
-
-
-def span_probabilities(start_logits, end_logits):
-    """[batch, 2, tokens]: where the answer starts and ends, as probabilities over the tokens (padding 0)."""
-    return torch.stack([start_logits, end_logits], 1).float().softmax(-1)
 
 
 def _as_tuple(outputs) -> tuple:
     return outputs if isinstance(outputs, tuple) else (outputs,)
-
-
-def labelled_config(encoder_config, label_names):
-    config = encoder_config.__class__.from_dict(encoder_config.to_dict())
-    config.num_labels = len(label_names)
-    config.id2label = {i: str(name) for i, name in enumerate(label_names)}
-    config.label2id = {str(name): i for i, name in enumerate(label_names)}
-    return config
 
 
 def probe_inputs(tokenizer, vocab_size: int, token_types: bool = False) -> dict:
@@ -146,27 +123,6 @@ def probe_inputs(tokenizer, vocab_size: int, token_types: bool = False) -> dict:
     return probe
 
 
-def transformers_model(model, meta, config):
-    """(transformers' ...ForSequenceClassification holding the same weights, None) where the pooled
-    [CLS] output feeds a linear head, as in that class; else (None, why)."""
-    if (meta["pooling"], meta["layers"], meta["head"]) != ("cls", "last", "linear"):
-        return None, (f"pooling {meta['pooling']}, layers {meta['layers']}, head {meta['head']} have no "
-                      f"counterpart in transformers' classes (they pool the [CLS] output into a linear head)")
-    from transformers import AutoModelForSequenceClassification
-    hf_model = AutoModelForSequenceClassification.from_config(config).eval()
-    classifier = getattr(hf_model, "classifier", None)
-    if not isinstance(classifier, nn.Linear) or getattr(hf_model.base_model, "pooler", None) is None:
-        return None, f"transformers' {type(hf_model).__name__} has no pooler with a linear head"
-    hf_model.base_model.load_state_dict(model.encoder.state_dict())
-    head = model.head
-    # the head standardises its input: (x - shift) / scale, folded into the linear layer's weights
-    weight = head.layers.weight / head.scale
-    with torch.no_grad():
-        classifier.weight.copy_(weight)
-        classifier.bias.copy_(head.layers.bias - weight @ head.shift)
-    return hf_model, None
-
-
 def _kept(target: Path, write):
     """(target, difference) after write(staging folder) -> difference, the folder moved into place only
     when the difference is within TOLERANCE; else (None, difference), nothing left behind."""
@@ -184,28 +140,26 @@ def _kept(target: Path, write):
         shutil.rmtree(staging, ignore_errors=True)
 
 
-def _write_hf(hf_model, probe, expected, tokenizer, folder: Path) -> float:
+def _write_hf(hf_model, probabilities, probe, expected, tokenizer, folder: Path) -> float:
     with torch.no_grad():
-        got = class_probabilities(hf_model(**probe).logits)
+        got = probabilities(hf_model(**probe).logits)
     hf_model.save_pretrained(folder)
     tokenizer.save_pretrained(folder)
     return float((got - expected).abs().max())
 
 
-def _write_onnx(module, probe, names, outputs, probabilities, expected, config, tokenizer, folder: Path) -> float:
-    """Export `module` on the probe's inputs `names` (dynamic batch and length), run it in onnxruntime:
-    the largest gap between its probabilities and `expected`."""
+def _write_onnx(form, probe, names, expected, tokenizer, folder: Path) -> float:
+    """Export the form's module on the probe's inputs `names` (dynamic batch and length), run it in
+    onnxruntime: the largest gap between its probabilities and `expected`."""
     import onnxruntime
-    axes = {name: {0: "batch", 1: "sequence"} for name in (*names, *outputs)}
-    if outputs == ("logits",):
-        axes["logits"] = {0: "batch"}
+    axes = {**{name: {0: "batch", 1: "sequence"} for name in names}, **form.axes}
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")  # the tracer's notes on Python branches it freezes: shapes stay dynamic
-        torch.onnx.export(module, (), str(folder / ONNX_FILE), kwargs={name: probe[name] for name in names},
-                          input_names=list(names), output_names=list(outputs), dynamic_axes=axes,
+        torch.onnx.export(form.module, (), str(folder / ONNX_FILE), kwargs={name: probe[name] for name in names},
+                          input_names=list(names), output_names=list(form.outputs), dynamic_axes=axes,
                           opset_version=ONNX_OPSET, dynamo=False)
     session = onnxruntime.InferenceSession(str(folder / ONNX_FILE), providers=["CPUExecutionProvider"])
     got = session.run(None, {name: probe[name].numpy() for name in names})
-    config.save_pretrained(folder)
+    form.config.save_pretrained(folder)
     tokenizer.save_pretrained(folder)
-    return float((probabilities(*map(torch.from_numpy, got)) - expected).abs().max())
+    return float((form.probabilities(*map(torch.from_numpy, got)) - expected).abs().max())

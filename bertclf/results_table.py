@@ -3,14 +3,14 @@ README (Pytorch-BERT-Classification), as Markdown and CSV."""
 import csv
 import io
 
-from .task_registry import task_kind
+from .tasks import task_named
 
 RUN_COLUMNS = ["BERT finetune", "Max token Length", "Best Epoch", "train loss", "valid loss"]
 
 
 def metric_columns(task: str, metric=None) -> list:
     """(title, metric key, format) of the task's valid metrics shown, plus `metric` (a search's chosen one)."""
-    columns = list(task_kind(task).columns)
+    columns = list(task_named(task).columns)
     if metric and metric not in [key for _, key, _ in columns]:
         columns.append((metric.replace("_", " "), metric, "{:.4f}"))
     return columns

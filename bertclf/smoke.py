@@ -15,9 +15,9 @@ from .data.columns import ColumnNames
 from .data.examples import read_examples
 from .data.label_names import LABEL_NAMES
 from .data.splits import encode_labels
+from .models.tiny_model import build_tiny_bert
 from .results_table import csv_text
-from .squad import read_squad, write_squad
-from .tiny_model import build_tiny_bert
+from .tasks.qa.squad import read_squad, write_squad
 
 SLICE_DIR = Path(__file__).resolve().parent / "smoke_data"
 SLICE_SIZES = {"train": 240, "test": 100}

@@ -31,12 +31,12 @@ from .config import TrainConfig
 from .errors import UserError
 from .inference import run_batches
 from .inputs import prepared_for
-from .device import autocast, pick_device, uses_bf16
-from .encoder_facts import facts_of, fitting_lengths
-from .encoders import load_encoder, load_tokenizer, resolve_model
-from .model_io import save_model
+from .models.device import autocast, pick_device, uses_bf16
+from .models.encoder_facts import facts_of, fitting_lengths
+from .models.encoders import load_encoder, load_tokenizer, resolve_model
+from .models.model_io import save_model
 from .results_table import format_epoch, markdown_table, run_columns, run_row
-from .task_registry import check_task_options, task_kind
+from .tasks import check_task_options, task_named
 
 Report = Callable[[dict, Callable[[Path], None]], None]
 # --degenerate_check judges a run at its first check after this share of its epochs: Dodge et al.
@@ -183,7 +183,7 @@ def set_up(config: TrainConfig, inputs, model_path: Optional[str], log) -> Run:
     encoder = None if config.uses_feature_cache else load_encoder(source)
     if encoder is not None and not config.bert_finetuning:
         encoder.requires_grad_(False)
-    task = task_kind(config.task).build(config, inputs, encoder, device)
+    task = task_named(config.task).build(config, inputs, encoder, device)
     pooled = f"; pooling cls = {facts.cls_pooling}" if (task.meta.get("pooling"), task.meta.get("layers")) == \
         ("cls", "last") else ""
     say(f"model: {config.bert_name} from {found} ({facts.model_type}, {facts.position_limit} positions, "

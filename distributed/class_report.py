@@ -4,7 +4,7 @@ from pathlib import Path
 
 from typing import Optional
 
-from bertclf.metrics import SCORES
+from bertclf.tasks.classification.metrics import SCORES
 from bertclf.results_table import markdown_table
 
 from .plots import _save

@@ -11,8 +11,8 @@ from functools import partial
 from typing import List, Tuple
 
 from bertclf.batching import eval_batches, token_inputs
-from bertclf.device import pick_device, uses_bf16
-from bertclf.encoders import load_encoder
+from bertclf.models.device import pick_device, uses_bf16
+from bertclf.models.encoders import load_encoder
 from bertclf.inference import pad_multiple, run_batches
 
 

@@ -5,10 +5,10 @@ import json
 from pathlib import Path
 
 from bertclf.atomic import write_text
-from bertclf.model_io import read_meta
-from bertclf.portable import HF_FOLDER, ONNX_FILE, ONNX_FOLDER, write_portable
+from bertclf.models.model_io import read_meta
+from bertclf.portable import HF_FOLDER, ONNX_PATH, PortableCopies, write_portable
 from bertclf.results_table import markdown_table
-from bertclf.task_registry import describe_test, task_kind
+from bertclf.tasks import task_named
 
 from .plots import describe_importance
 
@@ -26,8 +26,8 @@ def publish_models(plan, written: dict, scored, test, refit, importances: dict) 
             write_text(folder / "README.md", model_card(plan, folder, portable, scored, test_scores, refit, importances))
 
 
-def model_card(plan, folder: Path, portable: dict, scored, test_scores, refit, importances) -> str:
-    spec, kind = plan.spec, task_kind(plan.spec.task)
+def model_card(plan, folder: Path, portable: PortableCopies, scored, test_scores, refit, importances) -> str:
+    spec, kind = plan.spec, task_named(plan.spec.task)
     saved = json.loads((folder / "search_config.json").read_text(encoding="utf-8"))
     options = saved["train_options"]
     best = scored.iloc[0]
@@ -66,7 +66,7 @@ def model_card(plan, folder: Path, portable: dict, scored, test_scores, refit, i
         + (f" {plan.data_note}" if plan.data_note else ""),
         f"- Metric: {metric}, {best[f'best_{spec.metric}']:.4f} for the best trial.",
         ("- Test (untouched until the search ended, scored once): "
-         f"**{describe_test(kind, test_scores, spec.metric)}** on {test_scores['examples']} examples of "
+         f"**{kind.describe_test(test_scores, spec.metric)}** on {test_scores['examples']} examples of "
          f"{Path(test_scores['path']).name}{' (a seeded subset)' if test_scores['subset'] else ''}."
          if test_scores else "- Test: no test split was scored."),
     ]
@@ -104,62 +104,29 @@ def _value(value) -> str:
     return str(value)
 
 
-def how_to_load(folder: Path, portable: dict, meta: dict) -> list:
+def how_to_load(folder: Path, copies: PortableCopies, meta: dict) -> list:
     """The model card's lines on loading the model in `folder` (named as beside it) with transformers,
-    onnxruntime (the snippets run as written) and this project; `portable` is write_portable's answer."""
-    name = folder.name
-    qa, pairs = meta["task"] == "qa", bool(meta.get("pairs"))
-    texts = '["an example text"], ["its second text"]' if pairs else '["an example text"]'
+    onnxruntime (the snippets run as written) and this project; `copies` is write_portable's answer."""
+    name, task = folder.name, task_named(meta["task"])
     lines = []
-    if portable.get("hf"):
-        asked = '{"text": "an example text", "text_pair": "its second text"}' if pairs else '["an example text"]'
+    if copies.hf:
+        asked = ('{"text": "an example text", "text_pair": "its second text"}' if meta.get("pairs") else
+                 '["an example text"]')
         lines += [f"With transformers alone ({HF_FOLDER}/ holds a standard "
                   f"AutoModelForSequenceClassification; its probabilities match this project's within "
-                  f"{portable['hf_difference']:.1g}; truncation=True cuts a long text as the model was trained):",
+                  f"{copies.hf_difference:.1g}; truncation=True cuts a long text as the model was trained):",
                   "", "```python", "from transformers import pipeline",
                   f'classify = pipeline("text-classification", model="{name}/{HF_FOLDER}")',
                   f"print(classify({asked}, truncation=True))", "```", ""]
-    elif portable.get("why_not_hf"):
-        lines += [f"Not as a transformers class: {portable['why_not_hf']}."
-                  + (" Use ONNX below." if portable.get("onnx") and not qa else ""), ""]
-    if portable.get("onnx") and qa:
-        lines += [f"With onnxruntime ({ONNX_FOLDER}/{ONNX_FILE} holds encoder and span head; inputs "
-                  f"{', '.join(portable['onnx_inputs'])}, as the tokenizer beside it returns them for a question and "
-                  f"its passage; outputs start_logits and end_logits [batch, tokens], padding at a large negative "
-                  f"value; their probabilities match this project's within {portable['onnx_difference']:.1g}). "
-                  f"The answer is the span from the best start to the best end; this project also cuts a passage "
-                  f"longer than {meta['max_length']} tokens into windows that overlap by {meta['doc_stride']} tokens "
-                  f"and takes the best span of any window (tokenizer options stride and "
-                  f"return_overflowing_tokens):", "", "```python", "import onnxruntime",
-                  "from transformers import AutoTokenizer",
-                  f'tokenizer = AutoTokenizer.from_pretrained("{name}/{ONNX_FOLDER}")',
-                  f'session = onnxruntime.InferenceSession("{name}/{ONNX_FOLDER}/{ONNX_FILE}")',
-                  'question, passage = "a question", "the passage that holds the answer"',
-                  'batch = tokenizer([question], [passage], truncation="only_second", return_offsets_mapping=True, '
-                  'return_tensors="np")',
-                  "start, end = session.run(None, {i.name: batch[i.name] for i in session.get_inputs()})",
-                  "first, last = int(start[0].argmax()), int(end[0].argmax())",
-                  "offsets = batch[\"offset_mapping\"][0]",
-                  "print(passage[offsets[first][0]:offsets[last][1]] if batch.sequence_ids(0)[first] == 1 "
-                  "and last >= first else \"\")", "```", ""]
-    elif portable.get("onnx"):
-        lines += [f"With onnxruntime ({ONNX_FOLDER}/{ONNX_FILE} holds encoder, pooling and head; inputs "
-                  f"{', '.join(portable['onnx_inputs'])}, as the tokenizer beside it returns them"
-                  + (" for a text pair" if pairs else "") + "; dynamic batch and length; label names beside it; "
-                  f"probabilities match this project's within {portable['onnx_difference']:.1g}):", "", "```python",
-                  "import onnxruntime",
-                  "from transformers import AutoConfig, AutoTokenizer",
-                  f'tokenizer = AutoTokenizer.from_pretrained("{name}/{ONNX_FOLDER}")',
-                  f'labels = AutoConfig.from_pretrained("{name}/{ONNX_FOLDER}").id2label',
-                  f'session = onnxruntime.InferenceSession("{name}/{ONNX_FOLDER}/{ONNX_FILE}")',
-                  f'batch = tokenizer({texts}, truncation=True, padding=True, return_tensors="np")',
-                  "logits = session.run(None, {i.name: batch[i.name] for i in session.get_inputs()})[0]",
-                  "print([labels[int(i)] for i in logits.argmax(-1)])", "```", ""]
-    if portable.get("why_not_onnx"):
-        lines += [f"Not as ONNX: {portable['why_not_onnx']}.", ""]
-    if portable.get("tokenizer_note"):
-        lines += [f"Note: {portable['tokenizer_note']}.", ""]
-    asked = ('--question "a question" --context "the passage that holds the answer"' if qa else
-             '--text "an example text"' + (' --text_pair "its second text"' if pairs else ""))
-    lines += ["With this project (bert-hpo):", "", "```bash", f"python launch.py --predict --model {name} {asked}", "```"]
+    elif copies.why_not_hf:
+        lines += [f"Not as a transformers class: {copies.why_not_hf}." + (" Use ONNX below." if copies.onnx else ""),
+                  ""]
+    if copies.onnx:
+        lines += task.onnx_usage(name, ONNX_PATH, copies, meta)
+    if copies.why_not_onnx:
+        lines += [f"Not as ONNX: {copies.why_not_onnx}.", ""]
+    if copies.tokenizer_note:
+        lines += [f"Note: {copies.tokenizer_note}.", ""]
+    lines += ["With this project (bert-hpo):", "", "```bash",
+              f"python launch.py --predict --model {name} {task.predict_example(meta)}", "```"]
     return lines

@@ -11,7 +11,7 @@ from typing import List, Optional
 from bertclf.atomic import atomic_folder, write_text
 from bertclf.checkpoint import export_model
 from bertclf.results_table import csv_text, markdown_table, metric_columns, run_columns, run_row
-from bertclf.task_registry import describe_test, task_kind
+from bertclf.tasks import task_named
 
 from .class_report import confusion_png, scores_markdown
 from .model_card import publish_models
@@ -79,7 +79,7 @@ def write_outputs(plan, grid, shared, say, repeated=()) -> SearchOutputs:
     test = score_on_test(plan, checkpoint, written["best_model"], shared, say) if plan.test_path else None
     if test:
         say(f"best model ({origin}): {spec.metric.replace('_', ' ')} {valid:.4f}, "
-            f"{describe_test(task_kind(spec.task), test, spec.metric)}")
+            f"{task_named(spec.task).describe_test(test, spec.metric)}")
         png = confusion_png(test, out_dir / "confusion_matrix.png", f"{plan.name}: best model on test")
         if png:
             written["confusion_matrix.png"] = png
@@ -104,7 +104,7 @@ def write_refit(plan, outputs: SearchOutputs, checkpoint, config, shared, say) -
     outputs.refit = {"epochs": config.n_epochs}
     if plan.test_path:
         outputs.refit["test"] = score_on_test(plan, checkpoint, written["refit_model"], shared, say)
-        say(f"refit: {describe_test(task_kind(plan.spec.task), outputs.refit['test'], plan.spec.metric)}")
+        say(f"refit: {task_named(plan.spec.task).describe_test(outputs.refit['test'], plan.spec.metric)}")
     written["results.md"] = write_results_md(plan, outputs)
     publish_models(plan, {"refit_model": written["refit_model"]}, outputs.scored, outputs.test, outputs.refit,
                    outputs.importances)
@@ -142,7 +142,7 @@ def failures(table) -> str:
 
 
 def write_results_md(plan, outputs: SearchOutputs) -> Path:
-    spec, kind = plan.spec, task_kind(plan.spec.task)
+    spec, kind = plan.spec, task_named(plan.spec.task)
     table, scored, test, refit, importances = (outputs.table, outputs.scored, outputs.test, outputs.refit,
                                                outputs.importances)
     metric_keys = [key for _, key, _ in metric_columns(spec.task, spec.metric)]
@@ -164,13 +164,13 @@ def write_results_md(plan, outputs: SearchOutputs) -> Path:
     if test:
         lines.append(f"\nBest {'model' if outputs.repeated else 'configuration'} ({outputs.best_model_from}) re-scored "
                      f"once on the untouched test split ({test['data'].replace(test['path'], Path(test['path']).name)}): "
-                     f"**{describe_test(kind, test, spec.metric)}** ({spec.metric.replace('_', ' ')} {outputs.best_valid:.4f}).\n"
+                     f"**{kind.describe_test(test, spec.metric)}** ({spec.metric.replace('_', ' ')} {outputs.best_valid:.4f}).\n"
                      + scores_markdown(test))
     if refit:
         line = f"Refit of the best configuration on all of train for {refit['epochs']} epoch(s)"
         if "test" in refit:
-            line += (f": **{describe_test(kind, refit['test'], spec.metric)}** on the same {refit['test']['examples']} test "
-                     f"examples (the best trial's model: {describe_test(kind, test, spec.metric)})")
+            line += (f": **{kind.describe_test(refit['test'], spec.metric)}** on the same {refit['test']['examples']} test "
+                     f"examples (the best trial's model: {kind.describe_test(test, spec.metric)})")
         lines.append(f"\n{line}.\n")
     if importances:
         lines.append(f"\nWhich hyperparameters mattered (fANOVA over {len(scored)} trials, share of the variance of "

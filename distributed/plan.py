@@ -10,12 +10,12 @@ from typing import Dict, List, Optional
 from bertclf.data.columns import ColumnNames
 from bertclf.data.datasets import resolve
 from bertclf.data.label_names import LABEL_NAMES
-from bertclf.encoder_facts import EncoderFacts, facts_of, fitting_lengths, trained_pooling
+from bertclf.models.encoder_facts import EncoderFacts, facts_of, fitting_lengths, trained_pooling
 from bertclf.errors import UserError
-from bertclf.encoders import resolve_model
+from bertclf.models.encoders import resolve_model
 from bertclf.smoke import smoke_data
-from bertclf.squad import split_dev
-from bertclf.task_registry import task_kind
+from bertclf.tasks.qa.squad import split_dev
+from bertclf.tasks import task_named
 
 from .search_record import read_record
 from .spec import CUSTOM, Distribution, SearchSpec, load_spec
@@ -269,7 +269,7 @@ def _suited_pooling(spec: SearchSpec, models: Dict[str, Model]) -> SearchSpec:
     """Where the spec says nothing of pooling: each model's trials pool as that model was trained
     (mean for a sentence-transformers model); others keep the engine's cls."""
     said = "pooling" in spec.fixed or "pooling" in spec.space or any("pooling" in o for o in spec.per_model.values())
-    if said or "pooling" not in task_kind(spec.task).text_options:  # a QA span head reads every token
+    if said or "pooling" not in task_named(spec.task).text_options:  # a QA span head reads every token
         return spec
     per_model = dict(spec.per_model)
     for name, model in models.items():
@@ -288,7 +288,7 @@ def recipe_line(spec: SearchSpec, models: Dict[str, Model]) -> str:
              "truncation": f"{config.truncation} truncation", "warmup_ratio": f"{config.warmup_ratio:.0%} warm-up"}
     from_recipe = [parts[k] for k in spec.recipe]
     pooling = [f"{name.rsplit('/', 1)[-1]}: {_pooling_said(spec, name, model)}" for name, model in models.items()
-               if "pooling" in task_kind(spec.task).text_options]
+               if "pooling" in task_named(spec.task).text_options]
     asha = spec.scheduler
     cuts = (f"; ASHA's first cut after {asha.grace_period:g} epoch, 1/{asha.reduction_factor:g} of the trials kept at "
             f"each rung" if asha.type == "asha" else "")

@@ -15,7 +15,7 @@ from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import List
 
-from bertclf.task_registry import metric_test_key
+from bertclf.tasks import metric_test_key
 
 from .progress import Progress, duration
 from .results import best_checkpoint, trial_table

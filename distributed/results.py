@@ -83,8 +83,8 @@ def _missing(value) -> bool:
 
 
 def spec_metrics(spec):
-    from bertclf.task_registry import task_kind
-    return task_kind(spec.task).metrics
+    from bertclf.tasks import task_named
+    return task_named(spec.task).metrics
 
 
 def best_checkpoint(result):

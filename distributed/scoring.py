@@ -7,7 +7,7 @@ from pathlib import Path
 import ray
 
 from bertclf.checkpoint import model_folder
-from bertclf.model_io import read_meta
+from bertclf.models.model_io import read_meta
 from bertclf.predict import score_model, test_inputs
 
 from .feature_estimate import seconds_per_token

@@ -110,7 +110,7 @@ def share_inputs(pending, shared: Shared, *, use_gpu: bool, cpus: float, say) ->
 @ray.remote(num_cpus=0)
 def _cuda_report():
     import torch
-    from bertclf.device import cuda_problem
+    from bertclf.models.device import cuda_problem
     if torch.cuda.is_available():
         return True, torch.cuda.get_device_name(0)
     return False, f"torch {torch.__version__} cannot use CUDA: {cuda_problem()}"

@@ -18,7 +18,7 @@ from bertclf.config import TrainConfig
 from bertclf.data.datasets import TASKS as DATASET_TASKS
 from bertclf.errors import UserError
 from bertclf.inputs import TOKEN_OPTIONS, inputs_key
-from bertclf.task_registry import check_task_options, task_kind
+from bertclf.tasks import check_task_options, task_named
 
 SPACES_DIR = Path(__file__).resolve().parent.parent / "search_spaces"
 MODES = {"finetune": {"bert_finetuning": True, "boost": False},
@@ -350,7 +350,7 @@ def parse(raw: dict, source: str, profile=(), overrides=()) -> SearchSpec:
         raise UserError(f"{source}: dataset: expected one of {', '.join(sorted(DATASET_TASKS))}, or {CUSTOM} "
                         f"(or none) for your own files, got {merged['dataset']!r}")
     task = DATASET_TASKS.get(merged["dataset"], "classification")
-    metrics = task_kind(task).metrics
+    metrics = task_named(task).metrics
     metric = merged.get("metric") or metrics[0]
     if metric not in metrics or merged.get("metric_mode", "max") != "max":
         raise UserError(f"{source}: metric/metric_mode: {merged['dataset']} is scored by {' or '.join(metrics)} "
@@ -399,7 +399,7 @@ def _recipe_applies(key: str, fixed: dict, task: str) -> bool:
     patience (counted in checks) it wrote for one check per epoch."""
     if key == "evals_per_epoch":
         return "early_stop" not in fixed
-    return key not in ("truncation", "pooling") or key in task_kind(task).text_options
+    return key not in ("truncation", "pooling") or key in task_named(task).text_options
 
 
 def _fixed(fixed, source) -> dict:
@@ -573,7 +573,7 @@ def _check_values(spec: SearchSpec, source: str) -> None:
             raise UserError(f"{source}: {key}: expected true or false")
     if spec.tokenize_on not in TOKENIZE_ON:
         raise UserError(f"{source}: tokenize_on: expected {' or '.join(TOKENIZE_ON)}, got {spec.tokenize_on!r}")
-    if spec.tokenize_on == "workers" and spec.task != "classification":
+    if spec.tokenize_on == "workers" and not task_named(spec.task).streams_texts:
         raise UserError(f"{source}: tokenize_on: workers tokenise classification data only; a {spec.task} search "
                         f"tokenises on the driver (tokenize_on: driver)")
     s, r = spec.scheduler, spec.resources

@@ -21,7 +21,7 @@ from ray import tune
 
 from bertclf.errors import UserError
 from bertclf.inputs import inputs_key
-from bertclf.device import cuda_problem
+from bertclf.models.device import cuda_problem
 from bertclf.train import train
 
 from . import ray_compat

@@ -26,7 +26,7 @@ from typing import List, Optional
 import ray
 
 from bertclf.data.file_rows import stream_texts
-from bertclf.encoders import load_tokenizer
+from bertclf.models.encoders import load_tokenizer
 from bertclf.errors import UserError
 from bertclf.inputs import TokensKey
 from bertclf.tokenization import CHUNK, encode, join

@@ -4,7 +4,7 @@ import os
 import pytest
 
 from bertclf.smoke import synthetic_korquad
-from bertclf.tiny_model import FAMILIES, build_tiny_model
+from bertclf.models.tiny_model import FAMILIES, build_tiny_model
 from tests.helpers import sentiment_rows, write_csv
 
 # No test may reach a network: model names resolve offline, Ray stays on loopback.
@@ -25,7 +25,7 @@ def own_cache(tmp_path_factory):
 @pytest.fixture(scope="session")
 def toy(tmp_path_factory):
     """A separable train/valid set and a tiny BERT whose vocabulary was learnt from it."""
-    from bertclf.tiny_model import build_tiny_bert
+    from bertclf.models.tiny_model import build_tiny_bert
 
     root = tmp_path_factory.mktemp("toy")
     train = sentiment_rows(320, seed=1)
@@ -67,7 +67,7 @@ def families(tmp_path_factory):
 @pytest.fixture(scope="session")
 def korean(tmp_path_factory):
     """A synthetic Korean SQuAD-format file (bertclf.smoke) and a tiny BERT whose vocabulary was learnt from it."""
-    from bertclf.tiny_model import build_tiny_bert
+    from bertclf.models.tiny_model import build_tiny_bert
     root = tmp_path_factory.mktemp("qa")
     path = synthetic_korquad(root / "qa.json")
     texts = [p["context"] + " " + q["question"] for a in json.load(open(path))["data"]

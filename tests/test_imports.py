@@ -1,5 +1,7 @@
 """The house rule "arrows point down": no import cycle inside bertclf/ or distributed/, counting the
-imports inside functions, and the engine never imports Ray or the Ray side."""
+imports inside functions, nor between the parts of a package when each sub-package counts as one
+part (bertclf/data/ sits below config.py or above it, not both); and the engine never imports Ray or
+the Ray side."""
 import ast
 from pathlib import Path
 
@@ -78,6 +80,28 @@ def find_cycle(graph: dict) -> list:
     return []
 
 
+def packages() -> list:
+    """Our packages' names (bertclf, bertclf.data, ...)."""
+    return sorted(_module_name(folder, init) for folder in PACKAGES for init in (ROOT / folder).rglob("__init__.py"))
+
+
+def parts_graph(graph: dict, package: str) -> dict:
+    """The arrows between the parts of `package`: its own modules, and each sub-package as one part
+    (its __init__ and everything below it); `package` itself (its __init__) is a part too."""
+    def part(module):
+        if module == package:
+            return package
+        if module.startswith(package + "."):
+            return f"{package}.{module[len(package) + 1:].split('.')[0]}"
+        return None
+    arrows = {}
+    for module, targets in graph.items():
+        source = part(module)
+        if source is not None:
+            arrows.setdefault(source, set()).update(t for t in map(part, targets) if t not in (None, source))
+    return arrows
+
+
 def test_the_cycle_finder_finds_a_cycle():
     assert find_cycle({"a": {"b"}, "b": {"c"}, "c": {"a"}}) == ["a", "b", "c", "a"]
     assert find_cycle({"a": {"b"}, "b": {"c"}, "c": set()}) == []
@@ -93,6 +117,22 @@ def test_the_graph_sees_imports_inside_functions():
 def test_no_import_cycles():
     cycle = find_cycle(import_graph())
     assert not cycle, "import cycle: " + " -> ".join(cycle)
+
+
+def test_the_parts_graph_sees_a_sub_package_that_is_both_below_and_above():
+    # datasets -> config -> label_names: no cycle between modules, but bertclf.data is above and below config
+    graph = {"p.config": {"p.data.label_names"}, "p.data.datasets": {"p.config"}, "p.data.label_names": set()}
+    assert find_cycle(graph) == []
+    assert find_cycle(parts_graph(graph, "p")) == ["p.config", "p.data", "p.config"]
+    assert find_cycle(parts_graph(graph, "p.data")) == []
+
+
+def test_no_cycles_between_the_parts_of_a_package():
+    graph = import_graph()
+    assert {"bertclf", "bertclf.data", "bertclf.tasks", "bertclf.tasks.qa", "bertclf.models"} <= set(packages())
+    for package in packages():
+        cycle = find_cycle(parts_graph(graph, package))
+        assert not cycle, f"import cycle between the parts of {package}: " + " -> ".join(cycle)
 
 
 def test_the_engine_never_imports_the_ray_side():

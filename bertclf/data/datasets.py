@@ -3,8 +3,8 @@ import os
 from pathlib import Path
 from typing import Dict, Optional
 
-from ..config import default_cache_dir
 from ..errors import UserError
+from ..paths import default_cache_dir
 
 DATA_DIR_ENV = "BERT_HPO_DATA_DIR"
 OFFLINE_ENV = "BERT_HPO_OFFLINE"  # 1: never download; say what to fetch and where

@@ -9,7 +9,7 @@ from safetensors.torch import load_file, save_file
 
 from bertclf.checkpoint import export_model, restore
 from bertclf.errors import UserError
-from bertclf.model_io import load_weights
+from bertclf.models.model_io import load_weights
 from bertclf.train import set_up, train
 
 

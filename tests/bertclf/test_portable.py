@@ -8,7 +8,7 @@ from pathlib import Path
 
 import pytest
 
-from bertclf.classification_predict import predict_texts
+from bertclf.tasks.classification.predict import predict_texts
 from bertclf.predict import load_model
 from bertclf.portable import write_portable
 from bertclf.train import train
@@ -66,8 +66,8 @@ TEXTS = ["a wonderful and superb film", "boring awful plot", "the movie was a st
 def test_portable_copies_predict_as_the_project_does(config_for, options, maps):
     run_dir = train(config_for(n_epochs=1, **options))["run_dir"]
     info = write_portable(run_dir)
-    assert (info["hf"] is not None) == maps and info["onnx"] is not None
-    assert (info["why_not_hf"] is None) == maps
+    assert (info.hf is not None) == maps and info.onnx is not None
+    assert (info.why_not_hf is None) == maps
     saved = json.loads((Path(run_dir) / "onnx" / "tokenizer_config.json").read_text())
     assert saved["model_max_length"] == 32 and "local_files_only" not in saved  # loads anywhere, cut as trained
     loaded = load_without_project(run_dir, TEXTS)
@@ -104,11 +104,11 @@ def test_a_pair_model_is_portable_with_token_types(config_for, tmp_path, options
     run_dir = train(config_for(train_path=write_csv(tmp_path / "pairs.csv", rows, header), valid_path=None,
                                n_epochs=5, **options))["run_dir"]
     info = write_portable(run_dir)
-    assert info["onnx_inputs"] == ["input_ids", "attention_mask", "token_type_ids"] and "why_not_onnx" not in info
-    assert (info["hf"] is not None) == maps
+    assert info.onnx_inputs == ["input_ids", "attention_mask", "token_type_ids"] and info.why_not_onnx is None
+    assert (info.hf is not None) == maps
     texts = ["about the film"] * len(PAIRS)
     loaded = load_without_project(run_dir, texts, PAIRS)
-    assert loaded["onnx_inputs"] == info["onnx_inputs"] and loaded["types_matter"] > 1e-3
+    assert loaded["onnx_inputs"] == info.onnx_inputs and loaded["types_matter"] > 1e-3
     expected = [[r["label"], r["probability"]] for r in predict_texts(*load_model(run_dir), texts, pairs=PAIRS)]
     for name in ("onnx", "hf") if maps else ("onnx",):
         assert_same(loaded[name], expected, name)
@@ -134,8 +134,8 @@ def test_a_qa_model_is_portable_as_start_and_end_logits(tmp_path):
     import torch
     from bertclf.config import TrainConfig
     from bertclf.smoke import synthetic_korquad
-    from bertclf.squad import read_squad
-    from bertclf.tiny_model import build_tiny_bert
+    from bertclf.tasks.qa.squad import read_squad
+    from bertclf.models.tiny_model import build_tiny_bert
     path = synthetic_korquad(tmp_path / "qa.json", 2)
     examples = read_squad(path)
     model_path = build_tiny_bert(tmp_path / "tiny", [e.context + " " + e.question for e in examples], vocab_size=300,
@@ -145,14 +145,14 @@ def test_a_qa_model_is_portable_as_start_and_end_logits(tmp_path):
                                 run_name="qa", cache_dir=str(tmp_path / "c"), progress=False, precision="fp32"),
                     log=lambda s: None)["run_dir"]
     info = write_portable(run_dir)
-    assert info["onnx"] is not None and info["hf"] is None and info["why_not_hf"]
-    assert info["onnx_inputs"] == ["input_ids", "attention_mask", "token_type_ids"]
+    assert info.onnx is not None and info.hf is None and info.why_not_hf
+    assert info.onnx_inputs == ["input_ids", "attention_mask", "token_type_ids"]
     questions, contexts = [e.question for e in examples[:3]], [e.context for e in examples[:3]]
     done = subprocess.run([sys.executable, "-I", "-c", QA_WITHOUT_PROJECT, run_dir, json.dumps(questions),
                            json.dumps(contexts)], capture_output=True, text=True, timeout=300)
     assert done.returncode == 0, done.stderr[-2000:]
     got = json.loads(done.stdout)
-    assert got["inputs"] == info["onnx_inputs"] and got["outputs"] == ["start_logits", "end_logits"]
+    assert got["inputs"] == info.onnx_inputs and got["outputs"] == ["start_logits", "end_logits"]
     model, _, _ = load_model(run_dir)
     ids, mask, types = (torch.tensor(got[k]) for k in ("input_ids", "attention_mask", "token_type_ids"))
     assert types.max() == 1  # the context's tokens are type 1: the pair's types reached the model
@@ -171,6 +171,6 @@ def test_a_failed_export_is_reported_not_raised(config_for, monkeypatch):
         raise RuntimeError("Exporting the operator 'aten::foo' to ONNX opset version 17 is not supported.")
     monkeypatch.setattr(torch.onnx, "export", refuse)
     info = write_portable(run_dir)
-    assert info["onnx"] is None and info["why_not_onnx"] == (
+    assert info.onnx is None and info.why_not_onnx == (
         "the export failed: Exporting the operator 'aten::foo' to ONNX opset version 17 is not supported.")
     assert not [p.name for p in Path(run_dir).iterdir() if p.name.startswith((".onnx", "onnx"))]  # nothing half-written

@@ -6,7 +6,7 @@ import pytest
 import torch
 
 from launch import main  # the user-facing parser
-from bertclf.encoders import load_tokenizer
+from bertclf.models.encoders import load_tokenizer
 from bertclf.tokenization import encode, pair_lengths
 from tests.helpers import sentiment_rows, write_csv
 
@@ -87,7 +87,7 @@ def test_token_types_reach_only_an_encoder_that_has_them(type_vocab_size):
     # a BERT-style tokenizer makes type 1 for a pair's second text; an encoder trained with one type
     # (type_vocab_size 1) would index past its table
     from transformers import BertConfig, BertModel
-    from bertclf.heads import BertClassifier
+    from bertclf.models.heads import BertClassifier
     torch.manual_seed(0)
     encoder = BertModel(BertConfig(vocab_size=30, hidden_size=16, num_hidden_layers=1, num_attention_heads=2,
                                    intermediate_size=32, type_vocab_size=type_vocab_size)).eval()

@@ -7,7 +7,7 @@ import pytest
 import torch
 from safetensors.torch import load_file
 
-from bertclf.tiny_model import FAMILIES
+from bertclf.models.tiny_model import FAMILIES
 from bertclf.train import train
 from tests.helpers import sentiment_rows, write_csv
 
@@ -165,7 +165,7 @@ def test_a_run_at_chance_stops_at_its_first_check(config_for, tmp_path):
 
 @pytest.mark.parametrize("pooling, layers, head", [("mean+max", "last4", "mlp"), ("cls", "last4", "linear")])
 def test_boost_variants_train_save_and_predict_as_evaluated(config_for, toy, pooling, layers, head):
-    from bertclf.classification_predict import predict_texts
+    from bertclf.tasks.classification.predict import predict_texts
     from bertclf.predict import load_model
     from bertclf.data.examples import read_examples
     result = train(config_for(bert_finetuning=False, boost=True, pooling=pooling, layers=layers, head=head,

@@ -6,12 +6,12 @@ from pathlib import Path
 
 
 from bert_hpo_distributed.model_card import how_to_load
-from bertclf.classification_predict import predict_texts
+from bertclf.tasks.classification.predict import predict_texts
 from bertclf.config import TrainConfig
-from bertclf.model_io import read_meta
+from bertclf.models.model_io import read_meta
 from bertclf.portable import write_portable
 from bertclf.predict import load_model
-from bertclf.qa_predict import answer_questions
+from bertclf.tasks.qa.predict import answer_questions
 from bertclf.train import train
 from tests.helpers import sentiment_rows, write_csv
 
@@ -46,8 +46,8 @@ def test_a_pair_classifier_card_runs_with_its_second_text(config_for, tmp_path):
 
 def test_a_qa_card_runs_and_finds_the_answer(tmp_path):
     from bertclf.smoke import synthetic_korquad
-    from bertclf.squad import read_squad
-    from bertclf.tiny_model import build_tiny_bert
+    from bertclf.tasks.qa.squad import read_squad
+    from bertclf.models.tiny_model import build_tiny_bert
     path = synthetic_korquad(tmp_path / "qa.json", 2)
     examples = read_squad(path)
     model = build_tiny_bert(tmp_path / "tiny", [e.context + " " + e.question for e in examples], vocab_size=300,

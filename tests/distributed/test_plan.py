@@ -3,7 +3,7 @@ your own data's files, a shipped data set's labels bound to a user's files in it
 import pytest
 
 from bertclf.errors import UserError
-from bertclf.tiny_model import build_tiny_model
+from bertclf.models.tiny_model import build_tiny_model
 from bert_hpo_distributed.inputs import search_configs, tokenise
 from bert_hpo_distributed.plan import SearchOptions, make_plan
 from bert_hpo_distributed.spec import load_spec

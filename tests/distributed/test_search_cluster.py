@@ -50,7 +50,7 @@ def cluster(monkeypatch):
 
 def tiny_model_for(data_dir, folder):
     from bertclf.data.examples import read_examples
-    from bertclf.tiny_model import build_tiny_bert
+    from bertclf.models.tiny_model import build_tiny_bert
     return build_tiny_bert(folder, read_examples(data_dir / "imdb_train.csv.gz").texts[:400], vocab_size=800)
 
 

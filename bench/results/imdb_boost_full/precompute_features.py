@@ -2,9 +2,9 @@
 import time, torch
 from bertclf.config import TrainConfig
 from bertclf.inputs import prepare_inputs, add_features
-from bertclf.classification_inputs import prepare_test
-from bertclf.feature_cache import frozen_features
-from bertclf.encoders import resolve_model, load_tokenizer, load_encoder, encoder_fingerprint
+from bertclf.tasks.classification.inputs import prepare_test
+from bertclf.feature_cache import FrozenEncoder, frozen_features
+from bertclf.models.encoders import resolve_model, load_tokenizer, load_encoder, encoder_fingerprint
 torch.set_num_threads(2)
 name = "sentence-transformers/all-MiniLM-L6-v2"
 source, why = resolve_model(name)
@@ -24,6 +24,6 @@ for max_length in (512, 256):
     test = prepare_test("/work/shared/data/imdb_test.csv.gz", {"label_names": inputs.label_names, "max_length": max_length,
                         "truncation": "head+tail"}, tok, config.cache_dir)
     enc = load_encoder(source)
-    frozen_features(enc, test.tokens["test"], variants, encoder_id=encoder_fingerprint(enc), device=torch.device("cpu"),
-                    bf16=True, batch_size=64, cache_dir=config.cache_dir, pad_id=test.pad_id, progress=True, desc="test")
+    frozen = FrozenEncoder(enc, encoder_fingerprint(enc), torch.device("cpu"), True, 64, config.cache_dir, True)
+    frozen_features(frozen, test.tokens["test"], test.pad_id, variants, "test")
     print(f"features test {max_length}: {time.time()-t:.0f} s", flush=True)

@@ -1,9 +1,9 @@
 """What differs between encoder families, read from a tiny random model of each, built offline, through
-the real from_pretrained path (bertclf/encoder_facts.py)."""
+the real from_pretrained path (bertclf/models/encoder_facts.py)."""
 import pytest
 
-from bertclf.encoder_facts import encoder_facts, trained_pooling
-from bertclf.tiny_model import FAMILIES
+from bertclf.models.encoder_facts import encoder_facts, trained_pooling
+from bertclf.models.tiny_model import FAMILIES
 
 from tests.helpers import config_and_tokenizer, template_specials
 

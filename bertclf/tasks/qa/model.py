@@ -2,7 +2,7 @@
 import torch
 from torch import nn
 
-from .heads import drop_pooler
+from ...models.heads import drop_pooler
 
 
 class BertSpanQA(nn.Module):

@@ -1,10 +1,10 @@
-"""QA evaluation (bertclf/qa_eval.py): each worker decodes its share, the best valid span wins."""
+"""QA evaluation (bertclf/tasks/qa/eval.py): each worker decodes its share, the best valid span wins."""
 import pytest
 import torch
 
-from bertclf.qa_eval import decode
-from bertclf.qa_inputs import Windows, windows
-from bertclf.squad import read_squad
+from bertclf.tasks.qa.eval import decode
+from bertclf.tasks.qa.inputs import Windows, windows
+from bertclf.tasks.qa.squad import read_squad
 
 
 def test_each_worker_decodes_only_its_share_of_the_questions(korean, tmp_path):
@@ -34,7 +34,7 @@ def test_each_worker_decodes_only_its_share_of_the_questions(korean, tmp_path):
 
 
 def test_decode_picks_the_best_valid_span(korean, tmp_path):
-    from bertclf.encoders import load_tokenizer
+    from bertclf.models.encoders import load_tokenizer
     tokenizer = load_tokenizer(korean["model"])
     examples = read_squad(korean["path"])[:1]
     win = Windows(windows(tokenizer, examples, max_length=64, doc_stride=16, cache_dir=tmp_path))

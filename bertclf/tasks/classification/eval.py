@@ -8,11 +8,11 @@ import numpy as np
 import torch
 import torch.nn.functional as F
 
-from .batching import eval_batches, feature_inputs, token_inputs
-from .classification_inputs import ClassificationInputs
-from .feature_cache import frozen_features
-from .inference import pad_multiple, run_batches
-from .encoders import encoder_fingerprint
+from ...batching import eval_batches, feature_inputs, token_inputs
+from ...feature_cache import FrozenEncoder, frozen_features
+from ...inference import pad_multiple, run_batches
+from ...models.encoders import encoder_fingerprint
+from .inputs import ClassificationInputs
 from .metrics import SCORES, confusion, per_class, scores
 
 METRICS = tuple(f"valid_{name}" for name in SCORES)  # any of them can be maximised; accuracy by default
@@ -49,9 +49,8 @@ def test_scores(model, meta, inputs: ClassificationInputs, *, device, bf16: bool
     batches = eval_batches(tokens.lengths.tolist(), batch_size)
     if meta["cached_features"]:  # as in training: the frozen encoder's features, through the cache
         variant = (meta["pooling"], meta["layers"])
-        features, _ = frozen_features(model.encoder, tokens, [variant], encoder_id=encoder_fingerprint(model.encoder),
-                                      device=device, bf16=bf16, batch_size=batch_size, cache_dir=cache_dir,
-                                      pad_id=inputs.pad_id, progress=False, desc="test features")
+        frozen = FrozenEncoder(model.encoder, encoder_fingerprint(model.encoder), device, bf16, batch_size, cache_dir)
+        features, _ = frozen_features(frozen, tokens, inputs.pad_id, [variant], "test features")
         make = partial(feature_inputs, features[variant])
     else:
         make = partial(token_inputs, tokens, inputs.pad_id, pad_multiple(device))

@@ -1,15 +1,15 @@
-"""QA windows (bertclf/qa_inputs.py): the answer's tokens where it fits, doc_stride as the overlap, a
+"""QA windows (bertclf/tasks/qa/inputs.py): the answer's tokens where it fits, doc_stride as the overlap, a
 question too long for a window refused by name."""
 import pytest
 
 from bertclf.errors import UserError
-from bertclf.qa_inputs import Windows, windows
+from bertclf.tasks.qa.inputs import Windows, windows
 from bertclf.smoke import FRUITS, PEOPLE
-from bertclf.squad import QAExample, read_squad
+from bertclf.tasks.qa.squad import QAExample, read_squad
 
 
 def test_windows_hold_the_answer_where_it_fits(korean, tmp_path):
-    from bertclf.encoders import load_tokenizer
+    from bertclf.models.encoders import load_tokenizer
     tokenizer = load_tokenizer(korean["model"])
     long_context = " ".join(f"{p}는 {f}를 좋아한다." for p, f in zip(PEOPLE * 3, FRUITS * 3))
     answer_at = long_context.rindex("자두")
@@ -31,7 +31,7 @@ def test_windows_hold_the_answer_where_it_fits(korean, tmp_path):
 
 
 def test_doc_stride_is_the_overlap_of_neighbouring_windows(korean, tmp_path):
-    from bertclf.encoders import load_tokenizer
+    from bertclf.models.encoders import load_tokenizer
     tokenizer = load_tokenizer(korean["model"])
     long_context = " ".join(f"{p}는 {f}를 좋아한다." for p, f in zip(PEOPLE * 3, FRUITS * 3))
     examples = [QAExample("x", "미나가 좋아하는 과일은?", long_context, ["자두"], long_context.rindex("자두"), "t")]
@@ -41,7 +41,7 @@ def test_doc_stride_is_the_overlap_of_neighbouring_windows(korean, tmp_path):
 
 
 def test_a_question_too_long_for_a_window_is_refused_naming_it(korean, tmp_path):
-    from bertclf.encoders import load_tokenizer
+    from bertclf.models.encoders import load_tokenizer
     tokenizer = load_tokenizer(korean["model"])
     example = read_squad(korean["path"])[0]
     long = QAExample("long-q", " ".join([example.question] * 12), example.context, example.answers,

@@ -14,7 +14,7 @@ from dataclasses import dataclass
 from typing import Optional, Sequence, Tuple
 
 from .encoders import load_model_config, load_tokenizer
-from .errors import UserError
+from ..errors import UserError
 
 # a tokenizer without a stated limit reports this huge number (transformers' VERY_LARGE_INTEGER)
 NO_STATED_LIMIT = 10**9

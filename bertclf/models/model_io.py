@@ -8,7 +8,7 @@ from pathlib import Path
 
 from safetensors.torch import load_file, save_file
 
-from .errors import UserError
+from ..errors import UserError
 from .encoders import resolve_model
 
 META = "bert_hpo_model.json"

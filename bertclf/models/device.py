@@ -4,7 +4,7 @@ from contextlib import nullcontext
 
 import torch
 
-from .errors import UserError
+from ..errors import UserError
 
 
 def pick_device(name: str) -> torch.device:

@@ -5,13 +5,13 @@ from typing import List
 
 import torch
 
-from .batching import eval_batches, token_inputs
-from .classification_inputs import saved_columns
-from .data.examples import read_examples
-from .data.readers import format_of
-from .errors import UserError
-from .inference import run_batches
-from .tokenization import encode
+from ...batching import eval_batches, token_inputs
+from ...data.examples import read_examples
+from ...data.readers import format_of
+from ...errors import UserError
+from ...inference import run_batches
+from ...tokenization import encode
+from .inputs import saved_columns
 
 
 def predict_texts(model, tokenizer, meta, texts, batch_size: int = 64, device="cpu", pairs=None) -> List[dict]:
@@ -70,3 +70,8 @@ def predict(args, model, tokenizer, meta) -> List[dict]:
             row["text_pair"] = r["text_pair"][:80]
         rows.append(row)
     return rows
+
+
+def predict_example(meta) -> str:
+    """The options of an example --predict with the model of `meta`."""
+    return '--text "an example text"' + (' --text_pair "its second text"' if meta.get("pairs") else "")

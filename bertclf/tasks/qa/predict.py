@@ -4,9 +4,9 @@ from typing import List
 
 import torch
 
-from .errors import UserError
-from .qa_eval import predictions
-from .qa_inputs import QAInputs, windows
+from ...errors import UserError
+from .eval import predictions
+from .inputs import QAInputs, windows
 from .squad import QAExample
 
 
@@ -26,3 +26,8 @@ def predict(args, model, tokenizer, meta) -> List[dict]:
     if not questions or len(questions) != len(contexts):
         raise UserError("a QA model needs --question \"...\" --context \"...\" (one --context per --question)")
     return answer_questions(model, tokenizer, meta, list(zip(questions, contexts)))
+
+
+def predict_example() -> str:
+    """The options of an example --predict with a QA model."""
+    return '--question "a question" --context "the passage that holds the answer"'

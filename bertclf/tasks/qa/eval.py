@@ -5,11 +5,11 @@ from typing import Dict, List
 
 import torch
 
-from .batching import eval_batches
-from .inference import run_batches
-from .qa_inputs import NO_OFFSET, QAInputs, Windows, window_inputs
-from .qa_metrics import korquad_scores
-from .qa_model import span_loss
+from ...batching import eval_batches
+from ...inference import run_batches
+from .inputs import NO_OFFSET, QAInputs, Windows, window_inputs
+from .metrics import korquad_scores
+from .model import span_loss
 
 
 def decode(examples, win: Windows, logits_by_window: Dict[int, torch.Tensor], n_best: int = 20,
@@ -85,7 +85,7 @@ def predictions(model, meta, inputs: QAInputs, split: str, *, device, bf16: bool
     return decode(inputs.examples[split], win, by_window, max_answer_length=meta["max_answer_length"])
 
 
-def test_em_f1(model, meta, inputs: QAInputs, *, device, bf16: bool, batch_size: int, cache_dir) -> dict:
+def test_em_f1(model, meta, inputs: QAInputs, *, device, bf16: bool, batch_size: int) -> dict:
     """KorQuAD EM / F1 (percent) on inputs' test questions."""
     examples = inputs.examples["test"]
     predicted = predictions(model, meta, inputs, "test", device=device, bf16=bf16, batch_size=batch_size)

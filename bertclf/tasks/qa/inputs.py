@@ -8,12 +8,12 @@ from typing import Dict, List
 
 import torch
 
-from .batching import pad_batch
-from .data.splits import describe_test_data, seeded_subset, subset_note
-from .errors import UserError
+from ...batching import pad_batch
+from ...data.splits import describe_test_data, seeded_subset, subset_note
+from ...errors import UserError
 from .squad import QAExample, read_squad, split_by_article
-from .tensor_cache import cached, digest
-from .tokenization import TokenIds, tokenizer_identity
+from ...tensor_cache import cached, digest
+from ...tokenization import TokenIds, tokenizer_identity
 
 NO_OFFSET = -1
 
@@ -22,7 +22,7 @@ def windows(tokenizer, examples, max_length: int, doc_stride: int, cache_dir) ->
     """Token windows of every question, cached: ids, type ids, answer positions, offsets, owner.
 
     doc_stride (the context tokens two neighbouring windows of a question share) is below
-    max_length / 2: qa_task.check_options refuses other values. Raises UserError for a question too
+    max_length / 2: QuestionAnswering.check_options refuses other values. Raises UserError for a question too
     long to leave a window more context than that, naming the question."""
     if not getattr(tokenizer, "is_fast", False):
         raise UserError("question answering needs a fast tokenizer (offset mapping)")
@@ -101,7 +101,7 @@ def check_question_lengths(tokenizer, examples, max_length: int, doc_stride: int
 @dataclass
 class QAInputs:
     """What a run reads, prepared once; picklable, so a search ships it to every trial."""
-    windows: Dict[str, dict]  # split -> the window tensors of qa.windows
+    windows: Dict[str, dict]  # split -> the window tensors of `windows`
     examples: Dict[str, List[QAExample]]  # the questions of the splits that are decoded (valid, test)
     pad_id: int
     description: str

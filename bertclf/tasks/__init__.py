@@ -1,0 +1,32 @@
+"""The tasks, one folder each (classification/, qa/), looked up by name here and only here.
+
+A task is a `Task` (task.py): a new kind of problem is a new folder with its class, added to TASKS."""
+from typing import Dict
+
+from ..config import bad_option
+from ..errors import UserError
+from .classification.task import Classification
+from .qa.task import QuestionAnswering
+from .task import Task, metric_test_key
+
+TASKS: Dict[str, Task] = {task.name: task for task in (Classification(), QuestionAnswering())}
+
+__all__ = ["TASKS", "Task", "check_task_options", "metric_test_key", "task_named"]
+
+
+def task_named(name: str) -> Task:
+    if name not in TASKS:
+        raise UserError(f"--task {name}: expected {' | '.join(TASKS)}")
+    return TASKS[name]
+
+
+def check_task_options(config):
+    """Raise on an unknown task, on a --metric the task does not report, or on options config.task
+    cannot take; return config.
+
+    Called after config.validate(): the task's checks live with the task, above TrainConfig."""
+    task = task_named(config.task)
+    if config.metric is not None and config.metric not in task.metrics:
+        bad_option("metric", " | ".join(task.metrics), config.metric)
+    task.check_options(config)
+    return config

@@ -1,0 +1,71 @@
+"""A classifier's portable form: the model itself to ONNX, its probabilities, a config naming the
+user's labels, and transformers' own ...ForSequenceClassification where the pooling and head map onto
+it; and how a model card reads the ONNX copy."""
+from functools import partial
+from pathlib import PurePosixPath
+from typing import List
+
+import torch
+from torch import nn
+
+from ..task import PortableForm
+
+
+def portable_form(model, meta) -> PortableForm:
+    config = labelled_config(model.encoder.config, meta["label_names"])
+    return PortableForm(module=model, outputs=("logits",), axes={"logits": {0: "batch"}},
+                        probabilities=class_probabilities, config=config, two_texts=bool(meta.get("pairs")),
+                        transformers_copy=partial(transformers_model, model, meta, config))
+
+
+def class_probabilities(logits):
+    """[batch, classes] probabilities of [batch, classes] logits."""
+    return logits.float().softmax(-1)
+
+
+def labelled_config(encoder_config, label_names):
+    config = encoder_config.__class__.from_dict(encoder_config.to_dict())
+    config.num_labels = len(label_names)
+    config.id2label = {i: str(name) for i, name in enumerate(label_names)}
+    config.label2id = {str(name): i for i, name in enumerate(label_names)}
+    return config
+
+
+def transformers_model(model, meta, config):
+    """(transformers' ...ForSequenceClassification holding the same weights, None) where the pooled
+    [CLS] output feeds a linear head, as in that class; else (None, why)."""
+    if (meta["pooling"], meta["layers"], meta["head"]) != ("cls", "last", "linear"):
+        return None, (f"pooling {meta['pooling']}, layers {meta['layers']}, head {meta['head']} have no "
+                      f"counterpart in transformers' classes (they pool the [CLS] output into a linear head)")
+    from transformers import AutoModelForSequenceClassification
+    hf_model = AutoModelForSequenceClassification.from_config(config).eval()
+    classifier = getattr(hf_model, "classifier", None)
+    if not isinstance(classifier, nn.Linear) or getattr(hf_model.base_model, "pooler", None) is None:
+        return None, f"transformers' {type(hf_model).__name__} has no pooler with a linear head"
+    hf_model.base_model.load_state_dict(model.encoder.state_dict())
+    head = model.head
+    # the head standardises its input: (x - shift) / scale, folded into the linear layer's weights
+    weight = head.layers.weight / head.scale
+    with torch.no_grad():
+        classifier.weight.copy_(weight)
+        classifier.bias.copy_(head.layers.bias - weight @ head.shift)
+    return hf_model, None
+
+
+def onnx_usage(name: str, copy_path: PurePosixPath, copies, meta) -> List[str]:
+    """The model card's paragraph and snippet on classifying with the ONNX copy at name/copy_path."""
+    pairs = bool(meta.get("pairs"))
+    texts = '["an example text"], ["its second text"]' if pairs else '["an example text"]'
+    folder = f"{name}/{copy_path.parent}"
+    return [f"With onnxruntime ({copy_path} holds encoder, pooling and head; inputs "
+            f"{', '.join(copies.onnx_inputs)}, as the tokenizer beside it returns them"
+            + (" for a text pair" if pairs else "") + "; dynamic batch and length; label names beside it; "
+            f"probabilities match this project's within {copies.onnx_difference:.1g}):", "", "```python",
+            "import onnxruntime",
+            "from transformers import AutoConfig, AutoTokenizer",
+            f'tokenizer = AutoTokenizer.from_pretrained("{folder}")',
+            f'labels = AutoConfig.from_pretrained("{folder}").id2label',
+            f'session = onnxruntime.InferenceSession("{name}/{copy_path}")',
+            f'batch = tokenizer({texts}, truncation=True, padding=True, return_tensors="np")',
+            "logits = session.run(None, {i.name: batch[i.name] for i in session.get_inputs()})[0]",
+            "print([labels[int(i)] for i in logits.argmax(-1)])", "```", ""]

@@ -1,8 +1,8 @@
 """Search strategies replayed on recorded learning curves at 1 to 64 workers (bench/replay.py), many
 seeds each; writes the per-seed numbers (JSON) and a report of medians and spreads (markdown).
 
-  python bench/simulate.py --table bench/results/curves_boost.json --workers 1 8 32 64 --seeds 30 \
-      --output bench/results/simulation_boost.json
+  python bench/simulate.py --table bench/results/curves/curves_boost.json --workers 1 8 32 64 --seeds 30 \
+      --output bench/results/simulation/simulation_boost.json
 
 Two ways to end a search: a fixed trial count (--trials-per-worker, --num-samples: every method runs
 that many trials), or equal time (--horizon-waves K: every method gets the same simulated seconds, K

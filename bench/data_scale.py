@@ -156,7 +156,7 @@ def main() -> int:
     if args.workers:
         results["compare"] = "tokenize_on: driver at the same sizes: bench/results/data_scale/data_scale.json"
     else:
-        results["before (issue 15, list-of-lists token ids)"] = {"25000": "1.4 GB", "100000": "4.8 GB",
+        results["baseline: token ids as lists of Python ints"] = {"25000": "1.4 GB", "100000": "4.8 GB",
                                                                  "400000": "18.1 GB, 144 s"}
     with tempfile.TemporaryDirectory() as folder:
         for n in args.sizes:

@@ -47,7 +47,7 @@ from bench.replay import Rules, autoscaling_pending, replay  # noqa: E402
 
 BASE_METHODS = ("default", "random", "tpe_nostop", "asha_random", "pbt")
 CHANGES = ("inflight", "startup", "grace", "rf", "patience")
-TARGETS = (0.5, 1.0)  # points below the table's best: the target, and a less lucky one
+TARGETS = (0.5, 1.0)  # points below the table's best: the target the search is judged on, and a less lucky one
 
 
 def table_spec(meta: dict):

@@ -3,7 +3,7 @@ for a bert-base-sized model and for MiniLM-L6, fine-tuned; size on disk and seco
 A search keeps a checkpoint only at a trial's improving checks (distributed/trial.py), so this
 cost is paid at most once per improvement, not at every check. Prints one JSON object.
 
-  python bench/checkpoint_cost.py --output bench/results/checkpoint_cost.json
+  python bench/checkpoint_cost.py --output bench/results/checkpoint_cost/checkpoint_cost.json
 """
 import argparse
 import json

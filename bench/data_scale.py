@@ -9,9 +9,9 @@ driver scans and splits, Ray tasks tokenise the texts streamed to them), and per
 RSS (its process only, not the workers'), seconds, the texts/s of the whole path and the chunks made.
 
   nice -n 10 python bench/data_scale.py --data /path/to/imdb_train.csv.gz \\
-      --out bench/results/data_scale.json
+      --out bench/results/data_scale/data_scale.json
   nice -n 19 python bench/data_scale.py --data /path/to/imdb_train.csv.gz --workers --sizes 25000 100000 \\
-      --out bench/results/data_scale_workers.json
+      --out bench/results/data_scale/data_scale_workers.json
 """
 import argparse
 import csv
@@ -154,9 +154,9 @@ def main() -> int:
                "machine": f"{platform.processor() or platform.machine()}, {os.cpu_count()} CPUs (shared)",
                "sizes": {}}
     if args.workers:
-        results["compare"] = "tokenize_on: driver at the same sizes: bench/results/data_scale.json"
+        results["compare"] = "tokenize_on: driver at the same sizes: bench/results/data_scale/data_scale.json"
     else:
-        results["before (issue 15, list-of-lists token ids)"] = {"25000": "1.4 GB", "100000": "4.8 GB",
+        results["baseline: token ids as lists of Python ints"] = {"25000": "1.4 GB", "100000": "4.8 GB",
                                                                  "400000": "18.1 GB, 144 s"}
     with tempfile.TemporaryDirectory() as folder:
         for n in args.sizes:

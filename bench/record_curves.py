@@ -4,7 +4,7 @@ inputs prepared once by `bertclf.inputs`), with the valid score, losses and the 
 previous check recorded at every check. Resumable: an existing table is extended.
 
   python bench/record_curves.py --search imdb --profile cpu --data-dir DATA_DIR \
-      --set cpu.space.max_length='{choice: [128]}' --configs 400 --output bench/results/curves_boost.json
+      --set cpu.space.max_length='{choice: [128]}' --configs 400 --output bench/results/curves/curves_boost.json
 
 Every curve runs to n_epochs: patience (early_stop) and the chance-level stop are switched off while
 recording, because they depend on the curve only; the simulator applies them when it replays.

@@ -17,7 +17,7 @@ files, the space and the race's terms, nothing else), run as written in each see
 train.csv, valid.csv, test.csv), only the seed set per run.
 
   pip install -e '.[bench]'
-  python bench/search_vs_hf.py --data-dir DATA_DIR --seeds 0 1 --output bench/results/search_vs_hf.json
+  python bench/search_vs_hf.py --data-dir DATA_DIR --seeds 0 1 --output bench/results/race/search_vs_hf.json
 """
 import argparse
 import csv

@@ -1,8 +1,8 @@
 """Search strategies replayed on recorded learning curves at 1 to 64 workers (bench/replay.py), many
 seeds each; writes the per-seed numbers (JSON) and a report of medians and spreads (markdown).
 
-  python bench/simulate.py --table bench/results/curves_boost.json --workers 1 8 32 64 --seeds 30 \
-      --output bench/results/simulation_boost.json
+  python bench/simulate.py --table bench/results/curves/curves_boost.json --workers 1 8 32 64 --seeds 30 \
+      --output bench/results/simulation/simulation_boost.json
 
 Two ways to end a search: a fixed trial count (--trials-per-worker, --num-samples: every method runs
 that many trials), or equal time (--horizon-waves K: every method gets the same simulated seconds, K
@@ -47,7 +47,7 @@ from bench.replay import Rules, autoscaling_pending, replay  # noqa: E402
 
 BASE_METHODS = ("default", "random", "tpe_nostop", "asha_random", "pbt")
 CHANGES = ("inflight", "startup", "grace", "rf", "patience")
-TARGETS = (0.5, 1.0)  # points below the table's best: the issue's target, and a less lucky one
+TARGETS = (0.5, 1.0)  # points below the table's best: the target the search is judged on, and a less lucky one
 
 
 def table_spec(meta: dict):

@@ -137,7 +137,7 @@ def test_some_failed_trials_are_counted_in_the_summary(tmp_path):
                    "--set", "scheduler.type=none", "--set", "smoke.fixed.n_epochs=1"], cwd=tmp_path)
     assert proc.returncode == 0, proc.stderr[-3000:]
     assert "Traceback" not in proc.stderr
-    # a choice no trial could run is dropped with a warning; the rule is documented in the README
+    # a choice no trial could run is dropped with a warning; the rule is documented in docs/search.md
     assert "warning: space.max_length [100000] dropped" in proc.stderr
     trials = read_csv(tmp_path / "results" / "imdb-smoke" / "results.csv")
     failed = [t for t in trials if t["status"] == "error"]

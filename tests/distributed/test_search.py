@@ -48,7 +48,7 @@ def test_same_seed_gives_same_trial_configurations(tmp_path):
 
 def test_tpe_models_after_the_specs_startup_trials_whatever_is_in_flight():
     """The start-up is no longer shrunk by the trials in flight: with 6 start-up trials and 8 in flight
-    the shrink left TPE modelling from one finished trial (bench/results/simulation_cluster_report.md)."""
+    the shrink left TPE modelling from one finished trial (bench/results/simulation/simulation_cluster_report.md)."""
     from bert_hpo_distributed.searchers import search_algorithm
     from bert_hpo_distributed.spec import load_spec
     spec = load_spec("imdb", ["startup_trials=6"])
@@ -59,7 +59,7 @@ def test_tpe_models_after_the_specs_startup_trials_whatever_is_in_flight():
 def test_a_cluster_keeps_every_trial_in_flight_unless_capped():
     """On a cluster (no --max-concurrent, no max_concurrent in the spec) every trial is in flight: the
     pending ones are the autoscaler's demand, and capping them at a quarter did worse on the simulator
-    (bench/results/simulation_cluster_report.md); locally what the CPUs hold; an explicit cap wins."""
+    (bench/results/simulation/simulation_cluster_report.md); locally what the CPUs hold; an explicit cap wins."""
     from dataclasses import replace
     from bert_hpo_distributed.plan import _concurrency
     from bert_hpo_distributed.spec import load_spec

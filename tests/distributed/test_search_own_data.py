@@ -116,8 +116,8 @@ def test_a_search_on_sentence_pairs(tmp_path):
     assert "| label | precision | recall | F1 | support |" in (tmp_path / "out" / "classify-smoke" / "results.md").read_text()
 
 
-def test_the_readmes_spec_of_ones_own_reads_its_files_from_the_folder_it_runs_in(tmp_path):
-    """bench/race_from_scratch.yaml, the README's complete spec: files: train.csv, valid.csv, test.csv
+def test_the_docs_spec_of_ones_own_reads_its_files_from_the_folder_it_runs_in(tmp_path):
+    """bench/race_from_scratch.yaml, docs/search.md's complete spec: files: train.csv, valid.csv, test.csv
     relative to the folder the command runs in; a smoke search of it (a tiny BERT, 2 trials of 1 epoch)."""
     for name, (n, seed) in {"train.csv": (120, 1), "valid.csv": (40, 2), "test.csv": (40, 3)}.items():
         write_csv(tmp_path / name, sentiment_rows(n, seed), ["text", "label"])

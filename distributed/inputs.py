@@ -97,12 +97,6 @@ def featurise(plan: Plan, groups, say):
             ready.update({key: featured[key.features] for key in boost})
         elif boost:
             pending.append((config, inputs, boost))
-    plan.seconds["inputs"] = plan.seconds.get("inputs", 0.0) + time.perf_counter() - started
-    if groups and on_workers(plan):
-        say(f"data checked and split in {plan.seconds['inputs']:.0f} s, its texts left in their files: the "
-            f"workers tokenise them once Ray is up")
-    elif groups:
-        say(f"inputs ready in {plan.seconds['inputs']:.0f} s, prepared once")
     return ready, pending
 
 

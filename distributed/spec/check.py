@@ -88,7 +88,7 @@ def check_spec(spec: SearchSpec) -> None:
     _check_space(spec)
     for sampled in itertools.islice(spec.corners(), CORNERS_VALIDATED):  # every corner must be a valid run
         try:
-            check_task_options(spec.trial_config(sampled).validate_options())
+            check_task_options(spec.trial_config(sampled))
         except UserError as e:
             raise UserError(f"{spec.source}: a configuration of this space is invalid: {e}") from None
     _check_ranges_keep_inputs(spec)

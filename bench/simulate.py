@@ -40,8 +40,8 @@ import numpy as np
 sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 from bertclf.atomic import write_text  # noqa: E402
 from bert_hpo_distributed.budget import BudgetFIFO, BudgetVariants  # noqa: E402
-from bert_hpo_distributed.searchers import first_points, scheduler, search_algorithm  # noqa: E402
-from bert_hpo_distributed.spec import load_spec  # noqa: E402
+from bert_hpo_distributed.searchers import first_points, scheduler, search_algorithm, to_tune  # noqa: E402
+from bert_hpo_distributed.spec.load import load_spec  # noqa: E402
 from bench.curve_table import load_table, read_meta  # noqa: E402
 from bench.replay import Rules, autoscaling_pending, replay  # noqa: E402
 
@@ -94,7 +94,7 @@ def setting(spec, method: str, workers: int, num_samples: int, seed: int, valid_
     spec = replace(spec, scheduler=sched, startup_trials=startup)
     if "patience" in options:
         spec = replace(spec, fixed={**spec.fixed, "early_stop": int(options["patience"])})
-    space = {key: dist.to_tune() for key, dist in spec.space.items()}
+    space = {key: to_tune(dist) for key, dist in spec.space.items()}
     points = first_points(spec, None)
     if name == "tpe_nostop":
         spec = replace(spec, scheduler=replace(sched, type="none"))

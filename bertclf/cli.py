@@ -35,10 +35,10 @@ def run_predict(args) -> int:
 
 
 def run_train(args) -> int:
-    config = config_from_args(args).validate()
-    from .tasks import check_task_options
+    config = config_from_args(args)  # its options checked as it is made
+    if not config.train_path:
+        raise UserError("--train_path is required (or use --search DATASET, or --predict)")
     from .train import train
-    check_task_options(config)
     result = train(config)
     table = (Path(result["run_dir"]) / "results.md").read_text(encoding="utf-8")
     print(table, end="")

@@ -93,15 +93,10 @@ class TrainConfig:
         """False for a refit: all of train is trained on, and the last epoch is the model."""
         return bool(self.valid_path) or self.valid_fraction > 0
 
-    def validate(self) -> "TrainConfig":
-        """Check every option that can be checked without reading data, a model or the task's own code
-        (bertclf.tasks.check_task_options checks the task's options)."""
-        if not self.train_path:
-            raise UserError("--train_path is required (or use --search DATASET, or --predict)")
-        return self.validate_options()
-
-    def validate_options(self) -> "TrainConfig":
-        """validate(), but for the data paths: what a search space can be checked for before it has data."""
+    def __post_init__(self):
+        """Every option that can be checked without reading data, a model or the task's own code, as
+        the options are made: a TrainConfig is valid where it exists, and nothing downstream checks it
+        again (bertclf.tasks.check_task_options checks the task's options, once per run)."""
         if self.max_length < 8:
             bad_option("max_length", "an integer of at least 8", self.max_length)
         for name in ("batch_size", "gradient_accumulation_steps", "n_epochs", "eval_batch_size",
@@ -143,7 +138,6 @@ class TrainConfig:
         if self.boost and self.bert_finetuning:
             raise UserError("--boost True needs --bert_finetuning False: boost caches the features "
                             "of a frozen encoder, and a fine-tuned encoder changes every step")
-        return self
 
     def to_dict(self) -> dict:
         return dataclasses.asdict(self)
@@ -173,75 +167,83 @@ def optional_int(text: str) -> Optional[int]:
 METAVARS = {str2bool: "True|False", int: "N", optional_int: "N", float: "X"}
 
 
+# each option's --help line
+HELPS = {
+    "train_path": "training data: .csv/.tsv/.txt/.jsonl (optionally .gz), .parquet, a datasets save_to_disk folder, "
+                  "an aclImdb split folder, or SQuAD JSON for --task qa",
+    "valid_path": "validation data; without it a stratified, seeded slice of train is held out",
+    "text_column": "the column holding the text (none: found by its header name: text, review, sentence, ...)",
+    "text_pair_column": "the column holding a second text: pairs are classified together, e.g. sentence1/sentence2 "
+                        "(none: found by header pairs such as sentence1,sentence2 or premise,hypothesis)",
+    "label_column": "the column holding the label (none: found by its header name: label, sentiment, class, ...)",
+    "dataset": "the files are a shipped data set's (imdb, nsmc: their own, or yours in their layout): its label "
+               "ids read as its names, 0 negative and 1 positive, in the model, predictions and tables "
+               "(none: labels as written)",
+    "max_length": "maximum tokens per text, [CLS] and [SEP] included",
+    "save_path": "folder that receives one sub-folder per run",
+    "bert_name": "Hugging Face model name (hub, its cache, or a packaged copy offline) or a local folder; any encoder AutoModel loads (BERT, DistilBERT, RoBERTa, XLM-R, ELECTRA, DeBERTa-v2/v3, MiniLM, ...)",
+    "bert_finetuning": "train the encoder too (True) or only the head (False)",
+    "dropout_p": "dropout on the pooled vector before the head (and inside an mlp head)",
+    "boost": "with --bert_finetuning False: compute the frozen features once, cache them, train the head",
+    "n_epochs": "number of epochs",
+    "lr": "learning rate of the head",
+    "lr_main": "learning rate of the encoder (when fine-tuning)",
+    "early_stop": "stop after this many checks (epochs, unless --evals_per_epoch > 1) without a better valid score; -1 disables",
+    "batch_size": "effective batch size (micro-batch = batch_size // gradient_accumulation_steps)",
+    "gradient_accumulation_steps": "micro-batches accumulated per optimizer step",
+    "task": "classification (text -> label) | qa (extractive question answering, SQuAD/KorQuAD JSON)",
+    "metric": "the valid score that picks the best check (none: the task's first); classification: valid_accuracy "
+              "| valid_macro_f1 | valid_weighted_f1 | valid_balanced_accuracy | valid_mcc",
+    "doc_stride": "qa: context tokens two neighbouring windows over a long context share (their overlap)",
+    "max_answer_length": "qa: longest answer span considered, in tokens",
+    "seed": "random seed (data order, split, dropout, head init)",
+    "train_seed": "random seed of the training alone (data order, dropout, head init), the split kept by --seed; "
+                  "none: --seed",
+    "device": "auto | cpu | cuda | cuda:N",
+    "num_workers": "processes that pad batches ahead of the model (0: in the training process)",
+    "pooling": "cls (pooled [CLS], as the original; the first token's hidden state for an encoder without a pooler: DistilBERT, ELECTRA, DeBERTa) | mean (mean of token vectors) | mean+max (both, concatenated)",
+    "layers": "last (the last layer) | last4 (the last four layers, pooled each and concatenated)",
+    "head": "linear (dropout + linear, as the original) | mlp (one hidden layer of 512 GELU units)",
+    "evals_per_epoch": "validation checks per epoch; each is reported, so a search can stop a run early",
+    "degenerate_check": "stop a run whose valid score is still at chance, and loss not falling, at its first check after 25%% of training",
+    "precision": "auto (bf16 autocast on CUDA and on CPUs with native bf16, else fp32) | bf16 | fp32",
+    "truncation": "which part of a long text to keep: head | tail | head+tail (Sun et al. 2019)",
+    "valid_fraction": "share of train held out when --valid_path is not given (0: none; train on all, keep the last epoch)",
+    "warmup_ratio": "share of optimizer steps with linear warm-up",
+    "weight_decay": "AdamW weight decay (not applied to biases and LayerNorm)",
+    "max_grad_norm": "gradient clipping norm (<= 0 disables)",
+    "max_train_samples": "use a seeded random subset of this many training examples",
+    "max_valid_samples": "use a seeded random subset of this many validation examples",
+    "eval_batch_size": "batch size for validation and feature extraction",
+    "cache_dir": "folder for cached token ids and frozen features",
+    "run_name": "name of the run folder under save_path; none: run-<timestamp>",
+    "overwrite": "replace an existing run folder of the same name",
+    "progress": "show progress bars",
+}
+
+
+def _parse_type(name: str, default):
+    """How --name's text becomes its value: by the type of its default (a boolean reads True/False/yes/no...);
+    an optional count reads none as None."""
+    if isinstance(default, bool):
+        return str2bool
+    if isinstance(default, int):
+        return int
+    if isinstance(default, float):
+        return float
+    if (name.startswith("max_") and name.endswith("_samples")) or name == "train_seed":
+        return optional_int
+    return str
+
+
 def add_train_arguments(parser) -> list:
     """Every TrainConfig field as --name (and --dashed-name), typed from its default, added to `parser`
     (a parser or an argument group); returns the actions added."""
     defaults = TrainConfig()
-    helps = {
-        "train_path": "training data: .csv/.tsv/.txt/.jsonl (optionally .gz), .parquet, a datasets save_to_disk folder, "
-                      "an aclImdb split folder, or SQuAD JSON for --task qa",
-        "valid_path": "validation data; without it a stratified, seeded slice of train is held out",
-        "text_column": "the column holding the text (none: found by its header name: text, review, sentence, ...)",
-        "text_pair_column": "the column holding a second text: pairs are classified together, e.g. sentence1/sentence2 "
-                            "(none: found by header pairs such as sentence1,sentence2 or premise,hypothesis)",
-        "label_column": "the column holding the label (none: found by its header name: label, sentiment, class, ...)",
-        "dataset": "the files are a shipped data set's (imdb, nsmc: their own, or yours in their layout): its label "
-                   "ids read as its names, 0 negative and 1 positive, in the model, predictions and tables "
-                   "(none: labels as written)",
-        "max_length": "maximum tokens per text, [CLS] and [SEP] included",
-        "save_path": "folder that receives one sub-folder per run",
-        "bert_name": "Hugging Face model name (hub, its cache, or a packaged copy offline) or a local folder; any encoder AutoModel loads (BERT, DistilBERT, RoBERTa, XLM-R, ELECTRA, DeBERTa-v2/v3, MiniLM, ...)",
-        "bert_finetuning": "train the encoder too (True) or only the head (False)",
-        "dropout_p": "dropout on the pooled vector before the head (and inside an mlp head)",
-        "boost": "with --bert_finetuning False: compute the frozen features once, cache them, train the head",
-        "n_epochs": "number of epochs",
-        "lr": "learning rate of the head",
-        "lr_main": "learning rate of the encoder (when fine-tuning)",
-        "early_stop": "stop after this many checks (epochs, unless --evals_per_epoch > 1) without a better valid score; -1 disables",
-        "batch_size": "effective batch size (micro-batch = batch_size // gradient_accumulation_steps)",
-        "gradient_accumulation_steps": "micro-batches accumulated per optimizer step",
-        "task": "classification (text -> label) | qa (extractive question answering, SQuAD/KorQuAD JSON)",
-        "metric": "the valid score that picks the best check (none: the task's first); classification: valid_accuracy "
-                  "| valid_macro_f1 | valid_weighted_f1 | valid_balanced_accuracy | valid_mcc",
-        "doc_stride": "qa: context tokens two neighbouring windows over a long context share (their overlap)",
-        "max_answer_length": "qa: longest answer span considered, in tokens",
-        "seed": "random seed (data order, split, dropout, head init)",
-        "train_seed": "random seed of the training alone (data order, dropout, head init), the split kept by --seed; "
-                      "none: --seed",
-        "device": "auto | cpu | cuda | cuda:N",
-        "num_workers": "processes that pad batches ahead of the model (0: in the training process)",
-        "pooling": "cls (pooled [CLS], as the original; the first token's hidden state for an encoder without a pooler: DistilBERT, ELECTRA, DeBERTa) | mean (mean of token vectors) | mean+max (both, concatenated)",
-        "layers": "last (the last layer) | last4 (the last four layers, pooled each and concatenated)",
-        "head": "linear (dropout + linear, as the original) | mlp (one hidden layer of 512 GELU units)",
-        "evals_per_epoch": "validation checks per epoch; each is reported, so a search can stop a run early",
-        "degenerate_check": "stop a run whose valid score is still at chance, and loss not falling, at its first check after 25%% of training",
-        "precision": "auto (bf16 autocast on CUDA and on CPUs with native bf16, else fp32) | bf16 | fp32",
-        "truncation": "which part of a long text to keep: head | tail | head+tail (Sun et al. 2019)",
-        "valid_fraction": "share of train held out when --valid_path is not given (0: none; train on all, keep the last epoch)",
-        "warmup_ratio": "share of optimizer steps with linear warm-up",
-        "weight_decay": "AdamW weight decay (not applied to biases and LayerNorm)",
-        "max_grad_norm": "gradient clipping norm (<= 0 disables)",
-        "max_train_samples": "use a seeded random subset of this many training examples",
-        "max_valid_samples": "use a seeded random subset of this many validation examples",
-        "eval_batch_size": "batch size for validation and feature extraction",
-        "cache_dir": "folder for cached token ids and frozen features",
-        "run_name": "name of the run folder under save_path; none: run-<timestamp>",
-        "overwrite": "replace an existing run folder of the same name",
-        "progress": "show progress bars",
-    }
     actions = []
     for f in dataclasses.fields(TrainConfig):
         default = getattr(defaults, f.name)
-        if isinstance(default, bool):
-            kind = str2bool
-        elif isinstance(default, int):
-            kind = int
-        elif isinstance(default, float):
-            kind = float
-        elif (f.name.startswith("max_") and f.name.endswith("_samples")) or f.name == "train_seed":
-            kind = optional_int
-        else:
-            kind = str
+        kind = _parse_type(f.name, default)
         flags = [f"--{f.name}"]
         if "_" in f.name:
             flags.append(f"--{f.name.replace('_', '-')}")
@@ -249,7 +251,7 @@ def add_train_arguments(parser) -> list:
         metavar = METAVARS.get(kind) or ("PATH" if f.name.endswith(("_path", "_dir")) else
                                          "COLUMN" if f.name.endswith("_column") else f.name.upper())
         actions.append(parser.add_argument(*flags, dest=f.name, type=kind, default=default, metavar=metavar,
-                                           help=helps[f.name] + (f" (default: {default})" if default is not None else "")))
+                                           help=HELPS[f.name] + (f" (default: {default})" if default is not None else "")))
     return actions
 
 

@@ -11,7 +11,7 @@ from typing import Callable, Dict, Optional, Tuple
 from .config import TrainConfig
 from .models.device import pick_device, uses_bf16
 from .models.encoders import load_encoder, load_tokenizer
-from .tasks import check_task_options, task_named
+from .tasks import task_named
 
 @dataclass(frozen=True)
 class TokensKey:
@@ -61,10 +61,10 @@ def prepare_inputs(config: TrainConfig, log: Callable[[str], None], model_path: 
                    streamed: bool = False):
     """Read, split and tokenise the data of `config` (no features yet: see add_features). streamed
     (classification): every row checked, but the texts left in their files, each split's FileRows standing
-    in for its token ids (tasks/classification/inputs.py, prepare), for tokenisers elsewhere. Its max_length
-    is not checked here against the model: where the config is bound to the model is (train's set_up for
-    a run, the plan for a search: encoder_facts.fitting_lengths)."""
-    check_task_options(config.validate())
+    in for its token ids (tasks/classification/inputs.py, prepare), for tokenisers elsewhere. Its options are
+    checked already (TrainConfig as it was made, the task's by train or the search's spec), and its
+    max_length against the model where the config meets the model (train's set_up for a run, the
+    search's spec/bind.py: encoder_facts.fitting_lengths)."""
     kind = task_named(config.task)
     tokenizer = load_tokenizer(model_path or config.bert_name)
     inputs = kind.prepare(config, tokenizer, log, *([streamed] if streamed else []))

@@ -102,7 +102,7 @@ def train(config: TrainConfig, report: Optional[Report] = None, *, inputs=None, 
     weights and place are taken, not its history or best (see checkpoint.restore); a donor's
     checkpoint of its last check gets one check of its weights (train loss NaN: no step was taken).
     """
-    check_task_options(config.validate())
+    check_task_options(config)  # the task's own options; TrainConfig checked the others as it was made
     run_folder = prepare_run_dir(config) if save_run and _rank() == 0 else None
     run = set_up(config, inputs, model_path, log)
     run.should_stop = should_stop

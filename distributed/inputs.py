@@ -19,7 +19,25 @@ from .worker_tokens import tokenise_on_workers, wait_for_workers
 
 def prepare(plan: Plan, configs, say):
     """featurise(tokenise(...)): the inputs of `configs` (a refit's) ready to share."""
-    return featurise(plan, tokenise(plan, configs, say), say)
+    started = time.perf_counter()
+    groups = tokenise(plan, configs, say)
+    ready, pending = featurise(plan, groups, say)
+    say_ready(plan, groups, time.perf_counter() - started, say)
+    return ready, pending
+
+
+def describe_groups(groups) -> str:
+    """What the prepared inputs hold (sizes, where valid came from), or "" when none were prepared."""
+    return groups[0][1].description if groups else ""
+
+
+def say_ready(plan: Plan, groups, seconds: float, say) -> None:
+    """The console's line once the inputs are prepared, in `seconds`."""
+    if groups and on_workers(plan):
+        say(f"data checked and split in {seconds:.0f} s, its texts left in their files: the "
+            f"workers tokenise them once Ray is up")
+    elif groups:
+        say(f"inputs ready in {seconds:.0f} s, prepared once")
 
 
 def tokenise(plan: Plan, configs, say):
@@ -31,15 +49,12 @@ def tokenise(plan: Plan, configs, say):
         by_tokens.setdefault(tokens_key(config), (config, set()))[1].add(inputs_key(config))
     if not plan.opts.share_inputs:
         return []
-    started = time.perf_counter()
     streamed = on_workers(plan)  # the texts left in their files, for the workers (share)
     groups = [(config, prepare_inputs(config, say, model_path=plan.models[config.bert_name].source, streamed=streamed),
                keys) for config, keys in by_tokens.values()]
     for _, inputs, _ in groups:
         if plan.test_path and hasattr(inputs, "check_test_file"):  # a test file's faults, before any trial
             inputs.check_test_file(plan.test_path)
-    plan.describe_data = plan.describe_data or groups[0][1].description
-    plan.seconds["inputs"] = plan.seconds.get("inputs", 0.0) + time.perf_counter() - started
     return groups
 
 
@@ -63,7 +78,7 @@ def featurise(plan: Plan, groups, say):
     features computed here on a local machine (the same CPUs and GPUs the trials get), one encoder
     pass per group for all its variants, with progress and time left; on a cluster they are pending,
     for a Ray task on a GPU node (see share), as they are when the workers tokenise."""
-    ready, pending, started = {}, [], time.perf_counter()
+    ready, pending = {}, []
     passes = feature_passes(plan, groups)
     for config, inputs, keys in groups:
         ready.update({key: inputs for key in keys if key.features is None})
@@ -82,12 +97,6 @@ def featurise(plan: Plan, groups, say):
             ready.update({key: featured[key.features] for key in boost})
         elif boost:
             pending.append((config, inputs, boost))
-    plan.seconds["inputs"] = plan.seconds.get("inputs", 0.0) + time.perf_counter() - started
-    if groups and on_workers(plan):
-        say(f"data checked and split in {plan.seconds['inputs']:.0f} s, its texts left in their files: the "
-            f"workers tokenise them once Ray is up")
-    elif groups:
-        say(f"inputs ready in {plan.seconds['inputs']:.0f} s, prepared once")
     return ready, pending
 
 

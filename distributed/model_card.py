@@ -16,18 +16,20 @@ TOP_ROWS = 5
 LAYERS = {"last": "the last layer", "last4": "each of the last four layers"}
 
 
-def publish_models(plan, written: dict, scored, test, refit, importances: dict) -> None:
-    """Portable copies and README.md in each model folder of `written` (best_model, refit_model)."""
-    for key, test_scores in (("best_model", test), ("refit_model", (refit or {}).get("test"))):
+def publish_models(plan, written: dict, outputs) -> None:
+    """Portable copies and README.md in each model folder of `written` (best_model, refit_model), from
+    the search's outputs (outputs.SearchOutputs)."""
+    for key, test_scores in (("best_model", outputs.test), ("refit_model", (outputs.refit or {}).get("test"))):
         if key in written:
             folder = Path(written[key])
             # the winner's model, when the search chose among several
             portable = write_portable(folder, plan.local_folder(read_meta(folder)["bert_name"]))
-            write_text(folder / "README.md", model_card(plan, folder, portable, scored, test_scores, refit, importances))
+            write_text(folder / "README.md", model_card(plan, folder, portable, outputs, test_scores))
 
 
-def model_card(plan, folder: Path, portable: PortableCopies, scored, test_scores, refit, importances) -> str:
+def model_card(plan, folder: Path, portable: PortableCopies, outputs, test_scores) -> str:
     spec, kind = plan.spec, task_named(plan.spec.task)
+    scored, refit, importances = outputs.scored, outputs.refit, outputs.importances
     saved = json.loads((folder / "search_config.json").read_text(encoding="utf-8"))
     options = saved["train_options"]
     best = scored.iloc[0]
@@ -62,7 +64,7 @@ def model_card(plan, folder: Path, portable: PortableCopies, scored, test_scores
         "",
         "## Data and scores",
         "",
-        f"- Data set: {spec.dataset}; {plan.describe_data or 'see ../results.md'}."
+        f"- Data set: {spec.dataset}; {outputs.data or 'see ../results.md'}."
         + (f" {plan.data_note}" if plan.data_note else ""),
         f"- Metric: {metric}, {best[f'best_{spec.metric}']:.4f} for the best trial.",
         ("- Test (untouched until the search ended, scored once): "

@@ -40,6 +40,7 @@ class SearchOutputs:
     written: dict  # name -> path
     repeated: List = ()  # the seed repeats (repeats.Repeated), best mean first
     refit: Optional[dict] = None  # {"epochs", "test"} once write_refit has run
+    data: str = ""  # what the prepared inputs held (inputs.describe_groups; "" when none were prepared)
 
     def summary(self, metric: str) -> dict:
         score = f"best_{metric}"
@@ -49,9 +50,10 @@ class SearchOutputs:
                 "importance": self.importances, "written": {k: str(v) for k, v in self.written.items()}}
 
 
-def write_outputs(plan, grid, shared, say, repeated=()) -> SearchOutputs:
+def write_outputs(plan, grid, shared, say, repeated=(), data: str = "", input_seconds: float = 0.0) -> SearchOutputs:
     """repeated: the seed repeats (repeats.Repeated, best mean first); with them the winner is the
-    best mean, best_model/ is its run with the best valid score, and results.md shows every mean ± std."""
+    best mean, best_model/ is its run with the best valid score, and results.md shows every mean ± std.
+    data: what the prepared inputs held; input_seconds: the time it took to prepare them."""
     spec, out_dir = plan.spec, plan.out_dir
     out_dir.mkdir(parents=True, exist_ok=True)
     table = trial_table(grid, spec)
@@ -86,11 +88,10 @@ def write_outputs(plan, grid, shared, say, repeated=()) -> SearchOutputs:
     importances = importance(scored, spec)
     outputs = SearchOutputs(table=table, scored=scored, sampled=sampled, best_epoch=best_epoch, best_trial=trial,
                             best_model_from=origin, best_valid=valid, test=test, importances=importances,
-                            written=written, repeated=list(repeated))
+                            written=written, repeated=list(repeated), data=data)
     written["results.md"] = write_results_md(plan, outputs)
-    publish_models(plan, {"best_model": written["best_model"]}, scored, test, None, importances)
-    written.update(write_plots(scored, spec, out_dir, importances, plan.name,
-                               plan.seconds.get("inputs", 0.0) + plan.seconds.get("remote features", 0.0)))
+    publish_models(plan, {"best_model": written["best_model"]}, outputs)
+    written.update(write_plots(scored, spec, out_dir, importances, plan.name, input_seconds))
     if plan.storage != str(out_dir):
         copy_to_storage(written, plan.storage)
     return outputs
@@ -106,8 +107,7 @@ def write_refit(plan, outputs: SearchOutputs, checkpoint, config, shared, say) -
         outputs.refit["test"] = score_on_test(plan, checkpoint, written["refit_model"], shared, say)
         say(f"refit: {task_named(plan.spec.task).describe_test(outputs.refit['test'], plan.spec.metric)}")
     written["results.md"] = write_results_md(plan, outputs)
-    publish_models(plan, {"refit_model": written["refit_model"]}, outputs.scored, outputs.test, outputs.refit,
-                   outputs.importances)
+    publish_models(plan, {"refit_model": written["refit_model"]}, outputs)
     if plan.storage != str(plan.out_dir):
         copy_to_storage({k: written[k] for k in ("refit_model", "results.md")}, plan.storage)
 
@@ -155,7 +155,7 @@ def write_results_md(plan, outputs: SearchOutputs) -> Path:
         rows.append(run_row(spec.task, config.bert_finetuning, config.max_length, best, spec.metric)
                     + [_fmt(r[k]) for k in shown] + [r["status"]])
     span = float(scored["ended"].max() - scored["started"].min())
-    lines = [header(plan, table) + f" {_data_text(plan)}; each trial is scored on its best check "
+    lines = [header(plan, table) + f" {_data_text(plan, outputs.data)}; each trial is scored on its best check "
              f"({spec.metric}); the trials ran in {span:.0f} s from the first start to the last end."
              + (f" {plan.data_note}" if plan.data_note else "") + "\n",
              markdown_table(run_columns(spec.task, spec.metric) + shown + ["status"], rows)]
@@ -210,11 +210,12 @@ def _csv(value):
     return value
 
 
-def _data_text(plan) -> str:
+def _data_text(plan, data: str) -> str:
     """'Data: 2000 train / 1000 valid (10% held out of train ...; train: a seeded subset of 2000 of
-    22500 ...)', the sizes the trials used; without shared inputs only where valid came from."""
-    if plan.describe_data:
-        return f"Data: {plan.describe_data.split('; labels')[0]}"
+    22500 ...)', the sizes the trials used (`data`: what the prepared inputs held); without shared
+    inputs only where valid came from."""
+    if data:
+        return f"Data: {data.split('; labels')[0]}"
     return f"Valid = {_valid_text(plan.spec)}"
 
 

@@ -3,22 +3,23 @@ data, the model (loadable? its position limit?), the space against that limit, w
 and how many trials run at a time. Every problem is one UserError line."""
 import json
 import os
-from dataclasses import dataclass, field, replace
+from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Dict, List, Optional
+from typing import Dict, List, Optional, Tuple
 
 from bertclf.data.columns import ColumnNames
-from bertclf.data.datasets import resolve
+from bertclf.data.datasets import resolve as dataset_files
 from bertclf.data.label_names import LABEL_NAMES
-from bertclf.models.encoder_facts import EncoderFacts, facts_of, fitting_lengths, trained_pooling
+from bertclf.models.encoder_facts import trained_pooling
 from bertclf.errors import UserError
-from bertclf.models.encoders import resolve_model
 from bertclf.smoke import smoke_data
 from bertclf.tasks.qa.squad import split_dev
 from bertclf.tasks import task_named
 
 from .search_record import read_record
-from .spec import CUSTOM, Distribution, SearchSpec, load_spec
+from .spec.bind import Model, bind
+from .spec.load import Override, flag_overrides, resolve, search_name, spec_overrides
+from .spec.model import CUSTOM, SearchSpec
 
 URI_SCHEMES = ("s3://", "gs://", "hdfs://")
 
@@ -51,14 +52,6 @@ class SearchOptions:
 
 
 @dataclass(frozen=True)
-class Model:
-    """One model a search's trials can use, found and checked before Ray starts."""
-    source: str  # what it loads from: a folder, or a hub name
-    why: str  # where that is, for the console
-    facts: EncoderFacts
-
-
-@dataclass
 class Plan:
     opts: SearchOptions
     spec: SearchSpec  # its profile merged, data paths, caches and the model bound
@@ -73,9 +66,7 @@ class Plan:
     models: Dict[str, Model]  # bert_name (as the spec names it) -> where it loads from, its facts
     concurrency: int
     max_epochs: int
-    notes: List[str]  # lines for the console: what was decided and why
-    describe_data: str = ""  # what the prepared inputs hold (set when they are prepared)
-    seconds: dict = field(default_factory=dict)  # time spent in the search's phases
+    notes: Tuple[str, ...]  # lines for the console: what was decided and why
 
     def local_folder(self, bert_name: str) -> Optional[str]:
         """The folder on this machine that `bert_name` loads from (a local or packaged model), else None."""
@@ -88,16 +79,11 @@ class Plan:
 
 
 def check_options(opts: SearchOptions) -> None:
-    for name in ("num_samples", "max_concurrent", "num_cpus"):
-        value = getattr(opts, name)
-        if value is not None and value < 1:
-            raise UserError(f"--{name.replace('_', '-')} {value}: expected a positive integer")
+    """The options that are not spec keys (those are held to the spec's checks: spec/load.py)."""
+    if opts.num_cpus is not None and opts.num_cpus < 1:
+        raise UserError(f"--num-cpus {opts.num_cpus}: expected a positive integer")
     if opts.gpu_wait <= 0:
         raise UserError(f"--gpu-wait {opts.gpu_wait}: expected a positive number of seconds")
-    if opts.time_budget is not None and opts.time_budget <= 0:
-        raise UserError(f"--time-budget {opts.time_budget:g}: expected a positive number of seconds")
-    if opts.repeats is not None and (opts.repeats < 0 or opts.repeats == 1):
-        raise UserError(f"--repeats {opts.repeats}: expected 0 (no repeats) or a number of seeds of at least 2")
     job = json.loads(os.environ.get("RAY_JOB_CONFIG_JSON_ENV_VAR") or "{}").get("runtime_env") or {}
     if job.get("working_dir") and opts.output_dir and not Path(opts.output_dir).is_absolute():
         raise UserError(f"--output-dir {opts.output_dir}: a relative path inside `ray job submit --working-dir` "
@@ -112,51 +98,39 @@ def make_plan(opts: SearchOptions, say, created: list) -> Plan:
     """The search's plan, everything checked; `created` gets the local folders (output, storage) that
     did not exist yet, as soon as they are known, so that an interrupted start can remove them."""
     check_options(opts)
-    load_spec(opts.search, opts.overrides)  # a bad file or --set fails before anything else
     notes = []
     use_gpu, profile = _profile(opts, notes)
-    spec = load_spec(opts.search, opts.overrides, profile=profile)
-    if opts.num_samples:
-        spec = replace(spec, num_samples=opts.num_samples)
-    if opts.refit:
-        spec = replace(spec, refit=True)
-    if opts.time_budget is not None:
-        spec = replace(spec, time_budget=opts.time_budget)
-    if opts.repeats is not None:
-        spec = replace(spec, repeats=opts.repeats)
-    name = opts.name or (f"{spec.name}-smoke" if opts.smoke_test else spec.name)
+    overrides = spec_overrides(opts.search, opts.overrides, profile, flag_overrides(vars(opts)))
+    name = opts.name or (f"{search_name(overrides)}-smoke" if opts.smoke_test else search_name(overrides))
     out_dir, storage, experiment = _places(opts, name, notes)
+    spec = resolve(overrides + _resumed_count(opts, overrides, storage, out_dir))
     _check_resume(opts, experiment)
     local = [out_dir] + ([] if storage.startswith(URI_SCHEMES) else [Path(storage)])
     created += [folder for folder in dict.fromkeys(local) if not folder.exists()]
-    if opts.resume:
-        spec = _resumed_count(opts, spec, storage, out_dir)
-
     files, data_note = _data(opts, spec, out_dir)
-    bind = {"train_path": str(Path(files["train"]).resolve()), "save_path": str(out_dir / "runs"), "progress": False}
-    if files.get("valid"):
-        bind["valid_path"] = str(Path(files["valid"]).resolve())
-    if spec.dataset in LABEL_NAMES:  # its files, or yours in its layout: the labels read as its names
-        bind["dataset"] = spec.dataset
-    if opts.smoke_test:  # one tiny BERT stands in for the spec's model (every one, when it is searched)
-        bind["bert_name"] = files["model"]
-        spec = replace(spec, space={k: d for k, d in spec.space.items() if k != "bert_name"}, per_model={})
-    spec = spec.bind(**bind)
-    models = {bert_name: _model(bert_name) for bert_name in spec.models()}
-    for bert_name, model in models.items():
-        notes.append(f"model: {bert_name} from {model.why}" if not opts.smoke_test
-                     else "model: a tiny BERT built for the smoke test")
-        spec = _within_limit(spec, model.facts, bert_name, say)
-    spec = _suited_pooling(spec, models)
+    spec, models = bind(spec, _data_options(opts, spec, files, out_dir), say)
+    notes += [f"model: {bert_name} from {model.why}" if not opts.smoke_test
+              else "model: a tiny BERT built for the smoke test" for bert_name, model in models.items()]
     notes.append(recipe_line(spec, models))
-
-    cpus = opts.num_cpus or os.cpu_count() or 1
-    concurrency = _concurrency(spec, use_gpu, not opts.address, cpus, opts.max_concurrent)
-    max_epochs = max(spec.trial_config(c).n_epochs for c in spec.corners(["n_epochs"]))
+    concurrency = _concurrency(spec, use_gpu, not opts.address, opts.num_cpus or os.cpu_count() or 1)
     return Plan(opts=opts, spec=spec, profile=profile, use_gpu=use_gpu, name=name, out_dir=out_dir,
                 storage=storage, experiment=experiment, test_path=Path(files["test"]) if files.get("test") else None,
                 data_note=data_note, models=models, concurrency=concurrency,
-                max_epochs=max_epochs, notes=notes)
+                max_epochs=max(spec.trial_config(c).n_epochs for c in spec.corners(["n_epochs"])), notes=tuple(notes))
+
+
+def _data_options(opts: SearchOptions, spec: SearchSpec, files: dict, out_dir: Path) -> dict:
+    """The training options the search decides: the data's paths, where runs go, the data set whose
+    labels your files use; for --smoke-test the tiny BERT, standing in for every model of the spec."""
+    options = {"train_path": str(Path(files["train"]).resolve()), "save_path": str(out_dir / "runs"),
+               "progress": False}
+    if files.get("valid"):
+        options["valid_path"] = str(Path(files["valid"]).resolve())
+    if spec.dataset in LABEL_NAMES:  # its files, or yours in its layout: the labels read as its names
+        options["dataset"] = spec.dataset
+    if opts.smoke_test:
+        options["bert_name"] = files["model"]
+    return options
 
 
 def _profile(opts: SearchOptions, notes):
@@ -201,17 +175,19 @@ def _check_resume(opts: SearchOptions, experiment: str) -> None:
                         f"start another")
 
 
-def _resumed_count(opts: SearchOptions, spec: SearchSpec, storage: str, out_dir: Path) -> SearchSpec:
-    """The trial count the search was started with: Ray Tune cannot add trials to a restored search."""
-    record = read_record(storage)
+def _resumed_count(opts: SearchOptions, overrides, storage: str, out_dir: Path) -> list:
+    """[the trial count the search was started with, as an override] on --resume (none for a new
+    search): Ray Tune cannot add trials to a restored search."""
+    record = read_record(storage) if opts.resume else None
     if record is None:
-        return spec
+        return []
     started = record["num_samples"]
-    if opts.num_samples and opts.num_samples != started:
-        raise UserError(f"--num-samples {opts.num_samples} with --resume: this search was started for {started} "
+    given = [o for o in overrides if o.key == "num_samples" and o.origin.startswith("--")]
+    if given and given[-1].value != started:
+        raise UserError(f"{given[-1].said} with --resume: this search was started for {started} "
                         f"trials, and a resumed Ray Tune search keeps that count; to search further from its best, "
                         f"start another: --name NEW --warm-start {out_dir}")
-    return replace(spec, num_samples=started)
+    return [Override("num_samples", started, storage)]
 
 
 def _data(opts: SearchOptions, spec: SearchSpec, out_dir: Path):
@@ -230,53 +206,12 @@ def _data(opts: SearchOptions, spec: SearchSpec, out_dir: Path):
     elif opts.smoke_test and not opts.data_dir:
         return smoke_data(spec.dataset, out_dir / "smoke-data", spec.seed), ""
     else:
-        files = resolve(spec.dataset, opts.data_dir, need=("test",) if spec.dev_split else ("train", "test"))
+        files = dataset_files(spec.dataset, opts.data_dir, need=("test",) if spec.dev_split else ("train", "test"))
         if spec.dev_split and "train" not in files:
             files, note = split_dev(files["test"], spec.dev_split, out_dir / "data", spec.seed)
     if opts.smoke_test:
         files = smoke_data(spec.dataset, out_dir / "smoke-data", spec.seed, files, ColumnNames.of(spec.trial_config({})))
     return files, note
-
-
-def _model(name: str) -> Model:
-    source, why = resolve_model(name)
-    return Model(source=source, why=why, facts=facts_of(source))
-
-
-def _within_limit(spec: SearchSpec, facts: EncoderFacts, bert_name: str, say) -> SearchSpec:
-    """The spec bound to one model's limit: max_length choices above it dropped (with a warning); a
-    space where none is left, or a fixed value above it, refused (encoder_facts.fitting_lengths).
-    With several models, the choices are dropped for this model only (its own choice in per_model).
-    A space's max_length is a choice: load_spec refuses a range over an option that changes the inputs."""
-    dist = spec.space_for(bert_name).get("max_length")
-    if dist is None:
-        fitting_lengths((spec.trial_config({"bert_name": bert_name}).max_length,), facts, bert_name,
-                        f"{spec.source}: fixed.max_length")
-        return spec
-    kept = fitting_lengths(dist.args, facts, bert_name, f"{spec.source}: space.max_length", choices=True)
-    if len(kept) == len(dist.args):
-        return spec
-    dropped = [v for v in dist.args if v not in kept]
-    say(f"warning: space.max_length {dropped} dropped for {bert_name}: above its limit of "
-        f"{facts.position_limit} positions")
-    if len(spec.models()) == 1:
-        return replace(spec, space={**spec.space, "max_length": Distribution("choice", kept)})
-    own = {**spec.per_model.get(bert_name, {}), "max_length": Distribution("choice", kept)}
-    return replace(spec, per_model={**spec.per_model, bert_name: own})
-
-
-def _suited_pooling(spec: SearchSpec, models: Dict[str, Model]) -> SearchSpec:
-    """Where the spec says nothing of pooling: each model's trials pool as that model was trained
-    (mean for a sentence-transformers model); others keep the engine's cls."""
-    said = "pooling" in spec.fixed or "pooling" in spec.space or any("pooling" in o for o in spec.per_model.values())
-    if said or "pooling" not in task_named(spec.task).text_options:  # a QA span head reads every token
-        return spec
-    per_model = dict(spec.per_model)
-    for name, model in models.items():
-        pooling = trained_pooling(model.source)
-        if pooling is not None:
-            per_model[name] = {**per_model.get(name, {}), "pooling": pooling}
-    return replace(spec, per_model=per_model)
 
 
 def recipe_line(spec: SearchSpec, models: Dict[str, Model]) -> str:
@@ -305,12 +240,12 @@ def _pooling_said(spec: SearchSpec, name: str, model: Model) -> str:
     return f"{chosen} (the pooling it was trained with)" if chosen == trained_pooling(model.source) else chosen
 
 
-def _concurrency(spec: SearchSpec, use_gpu: bool, local: bool, cpus: int, explicit: Optional[int]) -> int:
-    """Trials in flight. Locally: what the CPUs (and GPUs) hold. On a cluster: every trial the spec
-    allows, so that pending trials ask the autoscaler for the nodes they need."""
-    wanted = min(explicit or spec.max_concurrent or spec.num_samples, spec.num_samples)
-    if explicit or not local:
-        return wanted
+def _concurrency(spec: SearchSpec, use_gpu: bool, local: bool, cpus: int) -> int:
+    """Trials in flight: the spec's max_concurrent as given (however it was set: spec, --set or
+    --max-concurrent); else locally what the CPUs (and GPUs) hold, and on a cluster every trial, so
+    that pending trials ask the autoscaler for the nodes they need."""
+    if spec.max_concurrent or not local:
+        return min(spec.max_concurrent or spec.num_samples, spec.num_samples)
     res = spec.resources
     workers = res.workers_per_trial
     limit = int(cpus // (res.cpus_per_worker * workers + (0.01 if workers > 1 else 0))) or 1
@@ -319,4 +254,4 @@ def _concurrency(spec: SearchSpec, use_gpu: bool, local: bool, cpus: int, explic
         modes = {spec.trial_config(c).uses_feature_cache for c in spec.corners(["mode", "boost", "bert_finetuning"])}
         per_trial = res.boost_gpu_fraction if modes == {True} and workers == 1 else res.gpus_per_worker * workers
         limit = min(limit, int(torch.cuda.device_count() // per_trial) or 1)
-    return max(1, min(limit, wanted))
+    return max(1, min(limit, spec.num_samples))

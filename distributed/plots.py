@@ -8,6 +8,8 @@ import numpy as np
 
 from bertclf.atomic import atomic_path
 
+from .searchers import to_optuna
+
 MIN_TRIALS_FOR_IMPORTANCE = 8  # fANOVA fits a random forest to the trials: fewer say little
 # Resampling the trials shows how much the shares rest on a few of them: 16 trials of the CPU search
 # gave one parameter 0.41 in one run and 0.15 in the next. 30 refits take ~10 s on 16 trials.
@@ -25,7 +27,7 @@ JITTER = 0.15  # of the distance between two categories
 def _fanova(rows, keys, spec) -> dict:
     import optuna
     from optuna.importance import FanovaImportanceEvaluator, get_param_importances
-    distributions = {k: spec.span(k).to_optuna() for k in keys}  # every model's values inside
+    distributions = {k: to_optuna(spec.span(k)) for k in keys}  # every model's values inside
     study = optuna.create_study(direction="maximize")
     for row in rows:
         study.add_trial(optuna.trial.create_trial(params={k: row["config"][k] for k in keys},

@@ -13,7 +13,7 @@ from .inputs import prepare, share
 from .outputs import SearchOutputs, write_refit
 from .ray_session import cpus_each
 from .shared import Shared
-from .spec import check_batches_divide
+from .spec.check import check_batches_divide
 from .trial import torch_trainer
 
 

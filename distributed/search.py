@@ -13,7 +13,7 @@ from contextlib import contextmanager
 from . import budget, ray_session, tracking
 from .disk import tidy_storage
 from .feature_estimate import describe_passes
-from .inputs import feature_passes, featurise, search_configs, share, tokenise
+from .inputs import describe_groups, feature_passes, featurise, say_ready, search_configs, share, tokenise
 from .outputs import SearchFailed, write_outputs
 from .plan import Plan, SearchOptions, make_plan
 from .progress import Progress, short
@@ -53,21 +53,15 @@ def run_search(opts: SearchOptions) -> dict:
             plan = make_plan(opts, say, created)
             for line in plan.notes:
                 say(line)
-            groups = tokenise(plan, search_configs(plan.spec), say)
-            tracking.check_mlflow(plan)  # it creates the store: only once the data are known to be good
-            say(describe(plan))  # the plan, before the long work (the feature passes)
-            passes = feature_passes(plan, groups)
-            if passes:
-                say(f"boost: {describe_passes(passes, plan.models)}")
-            ready, pending = featurise(plan, groups, say)
+            ready, pending, data, input_seconds = prepare_search(plan)
             ray_started = ray_session.start(opts.address, opts.num_cpus, opts.dashboard_host, verbose=opts.verbose)
             check_refit(plan)
-            shared, feature_seconds = share(plan, ready, pending, say)
-            plan.seconds["remote features"] = feature_seconds  # on a cluster: after Ray started, before the trials
+            shared, feature_seconds = share(plan, ready, pending, say)  # on a cluster: remote features here
+            input_seconds += feature_seconds
             tuner = make_tuner(plan, shared)
         grid, trial_seconds = fit(plan, shared, tuner)
         repeated = run_repeats(plan, grid, build_trainable(plan, shared), shared, say) if plan.spec.repeats else []
-        outputs = write_outputs(plan, grid, shared, say, repeated)
+        outputs = write_outputs(plan, grid, shared, say, repeated, data, input_seconds)
         tracking.log_best_model(plan, outputs.best_trial, outputs.written["best_model"], say)
         if plan.spec.refit:
             refit_and_score(plan, outputs, shared, say)
@@ -75,9 +69,27 @@ def run_search(opts: SearchOptions) -> dict:
     finally:
         ray_session.stop(ray_started)
     summary["disk"] = tidy_storage(plan.out_dir, plan.storage, opts.keep_checkpoints)
-    summary["seconds"] = {"inputs": plan.seconds.get("inputs", 0.0) + feature_seconds, "trials": trial_seconds,
+    summary["seconds"] = {"inputs": input_seconds, "trials": trial_seconds,
                           "total": time.perf_counter() - started}
     return summary
+
+
+def prepare_search(plan: Plan):
+    """(ready, pending, what the data hold, seconds): the search's inputs tokenised and (locally)
+    featurised, with the plan on the console before the long work (the feature passes)."""
+    started = time.perf_counter()
+    groups = tokenise(plan, search_configs(plan.spec), say)
+    seconds = time.perf_counter() - started
+    tracking.check_mlflow(plan)  # it creates the store: only once the data are known to be good
+    say(describe(plan, describe_groups(groups)))
+    passes = feature_passes(plan, groups)
+    if passes:
+        say(f"boost: {describe_passes(passes, plan.models)}")
+    started = time.perf_counter()
+    ready, pending = featurise(plan, groups, say)
+    seconds += time.perf_counter() - started
+    say_ready(plan, groups, seconds, say)
+    return ready, pending, describe_groups(groups), seconds
 
 
 @contextmanager
@@ -97,10 +109,11 @@ def before_trials(opts: SearchOptions, created: list):
                                       "start the search again") from None
 
 
-def describe(plan: Plan) -> str:
+def describe(plan: Plan, data_held: str) -> str:
+    """The plan's line: `data_held` says what the prepared inputs hold ("" when none were prepared)."""
     spec = plan.spec
     device = "GPU" if plan.use_gpu else "CPU"
-    data = f" ({plan.describe_data.split('; labels')[0]})" if plan.describe_data else ""
+    data = f" ({data_held.split('; labels')[0]})" if data_held else ""
     extra = "".join([f", a time budget of {spec.time_budget:g} s for the trials" if spec.time_budget else "",
                      f", then the best {spec.repeat_top} again with {spec.repeats} seeds each" if spec.repeats else "",
                      ", then a refit on all of train" if spec.refit else ""])

@@ -10,67 +10,68 @@ DATA_OPTIONS = {"train_path": "files.train", "valid_path": "files.valid", "test_
                 "text_column": "columns.text", "text_pair_column": "columns.pair", "label_column": "columns.label"}
 
 
+# the options only a search takes, after --search: (flags, argparse's keywords)
+OPTIONS = [
+    (["--set"], dict(dest="overrides", action="append", default=[], metavar="KEY=VALUE",
+                     help="override a field of the search space, e.g. num_samples=8, fixed.n_epochs=2, "
+                          "space.max_length.choice=[128,256] (repeatable)")),
+    (["--smoke-test"], dict(action="store_true", help="the whole pipeline in seconds: a tiny BERT and a shipped data "
+                                                      "slice (with --data-dir, a slice of the data there)")),
+    (["--resume"], dict(action="store_true", help="continue an interrupted search of the same name")),
+    (["--refit"], dict(action="store_true", help="after the search, train the best configuration on all of train with "
+                                                 "Ray Train and score it on test (also the spec's refit: true)")),
+    (["--time-budget"], dict(type=float, metavar="SECONDS",
+                             help="no new trial starts SECONDS after the trials started (running trials stop at "
+                                  "their next check); the outputs are written as usual (also the spec's time_budget)")),
+    (["--repeats"], dict(type=int, metavar="N",
+                         help="train the best configurations (the spec's repeat_top, default 3) again with N "
+                              "seeds each; results.md shows mean ± std of valid and test, and the winner is "
+                              "decided on the mean (N >= 2; 0: none; also the spec's repeats)")),
+    (["--mlflow"], dict(nargs="?", const="", metavar="URI",
+                        help="log every trial to MLflow (one run per trial: params, metrics per check; the best model "
+                             "as an artifact); without URI a SQLite store, OUTPUT_DIR/NAME/mlflow.db; needs the mlflow "
+                             "extra: pip install 'bert-hpo[mlflow]'")),
+    (["--keep-checkpoints"], dict(action="store_true", help="keep the trials' checkpoints (default: deleted once "
+                                                            "best_model/ is written; the summary says how much the "
+                                                            "search wrote)")),
+    (["--warm-start"], dict(metavar="DIR", help="evaluate the best configurations of an earlier search first (its "
+                                                "output folder)")),
+    (["--address"], dict(help="join a running Ray cluster (e.g. auto); default: start Ray locally")),
+    (["--storage-path"], dict(metavar="STORAGE", help="trials, checkpoints and a copy of the outputs go to STORAGE/NAME: "
+                                                      "a folder every node reaches, or s3://bucket/prefix; default: "
+                                                      "the output folder")),
+    (["--output-dir"], dict(help="results.md, results.csv, best_model/ go to OUTPUT_DIR/NAME (default: results)")),
+    (["--data-dir"], dict(help="data folder (default: $BERT_HPO_DATA_DIR or ~/.cache/bert-hpo/data)")),
+    (["--num-samples"], dict(metavar="N", type=int, help="number of trials (overrides the spec)")),
+    (["--max-concurrent"], dict(metavar="N", type=int, help="trials at a time (default: what the resources hold; "
+                                                            "on a cluster, every trial)")),
+    (["--name"], dict(help="search name (default: the spec's name; -smoke added for --smoke-test)")),
+    (["--cpu"], dict(dest="force_cpu", action="store_true", help="run the CPU-sized search even where GPUs exist")),
+    (["--num-cpus"], dict(metavar="N", type=int, help="CPUs for a local Ray (default: all)")),
+    (["--gpu-wait"], dict(type=float, default=600.0, metavar="SECONDS",
+                          help="how long to wait for a GPU before the trials (on a cluster, for the autoscaler; "
+                               "default 600)")),
+    (["--no-shared-inputs"], dict(dest="share_inputs", action="store_false",
+                                  help="every trial tokenises and computes boost features itself, as the original did "
+                                       "(for benchmarks; the default computes them once for the whole search)")),
+    (["--dashboard-host"], dict(metavar="HOST", default="127.0.0.1",
+                                help="interface for the local Ray dashboard (default 127.0.0.1: this machine only)")),
+    (["--verbose"], dict(action="store_true", help="show Ray's own output: its tables and the workers' logs")),
+    (["--test_path", "--test-path"], dict(metavar="FILE",
+                                          help="your own test data, labelled: the best model is scored on it once "
+                                               "(with --train_path and the --*_column options of a single run, e.g. "
+                                               "with --search classify)")),
+]
+
+
 def add_arguments(parser: argparse.ArgumentParser) -> list:
-    """--search and the options only a search takes, in their group of `parser`; returns the actions
-    added after --search (importing this module imports no Ray)."""
+    """--search and the options only a search takes (OPTIONS), in their group of `parser`; returns the
+    actions added after --search (importing this module imports no Ray)."""
     p = parser.add_argument_group("search (--search NAME: Ray Tune + Optuna (TPE) + ASHA or PBT)")
     p.add_argument("--search", metavar="NAME",
-                   help="a search space: imdb, imdb-minilm, nsmc, korquad, or classify for your own files (search_spaces/NAME.yaml), "
-                        "or a .yaml path")
-    actions = []
-    actions.append(p.add_argument("--set", dest="overrides", action="append", default=[], metavar="KEY=VALUE",
-                                  help="override a field of the search space, e.g. num_samples=8, fixed.n_epochs=2, "
-                                       "space.max_length.choice=[128,256] (repeatable)"))
-    actions.append(p.add_argument("--smoke-test", action="store_true",
-                                  help="the whole pipeline in seconds: a tiny BERT and a shipped data slice (with --data-dir, a "
-                                       "slice of the data there)"))
-    actions.append(p.add_argument("--resume", action="store_true", help="continue an interrupted search of the same name"))
-    actions.append(p.add_argument("--refit", action="store_true",
-                                  help="after the search, train the best configuration on all of train with Ray Train and score "
-                                       "it on test (also the spec's refit: true)"))
-    actions.append(p.add_argument("--time-budget", type=float, metavar="SECONDS",
-                                  help="no new trial starts SECONDS after the trials started (running trials stop at "
-                                       "their next check); the outputs are written as usual (also the spec's time_budget)"))
-    actions.append(p.add_argument("--repeats", type=int, metavar="N",
-                                  help="train the best configurations (the spec's repeat_top, default 3) again with N "
-                                       "seeds each; results.md shows mean ± std of valid and test, and the winner is "
-                                       "decided on the mean (N >= 2; 0: none; also the spec's repeats)"))
-    actions.append(p.add_argument("--mlflow", nargs="?", const="", metavar="URI",
-                                  help="log every trial to MLflow (one run per trial: params, metrics per check; the "
-                                       "best model as an artifact); without URI a SQLite store, OUTPUT_DIR/NAME/mlflow.db; needs the mlflow extra: "
-                                       "pip install 'bert-hpo[mlflow]'"))
-    actions.append(p.add_argument("--keep-checkpoints", action="store_true",
-                                  help="keep the trials' checkpoints (default: deleted once best_model/ is written; the "
-                                       "summary says how much the search wrote)"))
-    actions.append(p.add_argument("--warm-start", metavar="DIR",
-                                  help="evaluate the best configurations of an earlier search first (its output folder)"))
-    actions.append(p.add_argument("--address", help="join a running Ray cluster (e.g. auto); default: start Ray locally"))
-    actions.append(p.add_argument("--storage-path", metavar="STORAGE", help="trials, checkpoints and a copy of the outputs go to STORAGE/NAME: a "
-                                  "folder every node reaches, or s3://bucket/prefix; default: the output folder"))
-    actions.append(p.add_argument("--output-dir", help="results.md, results.csv, best_model/ go to OUTPUT_DIR/NAME "
-                                  "(default: results)"))
-    actions.append(p.add_argument("--data-dir", help="data folder (default: $BERT_HPO_DATA_DIR or ~/.cache/bert-hpo/data)"))
-    actions.append(p.add_argument("--num-samples", metavar="N", type=int, help="number of trials (overrides the spec)"))
-    actions.append(p.add_argument("--max-concurrent", metavar="N", type=int, help="trials at a time (default: what the resources hold; "
-                                  "on a cluster, every trial)"))
-    actions.append(p.add_argument("--name", help="search name (default: the spec's name; -smoke added for --smoke-test)"))
-    actions.append(p.add_argument("--cpu", dest="force_cpu", action="store_true",
-                                  help="run the CPU-sized search even where GPUs exist"))
-    actions.append(p.add_argument("--num-cpus", metavar="N", type=int, help="CPUs for a local Ray (default: all)"))
-    actions.append(p.add_argument("--gpu-wait", type=float, default=600.0, metavar="SECONDS",
-                                  help="how long to wait for a GPU before the trials (on a cluster, for the autoscaler; default 600)"))
-    actions.append(p.add_argument("--no-shared-inputs", dest="share_inputs", action="store_false",
-                                  help="every trial tokenises and computes boost features itself, as the original did "
-                                       "(for benchmarks; the default computes them once for the whole search)"))
-    actions.append(p.add_argument("--dashboard-host", metavar="HOST", default="127.0.0.1",
-                                  help="interface for the local Ray dashboard (default 127.0.0.1: this machine only)"))
-    actions.append(p.add_argument("--verbose", action="store_true",
-                                  help="show Ray's own output: its tables and the workers' logs"))
-    actions.append(p.add_argument("--test_path", "--test-path", metavar="FILE",
-                                  help="your own test data, labelled: the best model is scored on it once (with "
-                                       "--train_path and the --*_column options of a single run, e.g. with --search "
-                                       "classify)"))
-    return actions
+                   help="a search space: imdb, imdb-minilm, nsmc, korquad, or classify for your own files "
+                        "(search_spaces/NAME.yaml), or a .yaml path")
+    return [p.add_argument(*flags, **options) for flags, options in OPTIONS]
 
 
 def search_options(args: argparse.Namespace):

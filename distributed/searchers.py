@@ -49,7 +49,7 @@ def search_algorithm(spec, concurrency: int, points: List[dict]):
         space = partial(_sample_per_model, spec)
         points = [{spec.searched_name(k, p["bert_name"]): v for k, v in p.items()} for p in points]
     else:
-        space = {key: dist.to_optuna() for key, dist in spec.space.items()}
+        space = {key: to_optuna(dist) for key, dist in spec.space.items()}
     searcher = _tolerant_optuna_search()(space=space, metric=spec.score_key, mode="max", sampler=sampler,
                                          points_to_evaluate=points or None)
     return BudgetLimiter(searcher, max_concurrent=concurrency)
@@ -68,6 +68,7 @@ def _sample_per_model(spec, trial) -> dict:
 
 
 def _suggest(trial, name: str, dist):
+    """Define-by-run: the value of `name` drawn from the spec's distribution `dist`."""
     if dist.is_choice:
         return trial.suggest_categorical(name, list(dist.args))
     if dist.kind == "int":
@@ -75,9 +76,29 @@ def _suggest(trial, name: str, dist):
     return trial.suggest_float(name, *dist.args, log=dist.kind == "loguniform")
 
 
+def to_optuna(dist):
+    """The spec's distribution `dist` as Optuna's, for a space given whole (and fANOVA)."""
+    import optuna.distributions as d
+    if dist.is_choice:
+        return d.CategoricalDistribution(list(dist.args))
+    if dist.kind == "int":
+        return d.IntDistribution(*dist.args)
+    return d.FloatDistribution(*dist.args, log=dist.kind == "loguniform")
+
+
+def to_tune(dist):
+    """The spec's distribution `dist` as Tune's, for PBT (Tune's randint excludes its high bound)."""
+    from ray import tune
+    if dist.is_choice:
+        return tune.choice(list(dist.args))
+    if dist.kind == "int":
+        return tune.randint(dist.args[0], dist.args[1] + 1)
+    return (tune.loguniform if dist.kind == "loguniform" else tune.uniform)(*dist.args)
+
+
 def param_space(spec) -> dict:
     """The space as Tune distributions, for PBT's random population (TPE holds its own space)."""
-    return {key: dist.to_tune() for key, dist in spec.space.items()} if spec.scheduler.type == "pbt" else {}
+    return {key: to_tune(dist) for key, dist in spec.space.items()} if spec.scheduler.type == "pbt" else {}
 
 
 def scheduler(spec, max_epochs: int):
@@ -88,7 +109,7 @@ def scheduler(spec, max_epochs: int):
                           grace_period=s.grace_period, reduction_factor=s.reduction_factor)
     if s.type == "pbt":
         # only continuous hyperparameters mutate: a new max_length or mode would not fit the weights
-        mutations = {key: dist.to_tune() for key, dist in spec.space.items() if not dist.is_choice}
+        mutations = {key: to_tune(dist) for key, dist in spec.space.items() if not dist.is_choice}
         return BudgetPBT(time_attr=TIME_ATTR, metric=spec.score_key, mode="max",
                          perturbation_interval=s.perturbation_interval, hyperparam_mutations=mutations,
                          quantile_fraction=s.quantile_fraction, resample_probability=s.resample_probability)

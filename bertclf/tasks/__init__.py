@@ -24,7 +24,7 @@ def check_task_options(config):
     """Raise on an unknown task, on a --metric the task does not report, or on options config.task
     cannot take; return config.
 
-    Called after config.validate(): the task's checks live with the task, above TrainConfig."""
+    TrainConfig checks every other option as it is made: the task's checks live with the task, above it."""
     task = task_named(config.task)
     if config.metric is not None and config.metric not in task.metrics:
         bad_option("metric", " | ".join(task.metrics), config.metric)

@@ -31,7 +31,7 @@ def test_floats_parse_as_floats_and_booleans_as_booleans():
     assert c.boost is False and c.bert_finetuning is False  # the seed read "--boost False" as True
     assert c.gradient_accumulation_steps == 4
     for text, value in [("True", True), ("1", True), ("yes", True), ("0", False), ("FALSE", False)]:
-        assert parse("--boost", text).boost is value
+        assert parse("--boost", text, "--bert_finetuning", "False").boost is value
     with pytest.raises(SystemExit):
         parse("--boost", "maybe")
 
@@ -130,3 +130,14 @@ def test_run_folder_contents_and_predict(toy, tmp_path, capsys):
 def test_predict_rejects_a_folder_that_is_not_a_model(tmp_path, capsys):
     code, err, _ = run_cli(capsys, "--predict", "--model", str(tmp_path), "--text", "x")
     assert code == 2 and "not a bert-hpo model folder" in err[0]
+
+
+def test_options_are_checked_once_as_they_are_made():
+    """A TrainConfig is valid where it exists: a bad option fails as the options are made, before
+    anything reads it (the run, its inputs and the optimiser trust it)."""
+    from bertclf.config import TrainConfig
+    from bertclf.errors import UserError
+    with pytest.raises(UserError, match=r"^--lr_main: expected a positive learning rate, got 0\.0$"):
+        parse("--lr_main", "0")
+    with pytest.raises(UserError, match=r"^--max_length: expected an integer of at least 8, got 4$"):
+        TrainConfig(max_length=4)

@@ -8,7 +8,7 @@ def test_boost_is_refused_for_qa_with_the_reason():
     from bertclf.config import TrainConfig
     from bertclf.tasks import check_task_options
     with pytest.raises(UserError, match="every token's vector"):
-        check_task_options(TrainConfig(task="qa", train_path="x.json", bert_finetuning=False, boost=True).validate())
+        check_task_options(TrainConfig(task="qa", train_path="x.json", bert_finetuning=False, boost=True))
 
 
 def test_tiny_model_learns_a_handful_of_questions_to_em_100(korean, tmp_path):

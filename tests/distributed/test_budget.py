@@ -10,7 +10,7 @@ import sys
 import pytest
 
 from bert_hpo_distributed import budget
-from bert_hpo_distributed.spec import load_spec
+from bert_hpo_distributed.spec.load import load_spec
 from tests.helpers import ROOT, read_csv, run, search_cmd, write_imdb_like
 
 

@@ -6,7 +6,7 @@ from bertclf.errors import UserError
 from bertclf.models.tiny_model import build_tiny_model
 from bert_hpo_distributed.inputs import search_configs, tokenise
 from bert_hpo_distributed.plan import SearchOptions, make_plan
-from bert_hpo_distributed.spec import load_spec
+from bert_hpo_distributed.spec.load import load_spec
 from tests.helpers import sentiment_rows, write_csv
 
 
@@ -62,3 +62,14 @@ def test_a_users_imdb_files_read_as_imdbs_labels(tmp_path, train_labels):
     assert {c.dataset for c in configs} == {"imdb"}
     groups = tokenise(plan, configs, lambda line: None)  # reads the test file too: its labels must be train's
     assert {tuple(inputs.label_names) for _, inputs, _ in groups} == {("negative", "positive")}
+
+
+def test_max_concurrent_is_taken_as_given_however_set_and_else_what_the_cpus_hold():
+    """20 trials in flight on 2 CPUs when asked for (they wait for a CPU in Ray's queue, as on a
+    cluster), by --max-concurrent or by --set max_concurrent alike; unasked, what 2 CPUs hold."""
+    from bert_hpo_distributed.plan import _concurrency
+    from bert_hpo_distributed.spec.load import flag_overrides
+    by_set = load_spec("imdb", ["num_samples=30", "max_concurrent=20"], profile=["cpu"])
+    by_flag = load_spec("imdb", ["num_samples=30"], profile=["cpu"], flags=flag_overrides({"max_concurrent": 20}))
+    assert [_concurrency(spec, False, True, cpus=2) for spec in (by_set, by_flag)] == [20, 20]
+    assert _concurrency(load_spec("imdb", ["num_samples=30"], profile=["cpu"]), False, True, cpus=2) <= 2

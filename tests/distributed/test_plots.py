@@ -6,7 +6,7 @@ import pandas as pd
 import pytest
 
 from bert_hpo_distributed.plots import BOOTSTRAP_ROUNDS, importance, time_unit, write_plots
-from bert_hpo_distributed.spec import load_spec
+from bert_hpo_distributed.spec.load import load_spec
 
 
 def scored_trials(spec, n, seed=0):

@@ -2,7 +2,7 @@
 from types import SimpleNamespace
 
 from bert_hpo_distributed.progress import Progress
-from bert_hpo_distributed.spec import load_spec
+from bert_hpo_distributed.spec.load import load_spec
 
 
 def _finish(progress, trials, trial_id, score):
@@ -32,7 +32,7 @@ def test_a_resumed_search_continues_the_count_and_remembers_the_best():
     from types import SimpleNamespace
 
     from bert_hpo_distributed.progress import Progress
-    from bert_hpo_distributed.spec import load_spec
+    from bert_hpo_distributed.spec.load import load_spec
     spec = load_spec("imdb", ["num_samples=4"], profile=["cpu", "smoke"])
     lines = []
     earlier = Progress(spec, 1, lines.append)

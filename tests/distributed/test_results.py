@@ -5,7 +5,7 @@ import pandas as pd
 from ray.tune import Checkpoint, Result
 
 from bert_hpo_distributed.results import best_checkpoint, trial_table
-from bert_hpo_distributed.spec import load_spec
+from bert_hpo_distributed.spec.load import load_spec
 
 CONFIG = {"lr": 0.01, "lr_main": 0.001, "max_length": 64, "dropout_p": 0.1, "gradient_accumulation_steps": 1,
           "mode": "finetune"}

@@ -37,7 +37,7 @@ def wait_for_finished_trials(trials_dir: Path, count: int, timeout: float = 240)
 
 def test_same_seed_gives_same_trial_configurations(tmp_path):
     from bert_hpo_distributed.searchers import search_algorithm
-    from bert_hpo_distributed.spec import load_spec
+    from bert_hpo_distributed.spec.load import load_spec
 
     def suggestions():
         spec = load_spec("imdb", profile=["cpu", "smoke"])
@@ -50,7 +50,7 @@ def test_tpe_models_after_the_specs_startup_trials_whatever_is_in_flight():
     """The start-up is no longer shrunk by the trials in flight: with 6 start-up trials and 8 in flight
     the shrink left TPE modelling from one finished trial (bench/results/simulation/simulation_cluster_report.md)."""
     from bert_hpo_distributed.searchers import search_algorithm
-    from bert_hpo_distributed.spec import load_spec
+    from bert_hpo_distributed.spec.load import load_spec
     spec = load_spec("imdb", ["startup_trials=6"])
     for concurrency in (1, 4, 8):
         assert search_algorithm(spec, concurrency=concurrency, points=[]).searcher._sampler._n_startup_trials == 6
@@ -62,7 +62,7 @@ def test_a_cluster_keeps_every_trial_in_flight_unless_capped():
     (bench/results/simulation/simulation_cluster_report.md); locally what the CPUs hold; an explicit cap wins."""
     from dataclasses import replace
     from bert_hpo_distributed.plan import _concurrency
-    from bert_hpo_distributed.spec import load_spec
+    from bert_hpo_distributed.spec.load import load_spec
     spec = load_spec("imdb", ["num_samples=128"], profile=["cpu"])
     assert _concurrency(spec, use_gpu=False, local=False, cpus=2, explicit=None) == 128
     assert _concurrency(spec, use_gpu=False, local=False, cpus=2, explicit=32) == 32
@@ -338,11 +338,12 @@ def test_gloo_workers_read_their_own_inputs_without_shared_inputs(local_ray, con
 def test_refit_on_two_gloo_workers_gives_the_weights_of_one(local_ray, config_for, tmp_path):
     from safetensors.torch import load_file
     from bert_hpo_distributed.refit import refit_config
-    from bert_hpo_distributed.spec import load_spec
+    from bert_hpo_distributed.spec.bind import fix_options
+    from bert_hpo_distributed.spec.load import load_spec
     from bert_hpo_distributed.trial import torch_trainer
     # the refit's own options: all of train, no validation, the best trial's epochs rounded up
-    spec = load_spec("imdb", profile=["smoke"]).bind(**{k: v for k, v in config_for().to_dict().items()
-                                                        if k not in ("task", "valid_path", "run_name")})
+    spec = fix_options(load_spec("imdb", profile=["smoke"]), {k: v for k, v in config_for().to_dict().items()
+                                                              if k not in ("task", "valid_path", "run_name")})
     config = refit_config(spec, {"mode": "finetune", "lr": 3e-3, "lr_main": 1e-3, "max_length": 32,
                                  "gradient_accumulation_steps": 2, "dropout_p": 0.0}, best_epoch=1.5)
     assert (config.n_epochs, config.valid_fraction, config.valid_path, config.early_stop) == (2, 0.0, None, -1)

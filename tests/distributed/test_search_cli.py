@@ -1,6 +1,6 @@
 """The search's command line (distributed/search_cli.py): the one-command form for your own files."""
 from bert_hpo_distributed.search_cli import search_options
-from bert_hpo_distributed.spec import load_spec
+from bert_hpo_distributed.spec.load import load_spec
 
 
 def test_the_one_command_form_becomes_overrides():

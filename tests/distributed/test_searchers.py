@@ -2,7 +2,7 @@
 from types import SimpleNamespace
 
 from bert_hpo_distributed.searchers import scheduler, search_algorithm
-from bert_hpo_distributed.spec import load_spec
+from bert_hpo_distributed.spec.load import load_spec
 
 
 def test_asha_judges_a_trial_whose_latest_check_dips_on_its_best():

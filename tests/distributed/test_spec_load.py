@@ -1,4 +1,4 @@
-"""Search-space files (distributed/spec.py): loaded, overridden and validated with errors naming file and
+"""Search-space files (distributed/spec/load.py): loaded, overridden and validated with errors naming file and
 key; a spec for your own files: no dataset (or custom), files and columns; the metric any of five."""
 from dataclasses import replace
 
@@ -6,7 +6,9 @@ import pytest
 import yaml
 
 from bertclf.errors import UserError
-from bert_hpo_distributed.spec import SPACES_DIR, Distribution, expand, load_spec
+from bert_hpo_distributed.spec.bind import fix_options
+from bert_hpo_distributed.spec.load import SPACES_DIR, load_spec
+from bert_hpo_distributed.spec.model import Distribution, expand
 
 MINIMAL = {"name": "t", "dataset": "imdb", "fixed": {"n_epochs": 2},
            "space": {"lr": {"loguniform": ["1e-4", 1e-2]}, "max_length": {"choice": [64, 128]}}}
@@ -108,7 +110,7 @@ def test_bad_set_syntax():
 
 def test_one_function_makes_every_trial_config(tmp_path):
     spec = load_spec(write(tmp_path, {**MINIMAL, "space": {**MINIMAL["space"], "mode": {"choice": ["boost"]}}}))
-    config = spec.bind(train_path="t.csv").trial_config({"lr": 0.003, "max_length": 128, "mode": "boost"})
+    config = fix_options(spec, {"train_path": "t.csv"}).trial_config({"lr": 0.003, "max_length": 128, "mode": "boost"})
     assert (config.lr, config.max_length, config.n_epochs, config.train_path) == (0.003, 128, 2, "t.csv")
     assert config.boost and not config.bert_finetuning and config.task == "classification"
     assert config.batch_size == 16  # not fixed, not searched: the engine's default, from the engine
@@ -308,7 +310,52 @@ def test_the_race_spec_written_from_the_docs_trains_as_the_shipped_spec_that_won
 def test_tokenize_on_is_driver_unless_set_to_workers_and_checked():
     assert load_spec("classify").tokenize_on == "driver"
     assert load_spec("classify", ["tokenize_on=workers"]).tokenize_on == "workers"
-    with pytest.raises(UserError, match=r"classify.yaml: tokenize_on: expected driver or workers, got 'gpu'$"):
+    with pytest.raises(UserError, match=r"^--set tokenize_on: expected driver or workers, got 'gpu'$"):
         load_spec("classify", ["tokenize_on=gpu"])
     with pytest.raises(UserError, match=r"tokenize_on: workers tokenise classification data only; a qa search"):
         load_spec("korquad", ["tokenize_on=workers"])
+
+
+# each flag that sets a spec key, a good and a bad value, and its --set twin
+FLAGS = [("--num-samples", "num_samples", "5", "0", "expected a positive integer"),
+         ("--refit", "refit", None, None, None),
+         ("--time-budget", "time_budget", "90", "0", "expected a positive number of seconds"),
+         ("--repeats", "repeats", "3", "1", "expected 0 (no repeats) or a number of seeds of at least 2"),
+         ("--max-concurrent", "max_concurrent", "20", "0", "expected a positive integer")]
+
+
+def _resolved(argv):
+    """The spec a search's command line resolves to (as plan.make_plan resolves it, on a CPU)."""
+    from launch import build_parser
+    from bert_hpo_distributed.search_cli import search_options
+    from bert_hpo_distributed.spec.load import flag_overrides, resolve, spec_overrides
+    opts = search_options(build_parser()[0].parse_args(["--search", "imdb", *argv]))
+    return resolve(spec_overrides(opts.search, opts.overrides, ["cpu"], flag_overrides(vars(opts))))
+
+
+@pytest.mark.parametrize("flag, key, good, bad, expected", FLAGS, ids=[f[0] for f in FLAGS])
+def test_a_flag_and_its_set_twin_resolve_the_same_spec_and_the_same_error(flag, key, good, bad, expected):
+    value = ["true"] if good is None else [good]
+    by_flag, by_set = _resolved([flag, *([] if good is None else [good])]), _resolved(["--set", f"{key}={value[0]}"])
+    assert by_flag == by_set and by_flag != _resolved([])
+    if bad is None:  # --refit takes no value: nothing to get wrong
+        return
+    errors = []
+    for argv, where in (([flag, bad], f"{flag} {bad}"), (["--set", f"{key}={bad}"], f"--set {key}")):
+        with pytest.raises(UserError) as e:
+            _resolved(argv)
+        assert str(e.value).startswith(f"{where}: {expected}"), str(e.value)
+        errors.append(str(e.value)[len(where):].split(", got")[0])
+    assert errors[0] == errors[1]
+
+
+def test_a_flag_wins_over_its_set_twin_and_a_set_over_the_file():
+    assert _resolved(["--set", "num_samples=7"]).num_samples == 7
+    assert _resolved(["--set", "num_samples=7", "--num-samples", "3"]).num_samples == 3
+
+
+def test_a_fixed_rate_written_as_yaml_1_1_reads_it_is_a_number_and_a_bad_one_names_the_file():
+    assert load_spec("imdb", ["fixed.lr_main=3e-5"]).trial_config({}).lr_main == 3e-5  # YAML 1.1: a string
+    with pytest.raises(UserError, match=r"imdb.yaml: a configuration of this space is invalid: --lr_main: expected "
+                                        r"a positive learning rate, got 0$"):
+        load_spec("imdb", ["fixed.lr_main=0"])

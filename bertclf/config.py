@@ -20,7 +20,7 @@ def bad_option(option: str, expected: str, value) -> None:
     raise UserError(f"--{option}: expected {expected}, got {value!r}")
 
 
-@dataclass
+@dataclass(frozen=True)
 class TrainConfig:
     # the original's options (same names, same meaning; floats are floats and booleans are booleans)
     train_path: Optional[str] = None

@@ -13,6 +13,7 @@ store (see shared.py), so nodes need share nothing but the storage path.
 import os
 import shutil
 import tempfile
+from dataclasses import replace
 from pathlib import Path
 
 import ray
@@ -104,14 +105,14 @@ def run_in_trial(sampled: dict, spec, shared: Shared, cpus: float, every_check: 
     guard_gpu()
     config = spec.trial_config(sampled)
     if ray.get_gpu_ids():
-        config.device = "cuda"
+        config = replace(config, device="cuda")
     trial_dir, trial_id = ray_compat.trial_working_directory(), tune.get_context().get_trial_id()
     checkpoint = tune.get_checkpoint()
     report = reporter(tune.report, tune.Checkpoint.from_directory, every_check, extra=gpu_memory_probe(),
                       owner=trial_id)
 
     try:
-        inputs = own_inputs_or_shared(config, shared, trial_id)
+        config, inputs = own_inputs_or_shared(config, shared, trial_id)
         model_path = shared.model_path(config.bert_name)
         options = dict(inputs=inputs, model_path=model_path, save_run=False, log=_file_log(trial_dir),
                        should_stop=ray_compat.trial_stop_requested)
@@ -137,12 +138,12 @@ def gpu_memory_probe():
 
 
 def own_inputs_or_shared(config, shared: Shared, run_id: str):
-    """The prepared inputs from the object store; with --no-shared-inputs (a benchmark of the original's
-    way) None, and a cache of this run's own: the run reads, tokenises and encodes for itself."""
+    """(config, inputs): the prepared inputs from the object store; with --no-shared-inputs (a benchmark
+    of the original's way) None, and the config with a cache of this run's own: the run reads, tokenises
+    and encodes for itself."""
     if shared.inputs:
-        return gathered(ray.get(shared.inputs_for(inputs_key(config))))
-    config.cache_dir = os.path.join(config.cache_dir, "per-trial", run_id)
-    return None
+        return config, gathered(ray.get(shared.inputs_for(inputs_key(config))))
+    return replace(config, cache_dir=os.path.join(config.cache_dir, "per-trial", run_id)), None
 
 
 def release_memory() -> None:
@@ -160,12 +161,12 @@ def worker_loop(loop_config: dict) -> None:
     torch.set_num_threads(max(1, int(loop_config["cpus"])))
     guard_gpu()
     config, shared = loop_config["config"], loop_config["shared"]
-    config.device = str(ray_train.torch.get_device())
+    config = replace(config, device=str(ray_train.torch.get_device()))
     rank = ray_train.get_context().get_world_rank()
     report = reporter(ray_train.report, ray_train.Checkpoint.from_directory, loop_config["every_check"],
                       writes=rank == 0)
 
-    inputs = own_inputs_or_shared(config, shared, ray_train.get_context().get_experiment_name())
+    config, inputs = own_inputs_or_shared(config, shared, ray_train.get_context().get_experiment_name())
     lines = loop_config.get("lines")  # a queue the driver prints from (a refit), or the worker's own log
     log = (lines.put if lines is not None else print) if rank == 0 else (lambda message: None)
     checkpoint = ray_train.get_checkpoint()

@@ -4,6 +4,7 @@ to its results."""
 import os
 import shutil
 import tempfile
+from dataclasses import replace
 
 import pytest
 
@@ -48,7 +49,8 @@ def test_workers_tokenise_as_the_driver_does_on_both_nodes(cluster, config_for, 
     config = config_for(valid_path=None, valid_fraction=0.25)  # the held-out split decided by the driver
     if pairs:  # sentence pairs: both texts, and where the second one starts, made on the workers
         rows = [(a, b, label) for (a, label), (b, _) in zip(sentiment_rows(320, seed=1), sentiment_rows(320, seed=4))]
-        config.train_path = write_csv(tmp_path / "pairs.csv", rows, ["sentence1", "sentence2", "label"])
+        pairs_csv = write_csv(tmp_path / "pairs.csv", rows, ["sentence1", "sentence2", "label"])
+        config = replace(config, train_path=pairs_csv)
     here = prepare_inputs(config, lambda message: None)
     remote = prepare_inputs(config, lambda message: None, streamed=True)
     places = tokenise_on_workers(remote, tokens_key(config), Shared(), chunk=40, in_flight=2)

@@ -17,6 +17,7 @@ from bertclf.smoke import smoke_data
 from bertclf.squad import split_dev
 from bertclf.task_registry import task_kind
 
+from .search_lock import hold
 from .search_record import read_record
 from .spec import CUSTOM, Distribution, SearchSpec, load_spec
 
@@ -126,8 +127,9 @@ def make_plan(opts: SearchOptions, say, created: list) -> Plan:
         spec = replace(spec, repeats=opts.repeats)
     name = opts.name or (f"{spec.name}-smoke" if opts.smoke_test else spec.name)
     out_dir, storage, experiment = _places(opts, name, notes)
-    _check_resume(opts, experiment)
     local = [out_dir] + ([] if storage.startswith(URI_SCHEMES) else [Path(storage)])
+    hold(name, local, notes)  # before the folder is looked at: the same command twice runs once
+    _check_resume(opts, experiment)
     created += [folder for folder in dict.fromkeys(local) if not folder.exists()]
     if opts.resume:
         spec = _resumed_count(opts, spec, storage, out_dir)

@@ -10,7 +10,7 @@ import sys
 import time
 from contextlib import contextmanager
 
-from . import budget, ray_session, tracking
+from . import budget, ray_session, search_lock, tracking
 from .disk import tidy_storage
 from .feature_estimate import describe_passes
 from .inputs import feature_passes, featurise, search_configs, share, tokenise
@@ -74,6 +74,7 @@ def run_search(opts: SearchOptions) -> dict:
         summary = outputs.summary(plan.spec.metric)
     finally:
         ray_session.stop(ray_started)
+        search_lock.release()
     summary["disk"] = tidy_storage(plan.out_dir, plan.storage, opts.keep_checkpoints)
     summary["seconds"] = {"inputs": plan.seconds.get("inputs", 0.0) + feature_seconds, "trials": trial_seconds,
                           "total": time.perf_counter() - started}

@@ -10,7 +10,7 @@ import sys
 import time
 from contextlib import contextmanager
 
-from . import budget, ray_session, search_lock, tracking
+from . import budget, interrupts, ray_session, search_lock, tracking
 from .disk import tidy_storage
 from .feature_estimate import describe_passes
 from .inputs import feature_passes, featurise, search_configs, share, tokenise
@@ -48,6 +48,7 @@ def run_search(opts: SearchOptions) -> dict:
     started = time.perf_counter()
     created = []  # the folders this search made (make_plan fills it)
     ray_started = False
+    interrupts.install()  # SIGTERM and SIGHUP stop the search as Ctrl-C does, from here to the end
     try:
         with before_trials(opts, created):
             plan = make_plan(opts, say, created)
@@ -61,17 +62,20 @@ def run_search(opts: SearchOptions) -> dict:
                 say(f"boost: {describe_passes(passes, plan.models)}")
             ready, pending = featurise(plan, groups, say)
             ray_started = ray_session.start(opts.address, opts.num_cpus, opts.dashboard_host, verbose=opts.verbose)
+            interrupts.install()  # Ray's core worker replaced the SIGTERM handler with its own
             check_refit(plan)
             shared, feature_seconds = share(plan, ready, pending, say)
             plan.seconds["remote features"] = feature_seconds  # on a cluster: after Ray started, before the trials
             tuner = make_tuner(plan, shared)
         grid, trial_seconds = fit(plan, shared, tuner)
-        repeated = run_repeats(plan, grid, build_trainable(plan, shared), shared, say) if plan.spec.repeats else []
-        outputs = write_outputs(plan, grid, shared, say, repeated)
-        tracking.log_best_model(plan, outputs.best_trial, outputs.written["best_model"], say)
-        if plan.spec.refit:
-            refit_and_score(plan, outputs, shared, say)
-        summary = outputs.summary(plan.spec.metric)
+        with interrupts.kept(f"after the trials ({sum(map(has_run, grid))} of {len(grid)} ran; they are kept in "
+                             f"{plan.experiment})"):
+            repeated = run_repeats(plan, grid, build_trainable(plan, shared), shared, say) if plan.spec.repeats else []
+            outputs = write_outputs(plan, grid, shared, say, repeated)
+            tracking.log_best_model(plan, outputs.best_trial, outputs.written["best_model"], say)
+            if plan.spec.refit:
+                refit_and_score(plan, outputs, shared, say)
+            summary = outputs.summary(plan.spec.metric)
     finally:
         ray_session.stop(ray_started)
         search_lock.release()
@@ -176,15 +180,17 @@ def fit(plan: Plan, shared: Shared, tuner):
     spec = plan.spec
     started, began = time.perf_counter(), time.time()
     budget.start(spec.time_budget, began)
-    grid = tuner.fit()
+    with interrupts.stopping_tune():
+        grid = tuner.fit()
     lost = [r for r in grid if r.error is not None and "Could not recover from checkpoint" in str(r.error)]
     if plan.opts.resume and lost:
         # A driver killed between Tune deleting an old checkpoint (num_to_keep) and its next state
         # snapshot leaves a trial pointing at a deleted checkpoint: run such trials again from the
         # start (finished trials stay untouched; trials that failed for their own reasons fail again).
         say(f"{len(lost)} interrupted trial(s) had lost their last checkpoint: running them again")
-        grid = Tuner.restore(plan.experiment, trainable=build_trainable(plan, shared), restart_errored=True,
-                             param_space=param_space(spec) or None).fit()
+        with interrupts.stopping_tune():
+            grid = Tuner.restore(plan.experiment, trainable=build_trainable(plan, shared), restart_errored=True,
+                                 param_space=param_space(spec) or None).fit()
     seconds = time.perf_counter() - started
     ran = [r for r in grid if has_run(r)]
     if plan.opts.resume and (plan.out_dir / "results.md").exists() and \
@@ -192,6 +198,9 @@ def fit(plan: Plan, shared: Shared, tuner):
         raise SearchFinishedAlready(f"this search had finished already ({len(grid)} trials, none run now): its "
                                     f"outputs are in {plan.out_dir}")
     finished = grid.num_terminated + grid.num_errors
+    kept = f"{finished} of {spec.num_samples} trials finished and are kept in {plan.experiment}"
+    if interrupts.received():  # a signal stopped the Tuner, which saved its state and returned
+        raise SearchInterrupted(kept)
     if budget.current().over():
         if not any("training_iteration" in (r.metrics or {}) for r in ran):
             raise SearchFailed(f"the time budget of {spec.time_budget:g} s ran out before any trial finished a "
@@ -201,5 +210,5 @@ def fit(plan: Plan, shared: Shared, tuner):
             + (f", {stopped} of them stopped early by it" if stopped else "")
             + (f"; {unstarted} proposed before it ran out did not start" if unstarted else ""))
     elif finished < spec.num_samples:
-        raise SearchInterrupted(f"{finished} of {spec.num_samples} trials finished and are kept in {plan.experiment}")
+        raise SearchInterrupted(kept)
     return grid, seconds

@@ -10,7 +10,7 @@ import sys
 import time
 from contextlib import contextmanager
 
-from . import budget, interrupts, ray_session, search_lock, tracking
+from . import budget, interrupts, ray_session, search_lock, space, tracking
 from .disk import tidy_storage
 from .feature_estimate import describe_passes
 from .inputs import feature_passes, featurise, search_configs, share, tokenise
@@ -47,17 +47,20 @@ def say(message: str) -> None:
 def run_search(opts: SearchOptions) -> dict:
     started = time.perf_counter()
     created = []  # the folders this search made (make_plan fills it)
+    places = []  # the search's folders, for the line of a full disk
     ray_started = False
     interrupts.install()  # SIGTERM and SIGHUP stop the search as Ctrl-C does, from here to the end
     try:
         with before_trials(opts, created):
             plan = make_plan(opts, say, created)
+            places += [str(plan.out_dir), plan.storage]
             for line in plan.notes:
                 say(line)
             groups = tokenise(plan, search_configs(plan.spec), say)
             tracking.check_mlflow(plan)  # it creates the store: only once the data are known to be good
             say(describe(plan))  # the plan, before the long work (the feature passes)
             passes = feature_passes(plan, groups)
+            space.check_space(space.needs(plan, passes), say)  # before the features and the trials write
             if passes:
                 say(f"boost: {describe_passes(passes, plan.models)}")
             ready, pending = featurise(plan, groups, say)
@@ -68,6 +71,7 @@ def run_search(opts: SearchOptions) -> dict:
             plan.seconds["remote features"] = feature_seconds  # on a cluster: after Ray started, before the trials
             tuner = make_tuner(plan, shared)
         grid, trial_seconds = fit(plan, shared, tuner)
+        space.check_trials(grid, places)
         with interrupts.kept(f"after the trials ({sum(map(has_run, grid))} of {len(grid)} ran; they are kept in "
                              f"{plan.experiment})"):
             repeated = run_repeats(plan, grid, build_trainable(plan, shared), shared, say) if plan.spec.repeats else []
@@ -76,6 +80,8 @@ def run_search(opts: SearchOptions) -> dict:
             if plan.spec.refit:
                 refit_and_score(plan, outputs, shared, say)
             summary = outputs.summary(plan.spec.metric)
+    except Exception as error:  # a full disk anywhere is one line naming the folder, not a traceback
+        raise space.told(error, places)
     finally:
         ray_session.stop(ray_started)
         search_lock.release()

@@ -1,0 +1,76 @@
+"""Disk space: the estimate before Ray starts, the refusal and the warning, and a full disk during the
+search told as one line."""
+import errno
+import os
+from collections import namedtuple
+
+import pytest
+
+from bert_hpo_distributed import search_lock, space
+from bert_hpo_distributed.plan import SearchOptions, make_plan
+from bertclf.errors import UserError
+
+Usage = namedtuple("Usage", "total used free")
+
+
+@pytest.fixture
+def plan(tmp_path):
+    made = make_plan(SearchOptions(search="imdb", smoke_test=True, output_dir=str(tmp_path / "out")),
+                     lambda message: None, [])
+    yield made
+    search_lock.release()
+
+
+def test_the_estimate_counts_every_trials_kept_checkpoints_from_the_models_size(plan):
+    needs = space.needs(plan, [])
+    params = space.parameters(plan.models[next(iter(plan.models))].source)
+    checkpoints = next(n for n in needs if "checkpoint" in n.what)
+    # a fine-tuned checkpoint: the weights and AdamW's two moments, 4 bytes each; 4 trials keep one each
+    assert checkpoints.size == 4 * params * 12 and checkpoints.folder == plan.storage, needs
+    export = next(n for n in needs if "export" in n.what)
+    assert export.size == params * 4 and export.folder == str(plan.out_dir)
+
+
+def test_a_folder_with_too_little_space_is_refused_naming_it_the_estimate_and_the_free_space(plan):
+    needs = space.needs(plan, [])
+    total = sum(n.size for n in needs)
+    with pytest.raises(UserError) as refused:
+        space.check_space(needs, print, free=lambda folder: Usage(10**12, 0, total - 1))
+    line = str(refused.value)
+    assert line.startswith(f"{plan.out_dir}: the search writes up to {space.megabytes(total)} there")
+    assert f"only {space.megabytes(total - 1)} is free" in line
+
+
+def test_a_folder_nearly_full_is_a_warning(plan):
+    needs = space.needs(plan, [])
+    total = sum(n.size for n in needs)
+    said = []
+    space.check_space(needs, said.append, free=lambda folder: Usage(10**12, 0, total * 3 // 2))
+    assert len(said) == 1 and said[0].startswith(f"warning: {plan.out_dir}: the search writes up to ") \
+        and "67% of" in said[0], said
+    said.clear()
+    space.check_space(needs, said.append, free=lambda folder: Usage(10**12, 0, total * 3))
+    assert said == []
+
+
+def test_a_full_disk_anywhere_is_one_line_naming_the_folder_and_resume(tmp_path):
+    full = OSError(errno.ENOSPC, os.strerror(errno.ENOSPC), str(tmp_path / "trials" / "state.json"))
+    told = space.told(full, [str(tmp_path)])
+    assert isinstance(told, space.DiskFull)
+    assert str(told).startswith(f"no space left on the disk of {tmp_path / 'trials'} (") and "--resume" in str(told)
+    try:  # Tune wraps what its workers raised: the cause is read
+        raise RuntimeError("the trial failed") from full
+    except RuntimeError as wrapped:
+        assert isinstance(space.told(wrapped, [str(tmp_path)]), space.DiskFull)
+    # a trial's error arrives as text
+    text = RuntimeError(f"[Errno 28] No space left on device: '{tmp_path}/trial_1/checkpoint_0/head.safetensors'")
+    assert f"disk of {tmp_path}/trial_1/checkpoint_0 (" in str(space.told(text, []))
+    other = ValueError("something else")
+    assert space.told(other, [str(tmp_path)]) is other
+
+
+def test_a_trial_that_failed_for_a_full_disk_ends_the_search(tmp_path):
+    Result = namedtuple("Result", "error")
+    space.check_trials([Result(None), Result(ValueError("its own bug"))], [str(tmp_path)])
+    with pytest.raises(space.DiskFull):
+        space.check_trials([Result(None), Result(OSError(f"[Errno 28] {os.strerror(errno.ENOSPC)}"))], [str(tmp_path)])

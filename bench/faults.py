@@ -10,7 +10,9 @@ Faults: sigterm-trials (SIGTERM to the driver while trials run, then --resume), 
 sigterm-test (the signal while the best model is scored on a larger test file), second-sigterm
 (two SIGTERMs a second apart, then --resume), sigkill-trials (SIGKILL to the driver's process group
 mid-trials, then --resume), twice (the same command while the first runs), disk-full (the output
-folder on a 3 MB tmpfs: needs root and mount; skipped otherwise), disk-preflight (a 1 MB tmpfs).
+folder on a 1.2 MB tmpfs, as in issue 25), disk-preflight (a 2 MB one), disk-filled (a 12 MB one that another file fills
+after the first trial, removed before --resume), disk-filled-start (filled as the Tuner is made); the disk faults need root and mount, and are
+skipped otherwise.
 """
 import argparse
 import json
@@ -107,15 +109,15 @@ def sigkill_trials(root, out) -> dict:
 
 
 def twice(root, out) -> dict:
+    """The same command a second after the first (two terminals, a retried job)."""
     cmd = command(root, out, *LONG)
     first, lines = start(cmd), []
-    until(first, lines, "search imdb-smoke:")
+    time.sleep(1)
     started = time.perf_counter()
     second = subprocess.run(cmd, cwd=HERE, env=ENV, capture_output=True, text=True, timeout=600)
     result = {"exit": second.returncode, "last_lines": (second.stdout + second.stderr).splitlines()[-3:],
-              "seconds": round(time.perf_counter() - started, 1)}
-    os.killpg(first.pid, signal.SIGKILL)
-    first.communicate()
+              "seconds": round(time.perf_counter() - started, 1), "first": finish(first, lines, timeout=600)}
+    result["first"]["last_lines"] = result["first"]["last_lines"][-2:]
     return result
 
 
@@ -125,15 +127,33 @@ def tmpfs(folder: Path, size: str) -> bool:
                           capture_output=True).returncode == 0
 
 
-def disk(root, out, size: str) -> dict:
+def disk(root, out, size: str, fill_at=None) -> dict:
+    """The search with its output folder on a tmpfs of `size`; with fill_at, a ballast file fills the
+    disk once the console shows that marker (another job filling it), and is removed before --resume."""
     if not tmpfs(out, size):
         return {"skipped": "mount -t tmpfs failed here (needs root)"}
     try:
-        cmd = command(root, out)
+        cmd = command(root, out, *LONG)
         proc, lines = start(cmd), []
-        return finish(proc, lines, timeout=600)
+        if fill_at and until(proc, lines, fill_at):
+            fill(out / "ballast")
+        result = finish(proc, lines, timeout=600)
+        if fill_at:
+            (out / "ballast").unlink(missing_ok=True)
+            result["resume"] = resumed(cmd)
+        return result
     finally:
         subprocess.run(["umount", "-l", str(out)], capture_output=True)
+
+
+def fill(path: Path) -> None:
+    with open(path, "wb") as f:
+        try:
+            while True:
+                f.write(b"\0" * 65536)
+                f.flush()
+        except OSError:
+            pass
 
 
 FAULTS = {
@@ -145,8 +165,10 @@ FAULTS = {
                                                       big_test(root, data), resume=True),
     "sigkill-trials": lambda root, out, _: sigkill_trials(root, out),
     "twice": lambda root, out, _: twice(root, out),
-    "disk-full": lambda root, out, _: disk(root, out, "3m"),
-    "disk-preflight": lambda root, out, _: disk(root, out, "1m"),
+    "disk-full": lambda root, out, _: disk(root, out, "1200k"),
+    "disk-filled": lambda root, out, _: disk(root, out, "12m", fill_at="trial 1/4"),
+    "disk-filled-start": lambda root, out, _: disk(root, out, "12m", fill_at="first trial(s)"),
+    "disk-preflight": lambda root, out, _: disk(root, out, "2m"),
 }
 
 

@@ -71,7 +71,6 @@ def run_search(opts: SearchOptions) -> dict:
             plan.seconds["remote features"] = feature_seconds  # on a cluster: after Ray started, before the trials
             tuner = make_tuner(plan, shared)
         grid, trial_seconds = fit(plan, shared, tuner)
-        space.check_trials(grid, places)
         with interrupts.kept(f"after the trials ({sum(map(has_run, grid))} of {len(grid)} ran; they are kept in "
                              f"{plan.experiment})"):
             repeated = run_repeats(plan, grid, build_trainable(plan, shared), shared, say) if plan.spec.repeats else []
@@ -96,7 +95,8 @@ def before_trials(opts: SearchOptions, created: list):
     """The preparation of a new search (reading, tokenising, features, Ray, the Tuner): a Ctrl-C in it
     removes the folders in `created` and raises InterruptedBeforeTrials, for the trials folder that would
     make the same command refuse to start again is written only with the Tuner. A --resume keeps its
-    KeyboardInterrupt: its earlier trials are still there to resume."""
+    KeyboardInterrupt: its earlier trials are still there to resume. A full disk there is the same: the
+    Tuner's state may be cut short, and the folders go with it."""
     try:
         yield
     except KeyboardInterrupt:
@@ -106,6 +106,13 @@ def before_trials(opts: SearchOptions, created: list):
             shutil.rmtree(folder, ignore_errors=True)
         raise InterruptedBeforeTrials("before any trial started: nothing was kept; run the same command to "
                                       "start the search again") from None
+    except Exception as error:
+        full = space.told(error, [str(f) for f in created], kept=False)
+        if opts.resume or not isinstance(full, space.DiskFull):
+            raise
+        for folder in created:
+            shutil.rmtree(folder, ignore_errors=True)
+        raise full from None
 
 
 def describe(plan: Plan) -> str:
@@ -188,6 +195,7 @@ def fit(plan: Plan, shared: Shared, tuner):
     budget.start(spec.time_budget, began)
     with interrupts.stopping_tune():
         grid = tuner.fit()
+    space.check_trials(grid, [str(plan.out_dir), plan.storage])  # before a trial's error file is read
     lost = [r for r in grid if r.error is not None and "Could not recover from checkpoint" in str(r.error)]
     if plan.opts.resume and lost:
         # A driver killed between Tune deleting an old checkpoint (num_to_keep) and its next state

@@ -36,6 +36,7 @@ BYTES_PER_FLOAT = 4
 ADAM_MOMENTS = 2
 WARN_SHARE = 0.5  # warn when the estimate takes more than this share of the free space
 ENOSPC_TEXT = os.strerror(errno.ENOSPC)  # 'No space left on device'
+FULL_BELOW = 64 * 1024  # bytes free under which a folder counts as full once the trials have ended
 
 
 class DiskFull(Exception):
@@ -111,36 +112,44 @@ def check_space(needs_: List[Need], say, free=shutil.disk_usage) -> None:
                 f"the {megabytes(available)} free")
 
 
-def told(error: BaseException, places: List[str]) -> BaseException:
+def told(error: BaseException, places: List[str], kept: bool = True) -> BaseException:
     """DiskFull when `error` (or what it was raised from, or a trial's error text) is ENOSPC, else
     `error` itself. places: the search's folders, the one with the least free space named when the
-    error does not say which file it was."""
+    error does not say which file it was; kept: whether the search keeps what it did (False: a search
+    that had not started its trials, whose folders are removed)."""
     seen = error
     while seen is not None:
         if isinstance(seen, OSError) and seen.errno == errno.ENOSPC:
-            return disk_full(seen.filename, places)
+            return disk_full(seen.filename, places, kept)
         if ENOSPC_TEXT in str(seen):
             found = re.search(rf"{ENOSPC_TEXT}: '([^']+)'", str(seen))
-            return disk_full(found.group(1) if found else None, places)
+            return disk_full(found.group(1) if found else None, places, kept)
         seen = seen.__cause__ or seen.__context__
     return error
 
 
 def check_trials(grid, places: List[str]) -> None:
-    """DiskFull when a trial failed for a full disk (writing its checkpoint): the search ends there."""
+    """DiskFull when the trials ended on a full disk: a folder of the search without room for one more
+    file (a trial's error file may then be cut short, and is not read), or a trial that failed
+    writing its checkpoint."""
+    for place in (p for p in places if "://" not in p):
+        if shutil.disk_usage(_existing(place)).free < FULL_BELOW:
+            raise disk_full(None, [place], kept=True)
     for result in grid:
         if result.error is not None and ENOSPC_TEXT in str(result.error):
             raise told(result.error, places)
 
 
-def disk_full(path: Optional[str], places: List[str]) -> DiskFull:
+def disk_full(path: Optional[str], places: List[str], kept: bool) -> DiskFull:
     if path:
         folder = Path(path).parent
     else:
         local = [Path(_existing(p)) for p in places if "://" not in p] or [Path.cwd()]
         folder = min(local, key=lambda p: shutil.disk_usage(p).free)
-    return DiskFull(f"no space left on the disk of {folder} ({megabytes(shutil.disk_usage(_existing(folder)).free)} "
-                    f"free): the finished trials are kept; free some space, then run the same command with --resume")
+    free = megabytes(shutil.disk_usage(_existing(folder)).free)
+    then = ("the finished trials are kept; free some space, then run the same command with --resume" if kept
+            else "before any trial started: nothing was kept; free some space, then run the same command")
+    return DiskFull(f"no space left on the disk of {folder} ({free} free): {then}")
 
 
 def _existing(folder) -> str:

@@ -11,6 +11,8 @@ Three owners compete for these signals, and the search's handler wins each time:
   (stopping_tune), the first signal of any kind is passed to Tune's other stop signal, SIGUSR1:
   Tune stops the trials in flight and saves the experiment state, as it does for its own Ctrl-C.
 - A second signal, or any signal outside a Tuner, raises Interrupted where the search is.
+- Ray's shutdown resets SIGTERM to its default action: the handler is installed again after it, and
+  a signal during it is raised only once it is over (deferred).
 A SIGKILL leaves Tune's last periodic state, which --resume reads (a trial whose newest checkpoint
 was deleted is run again: search.fit).
 """
@@ -22,11 +24,18 @@ from contextlib import contextmanager
 SIGNALS = (signal.SIGINT, signal.SIGTERM, signal.SIGHUP)
 _received = []  # the signals received, first first
 _tune_running = threading.Event()
+_deferring = threading.Event()
 
 
 class Interrupted(KeyboardInterrupt):
     """A signal asked the search to stop: a KeyboardInterrupt, so that every phase that cleans up
     after Ctrl-C cleans up after SIGTERM and SIGHUP too; its text says what was kept."""
+
+
+def start() -> None:
+    """A search begins: no signal seen yet (an earlier search in this process may have seen one)."""
+    _received.clear()
+    install()
 
 
 def install() -> None:
@@ -42,6 +51,8 @@ def install() -> None:
 def _handle(number, frame):
     first = not _received
     _received.append(number)
+    if _deferring.is_set():
+        return
     if first and _tune_running.is_set():
         os.kill(os.getpid(), signal.SIGUSR1)  # Tune stops the trials and saves its state, then fit returns
         return
@@ -59,6 +70,22 @@ def stopping_tune():
     finally:
         _tune_running.clear()
         install()
+
+
+@contextmanager
+def deferred():
+    """Around Ray's shutdown: a signal is noted, not raised (a shutdown cut short leaves Ray's
+    processes behind), and raised once the block has ended, unless the search is ending already; the
+    handler is installed again afterwards, for the shutdown resets SIGTERM to its default action."""
+    arrived = len(_received)
+    _deferring.set()
+    try:
+        yield
+    finally:
+        _deferring.clear()
+        install()
+    if len(_received) > arrived:
+        raise Interrupted()
 
 
 @contextmanager

@@ -49,7 +49,7 @@ def run_search(opts: SearchOptions) -> dict:
     created = []  # the folders this search made (make_plan fills it)
     places = []  # the search's folders, for the line of a full disk
     ray_started = False
-    interrupts.install()  # SIGTERM and SIGHUP stop the search as Ctrl-C does, from here to the end
+    interrupts.start()  # SIGTERM and SIGHUP stop the search as Ctrl-C does, from here to the end
     try:
         with before_trials(opts, created):
             plan = make_plan(opts, say, created)
@@ -82,8 +82,9 @@ def run_search(opts: SearchOptions) -> dict:
     except Exception as error:  # a full disk anywhere is one line naming the folder, not a traceback
         raise space.told(error, places)
     finally:
-        ray_session.stop(ray_started)
-        search_lock.release()
+        with interrupts.deferred():  # Ray's shutdown is not cut short, and resets SIGTERM
+            ray_session.stop(ray_started)
+            search_lock.release()
     summary["disk"] = tidy_storage(plan.out_dir, plan.storage, opts.keep_checkpoints)
     summary["seconds"] = {"inputs": plan.seconds.get("inputs", 0.0) + feature_seconds, "trials": trial_seconds,
                           "total": time.perf_counter() - started}

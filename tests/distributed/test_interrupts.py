@@ -119,3 +119,27 @@ def test_outside_a_tuner_a_signal_raises_where_the_search_is(monkeypatch):
         for number, handler in previous.items():
             signal.signal(number, handler)
         os.environ.pop("TUNE_DISABLE_SIGINT_HANDLER", None)
+
+
+def test_a_signal_during_rays_shutdown_is_raised_once_it_is_over(monkeypatch):
+    monkeypatch.setattr(interrupts, "_received", [])
+    previous = {n: signal.getsignal(n) for n in interrupts.SIGNALS}
+    finished = []
+    try:
+        interrupts.install()
+        with pytest.raises(interrupts.Interrupted):
+            with interrupts.deferred():
+                os.kill(os.getpid(), signal.SIGTERM)
+                time.sleep(0.5)
+                signal.signal(signal.SIGTERM, signal.SIG_DFL)  # what Ray's shutdown does
+                finished.append(True)
+        assert finished and signal.getsignal(signal.SIGTERM) is not signal.SIG_DFL
+        with pytest.raises(ValueError):  # a search ending already ends as it was
+            with interrupts.deferred():
+                os.kill(os.getpid(), signal.SIGHUP)
+                time.sleep(0.5)
+                raise ValueError
+    finally:
+        for number, handler in previous.items():
+            signal.signal(number, handler)
+        os.environ.pop("TUNE_DISABLE_SIGINT_HANDLER", None)

@@ -2,6 +2,8 @@
 search told as one line."""
 import errno
 import os
+import signal
+import subprocess
 from collections import namedtuple
 
 import pytest
@@ -9,6 +11,7 @@ import pytest
 from bert_hpo_distributed import search_lock, space
 from bert_hpo_distributed.plan import SearchOptions, make_plan
 from bertclf.errors import UserError
+from tests.helpers import ROOT, read_csv, run, search_cmd, write_imdb_like
 
 Usage = namedtuple("Usage", "total used free")
 
@@ -74,3 +77,51 @@ def test_a_trial_that_failed_for_a_full_disk_ends_the_search(tmp_path):
     space.check_trials([Result(None), Result(ValueError("its own bug"))], [str(tmp_path)])
     with pytest.raises(space.DiskFull):
         space.check_trials([Result(None), Result(OSError(f"[Errno 28] {os.strerror(errno.ENOSPC)}"))], [str(tmp_path)])
+
+
+def tmpfs_or_skip(folder, size: str):
+    folder.mkdir(parents=True)
+    mounted = subprocess.run(["mount", "-t", "tmpfs", "-o", f"size={size}", "tmpfs", str(folder)], capture_output=True)
+    if mounted.returncode:
+        pytest.skip(f"no tmpfs here (mount needs root): {mounted.stderr.decode().strip()}")
+
+
+@pytest.mark.ray
+def test_a_disk_filled_during_the_trials_is_one_line_and_resumes_once_freed(tmp_path):
+    """Another job fills the disk after the first trial: one error line naming the folder and --resume,
+    exit 1, no traceback; with the space freed, --resume completes the search."""
+    out = tmp_path / "out"
+    tmpfs_or_skip(out, "12m")
+    try:
+        cmd = search_cmd(write_imdb_like(tmp_path / "data"), out, "--max-concurrent", "1", "--set",
+                         "smoke.num_samples=4", "--set", "smoke.fixed.n_epochs=8", "--set",
+                         "smoke.space.mode.choice=[finetune]")
+        proc = subprocess.Popen(cmd, cwd=ROOT, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True,
+                                env=dict(os.environ, PYTHONUNBUFFERED="1"), start_new_session=True)
+        lines = []
+        try:
+            for line in proc.stderr:
+                lines.append(line.rstrip("\n"))
+                if "trial 1/4" in line:
+                    break
+            with open(out / "ballast", "wb") as ballast:
+                with pytest.raises(OSError):
+                    while True:
+                        ballast.write(b"\0" * 65536)
+                        ballast.flush()
+            lines += proc.communicate(timeout=300)[1].splitlines()
+        finally:
+            if proc.poll() is None:
+                os.killpg(proc.pid, signal.SIGKILL)
+                proc.wait()
+        text = "\n".join(lines)
+        assert proc.returncode == 1, text[-3000:]
+        assert lines[-1].startswith(f"error: no space left on the disk of {out}") and lines[-1].endswith(
+            "run the same command with --resume"), text[-3000:]
+        assert "Traceback" not in text, text[-3000:]
+        (out / "ballast").unlink()
+        resumed = run(cmd + ["--resume"], timeout=600)
+        assert resumed.returncode == 0, resumed.stderr[-3000:]
+        assert len(read_csv(out / "imdb-smoke" / "results.csv")) == 4
+    finally:
+        subprocess.run(["umount", "-l", str(out)], capture_output=True)

@@ -125,16 +125,17 @@ def told(error: BaseException, places: List[str], kept: bool = True) -> BaseExce
             found = re.search(rf"{ENOSPC_TEXT}: '([^']+)'", str(seen))
             return disk_full(found.group(1) if found else None, places, kept)
         seen = seen.__cause__ or seen.__context__
-    return error
+    full = _full(places)  # what a full disk broke may be all the error says (a cut-short file read back)
+    return disk_full(None, [full], kept) if full else error
 
 
 def check_trials(grid, places: List[str]) -> None:
     """DiskFull when the trials ended on a full disk: a folder of the search without room for one more
     file (a trial's error file may then be cut short, and is not read), or a trial that failed
     writing its checkpoint."""
-    for place in (p for p in places if "://" not in p):
-        if shutil.disk_usage(_existing(place)).free < FULL_BELOW:
-            raise disk_full(None, [place], kept=True)
+    full = _full(places)
+    if full:
+        raise disk_full(None, [full], kept=True)
     for result in grid:
         if result.error is not None and ENOSPC_TEXT in str(result.error):
             raise told(result.error, places)
@@ -150,6 +151,11 @@ def disk_full(path: Optional[str], places: List[str], kept: bool) -> DiskFull:
     then = ("the finished trials are kept; free some space, then run the same command with --resume" if kept
             else "before any trial started: nothing was kept; free some space, then run the same command")
     return DiskFull(f"no space left on the disk of {folder} ({free} free): {then}")
+
+
+def _full(places: List[str]) -> Optional[str]:
+    """The first local folder of `places` without room for one more file, else None."""
+    return next((p for p in places if "://" not in p and shutil.disk_usage(_existing(p)).free < FULL_BELOW), None)
 
 
 def _existing(folder) -> str:

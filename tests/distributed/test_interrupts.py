@@ -67,7 +67,8 @@ def test_a_second_sigterm_then_sigkill_still_leaves_a_state_that_resumes(tmp_pat
     cmd = search_cmd(write_imdb_like(tmp_path / "data"), out, *LONG)
     status, lines = signalled(cmd, "trial 1/4", [signal.SIGTERM, signal.SIGTERM], kill_after=3.0)
     text = "\n".join(lines)
-    assert status in (143, -9), text[-3000:]
+    # -15: the second landed in Ray's shutdown after its core worker reset SIGTERM to the default
+    assert status in (143, -15, -9), text[-3000:]
     assert "*** SIGTERM received" not in text, text[-3000:]
     assert_resumes(cmd, out)
 

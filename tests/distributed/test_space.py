@@ -125,3 +125,10 @@ def test_a_disk_filled_during_the_trials_is_one_line_and_resumes_once_freed(tmp_
         assert len(read_csv(out / "imdb-smoke" / "results.csv")) == 4
     finally:
         subprocess.run(["umount", "-l", str(out)], capture_output=True)
+
+
+def test_any_error_while_a_folder_of_the_search_is_full_is_the_full_disk(tmp_path, monkeypatch):
+    """A full disk may show only as what it broke: Tune reading back an error file it cut short."""
+    monkeypatch.setattr(space.shutil, "disk_usage", lambda folder: Usage(10**9, 10**9, 100))
+    told = space.told(EOFError("Ran out of input"), [str(tmp_path)])
+    assert isinstance(told, space.DiskFull) and str(told).startswith(f"no space left on the disk of {tmp_path} (")

@@ -11,8 +11,10 @@ Three owners compete for these signals, and the search's handler wins each time:
   (stopping_tune), the first signal of any kind is passed to Tune's other stop signal, SIGUSR1:
   Tune stops the trials in flight and saves the experiment state, as it does for its own Ctrl-C.
 - A second signal, or any signal outside a Tuner, raises Interrupted where the search is.
-- Ray's shutdown resets SIGTERM to its default action: the handler is installed again after it, and
-  a signal during it is raised only once it is over (deferred).
+- Ray's shutdown resets SIGTERM to its default action (its core worker's shutdown, before Ray's
+  processes are stopped): the handler is installed again after it, and a signal noted during it is
+  raised only once it is over (deferred). A SIGTERM between that reset and the end of the shutdown
+  still ends the process by the default action (status -15, no line); Tune's state is saved by then.
 A SIGKILL leaves Tune's last periodic state, which --resume reads (a trial whose newest checkpoint
 was deleted is run again: search.fit).
 """

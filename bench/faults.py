@@ -38,7 +38,8 @@ def command(root: Path, out: Path, *extra):
 
 
 def start(cmd):
-    return subprocess.Popen(cmd, cwd=HERE, env=ENV, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True,
+    """The command, run from its checkout (Ray's workers import the checkout their driver runs in)."""
+    return subprocess.Popen(cmd, cwd=Path(cmd[1]).parent, env=ENV, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True,
                             start_new_session=True)
 
 
@@ -67,7 +68,7 @@ def finish(proc, lines: list, timeout: float = 300) -> dict:
 
 
 def resumed(cmd) -> dict:
-    done = subprocess.run(cmd + ["--resume"], cwd=HERE, env=ENV, capture_output=True, text=True, timeout=600)
+    done = subprocess.run(cmd + ["--resume"], cwd=Path(cmd[1]).parent, env=ENV, capture_output=True, text=True, timeout=600)
     lines = (done.stdout + done.stderr).splitlines()
     return {"exit": done.returncode, "last_lines": lines[-3:]}
 
@@ -114,7 +115,7 @@ def twice(root, out) -> dict:
     first, lines = start(cmd), []
     time.sleep(1)
     started = time.perf_counter()
-    second = subprocess.run(cmd, cwd=HERE, env=ENV, capture_output=True, text=True, timeout=600)
+    second = subprocess.run(cmd, cwd=Path(cmd[1]).parent, env=ENV, capture_output=True, text=True, timeout=600)
     result = {"exit": second.returncode, "last_lines": (second.stdout + second.stderr).splitlines()[-3:],
               "seconds": round(time.perf_counter() - started, 1), "first": finish(first, lines, timeout=600)}
     result["first"]["last_lines"] = result["first"]["last_lines"][-2:]

@@ -12,9 +12,12 @@ it takes more than half of it.
 
 During the search a full disk shows up as ENOSPC in the driver (the searcher's state, the outputs,
 the export), or as a trial's error (its checkpoint): either ends the search with DiskFull, whose one
-line names the folder and --resume; the trials that finished are kept, and every state file and
-output is written whole or not at all (bertclf.atomic, Tune's own state files), so a resume reads
-no half file.
+line names the folder and --resume; the trials that finished are kept. The search's own files
+(outputs, search.json) are written whole or not at all (bertclf.atomic). Tune's are not: its
+tuner.pkl and experiment state are written in place, so a full disk before the trials removes the
+folders the search made (search.before_trials), and one during the trials can leave a state in
+which the trials that failed on it are missing (a --resume then keeps the finished trials and ends
+without running those again).
 """
 import errno
 import os
@@ -47,7 +50,7 @@ class DiskFull(Exception):
 class Need:
     folder: str  # where the bytes go (a local folder)
     size: int  # bytes, estimated
-    what: str  # for the console: '4 trials x 1 checkpoint x 12.3 MB'
+    what: str  # for the console: '4 kept checkpoint(s) of 12.3 MB'
 
 
 @lru_cache(maxsize=None)

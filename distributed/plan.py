@@ -196,7 +196,10 @@ def _places(opts: SearchOptions, name: str, notes):
 def _check_resume(opts: SearchOptions, experiment: str) -> None:
     from ray.tune import Tuner
     exists = Tuner.can_restore(experiment) if experiment.startswith(URI_SCHEMES) else Path(experiment).exists()
-    if opts.resume and not (exists and Tuner.can_restore(experiment)):
+    if exists and not Tuner.can_restore(experiment):  # e.g. a disk that filled as the Tuner was made
+        raise UserError(f"{experiment} holds a search that saved no state to resume (it ended before its first "
+                        f"trial): remove that folder, or use --name")
+    if opts.resume and not exists:
         raise UserError(f"--resume: no interrupted search at {experiment}")
     if not opts.resume and exists:
         raise UserError(f"{experiment} holds a search already: pass --resume to continue it, or --name to "

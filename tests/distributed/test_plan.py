@@ -62,3 +62,17 @@ def test_a_users_imdb_files_read_as_imdbs_labels(tmp_path, train_labels):
     assert {c.dataset for c in configs} == {"imdb"}
     groups = tokenise(plan, configs, lambda line: None)  # reads the test file too: its labels must be train's
     assert {tuple(inputs.label_names) for _, inputs, _ in groups} == {("negative", "positive")}
+
+
+def test_a_trials_folder_without_a_saved_state_is_named_not_resumed(tmp_path):
+    """What a disk that filled as the Tuner was made can leave: neither the command nor --resume loops."""
+    from bert_hpo_distributed import search_lock
+    trials = tmp_path / "out" / "imdb-smoke" / "trials"
+    trials.mkdir(parents=True)
+    try:
+        for resume in (False, True):
+            with pytest.raises(UserError, match=f"{trials} holds a search that saved no state to resume"):
+                make_plan(SearchOptions(search="imdb", smoke_test=True, resume=resume, output_dir=str(tmp_path / "out")),
+                          lambda message: None, [])
+    finally:
+        search_lock.release()

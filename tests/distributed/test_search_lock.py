@@ -79,3 +79,4 @@ def test_a_lock_held_elsewhere_in_this_process_is_refused(tmp_path):
             search_lock.hold("a", [tmp_path / "a"], [])
     finally:
         os.close(fd)
+

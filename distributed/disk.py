@@ -44,14 +44,14 @@ def tidy_storage(out_dir, storage: str, keep_checkpoints: bool) -> dict:
 
 def describe_disk(disk: dict) -> str:
     """'the search wrote 215 MB; its trial checkpoints (209 MB) were deleted (--keep-checkpoints keeps them)'."""
-    line = f"the search wrote {_megabytes(disk['written'])}"
+    line = f"the search wrote {megabytes(disk['written'])}"
     if disk["deleted"]:
-        return (line + f"; its trial checkpoints ({_megabytes(disk['checkpoints'])}) were deleted after the export, "
-                f"leaving {_megabytes(disk['written'] - disk['checkpoints'])} (--keep-checkpoints keeps them)")
+        return (line + f"; its trial checkpoints ({megabytes(disk['checkpoints'])}) were deleted after the export, "
+                f"leaving {megabytes(disk['written'] - disk['checkpoints'])} (--keep-checkpoints keeps them)")
     if disk["checkpoints"]:
-        return line + f", {_megabytes(disk['checkpoints'])} of it trial checkpoints (kept: --keep-checkpoints)"
+        return line + f", {megabytes(disk['checkpoints'])} of it trial checkpoints (kept: --keep-checkpoints)"
     return line
 
 
-def _megabytes(size: int) -> str:
+def megabytes(size: int) -> str:
     return f"{size / 1e6:.1f} MB" if size < 1e9 else f"{size / 1e9:.2f} GB"

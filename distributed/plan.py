@@ -16,6 +16,7 @@ from bertclf.smoke import smoke_data
 from bertclf.tasks.qa.squad import split_dev
 from bertclf.tasks import task_named
 
+from .search_lock import hold
 from .search_record import read_record
 from .spec.bind import Model, bind
 from .spec.load import Override, flag_overrides, resolve, search_name, spec_overrides
@@ -104,8 +105,9 @@ def make_plan(opts: SearchOptions, say, created: list) -> Plan:
     name = opts.name or (f"{search_name(overrides)}-smoke" if opts.smoke_test else search_name(overrides))
     out_dir, storage, experiment = _places(opts, name, notes)
     spec = resolve(overrides + _resumed_count(opts, overrides, storage, out_dir))
-    _check_resume(opts, experiment)
     local = [out_dir] + ([] if storage.startswith(URI_SCHEMES) else [Path(storage)])
+    hold(name, local, notes)  # before the folder is looked at: the same command twice runs once
+    _check_resume(opts, experiment)
     created += [folder for folder in dict.fromkeys(local) if not folder.exists()]
     files, data_note = _data(opts, spec, out_dir)
     spec, models = bind(spec, _data_options(opts, spec, files, out_dir), say)
@@ -168,7 +170,10 @@ def _places(opts: SearchOptions, name: str, notes):
 def _check_resume(opts: SearchOptions, experiment: str) -> None:
     from ray.tune import Tuner
     exists = Tuner.can_restore(experiment) if experiment.startswith(URI_SCHEMES) else Path(experiment).exists()
-    if opts.resume and not (exists and Tuner.can_restore(experiment)):
+    if exists and not Tuner.can_restore(experiment):  # e.g. a disk that filled as the Tuner was made
+        raise UserError(f"{experiment} holds a search that saved no state to resume (it ended before its first "
+                        f"trial): remove that folder, or use --name")
+    if opts.resume and not exists:
         raise UserError(f"--resume: no interrupted search at {experiment}")
     if not opts.resume and exists:
         raise UserError(f"{experiment} holds a search already: pass --resume to continue it, or --name to "

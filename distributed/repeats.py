@@ -17,6 +17,7 @@ from typing import List
 
 from bertclf.tasks import metric_test_key
 
+from . import interrupts
 from .progress import Progress, duration
 from .results import best_checkpoint, trial_table
 from .run_config import run_config
@@ -107,7 +108,9 @@ def run_repeats(plan, grid, trainable, shared, say) -> List[Repeated]:
             run_config=run_config(plan, "repeats", [Progress(replace(spec, num_samples=len(points)), plan.concurrency,
                                                              lambda m: say(f"repeats: {m}"))]))
     started = time.perf_counter()
-    results = tuner.fit()
+    with interrupts.stopping_tune():
+        results = tuner.fit()
+    interrupts.check()
     repeated = {trial: Repeated(trial, sampled) for trial, sampled in configurations}
     by_config = {tuple(sorted(s.items(), key=str)): r for r, (_, s) in zip(repeated.values(), configurations)}
     for result in sorted(results, key=lambda r: r.config["train_seed"]):

@@ -10,7 +10,7 @@ import sys
 import time
 from contextlib import contextmanager
 
-from . import budget, ray_session, tracking
+from . import budget, interrupts, ray_session, search_lock, space, tracking
 from .disk import tidy_storage
 from .feature_estimate import describe_passes
 from .inputs import describe_groups, feature_passes, featurise, say_ready, search_configs, share, tokenise
@@ -47,27 +47,37 @@ def say(message: str) -> None:
 def run_search(opts: SearchOptions) -> dict:
     started = time.perf_counter()
     created = []  # the folders this search made (make_plan fills it)
+    places = []  # the search's folders, for the line of a full disk
     ray_started = False
+    interrupts.start()  # SIGTERM and SIGHUP stop the search as Ctrl-C does, from here to the end
     try:
         with before_trials(opts, created):
             plan = make_plan(opts, say, created)
+            places += [str(plan.out_dir), plan.storage]
             for line in plan.notes:
                 say(line)
             ready, pending, data, input_seconds = prepare_search(plan)
             ray_started = ray_session.start(opts.address, opts.num_cpus, opts.dashboard_host, verbose=opts.verbose)
+            interrupts.install()  # Ray's core worker replaced the SIGTERM handler with its own
             check_refit(plan)
             shared, feature_seconds = share(plan, ready, pending, say)  # on a cluster: remote features here
             input_seconds += feature_seconds
             tuner = make_tuner(plan, shared)
         grid, trial_seconds = fit(plan, shared, tuner)
-        repeated = run_repeats(plan, grid, build_trainable(plan, shared), shared, say) if plan.spec.repeats else []
-        outputs = write_outputs(plan, grid, shared, say, repeated, data, input_seconds)
-        tracking.log_best_model(plan, outputs.best_trial, outputs.written["best_model"], say)
-        if plan.spec.refit:
-            refit_and_score(plan, outputs, shared, say)
-        summary = outputs.summary(plan.spec.metric)
+        with interrupts.kept(f"after the trials ({sum(map(has_run, grid))} of {len(grid)} ran; they are kept in "
+                             f"{plan.experiment})"):
+            repeated = run_repeats(plan, grid, build_trainable(plan, shared), shared, say) if plan.spec.repeats else []
+            outputs = write_outputs(plan, grid, shared, say, repeated, data, input_seconds)
+            tracking.log_best_model(plan, outputs.best_trial, outputs.written["best_model"], say)
+            if plan.spec.refit:
+                refit_and_score(plan, outputs, shared, say)
+            summary = outputs.summary(plan.spec.metric)
+    except Exception as error:  # a full disk anywhere is one line naming the folder, not a traceback
+        raise space.told(error, places)
     finally:
-        ray_session.stop(ray_started)
+        with interrupts.deferred():  # Ray's shutdown is not cut short, and resets SIGTERM
+            ray_session.stop(ray_started)
+            search_lock.release()
     summary["disk"] = tidy_storage(plan.out_dir, plan.storage, opts.keep_checkpoints)
     summary["seconds"] = {"inputs": input_seconds, "trials": trial_seconds,
                           "total": time.perf_counter() - started}
@@ -83,6 +93,7 @@ def prepare_search(plan: Plan):
     tracking.check_mlflow(plan)  # it creates the store: only once the data are known to be good
     say(describe(plan, describe_groups(groups)))
     passes = feature_passes(plan, groups)
+    space.check_space(space.needs(plan, passes), say)  # before the features and the trials write
     if passes:
         say(f"boost: {describe_passes(passes, plan.models)}")
     started = time.perf_counter()
@@ -97,7 +108,8 @@ def before_trials(opts: SearchOptions, created: list):
     """The preparation of a new search (reading, tokenising, features, Ray, the Tuner): a Ctrl-C in it
     removes the folders in `created` and raises InterruptedBeforeTrials, for the trials folder that would
     make the same command refuse to start again is written only with the Tuner. A --resume keeps its
-    KeyboardInterrupt: its earlier trials are still there to resume."""
+    KeyboardInterrupt: its earlier trials are still there to resume. A full disk there is the same: the
+    Tuner's state may be cut short, and the folders go with it."""
     try:
         yield
     except KeyboardInterrupt:
@@ -107,6 +119,13 @@ def before_trials(opts: SearchOptions, created: list):
             shutil.rmtree(folder, ignore_errors=True)
         raise InterruptedBeforeTrials("before any trial started: nothing was kept; run the same command to "
                                       "start the search again") from None
+    except Exception as error:
+        full = space.told(error, [str(f) for f in created], kept=False)
+        if opts.resume or not isinstance(full, space.DiskFull):
+            raise
+        for folder in created:
+            shutil.rmtree(folder, ignore_errors=True)
+        raise full from None
 
 
 def describe(plan: Plan, data_held: str) -> str:
@@ -188,15 +207,18 @@ def fit(plan: Plan, shared: Shared, tuner):
     spec = plan.spec
     started, began = time.perf_counter(), time.time()
     budget.start(spec.time_budget, began)
-    grid = tuner.fit()
+    with interrupts.stopping_tune():
+        grid = tuner.fit()
+    space.check_trials(grid, [str(plan.out_dir), plan.storage])  # before a trial's error file is read
     lost = [r for r in grid if r.error is not None and "Could not recover from checkpoint" in str(r.error)]
     if plan.opts.resume and lost:
         # A driver killed between Tune deleting an old checkpoint (num_to_keep) and its next state
         # snapshot leaves a trial pointing at a deleted checkpoint: run such trials again from the
         # start (finished trials stay untouched; trials that failed for their own reasons fail again).
         say(f"{len(lost)} interrupted trial(s) had lost their last checkpoint: running them again")
-        grid = Tuner.restore(plan.experiment, trainable=build_trainable(plan, shared), restart_errored=True,
-                             param_space=param_space(spec) or None).fit()
+        with interrupts.stopping_tune():
+            grid = Tuner.restore(plan.experiment, trainable=build_trainable(plan, shared), restart_errored=True,
+                                 param_space=param_space(spec) or None).fit()
     seconds = time.perf_counter() - started
     ran = [r for r in grid if has_run(r)]
     if plan.opts.resume and (plan.out_dir / "results.md").exists() and \
@@ -204,6 +226,9 @@ def fit(plan: Plan, shared: Shared, tuner):
         raise SearchFinishedAlready(f"this search had finished already ({len(grid)} trials, none run now): its "
                                     f"outputs are in {plan.out_dir}")
     finished = grid.num_terminated + grid.num_errors
+    kept = f"{finished} of {spec.num_samples} trials finished and are kept in {plan.experiment}"
+    if interrupts.received():  # a signal stopped the Tuner, which saved its state and returned
+        raise SearchInterrupted(kept)
     if budget.current().over():
         if not any("training_iteration" in (r.metrics or {}) for r in ran):
             raise SearchFailed(f"the time budget of {spec.time_budget:g} s ran out before any trial finished a "
@@ -213,5 +238,5 @@ def fit(plan: Plan, shared: Shared, tuner):
             + (f", {stopped} of them stopped early by it" if stopped else "")
             + (f"; {unstarted} proposed before it ran out did not start" if unstarted else ""))
     elif finished < spec.num_samples:
-        raise SearchInterrupted(f"{finished} of {spec.num_samples} trials finished and are kept in {plan.experiment}")
+        raise SearchInterrupted(kept)
     return grid, seconds

@@ -87,16 +87,18 @@ def search_options(args: argparse.Namespace):
 
 def run(args: argparse.Namespace) -> int:
     """The search of parsed options (args.search set); the exit status (2: bad input, 1: every trial
-    failed, 130: interrupted)."""
+    failed or the disk filled, 130, 143, 129: interrupted by SIGINT (Ctrl-C), SIGTERM, SIGHUP)."""
     from .disk import describe_disk
+    from .interrupts import exit_code
     from .outputs import SearchFailed
+    from .space import DiskFull
     from .search import InterruptedBeforeTrials, SearchFinishedAlready, SearchInterrupted, run_search, say
     try:
         summary = run_search(search_options(args))
     except UserError as e:
         print(f"error: {e}", file=sys.stderr)
         return 2
-    except SearchFailed as e:
+    except (SearchFailed, DiskFull) as e:
         print(f"error: {e}", file=sys.stderr)
         return 1
     except SearchFinishedAlready as e:
@@ -104,10 +106,10 @@ def run(args: argparse.Namespace) -> int:
         return 0
     except InterruptedBeforeTrials as e:
         print(f"interrupted {e}", file=sys.stderr)
-        return 130
+        return exit_code()
     except (KeyboardInterrupt, SearchInterrupted) as e:
         print(f"interrupted: {e or 'finished trials are kept'}; run the same command with --resume", file=sys.stderr)
-        return 130
+        return exit_code()
     statuses = ", ".join(f"{n} {s}" for s, n in sorted(summary["statuses"].items()))
     say(f"done in {summary['seconds']['total']:.0f} s: {summary['trials']} trials ({statuses})")
     if summary["errors"]:

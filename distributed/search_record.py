@@ -4,6 +4,8 @@ began with and cannot be given another."""
 import json
 from typing import Optional
 
+from bertclf.atomic import write_text
+
 RECORD = "search.json"
 
 
@@ -15,10 +17,15 @@ def _filesystem(storage: str):
 
 
 def write_record(storage: str, num_samples: int) -> None:
+    """Whole or not at all: a local file through bertclf.atomic (a full disk leaves no half record for a
+    resume to read); an object store's put is whole by itself."""
+    text = json.dumps({"num_samples": num_samples})
+    if "://" not in storage:
+        write_text(f"{storage}/{RECORD}", text)
+        return
     filesystem, root = _filesystem(storage)
-    filesystem.create_dir(root, recursive=True)
     with filesystem.open_output_stream(f"{root.rstrip('/')}/{RECORD}") as f:
-        f.write(json.dumps({"num_samples": num_samples}).encode())
+        f.write(text.encode())
 
 
 def read_record(storage: str) -> Optional[dict]:

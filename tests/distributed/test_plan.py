@@ -73,3 +73,17 @@ def test_max_concurrent_is_taken_as_given_however_set_and_else_what_the_cpus_hol
     by_flag = load_spec("imdb", ["num_samples=30"], profile=["cpu"], flags=flag_overrides({"max_concurrent": 20}))
     assert [_concurrency(spec, False, True, cpus=2) for spec in (by_set, by_flag)] == [20, 20]
     assert _concurrency(load_spec("imdb", ["num_samples=30"], profile=["cpu"]), False, True, cpus=2) <= 2
+
+
+def test_a_trials_folder_without_a_saved_state_is_named_not_resumed(tmp_path):
+    """What a disk that filled as the Tuner was made can leave: neither the command nor --resume loops."""
+    from bert_hpo_distributed import search_lock
+    trials = tmp_path / "out" / "imdb-smoke" / "trials"
+    trials.mkdir(parents=True)
+    try:
+        for resume in (False, True):
+            with pytest.raises(UserError, match=f"{trials} holds a search that saved no state to resume"):
+                make_plan(SearchOptions(search="imdb", smoke_test=True, resume=resume, output_dir=str(tmp_path / "out")),
+                          lambda message: None, [])
+    finally:
+        search_lock.release()

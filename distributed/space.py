@@ -1,0 +1,169 @@
+"""Disk space: what a search will write, checked against the free space of each folder before Ray
+starts; and a full disk during the search told as one line instead of a traceback.
+
+A search's checkpoints are most of what it writes, and every trial keeps its best ones until the
+best model is exported (disk.tidy_storage deletes them at the end), so the peak is every trial's kept
+checkpoints at once. A checkpoint's size follows from the model's parameter count and the mode:
+a fine-tuned trial saves the encoder's weights and AdamW's two moments for each (4 + 8 bytes a
+parameter; bench/results/checkpoint_cost.json measured 9 a parameter for bert-base), a boost trial
+only its head on the frozen features. The estimate takes the larger where the space holds both
+modes, so it is an upper bound: a search is refused when it exceeds the free space, and warned when
+it takes more than half of it.
+
+During the search a full disk shows up as ENOSPC in the driver (the searcher's state, the outputs,
+the export), or as a trial's error (its checkpoint): either ends the search with DiskFull, whose one
+line names the folder and --resume; the trials that finished are kept. The search's own files
+(outputs, search.json) are written whole or not at all (bertclf.atomic). Tune's are not: its
+tuner.pkl and experiment state are written in place, so a full disk before the trials removes the
+folders the search made (search.before_trials), and one during the trials can leave a state in
+which the trials that failed on it are missing (a --resume then keeps the finished trials and ends
+without running those again).
+"""
+import errno
+import os
+import re
+import shutil
+from dataclasses import dataclass
+from functools import lru_cache
+from pathlib import Path
+from typing import Dict, List, Optional
+
+from bertclf.errors import UserError
+from bertclf.models.encoders import load_model_config
+from bertclf.models.heads import MLP_HIDDEN, feature_size
+
+from .disk import megabytes
+from .searchers import checkpoints_kept
+
+BYTES_PER_FLOAT = 4
+ADAM_MOMENTS = 2
+WARN_SHARE = 0.5  # warn when the estimate takes more than this share of the free space
+ENOSPC_TEXT = os.strerror(errno.ENOSPC)  # 'No space left on device'
+FULL_BELOW = 64 * 1024  # bytes free under which a folder counts as full once the trials have ended
+
+
+class DiskFull(Exception):
+    """The disk filled during the search: its text names the folder and how to continue."""
+
+
+@dataclass
+class Need:
+    folder: str  # where the bytes go (a local folder)
+    size: int  # bytes, estimated
+    what: str  # for the console: '4 kept checkpoint(s) of 12.3 MB'
+
+
+@lru_cache(maxsize=None)
+def parameters(source: str) -> int:
+    """The encoder's parameter count, from its config (built on the meta device: no weights read)."""
+    import torch
+    from transformers import AutoModel
+    with torch.device("meta"):
+        model = AutoModel.from_config(load_model_config(source))
+    return sum(p.numel() for p in model.parameters())
+
+
+def checkpoint_size(plan) -> int:
+    """Bytes of one trial checkpoint, the largest over the space's models and modes."""
+    sizes = []
+    for c in plan.spec.corners(["mode", "boost", "bert_finetuning", "pooling", "layers", "head"]):
+        config = plan.spec.trial_config(c)
+        source = plan.models[config.bert_name].source
+        if config.uses_feature_cache:  # the head alone, an MLP's at most
+            trained = feature_size(load_model_config(source), config.pooling, config.layers) * MLP_HIDDEN + MLP_HIDDEN * 2
+        else:
+            trained = parameters(source)
+        sizes.append(trained * BYTES_PER_FLOAT * (1 + ADAM_MOMENTS))
+    return max(sizes)
+
+
+def needs(plan, passes) -> List[Need]:
+    """What the search writes where: the trials' kept checkpoints (storage), the exported best model
+    (the output folder), the boost features (the cache folder)."""
+    spec, each = plan.spec, checkpoint_size(plan)
+    kept = checkpoints_kept(spec) * (spec.num_samples + spec.repeat_top * (spec.repeats or 0))
+    export = max(parameters(model.source) for model in plan.models.values()) * BYTES_PER_FLOAT
+    out = [Need(str(plan.out_dir), export * (2 if spec.refit else 1), "the best model's export"
+                + (" and the refit's" if spec.refit else ""))]
+    if "://" not in plan.storage:
+        out.append(Need(plan.storage, kept * each, f"{kept} kept checkpoint(s) of {megabytes(each)}"))
+    for config, inputs, keys in passes:
+        texts = sum(len(t) for t in inputs.tokens.values())
+        model_config = load_model_config(plan.models[config.bert_name].source)
+        size = sum(feature_size(model_config, *variant) for variant in {k.features for k in keys if k.features})
+        out.append(Need(config.cache_dir, texts * size * BYTES_PER_FLOAT, "boost features"))
+    return out
+
+
+def check_space(needs_: List[Need], say, free=shutil.disk_usage) -> None:
+    """Refuse (UserError) when a file system's free space is under what the search writes there;
+    warn when the search would take more than half of it."""
+    by_device: Dict[int, List[Need]] = {}
+    for need in needs_:
+        by_device.setdefault(os.stat(_existing(need.folder)).st_dev, []).append(need)
+    for group in by_device.values():
+        total = sum(n.size for n in group)
+        available = free(_existing(group[0].folder)).free
+        folders = ", ".join(dict.fromkeys(n.folder for n in group))
+        what = "; ".join(f"{n.what}: {megabytes(n.size)}" for n in group)
+        if total > available:
+            raise UserError(f"{folders}: the search writes up to {megabytes(total)} there ({what}), and only "
+                            f"{megabytes(available)} is free; free some space or choose another folder "
+                            f"(--output-dir, --storage-path)")
+        if total > WARN_SHARE * available:
+            say(f"warning: {folders}: the search writes up to {megabytes(total)} there, {total / available:.0%} of "
+                f"the {megabytes(available)} free")
+
+
+def told(error: BaseException, places: List[str], kept: bool = True) -> BaseException:
+    """DiskFull when `error` (or what it was raised from, or a trial's error text) is ENOSPC, else
+    `error` itself. places: the search's folders, the one with the least free space named when the
+    error does not say which file it was; kept: whether the search keeps what it did (False: a search
+    that had not started its trials, whose folders are removed)."""
+    seen = error
+    while seen is not None:
+        if isinstance(seen, OSError) and seen.errno == errno.ENOSPC:
+            return disk_full(seen.filename, places, kept)
+        if ENOSPC_TEXT in str(seen):
+            found = re.search(rf"{ENOSPC_TEXT}: '([^']+)'", str(seen))
+            return disk_full(found.group(1) if found else None, places, kept)
+        seen = seen.__cause__ or seen.__context__
+    full = _full(places)  # what a full disk broke may be all the error says (a cut-short file read back)
+    return disk_full(None, [full], kept) if full else error
+
+
+def check_trials(grid, places: List[str]) -> None:
+    """DiskFull when the trials ended on a full disk: a folder of the search without room for one more
+    file (a trial's error file may then be cut short, and is not read), or a trial that failed
+    writing its checkpoint."""
+    full = _full(places)
+    if full:
+        raise disk_full(None, [full], kept=True)
+    for result in grid:
+        if result.error is not None and ENOSPC_TEXT in str(result.error):
+            raise told(result.error, places)
+
+
+def disk_full(path: Optional[str], places: List[str], kept: bool) -> DiskFull:
+    if path:
+        folder = Path(path).parent
+    else:
+        local = [Path(_existing(p)) for p in places if "://" not in p] or [Path.cwd()]
+        folder = min(local, key=lambda p: shutil.disk_usage(p).free)
+    free = megabytes(shutil.disk_usage(_existing(folder)).free)
+    then = ("the finished trials are kept; free some space, then run the same command with --resume" if kept
+            else "before any trial started: nothing was kept; free some space, then run the same command")
+    return DiskFull(f"no space left on the disk of {folder} ({free} free): {then}")
+
+
+def _full(places: List[str]) -> Optional[str]:
+    """The first local folder of `places` without room for one more file, else None."""
+    return next((p for p in places if "://" not in p and shutil.disk_usage(_existing(p)).free < FULL_BELOW), None)
+
+
+def _existing(folder) -> str:
+    """The folder, or its nearest existing parent (a folder the search has not made yet)."""
+    path = Path(folder).resolve()
+    while not path.exists():
+        path = path.parent
+    return str(path)

@@ -1,0 +1,145 @@
+"""Disk space: the estimate before Ray starts, the refusal and the warning, and a full disk during the
+search told as one line."""
+import errno
+import json
+import os
+import signal
+import subprocess
+from collections import namedtuple
+
+import pytest
+
+from bert_hpo_distributed import search_lock, space
+from bert_hpo_distributed.plan import SearchOptions, make_plan
+from bertclf.errors import UserError
+from tests.helpers import ROOT, search_cmd, write_imdb_like
+
+Usage = namedtuple("Usage", "total used free")
+
+
+@pytest.fixture
+def plan(tmp_path):
+    made = make_plan(SearchOptions(search="imdb", smoke_test=True, output_dir=str(tmp_path / "out")),
+                     lambda message: None, [])
+    yield made
+    search_lock.release()
+
+
+def test_the_estimate_counts_every_trials_kept_checkpoints_from_the_models_size(plan):
+    needs = space.needs(plan, [])
+    params = space.parameters(plan.models[next(iter(plan.models))].source)
+    checkpoints = next(n for n in needs if "checkpoint" in n.what)
+    # a fine-tuned checkpoint: the weights and AdamW's two moments, 4 bytes each; 4 trials keep one each
+    assert checkpoints.size == 4 * params * 12 and checkpoints.folder == plan.storage, needs
+    export = next(n for n in needs if "export" in n.what)
+    assert export.size == params * 4 and export.folder == str(plan.out_dir)
+
+
+def test_a_folder_with_too_little_space_is_refused_naming_it_the_estimate_and_the_free_space(plan):
+    needs = space.needs(plan, [])
+    total = sum(n.size for n in needs)
+    with pytest.raises(UserError) as refused:
+        space.check_space(needs, print, free=lambda folder: Usage(10**12, 0, total - 1))
+    line = str(refused.value)
+    assert line.startswith(f"{plan.out_dir}: the search writes up to {space.megabytes(total)} there")
+    assert f"only {space.megabytes(total - 1)} is free" in line
+
+
+def test_a_folder_nearly_full_is_a_warning(plan):
+    needs = space.needs(plan, [])
+    total = sum(n.size for n in needs)
+    said = []
+    space.check_space(needs, said.append, free=lambda folder: Usage(10**12, 0, total * 3 // 2))
+    assert len(said) == 1 and said[0].startswith(f"warning: {plan.out_dir}: the search writes up to ") \
+        and "67% of" in said[0], said
+    said.clear()
+    space.check_space(needs, said.append, free=lambda folder: Usage(10**12, 0, total * 3))
+    assert said == []
+
+
+def test_a_full_disk_anywhere_is_one_line_naming_the_folder_and_resume(tmp_path):
+    full = OSError(errno.ENOSPC, os.strerror(errno.ENOSPC), str(tmp_path / "trials" / "state.json"))
+    told = space.told(full, [str(tmp_path)])
+    assert isinstance(told, space.DiskFull)
+    assert str(told).startswith(f"no space left on the disk of {tmp_path / 'trials'} (") and "--resume" in str(told)
+    try:  # Tune wraps what its workers raised: the cause is read
+        raise RuntimeError("the trial failed") from full
+    except RuntimeError as wrapped:
+        assert isinstance(space.told(wrapped, [str(tmp_path)]), space.DiskFull)
+    # a trial's error arrives as text
+    text = RuntimeError(f"[Errno 28] No space left on device: '{tmp_path}/trial_1/checkpoint_0/head.safetensors'")
+    assert f"disk of {tmp_path}/trial_1/checkpoint_0 (" in str(space.told(text, []))
+    other = ValueError("something else")
+    assert space.told(other, [str(tmp_path)]) is other
+
+
+def test_a_trial_that_failed_for_a_full_disk_ends_the_search(tmp_path):
+    Result = namedtuple("Result", "error")
+    space.check_trials([Result(None), Result(ValueError("its own bug"))], [str(tmp_path)])
+    with pytest.raises(space.DiskFull):
+        space.check_trials([Result(None), Result(OSError(f"[Errno 28] {os.strerror(errno.ENOSPC)}"))], [str(tmp_path)])
+
+
+def reports_done(result_file) -> bool:
+    """Whether a trial's result.json holds a final report (Tune appends to it in place: the full disk
+    may have cut the running trial's last line short)."""
+    for line in result_file.read_text().splitlines():
+        try:
+            if json.loads(line).get("done"):
+                return True
+        except ValueError:
+            pass
+    return False
+
+
+def tmpfs_or_skip(folder, size: str):
+    folder.mkdir(parents=True)
+    mounted = subprocess.run(["mount", "-t", "tmpfs", "-o", f"size={size}", "tmpfs", str(folder)], capture_output=True)
+    if mounted.returncode:
+        pytest.skip(f"no tmpfs here (mount needs root): {mounted.stderr.decode().strip()}")
+
+
+@pytest.mark.ray
+def test_a_disk_filled_during_the_trials_is_one_line_and_keeps_the_finished_trial(tmp_path):
+    """Another job fills the disk after the first trial: one error line naming the folder and --resume,
+    exit 1, no traceback (a traceback of Tune's EOFError before); the finished trial is kept."""
+    out = tmp_path / "out"
+    tmpfs_or_skip(out, "12m")
+    try:
+        cmd = search_cmd(write_imdb_like(tmp_path / "data"), out, "--max-concurrent", "1", "--set",
+                         "smoke.num_samples=4", "--set", "smoke.fixed.n_epochs=8", "--set",
+                         "smoke.space.mode.choice=[finetune]")
+        proc = subprocess.Popen(cmd, cwd=ROOT, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True,
+                                env=dict(os.environ, PYTHONUNBUFFERED="1"), start_new_session=True)
+        lines = []
+        try:
+            for line in proc.stderr:
+                lines.append(line.rstrip("\n"))
+                if "trial 1/4" in line:
+                    break
+            with open(out / "ballast", "wb") as ballast:
+                with pytest.raises(OSError):
+                    while True:
+                        ballast.write(b"\0" * 65536)
+                        ballast.flush()
+            lines += proc.communicate(timeout=300)[1].splitlines()
+        finally:
+            if proc.poll() is None:
+                os.killpg(proc.pid, signal.SIGKILL)
+                proc.wait()
+        text = "\n".join(lines)
+        assert proc.returncode == 1, text[-3000:]
+        assert lines[-1].startswith(f"error: no space left on the disk of {out}") and lines[-1].endswith(
+            "run the same command with --resume"), text[-3000:]
+        assert "Traceback" not in text, text[-3000:]
+        finished = [r for r in (out / "imdb-smoke" / "trials").glob("trial_*/result.json") if reports_done(r)]
+        assert len(finished) >= 1, text[-3000:]
+    finally:
+        subprocess.run(["umount", "-l", str(out)], capture_output=True)
+
+
+def test_any_error_while_a_folder_of_the_search_is_full_is_the_full_disk(tmp_path, monkeypatch):
+    """A full disk may show only as what it broke: Tune reading back an error file it cut short."""
+    monkeypatch.setattr(space.shutil, "disk_usage", lambda folder: Usage(10**9, 10**9, 100))
+    told = space.told(EOFError("Ran out of input"), [str(tmp_path)])
+    assert isinstance(told, space.DiskFull) and str(told).startswith(f"no space left on the disk of {tmp_path} (")

@@ -29,8 +29,10 @@ def label_value(value) -> Optional[Label]:
         return str(bool(value))
     if isinstance(value, (int, np.integer)):
         return int(value)
-    if isinstance(value, (float, np.floating)):
-        return _number(float(value))
+    if isinstance(value, np.floating):  # its shortest decimals: a float32's 0.1, not 0.10000000149011612
+        return _number(float(str(value)))
+    if isinstance(value, float):
+        return _number(value)
     text = str(value).strip()
     if not text:
         return None
@@ -57,8 +59,6 @@ def label_order(labels: Iterable[Label]) -> List[Label]:
 
 
 def column_values(series) -> list:
-    """A frame column's cells as Python values; a float32 column (Parquet) as the decimals it was
-    written as (0.1, not 0.10000000149011612)."""
-    if series.dtype == np.float32:
-        return [float(str(v)) for v in series.to_numpy()]
-    return series.tolist()
+    """A frame column's cells for label_value: Python values, but a float32 column's (Parquet's) as
+    NumPy's float32, whose decimals label_value keeps."""
+    return list(series.to_numpy()) if series.dtype == np.float32 else series.tolist()

@@ -16,6 +16,7 @@ import pandas as pd
 from ..errors import UserError
 from .columns import ColumnNames, Columns, choose, is_long_label
 from .label_names import label_names_of
+from .label_shapes import check_one_class_per_text
 from .label_values import Label, column_values, is_list, label_text, label_value
 from .leaks import text_key
 from .readers import open_table
@@ -155,6 +156,7 @@ class CheckedRows:
                                f"; labels of your own: leave out --dataset {dataset} (a search: a spec without "
                                f"dataset:, or --search classify)" if shipped else "")
         if len(labels) >= UNIQUE_LABELS_FROM and len(set(labels)) == len(labels):
+            check_one_class_per_text(labels, self.where, self.columns.names["label"])  # what it is, if known
             raise UserError(f"{self.where}: column {self.columns.names['label']!r} holds a different value in every "
                             f"one of its {len(labels)} rows: not a label column; pass --label_column NAME")
         return labels

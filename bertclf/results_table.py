@@ -47,7 +47,7 @@ def _cell(value) -> str:
     return "<br>".join(str(value).replace("|", "\\|").splitlines())
 
 
-MARKDOWN_SPECIAL = "\\`*_[]<>|~$&"  # inline markup; a cell's text never starts a block (heading, list)
+MARKDOWN_SPECIAL = "\\`*_[]<>~$&"  # inline markup (a table cell escapes its "|"); no block starts mid-line
 
 
 def markdown_text(text) -> str:

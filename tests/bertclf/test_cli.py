@@ -174,3 +174,9 @@ def test_predict_input_goes_through_the_readers_checks(awkward_run, tmp_path, ca
         path.write_bytes(content)
     code, err, _ = run_cli(capsys, "--predict", "--model", str(awkward_run), "--input", str(path))
     assert code == 2 and err == [f"error: {expected.format(path)}"]
+
+
+def test_predict_with_a_damaged_model_file_gives_one_line(tmp_path, capsys):
+    (tmp_path / "bert_hpo_model.json").write_bytes(b'{"task": "classif')
+    code, err, _ = run_cli(capsys, "--predict", "--model", str(tmp_path), "--text", "x")
+    assert code == 2 and err[0].startswith(f"error: --model {tmp_path}: bert_hpo_model.json is not readable JSON")

@@ -132,3 +132,17 @@ def test_the_docs_spec_of_ones_own_reads_its_files_from_the_folder_it_runs_in(tm
     assert "; ASHA's first cut after 0.5 epoch, 1/2 of the trials kept at each rung; " in proc.stderr  # the default
     assert (tmp_path / "out" / "race-from-scratch-smoke" / "results.md").read_text().startswith(
         "# Search race-from-scratch-smoke: train train.csv, valid valid.csv, test test.csv")
+
+
+def test_a_score_column_is_one_error_before_ray(tmp_path, toy):
+    """STS-B's similarity scores are no classes: said once, with what to do, before Ray starts."""
+    rows = [(f"a sentence {i}", f"another one {i}", f"{(i * 0.217) % 5:.3f}") for i in range(60)]
+    write_csv(tmp_path / "stsb.csv", rows + rows[:10], ["sentence1", "sentence2", "score"])
+    proc = run(["python", str(ROOT / "launch.py"), "--search", "classify", "--train_path", str(tmp_path / "stsb.csv"),
+                "--label_column", "score", "--set", f"fixed.bert_name={toy['model']}", "--output-dir",
+                str(tmp_path / "out"), "--num-cpus", "2"], timeout=200)
+    errors = [line for line in proc.stderr.splitlines() if line.startswith("error:")]
+    assert proc.returncode == 2 and len(errors) == 1, proc.stderr[-2000:]
+    assert errors[0].startswith(f"error: --train_path {tmp_path / 'stsb.csv'}: column 'score' holds 60 distinct "
+                                f"numbers between 0 and 4.991, like a score")
+    assert "Traceback" not in proc.stderr and "Started a local Ray instance" not in proc.stderr

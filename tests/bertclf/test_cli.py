@@ -180,3 +180,14 @@ def test_predict_with_a_damaged_model_file_gives_one_line(tmp_path, capsys):
     (tmp_path / "bert_hpo_model.json").write_bytes(b'{"task": "classif')
     code, err, _ = run_cli(capsys, "--predict", "--model", str(tmp_path), "--text", "x")
     assert code == 2 and err[0].startswith(f"error: --model {tmp_path}: bert_hpo_model.json is not readable JSON")
+
+
+def test_a_single_run_notes_valid_texts_found_in_train_once(toy, tmp_path, capsys):
+    rows = sentiment_rows(40, seed=4)
+    train = write_csv(tmp_path / "t.csv", rows, ["text", "label"])
+    valid = write_csv(tmp_path / "v.csv", rows[5:15] + sentiment_rows(10, seed=5), ["text", "label"])
+    code, err, _ = run_cli(capsys, *base_args(toy, tmp_path, **{"--train_path": train, "--valid_path": valid}))
+    leaks = [line for line in err if "also appear in train" in line]
+    assert code == 0 and len(leaks) == 1
+    assert leaks[0].startswith("note: 10 of the 20 valid texts also appear in train (the same text, whitespace aside; "
+                               "row 2, 3, 4, 5, 6 ...)")

@@ -56,8 +56,8 @@ def stratified_split(labels: Sequence[int], fraction: float, seed: int, names: S
         n_held = max(1, round(len(members) * fraction))
         if n_held >= len(members):
             shown = names[label] if names is not None else label
-            note(f"warning: label {label_text(shown)!r} has only {len(members)} example(s): all kept in train, none held out "
-                 f"to validate on (its validation scores leave it out; pass --valid_path to score it)")
+            note(f"warning: label {label_text(shown)!r} has only {len(members)} example(s): all kept in train, none "
+                 f"held out to validate on (its validation scores leave it out; pass --valid_path to score it)")
             n_held = 0
         held += members[:n_held]
         train += members[n_held:]

@@ -80,7 +80,8 @@ def test_one_number_is_one_label_across_formats_and_files(tmp_path):
     splits = load_splits(tmp_path / "train.csv", tmp_path / "valid.parquet", valid_fraction=0.1, seed=0)
     assert splits.label_names == [0.5, 1, 2] and splits.valid_labels == [1, 2, 1]
     assert [label_text(n) for n in splits.label_names] == ["0.5", "1", "2"]
-    assert load_splits(tmp_path / "train.csv", tmp_path / "v.jsonl", valid_fraction=0.1, seed=0).valid_labels == [1, 0, 2]
+    from_json = load_splits(tmp_path / "train.csv", tmp_path / "v.jsonl", valid_fraction=0.1, seed=0)
+    assert from_json.valid_labels == [1, 0, 2]
 
 
 def test_numbers_and_texts_in_one_column_order_numbers_first():

@@ -47,9 +47,9 @@ class Examples:
         def pick(values):
             return None if values is None else [values[i] for i in indices]
         empty = sum(1 for i in indices if not self.texts[i] or (self.pairs is not None and not self.pairs[i]))
-        where = np.asarray(indices, dtype=np.int64)
+        picked = np.asarray(indices, dtype=np.int64)
         return Examples(pick(self.texts), pick(self.labels), self.source, pick(self.pairs), empty,
-                        list(self.notes), self.column_names, self.keys[where], self.rows[where])
+                        list(self.notes), self.column_names, self.keys[picked], self.rows[picked])
 
 
 def _text(value) -> str:

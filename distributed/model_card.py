@@ -64,7 +64,7 @@ def model_card(plan, folder: Path, portable: PortableCopies, scored, test_scores
         "",
         "## Data and scores",
         "",
-        f"- Data set: {spec.dataset}; {plan.describe_data or 'see ../results.md'}."
+        f"- Data set: {spec.dataset}; {markdown_text(plan.describe_data) or 'see ../results.md'}."
         + (f" {plan.data_note}" if plan.data_note else ""),
         f"- Metric: {metric}, {best[f'best_{spec.metric}']:.4f} for the best trial.",
         ("- Test (untouched until the search ended, scored once): "

@@ -146,3 +146,23 @@ def test_a_score_column_is_one_error_before_ray(tmp_path, toy):
     assert errors[0].startswith(f"error: --train_path {tmp_path / 'stsb.csv'}: column 'score' holds 60 distinct "
                                 f"numbers between 0 and 4.991, like a score")
     assert "Traceback" not in proc.stderr and "Started a local Ray instance" not in proc.stderr
+
+
+def test_labels_of_any_text_reach_results_and_card_as_written(tmp_path, toy):
+    """Labels holding markup, a pipe, format characters and mathtext: the search ends with its class report,
+    confusion matrix and card, each label shown as written."""
+    names = {"positive": "<b>a|b</b> {0}", "negative": "$\\frac{1}{$ 50%", "neutral": "NONE"}
+    for name, n, seed in (("train", 120, 1), ("test", 40, 2)):
+        write_csv(tmp_path / f"{name}.csv", [(t, names[label]) for t, label in reviews(n, seed)], ["comment", "target"])
+    proc = run(["python", str(ROOT / "launch.py"), "--search", "classify", "--smoke-test", "--train_path",
+                str(tmp_path / "train.csv"), "--test_path", str(tmp_path / "test.csv"), "--text_column", "comment",
+                "--label_column", "target", "--output-dir", str(tmp_path / "out"), "--num-cpus", "2",
+                "--set", "smoke.num_samples=1"], timeout=500)
+    assert proc.returncode == 0, proc.stderr[-3000:]
+    out = tmp_path / "out" / "classify-smoke"
+    results = (out / "results.md").read_text(encoding="utf-8")
+    for shown in ("| \\<b\\>a\\|b\\</b\\> {0} |", "| \\$\\\\frac{1}{\\$ 50% |", "| NONE |"):
+        assert shown in results
+    assert (out / "confusion_matrix.png").stat().st_size > 1000
+    card = (out / "best_model" / "README.md").read_text(encoding="utf-8")
+    assert "classifies a text as one of \\$\\\\frac{1}{\\$ 50%, \\<b\\>a|b\\</b\\> {0}, NONE" in card

@@ -36,10 +36,25 @@ def run_row(task: str, finetune: bool, max_length: int, best: dict, metric=None)
 
 
 def markdown_table(columns, rows) -> str:
-    lines = ["| " + " | ".join(columns) + " |",
+    """A Markdown table; a cell may hold any text (a '|' or a line break keeps to its cell)."""
+    lines = ["| " + " | ".join(map(_cell, columns)) + " |",
              "|" + "|".join(":---:" if i else "---" for i in range(len(columns))) + "|"]
-    lines += ["| " + " | ".join(str(c) for c in row) + " |" for row in rows]
+    lines += ["| " + " | ".join(_cell(c) for c in row) + " |" for row in rows]
     return "\n".join(lines) + "\n"
+
+
+def _cell(value) -> str:
+    return "<br>".join(str(value).replace("|", "\\|").splitlines())
+
+
+MARKDOWN_SPECIAL = "\\`*_[]<>~$&"  # inline markup (a table cell escapes its "|"); no block starts mid-line
+
+
+def markdown_text(text) -> str:
+    """`text` as Markdown shows it as written: each character Markdown or HTML would read as markup
+    (emphasis, links, tags, entities) escaped, line breaks as <br>."""
+    escaped = "".join("\\" + c if c in MARKDOWN_SPECIAL else c for c in str(text))
+    return "<br>".join(escaped.splitlines()) if escaped else escaped
 
 
 def csv_text(columns, rows) -> str:

@@ -13,6 +13,7 @@ from pathlib import Path
 
 from .data.columns import ColumnNames
 from .data.examples import read_examples
+from .data.label_values import label_order
 from .data.label_names import LABEL_NAMES
 from .data.splits import encode_labels
 from .models.tiny_model import build_tiny_bert
@@ -64,11 +65,11 @@ def _balanced_rows(path, size: int, seed: int, columns: ColumnNames = ColumnName
     for i, label in enumerate(ex.labels):
         by_label.setdefault(label, []).append(i)
     rng, picked = random.Random(seed), []
-    for label in sorted(by_label):
+    for label in label_order(by_label):
         picked += rng.sample(by_label[label], min(len(by_label[label]), size // len(by_label)))
     header = [columns.text or "text"] + ([columns.pair or "text_pair"] if ex.pairs else []) + [columns.label or "label"]
     return header, [(ex.texts[i][:MAX_CHARS], *([ex.pairs[i][:MAX_CHARS]] if ex.pairs else []), ex.labels[i])
-                    for i in sorted(picked)], sorted(by_label)
+                    for i in sorted(picked)], label_order(by_label)
 
 
 def smoke_data(dataset: str, folder, seed: int, files=None, columns: ColumnNames = ColumnNames()) -> dict:

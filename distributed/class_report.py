@@ -5,9 +5,12 @@ from pathlib import Path
 from typing import Optional
 
 from bertclf.tasks.classification.metrics import SCORES
-from bertclf.results_table import markdown_table
+from bertclf.data.label_values import label_text
+from bertclf.results_table import markdown_table, markdown_text
 
 from .plots import _save
+
+TICK_CHARS = 30  # a tick label longer than this is cut, so that the matrix keeps its room
 
 
 def scores_markdown(test: dict) -> str:
@@ -15,8 +18,8 @@ def scores_markdown(test: dict) -> str:
     if "per_class" not in test:
         return ""
     shown = ", ".join(f"{name.replace('_', ' ')} {test[name]:.4f}" for name in SCORES)
-    rows = [[r["label"], f"{r['precision']:.4f}", f"{r['recall']:.4f}", f"{r['f1']:.4f}", r["support"]]
-            for r in test["per_class"]]
+    rows = [[markdown_text(label_text(r["label"])), f"{r['precision']:.4f}", f"{r['recall']:.4f}",
+             f"{r['f1']:.4f}", r["support"]] for r in test["per_class"]]
     return (f"\nTest scores of the best configuration: {shown}. Per class (confusion matrix: "
             f"confusion_matrix.png):\n\n" + markdown_table(["label", "precision", "recall", "F1", "support"], rows))
 
@@ -32,12 +35,14 @@ def confusion_png(test: dict, path: Path, title: str) -> Optional[Path]:
         return None
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
-    matrix, names = test["confusion"], [str(n) for n in test["labels"]]
+    matrix, names = test["confusion"], [label_text(n) for n in test["labels"]]
     size = max(3.5, 0.6 * len(names) + 2)
     fig, ax = plt.subplots(figsize=(size, size))
     ax.imshow(matrix, cmap="Blues")
-    ax.set_xticks(range(len(names)), names, rotation=45, ha="right")
-    ax.set_yticks(range(len(names)), names)
+    # labels as written: '$' is no mathtext, and a long label is cut
+    names = [n if len(n) <= TICK_CHARS else n[:TICK_CHARS - 1] + "…" for n in names]
+    ax.set_xticks(range(len(names)), names, rotation=45, ha="right", parse_math=False)
+    ax.set_yticks(range(len(names)), names, parse_math=False)
     ax.set_xlabel("predicted")
     ax.set_ylabel("true")
     ax.set_title(title)

@@ -52,9 +52,12 @@ def tokenise(plan: Plan, configs, say):
     streamed = on_workers(plan)  # the texts left in their files, for the workers (share)
     groups = [(config, prepare_inputs(config, say, model_path=plan.models[config.bert_name].source, streamed=streamed),
                keys) for config, keys in by_tokens.values()]
+    notes = []
     for _, inputs, _ in groups:
         if plan.test_path and hasattr(inputs, "check_test_file"):  # a test file's faults, before any trial
-            inputs.check_test_file(plan.test_path)
+            notes += [note for note in inputs.check_test_file(plan.test_path) if note not in notes]
+    for note in notes:
+        say(note)
     return groups
 
 

@@ -5,9 +5,10 @@ import json
 from pathlib import Path
 
 from bertclf.atomic import write_text
+from bertclf.data.label_values import label_text
 from bertclf.models.model_io import read_meta
 from bertclf.portable import HF_FOLDER, ONNX_PATH, PortableCopies, write_portable
-from bertclf.results_table import markdown_table
+from bertclf.results_table import markdown_table, markdown_text
 from bertclf.tasks import task_named
 
 from .plots import describe_importance
@@ -37,7 +38,8 @@ def model_card(plan, folder: Path, portable: PortableCopies, outputs, test_score
     encoder = "fine-tuned" if options["bert_finetuning"] else "frozen: only the head was trained"
     meta = read_meta(folder)
     labels = meta.get("label_names")
-    what = f"classifies a text as one of {', '.join(map(str, labels))}" if labels else f"a {spec.task} model"
+    what = (f"classifies a text as one of {', '.join(markdown_text(label_text(n)) for n in labels)}" if labels
+            else f"a {spec.task} model")
     if "refit_of" in saved:
         origin = (f"The best configuration of the search, trained again on all of train (valid included) for "
                   f"{refit['epochs']} epoch(s): nothing was held out to check it on, so its only score is the test's.")
@@ -64,7 +66,7 @@ def model_card(plan, folder: Path, portable: PortableCopies, outputs, test_score
         "",
         "## Data and scores",
         "",
-        f"- Data set: {spec.dataset}; {outputs.data or 'see ../results.md'}."
+        f"- Data set: {spec.dataset}; {markdown_text(outputs.data) or 'see ../results.md'}."
         + (f" {plan.data_note}" if plan.data_note else ""),
         f"- Metric: {metric}, {best[f'best_{spec.metric}']:.4f} for the best trial.",
         ("- Test (untouched until the search ended, scored once): "

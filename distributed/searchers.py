@@ -1,10 +1,12 @@
 """Who proposes the configurations and who stops them: Optuna's TPE (random for PBT), ASHA or PBT,
 the first points to evaluate (the engine's defaults, or an earlier search's best: warm start)."""
 import csv
+import io
 from functools import partial
 from pathlib import Path
 from typing import List
 
+from bertclf.data.readers import read_text
 from bertclf.errors import UserError
 
 from . import ray_compat
@@ -141,13 +143,15 @@ def warm_start_points(folder: Path, spec) -> List[dict]:
     path = folder / "results.csv" if folder.is_dir() else folder
     if not path.is_file():
         raise UserError(f"--warm-start {folder}: no results.csv of an earlier search there")
-    with open(path, newline="", encoding="utf-8") as f:
-        rows = list(csv.DictReader(f))
+    rows = list(csv.DictReader(io.StringIO(read_text(path, "warm-start"), newline="")))
     score = spec.score_key
     if not rows or score not in rows[0]:
         raise UserError(f"--warm-start {path}: expected a results.csv with a {score} column (a search of "
                         f"the same task)")
-    rows = sorted((r for r in rows if r.get(score) not in ("", None)), key=lambda r: -float(r[score]))
+    try:
+        rows = sorted((r for r in rows if r.get(score) not in ("", None)), key=lambda r: -float(r[score]))
+    except ValueError as e:
+        raise UserError(f"--warm-start {path}: column {score} holds a value that is not a number ({e})") from None
     default, points = spec.default_point(), []
     for row in rows:
         point = {}

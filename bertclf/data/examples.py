@@ -6,18 +6,21 @@ of the published data sets; a row whose label is missing, or whose label is a lo
 the label column, or a text with an unquoted delimiter) is an error naming the row; a row that
 repeats the header (files concatenated with their headers) is skipped with a note.
 """
+from array import array
 from dataclasses import dataclass, field
-from typing import Iterator, List, Optional, Sequence, Tuple, Union
+from typing import Iterator, List, Optional, Sequence, Tuple
 
+import numpy as np
 import pandas as pd
 
 from ..errors import UserError
 from .columns import ColumnNames, Columns, choose, is_long_label
 from .label_names import label_names_of
+from .label_shapes import check_one_class_per_text
+from .label_values import Label, column_values, is_list, label_text, label_value
+from .leaks import text_key
 from .readers import open_table
 
-Label = Union[int, str]
-MISSING = ("", "nan", "none", "null")
 UNIQUE_LABELS_FROM = 20  # rows: from here on, a label column in which every value differs is refused
 
 
@@ -30,6 +33,8 @@ class Examples:
     empty_texts: int = 0
     notes: List[str] = field(default_factory=list)  # what was skipped or kept, for the log
     column_names: dict = field(default_factory=dict)  # role -> the column's name in the file
+    keys: np.ndarray = None  # int64: each example's text hash (leaks.text_key)
+    rows: np.ndarray = None  # int64: each example's row in its file (1: the first record)
 
     def __len__(self) -> int:
         return len(self.texts)
@@ -42,26 +47,15 @@ class Examples:
         def pick(values):
             return None if values is None else [values[i] for i in indices]
         empty = sum(1 for i in indices if not self.texts[i] or (self.pairs is not None and not self.pairs[i]))
+        picked = np.asarray(indices, dtype=np.int64)
         return Examples(pick(self.texts), pick(self.labels), self.source, pick(self.pairs), empty,
-                        list(self.notes), self.column_names)
+                        list(self.notes), self.column_names, self.keys[picked], self.rows[picked])
 
 
 def _text(value) -> str:
     if value is None or (isinstance(value, float) and value != value):
         return ""
     return value if isinstance(value, str) else str(value)
-
-
-def _label(value) -> Optional[Label]:
-    """A label as written: an int where the file holds a whole number, else its stripped text; None if missing."""
-    if value is None or (isinstance(value, float) and value != value):
-        return None
-    if isinstance(value, bool):
-        return str(value).lower()
-    if isinstance(value, int) or (isinstance(value, float) and value.is_integer()):
-        return int(value)
-    text = str(value).strip()
-    return None if text.lower() in MISSING else text
 
 
 class CheckedRows:
@@ -78,6 +72,7 @@ class CheckedRows:
         self.asked, self.need_labels, self.need_pair = asked, need_labels, need_pair
         self.columns: Optional[Columns] = None
         self.count, self.empty_rows, self.repeated = 0, [], []
+        self.keys, self.rows = array("q"), array("q")
 
     @property
     def where(self) -> str:
@@ -86,6 +81,7 @@ class CheckedRows:
     def __iter__(self) -> Iterator[Tuple[List[str], Optional[List[str]], Optional[List[Label]]]]:
         where, columns = self.where, None
         self.count, self.empty_rows, self.repeated = 0, [], []
+        self.keys, self.rows = array("q"), array("q")
         seen = {}  # label -> its first object: a label column holds a few values, and a row keeps a reference
         for first_row, frame in self.table.chunks():
             if columns is None:
@@ -98,7 +94,7 @@ class CheckedRows:
             repeats = _repeats_header(frame, columns)
             text_values = frame[columns.text].tolist()
             pair_values = frame[columns.pair].tolist() if columns.pair is not None else None
-            label_values = frame[columns.label].tolist() if self.need_labels else None
+            label_values = column_values(frame[columns.label]) if self.need_labels else None
             texts, pairs, labels = [], [] if pair_values is not None else None, [] if self.need_labels else None
             for k, raw in enumerate(text_values):
                 row = first_row + k
@@ -111,21 +107,36 @@ class CheckedRows:
                     self.empty_rows.append(self.count + len(texts))
                     text, pair = text if text.strip() else "", pair if pair is None or pair.strip() else ""
                 if self.need_labels:
-                    label = _label(label_values[k])
-                    if label is None:
-                        raise UserError(f"{where}: row {row} has no label (column {columns.names['label']!r})")
-                    if isinstance(label, str) and is_long_label(label):
-                        raise UserError(f"{where}: row {row}: the label {label[:40] + '...'!r} in column "
-                                        f"{columns.names['label']!r} is a text, not a label; is --label_column "
-                                        f"right, or does a text hold an unquoted delimiter?")
+                    label = self._label(label_values[k], row)
                     labels.append(seen.setdefault(label, label))
                 texts.append(text)
+                self.keys.append(text_key(text, pair))
+                self.rows.append(row)
                 if pair is not None:
                     pairs.append(pair)
             self.count += len(texts)
             yield texts, pairs, labels
         if columns is None or not self.count:
             raise UserError(f"{where}: no rows" + (" after the header" if columns is not None else ""))
+
+    def _label(self, value, row: int) -> Label:
+        """The label of the cell `value` on `row` (label_values); UserError for a missing one, several, or a text."""
+        column = self.columns.names["label"]
+        if is_list(value):
+            raise UserError(f"{self.where}: row {row}: the label in column {column!r} is a list ({str(value)[:40]}): "
+                            f"this project reads one class per text (several labels per text are not supported); "
+                            f"give each row one label")
+        label = label_value(value)
+        if label is None:
+            raise UserError(f"{self.where}: row {row} has no label (column {column!r})")
+        if isinstance(label, str) and is_long_label(label):
+            raise UserError(f"{self.where}: row {row}: the label {label[:40] + '...'!r} in column {column!r} is a "
+                            f"text, not a label; is --label_column right, or does a text hold an unquoted delimiter?")
+        return label
+
+    def file_keys(self) -> Tuple[np.ndarray, np.ndarray]:
+        """After a full pass: (each example's text hash, its row in the file), for leaks.leak_note."""
+        return np.frombuffer(self.keys, dtype=np.int64), np.frombuffer(self.rows, dtype=np.int64)
 
     def notes(self) -> List[str]:
         """What the pass skipped, for the log."""
@@ -145,6 +156,7 @@ class CheckedRows:
                                f"; labels of your own: leave out --dataset {dataset} (a search: a spec without "
                                f"dataset:, or --search classify)" if shipped else "")
         if len(labels) >= UNIQUE_LABELS_FROM and len(set(labels)) == len(labels):
+            check_one_class_per_text(labels, self.where, self.columns.names["label"])  # what it is, if known
             raise UserError(f"{self.where}: column {self.columns.names['label']!r} holds a different value in every "
                             f"one of its {len(labels)} rows: not a label column; pass --label_column NAME")
         return labels
@@ -162,7 +174,7 @@ def read_examples(path, option: str = "train_path", asked: ColumnNames = ColumnN
         labels += chunk_labels or []
     return Examples(texts, rows.meant(labels, dataset) if need_labels else None, str(path),
                     pairs if rows.columns.pair is not None else None, len(rows.empty_rows), rows.notes(),
-                    rows.columns.names)
+                    rows.columns.names, *rows.file_keys())
 
 
 def _repeats_header(frame: pd.DataFrame, columns: Columns):
@@ -178,31 +190,18 @@ def _repeats_header(frame: pd.DataFrame, columns: Columns):
 
 
 def _named_labels(labels: List[Label], class_names, where: str, declared: str, remedy: str) -> List[Label]:
-    """Labels as the file means them: whole-number strings read as ints (sorted numerically); with
-    class_names (a `datasets` ClassLabel column's, or a shipped data set's), ids read as their names
-    and names kept, anything else an error that says who `declared` the names."""
-    if class_names:
-        named = []
-        for value in labels:
-            if isinstance(value, str) and _is_int(value):
-                value = int(value)
-            if isinstance(value, int) and not 0 <= value < len(class_names):
-                raise UserError(f"{where}: label {value} is outside the {len(class_names)} class names "
-                                f"{class_names} that {declared}{remedy}")
-            if not isinstance(value, int) and value not in class_names:
-                raise UserError(f"{where}: label {value!r} is none of the class names {class_names} that {declared} "
-                                f"(nor their ids 0 to {len(class_names) - 1}){remedy}")
-            named.append(class_names[value] if isinstance(value, int) else value)
-        return named
-    if all(isinstance(v, int) or (isinstance(v, str) and _is_int(v)) for v in labels):
-        return [int(v) for v in labels]
-    return [str(v) for v in labels]
-
-
-def _is_int(text: str) -> bool:
-    try:
-        int(text)
-        return True
-    except ValueError:
-        return False
-
+    """Labels as the file means them: as written (label_values), or with class_names (a `datasets`
+    ClassLabel column's, or a shipped data set's) ids read as their names and names kept, anything
+    else an error that says who `declared` the names."""
+    if not class_names:
+        return labels
+    named = []
+    for value in labels:
+        if isinstance(value, int) and not 0 <= value < len(class_names):
+            raise UserError(f"{where}: label {value} is outside the {len(class_names)} class names "
+                            f"{class_names} that {declared}{remedy}")
+        if not isinstance(value, int) and value not in class_names:
+            raise UserError(f"{where}: label {label_text(value)!r} is none of the class names {class_names} that "
+                            f"{declared} (nor their ids 0 to {len(class_names) - 1}){remedy}")
+        named.append(class_names[value] if isinstance(value, int) else value)
+    return named

@@ -14,7 +14,8 @@ import numpy as np
 
 from ..errors import UserError
 from .columns import ColumnNames
-from .examples import CheckedRows, Label
+from .examples import CheckedRows
+from .label_values import Label
 
 
 @dataclass
@@ -47,6 +48,8 @@ class Scan:
     empty_rows: np.ndarray  # int64: the examples whose text (or pair) is blank
     notes: List[str] = field(default_factory=list)
     column_names: dict = field(default_factory=dict)
+    keys: np.ndarray = None  # int64: each example's text hash (leaks.text_key)
+    rows: np.ndarray = None  # int64: each example's row in its file
 
     def __len__(self) -> int:
         return len(self.labels)
@@ -66,7 +69,7 @@ def scan_examples(path, option: str = "train_path", asked: ColumnNames = ColumnN
     for _, _, chunk_labels in rows:
         labels += chunk_labels
     return Scan(rows.meant(labels, dataset), str(path), option, asked, need_pair, rows.columns.pair is not None,
-                np.asarray(rows.empty_rows, dtype=np.int64), rows.notes(), rows.columns.names)
+                np.asarray(rows.empty_rows, dtype=np.int64), rows.notes(), rows.columns.names, *rows.file_keys())
 
 
 def stream_texts(splits: Dict[str, FileRows], size: int) -> Iterator[Tuple[str, List[str], Optional[List[str]]]]:

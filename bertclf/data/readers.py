@@ -84,6 +84,21 @@ def open_table(path, option: str) -> Table:
     raise UserError(f"{where}: unknown file type {kind or '(no extension)'!r}; expected {FORMATS}")
 
 
+def read_text(path, option: str) -> str:
+    """A plain text file a user names (texts to predict, one per line; an earlier search's results.csv),
+    with the readers' checks: UserError for a missing or empty file, or one that is not UTF-8 text."""
+    path = Path(path)
+    where = where_of(option, path)
+    if not path.is_file():
+        raise UserError(f"{where}: no such file")
+    if path.stat().st_size == 0:
+        raise UserError(f"{where}: the file is empty")
+    try:
+        return path.read_text(encoding="utf-8-sig")
+    except READ_ERRORS as e:
+        raise _failed(where, e) from None
+
+
 def _failed(where: str, e: Exception) -> UserError:
     if isinstance(e, UnicodeDecodeError):
         return UserError(f"{where}: not UTF-8 text ({e.reason} at byte {e.start})")

@@ -8,16 +8,22 @@ from typing import Callable, List, Sequence
 
 from ..errors import UserError
 from .columns import ColumnNames
-from .examples import Examples, Label, read_examples
+from .examples import Examples, read_examples
 from .file_rows import scan_examples
+from .label_shapes import check_one_class_per_text
+from .label_values import Label, label_order, label_text
+from .leaks import leak_note
 
 
 def build_label_names(examples: Examples, option: str = "train_path") -> List[Label]:
-    """Deterministic label order (sorted); saved with the model so predictions map back."""
-    names = sorted(set(examples.labels))
+    """Deterministic label order (label_values.label_order); saved with the model so predictions map back.
+    UserError for a column that is no single-label classes (label_shapes)."""
+    where = f"--{option} {examples.source}"
+    names = label_order(examples.labels)
     if len(names) < 2:
-        raise UserError(f"--{option} {examples.source}: only one label ({names[0]!r}) in "
+        raise UserError(f"{where}: only one label ({label_text(names[0])!r}) in "
                         f"{len(examples)} rows; a classifier needs at least two")
+    check_one_class_per_text(examples.labels, where, examples.column_names.get("label", "label"))
     return names
 
 
@@ -27,8 +33,8 @@ def encode_labels(examples: Examples, names: Sequence[Label], option: str) -> Li
     for row, label in enumerate(examples.labels, 1):
         if label not in index:
             where = option if " " in option else f"--{option}"
-            raise UserError(f"{where} {examples.source}: label {label!r} (example {row}) is not "
-                            f"among the training labels {list(names)}")
+            raise UserError(f"{where} {examples.source}: label {label_text(label)!r} (example {row}) is not "
+                            f"among the training labels {[label_text(n) for n in names]}")
         ids.append(index[label])
     return ids
 
@@ -50,8 +56,8 @@ def stratified_split(labels: Sequence[int], fraction: float, seed: int, names: S
         n_held = max(1, round(len(members) * fraction))
         if n_held >= len(members):
             shown = names[label] if names is not None else label
-            note(f"warning: label {shown!r} has only {len(members)} example(s): all kept in train, none held out "
-                 f"to validate on (its validation scores leave it out; pass --valid_path to score it)")
+            note(f"warning: label {label_text(shown)!r} has only {len(members)} example(s): all kept in train, none "
+                 f"held out to validate on (its validation scores leave it out; pass --valid_path to score it)")
             n_held = 0
         held += members[:n_held]
         train += members[n_held:]
@@ -72,7 +78,8 @@ class Splits:
     valid_labels: List[int]
     label_names: List[Label]
     valid_source: str  # "valid_path" or "held out of train"
-    notes: List[str]  # what the log should say: skipped rows, labels kept out of validation
+    notes: List[str]  # what the log should say: skipped rows, labels kept out of validation, leaks
+    train_keys: object = None  # int64 array: the train texts' hashes (leaks.text_key), to find them in a test file
 
 
 def load_splits(train_path, valid_path, *, valid_fraction: float, seed: int, columns: ColumnNames = ColumnNames(),
@@ -109,7 +116,10 @@ def load_splits(train_path, valid_path, *, valid_fraction: float, seed: int, col
     picked = seeded_subset(len(held), max_valid_samples, seed + 1)
     held, valid_ids = [held[i] for i in picked], [valid_ids[i] for i in picked]
     source += subset_note([("train", len(keep), full[0]), ("valid", len(held), full[1])])
-    return Splits(train.subset(keep), valid_file.subset(held), train_ids, valid_ids, names, source, notes)
+    leak = leak_note(train.keys[keep], valid_file.keys[held], valid_file.rows[held], "valid")
+    notes += [leak] if leak else []
+    return Splits(train.subset(keep), valid_file.subset(held), train_ids, valid_ids, names, source, notes,
+                  train.keys[keep])
 
 
 def subset_note(sizes) -> str:

@@ -30,7 +30,10 @@ def read_meta(folder) -> dict:
     path = Path(folder) / META
     if not path.exists():
         raise UserError(f"--model {folder}: not a bert-hpo model folder (no {META})")
-    return json.loads(path.read_text(encoding="utf-8"))
+    try:
+        return json.loads(path.read_text(encoding="utf-8"))
+    except ValueError as e:  # not UTF-8, or not JSON: a damaged copy
+        raise UserError(f"--model {folder}: {META} is not readable JSON ({e}); copy the model folder again") from None
 
 
 def load_weights(model, folder) -> None:

@@ -141,3 +141,64 @@ def test_options_are_checked_once_as_they_are_made():
         parse("--lr_main", "0")
     with pytest.raises(UserError, match=r"^--max_length: expected an integer of at least 8, got 4$"):
         TrainConfig(max_length=4)
+
+
+AWKWARD = {"neg": "NONE", "pos": "<b>a|b</b> {0} %s $x_{1}$ 😀"}
+
+
+@pytest.fixture(scope="module")
+def awkward_run(toy, tmp_path_factory):
+    """A run whose labels are a word pandas reads as missing and a label of markup and format characters."""
+    root = tmp_path_factory.mktemp("awkward")
+    files = {}
+    for split, seed, n in (("train", 1, 64), ("valid", 2, 16)):
+        rows = [(text, AWKWARD[label]) for text, label in sentiment_rows(n, seed=seed)]
+        files[split] = write_csv(root / f"{split}.csv", rows, ["text", "label"])
+    args = {"--train_path": files["train"], "--valid_path": files["valid"], "--bert_name": toy["model"],
+            "--max_length": "32", "--n_epochs": "1", "--save_path": str(root / "runs"),
+            "--cache_dir": str(root / "cache"), "--progress": "False", "--run_name": "r"}
+    assert main([x for kv in args.items() for x in kv]) == 0
+    return root / "runs" / "r"
+
+
+def test_labels_of_any_text_train_predict_and_export_as_written(awkward_run, capsys):
+    from bertclf.portable import write_portable
+    meta = json.loads((awkward_run / "bert_hpo_model.json").read_text(encoding="utf-8"))
+    assert meta["label_names"] == [AWKWARD["pos"], AWKWARD["neg"]]
+    code, _, out = run_cli(capsys, "--predict", "--model", str(awkward_run), "--text", "a superb and wonderful film",
+                           "--text", "awful boring plot")
+    assert code == 0 and {json.loads(line)["label"] for line in out.splitlines()} <= set(AWKWARD.values())
+    copies = write_portable(awkward_run)
+    configs = [folder / "config.json" for folder in (copies.onnx, copies.hf) if folder is not None]
+    assert configs and all(list(json.loads(c.read_text(encoding="utf-8"))["id2label"].values()) == meta["label_names"]
+                           for c in configs)
+
+
+@pytest.mark.parametrize("content, expected", [
+    ("caf\xe9 au lait\n".encode("cp1252"), "--input {}: not UTF-8 text (invalid continuation byte at byte 3)"),
+    (b"", "--input {}: the file is empty"),
+    (None, "--input {}: no such file"),
+])
+def test_predict_input_goes_through_the_readers_checks(awkward_run, tmp_path, capsys, content, expected):
+    path = tmp_path / "new.txt"
+    if content is not None:
+        path.write_bytes(content)
+    code, err, _ = run_cli(capsys, "--predict", "--model", str(awkward_run), "--input", str(path))
+    assert code == 2 and err == [f"error: {expected.format(path)}"]
+
+
+def test_predict_with_a_damaged_model_file_gives_one_line(tmp_path, capsys):
+    (tmp_path / "bert_hpo_model.json").write_bytes(b'{"task": "classif')
+    code, err, _ = run_cli(capsys, "--predict", "--model", str(tmp_path), "--text", "x")
+    assert code == 2 and err[0].startswith(f"error: --model {tmp_path}: bert_hpo_model.json is not readable JSON")
+
+
+def test_a_single_run_notes_valid_texts_found_in_train_once(toy, tmp_path, capsys):
+    rows = sentiment_rows(40, seed=4)
+    train = write_csv(tmp_path / "t.csv", rows, ["text", "label"])
+    valid = write_csv(tmp_path / "v.csv", rows[5:15] + sentiment_rows(10, seed=5), ["text", "label"])
+    code, err, _ = run_cli(capsys, *base_args(toy, tmp_path, **{"--train_path": train, "--valid_path": valid}))
+    leaks = [line for line in err if "also appear in train" in line]
+    assert code == 0 and len(leaks) == 1
+    assert leaks[0].startswith("note: 10 of the 20 valid texts also appear in train (the same text, whitespace aside; "
+                               "row 2, 3, 4, 5, 6 ...)")

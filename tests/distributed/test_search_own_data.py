@@ -132,3 +132,37 @@ def test_the_docs_spec_of_ones_own_reads_its_files_from_the_folder_it_runs_in(tm
     assert "; ASHA's first cut after 0.5 epoch, 1/2 of the trials kept at each rung; " in proc.stderr  # the default
     assert (tmp_path / "out" / "race-from-scratch-smoke" / "results.md").read_text().startswith(
         "# Search race-from-scratch-smoke: train train.csv, valid valid.csv, test test.csv")
+
+
+def test_a_score_column_is_one_error_before_ray(tmp_path, toy):
+    """STS-B's similarity scores are no classes: said once, with what to do, before Ray starts."""
+    rows = [(f"a sentence {i}", f"another one {i}", f"{(i * 0.217) % 5:.3f}") for i in range(60)]
+    write_csv(tmp_path / "stsb.csv", rows + rows[:10], ["sentence1", "sentence2", "score"])
+    proc = run(["python", str(ROOT / "launch.py"), "--search", "classify", "--train_path", str(tmp_path / "stsb.csv"),
+                "--label_column", "score", "--set", f"fixed.bert_name={toy['model']}", "--output-dir",
+                str(tmp_path / "out"), "--num-cpus", "2"], timeout=200)
+    errors = [line for line in proc.stderr.splitlines() if line.startswith("error:")]
+    assert proc.returncode == 2 and len(errors) == 1, proc.stderr[-2000:]
+    assert errors[0].startswith(f"error: --train_path {tmp_path / 'stsb.csv'}: column 'score' holds 60 distinct "
+                                f"numbers between 0 and 4.991, like a score")
+    assert "Traceback" not in proc.stderr and "Started a local Ray instance" not in proc.stderr
+
+
+def test_labels_of_any_text_reach_results_and_card_as_written(tmp_path, toy):
+    """Labels holding markup, a pipe, format characters and mathtext: the search ends with its class report,
+    confusion matrix and card, each label shown as written."""
+    names = {"positive": "<b>a|b</b> {0}", "negative": "$\\frac{1}{$ 50%", "neutral": "NONE"}
+    for name, n, seed in (("train", 120, 1), ("test", 40, 2)):
+        write_csv(tmp_path / f"{name}.csv", [(t, names[label]) for t, label in reviews(n, seed)], ["comment", "target"])
+    proc = run(["python", str(ROOT / "launch.py"), "--search", "classify", "--smoke-test", "--train_path",
+                str(tmp_path / "train.csv"), "--test_path", str(tmp_path / "test.csv"), "--text_column", "comment",
+                "--label_column", "target", "--output-dir", str(tmp_path / "out"), "--num-cpus", "2",
+                "--set", "smoke.num_samples=1"], timeout=500)
+    assert proc.returncode == 0, proc.stderr[-3000:]
+    out = tmp_path / "out" / "classify-smoke"
+    results = (out / "results.md").read_text(encoding="utf-8")
+    for shown in ("| \\<b\\>a\\|b\\</b\\> {0} |", "| \\$\\\\frac{1}{\\$ 50% |", "| NONE |"):
+        assert shown in results
+    assert (out / "confusion_matrix.png").stat().st_size > 1000
+    card = (out / "best_model" / "README.md").read_text(encoding="utf-8")
+    assert "classifies a text as one of \\$\\\\frac{1}{\\$ 50%, \\<b\\>a|b\\</b\\> {0}, NONE" in card

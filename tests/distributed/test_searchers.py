@@ -1,8 +1,11 @@
 """The searcher and the schedulers judge a trial by the score the search ranks it on: its best check."""
 from types import SimpleNamespace
 
-from bert_hpo_distributed.searchers import scheduler, search_algorithm
+import pytest
+
+from bert_hpo_distributed.searchers import scheduler, search_algorithm, warm_start_points
 from bert_hpo_distributed.spec.load import load_spec
+from bertclf.errors import UserError
 
 
 def test_asha_judges_a_trial_whose_latest_check_dips_on_its_best():
@@ -25,3 +28,14 @@ def test_tpe_pbt_and_checkpoints_share_one_score():
     assert asha_spec.score_key == "best_valid_accuracy"
     assert search_algorithm(asha_spec, 1, []).metric == asha_spec.score_key
     assert scheduler(pbt_spec, max_epochs=4)._metric == pbt_spec.score_key
+
+
+@pytest.mark.parametrize("content, expected", [
+    ("trial,best_valid_accuracy,lr\nt1,0.9,1e-5\ncaf\xe9,0.8,2e-5\n".encode("cp1252"), "not UTF-8 text"),
+    (b"", "the file is empty"),
+    (b"trial,best_valid_accuracy\nt1,high\n", "column best_valid_accuracy holds a value that is not a number"),
+])
+def test_a_warm_start_file_gets_the_readers_one_line_errors(tmp_path, content, expected):
+    (tmp_path / "results.csv").write_bytes(content)
+    with pytest.raises(UserError, match=f"^--warm-start {tmp_path / 'results.csv'}: {expected}"):
+        warm_start_points(tmp_path, load_spec("imdb", profile=["smoke"]))

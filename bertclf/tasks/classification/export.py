@@ -8,6 +8,7 @@ from typing import List
 import torch
 from torch import nn
 
+from ...data.label_values import label_text
 from ..task import PortableForm
 
 
@@ -26,8 +27,8 @@ def class_probabilities(logits):
 def labelled_config(encoder_config, label_names):
     config = encoder_config.__class__.from_dict(encoder_config.to_dict())
     config.num_labels = len(label_names)
-    config.id2label = {i: str(name) for i, name in enumerate(label_names)}
-    config.label2id = {str(name): i for i, name in enumerate(label_names)}
+    config.id2label = {i: label_text(name) for i, name in enumerate(label_names)}
+    config.label2id = {label_text(name): i for i, name in enumerate(label_names)}
     return config
 
 

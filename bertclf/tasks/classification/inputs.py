@@ -3,11 +3,13 @@ encoder's features added); the test split tokenised as a saved model expects."""
 from dataclasses import dataclass, replace
 from typing import Dict, List, Optional
 
+import numpy as np
 import torch
 
 from ...data.columns import ColumnNames
 from ...data.examples import read_examples
 from ...data.file_rows import scan_examples
+from ...data.leaks import leak_note
 from ...data.splits import describe_test_data, encode_labels, load_splits, seeded_subset
 from ...feature_cache import FrozenEncoder, frozen_features
 from ...models.encoders import encoder_fingerprint
@@ -28,17 +30,21 @@ class ClassificationInputs:
     features: Optional[Dict[str, torch.Tensor]] = None  # boost: split -> [N, dim] fp16
     variant: Optional[tuple] = None  # boost: the (pooling, layers) of `features`
     encoder_id: Optional[str] = None  # boost: the fingerprint of the encoder weights that computed them
+    train_keys: Optional[np.ndarray] = None  # the train texts' hashes (data.leaks), to find them in a test file
 
     @property
     def splits(self):
         return [s for s in ("train", "valid") if s in self.tokens]
 
-    def check_test_file(self, path) -> None:
+    def check_test_file(self, path) -> List[str]:
         """A test file read as the model will read it (its columns, pairs, labels among train's): UserError if not.
-        Its labels are kept, not its texts (file_rows.scan_examples)."""
+        Its labels are kept, not its texts (file_rows.scan_examples). Returns the notes for the console (a
+        leak: test texts that are also train texts)."""
         examples = scan_examples(path, "test data", ColumnNames(**self.columns), need_pair=self.pairs,
                                  dataset=self.dataset)
         encode_labels(examples, self.label_names, "test data")
+        leak = None if self.train_keys is None else leak_note(self.train_keys, examples.keys, examples.rows, "test")
+        return [leak] if leak else []
 
 
 def prepare(config, tokenizer, log, streamed: bool = False) -> ClassificationInputs:
@@ -70,7 +76,8 @@ def prepare(config, tokenizer, log, streamed: bool = False) -> ClassificationInp
         labels={"train": torch.tensor(splits.train_labels), **({"valid": torch.tensor(splits.valid_labels)}
                                                               if "valid" in parts else {})},
         pad_id=tokenizer.pad_token_id if tokenizer.pad_token_id is not None else 0, description=description,
-        columns=ColumnNames.of(config).to_dict(), pairs=splits.train.paired, dataset=config.dataset)
+        columns=ColumnNames.of(config).to_dict(), pairs=splits.train.paired, dataset=config.dataset,
+        train_keys=splits.train_keys)
 
 
 def with_features(inputs: ClassificationInputs, config, encoder, device, bf16: bool, variants, log, progress=None):

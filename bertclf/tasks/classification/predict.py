@@ -7,7 +7,7 @@ import torch
 
 from ...batching import eval_batches, token_inputs
 from ...data.examples import read_examples
-from ...data.readers import format_of
+from ...data.readers import format_of, read_text
 from ...errors import UserError
 from ...inference import run_batches
 from ...tokenization import encode
@@ -46,15 +46,13 @@ def _inputs_to_predict(args, meta):
         raise UserError(f"--text_pair: {len(pairs)} given for {len(texts)} --text; give one per --text")
     if args.input:
         path = Path(args.input)
-        if not path.is_file():
-            raise UserError(f"--input {path}: no such file")
         if meta.get("pairs") or format_of(path) not in (".txt", ""):
             table = read_examples(path, "input", saved_columns(meta), need_labels=False,
                                   need_pair=meta.get("pairs", False))
             texts += table.texts
             pairs += table.pairs or []
         else:
-            texts += [line for line in path.read_text(encoding="utf-8").splitlines() if line.strip()]
+            texts += [line for line in read_text(path, "input").splitlines() if line.strip()]
     if not texts:
         raise UserError("--predict needs --text \"...\" or --input FILE")
     return texts, pairs or None

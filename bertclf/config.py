@@ -1,4 +1,4 @@
-"""One training run's options: the original's fourteen under their own names, plus what users expect."""
+"""One training run's options: Pytorch-BERT-Classification's fourteen under their own names, plus what users expect."""
 import argparse
 import dataclasses
 from dataclasses import dataclass, field
@@ -22,7 +22,7 @@ def bad_option(option: str, expected: str, value) -> None:
 
 @dataclass(frozen=True)
 class TrainConfig:
-    # the original's options (same names, same meaning; floats are floats and booleans are booleans)
+    # Pytorch-BERT-Classification's options (same names, same meaning; floats are floats and booleans are booleans)
     train_path: Optional[str] = None
     valid_path: Optional[str] = None
     text_column: Optional[str] = None
@@ -41,7 +41,7 @@ class TrainConfig:
     early_stop: int = -1
     batch_size: int = 16
     gradient_accumulation_steps: int = 1
-    # what the original lacked
+    # what Pytorch-BERT-Classification lacked
     task: str = "classification"
     metric: Optional[str] = None
     doc_stride: int = 128
@@ -201,9 +201,9 @@ HELPS = {
                   "none: --seed",
     "device": "auto | cpu | cuda | cuda:N",
     "num_workers": "processes that pad batches ahead of the model (0: in the training process)",
-    "pooling": "cls (pooled [CLS], as the original; the first token's hidden state for an encoder without a pooler: DistilBERT, ELECTRA, DeBERTa) | mean (mean of token vectors) | mean+max (both, concatenated)",
+    "pooling": "cls (pooled [CLS], as Pytorch-BERT-Classification; the first token's hidden state for an encoder without a pooler: DistilBERT, ELECTRA, DeBERTa) | mean (mean of token vectors) | mean+max (both, concatenated)",
     "layers": "last (the last layer) | last4 (the last four layers, pooled each and concatenated)",
-    "head": "linear (dropout + linear, as the original) | mlp (one hidden layer of 512 GELU units)",
+    "head": "linear (dropout + linear, as Pytorch-BERT-Classification) | mlp (one hidden layer of 512 GELU units)",
     "evals_per_epoch": "validation checks per epoch; each is reported, so a search can stop a run early",
     "degenerate_check": "stop a run whose valid score is still at chance, and loss not falling, at its first check after 25%% of training",
     "precision": "auto (bf16 autocast on CUDA and on CPUs with native bf16, else fp32) | bf16 | fp32",

@@ -41,7 +41,7 @@ class SearchOptions:
     force_cpu: bool = False
     num_cpus: Optional[int] = None
     dashboard_host: str = "127.0.0.1"
-    share_inputs: bool = True  # False: every trial tokenises and encodes for itself (the original's way)
+    share_inputs: bool = True  # False: every trial tokenises and encodes for itself (Pytorch-BERT-Classification's way)
     warm_start: Optional[str] = None
     refit: bool = False
     keep_checkpoints: bool = False  # False: trial checkpoints are deleted once the best model is exported

@@ -52,7 +52,7 @@ OPTIONS = [
                           help="how long to wait for a GPU before the trials (on a cluster, for the autoscaler; "
                                "default 600)")),
     (["--no-shared-inputs"], dict(dest="share_inputs", action="store_false",
-                                  help="every trial tokenises and computes boost features itself, as the original did "
+                                  help="every trial tokenises and computes boost features itself, as Pytorch-BERT-Classification did "
                                        "(for benchmarks; the default computes them once for the whole search)")),
     (["--dashboard-host"], dict(metavar="HOST", default="127.0.0.1",
                                 help="interface for the local Ray dashboard (default 127.0.0.1: this machine only)")),

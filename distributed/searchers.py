@@ -43,9 +43,9 @@ def search_algorithm(spec, concurrency: int, points: List[dict]):
     import optuna
     optuna.logging.set_verbosity(optuna.logging.WARNING)
     # TPE's start-up counts finished trials only, so up to concurrency - 1 more are drawn at random
-    # while it waits. Shrinking it by that (as before) left TPE modelling the whole space from one
-    # finished trial whenever as many trials were in flight as start-up trials; in the simulator that
-    # did worse than the spec's own count (bench/results/simulation/simulation_cluster_report.md).
+    # while it waits. Shrinking it by that would leave TPE modelling the whole space from one
+    # finished trial whenever as many trials are in flight as start-up trials; in the simulator that
+    # does worse than the spec's own count (bench/results/simulation/simulation_cluster_report.md).
     sampler = optuna.samplers.TPESampler(seed=spec.seed, n_startup_trials=spec.startup_trials, constant_liar=True)
     if spec.has_model_ranges:
         space = partial(_sample_per_model, spec)

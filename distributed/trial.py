@@ -139,7 +139,7 @@ def gpu_memory_probe():
 
 def own_inputs_or_shared(config, shared: Shared, run_id: str):
     """(config, inputs): the prepared inputs from the object store; with --no-shared-inputs (a benchmark
-    of the original's way) None, and the config with a cache of this run's own: the run reads, tokenises
+    of Pytorch-BERT-Classification's way) None, and the config with a cache of this run's own: the run reads, tokenises
     and encodes for itself."""
     if shared.inputs:
         return config, gathered(ray.get(shared.inputs_for(inputs_key(config))))

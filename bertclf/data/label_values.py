@@ -13,6 +13,7 @@ Parquet, a `datasets` folder): the one place that decides it.
   keep their spelling; a typed boolean reads as pandas writes it to a CSV (`True`, `False`).
 """
 import re
+from decimal import Decimal
 from typing import Iterable, List, Optional, Union
 
 import numpy as np
@@ -36,7 +37,10 @@ def label_value(value) -> Optional[Label]:
     text = str(value).strip()
     if not text:
         return None
-    return _number(float(text)) if PLAIN_NUMBER.fullmatch(text) else text
+    if not PLAIN_NUMBER.fullmatch(text):
+        return text
+    exact = Decimal(text)  # a whole number of any length stays exact: 17-digit ids must not merge
+    return int(exact) if exact == exact.to_integral_value() else float(exact)
 
 
 def _number(value: float) -> Union[int, float]:

@@ -30,7 +30,7 @@ def feature_size(model_config, pooling: str, layers: str) -> int:
 def pool(out, attention_mask, pooling: str, layers: str) -> torch.Tensor:
     """One vector per text from an encoder output (run with output_hidden_states for last4).
 
-    cls on the last layer is the pooled [CLS] output (tanh pooler), as the original had, or, for an
+    cls on the last layer is the pooled [CLS] output (tanh pooler), as Pytorch-BERT-Classification had, or, for an
     encoder without a pooler (DistilBERT, ELECTRA, DeBERTa), the first token's hidden state, which is
     what those families' own classification heads read; with last4 it is the first token's vector
     of each layer. mean and max skip padding."""

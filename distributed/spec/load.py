@@ -108,7 +108,7 @@ def apply(overrides: Sequence[Override]) -> Tuple[dict, Dict[str, Override], str
             raw = copy.deepcopy(o.value)
         else:
             raw = _set(raw, o, source)
-        origins.update({key: o for key in ([_root(o.key)] if o.key else o.value)})
+        origins.update({key: o for key in ([_root(o.key)] if o.key else o.value if isinstance(o.value, dict) else ())})
     return raw, origins, source
 
 
@@ -149,8 +149,8 @@ def resolve(overrides: Sequence[Override]) -> SearchSpec:
     """The frozen, validated spec the overrides make."""
     raw, origins, source = apply(overrides)
     if "mode" in raw:
-        raise UserError(f"{source}: mode: a spec's top-level mode (max) is now metric_mode; mode (finetune | boost "
-                        f"| frozen) belongs under space")
+        raise UserError(f"{source}: mode: not a top-level key; the metric's direction is metric_mode (max), and "
+                        f"mode (finetune | boost | frozen) belongs under space")
     unknown = [(origins[k].where(k)[0] if origins[k].origin == "--set" else source, k)
                for k in raw if k not in TOP_KEYS]
     if unknown:

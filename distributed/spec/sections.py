@@ -26,8 +26,8 @@ DISTRIBUTIONS = ("loguniform", "uniform", "int", "choice")
 # is Scheduler's default, and the pooling suited to each model is chosen when the model is known (plan.py).
 RECIPE = {"evals_per_epoch": 2, "degenerate_check": True, "truncation": "head+tail", "warmup_ratio": 0.1}
 PROFILES = ("cpu", "smoke")
-# metric_mode: whether the metric is maximised (Ray Tune's `mode`; renamed, since `mode` in a space is
-# finetune | boost | frozen); always max, accepted so that a spec may say so
+# metric_mode: whether the metric is maximised (Ray Tune's `mode`, named apart from `mode` in a space,
+# which is finetune | boost | frozen); always max, accepted so that a spec may say so
 TOP_KEYS = {f.name for f in dataclasses.fields(SearchSpec)} - {"task", "source", "recipe"} | {*PROFILES, "metric_mode"}
 
 

@@ -60,14 +60,15 @@ def test_a_cluster_keeps_every_trial_in_flight_unless_capped():
     """On a cluster (no --max-concurrent, no max_concurrent in the spec) every trial is in flight: the
     pending ones are the autoscaler's demand, and capping them at a quarter did worse on the simulator
     (bench/results/simulation/simulation_cluster_report.md); locally what the CPUs hold; an explicit cap wins."""
-    from dataclasses import replace
     from bert_hpo_distributed.plan import _concurrency
-    from bert_hpo_distributed.spec.load import load_spec
+    from bert_hpo_distributed.spec.load import flag_overrides, load_spec
     spec = load_spec("imdb", ["num_samples=128"], profile=["cpu"])
-    assert _concurrency(spec, use_gpu=False, local=False, cpus=2, explicit=None) == 128
-    assert _concurrency(spec, use_gpu=False, local=False, cpus=2, explicit=32) == 32
-    assert _concurrency(replace(spec, max_concurrent=50), use_gpu=False, local=False, cpus=2, explicit=None) == 50
-    assert _concurrency(spec, use_gpu=False, local=True, cpus=2, explicit=None) == 2  # one CPU per trial
+    assert _concurrency(spec, use_gpu=False, local=False, cpus=2) == 128
+    capped = load_spec("imdb", ["num_samples=128"], profile=["cpu"], flags=flag_overrides({"max_concurrent": 32}))
+    assert _concurrency(capped, use_gpu=False, local=False, cpus=2) == 32
+    in_spec = load_spec("imdb", ["num_samples=128", "max_concurrent=50"], profile=["cpu"])
+    assert _concurrency(in_spec, use_gpu=False, local=False, cpus=2) == 50
+    assert _concurrency(spec, use_gpu=False, local=True, cpus=2) == 2  # one CPU per trial
 
 
 def test_missing_data_gives_one_clear_line(tmp_path):

@@ -79,7 +79,7 @@ def test_mode_expands_to_the_two_booleans():
     ({"resources": {"gpus": 2}}, "resources.gpus: unknown key"),
     ({"dataset": "mnist"}, "dataset: expected one of imdb, korquad, nsmc"),
     ({"metric": "valid_f1"}, "metric/metric_mode: imdb is scored by valid_accuracy"),
-    ({"mode": "max"}, "top-level mode (max) is now metric_mode"),
+    ({"mode": "max"}, "mode: not a top-level key; the metric's direction is metric_mode"),
     # options that decide the validation examples: trials would be ranked on different sets
     ({"space": {"seed": {"choice": [1, 2]}}}, "space.seed: decides which examples are validated on"),
     ({"space": {"valid_fraction": {"uniform": [0.1, 0.2]}}}, "space.valid_fraction: decides which examples"),
@@ -96,6 +96,13 @@ def test_bad_spaces_name_file_key_and_expectation(tmp_path, change, message):
     with pytest.raises(UserError) as e:
         load_spec(path)
     assert path in str(e.value) and message in str(e.value)
+
+
+@pytest.mark.parametrize("section, value", [("cpu", 3), ("smoke", "fast"), ("cpu", [1, 2])])
+def test_a_profile_section_that_is_not_a_mapping_is_one_error_in_that_profile(tmp_path, section, value):
+    path = write(tmp_path, {**MINIMAL, section: value})
+    with pytest.raises(UserError, match=f"{section}: expected a mapping of overrides"):
+        load_spec(path, profile=[section])
 
 
 def test_unknown_search_name_lists_the_known_ones():

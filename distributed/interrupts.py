@@ -58,7 +58,8 @@ def _handle(number, frame):
     if first and _tune_running.is_set():
         os.kill(os.getpid(), signal.SIGUSR1)  # Tune stops the trials and saves its state, then fit returns
         return
-    raise Interrupted()
+    # where the search knows more (how many trials ran), it says so: interrupts.kept, search.fit
+    raise Interrupted("the finished trials are kept")
 
 
 @contextmanager
@@ -87,7 +88,7 @@ def deferred():
         _deferring.clear()
         install()
     if len(_received) > arrived:
-        raise Interrupted()
+        raise Interrupted("as Ray shut down after the search: its outputs are written")
 
 
 @contextmanager
@@ -106,7 +107,7 @@ def received() -> bool:
 def check() -> None:
     """Raise Interrupted if a signal arrived (one that stopped a Tuner, which then returned)."""
     if _received:
-        raise Interrupted()
+        raise Interrupted("the finished trials are kept")
 
 
 def exit_code() -> int:

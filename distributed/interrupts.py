@@ -34,10 +34,31 @@ class Interrupted(KeyboardInterrupt):
     after Ctrl-C cleans up after SIGTERM and SIGHUP too; its text says what was kept."""
 
 
+_before = {}  # what start() found: the handlers and TUNE_DISABLE_SIGINT_HANDLER, for finish()
+
+
 def start() -> None:
-    """A search begins: no signal seen yet (an earlier search in this process may have seen one)."""
+    """A search begins: no signal seen yet (an earlier search in this process may have seen one);
+    the caller's handlers and Tune's setting are kept for finish()."""
     _received.clear()
+    if threading.current_thread() is threading.main_thread():
+        _before.update({number: signal.getsignal(number) for number in SIGNALS},
+                       env=os.environ.get("TUNE_DISABLE_SIGINT_HANDLER"))
     install()
+
+
+def finish() -> None:
+    """The search has ended: the handlers and TUNE_DISABLE_SIGINT_HANDLER are the caller's again."""
+    if not _before:
+        return
+    env = _before.pop("env")
+    if env is None:
+        os.environ.pop("TUNE_DISABLE_SIGINT_HANDLER", None)
+    else:
+        os.environ["TUNE_DISABLE_SIGINT_HANDLER"] = env
+    for number, handler in _before.items():
+        signal.signal(number, handler)
+    _before.clear()
 
 
 def install() -> None:

@@ -81,6 +81,7 @@ def run_search(opts: SearchOptions) -> dict:
                 ray_session.stop(ray_started)
         finally:  # a shutdown that fails still frees the folder for the next command
             search_lock.release()
+            interrupts.finish()  # the caller's signal handlers again
     summary["seconds"] = {"inputs": input_seconds, "trials": trial_seconds,
                           "total": time.perf_counter() - started}
     return summary

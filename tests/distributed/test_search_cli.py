@@ -31,7 +31,8 @@ def test_an_interruption_without_text_still_says_what_was_kept(monkeypatch, caps
 
 def test_each_interruption_of_the_search_says_what_was_kept():
     from bert_hpo_distributed import interrupts
-    interrupts._received[:] = [2]
+    interrupts.start()
+    interrupts._received.append(2)
     try:
         with pytest.raises(interrupts.Interrupted, match="the finished trials are kept"):
             interrupts.check()
@@ -40,3 +41,4 @@ def test_each_interruption_of_the_search_says_what_was_kept():
                 interrupts._received.append(15)
     finally:
         interrupts._received.clear()
+        interrupts.finish()

@@ -20,6 +20,7 @@ was deleted is run again: search.fit).
 """
 import os
 import signal
+import sys
 import threading
 from contextlib import contextmanager
 
@@ -99,8 +100,11 @@ def stopping_tune():
 @contextmanager
 def deferred():
     """Around Ray's shutdown: a signal is noted, not raised (a shutdown cut short leaves Ray's
-    processes behind), and raised once the block has ended, unless the search is ending already; the
-    handler is installed again afterwards, for the shutdown resets SIGTERM to its default action."""
+    processes behind), and raised once the block has ended, unless the search is ending already (an
+    exception on its way out, as in a finally: it says what happened, and the exit status is still
+    the signal's); the handler is installed again afterwards, for the shutdown resets SIGTERM to its
+    default action."""
+    ending = sys.exc_info()[0] is not None
     arrived = len(_received)
     _deferring.set()
     try:
@@ -108,7 +112,7 @@ def deferred():
     finally:
         _deferring.clear()
         install()
-    if len(_received) > arrived:
+    if len(_received) > arrived and not ending:
         raise Interrupted("as Ray shut down after the search: its outputs are written")
 
 

@@ -164,3 +164,19 @@ def test_after_a_search_the_callers_handlers_and_tune_setting_are_back(tmp_path,
     for number, handler in before.items():  # the suite's own handlers, whatever happened above
         signal.signal(number, handler)
     assert after == before and not leaked
+
+
+def test_a_signal_during_the_shutdown_leaves_the_error_that_ends_the_search():
+    """A full disk (or a bad input) already on its way out is what the search says, not the signal."""
+    interrupts.start()
+    try:
+        with pytest.raises(OSError, match="No space left"):
+            try:
+                raise OSError(28, "No space left on device")
+            finally:
+                with interrupts.deferred():
+                    interrupts._handle(signal.SIGTERM, None)
+        assert interrupts.received()
+    finally:
+        interrupts._received.clear()
+        interrupts.finish()

@@ -7,7 +7,7 @@ Three owners compete for these signals, and the search's handler wins each time:
   134): install() again after Ray starts.
 - Ray Tune installs its own SIGINT handler in every Tuner.fit and leaves it there afterwards (ray
   issue 37737), so that a later Ctrl-C (test scoring, export, refit) only sets a flag nobody reads.
-  install() sets TUNE_DISABLE_SIGINT_HANDLER, so Tune installs none; while a Tuner runs
+  install() sets TUNE_DISABLE_SIGINT_HANDLER (ray_compat), so Tune installs none; while a Tuner runs
   (stopping_tune), the first signal of any kind is passed to Tune's other stop signal, SIGUSR1:
   Tune stops the trials in flight and saves the experiment state, as it does for its own Ctrl-C.
 - A second signal, or any signal outside a Tuner, raises Interrupted where the search is.
@@ -23,6 +23,8 @@ import signal
 import sys
 import threading
 from contextlib import contextmanager
+
+from . import ray_compat
 
 SIGNALS = (signal.SIGINT, signal.SIGTERM, signal.SIGHUP)
 _received = []  # the signals received, first first
@@ -44,7 +46,7 @@ def start() -> None:
     _received.clear()
     if threading.current_thread() is threading.main_thread():
         _before.update({number: signal.getsignal(number) for number in SIGNALS},
-                       env=os.environ.get("TUNE_DISABLE_SIGINT_HANDLER"))
+                       tune=ray_compat.tune_sigint_setting())
     install()
 
 
@@ -52,11 +54,7 @@ def finish() -> None:
     """The search has ended: the handlers and TUNE_DISABLE_SIGINT_HANDLER are the caller's again."""
     if not _before:
         return
-    env = _before.pop("env")
-    if env is None:
-        os.environ.pop("TUNE_DISABLE_SIGINT_HANDLER", None)
-    else:
-        os.environ["TUNE_DISABLE_SIGINT_HANDLER"] = env
+    ray_compat.restore_tune_sigint(_before.pop("tune"))
     for number, handler in _before.items():
         signal.signal(number, handler)
     _before.clear()
@@ -67,7 +65,7 @@ def install() -> None:
     thread: elsewhere, as in a test's thread, nothing is changed)."""
     if threading.current_thread() is not threading.main_thread():
         return
-    os.environ["TUNE_DISABLE_SIGINT_HANDLER"] = "1"
+    ray_compat.keep_tune_off_sigint()
     for number in SIGNALS:
         signal.signal(number, _handle)
 
@@ -78,7 +76,7 @@ def _handle(number, frame):
     if _deferring.is_set():
         return
     if first and _tune_running.is_set():
-        os.kill(os.getpid(), signal.SIGUSR1)  # Tune stops the trials and saves its state, then fit returns
+        os.kill(os.getpid(), ray_compat.TUNE_STOP_SIGNAL)  # Tune stops the trials and saves its state, then fit returns
         return
     # where the search knows more (how many trials ran), it says so: interrupts.kept, search.fit
     raise Interrupted("the finished trials are kept")

@@ -75,6 +75,7 @@ def one_on_workers(csv_path: str, max_length: int, cpus: int) -> dict:
     import ray
     import torch
     from bert_hpo_distributed.shared import Shared
+    from bert_hpo_distributed import ray_compat
     from bert_hpo_distributed.worker_tokens import tokenise_on_workers, wait_for_workers
     from bertclf.models.encoders import resolve_model
     from bertclf.inputs import prepare_inputs, tokens_key
@@ -87,7 +88,7 @@ def one_on_workers(csv_path: str, max_length: int, cpus: int) -> dict:
     rss_scan_gb = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 2**20
     for attempt in range(5):  # on a loaded machine Ray's node may miss its fixed 30 s start-up window: again
         try:
-            ray.init(num_cpus=cpus, include_dashboard=False, _node_ip_address="127.0.0.1", log_to_driver=False)
+            ray.init(num_cpus=cpus, include_dashboard=False, **ray_compat.local_init_options(), log_to_driver=False)
             break
         except Exception as e:  # noqa: BLE001  (Ray raises a bare Exception for it)
             ray.shutdown()
@@ -110,7 +111,8 @@ def share(inputs) -> dict:
     """Seconds to put the inputs into Ray's object store and to get them in a task on the same node."""
     import pickle
     import ray
-    ray.init(num_cpus=1, include_dashboard=False, _node_ip_address="127.0.0.1", log_to_driver=False)
+    from bert_hpo_distributed import ray_compat
+    ray.init(num_cpus=1, include_dashboard=False, **ray_compat.local_init_options(), log_to_driver=False)
     try:
         started = time.perf_counter()
         ref = ray.put(inputs)

@@ -133,7 +133,7 @@ def overhead(files: dict, model: str, out: Path, cpu: bool):
 
     import ray
     from ray import tune
-    from bert_hpo_distributed import ray_session
+    from bert_hpo_distributed import ray_session, search_lock
     from bert_hpo_distributed.plan import make_plan
     from bert_hpo_distributed.inputs import prepare, search_configs, share
     from bert_hpo_distributed.search import say
@@ -167,6 +167,7 @@ def overhead(files: dict, model: str, out: Path, cpu: bool):
         ray_session.stop(started_ray)
         if ray.is_initialized():
             ray.shutdown()
+        search_lock.release()  # the plan took the search's lock, as a search does
 
 
 def main():

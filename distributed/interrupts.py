@@ -7,7 +7,7 @@ Three owners compete for these signals, and the search's handler wins each time:
   134): install() again after Ray starts.
 - Ray Tune installs its own SIGINT handler in every Tuner.fit and leaves it there afterwards (ray
   issue 37737), so that a later Ctrl-C (test scoring, export, refit) only sets a flag nobody reads.
-  install() sets TUNE_DISABLE_SIGINT_HANDLER, so Tune installs none; while a Tuner runs
+  install() sets TUNE_DISABLE_SIGINT_HANDLER (ray_compat), so Tune installs none; while a Tuner runs
   (stopping_tune), the first signal of any kind is passed to Tune's other stop signal, SIGUSR1:
   Tune stops the trials in flight and saves the experiment state, as it does for its own Ctrl-C.
 - A second signal, or any signal outside a Tuner, raises Interrupted where the search is.
@@ -20,8 +20,11 @@ was deleted is run again: search.fit).
 """
 import os
 import signal
+import sys
 import threading
 from contextlib import contextmanager
+
+from . import ray_compat
 
 SIGNALS = (signal.SIGINT, signal.SIGTERM, signal.SIGHUP)
 _received = []  # the signals received, first first
@@ -34,10 +37,27 @@ class Interrupted(KeyboardInterrupt):
     after Ctrl-C cleans up after SIGTERM and SIGHUP too; its text says what was kept."""
 
 
+_before = {}  # what start() found: the handlers and TUNE_DISABLE_SIGINT_HANDLER, for finish()
+
+
 def start() -> None:
-    """A search begins: no signal seen yet (an earlier search in this process may have seen one)."""
+    """A search begins: no signal seen yet (an earlier search in this process may have seen one);
+    the caller's handlers and Tune's setting are kept for finish()."""
     _received.clear()
+    if threading.current_thread() is threading.main_thread():
+        _before.update({number: signal.getsignal(number) for number in SIGNALS},
+                       tune=ray_compat.tune_sigint_setting())
     install()
+
+
+def finish() -> None:
+    """The search has ended: the handlers and TUNE_DISABLE_SIGINT_HANDLER are the caller's again."""
+    if not _before:
+        return
+    ray_compat.restore_tune_sigint(_before.pop("tune"))
+    for number, handler in _before.items():
+        signal.signal(number, handler)
+    _before.clear()
 
 
 def install() -> None:
@@ -45,7 +65,7 @@ def install() -> None:
     thread: elsewhere, as in a test's thread, nothing is changed)."""
     if threading.current_thread() is not threading.main_thread():
         return
-    os.environ["TUNE_DISABLE_SIGINT_HANDLER"] = "1"
+    ray_compat.keep_tune_off_sigint()
     for number in SIGNALS:
         signal.signal(number, _handle)
 
@@ -56,9 +76,10 @@ def _handle(number, frame):
     if _deferring.is_set():
         return
     if first and _tune_running.is_set():
-        os.kill(os.getpid(), signal.SIGUSR1)  # Tune stops the trials and saves its state, then fit returns
+        os.kill(os.getpid(), ray_compat.TUNE_STOP_SIGNAL)  # Tune stops the trials and saves its state, then fit returns
         return
-    raise Interrupted()
+    # where the search knows more (how many trials ran), it says so: interrupts.kept, search.fit
+    raise Interrupted("the finished trials are kept")
 
 
 @contextmanager
@@ -77,8 +98,11 @@ def stopping_tune():
 @contextmanager
 def deferred():
     """Around Ray's shutdown: a signal is noted, not raised (a shutdown cut short leaves Ray's
-    processes behind), and raised once the block has ended, unless the search is ending already; the
-    handler is installed again afterwards, for the shutdown resets SIGTERM to its default action."""
+    processes behind), and raised once the block has ended, unless the search is ending already (an
+    exception on its way out, as in a finally: it says what happened, and the exit status is still
+    the signal's); the handler is installed again afterwards, for the shutdown resets SIGTERM to its
+    default action."""
+    ending = sys.exc_info()[0] is not None
     arrived = len(_received)
     _deferring.set()
     try:
@@ -86,8 +110,8 @@ def deferred():
     finally:
         _deferring.clear()
         install()
-    if len(_received) > arrived:
-        raise Interrupted()
+    if len(_received) > arrived and not ending:
+        raise Interrupted("as Ray shut down after the search: its outputs are written")
 
 
 @contextmanager
@@ -106,7 +130,7 @@ def received() -> bool:
 def check() -> None:
     """Raise Interrupted if a signal arrived (one that stopped a Tuner, which then returned)."""
     if _received:
-        raise Interrupted()
+        raise Interrupted("the finished trials are kept")
 
 
 def exit_code() -> int:

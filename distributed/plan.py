@@ -16,7 +16,7 @@ from bertclf.smoke import smoke_data
 from bertclf.tasks.qa.squad import split_dev
 from bertclf.tasks import task_named
 
-from .search_lock import hold
+from .search_lock import holding
 from .search_record import read_record
 from .spec.bind import Model, bind
 from .spec.load import Override, flag_overrides, resolve, search_name, spec_overrides
@@ -97,7 +97,8 @@ def check_options(opts: SearchOptions) -> None:
 
 def make_plan(opts: SearchOptions, say, created: list) -> Plan:
     """The search's plan, everything checked; `created` gets the local folders (output, storage) that
-    did not exist yet, as soon as they are known, so that an interrupted start can remove them."""
+    did not exist yet, as soon as they are known, so that an interrupted start can remove them. The
+    plan holds the search's lock (search_lock) until search_lock.release(), or frees it when it fails."""
     check_options(opts)
     notes = []
     use_gpu, profile = _profile(opts, notes)
@@ -106,11 +107,11 @@ def make_plan(opts: SearchOptions, say, created: list) -> Plan:
     out_dir, storage, experiment = _places(opts, name, notes)
     spec = resolve(overrides + _resumed_count(opts, overrides, storage, out_dir))
     local = [out_dir] + ([] if storage.startswith(URI_SCHEMES) else [Path(storage)])
-    hold(name, local, notes)  # before the folder is looked at: the same command twice runs once
-    _check_resume(opts, experiment)
-    created += [folder for folder in dict.fromkeys(local) if not folder.exists()]
-    files, data_note = _data(opts, spec, out_dir)
-    spec, models = bind(spec, _data_options(opts, spec, files, out_dir), say)
+    with holding(name, local, notes):  # before the folder is looked at: the same command twice runs once
+        _check_resume(opts, experiment)
+        created += [folder for folder in dict.fromkeys(local) if not folder.exists()]
+        files, data_note = _data(opts, spec, out_dir)
+        spec, models = bind(spec, _data_options(opts, spec, files, out_dir), say)
     notes += [f"model: {bert_name} from {model.why}" if not opts.smoke_test
               else "model: a tiny BERT built for the smoke test" for bert_name, model in models.items()]
     notes.append(recipe_line(spec, models))

@@ -6,6 +6,8 @@ them no longer holds. The rest of distributed/ uses Ray's public API and this mo
 Each hook names the Ray internals it reads and the Ray release it was checked against
 (pyproject.toml pins ray to the range the suite passed on). Ray is imported inside the functions:
 importing this module starts nothing and costs nothing before Ray is needed."""
+import os
+import signal
 from typing import Optional
 
 
@@ -116,3 +118,41 @@ def short_pbt_state_repr() -> None:
     ray.tune.schedulers.pbt._PBTTrialState. Checked against ray 2.60."""
     from ray.tune.schedulers.pbt import _PBTTrialState
     _PBTTrialState.__repr__ = lambda self: "_PBTTrialState"
+
+
+def local_init_options() -> dict:
+    """ray.init's options that keep a local Ray on the loopback address (its node, ports and
+    dashboard), where otherwise it advertises the machine's interface address. Ray: ray.init's private
+    keyword _node_ip_address. Checked against ray 2.60."""
+    return {"_node_ip_address": "127.0.0.1"}
+
+
+TUNE_STOP_SIGNAL = signal.SIGUSR1  # Tune's own stop: it stops the trials and saves its state, as for Ctrl-C
+
+
+def keep_tune_off_sigint() -> None:
+    """Tune installs no SIGINT handler in later Tuner.fit calls (it leaves its handler installed after
+    fit: ray-project/ray#37737), while it still stops on TUNE_STOP_SIGNAL. Ray: the environment variable
+    TUNE_DISABLE_SIGINT_HANDLER and the SIGUSR1 handler, both read by ray.tune.tune._setup_signal_catching.
+    Checked against ray 2.60."""
+    os.environ["TUNE_DISABLE_SIGINT_HANDLER"] = "1"
+
+
+def tune_sigint_setting() -> Optional[str]:
+    """The value keep_tune_off_sigint replaces (None: unset), for restore_tune_sigint."""
+    return os.environ.get("TUNE_DISABLE_SIGINT_HANDLER")
+
+
+def restore_tune_sigint(value: Optional[str]) -> None:
+    if value is None:
+        os.environ.pop("TUNE_DISABLE_SIGINT_HANDLER", None)
+    else:
+        os.environ["TUNE_DISABLE_SIGINT_HANDLER"] = value
+
+
+def old_console_flow() -> None:
+    """Tune's older console output, which prints no banner at verbosity 0 and adds its own trial
+    console callback only when the run has none (budget.ReportsStartedTrials). Ray: the environment
+    variable RAY_AIR_NEW_OUTPUT=0, read by ray.tune.experimental.output.get_air_verbosity. Checked
+    against ray 2.60."""
+    os.environ["RAY_AIR_NEW_OUTPUT"] = "0"

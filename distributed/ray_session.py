@@ -40,7 +40,7 @@ def quiet(verbose: bool) -> None:
     for name in ("ray.tune", "ray.train", "ray.data"):
         logging.getLogger(name).setLevel(level)
     if not verbose:  # Tune's newer console output prints its banner even at verbosity 0
-        os.environ["RAY_AIR_NEW_OUTPUT"] = "0"
+        ray_compat.old_console_flow()
 
 
 def start(address=None, num_cpus=None, dashboard_host="127.0.0.1", verbose=False,
@@ -59,7 +59,7 @@ def start(address=None, num_cpus=None, dashboard_host="127.0.0.1", verbose=False
     # The dashboard process also reaps the worker groups of trials that ASHA stops early;
     # without it a stopped TorchTrainer trial's reservation leaked (tested in tests/distributed/test_search.py).
     ray.init(num_cpus=num_cpus, include_dashboard=True, dashboard_host=dashboard_host,
-             _node_ip_address="127.0.0.1", log_to_driver=verbose, logging_level=level,
+             **ray_compat.local_init_options(), log_to_driver=verbose, logging_level=level,
              runtime_env=worker_environment())
     watch_raylet(resume_hint)
     return True

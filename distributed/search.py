@@ -72,13 +72,16 @@ def run_search(opts: SearchOptions) -> dict:
             if plan.spec.refit:
                 refit_and_score(plan, outputs, shared, say)
             summary = outputs.summary(plan.spec.metric)
+        summary["disk"] = tidy_storage(plan.out_dir, plan.storage, opts.keep_checkpoints)  # the lock still held
     except Exception as error:  # a full disk anywhere is one line naming the folder, not a traceback
         raise space.told(error, places)
     finally:
-        with interrupts.deferred():  # Ray's shutdown is not cut short, and resets SIGTERM
-            ray_session.stop(ray_started)
+        try:
+            with interrupts.deferred():  # Ray's shutdown is not cut short, and resets SIGTERM
+                ray_session.stop(ray_started)
+        finally:  # a shutdown that fails still frees the folder for the next command
             search_lock.release()
-    summary["disk"] = tidy_storage(plan.out_dir, plan.storage, opts.keep_checkpoints)
+            interrupts.finish()  # the caller's signal handlers again
     summary["seconds"] = {"inputs": input_seconds, "trials": trial_seconds,
                           "total": time.perf_counter() - started}
     return summary

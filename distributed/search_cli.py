@@ -108,7 +108,7 @@ def run(args: argparse.Namespace) -> int:
         print(f"interrupted {e}", file=sys.stderr)
         return exit_code()
     except (KeyboardInterrupt, SearchInterrupted) as e:
-        print(f"interrupted: {e or 'finished trials are kept'}; run the same command with --resume", file=sys.stderr)
+        print(f"interrupted: {str(e) or 'the finished trials are kept'}; run the same command with --resume", file=sys.stderr)
         return exit_code()
     statuses = ", ".join(f"{n} {s}" for s, n in sorted(summary["statuses"].items()))
     say(f"done in {summary['seconds']['total']:.0f} s: {summary['trials']} trials ({statuses})")

@@ -19,6 +19,7 @@ import json
 import os
 import socket
 import time
+from contextlib import contextmanager
 from pathlib import Path
 from typing import List, Optional
 
@@ -39,6 +40,18 @@ def hold(name: str, folders, notes: list) -> None:
     lock taken over."""
     for folder in dict.fromkeys(str(f) for f in folders if "://" not in str(f)):
         _take(name, lock_path(folder), notes)
+
+
+@contextmanager
+def holding(name: str, folders, notes: list):
+    """hold() for a search's preparation: the locks outlive the block, unless it raises (a search that
+    fails before it runs frees its folders at once)."""
+    hold(name, folders, notes)
+    try:
+        yield
+    except BaseException:
+        release()
+        raise
 
 
 def _take(name: str, path: Path, notes: list) -> None:

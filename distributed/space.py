@@ -5,7 +5,7 @@ A search's checkpoints are most of what it writes, and every trial keeps its bes
 best model is exported (disk.tidy_storage deletes them at the end), so the peak is every trial's kept
 checkpoints at once. A checkpoint's size follows from the model's parameter count and the mode:
 a fine-tuned trial saves the encoder's weights and AdamW's two moments for each (4 + 8 bytes a
-parameter; bench/results/checkpoint_cost.json measured 9 a parameter for bert-base), a boost trial
+parameter; bench/results/checkpoint_cost/checkpoint_cost.json measured 9 a parameter for bert-base), a boost trial
 only its head on the frozen features. The estimate takes the larger where the space holds both
 modes, so it is an upper bound: a search is refused when it exceeds the free space, and warned when
 it takes more than half of it.
@@ -21,6 +21,7 @@ without running those again).
 """
 import errno
 import os
+import pickle
 import re
 import shutil
 from dataclasses import dataclass
@@ -40,6 +41,9 @@ ADAM_MOMENTS = 2
 WARN_SHARE = 0.5  # warn when the estimate takes more than this share of the free space
 ENOSPC_TEXT = os.strerror(errno.ENOSPC)  # 'No space left on device'
 FULL_BELOW = 64 * 1024  # bytes free under which a folder counts as full once the trials have ended
+# what a full disk raises when it shows only as what it broke (Tune reading back a file it cut short);
+# the search's own errors (a bad input, a search finished or interrupted) say what they are
+BROKEN_BY_FULL_DISK = (OSError, EOFError, pickle.UnpicklingError)
 
 
 class DiskFull(Exception):
@@ -116,8 +120,8 @@ def check_space(needs_: List[Need], say, free=shutil.disk_usage) -> None:
 
 
 def told(error: BaseException, places: List[str], kept: bool = True) -> BaseException:
-    """DiskFull when `error` (or what it was raised from, or a trial's error text) is ENOSPC, else
-    `error` itself. places: the search's folders, the one with the least free space named when the
+    """DiskFull when `error` (or what it was raised from, or a trial's error text) is ENOSPC, or is
+    what a full disk breaks (BROKEN_BY_FULL_DISK) while a folder of `places` is full; else `error` itself. places: the search's folders, the one with the least free space named when the
     error does not say which file it was; kept: whether the search keeps what it did (False: a search
     that had not started its trials, whose folders are removed)."""
     seen = error
@@ -128,7 +132,7 @@ def told(error: BaseException, places: List[str], kept: bool = True) -> BaseExce
             found = re.search(rf"{ENOSPC_TEXT}: '([^']+)'", str(seen))
             return disk_full(found.group(1) if found else None, places, kept)
         seen = seen.__cause__ or seen.__context__
-    full = _full(places)  # what a full disk broke may be all the error says (a cut-short file read back)
+    full = _full(places) if isinstance(error, BROKEN_BY_FULL_DISK) else None
     return disk_full(None, [full], kept) if full else error
 
 

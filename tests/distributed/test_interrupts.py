@@ -144,3 +144,39 @@ def test_a_signal_during_rays_shutdown_is_raised_once_it_is_over(monkeypatch):
         for number, handler in previous.items():
             signal.signal(number, handler)
         os.environ.pop("TUNE_DISABLE_SIGINT_HANDLER", None)
+
+
+def test_after_a_search_the_callers_handlers_and_tune_setting_are_back(tmp_path, monkeypatch):
+    """start() installs the search's handlers; once run_search returns, a SIGTERM to the caller is the
+    caller's again and Tune installs its own SIGINT handler again."""
+    from bert_hpo_distributed import search
+    from bertclf.errors import UserError
+
+    def bad_plan(opts, say, created):
+        raise UserError("a bad spec")
+    monkeypatch.setattr(search, "make_plan", bad_plan)
+    monkeypatch.delenv("TUNE_DISABLE_SIGINT_HANDLER", raising=False)
+    before = {number: signal.getsignal(number) for number in interrupts.SIGNALS}
+    with pytest.raises(UserError):
+        search.run_search(search.SearchOptions(search="imdb"))
+    after = {number: signal.getsignal(number) for number in interrupts.SIGNALS}
+    leaked = "TUNE_DISABLE_SIGINT_HANDLER" in os.environ
+    for number, handler in before.items():  # the suite's own handlers, whatever happened above
+        signal.signal(number, handler)
+    assert after == before and not leaked
+
+
+def test_a_signal_during_the_shutdown_leaves_the_error_that_ends_the_search():
+    """A full disk (or a bad input) already on its way out is what the search says, not the signal."""
+    interrupts.start()
+    try:
+        with pytest.raises(OSError, match="No space left"):
+            try:
+                raise OSError(28, "No space left on device")
+            finally:
+                with interrupts.deferred():
+                    interrupts._handle(signal.SIGTERM, None)
+        assert interrupts.received()
+    finally:
+        interrupts._received.clear()
+        interrupts.finish()

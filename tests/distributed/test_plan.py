@@ -4,10 +4,18 @@ import pytest
 
 from bertclf.errors import UserError
 from bertclf.models.tiny_model import build_tiny_model
+from bert_hpo_distributed import search_lock
 from bert_hpo_distributed.inputs import search_configs, tokenise
 from bert_hpo_distributed.plan import SearchOptions, make_plan
 from bert_hpo_distributed.spec.load import load_spec
 from tests.helpers import sentiment_rows, write_csv
+
+
+@pytest.fixture(autouse=True)
+def released():
+    """A plan holds its search's lock until the search releases it: here each test does."""
+    yield
+    search_lock.release()
 
 
 def test_a_smoke_test_stands_one_tiny_bert_in_for_every_searched_model(tmp_path):
@@ -76,14 +84,12 @@ def test_max_concurrent_is_taken_as_given_however_set_and_else_what_the_cpus_hol
 
 
 def test_a_trials_folder_without_a_saved_state_is_named_not_resumed(tmp_path):
-    """What a disk that filled as the Tuner was made can leave: neither the command nor --resume loops."""
-    from bert_hpo_distributed import search_lock
+    """What a disk that filled as the Tuner was made can leave: neither the command nor --resume loops;
+    the refused plan leaves its folder's lock free."""
     trials = tmp_path / "out" / "imdb-smoke" / "trials"
     trials.mkdir(parents=True)
-    try:
-        for resume in (False, True):
-            with pytest.raises(UserError, match=f"{trials} holds a search that saved no state to resume"):
-                make_plan(SearchOptions(search="imdb", smoke_test=True, resume=resume, output_dir=str(tmp_path / "out")),
-                          lambda message: None, [])
-    finally:
-        search_lock.release()
+    for resume in (False, True):
+        with pytest.raises(UserError, match=f"{trials} holds a search that saved no state to resume"):
+            make_plan(SearchOptions(search="imdb", smoke_test=True, resume=resume, output_dir=str(tmp_path / "out")),
+                      lambda message: None, [])
+        assert not search_lock._held and not search_lock.lock_path(trials.parent).exists()

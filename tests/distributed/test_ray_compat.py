@@ -207,7 +207,7 @@ def test_in_a_running_ray_and_trial_the_hooks_answer(tmp_path):
     """One local Ray: the raylet this driver started, and a Tune trial's own session."""
     import ray
     from ray import tune
-    ray.init(num_cpus=1, include_dashboard=False, _node_ip_address="127.0.0.1", log_to_driver=False)
+    ray.init(num_cpus=1, include_dashboard=False, **ray_compat.local_init_options(), log_to_driver=False)
     try:
         raylet = ray_compat.raylet_process()
         assert raylet.poll() is None and "raylet" in " ".join(raylet.args)
@@ -226,3 +226,43 @@ def test_in_a_running_ray_and_trial_the_hooks_answer(tmp_path):
         assert "hooks" in metrics["folder"] and Path(metrics["folder"]).is_dir()
     finally:
         ray.shutdown()
+
+
+def test_ray_init_still_takes_the_node_address_that_keeps_a_local_ray_on_loopback():
+    import ray
+    from ray._private import worker
+    assert set(ray_compat.local_init_options()) == {"_node_ip_address"}
+    source = inspect.getsource(worker.init)
+    assert 'kwargs.pop("_node_ip_address"' in source and "resolve_ip_for_localhost(_node_ip_address)" in source
+    assert ray.init is worker.init
+
+
+def test_tune_still_skips_its_sigint_handler_on_the_variable_and_stops_on_sigusr1():
+    """interrupts relies on both: Tune installs no SIGINT handler while TUNE_DISABLE_SIGINT_HANDLER is
+    set, and installs its stop handler on TUNE_STOP_SIGNAL all the same."""
+    import signal
+    from ray.tune import tune
+    source = inspect.getsource(tune._setup_signal_catching)
+    assert 'os.getenv("TUNE_DISABLE_SIGINT_HANDLER", "0")' in source
+    assert "signal.signal(signal.SIGUSR1, signal_interrupt_tune_run)" in source
+    assert ray_compat.TUNE_STOP_SIGNAL == signal.SIGUSR1
+    if threading.current_thread() is threading.main_thread():
+        before = {n: signal.getsignal(n) for n in (signal.SIGINT, signal.SIGUSR1)}
+        saved = ray_compat.tune_sigint_setting()
+        try:
+            ray_compat.keep_tune_off_sigint()
+            tune._setup_signal_catching()
+            assert signal.getsignal(signal.SIGINT) is before[signal.SIGINT]
+            assert signal.getsignal(signal.SIGUSR1) is not before[signal.SIGUSR1]
+        finally:
+            ray_compat.restore_tune_sigint(saved)
+            for number, handler in before.items():
+                signal.signal(number, handler)
+
+
+def test_tune_still_reads_the_variable_that_picks_its_older_console_flow(monkeypatch):
+    from ray.tune.experimental.output import get_air_verbosity
+    monkeypatch.setenv("RAY_AIR_NEW_OUTPUT", "1")  # restored after the test, whatever the hook writes
+    assert get_air_verbosity(0) is not None
+    ray_compat.old_console_flow()
+    assert get_air_verbosity(0) is None and get_air_verbosity(2) is None

@@ -83,9 +83,10 @@ def test_missing_data_gives_one_clear_line(tmp_path):
 def local_ray():
     """One local Ray for this module's in-process tests (starting one costs seconds), stopped after the last."""
     import ray
+    from bert_hpo_distributed import ray_compat
     os.environ["RAY_ENABLE_WINDOWS_OR_OSX_CLUSTER"] = "0"
     ray.init(num_cpus=2, include_dashboard=True, dashboard_host="127.0.0.1",
-             _node_ip_address="127.0.0.1", log_to_driver=False)
+             **ray_compat.local_init_options(), log_to_driver=False)
     try:
         yield ray
     finally:

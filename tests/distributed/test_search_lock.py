@@ -80,3 +80,25 @@ def test_a_lock_held_elsewhere_in_this_process_is_refused(tmp_path):
     finally:
         os.close(fd)
 
+
+
+def test_a_ray_shutdown_that_fails_still_releases_the_lock(tmp_path, monkeypatch):
+    from bert_hpo_distributed import interrupts, ray_session, search
+    folder = tmp_path / "out" / "imdb-smoke"
+
+    def plan_then_fail(opts, say, created):
+        search_lock.hold("imdb-smoke", [folder], [])
+        raise UserError("a bad spec")
+
+    def failed_shutdown(started):
+        raise RuntimeError("Ray's shutdown failed")
+    monkeypatch.setattr(search, "make_plan", plan_then_fail)
+    monkeypatch.setattr(ray_session, "stop", failed_shutdown)
+    try:
+        with pytest.raises(RuntimeError, match="shutdown failed"):
+            search.run_search(search.SearchOptions(search="imdb"))
+        released = not search_lock.lock_path(folder).exists() and not search_lock._held
+    finally:
+        search_lock.release()
+        interrupts.finish()
+    assert released

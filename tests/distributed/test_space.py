@@ -3,6 +3,7 @@ search told as one line."""
 import errno
 import json
 import os
+import pickle
 import signal
 import subprocess
 from collections import namedtuple
@@ -143,3 +144,14 @@ def test_any_error_while_a_folder_of_the_search_is_full_is_the_full_disk(tmp_pat
     monkeypatch.setattr(space.shutil, "disk_usage", lambda folder: Usage(10**9, 10**9, 100))
     told = space.told(EOFError("Ran out of input"), [str(tmp_path)])
     assert isinstance(told, space.DiskFull) and str(told).startswith(f"no space left on the disk of {tmp_path} (")
+
+
+def test_the_searchs_own_errors_pass_while_a_folder_is_full(tmp_path, monkeypatch):
+    """A search finished already exits 0, an interrupted one 130, a bad input 2: a full folder does not
+    make them a full disk."""
+    from bert_hpo_distributed.outputs import SearchFailed
+    from bert_hpo_distributed.search import SearchFinishedAlready, SearchInterrupted
+    monkeypatch.setattr(space.shutil, "disk_usage", lambda folder: Usage(10**9, 10**9, 100))
+    for error in (SearchFinishedAlready("done"), SearchInterrupted("kept"), UserError("bad"), SearchFailed("all")):
+        assert space.told(error, [str(tmp_path)]) is error
+    assert isinstance(space.told(pickle.UnpicklingError("cut short"), [str(tmp_path)]), space.DiskFull)

@@ -135,6 +135,15 @@ class Task(ABC):
         with onnxruntime, a Python snippet that runs as written beside the model folder `name`;
         copies: write_portable's answer (the copy's input names, its difference to this project's)."""
 
+    def hf_usage(self, name: str, copy_folder: str, copies, meta) -> List[str]:
+        """Lines of a model card: loading the transformers copy in name/copy_folder, a Python snippet that
+        runs as written beside the model folder `name`, or why there is none (copies.why_not_hf); this
+        default is a task without transformers' classes for its model."""
+        if not copies.why_not_hf:
+            return []
+        return [f"Not as a transformers class: {copies.why_not_hf}." + (" Use ONNX below." if copies.onnx else ""),
+                ""]
+
     @abstractmethod
     def predict_example(self, meta) -> str:
         """The options of an example `launch.py --predict` with this model."""

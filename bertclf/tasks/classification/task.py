@@ -2,7 +2,7 @@
 methods the part of this folder that does it."""
 from ..task import Task
 from .eval import METRICS, test_scores
-from .export import onnx_usage, portable_form
+from .export import hf_usage, onnx_usage, portable_form
 from .inputs import prepare, prepare_test, with_features
 from .model import build, model_from_meta
 from .predict import predict, predict_example
@@ -39,6 +39,11 @@ class Classification(Task):
 
     def portable_form(self, model, meta):
         return portable_form(model, meta)
+
+    def hf_usage(self, name, copy_folder, copies, meta):
+        if copies.hf:
+            return hf_usage(name, copy_folder, copies, meta)
+        return super().hf_usage(name, copy_folder, copies, meta)
 
     def onnx_usage(self, name, copy_path, copies, meta):
         return onnx_usage(name, copy_path, copies, meta)

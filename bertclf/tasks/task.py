@@ -81,6 +81,8 @@ class Task(ABC):
     text_options: Tuple[str, ...] = ()
     # whether a search may leave the texts in their files for its workers to tokenise (prepare's streamed)
     streams_texts: bool = False
+    # the scores of score_test that results.md lists, with a per-class table, where the task has classes
+    report_scores: Tuple[str, ...] = ()
 
     def check_options(self, config) -> None:
         """Raise on options this task cannot take, each a one-line error (TrainConfig checks the rest)."""

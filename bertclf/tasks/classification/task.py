@@ -4,6 +4,7 @@ from ..task import Task
 from .eval import METRICS, test_scores
 from .export import hf_usage, onnx_usage, portable_form
 from .inputs import prepare, prepare_test, with_features
+from .metrics import SCORES
 from .model import build, model_from_meta
 from .predict import predict, predict_example
 
@@ -15,6 +16,7 @@ class Classification(Task):
     test_columns = (("test accuracy", "accuracy", "{:.4f}"),)
     text_options = ("truncation", "pooling")
     streams_texts = True
+    report_scores = SCORES
 
     def prepare(self, config, tokenizer, log, streamed: bool = False):
         return prepare(config, tokenizer, log, streamed)

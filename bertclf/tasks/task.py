@@ -99,8 +99,10 @@ class Task(ABC):
         return " / ".join(f"{title} {fmt.format(scores[key])}" for title, key, fmt in columns)
 
     @abstractmethod
-    def prepare(self, config, tokenizer, log):
-        """The run's inputs: data read, split and tokenised (`inputs.description` says what)."""
+    def prepare(self, config, tokenizer, log, streamed: bool = False):
+        """The run's inputs: data read, split and tokenised (`inputs.description` says what). streamed:
+        the texts left in their files for tokenisers elsewhere; True is asked only of a task that
+        streams_texts (a search's spec refuses tokenize_on: workers for another), the others ignore it."""
 
     def with_features(self, inputs, config, encoder, device, bf16: bool, variants, log, progress=None) -> dict:
         """{variant: inputs with those frozen features} (boost); a task that cannot be boosted refuses

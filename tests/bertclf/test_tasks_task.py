@@ -66,3 +66,11 @@ def test_a_model_card_loads_the_transformers_copy_as_its_task_says():
         assert task_named(name).hf_usage("best_model", "hf", none, {}) == [
             "Not as a transformers class: no class for it. Use ONNX below.", ""]
     assert task_named("qa").hf_usage("best_model", "hf", PortableCopies(onnx_inputs=[]), {}) == []
+
+
+def test_every_task_prepares_as_the_base_says():
+    import inspect
+    want = inspect.signature(Task.prepare).parameters
+    assert list(want) == ["self", "config", "tokenizer", "log", "streamed"] and want["streamed"].default is False
+    for task in TASKS.values():
+        assert inspect.signature(type(task).prepare).parameters == want

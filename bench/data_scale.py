@@ -120,7 +120,7 @@ def share(inputs) -> dict:
 
         @ray.remote(num_cpus=1)
         def fetch(refs):
-            import bertclf.tasks.classification.inputs  # noqa: F401  (the modules the inputs unpickle into: not the transfer)
+            import bertclf.tasks  # noqa: F401  (the tasks' modules the inputs unpickle into: not the transfer)
             begun = time.perf_counter()
             got = ray.get(refs[0])
             return time.perf_counter() - begun, len(got.tokens["train"])

@@ -141,7 +141,7 @@ def overhead(files: dict, model: str, out: Path, cpu: bool):
     plan = make_plan(search_options(files, model, out, "overhead", fixed={
         "n_epochs": 1, "max_train_samples": 256, "evals_per_epoch": 1}, space={"mode": {"choice": ["finetune"]}},
         force_cpu=cpu), lambda m: None, [])
-    ready, pending = prepare(plan, search_configs(plan.spec), say)
+    ready, pending, _, _ = prepare(plan, search_configs(plan.spec), say)
     started_ray = ray_session.start()
     try:
         shared, _ = share(plan, ready, pending, say)

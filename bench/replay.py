@@ -21,7 +21,7 @@ import random
 import shutil
 import tempfile
 from dataclasses import dataclass, field
-from typing import Dict, List, Optional, Tuple
+from typing import Dict, Iterator, List, Optional, Tuple
 
 import numpy as np
 from ray.tune.experiment import Experiment, Trial
@@ -169,112 +169,138 @@ def replay(table, searcher, scheduler, *, workers: int, concurrency: int, num_sa
     max_checks = max_checks or 4 * num_samples * longest
     random.seed(seed)  # PBT's donor choice and mutations
     np.random.seed(seed)  # ASHA's bracket choice
-    metric = table.metric
     ray_compat.skip_policy_logs(scheduler)
     storage = tempfile.mkdtemp(prefix="sim-")  # Trial objects want an experiment folder (PBT logs there)
     try:
         search_alg = as_search_alg(searcher, concurrency)
         search_alg.add_configurations([Experiment("sim", _never_run, config=param_space or {},
                                                   num_samples=num_samples, storage_path=storage)])
-        sim = Controller(search_alg, scheduler)
-        pending_cap = max_pending(search_alg, workers)
-        events, order = [], itertools.count()
-        running, iterations, applied = set(), {}, {}
-        never_started = set()  # the PENDING trials, kept as a set: counting them over all trials at each
-        # fill made a 256-trial replay quadratic
-        out = Outcome(trace=[], end_s=0.0, trials=0, checks=0, worker_s=0.0)
-        completed = [0]  # trials the searcher was told are complete
-        seen = {}  # trial -> completed trials when it was proposed
-        taken = set()  # rows proposed so far (fresh_rows)
-        now = 0.0
-        clock = [now]  # the simulated seconds the budget reads
-        budget.start(horizon_s, 0.0, clock=lambda: clock[0])
-        stopper = budget.BudgetStopper()
-
-        def start(trial, at, overhead):
-            trial.set_status(Trial.RUNNING)
-            running.add(trial)
-            if trial in never_started:
-                never_started.discard(trial)
-                out.started += 1
-                out.proposals.append((sim.positions[trial].row, seen[trial]))
-                out.starts.append(at)
-            pos = sim.positions[trial]
-            seconds = overhead + table.rows[pos.row]["checks"][pos.done][table.clock]
-            heapq.heappush(events, (at + seconds, next(order), trial, seconds))
-
-        def fill(at):
-            while not search_alg.is_finished() and len(never_started) < pending_cap:
-                trial = search_alg.next_trial()
-                if trial is None:
-                    break
-                trial.custom_trial_name = trial.trial_id
-                sim.trials.append(trial)
-                never_started.add(trial)
-                row = table.nearest(trial.config, taken if fresh_rows else frozenset())
-                taken.add(row)
-                sim.positions[trial] = Position(row=row, done=0)
-                seen[trial] = completed[0]
-                iterations[trial] = 0
-                scheduler.on_trial_add(sim, trial)
-                out.trials += 1
-            while len(running) < workers or budget.current().over():
-                # after the horizon the product's scheduler stops the waiting trials instead of choosing one
-                trial = scheduler.choose_trial_to_run(sim)
-                if trial is None:
-                    break
-                start(trial, at, start_overhead_s)  # a fresh trial, or one restored from a checkpoint
-            never_started.difference_update([t for t in never_started if t.status == Trial.TERMINATED])
-
-        fill(now)
-        while events and out.checks < max_checks:
-            now, _, trial, seconds = heapq.heappop(events)
-            clock[0] = now
-            out.worker_s += seconds
-            pos = sim.positions[trial]
-            checks = table.rows[pos.row]["checks"]
-            check = checks[pos.done]
-            score = (check[metric], -check["valid_loss"])
-            better = pos.best is None or score > pos.best
-            pos = Position(pos.row, pos.done + 1, score if better else pos.best, 0 if better else pos.bad_checks + 1)
-            sim.positions[trial] = pos
-            iterations[trial] += 1
-            out.checks += 1
-            if not out.trace or check[metric] > out.trace[-1][1]:
-                out.trace.append((now, check[metric]))
-            result = {TIME_ATTR: check["epoch"], metric: check[metric], f"best_{metric}": pos.best[0],
-                      "valid_loss": check["valid_loss"], "train_loss": check["train_loss"],
-                      "training_iteration": iterations[trial], "time_total_s": now}
-            engine_done = rules.done(checks, pos.done, pos.bad_checks, metric)
-            ray_compat.keep_last_result(trial, result)
-            search_alg.on_trial_result(trial.trial_id, result)
-            # Tune asks its stoppers first and the scheduler only about a trial they let run on
-            over = stopper(trial.trial_id, {**result, "done": engine_done})
-            decision = TrialScheduler.STOP if over else scheduler.on_trial_result(sim, trial, result)
-            latest = ray_compat.latest_checkpoint_result(trial)
-            if latest is not None and isinstance(latest.checkpoint, Position) and applied.get(trial) is not latest:
-                applied[trial] = latest  # PBT exploited: continue from the donor's saved check
-                sim.positions[trial] = latest.checkpoint
-                engine_done = sim.positions[trial].done >= len(table.rows[latest.checkpoint.row]["checks"])
-                out.exploits += 1
-            running.discard(trial)
-            if engine_done or decision == TrialScheduler.STOP:
-                search_alg.on_trial_complete(trial.trial_id, result=result)
-                completed[0] += 1
-                scheduler.on_trial_complete(sim, trial, result)
-                trial.set_status(Trial.TERMINATED)
-            elif trial.status == Trial.PAUSED or decision == TrialScheduler.PAUSE:
-                trial.set_status(Trial.PAUSED)
-            else:
-                start(trial, now, 0.0)
-            fill(now)
-        out.cut = bool(events)
-        out.end_s = now
-        out.unstarted = len(budget.current().unstarted)
-        return out
+        run = _Run(table=table, sim=Controller(search_alg, scheduler), rules=rules, workers=workers,
+                   pending_cap=max_pending(search_alg, workers), start_overhead_s=start_overhead_s,
+                   fresh_rows=fresh_rows, out=Outcome(trace=[], end_s=0.0, trials=0, checks=0, worker_s=0.0))
+        budget.start(horizon_s, 0.0, clock=lambda: run.now)  # the simulated seconds the budget reads
+        run.stopper = budget.BudgetStopper()
+        run.fill(run.now)
+        while run.events and run.out.checks < max_checks:
+            run.step()
+        run.out.cut = bool(run.events)
+        run.out.end_s = run.now
+        run.out.unstarted = len(budget.current().unstarted)
+        return run.out
     finally:
         budget.start(None, 0.0)  # the process's budget is the simulated one only while it replays
         shutil.rmtree(storage, ignore_errors=True)
+
+
+@dataclass
+class _Run:
+    """One replay under way: Tune's loop over the simulated workers, a check per event."""
+    table: object
+    sim: Controller
+    rules: Rules
+    workers: int
+    pending_cap: int
+    start_overhead_s: float
+    fresh_rows: bool
+    out: Outcome
+    stopper: object = None
+    now: float = 0.0  # simulated seconds
+    events: list = field(default_factory=list)  # (at, order, trial, seconds) of each running trial's next check
+    order: Iterator[int] = field(default_factory=itertools.count)
+    running: set = field(default_factory=set)
+    iterations: dict = field(default_factory=dict)
+    applied: dict = field(default_factory=dict)  # trial -> the PBT checkpoint result it continued from
+    # the PENDING trials, kept as a set: counting them over all trials at each fill made a 256-trial
+    # replay quadratic
+    never_started: set = field(default_factory=set)
+    completed: int = 0  # trials the searcher was told are complete
+    seen: dict = field(default_factory=dict)  # trial -> completed trials when it was proposed
+    taken: set = field(default_factory=set)  # rows proposed so far (fresh_rows)
+
+    def start(self, trial, at, overhead):
+        trial.set_status(Trial.RUNNING)
+        self.running.add(trial)
+        if trial in self.never_started:
+            self.never_started.discard(trial)
+            self.out.started += 1
+            self.out.proposals.append((self.sim.positions[trial].row, self.seen[trial]))
+            self.out.starts.append(at)
+        pos = self.sim.positions[trial]
+        seconds = overhead + self.table.rows[pos.row]["checks"][pos.done][self.table.clock]
+        heapq.heappush(self.events, (at + seconds, next(self.order), trial, seconds))
+
+    def fill(self, at):
+        search_alg, scheduler = self.sim.search_alg, self.sim.scheduler
+        while not search_alg.is_finished() and len(self.never_started) < self.pending_cap:
+            trial = search_alg.next_trial()
+            if trial is None:
+                break
+            trial.custom_trial_name = trial.trial_id
+            self.sim.trials.append(trial)
+            self.never_started.add(trial)
+            row = self.table.nearest(trial.config, self.taken if self.fresh_rows else frozenset())
+            self.taken.add(row)
+            self.sim.positions[trial] = Position(row=row, done=0)
+            self.seen[trial] = self.completed
+            self.iterations[trial] = 0
+            scheduler.on_trial_add(self.sim, trial)
+            self.out.trials += 1
+        while len(self.running) < self.workers or budget.current().over():
+            # after the horizon the product's scheduler stops the waiting trials instead of choosing one
+            trial = scheduler.choose_trial_to_run(self.sim)
+            if trial is None:
+                break
+            self.start(trial, at, self.start_overhead_s)  # a fresh trial, or one restored from a checkpoint
+        self.never_started.difference_update([t for t in self.never_started if t.status == Trial.TERMINATED])
+
+    def step(self):
+        """The next check to land: reported to the searcher, the stopper and the scheduler, and the
+        trial then ended, paused or run on."""
+        self.now, _, trial, seconds = heapq.heappop(self.events)
+        self.out.worker_s += seconds
+        result, engine_done = self.check(trial)
+        search_alg, scheduler = self.sim.search_alg, self.sim.scheduler
+        ray_compat.keep_last_result(trial, result)
+        search_alg.on_trial_result(trial.trial_id, result)
+        # Tune asks its stoppers first and the scheduler only about a trial they let run on
+        over = self.stopper(trial.trial_id, {**result, "done": engine_done})
+        decision = TrialScheduler.STOP if over else scheduler.on_trial_result(self.sim, trial, result)
+        latest = ray_compat.latest_checkpoint_result(trial)
+        if latest is not None and isinstance(latest.checkpoint, Position) and self.applied.get(trial) is not latest:
+            self.applied[trial] = latest  # PBT exploited: continue from the donor's saved check
+            self.sim.positions[trial] = latest.checkpoint
+            engine_done = self.sim.positions[trial].done >= len(self.table.rows[latest.checkpoint.row]["checks"])
+            self.out.exploits += 1
+        self.running.discard(trial)
+        if engine_done or decision == TrialScheduler.STOP:
+            search_alg.on_trial_complete(trial.trial_id, result=result)
+            self.completed += 1
+            scheduler.on_trial_complete(self.sim, trial, result)
+            trial.set_status(Trial.TERMINATED)
+        elif trial.status == Trial.PAUSED or decision == TrialScheduler.PAUSE:
+            trial.set_status(Trial.PAUSED)
+        else:
+            self.start(trial, self.now, 0.0)
+        self.fill(self.now)
+
+    def check(self, trial) -> Tuple[dict, bool]:
+        """(the result trial reports at its next check on the table, whether the engine stops there)."""
+        metric = self.table.metric
+        pos = self.sim.positions[trial]
+        checks = self.table.rows[pos.row]["checks"]
+        check = checks[pos.done]
+        score = (check[metric], -check["valid_loss"])
+        better = pos.best is None or score > pos.best
+        pos = Position(pos.row, pos.done + 1, score if better else pos.best, 0 if better else pos.bad_checks + 1)
+        self.sim.positions[trial] = pos
+        self.iterations[trial] += 1
+        self.out.checks += 1
+        if not self.out.trace or check[metric] > self.out.trace[-1][1]:
+            self.out.trace.append((self.now, check[metric]))
+        result = {TIME_ATTR: check["epoch"], metric: check[metric], f"best_{metric}": pos.best[0],
+                  "valid_loss": check["valid_loss"], "train_loss": check["train_loss"],
+                  "training_iteration": self.iterations[trial], "time_total_s": self.now}
+        return result, self.rules.done(checks, pos.done, pos.bad_checks, metric)
 
 
 def _never_run(config):

@@ -171,6 +171,27 @@ def our_search(rows: dict, args, seed: int, out: Path, extra=()) -> dict:
 
 
 def main():
+    args = _parser().parse_args()
+    if args.search != "imdb-minilm":
+        check_user_spec(args.search, args)
+    earlier = {r["seed"]: (path, r["peer"]) for path in args.peer_from for r in json.loads(Path(path).read_text())["runs"]}
+    # Linux shares the CPU between sessions (autogroups) before it reads a process's nice value
+    autogroup = Path("/proc/self/autogroup")
+    report = {"hardware": f"{os.cpu_count()} CPU cores, no GPU",
+              "autogroup": autogroup.read_text().strip() if autogroup.exists() else None, "model": MODEL, "encoder_lr": LR,
+              "batch_sizes": BATCH_SIZES, "accumulation": ACCUMULATIONS, **{k: v for k, v in vars(args).items()
+                                                                            if k not in ("output", "data_dir", "peer_from")},
+              "runs": []}
+    for seed in args.seeds:
+        run = _race(args, seed, earlier)
+        report["runs"].append(run)
+        write_text(args.output, json.dumps(report, indent=2))
+        print(json.dumps({k: run[k] for k in ("seed", "ours_time_to_peer_best_s", "time_ratio", "goal_met")}),
+              file=sys.stderr)
+    print(f"report written to {args.output}", file=sys.stderr)
+
+
+def _parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     parser.add_argument("--data-dir", required=True)
     parser.add_argument("--seeds", type=int, nargs="+", default=[0, 1])
@@ -188,49 +209,39 @@ def main():
                         help="ours: the shipped imdb-minilm with the race's terms set (default), or the path of a "
                              "user's spec that states the race's terms itself, e.g. bench/race_from_scratch.yaml")
     parser.add_argument("--output", required=True)
-    args = parser.parse_args()
-    if args.search != "imdb-minilm":
-        check_user_spec(args.search, args)
-    earlier = {r["seed"]: (path, r["peer"]) for path in args.peer_from for r in json.loads(Path(path).read_text())["runs"]}
-    # Linux shares the CPU between sessions (autogroups) before it reads a process's nice value
-    autogroup = Path("/proc/self/autogroup")
-    report = {"hardware": f"{os.cpu_count()} CPU cores, no GPU",
-              "autogroup": autogroup.read_text().strip() if autogroup.exists() else None, "model": MODEL, "encoder_lr": LR,
-              "batch_sizes": BATCH_SIZES, "accumulation": ACCUMULATIONS, **{k: v for k, v in vars(args).items()
-                                                                            if k not in ("output", "data_dir", "peer_from")},
-              "runs": []}
-    for seed in args.seeds:
-        work = Path(tempfile.mkdtemp(prefix=f"race-{seed}-"))
-        rows = write_rows(work, args.data_dir, seed, args.train_rows, args.valid_rows, args.test_rows)
+    return parser
+
+
+def _race(args, seed: int, earlier: dict) -> dict:
+    """One seed's race: our search and the peer's (or its result from `earlier`, {seed: (report path,
+    peer)}) on the same rows, and how soon ours reached the peer's best; the report's run."""
+    work = Path(tempfile.mkdtemp(prefix=f"race-{seed}-"))
+    rows = write_rows(work, args.data_dir, seed, args.train_rows, args.valid_rows, args.test_rows)
+    load_before = os.getloadavg()
+    ours = our_search(rows, args, seed, work / "ours")
+    ours["load_average_before_after"] = [[round(x, 2) for x in load] for load in (load_before, os.getloadavg())]
+    print(json.dumps({"seed": seed, "ours": {k: v for k, v in ours.items() if k != "checks"}}), file=sys.stderr)
+    if seed in earlier:
+        peer = earlier[seed][1]
+    else:
         load_before = os.getloadavg()
-        ours = our_search(rows, args, seed, work / "ours")
-        ours["load_average_before_after"] = [[round(x, 2) for x in load] for load in (load_before, os.getloadavg())]
-        print(json.dumps({"seed": seed, "ours": {k: v for k, v in ours.items() if k != "checks"}}), file=sys.stderr)
-        if seed in earlier:
-            peer = earlier[seed][1]
-        else:
-            load_before = os.getloadavg()
-            peer = peer_search(rows, args, seed)
-            peer["load_average_before_after"] = [[round(x, 2) for x in load] for load in (load_before, os.getloadavg())]
-        print(json.dumps({"seed": seed, "peer": peer}), file=sys.stderr)
-        reached = next((t for t, acc in ours["checks"] if acc >= peer["best_valid_accuracy"]), None)
-        run = {"seed": seed, "peer": peer, "ours": {k: v for k, v in ours.items() if k != "checks"},
-               "ours_time_to_peer_best_s": None if reached is None else round(reached, 1),
-               "time_ratio": None if reached is None else round(reached / peer["wall_s"], 3)}
-        run["goal_met"] = (reached is not None and reached <= peer["wall_s"] / 3
-                           and ours["best_valid_accuracy"] >= peer["best_valid_accuracy"])
-        if args.ours_only:
-            ablation = our_search(rows, args, seed, work / "ablation",
-                                  [a for item in args.ours_only for a in ("--set", item)])
-            reached = next((t for t, acc in ablation["checks"] if acc >= peer["best_valid_accuracy"]), None)
-            run["ours_ablation"] = {"set": args.ours_only, **{k: v for k, v in ablation.items() if k != "checks"},
-                                    "time_to_peer_best_s": None if reached is None else round(reached, 1)}
-        run["peer_from"] = earlier[seed][0] if seed in earlier else None
-        report["runs"].append(run)
-        write_text(args.output, json.dumps(report, indent=2))
-        print(json.dumps({k: run[k] for k in ("seed", "ours_time_to_peer_best_s", "time_ratio", "goal_met")}),
-              file=sys.stderr)
-    print(f"report written to {args.output}", file=sys.stderr)
+        peer = peer_search(rows, args, seed)
+        peer["load_average_before_after"] = [[round(x, 2) for x in load] for load in (load_before, os.getloadavg())]
+    print(json.dumps({"seed": seed, "peer": peer}), file=sys.stderr)
+    reached = next((t for t, acc in ours["checks"] if acc >= peer["best_valid_accuracy"]), None)
+    run = {"seed": seed, "peer": peer, "ours": {k: v for k, v in ours.items() if k != "checks"},
+           "ours_time_to_peer_best_s": None if reached is None else round(reached, 1),
+           "time_ratio": None if reached is None else round(reached / peer["wall_s"], 3)}
+    run["goal_met"] = (reached is not None and reached <= peer["wall_s"] / 3
+                       and ours["best_valid_accuracy"] >= peer["best_valid_accuracy"])
+    if args.ours_only:
+        ablation = our_search(rows, args, seed, work / "ablation",
+                              [a for item in args.ours_only for a in ("--set", item)])
+        reached = next((t for t, acc in ablation["checks"] if acc >= peer["best_valid_accuracy"]), None)
+        run["ours_ablation"] = {"set": args.ours_only, **{k: v for k, v in ablation.items() if k != "checks"},
+                                "time_to_peer_best_s": None if reached is None else round(reached, 1)}
+    run["peer_from"] = earlier[seed][0] if seed in earlier else None
+    return run
 
 
 if __name__ == "__main__":

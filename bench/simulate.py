@@ -256,6 +256,27 @@ def markdown(summary, table_path, args) -> str:
 
 
 def main():
+    args = _parser().parse_args()
+    for m in args.methods:
+        parse_method(m)
+    args.table = tuple(args.table)
+    try:
+        table = _load(args.table, args.clock)
+    except ValueError as e:
+        print(f"error: --table: {e}", file=sys.stderr)
+        sys.exit(2)
+    done = _earlier_runs(args) if args.resume else []
+    jobs = _jobs(args, table_spec(table.meta), {(r["method"], r["workers"], r["seed"], r["num_samples"]) for r in done})
+    started, rows = time.perf_counter(), list(done)
+    summary = _write(args, table, rows, started, final=not jobs)
+    with Pool(args.jobs) if args.jobs > 1 else _Serial() as pool:
+        for left, row in enumerate(pool.imap(run_one, jobs, chunksize=1), start=1 - len(jobs)):
+            rows.append(row)  # written after every replay: a stopped grid keeps what finished
+            summary = _write(args, table, rows, started, final=left == 0)
+    print(markdown(summary, args.table, args))
+
+
+def _parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     parser.add_argument("--table", required=True, nargs="+",
                         help="curves JSON written by bench/record_curves.py (several: one table, same setup)")
@@ -282,18 +303,11 @@ def main():
     parser.add_argument("--resume", action="store_true",
                         help="keep the replays already in --output (same table and targets) and run only the others")
     parser.add_argument("--output", required=True, help="NAME.json: the per-seed numbers; the report goes to NAME.md")
-    args = parser.parse_args()
-    for m in args.methods:
-        parse_method(m)
-    args.table = tuple(args.table)
-    try:
-        table = _load(args.table, args.clock)
-    except ValueError as e:
-        print(f"error: --table: {e}", file=sys.stderr)
-        sys.exit(2)
-    spec = table_spec(table.meta)
-    done = _earlier_runs(args) if args.resume else []
-    finished = {(r["method"], r["workers"], r["seed"], r["num_samples"]) for r in done}
+    return parser
+
+
+def _jobs(args, spec, finished: set) -> list:
+    """run_one's arguments for each replay of the grid not in `finished` (method, workers, seed, trials)."""
     jobs = []
     for workers in args.workers:  # the worker counts in the order given; within one, seed by seed over
         # the methods, so that a grid stopped early holds about as many seeds of every method
@@ -301,28 +315,23 @@ def main():
         jobs += [(args.table, args.clock, m, workers, n, seed, args.start_overhead, tuple(args.targets),
                   args.fresh_rows, args.horizon_waves)
                  for seed in range(args.seeds) for m in args.methods if (m, workers, seed, n) not in finished]
-    started, rows = time.perf_counter(), list(done)
+    return jobs
 
-    def write(final: bool):
-        summary = summarise(rows, table, [str(p) for p in args.targets])
-        summary["command"] = " ".join(sys.argv)
-        summary["table"] = list(args.table)
-        summary["clock"] = args.clock
-        summary["fresh_rows"] = args.fresh_rows
-        summary["horizon_waves"] = args.horizon_waves
-        summary["horizon_s"] = horizon(table, args.horizon_waves)
-        summary["cpu_s"] = time.perf_counter() - started
-        summary["complete"] = final
-        write_text(args.output, json.dumps({"summary": summary, "runs": rows}, separators=(",", ":")))
-        write_text(os.path.splitext(args.output)[0] + ".md", markdown(summary, args.table, args))
-        return summary
 
-    summary = write(final=not jobs)
-    with Pool(args.jobs) if args.jobs > 1 else _Serial() as pool:
-        for left, row in enumerate(pool.imap(run_one, jobs, chunksize=1), start=1 - len(jobs)):
-            rows.append(row)
-            summary = write(final=left == 0)  # after every replay: a stopped grid keeps what finished
-    print(markdown(summary, args.table, args))
+def _write(args, table, rows: list, started: float, final: bool) -> dict:
+    """--output's JSON and its .md report of the replays in `rows`; the summary."""
+    summary = summarise(rows, table, [str(p) for p in args.targets])
+    summary["command"] = " ".join(sys.argv)
+    summary["table"] = list(args.table)
+    summary["clock"] = args.clock
+    summary["fresh_rows"] = args.fresh_rows
+    summary["horizon_waves"] = args.horizon_waves
+    summary["horizon_s"] = horizon(table, args.horizon_waves)
+    summary["cpu_s"] = time.perf_counter() - started
+    summary["complete"] = final
+    write_text(args.output, json.dumps({"summary": summary, "runs": rows}, separators=(",", ":")))
+    write_text(os.path.splitext(args.output)[0] + ".md", markdown(summary, args.table, args))
+    return summary
 
 
 def _earlier_runs(args) -> list:

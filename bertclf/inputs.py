@@ -67,7 +67,7 @@ def prepare_inputs(config: TrainConfig, log: Callable[[str], None], model_path: 
     search's spec/bind.py: encoder_facts.fitting_lengths)."""
     kind = task_named(config.task)
     tokenizer = load_tokenizer(model_path or config.bert_name)
-    inputs = kind.prepare(config, tokenizer, log, *([streamed] if streamed else []))
+    inputs = kind.prepare(config, tokenizer, log, streamed)
     log(f"data: {inputs.description}")
     return inputs
 

@@ -4,7 +4,6 @@ from pathlib import Path
 
 from typing import Optional
 
-from bertclf.tasks.classification.metrics import SCORES
 from bertclf.data.label_values import label_text
 from bertclf.results_table import markdown_table, markdown_text
 
@@ -13,11 +12,12 @@ from .plots import _save
 TICK_CHARS = 30  # a tick label longer than this is cut, so that the matrix keeps its room
 
 
-def scores_markdown(test: dict) -> str:
-    """'Test scores: accuracy 0.9000, macro f1 ...' and the per-class table ('' for a task without them)."""
+def scores_markdown(test: dict, task) -> str:
+    """'Test scores: accuracy 0.9000, macro f1 ...' (the task's report_scores) and the per-class table ('' for
+    a task without them)."""
     if "per_class" not in test:
         return ""
-    shown = ", ".join(f"{name.replace('_', ' ')} {test[name]:.4f}" for name in SCORES)
+    shown = ", ".join(f"{name.replace('_', ' ')} {test[name]:.4f}" for name in task.report_scores)
     rows = [[markdown_text(label_text(r["label"])), f"{r['precision']:.4f}", f"{r['recall']:.4f}",
              f"{r['f1']:.4f}", r["support"]] for r in test["per_class"]]
     return (f"\nTest scores of the best configuration: {shown}. Per class (confusion matrix: "

@@ -6,6 +6,7 @@ them, and a local model folder, in Ray's object store, after checking the GPU th
 Between tokenise and featurise the search prints its plan: the passes are the long work."""
 import time
 from pathlib import Path
+from typing import Callable, Optional
 
 import ray
 
@@ -17,13 +18,20 @@ from .shared import Shared, check_gpu, share_inputs, share_model
 from .worker_tokens import tokenise_on_workers, wait_for_workers
 
 
-def prepare(plan: Plan, configs, say):
-    """featurise(tokenise(...)): the inputs of `configs` (a refit's) ready to share."""
+def prepare(plan: Plan, configs, say, before_features: Optional[Callable[[list], None]] = None):
+    """(ready, pending, what the data hold, seconds): featurise(tokenise(...)), the inputs of `configs`
+    ready to share. before_features(groups), given, runs between the two, its time not counted: the
+    search's plan on the console before the long work (the feature passes)."""
     started = time.perf_counter()
     groups = tokenise(plan, configs, say)
+    seconds = time.perf_counter() - started
+    if before_features:
+        before_features(groups)
+    started = time.perf_counter()
     ready, pending = featurise(plan, groups, say)
-    say_ready(plan, groups, time.perf_counter() - started, say)
-    return ready, pending
+    seconds += time.perf_counter() - started
+    say_ready(plan, groups, seconds, say)
+    return ready, pending, describe_groups(groups), seconds
 
 
 def describe_groups(groups) -> str:

@@ -112,19 +112,7 @@ def how_to_load(folder: Path, copies: PortableCopies, meta: dict) -> list:
     """The model card's lines on loading the model in `folder` (named as beside it) with transformers,
     onnxruntime (the snippets run as written) and this project; `copies` is write_portable's answer."""
     name, task = folder.name, task_named(meta["task"])
-    lines = []
-    if copies.hf:
-        asked = ('{"text": "an example text", "text_pair": "its second text"}' if meta.get("pairs") else
-                 '["an example text"]')
-        lines += [f"With transformers alone ({HF_FOLDER}/ holds a standard "
-                  f"AutoModelForSequenceClassification; its probabilities match this project's within "
-                  f"{copies.hf_difference:.1g}; truncation=True cuts a long text as the model was trained):",
-                  "", "```python", "from transformers import pipeline",
-                  f'classify = pipeline("text-classification", model="{name}/{HF_FOLDER}")',
-                  f"print(classify({asked}, truncation=True))", "```", ""]
-    elif copies.why_not_hf:
-        lines += [f"Not as a transformers class: {copies.why_not_hf}." + (" Use ONNX below." if copies.onnx else ""),
-                  ""]
+    lines = task.hf_usage(name, HF_FOLDER, copies, meta)
     if copies.onnx:
         lines += task.onnx_usage(name, ONNX_PATH, copies, meta)
     if copies.why_not_onnx:

@@ -165,7 +165,7 @@ def write_results_md(plan, outputs: SearchOutputs) -> Path:
         lines.append(f"\nBest {'model' if outputs.repeated else 'configuration'} ({outputs.best_model_from}) re-scored "
                      f"once on the untouched test split ({test['data'].replace(test['path'], Path(test['path']).name)}): "
                      f"**{kind.describe_test(test, spec.metric)}** ({spec.metric.replace('_', ' ')} {outputs.best_valid:.4f}).\n"
-                     + scores_markdown(test))
+                     + scores_markdown(test, kind))
     if refit:
         line = f"Refit of the best configuration on all of train for {refit['epochs']} epoch(s)"
         if "test" in refit:

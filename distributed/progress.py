@@ -2,6 +2,7 @@
 heartbeat while nothing finishes. Tracebacks stay in each trial's folder (error.txt, trial.log)."""
 import time
 from pathlib import Path
+from typing import Optional
 
 from ray.tune import Callback
 
@@ -47,10 +48,12 @@ def duration(seconds: float) -> str:
 class Progress(Callback):
     """Tune pickles its callbacks with the experiment and checkpoints their state (get_state): a
     resumed search continues the trial count and remembers the best found before; setup() only
-    restarts the clock of this session."""
+    restarts the clock of this session. total: the trials to count to (spec.num_samples by default; seed
+    repeats run their own number)."""
 
-    def __init__(self, spec, concurrency: int, say):
+    def __init__(self, spec, concurrency: int, say, total: Optional[int] = None):
         self.spec, self.concurrency, self.say = spec, concurrency, say
+        self.total = spec.num_samples if total is None else total
         self.finished = 0
         self.best = None  # (score, trial id, sampled)
         self.seconds = []  # run time of each finished trial
@@ -66,7 +69,7 @@ class Progress(Callback):
 
     def set_state(self, state: dict) -> None:
         self.finished, self.best, self.seconds = state["finished"], state["best"], list(state["seconds"])
-        self._say(f"resumed: {self.finished}/{self.spec.num_samples} trials finished before{self._best_text()}")
+        self._say(f"resumed: {self.finished}/{self.total} trials finished before{self._best_text()}")
 
     def on_trial_result(self, iteration, trials, trial, result, **info):
         self.last[trial.trial_id] = result
@@ -85,7 +88,7 @@ class Progress(Callback):
                       + (f"; {running} running trial(s) stop at their next check" if running else ""))
         if time.time() - self.last_line > HEARTBEAT_S:
             running = sum(t.status == "RUNNING" for t in trials)
-            self._say(f"{self.finished}/{self.spec.num_samples} trials finished, {running} running, "
+            self._say(f"{self.finished}/{self.total} trials finished, {running} running, "
                       f"{duration(time.time() - self.started)} elapsed{self._best_text()}")
 
     def _finished(self, trials, trial, errored: bool):
@@ -109,14 +112,14 @@ class Progress(Callback):
             if score is not None and (self.best is None or score > self.best[0]):
                 self.best = (score, trial.trial_id, {k: trial.config.get(k) for k in self.spec.space})
         running = sum(t.status == "RUNNING" for t in trials) - (trial.status == "RUNNING")
-        self._say(f"trial {self.finished}/{self.spec.num_samples} ({trial.trial_id}) {what}, {duration(seconds)}"
+        self._say(f"trial {self.finished}/{self.total} ({trial.trial_id}) {what}, {duration(seconds)}"
                   f" | {running} running, {duration(time.time() - self.started)} elapsed{self._eta()}")
         if self.best and self.best[1] == trial.trial_id:
             shown = ", ".join(f"{k}={short(v)}" for k, v in self.best[2].items())
             self._say(f"  new best: {metric.replace('_', ' ')} {self.best[0]:.4f} ({shown})")
 
     def _eta(self) -> str:
-        left = self.spec.num_samples - self.finished
+        left = self.total - self.finished
         if not left or not self.seconds:
             return ""
         mean = sum(self.seconds) / len(self.seconds)

@@ -51,7 +51,7 @@ def run_refit(plan, config, shared: Shared, say):
     workers = refit_workers(plan)
     cpus = plan.spec.resources.cpus_per_worker if plan.use_gpu else \
         cpus_each(workers)
-    ready, pending = prepare(plan, [config], say)
+    ready, pending, _, _ = prepare(plan, [config], say)
     refit_shared, _ = share(plan, ready, pending, say, shared)
     inputs = next(iter(ready.values()), None) or (pending[0][1] if pending else None)
     data = inputs.description.split(" (")[0] if inputs else "each worker reads its own inputs (--no-shared-inputs)"

@@ -11,7 +11,7 @@ mean valid score.
 """
 import statistics
 import time
-from dataclasses import dataclass, field, replace
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import List
 
@@ -105,8 +105,8 @@ def run_repeats(plan, grid, trainable, shared, say) -> List[Repeated]:
                 num_samples=len(points), reuse_actors=spec.resources.workers_per_trial == 1,
                 trial_name_creator=lambda t: f"repeat_{t.trial_id}",
                 trial_dirname_creator=lambda t: f"repeat_{t.trial_id}"),
-            run_config=run_config(plan, "repeats", [Progress(replace(spec, num_samples=len(points)), plan.concurrency,
-                                                             lambda m: say(f"repeats: {m}"))]))
+            run_config=run_config(plan, "repeats", [Progress(spec, plan.concurrency, lambda m: say(f"repeats: {m}"),
+                                                             total=len(points))]))
     started = time.perf_counter()
     with interrupts.stopping_tune():
         results = tuner.fit()

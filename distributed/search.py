@@ -13,7 +13,7 @@ from contextlib import contextmanager
 from . import budget, interrupts, ray_session, search_lock, space, tracking
 from .disk import tidy_storage
 from .feature_estimate import describe_passes
-from .inputs import describe_groups, feature_passes, featurise, say_ready, search_configs, share, tokenise
+from .inputs import describe_groups, feature_passes, prepare, search_configs, share
 from .outputs import SearchFailed, write_outputs
 from .plan import Plan, SearchOptions, make_plan
 from .progress import Progress, short
@@ -90,20 +90,14 @@ def run_search(opts: SearchOptions) -> dict:
 def prepare_search(plan: Plan):
     """(ready, pending, what the data hold, seconds): the search's inputs tokenised and (locally)
     featurised, with the plan on the console before the long work (the feature passes)."""
-    started = time.perf_counter()
-    groups = tokenise(plan, search_configs(plan.spec), say)
-    seconds = time.perf_counter() - started
-    tracking.check_mlflow(plan)  # it creates the store: only once the data are known to be good
-    say(describe(plan, describe_groups(groups)))
-    passes = feature_passes(plan, groups)
-    space.check_space(space.needs(plan, passes), say)  # before the features and the trials write
-    if passes:
-        say(f"boost: {describe_passes(passes, plan.models)}")
-    started = time.perf_counter()
-    ready, pending = featurise(plan, groups, say)
-    seconds += time.perf_counter() - started
-    say_ready(plan, groups, seconds, say)
-    return ready, pending, describe_groups(groups), seconds
+    def say_plan(groups):
+        tracking.check_mlflow(plan)  # it creates the store: only once the data are known to be good
+        say(describe(plan, describe_groups(groups)))
+        passes = feature_passes(plan, groups)
+        space.check_space(space.needs(plan, passes), say)  # before the features and the trials write
+        if passes:
+            say(f"boost: {describe_passes(passes, plan.models)}")
+    return prepare(plan, search_configs(plan.spec), say, say_plan)
 
 
 @contextmanager

@@ -81,6 +81,8 @@ class Task(ABC):
     text_options: Tuple[str, ...] = ()
     # whether a search may leave the texts in their files for its workers to tokenise (prepare's streamed)
     streams_texts: bool = False
+    # the scores of score_test that results.md lists, with a per-class table, where the task has classes
+    report_scores: Tuple[str, ...] = ()
 
     def check_options(self, config) -> None:
         """Raise on options this task cannot take, each a one-line error (TrainConfig checks the rest)."""
@@ -97,8 +99,10 @@ class Task(ABC):
         return " / ".join(f"{title} {fmt.format(scores[key])}" for title, key, fmt in columns)
 
     @abstractmethod
-    def prepare(self, config, tokenizer, log):
-        """The run's inputs: data read, split and tokenised (`inputs.description` says what)."""
+    def prepare(self, config, tokenizer, log, streamed: bool = False):
+        """The run's inputs: data read, split and tokenised (`inputs.description` says what). streamed:
+        the texts left in their files for tokenisers elsewhere; True is asked only of a task that
+        streams_texts (a search's spec refuses tokenize_on: workers for another), the others ignore it."""
 
     def with_features(self, inputs, config, encoder, device, bf16: bool, variants, log, progress=None) -> dict:
         """{variant: inputs with those frozen features} (boost); a task that cannot be boosted refuses
@@ -134,6 +138,15 @@ class Task(ABC):
         """Lines of a model card: reading the ONNX copy at name/copy_path (e.g. best_model/onnx/model.onnx)
         with onnxruntime, a Python snippet that runs as written beside the model folder `name`;
         copies: write_portable's answer (the copy's input names, its difference to this project's)."""
+
+    def hf_usage(self, name: str, copy_folder: str, copies, meta) -> List[str]:
+        """Lines of a model card: loading the transformers copy in name/copy_folder, a Python snippet that
+        runs as written beside the model folder `name`, or why there is none (copies.why_not_hf); this
+        default is a task without transformers' classes for its model."""
+        if not copies.why_not_hf:
+            return []
+        return [f"Not as a transformers class: {copies.why_not_hf}." + (" Use ONNX below." if copies.onnx else ""),
+                ""]
 
     @abstractmethod
     def predict_example(self, meta) -> str:

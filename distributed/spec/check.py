@@ -6,7 +6,7 @@ from typing import Dict
 
 from bertclf.errors import UserError
 from bertclf.inputs import inputs_key
-from bertclf.tasks import check_task_options, task_named
+from bertclf.tasks import TASKS, check_task_options, task_named
 
 from .model import SearchSpec
 
@@ -100,7 +100,8 @@ def _check_data(spec: SearchSpec) -> None:
             not all(isinstance(v, str) for v in files.values()) or (files and "train" not in files):
         raise UserError(f"{spec.source}: files: expected a mapping with train (and optionally valid, test) file paths")
     if spec.tokenize_on == "workers" and not task_named(spec.task).streams_texts:
-        raise UserError(f"{spec.source}: tokenize_on: workers tokenise classification data only; a {spec.task} "
+        streamed = " / ".join(name for name, task in TASKS.items() if task.streams_texts)
+        raise UserError(f"{spec.source}: tokenize_on: workers tokenise {streamed} data only; a {spec.task} "
                         f"search tokenises on the driver (tokenize_on: driver)")
 
 

@@ -1,6 +1,7 @@
 """The Task class (bertclf/tasks/task.py): every task is found by its name and answers every method;
 the test headline; and no code outside a task's folder tells a task by its name."""
 import ast
+from pathlib import Path
 
 import pytest
 
@@ -52,3 +53,24 @@ def test_the_name_finder_finds_a_comparison(tmp_path):
     path = tmp_path / "branch.py"
     path.write_text('if meta["task"] == "qa":\n    pass\nok = kind in ("qa", "x")\nfine = "qa"\n')
     assert [line.rsplit(":", 1)[1] for line in names_compared(path, tmp_path)] == ["1", "3"]
+
+
+def test_a_model_card_loads_the_transformers_copy_as_its_task_says():
+    from bertclf.portable import PortableCopies
+    copied = PortableCopies(onnx_inputs=["input_ids"], hf=Path("best_model/hf"), hf_difference=1e-6)
+    lines = task_named("classification").hf_usage("best_model", "hf", copied, {"pairs": False})
+    assert 'classify = pipeline("text-classification", model="best_model/hf")' in lines
+    assert "print(classify([\"an example text\"], truncation=True))" in lines
+    none = PortableCopies(onnx_inputs=["input_ids"], onnx=Path("best_model/onnx"), why_not_hf="no class for it")
+    for name in TASKS:
+        assert task_named(name).hf_usage("best_model", "hf", none, {}) == [
+            "Not as a transformers class: no class for it. Use ONNX below.", ""]
+    assert task_named("qa").hf_usage("best_model", "hf", PortableCopies(onnx_inputs=[]), {}) == []
+
+
+def test_every_task_prepares_as_the_base_says():
+    import inspect
+    want = inspect.signature(Task.prepare).parameters
+    assert list(want) == ["self", "config", "tokenizer", "log", "streamed"] and want["streamed"].default is False
+    for task in TASKS.values():
+        assert inspect.signature(type(task).prepare).parameters == want

@@ -5,6 +5,7 @@ import re
 import numpy as np
 
 from bert_hpo_distributed.class_report import confusion_png, scores_markdown
+from bertclf.tasks import task_named
 from bertclf.tasks.classification.metrics import per_class, scores
 
 LABELS = ["a|b", "line\nbreak", "<b>bold</b>", "**md**", "$\\frac{1}{$", "50% {0}", "😀", "L" * 50, 2.5, 7]
@@ -16,7 +17,7 @@ def report():
 
 
 def test_the_table_keeps_its_columns_and_shows_labels_as_written():
-    text = scores_markdown(report())
+    text = scores_markdown(report(), task_named("classification"))
     rows = [line for line in text.splitlines() if line.startswith("| ")][1:]
     assert len(rows) == len(LABELS)
     assert all(len(re.split(r"(?<!\\)\|", row)) == 7 for row in rows)  # 5 cells between unescaped pipes
@@ -28,3 +29,11 @@ def test_the_table_keeps_its_columns_and_shows_labels_as_written():
 def test_the_confusion_matrix_draws_any_label(tmp_path):
     path = confusion_png(report(), tmp_path / "confusion.png", "test")
     assert path.stat().st_size > 1000
+
+
+def test_the_scores_shown_are_the_tasks_report_scores():
+    shown = scores_markdown(report(), task_named("classification")).split(". Per class")[0]
+    assert shown.startswith("\nTest scores of the best configuration: accuracy ")
+    assert [part.rsplit(" ", 1)[0] for part in shown.split(": ", 1)[1].split(", ")] == \
+        ["accuracy", "macro f1", "weighted f1", "balanced accuracy", "mcc"]
+    assert scores_markdown({"exact_match": 80.0, "f1": 90.0}, task_named("qa")) == ""

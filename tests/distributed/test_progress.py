@@ -54,3 +54,11 @@ def test_a_resumed_search_continues_the_count_and_remembers_the_best():
     progress.on_trial_complete(0, before, before[2])
     assert lines[1].startswith("trial 3/4 (c) completed at epoch 3, valid accuracy 0.8000")
     assert not any("new best" in line for line in lines)  # 0.8 is below the earlier session's 0.9
+
+
+def test_seed_repeats_count_to_their_own_total():
+    spec = load_spec("imdb", profile=["smoke"])
+    lines = []
+    repeats = Progress(spec, 1, lines.append, total=6)
+    _finish(repeats, [], "a", 0.9)
+    assert lines[0].startswith("trial 1/6 (a)") and spec.num_samples == 4, lines

@@ -1,6 +1,6 @@
 """A classifier's portable form: the model itself to ONNX, its probabilities, a config naming the
 user's labels, and transformers' own ...ForSequenceClassification where the pooling and head map onto
-it; and how a model card reads the ONNX copy."""
+it; and how a model card reads the transformers and ONNX copies."""
 from functools import partial
 from pathlib import PurePosixPath
 from typing import List
@@ -51,6 +51,18 @@ def transformers_model(model, meta, config):
         classifier.weight.copy_(weight)
         classifier.bias.copy_(head.layers.bias - weight @ head.shift)
     return hf_model, None
+
+
+def hf_usage(name: str, copy_folder: str, copies, meta) -> List[str]:
+    """The model card's paragraph and snippet on classifying with the transformers copy at name/copy_folder."""
+    asked = ('{"text": "an example text", "text_pair": "its second text"}' if meta.get("pairs") else
+             '["an example text"]')
+    return [f"With transformers alone ({copy_folder}/ holds a standard "
+            f"AutoModelForSequenceClassification; its probabilities match this project's within "
+            f"{copies.hf_difference:.1g}; truncation=True cuts a long text as the model was trained):",
+            "", "```python", "from transformers import pipeline",
+            f'classify = pipeline("text-classification", model="{name}/{copy_folder}")',
+            f"print(classify({asked}, truncation=True))", "```", ""]
 
 
 def onnx_usage(name: str, copy_path: PurePosixPath, copies, meta) -> List[str]:

@@ -2,8 +2,9 @@
 methods the part of this folder that does it."""
 from ..task import Task
 from .eval import METRICS, test_scores
-from .export import onnx_usage, portable_form
+from .export import hf_usage, onnx_usage, portable_form
 from .inputs import prepare, prepare_test, with_features
+from .metrics import SCORES
 from .model import build, model_from_meta
 from .predict import predict, predict_example
 
@@ -15,6 +16,7 @@ class Classification(Task):
     test_columns = (("test accuracy", "accuracy", "{:.4f}"),)
     text_options = ("truncation", "pooling")
     streams_texts = True
+    report_scores = SCORES
 
     def prepare(self, config, tokenizer, log, streamed: bool = False):
         return prepare(config, tokenizer, log, streamed)
@@ -39,6 +41,11 @@ class Classification(Task):
 
     def portable_form(self, model, meta):
         return portable_form(model, meta)
+
+    def hf_usage(self, name, copy_folder, copies, meta):
+        if copies.hf:
+            return hf_usage(name, copy_folder, copies, meta)
+        return super().hf_usage(name, copy_folder, copies, meta)
 
     def onnx_usage(self, name, copy_path, copies, meta):
         return onnx_usage(name, copy_path, copies, meta)

@@ -72,7 +72,7 @@ class QuestionAnswering(Task):
         if config.max_answer_length < 1:
             bad_option("max_answer_length", "a positive number of tokens", config.max_answer_length)
 
-    def prepare(self, config, tokenizer, log) -> QAInputs:
+    def prepare(self, config, tokenizer, log, streamed: bool = False) -> QAInputs:
         return prepare(config, tokenizer, log)
 
     def build(self, config, inputs: QAInputs, encoder, device) -> QATraining:

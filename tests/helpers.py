@@ -57,6 +57,23 @@ def run(cmd, timeout=400):
     return proc
 
 
+def start_search(cmd):
+    """The search `cmd` started in a session of its own (signals and SIGKILL reach its process group),
+    its stderr a pipe of lines."""
+    return subprocess.Popen(cmd, cwd=ROOT, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True,
+                            env=dict(os.environ, PYTHONUNBUFFERED="1"), start_new_session=True)
+
+
+def lines_until(proc, marker: str) -> list:
+    """The stderr lines of `proc` up to and with the first that holds `marker` (all, if none does)."""
+    lines = []
+    for line in proc.stderr:
+        lines.append(line.rstrip("\n"))
+        if marker in line:
+            break
+    return lines
+
+
 def read_csv(path):
     with open(path, newline="") as f:
         return list(csv.DictReader(f))

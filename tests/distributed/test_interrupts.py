@@ -2,13 +2,12 @@
 a console line, then --resume."""
 import os
 import signal
-import subprocess
 import time
 
 import pytest
 
 from bert_hpo_distributed import interrupts
-from tests.helpers import ROOT, read_csv, run, search_cmd, write_imdb_like
+from tests.helpers import lines_until, read_csv, run, search_cmd, start_search, write_imdb_like
 
 LONG = ["--max-concurrent", "1", "--set", "smoke.num_samples=4", "--set", "smoke.fixed.n_epochs=8",
         "--set", "smoke.space.mode.choice=[finetune]"]
@@ -17,14 +16,9 @@ LONG = ["--max-concurrent", "1", "--set", "smoke.num_samples=4", "--set", "smoke
 def signalled(cmd, marker: str, signals, kill_after: float = 0.0):
     """(exit status, stderr lines): the search signalled (one a second) once stderr shows `marker`;
     kill_after: SIGKILL to its process group that many seconds after the last signal, if still alive."""
-    proc = subprocess.Popen(cmd, cwd=ROOT, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True,
-                            env=dict(os.environ, PYTHONUNBUFFERED="1"), start_new_session=True)
-    lines = []
+    proc = start_search(cmd)
     try:
-        for line in proc.stderr:
-            lines.append(line.rstrip("\n"))
-            if marker in line:
-                break
+        lines = lines_until(proc, marker)
         assert proc.poll() is None, "\n".join(lines[-20:])
         for i, number in enumerate(signals):
             time.sleep(1.0 if i else 0.0)

@@ -13,7 +13,7 @@ import pytest
 from bert_hpo_distributed import search_lock, space
 from bert_hpo_distributed.plan import SearchOptions, make_plan
 from bertclf.errors import UserError
-from tests.helpers import ROOT, search_cmd, write_imdb_like
+from tests.helpers import lines_until, search_cmd, start_search, write_imdb_like
 
 Usage = namedtuple("Usage", "total used free")
 
@@ -110,14 +110,9 @@ def test_a_disk_filled_during_the_trials_is_one_line_and_keeps_the_finished_tria
         cmd = search_cmd(write_imdb_like(tmp_path / "data"), out, "--max-concurrent", "1", "--set",
                          "smoke.num_samples=4", "--set", "smoke.fixed.n_epochs=8", "--set",
                          "smoke.space.mode.choice=[finetune]")
-        proc = subprocess.Popen(cmd, cwd=ROOT, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True,
-                                env=dict(os.environ, PYTHONUNBUFFERED="1"), start_new_session=True)
-        lines = []
+        proc = start_search(cmd)
         try:
-            for line in proc.stderr:
-                lines.append(line.rstrip("\n"))
-                if "trial 1/4" in line:
-                    break
+            lines = lines_until(proc, "trial 1/4")
             with open(out / "ballast", "wb") as ballast:
                 with pytest.raises(OSError):
                     while True:

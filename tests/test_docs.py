@@ -138,6 +138,14 @@ def test_the_help_of_every_script_shown_runs(script, monkeypatch, capsys):
     assert end.value.code == 0 and "usage:" in capsys.readouterr().out
 
 
+def test_no_two_test_files_share_a_name():
+    """tests/ holds no __init__.py, so pytest imports a test file by its name alone: two files of one
+    name in two folders stop the whole collection."""
+    names = [p.name for p in (ROOT / "tests").rglob("test_*.py")]
+    assert len(names) > 50
+    assert sorted(n for n in set(names) if names.count(n) > 1) == []
+
+
 def test_every_test_file_names_the_module_it_tests():
     """tests/<folder>/test_X.py tests <folder>/X.py, or is more of it (test_X_more.py); at the top only
     launch.py's tests and the repository's own."""

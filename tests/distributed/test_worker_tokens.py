@@ -10,7 +10,8 @@ import pytest
 
 from tests.helpers import sentiment_rows, write_csv
 
-pytestmark = [pytest.mark.ray, pytest.mark.cluster]
+# one pytest-xdist worker runs them all, one after another, over the module's one cluster
+pytestmark = [pytest.mark.ray, pytest.mark.cluster, pytest.mark.xdist_group("worker_tokens")]
 
 
 @pytest.fixture(scope="module")

@@ -79,10 +79,6 @@ def test_missing_data_gives_one_clear_line(tmp_path):
     assert "Traceback" not in proc.stderr
 
 
-# the tests over local_ray run on one pytest-xdist worker, one after another: one Ray start for them all
-ON_LOCAL_RAY = pytest.mark.xdist_group("local_ray")
-
-
 @pytest.fixture(scope="module")
 def local_ray():
     """One local Ray for this module's in-process tests (starting one costs seconds), stopped after the last."""
@@ -105,7 +101,6 @@ def shared_for(config):
     return Shared(inputs={inputs_key(config): ray.put(prepared_for(config, lambda m: None))})
 
 
-@ON_LOCAL_RAY
 def test_two_gloo_workers_match_one_worker(local_ray, config_for, tmp_path):
     from bert_hpo_distributed.trial import torch_trainer
     from bertclf.train import train
@@ -124,7 +119,6 @@ def test_two_gloo_workers_match_one_worker(local_ray, config_for, tmp_path):
     assert result.metrics["valid_accuracy"] == pytest.approx(single[0]["valid_accuracy"])
 
 
-@ON_LOCAL_RAY
 def test_each_gloo_worker_draws_its_own_dropout_and_saves_its_own_random_state(local_ray, config_for, tmp_path):
     from bert_hpo_distributed.trial import torch_trainer
     from bertclf.checkpoint import TRAINER_STATE
@@ -336,7 +330,6 @@ def test_a_refit_that_cannot_split_its_batches_is_refused_before_the_first_trial
     assert not list((tmp_path / "out").glob("*/trials/trial_*")), "trials ran before the refit was checked"
 
 
-@ON_LOCAL_RAY
 def test_gloo_workers_read_their_own_inputs_without_shared_inputs(local_ray, config_for, tmp_path):
     from bert_hpo_distributed.shared import Shared
     from bert_hpo_distributed.trial import torch_trainer
@@ -347,7 +340,6 @@ def test_gloo_workers_read_their_own_inputs_without_shared_inputs(local_ray, con
     assert trainer.fit().metrics["valid_accuracy"] > 0
 
 
-@ON_LOCAL_RAY
 def test_refit_on_two_gloo_workers_gives_the_weights_of_one(local_ray, config_for, tmp_path):
     from safetensors.torch import load_file
     from bert_hpo_distributed.refit import refit_config

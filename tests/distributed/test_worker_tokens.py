@@ -10,8 +10,7 @@ import pytest
 
 from tests.helpers import sentiment_rows, write_csv
 
-# one pytest-xdist worker runs them all, one after another, over the module's one cluster
-pytestmark = [pytest.mark.ray, pytest.mark.cluster, pytest.mark.xdist_group("worker_tokens")]
+pytestmark = [pytest.mark.ray, pytest.mark.cluster]
 
 
 @pytest.fixture(scope="module")

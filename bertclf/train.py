@@ -188,6 +188,8 @@ def set_up(config: TrainConfig, inputs, model_path: Optional[str], log) -> Run:
         ("cls", "last") else ""
     say(f"model: {config.bert_name} from {found} ({facts.model_type}, {facts.position_limit} positions, "
         f"{facts.attention} attention){pooled}")
+    for note in facts.notes:
+        say(f"model: {note}")
     # the same initial weights everywhere (built from config.seed), but each worker its own dropout
     torch.manual_seed(worker_seed(config.seed, rank))
     model = task.model.to(device)

@@ -13,6 +13,7 @@ from dataclasses import dataclass
 from typing import List, Optional, Sequence, Tuple
 
 from .encoders import checkpoint_file, load_model_config, load_tokenizer, stored_weight_names
+from .lora import TARGETS, target_modules
 from ..errors import UserError
 
 # a tokenizer without a stated limit reports this huge number (transformers' VERY_LARGE_INTEGER)
@@ -31,6 +32,7 @@ class EncoderFacts:
     pooler_not_stored: bool = False  # the model class has a pooler, but the checkpoint holds none
     head_labels: int = 0  # a classifier checkpoint: the label count of the head it holds (dropped here)
     missing: Tuple[str, ...] = ()  # other weights the encoder has and the checkpoint lacks (drawn at random)
+    adapter_targets: Tuple[str, ...] = TARGETS  # the --lora_targets it has layers for
 
     @property
     def cls_pooling(self) -> str:
@@ -79,7 +81,8 @@ def encoder_facts(model_config, tokenizer=None, stored=None) -> EncoderFacts:
                         has_pooler=pooler and pooler_stored,
                         attention="sdpa" if getattr(type(model), "_supports_sdpa", False) else "eager",
                         pooler_not_stored=pooler and not pooler_stored, head_labels=_head_labels(model_config),
-                        missing=tuple(name for name in missing if not name.startswith("pooler.")))
+                        missing=tuple(name for name in missing if not name.startswith("pooler.")),
+                        adapter_targets=tuple(which for which in TARGETS if target_modules(model, which)))
 
 
 def _missing_weights(model, stored) -> List[str]:

@@ -50,8 +50,9 @@ class EncoderFacts:
             lines.append(f"a classifier checkpoint ({self.head_labels} labels): taken as an encoder, its "
                          f"classification head dropped; a new head is trained")
         if self.missing:
+            more = ", ..." if len(self.missing) > 3 else ""
             lines.append(f"warning: the checkpoint lacks {len(self.missing)} weight(s) of the encoder, drawn at "
-                         f"random on each load: {', '.join(self.missing[:3])}{', ...' if len(self.missing) > 3 else ''}")
+                         f"random on each load: {', '.join(self.missing[:3])}{more}")
         return lines
 
 

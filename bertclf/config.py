@@ -6,6 +6,7 @@ from typing import Optional
 
 from .data.label_names import LABEL_NAMES
 from .errors import UserError
+from .models.lora import PEFT_MISSING, TARGETS as LORA_TARGETS, peft_installed
 from .paths import default_cache_dir
 
 TRUNCATIONS = ("head", "tail", "head+tail")
@@ -53,6 +54,11 @@ class TrainConfig:
     pooling: str = "cls"
     layers: str = "last"
     head: str = "linear"
+    lora: bool = False
+    lora_r: int = 8
+    lora_alpha: float = 16.0
+    lora_dropout: float = 0.1
+    lora_targets: str = "attention"
     truncation: str = "head"
     valid_fraction: float = 0.1
     warmup_ratio: float = 0.1
@@ -138,6 +144,21 @@ class TrainConfig:
         if self.boost and self.bert_finetuning:
             raise UserError("--boost True needs --bert_finetuning False: boost caches the features "
                             "of a frozen encoder, and a fine-tuned encoder changes every step")
+        self._check_lora()
+
+    def _check_lora(self) -> None:
+        if self.lora_r < 1:
+            bad_option("lora_r", "a positive integer (the adapters' rank)", self.lora_r)
+        if not self.lora_alpha > 0:
+            bad_option("lora_alpha", "a positive scale", self.lora_alpha)
+        if not 0.0 <= self.lora_dropout < 1.0:
+            bad_option("lora_dropout", "a probability in [0, 1)", self.lora_dropout)
+        if self.lora_targets not in LORA_TARGETS:
+            bad_option("lora_targets", " | ".join(LORA_TARGETS), self.lora_targets)
+        if self.lora and not self.bert_finetuning:
+            raise UserError("--lora True needs --bert_finetuning True: the adapters are trained in the encoder")
+        if self.lora and not peft_installed():
+            raise UserError(PEFT_MISSING)
 
     def to_dict(self) -> dict:
         return dataclasses.asdict(self)
@@ -187,7 +208,7 @@ HELPS = {
     "boost": "with --bert_finetuning False: compute the frozen features once, cache them, train the head",
     "n_epochs": "number of epochs",
     "lr": "learning rate of the head",
-    "lr_main": "learning rate of the encoder (when fine-tuning)",
+    "lr_main": "learning rate of the encoder (when fine-tuning; of its adapters with --lora True)",
     "early_stop": "stop after this many checks (epochs, unless --evals_per_epoch > 1) without a better valid score; -1 disables",
     "batch_size": "effective batch size (micro-batch = batch_size // gradient_accumulation_steps)",
     "gradient_accumulation_steps": "micro-batches accumulated per optimizer step",
@@ -203,6 +224,13 @@ HELPS = {
     "num_workers": "processes that pad batches ahead of the model (0: in the training process)",
     "pooling": "cls (pooled [CLS], as Pytorch-BERT-Classification; the first token's hidden state for an encoder without a pooler: DistilBERT, ELECTRA, DeBERTa) | mean (mean of token vectors) | mean+max (both, concatenated)",
     "layers": "last (the last layer) | last4 (the last four layers, pooled each and concatenated)",
+    "lora": "with --bert_finetuning True: train low-rank adapters (peft) in the encoder instead of all its weights; "
+            "the head trains fully, --lr_main is the adapters' rate",
+    "lora_r": "LoRA: the adapters' rank",
+    "lora_alpha": "LoRA: the adapters' scale (their product is multiplied by lora_alpha / lora_r)",
+    "lora_dropout": "LoRA: dropout on the adapters' input",
+    "lora_targets": "LoRA: which linear layers of the encoder's layers get adapters: attention | attention+ffn "
+                    "(found in the model)",
     "head": "linear (dropout + linear, as Pytorch-BERT-Classification) | mlp (one hidden layer of 512 GELU units)",
     "evals_per_epoch": "validation checks per epoch; each is reported, so a search can stop a run early",
     "degenerate_check": "stop a run whose valid score is still at chance, and loss not falling, at its first check after 25%% of training",

@@ -35,7 +35,8 @@ def model_card(plan, folder: Path, portable: PortableCopies, outputs, test_score
     options = saved["train_options"]
     best = scored.iloc[0]
     metric = spec.metric.replace("_", " ")
-    encoder = "fine-tuned" if options["bert_finetuning"] else "frozen: only the head was trained"
+    encoder = (f"LoRA adapters (rank {options['lora_r']}) trained and merged into it" if options.get("lora")
+               else "fine-tuned" if options["bert_finetuning"] else "frozen: only the head was trained")
     meta = read_meta(folder)
     labels = meta.get("label_names")
     what = (f"classifies a text as one of {', '.join(markdown_text(label_text(n)) for n in labels)}" if labels

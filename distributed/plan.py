@@ -114,6 +114,7 @@ def make_plan(opts: SearchOptions, say, created: list) -> Plan:
         spec, models = bind(spec, _data_options(opts, spec, files, out_dir), say)
     notes += [f"model: {bert_name} from {model.why}" if not opts.smoke_test
               else "model: a tiny BERT built for the smoke test" for bert_name, model in models.items()]
+    notes += [f"model: {bert_name}: {note}" for bert_name, model in models.items() for note in model.facts.notes]
     notes.append(recipe_line(spec, models))
     concurrency = _concurrency(spec, use_gpu, not opts.address, opts.num_cpus or os.cpu_count() or 1)
     return Plan(opts=opts, spec=spec, profile=profile, use_gpu=use_gpu, name=name, out_dir=out_dir,

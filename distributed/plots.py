@@ -94,7 +94,10 @@ def _by_status(ax, frame, x, y) -> None:
 
 
 def _uses(spec, key: str, config) -> bool:
-    return key not in ENCODER_ONLY or spec.trial_config(config).bert_finetuning
+    trial = spec.trial_config(config)
+    if key.startswith("lora_"):
+        return trial.lora
+    return key not in ENCODER_ONLY or trial.bert_finetuning
 
 
 def write_plots(scored, spec, out_dir: Path, importances: dict, title: str, prepared_s: float = 0.0) -> dict:

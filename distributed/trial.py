@@ -108,7 +108,7 @@ def run_in_trial(sampled: dict, spec, shared: Shared, cpus: float, every_check: 
         config = replace(config, device="cuda")
     trial_dir, trial_id = ray_compat.trial_working_directory(), tune.get_context().get_trial_id()
     checkpoint = tune.get_checkpoint()
-    report = reporter(tune.report, tune.Checkpoint.from_directory, every_check, extra=gpu_memory_probe(),
+    report = reporter(tune.report, tune.Checkpoint.from_directory, every_check, extra=memory_probe(),
                       owner=trial_id)
 
     try:
@@ -126,15 +126,24 @@ def run_in_trial(sampled: dict, spec, shared: Shared, cpus: float, every_check: 
         release_memory()
 
 
-def gpu_memory_probe():
-    """() -> GPU memory metrics: what this process held when the trial started (what an earlier trial
-    of a reused actor left behind) and the trial's peak so far; {} without CUDA."""
+def memory_probe():
+    """() -> memory metrics: what this process held when the trial started (what an earlier trial of a
+    reused actor left behind) and its peak so far: resident memory (the process's lifetime peak), and
+    with CUDA the GPU memory allocated (the trial's peak)."""
+    import resource
+    import psutil
     import torch
+    rss_at_start = psutil.Process().memory_info().rss / 2**20
+
+    def cpu() -> dict:
+        return {"memory_at_start_mb": rss_at_start,
+                "peak_memory_mb": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 2**10}
     if not torch.cuda.is_available():
-        return dict
+        return cpu
     at_start = torch.cuda.memory_allocated() / 2**20
     torch.cuda.reset_peak_memory_stats()
-    return lambda: {"gpu_memory_at_start_mb": at_start, "gpu_peak_memory_mb": torch.cuda.max_memory_allocated() / 2**20}
+    return lambda: {**cpu(), "gpu_memory_at_start_mb": at_start,
+                    "gpu_peak_memory_mb": torch.cuda.max_memory_allocated() / 2**20}
 
 
 def own_inputs_or_shared(config, shared: Shared, run_id: str):

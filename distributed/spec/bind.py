@@ -6,6 +6,7 @@ from typing import Dict, Tuple
 
 from bertclf.models.encoder_facts import EncoderFacts, facts_of, fitting_lengths, trained_pooling
 from bertclf.models.encoders import resolve_model
+from bertclf.models.lora import no_targets
 from bertclf.tasks import task_named
 
 from .model import Distribution, SearchSpec
@@ -32,6 +33,7 @@ def bind(spec: SearchSpec, options: dict, say) -> Tuple[SearchSpec, Dict[str, Mo
     models = {bert_name: find_model(bert_name) for bert_name in spec.models()}
     per_model, space = dict(spec.per_model), dict(spec.space)
     for bert_name, model in models.items():
+        has_adapter_targets(spec, model.facts, bert_name)
         kept = within_limit(spec, model.facts, bert_name, say)
         if kept is not None and len(models) == 1:
             space["max_length"] = Distribution("choice", kept)
@@ -49,6 +51,14 @@ def fix_options(spec: SearchSpec, options: dict) -> SearchSpec:
     return replace(spec, fixed={**spec.fixed, **options},
                    space={k: d for k, d in spec.space.items() if not (one_model and k == "bert_name")},
                    per_model={} if one_model else spec.per_model)
+
+
+def has_adapter_targets(spec: SearchSpec, facts: EncoderFacts, bert_name: str) -> None:
+    """Refuse a space whose LoRA trials ask `bert_name` for adapters on layers it does not have."""
+    for corner in spec.corners(["mode", "lora", "lora_targets"]):
+        config = spec.trial_config(corner)
+        if config.bert_name == bert_name and config.lora and config.lora_targets not in facts.adapter_targets:
+            raise no_targets(config.lora_targets, bert_name)
 
 
 def within_limit(spec: SearchSpec, facts: EncoderFacts, bert_name: str, say):

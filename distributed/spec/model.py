@@ -11,9 +11,10 @@ from typing import Any, Dict, Iterator, List, Optional, Tuple
 from bertclf.config import TrainConfig
 from bertclf.inputs import TOKEN_OPTIONS
 
-MODES = {"finetune": {"bert_finetuning": True, "boost": False},
-         "boost": {"bert_finetuning": False, "boost": True},
-         "frozen": {"bert_finetuning": False, "boost": False}}
+MODES = {"finetune": {"bert_finetuning": True, "boost": False, "lora": False},
+         "lora": {"bert_finetuning": True, "boost": False, "lora": True},
+         "boost": {"bert_finetuning": False, "boost": True, "lora": False},
+         "frozen": {"bert_finetuning": False, "boost": False, "lora": False}}
 CUSTOM = "custom"  # dataset: custom (or none): your own files, given under files: (and columns:)
 # options whose values change a trial's prepared inputs (token ids, boost's features): the search
 # prepares inputs for every combination of their values
@@ -193,7 +194,7 @@ class SearchSpec:
 
 
 def expand(sampled: Dict[str, Any]) -> dict:
-    """One trial's sampled values as training options: `mode` becomes its two booleans."""
+    """One trial's sampled values as training options: `mode` becomes its booleans."""
     values = {}
     for key, value in sampled.items():
         values.update(MODES[value] if key == "mode" else {key: value})

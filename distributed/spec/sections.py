@@ -27,7 +27,7 @@ DISTRIBUTIONS = ("loguniform", "uniform", "int", "choice")
 RECIPE = {"evals_per_epoch": 2, "degenerate_check": True, "truncation": "head+tail", "warmup_ratio": 0.1}
 PROFILES = ("cpu", "smoke")
 # metric_mode: whether the metric is maximised (Ray Tune's `mode`, named apart from `mode` in a space,
-# which is finetune | boost | frozen); always max, accepted so that a spec may say so
+# which is finetune | lora | boost | frozen); always max, accepted so that a spec may say so
 TOP_KEYS = {f.name for f in dataclasses.fields(SearchSpec)} - {"task", "source", "recipe"} | {*PROFILES, "metric_mode"}
 
 
@@ -83,7 +83,7 @@ def _fixed(fixed, source) -> dict:
         raise UserError(f"{source}: fixed: expected a mapping of training options")
     for key in fixed:
         if key == "mode":
-            raise UserError(f"{source}: fixed.mode: put mode under space (choice) or set bert_finetuning/boost")
+            raise UserError(f"{source}: fixed.mode: put mode under space (choice) or set bert_finetuning/boost/lora")
         if key not in TRAIN_FIELDS or key in SET_BY_SEARCH:
             raise UserError(f"{source}: fixed.{key}: not a training option a search can fix "
                             f"(expected one of {', '.join(sorted(TRAIN_FIELDS - SET_BY_SEARCH))})")

@@ -431,3 +431,29 @@ def test_ctrl_c_before_the_trials_keeps_nothing_and_says_to_run_the_command_agai
                                        "command to start the search again"), output[-3000:]
     assert "--resume" not in output and "Traceback" not in output
     assert not (out / "imdb-smoke").exists()  # no folder left to block the same command
+
+
+def test_a_space_mixing_lora_and_boost_exports_and_refits_a_merged_model(tmp_path):
+    """mode lora beside boost in one space, the adapters' rank searched: every trial completes, and the
+    winner (LoRA, given the encoder rate it needs and the boost head a rate too small to learn in time)
+    is exported and refit (Ray Train) as adapters plus a merged encoder that --predict loads."""
+    data = write_imdb_like(tmp_path / "data")
+    proc = run(search_cmd(data, tmp_path / "out", "--name", "mix", "--set", "smoke.space.mode.choice=[lora, boost]",
+                          "--set", "smoke.space.lora_r={choice: [2, 4]}", "--set", "smoke.fixed.n_epochs=2",
+                          "--set", "smoke.fixed.lora_alpha=64", "--set", "smoke.fixed.lora_targets=attention+ffn",
+                          "--set", "smoke.space.lr={loguniform: [1e-5, 2e-5]}",
+                          "--set", "smoke.space.lr_main={loguniform: [1e-2, 2e-2]}", "--set", "refit=true"),
+               timeout=1200)
+    assert proc.returncode == 0, proc.stderr[-3000:]
+    out = tmp_path / "out" / "mix"
+    trials = read_csv(out / "results.csv")
+    assert len(trials) == 4 and all(t["status"] != "error" for t in trials)
+    assert {t["mode"] for t in trials} == {"lora", "boost"} and trials[0]["mode"] == "lora"
+    for model in ("best_model", "refit_model"):
+        meta = json.loads((out / model / "bert_hpo_model.json").read_text())
+        assert meta["lora"]["r"] == int(trials[0]["lora_r"])
+        assert (out / model / "adapter" / "adapter_model.safetensors").is_file()
+        assert (out / model / "encoder" / "model.safetensors").is_file()
+        predicted = run([sys.executable, str(ROOT / "launch.py"), "--predict", "--model", str(out / model),
+                         "--text", "a wonderful film"])
+        assert predicted.returncode == 0 and '"label"' in predicted.stdout, predicted.stderr[-2000:]

@@ -50,8 +50,9 @@ def test_set_wins_over_the_profile_sections_and_can_edit_them():
         load_spec("imdb", ["num_sample=3"], profile=["smoke"])
 
 
-def test_mode_expands_to_the_two_booleans():
-    assert expand({"mode": "boost", "lr": 0.1}) == {"bert_finetuning": False, "boost": True, "lr": 0.1}
+def test_mode_expands_to_its_booleans():
+    assert expand({"mode": "boost", "lr": 0.1}) == {"bert_finetuning": False, "boost": True, "lora": False, "lr": 0.1}
+    assert expand({"mode": "lora"}) == {"bert_finetuning": True, "boost": False, "lora": True}
 
 
 @pytest.mark.parametrize("change, message", [
@@ -74,6 +75,9 @@ def test_mode_expands_to_the_two_booleans():
     ({"space": {"max_length": {"int": [64, 600]}}}, "space.max_length: inputs are prepared once per distinct"),
     ({"space": {"pooling": {"choice": ["mean", "attention"]}}}, "--pooling: expected cls | mean | mean+max"),
     ({"refit": "yes"}, "refit: expected true or false"),
+    ({"space": {"mode": {"choice": ["lora", "boost"]}, "lora_r": {"int": [0, 8]}}},
+     "a configuration of this space is invalid: --lora_r: expected a positive integer"),
+    ({"space": {"lora_targets": {"choice": ["attention", "ffn"]}}}, "--lora_targets: expected attention | attention+ffn"),
     ({"max_concurrent": 0}, "max_concurrent: expected a positive integer or null"),
     ({"resources": {"placement": "ANYWHERE"}}, "resources.placement: expected PACK"),
     ({"resources": {"gpus": 2}}, "resources.gpus: unknown key"),

@@ -5,6 +5,7 @@ first sign that a new Ray release moved something."""
 import inspect
 import re
 import sys
+import tempfile
 import threading
 import tomllib
 from pathlib import Path
@@ -216,14 +217,23 @@ def test_in_a_running_ray_and_trial_the_hooks_answer(tmp_path):
 
         def trial(config):
             from ray.train._internal.session import get_session
-            tune.report({"folder": ray_compat.trial_working_directory(), "stop": ray_compat.trial_stop_requested(),
-                         "event": isinstance(get_session().stop_event, threading.Event)})
+            # a checkpoint folder written before Tune restarted the trial with an index that lags behind it
+            (Path(get_session().storage.trial_fs_path) / "checkpoint_000000" / "best").mkdir(parents=True)
+            ray_compat.fresh_checkpoint_names()
+            with tempfile.TemporaryDirectory() as folder:
+                (Path(folder) / "weights").write_text("this check's")
+                tune.report({"folder": ray_compat.trial_working_directory(), "stop": ray_compat.trial_stop_requested(),
+                             "event": isinstance(get_session().stop_event, threading.Event)},
+                            checkpoint=tune.Checkpoint.from_directory(folder))
 
         grid = tune.Tuner(trial, run_config=tune.RunConfig(storage_path=str(tmp_path), name="hooks")).fit()
         assert grid[0].error is None, grid[0].error
         metrics = grid[0].metrics
         assert metrics["event"] is True and metrics["stop"] is False  # the event exists, and is not set
         assert "hooks" in metrics["folder"] and Path(metrics["folder"]).is_dir()
+        # the new checkpoint has a folder of its own: nothing of the older one (its best/) is mixed in
+        assert Path(grid[0].checkpoint.path).name == "checkpoint_000001"
+        assert sorted(p.name for p in Path(grid[0].checkpoint.path).iterdir() if not p.name.startswith(".")) == ["weights"]
     finally:
         ray.shutdown()
 

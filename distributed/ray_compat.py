@@ -116,6 +116,20 @@ def driver_staging_folder(experiment_name: str) -> Optional[str]:
     return str(found[-1]) if found else None
 
 
+def send_ray_errors_to(write) -> None:
+    """Ray's driver prints the errors its cluster publishes (a raylet that died, with the last 20
+    lines of its log; a worker killed for memory) to stdout as they arrive; `write(text)` gets each
+    instead. Ray: ray._private.worker.print_to_stdstream(data, ignore_prefix), data {"lines",
+    "pid", "is_err"}, looked up by listen_error_messages at each message (and registered for the
+    workers' logs by ray.init when log_to_driver is set: call this after ray.init, without it).
+    Checked against ray 2.60."""
+    import ray._private.worker as worker
+
+    def to_write(data, ignore_prefix: bool = False) -> None:
+        write("".join(f"({data.get('pid')}) {line}\n" for line in data["lines"]))
+    worker.print_to_stdstream = to_write
+
+
 def kill_local_ray() -> None:
     """Kills every process of the Ray this driver started, at once (no graceful stop: its raylet is
     gone). Ray: ray._private.worker._global_node.kill_all_processes(check_alive, allow_graceful).

@@ -57,7 +57,8 @@ def run_search(opts: SearchOptions) -> dict:
             for line in plan.notes:
                 say(line)
             ready, pending, data, input_seconds = prepare_search(plan)
-            ray_started = ray_session.start(opts.address, opts.num_cpus, opts.dashboard_host, verbose=opts.verbose)
+            ray_started = ray_session.start(opts.address, opts.num_cpus, opts.dashboard_host, verbose=opts.verbose,
+                                            log_folder=plan.out_dir)
             interrupts.install()  # Ray's core worker replaced the SIGTERM handler with its own
             check_refit(plan)
             shared, feature_seconds = share(plan, ready, pending, say)  # on a cluster: remote features here

@@ -23,8 +23,9 @@ RESERVE = ".full-disk-reserve"  # in the experiment folder, while the trials run
 @contextmanager
 def reserved(experiment: str, trials: int, places: List[str]):
     """Hold space.reserve_size(trials) bytes in the (local) experiment folder while the block runs; when it
-    ends on a full disk (space.told), restore Tune's staged files there, whole. A folder on object
-    storage holds nothing: it does not fill."""
+    ends on a full disk, restore Tune's staged files there, whole, and raise space.DiskFull (told while
+    the disk is still full: an error that shows a full disk only as what it broke is known by the full
+    folder). A folder on object storage holds nothing: it does not fill."""
     if "://" in experiment:
         yield
         return
@@ -33,11 +34,13 @@ def reserved(experiment: str, trials: int, places: List[str]):
         with open(reserve, "wb") as f:  # zeros, written: a sparse file would hold no room
             f.write(bytes(space.reserve_size(trials)))
         yield
-    except BaseException as error:
-        if isinstance(space.told(error, places), space.DiskFull):
-            reserve.unlink(missing_ok=True)
-            restore_staged(experiment)
-        raise
+    except Exception as error:
+        full = space.told(error, places)
+        if not isinstance(full, space.DiskFull):
+            raise
+        reserve.unlink(missing_ok=True)
+        restore_staged(experiment)
+        raise full from error
     finally:
         reserve.unlink(missing_ok=True)
 

@@ -276,3 +276,18 @@ def test_tune_still_reads_the_variable_that_picks_its_older_console_flow(monkeyp
     assert get_air_verbosity(0) is not None
     ray_compat.old_console_flow()
     assert get_air_verbosity(0) is None and get_air_verbosity(2) is None
+
+
+def test_the_errors_rays_driver_prints_go_where_the_search_says(monkeypatch, capsys):
+    """ray.log takes what Ray's driver prints of its cluster's errors (a raylet that died: 20 lines of
+    its log), which listen_error_messages hands to print_to_stdstream, looked up at each message."""
+    import ray._private.worker as worker
+    monkeypatch.setattr(worker, "print_to_stdstream", worker.print_to_stdstream)  # put back afterwards
+    source = inspect.getsource(worker.listen_error_messages)
+    assert "print_to_stdstream(" in source and '"lines": [error_message]' in source
+    written = []
+    ray_compat.send_ray_errors_to(written.append)
+    worker.print_to_stdstream({"lines": ["Raylet is terminated.", "[state-dump] ..."], "pid": "raylet",
+                               "is_err": False}, ignore_prefix=False)
+    assert written == ["(raylet) Raylet is terminated.\n(raylet) [state-dump] ...\n"]
+    assert capsys.readouterr() == ("", "")

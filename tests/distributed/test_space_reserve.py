@@ -35,7 +35,7 @@ def test_trials_ended_on_a_full_disk_leave_tunes_state_and_results_whole(tmp_pat
     (experiment / "experiment_state-1.json").write_text('{"tri')  # uploads the full disk cut short
     (experiment / "trial_1" / "result.json").write_text("")
     full = OSError(errno.ENOSPC, os.strerror(errno.ENOSPC), str(experiment / "trial_2" / "checkpoint_000001"))
-    with pytest.raises(OSError):
+    with pytest.raises(space.DiskFull):
         with space_reserve.reserved(str(experiment), 4, [str(tmp_path)]):
             raise full
     assert (experiment / "experiment_state-1.json").read_text() == '{"trials": 4}'
@@ -52,3 +52,18 @@ def test_other_errors_leave_the_uploads_alone(tmp_path, staged):
             raise ValueError("a trial's own bug")
     assert list(experiment.iterdir()) == []
 
+
+
+def test_an_error_that_shows_the_full_disk_only_as_what_it_broke_is_the_full_disk(tmp_path, staged, monkeypatch):
+    """Tune reading back an error file the full disk cut short (EOFError) is told while the disk is full:
+    once the reserve is given back, the folder has room and would not say why."""
+    from collections import namedtuple
+    experiment = tmp_path / "out" / "trials"
+    experiment.mkdir(parents=True)
+    usage = namedtuple("Usage", "total used free")
+    monkeypatch.setattr(space.shutil, "disk_usage", lambda folder: usage(10**9, 10**9, 100))
+    with pytest.raises(space.DiskFull) as told:
+        with space_reserve.reserved(str(experiment), 4, [str(tmp_path)]):
+            raise EOFError("Ran out of input")
+    assert str(told.value).endswith("run the same command with --resume")
+    assert (experiment / "experiment_state-1.json").read_text() == '{"trials": 4}'

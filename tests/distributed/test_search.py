@@ -269,7 +269,8 @@ def test_pbt_search_exploits_and_completes(tmp_path):
     data = write_imdb_like(tmp_path / "data")
     proc = run(search_cmd(data, tmp_path / "out", "--name", "pbt", "--set", "smoke.num_samples=4",
                           "--set", "scheduler={type: pbt, perturbation_interval: 1, quantile_fraction: 0.25}",
-                          "--set", "smoke.fixed.n_epochs=4", "--set", "smoke.space.mode.choice=[finetune]"))
+                          "--set", "smoke.fixed.n_epochs=4", "--set", "smoke.space.mode.choice=[finetune]"),
+               timeout=600)  # 16 epochs and every exploit's restart: over 400 s on a loaded 2-core machine
     assert proc.returncode == 0, proc.stderr[-3000:]
     trials = read_csv(tmp_path / "out" / "pbt" / "results.csv")
     assert len(trials) == 4 and all(t["status"] != "error" for t in trials)

@@ -234,6 +234,10 @@ def test_in_a_running_ray_and_trial_the_hooks_answer(tmp_path):
         # the new checkpoint has a folder of its own: nothing of the older one (its best/) is mixed in
         assert Path(grid[0].checkpoint.path).name == "checkpoint_000001"
         assert sorted(p.name for p in Path(grid[0].checkpoint.path).iterdir() if not p.name.startswith(".")) == ["weights"]
+        # where Tune staged the experiment's state before uploading it (space_reserve writes it again)
+        staged = Path(ray_compat.driver_staging_folder("hooks"))
+        assert list(staged.glob("experiment_state-*.json")) and (staged / Path(grid[0].path).name / "result.json").is_file()
+        assert ray_compat.driver_staging_folder("no-such-experiment") is None
     finally:
         ray.shutdown()
 

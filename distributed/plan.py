@@ -45,6 +45,7 @@ class SearchOptions:
     warm_start: Optional[str] = None
     refit: bool = False
     keep_checkpoints: bool = False  # False: trial checkpoints are deleted once the best model is exported
+    space_check: str = "refuse"  # "warn": a folder without room for the estimate is a warning, not a refusal
     gpu_wait: float = 600.0
     verbose: bool = False
     time_budget: Optional[float] = None  # seconds (overrides the spec's time_budget)

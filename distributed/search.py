@@ -10,7 +10,7 @@ import sys
 import time
 from contextlib import contextmanager
 
-from . import budget, interrupts, ray_session, search_lock, space, tracking
+from . import budget, interrupts, ray_session, search_lock, space, space_reserve, tracking
 from .disk import tidy_storage
 from .feature_estimate import describe_passes
 from .inputs import describe_groups, feature_passes, prepare, search_configs, share
@@ -57,7 +57,8 @@ def run_search(opts: SearchOptions) -> dict:
             for line in plan.notes:
                 say(line)
             ready, pending, data, input_seconds = prepare_search(plan)
-            ray_started = ray_session.start(opts.address, opts.num_cpus, opts.dashboard_host, verbose=opts.verbose)
+            ray_started = ray_session.start(opts.address, opts.num_cpus, opts.dashboard_host, verbose=opts.verbose,
+                                            log_folder=plan.out_dir)
             interrupts.install()  # Ray's core worker replaced the SIGTERM handler with its own
             check_refit(plan)
             shared, feature_seconds = share(plan, ready, pending, say)  # on a cluster: remote features here
@@ -94,7 +95,8 @@ def prepare_search(plan: Plan):
         tracking.check_mlflow(plan)  # it creates the store: only once the data are known to be good
         say(describe(plan, describe_groups(groups)))
         passes = feature_passes(plan, groups)
-        space.check_space(space.needs(plan, passes), say)  # before the features and the trials write
+        # before the features and the trials write
+        space.check_space(space.needs(plan, passes), say, refuse=plan.opts.space_check == "refuse")
         if passes:
             say(f"boost: {describe_passes(passes, plan.models)}")
     return prepare(plan, search_configs(plan.spec), say, say_plan)
@@ -204,9 +206,10 @@ def fit(plan: Plan, shared: Shared, tuner):
     spec = plan.spec
     started, began = time.perf_counter(), time.time()
     budget.start(spec.time_budget, began)
-    with interrupts.stopping_tune():
+    places = [str(plan.out_dir), plan.storage]
+    with space_reserve.reserved(plan.experiment, spec.num_samples, places), interrupts.stopping_tune():
         grid = tuner.fit()
-    space.check_trials(grid, [str(plan.out_dir), plan.storage])  # before a trial's error file is read
+        space.check_trials(grid, places)  # before a trial's error file is read
     lost = [r for r in grid if r.error is not None and "Could not recover from checkpoint" in str(r.error)]
     if plan.opts.resume and lost:
         # A driver killed between Tune deleting an old checkpoint (num_to_keep) and its next state

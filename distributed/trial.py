@@ -108,6 +108,7 @@ def run_in_trial(sampled: dict, spec, shared: Shared, cpus: float, every_check: 
         config = replace(config, device="cuda")
     trial_dir, trial_id = ray_compat.trial_working_directory(), tune.get_context().get_trial_id()
     checkpoint = tune.get_checkpoint()
+    ray_compat.fresh_checkpoint_names()  # a restarted trial never writes into a checkpoint folder it wrote before
     report = reporter(tune.report, tune.Checkpoint.from_directory, every_check, extra=memory_probe(),
                       owner=trial_id)
 

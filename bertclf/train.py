@@ -76,10 +76,11 @@ class Run:
     stopped: bool = False  # by should_stop
 
     def rank_key(self, metrics: dict):
-        """Higher is better: the valid metric, then the lower valid loss; the latest without validation."""
+        """Higher is better: the valid metric (by its mode), then the lower valid loss; the latest without
+        validation."""
         if not self.config.has_validation:
             return metrics["epoch"]
-        return metrics[self.task.metric], -metrics["valid_loss"]
+        return self.task.rank_score(metrics), -metrics["valid_loss"]
 
     @property
     def meta(self) -> dict:

@@ -40,23 +40,31 @@ def degenerate(labels, n_labels: int, metrics: dict) -> bool:
     return metrics["valid_accuracy"] <= majority + noise and metrics["train_loss"] >= 0.97 * math.log(n_labels)
 
 
-def test_scores(model, meta, inputs: ClassificationInputs, *, device, bf16: bool, batch_size: int, cache_dir) -> dict:
-    """Scores on inputs' test split: accuracy, macro_f1, weighted_f1, balanced_accuracy, mcc; `labels` (names),
-    `confusion` [true][predicted] counts and `per_class` precision/recall/F1/support; `examples`.
-    A frozen encoder's features go through the feature cache."""
-    tokens, y = inputs.tokens["test"], inputs.labels["test"]
+def test_outputs(model, meta, inputs: ClassificationInputs, *, device, bf16: bool, batch_size: int, cache_dir):
+    """(indices, outputs) of the model over inputs' test split, batch by batch; a frozen encoder's features go
+    through the feature cache, as in training."""
+    tokens = inputs.tokens["test"]
     model.to(device)
     batches = eval_batches(tokens.lengths.tolist(), batch_size)
-    if meta["cached_features"]:  # as in training: the frozen encoder's features, through the cache
+    if meta["cached_features"]:
         variant = (meta["pooling"], meta["layers"])
         frozen = FrozenEncoder(model.encoder, encoder_fingerprint(model.encoder), device, bf16, batch_size, cache_dir)
         features, _ = frozen_features(frozen, tokens, inputs.pad_id, [variant], "test features")
         make = partial(feature_inputs, features[variant])
     else:
         make = partial(token_inputs, tokens, inputs.pad_id, pad_multiple(device))
+    for indices, _, outputs in run_batches(model, batches, map(make, batches), device=device, bf16=bf16):
+        yield indices, outputs.float().cpu()
+
+
+def test_scores(model, meta, inputs: ClassificationInputs, *, device, bf16: bool, batch_size: int, cache_dir) -> dict:
+    """Scores on inputs' test split: accuracy, macro_f1, weighted_f1, balanced_accuracy, mcc; `labels` (names),
+    `confusion` [true][predicted] counts and `per_class` precision/recall/F1/support; `examples`."""
+    y = inputs.labels["test"]
     names = meta["label_names"]
     matrix = np.zeros((len(names), len(names)), dtype=np.int64)
-    for indices, _, logits in run_batches(model, batches, map(make, batches), device=device, bf16=bf16):
-        matrix += confusion(y[indices].numpy(), logits.float().argmax(-1).cpu().numpy(), len(names))
+    for indices, logits in test_outputs(model, meta, inputs, device=device, bf16=bf16, batch_size=batch_size,
+                                        cache_dir=cache_dir):
+        matrix += confusion(y[indices].numpy(), logits.argmax(-1).numpy(), len(names))
     return {**scores(matrix), "examples": len(y), "labels": list(names), "confusion": matrix.tolist(),
             "per_class": per_class(matrix, names)}

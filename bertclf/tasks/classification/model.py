@@ -57,7 +57,10 @@ class ClassificationTraining(Training):
         return degenerate(self.inputs.labels.get("valid"), len(self.inputs.label_names), metrics)
 
 
-def build(config, inputs: ClassificationInputs, encoder, device) -> ClassificationTraining:
+def build(config, inputs: ClassificationInputs, encoder, device, training=ClassificationTraining,
+          metrics=METRICS) -> ClassificationTraining:
+    """`training` (ClassificationTraining or a task's subclass of it, reporting `metrics`) of a head with one
+    output per label name on the encoder."""
     torch.manual_seed(config.training_seed)  # the head's initialisation
     boost = inputs.features is not None  # then `encoder` is None: the features are all it needs
     if config.bert_finetuning and not uses_pooler(config.pooling, config.layers):
@@ -66,14 +69,14 @@ def build(config, inputs: ClassificationInputs, encoder, device) -> Classificati
                            config.head, feature_dim=inputs.features["train"].shape[1] if boost else None)
     if boost:
         model.head.standardise_with(inputs.features["train"])
-    meta = {"task": ClassificationTraining.kind, "label_names": inputs.label_names, "pooling": config.pooling,
+    meta = {"task": training.kind, "label_names": inputs.label_names, "pooling": config.pooling,
             "layers": config.layers, "head": config.head, "truncation": config.truncation,
             "feature_size": model.head.in_features, "cached_features": boost, "columns": inputs.columns,
             "pairs": inputs.pairs, "dataset": inputs.dataset,
             # a boost head knows its encoder only by its features: the weights that computed them
             **({"encoder_fingerprint": inputs.encoder_id} if boost else {})}
-    chosen = config.metric or METRICS[0]
-    return ClassificationTraining(model=model, inputs=inputs, metrics=[chosen, *(m for m in METRICS if m != chosen)],
+    chosen = config.metric or metrics[0]
+    return training(model=model, inputs=inputs, metrics=[chosen, *(m for m in metrics if m != chosen)],
                                   meta=meta, pad_multiple=pad_multiple(device), eval_batch_size=config.eval_batch_size)
 
 

@@ -18,11 +18,11 @@ def save_checkpoint(folder, run) -> None:
     """The current weights and where the run stands: epoch, step in it, optimiser, schedule, the
     random states of every worker (CPU and CUDA), and the best check's weights when they differ."""
     folder = Path(folder)
-    save_model(folder, run.task.model, run.tokenizer, run.meta)
+    save_model(folder, run.task.model, run.tokenizer, run.meta(run.history[-1] if run.history else None))
     if run.best_state is not None and run.best is not run.history[-1]:
         current = {k: v.detach().to("cpu", copy=True) for k, v in run.task.model.state_dict().items()}
         run.task.model.load_state_dict(run.best_state)
-        save_model(folder / BEST, run.task.model, run.tokenizer, run.meta)
+        save_model(folder / BEST, run.task.model, run.tokenizer, run.meta(run.best))
         run.task.model.load_state_dict(current)
     torch.save({"epoch": run.epoch, "step": run.step, "optimizer": run.optimizer.state_dict(),
                 "scheduler": run.scheduler.state_dict(), "history": json.dumps(run.history),

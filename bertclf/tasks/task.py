@@ -28,6 +28,11 @@ class Training(ABC):
     def metric(self) -> str:
         return self.metrics[0]
 
+    def decision(self, check: Optional[dict]) -> dict:
+        """What the model saved of the check with these metrics decides by, beyond its weights (a
+        threshold tuned at that check), for its metadata; {} when nothing."""
+        return {}
+
     def rank_score(self, metrics: dict) -> float:
         """The chosen metric of a check's `metrics`, higher is better (a minimised metric negated)."""
         value = metrics[self.metric]
@@ -90,6 +95,7 @@ class Task(ABC):
     streams_texts: bool = False
     # the scores of score_test that results.md lists, with a per-class table, where the task has classes
     report_scores: Tuple[str, ...] = ()
+    weighs_classes: bool = False  # takes class_weight: its loss counts classes
 
     def mode(self, metric: str) -> str:
         """"min" or "max": how the best check, a search's trials and its table judge `metric`."""

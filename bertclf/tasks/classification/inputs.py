@@ -14,6 +14,7 @@ from ...data.splits import CLASSES, LabelCoding, describe_test_data, encode_labe
 from ...feature_cache import FrozenEncoder, frozen_features
 from ...models.encoders import encoder_fingerprint
 from ...tokenization import TokenIds, tokenize_cached
+from .weights import rare_class_warning
 
 
 @dataclass
@@ -54,6 +55,8 @@ def prepare(config, tokenizer, log, streamed: bool = False) -> ClassificationInp
     splits = load_splits(config.train_path, config.valid_path, valid_fraction=config.valid_fraction,
                          seed=config.seed, columns=ColumnNames.of(config), max_train_samples=config.max_train_samples,
                          max_valid_samples=config.max_valid_samples, dataset=config.dataset, streamed=streamed)
+    rare = rare_class_warning(splits.train_labels, splits.label_names, config.metric)
+    splits.notes += [rare] if rare else []
     return inputs_of(splits, config, tokenizer, log, f"labels {splits.label_names}", streamed)
 
 

@@ -12,6 +12,7 @@ from ...errors import UserError
 from ...inference import run_batches
 from ...tokenization import encode
 from .inputs import saved_columns
+from .threshold import decide
 
 
 def text_outputs(model, tokenizer, meta, texts, pairs=None, batch_size: int = 64, device="cpu") -> torch.Tensor:
@@ -34,11 +35,12 @@ def text_outputs(model, tokenizer, meta, texts, pairs=None, batch_size: int = 64
 
 
 def predict_texts(model, tokenizer, meta, texts, batch_size: int = 64, device="cpu", pairs=None) -> List[dict]:
-    """Label and probability of each text (with `pairs`: of each text pair), from a loaded saved model."""
+    """Label and probability of each text (with `pairs`: of each text pair), from a loaded saved model: the
+    most probable label, or where the model has a decision threshold, the second label if its probability
+    reaches it (threshold.py)."""
     probs = text_outputs(model, tokenizer, meta, texts, pairs, batch_size, device).softmax(-1)
     results = []
-    for i, row in enumerate(probs):
-        k = int(row.argmax())
+    for i, (row, k) in enumerate(zip(probs, decide(probs, meta.get("threshold")).tolist())):
         results.append({"text": texts[i], "label": meta["label_names"][k], "probability": float(row[k])})
         if pairs:
             results[i]["text_pair"] = pairs[i]

@@ -18,6 +18,7 @@ class Regression(Classification):
                     ("test pearson", "pearson", "{:.4f}"), ("test mae", "mae", "{:.4f}"), ("test r2", "r2", "{:.4f}"))
     streams_texts = False  # its numbers are read with the texts: a search prepares them on the driver
     report_scores = ()  # no classes: no per-class table
+    weighs_classes = False
 
     def prepare(self, config, tokenizer, log, streamed: bool = False):
         return prepare(config, tokenizer, log)

@@ -29,7 +29,7 @@ def check_task_options(config):
     task = task_named(config.task)
     if config.metric is not None and config.metric not in task.metrics:
         bad_option("metric", " | ".join(task.metrics), config.metric)
-    if config.class_weight != "none" and not task.weighs_classes:
+    if config.class_weight != "none" and not task.has_classes:
         bad_option("class_weight", f"none: --task {task.name} has no classes to weigh", config.class_weight)
     task.check_options(config)
     return config

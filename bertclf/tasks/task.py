@@ -95,7 +95,7 @@ class Task(ABC):
     streams_texts: bool = False
     # the scores of score_test that results.md lists, with a per-class table, where the task has classes
     report_scores: Tuple[str, ...] = ()
-    weighs_classes: bool = False  # takes class_weight: its loss counts classes
+    has_classes: bool = False  # its labels are classes: it takes class_weight, a smoke slice balances them
 
     def mode(self, metric: str) -> str:
         """"min" or "max": how the best check, a search's trials and its table judge `metric`."""

@@ -17,7 +17,7 @@ class Classification(Task):
     text_options = ("truncation", "pooling")
     streams_texts = True
     report_scores = SCORES
-    weighs_classes = True
+    has_classes = True
 
     def prepare(self, config, tokenizer, log, streamed: bool = False):
         return prepare(config, tokenizer, log, streamed)

@@ -18,30 +18,20 @@ class Regression(Classification):
                     ("test pearson", "pearson", "{:.4f}"), ("test mae", "mae", "{:.4f}"), ("test r2", "r2", "{:.4f}"))
     streams_texts = False  # its numbers are read with the texts: a search prepares them on the driver
     report_scores = ()  # no classes: no per-class table
-    weighs_classes = False
+    has_classes = False
+
+    # the classifier's methods, each with regression's own part (their signatures are the Task's, less self)
+    build = staticmethod(build)
+    prepare_test = staticmethod(prepare_test)
+    score_test = staticmethod(test_scores)
+    predict = staticmethod(predict)
+    portable_form = staticmethod(portable_form)
+    onnx_usage = staticmethod(onnx_usage)
 
     def prepare(self, config, tokenizer, log, streamed: bool = False):
         return prepare(config, tokenizer, log)
-
-    def build(self, config, inputs, encoder, device):
-        return build(config, inputs, encoder, device)
-
-    def prepare_test(self, path, meta, tokenizer, cache_dir, max_examples=None):
-        return prepare_test(path, meta, tokenizer, cache_dir, max_examples)
-
-    def score_test(self, model, meta, inputs, *, device, bf16, batch_size, cache_dir):
-        return test_scores(model, meta, inputs, device=device, bf16=bf16, batch_size=batch_size, cache_dir=cache_dir)
-
-    def predict(self, args, model, tokenizer, meta):
-        return predict(args, model, tokenizer, meta)
-
-    def portable_form(self, model, meta):
-        return portable_form(model, meta)
 
     def hf_usage(self, name, copy_folder, copies, meta):
         if copies.hf:
             return hf_usage(name, copy_folder, copies, meta)
         return Task.hf_usage(self, name, copy_folder, copies, meta)
-
-    def onnx_usage(self, name, copy_path, copies, meta):
-        return onnx_usage(name, copy_path, copies, meta)

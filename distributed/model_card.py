@@ -37,10 +37,7 @@ def model_card(plan, folder: Path, portable: PortableCopies, outputs, test_score
     metric = spec.metric.replace("_", " ")
     encoder = "fine-tuned" if options["bert_finetuning"] else "frozen: only the head was trained"
     meta = read_meta(folder)
-    labels = meta.get("label_names")
-    what = (f"predicts a number ({markdown_text(labels[0])}) per text" if spec.task == "regression" else
-            f"classifies a text as one of {', '.join(markdown_text(label_text(n)) for n in labels)}" if labels
-            else f"a {spec.task} model")
+    what = markdown_text(kind.purpose(meta))
     if "refit_of" in saved:
         origin = (f"The best configuration of the search, trained again on all of train (valid included) for "
                   f"{refit['epochs']} epoch(s): nothing was held out to check it on, so its only score is the test's.")

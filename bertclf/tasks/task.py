@@ -97,6 +97,11 @@ class Task(ABC):
     report_scores: Tuple[str, ...] = ()
     has_classes: bool = False  # its labels are classes: it takes class_weight, a smoke slice balances them
 
+    def purpose(self, meta) -> str:
+        """What a saved model (`meta`) does, as a model card says it after "it": 'classifies a text as one of
+        neg, pos'."""
+        return f"a {self.name} model"
+
     def mode(self, metric: str) -> str:
         """"min" or "max": how the best check, a search's trials and its table judge `metric`."""
         return "min" if metric in self.minimised else "max"

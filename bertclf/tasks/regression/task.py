@@ -28,6 +28,9 @@ class Regression(Classification):
     portable_form = staticmethod(portable_form)
     onnx_usage = staticmethod(onnx_usage)
 
+    def purpose(self, meta) -> str:
+        return f"predicts a number ({meta['label_names'][0]}) per text"
+
     def prepare(self, config, tokenizer, log, streamed: bool = False):
         return prepare(config, tokenizer, log)
 

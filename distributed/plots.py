@@ -136,7 +136,8 @@ def _plot_over_time(scored, metric: str, label: str, title: str, prepared_s: flo
         ax.axvspan(0, prepared_s / scale, color="0.9", label="preparing inputs (tokens, features)")
     ax.hlines(done[metric], start / scale, end / scale, color="0.6", linewidth=1)  # each trial's run
     _by_status(ax, done, end / scale, done[metric])
-    ax.step(end / scale, (done[metric].cummax() if mode == "max" else done[metric].cummin()), where="post", color="C1", label="best so far")
+    best = done[metric].cummax() if mode == "max" else done[metric].cummin()
+    ax.step(end / scale, best, where="post", color="C1", label="best so far")
     ax.set_xlim(left=0)
     ax.set_xlabel(f"{unit} since the search started (bar: a trial's run, mark: its end)")
     ax.set_ylabel(label)

@@ -210,6 +210,6 @@ def run_with_torch_trainer(sampled: dict, spec, shared: Shared, use_gpu: bool, s
         cpus_per_worker=res.cpus_per_worker, placement=res.placement,
         name=f"{tune.get_context().get_trial_name()}-train", storage_path=storage_path,
         checkpoints_to_keep=spec.checkpoints_to_keep, max_failures=spec.max_failures, metric=spec.score_key,
-        mode=spec.mode,        every_check=every_check, callbacks=[TuneReportCallback()])
+        mode=spec.mode, every_check=every_check, callbacks=[TuneReportCallback()])
     trainer.fit()
 

@@ -124,4 +124,5 @@ def prepare_test(path, meta, tokenizer, cache_dir, max_examples=None, coding: La
                              examples.pairs)
     return make(label_names=names, tokens={"test": tokens},
                 labels={"test": torch.tensor(coding.encode(examples, names, "test data"))},
-                pad_id=tokenizer.pad_token_id or 0, description=describe_test_data(len(examples), there, "examples", path))
+                pad_id=tokenizer.pad_token_id or 0,
+                description=describe_test_data(len(examples), there, "examples", path))

@@ -20,11 +20,12 @@ def save_checkpoint(folder, run) -> None:
     With LoRA the weights are the adapters and the head (and the optimiser holds only theirs): the
     encoder is the base model's, merged in by export_model."""
     folder = Path(folder)
-    save_model(folder, run.task.model, run.tokenizer, run.meta, merge_lora=False)
+    save_model(folder, run.task.model, run.tokenizer, run.meta(run.history[-1] if run.history else None),
+               merge_lora=False)
     if run.best_state is not None and run.best is not run.history[-1]:
         current = {k: v.detach().to("cpu", copy=True) for k, v in run.task.model.state_dict().items()}
         run.task.model.load_state_dict(run.best_state)
-        save_model(folder / BEST, run.task.model, run.tokenizer, run.meta, merge_lora=False)
+        save_model(folder / BEST, run.task.model, run.tokenizer, run.meta(run.best), merge_lora=False)
         run.task.model.load_state_dict(current)
     torch.save({"epoch": run.epoch, "step": run.step, "optimizer": run.optimizer.state_dict(),
                 "scheduler": run.scheduler.state_dict(), "history": json.dumps(run.history),

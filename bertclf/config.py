@@ -14,6 +14,7 @@ POOLINGS = ("cls", "mean", "mean+max")
 LAYERS = ("last", "last4")
 HEADS = ("linear", "mlp")
 PRECISIONS = ("auto", "bf16", "fp32")
+CLASS_WEIGHTS = ("none", "balanced", "sqrt")
 
 
 def bad_option(option: str, expected: str, value) -> None:
@@ -45,6 +46,7 @@ class TrainConfig:
     # what Pytorch-BERT-Classification lacked
     task: str = "classification"
     metric: Optional[str] = None
+    class_weight: str = "none"  # a rare class's weight in the loss: none | balanced | sqrt (of balanced)
     doc_stride: int = 128
     max_answer_length: int = 30
     seed: int = 42
@@ -127,7 +129,7 @@ class TrainConfig:
         if self.truncation not in TRUNCATIONS:
             bad_option("truncation", " | ".join(TRUNCATIONS), self.truncation)
         for name, allowed in (("pooling", POOLINGS), ("layers", LAYERS), ("head", HEADS),
-                              ("precision", PRECISIONS)):
+                              ("precision", PRECISIONS), ("class_weight", CLASS_WEIGHTS)):
             if getattr(self, name) not in allowed:
                 bad_option(name, " | ".join(allowed), getattr(self, name))
         if not 0.0 <= self.valid_fraction < 1.0:
@@ -212,9 +214,14 @@ HELPS = {
     "early_stop": "stop after this many checks (epochs, unless --evals_per_epoch > 1) without a better valid score; -1 disables",
     "batch_size": "effective batch size (micro-batch = batch_size // gradient_accumulation_steps)",
     "gradient_accumulation_steps": "micro-batches accumulated per optimizer step",
-    "task": "classification (text -> label) | qa (extractive question answering, SQuAD/KorQuAD JSON)",
+    "task": "classification (text -> label) | qa (extractive question answering, SQuAD/KorQuAD JSON) | regression "
+            "(text -> a number: a rating, a similarity score)",
     "metric": "the valid score that picks the best check (none: the task's first); classification: valid_accuracy "
-              "| valid_macro_f1 | valid_weighted_f1 | valid_balanced_accuracy | valid_mcc",
+              "| valid_macro_f1 | valid_weighted_f1 | valid_balanced_accuracy | valid_mcc; regression: "
+              "valid_spearman | valid_pearson | valid_r2 | valid_rmse | valid_mae (the last two: the lowest)",
+    "class_weight": "each class's weight in the training loss, from train's counts: none | balanced "
+                    "(rows / (classes x the class's rows): a rare class counts as much as a common one) | sqrt "
+                    "(the square root of balanced: halfway)",
     "doc_stride": "qa: context tokens two neighbouring windows over a long context share (their overlap)",
     "max_answer_length": "qa: longest answer span considered, in tokens",
     "seed": "random seed (data order, split, dropout, head init)",

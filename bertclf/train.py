@@ -77,15 +77,16 @@ class Run:
     stopped: bool = False  # by should_stop
 
     def rank_key(self, metrics: dict):
-        """Higher is better: the valid metric, then the lower valid loss; the latest without validation."""
+        """Higher is better: the valid metric (by its mode), then the lower valid loss; the latest without
+        validation."""
         if not self.config.has_validation:
             return metrics["epoch"]
-        return metrics[self.task.metric], -metrics["valid_loss"]
+        return self.task.rank_score(metrics), -metrics["valid_loss"]
 
-    @property
-    def meta(self) -> dict:
+    def meta(self, check: Optional[dict]) -> dict:
+        """The metadata of the model of `check` (its metrics; None before any)."""
         c = self.config
-        return {**self.task.meta, "bert_name": c.bert_name, "max_length": c.max_length,
+        return {**self.task.meta, **self.task.decision(check), "bert_name": c.bert_name, "max_length": c.max_length,
                 "dropout_p": c.dropout_p, "finetuned": c.bert_finetuning,
                 **({"lora": {"r": c.lora_r, "alpha": c.lora_alpha, "dropout": c.lora_dropout,
                              "targets": c.lora_targets}} if c.lora else {})}
@@ -412,7 +413,7 @@ def write_run_folder(folder: Path, run: Run) -> Path:
     writer.writeheader()
     writer.writerows(run.history)
     with atomic_folder(folder) as staging:
-        save_model(staging, run.task.model, run.tokenizer, run.meta)
+        save_model(staging, run.task.model, run.tokenizer, run.meta(run.best))
         (staging / "run_config.json").write_text(json.dumps(run.config.to_dict(), indent=2), encoding="utf-8")
         (staging / "metrics.csv").write_text(buf.getvalue(), encoding="utf-8")
         (staging / "results.md").write_text(markdown_table(

@@ -218,7 +218,8 @@ def _data(opts: SearchOptions, spec: SearchSpec, out_dir: Path):
         if spec.dev_split and "train" not in files:
             files, note = split_dev(files["test"], spec.dev_split, out_dir / "data", spec.seed)
     if opts.smoke_test:
-        files = smoke_data(spec.dataset, out_dir / "smoke-data", spec.seed, files, ColumnNames.of(spec.trial_config({})))
+        files = smoke_data(spec.dataset, out_dir / "smoke-data", spec.seed, files,
+                           ColumnNames.of(spec.trial_config({})), classes=task_named(spec.task).has_classes)
     return files, note
 
 

@@ -35,10 +35,10 @@ class Repeated:
     best_epochs: List[float] = field(default_factory=list)
     checkpoints: list = field(default_factory=list)
 
-    @property
-    def best_run(self) -> int:
-        """The run with the highest valid score (the one exported as best_model)."""
-        return max(range(len(self.valid)), key=self.valid.__getitem__)
+    def best_run(self, signed=float) -> int:
+        """The run with the best valid score (the one exported as best_model); signed: a score as
+        higher-is-better (SearchSpec.signed)."""
+        return max(range(len(self.valid)), key=lambda run: signed(self.valid[run]))
 
 
 def mean_std(values: List[float]) -> str:
@@ -127,7 +127,7 @@ def run_repeats(plan, grid, trainable, shared, say) -> List[Repeated]:
             with checkpoint.as_directory() as folder:  # a checkpoint is a model folder (plus trainer state)
                 scores = score_on_test(plan, checkpoint, Path(folder), shared)
             runs.test.append(float(scores[metric_test_key(spec.metric)]))
-    ranked = sorted((r for r in repeated.values() if r.valid), key=lambda r: -statistics.mean(r.valid))
+    ranked = sorted((r for r in repeated.values() if r.valid), key=lambda r: -spec.signed(statistics.mean(r.valid)))
     say(f"repeats done in {duration(time.perf_counter() - started)}; by mean {spec.metric.replace('_', ' ')}: "
         + "; ".join(f"{r.trial} {mean_std(r.valid)}" + (f" (test {mean_std(r.test)})" if r.test else "")
                     for r in ranked))

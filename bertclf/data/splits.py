@@ -4,6 +4,7 @@ Labels are named as written in every message (never by their index).
 """
 import random
 from dataclasses import dataclass
+from functools import partial
 from typing import Callable, List, Sequence
 
 from ..errors import UserError
@@ -70,6 +71,19 @@ def seeded_subset(n: int, size, seed: int) -> List[int]:
     return sorted(random.Random(seed).sample(range(n), size))
 
 
+@dataclass(frozen=True)
+class LabelCoding:
+    """How a task reads a label column: the names saved with the model, each row's value, and the strata
+    whose shares a held-out slice keeps. CLASSES (one class per text) unless a task says otherwise."""
+    classes: bool  # the column holds classes: read_examples checks that it does, and a note names a class
+    names: Callable[[Examples, str], List[Label]]  # (train examples, option) -> the names
+    encode: Callable[[Examples, Sequence[Label], str], list]  # (examples, names, option) -> each row's value
+    strata: Callable[[list], List[int]]  # train's values -> each row's stratum
+
+
+CLASSES = LabelCoding(True, build_label_names, encode_labels, list)
+
+
 @dataclass
 class Splits:
     train: Examples  # or FileRows (load_splits(streamed=True)): the rows, not their texts
@@ -83,19 +97,21 @@ class Splits:
 
 
 def load_splits(train_path, valid_path, *, valid_fraction: float, seed: int, columns: ColumnNames = ColumnNames(),
-                max_train_samples=None, max_valid_samples=None, dataset=None, streamed: bool = False) -> Splits:
+                max_train_samples=None, max_valid_samples=None, dataset=None, streamed: bool = False,
+                coding: LabelCoding = CLASSES) -> Splits:
     """dataset: the shipped data set the files are given as (their labels read as its names).
     streamed: the files are scanned (file_rows.scan_examples: every check, no texts kept) and the splits
-    are FileRows, the same rows in the same order as the Examples read otherwise."""
-    read = scan_examples if streamed else read_examples
+    are FileRows, the same rows in the same order as the Examples read otherwise (a coding of classes only).
+    coding: how the label column is read (LabelCoding)."""
+    read = scan_examples if streamed else read_examples if coding.classes else partial(read_examples, classes=False)
     train = read(train_path, "train_path", columns, dataset=dataset)
-    names = build_label_names(train, "train_path")
-    train_ids = encode_labels(train, names, "train_path")
+    names = coding.names(train, "train_path")
+    train_ids = coding.encode(train, names, "train_path")
     notes = list(train.notes)
     keep = list(range(len(train)))
     if valid_path:
         valid_file = read(valid_path, "valid_path", columns, need_pair=train.paired, dataset=dataset)
-        valid_ids = encode_labels(valid_file, names, "valid_path")
+        valid_ids = coding.encode(valid_file, names, "valid_path")
         notes += valid_file.notes
         held = list(range(len(valid_file)))
         source = "valid_path"
@@ -103,7 +119,8 @@ def load_splits(train_path, valid_path, *, valid_fraction: float, seed: int, col
         valid_file, held, valid_ids = train, [], []
         source = "none: all of train is trained on"
     else:
-        keep, held = stratified_split(train_ids, valid_fraction, seed, names, notes.append)
+        keep, held = stratified_split(coding.strata(train_ids), valid_fraction, seed,
+                                      names if coding.classes else None, notes.append)
         if not held:
             raise UserError(f"--train_path {train.source}: no label has enough examples to hold {valid_fraction:.0%} "
                             f"out; pass --valid_path, or --valid_fraction 0 to train on all of it")

@@ -1,4 +1,4 @@
-"""The tasks, one folder each (classification/, qa/), looked up by name here and only here.
+"""The tasks, one folder each (classification/, qa/, regression/), looked up by name here and only here.
 
 A task is a `Task` (task.py): a new kind of problem is a new folder with its class, added to TASKS."""
 from typing import Dict
@@ -7,9 +7,10 @@ from ..config import bad_option
 from ..errors import UserError
 from .classification.task import Classification
 from .qa.task import QuestionAnswering
+from .regression.task import Regression
 from .task import Task, metric_test_key
 
-TASKS: Dict[str, Task] = {task.name: task for task in (Classification(), QuestionAnswering())}
+TASKS: Dict[str, Task] = {task.name: task for task in (Classification(), QuestionAnswering(), Regression())}
 
 __all__ = ["TASKS", "Task", "check_task_options", "metric_test_key", "task_named"]
 
@@ -28,5 +29,7 @@ def check_task_options(config):
     task = task_named(config.task)
     if config.metric is not None and config.metric not in task.metrics:
         bad_option("metric", " | ".join(task.metrics), config.metric)
+    if config.class_weight != "none" and not task.has_classes:
+        bad_option("class_weight", f"none: --task {task.name} has no classes to weigh", config.class_weight)
     task.check_options(config)
     return config

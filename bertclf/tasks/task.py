@@ -19,13 +19,24 @@ def metric_test_key(metric: str) -> str:
 class Training(ABC):
     """A task bound to one run: its model, and the batches, loss and checks of that run's inputs."""
     kind: str  # the task's name
-    metrics: List[str]  # valid metrics reported at each check; the first is maximised
+    metrics: List[str]  # valid metrics reported at each check; the first picks the best check
     model: nn.Module
     meta: dict  # saved beside the weights (labels, lengths, task options)
+    minimised: Tuple[str, ...] = ()  # metrics where lower is better (an error, such as rmse)
 
     @property
     def metric(self) -> str:
         return self.metrics[0]
+
+    def decision(self, check: Optional[dict]) -> dict:
+        """What the model saved of the check with these metrics decides by, beyond its weights (a
+        threshold tuned at that check), for its metadata; {} when nothing."""
+        return {}
+
+    def rank_score(self, metrics: dict) -> float:
+        """The chosen metric of a check's `metrics`, higher is better (a minimised metric negated)."""
+        value = metrics[self.metric]
+        return -value if self.metric in self.minimised else value
 
     @property
     @abstractmethod
@@ -72,7 +83,8 @@ class PortableForm:
 class Task(ABC):
     """One kind of problem, as the engine, the search and the model copies see it."""
     name: str
-    metrics: Tuple[str, ...]  # valid metrics a run reports; the first is the default to maximise
+    metrics: Tuple[str, ...]  # valid metrics a run reports; the first is the default to rank by
+    minimised: Tuple[str, ...] = ()  # those where lower is better (an error, such as rmse); the others are maximised
     # results-table columns after results_table.RUN_COLUMNS: (title, metric key, format)
     columns: Tuple[Tuple[str, str, str], ...]
     test_columns: Tuple[Tuple[str, str, str], ...]  # the same for score_test's scores
@@ -83,6 +95,16 @@ class Task(ABC):
     streams_texts: bool = False
     # the scores of score_test that results.md lists, with a per-class table, where the task has classes
     report_scores: Tuple[str, ...] = ()
+    has_classes: bool = False  # its labels are classes: it takes class_weight, a smoke slice balances them
+
+    def purpose(self, meta) -> str:
+        """What a saved model (`meta`) does, as a model card says it after "it": 'classifies a text as one of
+        neg, pos'."""
+        return f"a {self.name} model"
+
+    def mode(self, metric: str) -> str:
+        """"min" or "max": how the best check, a search's trials and its table judge `metric`."""
+        return "min" if metric in self.minimised else "max"
 
     def check_options(self, config) -> None:
         """Raise on options this task cannot take, each a one-line error (TrainConfig checks the rest)."""

@@ -10,6 +10,7 @@ from typing import Any, Dict, Iterator, List, Optional, Tuple
 
 from bertclf.config import TrainConfig
 from bertclf.inputs import TOKEN_OPTIONS
+from bertclf.tasks import task_named
 
 MODES = {"finetune": {"bert_finetuning": True, "boost": False, "lora": False},
          "lora": {"bert_finetuning": True, "boost": False, "lora": True},
@@ -113,6 +114,15 @@ class SearchSpec:
         PBT, checkpoint ranking, the results table), so that a trial whose latest check dips below
         its best is judged on its best, as the search ranks it at the end."""
         return f"best_{self.metric}"
+
+    @property
+    def mode(self) -> str:
+        """"max" or "min": how every part of a search judges score_key (the task's mode of its metric)."""
+        return task_named(self.task).mode(self.metric)
+
+    def signed(self, score: float) -> float:
+        """`score` of the metric as higher-is-better (a minimised metric negated), to rank by."""
+        return score if self.mode == "max" else -score
 
     def trial_config(self, sampled: Dict[str, Any]) -> TrainConfig:
         """The one place a trial's options are made: fixed options, the trial's model's own fixed

@@ -6,7 +6,7 @@ from typing import Any, Dict
 from bertclf.config import TrainConfig
 from bertclf.data.datasets import TASKS as DATASET_TASKS
 from bertclf.errors import UserError
-from bertclf.tasks import task_named
+from bertclf.tasks import TASKS, task_named
 
 from .check import number
 from .model import CUSTOM, MODES, Distribution, Resources, Scheduler, SearchSpec
@@ -26,9 +26,9 @@ DISTRIBUTIONS = ("loguniform", "uniform", "int", "choice")
 # is Scheduler's default, and the pooling suited to each model is chosen when the model is known (plan.py).
 RECIPE = {"evals_per_epoch": 2, "degenerate_check": True, "truncation": "head+tail", "warmup_ratio": 0.1}
 PROFILES = ("cpu", "smoke")
-# metric_mode: whether the metric is maximised (Ray Tune's `mode`, named apart from `mode` in a space,
-# which is finetune | lora | boost | frozen); always max, accepted so that a spec may say so
-TOP_KEYS = {f.name for f in dataclasses.fields(SearchSpec)} - {"task", "source", "recipe"} | {*PROFILES, "metric_mode"}
+# metric_mode: whether the metric is maximised or minimised (Ray Tune's `mode`, named apart from `mode` in a
+# space, which is finetune | lora | boost | frozen); the metric's own (the task's), accepted so that a spec may say so
+TOP_KEYS = {f.name for f in dataclasses.fields(SearchSpec)} - {"source", "recipe"} | {*PROFILES, "metric_mode"}
 
 
 def build_spec(merged: dict, source: str) -> SearchSpec:
@@ -52,8 +52,8 @@ def build_spec(merged: dict, source: str) -> SearchSpec:
 
 
 def _scoring(merged: dict, source: str):
-    """(dataset, task, metric): a named data set's (custom: your own files, classified), and the metric
-    that ranks the trials."""
+    """(dataset, task, metric): a named data set's (custom: your own files, classified unless the spec
+    states its task), and the metric that ranks the trials, in its own mode (max, or min for an error)."""
     dataset = merged.get("dataset") or CUSTOM
     if not isinstance(merged.get("name"), str) or not isinstance(dataset, str):
         raise UserError(f"{source}: {'name' if not isinstance(merged.get('name'), str) else 'dataset'}: "
@@ -61,12 +61,17 @@ def _scoring(merged: dict, source: str):
     if dataset not in DATASET_TASKS and dataset != CUSTOM:
         raise UserError(f"{source}: dataset: expected one of {', '.join(sorted(DATASET_TASKS))}, or {CUSTOM} "
                         f"(or none) for your own files, got {dataset!r}")
-    task = DATASET_TASKS.get(dataset, "classification")
-    metrics = task_named(task).metrics
+    task = merged.get("task") or DATASET_TASKS.get(dataset, "classification")
+    if task not in TASKS or (dataset != CUSTOM and task != DATASET_TASKS[dataset]):
+        raise UserError(f"{source}: task: expected " + (f"{DATASET_TASKS[dataset]} (the task of {dataset})"
+                        if dataset != CUSTOM else " | ".join(TASKS)) + f", got {task!r}")
+    metrics = TASKS[task].metrics
     metric = merged.get("metric") or metrics[0]
-    if metric not in metrics or merged.get("metric_mode", "max") != "max":
-        raise UserError(f"{source}: metric/metric_mode: {dataset} is scored by {' or '.join(metrics)} "
-                        f"with metric_mode max, got {metric} / {merged.get('metric_mode')}")
+    mode = TASKS[task].mode(metric)
+    if metric not in metrics or merged.get("metric_mode", mode) != mode:
+        raise UserError(f"{source}: metric/metric_mode: {task if merged.get('task') else dataset} is scored "
+                        f"by {' or '.join(metrics)}, each in its own mode (max; min for "
+                        f"{', '.join(TASKS[task].minimised) or 'none'}), got {metric} / {merged.get('metric_mode')}")
     return dataset, task, metric
 
 

@@ -84,6 +84,10 @@ def test_mode_expands_to_its_booleans():
     ({"dataset": "mnist"}, "dataset: expected one of imdb, korquad, nsmc"),
     ({"metric": "valid_f1"}, "metric/metric_mode: imdb is scored by valid_accuracy"),
     ({"mode": "max"}, "mode: not a top-level key; the metric's direction is metric_mode"),
+    ({"task": "regression"}, "task: expected classification (the task of imdb), got 'regression'"),
+    ({"dataset": "custom", "task": "ranking"}, "task: expected classification | qa | regression, got 'ranking'"),
+    ({"dataset": "custom", "task": "regression", "metric": "valid_rmse", "metric_mode": "max"},
+     "metric/metric_mode: regression is scored by valid_spearman or"),
     # options that decide the validation examples: trials would be ranked on different sets
     ({"space": {"seed": {"choice": [1, 2]}}}, "space.seed: decides which examples are validated on"),
     ({"space": {"valid_fraction": {"uniform": [0.1, 0.2]}}}, "space.valid_fraction: decides which examples"),
@@ -370,3 +374,13 @@ def test_a_fixed_rate_written_as_yaml_1_1_reads_it_is_a_number_and_a_bad_one_nam
     with pytest.raises(UserError, match=r"imdb.yaml: a configuration of this space is invalid: --lr_main: expected "
                                         r"a positive learning rate, got 0$"):
         load_spec("imdb", ["fixed.lr_main=0"])
+
+
+def test_a_spec_states_its_task_and_an_error_metric_is_minimised(tmp_path):
+    spec = load_spec(write(tmp_path, {**MINIMAL, "dataset": "custom", "task": "regression", "metric": "valid_rmse"}))
+    assert spec.task == "regression" and spec.mode == "min" and spec.signed(0.5) == -0.5
+    assert spec.trial_config(spec.default_point()).task == "regression"
+    spearman = load_spec(write(tmp_path, {**MINIMAL, "dataset": "custom", "task": "regression"}))
+    assert spearman.metric == "valid_spearman" and spearman.mode == "max"
+    weighted = load_spec(write(tmp_path, {**MINIMAL, "space": {"class_weight": {"choice": ["none", "balanced"]}}}))
+    assert weighted.trial_config({"class_weight": "balanced"}).class_weight == "balanced"

@@ -10,10 +10,11 @@ from ...data.columns import ColumnNames
 from ...data.examples import read_examples
 from ...data.file_rows import scan_examples
 from ...data.leaks import leak_note
-from ...data.splits import describe_test_data, encode_labels, load_splits, seeded_subset
+from ...data.splits import CLASSES, LabelCoding, describe_test_data, encode_labels, load_splits, seeded_subset
 from ...feature_cache import FrozenEncoder, frozen_features
 from ...models.encoders import encoder_fingerprint
 from ...tokenization import TokenIds, tokenize_cached
+from .weights import rare_class_warning
 
 
 @dataclass
@@ -54,6 +55,15 @@ def prepare(config, tokenizer, log, streamed: bool = False) -> ClassificationInp
     splits = load_splits(config.train_path, config.valid_path, valid_fraction=config.valid_fraction,
                          seed=config.seed, columns=ColumnNames.of(config), max_train_samples=config.max_train_samples,
                          max_valid_samples=config.max_valid_samples, dataset=config.dataset, streamed=streamed)
+    rare = rare_class_warning(splits.train_labels, splits.label_names, config.metric)
+    splits.notes += [rare] if rare else []
+    return inputs_of(splits, config, tokenizer, log, f"labels {splits.label_names}", streamed)
+
+
+def inputs_of(splits, config, tokenizer, log, labels_shown: str, streamed: bool = False,
+              make=ClassificationInputs) -> ClassificationInputs:
+    """`make` (ClassificationInputs or a task's subclass of it) of read splits, tokenised unless streamed;
+    labels_shown: what the description says of the labels."""
     for note in splits.notes:
         log(note)
     empty = splits.train.empty_texts + splits.valid.empty_texts
@@ -70,8 +80,8 @@ def prepare(config, tokenizer, log, streamed: bool = False) -> ClassificationInp
     length = (f"mean length {tokens['train'].lengths.float().mean():.0f} tokens"
               if not streamed else "tokenised by the workers")
     description = (f"{len(splits.train)} train / {len(splits.valid)} valid ({splits.valid_source}); columns {shown}; "
-                   f"labels {splits.label_names}; {length}")
-    return ClassificationInputs(
+                   f"{labels_shown}; {length}")
+    return make(
         label_names=splits.label_names, tokens=tokens,
         labels={"train": torch.tensor(splits.train_labels), **({"valid": torch.tensor(splits.valid_labels)}
                                                               if "valid" in parts else {})},
@@ -101,16 +111,18 @@ def saved_columns(meta) -> ColumnNames:
     return ColumnNames(**(meta.get("columns") or {}))
 
 
-def prepare_test(path, meta, tokenizer, cache_dir, max_examples=None) -> ClassificationInputs:
-    """The test split tokenised as the model was trained (a seeded subset when max_examples is set)."""
+def prepare_test(path, meta, tokenizer, cache_dir, max_examples=None, coding: LabelCoding = CLASSES,
+                 make=ClassificationInputs) -> ClassificationInputs:
+    """The test split tokenised as the model was trained (a seeded subset when max_examples is set): `make`
+    of it (ClassificationInputs or a task's subclass), its labels read by `coding` (splits.LabelCoding)."""
     examples = read_examples(path, "test data", saved_columns(meta), need_pair=meta.get("pairs", False),
-                             dataset=meta.get("dataset"))
+                             dataset=meta.get("dataset"), classes=coding.classes)
     there = len(examples)
     examples = examples.subset(seeded_subset(len(examples), max_examples, 0))
     names = meta["label_names"]
     tokens = tokenize_cached(tokenizer, examples.texts, meta["max_length"], meta["truncation"], cache_dir,
                              examples.pairs)
-    return ClassificationInputs(label_names=names, tokens={"test": tokens},
-                                labels={"test": torch.tensor(encode_labels(examples, names, "test data"))},
-                                pad_id=tokenizer.pad_token_id or 0,
-                                description=describe_test_data(len(examples), there, "examples", path))
+    return make(label_names=names, tokens={"test": tokens},
+                labels={"test": torch.tensor(coding.encode(examples, names, "test data"))},
+                pad_id=tokenizer.pad_token_id or 0,
+                description=describe_test_data(len(examples), there, "examples", path))

@@ -175,7 +175,8 @@ def make_tuner(plan: Plan, shared: Shared):
         points = first_points(spec, plan.opts.warm_start)
         if points:
             outside = [k for k, v in spec.first_trial.items() if points[0].get(k) != v]
-            start = ("the spec's first_trial, the defaults elsewhere" if len(outside) < len(spec.first_trial)
+            given = "the encoder rate sized to the model" if spec.sized else "the spec's first_trial"
+            start = (f"{given}, the defaults elsewhere" if len(outside) < len(spec.first_trial)
                      else "the defaults") + "".join(f"; first_trial's {k}={short(spec.first_trial[k])} lies "
                                                     f"outside this space" for k in outside)
             say(f"first trial(s): {'the best of ' + plan.opts.warm_start if plan.opts.warm_start else start}"

@@ -29,6 +29,8 @@ class EncoderFacts:
     position_limit: int  # tokens per text the model can embed, special tokens included
     has_pooler: bool  # a [CLS] pooler (dense + tanh): the encoder output has `pooler_output`
     attention: str  # sdpa where the model class supports it, else the model's own ("eager")
+    parameters: int  # the encoder's parameter count (its pooler included, no task head)
+    layers: int  # transformer layers (the config's num_hidden_layers)
 
     @property
     def cls_pooling(self) -> str:
@@ -56,7 +58,9 @@ def encoder_facts(model_config, tokenizer=None) -> EncoderFacts:
         limit = min(limit, int(stated))
     return EncoderFacts(model_type=model_config.model_type, position_limit=limit,
                         has_pooler=getattr(model, "pooler", None) is not None,
-                        attention="sdpa" if getattr(type(model), "_supports_sdpa", False) else "eager")
+                        attention="sdpa" if getattr(type(model), "_supports_sdpa", False) else "eager",
+                        parameters=sum(p.numel() for p in model.parameters()),
+                        layers=int(getattr(model_config, "num_hidden_layers", 0)))
 
 
 def facts_of(source: str) -> EncoderFacts:

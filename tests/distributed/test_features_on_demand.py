@@ -1,5 +1,6 @@
 """Boost features on demand (distributed/features_on_demand.py): a key's pass runs when the first trial
 that needs it starts; a key no trial uses costs no pass; the disk cache serves a later search."""
+import sys
 from pathlib import Path
 from types import SimpleNamespace
 
@@ -7,7 +8,7 @@ import pytest
 
 from bertclf.config import TrainConfig
 from bert_hpo_distributed.features_on_demand import on_demand, passes_said
-from tests.helpers import run, search_cmd, write_imdb_like
+from tests.helpers import ROOT, run
 
 
 def test_the_plan_says_which_passes_run_now_and_which_wait_for_a_trial():
@@ -33,21 +34,21 @@ def test_only_a_local_cpu_search_of_the_drivers_token_ids_waits_for_its_trials()
 
 
 def feature_entries(cache: Path) -> set:
-    return {p.name for p in (cache / "bert-hpo" / "features").glob("*.safetensors")}
+    return {p.name for p in (cache / "features").glob("*.safetensors")}
 
 
 @pytest.mark.ray
 def test_a_boost_search_computes_the_pass_of_the_key_its_trials_use_and_the_cache_serves_it_again(tmp_path):
     """A space of two keys (max_length 64, 128), one trial at 64: one pass (its entries in the cache);
     a search of one trial at 128 adds one pass of as many entries; the first search again adds none."""
-    data, cache = write_imdb_like(tmp_path / "data"), tmp_path / "xdg"
+    cache = tmp_path / "cache"
 
     def search(name, max_length):
-        import os
-        os.environ["XDG_CACHE_HOME"] = str(cache)
-        proc = run(search_cmd(data, tmp_path / "out", "--name", name, "--set", "smoke.space.mode.choice=[boost]",
-                              "--set", "smoke.num_samples=1", "--set", f"smoke.first_trial={{max_length: {max_length}}}"),
-                   timeout=900)
+        # the shipped slice (reviews longer than 64 tokens: the two keys' token ids differ)
+        proc = run([sys.executable, str(ROOT / "launch.py"), "--search", "imdb", "--smoke-test", "--num-cpus", "2",
+                    "--output-dir", str(tmp_path / "out"), "--name", name, "--set", "smoke.space.mode.choice=[boost]",
+                    "--set", "smoke.num_samples=1", "--set", f"smoke.first_trial={{max_length: {max_length}}}",
+                    "--set", f"smoke.fixed.cache_dir={cache}"], timeout=900)
         assert proc.returncode == 0, proc.stderr[-3000:]
         return proc.stderr
 

@@ -1,5 +1,7 @@
 """Boost features on demand (distributed/features_on_demand.py): a key's pass runs when the first trial
 that needs it starts; a key no trial uses costs no pass; the disk cache serves a later search."""
+import os
+import signal
 import sys
 from pathlib import Path
 from types import SimpleNamespace
@@ -8,7 +10,7 @@ import pytest
 
 from bertclf.config import TrainConfig
 from bert_hpo_distributed.features_on_demand import on_demand, passes_said
-from tests.helpers import ROOT, run
+from tests.helpers import ROOT, lines_until, read_csv, run, start_search
 
 
 def test_the_plan_says_which_passes_run_now_and_which_wait_for_a_trial():
@@ -33,6 +35,14 @@ def test_only_a_local_cpu_search_of_the_drivers_token_ids_waits_for_its_trials()
                                                              {"tokenize_on": "workers"}, {"share_inputs": False}))
 
 
+def boost_search(tmp_path: Path, name: str, *extra) -> list:
+    """A smoke search of boost trials over max_length 64 and 128, its cache in tmp_path/cache, on the
+    shipped slice (reviews longer than 64 tokens: the two keys' token ids differ)."""
+    return [sys.executable, str(ROOT / "launch.py"), "--search", "imdb", "--smoke-test", "--num-cpus", "2",
+            "--output-dir", str(tmp_path / "out"), "--name", name, "--set", "smoke.space.mode.choice=[boost]",
+            "--set", f"smoke.fixed.cache_dir={tmp_path / 'cache'}", *extra]
+
+
 def feature_entries(cache: Path) -> set:
     return {p.name for p in (cache / "features").glob("*.safetensors")}
 
@@ -44,11 +54,8 @@ def test_a_boost_search_computes_the_pass_of_the_key_its_trials_use_and_the_cach
     cache = tmp_path / "cache"
 
     def search(name, max_length):
-        # the shipped slice (reviews longer than 64 tokens: the two keys' token ids differ)
-        proc = run([sys.executable, str(ROOT / "launch.py"), "--search", "imdb", "--smoke-test", "--num-cpus", "2",
-                    "--output-dir", str(tmp_path / "out"), "--name", name, "--set", "smoke.space.mode.choice=[boost]",
-                    "--set", "smoke.num_samples=1", "--set", f"smoke.first_trial={{max_length: {max_length}}}",
-                    "--set", f"smoke.fixed.cache_dir={cache}"], timeout=900)
+        proc = run(boost_search(tmp_path, name, "--set", "smoke.num_samples=1",
+                                "--set", f"smoke.first_trial={{max_length: {max_length}}}"), timeout=900)
         assert proc.returncode == 0, proc.stderr[-3000:]
         return proc.stderr
 
@@ -62,3 +69,26 @@ def test_a_boost_search_computes_the_pass_of_the_key_its_trials_use_and_the_cach
     assert one < both and len(both) == 2 * len(one)  # one pass more, of the same splits
     search("again", 64)
     assert feature_entries(cache) == both
+
+
+@pytest.mark.ray
+def test_an_interrupted_boost_search_resumes_its_trials_with_passes_on_demand(tmp_path):
+    """Ctrl-C after the first trial; the resumed search's trials ask for their passes again (none runs
+    before them: the first trials are Tune's) and every trial finishes."""
+    cmd = boost_search(tmp_path, "resume", "--max-concurrent", "1", "--set", "smoke.num_samples=4",
+                       "--set", "smoke.fixed.n_epochs=20")
+    proc = start_search(cmd)
+    try:
+        assert any("[bert-hpo] trial 1/4" in line for line in lines_until(proc, "[bert-hpo] trial 1/4"))
+        os.killpg(proc.pid, signal.SIGINT)
+        proc.communicate(timeout=180)
+    finally:
+        if proc.poll() is None:
+            os.killpg(proc.pid, signal.SIGKILL)
+    assert proc.returncode == 130
+    resumed = run(cmd + ["--resume"], timeout=900)
+    assert resumed.returncode == 0, resumed.stderr[-3000:]
+    assert "boost: feature passes on demand: max_length 64 head+tail, max_length 128 head+tail when the first " \
+           "trial that needs each starts" in resumed.stderr
+    trials = read_csv(tmp_path / "out" / "resume" / "results.csv")
+    assert len(trials) == 4 and all(t["status"] != "error" for t in trials), trials

@@ -28,7 +28,7 @@ class Shared:
     inputs: Dict[InputsKey, "ray.ObjectRef"] = field(default_factory=dict)  # bertclf.inputs.inputs_key -> inputs
     # bert_name -> (digest, files) of a model that is a local folder on the driver, shipped as its files
     models: Dict[str, Tuple[str, "ray.ObjectRef"]] = field(default_factory=dict)
-    # boost features on demand (feature_passes.py): the actor that starts a key's pass when a trial
+    # boost features on demand (features_on_demand.py): the actor that starts a key's pass when a trial
     # first asks, and the keys it holds
     passes: Optional["ray.actor.ActorHandle"] = None
     waiting: FrozenSet[InputsKey] = frozenset()

@@ -7,10 +7,11 @@ from pathlib import Path
 from types import SimpleNamespace
 
 import pytest
+import yaml
 
 from bertclf.config import TrainConfig
 from bert_hpo_distributed.features_on_demand import on_demand, passes_said
-from tests.helpers import ROOT, lines_until, read_csv, run, start_search
+from tests.helpers import ROOT, lines_until, read_csv, run, sentiment_rows, start_search, write_csv
 
 
 def test_the_plan_says_which_passes_run_now_and_which_wait_for_a_trial():
@@ -36,8 +37,7 @@ def test_only_a_local_cpu_search_of_the_drivers_token_ids_waits_for_its_trials()
 
 
 def boost_search(tmp_path: Path, name: str, *extra) -> list:
-    """A smoke search of boost trials over max_length 64 and 128, its cache in tmp_path/cache, on the
-    shipped slice (reviews longer than 64 tokens: the two keys' token ids differ)."""
+    """A smoke search of boost trials over max_length 64 and 128, its cache in tmp_path/cache."""
     return [sys.executable, str(ROOT / "launch.py"), "--search", "imdb", "--smoke-test", "--num-cpus", "2",
             "--output-dir", str(tmp_path / "out"), "--name", name, "--set", "smoke.space.mode.choice=[boost]",
             "--set", f"smoke.fixed.cache_dir={tmp_path / 'cache'}", *extra]
@@ -47,28 +47,44 @@ def feature_entries(cache: Path) -> set:
     return {p.name for p in (cache / "features").glob("*.safetensors")}
 
 
-@pytest.mark.ray
-def test_a_boost_search_computes_the_pass_of_the_key_its_trials_use_and_the_cache_serves_it_again(tmp_path):
-    """A space of two keys (max_length 64, 128), one trial at 64: one pass (its entries in the cache);
-    a search of one trial at 128 adds one pass of as many entries; the first search again adds none."""
-    cache = tmp_path / "cache"
+@pytest.fixture
+def two_keys(toy, tmp_path):
+    """A boost spec of your own data over two keys (max_length 16 and 32: texts of 10 to 30 words, so
+    the keys' token ids differ), one trial, its first at max_length 16, the cache in tmp_path/cache, the
+    toy's tiny BERT (one model for every search: the cache's entries are its weights')."""
+    rows = [(f"{text} {text}", label) for text, label in sentiment_rows(120, seed=3)]
+    spec = {"name": "two-keys", "dataset": "imdb",
+            "files": {"train": write_csv(tmp_path / "train.csv", rows[:90]),
+                      "test": write_csv(tmp_path / "test.csv", rows[90:])},
+            "fixed": {"bert_name": toy["model"], "n_epochs": 2, "cache_dir": str(tmp_path / "cache")},
+            "space": {"max_length": {"choice": [16, 32]}, "mode": {"choice": ["boost"]},
+                      "lr": {"loguniform": [1e-3, 1e-2]}},
+            "num_samples": 1, "first_trial": {"max_length": 16}}
+    path = tmp_path / "two-keys.yaml"
+    path.write_text(yaml.safe_dump(spec), encoding="utf-8")
+    return path
 
-    def search(name, max_length):
-        proc = run(boost_search(tmp_path, name, "--set", "smoke.num_samples=1",
-                                "--set", f"smoke.first_trial={{max_length: {max_length}}}"), timeout=900)
+
+@pytest.mark.ray
+def test_a_boost_search_computes_the_pass_of_the_key_its_trials_use_and_the_cache_serves_it_again(two_keys, tmp_path):
+    """One trial at max_length 16 of a space of two keys: one pass (its entries in the cache); one trial
+    at 32 adds one pass of as many entries; the first search again adds none."""
+    def search(name, *extra):
+        proc = run([sys.executable, str(ROOT / "launch.py"), "--search", str(two_keys), "--num-cpus", "2",
+                    "--output-dir", str(tmp_path / "out"), "--name", name, *extra], timeout=900)
         assert proc.returncode == 0, proc.stderr[-3000:]
         return proc.stderr
 
-    said = search("first", 64)
-    assert ("boost: feature passes on demand: max_length 64 head+tail now (the first trial's); max_length 128 "
-            "head+tail when the first trial that needs each starts") in said, said[-3000:]
-    one = feature_entries(cache)
+    said = search("first")
+    assert ("boost: feature passes on demand: max_length 16 head+tail now (the first trial's); max_length 32 head+tail "
+            "when the first trial that needs each starts") in said, said[-3000:]
+    one = feature_entries(tmp_path / "cache")
     assert one, "the trial's pass wrote no features"
-    search("other", 128)
-    both = feature_entries(cache)
+    search("other", "--set", "first_trial={max_length: 32}")
+    both = feature_entries(tmp_path / "cache")
     assert one < both and len(both) == 2 * len(one)  # one pass more, of the same splits
-    search("again", 64)
-    assert feature_entries(cache) == both
+    search("again")
+    assert feature_entries(tmp_path / "cache") == both
 
 
 @pytest.mark.ray

@@ -98,7 +98,8 @@ def share_inputs(pending, shared: Shared, *, use_gpu: bool, cpus: float, say) ->
     jobs = []
     for config, inputs, keys in pending:
         variants = sorted({key.features for key in keys})
-        task = ray.remote(compute_features).options(num_cpus=cpus, num_gpus=1 if use_gpu else 0, num_returns=len(variants))
+        task = ray.remote(compute_features).options(num_cpus=cpus, num_gpus=1 if use_gpu else 0,
+                                                    num_returns=len(variants))
         refs = task.remote(ray.put(inputs), config, variants, shared)
         refs = dict(zip(variants, refs if isinstance(refs, list) else [refs]))
         shared.inputs.update({key: refs[key.features] for key in keys})

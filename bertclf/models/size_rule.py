@@ -7,9 +7,10 @@ BERT's own grid (Devlin et al. 2019, 2e-5 to 5e-5), the engine's default, and th
 fine-tuning recipes keep for models of that size (Mosbach et al. 2021). all-MiniLM-L6 (22.7 M) learns at
 about 1e-4: the imdb-minilm spec's search put 8.8e-5 to 1.5e-4 first and 2e-5 last
 (bench/results/imdb_minilm_finetune), and on its recorded curves (bench/results/curves/curves_finetune.json)
-the rates from 8.5e-5 to 1.1e-4 reach 0.74-0.79 valid accuracy, those from 2e-5 to 2.7e-5 0.61-0.68. A rate inversely proportional to the size
-passes through both. Beyond the sizes it was measured at the rule is not trusted: the rate stays
-between 1e-5 (the rate large models are fine-tuned at, e.g. RoBERTa-large) and 1e-4.
+the rates from 8.5e-5 to 1.1e-4 reach 0.74-0.79 valid accuracy, those from 2e-5 to 2.7e-5 0.61-0.68.
+A rate inversely proportional to the size passes through both. Beyond the sizes it was measured at,
+the rule is not trusted: the rate stays between 1e-5 (the rate large models are fine-tuned at, e.g.
+RoBERTa-large) and 1e-4.
 
 Only the encoder's rate is sized: it is the one value with a known dependence on model size that this
 project has measured; the head's rate trains a fresh layer whatever the encoder's size.

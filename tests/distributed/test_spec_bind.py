@@ -30,7 +30,8 @@ def test_a_spec_of_ones_own_starts_at_the_rate_sized_to_its_model():
 
 
 def test_the_sized_rate_is_held_inside_the_space_and_a_spec_s_first_trial_wins():
-    narrow = sized_start(load_spec(RACE, ["space.lr_main={loguniform: [1e-5, 5e-5]}"], profile=["cpu"]), models(22_700_000))
+    narrow = sized_start(load_spec(RACE, ["space.lr_main={loguniform: [1e-5, 5e-5]}"], profile=["cpu"]),
+                         models(22_700_000))
     assert narrow.first_trial == {"lr_main": 5e-5}
     assert "lr_main 5e-05, sized to all-MiniLM-L6-v2's 22.7M parameters (2e-5 x 110M / parameters, within " \
            "[1e-5, 1e-4], the nearest the space holds;" in recipe_line(narrow, models(22_700_000))

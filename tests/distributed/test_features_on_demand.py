@@ -53,7 +53,7 @@ def two_keys(toy, tmp_path):
     the keys' token ids differ), one trial, its first at max_length 16, the cache in tmp_path/cache, the
     toy's tiny BERT (one model for every search: the cache's entries are its weights')."""
     rows = [(f"{text} {text}", label) for text, label in sentiment_rows(120, seed=3)]
-    spec = {"name": "two-keys", "dataset": "imdb",
+    spec = {"name": "two-keys",
             "files": {"train": write_csv(tmp_path / "train.csv", rows[:90]),
                       "test": write_csv(tmp_path / "test.csv", rows[90:])},
             "fixed": {"bert_name": toy["model"], "n_epochs": 2, "cache_dir": str(tmp_path / "cache")},

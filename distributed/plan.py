@@ -247,7 +247,8 @@ def _sized_said(spec: SearchSpec, models: Dict[str, Model]) -> str:
     facts = models[name].facts
     rate = spec.first_trial["lr_main"]
     held = "" if rate == encoder_rate(facts.parameters) else ", the nearest the space holds"
-    return (f"first trial's lr_main {rate:.2g}, sized to {name.rsplit('/', 1)[-1]}'s {facts.parameters / 1e6:.1f}M "
+    size = f"{facts.parameters / 1e6:.1f}M" if facts.parameters >= 1e6 else f"{facts.parameters / 1e3:.0f}k"
+    return (f"first trial's lr_main {rate:.2g}, sized to {name.rsplit('/', 1)[-1]}'s {size} "
             f"parameters ({RULE}{held}; the spec's first_trial sets it); ")
 
 

@@ -11,6 +11,7 @@ from bertclf.data.columns import ColumnNames
 from bertclf.data.datasets import resolve as dataset_files
 from bertclf.data.label_names import LABEL_NAMES
 from bertclf.models.encoder_facts import trained_pooling
+from bertclf.models.size_rule import RULE, encoder_rate
 from bertclf.errors import UserError
 from bertclf.smoke import smoke_data
 from bertclf.tasks.qa.squad import split_dev
@@ -237,7 +238,21 @@ def recipe_line(spec: SearchSpec, models: Dict[str, Model]) -> str:
     cuts = (f"; ASHA's first cut after {asha.grace_period:g} epoch, 1/{asha.reduction_factor:g} of the trials kept at "
             f"each rung" if asha.type == "asha" else "")
     return ("recipe: " + (", ".join(from_recipe) + " (the defaults; the spec may set each); " if from_recipe else "")
-            + "head lr apart from the encoder's" + cuts + (f"; pooling {'; '.join(pooling)}" if pooling else ""))
+            + _sized_said(spec, models) + "head lr apart from the encoder's" + cuts
+            + (f"; pooling {'; '.join(pooling)}" if pooling else ""))
+
+
+def _sized_said(spec: SearchSpec, models: Dict[str, Model]) -> str:
+    """What the recipe line says of a first trial sized to the model (spec/bind.py, sized_start)."""
+    if not spec.sized:
+        return ""
+    name = spec.models()[0]
+    facts = models[name].facts
+    rate = spec.first_trial["lr_main"]
+    held = "" if rate == encoder_rate(facts.parameters) else ", the nearest the space holds"
+    size = f"{facts.parameters / 1e6:.1f}M" if facts.parameters >= 1e6 else f"{facts.parameters / 1e3:.0f}k"
+    return (f"first trial's lr_main {rate:.2g}, sized to {name.rsplit('/', 1)[-1]}'s {size} "
+            f"parameters ({RULE}{held}; the spec's first_trial sets it); ")
 
 
 def _pooling_said(spec: SearchSpec, name: str, model: Model) -> str:

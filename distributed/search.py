@@ -13,6 +13,7 @@ from contextlib import contextmanager
 from . import budget, interrupts, ray_session, search_lock, space, space_reserve, tracking
 from .disk import tidy_storage
 from .feature_estimate import describe_passes
+from .features_on_demand import on_demand, passes_said, start_now
 from .inputs import describe_groups, feature_passes, prepare, search_configs, share
 from .outputs import SearchFailed, write_outputs
 from .plan import Plan, SearchOptions, make_plan
@@ -62,6 +63,8 @@ def run_search(opts: SearchOptions) -> dict:
             interrupts.install()  # Ray's core worker replaced the SIGTERM handler with its own
             check_refit(plan)
             shared, feature_seconds = share(plan, ready, pending, say)  # on a cluster: remote features here
+            if shared.waiting:
+                start_now(shared, first_configs(plan))
             input_seconds += feature_seconds
             tuner = make_tuner(plan, shared)
         grid, trial_seconds = fit(plan, shared, tuner)
@@ -99,7 +102,17 @@ def prepare_search(plan: Plan):
         space.check_space(space.needs(plan, passes), say, refuse=plan.opts.space_check == "refuse")
         if passes:
             say(f"boost: {describe_passes(passes, plan.models)}")
+        if passes and on_demand(plan):
+            say(passes_said(passes, first_configs(plan)))
     return prepare(plan, search_configs(plan.spec), say, say_plan)
+
+
+def first_configs(plan: Plan) -> list:
+    """The configurations of the search's first trials (none for a resumed search: its trials are
+    Tune's)."""
+    if plan.opts.resume:
+        return []
+    return [plan.spec.trial_config(point) for point in first_points(plan.spec, plan.opts.warm_start)]
 
 
 @contextmanager
@@ -177,7 +190,8 @@ def make_tuner(plan: Plan, shared: Shared):
         points = first_points(spec, plan.opts.warm_start)
         if points:
             outside = [k for k, v in spec.first_trial.items() if points[0].get(k) != v]
-            start = ("the spec's first_trial, the defaults elsewhere" if len(outside) < len(spec.first_trial)
+            given = "the encoder rate sized to the model" if spec.sized else "the spec's first_trial"
+            start = (f"{given}, the defaults elsewhere" if len(outside) < len(spec.first_trial)
                      else "the defaults") + "".join(f"; first_trial's {k}={short(spec.first_trial[k])} lies "
                                                     f"outside this space" for k in outside)
             say(f"first trial(s): {'the best of ' + plan.opts.warm_start if plan.opts.warm_start else start}"

@@ -25,7 +25,6 @@ import pickle
 import re
 import shutil
 from dataclasses import dataclass
-from functools import lru_cache
 from pathlib import Path
 from typing import Dict, List, Optional
 
@@ -61,16 +60,6 @@ class Need:
     what: str  # for the console: '4 kept checkpoint(s) of 12.3 MB'
 
 
-@lru_cache(maxsize=None)
-def parameters(source: str) -> int:
-    """The encoder's parameter count, from its config (built on the meta device: no weights read)."""
-    import torch
-    from transformers import AutoModel
-    with torch.device("meta"):
-        model = AutoModel.from_config(load_model_config(source))
-    return sum(p.numel() for p in model.parameters())
-
-
 def checkpoint_size(plan) -> int:
     """Bytes of one trial checkpoint, the largest over the space's models and modes."""
     sizes = []
@@ -80,7 +69,7 @@ def checkpoint_size(plan) -> int:
         if config.uses_feature_cache:  # the head alone, an MLP's at most
             trained = feature_size(load_model_config(source), config.pooling, config.layers) * MLP_HIDDEN + MLP_HIDDEN * 2
         else:
-            trained = parameters(source)
+            trained = plan.models[config.bert_name].facts.parameters
         sizes.append(trained * BYTES_PER_FLOAT * (1 + ADAM_MOMENTS))
     return max(sizes)
 
@@ -90,7 +79,7 @@ def needs(plan, passes) -> List[Need]:
     (storage), the exported best model (the output folder), the boost features (the cache folder)."""
     spec, each = plan.spec, checkpoint_size(plan)
     kept = checkpoints_kept(spec) * (spec.num_samples + spec.repeat_top * (spec.repeats or 0))
-    export = max(parameters(model.source) for model in plan.models.values()) * BYTES_PER_FLOAT
+    export = max(model.facts.parameters for model in plan.models.values()) * BYTES_PER_FLOAT
     out = [Need(str(plan.out_dir), export * (2 if spec.refit else 1), "the best model's export"
                 + (" and the refit's" if spec.refit else ""))]
     if "://" not in plan.storage:

@@ -151,7 +151,7 @@ def own_inputs_or_shared(config, shared: Shared, run_id: str):
     """(config, inputs): the prepared inputs from the object store; with --no-shared-inputs (a benchmark
     of Pytorch-BERT-Classification's way) None, and the config with a cache of this run's own: the run reads, tokenises
     and encodes for itself."""
-    if shared.inputs:
+    if shared.holds_inputs:
         return config, gathered(ray.get(shared.inputs_for(inputs_key(config))))
     return replace(config, cache_dir=os.path.join(config.cache_dir, "per-trial", run_id)), None
 

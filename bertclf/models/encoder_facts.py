@@ -29,6 +29,8 @@ class EncoderFacts:
     position_limit: int  # tokens per text the model can embed, special tokens included
     has_pooler: bool  # a [CLS] pooler (dense + tanh) the checkpoint holds: the encoder output has `pooler_output`
     attention: str  # sdpa where the model class supports it, else the model's own ("eager")
+    parameters: int  # the encoder's parameter count (its pooler included, no task head)
+    layers: int  # transformer layers (the config's num_hidden_layers)
     pooler_not_stored: bool = False  # the model class has a pooler, but the checkpoint holds none
     head_labels: int = 0  # a classifier checkpoint: the label count of the head it holds (dropped here)
     missing: Tuple[str, ...] = ()  # other weights the encoder has and the checkpoint lacks (drawn at random)
@@ -83,7 +85,9 @@ def encoder_facts(model_config, tokenizer=None, stored=None) -> EncoderFacts:
                         attention="sdpa" if getattr(type(model), "_supports_sdpa", False) else "eager",
                         pooler_not_stored=pooler and not pooler_stored, head_labels=_head_labels(model_config),
                         missing=tuple(name for name in missing if not name.startswith("pooler.")),
-                        adapter_targets=tuple(which for which in TARGETS if target_modules(model, which)))
+                        adapter_targets=tuple(which for which in TARGETS if target_modules(model, which)),
+                        parameters=sum(p.numel() for p in model.parameters()),
+                        layers=int(getattr(model_config, "num_hidden_layers", 0)))
 
 
 def _missing_weights(model, stored) -> List[str]:

@@ -96,6 +96,8 @@ class SearchSpec:
     # searched option -> the first trial's value where the space holds it (over the engine's default):
     # a spec's known-good start, e.g. a small model's larger encoder rate
     first_trial: Dict[str, Any] = field(default_factory=dict)
+    # the first_trial options sized to the model (spec/bind.py, sized_start), not given by the spec
+    sized: Tuple[str, ...] = ()
     files: Dict[str, str] = field(default_factory=dict)  # your own train / valid / test files, instead of the data set's
     columns: Dict[str, str] = field(default_factory=dict)  # text / pair / label: the files' column names
     description: str = ""

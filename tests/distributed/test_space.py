@@ -28,7 +28,7 @@ def plan(tmp_path):
 
 def test_the_estimate_counts_every_trials_kept_checkpoints_from_the_models_size(plan):
     needs = space.needs(plan, [])
-    params = space.parameters(plan.models[next(iter(plan.models))].source)
+    params = next(iter(plan.models.values())).facts.parameters
     checkpoints = next(n for n in needs if "checkpoint" in n.what)
     # a fine-tuned checkpoint: the weights and AdamW's two moments, 4 bytes each; 4 trials keep one each
     assert checkpoints.size == 4 * params * 12 and checkpoints.folder == plan.storage, needs

@@ -316,7 +316,8 @@ def test_the_race_spec_written_from_the_docs_trains_as_the_shipped_spec_that_won
     assert ours["pooling"] == "cls" and won["pooling"] == "mean"  # plan.py reads mean from the model's files
     # the shipped spec adds a patience of 2 checks; the recipe leaves the stopping to ASHA and the chance-level stop
     assert (ours["early_stop"], won["early_stop"]) == (-1, 2)
-    # and starts at its model's known-good encoder rate (first_trial); a spec of one's own at the engine's
+    # and starts at its model's known-good encoder rate (first_trial); a spec of one's own, as loaded, at
+    # the engine's (bound to its model, at the rate sized to it: tests/distributed/test_spec_bind.py)
     assert (ours["lr_main"], won["lr_main"]) == (2e-5, 1e-4)
     differ = {"pooling", "early_stop", "lr_main"}
     assert {k: v for k, v in ours.items() if k not in differ} == {k: v for k, v in won.items() if k not in differ}

@@ -4,6 +4,8 @@ from typing import List, Sequence
 
 import torch
 
+from .windows import DocumentWindows
+
 Step = List[List[int]]  # one optimizer step = its micro-batches of example indices
 
 
@@ -55,7 +57,12 @@ def pad_batch(token_ids, indices: Sequence[int], pad_id: int, multiple: int = 1)
 
 
 def token_inputs(tokens, pad_id: int, multiple: int, indices) -> dict:
-    """input_ids, attention_mask and, for text pairs of a model with token types, token_type_ids."""
+    """input_ids, attention_mask and, for text pairs of a model with token types, token_type_ids; for
+    texts cut into windows (DocumentWindows), every window of the texts `indices` and doc_index, the
+    position in `indices` of each window's text."""
+    if isinstance(tokens, DocumentWindows):
+        windows, doc_index = tokens.window_indices(indices)
+        return {**token_inputs(tokens.windows, pad_id, multiple, windows), "doc_index": doc_index}
     ids, mask = pad_batch(tokens, indices, pad_id, multiple)
     inputs = {"input_ids": ids, "attention_mask": mask}
     if getattr(tokens, "type_starts", None) is not None:

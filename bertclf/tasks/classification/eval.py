@@ -9,10 +9,10 @@ import torch
 import torch.nn.functional as F
 
 from ...batching import eval_batches, feature_inputs, token_inputs
-from ...feature_cache import FrozenEncoder, frozen_features
+from ...feature_cache import FrozenEncoder
 from ...inference import pad_multiple, run_batches
 from ...models.encoders import encoder_fingerprint
-from .inputs import ClassificationInputs
+from .inputs import ClassificationInputs, text_features
 from .metrics import SCORES, confusion, per_class, scores
 
 METRICS = tuple(f"valid_{name}" for name in SCORES)  # any of them can be maximised; accuracy by default
@@ -50,7 +50,7 @@ def test_scores(model, meta, inputs: ClassificationInputs, *, device, bf16: bool
     if meta["cached_features"]:  # as in training: the frozen encoder's features, through the cache
         variant = (meta["pooling"], meta["layers"])
         frozen = FrozenEncoder(model.encoder, encoder_fingerprint(model.encoder), device, bf16, batch_size, cache_dir)
-        features, _ = frozen_features(frozen, tokens, inputs.pad_id, [variant], "test features")
+        features, _ = text_features(frozen, tokens, inputs.pad_id, [variant], "test features")
         make = partial(feature_inputs, features[variant])
     else:
         make = partial(token_inputs, tokens, inputs.pad_id, pad_multiple(device))

@@ -11,7 +11,7 @@ from ...data.readers import format_of, read_text
 from ...errors import UserError
 from ...inference import run_batches
 from ...tokenization import encode
-from .inputs import saved_columns
+from .inputs import saved_columns, saved_windowing
 
 
 def predict_texts(model, tokenizer, meta, texts, batch_size: int = 64, device="cpu", pairs=None) -> List[dict]:
@@ -22,7 +22,7 @@ def predict_texts(model, tokenizer, meta, texts, batch_size: int = 64, device="c
         raise UserError("this model classifies text pairs: give each --text a --text_pair (or an --input table with "
                         "both columns)" if meta.get("pairs") else
                         "this model classifies single texts: --text_pair (or a second text column) is not for it")
-    tokens = encode(tokenizer, texts, meta["max_length"], meta["truncation"], pairs)
+    tokens = encode(tokenizer, texts, meta["max_length"], meta["truncation"], pairs, *saved_windowing(meta))
     device = torch.device(device)
     model.to(device)
     results = [None] * len(texts)

@@ -81,3 +81,8 @@ class DocumentWindows:
 
     def fingerprint(self) -> str:
         return digest(self.windows.fingerprint(), self.counts)
+
+
+def sequences(tokens):
+    """What an encoder reads of `tokens`, one sequence a row: a DocumentWindows' windows, else the TokenIds."""
+    return tokens.windows if isinstance(tokens, DocumentWindows) else tokens

@@ -89,6 +89,10 @@ def test_mode_expands_to_the_two_booleans():
      "resources.workers_per_trial is 3 workers, but batch_size 16 / gradient_accumulation_steps 1 = micro-batch 16"),
     ({"scheduler": {"type": "pbt"}, "resources": {"workers_per_trial": 2}},
      "restores only its own; use workers_per_trial 1"),
+    ({"space": {"truncation": {"choice": ["head+tail", "chunks"]}}, "fixed": {"doc_stride": 1000}},
+     "--doc_stride: expected an overlap of neighbouring windows in [0, max_length"),
+    ({"space": {"truncation": {"choice": ["head+tail", "chunks"]}}, "fixed": {"max_chunks": 0}},
+     "--max_chunks: expected a positive integer"),
 ])
 def test_bad_spaces_name_file_key_and_expectation(tmp_path, change, message):
     spec = {**MINIMAL, **change}

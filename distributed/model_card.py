@@ -53,8 +53,8 @@ def model_card(plan, folder: Path, portable: PortableCopies, outputs, test_score
         f"# {folder.name} of search {plan.name}",
         "",
         f"A {options['bert_name']} encoder ({encoder}), with {options['pooling']} pooling of "
-        f"{LAYERS.get(options['layers'], options['layers'])} and a {options['head']} head; it {what}. Texts are cut to "
-        f"{options['max_length']} tokens (keeping the {options['truncation']}).",
+        f"{LAYERS.get(options['layers'], options['layers'])} and a {options['head']} head; it {what}. "
+        + _texts_read(options),
         "",
         "## How it was found",
         "",
@@ -106,6 +106,15 @@ def _value(value) -> str:
     if isinstance(value, float):
         return f"{value:.3g}"
     return str(value)
+
+
+def _texts_read(options: dict) -> str:
+    """How the model reads a text: cut to max_length, or whole as windows pooled per text (truncation chunks)."""
+    if options["truncation"] == "chunks":
+        return (f"Texts are read whole, as windows of {options['max_length']} tokens overlapping by "
+                f"{options['doc_stride']} (at most {options['max_chunks']} a text, spread over it), whose pooled "
+                f"vectors are pooled again per text, mean and max.")
+    return f"Texts are cut to {options['max_length']} tokens (keeping the {options['truncation']})."
 
 
 def how_to_load(folder: Path, copies: PortableCopies, meta: dict) -> list:

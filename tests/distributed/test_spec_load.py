@@ -370,3 +370,16 @@ def test_a_fixed_rate_written_as_yaml_1_1_reads_it_is_a_number_and_a_bad_one_nam
     with pytest.raises(UserError, match=r"imdb.yaml: a configuration of this space is invalid: --lr_main: expected "
                                         r"a positive learning rate, got 0$"):
         load_spec("imdb", ["fixed.lr_main=0"])
+
+
+def test_chunks_is_searched_against_head_tail_with_its_own_token_ids(tmp_path):
+    from bertclf.inputs import tokens_key
+    spec = load_spec(write(tmp_path, {**MINIMAL, "fixed": {"n_epochs": 2, "doc_stride": 16},
+                                      "space": {**MINIMAL["space"], "truncation": {"choice": ["head+tail", "chunks"]},
+                                                "max_chunks": {"choice": [2, 8]}}}))
+    trial = fix_options(spec, {"train_path": "t.csv"}).trial_config
+    chunks = trial({"lr": 0.003, "max_length": 64, "truncation": "chunks", "max_chunks": 2})
+    assert (chunks.truncation, chunks.doc_stride, chunks.max_chunks) == ("chunks", 16, 2)
+    keys = {tokens_key(trial({"lr": 0.003, "max_length": 64, "truncation": t, "max_chunks": k}))
+            for t in ("head+tail", "chunks") for k in (2, 8)}
+    assert len(keys) == 4  # each tokenised once: max_chunks decides the windows kept

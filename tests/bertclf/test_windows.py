@@ -8,15 +8,20 @@ import torch
 from transformers import AutoTokenizer
 
 from bertclf.errors import UserError
+from bertclf.models.tiny_model import build_tiny_bert
+from bertclf.models.heads import pool_documents, pool_windows
+from bertclf.predict import load_model
+from bertclf.tasks.classification.predict import predict_texts
 from bertclf.tokenization import encode, join, tokenize_cached
+from bertclf.train import train
 from bertclf.windows import DocumentWindows, cut, kept_windows, window_spans
+from tests.helpers import sentiment_rows, write_csv
 
 WORDS = [f"w{i}" for i in range(200)]
 
 
 @pytest.fixture(scope="module")
 def tokenizer(tmp_path_factory):
-    from bertclf.models.tiny_model import build_tiny_bert
     return AutoTokenizer.from_pretrained(build_tiny_bert(tmp_path_factory.mktemp("words"), [" ".join(WORDS)]))
 
 
@@ -79,7 +84,6 @@ def test_document_windows_index_by_text_and_survive_cache_pickle_and_join(tokeni
 
 
 def test_pool_documents_takes_mean_and_max_per_text_and_pool_windows_agrees_in_blocks():
-    from bertclf.models.heads import pool_documents, pool_windows
     features = torch.tensor([[1.0, -2.0], [3.0, 1.0], [5.0, 7.0], [-1.0, -1.0]])
     pooled = pool_documents(features, torch.tensor([0, 0, 0, 1]))
     assert pooled.tolist() == [[3.0, 2.0, 5.0, 7.0], [-1.0, -1.0, -1.0, -1.0]]
@@ -94,9 +98,6 @@ LONG = "great " + "the movie was a story with actors and a plot " * 20  # 20 win
 
 @pytest.mark.parametrize("options", [dict(), dict(bert_finetuning=False, boost=True, pooling="mean+max")])
 def test_a_chunks_model_reads_a_text_to_its_end(config_for, options):
-    from bertclf.predict import load_model
-    from bertclf.tasks.classification.predict import predict_texts
-    from bertclf.train import train
     lines = []
     run_dir = train(config_for(n_epochs=1, max_length=16, doc_stride=4, max_chunks=20, truncation="chunks",
                                **options), log=lines.append)["run_dir"]
@@ -111,3 +112,11 @@ def test_a_chunks_model_reads_a_text_to_its_end(config_for, options):
     assert [r["text"] for r in got] == ends  # an empty text and a one-window one are predicted too
     alone = predict_texts(model, tokenizer, meta, [ends[1]])  # a text's windows pool with no other text's
     assert alone[0]["probability"] == pytest.approx(got[1]["probability"], abs=1e-5)
+
+
+def test_text_pairs_are_not_cut_into_windows(config_for, tmp_path):
+    rows = [(f"about the film number {i}", text, label) for i, (text, label) in enumerate(sentiment_rows(40, 3))]
+    pairs = write_csv(tmp_path / "pairs.csv", rows, ["sentence1", "sentence2", "label"])
+    with pytest.raises(UserError, match="--truncation chunks reads single texts: the data holds text pairs"):
+        train(config_for(train_path=pairs, valid_path=None, truncation="chunks", max_length=16, doc_stride=4),
+              log=lambda s: None)

@@ -82,10 +82,8 @@ def model_card(plan, folder: Path, portable: PortableCopies, outputs, test_score
               "", "Every training option: search_config.json.", "",
               f"## The search's top {min(TOP_ROWS, len(scored))} trials", "", _top_rows(spec, scored), "",
               "## Intended use", "",
-              f"Texts like those of {spec.dataset}, in its language and domain, "
-              + (f"any length (at most {options['max_chunks']} windows of {options['max_length']} tokens are read)"
-                 if options["truncation"] == "chunks" else f"at most {options['max_length']} tokens long")
-              + ". The scores above are on that data only; nothing was checked for other domains, "
+              f"Texts like those of {spec.dataset}, in its language and domain, {_lengths_read(options)}. "
+              f"The scores above are on that data only; nothing was checked for other domains, "
               f"for bias, or for calibration of the probabilities.", "",
               "## How to load it", "", *how_to_load(folder, portable, meta)]
     return "\n".join(lines) + "\n"
@@ -117,6 +115,12 @@ def _texts_read(options: dict) -> str:
                 f"{options['doc_stride']} (at most {options['max_chunks']} a text, spread over it), whose pooled "
                 f"vectors are pooled again per text, mean and max.")
     return f"Texts are cut to {options['max_length']} tokens (keeping the {options['truncation']})."
+
+
+def _lengths_read(options: dict) -> str:
+    if options["truncation"] == "chunks":
+        return f"any length (at most {options['max_chunks']} windows of {options['max_length']} tokens are read)"
+    return f"at most {options['max_length']} tokens long"
 
 
 def how_to_load(folder: Path, copies: PortableCopies, meta: dict) -> list:

@@ -43,6 +43,23 @@ def eval_batches(lengths: Sequence[int], batch_size: int) -> List[List[int]]:
     return [order[j:j + batch_size] for j in range(0, len(order), batch_size)]
 
 
+def text_batches(tokens, batch_size: int) -> List[List[int]]:
+    """eval_batches of `tokens` (token ids, or texts cut into windows) for a pass without gradients, longest
+    first: batch_size sequences a batch, so that texts of many windows batch fewer to a batch (a text of
+    more windows than batch_size alone)."""
+    if not isinstance(tokens, DocumentWindows):
+        return eval_batches(tokens.lengths.tolist(), batch_size)
+    counts, lengths = tokens.counts.tolist(), tokens.lengths.tolist()
+    batches, windows = [], batch_size
+    for i in sorted(range(len(counts)), key=lambda i: -lengths[i]):
+        if windows + counts[i] > batch_size:
+            batches.append([])
+            windows = 0
+        batches[-1].append(i)
+        windows += counts[i]
+    return batches
+
+
 def pad_batch(token_ids, indices: Sequence[int], pad_id: int, multiple: int = 1):
     """(input_ids, attention_mask) padded to the longest text of this batch only."""
     seqs = [token_ids[i] for i in indices]

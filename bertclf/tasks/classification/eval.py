@@ -8,7 +8,7 @@ import numpy as np
 import torch
 import torch.nn.functional as F
 
-from ...batching import eval_batches, feature_inputs, token_inputs
+from ...batching import feature_inputs, text_batches, token_inputs
 from ...feature_cache import FrozenEncoder
 from ...inference import pad_multiple, run_batches
 from ...models.encoders import encoder_fingerprint
@@ -23,7 +23,7 @@ def evaluate(tokens, labels, n_labels: int, batch_size: int, run, rank: int, wor
     labels [N] of n_labels classes), this worker's share of the batches run by `run(batches)`; the workers'
     losses and confusion matrices are summed by `reduce`, so every score is exact."""
     loss_sum, matrix = 0.0, np.zeros((n_labels, n_labels), dtype=np.int64)
-    for indices, logits in run(eval_batches(tokens.lengths.tolist(), batch_size)[rank::world]):
+    for indices, logits in run(text_batches(tokens, batch_size)[rank::world]):
         y = labels[indices]
         loss_sum += F.cross_entropy(logits, y, reduction="sum").item()
         matrix += confusion(y.numpy(), logits.argmax(-1).cpu().numpy(), n_labels)
@@ -46,7 +46,7 @@ def test_scores(model, meta, inputs: ClassificationInputs, *, device, bf16: bool
     A frozen encoder's features go through the feature cache."""
     tokens, y = inputs.tokens["test"], inputs.labels["test"]
     model.to(device)
-    batches = eval_batches(tokens.lengths.tolist(), batch_size)
+    batches = text_batches(tokens, batch_size)
     if meta["cached_features"]:  # as in training: the frozen encoder's features, through the cache
         variant = (meta["pooling"], meta["layers"])
         frozen = FrozenEncoder(model.encoder, encoder_fingerprint(model.encoder), device, bf16, batch_size, cache_dir)

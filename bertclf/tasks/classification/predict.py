@@ -5,7 +5,7 @@ from typing import List
 
 import torch
 
-from ...batching import eval_batches, token_inputs
+from ...batching import text_batches, token_inputs
 from ...data.examples import read_examples
 from ...data.readers import format_of, read_text
 from ...errors import UserError
@@ -26,7 +26,7 @@ def predict_texts(model, tokenizer, meta, texts, batch_size: int = 64, device="c
     device = torch.device(device)
     model.to(device)
     results = [None] * len(texts)
-    batches = eval_batches(tokens.lengths.tolist(), batch_size)
+    batches = text_batches(tokens, batch_size)
     make = partial(token_inputs, tokens, tokenizer.pad_token_id or 0, 1)
     for idx, _, logits in run_batches(model, batches, map(make, batches), device=device, bf16=False):
         probs = logits.float().softmax(-1).cpu()

@@ -105,3 +105,15 @@ def template_specials(tokenizer):
     full = tokenizer("a")["input_ids"]
     start = next(i for i in range(len(full)) if full[i:i + len(bare)] == bare)
     return full[:start], full[start + len(bare):]
+
+
+def train_keeping_checkpoints(config, folder):
+    """(train's result for `config`, {epoch: the checkpoint folder saved under `folder` at that check})."""
+    from bertclf.train import train
+    checkpoints = {}
+
+    def keep(metrics, save):
+        path = Path(folder) / f"ckpt{metrics['epoch']}"
+        save(path)
+        checkpoints[metrics["epoch"]] = path
+    return train(config, report=keep), checkpoints

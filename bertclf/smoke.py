@@ -18,9 +18,9 @@ from .data.examples import read_examples
 from .data.label_values import label_order
 from .data.label_names import LABEL_NAMES
 from .data.splits import encode_labels
+from .data.squad import read_squad, write_squad
 from .models.tiny_model import build_tiny_bert
 from .results_table import csv_text
-from .tasks.qa.squad import read_squad, write_squad
 
 SLICE_DIR = Path(__file__).resolve().parent / "smoke_data"
 SLICE_SIZES = {"train": 240, "test": 100}

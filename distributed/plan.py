@@ -10,11 +10,11 @@ from typing import Dict, List, Optional, Tuple
 from bertclf.data.columns import ColumnNames
 from bertclf.data.datasets import resolve as dataset_files
 from bertclf.data.label_names import LABEL_NAMES
+from bertclf.data.squad import split_dev
 from bertclf.models.encoder_facts import trained_pooling
 from bertclf.models.size_rule import RULE, encoder_rate
 from bertclf.errors import UserError
 from bertclf.smoke import smoke_data
-from bertclf.tasks.qa.squad import split_dev
 from bertclf.tasks import task_named
 
 from .search_lock import holding

@@ -135,7 +135,7 @@ def test_a_qa_model_is_portable_as_start_and_end_logits(tmp_path):
     import torch
     from bertclf.config import TrainConfig
     from bertclf.smoke import synthetic_korquad
-    from bertclf.tasks.qa.squad import read_squad
+    from bertclf.data.squad import read_squad
     from bertclf.models.tiny_model import build_tiny_bert
     path = synthetic_korquad(tmp_path / "qa.json", 2)
     examples = read_squad(path)

@@ -4,7 +4,7 @@ import torch
 
 from bertclf.tasks.qa.eval import decode
 from bertclf.tasks.qa.inputs import Windows, windows
-from bertclf.tasks.qa.squad import read_squad
+from bertclf.data.squad import read_squad
 
 
 def test_each_worker_decodes_only_its_share_of_the_questions(korean, tmp_path):

@@ -5,7 +5,7 @@ import pytest
 from bertclf.errors import UserError
 from bertclf.tasks.qa.inputs import Windows, windows
 from bertclf.smoke import FRUITS, PEOPLE
-from bertclf.tasks.qa.squad import QAExample, read_squad
+from bertclf.data.squad import QAExample, read_squad
 
 
 def test_windows_hold_the_answer_where_it_fits(korean, tmp_path):

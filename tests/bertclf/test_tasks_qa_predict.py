@@ -1,7 +1,7 @@
 """A saved QA model answers (bertclf/tasks/qa/predict.py, through --predict and score_model)."""
 import json
 
-from bertclf.tasks.qa.squad import read_squad
+from bertclf.data.squad import read_squad
 
 
 def test_predict_answers_with_a_saved_qa_model(korean, tmp_path, capsys):

@@ -50,7 +50,7 @@ def test_a_pair_classifier_card_runs_with_its_second_text(config_for, tmp_path):
 
 def test_a_qa_card_runs_and_finds_the_answer(tmp_path):
     from bertclf.smoke import synthetic_korquad
-    from bertclf.tasks.qa.squad import read_squad
+    from bertclf.data.squad import read_squad
     from bertclf.models.tiny_model import build_tiny_bert
     path = synthetic_korquad(tmp_path / "qa.json", 2)
     examples = read_squad(path)

@@ -11,7 +11,7 @@ import torch
 from ...batching import pad_batch
 from ...data.splits import describe_test_data, seeded_subset, subset_note
 from ...errors import UserError
-from .squad import QAExample, read_squad, split_by_article
+from ...data.squad import QAExample, read_squad, split_by_article
 from ...tensor_cache import cached, digest
 from ...tokenization import TokenIds, tokenizer_identity
 

@@ -7,7 +7,7 @@ import torch
 from ...errors import UserError
 from .eval import predictions
 from .inputs import QAInputs, windows
-from .squad import QAExample
+from ...data.squad import QAExample
 
 
 def answer_questions(model, tokenizer, meta, pairs, batch_size: int = 64, device="cpu") -> List[dict]:

@@ -1,10 +1,10 @@
-"""SQuAD-format files (bertclf/tasks/qa/squad.py): split by article, faults named by article and question."""
+"""SQuAD-format files (bertclf/data/squad.py): split by article, faults named by article and question."""
 import json
 
 import pytest
 
 from bertclf.errors import UserError
-from bertclf.tasks.qa.squad import read_squad, split_by_article
+from bertclf.data.squad import read_squad, split_by_article
 
 
 def test_split_by_article_keeps_articles_whole(korean):

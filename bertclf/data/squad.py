@@ -7,8 +7,8 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import List
 
-from ...atomic import write_text
-from ...errors import UserError
+from ..atomic import write_text
+from ..errors import UserError
 
 
 @dataclass

@@ -52,6 +52,24 @@ def synthetic_korquad(path, n_articles: int = 4, seed: int = 0) -> str:
     return str(path)
 
 
+GENRES = {"Action": ["explosion", "chase", "fight", "hero", "gun"], "Comedy": ["funny", "joke", "laugh", "silly", "prank"],
+          "Drama": ["tears", "family", "grief", "loss", "letter"], "Horror": ["ghost", "scream", "blood", "dark", "monster"]}
+PLOT = ["the", "film", "story", "a", "night", "city", "old", "man", "woman", "town", "with", "and", "of"]
+
+
+def genre_rows(n: int, seed: int = 0) -> list:
+    """(text, [genres]) of synthetic film plots for multi-label runs: each film has none to three of GENRES,
+    every genre of it said by two of its words among plot words."""
+    rng = random.Random(seed)
+    rows = []
+    for _ in range(n):
+        genres = sorted(rng.sample(list(GENRES), rng.choice([0, 1, 1, 2, 2, 3])))
+        words = [w for g in genres for w in rng.sample(GENRES[g], 2)] + rng.sample(PLOT, 6)
+        rng.shuffle(words)
+        rows.append((" ".join(words), genres))
+    return rows
+
+
 def _balanced_rows(path, size: int, seed: int, columns: ColumnNames = ColumnNames(), role: str = "smoke data",
                    train_labels=None, dataset=None):
     """(header, rows, labels): a balanced slice, under the column names the run asks for (text[, text_pair],

@@ -79,7 +79,7 @@ class Run:
         """Higher is better: the valid metric, then the lower valid loss; the latest without validation."""
         if not self.config.has_validation:
             return metrics["epoch"]
-        return metrics[self.task.metric], -metrics["valid_loss"]
+        return self.task.score(metrics), -metrics["valid_loss"]
 
     @property
     def meta(self) -> dict:

@@ -4,7 +4,8 @@ Labels are named as written in every message (never by their index).
 """
 import random
 from dataclasses import dataclass
-from typing import Callable, List, Sequence
+from functools import partial
+from typing import Callable, List, Optional, Sequence
 
 from ..errors import UserError
 from .columns import ColumnNames
@@ -82,20 +83,36 @@ class Splits:
     train_keys: object = None  # int64 array: the train texts' hashes (leaks.text_key), to find them in a test file
 
 
+@dataclass(frozen=True)
+class LabelKind:
+    """How a table's labels are read (one per row, or a set per row split on label_sep), ordered, encoded
+    (names, option -> one id per row: an index, or a tuple of indices) and held out of train."""
+    label_sep: Optional[str]
+    names: Callable  # (examples, option) -> the label names
+    encode: Callable  # (examples, names, option) -> ids
+    split: Callable  # (ids, fraction, seed, names, note) -> (train indices, held-out indices)
+    split_name: str  # how `split` holds out, for the log
+
+
+ONE_LABEL = LabelKind(None, build_label_names, encode_labels, stratified_split, "stratified")
+
+
 def load_splits(train_path, valid_path, *, valid_fraction: float, seed: int, columns: ColumnNames = ColumnNames(),
-                max_train_samples=None, max_valid_samples=None, dataset=None, streamed: bool = False) -> Splits:
+                max_train_samples=None, max_valid_samples=None, dataset=None, streamed: bool = False,
+                kind: LabelKind = ONE_LABEL) -> Splits:
     """dataset: the shipped data set the files are given as (their labels read as its names).
     streamed: the files are scanned (file_rows.scan_examples: every check, no texts kept) and the splits
-    are FileRows, the same rows in the same order as the Examples read otherwise."""
-    read = scan_examples if streamed else read_examples
+    are FileRows, the same rows in the same order as the Examples read otherwise. kind: how the labels
+    are read (a class per text unless told)."""
+    read = partial(scan_examples if streamed else read_examples, label_sep=kind.label_sep)
     train = read(train_path, "train_path", columns, dataset=dataset)
-    names = build_label_names(train, "train_path")
-    train_ids = encode_labels(train, names, "train_path")
+    names = kind.names(train, "train_path")
+    train_ids = kind.encode(train, names, "train_path")
     notes = list(train.notes)
     keep = list(range(len(train)))
     if valid_path:
         valid_file = read(valid_path, "valid_path", columns, need_pair=train.paired, dataset=dataset)
-        valid_ids = encode_labels(valid_file, names, "valid_path")
+        valid_ids = kind.encode(valid_file, names, "valid_path")
         notes += valid_file.notes
         held = list(range(len(valid_file)))
         source = "valid_path"
@@ -103,13 +120,13 @@ def load_splits(train_path, valid_path, *, valid_fraction: float, seed: int, col
         valid_file, held, valid_ids = train, [], []
         source = "none: all of train is trained on"
     else:
-        keep, held = stratified_split(train_ids, valid_fraction, seed, names, notes.append)
+        keep, held = kind.split(train_ids, valid_fraction, seed, names, notes.append)
         if not held:
             raise UserError(f"--train_path {train.source}: no label has enough examples to hold {valid_fraction:.0%} "
                             f"out; pass --valid_path, or --valid_fraction 0 to train on all of it")
         valid_file, valid_ids = train, [train_ids[i] for i in held]
         train_ids = [train_ids[i] for i in keep]
-        source = f"{valid_fraction:.0%} held out of train (stratified, seed {seed})"
+        source = f"{valid_fraction:.0%} held out of train ({kind.split_name}, seed {seed})"
     full = (len(keep), len(held))
     picked = seeded_subset(len(keep), max_train_samples, seed)
     keep, train_ids = [keep[i] for i in picked], [train_ids[i] for i in picked]

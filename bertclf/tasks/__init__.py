@@ -1,4 +1,4 @@
-"""The tasks, one folder each (classification/, qa/), looked up by name here and only here.
+"""The tasks, one folder each (classification/, multilabel/, qa/), looked up by name here and only here.
 
 A task is a `Task` (task.py): a new kind of problem is a new folder with its class, added to TASKS."""
 from typing import Dict
@@ -6,10 +6,11 @@ from typing import Dict
 from ..config import bad_option
 from ..errors import UserError
 from .classification.task import Classification
+from .multilabel.task import Multilabel
 from .qa.task import QuestionAnswering
 from .task import Task, metric_test_key
 
-TASKS: Dict[str, Task] = {task.name: task for task in (Classification(), QuestionAnswering())}
+TASKS: Dict[str, Task] = {task.name: task for task in (Classification(), Multilabel(), QuestionAnswering())}
 
 __all__ = ["TASKS", "Task", "check_task_options", "metric_test_key", "task_named"]
 

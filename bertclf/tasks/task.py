@@ -19,13 +19,18 @@ def metric_test_key(metric: str) -> str:
 class Training(ABC):
     """A task bound to one run: its model, and the batches, loss and checks of that run's inputs."""
     kind: str  # the task's name
-    metrics: List[str]  # valid metrics reported at each check; the first is maximised
+    metrics: List[str]  # valid metrics reported at each check; the first picks the best check
     model: nn.Module
     meta: dict  # saved beside the weights (labels, lengths, task options)
+    minimised: Tuple[str, ...] = ()  # the metrics for which lower is better (a loss); the others are maximised
 
     @property
     def metric(self) -> str:
         return self.metrics[0]
+
+    def score(self, metrics: dict) -> float:
+        """The run's metric in `metrics` as higher is better."""
+        return -metrics[self.metric] if self.metric in self.minimised else metrics[self.metric]
 
     @property
     @abstractmethod
@@ -73,6 +78,7 @@ class Task(ABC):
     """One kind of problem, as the engine, the search and the model copies see it."""
     name: str
     metrics: Tuple[str, ...]  # valid metrics a run reports; the first is the default to maximise
+    minimised: Tuple[str, ...] = ()  # those of metrics for which lower is better (a loss)
     # results-table columns after results_table.RUN_COLUMNS: (title, metric key, format)
     columns: Tuple[Tuple[str, str, str], ...]
     test_columns: Tuple[Tuple[str, str, str], ...]  # the same for score_test's scores
@@ -83,6 +89,10 @@ class Task(ABC):
     streams_texts: bool = False
     # the scores of score_test that results.md lists, with a per-class table, where the task has classes
     report_scores: Tuple[str, ...] = ()
+
+    def mode(self, metric: str) -> str:
+        """Whether a search maximises `metric` or minimises it: "max" or "min" (Ray Tune's `mode`)."""
+        return "min" if metric in self.minimised else "max"
 
     def check_options(self, config) -> None:
         """Raise on options this task cannot take, each a one-line error (TrainConfig checks the rest)."""

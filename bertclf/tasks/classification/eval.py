@@ -40,11 +40,10 @@ def degenerate(labels, n_labels: int, metrics: dict) -> bool:
     return metrics["valid_accuracy"] <= majority + noise and metrics["train_loss"] >= 0.97 * math.log(n_labels)
 
 
-def test_scores(model, meta, inputs: ClassificationInputs, *, device, bf16: bool, batch_size: int, cache_dir) -> dict:
-    """Scores on inputs' test split: accuracy, macro_f1, weighted_f1, balanced_accuracy, mcc; `labels` (names),
-    `confusion` [true][predicted] counts and `per_class` precision/recall/F1/support; `examples`.
-    A frozen encoder's features go through the feature cache."""
-    tokens, y = inputs.tokens["test"], inputs.labels["test"]
+def test_outputs(model, meta, inputs: ClassificationInputs, *, device, bf16: bool, batch_size: int, cache_dir):
+    """(indices, logits) of the model's batches over inputs' test split. A frozen encoder's features go
+    through the feature cache."""
+    tokens = inputs.tokens["test"]
     model.to(device)
     batches = eval_batches(tokens.lengths.tolist(), batch_size)
     if meta["cached_features"]:  # as in training: the frozen encoder's features, through the cache
@@ -54,9 +53,17 @@ def test_scores(model, meta, inputs: ClassificationInputs, *, device, bf16: bool
         make = partial(feature_inputs, features[variant])
     else:
         make = partial(token_inputs, tokens, inputs.pad_id, pad_multiple(device))
-    names = meta["label_names"]
-    matrix = np.zeros((len(names), len(names)), dtype=np.int64)
     for indices, _, logits in run_batches(model, batches, map(make, batches), device=device, bf16=bf16):
-        matrix += confusion(y[indices].numpy(), logits.float().argmax(-1).cpu().numpy(), len(names))
+        yield indices, logits.float().cpu()
+
+
+def test_scores(model, meta, inputs: ClassificationInputs, **run) -> dict:
+    """Scores on inputs' test split: accuracy, macro_f1, weighted_f1, balanced_accuracy, mcc; `labels` (names),
+    `confusion` [true][predicted] counts and `per_class` precision/recall/F1/support; `examples`.
+    run: test_outputs' device, bf16, batch_size and cache_dir."""
+    y, names = inputs.labels["test"], meta["label_names"]
+    matrix = np.zeros((len(names), len(names)), dtype=np.int64)
+    for indices, logits in test_outputs(model, meta, inputs, **run):
+        matrix += confusion(y[indices].numpy(), logits.argmax(-1).numpy(), len(names))
     return {**scores(matrix), "examples": len(y), "labels": list(names), "confusion": matrix.tolist(),
             "per_class": per_class(matrix, names)}

@@ -12,10 +12,13 @@ from ...data.label_values import label_text
 from ..task import PortableForm
 
 
-def portable_form(model, meta) -> PortableForm:
-    config = labelled_config(model.encoder.config, meta["label_names"])
+def portable_form(model, meta, config=None, probabilities=None) -> PortableForm:
+    """config: the copies' (labelled_config's unless given); probabilities: of the logits (class_probabilities'
+    unless given)."""
+    config = config or labelled_config(model.encoder.config, meta["label_names"])
     return PortableForm(module=model, outputs=("logits",), axes={"logits": {0: "batch"}},
-                        probabilities=class_probabilities, config=config, two_texts=bool(meta.get("pairs")),
+                        probabilities=probabilities or class_probabilities, config=config,
+                        two_texts=bool(meta.get("pairs")),
                         transformers_copy=partial(transformers_model, model, meta, config))
 
 

@@ -57,7 +57,8 @@ class ClassificationTraining(Training):
         return degenerate(self.inputs.labels.get("valid"), len(self.inputs.label_names), metrics)
 
 
-def build(config, inputs: ClassificationInputs, encoder, device) -> ClassificationTraining:
+def classifier(config, inputs: ClassificationInputs, encoder):
+    """(the model, its metadata) of one output per label on `encoder`."""
     torch.manual_seed(config.training_seed)  # the head's initialisation
     boost = inputs.features is not None  # then `encoder` is None: the features are all it needs
     if config.bert_finetuning and not uses_pooler(config.pooling, config.layers):
@@ -66,15 +67,26 @@ def build(config, inputs: ClassificationInputs, encoder, device) -> Classificati
                            config.head, feature_dim=inputs.features["train"].shape[1] if boost else None)
     if boost:
         model.head.standardise_with(inputs.features["train"])
-    meta = {"task": ClassificationTraining.kind, "label_names": inputs.label_names, "pooling": config.pooling,
+    meta = {"label_names": inputs.label_names, "pooling": config.pooling,
             "layers": config.layers, "head": config.head, "truncation": config.truncation,
             "feature_size": model.head.in_features, "cached_features": boost, "columns": inputs.columns,
             "pairs": inputs.pairs, "dataset": inputs.dataset,
             # a boost head knows its encoder only by its features: the weights that computed them
             **({"encoder_fingerprint": inputs.encoder_id} if boost else {})}
-    chosen = config.metric or METRICS[0]
-    return ClassificationTraining(model=model, inputs=inputs, metrics=[chosen, *(m for m in METRICS if m != chosen)],
-                                  meta=meta, pad_multiple=pad_multiple(device), eval_batch_size=config.eval_batch_size)
+    return model, meta
+
+
+def metrics_of(config, metrics) -> list:
+    """The run's metrics, config.metric (else the task's first) first: the one that picks the best check."""
+    chosen = config.metric or metrics[0]
+    return [chosen, *(m for m in metrics if m != chosen)]
+
+
+def build(config, inputs: ClassificationInputs, encoder, device) -> ClassificationTraining:
+    model, meta = classifier(config, inputs, encoder)
+    return ClassificationTraining(model=model, inputs=inputs, metrics=metrics_of(config, METRICS),
+                                  meta={"task": ClassificationTraining.kind, **meta}, pad_multiple=pad_multiple(device),
+                                  eval_batch_size=config.eval_batch_size)
 
 
 def model_from_meta(encoder, meta) -> BertClassifier:

@@ -14,10 +14,9 @@ from ...tokenization import encode
 from .inputs import saved_columns
 
 
-def predict_texts(model, tokenizer, meta, texts, batch_size: int = 64, device="cpu", pairs=None) -> List[dict]:
-    """Label and probability of each text (with `pairs`: of each text pair), from a loaded saved model
-    (bertclf.predict.load_model). UserError when pairs are given to a single-text model or missing for a
-    pair model."""
+def text_outputs(model, tokenizer, meta, texts, batch_size: int = 64, device="cpu", pairs=None):
+    """(indices, logits on CPU) of the loaded saved model's batches over `texts` (with `pairs`: text pairs).
+    UserError when pairs are given to a single-text model or missing for a pair model."""
     if bool(pairs) != bool(meta.get("pairs")):
         raise UserError("this model classifies text pairs: give each --text a --text_pair (or an --input table with "
                         "both columns)" if meta.get("pairs") else
@@ -25,11 +24,18 @@ def predict_texts(model, tokenizer, meta, texts, batch_size: int = 64, device="c
     tokens = encode(tokenizer, texts, meta["max_length"], meta["truncation"], pairs)
     device = torch.device(device)
     model.to(device)
-    results = [None] * len(texts)
     batches = eval_batches(tokens.lengths.tolist(), batch_size)
     make = partial(token_inputs, tokens, tokenizer.pad_token_id or 0, 1)
     for idx, _, logits in run_batches(model, batches, map(make, batches), device=device, bf16=False):
-        probs = logits.float().softmax(-1).cpu()
+        yield idx, logits.float().cpu()
+
+
+def predict_texts(model, tokenizer, meta, texts, batch_size: int = 64, device="cpu", pairs=None) -> List[dict]:
+    """Label and probability of each text (with `pairs`: of each text pair), from a loaded saved model
+    (bertclf.predict.load_model); UserError as text_outputs."""
+    results = [None] * len(texts)
+    for idx, logits in text_outputs(model, tokenizer, meta, texts, batch_size, device, pairs):
+        probs = logits.softmax(-1)
         for row, i in enumerate(idx):
             k = int(probs[row].argmax())
             results[i] = {"text": texts[i], "label": meta["label_names"][k], "probability": float(probs[row, k])}
@@ -38,7 +44,7 @@ def predict_texts(model, tokenizer, meta, texts, batch_size: int = 64, device="c
     return results
 
 
-def _inputs_to_predict(args, meta):
+def inputs_to_predict(args, meta):
     """(texts, pairs or None) from --text/--text_pair and --input: a table (.csv, .tsv, .jsonl, .parquet,
     with the model's columns; a label column is not needed) or a plain file of one text per line."""
     texts, pairs = list(args.text or []), list(getattr(args, "text_pair", None) or [])
@@ -60,7 +66,7 @@ def _inputs_to_predict(args, meta):
 
 def predict(args, model, tokenizer, meta) -> List[dict]:
     """--predict with --text (repeatable; --text_pair for pair models) and/or --input FILE, by the loaded model."""
-    texts, pairs = _inputs_to_predict(args, meta)
+    texts, pairs = inputs_to_predict(args, meta)
     rows = []
     for r in predict_texts(model, tokenizer, meta, texts, pairs=pairs):
         row = {"label": r["label"], "probability": round(r["probability"], 4), "text": r["text"][:80]}

@@ -1,0 +1,54 @@
+"""Multi-label classification (a set of labels per text or text pair) as a Task: classification's, with
+its own labels, loss, thresholds, scores, prediction and copies, each the part of this folder that does it."""
+from ...config import bad_option
+from ..classification.task import Classification
+from .eval import METRICS, MINIMISED_METRICS, test_scores
+from .export import hf_usage, onnx_usage, portable_form
+from .inputs import prepare, prepare_test
+from .metrics import SCORES
+from .model import build, model_from_meta
+from .predict import predict
+
+
+class Multilabel(Classification):
+    name = "multilabel"
+    metrics = METRICS
+    minimised = MINIMISED_METRICS
+    columns = (("valid micro F1", "valid_micro_f1", "{:.4f}"),)
+    test_columns = (("test micro F1", "micro_f1", "{:.4f}"),)
+    streams_texts = False
+    report_scores = SCORES
+
+    def check_options(self, config) -> None:
+        if config.dataset is not None:
+            bad_option("dataset", "none with --task multilabel (the shipped data sets have one label per text)",
+                       config.dataset)
+
+    def prepare(self, config, tokenizer, log, streamed: bool = False):
+        return prepare(config, tokenizer, log)
+
+    def build(self, config, inputs, encoder, device):
+        return build(config, inputs, encoder, device)
+
+    def prepare_test(self, path, meta, tokenizer, cache_dir, max_examples=None):
+        return prepare_test(path, meta, tokenizer, cache_dir, max_examples)
+
+    def score_test(self, model, meta, inputs, *, device, bf16, batch_size, cache_dir):
+        return test_scores(model, meta, inputs, device=device, bf16=bf16, batch_size=batch_size, cache_dir=cache_dir)
+
+    def model_from_meta(self, encoder, meta):
+        return model_from_meta(encoder, meta)
+
+    def predict(self, args, model, tokenizer, meta):
+        return predict(args, model, tokenizer, meta)
+
+    def portable_form(self, model, meta):
+        return portable_form(model, meta)
+
+    def hf_usage(self, name, copy_folder, copies, meta):
+        if copies.hf:
+            return hf_usage(name, copy_folder, copies, meta)
+        return super(Classification, self).hf_usage(name, copy_folder, copies, meta)
+
+    def onnx_usage(self, name, copy_path, copies, meta):
+        return onnx_usage(name, copy_path, copies, meta)

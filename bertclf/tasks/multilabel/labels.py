@@ -1,11 +1,15 @@
 """Multi-label label sets: their order, their indicator rows, and a held-out split by iterative
-stratification (Sechidis et al. 2011, the `iterative-stratification` package), so that every label with
-examples to spare reaches valid, rare ones included; a `LabelKind` for data.splits.load_splits."""
+stratification (Sechidis et al. 2011), so that every label with examples to spare reaches valid, rare ones
+included; a `LabelKind` for data.splits.load_splits.
+
+The split is written here, not taken from the `iterative-stratification` package: that package installs
+a top-level `tests` package, which shadows this project's tests/ (a folder without __init__.py) and stops
+its test suite from importing its helpers."""
+import random
 from typing import Callable, List, Sequence
 
 import numpy as np
 import torch
-from iterstrat.ml_stratifiers import MultilabelStratifiedShuffleSplit
 
 from ...data.examples import Examples
 from ...data.splits import LabelKind
@@ -49,18 +53,34 @@ def indicators(ids: Sequence[tuple], n_labels: int) -> torch.Tensor:
 
 def iterative_split(ids: Sequence[tuple], fraction: float, seed: int, names: Sequence[Label],
                     note: Callable[[str], None] = lambda message: None):
-    """(train indices, held-out indices): `fraction` of the rows, each label's share as close to
-    `fraction` as the sets allow. A label on one row only stays in train; `note` says so."""
-    matrix = indicators(ids, len(names)).numpy()
-    splitter = MultilabelStratifiedShuffleSplit(n_splits=1, test_size=fraction, random_state=seed)
-    train, held = next(splitter.split(np.zeros(len(ids)), matrix))
-    single = matrix.sum(axis=0) == 1
-    moved = [i for i in held if matrix[i, single].any()]
-    for label in np.flatnonzero(single):
+    """(train indices, held-out indices): `fraction` of the rows, each label's share as close to `fraction`
+    as the sets allow (iterative stratification, Sechidis et al. 2011: the rarest label's rows are placed
+    first, each in the part that still wants most of that label). A label on one row only stays in train;
+    `note` says so."""
+    rng = random.Random(seed)
+    matrix = indicators(ids, len(names)).numpy().astype(bool)
+    wanted = np.array([1 - fraction, fraction]) * len(ids)  # rows each part still wants
+    wanted_label = np.outer([1 - fraction, fraction], matrix.sum(axis=0))  # [part, label]
+    part = np.full(len(ids), -1)
+    left = matrix.copy()
+    while left.any():
+        counts = left.sum(axis=0)
+        label = min(np.flatnonzero(counts), key=lambda k: (counts[k], rng.random()))
+        rows = np.flatnonzero(left[:, label])
+        for row in rng.sample(list(rows), len(rows)):
+            target = max((0, 1), key=lambda j: (wanted_label[j, label], wanted[j], rng.random()))
+            part[row], left[row] = target, False
+            wanted[target] -= 1
+            wanted_label[target] -= matrix[row]
+    for row in rng.sample(list(np.flatnonzero(part < 0)), int((part < 0).sum())):  # texts without labels
+        target = max((0, 1), key=lambda j: (wanted[j], rng.random()))
+        part[row] = target
+        wanted[target] -= 1
+    for label in np.flatnonzero(matrix.sum(axis=0) == 1):
+        part[matrix[:, label]] = 0
         note(f"warning: label {label_text(names[label])!r} has only 1 example: kept in train, none held out to "
              f"validate on (pass --valid_path to score it)")
-    train, held = sorted([*train, *moved]), sorted(set(held) - set(moved))
-    return [int(i) for i in train], [int(i) for i in held]
+    return np.flatnonzero(part == 0).tolist(), np.flatnonzero(part == 1).tolist()
 
 
 def label_kind(label_sep: str) -> LabelKind:

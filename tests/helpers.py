@@ -91,3 +91,27 @@ def template_specials(tokenizer):
     full = tokenizer("a")["input_ids"]
     start = next(i for i in range(len(full)) if full[i:i + len(bare)] == bare)
     return full[:start], full[start + len(bare):]
+
+
+def run_cli(capsys, *argv):
+    """launch.py's single run or --predict in this process: (exit code, the `error:` lines, stdout); fails
+    on a traceback."""
+    from launch import main
+    code = main(list(argv))
+    captured = capsys.readouterr()
+    assert "Traceback" not in captured.err
+    errors = [line for line in captured.err.splitlines() if line.startswith("error: ")]
+    return code, errors or captured.err.strip().splitlines(), captured.out
+
+
+def save_to_disk(folder: Path, table, features: dict) -> Path:
+    """A folder as `datasets`' save_to_disk writes it: `table` (pyarrow) as an Arrow stream file,
+    state.json, and dataset_info.json with `features`."""
+    import json
+    import pyarrow as pa
+    folder.mkdir()
+    with pa.OSFile(str(folder / "data-00000-of-00001.arrow"), "wb") as sink, pa.ipc.new_stream(sink, table.schema) as w:
+        w.write_table(table)
+    (folder / "state.json").write_text(json.dumps({"_data_files": [{"filename": "data-00000-of-00001.arrow"}]}))
+    (folder / "dataset_info.json").write_text(json.dumps({"features": features}))
+    return folder

@@ -7,7 +7,7 @@ the label column, or a text with an unquoted delimiter) is an error naming the r
 repeats the header (files concatenated with their headers) is skipped with a note.
 """
 from array import array
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from functools import partial
 from typing import Iterator, List, Optional, Sequence, Tuple
 
@@ -97,6 +97,8 @@ class CheckedRows:
                                                 need_label=self.need_labels and not self.asked.labels)
                 if self.need_labels and self.asked.labels:
                     self.label_keys = indicator_columns(columns, list(frame.columns), self.asked.labels, where)
+                    columns = self.columns = replace(columns, names={**columns.names,
+                                                                     "label": ", ".join(self.asked.labels)})
                 if columns.has_header_row:
                     frame, first_row = frame.iloc[1:], first_row + 1
             repeats = _repeats_header(frame, columns)

@@ -139,9 +139,9 @@ class TrainConfig:
                 bad_option(name, "at least 2 samples", value)
         if not self.label_sep:
             bad_option("label_sep", "the character(s) between the labels of a row, e.g. '|'", self.label_sep)
-        if self.label_columns and (self.task != "multilabel" or self.label_column):
-            raise UserError(f"--label_columns {self.label_columns}: several 0/1 label columns are read by "
-                            f"--task multilabel alone, in place of --label_column")
+        if self.label_columns and self.label_column:
+            raise UserError(f"--label_columns {self.label_columns}: several 0/1 label columns are read in place of "
+                            f"one --label_column ({self.label_column}); give one of them")
         if self.boost and self.bert_finetuning:
             raise UserError("--boost True needs --bert_finetuning False: boost caches the features "
                             "of a frozen encoder, and a fine-tuned encoder changes every step")

@@ -3,6 +3,7 @@
 - IMDB and NSMC: small slices of the real data sets ship in smoke_data/ (regenerate them with
   `python -m bertclf.smoke DATA_DIR` from the full files);
 - KorQuAD: its licence (CC BY-ND) allows no excerpt, so a synthetic Korean QA set is generated;
+- multi-label: synthetic films and their genres (genre_rows), shipped as slices in smoke_data/;
 - a tiny BERT whose WordPiece vocabulary is learnt from the slice (so Hangul is covered).
 """
 import gzip
@@ -54,6 +55,7 @@ def synthetic_korquad(path, n_articles: int = 4, seed: int = 0) -> str:
 
 GENRES = {"Action": ["explosion", "chase", "fight", "hero", "gun"], "Comedy": ["funny", "joke", "laugh", "silly", "prank"],
           "Drama": ["tears", "family", "grief", "loss", "letter"], "Horror": ["ghost", "scream", "blood", "dark", "monster"]}
+GENRE_FILES = {"genres_train.csv.gz": (300, 1), "genres_test.csv.gz": (100, 2)}  # name: (rows, seed)
 PLOT = ["the", "film", "story", "a", "night", "city", "old", "man", "woman", "town", "with", "and", "of"]
 
 
@@ -68,6 +70,14 @@ def genre_rows(n: int, seed: int = 0) -> list:
         rng.shuffle(words)
         rows.append((" ".join(words), genres))
     return rows
+
+
+def write_genre_slices(target=SLICE_DIR) -> None:
+    """The shipped multi-label slices (search_spaces/genres.yaml): films with one to three genres, a
+    '|'-separated genres column, as gzipped CSV (seeded: the same bytes each time)."""
+    for name, (size, seed) in GENRE_FILES.items():
+        rows = [(text, "|".join(genres)) for text, genres in genre_rows(2 * size, seed) if genres][:size]
+        (Path(target) / name).write_bytes(gzip.compress(csv_text(["text", "genres"], rows).encode(), mtime=0))
 
 
 def _balanced_rows(path, size: int, seed: int, columns: ColumnNames = ColumnNames(), role: str = "smoke data",

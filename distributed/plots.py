@@ -28,7 +28,7 @@ def _fanova(rows, keys, spec) -> dict:
     import optuna
     from optuna.importance import FanovaImportanceEvaluator, get_param_importances
     distributions = {k: to_optuna(spec.span(k)) for k in keys}  # every model's values inside
-    study = optuna.create_study(direction="maximize")
+    study = optuna.create_study(direction="maximize" if spec.mode == "max" else "minimize")
     for row in rows:
         study.add_trial(optuna.trial.create_trial(params={k: row["config"][k] for k in keys},
                                                   distributions=distributions, value=float(row[f"best_{spec.metric}"])))
@@ -111,7 +111,7 @@ def write_plots(scored, spec, out_dir: Path, importances: dict, title: str, prep
     matplotlib.use("Agg")
     label = spec.metric.replace("_", " ")
     written = {"plot (over time)": _plot_over_time(scored, f"best_{spec.metric}", label, title, prepared_s,
-                                                   out_dir / "trials_over_time.png")}
+                                                   out_dir / "trials_over_time.png", spec.mode)}
     panels = _varying_panels(scored, spec)
     if panels:
         written["plot (hyperparameters)"] = _plot_hyperparameters(scored, spec, panels, label,
@@ -122,8 +122,10 @@ def write_plots(scored, spec, out_dir: Path, importances: dict, title: str, prep
     return written
 
 
-def _plot_over_time(scored, metric: str, label: str, title: str, prepared_s: float, path: Path) -> Path:
-    """Each trial's run as a bar on the search's clock, its end marked by status, and the best so far."""
+def _plot_over_time(scored, metric: str, label: str, title: str, prepared_s: float, path: Path,
+                    mode: str = "max") -> Path:
+    """Each trial's run as a bar on the search's clock, its end marked by status, and the best so far
+    (the highest, or the lowest with mode min)."""
     import matplotlib.pyplot as plt
     done = scored.sort_values("ended")
     since = done["started"].min() - prepared_s
@@ -134,7 +136,8 @@ def _plot_over_time(scored, metric: str, label: str, title: str, prepared_s: flo
         ax.axvspan(0, prepared_s / scale, color="0.9", label="preparing inputs (tokens, features)")
     ax.hlines(done[metric], start / scale, end / scale, color="0.6", linewidth=1)  # each trial's run
     _by_status(ax, done, end / scale, done[metric])
-    ax.step(end / scale, done[metric].cummax(), where="post", color="C1", label="best so far")
+    best = done[metric].cummax() if mode == "max" else done[metric].cummin()
+    ax.step(end / scale, best, where="post", color="C1", label="best so far")
     ax.set_xlim(left=0)
     ax.set_xlabel(f"{unit} since the search started (bar: a trial's run, mark: its end)")
     ax.set_ylabel(label)

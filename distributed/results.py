@@ -45,7 +45,7 @@ def trial_table(grid, spec) -> pd.DataFrame:
     score = spec.score_key
     if score in table:
         table["_scored"] = table[score].notna()
-        table = table.sort_values(["_scored", score, "best_valid_loss"], ascending=[False, False, True],
+        table = table.sort_values(["_scored", score, "best_valid_loss"], ascending=[False, spec.mode == "min", True],
                                   na_position="last").drop(columns="_scored").reset_index(drop=True)
     return table
 

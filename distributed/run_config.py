@@ -13,5 +13,5 @@ def run_config(plan, name: str, callbacks, **extra):
         name=name, storage_path=plan.experiment.rsplit("/", 1)[0], verbose=1 if plan.opts.verbose else 0,
         callbacks=list(callbacks), sync_config=tune.SyncConfig(sync_artifacts=True),
         checkpoint_config=tune.CheckpointConfig(num_to_keep=checkpoints_kept(spec), checkpoint_score_attribute=spec.score_key,
-                                                checkpoint_score_order="max"),
+                                                checkpoint_score_order=spec.mode),
         failure_config=tune.FailureConfig(max_failures=spec.max_failures), **extra)

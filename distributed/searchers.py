@@ -52,7 +52,7 @@ def search_algorithm(spec, concurrency: int, points: List[dict]):
         points = [{spec.searched_name(k, p["bert_name"]): v for k, v in p.items()} for p in points]
     else:
         space = {key: to_optuna(dist) for key, dist in spec.space.items()}
-    searcher = _tolerant_optuna_search()(space=space, metric=spec.score_key, mode="max", sampler=sampler,
+    searcher = _tolerant_optuna_search()(space=space, metric=spec.score_key, mode=spec.mode, sampler=sampler,
                                          points_to_evaluate=points or None)
     return BudgetLimiter(searcher, max_concurrent=concurrency)
 
@@ -107,12 +107,12 @@ def scheduler(spec, max_epochs: int):
     """The spec's scheduler (ASHA, PBT, or FIFO for none), each starting no trial after the time budget."""
     s = spec.scheduler
     if s.type == "asha":
-        return BudgetASHA(time_attr=TIME_ATTR, metric=spec.score_key, mode="max", max_t=max_epochs,
+        return BudgetASHA(time_attr=TIME_ATTR, metric=spec.score_key, mode=spec.mode, max_t=max_epochs,
                           grace_period=s.grace_period, reduction_factor=s.reduction_factor)
     if s.type == "pbt":
         # only continuous hyperparameters mutate: a new max_length or mode would not fit the weights
         mutations = {key: to_tune(dist) for key, dist in spec.space.items() if not dist.is_choice}
-        return BudgetPBT(time_attr=TIME_ATTR, metric=spec.score_key, mode="max",
+        return BudgetPBT(time_attr=TIME_ATTR, metric=spec.score_key, mode=spec.mode,
                          perturbation_interval=s.perturbation_interval, hyperparam_mutations=mutations,
                          quantile_fraction=s.quantile_fraction, resample_probability=s.resample_probability)
     return BudgetFIFO()
@@ -149,7 +149,7 @@ def warm_start_points(folder: Path, spec) -> List[dict]:
         raise UserError(f"--warm-start {path}: expected a results.csv with a {score} column (a search of "
                         f"the same task)")
     try:
-        rows = sorted((r for r in rows if r.get(score) not in ("", None)), key=lambda r: -float(r[score]))
+        rows = sorted((r for r in rows if r.get(score) not in ("", None)), key=lambda r: -spec.sign * float(r[score]))
     except ValueError as e:
         raise UserError(f"--warm-start {path}: column {score} holds a value that is not a number ({e})") from None
     default, points = spec.default_point(), []

@@ -179,7 +179,7 @@ def worker_loop(loop_config: dict) -> None:
 
 
 def torch_trainer(config, shared: Shared, *, workers: int, use_gpu: bool, cpus_per_worker: float, placement: str,
-                  name: str, storage_path: str, checkpoints_to_keep: int, max_failures: int, metric,
+                  name: str, storage_path: str, checkpoints_to_keep: int, max_failures: int, metric, mode="max",
                   every_check: bool = False, callbacks=(), lines=None):
     """A TorchTrainer that runs the engine loop on `workers` workers (DDP). Run again under the same
     name and storage path, it resumes from its latest checkpoint (Ray Train restores its own state)."""
@@ -195,7 +195,8 @@ def torch_trainer(config, shared: Shared, *, workers: int, use_gpu: bool, cpus_p
         run_config=ray_train.RunConfig(
             name=name, storage_path=storage_path, callbacks=list(callbacks),
             # no metric (a refit): the latest checkpoints are kept
-            checkpoint_config=ray_train.CheckpointConfig(num_to_keep=checkpoints_to_keep, checkpoint_score_attribute=metric),
+            checkpoint_config=ray_train.CheckpointConfig(num_to_keep=checkpoints_to_keep, checkpoint_score_attribute=metric,
+                                                         checkpoint_score_order=mode),
             failure_config=ray_train.FailureConfig(max_failures=max_failures)))
 
 
@@ -208,7 +209,7 @@ def run_with_torch_trainer(sampled: dict, spec, shared: Shared, use_gpu: bool, s
         spec.trial_config(sampled), shared, workers=res.workers_per_trial, use_gpu=use_gpu,
         cpus_per_worker=res.cpus_per_worker, placement=res.placement,
         name=f"{tune.get_context().get_trial_name()}-train", storage_path=storage_path,
-        checkpoints_to_keep=spec.checkpoints_to_keep, max_failures=spec.max_failures, metric=spec.score_key,
+        checkpoints_to_keep=spec.checkpoints_to_keep, max_failures=spec.max_failures, metric=spec.score_key, mode=spec.mode,
         every_check=every_check, callbacks=[TuneReportCallback()])
     trainer.fit()
 

@@ -29,5 +29,9 @@ def check_task_options(config):
     task = task_named(config.task)
     if config.metric is not None and config.metric not in task.metrics:
         bad_option("metric", " | ".join(task.metrics), config.metric)
+    if config.label_columns and not task.reads_label_sets:
+        readers = " | ".join(name for name, t in TASKS.items() if t.reads_label_sets)
+        raise UserError(f"--label_columns {config.label_columns}: several 0/1 label columns are read by --task "
+                        f"{readers} alone")
     task.check_options(config)
     return config

@@ -89,6 +89,7 @@ class Task(ABC):
     streams_texts: bool = False
     # the scores of score_test that results.md lists, with a per-class table, where the task has classes
     report_scores: Tuple[str, ...] = ()
+    reads_label_sets: bool = False  # a set of labels per text: --label_sep, --label_columns
 
     def mode(self, metric: str) -> str:
         """Whether a search maximises `metric` or minimises it: "max" or "min" (Ray Tune's `mode`)."""

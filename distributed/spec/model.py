@@ -10,6 +10,7 @@ from typing import Any, Dict, Iterator, List, Optional, Tuple
 
 from bertclf.config import TrainConfig
 from bertclf.inputs import TOKEN_OPTIONS
+from bertclf.tasks import task_named
 
 MODES = {"finetune": {"bert_finetuning": True, "boost": False},
          "boost": {"bert_finetuning": False, "boost": True},
@@ -112,6 +113,16 @@ class SearchSpec:
         PBT, checkpoint ranking, the results table), so that a trial whose latest check dips below
         its best is judged on its best, as the search ranks it at the end."""
         return f"best_{self.metric}"
+
+    @property
+    def mode(self) -> str:
+        """"max", or "min" for a metric for which lower is better (a loss): Ray Tune's `mode` of score_key."""
+        return task_named(self.task).mode(self.metric)
+
+    @property
+    def sign(self) -> int:
+        """1, or -1 where the metric is minimised: sign * score is higher for a better trial."""
+        return 1 if self.mode == "max" else -1
 
     def trial_config(self, sampled: Dict[str, Any]) -> TrainConfig:
         """The one place a trial's options are made: fixed options, the trial's model's own fixed

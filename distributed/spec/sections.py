@@ -6,7 +6,7 @@ from typing import Any, Dict
 from bertclf.config import TrainConfig
 from bertclf.data.datasets import TASKS as DATASET_TASKS
 from bertclf.errors import UserError
-from bertclf.tasks import task_named
+from bertclf.tasks import TASKS, task_named
 
 from .check import number
 from .model import CUSTOM, MODES, Distribution, Resources, Scheduler, SearchSpec
@@ -14,7 +14,8 @@ from .model import CUSTOM, MODES, Distribution, Resources, Scheduler, SearchSpec
 TRAIN_FIELDS = {f.name for f in dataclasses.fields(TrainConfig)}
 FLOAT_FIELDS = {f.name for f in dataclasses.fields(TrainConfig) if f.type in (float, "float")}
 SET_BY_SEARCH = {"train_path", "valid_path", "save_path", "run_name", "overwrite", "task", "metric"}
-COLUMN_OPTIONS = {"text": "text_column", "pair": "text_pair_column", "label": "label_column"}
+COLUMN_OPTIONS = {"text": "text_column", "pair": "text_pair_column", "label": "label_column",
+                  "labels": "label_columns"}
 # options that decide which examples are validated on: every trial must be ranked on the same ones
 DATA_DEFINING = ("train_path", "valid_path", "seed", "valid_fraction", "max_valid_samples", *COLUMN_OPTIONS.values())
 DISTRIBUTIONS = ("loguniform", "uniform", "int", "choice")
@@ -27,8 +28,8 @@ DISTRIBUTIONS = ("loguniform", "uniform", "int", "choice")
 RECIPE = {"evals_per_epoch": 2, "degenerate_check": True, "truncation": "head+tail", "warmup_ratio": 0.1}
 PROFILES = ("cpu", "smoke")
 # metric_mode: whether the metric is maximised (Ray Tune's `mode`, named apart from `mode` in a space,
-# which is finetune | boost | frozen); always max, accepted so that a spec may say so
-TOP_KEYS = {f.name for f in dataclasses.fields(SearchSpec)} - {"task", "source", "recipe"} | {*PROFILES, "metric_mode"}
+# which is finetune | boost | frozen); the metric's own (max, min for a loss), accepted so that a spec may say so
+TOP_KEYS = {f.name for f in dataclasses.fields(SearchSpec)} - {"source", "recipe"} | {*PROFILES, "metric_mode"}
 
 
 def build_spec(merged: dict, source: str) -> SearchSpec:
@@ -52,8 +53,8 @@ def build_spec(merged: dict, source: str) -> SearchSpec:
 
 
 def _scoring(merged: dict, source: str):
-    """(dataset, task, metric): a named data set's (custom: your own files, classified), and the metric
-    that ranks the trials."""
+    """(dataset, task, metric): a named data set's (custom: your own files, classified unless `task:`
+    says otherwise), and the metric that ranks the trials."""
     dataset = merged.get("dataset") or CUSTOM
     if not isinstance(merged.get("name"), str) or not isinstance(dataset, str):
         raise UserError(f"{source}: {'name' if not isinstance(merged.get('name'), str) else 'dataset'}: "
@@ -61,12 +62,19 @@ def _scoring(merged: dict, source: str):
     if dataset not in DATASET_TASKS and dataset != CUSTOM:
         raise UserError(f"{source}: dataset: expected one of {', '.join(sorted(DATASET_TASKS))}, or {CUSTOM} "
                         f"(or none) for your own files, got {dataset!r}")
-    task = DATASET_TASKS.get(dataset, "classification")
+    task = merged.get("task") or DATASET_TASKS.get(dataset, "classification")
+    if task not in TASKS or (dataset != CUSTOM and task != DATASET_TASKS[dataset]):
+        raise UserError(f"{source}: task: expected " + (f"{' | '.join(TASKS)} for your own files" if dataset == CUSTOM
+                                                        else f"{DATASET_TASKS[dataset]} for {dataset}")
+                        + f", got {task!r}")
     metrics = task_named(task).metrics
     metric = merged.get("metric") or metrics[0]
-    if metric not in metrics or merged.get("metric_mode", "max") != "max":
-        raise UserError(f"{source}: metric/metric_mode: {dataset} is scored by {' or '.join(metrics)} "
-                        f"with metric_mode max, got {metric} / {merged.get('metric_mode')}")
+    if metric not in metrics:
+        raise UserError(f"{source}: metric: a {task} search is scored by {' | '.join(metrics)}, got {metric!r}")
+    mode = task_named(task).mode(metric)
+    if merged.get("metric_mode", mode) != mode:
+        raise UserError(f"{source}: metric_mode: {metric} is {'maximised' if mode == 'max' else 'minimised'} "
+                        f"(metric_mode {mode}), got {merged.get('metric_mode')!r}")
     return dataset, task, metric
 
 
@@ -93,12 +101,16 @@ def _fixed(fixed, source) -> dict:
 
 
 def _columns(columns, source) -> dict:
-    """columns: {text, pair, label} -> the training options text_column, text_pair_column, label_column."""
+    """columns: {text, pair, label, labels} -> the training options text_column, text_pair_column,
+    label_column, label_columns (labels: a list of 0/1 columns, multi-label)."""
+    labels = columns.get("labels") if isinstance(columns, dict) else None
     if not isinstance(columns, dict) or set(columns) - set(COLUMN_OPTIONS) or \
-            not all(isinstance(v, str) for v in columns.values()):
-        raise UserError(f"{source}: columns: expected a mapping of text, pair, label to column names, "
-                        f"e.g. {{text: comment, label: target}}")
-    return {COLUMN_OPTIONS[role]: name for role, name in columns.items()}
+            not all(isinstance(v, str) for role, v in columns.items() if role != "labels") or \
+            (labels is not None and not (isinstance(labels, list) and labels and
+                                         all(isinstance(v, str) and "," not in v for v in labels))):
+        raise UserError(f"{source}: columns: expected a mapping of text, pair, label to column names, and of "
+                        f"labels to a list of 0/1 column names (multilabel), e.g. {{text: comment, label: target}}")
+    return {COLUMN_OPTIONS[role]: ",".join(name) if role == "labels" else name for role, name in columns.items()}
 
 
 def _space(space, source) -> Dict[str, Distribution]:

@@ -5,7 +5,7 @@ import json
 import pytest
 
 from bertclf.config import config_from_args
-from launch import build_parser  # the user-facing parser of one run and --predict
+from launch import build_parser, main  # the user-facing parser of one run and --predict
 from tests.helpers import run_cli, sentiment_rows, write_csv
 
 SEED_OPTIONS = ["train_path", "valid_path", "max_length", "save_path", "bert_name", "bert_finetuning",

@@ -144,7 +144,7 @@ def test_bad_input_is_one_error_line(films, tmp_path, capsys, case, content, opt
 def test_label_columns_need_the_multilabel_task(films, tmp_path, capsys):
     code, err, _ = run_cli(capsys, "--train_path", films["valid"], "--label_columns", "a,b")
     assert code == 2 and err == ["error: --label_columns a,b: several 0/1 label columns are read by --task multilabel "
-                                 "alone, in place of --label_column"]
+                                 "alone"]
 
 
 def test_a_label_set_column_read_as_classes_names_the_multilabel_task(films, tmp_path, capsys):

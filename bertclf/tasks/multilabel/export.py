@@ -28,7 +28,7 @@ def portable_form(model, meta) -> PortableForm:
     return classification.portable_form(model, meta, config, label_probabilities)
 
 
-def applying_thresholds(meta) -> List[str]:
+def applying_thresholds() -> List[str]:
     """The card's paragraph on thresholds: what a label set is."""
     return ["A text's labels are those whose probability (a sigmoid per label) reaches the label's threshold, tuned on "
             "the validation split and saved in config.json as `thresholds` (label: threshold); a text may have "
@@ -39,7 +39,7 @@ def hf_usage(name: str, copy_folder: str, copies, meta) -> List[str]:
     """The card's paragraph and snippet on labelling texts with the transformers copy at name/copy_folder."""
     folder = f"{name}/{copy_folder}"
     texts = '["an example text"], ["its second text"]' if meta.get("pairs") else '["an example text"]'
-    return applying_thresholds(meta) + [
+    return [
         f"With transformers alone ({copy_folder}/ holds a standard AutoModelForSequenceClassification with "
         f'problem_type "multi_label_classification"; its probabilities match this project\'s within '
         f"{copies.hf_difference:.1g}):", "", "```python", "import torch",

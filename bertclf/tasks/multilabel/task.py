@@ -3,7 +3,7 @@ its own labels, loss, thresholds, scores, prediction and copies, each the part o
 from ...config import bad_option
 from ..classification.task import Classification
 from .eval import METRICS, MINIMISED_METRICS, test_scores
-from .export import hf_usage, onnx_usage, portable_form
+from .export import applying_thresholds, hf_usage, onnx_usage, portable_form
 from .inputs import prepare, prepare_test
 from .metrics import SCORES
 from .model import build, model_from_meta
@@ -14,6 +14,7 @@ class Multilabel(Classification):
     name = "multilabel"
     metrics = METRICS
     minimised = MINIMISED_METRICS
+    reads_label_sets = True
     columns = (("valid micro F1", "valid_micro_f1", "{:.4f}"),)
     test_columns = (("test micro F1", "micro_f1", "{:.4f}"),)
     streams_texts = False
@@ -46,9 +47,10 @@ class Multilabel(Classification):
         return portable_form(model, meta)
 
     def hf_usage(self, name, copy_folder, copies, meta):
+        """How to apply the thresholds, before the first copy's snippet (this one's, or ONNX's)."""
         if copies.hf:
-            return hf_usage(name, copy_folder, copies, meta)
+            return applying_thresholds() + hf_usage(name, copy_folder, copies, meta)
         return super(Classification, self).hf_usage(name, copy_folder, copies, meta)
 
     def onnx_usage(self, name, copy_path, copies, meta):
-        return onnx_usage(name, copy_path, copies, meta)
+        return ([] if copies.hf else applying_thresholds()) + onnx_usage(name, copy_path, copies, meta)

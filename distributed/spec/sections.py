@@ -70,7 +70,7 @@ def _scoring(merged: dict, source: str):
     metrics = task_named(task).metrics
     metric = merged.get("metric") or metrics[0]
     if metric not in metrics:
-        raise UserError(f"{source}: metric: a {task} search is scored by {' | '.join(metrics)}, got {metric!r}")
+        raise UserError(f"{source}: metric: a {task} search is scored by {' or '.join(metrics)}, got {metric!r}")
     mode = task_named(task).mode(metric)
     if merged.get("metric_mode", mode) != mode:
         raise UserError(f"{source}: metric_mode: {metric} is {'maximised' if mode == 'max' else 'minimised'} "

@@ -28,6 +28,17 @@ def test_shipped_spaces_load_in_every_profile(name):
         assert spec.trial_config(spec.default_point()).task == spec.task
 
 
+def test_a_multilabel_spec_states_its_task_once_and_its_metric_its_direction(tmp_path):
+    genres = load_spec("genres")
+    assert (genres.task, genres.metric, genres.mode) == ("multilabel", "valid_micro_f1", "max")
+    assert genres.trial_config({}).label_column == "genres"
+    spec = load_spec(write(tmp_path, {**MINIMAL, "dataset": "custom", "task": "multilabel",
+                                      "metric": "valid_hamming_loss", "columns": {"labels": ["toxic", "threat"]}}))
+    assert (spec.mode, spec.sign) == ("min", -1)
+    assert spec.trial_config({}).label_columns == "toxic,threat"
+    assert (load_spec(write(tmp_path, MINIMAL)).mode, load_spec(write(tmp_path, MINIMAL)).task) == ("max", "classification")
+
+
 def test_yaml_1_1_exponent_strings_become_numbers(tmp_path):
     spec = load_spec(write(tmp_path, MINIMAL))
     assert spec.space["lr"] == Distribution("loguniform", (1e-4, 1e-2))
@@ -78,7 +89,17 @@ def test_mode_expands_to_the_two_booleans():
     ({"resources": {"placement": "ANYWHERE"}}, "resources.placement: expected PACK"),
     ({"resources": {"gpus": 2}}, "resources.gpus: unknown key"),
     ({"dataset": "mnist"}, "dataset: expected one of imdb, korquad, nsmc"),
-    ({"metric": "valid_f1"}, "metric/metric_mode: imdb is scored by valid_accuracy"),
+    ({"metric": "valid_f1"}, "metric: a classification search is scored by valid_accuracy or valid_macro_f1"),
+    ({"metric_mode": "min"}, "metric_mode: valid_accuracy is maximised (metric_mode max), got 'min'"),
+    ({"task": "multilabel"}, "task: expected classification for imdb, got 'multilabel'"),
+    ({"dataset": "custom", "task": "sorting"}, "task: expected classification | multilabel | qa for your own files"),
+    ({"dataset": "custom", "task": "multilabel", "metric": "valid_accuracy"},
+     "metric: a multilabel search is scored by valid_micro_f1 or valid_macro_f1"),
+    ({"dataset": "custom", "task": "multilabel", "metric": "valid_hamming_loss", "metric_mode": "max"},
+     "metric_mode: valid_hamming_loss is minimised (metric_mode min), got 'max'"),
+    ({"dataset": "custom", "task": "multilabel", "columns": {"labels": "a,b"}}, "columns: expected a mapping of"),
+    ({"dataset": "custom", "columns": {"labels": ["a", "b"]}},
+     "--label_columns a,b: several 0/1 label columns are read by --task multilabel alone"),
     ({"mode": "max"}, "mode: not a top-level key; the metric's direction is metric_mode"),
     # options that decide the validation examples: trials would be ranked on different sets
     ({"space": {"seed": {"choice": [1, 2]}}}, "space.seed: decides which examples are validated on"),

@@ -12,6 +12,16 @@ ROOT = Path(__file__).resolve().parent.parent
 
 POSITIVE = ["great", "wonderful", "excellent", "superb", "loved", "brilliant"]
 NEGATIVE = ["awful", "terrible", "boring", "bad", "hated", "dreadful"]
+# The start of a script run with `python -I` (no PYTHONPATH, so no worktree): an import hook that refuses
+# the project's packages, which the editable install would otherwise still find.
+REFUSE_PROJECT = r"""
+import sys
+class Refuse:
+    def find_spec(self, name, path=None, target=None):
+        if name.split(".")[0] in ("bertclf", "bert_hpo_distributed"):
+            raise ImportError("the portable model must not need " + name)
+sys.meta_path.insert(0, Refuse())
+"""
 FILLER = ("the movie was a story with actors and a plot that i saw on sunday evening "
           "in town with my friend who likes long films").split()
 

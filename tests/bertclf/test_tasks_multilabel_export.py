@@ -14,16 +14,11 @@ from bertclf.smoke import genre_rows
 from bertclf.tasks import TASKS
 from bertclf.tasks.multilabel.predict import predict_sets
 from bertclf.train import train
-from tests.helpers import write_csv
+from tests.helpers import REFUSE_PROJECT, write_csv
 
-# Outside the project (python -I, its packages refused), as a user of the copies runs them.
-LOAD_WITHOUT_PROJECT = r"""
-import json, sys
-class Refuse:
-    def find_spec(self, name, path=None, target=None):
-        if name.split(".")[0] in ("bertclf", "bert_hpo_distributed"):
-            raise ImportError("the portable model must not need " + name)
-sys.meta_path.insert(0, Refuse())
+# Outside the project, as a user of the copies runs them.
+LOAD_WITHOUT_PROJECT = REFUSE_PROJECT + r"""
+import json
 import numpy as np, onnxruntime, torch
 from transformers import AutoConfig, AutoModelForSequenceClassification, AutoTokenizer
 folder, texts = sys.argv[1], json.loads(sys.argv[2])

@@ -40,4 +40,4 @@ def test_the_docs_multilabel_search_runs_as_a_smoke_search(tmp_path):
     assert config["problem_type"] == "multi_label_classification"
     assert sorted(config["thresholds"]) == ["Action", "Comedy", "Drama", "Horror"]
     card = (out / "best_model" / "README.md").read_text()
-    assert "reaches the label's threshold" in card and "config.thresholds[labels[i]]" in card
+    assert "reaches the label's threshold" in card and "p >= thresholds[labels[i]]" in card

@@ -68,14 +68,16 @@ def hf_usage(name: str, copy_folder: str, copies, meta) -> List[str]:
             f"print(classify({asked}, truncation=True))", "```", ""]
 
 
-def onnx_usage(name: str, copy_path: PurePosixPath, copies, meta) -> List[str]:
-    """The model card's paragraph and snippet on classifying with the ONNX copy at name/copy_path."""
+def onnx_usage(name: str, copy_path: PurePosixPath, copies, meta, beside: str = "label names",
+               decide=("print([labels[int(i)] for i in logits.argmax(-1)])",)) -> List[str]:
+    """The model card's paragraph and snippet on classifying with the ONNX copy at name/copy_path: what is
+    `beside` it, and the snippet's last lines, which `decide` from `logits` and the `labels`."""
     pairs = bool(meta.get("pairs"))
     texts = '["an example text"], ["its second text"]' if pairs else '["an example text"]'
     folder = f"{name}/{copy_path.parent}"
     return [f"With onnxruntime ({copy_path} holds encoder, pooling and head; inputs "
             f"{', '.join(copies.onnx_inputs)}, as the tokenizer beside it returns them"
-            + (" for a text pair" if pairs else "") + "; dynamic batch and length; label names beside it; "
+            + (" for a text pair" if pairs else "") + f"; dynamic batch and length; {beside} beside it; "
             f"probabilities match this project's within {copies.onnx_difference:.1g}):", "", "```python",
             "import onnxruntime",
             "from transformers import AutoConfig, AutoTokenizer",
@@ -84,4 +86,4 @@ def onnx_usage(name: str, copy_path: PurePosixPath, copies, meta) -> List[str]:
             f'session = onnxruntime.InferenceSession("{name}/{copy_path}")',
             f'batch = tokenizer({texts}, truncation=True, padding=True, return_tensors="np")',
             "logits = session.run(None, {i.name: batch[i.name] for i in session.get_inputs()})[0]",
-            "print([labels[int(i)] for i in logits.argmax(-1)])", "```", ""]
+            *decide, "```", ""]

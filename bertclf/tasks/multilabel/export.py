@@ -55,21 +55,9 @@ def hf_usage(name: str, copy_folder: str, copies, meta) -> List[str]:
 
 def onnx_usage(name: str, copy_path: PurePosixPath, copies, meta) -> List[str]:
     """The card's paragraph and snippet on labelling texts with the ONNX copy at name/copy_path."""
-    pairs = bool(meta.get("pairs"))
-    texts = '["an example text"], ["its second text"]' if pairs else '["an example text"]'
     folder = f"{name}/{copy_path.parent}"
-    return [f"With onnxruntime ({copy_path} holds encoder, pooling and head; inputs "
-            f"{', '.join(copies.onnx_inputs)}, as the tokenizer beside it returns them"
-            + (" for a text pair" if pairs else "") + "; label names and thresholds beside it; probabilities match "
-            f"this project's within {copies.onnx_difference:.1g}):", "", "```python",
-            "import numpy as np, onnxruntime",
-            "from transformers import AutoConfig, AutoTokenizer",
-            f'tokenizer = AutoTokenizer.from_pretrained("{folder}")',
-            f'config = AutoConfig.from_pretrained("{folder}")',
-            f'session = onnxruntime.InferenceSession("{name}/{copy_path}")',
-            f'batch = tokenizer({texts}, truncation=True, padding=True, return_tensors="np")',
-            "logits = session.run(None, {i.name: batch[i.name] for i in session.get_inputs()})[0]",
-            "probabilities = 1 / (1 + np.exp(-logits[0]))",
-            "labels = config.id2label",
-            "print([labels[i] for i, p in enumerate(probabilities) if p >= config.thresholds[labels[i]]])",
-            "```", ""]
+    return classification.onnx_usage(name, copy_path, copies, meta, "label names and thresholds", (
+        "import math",
+        f'thresholds = AutoConfig.from_pretrained("{folder}").thresholds',
+        "probabilities = [1 / (1 + math.exp(-x)) for x in logits[0]]",
+        "print([labels[i] for i, p in enumerate(probabilities) if p >= thresholds[labels[i]]])"))

@@ -28,23 +28,13 @@ class Multilabel(Classification):
     def prepare(self, config, tokenizer, log, streamed: bool = False):
         return prepare(config, tokenizer, log)
 
-    def build(self, config, inputs, encoder, device):
-        return build(config, inputs, encoder, device)
-
-    def prepare_test(self, path, meta, tokenizer, cache_dir, max_examples=None):
-        return prepare_test(path, meta, tokenizer, cache_dir, max_examples)
-
-    def score_test(self, model, meta, inputs, *, device, bf16, batch_size, cache_dir):
-        return test_scores(model, meta, inputs, device=device, bf16=bf16, batch_size=batch_size, cache_dir=cache_dir)
-
-    def model_from_meta(self, encoder, meta):
-        return model_from_meta(encoder, meta)
-
-    def predict(self, args, model, tokenizer, meta):
-        return predict(args, model, tokenizer, meta)
-
-    def portable_form(self, model, meta):
-        return portable_form(model, meta)
+    # classification's methods, each this folder's function
+    build = staticmethod(build)
+    prepare_test = staticmethod(prepare_test)
+    score_test = staticmethod(test_scores)
+    model_from_meta = staticmethod(model_from_meta)
+    predict = staticmethod(predict)
+    portable_form = staticmethod(portable_form)
 
     def hf_usage(self, name, copy_folder, copies, meta):
         """How to apply the thresholds, before the first copy's snippet (this one's, or ONNX's)."""

@@ -9,7 +9,8 @@ what the user saw: the exit status and the console's last lines. One JSON object
 Faults: sigterm-trials (SIGTERM to the driver while trials run, then --resume), sigint-test and
 sigterm-test (the signal while the best model is scored on a larger test file), second-sigterm
 (two SIGTERMs a second apart, then --resume), sigkill-trials (SIGKILL to the driver's process group
-mid-trials, then --resume), twice (the same command while the first runs), disk-full (the output
+mid-trials, then --resume), raylet-killed (the search's raylet SIGKILLed after the first trial, as
+the OOM killer picks it, then --resume), twice (the same command while the first runs), disk-full (the output
 folder on a 1.2 MB tmpfs, as in issue 25), disk-preflight (a 2 MB one), disk-filled (a 12 MB one that another file fills
 after the first trial, removed before --resume), disk-filled-start (filled as the Tuner is made); the disk faults need root and mount, and are
 skipped otherwise.
@@ -109,6 +110,20 @@ def sigkill_trials(root, out) -> dict:
     return result
 
 
+def raylet_killed(root, out) -> dict:
+    """The search's raylet killed (as the OOM killer picks it) once a trial has finished, then --resume."""
+    cmd = command(root, out, *LONG)
+    proc, lines = start(cmd), []
+    until(proc, lines, "trial 1/4")
+    table = subprocess.run(["ps", "-eo", "pid=,sid=,comm="], capture_output=True, text=True).stdout
+    for pid, sid, name in (line.split(None, 2) for line in table.splitlines()):
+        if int(sid) == proc.pid and name.strip() == "raylet":
+            os.kill(int(pid), signal.SIGKILL)
+    result = finish(proc, lines)
+    result["resume"] = resumed(cmd)
+    return result
+
+
 def twice(root, out) -> dict:
     """The same command a second after the first (two terminals, a retried job)."""
     cmd = command(root, out, *LONG)
@@ -165,6 +180,7 @@ FAULTS = {
     "sigterm-test": lambda root, out, data: signal_at(root, out, "test: scoring", [signal.SIGTERM],
                                                       big_test(root, data), resume=True),
     "sigkill-trials": lambda root, out, _: sigkill_trials(root, out),
+    "raylet-killed": lambda root, out, _: raylet_killed(root, out),
     "twice": lambda root, out, _: twice(root, out),
     "disk-full": lambda root, out, _: disk(root, out, "1200k"),
     "disk-filled": lambda root, out, _: disk(root, out, "12m", fill_at="trial 1/4"),

@@ -22,7 +22,8 @@ A method is a name, optionally with changes to the shipped spec after `@`:
   changes: inflight=all|tune|workers|quarter|N (N x workers; quarter: a quarter of the trials, at least
   the start-up's; tune: at most Tune's own pending-trial limit for its random generator, the larger of
   200 and 1.1 x the cluster's CPUs), startup=N (the spec's startup_trials: TPE's own n_startup_trials), grace=EPOCHS,
-  rf=FACTOR, patience=N (the engine's early_stop; -1: off); e.g. default@inflight=workers,startup=8
+  rf=FACTOR, patience=N (the engine's early_stop; -1: off), first=RATE (the first trial's lr_main, over the
+  spec's first_trial); e.g. default@inflight=workers,startup=8
 """
 import argparse
 import json
@@ -46,7 +47,7 @@ from bench.curve_table import load_table, read_meta  # noqa: E402
 from bench.replay import Rules, autoscaling_pending, replay  # noqa: E402
 
 BASE_METHODS = ("default", "random", "tpe_nostop", "asha_random", "pbt")
-CHANGES = ("inflight", "startup", "grace", "rf", "patience")
+CHANGES = ("inflight", "startup", "grace", "rf", "patience", "first")
 TARGETS = (0.5, 1.0)  # points below the table's best: the target the search is judged on, and a less lucky one
 
 
@@ -94,6 +95,8 @@ def setting(spec, method: str, workers: int, num_samples: int, seed: int, valid_
     spec = replace(spec, scheduler=sched, startup_trials=startup)
     if "patience" in options:
         spec = replace(spec, fixed={**spec.fixed, "early_stop": int(options["patience"])})
+    if "first" in options:
+        spec = replace(spec, first_trial={**spec.first_trial, "lr_main": float(options["first"])})
     space = {key: to_tune(dist) for key, dist in spec.space.items()}
     points = first_points(spec, None)
     if name == "tpe_nostop":

@@ -8,7 +8,7 @@ from pathlib import Path
 
 import torch
 
-from .models.model_io import load_weights, save_model
+from .models.model_io import load_weights, save_model, write_merged_encoder
 
 TRAINER_STATE = "trainer_state.pt"
 BEST = "best"  # the best check's model, when the current weights are not it (a check that did not improve)
@@ -16,13 +16,16 @@ BEST = "best"  # the best check's model, when the current weights are not it (a 
 
 def save_checkpoint(folder, run) -> None:
     """The current weights and where the run stands: epoch, step in it, optimiser, schedule, the
-    random states of every worker (CPU and CUDA), and the best check's weights when they differ."""
+    random states of every worker (CPU and CUDA), and the best check's weights when they differ.
+    With LoRA the weights are the adapters and the head (and the optimiser holds only theirs): the
+    encoder is the base model's, merged in by export_model."""
     folder = Path(folder)
-    save_model(folder, run.task.model, run.tokenizer, run.meta)
+    save_model(folder, run.task.model, run.tokenizer, run.meta(run.history[-1] if run.history else None),
+               merge_lora=False)
     if run.best_state is not None and run.best is not run.history[-1]:
         current = {k: v.detach().to("cpu", copy=True) for k, v in run.task.model.state_dict().items()}
         run.task.model.load_state_dict(run.best_state)
-        save_model(folder / BEST, run.task.model, run.tokenizer, run.meta)
+        save_model(folder / BEST, run.task.model, run.tokenizer, run.meta(run.best), merge_lora=False)
         run.task.model.load_state_dict(current)
     torch.save({"epoch": run.epoch, "step": run.step, "optimizer": run.optimizer.state_dict(),
                 "scheduler": run.scheduler.state_dict(), "history": json.dumps(run.history),
@@ -98,7 +101,9 @@ def model_folder(checkpoint_dir) -> Path:
     return best if best.is_dir() else Path(checkpoint_dir)
 
 
-def export_model(checkpoint_dir, target) -> None:
-    """Copy the best model of a checkpoint (not its trainer state) into `target`, a new or empty folder."""
+def export_model(checkpoint_dir, target, encoder_path=None) -> None:
+    """Copy the best model of a checkpoint (not its trainer state) into `target`, a new or empty folder;
+    a LoRA model gets its merged encoder there (its base encoder from `encoder_path`, or its bert_name)."""
     shutil.copytree(model_folder(checkpoint_dir), target, ignore=shutil.ignore_patterns(TRAINER_STATE, BEST),
                     dirs_exist_ok=True)
+    write_merged_encoder(target, encoder_path)

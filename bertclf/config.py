@@ -6,6 +6,7 @@ from typing import Optional
 
 from .data.label_names import LABEL_NAMES
 from .errors import UserError
+from .models.lora import PEFT_MISSING, TARGETS as LORA_TARGETS, peft_installed
 from .paths import default_cache_dir
 
 TRUNCATIONS = ("head", "tail", "head+tail")
@@ -13,6 +14,7 @@ POOLINGS = ("cls", "mean", "mean+max")
 LAYERS = ("last", "last4")
 HEADS = ("linear", "mlp")
 PRECISIONS = ("auto", "bf16", "fp32")
+CLASS_WEIGHTS = ("none", "balanced", "sqrt")
 
 
 def bad_option(option: str, expected: str, value) -> None:
@@ -46,6 +48,7 @@ class TrainConfig:
     # what Pytorch-BERT-Classification lacked
     task: str = "classification"
     metric: Optional[str] = None
+    class_weight: str = "none"  # a rare class's weight in the loss: none | balanced | sqrt (of balanced)
     doc_stride: int = 128
     max_answer_length: int = 30
     seed: int = 42
@@ -55,6 +58,11 @@ class TrainConfig:
     pooling: str = "cls"
     layers: str = "last"
     head: str = "linear"
+    lora: bool = False
+    lora_r: int = 8
+    lora_alpha: float = 16.0
+    lora_dropout: float = 0.1
+    lora_targets: str = "attention"
     truncation: str = "head"
     valid_fraction: float = 0.1
     warmup_ratio: float = 0.1
@@ -123,7 +131,7 @@ class TrainConfig:
         if self.truncation not in TRUNCATIONS:
             bad_option("truncation", " | ".join(TRUNCATIONS), self.truncation)
         for name, allowed in (("pooling", POOLINGS), ("layers", LAYERS), ("head", HEADS),
-                              ("precision", PRECISIONS)):
+                              ("precision", PRECISIONS), ("class_weight", CLASS_WEIGHTS)):
             if getattr(self, name) not in allowed:
                 bad_option(name, " | ".join(allowed), getattr(self, name))
         if not 0.0 <= self.valid_fraction < 1.0:
@@ -145,6 +153,21 @@ class TrainConfig:
         if self.boost and self.bert_finetuning:
             raise UserError("--boost True needs --bert_finetuning False: boost caches the features "
                             "of a frozen encoder, and a fine-tuned encoder changes every step")
+        self._check_lora()
+
+    def _check_lora(self) -> None:
+        if self.lora_r < 1:
+            bad_option("lora_r", "a positive integer (the adapters' rank)", self.lora_r)
+        if not self.lora_alpha > 0:
+            bad_option("lora_alpha", "a positive scale", self.lora_alpha)
+        if not 0.0 <= self.lora_dropout < 1.0:
+            bad_option("lora_dropout", "a probability in [0, 1)", self.lora_dropout)
+        if self.lora_targets not in LORA_TARGETS:
+            bad_option("lora_targets", " | ".join(LORA_TARGETS), self.lora_targets)
+        if self.lora and not self.bert_finetuning:
+            raise UserError("--lora True needs --bert_finetuning True: the adapters are trained in the encoder")
+        if self.lora and not peft_installed():
+            raise UserError(PEFT_MISSING)
 
     def to_dict(self) -> dict:
         return dataclasses.asdict(self)
@@ -197,16 +220,20 @@ HELPS = {
     "boost": "with --bert_finetuning False: compute the frozen features once, cache them, train the head",
     "n_epochs": "number of epochs",
     "lr": "learning rate of the head",
-    "lr_main": "learning rate of the encoder (when fine-tuning)",
+    "lr_main": "learning rate of the encoder (when fine-tuning; of its adapters with --lora True)",
     "early_stop": "stop after this many checks (epochs, unless --evals_per_epoch > 1) without a better valid score; -1 disables",
     "batch_size": "effective batch size (micro-batch = batch_size // gradient_accumulation_steps)",
     "gradient_accumulation_steps": "micro-batches accumulated per optimizer step",
     "task": "classification (text -> label) | multilabel (text -> a set of labels) | qa (extractive question "
-            "answering, SQuAD/KorQuAD JSON)",
+            "answering, SQuAD/KorQuAD JSON) | regression (text -> a number: a rating, a similarity score)",
     "metric": "the valid score that picks the best check (none: the task's first); classification: valid_accuracy "
               "| valid_macro_f1 | valid_weighted_f1 | valid_balanced_accuracy | valid_mcc; multilabel: valid_micro_f1 | "
-              "valid_macro_f1 | valid_samples_f1 | valid_subset_accuracy | valid_hamming_loss (minimised) | "
-              "valid_mean_average_precision",
+              "valid_macro_f1 | valid_samples_f1 | valid_subset_accuracy | valid_hamming_loss (the lowest) | "
+              "valid_mean_average_precision; regression: valid_spearman | valid_pearson | valid_r2 | valid_rmse | "
+              "valid_mae (the last two: the lowest)",
+    "class_weight": "each class's weight in the training loss, from train's counts: none | balanced "
+                    "(rows / (classes x the class's rows): a rare class counts as much as a common one) | sqrt "
+                    "(the square root of balanced: halfway)",
     "doc_stride": "qa: context tokens two neighbouring windows over a long context share (their overlap)",
     "max_answer_length": "qa: longest answer span considered, in tokens",
     "seed": "random seed (data order, split, dropout, head init)",
@@ -216,6 +243,13 @@ HELPS = {
     "num_workers": "processes that pad batches ahead of the model (0: in the training process)",
     "pooling": "cls (pooled [CLS], as Pytorch-BERT-Classification; the first token's hidden state for an encoder without a pooler: DistilBERT, ELECTRA, DeBERTa) | mean (mean of token vectors) | mean+max (both, concatenated)",
     "layers": "last (the last layer) | last4 (the last four layers, pooled each and concatenated)",
+    "lora": "with --bert_finetuning True: train low-rank adapters (peft) in the encoder instead of all its weights; "
+            "the head trains fully, --lr_main is the adapters' rate",
+    "lora_r": "LoRA: the adapters' rank",
+    "lora_alpha": "LoRA: the adapters' scale (their product is multiplied by lora_alpha / lora_r)",
+    "lora_dropout": "LoRA: dropout on the adapters' input",
+    "lora_targets": "LoRA: which linear layers of the encoder's layers get adapters: attention | attention+ffn "
+                    "(found in the model)",
     "head": "linear (dropout + linear, as Pytorch-BERT-Classification) | mlp (one hidden layer of 512 GELU units)",
     "evals_per_epoch": "validation checks per epoch; each is reported, so a search can stop a run early",
     "degenerate_check": "stop a run whose valid score is still at chance, and loss not falling, at its first check after 25%% of training",

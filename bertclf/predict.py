@@ -3,8 +3,8 @@
 Scoring is two steps so that a cluster can split them: `test_inputs` reads and tokenises the test
 file (where the data is), `score_model` runs the model on them (where the GPU is)."""
 from .models.device import pick_device, uses_bf16
-from .models.encoders import load_encoder, load_tokenizer
-from .models.model_io import encoder_source, load_weights, read_meta
+from .models.encoders import load_tokenizer
+from .models.model_io import encoder_source, load_encoder_of, load_weights, read_meta
 from .tasks import task_named
 
 
@@ -14,8 +14,7 @@ def load_model(folder, encoder_path=None):
     encoder_path: where a frozen encoder's weights are, when not at the model's bert_name (a copy
     of that folder on another machine). Raises UserError when `folder` holds no bert-hpo model."""
     meta = read_meta(folder)
-    source = encoder_source(folder, meta, encoder_path)
-    encoder, tokenizer = load_encoder(source), load_tokenizer(source)
+    encoder, tokenizer = load_encoder_of(folder, meta, encoder_path)
     model = task_named(meta["task"]).model_from_meta(encoder, meta)
     load_weights(model, folder)
     return model.eval(), tokenizer, meta

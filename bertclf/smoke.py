@@ -4,6 +4,8 @@
   `python -m bertclf.smoke DATA_DIR` from the full files);
 - KorQuAD: its licence (CC BY-ND) allows no excerpt, so a synthetic Korean QA set is generated;
 - multi-label: synthetic films and their genres (genre_rows), shipped as slices in smoke_data/;
+- similarity scores (search_spaces/regress.yaml's example): STS-B-like sentence pairs scored 0 to 5 by the
+  words they share, generated (synthetic_similarity) and shipped as similarity_{train,test}.csv.gz;
 - a tiny BERT whose WordPiece vocabulary is learnt from the slice (so Hangul is covered).
 """
 import gzip
@@ -80,31 +82,51 @@ def write_genre_slices(target=SLICE_DIR) -> None:
         (Path(target) / name).write_bytes(gzip.compress(csv_text(["text", "genres"], rows).encode(), mtime=0))
 
 
+WORDS = ("a man woman child dog cat plays reads cooks rides a bike guitar book meal horse in the park kitchen "
+         "garden street at night morning slowly happily").split()
+
+
+def synthetic_similarity(path, n: int, seed: int) -> str:
+    """An STS-B-like CSV (sentence1, sentence2, score): the second sentence keeps k of the first's five words
+    and draws the others anew; its score is k, give or take 0.3, kept within 0 to 5."""
+    rng = random.Random(seed)
+    rows = []
+    for _ in range(n):
+        first, k = rng.sample(WORDS, 5), rng.randint(0, 5)
+        second = first[:k] + rng.sample([w for w in WORDS if w not in first], 5 - k)
+        rng.shuffle(second)
+        rows.append((" ".join(first), " ".join(second), f"{min(5.0, max(0.0, k + rng.uniform(-0.3, 0.3))):.2f}"))
+    Path(path).write_bytes(gzip.compress(csv_text(["sentence1", "sentence2", "score"], rows).encode(), mtime=0))
+    return str(path)
+
+
 def _balanced_rows(path, size: int, seed: int, columns: ColumnNames = ColumnNames(), role: str = "smoke data",
-                   train_labels=None, dataset=None):
+                   train_labels=None, dataset=None, classes: bool = True):
     """(header, rows, labels): a balanced slice, under the column names the run asks for (text[, text_pair],
     label where it names none), so that the slice reads as the full file does. With train_labels, a label
     outside them is an error naming this file (not the slice, which the user never wrote). dataset: the
-    shipped data set the file is given as (its labels read, and written, as that data set's names)."""
-    ex = read_examples(path, role, columns, dataset=dataset)
+    shipped data set the file is given as (its labels read, and written, as that data set's names).
+    classes: False for numbers (a regression's): a seeded sample of the rows, labels None."""
+    ex = read_examples(path, role, columns, dataset=dataset, classes=classes)
     if train_labels is not None:
         encode_labels(ex, train_labels, role)
     by_label = {}
-    for i, label in enumerate(ex.labels):
+    for i, label in enumerate(ex.labels if classes else [None] * len(ex)):
         by_label.setdefault(label, []).append(i)
     rng, picked = random.Random(seed), []
-    for label in label_order(by_label):
+    for label in by_label if not classes else label_order(by_label):
         picked += rng.sample(by_label[label], min(len(by_label[label]), size // len(by_label)))
     header = [columns.text or "text"] + ([columns.pair or "text_pair"] if ex.pairs else []) + [columns.label or "label"]
     return header, [(ex.texts[i][:MAX_CHARS], *([ex.pairs[i][:MAX_CHARS]] if ex.pairs else []), ex.labels[i])
-                    for i in sorted(picked)], label_order(by_label)
+                    for i in sorted(picked)], label_order(by_label) if classes else None
 
 
-def smoke_data(dataset: str, folder, seed: int, files=None, columns: ColumnNames = ColumnNames()) -> dict:
+def smoke_data(dataset: str, folder, seed: int, files=None, columns: ColumnNames = ColumnNames(),
+               classes: bool = True) -> dict:
     """{"train", "test", "model"}: a small slice and a tiny BERT learnt from it, under `folder`.
 
     files: the data set's own files, or your own (a slice of them is taken, read with `columns`);
-    None takes the shipped slice."""
+    None takes the shipped slice. classes: False where the labels are numbers (a regression)."""
     folder = Path(folder)
     folder.mkdir(parents=True, exist_ok=True)
     out, texts = {}, []
@@ -123,7 +145,7 @@ def smoke_data(dataset: str, folder, seed: int, files=None, columns: ColumnNames
         for split, size in SLICE_SIZES.items():  # train first: its labels are the ones test may use
             source = files.get(split, files["train"]) if files else SLICE_DIR / SLICE_FILES[dataset][split]
             header, rows, labels = _balanced_rows(source, size, seed, columns, f"{split} data", train_labels,
-                                                  dataset if dataset in LABEL_NAMES else None)
+                                                  dataset if dataset in LABEL_NAMES else None, classes)
             train_labels = train_labels or labels
             out[split] = folder / f"{split}.csv"
             out[split].write_text(csv_text(header, rows), encoding="utf-8")

@@ -34,6 +34,7 @@ from .inputs import prepared_for
 from .models.device import autocast, pick_device, uses_bf16
 from .models.encoder_facts import facts_of, fitting_lengths
 from .models.encoders import load_encoder, load_tokenizer, resolve_model
+from .models.lora import no_targets, with_lora
 from .models.model_io import save_model
 from .results_table import format_epoch, markdown_table, run_columns, run_row
 from .tasks import check_task_options, task_named
@@ -76,16 +77,19 @@ class Run:
     stopped: bool = False  # by should_stop
 
     def rank_key(self, metrics: dict):
-        """Higher is better: the valid metric, then the lower valid loss; the latest without validation."""
+        """Higher is better: the valid metric (by its mode), then the lower valid loss; the latest without
+        validation."""
         if not self.config.has_validation:
             return metrics["epoch"]
-        return self.task.score(metrics), -metrics["valid_loss"]
+        return self.task.rank_score(metrics), -metrics["valid_loss"]
 
-    @property
-    def meta(self) -> dict:
+    def meta(self, check: Optional[dict]) -> dict:
+        """The metadata of the model of `check` (its metrics; None before any)."""
         c = self.config
-        return {**self.task.meta, "bert_name": c.bert_name, "max_length": c.max_length,
-                "dropout_p": c.dropout_p, "finetuned": c.bert_finetuning}
+        return {**self.task.meta, **self.task.decision(check), "bert_name": c.bert_name, "max_length": c.max_length,
+                "dropout_p": c.dropout_p, "finetuned": c.bert_finetuning,
+                **({"lora": {"r": c.lora_r, "alpha": c.lora_alpha, "dropout": c.lora_dropout,
+                             "targets": c.lora_targets}} if c.lora else {})}
 
 
 def train(config: TrainConfig, report: Optional[Report] = None, *, inputs=None, model_path: Optional[str] = None,
@@ -176,6 +180,8 @@ def set_up(config: TrainConfig, inputs, model_path: Optional[str], log) -> Run:
     source, found = (model_path, "the search's copy") if model_path else resolve_model(config.bert_name)
     facts = facts_of(source)
     fitting_lengths((config.max_length,), facts, config.bert_name, f"--max_length {config.max_length}")
+    if config.lora and config.lora_targets not in facts.adapter_targets:
+        raise no_targets(config.lora_targets, config.bert_name)
     if inputs is None:
         inputs = prepared_for(config, say, source)
     device = pick_device(config.device)
@@ -184,10 +190,15 @@ def set_up(config: TrainConfig, inputs, model_path: Optional[str], log) -> Run:
     if encoder is not None and not config.bert_finetuning:
         encoder.requires_grad_(False)
     task = task_named(config.task).build(config, inputs, encoder, device)
+    if config.lora:  # after the task has dropped what its pooling does not read: only used layers get adapters
+        task.model.encoder = with_lora(task.model.encoder, config.lora_r, config.lora_alpha, config.lora_dropout,
+                                       config.lora_targets)
     pooled = f"; pooling cls = {facts.cls_pooling}" if (task.meta.get("pooling"), task.meta.get("layers")) == \
         ("cls", "last") else ""
     say(f"model: {config.bert_name} from {found} ({facts.model_type}, {facts.position_limit} positions, "
         f"{facts.attention} attention){pooled}")
+    for note in facts.notes:
+        say(f"model: {note}")
     # the same initial weights everywhere (built from config.seed), but each worker its own dropout
     torch.manual_seed(worker_seed(config.seed, rank))
     model = task.model.to(device)
@@ -215,7 +226,8 @@ def worker_seed(seed: int, rank: int) -> int:
 
 
 def parameter_groups(model, config: TrainConfig):
-    """Encoder at lr_main, head at lr; no weight decay on biases and LayerNorm weights."""
+    """Encoder (its adapters with LoRA: the weights that train) at lr_main, head at lr; no weight decay
+    on biases and LayerNorm weights."""
     groups = []
     named = [("head", model.head.named_parameters(), config.lr)]
     if config.bert_finetuning:
@@ -223,6 +235,8 @@ def parameter_groups(model, config: TrainConfig):
     for name, params, lr in named:
         decay, no_decay = [], []
         for pname, p in params:
+            if not p.requires_grad:
+                continue
             (no_decay if p.ndim < 2 or "norm" in pname.lower() else decay).append(p)
         groups.append({"name": name, "params": decay, "lr": lr, "weight_decay": config.weight_decay})
         groups.append({"name": f"{name}_no_decay", "params": no_decay, "lr": lr, "weight_decay": 0.0})
@@ -239,7 +253,8 @@ def warmup_linear(total_steps: int, warmup_steps: int):
 
 def describe(run: Run) -> str:
     c = run.config
-    mode = ("fine-tune" if c.bert_finetuning else
+    lora = f"LoRA (rank {c.lora_r}, alpha {c.lora_alpha:g}, adapters on {c.lora_targets}), head"
+    mode = (lora if c.lora else "fine-tune" if c.bert_finetuning else
             "boost (cached features, head only)" if c.uses_feature_cache else "frozen encoder, head only")
     workers = f" ({c.micro_batch_size // run.world} on each of {run.world} workers)" if run.world > 1 else ""
     checks = f", {c.evals_per_epoch} checks per epoch" if c.evals_per_epoch > 1 else ""
@@ -398,7 +413,7 @@ def write_run_folder(folder: Path, run: Run) -> Path:
     writer.writeheader()
     writer.writerows(run.history)
     with atomic_folder(folder) as staging:
-        save_model(staging, run.task.model, run.tokenizer, run.meta)
+        save_model(staging, run.task.model, run.tokenizer, run.meta(run.best))
         (staging / "run_config.json").write_text(json.dumps(run.config.to_dict(), indent=2), encoding="utf-8")
         (staging / "metrics.csv").write_text(buf.getvalue(), encoding="utf-8")
         (staging / "results.md").write_text(markdown_table(

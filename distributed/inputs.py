@@ -13,6 +13,7 @@ import ray
 from bertclf.inputs import add_features, inputs_key, prepare_inputs, tokens_key
 from bertclf.tokenization import CHUNK
 
+from .features_on_demand import on_demand, start_passes
 from .plan import Plan
 from .shared import Shared, check_gpu, share_inputs, share_model
 from .worker_tokens import tokenise_on_workers, wait_for_workers
@@ -88,13 +89,14 @@ def featurise(plan: Plan, groups, say):
     """(ready {InputsKey: inputs}, pending [(config, inputs, [InputsKey with features])]): boost
     features computed here on a local machine (the same CPUs and GPUs the trials get), one encoder
     pass per group for all its variants, with progress and time left; on a cluster they are pending,
-    for a Ray task on a GPU node (see share), as they are when the workers tokenise."""
+    for a Ray task on a GPU node (see share), as they are when the workers tokenise, and on a local CPU,
+    for the first trial that needs each (features_on_demand)."""
     ready, pending = {}, []
     passes = feature_passes(plan, groups)
     for config, inputs, keys in groups:
         ready.update({key: inputs for key in keys if key.features is None})
         boost = [key for key in keys if key.features is not None]
-        if boost and features_here(plan):
+        if boost and features_here(plan) and not on_demand(plan):
             number = next(i for i, g in enumerate(passes, 1) if g[0] is config)
             variants, notes, begun = sorted({key.features for key in boost}), [], time.perf_counter()
             what = (f"boost: feature pass {number} of {len(passes)} ({sum(len(t) for t in inputs.tokens.values())} "
@@ -119,8 +121,10 @@ def search_configs(spec):
 def share(plan: Plan, ready: dict, pending: list, say, shared: Shared = None):
     """(Shared, seconds of remote feature computation): inputs and a local model folder in the object
     store, a usable GPU checked (on a cluster: one that the autoscaler brings, within --gpu-wait).
-    Given `shared` (the search's), only the inputs are added to a copy of it (a refit)."""
-    if shared is None:
+    Given `shared` (the search's), only the inputs are added to a copy of it (a refit); else pending
+    features on a local CPU wait for the trials that need them (features_on_demand)."""
+    searching = shared is None
+    if searching:
         shared = Shared()
         if plan.use_gpu:
             say(f"GPU: {check_gpu(plan.opts.gpu_wait, say)}")
@@ -137,6 +141,9 @@ def share(plan: Plan, ready: dict, pending: list, say, shared: Shared = None):
     for key, inputs in ready.items():  # keys that share inputs share one object
         refs.setdefault(id(inputs), ray.put(inputs))
         shared.inputs[key] = refs[id(inputs)]
+    if searching and on_demand(plan):
+        start_passes(pending, shared, threads=max(1, int(plan.spec.resources.cpus_per_worker)))
+        return shared, 0.0
     seconds = share_inputs(pending, shared, use_gpu=plan.use_gpu, cpus=plan.spec.resources.cpus_per_worker, say=say)
     if seconds:
         say(f"boost features ready in {seconds:.0f} s, computed once for the whole search")

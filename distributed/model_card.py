@@ -35,11 +35,10 @@ def model_card(plan, folder: Path, portable: PortableCopies, outputs, test_score
     options = saved["train_options"]
     best = scored.iloc[0]
     metric = spec.metric.replace("_", " ")
-    encoder = "fine-tuned" if options["bert_finetuning"] else "frozen: only the head was trained"
+    encoder = (f"LoRA adapters (rank {options['lora_r']}) trained and merged into it" if options.get("lora")
+               else "fine-tuned" if options["bert_finetuning"] else "frozen: only the head was trained")
     meta = read_meta(folder)
-    labels = meta.get("label_names")
-    what = (f"classifies a text as one of {', '.join(markdown_text(label_text(n)) for n in labels)}" if labels
-            else f"a {spec.task} model")
+    what = markdown_text(kind.purpose(meta))
     if "refit_of" in saved:
         origin = (f"The best configuration of the search, trained again on all of train (valid included) for "
                   f"{refit['epochs']} epoch(s): nothing was held out to check it on, so its only score is the test's.")
@@ -74,6 +73,7 @@ def model_card(plan, folder: Path, portable: PortableCopies, outputs, test_score
          f"{Path(test_scores['path']).name}{' (a seeded subset)' if test_scores['subset'] else ''}."
          if test_scores else "- Test: no test split was scored."),
     ]
+    lines += decision_lines(meta, metric)
     if importances:
         lines.append("- Which hyperparameters mattered (fANOVA share of the variance of the score, 10th-90th "
                      f"percentile over resamplings of the trials in brackets): {describe_importance(importances)}.")
@@ -87,6 +87,20 @@ def model_card(plan, folder: Path, portable: PortableCopies, outputs, test_score
               f"for bias, or for calibration of the probabilities.", "",
               "## How to load it", "", *how_to_load(folder, portable, meta)]
     return "\n".join(lines) + "\n"
+
+
+def decision_lines(meta: dict, metric: str) -> list:
+    """The card's lines on what the loss weighed (class weights) and how the model decides (a threshold)."""
+    names = [markdown_text(label_text(n)) for n in meta.get("label_names") or []]
+    lines = []
+    if meta.get("class_weights"):
+        lines.append(f"- Class weights in the training loss (class_weight {meta['class_weight']}, from train's "
+                     f"counts): {', '.join(f'{n} {w:g}' for n, w in zip(names, meta['class_weights']))}.")
+    if meta.get("threshold") is not None:
+        lines.append(f"- Decision threshold {meta['threshold']:.4f}, tuned on valid for {metric}: the model predicts "
+                     f"{names[1]} where its probability is at least that, else {names[0]} (--predict and the test "
+                     f"score do; the copies below give probabilities: apply it to them).")
+    return lines
 
 
 def _shown_options(spec, options: dict) -> dict:

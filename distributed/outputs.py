@@ -72,7 +72,7 @@ def write_outputs(plan, grid, shared, say, repeated=(), data: str = "", input_se
     options = spec.trial_config(sampled)
     if repeated:
         winner = repeated[0]
-        run = winner.best_run
+        run = winner.best_run(spec.signed)
         sampled, checkpoint, trial = winner.sampled, winner.checkpoints[run], winner.trial
         origin, valid, best_epoch = f"{winner.trial}, train_seed {winner.seeds[run]}", winner.valid[run], winner.best_epochs[run]
         options = spec.trial_config({**sampled, "train_seed": winner.seeds[run]})
@@ -193,7 +193,7 @@ def repeats_section(spec, repeated) -> str:
     return (f"\n## Seed repeats\n\nThe best {len(repeated)} configuration(s) trained again with {spec.repeats} "
             f"training seeds each ({runs} more full runs; the held-out split unchanged). Mean ± standard "
             f"deviation over the seeds; the winner is decided on the mean {metric}: **{winner.trial}**, and "
-            f"best_model/ is its seed with the best {metric} (train_seed {winner.seeds[winner.best_run]}).\n\n"
+            f"best_model/ is its seed with the best {metric} (train_seed {winner.seeds[winner.best_run(spec.signed)]}).\n\n"
             + markdown_table(["configuration", *shown, "seeds", f"{metric} (mean ± std)",
                               f"{metric.replace('valid', 'test')} (mean ± std)"], rows))
 

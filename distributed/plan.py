@@ -11,6 +11,7 @@ from bertclf.data.columns import ColumnNames
 from bertclf.data.datasets import resolve as dataset_files
 from bertclf.data.label_names import LABEL_NAMES
 from bertclf.models.encoder_facts import trained_pooling
+from bertclf.models.size_rule import RULE, encoder_rate
 from bertclf.errors import UserError
 from bertclf.smoke import smoke_data
 from bertclf.tasks.qa.squad import split_dev
@@ -45,6 +46,7 @@ class SearchOptions:
     warm_start: Optional[str] = None
     refit: bool = False
     keep_checkpoints: bool = False  # False: trial checkpoints are deleted once the best model is exported
+    space_check: str = "refuse"  # "warn": a folder without room for the estimate is a warning, not a refusal
     gpu_wait: float = 600.0
     verbose: bool = False
     time_budget: Optional[float] = None  # seconds (overrides the spec's time_budget)
@@ -114,6 +116,7 @@ def make_plan(opts: SearchOptions, say, created: list) -> Plan:
         spec, models = bind(spec, _data_options(opts, spec, files, out_dir), say)
     notes += [f"model: {bert_name} from {model.why}" if not opts.smoke_test
               else "model: a tiny BERT built for the smoke test" for bert_name, model in models.items()]
+    notes += [f"model: {bert_name}: {note}" for bert_name, model in models.items() for note in model.facts.notes]
     notes.append(recipe_line(spec, models))
     concurrency = _concurrency(spec, use_gpu, not opts.address, opts.num_cpus or os.cpu_count() or 1)
     return Plan(opts=opts, spec=spec, profile=profile, use_gpu=use_gpu, name=name, out_dir=out_dir,
@@ -216,7 +219,8 @@ def _data(opts: SearchOptions, spec: SearchSpec, out_dir: Path):
         if spec.dev_split and "train" not in files:
             files, note = split_dev(files["test"], spec.dev_split, out_dir / "data", spec.seed)
     if opts.smoke_test:
-        files = smoke_data(spec.dataset, out_dir / "smoke-data", spec.seed, files, ColumnNames.of(spec.trial_config({})))
+        files = smoke_data(spec.dataset, out_dir / "smoke-data", spec.seed, files,
+                           ColumnNames.of(spec.trial_config({})), classes=task_named(spec.task).has_classes)
     return files, note
 
 
@@ -234,7 +238,21 @@ def recipe_line(spec: SearchSpec, models: Dict[str, Model]) -> str:
     cuts = (f"; ASHA's first cut after {asha.grace_period:g} epoch, 1/{asha.reduction_factor:g} of the trials kept at "
             f"each rung" if asha.type == "asha" else "")
     return ("recipe: " + (", ".join(from_recipe) + " (the defaults; the spec may set each); " if from_recipe else "")
-            + "head lr apart from the encoder's" + cuts + (f"; pooling {'; '.join(pooling)}" if pooling else ""))
+            + _sized_said(spec, models) + "head lr apart from the encoder's" + cuts
+            + (f"; pooling {'; '.join(pooling)}" if pooling else ""))
+
+
+def _sized_said(spec: SearchSpec, models: Dict[str, Model]) -> str:
+    """What the recipe line says of a first trial sized to the model (spec/bind.py, sized_start)."""
+    if not spec.sized:
+        return ""
+    name = spec.models()[0]
+    facts = models[name].facts
+    rate = spec.first_trial["lr_main"]
+    held = "" if rate == encoder_rate(facts.parameters) else ", the nearest the space holds"
+    size = f"{facts.parameters / 1e6:.1f}M" if facts.parameters >= 1e6 else f"{facts.parameters / 1e3:.0f}k"
+    return (f"first trial's lr_main {rate:.2g}, sized to {name.rsplit('/', 1)[-1]}'s {size} "
+            f"parameters ({RULE}{held}; the spec's first_trial sets it); ")
 
 
 def _pooling_said(spec: SearchSpec, name: str, model: Model) -> str:

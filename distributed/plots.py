@@ -94,7 +94,10 @@ def _by_status(ax, frame, x, y) -> None:
 
 
 def _uses(spec, key: str, config) -> bool:
-    return key not in ENCODER_ONLY or spec.trial_config(config).bert_finetuning
+    trial = spec.trial_config(config)
+    if key.startswith("lora_"):
+        return trial.lora
+    return key not in ENCODER_ONLY or trial.bert_finetuning
 
 
 def write_plots(scored, spec, out_dir: Path, importances: dict, title: str, prepared_s: float = 0.0) -> dict:
@@ -124,8 +127,8 @@ def write_plots(scored, spec, out_dir: Path, importances: dict, title: str, prep
 
 def _plot_over_time(scored, metric: str, label: str, title: str, prepared_s: float, path: Path,
                     mode: str = "max") -> Path:
-    """Each trial's run as a bar on the search's clock, its end marked by status, and the best so far
-    (the highest, or the lowest with mode min)."""
+    """Each trial's run as a bar on the search's clock, its end marked by status, and the best so far (by
+    `mode`: the highest, or the lowest of a minimised metric)."""
     import matplotlib.pyplot as plt
     done = scored.sort_values("ended")
     since = done["started"].min() - prepared_s

@@ -8,7 +8,10 @@ Each hook names the Ray internals it reads and the Ray release it was checked ag
 importing this module starts nothing and costs nothing before Ray is needed."""
 import os
 import signal
+from pathlib import Path
 from typing import Optional
+
+from .disk import CHECKPOINT_PREFIX
 
 
 def trial_stop_requested() -> bool:
@@ -31,6 +34,26 @@ def trial_working_directory() -> str:
     2.60."""
     from ray.train._internal.session import get_session
     return get_session().storage.trial_working_directory
+
+
+def fresh_checkpoint_names() -> None:
+    """Makes the running trial's next checkpoints go to folders its trial folder does not hold yet.
+    Tune names a trial's checkpoints checkpoint_000000, 1, ... from an index it hands the trial as it
+    (re)starts it, and that index can lag behind the folders written: PBT restarts a trial at the
+    report whose checkpoint was just written, before that checkpoint is counted; a resumed search
+    restarts trials from a state saved before their last checkpoints. Tune then copies the new
+    checkpoint's files into the older folder, which keeps what the new one lacks (the engine's best/:
+    another check's model, exported as this one's) and is deleted with the older checkpoint
+    (num_to_keep). Ray: ray.train._internal.session.get_session().storage: current_checkpoint_index
+    (incremented before each checkpoint is written), trial_fs_path, storage_filesystem. Checked
+    against ray 2.60."""
+    import pyarrow.fs as pafs
+    from ray.train._internal.session import get_session
+    storage = get_session().storage
+    found = storage.storage_filesystem.get_file_info(pafs.FileSelector(storage.trial_fs_path, allow_not_found=True))
+    used = [int(i.base_name.removeprefix(CHECKPOINT_PREFIX)) for i in found if i.type == pafs.FileType.Directory
+            and i.base_name.startswith(CHECKPOINT_PREFIX) and i.base_name.removeprefix(CHECKPOINT_PREFIX).isdigit()]
+    storage.current_checkpoint_index = max([storage.current_checkpoint_index, *used])
 
 
 def optuna_trial_of(searcher, trial_id: str):
@@ -79,6 +102,32 @@ def raylet_process():
     ray._private.worker._global_node.all_processes["raylet"][0].process. Checked against ray 2.60."""
     import ray
     return ray._private.worker._global_node.all_processes["raylet"][0].process
+
+
+def driver_staging_folder(experiment_name: str) -> Optional[str]:
+    """The folder where this driver's Tune staged the files of experiment `experiment_name` (its state,
+    the searcher's, each trial's results) before uploading them to storage; the newest when several
+    Tuners of that name ran in this Ray session, None when none did. Ray: StorageContext
+    .experiment_driver_staging_path, <session folder>/artifacts/<start time>/<name>/driver_artifacts,
+    and ray._private.worker._global_node.get_session_dir_path(). Checked against ray 2.60."""
+    import ray
+    session = Path(ray._private.worker._global_node.get_session_dir_path())
+    found = sorted(session.glob(f"artifacts/*/{experiment_name}/driver_artifacts"), key=lambda p: p.stat().st_mtime)
+    return str(found[-1]) if found else None
+
+
+def send_ray_errors_to(write) -> None:
+    """Ray's driver prints the errors its cluster publishes (a raylet that died, with the last 20
+    lines of its log; a worker killed for memory) to stdout as they arrive; `write(text)` gets each
+    instead. Ray: ray._private.worker.print_to_stdstream(data, ignore_prefix), data {"lines",
+    "pid", "is_err"}, looked up by listen_error_messages at each message (and registered for the
+    workers' logs by ray.init when log_to_driver is set: call this after ray.init, without it).
+    Checked against ray 2.60."""
+    import ray._private.worker as worker
+
+    def to_write(data, ignore_prefix: bool = False) -> None:
+        write("".join(f"({data.get('pid')}) {line}\n" for line in data["lines"]))
+    worker.print_to_stdstream = to_write
 
 
 def kill_local_ray() -> None:

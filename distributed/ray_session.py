@@ -1,14 +1,20 @@
 """Start or join Ray; local Ray stays on 127.0.0.1 (dashboard included) unless asked otherwise.
 
 Ray's own console output (its banner, Tune's tables, the workers' logs) is shown with --verbose
-only: a search prints its own plan and progress, and each trial logs to its own folder."""
+only: a search prints its own plan and progress, and each trial logs to its own folder. The errors
+Ray's cluster publishes (a raylet that died, with pages of its log) go to a log file, ray.log in
+the search's output folder: the search says in one line what happened."""
 import logging
 import os
 import sys
 import threading
 import time
+from pathlib import Path
+from typing import Optional
 
 from . import ray_compat
+
+RAY_LOG = "ray.log"  # in the output folder: the errors Ray's cluster published, unless --verbose
 
 
 def loopback_environment() -> None:
@@ -44,9 +50,10 @@ def quiet(verbose: bool) -> None:
 
 
 def start(address=None, num_cpus=None, dashboard_host="127.0.0.1", verbose=False,
-          resume_hint: str = "run the same command with --resume") -> bool:
+          resume_hint: str = "run the same command with --resume", log_folder: Optional[Path] = None) -> bool:
     """Connect to `address`, or start a local Ray; True when this call started it (it is then
-    watched: see watch_raylet)."""
+    watched: see watch_raylet). log_folder: where RAY_LOG goes (without it, and with verbose, Ray
+    prints its cluster's errors)."""
     loopback_environment()
     quiet(verbose)
     import ray
@@ -55,24 +62,42 @@ def start(address=None, num_cpus=None, dashboard_host="127.0.0.1", verbose=False
     level = logging.INFO if verbose else logging.ERROR
     if address:
         ray.init(address=address, log_to_driver=verbose, logging_level=level, runtime_env=worker_environment())
+        log_errors(log_folder, verbose)
         return False
     # The dashboard process also reaps the worker groups of trials that ASHA stops early;
     # without it a stopped TorchTrainer trial's reservation leaked (tested in tests/distributed/test_search.py).
     ray.init(num_cpus=num_cpus, include_dashboard=True, dashboard_host=dashboard_host,
              **ray_compat.local_init_options(), log_to_driver=verbose, logging_level=level,
              runtime_env=worker_environment())
-    watch_raylet(resume_hint)
+    log_errors(log_folder, verbose)
+    watch_raylet(resume_hint, log_folder)
     return True
+
+
+def log_errors(folder: Optional[Path], verbose: bool) -> None:
+    """The errors Ray's cluster publishes appended to folder/RAY_LOG (made at the first)."""
+    if folder is None or verbose:
+        return
+
+    def write(text: str) -> None:
+        try:
+            Path(folder).mkdir(parents=True, exist_ok=True)
+            with open(Path(folder) / RAY_LOG, "a", encoding="utf-8") as f:
+                f.write(text)
+        except OSError:  # a full disk: the search's own line says so; Ray's listener must not end on it
+            pass
+    ray_compat.send_ray_errors_to(write)
 
 
 _stopping = threading.Event()  # set by stop(): the raylet ends on purpose
 
 
-def watch_raylet(resume_hint: str) -> None:
-    """When the local raylet dies under the search (the OOM killer picks it), Ray prints pages of its
-    own log and its core worker ends this process with exit 1 seconds later. A watcher gets there
-    first: one error line that says what happened and how to continue, Ray's processes stopped,
-    exit 2. The finished trials are on disk, and --resume continues the search."""
+def watch_raylet(resume_hint: str, log_folder: Optional[Path] = None) -> None:
+    """When the local raylet dies under the search (the OOM killer picks it), Ray publishes the last
+    lines of its log (to RAY_LOG in log_folder: log_errors) and its core worker ends this process with
+    exit 1 seconds later. A watcher gets there first: one error line that says what happened, where
+    Ray's account of it is, and how to continue; Ray's processes stopped, exit 2. The finished trials
+    are on disk, and --resume continues the search."""
     raylet = ray_compat.raylet_process()
 
     def watch():
@@ -80,8 +105,10 @@ def watch_raylet(resume_hint: str) -> None:
             time.sleep(0.2)
         if _stopping.is_set():
             return
+        logged = Path(log_folder or ".") / RAY_LOG
+        log = f"; Ray's own account: {logged}" if log_folder and logged.exists() else ""
         print(f"error: Ray stopped under the search (its raylet ended, exit {raylet.returncode}: killed for "
-              f"memory?); the finished trials are kept: {resume_hint}", file=sys.stderr, flush=True)
+              f"memory?{log}); the finished trials are kept: {resume_hint}", file=sys.stderr, flush=True)
         ray_compat.kill_local_ray()
         os._exit(2)
     threading.Thread(target=watch, daemon=True, name="raylet-watch").start()

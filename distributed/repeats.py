@@ -34,13 +34,11 @@ class Repeated:
     test: List[float] = field(default_factory=list)  # test score of each run's best check (none without test)
     best_epochs: List[float] = field(default_factory=list)
     checkpoints: list = field(default_factory=list)
-    sign: int = 1  # the spec's: -1 where a lower valid score is better
 
-    @property
-    def best_run(self) -> int:
-        """The run with the best valid score (the one exported as best_model): the highest, or the lowest
-        where the metric is minimised."""
-        return max(range(len(self.valid)), key=lambda i: self.sign * self.valid[i])
+    def best_run(self, signed=float) -> int:
+        """The run with the best valid score (the one exported as best_model); signed: a score as
+        higher-is-better (SearchSpec.signed)."""
+        return max(range(len(self.valid)), key=lambda run: signed(self.valid[run]))
 
 
 def mean_std(values: List[float]) -> str:
@@ -113,7 +111,7 @@ def run_repeats(plan, grid, trainable, shared, say) -> List[Repeated]:
     with interrupts.stopping_tune():
         results = tuner.fit()
     interrupts.check()
-    repeated = {trial: Repeated(trial, sampled, sign=spec.sign) for trial, sampled in configurations}
+    repeated = {trial: Repeated(trial, sampled) for trial, sampled in configurations}
     by_config = {tuple(sorted(s.items(), key=str)): r for r, (_, s) in zip(repeated.values(), configurations)}
     for result in sorted(results, key=lambda r: r.config["train_seed"]):
         if result.error is not None or not result.metrics:
@@ -129,7 +127,7 @@ def run_repeats(plan, grid, trainable, shared, say) -> List[Repeated]:
             with checkpoint.as_directory() as folder:  # a checkpoint is a model folder (plus trainer state)
                 scores = score_on_test(plan, checkpoint, Path(folder), shared)
             runs.test.append(float(scores[metric_test_key(spec.metric)]))
-    ranked = sorted((r for r in repeated.values() if r.valid), key=lambda r: -spec.sign * statistics.mean(r.valid))
+    ranked = sorted((r for r in repeated.values() if r.valid), key=lambda r: -spec.signed(statistics.mean(r.valid)))
     say(f"repeats done in {duration(time.perf_counter() - started)}; by mean {spec.metric.replace('_', ' ')}: "
         + "; ".join(f"{r.trial} {mean_std(r.valid)}" + (f" (test {mean_std(r.test)})" if r.test else "")
                     for r in ranked))

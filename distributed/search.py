@@ -10,9 +10,10 @@ import sys
 import time
 from contextlib import contextmanager
 
-from . import budget, interrupts, ray_session, search_lock, space, tracking
+from . import budget, interrupts, ray_session, search_lock, space, space_reserve, tracking
 from .disk import tidy_storage
 from .feature_estimate import describe_passes
+from .features_on_demand import on_demand, passes_said, start_now
 from .inputs import describe_groups, feature_passes, prepare, search_configs, share
 from .outputs import SearchFailed, write_outputs
 from .plan import Plan, SearchOptions, make_plan
@@ -57,10 +58,13 @@ def run_search(opts: SearchOptions) -> dict:
             for line in plan.notes:
                 say(line)
             ready, pending, data, input_seconds = prepare_search(plan)
-            ray_started = ray_session.start(opts.address, opts.num_cpus, opts.dashboard_host, verbose=opts.verbose)
+            ray_started = ray_session.start(opts.address, opts.num_cpus, opts.dashboard_host, verbose=opts.verbose,
+                                            log_folder=plan.out_dir)
             interrupts.install()  # Ray's core worker replaced the SIGTERM handler with its own
             check_refit(plan)
             shared, feature_seconds = share(plan, ready, pending, say)  # on a cluster: remote features here
+            if shared.waiting:
+                start_now(shared, first_configs(plan))
             input_seconds += feature_seconds
             tuner = make_tuner(plan, shared)
         grid, trial_seconds = fit(plan, shared, tuner)
@@ -94,10 +98,21 @@ def prepare_search(plan: Plan):
         tracking.check_mlflow(plan)  # it creates the store: only once the data are known to be good
         say(describe(plan, describe_groups(groups)))
         passes = feature_passes(plan, groups)
-        space.check_space(space.needs(plan, passes), say)  # before the features and the trials write
+        # before the features and the trials write
+        space.check_space(space.needs(plan, passes), say, refuse=plan.opts.space_check == "refuse")
         if passes:
             say(f"boost: {describe_passes(passes, plan.models)}")
+        if passes and on_demand(plan):
+            say(passes_said(passes, first_configs(plan)))
     return prepare(plan, search_configs(plan.spec), say, say_plan)
+
+
+def first_configs(plan: Plan) -> list:
+    """The configurations of the search's first trials (none for a resumed search: its trials are
+    Tune's)."""
+    if plan.opts.resume:
+        return []
+    return [plan.spec.trial_config(point) for point in first_points(plan.spec, plan.opts.warm_start)]
 
 
 @contextmanager
@@ -175,7 +190,8 @@ def make_tuner(plan: Plan, shared: Shared):
         points = first_points(spec, plan.opts.warm_start)
         if points:
             outside = [k for k, v in spec.first_trial.items() if points[0].get(k) != v]
-            start = ("the spec's first_trial, the defaults elsewhere" if len(outside) < len(spec.first_trial)
+            given = "the encoder rate sized to the model" if spec.sized else "the spec's first_trial"
+            start = (f"{given}, the defaults elsewhere" if len(outside) < len(spec.first_trial)
                      else "the defaults") + "".join(f"; first_trial's {k}={short(spec.first_trial[k])} lies "
                                                     f"outside this space" for k in outside)
             say(f"first trial(s): {'the best of ' + plan.opts.warm_start if plan.opts.warm_start else start}"
@@ -204,9 +220,10 @@ def fit(plan: Plan, shared: Shared, tuner):
     spec = plan.spec
     started, began = time.perf_counter(), time.time()
     budget.start(spec.time_budget, began)
-    with interrupts.stopping_tune():
+    places = [str(plan.out_dir), plan.storage]
+    with space_reserve.reserved(plan.experiment, spec.num_samples, places), interrupts.stopping_tune():
         grid = tuner.fit()
-    space.check_trials(grid, [str(plan.out_dir), plan.storage])  # before a trial's error file is read
+        space.check_trials(grid, places)  # before a trial's error file is read
     lost = [r for r in grid if r.error is not None and "Could not recover from checkpoint" in str(r.error)]
     if plan.opts.resume and lost:
         # A driver killed between Tune deleting an old checkpoint (num_to_keep) and its next state

@@ -34,6 +34,9 @@ OPTIONS = [
     (["--keep-checkpoints"], dict(action="store_true", help="keep the trials' checkpoints (default: deleted once "
                                                             "best_model/ is written; the summary says how much the "
                                                             "search wrote)")),
+    (["--space-check"], dict(choices=["refuse", "warn"], default="refuse",
+                             help="when a folder's free space is under the estimate of what the search writes there "
+                                  "(an upper bound: docs/search.md): refuse to start (default), or warn and start")),
     (["--warm-start"], dict(metavar="DIR", help="evaluate the best configurations of an earlier search first (its "
                                                 "output folder)")),
     (["--address"], dict(help="join a running Ray cluster (e.g. auto); default: start Ray locally")),

@@ -13,6 +13,8 @@ from . import ray_compat
 from .budget import BudgetASHA, BudgetFIFO, BudgetLimiter, BudgetPBT, BudgetVariants
 
 TIME_ATTR = "epoch"  # the schedulers' clock: epochs trained, in fractions when a run checks mid-epoch
+# numeric options whose values shape the trained weights: PBT never mutates them
+SHAPE_OPTIONS = ("lora_r",)
 
 
 def _tolerant_optuna_search():
@@ -110,8 +112,9 @@ def scheduler(spec, max_epochs: int):
         return BudgetASHA(time_attr=TIME_ATTR, metric=spec.score_key, mode=spec.mode, max_t=max_epochs,
                           grace_period=s.grace_period, reduction_factor=s.reduction_factor)
     if s.type == "pbt":
-        # only continuous hyperparameters mutate: a new max_length or mode would not fit the weights
-        mutations = {key: to_tune(dist) for key, dist in spec.space.items() if not dist.is_choice}
+        # only continuous hyperparameters mutate: a new max_length, mode or adapter rank would not fit the weights
+        mutations = {key: to_tune(dist) for key, dist in spec.space.items()
+                     if not dist.is_choice and key not in SHAPE_OPTIONS}
         return BudgetPBT(time_attr=TIME_ATTR, metric=spec.score_key, mode=spec.mode,
                          perturbation_interval=s.perturbation_interval, hyperparam_mutations=mutations,
                          quantile_fraction=s.quantile_fraction, resample_probability=s.resample_probability)
@@ -149,7 +152,7 @@ def warm_start_points(folder: Path, spec) -> List[dict]:
         raise UserError(f"--warm-start {path}: expected a results.csv with a {score} column (a search of "
                         f"the same task)")
     try:
-        rows = sorted((r for r in rows if r.get(score) not in ("", None)), key=lambda r: -spec.sign * float(r[score]))
+        rows = sorted((r for r in rows if r.get(score) not in ("", None)), key=lambda r: -spec.signed(float(r[score])))
     except ValueError as e:
         raise UserError(f"--warm-start {path}: column {score} holds a value that is not a number ({e})") from None
     default, points = spec.default_point(), []

@@ -11,7 +11,7 @@ import tempfile
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Dict, Optional, Tuple
+from typing import Dict, FrozenSet, Optional, Tuple
 
 import ray
 
@@ -28,11 +28,23 @@ class Shared:
     inputs: Dict[InputsKey, "ray.ObjectRef"] = field(default_factory=dict)  # bertclf.inputs.inputs_key -> inputs
     # bert_name -> (digest, files) of a model that is a local folder on the driver, shipped as its files
     models: Dict[str, Tuple[str, "ray.ObjectRef"]] = field(default_factory=dict)
+    # boost features on demand (features_on_demand.py): the actor that starts a key's pass when a trial
+    # first asks, and the keys it holds
+    passes: Optional["ray.actor.ActorHandle"] = None
+    waiting: FrozenSet[InputsKey] = frozenset()
+
+    @property
+    def holds_inputs(self) -> bool:
+        """Inputs were prepared for the trials (False: --no-shared-inputs, each trial prepares its own)."""
+        return bool(self.inputs or self.waiting)
 
     def inputs_for(self, key: InputsKey) -> "ray.ObjectRef":
-        """The object holding the prepared inputs of `key` (a trial's inputs_key(config)). Raises
+        """The object holding the prepared inputs of `key` (a trial's inputs_key(config)); a key whose
+        features wait for a trial: its pass's, the pass started if none had started it. Raises
         LookupError naming the model, max_length and features asked for when the driver prepared none
         for it (a configuration outside the space's input corners)."""
+        if key in self.waiting:
+            return ray.get(self.passes.ref_for.remote(key))[0]
         if key not in self.inputs:
             t = key.tokens
             raise LookupError(f"no prepared inputs for {t.bert_name}, max_length {t.max_length}, truncation "
@@ -68,9 +80,11 @@ def share_model(bert_name: str, folder: str, shared: Shared) -> None:
     shared.models[bert_name] = (model_digest, ray.put(files))
 
 
-def _features(inputs, config, variants, shared: Shared):
+def compute_features(inputs, config, variants, shared: Shared, threads: Optional[int] = None):
+    """A Ray task's encoder pass: the features of every variant of `inputs`, one object each. It uses
+    `threads` torch threads where given (a pass that holds no CPU of its own), else its CPUs."""
     import torch
-    torch.set_num_threads(max(1, int(ray.get_runtime_context().get_assigned_resources().get("CPU", 1))))
+    torch.set_num_threads(threads or max(1, int(ray.get_runtime_context().get_assigned_resources().get("CPU", 1))))
     by_variant = add_features(gathered(inputs), config, variants, log=lambda message: None,
                               model_path=shared.model_path(config.bert_name))
     result = tuple(by_variant[v] for v in variants)
@@ -84,7 +98,8 @@ def share_inputs(pending, shared: Shared, *, use_gpu: bool, cpus: float, say) ->
     jobs = []
     for config, inputs, keys in pending:
         variants = sorted({key.features for key in keys})
-        task = ray.remote(_features).options(num_cpus=cpus, num_gpus=1 if use_gpu else 0, num_returns=len(variants))
+        task = ray.remote(compute_features).options(num_cpus=cpus, num_gpus=1 if use_gpu else 0,
+                                                    num_returns=len(variants))
         refs = task.remote(ray.put(inputs), config, variants, shared)
         refs = dict(zip(variants, refs if isinstance(refs, list) else [refs]))
         shared.inputs.update({key: refs[key.features] for key in keys})

@@ -15,9 +15,9 @@ the export), or as a trial's error (its checkpoint): either ends the search with
 line names the folder and --resume; the trials that finished are kept. The search's own files
 (outputs, search.json) are written whole or not at all (bertclf.atomic). Tune's are not: its
 tuner.pkl and experiment state are written in place, so a full disk before the trials removes the
-folders the search made (search.before_trials), and one during the trials can leave a state in
-which the trials that failed on it are missing (a --resume then keeps the finished trials and ends
-without running those again).
+folders the search made (search.before_trials); during the trials, room held in the experiment
+folder (space_reserve) lets the search write Tune's state and results whole once the trials end
+on a full disk, so that a --resume reruns the trials that failed on it.
 """
 import errno
 import os
@@ -25,7 +25,6 @@ import pickle
 import re
 import shutil
 from dataclasses import dataclass
-from functools import lru_cache
 from pathlib import Path
 from typing import Dict, List, Optional
 
@@ -41,6 +40,10 @@ ADAM_MOMENTS = 2
 WARN_SHARE = 0.5  # warn when the estimate takes more than this share of the free space
 ENOSPC_TEXT = os.strerror(errno.ENOSPC)  # 'No space left on device'
 FULL_BELOW = 64 * 1024  # bytes free under which a folder counts as full once the trials have ended
+# room held in the experiment folder while the trials run (space_reserve): Tune's state and the
+# searcher's (a smoke test's staged under 0.6 MB), and each trial's result.json, progress.csv, parameters
+RESERVE_BASE = 2**20
+RESERVE_PER_TRIAL = 64 * 1024
 # what a full disk raises when it shows only as what it broke (Tune reading back a file it cut short);
 # the search's own errors (a bad input, a search finished or interrupted) say what they are
 BROKEN_BY_FULL_DISK = (OSError, EOFError, pickle.UnpicklingError)
@@ -57,16 +60,6 @@ class Need:
     what: str  # for the console: '4 kept checkpoint(s) of 12.3 MB'
 
 
-@lru_cache(maxsize=None)
-def parameters(source: str) -> int:
-    """The encoder's parameter count, from its config (built on the meta device: no weights read)."""
-    import torch
-    from transformers import AutoModel
-    with torch.device("meta"):
-        model = AutoModel.from_config(load_model_config(source))
-    return sum(p.numel() for p in model.parameters())
-
-
 def checkpoint_size(plan) -> int:
     """Bytes of one trial checkpoint, the largest over the space's models and modes."""
     sizes = []
@@ -76,21 +69,22 @@ def checkpoint_size(plan) -> int:
         if config.uses_feature_cache:  # the head alone, an MLP's at most
             trained = feature_size(load_model_config(source), config.pooling, config.layers) * MLP_HIDDEN + MLP_HIDDEN * 2
         else:
-            trained = parameters(source)
+            trained = plan.models[config.bert_name].facts.parameters
         sizes.append(trained * BYTES_PER_FLOAT * (1 + ADAM_MOMENTS))
     return max(sizes)
 
 
 def needs(plan, passes) -> List[Need]:
-    """What the search writes where: the trials' kept checkpoints (storage), the exported best model
-    (the output folder), the boost features (the cache folder)."""
+    """What the search writes where: the trials' kept checkpoints and the room held for Tune's state
+    (storage), the exported best model (the output folder), the boost features (the cache folder)."""
     spec, each = plan.spec, checkpoint_size(plan)
     kept = checkpoints_kept(spec) * (spec.num_samples + spec.repeat_top * (spec.repeats or 0))
-    export = max(parameters(model.source) for model in plan.models.values()) * BYTES_PER_FLOAT
+    export = max(model.facts.parameters for model in plan.models.values()) * BYTES_PER_FLOAT
     out = [Need(str(plan.out_dir), export * (2 if spec.refit else 1), "the best model's export"
                 + (" and the refit's" if spec.refit else ""))]
     if "://" not in plan.storage:
         out.append(Need(plan.storage, kept * each, f"{kept} kept checkpoint(s) of {megabytes(each)}"))
+        out.append(Need(plan.storage, reserve_size(spec.num_samples), "room held for the search's state"))
     for config, inputs, keys in passes:
         texts = sum(len(t) for t in inputs.tokens.values())
         model_config = load_model_config(plan.models[config.bert_name].source)
@@ -99,9 +93,13 @@ def needs(plan, passes) -> List[Need]:
     return out
 
 
-def check_space(needs_: List[Need], say, free=shutil.disk_usage) -> None:
-    """Refuse (UserError) when a file system's free space is under what the search writes there;
-    warn when the search would take more than half of it."""
+def reserve_size(trials: int) -> int:
+    return RESERVE_BASE + RESERVE_PER_TRIAL * trials
+
+
+def check_space(needs_: List[Need], say, refuse: bool = True, free=shutil.disk_usage) -> None:
+    """Refuse (UserError) when a file system's free space is under what the search writes there
+    (refuse=False, --space-check warn: a warning); warn when the search would take more than half of it."""
     by_device: Dict[int, List[Need]] = {}
     for need in needs_:
         by_device.setdefault(os.stat(_existing(need.folder)).st_dev, []).append(need)
@@ -110,11 +108,15 @@ def check_space(needs_: List[Need], say, free=shutil.disk_usage) -> None:
         available = free(_existing(group[0].folder)).free
         folders = ", ".join(dict.fromkeys(n.folder for n in group))
         what = "; ".join(f"{n.what}: {megabytes(n.size)}" for n in group)
-        if total > available:
+        if total > available and refuse:
             raise UserError(f"{folders}: the search writes up to {megabytes(total)} there ({what}), and only "
                             f"{megabytes(available)} is free; free some space or choose another folder "
-                            f"(--output-dir, --storage-path)")
-        if total > WARN_SHARE * available:
+                            f"(--output-dir, --storage-path), or start anyway: the estimate is an upper bound "
+                            f"(--space-check warn)")
+        if total > available:
+            say(f"warning: {folders}: the search writes up to {megabytes(total)} there ({what}), and only "
+                f"{megabytes(available)} is free (--space-check warn: starting anyway)")
+        elif total > WARN_SHARE * available:
             say(f"warning: {folders}: the search writes up to {megabytes(total)} there, {total / available:.0%} of "
                 f"the {megabytes(available)} free")
 

@@ -108,7 +108,8 @@ def run_in_trial(sampled: dict, spec, shared: Shared, cpus: float, every_check: 
         config = replace(config, device="cuda")
     trial_dir, trial_id = ray_compat.trial_working_directory(), tune.get_context().get_trial_id()
     checkpoint = tune.get_checkpoint()
-    report = reporter(tune.report, tune.Checkpoint.from_directory, every_check, extra=gpu_memory_probe(),
+    ray_compat.fresh_checkpoint_names()  # a restarted trial never writes into a checkpoint folder it wrote before
+    report = reporter(tune.report, tune.Checkpoint.from_directory, every_check, extra=memory_probe(),
                       owner=trial_id)
 
     try:
@@ -126,22 +127,31 @@ def run_in_trial(sampled: dict, spec, shared: Shared, cpus: float, every_check: 
         release_memory()
 
 
-def gpu_memory_probe():
-    """() -> GPU memory metrics: what this process held when the trial started (what an earlier trial
-    of a reused actor left behind) and the trial's peak so far; {} without CUDA."""
+def memory_probe():
+    """() -> memory metrics: what this process held when the trial started (what an earlier trial of a
+    reused actor left behind) and its peak so far: resident memory (the process's lifetime peak), and
+    with CUDA the GPU memory allocated (the trial's peak)."""
+    import resource
+    import psutil
     import torch
+    rss_at_start = psutil.Process().memory_info().rss / 2**20
+
+    def cpu() -> dict:
+        return {"memory_at_start_mb": rss_at_start,
+                "peak_memory_mb": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 2**10}
     if not torch.cuda.is_available():
-        return dict
+        return cpu
     at_start = torch.cuda.memory_allocated() / 2**20
     torch.cuda.reset_peak_memory_stats()
-    return lambda: {"gpu_memory_at_start_mb": at_start, "gpu_peak_memory_mb": torch.cuda.max_memory_allocated() / 2**20}
+    return lambda: {**cpu(), "gpu_memory_at_start_mb": at_start,
+                    "gpu_peak_memory_mb": torch.cuda.max_memory_allocated() / 2**20}
 
 
 def own_inputs_or_shared(config, shared: Shared, run_id: str):
     """(config, inputs): the prepared inputs from the object store; with --no-shared-inputs (a benchmark
     of Pytorch-BERT-Classification's way) None, and the config with a cache of this run's own: the run reads, tokenises
     and encodes for itself."""
-    if shared.inputs:
+    if shared.holds_inputs:
         return config, gathered(ray.get(shared.inputs_for(inputs_key(config))))
     return replace(config, cache_dir=os.path.join(config.cache_dir, "per-trial", run_id)), None
 
@@ -179,8 +189,8 @@ def worker_loop(loop_config: dict) -> None:
 
 
 def torch_trainer(config, shared: Shared, *, workers: int, use_gpu: bool, cpus_per_worker: float, placement: str,
-                  name: str, storage_path: str, checkpoints_to_keep: int, max_failures: int, metric, mode="max",
-                  every_check: bool = False, callbacks=(), lines=None):
+                  name: str, storage_path: str, checkpoints_to_keep: int, max_failures: int, metric,
+                  mode: str = "max", every_check: bool = False, callbacks=(), lines=None):
     """A TorchTrainer that runs the engine loop on `workers` workers (DDP). Run again under the same
     name and storage path, it resumes from its latest checkpoint (Ray Train restores its own state)."""
     from ray.train.torch import TorchTrainer
@@ -209,7 +219,7 @@ def run_with_torch_trainer(sampled: dict, spec, shared: Shared, use_gpu: bool, s
         spec.trial_config(sampled), shared, workers=res.workers_per_trial, use_gpu=use_gpu,
         cpus_per_worker=res.cpus_per_worker, placement=res.placement,
         name=f"{tune.get_context().get_trial_name()}-train", storage_path=storage_path,
-        checkpoints_to_keep=spec.checkpoints_to_keep, max_failures=spec.max_failures, metric=spec.score_key, mode=spec.mode,
-        every_check=every_check, callbacks=[TuneReportCallback()])
+        checkpoints_to_keep=spec.checkpoints_to_keep, max_failures=spec.max_failures, metric=spec.score_key,
+        mode=spec.mode, every_check=every_check, callbacks=[TuneReportCallback()])
     trainer.fit()
 

@@ -16,6 +16,15 @@ os.environ["RAY_USAGE_STATS_ENABLED"] = "0"
 os.environ["BERT_HPO_OFFLINE"] = "1"  # data downloads only from the tests' own 127.0.0.1 server
 
 
+def pytest_collection_modifyitems(items):
+    """The slowest first: cluster tests, then the others that start Ray, then the rest, each in file
+    order. pytest-xdist hands tests out in this order, so the minutes-long searches start at once and
+    the second-long tests fill in behind them instead of one long search running alone at the end."""
+    def cost(item):
+        return 0 if item.get_closest_marker("cluster") else 1 if item.get_closest_marker("ray") else 2
+    items.sort(key=cost)
+
+
 @pytest.fixture(scope="session", autouse=True)
 def own_cache(tmp_path_factory):
     """Token ids and features cached by the tests stay in the tests' own folder, not the user's."""

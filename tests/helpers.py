@@ -39,6 +39,20 @@ def sentiment_rows(n, seed=0, flip=False):
     return rows
 
 
+def scored_rows(n, seed=0, pairs=False):
+    """Texts (or text pairs) whose score is 1.5 per positive word among three sentiment words, give or take
+    0.2: a number a tiny model learns to rank. Rows: (text, score) or (text, pair, score), scores as text."""
+    rng = random.Random(seed)
+    rows = []
+    for _ in range(n):
+        k = rng.randint(0, 3)
+        words = rng.sample(FILLER, rng.randint(4, 10)) + rng.sample(POSITIVE, k) + rng.sample(NEGATIVE, 3 - k)
+        rng.shuffle(words)
+        score = f"{k * 1.5 + rng.uniform(-0.2, 0.2):.3f}"
+        rows.append((" ".join(rng.sample(FILLER, 5)), " ".join(words), score) if pairs else (" ".join(words), score))
+    return rows
+
+
 def write_csv(path, rows, header=None):
     with open(path, "w", newline="", encoding="utf-8") as f:
         writer = csv.writer(f)

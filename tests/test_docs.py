@@ -139,8 +139,8 @@ def test_the_help_of_every_script_shown_runs(script, monkeypatch, capsys):
 
 
 def test_no_two_test_files_share_a_name():
-    """tests/ holds no __init__.py, so pytest imports a test file by its name alone: two files of one
-    name in two folders stop the whole collection."""
+    """The folders under tests/ hold no __init__.py, so pytest imports a test file there by its name
+    alone: two files of one name in two folders stop the whole collection."""
     names = [p.name for p in (ROOT / "tests").rglob("test_*.py")]
     assert len(names) > 50
     assert sorted(n for n in set(names) if names.count(n) > 1) == []

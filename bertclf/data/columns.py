@@ -14,7 +14,7 @@ import pandas as pd
 from ..errors import UserError
 
 TEXT_COLUMNS = ("text", "document", "review", "sentence", "content")
-LABEL_COLUMNS = ("label", "sentiment", "polarity", "labels", "class")
+LABEL_COLUMNS = ("label", "sentiment", "polarity", "labels", "class", "score", "rating")
 # header pairs of sentence-pair tasks (GLUE's MRPC/RTE/QNLI/QQP, NLI): first text, second text
 PAIR_COLUMNS = (("sentence1", "sentence2"), ("question", "sentence"), ("premise", "hypothesis"),
                 ("question1", "question2"), ("text_a", "text_b"), ("text", "text_pair"))

@@ -196,16 +196,18 @@ class CheckedRows:
 
 def read_examples(path, option: str = "train_path", asked: ColumnNames = ColumnNames(), *,
                   need_labels: bool = True, need_pair=None, dataset: Optional[str] = None,
-                  label_sep: Optional[str] = None) -> Examples:
+                  classes: bool = True, label_sep: Optional[str] = None) -> Examples:
     """Read one table, texts and all (CheckedRows: every problem is a UserError naming the option, the
-    file and the row). dataset: see CheckedRows.meant; label_sep: labels as sets (CheckedRows)."""
+    file and the row). dataset: see CheckedRows.meant. classes: False keeps the labels as written, for a
+    task whose labels are values rather than classes (a score): no check that the column holds classes.
+    label_sep: labels as sets (CheckedRows)."""
     rows = CheckedRows(path, option, asked, need_labels=need_labels, need_pair=need_pair, label_sep=label_sep)
     texts, pairs, labels = [], [], []
     for chunk_texts, chunk_pairs, chunk_labels in rows:
         texts += chunk_texts
         pairs += chunk_pairs or []
         labels += chunk_labels or []
-    return Examples(texts, rows.meant(labels, dataset) if need_labels else None, str(path),
+    return Examples(texts, (rows.meant(labels, dataset) if classes else labels) if need_labels else None, str(path),
                     pairs if rows.columns.pair is not None else None, len(rows.empty_rows), rows.notes(),
                     rows.columns.names, *rows.file_keys())
 

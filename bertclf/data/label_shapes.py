@@ -1,7 +1,8 @@
 """A label column that holds something other than one class per text: scores, sets of labels, or more
 classes than its rows can teach. Each is refused with one UserError naming the file and the column,
 what the column looks like and what to do, before any training, rather than trained as hundreds of
-classes. Sets of labels are read by --task multilabel; this check is of a column read as one class per text."""
+classes. Sets of labels are read by --task multilabel, a score column by --task regression; this check is of
+a column read as one class per text."""
 from collections import Counter
 from typing import List, Optional
 
@@ -34,9 +35,9 @@ def _score(distinct: Counter) -> Optional[str]:
             all(isinstance(v, int) for v in numbers):
         return None
     return (f"holds {len(numbers)} distinct numbers between {label_text(min(numbers))} and "
-            f"{label_text(max(numbers))}, like a score, not classes; this project trains one class per text (no "
-            f"regression): bin the scores into a few classes (e.g. low / mid / high) in a column of their own and "
-            f"pass it with --label_column NAME")
+            f"{label_text(max(numbers))}, like a score, not classes: pass --task regression to learn the number "
+            f"(a search: task: regression in its spec), or bin the scores into a few classes in a column of their own "
+            f"and pass it with --label_column NAME")
 
 
 def _parts(label: Label) -> Optional[list]:

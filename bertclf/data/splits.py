@@ -71,6 +71,22 @@ def seeded_subset(n: int, size, seed: int) -> List[int]:
     return sorted(random.Random(seed).sample(range(n), size))
 
 
+@dataclass(frozen=True)
+class LabelCoding:
+    """How a task reads a label column: the names saved with the model, each row's value, and how a
+    held-out slice is drawn from train. CLASSES (one class per text) unless a task says otherwise."""
+    classes: bool  # the column holds classes: read_examples checks that it does, and a note names a class
+    names: Callable[[Examples, str], List[Label]]  # (train examples, option) -> the names
+    encode: Callable[[Examples, Sequence[Label], str], list]  # (examples, names, option) -> each row's value
+    # (train's values, fraction, seed, names, note) -> (train indices, held-out indices)
+    split: Callable[[list, float, int, Sequence[Label], Callable[[str], None]], tuple]
+    split_name: str = "stratified"  # how `split` holds out, for the log
+    label_sep: Optional[str] = None  # each row's label is a set: its label column split on label_sep (CheckedRows)
+
+
+CLASSES = LabelCoding(True, build_label_names, encode_labels, stratified_split)
+
+
 @dataclass
 class Splits:
     train: Examples  # or FileRows (load_splits(streamed=True)): the rows, not their texts
@@ -83,36 +99,23 @@ class Splits:
     train_keys: object = None  # int64 array: the train texts' hashes (leaks.text_key), to find them in a test file
 
 
-@dataclass(frozen=True)
-class LabelKind:
-    """How a table's labels are read (one per row, or a set per row split on label_sep), ordered, encoded
-    (names, option -> one id per row: an index, or a tuple of indices) and held out of train."""
-    label_sep: Optional[str]
-    names: Callable  # (examples, option) -> the label names
-    encode: Callable  # (examples, names, option) -> ids
-    split: Callable  # (ids, fraction, seed, names, note) -> (train indices, held-out indices)
-    split_name: str  # how `split` holds out, for the log
-
-
-ONE_LABEL = LabelKind(None, build_label_names, encode_labels, stratified_split, "stratified")
-
-
 def load_splits(train_path, valid_path, *, valid_fraction: float, seed: int, columns: ColumnNames = ColumnNames(),
                 max_train_samples=None, max_valid_samples=None, dataset=None, streamed: bool = False,
-                kind: LabelKind = ONE_LABEL) -> Splits:
+                coding: LabelCoding = CLASSES) -> Splits:
     """dataset: the shipped data set the files are given as (their labels read as its names).
     streamed: the files are scanned (file_rows.scan_examples: every check, no texts kept) and the splits
-    are FileRows, the same rows in the same order as the Examples read otherwise. kind: how the labels
-    are read (a class per text unless told)."""
-    read = partial(scan_examples if streamed else read_examples, label_sep=kind.label_sep)
+    are FileRows, the same rows in the same order as the Examples read otherwise (a coding of classes only).
+    coding: how the label column is read (LabelCoding)."""
+    read = (partial(scan_examples, label_sep=coding.label_sep) if streamed else
+            partial(read_examples, classes=coding.classes, label_sep=coding.label_sep))
     train = read(train_path, "train_path", columns, dataset=dataset)
-    names = kind.names(train, "train_path")
-    train_ids = kind.encode(train, names, "train_path")
+    names = coding.names(train, "train_path")
+    train_ids = coding.encode(train, names, "train_path")
     notes = list(train.notes)
     keep = list(range(len(train)))
     if valid_path:
         valid_file = read(valid_path, "valid_path", columns, need_pair=train.paired, dataset=dataset)
-        valid_ids = kind.encode(valid_file, names, "valid_path")
+        valid_ids = coding.encode(valid_file, names, "valid_path")
         notes += valid_file.notes
         held = list(range(len(valid_file)))
         source = "valid_path"
@@ -120,13 +123,13 @@ def load_splits(train_path, valid_path, *, valid_fraction: float, seed: int, col
         valid_file, held, valid_ids = train, [], []
         source = "none: all of train is trained on"
     else:
-        keep, held = kind.split(train_ids, valid_fraction, seed, names, notes.append)
+        keep, held = coding.split(train_ids, valid_fraction, seed, names, notes.append)
         if not held:
             raise UserError(f"--train_path {train.source}: no label has enough examples to hold {valid_fraction:.0%} "
                             f"out; pass --valid_path, or --valid_fraction 0 to train on all of it")
         valid_file, valid_ids = train, [train_ids[i] for i in held]
         train_ids = [train_ids[i] for i in keep]
-        source = f"{valid_fraction:.0%} held out of train ({kind.split_name}, seed {seed})"
+        source = f"{valid_fraction:.0%} held out of train ({coding.split_name}, seed {seed})"
     full = (len(keep), len(held))
     picked = seeded_subset(len(keep), max_train_samples, seed)
     keep, train_ids = [keep[i] for i in picked], [train_ids[i] for i in picked]

@@ -9,11 +9,11 @@ files. (The special tokens around a text, and token types, are the tokenizer's t
 tokenization.py.)
 """
 import json
-import os
 from dataclasses import dataclass
-from typing import Optional, Sequence, Tuple
+from typing import List, Optional, Sequence, Tuple
 
-from .encoders import load_model_config, load_tokenizer
+from .encoders import checkpoint_file, load_model_config, load_tokenizer, stored_weight_names
+from .lora import TARGETS, target_modules
 from ..errors import UserError
 
 # a tokenizer without a stated limit reports this huge number (transformers' VERY_LARGE_INTEGER)
@@ -27,18 +27,41 @@ TRAINED_POOLINGS = (("pooling_mode_mean_tokens", "mean"), ("pooling_mode_cls_tok
 class EncoderFacts:
     model_type: str  # the config's model_type: bert, roberta, deberta-v2, ...
     position_limit: int  # tokens per text the model can embed, special tokens included
-    has_pooler: bool  # a [CLS] pooler (dense + tanh): the encoder output has `pooler_output`
+    has_pooler: bool  # a [CLS] pooler (dense + tanh) the checkpoint holds: the encoder output has `pooler_output`
     attention: str  # sdpa where the model class supports it, else the model's own ("eager")
+    parameters: int  # the encoder's parameter count (its pooler included, no task head)
+    layers: int  # transformer layers (the config's num_hidden_layers)
+    pooler_not_stored: bool = False  # the model class has a pooler, but the checkpoint holds none
+    head_labels: int = 0  # a classifier checkpoint: the label count of the head it holds (dropped here)
+    missing: Tuple[str, ...] = ()  # other weights the encoder has and the checkpoint lacks (drawn at random)
+    adapter_targets: Tuple[str, ...] = TARGETS  # the --lora_targets it has layers for
 
     @property
     def cls_pooling(self) -> str:
         """What --pooling cls reads from this encoder, for messages and the plan line."""
-        return "the pooled [CLS] output" if self.has_pooler else "the first token's hidden state (no pooler)"
+        if self.has_pooler:
+            return "the pooled [CLS] output"
+        why = "the checkpoint holds no pooler" if self.pooler_not_stored else "no pooler"
+        return f"the first token's hidden state ({why})"
+
+    @property
+    def notes(self) -> List[str]:
+        """What loading this checkpoint as an encoder leaves out or makes up, one line each."""
+        lines = []
+        if self.head_labels:
+            lines.append(f"a classifier checkpoint ({self.head_labels} labels): taken as an encoder, its "
+                         f"classification head dropped; a new head is trained")
+        if self.missing:
+            more = ", ..." if len(self.missing) > 3 else ""
+            lines.append(f"warning: the checkpoint lacks {len(self.missing)} weight(s) of the encoder, drawn at "
+                         f"random on each load: {', '.join(self.missing[:3])}{more}")
+        return lines
 
 
-def encoder_facts(model_config, tokenizer=None) -> EncoderFacts:
+def encoder_facts(model_config, tokenizer=None, stored=None) -> EncoderFacts:
     """The facts of the encoder described by `model_config` (a transformers PretrainedConfig), its
-    position limit narrowed by what `tokenizer` states where it states one.
+    position limit narrowed by what `tokenizer` states where it states one; `stored`: the weight
+    names its checkpoint holds (None: unknown, taken as all of them).
 
     The model is built on the meta device (no memory, no weights: a few milliseconds) so that what
     it has is read from the model itself, not from a list of known families."""
@@ -54,15 +77,40 @@ def encoder_facts(model_config, tokenizer=None) -> EncoderFacts:
     stated = getattr(tokenizer, "model_max_length", NO_STATED_LIMIT) or NO_STATED_LIMIT
     if stated < NO_STATED_LIMIT:
         limit = min(limit, int(stated))
+    missing = _missing_weights(model, stored)
+    pooler = getattr(model, "pooler", None) is not None
+    pooler_stored = not any(name.startswith("pooler.") for name in missing)
     return EncoderFacts(model_type=model_config.model_type, position_limit=limit,
-                        has_pooler=getattr(model, "pooler", None) is not None,
-                        attention="sdpa" if getattr(type(model), "_supports_sdpa", False) else "eager")
+                        has_pooler=pooler and pooler_stored,
+                        attention="sdpa" if getattr(type(model), "_supports_sdpa", False) else "eager",
+                        pooler_not_stored=pooler and not pooler_stored, head_labels=_head_labels(model_config),
+                        missing=tuple(name for name in missing if not name.startswith("pooler.")),
+                        adapter_targets=tuple(which for which in TARGETS if target_modules(model, which)),
+                        parameters=sum(p.numel() for p in model.parameters()),
+                        layers=int(getattr(model_config, "num_hidden_layers", 0)))
+
+
+def _missing_weights(model, stored) -> List[str]:
+    """The encoder's weight names its checkpoint lacks, the checkpoint's own read without the prefix a
+    task model puts before the encoder's ("roberta." in a RobertaForSequenceClassification's)."""
+    if stored is None:
+        return []
+    prefix = f"{model.base_model_prefix}."
+    held = {name[len(prefix):] if name.startswith(prefix) else name for name in stored}
+    return sorted(name for name in model.state_dict() if name not in held)
+
+
+def _head_labels(model_config) -> int:
+    """The label count of a sequence classifier's checkpoint (its config names that architecture), else 0."""
+    if any(a.endswith("ForSequenceClassification") for a in getattr(model_config, "architectures", None) or ()):
+        return int(model_config.num_labels)
+    return 0
 
 
 def facts_of(source: str) -> EncoderFacts:
     """The facts of the model that loads from `source` (a folder or a hub name), read from its config and
-    tokenizer files."""
-    return encoder_facts(load_model_config(source), load_tokenizer(source))
+    tokenizer files, and the weight names its checkpoint holds."""
+    return encoder_facts(load_model_config(source), load_tokenizer(source), stored_weight_names(source))
 
 
 def fitting_lengths(lengths: Sequence[int], facts: EncoderFacts, bert_name: str, where: str,
@@ -83,15 +131,8 @@ def trained_pooling(source: str) -> Optional[str]:
     """The pooling a sentence-transformers model was trained with (mean or cls), read from its
     1_Pooling/config.json in `source` (a folder, or a hub name in the Hugging Face cache); None for
     a model without one (a plain encoder)."""
-    if os.path.isdir(source):
-        path = os.path.join(source, POOLING_FILE)
-    else:
-        from huggingface_hub import try_to_load_from_cache
-        try:
-            path = try_to_load_from_cache(source, POOLING_FILE)
-        except ValueError:  # not a valid hub name: then there is nothing cached under it
-            return None
-    if not isinstance(path, str) or not os.path.isfile(path):
+    path = checkpoint_file(source, POOLING_FILE)
+    if path is None:
         return None
     with open(path, encoding="utf-8") as f:
         settings = json.load(f)

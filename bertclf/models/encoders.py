@@ -127,10 +127,47 @@ def load_tokenizer(name: str):
 
 def load_encoder(name: str):
     """The encoder with transformers' own attention choice: SDPA where the model class supports it,
-    else the model's own (DeBERTa-v2/v3 has no SDPA in transformers 5: asking for it fails)."""
+    else the model's own (DeBERTa-v2/v3 has no SDPA in transformers 5: asking for it fails).
+
+    Only weights the checkpoint holds are used: a pooler it lacks (a fine-tuned classifier's files hold
+    none) is removed, so that --pooling cls reads the first token's hidden state, the same on every load,
+    instead of a pooler drawn at random. What else it lacks, facts_of reports before loading."""
     from transformers import AutoModel
     _quiet_transformers()
-    return _load(AutoModel.from_pretrained, name, "model")
+    encoder, info = _load(AutoModel.from_pretrained, name, "model", output_loading_info=True)
+    if any(key.startswith("pooler.") for key in info["missing_keys"]):
+        encoder.pooler = None
+    return encoder
+
+
+def stored_weight_names(source: str):
+    """The weight names the checkpoint at `source` (a folder, or a hub name in the Hugging Face cache)
+    holds, read from its safetensors headers alone; None where they cannot be read so (a .bin checkpoint,
+    a name not cached yet)."""
+    import json
+    from safetensors import safe_open
+    index = checkpoint_file(source, "model.safetensors.index.json")
+    if index:
+        with open(index, encoding="utf-8") as f:
+            return set(json.load(f)["weight_map"])
+    single = checkpoint_file(source, "model.safetensors")
+    if not single:
+        return None
+    with safe_open(single, "pt") as weights:
+        return set(weights.keys())
+
+
+def checkpoint_file(source: str, filename: str):
+    """The path of `filename` in `source` (a folder, or a hub name in the Hugging Face cache), or None."""
+    if os.path.isdir(source):
+        path = os.path.join(source, filename)
+        return path if os.path.isfile(path) else None
+    from huggingface_hub import try_to_load_from_cache
+    try:
+        path = try_to_load_from_cache(source, filename)
+    except ValueError:  # not a valid hub name: nothing is cached under it
+        return None
+    return path if isinstance(path, str) else None
 
 
 def encoder_fingerprint(encoder) -> str:

@@ -104,7 +104,7 @@ class BertClassifier(nn.Module):
         self.head = Head(feature_dim, n_labels, dropout_p, head)
 
     def features(self, input_ids, attention_mask, token_type_ids=None):
-        trainable = next(self.encoder.parameters()).requires_grad
+        trainable = any(p.requires_grad for p in self.encoder.parameters())  # with LoRA: its adapters alone
         with torch.set_grad_enabled(trainable and torch.is_grad_enabled()):
             out = self.encoder(**for_encoder(self.encoder, {"input_ids": input_ids, "attention_mask": attention_mask,
                                                             "token_type_ids": token_type_ids}),

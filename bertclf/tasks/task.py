@@ -22,15 +22,21 @@ class Training(ABC):
     metrics: List[str]  # valid metrics reported at each check; the first picks the best check
     model: nn.Module
     meta: dict  # saved beside the weights (labels, lengths, task options)
-    minimised: Tuple[str, ...] = ()  # the metrics for which lower is better (a loss); the others are maximised
+    minimised: Tuple[str, ...] = ()  # metrics where lower is better (an error, such as rmse)
 
     @property
     def metric(self) -> str:
         return self.metrics[0]
 
-    def score(self, metrics: dict) -> float:
-        """The run's metric in `metrics` as higher is better."""
-        return -metrics[self.metric] if self.metric in self.minimised else metrics[self.metric]
+    def decision(self, check: Optional[dict]) -> dict:
+        """What the model saved of the check with these metrics decides by, beyond its weights (a
+        threshold tuned at that check), for its metadata; {} when nothing."""
+        return {}
+
+    def rank_score(self, metrics: dict) -> float:
+        """The chosen metric of a check's `metrics`, higher is better (a minimised metric negated)."""
+        value = metrics[self.metric]
+        return -value if self.metric in self.minimised else value
 
     @property
     @abstractmethod
@@ -77,8 +83,8 @@ class PortableForm:
 class Task(ABC):
     """One kind of problem, as the engine, the search and the model copies see it."""
     name: str
-    metrics: Tuple[str, ...]  # valid metrics a run reports; the first is the default to maximise
-    minimised: Tuple[str, ...] = ()  # those of metrics for which lower is better (a loss)
+    metrics: Tuple[str, ...]  # valid metrics a run reports; the first is the default to rank by
+    minimised: Tuple[str, ...] = ()  # those where lower is better (an error, such as rmse); the others are maximised
     # results-table columns after results_table.RUN_COLUMNS: (title, metric key, format)
     columns: Tuple[Tuple[str, str, str], ...]
     test_columns: Tuple[Tuple[str, str, str], ...]  # the same for score_test's scores
@@ -90,9 +96,15 @@ class Task(ABC):
     # the scores of score_test that results.md lists, with a per-class table, where the task has classes
     report_scores: Tuple[str, ...] = ()
     reads_label_sets: bool = False  # a set of labels per text: --label_sep, --label_columns
+    has_classes: bool = False  # its labels are classes: it takes class_weight, a smoke slice balances them
+
+    def purpose(self, meta) -> str:
+        """What a saved model (`meta`) does, as a model card says it after "it": 'classifies a text as one of
+        neg, pos'."""
+        return f"a {self.name} model"
 
     def mode(self, metric: str) -> str:
-        """Whether a search maximises `metric` or minimises it: "max" or "min" (Ray Tune's `mode`)."""
+        """"min" or "max": how the best check, a search's trials and its table judge `metric`."""
         return "min" if metric in self.minimised else "max"
 
     def check_options(self, config) -> None:

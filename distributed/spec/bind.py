@@ -2,10 +2,13 @@
 its models (found, its facts read) held to the model's position limit and given the pooling it was
 trained with. Everything after this receives the bound spec and never patches it."""
 from dataclasses import dataclass, replace
+import math
 from typing import Dict, Tuple
 
 from bertclf.models.encoder_facts import EncoderFacts, facts_of, fitting_lengths, trained_pooling
 from bertclf.models.encoders import resolve_model
+from bertclf.models.lora import no_targets
+from bertclf.models.size_rule import encoder_rate
 from bertclf.tasks import task_named
 
 from .model import Distribution, SearchSpec
@@ -27,11 +30,13 @@ def find_model(name: str) -> Model:
 def bind(spec: SearchSpec, options: dict, say) -> Tuple[SearchSpec, Dict[str, Model]]:
     """(the spec bound, {bert_name: Model}): `options` fixed for every trial (data paths, caches; a
     bert_name given here stands in for every model the spec names: the smoke test's tiny BERT), then
-    each model found and the space held to its limit (within_limit) and its pooling (suited_pooling)."""
+    each model found and the space held to its limit (within_limit) and its pooling (suited_pooling), and
+    the first trial's encoder rate sized to the model where the spec gives no first_trial (sized_start)."""
     spec = fix_options(spec, options)
     models = {bert_name: find_model(bert_name) for bert_name in spec.models()}
     per_model, space = dict(spec.per_model), dict(spec.space)
     for bert_name, model in models.items():
+        has_adapter_targets(spec, model.facts, bert_name)
         kept = within_limit(spec, model.facts, bert_name, say)
         if kept is not None and len(models) == 1:
             space["max_length"] = Distribution("choice", kept)
@@ -39,7 +44,23 @@ def bind(spec: SearchSpec, options: dict, say) -> Tuple[SearchSpec, Dict[str, Mo
             per_model[bert_name] = {**per_model.get(bert_name, {}), "max_length": Distribution("choice", kept)}
     for bert_name, pooling in suited_pooling(spec, models).items():
         per_model[bert_name] = {**per_model.get(bert_name, {}), "pooling": pooling}
-    return replace(spec, space=space, per_model=per_model), models
+    return sized_start(replace(spec, space=space, per_model=per_model), models), models
+
+
+def sized_start(spec: SearchSpec, models: Dict[str, Model]) -> SearchSpec:
+    """The spec with first_trial {lr_main: the rate of bertclf/models/size_rule.py for its first model's
+    size}, held inside that model's range (the nearest choice of a list), where the spec gives no
+    first_trial and searches lr_main; else the spec as it is."""
+    model = spec.models()[0]
+    dist = spec.space_for(model).get("lr_main")
+    if spec.first_trial or dist is None:
+        return spec
+    rate = encoder_rate(models[model].facts.parameters)
+    if dist.is_choice:
+        rate = min(dist.args, key=lambda choice: abs(math.log(choice / rate)))
+    else:
+        rate = min(max(rate, dist.args[0]), dist.args[1])
+    return replace(spec, first_trial={"lr_main": rate}, sized=("lr_main",))
 
 
 def fix_options(spec: SearchSpec, options: dict) -> SearchSpec:
@@ -49,6 +70,14 @@ def fix_options(spec: SearchSpec, options: dict) -> SearchSpec:
     return replace(spec, fixed={**spec.fixed, **options},
                    space={k: d for k, d in spec.space.items() if not (one_model and k == "bert_name")},
                    per_model={} if one_model else spec.per_model)
+
+
+def has_adapter_targets(spec: SearchSpec, facts: EncoderFacts, bert_name: str) -> None:
+    """Refuse a space whose LoRA trials ask `bert_name` for adapters on layers it does not have."""
+    for corner in spec.corners(["mode", "lora", "lora_targets"]):
+        config = spec.trial_config(corner)
+        if config.bert_name == bert_name and config.lora and config.lora_targets not in facts.adapter_targets:
+            raise no_targets(config.lora_targets, bert_name)
 
 
 def within_limit(spec: SearchSpec, facts: EncoderFacts, bert_name: str, say):

@@ -150,7 +150,7 @@ def resolve(overrides: Sequence[Override]) -> SearchSpec:
     raw, origins, source = apply(overrides)
     if "mode" in raw:
         raise UserError(f"{source}: mode: not a top-level key; the metric's direction is metric_mode (max), and "
-                        f"mode (finetune | boost | frozen) belongs under space")
+                        f"mode (finetune | lora | boost | frozen) belongs under space")
     unknown = [(origins[k].where(k)[0] if origins[k].origin == "--set" else source, k)
                for k in raw if k not in TOP_KEYS]
     if unknown:

@@ -12,9 +12,10 @@ from bertclf.config import TrainConfig
 from bertclf.inputs import TOKEN_OPTIONS
 from bertclf.tasks import task_named
 
-MODES = {"finetune": {"bert_finetuning": True, "boost": False},
-         "boost": {"bert_finetuning": False, "boost": True},
-         "frozen": {"bert_finetuning": False, "boost": False}}
+MODES = {"finetune": {"bert_finetuning": True, "boost": False, "lora": False},
+         "lora": {"bert_finetuning": True, "boost": False, "lora": True},
+         "boost": {"bert_finetuning": False, "boost": True, "lora": False},
+         "frozen": {"bert_finetuning": False, "boost": False, "lora": False}}
 CUSTOM = "custom"  # dataset: custom (or none): your own files, given under files: (and columns:)
 # options whose values change a trial's prepared inputs (token ids, boost's features): the search
 # prepares inputs for every combination of their values
@@ -95,6 +96,8 @@ class SearchSpec:
     # searched option -> the first trial's value where the space holds it (over the engine's default):
     # a spec's known-good start, e.g. a small model's larger encoder rate
     first_trial: Dict[str, Any] = field(default_factory=dict)
+    # the first_trial options sized to the model (spec/bind.py, sized_start), not given by the spec
+    sized: Tuple[str, ...] = ()
     files: Dict[str, str] = field(default_factory=dict)  # your own train / valid / test files, instead of the data set's
     columns: Dict[str, str] = field(default_factory=dict)  # text / pair / label: the files' column names
     description: str = ""
@@ -116,13 +119,12 @@ class SearchSpec:
 
     @property
     def mode(self) -> str:
-        """"max", or "min" for a metric for which lower is better (a loss): Ray Tune's `mode` of score_key."""
+        """"max" or "min": how every part of a search judges score_key (the task's mode of its metric)."""
         return task_named(self.task).mode(self.metric)
 
-    @property
-    def sign(self) -> int:
-        """1, or -1 where the metric is minimised: sign * score is higher for a better trial."""
-        return 1 if self.mode == "max" else -1
+    def signed(self, score: float) -> float:
+        """`score` of the metric as higher-is-better (a minimised metric negated), to rank by."""
+        return score if self.mode == "max" else -score
 
     def trial_config(self, sampled: Dict[str, Any]) -> TrainConfig:
         """The one place a trial's options are made: fixed options, the trial's model's own fixed
@@ -204,7 +206,7 @@ class SearchSpec:
 
 
 def expand(sampled: Dict[str, Any]) -> dict:
-    """One trial's sampled values as training options: `mode` becomes its two booleans."""
+    """One trial's sampled values as training options: `mode` becomes its booleans."""
     values = {}
     for key, value in sampled.items():
         values.update(MODES[value] if key == "mode" else {key: value})

@@ -27,8 +27,8 @@ DISTRIBUTIONS = ("loguniform", "uniform", "int", "choice")
 # is Scheduler's default, and the pooling suited to each model is chosen when the model is known (plan.py).
 RECIPE = {"evals_per_epoch": 2, "degenerate_check": True, "truncation": "head+tail", "warmup_ratio": 0.1}
 PROFILES = ("cpu", "smoke")
-# metric_mode: whether the metric is maximised (Ray Tune's `mode`, named apart from `mode` in a space,
-# which is finetune | boost | frozen); the metric's own (max, min for a loss), accepted so that a spec may say so
+# metric_mode: whether the metric is maximised or minimised (Ray Tune's `mode`, named apart from `mode` in a
+# space, which is finetune | lora | boost | frozen); the metric's own (the task's), accepted so that a spec may say so
 TOP_KEYS = {f.name for f in dataclasses.fields(SearchSpec)} - {"source", "recipe"} | {*PROFILES, "metric_mode"}
 
 
@@ -53,8 +53,8 @@ def build_spec(merged: dict, source: str) -> SearchSpec:
 
 
 def _scoring(merged: dict, source: str):
-    """(dataset, task, metric): a named data set's (custom: your own files, classified unless `task:`
-    says otherwise), and the metric that ranks the trials."""
+    """(dataset, task, metric): a named data set's (custom: your own files, classified unless the spec
+    states its task), and the metric that ranks the trials, in its own mode (max, or min for an error)."""
     dataset = merged.get("dataset") or CUSTOM
     if not isinstance(merged.get("name"), str) or not isinstance(dataset, str):
         raise UserError(f"{source}: {'name' if not isinstance(merged.get('name'), str) else 'dataset'}: "
@@ -64,17 +64,15 @@ def _scoring(merged: dict, source: str):
                         f"(or none) for your own files, got {dataset!r}")
     task = merged.get("task") or DATASET_TASKS.get(dataset, "classification")
     if task not in TASKS or (dataset != CUSTOM and task != DATASET_TASKS[dataset]):
-        raise UserError(f"{source}: task: expected " + (f"{' | '.join(TASKS)} for your own files" if dataset == CUSTOM
-                                                        else f"{DATASET_TASKS[dataset]} for {dataset}")
-                        + f", got {task!r}")
-    metrics = task_named(task).metrics
+        raise UserError(f"{source}: task: expected " + (f"{DATASET_TASKS[dataset]} (the task of {dataset})"
+                        if dataset != CUSTOM else " | ".join(TASKS)) + f", got {task!r}")
+    metrics = TASKS[task].metrics
     metric = merged.get("metric") or metrics[0]
-    if metric not in metrics:
-        raise UserError(f"{source}: metric: a {task} search is scored by {' or '.join(metrics)}, got {metric!r}")
-    mode = task_named(task).mode(metric)
-    if merged.get("metric_mode", mode) != mode:
-        raise UserError(f"{source}: metric_mode: {metric} is {'maximised' if mode == 'max' else 'minimised'} "
-                        f"(metric_mode {mode}), got {merged.get('metric_mode')!r}")
+    mode = TASKS[task].mode(metric)
+    if metric not in metrics or merged.get("metric_mode", mode) != mode:
+        raise UserError(f"{source}: metric/metric_mode: {task if merged.get('task') else dataset} is scored "
+                        f"by {' or '.join(metrics)}, each in its own mode (max; min for "
+                        f"{', '.join(TASKS[task].minimised) or 'none'}), got {metric} / {merged.get('metric_mode')}")
     return dataset, task, metric
 
 
@@ -91,7 +89,7 @@ def _fixed(fixed, source) -> dict:
         raise UserError(f"{source}: fixed: expected a mapping of training options")
     for key in fixed:
         if key == "mode":
-            raise UserError(f"{source}: fixed.mode: put mode under space (choice) or set bert_finetuning/boost")
+            raise UserError(f"{source}: fixed.mode: put mode under space (choice) or set bert_finetuning/boost/lora")
         if key not in TRAIN_FIELDS or key in SET_BY_SEARCH:
             raise UserError(f"{source}: fixed.{key}: not a training option a search can fix "
                             f"(expected one of {', '.join(sorted(TRAIN_FIELDS - SET_BY_SEARCH))})")

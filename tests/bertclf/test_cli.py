@@ -61,7 +61,7 @@ def test_bad_options_give_one_line(case, overrides, expected, toy, tmp_path, cap
 
 @pytest.mark.parametrize("case, content, expected", [
     ("empty file", "", "the file is empty"),
-    ("no label column", "text,score\na,1\nb,0\n", "names no label column"),
+    ("no label column", "text,points\na,1\nb,0\n", "names no label column"),
     ("one label only", "text,label\na,1\nb,1\n", "only one label"),
     ("missing label", "text,label\na,1\nb,\n", "row 3 has no label"),
     ("three columns no header", "a,1,x\nb,0,y\n", "is neither a header naming a text column"),

@@ -29,7 +29,7 @@ def test_scores_are_refused_as_a_score(tmp_path):
         load_splits(path, None, valid_fraction=0, seed=0, columns=ColumnNames(label="score"))
     message = str(e.value)
     assert message.startswith(f"--train_path {path}: column 'score' holds ") and "distinct numbers between 0" in message
-    assert "like a score" in message and "one class per text" in message and "bin the scores" in message
+    assert "like a score" in message and "pass --task regression" in message and "bin the scores" in message
 
 
 @pytest.mark.parametrize("write", ["pipe csv", "json list text", "python list text", "json list"])

@@ -31,7 +31,10 @@ def test_each_family_reports_its_own_facts(families, family):
     before, after = template_specials(tokenizer)
     assert tokenizer.convert_ids_to_tokens(before) == [first] and tokenizer.convert_ids_to_tokens(after) == [last]
     # loaded as training loads it: SDPA where the class has it, else the model's own (DeBERTa: eager)
-    assert AutoModel.from_pretrained(families[family]).config._attn_implementation == attention
+    loaded = AutoModel.from_pretrained(families[family])
+    assert loaded.config._attn_implementation == attention
+    # the size the start's rate is sized by (size_rule.py): the loaded encoder's own count
+    assert (facts.parameters, facts.layers) == (sum(p.numel() for p in loaded.parameters()), config.num_hidden_layers)
 
 
 def test_roberta_limit_is_its_positions_less_the_padding_offset(families):

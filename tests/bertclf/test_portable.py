@@ -53,6 +53,7 @@ TEXTS = ["a wonderful and superb film", "boring awful plot", "the movie was a st
     (dict(pooling="mean", head="mlp", truncation="tail"), False),
     (dict(bert_finetuning=False, boost=True, pooling="mean+max", layers="last4"), False),
     (dict(bert_finetuning=False), True),  # frozen encoder: its weights come from bert_name
+    (dict(lora=True, lora_targets="attention+ffn"), True),  # LoRA: the adapters merged into the saved encoder
     # boost trained the head on fp16-rounded features: only ONNX (which rounds too) predicts the same
     (dict(bert_finetuning=False, boost=True), False),
 ])

@@ -10,7 +10,8 @@ import pytest
 
 from bertclf.config import TrainConfig
 from bertclf.models.encoders import load_tokenizer
-from bertclf.predict import load_model, score_model, test_inputs
+from bertclf.predict import load_model, score_model
+from bertclf.predict import test_inputs as read_test  # (not collected as a test)
 from bertclf.smoke import GENRES, genre_rows
 from bertclf.tasks import TASKS
 from bertclf.train import train
@@ -107,7 +108,7 @@ def test_a_run_tunes_its_thresholds_predicts_sets_and_scores_per_label(films, tm
     rows = [json.loads(line) for line in out.strip().splitlines()]
     assert code == 0 and [sorted(r["labels"]) for r in rows] == [["Horror"], ["Action", "Comedy"], []]
     assert all(p >= thresholds[NAMES.index(name)] for r in rows for name, p in r["labels"].items())
-    scores = score_model(run, test_inputs(run, films["test"], str(tmp_path / "cache")), cache_dir=str(tmp_path))
+    scores = score_model(run, read_test(run, films["test"], str(tmp_path / "cache")), cache_dir=str(tmp_path))
     assert scores["micro_f1"] > 0.9 and scores["examples"] == 60
     assert [r["label"] for r in scores["per_class"]] == NAMES
     assert [r["threshold"] for r in scores["per_class"]] == pytest.approx(thresholds)

@@ -11,12 +11,12 @@ from tests.helpers import ROOT
 
 
 def test_every_task_is_a_task_found_by_its_name():
-    assert set(TASKS) == {"classification", "multilabel", "qa"}
+    assert set(TASKS) == {"classification", "multilabel", "qa", "regression"}
     for name, task in TASKS.items():
         assert isinstance(task, Task) and task.name == name and task_named(name) is task
         assert task.metrics and all(m.startswith("valid_") for m in task.metrics)
-    with pytest.raises(UserError, match="--task regression: expected classification | multilabel | qa"):
-        task_named("regression")
+    with pytest.raises(UserError, match="--task ranking: expected classification | multilabel | qa | regression"):
+        task_named("ranking")
 
 
 def test_the_test_headline_is_the_metric_chosen_then_the_tasks_own():

@@ -69,7 +69,7 @@ def test_train_on_pairs_then_predict_pairs(toy, tmp_path, pair_files, capsys, mo
     if mode[1] == "True":  # fine-tuned, the tiny model learns the task; boost's random frozen encoder need not
         assert [r["label"] for r in rows] == ["pos", "neg"] and from_table == ["pos", "neg"]
     assert main(["--predict", "--model", model, "--text", "only one text"]) == 2
-    assert "this model classifies text pairs" in capsys.readouterr().err
+    assert "this model reads text pairs" in capsys.readouterr().err
 
 
 def test_token_ids_survive_pickling_in_their_compact_dtype():

@@ -5,6 +5,7 @@ first sign that a new Ray release moved something."""
 import inspect
 import re
 import sys
+import tempfile
 import threading
 import tomllib
 from pathlib import Path
@@ -216,14 +217,27 @@ def test_in_a_running_ray_and_trial_the_hooks_answer(tmp_path):
 
         def trial(config):
             from ray.train._internal.session import get_session
-            tune.report({"folder": ray_compat.trial_working_directory(), "stop": ray_compat.trial_stop_requested(),
-                         "event": isinstance(get_session().stop_event, threading.Event)})
+            # a checkpoint folder written before Tune restarted the trial with an index that lags behind it
+            (Path(get_session().storage.trial_fs_path) / "checkpoint_000000" / "best").mkdir(parents=True)
+            ray_compat.fresh_checkpoint_names()
+            with tempfile.TemporaryDirectory() as folder:
+                (Path(folder) / "weights").write_text("this check's")
+                tune.report({"folder": ray_compat.trial_working_directory(), "stop": ray_compat.trial_stop_requested(),
+                             "event": isinstance(get_session().stop_event, threading.Event)},
+                            checkpoint=tune.Checkpoint.from_directory(folder))
 
         grid = tune.Tuner(trial, run_config=tune.RunConfig(storage_path=str(tmp_path), name="hooks")).fit()
         assert grid[0].error is None, grid[0].error
         metrics = grid[0].metrics
         assert metrics["event"] is True and metrics["stop"] is False  # the event exists, and is not set
         assert "hooks" in metrics["folder"] and Path(metrics["folder"]).is_dir()
+        # the new checkpoint has a folder of its own: nothing of the older one (its best/) is mixed in
+        assert Path(grid[0].checkpoint.path).name == "checkpoint_000001"
+        assert sorted(p.name for p in Path(grid[0].checkpoint.path).iterdir() if not p.name.startswith(".")) == ["weights"]
+        # where Tune staged the experiment's state before uploading it (space_reserve writes it again)
+        staged = Path(ray_compat.driver_staging_folder("hooks"))
+        assert list(staged.glob("experiment_state-*.json")) and (staged / Path(grid[0].path).name / "result.json").is_file()
+        assert ray_compat.driver_staging_folder("no-such-experiment") is None
     finally:
         ray.shutdown()
 
@@ -266,3 +280,18 @@ def test_tune_still_reads_the_variable_that_picks_its_older_console_flow(monkeyp
     assert get_air_verbosity(0) is not None
     ray_compat.old_console_flow()
     assert get_air_verbosity(0) is None and get_air_verbosity(2) is None
+
+
+def test_the_errors_rays_driver_prints_go_where_the_search_says(monkeypatch, capsys):
+    """ray.log takes what Ray's driver prints of its cluster's errors (a raylet that died: 20 lines of
+    its log), which listen_error_messages hands to print_to_stdstream, looked up at each message."""
+    import ray._private.worker as worker
+    monkeypatch.setattr(worker, "print_to_stdstream", worker.print_to_stdstream)  # put back afterwards
+    source = inspect.getsource(worker.listen_error_messages)
+    assert "print_to_stdstream(" in source and '"lines": [error_message]' in source
+    written = []
+    ray_compat.send_ray_errors_to(written.append)
+    worker.print_to_stdstream({"lines": ["Raylet is terminated.", "[state-dump] ..."], "pid": "raylet",
+                               "is_err": False}, ignore_prefix=False)
+    assert written == ["(raylet) Raylet is terminated.\n(raylet) [state-dump] ...\n"]
+    assert capsys.readouterr() == ("", "")

@@ -19,9 +19,10 @@ def test_smoke_search_with_repeats_tracks_every_trial_and_states_the_plan_first(
                           "--mlflow"))
     assert proc.returncode == 0, proc.stderr[-3000:]
     console = proc.stderr
-    # the plan (with the data sizes) and the feature passes' estimate come before the passes run
+    # the plan (with the data sizes), the feature passes' estimate and when each runs come before the trials
     plan = console.index("search ux: 4 trials of imdb (216 train / 24 valid")
-    assert plan < console.index("frozen-feature pass(es)") < console.index("feature pass 1 of 2 (")
+    assert plan < console.index("frozen-feature pass(es)") < console.index("feature passes on demand") < \
+        console.index("[bert-hpo] trial ")
     assert "then the best 2 again with 2 seeds each" in console[plan:plan + 400]
     assert "repeats: the best 2 configuration(s) x 2 seeds: 4 runs" in console
     assert "test: scoring all 100 examples of" in console

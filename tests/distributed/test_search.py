@@ -265,14 +265,12 @@ def test_warm_start_evaluates_the_earlier_best_first(tmp_path):
     assert configs[0]["dropout_p"] == configs[1]["dropout_p"] == 0.1  # not searched before: the default point
 
 
-@pytest.mark.xfail(strict=False, reason="open fault: on this tree the exported best model of this PBT search "
-                   "scored 0.7917 where its row says 0.875 in 4 of 7 runs (the faults branch alone too; the "
-                   "branches without it passed): the export is not always the row's checkpoint after an exploit")
 def test_pbt_search_exploits_and_completes(tmp_path):
     data = write_imdb_like(tmp_path / "data")
     proc = run(search_cmd(data, tmp_path / "out", "--name", "pbt", "--set", "smoke.num_samples=4",
                           "--set", "scheduler={type: pbt, perturbation_interval: 1, quantile_fraction: 0.25}",
-                          "--set", "smoke.fixed.n_epochs=4", "--set", "smoke.space.mode.choice=[finetune]"))
+                          "--set", "smoke.fixed.n_epochs=4", "--set", "smoke.space.mode.choice=[finetune]"),
+               timeout=600)  # 16 epochs and every exploit's restart: over 400 s on a loaded 2-core machine
     assert proc.returncode == 0, proc.stderr[-3000:]
     trials = read_csv(tmp_path / "out" / "pbt" / "results.csv")
     assert len(trials) == 4 and all(t["status"] != "error" for t in trials)
@@ -392,7 +390,7 @@ def test_ray_lost_under_the_search_is_one_error_line_naming_resume(tmp_path):
     out = tmp_path / "out"
     cmd = search_cmd(data, out, "--name", "lost", "--max-concurrent", "1", "--set", "smoke.num_samples=4",
                      "--set", "smoke.fixed.n_epochs=6", "--set", "smoke.space.mode.choice=[finetune]")
-    proc = subprocess.Popen(cmd, cwd=ROOT, stdout=subprocess.PIPE, stderr=subprocess.PIPE,
+    proc = subprocess.Popen(cmd, cwd=ROOT, stdout=subprocess.PIPE, stderr=subprocess.STDOUT,
                             env=dict(os.environ, PYTHONUNBUFFERED="1"), start_new_session=True)
     try:
         wait_for_finished_trials(out / "lost" / "trials", 1)
@@ -402,13 +400,18 @@ def test_ray_lost_under_the_search_is_one_error_line_naming_resume(tmp_path):
                    if int(sid) == proc.pid and name.strip() == "raylet"]
         assert len(raylets) == 1, table
         os.kill(raylets[0], signal.SIGKILL)
-        stderr = proc.communicate(timeout=120)[1].decode()
+        console = proc.communicate(timeout=120)[0].decode()
     finally:
         if proc.poll() is None:
             os.killpg(proc.pid, signal.SIGKILL)
-    assert proc.returncode == 2, stderr[-3000:]
-    ours = [line for line in stderr.splitlines() if line.strip() and not line.startswith("[bert-hpo]")]
-    assert len(ours) == 1 and ours[0].startswith("error: Ray stopped under the search") and "--resume" in ours[0], stderr[-3000:]
+    assert proc.returncode == 2, console[-3000:]
+    # the console (stdout and stderr) is the search's lines and one error line: the 20 lines of the
+    # raylet's log that Ray publishes go to ray.log, which the line names when they came first
+    lines = console.splitlines()
+    assert all(line.startswith("[bert-hpo] ") for line in lines[:-1]), console[-3000:]
+    assert lines[-1].startswith("error: Ray stopped under the search") and "--resume" in lines[-1], console[-3000:]
+    if f"Ray's own account: {out / 'lost' / 'ray.log'}" in lines[-1]:
+        assert "Raylet is terminated" in (out / "lost" / "ray.log").read_text()
 
 
 def test_ctrl_c_before_the_trials_keeps_nothing_and_says_to_run_the_command_again(tmp_path):
@@ -431,3 +434,29 @@ def test_ctrl_c_before_the_trials_keeps_nothing_and_says_to_run_the_command_agai
                                        "command to start the search again"), output[-3000:]
     assert "--resume" not in output and "Traceback" not in output
     assert not (out / "imdb-smoke").exists()  # no folder left to block the same command
+
+
+def test_a_space_mixing_lora_and_boost_exports_and_refits_a_merged_model(tmp_path):
+    """mode lora beside boost in one space, the adapters' rank searched: every trial completes, and the
+    winner (LoRA, given the encoder rate it needs and the boost head a rate too small to learn in time)
+    is exported and refit (Ray Train) as adapters plus a merged encoder that --predict loads."""
+    data = write_imdb_like(tmp_path / "data")
+    proc = run(search_cmd(data, tmp_path / "out", "--name", "mix", "--set", "smoke.space.mode.choice=[lora, boost]",
+                          "--set", "smoke.space.lora_r={choice: [2, 4]}", "--set", "smoke.fixed.n_epochs=2",
+                          "--set", "smoke.fixed.lora_alpha=64", "--set", "smoke.fixed.lora_targets=attention+ffn",
+                          "--set", "smoke.space.lr={loguniform: [1e-5, 2e-5]}",
+                          "--set", "smoke.space.lr_main={loguniform: [1e-2, 2e-2]}", "--set", "refit=true"),
+               timeout=1200)
+    assert proc.returncode == 0, proc.stderr[-3000:]
+    out = tmp_path / "out" / "mix"
+    trials = read_csv(out / "results.csv")
+    assert len(trials) == 4 and all(t["status"] != "error" for t in trials)
+    assert {t["mode"] for t in trials} == {"lora", "boost"} and trials[0]["mode"] == "lora"
+    for model in ("best_model", "refit_model"):
+        meta = json.loads((out / model / "bert_hpo_model.json").read_text())
+        assert meta["lora"]["r"] == int(trials[0]["lora_r"])
+        assert (out / model / "adapter" / "adapter_model.safetensors").is_file()
+        assert (out / model / "encoder" / "model.safetensors").is_file()
+        predicted = run([sys.executable, str(ROOT / "launch.py"), "--predict", "--model", str(out / model),
+                         "--text", "a wonderful film"])
+        assert predicted.returncode == 0 and '"label"' in predicted.stdout, predicted.stderr[-2000:]

@@ -30,6 +30,14 @@ def test_tpe_pbt_and_checkpoints_share_one_score():
     assert scheduler(pbt_spec, max_epochs=4)._metric == pbt_spec.score_key
 
 
+def test_pbt_mutates_lora_s_scale_but_never_its_rank():
+    spec = load_spec("imdb", ["scheduler={type: pbt}", "smoke.space.mode.choice=[lora]",
+                              "smoke.space.lora_r={int: [2, 8]}", "smoke.space.lora_alpha={uniform: [4, 32]}"],
+                     profile=["smoke"])
+    mutated = scheduler(spec, max_epochs=4)._hyperparam_mutations
+    assert "lora_alpha" in mutated and "lora_r" not in mutated
+
+
 @pytest.mark.parametrize("content, expected", [
     ("trial,best_valid_accuracy,lr\nt1,0.9,1e-5\ncaf\xe9,0.8,2e-5\n".encode("cp1252"), "not UTF-8 text"),
     (b"", "the file is empty"),

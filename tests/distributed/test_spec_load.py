@@ -34,7 +34,7 @@ def test_a_multilabel_spec_states_its_task_once_and_its_metric_its_direction(tmp
     assert genres.trial_config({}).label_column == "genres"
     spec = load_spec(write(tmp_path, {**MINIMAL, "dataset": "custom", "task": "multilabel",
                                       "metric": "valid_hamming_loss", "columns": {"labels": ["toxic", "threat"]}}))
-    assert (spec.mode, spec.sign) == ("min", -1)
+    assert (spec.mode, spec.signed(0.25)) == ("min", -0.25)
     assert spec.trial_config({}).label_columns == "toxic,threat"
     assert (load_spec(write(tmp_path, MINIMAL)).mode, load_spec(write(tmp_path, MINIMAL)).task) == ("max", "classification")
 
@@ -61,8 +61,9 @@ def test_set_wins_over_the_profile_sections_and_can_edit_them():
         load_spec("imdb", ["num_sample=3"], profile=["smoke"])
 
 
-def test_mode_expands_to_the_two_booleans():
-    assert expand({"mode": "boost", "lr": 0.1}) == {"bert_finetuning": False, "boost": True, "lr": 0.1}
+def test_mode_expands_to_its_booleans():
+    assert expand({"mode": "boost", "lr": 0.1}) == {"bert_finetuning": False, "boost": True, "lora": False, "lr": 0.1}
+    assert expand({"mode": "lora"}) == {"bert_finetuning": True, "boost": False, "lora": True}
 
 
 @pytest.mark.parametrize("change, message", [
@@ -85,22 +86,29 @@ def test_mode_expands_to_the_two_booleans():
     ({"space": {"max_length": {"int": [64, 600]}}}, "space.max_length: inputs are prepared once per distinct"),
     ({"space": {"pooling": {"choice": ["mean", "attention"]}}}, "--pooling: expected cls | mean | mean+max"),
     ({"refit": "yes"}, "refit: expected true or false"),
+    ({"space": {"mode": {"choice": ["lora", "boost"]}, "lora_r": {"int": [0, 8]}}},
+     "a configuration of this space is invalid: --lora_r: expected a positive integer"),
+    ({"space": {"lora_targets": {"choice": ["attention", "ffn"]}}}, "--lora_targets: expected attention | attention+ffn"),
     ({"max_concurrent": 0}, "max_concurrent: expected a positive integer or null"),
     ({"resources": {"placement": "ANYWHERE"}}, "resources.placement: expected PACK"),
     ({"resources": {"gpus": 2}}, "resources.gpus: unknown key"),
     ({"dataset": "mnist"}, "dataset: expected one of imdb, korquad, nsmc"),
-    ({"metric": "valid_f1"}, "metric: a classification search is scored by valid_accuracy or valid_macro_f1"),
-    ({"metric_mode": "min"}, "metric_mode: valid_accuracy is maximised (metric_mode max), got 'min'"),
-    ({"task": "multilabel"}, "task: expected classification for imdb, got 'multilabel'"),
-    ({"dataset": "custom", "task": "sorting"}, "task: expected classification | multilabel | qa for your own files"),
+    ({"metric": "valid_f1"}, "metric/metric_mode: imdb is scored by valid_accuracy"),
+    ({"metric_mode": "min"}, "metric/metric_mode: imdb is scored by valid_accuracy"),
+    ({"task": "multilabel"}, "task: expected classification (the task of imdb), got 'multilabel'"),
     ({"dataset": "custom", "task": "multilabel", "metric": "valid_accuracy"},
-     "metric: a multilabel search is scored by valid_micro_f1 or valid_macro_f1"),
+     "metric/metric_mode: multilabel is scored by valid_micro_f1 or valid_macro_f1"),
     ({"dataset": "custom", "task": "multilabel", "metric": "valid_hamming_loss", "metric_mode": "max"},
-     "metric_mode: valid_hamming_loss is minimised (metric_mode min), got 'max'"),
+     "min for valid_hamming_loss), got valid_hamming_loss / max"),
     ({"dataset": "custom", "task": "multilabel", "columns": {"labels": "a,b"}}, "columns: expected a mapping of"),
     ({"dataset": "custom", "columns": {"labels": ["a", "b"]}},
      "--label_columns a,b: several 0/1 label columns are read by --task multilabel alone"),
     ({"mode": "max"}, "mode: not a top-level key; the metric's direction is metric_mode"),
+    ({"task": "regression"}, "task: expected classification (the task of imdb), got 'regression'"),
+    ({"dataset": "custom", "task": "ranking"},
+     "task: expected classification | multilabel | qa | regression, got 'ranking'"),
+    ({"dataset": "custom", "task": "regression", "metric": "valid_rmse", "metric_mode": "max"},
+     "metric/metric_mode: regression is scored by valid_spearman or"),
     # options that decide the validation examples: trials would be ranked on different sets
     ({"space": {"seed": {"choice": [1, 2]}}}, "space.seed: decides which examples are validated on"),
     ({"space": {"valid_fraction": {"uniform": [0.1, 0.2]}}}, "space.valid_fraction: decides which examples"),
@@ -329,7 +337,8 @@ def test_the_race_spec_written_from_the_docs_trains_as_the_shipped_spec_that_won
     assert ours["pooling"] == "cls" and won["pooling"] == "mean"  # plan.py reads mean from the model's files
     # the shipped spec adds a patience of 2 checks; the recipe leaves the stopping to ASHA and the chance-level stop
     assert (ours["early_stop"], won["early_stop"]) == (-1, 2)
-    # and starts at its model's known-good encoder rate (first_trial); a spec of one's own at the engine's
+    # and starts at its model's known-good encoder rate (first_trial); a spec of one's own, as loaded, at
+    # the engine's (bound to its model, at the rate sized to it: tests/distributed/test_spec_bind.py)
     assert (ours["lr_main"], won["lr_main"]) == (2e-5, 1e-4)
     differ = {"pooling", "early_stop", "lr_main"}
     assert {k: v for k, v in ours.items() if k not in differ} == {k: v for k, v in won.items() if k not in differ}
@@ -387,3 +396,13 @@ def test_a_fixed_rate_written_as_yaml_1_1_reads_it_is_a_number_and_a_bad_one_nam
     with pytest.raises(UserError, match=r"imdb.yaml: a configuration of this space is invalid: --lr_main: expected "
                                         r"a positive learning rate, got 0$"):
         load_spec("imdb", ["fixed.lr_main=0"])
+
+
+def test_a_spec_states_its_task_and_an_error_metric_is_minimised(tmp_path):
+    spec = load_spec(write(tmp_path, {**MINIMAL, "dataset": "custom", "task": "regression", "metric": "valid_rmse"}))
+    assert spec.task == "regression" and spec.mode == "min" and spec.signed(0.5) == -0.5
+    assert spec.trial_config(spec.default_point()).task == "regression"
+    spearman = load_spec(write(tmp_path, {**MINIMAL, "dataset": "custom", "task": "regression"}))
+    assert spearman.metric == "valid_spearman" and spearman.mode == "max"
+    weighted = load_spec(write(tmp_path, {**MINIMAL, "space": {"class_weight": {"choice": ["none", "balanced"]}}}))
+    assert weighted.trial_config({"class_weight": "balanced"}).class_weight == "balanced"

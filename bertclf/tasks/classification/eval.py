@@ -3,6 +3,7 @@ split at a check, the chance-level test of a run learning nothing, and the score
 test split (with per-class scores and the confusion matrix)."""
 import math
 from functools import partial
+from typing import Optional
 
 import numpy as np
 import torch
@@ -14,22 +15,34 @@ from ...inference import pad_multiple, run_batches
 from ...models.encoders import encoder_fingerprint
 from .inputs import ClassificationInputs
 from .metrics import SCORES, confusion, per_class, scores
+from .threshold import best_threshold, decide
 
 METRICS = tuple(f"valid_{name}" for name in SCORES)  # any of them can be maximised; accuracy by default
 
 
-def evaluate(tokens, labels, n_labels: int, batch_size: int, run, rank: int, world: int, reduce) -> dict:
+def evaluate(tokens, labels, n_labels: int, batch_size: int, run, rank: int, world: int, reduce,
+             tuned: Optional[str] = None) -> dict:
     """{"valid_loss", "valid_accuracy", "valid_macro_f1", ...: every METRICS} over the valid split (tokens,
     labels [N] of n_labels classes), this worker's share of the batches run by `run(batches)`; the workers'
-    losses and confusion matrices are summed by `reduce`, so every score is exact."""
+    losses and confusion matrices are summed by `reduce`, so every score is exact. tuned: a metric of
+    threshold.THRESHOLD_METRICS (two labels): the scores are those of the threshold that maximises it,
+    "valid_threshold" (the workers' probabilities meet in `reduce`, each at its places, zeros elsewhere)."""
     loss_sum, matrix = 0.0, np.zeros((n_labels, n_labels), dtype=np.int64)
+    positive = np.zeros(len(labels) if tuned else 0)
     for indices, logits in run(eval_batches(tokens.lengths.tolist(), batch_size)[rank::world]):
         y = labels[indices]
         loss_sum += F.cross_entropy(logits, y, reduction="sum").item()
         matrix += confusion(y.numpy(), logits.argmax(-1).cpu().numpy(), n_labels)
-    totals = reduce([loss_sum, *matrix.reshape(-1).tolist()])
-    matrix = np.asarray(totals[1:]).reshape(n_labels, n_labels)
-    return {"valid_loss": totals[0] / matrix.sum(), **{f"valid_{k}": v for k, v in scores(matrix).items()}}
+        if tuned:
+            positive[indices] = logits.float().softmax(-1)[:, 1].cpu().numpy()
+    totals = reduce([loss_sum, *matrix.reshape(-1).tolist(), *positive.tolist()])
+    matrix = np.asarray(totals[1:1 + n_labels * n_labels]).reshape(n_labels, n_labels)
+    found = {"valid_loss": totals[0] / matrix.sum()}
+    if tuned:
+        positive = np.asarray(totals[1 + n_labels * n_labels:])
+        found["valid_threshold"] = best_threshold(labels.numpy(), positive, tuned)
+        matrix = confusion(labels.numpy(), (positive >= found["valid_threshold"]).astype(np.int64), n_labels)
+    return {**found, **{f"valid_{k}": v for k, v in scores(matrix).items()}}
 
 
 def degenerate(labels, n_labels: int, metrics: dict) -> bool:
@@ -41,29 +54,32 @@ def degenerate(labels, n_labels: int, metrics: dict) -> bool:
 
 
 def test_outputs(model, meta, inputs: ClassificationInputs, *, device, bf16: bool, batch_size: int, cache_dir):
-    """(indices, logits) of the model's batches over inputs' test split. A frozen encoder's features go
-    through the feature cache."""
+    """(indices, outputs) of the model over inputs' test split, batch by batch; a frozen encoder's features go
+    through the feature cache, as in training."""
     tokens = inputs.tokens["test"]
     model.to(device)
     batches = eval_batches(tokens.lengths.tolist(), batch_size)
-    if meta["cached_features"]:  # as in training: the frozen encoder's features, through the cache
+    if meta["cached_features"]:
         variant = (meta["pooling"], meta["layers"])
         frozen = FrozenEncoder(model.encoder, encoder_fingerprint(model.encoder), device, bf16, batch_size, cache_dir)
         features, _ = frozen_features(frozen, tokens, inputs.pad_id, [variant], "test features")
         make = partial(feature_inputs, features[variant])
     else:
         make = partial(token_inputs, tokens, inputs.pad_id, pad_multiple(device))
-    for indices, _, logits in run_batches(model, batches, map(make, batches), device=device, bf16=bf16):
-        yield indices, logits.float().cpu()
+    for indices, _, outputs in run_batches(model, batches, map(make, batches), device=device, bf16=bf16):
+        yield indices, outputs.float().cpu()
 
 
-def test_scores(model, meta, inputs: ClassificationInputs, **run) -> dict:
-    """Scores on inputs' test split: accuracy, macro_f1, weighted_f1, balanced_accuracy, mcc; `labels` (names),
-    `confusion` [true][predicted] counts and `per_class` precision/recall/F1/support; `examples`.
-    run: test_outputs' device, bf16, batch_size and cache_dir."""
-    y, names = inputs.labels["test"], meta["label_names"]
+def test_scores(model, meta, inputs: ClassificationInputs, *, device, bf16: bool, batch_size: int, cache_dir) -> dict:
+    """Scores on inputs' test split (at the saved model's threshold where it has one): accuracy, macro_f1,
+    weighted_f1, balanced_accuracy, mcc; `labels` (names),
+    `confusion` [true][predicted] counts and `per_class` precision/recall/F1/support; `examples`."""
+    y = inputs.labels["test"]
+    names = meta["label_names"]
     matrix = np.zeros((len(names), len(names)), dtype=np.int64)
-    for indices, logits in test_outputs(model, meta, inputs, **run):
-        matrix += confusion(y[indices].numpy(), logits.argmax(-1).numpy(), len(names))
+    for indices, logits in test_outputs(model, meta, inputs, device=device, bf16=bf16, batch_size=batch_size,
+                                        cache_dir=cache_dir):
+        predicted = decide(logits.softmax(-1), meta.get("threshold"))
+        matrix += confusion(y[indices].numpy(), predicted.numpy(), len(names))
     return {**scores(matrix), "examples": len(y), "labels": list(names), "confusion": matrix.tolist(),
             "per_class": per_class(matrix, names)}

@@ -10,10 +10,11 @@ from ...data.columns import ColumnNames
 from ...data.examples import read_examples
 from ...data.file_rows import scan_examples
 from ...data.leaks import leak_note
-from ...data.splits import ONE_LABEL, LabelKind, describe_test_data, load_splits, seeded_subset
+from ...data.splits import CLASSES, LabelCoding, describe_test_data, load_splits, seeded_subset
 from ...feature_cache import FrozenEncoder, frozen_features
 from ...models.encoders import encoder_fingerprint
 from ...tokenization import TokenIds, tokenize_cached
+from .weights import rare_class_warning
 
 
 @dataclass
@@ -37,17 +38,17 @@ class ClassificationInputs:
         return [s for s in ("train", "valid") if s in self.tokens]
 
     @property
-    def label_kind(self) -> LabelKind:
-        """How the labels are read: one per text."""
-        return ONE_LABEL
+    def label_coding(self) -> LabelCoding:
+        """How the labels are read: one class per text."""
+        return CLASSES
 
     def check_test_file(self, path) -> List[str]:
         """A test file read as the model will read it (its columns, pairs, labels among train's): UserError if not.
         Its labels are kept, not its texts (file_rows.scan_examples). Returns the notes for the console (a
         leak: test texts that are also train texts)."""
         examples = scan_examples(path, "test data", ColumnNames.from_dict(self.columns), need_pair=self.pairs,
-                                 dataset=self.dataset, label_sep=self.label_kind.label_sep)
-        self.label_kind.encode(examples, self.label_names, "test data")
+                                 dataset=self.dataset, label_sep=self.label_coding.label_sep)
+        self.label_coding.encode(examples, self.label_names, "test data")
         leak = None if self.train_keys is None else leak_note(self.train_keys, examples.keys, examples.rows, "test")
         return [leak] if leak else []
 
@@ -57,16 +58,23 @@ def class_ids(ids, n_labels: int) -> torch.Tensor:
     return torch.tensor(ids)
 
 
-def prepare(config, tokenizer, log, streamed: bool = False, kind: LabelKind = ONE_LABEL,
-            label_tensor=class_ids) -> ClassificationInputs:
+def prepare(config, tokenizer, log, streamed: bool = False) -> ClassificationInputs:
     """Read, split and tokenise (token ids made here, cached). streamed: the texts are left in their files
     and each split's FileRows stands in `tokens` (a search that tokenises on its cluster's workers streams
-    them there: the driver never holds them all); every row is still checked here. kind: how the labels
-    are read; label_tensor(ids, n_labels): a split's encoded labels as a tensor."""
+    them there: the driver never holds them all); every row is still checked here."""
     splits = load_splits(config.train_path, config.valid_path, valid_fraction=config.valid_fraction,
                          seed=config.seed, columns=ColumnNames.of(config), max_train_samples=config.max_train_samples,
-                         max_valid_samples=config.max_valid_samples, dataset=config.dataset, streamed=streamed,
-                         kind=kind)
+                         max_valid_samples=config.max_valid_samples, dataset=config.dataset, streamed=streamed)
+    rare = rare_class_warning(splits.train_labels, splits.label_names, config.metric)
+    splits.notes += [rare] if rare else []
+    return inputs_of(splits, config, tokenizer, log, f"labels {splits.label_names}", streamed)
+
+
+def inputs_of(splits, config, tokenizer, log, labels_shown: str, streamed: bool = False,
+              make=ClassificationInputs, label_tensor=class_ids) -> ClassificationInputs:
+    """`make` (ClassificationInputs or a task's subclass of it) of read splits, tokenised unless streamed;
+    labels_shown: what the description says of the labels; label_tensor(ids, n_labels): a split's encoded
+    labels as a tensor."""
     for note in splits.notes:
         log(note)
     empty = splits.train.empty_texts + splits.valid.empty_texts
@@ -83,9 +91,9 @@ def prepare(config, tokenizer, log, streamed: bool = False, kind: LabelKind = ON
     length = (f"mean length {tokens['train'].lengths.float().mean():.0f} tokens"
               if not streamed else "tokenised by the workers")
     description = (f"{len(splits.train)} train / {len(splits.valid)} valid ({splits.valid_source}); columns {shown}; "
-                   f"labels {splits.label_names}; {length}")
+                   f"{labels_shown}; {length}")
     n_labels = len(splits.label_names)
-    return ClassificationInputs(
+    return make(
         label_names=splits.label_names, tokens=tokens,
         labels={"train": label_tensor(splits.train_labels, n_labels),
                 **({"valid": label_tensor(splits.valid_labels, n_labels)} if "valid" in parts else {})},
@@ -115,18 +123,19 @@ def saved_columns(meta) -> ColumnNames:
     return ColumnNames.from_dict(meta.get("columns") or {})
 
 
-def prepare_test(path, meta, tokenizer, cache_dir, max_examples=None, kind: LabelKind = ONE_LABEL,
-                 label_tensor=class_ids) -> ClassificationInputs:
-    """The test split tokenised as the model was trained (a seeded subset when max_examples is set); kind
-    and label_tensor as for prepare."""
+def prepare_test(path, meta, tokenizer, cache_dir, max_examples=None, coding: LabelCoding = CLASSES,
+                 make=ClassificationInputs, label_tensor=class_ids) -> ClassificationInputs:
+    """The test split tokenised as the model was trained (a seeded subset when max_examples is set): `make`
+    of it (ClassificationInputs or a task's subclass), its labels read by `coding` (splits.LabelCoding) and
+    held as label_tensor makes them (as for inputs_of)."""
     examples = read_examples(path, "test data", saved_columns(meta), need_pair=meta.get("pairs", False),
-                             dataset=meta.get("dataset"), label_sep=kind.label_sep)
+                             dataset=meta.get("dataset"), classes=coding.classes, label_sep=coding.label_sep)
     there = len(examples)
     examples = examples.subset(seeded_subset(len(examples), max_examples, 0))
     names = meta["label_names"]
     tokens = tokenize_cached(tokenizer, examples.texts, meta["max_length"], meta["truncation"], cache_dir,
                              examples.pairs)
-    return ClassificationInputs(label_names=names, tokens={"test": tokens},
-                                labels={"test": label_tensor(kind.encode(examples, names, "test data"), len(names))},
-                                pad_id=tokenizer.pad_token_id or 0,
-                                description=describe_test_data(len(examples), there, "examples", path))
+    return make(label_names=names, tokens={"test": tokens},
+                labels={"test": label_tensor(coding.encode(examples, names, "test data"), len(names))},
+                pad_id=tokenizer.pad_token_id or 0,
+                description=describe_test_data(len(examples), there, "examples", path))

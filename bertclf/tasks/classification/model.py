@@ -2,7 +2,7 @@
 the Training the loop runs; a saved model rebuilt from its metadata."""
 from dataclasses import dataclass
 from functools import partial
-from typing import List
+from typing import List, Optional
 
 import torch
 import torch.nn.functional as F
@@ -15,6 +15,8 @@ from ...models.heads import BertClassifier, drop_pooler, uses_pooler
 from ..task import Training
 from .eval import METRICS, degenerate, evaluate
 from .inputs import ClassificationInputs
+from .threshold import tunes_threshold
+from .weights import class_weights
 
 
 @dataclass
@@ -26,6 +28,7 @@ class ClassificationTraining(Training):
     meta: dict
     pad_multiple: int  # of the device the batches go to
     eval_batch_size: int
+    weights: Optional[torch.Tensor] = None  # each class's weight in the loss (class_weight), None: all 1
     kind = "classification"
 
     @property
@@ -47,18 +50,27 @@ class ClassificationTraining(Training):
 
     def loss(self, logits, indices):
         labels = self.inputs.labels["train"][indices].to(logits.device)
-        return F.cross_entropy(logits.float(), labels, reduction="sum")
+        weights = None if self.weights is None else self.weights.to(logits.device)
+        return F.cross_entropy(logits.float(), labels, weight=weights, reduction="sum")
 
     def evaluate(self, run, rank, world, reduce) -> dict:
-        return evaluate(self.inputs.tokens.get("valid"), self.inputs.labels.get("valid"),
-                        len(self.inputs.label_names), self.eval_batch_size, run, rank, world, reduce)
+        n_labels = len(self.inputs.label_names)
+        return evaluate(self.inputs.tokens.get("valid"), self.inputs.labels.get("valid"), n_labels,
+                        self.eval_batch_size, run, rank, world, reduce,
+                        tuned=self.metric if tunes_threshold(n_labels, self.metric) else None)
+
+    def decision(self, check: Optional[dict]) -> dict:
+        """The decision threshold tuned at `check` (threshold.py), for the model saved of that check."""
+        return {"threshold": check["valid_threshold"]} if check and "valid_threshold" in check else {}
 
     def degenerate(self, metrics) -> bool:
         return degenerate(self.inputs.labels.get("valid"), len(self.inputs.label_names), metrics)
 
 
-def classifier(config, inputs: ClassificationInputs, encoder):
-    """(the model, its metadata) of one output per label on `encoder`."""
+def build(config, inputs: ClassificationInputs, encoder, device, training=ClassificationTraining,
+          metrics=METRICS) -> ClassificationTraining:
+    """`training` (ClassificationTraining or a task's subclass of it, reporting `metrics`) of a head with one
+    output per label name on the encoder."""
     torch.manual_seed(config.training_seed)  # the head's initialisation
     boost = inputs.features is not None  # then `encoder` is None: the features are all it needs
     if config.bert_finetuning and not uses_pooler(config.pooling, config.layers):
@@ -67,26 +79,19 @@ def classifier(config, inputs: ClassificationInputs, encoder):
                            config.head, feature_dim=inputs.features["train"].shape[1] if boost else None)
     if boost:
         model.head.standardise_with(inputs.features["train"])
-    meta = {"label_names": inputs.label_names, "pooling": config.pooling,
+    meta = {"task": training.kind, "label_names": inputs.label_names, "pooling": config.pooling,
             "layers": config.layers, "head": config.head, "truncation": config.truncation,
             "feature_size": model.head.in_features, "cached_features": boost, "columns": inputs.columns,
             "pairs": inputs.pairs, "dataset": inputs.dataset,
             # a boost head knows its encoder only by its features: the weights that computed them
             **({"encoder_fingerprint": inputs.encoder_id} if boost else {})}
-    return model, meta
-
-
-def metrics_of(config, metrics) -> list:
-    """The run's metrics, config.metric (else the task's first) first: the one that picks the best check."""
+    weights = class_weights(inputs.labels["train"], len(inputs.label_names), config.class_weight)
+    if weights is not None:  # saved for the model card: what the loss made of each class
+        meta.update(class_weight=config.class_weight, class_weights=[round(float(w), 4) for w in weights])
     chosen = config.metric or metrics[0]
-    return [chosen, *(m for m in metrics if m != chosen)]
-
-
-def build(config, inputs: ClassificationInputs, encoder, device) -> ClassificationTraining:
-    model, meta = classifier(config, inputs, encoder)
-    return ClassificationTraining(model=model, inputs=inputs, metrics=metrics_of(config, METRICS),
-                                  meta={"task": ClassificationTraining.kind, **meta}, pad_multiple=pad_multiple(device),
-                                  eval_batch_size=config.eval_batch_size)
+    return training(model=model, inputs=inputs, metrics=[chosen, *(m for m in metrics if m != chosen)],
+                    meta=meta, pad_multiple=pad_multiple(device), eval_batch_size=config.eval_batch_size,
+                    weights=weights)
 
 
 def model_from_meta(encoder, meta) -> BertClassifier:

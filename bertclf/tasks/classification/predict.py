@@ -12,39 +12,42 @@ from ...errors import UserError
 from ...inference import run_batches
 from ...tokenization import encode
 from .inputs import saved_columns
+from .threshold import decide
 
 
-def text_outputs(model, tokenizer, meta, texts, batch_size: int = 64, device="cpu", pairs=None):
-    """(indices, logits on CPU) of the loaded saved model's batches over `texts` (with `pairs`: text pairs).
-    UserError when pairs are given to a single-text model or missing for a pair model."""
+def text_outputs(model, tokenizer, meta, texts, pairs=None, batch_size: int = 64, device="cpu") -> torch.Tensor:
+    """[texts, outputs] of a loaded saved model (bertclf.predict.load_model) on `texts` (with `pairs`: text
+    pairs), in their order. UserError when pairs are given to a single-text model or missing for a pair model."""
     if bool(pairs) != bool(meta.get("pairs")):
-        raise UserError("this model classifies text pairs: give each --text a --text_pair (or an --input table with "
+        raise UserError("this model reads text pairs: give each --text a --text_pair (or an --input table with "
                         "both columns)" if meta.get("pairs") else
-                        "this model classifies single texts: --text_pair (or a second text column) is not for it")
+                        "this model reads single texts: --text_pair (or a second text column) is not for it")
     tokens = encode(tokenizer, texts, meta["max_length"], meta["truncation"], pairs)
     device = torch.device(device)
     model.to(device)
     batches = eval_batches(tokens.lengths.tolist(), batch_size)
     make = partial(token_inputs, tokens, tokenizer.pad_token_id or 0, 1)
+    outputs = [None] * len(texts)
     for idx, _, logits in run_batches(model, batches, map(make, batches), device=device, bf16=False):
-        yield idx, logits.float().cpu()
+        for row, i in enumerate(idx):
+            outputs[i] = logits[row].float().cpu()
+    return torch.stack(outputs)
 
 
 def predict_texts(model, tokenizer, meta, texts, batch_size: int = 64, device="cpu", pairs=None) -> List[dict]:
-    """Label and probability of each text (with `pairs`: of each text pair), from a loaded saved model
-    (bertclf.predict.load_model); UserError as text_outputs."""
-    results = [None] * len(texts)
-    for idx, logits in text_outputs(model, tokenizer, meta, texts, batch_size, device, pairs):
-        probs = logits.softmax(-1)
-        for row, i in enumerate(idx):
-            k = int(probs[row].argmax())
-            results[i] = {"text": texts[i], "label": meta["label_names"][k], "probability": float(probs[row, k])}
-            if pairs:
-                results[i]["text_pair"] = pairs[i]
+    """Label and probability of each text (with `pairs`: of each text pair), from a loaded saved model: the
+    most probable label, or where the model has a decision threshold, the second label if its probability
+    reaches it (threshold.py)."""
+    probs = text_outputs(model, tokenizer, meta, texts, pairs, batch_size, device).softmax(-1)
+    results = []
+    for i, (row, k) in enumerate(zip(probs, decide(probs, meta.get("threshold")).tolist())):
+        results.append({"text": texts[i], "label": meta["label_names"][k], "probability": float(row[k])})
+        if pairs:
+            results[i]["text_pair"] = pairs[i]
     return results
 
 
-def inputs_to_predict(args, meta):
+def texts_to_predict(args, meta):
     """(texts, pairs or None) from --text/--text_pair and --input: a table (.csv, .tsv, .jsonl, .parquet,
     with the model's columns; a label column is not needed) or a plain file of one text per line."""
     texts, pairs = list(args.text or []), list(getattr(args, "text_pair", None) or [])
@@ -66,7 +69,7 @@ def inputs_to_predict(args, meta):
 
 def predict(args, model, tokenizer, meta) -> List[dict]:
     """--predict with --text (repeatable; --text_pair for pair models) and/or --input FILE, by the loaded model."""
-    texts, pairs = inputs_to_predict(args, meta)
+    texts, pairs = texts_to_predict(args, meta)
     rows = []
     for r in predict_texts(model, tokenizer, meta, texts, pairs=pairs):
         row = {"label": r["label"], "probability": round(r["probability"], 4), "text": r["text"][:80]}

@@ -1,5 +1,6 @@
 """Classification (a label per text or text pair) as a Task: its metrics and columns, each of its
 methods the part of this folder that does it."""
+from ...data.label_values import label_text
 from ..task import Task
 from .eval import METRICS, test_scores
 from .export import hf_usage, onnx_usage, portable_form
@@ -17,6 +18,10 @@ class Classification(Task):
     text_options = ("truncation", "pooling")
     streams_texts = True
     report_scores = SCORES
+    has_classes = True
+
+    def purpose(self, meta) -> str:
+        return f"classifies a text as one of {', '.join(label_text(n) for n in meta['label_names'])}"
 
     def prepare(self, config, tokenizer, log, streamed: bool = False):
         return prepare(config, tokenizer, log, streamed)

@@ -1,10 +1,12 @@
-"""Multi-label inputs: classification's, read with a set of labels per text (labels.label_kind) and held as
+"""Multi-label inputs: classification's, read with a set of labels per text (labels.label_coding) and held as
 [texts, labels] 0/1 rows."""
-from dataclasses import dataclass, fields
+from dataclasses import dataclass
+from functools import partial
 
-from ...data.splits import LabelKind
+from ...data.columns import ColumnNames
+from ...data.splits import LabelCoding, load_splits
 from ..classification import inputs as classification
-from .labels import indicators, label_kind
+from .labels import indicators, label_coding
 
 
 @dataclass
@@ -13,24 +15,27 @@ class MultilabelInputs(classification.ClassificationInputs):
     label_sep: str = "|"
 
     @property
-    def label_kind(self) -> LabelKind:
-        return label_kind(self.label_sep)
-
-
-def _multilabel(inputs, label_sep: str) -> MultilabelInputs:
-    return MultilabelInputs(**{f.name: getattr(inputs, f.name) for f in fields(inputs)}, label_sep=label_sep)
+    def label_coding(self) -> LabelCoding:
+        return label_coding(self.label_sep)
 
 
 def prepare(config, tokenizer, log) -> MultilabelInputs:
     """Read (each row's label set), split by iterative stratification and tokenise."""
-    inputs = classification.prepare(config, tokenizer, log, kind=label_kind(config.label_sep), label_tensor=indicators)
+    splits = load_splits(config.train_path, config.valid_path, valid_fraction=config.valid_fraction,
+                         seed=config.seed, columns=ColumnNames.of(config), max_train_samples=config.max_train_samples,
+                         max_valid_samples=config.max_valid_samples, dataset=config.dataset,
+                         coding=label_coding(config.label_sep))
+    inputs = classification.inputs_of(splits, config, tokenizer, log, f"labels {splits.label_names}",
+                                      make=partial(MultilabelInputs, label_sep=config.label_sep),
+                                      label_tensor=indicators)
     empty = int((inputs.labels["train"].sum(dim=1) == 0).sum())
     if empty:
         log(f"note: {empty} train text(s) carry none of the labels; they teach the model to say none")
-    return _multilabel(inputs, config.label_sep)
+    return inputs
 
 
 def prepare_test(path, meta, tokenizer, cache_dir, max_examples=None) -> MultilabelInputs:
-    inputs = classification.prepare_test(path, meta, tokenizer, cache_dir, max_examples,
-                                         kind=label_kind(meta["label_sep"]), label_tensor=indicators)
-    return _multilabel(inputs, meta["label_sep"])
+    return classification.prepare_test(path, meta, tokenizer, cache_dir, max_examples,
+                                       coding=label_coding(meta["label_sep"]),
+                                       make=partial(MultilabelInputs, label_sep=meta["label_sep"]),
+                                       label_tensor=indicators)

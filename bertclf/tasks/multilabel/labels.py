@@ -1,10 +1,6 @@
 """Multi-label label sets: their order, their indicator rows, and a held-out split by iterative
 stratification (Sechidis et al. 2011), so that every label with examples to spare reaches valid, rare ones
-included; a `LabelKind` for data.splits.load_splits.
-
-The split is written here, not taken from the `iterative-stratification` package: that package installs
-a top-level `tests` package, which shadows this project's tests/ (a folder without __init__.py) and stops
-its test suite from importing its helpers."""
+included; a `LabelCoding` for data.splits.load_splits."""
 import random
 from typing import Callable, List, Sequence
 
@@ -12,7 +8,7 @@ import numpy as np
 import torch
 
 from ...data.examples import Examples
-from ...data.splits import LabelKind
+from ...data.splits import LabelCoding
 from ...data.label_values import Label, label_order, label_text
 from ...errors import UserError
 
@@ -83,5 +79,6 @@ def iterative_split(ids: Sequence[tuple], fraction: float, seed: int, names: Seq
     return np.flatnonzero(part == 0).tolist(), np.flatnonzero(part == 1).tolist()
 
 
-def label_kind(label_sep: str) -> LabelKind:
-    return LabelKind(label_sep, label_names, encode_sets, iterative_split, "iterative stratification")
+def label_coding(label_sep: str) -> LabelCoding:
+    """A set of labels per text, its column split on label_sep."""
+    return LabelCoding(True, label_names, encode_sets, iterative_split, "iterative stratification", label_sep)

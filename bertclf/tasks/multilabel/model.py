@@ -6,7 +6,6 @@ from dataclasses import dataclass
 import torch
 import torch.nn.functional as F
 
-from ...inference import pad_multiple
 from ..classification import model as classification
 from .eval import METRICS, MINIMISED_METRICS, degenerate, evaluate
 from .inputs import MultilabelInputs
@@ -42,11 +41,11 @@ def with_thresholds(model, n_labels: int):
 
 
 def build(config, inputs: MultilabelInputs, encoder, device) -> MultilabelTraining:
-    model, meta = classification.classifier(config, inputs, encoder)
-    return MultilabelTraining(model=with_thresholds(model, len(inputs.label_names)), inputs=inputs,
-                              metrics=classification.metrics_of(config, METRICS),
-                              meta={"task": MultilabelTraining.kind, **meta, "label_sep": inputs.label_sep},
-                              pad_multiple=pad_multiple(device), eval_batch_size=config.eval_batch_size)
+    """Classification's head with a threshold per label, reporting METRICS; its metadata keeps label_sep."""
+    training = classification.build(config, inputs, encoder, device, training=MultilabelTraining, metrics=METRICS)
+    with_thresholds(training.model, len(inputs.label_names))
+    training.meta["label_sep"] = inputs.label_sep
+    return training
 
 
 def model_from_meta(encoder, meta):

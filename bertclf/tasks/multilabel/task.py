@@ -1,6 +1,7 @@
 """Multi-label classification (a set of labels per text or text pair) as a Task: classification's, with
 its own labels, loss, thresholds, scores, prediction and copies, each the part of this folder that does it."""
 from ...config import bad_option
+from ...data.label_values import label_text
 from ..classification.task import Classification
 from .eval import METRICS, MINIMISED_METRICS, test_scores
 from .export import applying_thresholds, hf_usage, onnx_usage, portable_form
@@ -20,10 +21,15 @@ class Multilabel(Classification):
     streams_texts = False
     report_scores = SCORES
 
+    def purpose(self, meta) -> str:
+        return f"gives a text any of the labels {', '.join(label_text(n) for n in meta['label_names'])}"
+
     def check_options(self, config) -> None:
         if config.dataset is not None:
             bad_option("dataset", "none with --task multilabel (the shipped data sets have one label per text)",
                        config.dataset)
+        if config.class_weight != "none":  # its loss is one binary cross-entropy per label: no class to weigh
+            bad_option("class_weight", "none with --task multilabel", config.class_weight)
 
     def prepare(self, config, tokenizer, log, streamed: bool = False):
         return prepare(config, tokenizer, log)

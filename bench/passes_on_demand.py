@@ -1,0 +1,92 @@
+"""`python launch.py --search imdb` on this CPU: every frozen-feature pass before the first trial (the
+code of a baseline revision) against passes on demand (this checkout), side by side, per search seed.
+
+Each run gets a cache folder of its own (an empty one: a pass is computed, never read from an earlier
+run), the same data, the same search seed; the two sides alternate, baseline first, seed by seed, so
+that a change in the machine's load falls on both. Reported per run: wall time (the command's), the
+best trial's valid and test accuracy (the console's `best model` line), the cache's feature entries
+(one per split and variant of each pass computed), the load average before and after.
+
+The baseline runs from a `git worktree` of --baseline-rev, its packages put first on the path (the
+editable install's finder comes after PYTHONPATH), so one environment runs both.
+
+  python bench/passes_on_demand.py --data-dir DATA_DIR --seeds 0 1 2 --baseline-rev 47ce399 \
+      --output bench/results/passes_on_demand/passes_on_demand.json
+"""
+import argparse
+import json
+import os
+import re
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parent.parent
+BEST = re.compile(r"best model \(\S+\): valid accuracy ([\d.]+), test accuracy ([\d.]+)")
+# the import names of the project's packages, and their folders in a checkout
+PACKAGES = {"bertclf": "bertclf", "bert_hpo_distributed": "distributed"}
+
+
+def baseline_checkout(rev: str, folder: Path) -> dict:
+    """{folder: the baseline's checkout, env: its packages first on the path}."""
+    subprocess.run(["git", "-C", str(ROOT), "worktree", "add", "--detach", str(folder / "checkout"), rev],
+                   check=True, capture_output=True)
+    packages = folder / "packages"
+    packages.mkdir()
+    for name, where in PACKAGES.items():
+        (packages / name).symlink_to(folder / "checkout" / where)
+    return {"folder": folder / "checkout", "env": {"PYTHONPATH": str(packages)}}
+
+
+def run_search(side: dict, args, seed: int, work: Path, name: str) -> dict:
+    """One `launch.py --search imdb` run of `side` (its checkout and environment), timed."""
+    cache = work / f"cache-{name}"
+    cmd = [sys.executable, str(side["folder"] / "launch.py"), "--search", "imdb", "--cpu", "--data-dir", args.data_dir,
+           "--output-dir", str(work / "results"), "--name", name, "--set", f"seed={seed}",
+           "--set", f"fixed.cache_dir={cache}", *args.extra]
+    load_before, started = os.getloadavg(), time.perf_counter()
+    proc = subprocess.run(cmd, cwd=side["folder"], capture_output=True, text=True,
+                          env={**os.environ, "PYTHONUNBUFFERED": "1", "RAY_worker_niceness": "0", **side["env"]})
+    wall = time.perf_counter() - started
+    (work / f"{name}.log").write_text(proc.stderr, encoding="utf-8")
+    best = BEST.search(proc.stderr)
+    if proc.returncode != 0 or not best:
+        raise SystemExit(f"error: {name} failed (exit {proc.returncode}); its console: {work / f'{name}.log'}")
+    return {"wall_s": round(wall, 1), "best_valid_accuracy": float(best.group(1)),
+            "test_accuracy": float(best.group(2)),
+            "feature_entries": len(list((cache / "features").glob("*.safetensors"))),
+            "load_average_before_after": [round(x, 2) for x in (*load_before, *os.getloadavg())]}
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    parser.add_argument("--data-dir", required=True)
+    parser.add_argument("--seeds", type=int, nargs="+", default=[0, 1, 2])
+    parser.add_argument("--baseline-rev", required=True, help="the revision whose search runs every pass first")
+    parser.add_argument("--extra", action="append", default=[],
+                        help="one more launch.py argument for both sides, e.g. --extra=--smoke-test (repeatable)")
+    parser.add_argument("--output", required=True)
+    args = parser.parse_args()
+    with tempfile.TemporaryDirectory(prefix="passes-on-demand-") as tmp:
+        work = Path(tmp)
+        sides = {"all passes first": baseline_checkout(args.baseline_rev, work),
+                 "on demand": {"folder": ROOT, "env": {}}}
+        runs = []
+        try:
+            for seed in args.seeds:
+                for label, side in sides.items():
+                    result = run_search(side, args, seed, work, f"{'first' if side['env'] else 'demand'}-{seed}")
+                    runs.append({"seed": seed, "side": label, **result})
+                    print(json.dumps(runs[-1]), flush=True)
+        finally:
+            subprocess.run(["git", "-C", str(ROOT), "worktree", "remove", "--force", str(work / "checkout")],
+                           capture_output=True)
+    report = {"command": " ".join(sys.argv), "baseline_rev": args.baseline_rev, "cpus": os.cpu_count(), "runs": runs}
+    Path(args.output).parent.mkdir(parents=True, exist_ok=True)
+    Path(args.output).write_text(json.dumps(report, indent=1) + "\n", encoding="utf-8")
+
+
+if __name__ == "__main__":
+    main()

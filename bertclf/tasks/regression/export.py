@@ -1,0 +1,64 @@
+"""A regression model's portable form: a classifier's with one output, its config saying
+problem_type "regression" and carrying target_mean and target_scale; and how a model card reads the
+transformers and ONNX copies: the output times target_scale plus target_mean is the number."""
+from functools import partial
+from pathlib import PurePosixPath
+from typing import List
+
+from ..classification.export import labelled_config, transformers_model
+from ..task import PortableForm
+
+
+def portable_form(model, meta) -> PortableForm:
+    config = labelled_config(model.encoder.config, meta["label_names"])
+    config.problem_type = "regression"
+    config.target_mean, config.target_scale = meta["target_mean"], meta["target_scale"]
+    return PortableForm(module=model, outputs=("logits",), axes={"logits": {0: "batch"}},
+                        probabilities=standardised_number, config=config, two_texts=bool(meta.get("pairs")),
+                        transformers_copy=partial(transformers_model, model, meta, config))
+
+
+def standardised_number(logits):
+    """[batch, 1]: the model's output, the number standardised (two runtimes must agree on it)."""
+    return logits.float()
+
+
+def undo_scaling(meta) -> str:
+    return (f"the number is the output times target_scale ({meta['target_scale']:.6g}) plus target_mean "
+            f"({meta['target_mean']:.6g}), both in config.json")
+
+
+def _texts(meta) -> str:
+    return '["an example text"], ["its second text"]' if meta.get("pairs") else '["an example text"]'
+
+
+def hf_usage(name: str, copy_folder: str, copies, meta) -> List[str]:
+    """The model card's paragraph and snippet on predicting with the transformers copy at name/copy_folder."""
+    folder = f"{name}/{copy_folder}"
+    return [f"With transformers alone ({copy_folder}/ holds a standard AutoModelForSequenceClassification with "
+            f'problem_type "regression" and one output; {undo_scaling(meta)}; it matches this project\'s within '
+            f"{copies.hf_difference:.1g} of a standard deviation; truncation=True cuts a long text as the model "
+            f"was trained):", "", "```python",
+            "from transformers import AutoModelForSequenceClassification, AutoTokenizer",
+            f'tokenizer = AutoTokenizer.from_pretrained("{folder}")',
+            f'model = AutoModelForSequenceClassification.from_pretrained("{folder}")',
+            f'batch = tokenizer({_texts(meta)}, truncation=True, padding=True, return_tensors="pt")',
+            "output = model(**batch).logits[:, 0]",
+            "print((output * model.config.target_scale + model.config.target_mean).tolist())", "```", ""]
+
+
+def onnx_usage(name: str, copy_path: PurePosixPath, copies, meta) -> List[str]:
+    """The model card's paragraph and snippet on predicting with the ONNX copy at name/copy_path."""
+    folder = f"{name}/{copy_path.parent}"
+    return [f"With onnxruntime ({copy_path} holds encoder, pooling and head; inputs "
+            f"{', '.join(copies.onnx_inputs)}, as the tokenizer beside it returns them"
+            + (" for a text pair" if meta.get("pairs") else "") + "; dynamic batch and length; one output, "
+            f"{undo_scaling(meta)}; it matches this project's within {copies.onnx_difference:.1g} of a standard "
+            f"deviation):", "", "```python", "import onnxruntime",
+            "from transformers import AutoConfig, AutoTokenizer",
+            f'tokenizer = AutoTokenizer.from_pretrained("{folder}")',
+            f'config = AutoConfig.from_pretrained("{folder}")',
+            f'session = onnxruntime.InferenceSession("{name}/{copy_path}")',
+            f'batch = tokenizer({_texts(meta)}, truncation=True, padding=True, return_tensors="np")',
+            "output = session.run(None, {i.name: batch[i.name] for i in session.get_inputs()})[0][:, 0]",
+            "print((output * config.target_scale + config.target_mean).tolist())", "```", ""]

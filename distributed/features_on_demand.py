@@ -1,0 +1,83 @@
+"""Boost features on demand: each frozen-feature pass of a local CPU search runs when the first trial
+that needs its input key starts, not every pass before the first trial.
+
+On a CPU the passes are most of a boost search (six of the IMDB search's eight minutes, four passes),
+and the searcher may never propose a configuration of some keys, or prune all of them at the first
+rung. A FeaturePasses actor holds, per token key, the pass that computes every feature variant of it:
+the first trial that asks starts it as a Ray task, and every trial asking for the same key gets the
+same ObjectRefs, so a key costs one pass however many trials read it. The pass asks for no CPU of its
+own: it runs on the CPU of the trial that waits for it (the waiting trials hold the CPUs, so a pass
+that asked for one could wait behind them for ever). The disk feature cache
+works as for passes run up front (a pass computed before is loaded), and a resumed search's trials
+ask again. On a GPU (a pass takes seconds) and on a cluster, the passes run before the first trial
+(shared.share_inputs).
+
+Slicing a key's train features by rung (computing the first rung's share first) is not done: a
+pass's cost is the encoder over every split, valid and test included, and no measurement here says
+slices would save more than the time they add (a pass per slice, each loading the encoder).
+"""
+from typing import Dict, Iterable, List, Sequence
+
+import ray
+
+from bertclf.inputs import InputsKey, TokensKey, inputs_key, tokens_key
+
+from .shared import Shared, compute_features
+
+
+@ray.remote(num_cpus=0)
+class FeaturePasses:
+    """The passes of a search, started as trials ask: {TokensKey: (config, inputs ref, variants)}."""
+
+    def __init__(self, passes: Dict[TokensKey, tuple], threads: int, shared: Shared):
+        self.passes, self.threads, self.shared = passes, threads, shared
+        self.refs: Dict[TokensKey, Dict[tuple, "ray.ObjectRef"]] = {}
+
+    def ref_for(self, key: InputsKey) -> List["ray.ObjectRef"]:
+        """[the ObjectRef of `key`'s features]: its pass started now if no trial started it before (in a
+        list, so that the caller gets the reference, not the value)."""
+        if key.tokens not in self.refs:
+            config, inputs, variants = self.passes[key.tokens]
+            task = ray.remote(compute_features).options(num_cpus=0, num_returns=len(variants))
+            refs = task.remote(inputs, config, variants, self.shared, self.threads)
+            self.refs[key.tokens] = dict(zip(variants, refs if isinstance(refs, list) else [refs]))
+        return [self.refs[key.tokens][key.features]]
+
+    def started(self) -> List[TokensKey]:
+        """The token keys whose pass has started, in the order they started."""
+        return list(self.refs)
+
+
+def on_demand(plan) -> bool:
+    """Passes run as trials ask: a local search on the CPU, whose driver holds the token ids."""
+    return plan.local and not plan.use_gpu and plan.spec.tokenize_on == "driver" and plan.opts.share_inputs
+
+
+def start_passes(pending, shared: Shared, threads: int) -> None:
+    """Record the passes of `pending` [(config, inputs, [InputsKey with features])] in `shared`, none
+    started: the first trial that asks for one of a pass's keys starts it (Shared.inputs_for)."""
+    passes = {tokens_key(config): (config, ray.put(inputs), sorted({key.features for key in keys}))
+              for config, inputs, keys in pending}
+    shared.passes = FeaturePasses.remote(passes, threads, Shared(models=shared.models))
+    shared.waiting = frozenset(key for _, _, keys in pending for key in keys)
+
+
+def start_now(shared: Shared, configs: Iterable) -> None:
+    """Start the passes that the trials of `configs` (the search's first) need, without waiting."""
+    for config in configs:
+        key = inputs_key(config)
+        if key in shared.waiting:
+            shared.passes.ref_for.remote(key)
+
+
+def passes_said(passes, first: Sequence) -> str:
+    """The console's plan of the passes [(config, inputs, keys)] on demand: those the first trials
+    (`first`, their configurations) need run now, the others when a trial needs them."""
+    first_keys = {tokens_key(config) for config in first}
+    named = [(f"max_length {config.max_length} {config.truncation}", tokens_key(config) in first_keys)
+             for config, *_ in passes]
+    now = [name for name, is_now in named if is_now]
+    later = [name for name, is_now in named if not is_now]
+    return ("boost: feature passes on demand: " + (f"{', '.join(now)} now (the first trial's); " if now else "")
+            + (f"{', '.join(later)} when the first trial that needs each starts" if later else "no other")
+            + " (each pass computed once, its features shared by the trials that need them)")

@@ -1,0 +1,110 @@
+"""Boost features on demand (distributed/features_on_demand.py): a key's pass runs when the first trial
+that needs it starts; a key no trial uses costs no pass; the disk cache serves a later search."""
+import os
+import signal
+import sys
+from pathlib import Path
+from types import SimpleNamespace
+
+import pytest
+import yaml
+
+from bertclf.config import TrainConfig
+from bert_hpo_distributed.features_on_demand import on_demand, passes_said
+from tests.helpers import ROOT, lines_until, read_csv, run, sentiment_rows, start_search, write_csv
+
+
+def test_the_plan_says_which_passes_run_now_and_which_wait_for_a_trial():
+    configs = [TrainConfig(boost=True, bert_finetuning=False, max_length=n, truncation=t)
+               for n, t in ((256, "head+tail"), (128, "head+tail"), (128, "head"))]
+    passes = [(config, None, set()) for config in configs]
+    assert passes_said(passes, [configs[1]]) == (
+        "boost: feature passes on demand: max_length 128 head+tail now (the first trial's); max_length 256 "
+        "head+tail, max_length 128 head when the first trial that needs each starts (each pass computed once, "
+        "its features shared by the trials that need them)")
+    assert "now" not in passes_said(passes, [])  # a resumed search: every pass waits for a trial
+
+
+def test_only_a_local_cpu_search_of_the_drivers_token_ids_waits_for_its_trials():
+    def plan(**changes):
+        values = {**dict(local=True, use_gpu=False, tokenize_on="driver", share_inputs=True), **changes}
+        return SimpleNamespace(local=values["local"], use_gpu=values["use_gpu"],
+                               spec=SimpleNamespace(tokenize_on=values["tokenize_on"]),
+                               opts=SimpleNamespace(share_inputs=values["share_inputs"]))
+    assert on_demand(plan())
+    assert not any(on_demand(plan(**change)) for change in ({"local": False}, {"use_gpu": True},
+                                                             {"tokenize_on": "workers"}, {"share_inputs": False}))
+
+
+def boost_search(tmp_path: Path, name: str, *extra) -> list:
+    """A smoke search of boost trials over max_length 64 and 128, its cache in tmp_path/cache."""
+    return [sys.executable, str(ROOT / "launch.py"), "--search", "imdb", "--smoke-test", "--num-cpus", "2",
+            "--output-dir", str(tmp_path / "out"), "--name", name, "--set", "smoke.space.mode.choice=[boost]",
+            "--set", f"smoke.fixed.cache_dir={tmp_path / 'cache'}", *extra]
+
+
+def feature_entries(cache: Path) -> set:
+    return {p.name for p in (cache / "features").glob("*.safetensors")}
+
+
+@pytest.fixture
+def two_keys(toy, tmp_path):
+    """A boost spec of your own data over two keys (max_length 16 and 32: texts of 10 to 30 words, so
+    the keys' token ids differ), one trial, its first at max_length 16, the cache in tmp_path/cache, the
+    toy's tiny BERT (one model for every search: the cache's entries are its weights')."""
+    rows = [(f"{text} {text}", label) for text, label in sentiment_rows(120, seed=3)]
+    spec = {"name": "two-keys",
+            "files": {"train": write_csv(tmp_path / "train.csv", rows[:90]),
+                      "test": write_csv(tmp_path / "test.csv", rows[90:])},
+            "fixed": {"bert_name": toy["model"], "n_epochs": 2, "cache_dir": str(tmp_path / "cache")},
+            "space": {"max_length": {"choice": [16, 32]}, "mode": {"choice": ["boost"]},
+                      "lr": {"loguniform": [1e-3, 1e-2]}},
+            "num_samples": 1, "first_trial": {"max_length": 16}}
+    path = tmp_path / "two-keys.yaml"
+    path.write_text(yaml.safe_dump(spec), encoding="utf-8")
+    return path
+
+
+@pytest.mark.ray
+def test_a_boost_search_computes_the_pass_of_the_key_its_trials_use_and_the_cache_serves_it_again(two_keys, tmp_path):
+    """One trial at max_length 16 of a space of two keys: one pass (its entries in the cache); one trial
+    at 32 adds one pass of as many entries; the first search again adds none."""
+    def search(name, *extra):
+        proc = run([sys.executable, str(ROOT / "launch.py"), "--search", str(two_keys), "--num-cpus", "2",
+                    "--output-dir", str(tmp_path / "out"), "--name", name, *extra], timeout=900)
+        assert proc.returncode == 0, proc.stderr[-3000:]
+        return proc.stderr
+
+    said = search("first")
+    assert ("boost: feature passes on demand: max_length 16 head+tail now (the first trial's); max_length 32 head+tail "
+            "when the first trial that needs each starts") in said, said[-3000:]
+    one = feature_entries(tmp_path / "cache")
+    assert one, "the trial's pass wrote no features"
+    search("other", "--set", "first_trial={max_length: 32}")
+    both = feature_entries(tmp_path / "cache")
+    assert one < both and len(both) == 2 * len(one)  # one pass more, of the same splits
+    search("again")
+    assert feature_entries(tmp_path / "cache") == both
+
+
+@pytest.mark.ray
+def test_an_interrupted_boost_search_resumes_its_trials_with_passes_on_demand(tmp_path):
+    """Ctrl-C after the first trial; the resumed search's trials ask for their passes again (none runs
+    before them: the first trials are Tune's) and every trial finishes."""
+    cmd = boost_search(tmp_path, "resume", "--max-concurrent", "1", "--set", "smoke.num_samples=4",
+                       "--set", "smoke.fixed.n_epochs=20")
+    proc = start_search(cmd)
+    try:
+        assert any("[bert-hpo] trial 1/4" in line for line in lines_until(proc, "[bert-hpo] trial 1/4"))
+        os.killpg(proc.pid, signal.SIGINT)
+        proc.communicate(timeout=180)
+    finally:
+        if proc.poll() is None:
+            os.killpg(proc.pid, signal.SIGKILL)
+    assert proc.returncode == 130
+    resumed = run(cmd + ["--resume"], timeout=900)
+    assert resumed.returncode == 0, resumed.stderr[-3000:]
+    assert "boost: feature passes on demand: max_length 64 head+tail, max_length 128 head+tail when the first " \
+           "trial that needs each starts" in resumed.stderr
+    trials = read_csv(tmp_path / "out" / "resume" / "results.csv")
+    assert len(trials) == 4 and all(t["status"] != "error" for t in trials), trials

@@ -1,0 +1,44 @@
+"""A spec bound to its models (distributed/spec/bind.py): the first trial's encoder rate sized to the
+model where the spec gives no first_trial, and what the recipe line says of it."""
+from pathlib import Path
+
+import pytest
+
+from bertclf.models.encoder_facts import EncoderFacts
+from bert_hpo_distributed.plan import recipe_line
+from bert_hpo_distributed.spec.bind import Model, sized_start
+from bert_hpo_distributed.spec.load import load_spec
+
+RACE = str(Path(__file__).resolve().parents[2] / "bench" / "race_from_scratch.yaml")
+MINILM = "sentence-transformers/all-MiniLM-L6-v2"
+
+
+def models(parameters: int) -> dict:
+    facts = EncoderFacts(model_type="bert", position_limit=512, has_pooler=True, attention="sdpa",
+                         parameters=parameters, layers=6)
+    return {MINILM: Model(source=MINILM, why="the test", facts=facts)}
+
+
+def test_a_spec_of_ones_own_starts_at_the_rate_sized_to_its_model():
+    spec = load_spec(RACE, profile=["cpu"])
+    assert spec.default_point()["lr_main"] == 2e-5  # unbound: the engine's default, BERT-base's rate
+    sized = sized_start(spec, models(22_700_000))
+    assert sized.sized == ("lr_main",) and sized.default_point()["lr_main"] == pytest.approx(9.69e-5, rel=1e-3)
+    line = recipe_line(sized, models(22_700_000))
+    assert "first trial's lr_main 9.7e-05, sized to all-MiniLM-L6-v2's 22.7M parameters (2e-5 x 110M / " \
+           "parameters, within [1e-5, 1e-4]; the spec's first_trial sets it)" in line, line
+
+
+def test_the_sized_rate_is_held_inside_the_space_and_a_spec_s_first_trial_wins():
+    narrow = sized_start(load_spec(RACE, ["space.lr_main={loguniform: [1e-5, 5e-5]}"], profile=["cpu"]),
+                         models(22_700_000))
+    assert narrow.first_trial == {"lr_main": 5e-5}
+    assert "lr_main 5e-05, sized to all-MiniLM-L6-v2's 22.7M parameters (2e-5 x 110M / parameters, within " \
+           "[1e-5, 1e-4], the nearest the space holds;" in recipe_line(narrow, models(22_700_000))
+    listed = load_spec(RACE, ["space.lr_main={choice: [2.0e-5, 5.0e-5, 2.0e-4]}"], profile=["cpu"])
+    assert sized_start(listed, models(22_700_000)).first_trial == {"lr_main": 5e-5}  # the nearest on a log scale
+    given = load_spec(RACE, ["first_trial={lr_main: 3e-5}"], profile=["cpu"])
+    assert sized_start(given, models(22_700_000)) == given
+    unsearched = load_spec(RACE, ["space={batch_size: {choice: [16, 32]}}"], profile=["cpu"])
+    assert sized_start(unsearched, models(22_700_000)) == unsearched
+    assert "sized" not in recipe_line(given, models(22_700_000))

@@ -4,6 +4,8 @@ from typing import List, Sequence
 
 import torch
 
+from .windows import DocumentWindows
+
 Step = List[List[int]]  # one optimizer step = its micro-batches of example indices
 
 
@@ -41,6 +43,23 @@ def eval_batches(lengths: Sequence[int], batch_size: int) -> List[List[int]]:
     return [order[j:j + batch_size] for j in range(0, len(order), batch_size)]
 
 
+def text_batches(tokens, batch_size: int) -> List[List[int]]:
+    """eval_batches of `tokens` (token ids, or texts cut into windows) for a pass without gradients, longest
+    first: batch_size sequences a batch, so that texts of many windows batch fewer to a batch (a text of
+    more windows than batch_size alone)."""
+    if not isinstance(tokens, DocumentWindows):
+        return eval_batches(tokens.lengths.tolist(), batch_size)
+    counts, lengths = tokens.counts.tolist(), tokens.lengths.tolist()
+    batches, windows = [], batch_size
+    for i in sorted(range(len(counts)), key=lambda i: -lengths[i]):
+        if windows + counts[i] > batch_size:
+            batches.append([])
+            windows = 0
+        batches[-1].append(i)
+        windows += counts[i]
+    return batches
+
+
 def pad_batch(token_ids, indices: Sequence[int], pad_id: int, multiple: int = 1):
     """(input_ids, attention_mask) padded to the longest text of this batch only."""
     seqs = [token_ids[i] for i in indices]
@@ -55,7 +74,12 @@ def pad_batch(token_ids, indices: Sequence[int], pad_id: int, multiple: int = 1)
 
 
 def token_inputs(tokens, pad_id: int, multiple: int, indices) -> dict:
-    """input_ids, attention_mask and, for text pairs of a model with token types, token_type_ids."""
+    """input_ids, attention_mask and, for text pairs of a model with token types, token_type_ids; for
+    texts cut into windows (DocumentWindows), every window of the texts `indices` and doc_index, the
+    position in `indices` of each window's text."""
+    if isinstance(tokens, DocumentWindows):
+        windows, doc_index = tokens.window_indices(indices)
+        return {**token_inputs(tokens.windows, pad_id, multiple, windows), "doc_index": doc_index}
     ids, mask = pad_batch(tokens, indices, pad_id, multiple)
     inputs = {"input_ids": ids, "attention_mask": mask}
     if getattr(tokens, "type_starts", None) is not None:

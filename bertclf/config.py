@@ -9,7 +9,7 @@ from .errors import UserError
 from .models.lora import PEFT_MISSING, TARGETS as LORA_TARGETS, peft_installed
 from .paths import default_cache_dir
 
-TRUNCATIONS = ("head", "tail", "head+tail")
+TRUNCATIONS = ("head", "tail", "head+tail", "chunks")
 POOLINGS = ("cls", "mean", "mean+max")
 LAYERS = ("last", "last4")
 HEADS = ("linear", "mlp")
@@ -64,6 +64,7 @@ class TrainConfig:
     lora_dropout: float = 0.1
     lora_targets: str = "attention"
     truncation: str = "head"
+    max_chunks: int = 8  # truncation chunks: windows read of one text at most
     valid_fraction: float = 0.1
     warmup_ratio: float = 0.1
     weight_decay: float = 0.01
@@ -130,6 +131,11 @@ class TrainConfig:
                        f"or none for your own data", self.dataset)
         if self.truncation not in TRUNCATIONS:
             bad_option("truncation", " | ".join(TRUNCATIONS), self.truncation)
+        if self.max_chunks < 1:
+            bad_option("max_chunks", "a positive integer (windows read of one text at most)", self.max_chunks)
+        if self.truncation == "chunks" and not 0 <= self.doc_stride < self.max_length:
+            bad_option("doc_stride", f"an overlap of neighbouring windows in [0, max_length = {self.max_length}) "
+                       f"for truncation chunks", self.doc_stride)
         for name, allowed in (("pooling", POOLINGS), ("layers", LAYERS), ("head", HEADS),
                               ("precision", PRECISIONS), ("class_weight", CLASS_WEIGHTS)):
             if getattr(self, name) not in allowed:
@@ -234,7 +240,8 @@ HELPS = {
     "class_weight": "each class's weight in the training loss, from train's counts: none | balanced "
                     "(rows / (classes x the class's rows): a rare class counts as much as a common one) | sqrt "
                     "(the square root of balanced: halfway)",
-    "doc_stride": "qa: context tokens two neighbouring windows over a long context share (their overlap)",
+    "doc_stride": "qa, and truncation chunks: tokens two neighbouring windows over a long context or text share "
+                  "(their overlap)",
     "max_answer_length": "qa: longest answer span considered, in tokens",
     "seed": "random seed (data order, split, dropout, head init)",
     "train_seed": "random seed of the training alone (data order, dropout, head init), the split kept by --seed; "
@@ -254,7 +261,10 @@ HELPS = {
     "evals_per_epoch": "validation checks per epoch; each is reported, so a search can stop a run early",
     "degenerate_check": "stop a run whose valid score is still at chance, and loss not falling, at its first check after 25%% of training",
     "precision": "auto (bf16 autocast on CUDA and on CPUs with native bf16, else fp32) | bf16 | fp32",
-    "truncation": "which part of a long text to keep: head | tail | head+tail (Sun et al. 2019)",
+    "truncation": "which part of a long text to keep: head | tail | head+tail (Sun et al. 2019) | chunks (all of it, "
+                  "as windows overlapping by --doc_stride, pooled per text: mean and max of their pooled vectors)",
+    "max_chunks": "truncation chunks: windows read of one text at most; beyond it, that many spread evenly over "
+                  "the text",
     "valid_fraction": "share of train held out when --valid_path is not given (0: none; train on all, keep the last epoch)",
     "warmup_ratio": "share of optimizer steps with linear warm-up",
     "weight_decay": "AdamW weight decay (not applied to biases and LayerNorm)",

@@ -33,6 +33,7 @@ class TokensKey:
     max_length: int
     truncation: str
     doc_stride: int
+    max_chunks: int
 
 
 TOKEN_OPTIONS = tuple(f.name for f in fields(TokensKey))

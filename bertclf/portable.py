@@ -6,7 +6,9 @@ it. Each copy is checked against the model as `--predict` runs it before it is k
 Both folders hold the tokenizer, set to the model's max_length and truncation side, and a config.json
 (a classifier's id2label holds the user's label names). A model that reads two texts (a classifier of
 text pairs, a QA model's question and context) with token types takes token_type_ids as an ONNX input,
-as its tokenizer returns them."""
+as its tokenizer returns them. A classifier of texts cut into windows (truncation chunks) takes the windows
+and doc_index, the text of each window (the tokenizer's overflow_to_sample_mapping), and pools them per
+text inside the graph: the pooling is checked with the rest, and a runtime needs no code of this project's."""
 import os
 import shutil
 import warnings
@@ -24,6 +26,7 @@ HF_FOLDER, ONNX_FOLDER, ONNX_FILE = "hf", "onnx", "model.onnx"
 ONNX_PATH = PurePosixPath(ONNX_FOLDER, ONNX_FILE)  # inside a model folder
 ONNX_INPUTS = ("input_ids", "attention_mask")
 TOKEN_TYPES = "token_type_ids"
+DOC_INDEX = "doc_index"
 ONNX_OPSET = 17
 # Largest difference in any probability (a class's; a QA span start's or end's over the tokens) that
 # still counts as the same prediction: fp32 kernels of two runtimes differ by ~1e-7; a wrong mapping
@@ -55,8 +58,8 @@ def write_portable(model_dir, encoder_path=None) -> PortableCopies:
     model, tokenizer, meta = load_model(model_dir, encoder_path)
     _set_as_trained(tokenizer, meta)
     form = task_named(meta["task"]).portable_form(model, meta)
-    names = onnx_inputs(form.two_texts, model.encoder)
-    probe = probe_inputs(tokenizer, model.encoder.config.vocab_size, TOKEN_TYPES in names)
+    names = onnx_inputs(form.two_texts, model.encoder, form.documents)
+    probe = probe_inputs(tokenizer, model.encoder.config.vocab_size, TOKEN_TYPES in names, form.documents)
     copies = PortableCopies(onnx_inputs=list(names))
     with torch.no_grad():
         expected = form.probabilities(*_as_tuple(form.module(**probe)))
@@ -93,27 +96,33 @@ def _set_as_trained(tokenizer, meta) -> None:
         tokenizer.init_kwargs.pop(key, None)
 
 
-def onnx_inputs(two_texts: bool, encoder) -> tuple:
+def onnx_inputs(two_texts: bool, encoder, documents: bool = False) -> tuple:
     """The ONNX copy's input names: token_type_ids too where the model reads two texts (a classifier of
-    text pairs, a QA model) and its encoder has token types; a single text's are all 0, the default."""
-    return ONNX_INPUTS + ((TOKEN_TYPES,) if two_texts and takes_token_types(encoder) else ())
+    text pairs, a QA model) and its encoder has token types (a single text's are all 0, the default);
+    doc_index where it reads windows of texts."""
+    return (ONNX_INPUTS + ((TOKEN_TYPES,) if two_texts and takes_token_types(encoder) else ())
+            + ((DOC_INDEX,) if documents else ()))
 
 
 def _as_tuple(outputs) -> tuple:
     return outputs if isinstance(outputs, tuple) else (outputs,)
 
 
-def probe_inputs(tokenizer, vocab_size: int, token_types: bool = False) -> dict:
+def probe_inputs(tokenizer, vocab_size: int, token_types: bool = False, documents: bool = False) -> dict:
     """Two seeded token sequences [2, 24], the second padded, framed by [CLS] ... [SEP] as the model reads
-    them; with token_types, each a pair [CLS] a [SEP] b [SEP] whose b [SEP] has token type 1."""
+    them; with token_types, each a pair [CLS] a [SEP] b [SEP] whose b [SEP] has token type 1; with
+    documents, three: windows of two texts, the first text's two (doc_index 0, 0, 1)."""
     generator = torch.Generator().manual_seed(0)
-    ids = torch.randint(0, vocab_size, (2, 24), generator=generator)
+    ids = torch.randint(0, vocab_size, (3 if documents else 2, 24), generator=generator)
     ids[:, 0] = tokenizer.cls_token_id
     ids[0, -1] = ids[1, 15] = tokenizer.sep_token_id
     mask = torch.ones_like(ids)
     mask[1, 16:] = 0
     ids[1, 16:] = tokenizer.pad_token_id or 0
     probe = {"input_ids": ids, "attention_mask": mask}
+    if documents:
+        ids[2, -1] = tokenizer.sep_token_id
+        probe[DOC_INDEX] = torch.tensor([0, 0, 1])
     if token_types:
         ids[0, 9] = ids[1, 6] = tokenizer.sep_token_id  # the first text's end
         types = torch.zeros_like(ids)
@@ -152,7 +161,8 @@ def _write_onnx(form, probe, names, expected, tokenizer, folder: Path) -> float:
     """Export the form's module on the probe's inputs `names` (dynamic batch and length), run it in
     onnxruntime: the largest gap between its probabilities and `expected`."""
     import onnxruntime
-    axes = {**{name: {0: "batch", 1: "sequence"} for name in names}, **form.axes}
+    axes = {**{name: {0: "batch", 1: "sequence"} for name in names if name != DOC_INDEX},
+            **({DOC_INDEX: {0: "batch"}} if DOC_INDEX in names else {}), **form.axes}
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")  # the tracer's notes on Python branches it freezes: shapes stay dynamic
         torch.onnx.export(form.module, (), str(folder / ONNX_FILE), kwargs={name: probe[name] for name in names},

@@ -1,8 +1,10 @@
-"""Texts (or text pairs) -> token ids through the tokenizer's own template, truncated head / tail / head+tail.
+"""Texts (or text pairs) -> token ids through the tokenizer's own template, truncated head / tail / head+tail,
+or cut into overlapping windows (chunks: bertclf.windows).
 
 Texts are tokenised in chunks of CHUNK texts and their ids stored flat in the smallest dtype that holds
 the vocabulary (uint16 up to 65,536 ids, else int32): memory grows with the tokens kept, never with
-Python lists of a whole data set. Results are cached per (tokenizer, length, truncation, data).
+Python lists of a whole data set. Results are cached per (tokenizer, length, truncation, data; for chunks
+the overlap and max_chunks too).
 """
 import hashlib
 import itertools
@@ -14,6 +16,7 @@ import numpy as np
 import torch
 
 from .tensor_cache import cached, digest
+from .windows import DocumentWindows, cut
 
 CHUNK = 4096
 
@@ -134,12 +137,18 @@ def _pieces(tokenizer, texts) -> List[List[int]]:
                      return_token_type_ids=False, verbose=False)["input_ids"]
 
 
-def _encode_chunk(tokenizer, template: Template, texts, pairs, max_length: int, truncation: str):
-    """(sequences, type starts or None) of one chunk, each sequence in the tokenizer's template."""
+def _encode_chunk(tokenizer, template: Template, texts, pairs, max_length: int, truncation: str,
+                  doc_stride: int, max_chunks: int):
+    """(sequences, type starts or None, windows per text or None) of one chunk, each sequence in the
+    tokenizer's template; for chunks, each text's windows one after the other."""
     t = template
     if pairs is None:
         budget = max_length - len(t.prefix) - len(t.suffix)
-        return [[*t.prefix, *truncate(p, budget, truncation), *t.suffix] for p in _pieces(tokenizer, texts)], None
+        if truncation == "chunks":
+            windows = [cut(p, budget, doc_stride, max_chunks) for p in _pieces(tokenizer, texts)]
+            return ([[*t.prefix, *w, *t.suffix] for text in windows for w in text], None,
+                    [len(text) for text in windows])
+        return [[*t.prefix, *truncate(p, budget, truncation), *t.suffix] for p in _pieces(tokenizer, texts)], None, None
     budget = max_length - len(t.pair_prefix) - len(t.middle) - len(t.pair_suffix)
     sequences, starts = [], []
     for a, b in zip(_pieces(tokenizer, texts), _pieces(tokenizer, pairs)):
@@ -147,32 +156,42 @@ def _encode_chunk(tokenizer, template: Template, texts, pairs, max_length: int, 
         a, b = truncate(a, keep_a, truncation), truncate(b, keep_b, truncation)
         sequences.append([*t.pair_prefix, *a, *t.middle, *b, *t.pair_suffix])
         starts.append(len(t.pair_prefix) + len(a) + t.middle_in_first)
-    return sequences, starts if t.token_types else None
+    return sequences, starts if t.token_types else None, None
+
+
+def _flat(sequences, starts, dtype) -> TokenIds:
+    sizes = np.fromiter(map(len, sequences), dtype=np.int32, count=len(sequences))
+    return TokenIds(torch.from_numpy(np.fromiter(itertools.chain.from_iterable(sequences), dtype=dtype,
+                                                 count=int(sizes.sum()))),
+                    torch.from_numpy(sizes),
+                    torch.from_numpy(np.asarray(starts, dtype=np.int32)) if starts is not None else None)
 
 
 def encode(tokenizer, texts: Sequence[str], max_length: int, truncation: str,
-           pairs: Optional[Sequence[str]] = None) -> TokenIds:
-    """Token ids of `texts` (with `pairs`: of each pair), CHUNK texts at a time."""
+           pairs: Optional[Sequence[str]] = None, doc_stride: int = 0, max_chunks: int = 1):
+    """Token ids of `texts` (with `pairs`: of each pair), CHUNK texts at a time: a TokenIds, or for
+    truncation chunks a DocumentWindows of windows overlapping by doc_stride, at most max_chunks a text."""
     template, dtype = template_of(tokenizer), id_dtype(tokenizer)
     blocks = []
     for begin in range(0, len(texts), CHUNK):
         chunk_pairs = pairs[begin:begin + CHUNK] if pairs is not None else None
-        sequences, chunk_starts = _encode_chunk(tokenizer, template, texts[begin:begin + CHUNK], chunk_pairs,
-                                                max_length, truncation)
-        sizes = np.fromiter(map(len, sequences), dtype=np.int32, count=len(sequences))
-        blocks.append(TokenIds(torch.from_numpy(np.fromiter(itertools.chain.from_iterable(sequences), dtype=dtype,
-                                                            count=int(sizes.sum()))),
-                               torch.from_numpy(sizes),
-                               torch.from_numpy(np.asarray(chunk_starts, dtype=np.int32))
-                               if chunk_starts is not None else None))
+        sequences, chunk_starts, counts = _encode_chunk(tokenizer, template, texts[begin:begin + CHUNK], chunk_pairs,
+                                                        max_length, truncation, doc_stride, max_chunks)
+        tokens = _flat(sequences, chunk_starts, dtype)
+        blocks.append(tokens if counts is None else
+                      DocumentWindows(tokens, torch.from_numpy(np.asarray(counts, dtype=np.int32))))
     if not blocks:
-        return TokenIds(torch.from_numpy(np.zeros(0, dtype=dtype)), torch.from_numpy(np.zeros(0, dtype=np.int32)))
+        empty = _flat([], None, dtype)
+        return DocumentWindows(empty, torch.zeros(0, dtype=torch.int32)) if truncation == "chunks" else empty
     return join(blocks)
 
 
-def join(blocks: Sequence[TokenIds]) -> TokenIds:
-    """One TokenIds of `blocks` (at least one), in order: a data set tokenised in chunks, here or on other
-    machines. Through numpy, which concatenates uint16 as any dtype."""
+def join(blocks: Sequence):
+    """One TokenIds (or DocumentWindows) of `blocks` (at least one), in order: a data set tokenised in chunks,
+    here or on other machines. Through numpy, which concatenates uint16 as any dtype."""
+    if isinstance(blocks[0], DocumentWindows):
+        return DocumentWindows(join([b.windows for b in blocks]),
+                               torch.from_numpy(np.concatenate([b.counts.numpy() for b in blocks])))
     starts = [b.type_starts.numpy() for b in blocks if b.type_starts is not None]
     return TokenIds(torch.from_numpy(np.concatenate([b.flat.numpy() for b in blocks])),
                     torch.from_numpy(np.concatenate([b.lengths.numpy() for b in blocks])),
@@ -193,16 +212,22 @@ def data_digest(texts: Sequence[str], pairs: Optional[Sequence[str]] = None) -> 
 
 
 def tokenize_cached(tokenizer, texts: Sequence[str], max_length: int, truncation: str, cache_dir,
-                    pairs: Optional[Sequence[str]] = None) -> TokenIds:
-    key = digest("tokens-v2", tokenizer_identity(tokenizer), max_length, truncation, pairs is not None,
+                    pairs: Optional[Sequence[str]] = None, doc_stride: int = 0, max_chunks: int = 1):
+    """encode's answer, through the cache."""
+    windowing = (doc_stride, max_chunks) if truncation == "chunks" else ()
+    key = digest("tokens-v2", tokenizer_identity(tokenizer), max_length, truncation, *windowing, pairs is not None,
                  data_digest(texts, pairs))
 
     def compute():
-        tokens = encode(tokenizer, texts, max_length, truncation, pairs)
-        tensors = {"flat": tokens.flat, "lengths": tokens.lengths}
-        if tokens.type_starts is not None:
-            tensors["type_starts"] = tokens.type_starts
+        tokens = encode(tokenizer, texts, max_length, truncation, pairs, doc_stride, max_chunks)
+        ids = tokens.windows if isinstance(tokens, DocumentWindows) else tokens
+        tensors = {"flat": ids.flat, "lengths": ids.lengths}
+        if ids.type_starts is not None:
+            tensors["type_starts"] = ids.type_starts
+        if isinstance(tokens, DocumentWindows):
+            tensors["counts"] = tokens.counts
         return tensors
 
     tensors, _, _ = cached(cache_dir, "tokens", key, compute)
-    return TokenIds(tensors["flat"], tensors["lengths"], tensors.get("type_starts"))
+    ids = TokenIds(tensors["flat"], tensors["lengths"], tensors.get("type_starts"))
+    return DocumentWindows(ids, tensors["counts"]) if "counts" in tensors else ids

@@ -14,6 +14,7 @@ from bertclf.batching import eval_batches, token_inputs
 from bertclf.models.device import pick_device, uses_bf16
 from bertclf.models.encoders import load_encoder
 from bertclf.inference import pad_multiple, run_batches
+from bertclf.windows import sequences
 
 
 def pass_tokens(inputs) -> int:
@@ -26,7 +27,7 @@ def seconds_per_token(config, inputs, model_source: str) -> float:
     import torch
     device = pick_device(config.device)
     encoder = load_encoder(model_source).to(device)
-    tokens = next(iter(inputs.tokens.values()))
+    tokens = sequences(next(iter(inputs.tokens.values())))
     longest = eval_batches(tokens.lengths.tolist(), config.eval_batch_size)[0]
     batches = [longest[:2], longest]  # a warm-up, then the batch timed
     make = partial(token_inputs, tokens, inputs.pad_id, pad_multiple(device))
@@ -55,11 +56,14 @@ def estimate(passes: List[Tuple], models: dict) -> float:
 
 def describe_passes(passes: List[Tuple], models: dict) -> str:
     """'3 frozen-feature pass(es) (one per max_length x truncation; 9,000 texts, 1.2 M tokens in all):
-    about 9 min here, less for any already cached'."""
+    about 9 min here, less for any already cached'; texts cut into windows (truncation chunks) are
+    counted as texts and as windows: '9,000 texts in 14,000 windows'."""
     texts = sum(len(t) for _, inputs, *_ in passes for t in inputs.tokens.values())
+    windows = sum(len(sequences(t)) for _, inputs, *_ in passes for t in inputs.tokens.values())
     tokens = sum(pass_tokens(inputs) for _, inputs, *_ in passes)
     seconds = estimate(passes, models)
     shown = f"{seconds / 60:.0f} min" if seconds >= 90 else f"{seconds:.0f} s"
     amount = f"{tokens / 1e6:.1f} M" if tokens >= 1e6 else f"{tokens:,}"
-    return (f"{len(passes)} frozen-feature pass(es) (one per max_length x truncation; {texts:,} texts, "
+    in_windows = f" in {windows:,} windows" if windows != texts else ""
+    return (f"{len(passes)} frozen-feature pass(es) (one per max_length x truncation; {texts:,} texts{in_windows}, "
             f"{amount} tokens in all): about {shown} here, less for any already cached")

@@ -52,8 +52,8 @@ def model_card(plan, folder: Path, portable: PortableCopies, outputs, test_score
         f"# {folder.name} of search {plan.name}",
         "",
         f"A {options['bert_name']} encoder ({encoder}), with {options['pooling']} pooling of "
-        f"{LAYERS.get(options['layers'], options['layers'])} and a {options['head']} head; it {what}. Texts are cut to "
-        f"{options['max_length']} tokens (keeping the {options['truncation']}).",
+        f"{LAYERS.get(options['layers'], options['layers'])} and a {options['head']} head; it {what}. "
+        + _texts_read(options),
         "",
         "## How it was found",
         "",
@@ -82,8 +82,8 @@ def model_card(plan, folder: Path, portable: PortableCopies, outputs, test_score
               "", "Every training option: search_config.json.", "",
               f"## The search's top {min(TOP_ROWS, len(scored))} trials", "", _top_rows(spec, scored), "",
               "## Intended use", "",
-              f"Texts like those of {spec.dataset}, in its language and domain, at most {options['max_length']} "
-              f"tokens long. The scores above are on that data only; nothing was checked for other domains, "
+              f"Texts like those of {spec.dataset}, in its language and domain, {_lengths_read(options)}. "
+              f"The scores above are on that data only; nothing was checked for other domains, "
               f"for bias, or for calibration of the probabilities.", "",
               "## How to load it", "", *how_to_load(folder, portable, meta)]
     return "\n".join(lines) + "\n"
@@ -120,6 +120,21 @@ def _value(value) -> str:
     if isinstance(value, float):
         return f"{value:.3g}"
     return str(value)
+
+
+def _texts_read(options: dict) -> str:
+    """How the model reads a text: cut to max_length, or whole as windows pooled per text (truncation chunks)."""
+    if options["truncation"] == "chunks":
+        return (f"Texts are read whole, as windows of {options['max_length']} tokens overlapping by "
+                f"{options['doc_stride']} (at most {options['max_chunks']} a text, spread over it), whose pooled "
+                f"vectors are pooled again per text, mean and max.")
+    return f"Texts are cut to {options['max_length']} tokens (keeping the {options['truncation']})."
+
+
+def _lengths_read(options: dict) -> str:
+    if options["truncation"] == "chunks":
+        return f"any length (at most {options['max_chunks']} windows of {options['max_length']} tokens are read)"
+    return f"at most {options['max_length']} tokens long"
 
 
 def how_to_load(folder: Path, copies: PortableCopies, meta: dict) -> list:

@@ -31,6 +31,7 @@ from typing import Dict, List, Optional
 from bertclf.errors import UserError
 from bertclf.models.encoders import load_model_config
 from bertclf.models.heads import MLP_HIDDEN, feature_size
+from bertclf.windows import sequences
 
 from .disk import megabytes
 from .searchers import checkpoints_kept
@@ -86,10 +87,10 @@ def needs(plan, passes) -> List[Need]:
         out.append(Need(plan.storage, kept * each, f"{kept} kept checkpoint(s) of {megabytes(each)}"))
         out.append(Need(plan.storage, reserve_size(spec.num_samples), "room held for the search's state"))
     for config, inputs, keys in passes:
-        texts = sum(len(t) for t in inputs.tokens.values())
+        rows = sum(len(sequences(t)) for t in inputs.tokens.values())  # the cache holds a window's features each
         model_config = load_model_config(plan.models[config.bert_name].source)
         size = sum(feature_size(model_config, *variant) for variant in {k.features for k in keys if k.features})
-        out.append(Need(config.cache_dir, texts * size * BYTES_PER_FLOAT, "boost features"))
+        out.append(Need(config.cache_dir, rows * size * BYTES_PER_FLOAT, "boost features"))
     return out
 
 

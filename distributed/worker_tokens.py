@@ -54,7 +54,7 @@ def _tokenizer(source: str):
 def _tokenise_block(texts, pairs, key: TokensKey, shared):
     """(token ids of one chunk, (node id, pid) that made them)."""
     tokenizer = _tokenizer(shared.model_path(key.bert_name) or key.bert_name)
-    tokens = encode(tokenizer, texts, key.max_length, key.truncation, pairs)
+    tokens = encode(tokenizer, texts, key.max_length, key.truncation, pairs, key.doc_stride, key.max_chunks)
     return tokens, (ray.get_runtime_context().get_node_id(), os.getpid())
 
 

@@ -1,4 +1,5 @@
-"""Pooling an encoder's output into one vector per text, and the classifier head on it."""
+"""Pooling an encoder's output into one vector per text (per window, then per text, for truncation chunks),
+and the classifier head on it."""
 import torch
 from torch import nn
 
@@ -49,6 +50,33 @@ def pool(out, attention_mask, pooling: str, layers: str) -> torch.Tensor:
     return torch.cat(parts, dim=-1) if len(parts) > 1 else parts[0]
 
 
+def pool_documents(features: torch.Tensor, doc_index: torch.Tensor) -> torch.Tensor:
+    """[texts, 2 x dim]: the mean and the max of each text's window vectors `features` [windows, dim]
+    (doc_index [windows]: the text of each window, 0, 1, ...; every text has one window or more).
+
+    Built of comparisons, a product and a max rather than scatters, so that the ONNX copy's graph holds
+    it as it is and any runtime runs it."""
+    member = doc_index[None, :] == torch.arange(doc_index.max() + 1, device=doc_index.device)[:, None]
+    weights = member.to(features.dtype)
+    mean = (weights @ features) / weights.sum(1, keepdim=True)
+    most = features[None].masked_fill(~member[..., None], torch.finfo(features.dtype).min).amax(1)
+    return torch.cat([mean, most], dim=-1)
+
+
+def pool_windows(features: torch.Tensor, counts: torch.Tensor, block: int = 256) -> torch.Tensor:
+    """pool_documents over a whole split: `features` [windows, dim] of texts with `counts` [texts] windows
+    each (a text's windows next to each other), `block` texts at a time, which bounds the memory."""
+    counts = counts.to(torch.int64)
+    ends = torch.cumsum(counts, 0)
+    parts = []
+    for begin in range(0, len(counts), block):
+        first = int(ends[begin] - counts[begin])
+        part = counts[begin:begin + block]
+        doc_index = torch.repeat_interleave(torch.arange(len(part)), part)
+        parts.append(pool_documents(features[first:first + len(doc_index)], doc_index))
+    return torch.cat(parts) if parts else features.new_zeros((0, 2 * features.shape[1]))
+
+
 class Head(nn.Module):
     """Standardise (identity unless set from frozen features), dropout, then linear or one hidden layer."""
 
@@ -94,13 +122,16 @@ def for_encoder(encoder, inputs: dict) -> dict:
 
 
 class BertClassifier(nn.Module):
+    """Encoder, pooling and head. documents: the inputs are windows of texts (truncation chunks), and
+    forward's doc_index says each window's text: the window vectors are pooled per text (pool_documents)."""
+
     def __init__(self, encoder, n_labels: int, dropout_p: float, pooling: str, layers: str = "last",
-                 head: str = "linear", feature_dim=None):
+                 head: str = "linear", feature_dim=None, documents: bool = False):
         super().__init__()
         self.encoder = encoder  # None when only the head is trained on cached features (feature_dim given)
         self.pooling, self.which_layers = pooling, layers
         self.round_features = False
-        feature_dim = feature_dim or feature_size(encoder.config, pooling, layers)
+        feature_dim = feature_dim or feature_size(encoder.config, pooling, layers) * (2 if documents else 1)
         self.head = Head(feature_dim, n_labels, dropout_p, head)
 
     def features(self, input_ids, attention_mask, token_type_ids=None):
@@ -111,11 +142,15 @@ class BertClassifier(nn.Module):
                                output_hidden_states=self.which_layers == "last4")
         return pool(out, attention_mask, self.pooling, self.which_layers)
 
-    def forward(self, input_ids=None, attention_mask=None, features=None, token_type_ids=None):
+    def forward(self, input_ids=None, attention_mask=None, features=None, token_type_ids=None, doc_index=None):
         if features is None:
-            features = self.features(input_ids, attention_mask, token_type_ids)
-            if self.round_features:
-                # boost trained the head on features from the fp16 cache: rounded the same way here,
-                # a saved model predicts exactly what it was evaluated on
-                features = features.to(torch.float16).float()
+            features = self._rounded(self.features(input_ids, attention_mask, token_type_ids))
+            if doc_index is not None:
+                features = self._rounded(pool_documents(features.float(), doc_index))
         return self.head(features)
+
+    def _rounded(self, features):
+        # boost trained the head on features from the fp16 cache (window vectors, and for chunks their
+        # pooling per text too): rounded the same way here, a saved model predicts exactly what it was
+        # evaluated on
+        return features.to(torch.float16).float() if self.round_features else features

@@ -76,6 +76,9 @@ class PortableForm:
     probabilities: Callable
     config: object  # the transformers config saved beside a copy
     two_texts: bool  # reads two texts: token types are an input where the encoder takes them
+    # reads windows of texts (truncation chunks): doc_index, each window's text, is an input, and the
+    # outputs are one row per text
+    documents: bool
     # () -> (transformers' own model holding the weights, None), or (None, why there is none)
     transformers_copy: Callable[[], tuple]
 

@@ -1,9 +1,12 @@
 """The model card's loading snippets run as written beside the model folder, without this project, and
-answer what --predict answers: a text-pair classifier (token types as an ONNX input) and a QA model."""
+answer what --predict answers: a text-pair classifier (token types as an ONNX input), a classifier of texts
+cut into windows (doc_index as an ONNX input) and a QA model."""
+import json
 import subprocess
 import sys
 from pathlib import Path
 
+import pytest
 
 from bert_hpo_distributed.model_card import how_to_load
 from bertclf.tasks.classification.predict import predict_texts
@@ -63,3 +66,19 @@ def test_a_qa_card_runs_and_finds_the_answer(tmp_path):
     code = onnx.replace('"a question"', repr(example.question)).replace('"the passage that holds the answer"',
                                                                        repr(example.context))
     assert run_beside(folder, code) == example.answers[0]
+
+
+@pytest.mark.parametrize("options", [dict(), dict(bert_finetuning=False, boost=True, pooling="mean+max")])
+def test_a_chunks_card_cuts_windows_and_answers_as_predict(config_for, options):
+    # the ONNX copy takes windows and doc_index: the card's lines cut texts as the model read them (a text
+    # of 20 windows, of which max_chunks 5 are kept; one of exactly one window; an empty one)
+    folder = train(config_for(n_epochs=1, max_length=16, doc_stride=4, max_chunks=5, truncation="chunks", **options),
+                   log=lambda s: None)["run_dir"]
+    (onnx,) = snippets(folder)  # no transformers copy: its classes do not pool windows
+    texts = ["great " + "the movie was a story with actors and a plot " * 20 + "awful", "a superb film", ""]
+    code = onnx.replace('["an example text"]', repr(texts)).replace(
+        "print([labels[int(i)] for i in logits.argmax(-1)])",
+        "p = np.exp(logits - logits.max(-1, keepdims=True)); print((p / p.sum(-1, keepdims=True)).max(-1).tolist())")
+    got = json.loads(run_beside(folder, code))
+    want = [r["probability"] for r in predict_texts(*load_model(folder), texts)]
+    assert got == pytest.approx(want, abs=1e-4)

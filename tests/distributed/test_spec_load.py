@@ -118,6 +118,10 @@ def test_mode_expands_to_its_booleans():
      "resources.workers_per_trial is 3 workers, but batch_size 16 / gradient_accumulation_steps 1 = micro-batch 16"),
     ({"scheduler": {"type": "pbt"}, "resources": {"workers_per_trial": 2}},
      "restores only its own; use workers_per_trial 1"),
+    ({"space": {"truncation": {"choice": ["head+tail", "chunks"]}}, "fixed": {"doc_stride": 1000}},
+     "--doc_stride: expected an overlap of neighbouring windows in [0, max_length"),
+    ({"space": {"truncation": {"choice": ["head+tail", "chunks"]}}, "fixed": {"max_chunks": 0}},
+     "--max_chunks: expected a positive integer"),
 ])
 def test_bad_spaces_name_file_key_and_expectation(tmp_path, change, message):
     spec = {**MINIMAL, **change}
@@ -406,3 +410,16 @@ def test_a_spec_states_its_task_and_an_error_metric_is_minimised(tmp_path):
     assert spearman.metric == "valid_spearman" and spearman.mode == "max"
     weighted = load_spec(write(tmp_path, {**MINIMAL, "space": {"class_weight": {"choice": ["none", "balanced"]}}}))
     assert weighted.trial_config({"class_weight": "balanced"}).class_weight == "balanced"
+
+
+def test_chunks_is_searched_against_head_tail_with_its_own_token_ids(tmp_path):
+    from bertclf.inputs import tokens_key
+    spec = load_spec(write(tmp_path, {**MINIMAL, "fixed": {"n_epochs": 2, "doc_stride": 16},
+                                      "space": {**MINIMAL["space"], "truncation": {"choice": ["head+tail", "chunks"]},
+                                                "max_chunks": {"choice": [2, 8]}}}))
+    trial = fix_options(spec, {"train_path": "t.csv"}).trial_config
+    chunks = trial({"lr": 0.003, "max_length": 64, "truncation": "chunks", "max_chunks": 2})
+    assert (chunks.truncation, chunks.doc_stride, chunks.max_chunks) == ("chunks", 16, 2)
+    keys = {tokens_key(trial({"lr": 0.003, "max_length": 64, "truncation": t, "max_chunks": k}))
+            for t in ("head+tail", "chunks") for k in (2, 8)}
+    assert len(keys) == 4  # each tokenised once: max_chunks decides the windows kept

@@ -1,6 +1,6 @@
 """tokenize_on: workers on a 2-node Ray cluster on loopback: the workers' token ids are the driver's, they were
-made on both nodes and not in the driver, the driver never held all the texts, and a search with the option runs
-to its results."""
+made on both nodes and not in the driver (texts cut into windows too), the driver never held all the texts, and a
+search with the option runs to its results."""
 import os
 import shutil
 import tempfile
@@ -69,6 +69,22 @@ def test_workers_tokenise_as_the_driver_does_on_both_nodes(cluster, config_for, 
     assert len(where) == len(places) == 8  # 240 train + 80 valid texts in blocks of 40
     assert len({node for node, _ in where}) == 2 and os.getpid() not in {pid for _, pid in where}
     assert ray.get_runtime_context().get_node_id() not in {node for node, _ in where}
+
+
+def test_workers_cut_texts_into_the_drivers_windows(cluster, config_for):
+    import ray
+    from bert_hpo_distributed.shared import Shared
+    from bert_hpo_distributed.worker_tokens import gathered, tokenise_on_workers, wait_for_workers
+    from bertclf.inputs import prepare_inputs, tokens_key
+    config = config_for(valid_path=None, valid_fraction=0.25, truncation="chunks", max_length=8, doc_stride=2,
+                        max_chunks=3)
+    here = prepare_inputs(config, lambda message: None)
+    remote = prepare_inputs(config, lambda message: None, streamed=True)
+    wait_for_workers(tokenise_on_workers(remote, tokens_key(config), Shared(), chunk=40, in_flight=2))
+    got = gathered(ray.get(ray.put(remote)))
+    for split in here.splits:  # blocks of windows joined with their texts' window counts
+        assert got.tokens[split].fingerprint() == here.tokens[split].fingerprint()
+        assert len(got.tokens[split]) == len(here.tokens[split]) < got.tokens[split].n_windows
 
 
 @pytest.mark.parametrize("mode", ["finetune", "boost"])  # boost: the frozen features' task joins the blocks

@@ -9,11 +9,11 @@ import numpy as np
 import torch
 import torch.nn.functional as F
 
-from ...batching import eval_batches, feature_inputs, token_inputs
-from ...feature_cache import FrozenEncoder, frozen_features
+from ...batching import feature_inputs, text_batches, token_inputs
+from ...feature_cache import FrozenEncoder
 from ...inference import pad_multiple, run_batches
 from ...models.encoders import encoder_fingerprint
-from .inputs import ClassificationInputs
+from .inputs import ClassificationInputs, text_features
 from .metrics import SCORES, confusion, per_class, scores
 from .threshold import best_threshold, decide
 
@@ -29,7 +29,7 @@ def evaluate(tokens, labels, n_labels: int, batch_size: int, run, rank: int, wor
     "valid_threshold" (the workers' probabilities meet in `reduce`, each at its places, zeros elsewhere)."""
     loss_sum, matrix = 0.0, np.zeros((n_labels, n_labels), dtype=np.int64)
     positive = np.zeros(len(labels) if tuned else 0)
-    for indices, logits in run(eval_batches(tokens.lengths.tolist(), batch_size)[rank::world]):
+    for indices, logits in run(text_batches(tokens, batch_size)[rank::world]):
         y = labels[indices]
         loss_sum += F.cross_entropy(logits, y, reduction="sum").item()
         matrix += confusion(y.numpy(), logits.argmax(-1).cpu().numpy(), n_labels)
@@ -58,11 +58,11 @@ def test_outputs(model, meta, inputs: ClassificationInputs, *, device, bf16: boo
     through the feature cache, as in training."""
     tokens = inputs.tokens["test"]
     model.to(device)
-    batches = eval_batches(tokens.lengths.tolist(), batch_size)
-    if meta["cached_features"]:
+    batches = text_batches(tokens, batch_size)
+    if meta["cached_features"]:  # as in training: the frozen encoder's features, through the cache
         variant = (meta["pooling"], meta["layers"])
         frozen = FrozenEncoder(model.encoder, encoder_fingerprint(model.encoder), device, bf16, batch_size, cache_dir)
-        features, _ = frozen_features(frozen, tokens, inputs.pad_id, [variant], "test features")
+        features, _ = text_features(frozen, tokens, inputs.pad_id, [variant], "test features")
         make = partial(feature_inputs, features[variant])
     else:
         make = partial(token_inputs, tokens, inputs.pad_id, pad_multiple(device))

@@ -16,9 +16,10 @@ def portable_form(model, meta, config=None, probabilities=None) -> PortableForm:
     """config: the copies' (labelled_config's unless given); probabilities: of the logits (class_probabilities'
     unless given)."""
     config = config or labelled_config(model.encoder.config, meta["label_names"])
-    return PortableForm(module=model, outputs=("logits",), axes={"logits": {0: "batch"}},
+    documents = meta["truncation"] == "chunks"
+    return PortableForm(module=model, outputs=("logits",), axes={"logits": {0: "texts" if documents else "batch"}},
                         probabilities=probabilities or class_probabilities, config=config,
-                        two_texts=bool(meta.get("pairs")),
+                        two_texts=bool(meta.get("pairs")), documents=documents,
                         transformers_copy=partial(transformers_model, model, meta, config))
 
 
@@ -38,6 +39,9 @@ def labelled_config(encoder_config, label_names):
 def transformers_model(model, meta, config):
     """(transformers' ...ForSequenceClassification holding the same weights, None) where the pooled
     [CLS] output feeds a linear head, as in that class; else (None, why)."""
+    if meta["truncation"] == "chunks":
+        return None, ("truncation chunks pools the windows of a text into one vector, which transformers' "
+                      "classes do not")
     if (meta["pooling"], meta["layers"], meta["head"]) != ("cls", "last", "linear"):
         return None, (f"pooling {meta['pooling']}, layers {meta['layers']}, head {meta['head']} have no "
                       f"counterpart in transformers' classes (they pool the [CLS] output into a linear head)")
@@ -75,15 +79,35 @@ def onnx_usage(name: str, copy_path: PurePosixPath, copies, meta, beside: str = 
     pairs = bool(meta.get("pairs"))
     texts = '["an example text"], ["its second text"]' if pairs else '["an example text"]'
     folder = f"{name}/{copy_path.parent}"
+    chunks = meta["truncation"] == "chunks"
     return [f"With onnxruntime ({copy_path} holds encoder, pooling and head; inputs "
             f"{', '.join(copies.onnx_inputs)}, as the tokenizer beside it returns them"
-            + (" for a text pair" if pairs else "") + f"; dynamic batch and length; {beside} beside it; "
+            + (" for a text pair" if pairs else "")
+            + (", a text cut into the windows the model reads (doc_index: each window's text; of a text's "
+               f"windows at most {meta.get('max_chunks')}, spread over it, are read) and one row of logits a "
+               "text" if chunks else "")
+            + f"; dynamic batch and length; {beside} beside it; "
             f"probabilities match this project's within {copies.onnx_difference:.1g}):", "", "```python",
+            *(["import numpy as np"] if chunks else []),
             "import onnxruntime",
             "from transformers import AutoConfig, AutoTokenizer",
             f'tokenizer = AutoTokenizer.from_pretrained("{folder}")',
             f'labels = AutoConfig.from_pretrained("{folder}").id2label',
             f'session = onnxruntime.InferenceSession("{name}/{copy_path}")',
-            f'batch = tokenizer({texts}, truncation=True, padding=True, return_tensors="np")',
-            "logits = session.run(None, {i.name: batch[i.name] for i in session.get_inputs()})[0]",
+            *(_windows_feed(texts, meta) if chunks else [
+                f'batch = tokenizer({texts}, truncation=True, padding=True, return_tensors="np")',
+                "feed = {i.name: batch[i.name] for i in session.get_inputs()}"]),
+            "logits = session.run(None, feed)[0]",
             *decide, "```", ""]
+
+
+def _windows_feed(texts: str, meta) -> List[str]:
+    """The snippet's lines that cut texts into the model's windows (bertclf.windows: the tokenizer's
+    overflowing tokens, at most max_chunks of a text spread evenly over it)."""
+    return [f'batch = tokenizer({texts}, truncation=True, max_length={meta["max_length"]}, '
+            f'stride={meta["doc_stride"]}, return_overflowing_tokens=True, padding=True, return_tensors="np")',
+            'doc = batch["overflow_to_sample_mapping"]',
+            f"keep = np.concatenate([np.flatnonzero(doc == d)[np.linspace(0, n - 1, min(n, {meta['max_chunks']}))"
+            ".round().astype(int)] for d, n in enumerate(np.bincount(doc))])",
+            'feed = {"input_ids": batch["input_ids"][keep], "attention_mask": batch["attention_mask"][keep], '
+            '"doc_index": doc[keep]}']

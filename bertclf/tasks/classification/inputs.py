@@ -11,17 +11,21 @@ from ...data.examples import read_examples
 from ...data.file_rows import scan_examples
 from ...data.leaks import leak_note
 from ...data.splits import CLASSES, LabelCoding, describe_test_data, load_splits, seeded_subset
+from ...errors import UserError
 from ...feature_cache import FrozenEncoder, frozen_features
 from ...models.encoders import encoder_fingerprint
+from ...models.heads import pool_windows
 from ...tokenization import TokenIds, tokenize_cached
 from .weights import rare_class_warning
+from ...windows import DocumentWindows
 
 
 @dataclass
 class ClassificationInputs:
     """What a run reads, prepared once; picklable, so a search ships it to every trial."""
     label_names: List
-    tokens: Dict[str, TokenIds]  # split -> token ids (FileRows until a search's workers tokenise: prepare)
+    # split -> token ids (DocumentWindows for truncation chunks; FileRows until a search's workers tokenise: prepare)
+    tokens: Dict[str, TokenIds]
     labels: Dict[str, torch.Tensor]  # split -> label ids
     pad_id: int
     description: str
@@ -80,15 +84,19 @@ def inputs_of(splits, config, tokenizer, log, labels_shown: str, streamed: bool 
     empty = splits.train.empty_texts + splits.valid.empty_texts
     if empty:
         log(f"note: {empty} example(s) have an empty text; they are kept and read as the special tokens alone")
+    if splits.train.paired and config.truncation == "chunks":
+        raise UserError("--truncation chunks reads single texts: the data holds text pairs; choose head, tail or "
+                        "head+tail")
     parts = {"train": splits.train}
     if len(splits.valid):
         parts["valid"] = splits.valid
     tokens = {split: ex if streamed else
-              tokenize_cached(tokenizer, ex.texts, config.max_length, config.truncation, config.cache_dir, ex.pairs)
+              tokenize_cached(tokenizer, ex.texts, config.max_length, config.truncation, config.cache_dir, ex.pairs,
+                              config.doc_stride, config.max_chunks)
               for split, ex in parts.items()}
     columns = splits.train.column_names
     shown = " + ".join(columns[r] for r in ("text", "pair") if r in columns) + f" -> {columns['label']}"
-    length = (f"mean length {tokens['train'].lengths.float().mean():.0f} tokens"
+    length = (f"mean length {tokens['train'].lengths.float().mean():.0f} tokens{windows_note(tokens)}"
               if not streamed else "tokenised by the workers")
     description = (f"{len(splits.train)} train / {len(splits.valid)} valid ({splits.valid_source}); columns {shown}; "
                    f"{labels_shown}; {length}")
@@ -102,6 +110,22 @@ def inputs_of(splits, config, tokenizer, log, labels_shown: str, streamed: bool 
         train_keys=splits.train_keys)
 
 
+def windows_note(tokens: dict) -> str:
+    """'; 1,234 train / 130 valid windows' where the texts are cut into windows, else ''."""
+    if not all(isinstance(t, DocumentWindows) for t in tokens.values()):
+        return ""
+    return "; " + " / ".join(f"{t.n_windows:,} {split}" for split, t in tokens.items()) + " windows"
+
+
+def text_features(frozen: FrozenEncoder, tokens, pad_id: int, variants, desc: str, log=None):
+    """({variant: [texts, dim] fp16}, computed) of `tokens`: the frozen encoder's pooled vectors (feature_cache),
+    for windows (DocumentWindows) each window's, then their mean and max per text, rounded to fp16 again."""
+    if not isinstance(tokens, DocumentWindows):
+        return frozen_features(frozen, tokens, pad_id, variants, desc, log)
+    features, computed = frozen_features(frozen, tokens.windows, pad_id, variants, desc, log)
+    return {v: pool_windows(f.float(), tokens.counts).to(torch.float16) for v, f in features.items()}, computed
+
+
 def with_features(inputs: ClassificationInputs, config, encoder, device, bf16: bool, variants, log, progress=None):
     """{variant: inputs with that variant's frozen features}; one encoder pass per split for all.
     progress: feature_cache.PassProgress's lines while a pass runs."""
@@ -110,8 +134,8 @@ def with_features(inputs: ClassificationInputs, config, encoder, device, bf16: b
     frozen = FrozenEncoder(encoder, encoder_id, device, bf16, config.eval_batch_size, config.cache_dir, config.progress)
     by_split = {}
     for split in inputs.splits:
-        by_split[split], computed = frozen_features(frozen, inputs.tokens[split], inputs.pad_id, variants,
-                                                    f"boost: encoding {split}", progress)
+        by_split[split], computed = text_features(frozen, inputs.tokens[split], inputs.pad_id, variants,
+                                                  f"boost: encoding {split}", progress)
         log(f"boost: {split} features {'computed and cached' if computed else 'loaded from cache'} "
             f"({len(inputs.tokens[split])} texts; {', '.join('/'.join(v) for v in variants)})")
     return {v: replace(inputs, features={split: by_split[split][v] for split in inputs.splits}, variant=v,
@@ -121,6 +145,11 @@ def with_features(inputs: ClassificationInputs, config, encoder, device, bf16: b
 def saved_columns(meta) -> ColumnNames:
     """The columns a saved model was trained on (its metadata's), to read its test and --input tables."""
     return ColumnNames.from_dict(meta.get("columns") or {})
+
+
+def saved_windowing(meta) -> tuple:
+    """(doc_stride, max_chunks) a saved model cuts its texts with (truncation chunks), else ()."""
+    return (meta["doc_stride"], meta["max_chunks"]) if meta.get("truncation") == "chunks" else ()
 
 
 def prepare_test(path, meta, tokenizer, cache_dir, max_examples=None, coding: LabelCoding = CLASSES,
@@ -134,7 +163,7 @@ def prepare_test(path, meta, tokenizer, cache_dir, max_examples=None, coding: La
     examples = examples.subset(seeded_subset(len(examples), max_examples, 0))
     names = meta["label_names"]
     tokens = tokenize_cached(tokenizer, examples.texts, meta["max_length"], meta["truncation"], cache_dir,
-                             examples.pairs)
+                             examples.pairs, *saved_windowing(meta))
     return make(label_names=names, tokens={"test": tokens},
                 labels={"test": label_tensor(coding.encode(examples, names, "test data"), len(names))},
                 pad_id=tokenizer.pad_token_id or 0,

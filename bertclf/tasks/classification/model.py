@@ -75,14 +75,18 @@ def build(config, inputs: ClassificationInputs, encoder, device, training=Classi
     boost = inputs.features is not None  # then `encoder` is None: the features are all it needs
     if config.bert_finetuning and not uses_pooler(config.pooling, config.layers):
         drop_pooler(encoder)
+    documents = config.truncation == "chunks"
     model = BertClassifier(encoder, len(inputs.label_names), config.dropout_p, config.pooling, config.layers,
-                           config.head, feature_dim=inputs.features["train"].shape[1] if boost else None)
+                           config.head, feature_dim=inputs.features["train"].shape[1] if boost else None,
+                           documents=documents)
     if boost:
         model.head.standardise_with(inputs.features["train"])
     meta = {"task": training.kind, "label_names": inputs.label_names, "pooling": config.pooling,
             "layers": config.layers, "head": config.head, "truncation": config.truncation,
             "feature_size": model.head.in_features, "cached_features": boost, "columns": inputs.columns,
             "pairs": inputs.pairs, "dataset": inputs.dataset,
+            # how a text is cut into the windows the model reads
+            **({"doc_stride": config.doc_stride, "max_chunks": config.max_chunks} if documents else {}),
             # a boost head knows its encoder only by its features: the weights that computed them
             **({"encoder_fingerprint": inputs.encoder_id} if boost else {})}
     weights = class_weights(inputs.labels["train"], len(inputs.label_names), config.class_weight)
@@ -102,6 +106,6 @@ def model_from_meta(encoder, meta) -> BertClassifier:
                         f"than those loaded now (their fingerprint differs: the hub model changed, or another copy); "
                         f"load the encoder it was trained with, or train the head again")
     model = BertClassifier(encoder, len(meta["label_names"]), meta["dropout_p"], meta["pooling"],
-                           meta["layers"], meta["head"])
+                           meta["layers"], meta["head"], documents=meta["truncation"] == "chunks")
     model.round_features = meta["cached_features"]
     return model

@@ -5,13 +5,13 @@ from typing import List
 
 import torch
 
-from ...batching import eval_batches, token_inputs
+from ...batching import text_batches, token_inputs
 from ...data.examples import read_examples
 from ...data.readers import format_of, read_text
 from ...errors import UserError
 from ...inference import run_batches
 from ...tokenization import encode
-from .inputs import saved_columns
+from .inputs import saved_columns, saved_windowing
 from .threshold import decide
 
 
@@ -22,10 +22,10 @@ def text_outputs(model, tokenizer, meta, texts, pairs=None, batch_size: int = 64
         raise UserError("this model reads text pairs: give each --text a --text_pair (or an --input table with "
                         "both columns)" if meta.get("pairs") else
                         "this model reads single texts: --text_pair (or a second text column) is not for it")
-    tokens = encode(tokenizer, texts, meta["max_length"], meta["truncation"], pairs)
+    tokens = encode(tokenizer, texts, meta["max_length"], meta["truncation"], pairs, *saved_windowing(meta))
     device = torch.device(device)
     model.to(device)
-    batches = eval_batches(tokens.lengths.tolist(), batch_size)
+    batches = text_batches(tokens, batch_size)
     make = partial(token_inputs, tokens, tokenizer.pad_token_id or 0, 1)
     outputs = [None] * len(texts)
     for idx, _, logits in run_batches(model, batches, map(make, batches), device=device, bf16=False):

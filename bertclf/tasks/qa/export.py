@@ -15,7 +15,7 @@ OUTPUTS = ("start_logits", "end_logits")
 def portable_form(model) -> PortableForm:
     return PortableForm(module=SpanLogits(model), outputs=OUTPUTS,
                         axes={name: {0: "batch", 1: "sequence"} for name in OUTPUTS},
-                        probabilities=span_probabilities, config=model.encoder.config, two_texts=True,
+                        probabilities=span_probabilities, config=model.encoder.config, two_texts=True, documents=False,
                         transformers_copy=lambda: (None, "only classifiers get a transformers copy"))
 
 

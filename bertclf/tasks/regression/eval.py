@@ -3,7 +3,7 @@ split at a check, the test of a run learning nothing, and the scores of a saved 
 A score is in the target's units: a prediction is the model's output * target_scale + target_mean."""
 import torch
 
-from ...batching import eval_batches
+from ...batching import text_batches
 from ..classification.eval import test_outputs
 from .metrics import ERRORS, SCORES, scores
 
@@ -24,7 +24,7 @@ def evaluate(tokens, targets, mean: float, scale: float, batch_size: int, run, r
     workers' predictions meet in `reduce` (each adds its own at their places, zeros elsewhere), so every
     score, the rank correlation too, is exact."""
     predicted = torch.zeros(len(targets), dtype=torch.float64)
-    for indices, outputs in run(eval_batches(tokens.lengths.tolist(), batch_size)[rank::world]):
+    for indices, outputs in run(text_batches(tokens, batch_size)[rank::world]):
         predicted[indices] = outputs[:, 0].double()
     predicted = torch.tensor(reduce(predicted.tolist()), dtype=torch.float64)
     loss = float(((predicted - standardised(targets, mean, scale)) ** 2).mean())

@@ -99,29 +99,33 @@ def big_test(root: Path, folder: Path) -> list:
     return ["--data-dir", str(folder), "--set", "smoke.max_test_samples=null"]
 
 
-def sigkill_trials(root, out) -> dict:
+def killed_after_a_trial(root, out, kill) -> dict:
+    """The search's console and exit when kill(proc) strikes once a trial has finished, then --resume."""
     cmd = command(root, out, *LONG)
     proc, lines = start(cmd), []
     until(proc, lines, "trial 1/4")
-    time.sleep(2)
-    os.killpg(proc.pid, signal.SIGKILL)
+    kill(proc)
     result = finish(proc, lines)
     result["resume"] = resumed(cmd)
     return result
+
+
+def sigkill_trials(root, out) -> dict:
+    """The driver's process group killed (SIGKILL) mid-trials, then --resume."""
+    def kill(proc):
+        time.sleep(2)
+        os.killpg(proc.pid, signal.SIGKILL)
+    return killed_after_a_trial(root, out, kill)
 
 
 def raylet_killed(root, out) -> dict:
     """The search's raylet killed (as the OOM killer picks it) once a trial has finished, then --resume."""
-    cmd = command(root, out, *LONG)
-    proc, lines = start(cmd), []
-    until(proc, lines, "trial 1/4")
-    table = subprocess.run(["ps", "-eo", "pid=,sid=,comm="], capture_output=True, text=True).stdout
-    for pid, sid, name in (line.split(None, 2) for line in table.splitlines()):
-        if int(sid) == proc.pid and name.strip() == "raylet":
-            os.kill(int(pid), signal.SIGKILL)
-    result = finish(proc, lines)
-    result["resume"] = resumed(cmd)
-    return result
+    def kill(proc):
+        table = subprocess.run(["ps", "-eo", "pid=,sid=,comm="], capture_output=True, text=True).stdout
+        for pid, sid, name in (line.split(None, 2) for line in table.splitlines()):
+            if int(sid) == proc.pid and name.strip() == "raylet":
+                os.kill(int(pid), signal.SIGKILL)
+    return killed_after_a_trial(root, out, kill)
 
 
 def twice(root, out) -> dict:

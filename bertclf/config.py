@@ -133,9 +133,11 @@ class TrainConfig:
             bad_option("truncation", " | ".join(TRUNCATIONS), self.truncation)
         if self.max_chunks < 1:
             bad_option("max_chunks", "a positive integer (windows read of one text at most)", self.max_chunks)
-        if self.truncation == "chunks" and not 0 <= self.doc_stride < self.max_length:
-            bad_option("doc_stride", f"an overlap of neighbouring windows in [0, max_length = {self.max_length}) "
-                       f"for truncation chunks", self.doc_stride)
+        # a window holds max_length less the text's two special tokens ([CLS] and [SEP] or their kind);
+        # a tokenizer with more is refused when the texts are cut (windows.window_spans)
+        if self.truncation == "chunks" and not 0 <= self.doc_stride < self.max_length - 2:
+            bad_option("doc_stride", f"an overlap of neighbouring windows in [0, max_length - 2 = {self.max_length - 2}) "
+                       f"(a window's text tokens) for truncation chunks", self.doc_stride)
         for name, allowed in (("pooling", POOLINGS), ("layers", LAYERS), ("head", HEADS),
                               ("precision", PRECISIONS), ("class_weight", CLASS_WEIGHTS)):
             if getattr(self, name) not in allowed:

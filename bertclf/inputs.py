@@ -49,8 +49,14 @@ class InputsKey:
 
 
 def tokens_key(config: TrainConfig) -> TokensKey:
-    """The key of the token ids of `config`: configurations that share it share one encoder pass."""
-    return TokensKey(**{name: getattr(config, name) for name in TOKEN_OPTIONS})
+    """The key of the token ids of `config`: configurations that share it share one encoder pass. The
+    windows' options are in it only where they cut texts: with truncation chunks, and doc_stride for a
+    task that always windows its texts (QA's contexts: no truncation option)."""
+    values = {name: getattr(config, name) for name in TOKEN_OPTIONS}
+    if config.truncation != "chunks":
+        cuts = "truncation" in task_named(config.task).text_options
+        values.update({name: getattr(TrainConfig, name) for name in ("max_chunks", "doc_stride")[:1 + cuts]})
+    return TokensKey(**values)
 
 
 def inputs_key(config: TrainConfig) -> InputsKey:

@@ -43,10 +43,6 @@ class FeaturePasses:
             self.refs[key.tokens] = dict(zip(variants, refs if isinstance(refs, list) else [refs]))
         return [self.refs[key.tokens][key.features]]
 
-    def started(self) -> List[TokensKey]:
-        """The token keys whose pass has started, in the order they started."""
-        return list(self.refs)
-
 
 def on_demand(plan) -> bool:
     """Passes run as trials ask: a local search on the CPU, whose driver holds the token ids."""

@@ -76,7 +76,7 @@ def write_outputs(plan, grid, shared, say, repeated=(), data: str = "", input_se
         sampled, checkpoint, trial = winner.sampled, winner.checkpoints[run], winner.trial
         origin, valid, best_epoch = f"{winner.trial}, train_seed {winner.seeds[run]}", winner.valid[run], winner.best_epochs[run]
         options = spec.trial_config({**sampled, "train_seed": winner.seeds[run]})
-    written["best_model"] = export(checkpoint, out_dir / "best_model", {
+    written["best_model"] = export(plan, checkpoint, out_dir / "best_model", {
         "trial": origin, "sampled": sampled, "train_options": options.to_dict()})
     test = score_on_test(plan, checkpoint, written["best_model"], shared, say) if plan.test_path else None
     if test:
@@ -100,7 +100,7 @@ def write_outputs(plan, grid, shared, say, repeated=(), data: str = "", input_se
 def write_refit(plan, outputs: SearchOutputs, checkpoint, config, shared, say) -> None:
     """The refit's model as refit_model/, its test score, and results.md again with its line."""
     written = outputs.written
-    written["refit_model"] = export(checkpoint, plan.out_dir / "refit_model", {
+    written["refit_model"] = export(plan, checkpoint, plan.out_dir / "refit_model", {
         "refit_of": outputs.sampled, "train_options": config.to_dict()})
     outputs.refit = {"epochs": config.n_epochs}
     if plan.test_path:
@@ -122,10 +122,11 @@ def write_trials_csv(table, spec, out_dir: Path) -> Path:
     return out_dir / "results.csv"
 
 
-def export(checkpoint, target: Path, extra: dict) -> Path:
-    """The checkpoint's model, with what the search knows of it, as a model folder (built aside, moved in)."""
+def export(plan, checkpoint, target: Path, extra: dict) -> Path:
+    """The checkpoint's model, with what the search knows of it, as a model folder (built aside, moved in); a
+    LoRA model's base encoder from the folder the search loaded it from (plan.local_folder)."""
     with atomic_folder(target) as staging, checkpoint.as_directory() as folder:
-        export_model(folder, staging)
+        export_model(folder, staging, plan.local_folder(extra["train_options"]["bert_name"]))
         (staging / "search_config.json").write_text(json.dumps(extra, indent=2, default=str), encoding="utf-8")
     return target
 

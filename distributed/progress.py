@@ -109,7 +109,7 @@ class Progress(Callback):
             score = last.get(f"best_{metric}")
             what = (f"{status} at epoch {format_epoch(last.get('epoch', 0))}, {metric.replace('_', ' ')} "
                     f"{score:.4f}" if score is not None else status)
-            if score is not None and (self.best is None or score > self.best[0]):
+            if score is not None and (self.best is None or self.spec.signed(score) > self.spec.signed(self.best[0])):
                 self.best = (score, trial.trial_id, {k: trial.config.get(k) for k in self.spec.space})
         running = sum(t.status == "RUNNING" for t in trials) - (trial.status == "RUNNING")
         self._say(f"trial {self.finished}/{self.total} ({trial.trial_id}) {what}, {duration(seconds)}"

@@ -13,8 +13,9 @@ from . import ray_compat
 from .budget import BudgetASHA, BudgetFIFO, BudgetLimiter, BudgetPBT, BudgetVariants
 
 TIME_ATTR = "epoch"  # the schedulers' clock: epochs trained, in fractions when a run checks mid-epoch
-# numeric options whose values shape the trained weights: PBT never mutates them
-SHAPE_OPTIONS = ("lora_r",)
+# numeric options that fix what the trained weights mean: PBT never mutates them, so an exploited clone
+# computes what its donor computed (lora_r shapes the adapters; their output is scaled by lora_alpha / lora_r)
+SHAPE_OPTIONS = ("lora_r", "lora_alpha")
 
 
 def _tolerant_optuna_search():

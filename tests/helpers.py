@@ -139,3 +139,15 @@ def save_to_disk(folder: Path, table, features: dict) -> Path:
     (folder / "state.json").write_text(json.dumps({"_data_files": [{"filename": "data-00000-of-00001.arrow"}]}))
     (folder / "dataset_info.json").write_text(json.dumps({"features": features}))
     return folder
+
+
+def train_keeping_checkpoints(config, folder):
+    """(train's result for `config`, {epoch: the checkpoint folder saved under `folder` at that check})."""
+    from bertclf.train import train
+    checkpoints = {}
+
+    def keep(metrics, save):
+        path = Path(folder) / f"ckpt{metrics['epoch']}"
+        save(path)
+        checkpoints[metrics["epoch"]] = path
+    return train(config, report=keep), checkpoints

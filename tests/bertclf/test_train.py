@@ -9,7 +9,7 @@ from safetensors.torch import load_file
 
 from bertclf.models.tiny_model import FAMILIES
 from bertclf.train import train
-from tests.helpers import sentiment_rows, write_csv
+from tests.helpers import sentiment_rows, train_keeping_checkpoints, write_csv
 
 
 def test_learns_separable_data(config_for):
@@ -83,13 +83,7 @@ def test_frozen_encoder_without_boost_trains_only_the_head(config_for, toy):
 
 
 def test_resume_from_checkpoint_continues_the_run(config_for, tmp_path):
-    checkpoints = {}
-
-    def keep(metrics, save):
-        folder = tmp_path / f"ckpt{metrics['epoch']}"
-        save(folder)
-        checkpoints[metrics["epoch"]] = folder
-    full = train(config_for(run_name="full", n_epochs=3), report=keep)
+    full, checkpoints = train_keeping_checkpoints(config_for(run_name="full", n_epochs=3), tmp_path)
     resumed = train(config_for(run_name="resumed", n_epochs=3), resume_from=checkpoints[2])
     assert [m["epoch"] for m in resumed["history"]] == [1, 2, 3]
     assert resumed["history"][2]["valid_loss"] == pytest.approx(full["history"][2]["valid_loss"], rel=1e-4)

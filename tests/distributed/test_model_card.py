@@ -15,6 +15,7 @@ from bertclf.models.model_io import read_meta
 from bertclf.portable import write_portable
 from bertclf.predict import load_model
 from bertclf.tasks.qa.predict import answer_questions
+from bertclf.tasks.regression.predict import predict_numbers
 from bertclf.train import train
 from tests.helpers import sentiment_rows, write_csv
 
@@ -82,3 +83,27 @@ def test_a_chunks_card_cuts_windows_and_answers_as_predict(config_for, options):
     got = json.loads(run_beside(folder, code))
     want = [r["probability"] for r in predict_texts(*load_model(folder), texts)]
     assert got == pytest.approx(want, abs=1e-4)
+
+
+def test_a_regression_card_of_windows_gives_predicts_numbers(config_for, tmp_path):
+    # regression's copies are classification's with one output: with chunks its ONNX copy takes doc_index too
+    rows = [(("good " if i % 2 else "bad ") + "the story and the actors " * (i % 7), f"{i % 2 * 2.5:.1f}")
+            for i in range(80)]
+    train_path = write_csv(tmp_path / "scores.csv", rows, ["text", "score"])
+    folder = train(config_for(task="regression", train_path=train_path, valid_path=None, n_epochs=1, max_length=16,
+                              doc_stride=4, max_chunks=5, truncation="chunks"), log=lambda s: None)["run_dir"]
+    (onnx,) = snippets(folder)
+    texts = ["good " + "the story and the actors " * 20 + "bad", "good", ""]
+    got = json.loads(run_beside(folder, onnx.replace('["an example text"]', repr(texts))))
+    want = predict_numbers(*load_model(folder), texts)
+    assert got == pytest.approx(want, abs=1e-4)
+
+
+def test_a_thresholded_classifier_card_decides_by_its_threshold(config_for):
+    folder = train(config_for(metric="valid_macro_f1", n_epochs=1), log=lambda s: None)["run_dir"]
+    threshold = read_meta(folder)["threshold"]
+    hf, onnx = snippets(folder)
+    assert f">= {threshold!r}" in onnx
+    texts = ["loved it, a superb and wonderful film", "awful, boring", "a film", "the plot", "great"]
+    got = run_beside(folder, onnx.replace('["an example text"]', repr(texts)))
+    assert got == repr([r["label"] for r in predict_texts(*load_model(folder), texts)])

@@ -62,3 +62,16 @@ def test_seed_repeats_count_to_their_own_total():
     repeats = Progress(spec, 1, lines.append, total=6)
     _finish(repeats, [], "a", 0.9)
     assert lines[0].startswith("trial 1/6 (a)") and spec.num_samples == 4, lines
+
+
+def test_a_minimised_metric_is_a_new_best_when_it_is_lower():
+    spec = load_spec("regress", ["metric=valid_rmse"], profile=["smoke"])
+    lines, trials = [], []
+    progress = Progress(spec, 1, lines.append)
+    for trial_id, rmse in (("a", 0.5), ("b", 0.9), ("c", 0.3)):
+        trial = SimpleNamespace(trial_id=trial_id, status="TERMINATED", config={}, path="/x", local_path="/x")
+        trials.append(trial)
+        progress.on_trial_result(0, trials, trial, {"epoch": 1, "best_valid_rmse": rmse, "done_reason": "completed"})
+        progress.on_trial_complete(0, trials, trial)
+    bests = [line for line in lines if "new best" in line]
+    assert [b.split("valid rmse ")[1][:6] for b in bests] == ["0.5000", "0.3000"], lines

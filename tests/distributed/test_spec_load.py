@@ -422,4 +422,14 @@ def test_chunks_is_searched_against_head_tail_with_its_own_token_ids(tmp_path):
     assert (chunks.truncation, chunks.doc_stride, chunks.max_chunks) == ("chunks", 16, 2)
     keys = {tokens_key(trial({"lr": 0.003, "max_length": 64, "truncation": t, "max_chunks": k}))
             for t in ("head+tail", "chunks") for k in (2, 8)}
-    assert len(keys) == 4  # each tokenised once: max_chunks decides the windows kept
+    assert len(keys) == 3  # chunks once per max_chunks (it decides the windows kept); head+tail once
+
+
+def test_the_windows_options_split_token_keys_only_where_texts_are_cut(tmp_path):
+    from bertclf.inputs import tokens_key
+    spec = load_spec(write(tmp_path, {**MINIMAL, "space": {**MINIMAL["space"], "max_chunks": {"choice": [2, 8]},
+                                                           "doc_stride": {"choice": [8, 16]}}}))
+    trial = fix_options(spec, {"train_path": "t.csv"}).trial_config
+    keys = {tokens_key(trial({"lr": 0.003, "max_length": 64, "truncation": "head", "max_chunks": k, "doc_stride": d}))
+            for k in (2, 8) for d in (8, 16)}
+    assert len(keys) == 1  # head truncation reads neither: one tokenisation, one encoder pass

@@ -73,13 +73,14 @@ def hf_usage(name: str, copy_folder: str, copies, meta) -> List[str]:
 
 
 def onnx_usage(name: str, copy_path: PurePosixPath, copies, meta, beside: str = "label names",
-               decide=("print([labels[int(i)] for i in logits.argmax(-1)])",)) -> List[str]:
+               decide=None) -> List[str]:
     """The model card's paragraph and snippet on classifying with the ONNX copy at name/copy_path: what is
-    `beside` it, and the snippet's last lines, which `decide` from `logits` and the `labels`."""
+    `beside` it, and the snippet's last lines, which `decide` from `logits` and the `labels` (None: the most
+    probable label, or the second where it reaches the model's tuned threshold)."""
     pairs = bool(meta.get("pairs"))
-    texts = '["an example text"], ["its second text"]' if pairs else '["an example text"]'
     folder = f"{name}/{copy_path.parent}"
     chunks = meta["truncation"] == "chunks"
+    threshold = meta.get("threshold")
     return [f"With onnxruntime ({copy_path} holds encoder, pooling and head; inputs "
             f"{', '.join(copies.onnx_inputs)}, as the tokenizer beside it returns them"
             + (" for a text pair" if pairs else "")
@@ -87,23 +88,37 @@ def onnx_usage(name: str, copy_path: PurePosixPath, copies, meta, beside: str = 
                f"windows at most {meta.get('max_chunks')}, spread over it, are read) and one row of logits a "
                "text" if chunks else "")
             + f"; dynamic batch and length; {beside} beside it; "
-            f"probabilities match this project's within {copies.onnx_difference:.1g}):", "", "```python",
-            *(["import numpy as np"] if chunks else []),
+            f"probabilities match this project's within {copies.onnx_difference:.1g}"
+            + (f"; the second label where its probability reaches the tuned threshold {threshold:.6g}"
+               if threshold is not None else "") + "):", "", "```python",
+            *(["import numpy as np"] if chunks or threshold is not None else []),
             "import onnxruntime",
             "from transformers import AutoConfig, AutoTokenizer",
             f'tokenizer = AutoTokenizer.from_pretrained("{folder}")',
             f'labels = AutoConfig.from_pretrained("{folder}").id2label',
             f'session = onnxruntime.InferenceSession("{name}/{copy_path}")',
-            *(_windows_feed(texts, meta) if chunks else [
-                f'batch = tokenizer({texts}, truncation=True, padding=True, return_tensors="np")',
-                "feed = {i.name: batch[i.name] for i in session.get_inputs()}"]),
+            *onnx_feed(meta),
             "logits = session.run(None, feed)[0]",
-            *decide, "```", ""]
+            *(decide or (["probabilities = np.exp(logits - logits.max(-1, keepdims=True))",
+                          "probabilities /= probabilities.sum(-1, keepdims=True)",
+                          f"print([labels[int(p[1] >= {threshold!r})] for p in probabilities])"]
+                         if threshold is not None else ["print([labels[int(i)] for i in logits.argmax(-1)])"])),
+            "```", ""]
 
 
-def _windows_feed(texts: str, meta) -> List[str]:
-    """The snippet's lines that cut texts into the model's windows (bertclf.windows: the tokenizer's
-    overflowing tokens, at most max_chunks of a text spread evenly over it)."""
+def example_texts(meta) -> str:
+    """The model card snippets' texts: one text, or one text pair, as the tokenizer's arguments."""
+    return '["an example text"], ["its second text"]' if meta.get("pairs") else '["an example text"]'
+
+
+def onnx_feed(meta) -> List[str]:
+    """The snippet's lines that make `feed`, the ONNX copy's inputs for example_texts: the tokenizer's
+    batch, or for truncation chunks the texts cut into the model's windows (bertclf.windows: the
+    tokenizer's overflowing tokens, at most max_chunks of a text spread evenly over it)."""
+    texts = example_texts(meta)
+    if meta["truncation"] != "chunks":
+        return [f'batch = tokenizer({texts}, truncation=True, padding=True, return_tensors="np")',
+                "feed = {i.name: batch[i.name] for i in session.get_inputs()}"]
     return [f'batch = tokenizer({texts}, truncation=True, max_length={meta["max_length"]}, '
             f'stride={meta["doc_stride"]}, return_overflowing_tokens=True, padding=True, return_tensors="np")',
             'doc = batch["overflow_to_sample_mapping"]',

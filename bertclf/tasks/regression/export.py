@@ -1,21 +1,20 @@
 """A regression model's portable form: a classifier's with one output, its config saying
 problem_type "regression" and carrying target_mean and target_scale; and how a model card reads the
 transformers and ONNX copies: the output times target_scale plus target_mean is the number."""
-from functools import partial
+from dataclasses import replace
 from pathlib import PurePosixPath
 from typing import List
 
-from ..classification.export import labelled_config, transformers_model
+from ..classification import export as classification
 from ..task import PortableForm
 
 
 def portable_form(model, meta) -> PortableForm:
-    config = labelled_config(model.encoder.config, meta["label_names"])
-    config.problem_type = "regression"
-    config.target_mean, config.target_scale = meta["target_mean"], meta["target_scale"]
-    return PortableForm(module=model, outputs=("logits",), axes={"logits": {0: "batch"}},
-                        probabilities=standardised_number, config=config, two_texts=bool(meta.get("pairs")),
-                        transformers_copy=partial(transformers_model, model, meta, config))
+    """Classification's portable form (windows of a text included) with one output, the number standardised."""
+    form = classification.portable_form(model, meta)
+    form.config.problem_type = "regression"
+    form.config.target_mean, form.config.target_scale = meta["target_mean"], meta["target_scale"]
+    return replace(form, probabilities=standardised_number)
 
 
 def standardised_number(logits):
@@ -28,10 +27,6 @@ def undo_scaling(meta) -> str:
             f"({meta['target_mean']:.6g}), both in config.json")
 
 
-def _texts(meta) -> str:
-    return '["an example text"], ["its second text"]' if meta.get("pairs") else '["an example text"]'
-
-
 def hf_usage(name: str, copy_folder: str, copies, meta) -> List[str]:
     """The model card's paragraph and snippet on predicting with the transformers copy at name/copy_folder."""
     folder = f"{name}/{copy_folder}"
@@ -42,7 +37,8 @@ def hf_usage(name: str, copy_folder: str, copies, meta) -> List[str]:
             "from transformers import AutoModelForSequenceClassification, AutoTokenizer",
             f'tokenizer = AutoTokenizer.from_pretrained("{folder}")',
             f'model = AutoModelForSequenceClassification.from_pretrained("{folder}")',
-            f'batch = tokenizer({_texts(meta)}, truncation=True, padding=True, return_tensors="pt")',
+            f"batch = tokenizer({classification.example_texts(meta)}, truncation=True, padding=True, "
+            'return_tensors="pt")',
             "output = model(**batch).logits[:, 0]",
             "print((output * model.config.target_scale + model.config.target_mean).tolist())", "```", ""]
 
@@ -52,13 +48,15 @@ def onnx_usage(name: str, copy_path: PurePosixPath, copies, meta) -> List[str]:
     folder = f"{name}/{copy_path.parent}"
     return [f"With onnxruntime ({copy_path} holds encoder, pooling and head; inputs "
             f"{', '.join(copies.onnx_inputs)}, as the tokenizer beside it returns them"
-            + (" for a text pair" if meta.get("pairs") else "") + "; dynamic batch and length; one output, "
+            + (" for a text pair" if meta.get("pairs") else "")
+            + (", a text cut into the windows the model reads (doc_index: each window's text) and one number a text"
+               if meta["truncation"] == "chunks" else "") + "; dynamic batch and length; one output, "
             f"{undo_scaling(meta)}; it matches this project's within {copies.onnx_difference:.1g} of a standard "
-            f"deviation):", "", "```python", "import onnxruntime",
-            "from transformers import AutoConfig, AutoTokenizer",
+            f"deviation):", "", "```python", *(["import numpy as np"] if meta["truncation"] == "chunks" else []),
+            "import onnxruntime", "from transformers import AutoConfig, AutoTokenizer",
             f'tokenizer = AutoTokenizer.from_pretrained("{folder}")',
             f'config = AutoConfig.from_pretrained("{folder}")',
             f'session = onnxruntime.InferenceSession("{name}/{copy_path}")',
-            f'batch = tokenizer({_texts(meta)}, truncation=True, padding=True, return_tensors="np")',
-            "output = session.run(None, {i.name: batch[i.name] for i in session.get_inputs()})[0][:, 0]",
+            *classification.onnx_feed(meta),
+            "output = session.run(None, feed)[0][:, 0]",
             "print((output * config.target_scale + config.target_mean).tolist())", "```", ""]

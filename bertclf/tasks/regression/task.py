@@ -29,7 +29,7 @@ class Regression(Classification):
     onnx_usage = staticmethod(onnx_usage)
 
     def purpose(self, meta) -> str:
-        return f"predicts a number ({meta['label_names'][0]}) per text"
+        return f"predicts a number ({meta['label_names'][0]}) per text" + (" pair" if meta.get("pairs") else "")
 
     def prepare(self, config, tokenizer, log, streamed: bool = False):
         return prepare(config, tokenizer, log)

@@ -38,7 +38,7 @@ def applying_thresholds() -> List[str]:
 def hf_usage(name: str, copy_folder: str, copies, meta) -> List[str]:
     """The card's paragraph and snippet on labelling texts with the transformers copy at name/copy_folder."""
     folder = f"{name}/{copy_folder}"
-    texts = '["an example text"], ["its second text"]' if meta.get("pairs") else '["an example text"]'
+    texts = classification.example_texts(meta)
     return [
         f"With transformers alone ({copy_folder}/ holds a standard AutoModelForSequenceClassification with "
         f'problem_type "multi_label_classification"; its probabilities match this project\'s within '

@@ -30,6 +30,8 @@ class TrainConfig:
     text_column: Optional[str] = None
     text_pair_column: Optional[str] = None
     label_column: Optional[str] = None
+    label_columns: Optional[str] = None  # multilabel: several 0/1 columns, comma-separated, one per label
+    label_sep: str = "|"  # multilabel: the separator of a label column's label sets
     dataset: Optional[str] = None  # the shipped data set whose layout the files have: its label ids read as names
     max_length: int = 256
     save_path: str = "runs"
@@ -151,6 +153,11 @@ class TrainConfig:
             value = getattr(self, name)
             if value is not None and value < 2:
                 bad_option(name, "at least 2 samples", value)
+        if not self.label_sep:
+            bad_option("label_sep", "the character(s) between the labels of a row, e.g. '|'", self.label_sep)
+        if self.label_columns and self.label_column:
+            raise UserError(f"--label_columns {self.label_columns}: several 0/1 label columns are read in place of "
+                            f"one --label_column ({self.label_column}); give one of them")
         if self.boost and self.bert_finetuning:
             raise UserError("--boost True needs --bert_finetuning False: boost caches the features "
                             "of a frozen encoder, and a fine-tuned encoder changes every step")
@@ -207,6 +214,9 @@ HELPS = {
     "text_pair_column": "the column holding a second text: pairs are classified together, e.g. sentence1/sentence2 "
                         "(none: found by header pairs such as sentence1,sentence2 or premise,hypothesis)",
     "label_column": "the column holding the label (none: found by its header name: label, sentiment, class, ...)",
+    "label_columns": "multilabel: several 0/1 columns, one per label, comma-separated (a,b,c), in place of one "
+                     "label column",
+    "label_sep": "multilabel: what separates the labels of a row in its label column (Action|Comedy)",
     "dataset": "the files are a shipped data set's (imdb, nsmc: their own, or yours in their layout): its label "
                "ids read as its names, 0 negative and 1 positive, in the model, predictions and tables "
                "(none: labels as written)",
@@ -222,11 +232,13 @@ HELPS = {
     "early_stop": "stop after this many checks (epochs, unless --evals_per_epoch > 1) without a better valid score; -1 disables",
     "batch_size": "effective batch size (micro-batch = batch_size // gradient_accumulation_steps)",
     "gradient_accumulation_steps": "micro-batches accumulated per optimizer step",
-    "task": "classification (text -> label) | qa (extractive question answering, SQuAD/KorQuAD JSON) | regression "
-            "(text -> a number: a rating, a similarity score)",
+    "task": "classification (text -> label) | multilabel (text -> a set of labels) | qa (extractive question "
+            "answering, SQuAD/KorQuAD JSON) | regression (text -> a number: a rating, a similarity score)",
     "metric": "the valid score that picks the best check (none: the task's first); classification: valid_accuracy "
-              "| valid_macro_f1 | valid_weighted_f1 | valid_balanced_accuracy | valid_mcc; regression: "
-              "valid_spearman | valid_pearson | valid_r2 | valid_rmse | valid_mae (the last two: the lowest)",
+              "| valid_macro_f1 | valid_weighted_f1 | valid_balanced_accuracy | valid_mcc; multilabel: valid_micro_f1 | "
+              "valid_macro_f1 | valid_samples_f1 | valid_subset_accuracy | valid_hamming_loss (the lowest) | "
+              "valid_mean_average_precision; regression: valid_spearman | valid_pearson | valid_r2 | valid_rmse | "
+              "valid_mae (the last two: the lowest)",
     "class_weight": "each class's weight in the training loss, from train's counts: none | balanced "
                     "(rows / (classes x the class's rows): a rare class counts as much as a common one) | sqrt "
                     "(the square root of balanced: halfway)",

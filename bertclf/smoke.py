@@ -3,6 +3,7 @@
 - IMDB and NSMC: small slices of the real data sets ship in smoke_data/ (regenerate them with
   `python -m bertclf.smoke DATA_DIR` from the full files);
 - KorQuAD: its licence (CC BY-ND) allows no excerpt, so a synthetic Korean QA set is generated;
+- multi-label: synthetic films and their genres (genre_rows), shipped as slices in smoke_data/;
 - similarity scores (search_spaces/regress.yaml's example): STS-B-like sentence pairs scored 0 to 5 by the
   words they share, generated (synthetic_similarity) and shipped as similarity_{train,test}.csv.gz;
 - a tiny BERT whose WordPiece vocabulary is learnt from the slice (so Hangul is covered).
@@ -52,6 +53,33 @@ def synthetic_korquad(path, n_articles: int = 4, seed: int = 0) -> str:
         data.append({"title": f"글{a}", "paragraphs": paragraphs})
     Path(path).write_text(json.dumps({"version": "synthetic", "data": data}, ensure_ascii=False), encoding="utf-8")
     return str(path)
+
+
+GENRES = {"Action": ["explosion", "chase", "fight", "hero", "gun"], "Comedy": ["funny", "joke", "laugh", "silly", "prank"],
+          "Drama": ["tears", "family", "grief", "loss", "letter"], "Horror": ["ghost", "scream", "blood", "dark", "monster"]}
+GENRE_FILES = {"genres_train.csv.gz": (300, 1), "genres_test.csv.gz": (100, 2)}  # name: (rows, seed)
+PLOT = ["the", "film", "story", "a", "night", "city", "old", "man", "woman", "town", "with", "and", "of"]
+
+
+def genre_rows(n: int, seed: int = 0) -> list:
+    """(text, [genres]) of synthetic film plots for multi-label runs: each film has none to three of GENRES,
+    every genre of it said by two of its words among plot words."""
+    rng = random.Random(seed)
+    rows = []
+    for _ in range(n):
+        genres = sorted(rng.sample(list(GENRES), rng.choice([0, 1, 1, 2, 2, 3])))
+        words = [w for g in genres for w in rng.sample(GENRES[g], 2)] + rng.sample(PLOT, 6)
+        rng.shuffle(words)
+        rows.append((" ".join(words), genres))
+    return rows
+
+
+def write_genre_slices(target=SLICE_DIR) -> None:
+    """The shipped multi-label slices (search_spaces/genres.yaml): films with one to three genres, a
+    '|'-separated genres column, as gzipped CSV (seeded: the same bytes each time)."""
+    for name, (size, seed) in GENRE_FILES.items():
+        rows = [(text, "|".join(genres)) for text, genres in genre_rows(2 * size, seed) if genres][:size]
+        (Path(target) / name).write_bytes(gzip.compress(csv_text(["text", "genres"], rows).encode(), mtime=0))
 
 
 WORDS = ("a man woman child dog cat plays reads cooks rides a bike guitar book meal horse in the park kitchen "

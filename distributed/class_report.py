@@ -18,10 +18,14 @@ def scores_markdown(test: dict, task) -> str:
     if "per_class" not in test:
         return ""
     shown = ", ".join(f"{name.replace('_', ' ')} {test[name]:.4f}" for name in task.report_scores)
+    thresholds = "threshold" in test["per_class"][0]  # a multi-label model's: each label's decision threshold
     rows = [[markdown_text(label_text(r["label"])), f"{r['precision']:.4f}", f"{r['recall']:.4f}",
-             f"{r['f1']:.4f}", r["support"]] for r in test["per_class"]]
-    return (f"\nTest scores of the best configuration: {shown}. Per class (confusion matrix: "
-            f"confusion_matrix.png):\n\n" + markdown_table(["label", "precision", "recall", "F1", "support"], rows))
+             f"{r['f1']:.4f}", r["support"], *([f"{r['threshold']:.2f}"] if thresholds else [])]
+            for r in test["per_class"]]
+    matrix = " (confusion matrix: confusion_matrix.png)" if "confusion" in test else ""
+    return (f"\nTest scores of the best configuration: {shown}. Per {'label' if thresholds else 'class'}{matrix}:\n\n"
+            + markdown_table(["label", "precision", "recall", "F1", "support", *(["threshold"] if thresholds else [])],
+                             rows))
 
 
 def confusion_png(test: dict, path: Path, title: str) -> Optional[Path]:

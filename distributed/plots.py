@@ -28,7 +28,7 @@ def _fanova(rows, keys, spec) -> dict:
     import optuna
     from optuna.importance import FanovaImportanceEvaluator, get_param_importances
     distributions = {k: to_optuna(spec.span(k)) for k in keys}  # every model's values inside
-    study = optuna.create_study(direction="maximize")
+    study = optuna.create_study(direction="maximize" if spec.mode == "max" else "minimize")
     for row in rows:
         study.add_trial(optuna.trial.create_trial(params={k: row["config"][k] for k in keys},
                                                   distributions=distributions, value=float(row[f"best_{spec.metric}"])))

@@ -12,6 +12,16 @@ ROOT = Path(__file__).resolve().parent.parent
 
 POSITIVE = ["great", "wonderful", "excellent", "superb", "loved", "brilliant"]
 NEGATIVE = ["awful", "terrible", "boring", "bad", "hated", "dreadful"]
+# The start of a script run with `python -I` (no PYTHONPATH, so no worktree): an import hook that refuses
+# the project's packages, which the editable install would otherwise still find.
+REFUSE_PROJECT = r"""
+import sys
+class Refuse:
+    def find_spec(self, name, path=None, target=None):
+        if name.split(".")[0] in ("bertclf", "bert_hpo_distributed"):
+            raise ImportError("the portable model must not need " + name)
+sys.meta_path.insert(0, Refuse())
+"""
 FILLER = ("the movie was a story with actors and a plot that i saw on sunday evening "
           "in town with my friend who likes long films").split()
 
@@ -105,6 +115,30 @@ def template_specials(tokenizer):
     full = tokenizer("a")["input_ids"]
     start = next(i for i in range(len(full)) if full[i:i + len(bare)] == bare)
     return full[:start], full[start + len(bare):]
+
+
+def run_cli(capsys, *argv):
+    """launch.py's single run or --predict in this process: (exit code, the `error:` lines, stdout); fails
+    on a traceback."""
+    from launch import main
+    code = main(list(argv))
+    captured = capsys.readouterr()
+    assert "Traceback" not in captured.err
+    errors = [line for line in captured.err.splitlines() if line.startswith("error: ")]
+    return code, errors or captured.err.strip().splitlines(), captured.out
+
+
+def save_to_disk(folder: Path, table, features: dict) -> Path:
+    """A folder as `datasets`' save_to_disk writes it: `table` (pyarrow) as an Arrow stream file,
+    state.json, and dataset_info.json with `features`."""
+    import json
+    import pyarrow as pa
+    folder.mkdir()
+    with pa.OSFile(str(folder / "data-00000-of-00001.arrow"), "wb") as sink, pa.ipc.new_stream(sink, table.schema) as w:
+        w.write_table(table)
+    (folder / "state.json").write_text(json.dumps({"_data_files": [{"filename": "data-00000-of-00001.arrow"}]}))
+    (folder / "dataset_info.json").write_text(json.dumps({"features": features}))
+    return folder
 
 
 def train_keeping_checkpoints(config, folder):

@@ -7,7 +7,7 @@ columns, one of them label-like (a few short values that repeat): label first (t
 polarity layout) or text first (also when both look alike, as in a tiny file). Anything else is refused with the header and the option to pass.
 """
 from dataclasses import dataclass
-from typing import List, Optional
+from typing import List, Optional, Sequence, Tuple
 
 import pandas as pd
 
@@ -28,13 +28,21 @@ class ColumnNames:
     text: Optional[str] = None
     pair: Optional[str] = None
     label: Optional[str] = None
+    labels: Optional[Tuple[str, ...]] = None  # several 0/1 columns, one per label (multi-label)
 
     @classmethod
     def of(cls, config) -> "ColumnNames":
-        return cls(config.text_column, config.text_pair_column, config.label_column)
+        labels = tuple(n.strip() for n in config.label_columns.split(",")) if config.label_columns else None
+        return cls(config.text_column, config.text_pair_column, config.label_column, labels)
+
+    @classmethod
+    def from_dict(cls, values: dict) -> "ColumnNames":
+        """The names to_dict wrote (a saved model's metadata)."""
+        return cls(**{**values, "labels": tuple(values["labels"]) if values.get("labels") else None})
 
     def to_dict(self) -> dict:
-        return {"text": self.text, "pair": self.pair, "label": self.label}
+        return {"text": self.text, "pair": self.pair, "label": self.label,
+                **({"labels": list(self.labels)} if self.labels else {})}
 
 
 @dataclass(frozen=True)
@@ -84,7 +92,7 @@ def choose(table, sample: pd.DataFrame, asked: ColumnNames, *, need_label: bool,
         return _by_name(list(sample.columns), list(sample.columns), None, asked, need_label, need_pair, where)
     first = [str(v) for v in sample.iloc[0].tolist()]
     known = {_norm(n) for n in (*TEXT_COLUMNS, *LABEL_COLUMNS, *(p for pair in PAIR_COLUMNS for p in pair))}
-    asked_names = {_norm(n) for n in asked.to_dict().values() if n}
+    asked_names = {_norm(n) for n in (asked.text, asked.pair, asked.label, *(asked.labels or ())) if n}
     named_here = {_norm(v) for v in first} & (known | asked_names)
     if named_here or _looks_like_header(first, sample.iloc[1:]):
         return _by_name(first, list(sample.columns), first, asked, need_label, need_pair, where)
@@ -94,6 +102,16 @@ def choose(table, sample: pd.DataFrame, asked: ColumnNames, *, need_label: bool,
         raise UserError(f"{where}: {shown}: the first row {_short(first)} is not a header naming that column; "
                         f"add a header row")
     return _headerless(sample, first, need_label, where)
+
+
+def indicator_columns(columns: Columns, keys: list, names: Sequence[str], where: str) -> list:
+    """The frame keys of the 0/1 label columns `names` (--label_columns); UserError naming a missing one."""
+    header = [str(h) for h in (columns.header if columns.has_header_row else keys)]
+    lowered = [_norm(h) for h in header]
+    for name in names:
+        if _norm(name) not in lowered:
+            raise UserError(f"{where}: --label_columns {name}: no such column in the header {_short(header)}")
+    return [keys[lowered.index(_norm(name))] for name in names]
 
 
 def _short(row: list) -> str:

@@ -7,15 +7,17 @@ the label column, or a text with an unquoted delimiter) is an error naming the r
 repeats the header (files concatenated with their headers) is skipped with a note.
 """
 from array import array
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
+from functools import partial
 from typing import Iterator, List, Optional, Sequence, Tuple
 
 import numpy as np
 import pandas as pd
 
 from ..errors import UserError
-from .columns import ColumnNames, Columns, choose, is_long_label
+from .columns import ColumnNames, Columns, choose, indicator_columns, is_long_label
 from .label_names import label_names_of
+from .label_sets import indicator_set, label_set
 from .label_shapes import check_one_class_per_text
 from .label_values import Label, column_values, is_list, label_text, label_value
 from .leaks import text_key
@@ -64,13 +66,17 @@ class CheckedRows:
     After a full pass: `columns`, `count` (examples kept), `empty_rows` (their indices, 0-based, whose text
     or pair is blank) and `notes`. Every problem is a UserError naming the option, the file and the row.
 
-    need_pair: True / False when a saved model decides; None: pairs where the header has them."""
+    need_pair: True / False when a saved model decides; None: pairs where the header has them.
+    label_sep: each row's label is a set (label_sets): of its label column split on label_sep, or of the
+    0/1 columns asked.labels."""
 
     def __init__(self, path, option: str = "train_path", asked: ColumnNames = ColumnNames(), *,
-                 need_labels: bool = True, need_pair=None):
+                 need_labels: bool = True, need_pair=None, label_sep: Optional[str] = None):
         self.table = open_table(path, option)
         self.asked, self.need_labels, self.need_pair = asked, need_labels, need_pair
+        self.label_sep = label_sep
         self.columns: Optional[Columns] = None
+        self.label_keys = None  # the frame keys of asked.labels' 0/1 columns
         self.count, self.empty_rows, self.repeated = 0, [], []
         self.keys, self.rows = array("q"), array("q")
 
@@ -87,14 +93,18 @@ class CheckedRows:
             if columns is None:
                 if frame.empty:
                     break
-                columns = self.columns = choose(self.table, frame, self.asked, need_label=self.need_labels,
-                                                need_pair=self.need_pair)
+                columns = self.columns = choose(self.table, frame, self.asked, need_pair=self.need_pair,
+                                                need_label=self.need_labels and not self.asked.labels)
+                if self.need_labels and self.asked.labels:
+                    self.label_keys = indicator_columns(columns, list(frame.columns), self.asked.labels, where)
+                    columns = self.columns = replace(columns, names={**columns.names,
+                                                                     "label": ", ".join(self.asked.labels)})
                 if columns.has_header_row:
                     frame, first_row = frame.iloc[1:], first_row + 1
             repeats = _repeats_header(frame, columns)
             text_values = frame[columns.text].tolist()
             pair_values = frame[columns.pair].tolist() if columns.pair is not None else None
-            label_values = column_values(frame[columns.label]) if self.need_labels else None
+            label_values = self._label_cells(frame) if self.need_labels else None
             texts, pairs, labels = [], [] if pair_values is not None else None, [] if self.need_labels else None
             for k, raw in enumerate(text_values):
                 row = first_row + k
@@ -119,20 +129,39 @@ class CheckedRows:
         if columns is None or not self.count:
             raise UserError(f"{where}: no rows" + (" after the header" if columns is not None else ""))
 
-    def _label(self, value, row: int) -> Label:
-        """The label of the cell `value` on `row` (label_values); UserError for a missing one, several, or a text."""
+    def _label_cells(self, frame) -> list:
+        """The label cells of a chunk's rows: one per row, a tuple of the 0/1 columns' with asked.labels."""
+        if self.label_keys is not None:
+            return list(zip(*(frame[key].tolist() for key in self.label_keys)))
+        return column_values(frame[self.columns.label])
+
+    def _label(self, value, row: int):
+        """The label of the cell `value` on `row` (label_values), or its set of labels (label_sets) with
+        label_sep; UserError for a missing one, several where one is read, or a text."""
+        if self.label_keys is not None:
+            try:
+                return indicator_set(value, self.asked.labels)
+            except ValueError as e:
+                raise UserError(f"{self.where}: row {row}: {e} (--label_columns)") from None
         column = self.columns.names["label"]
+        if self.label_sep is not None:
+            labels = label_set(value, self.label_sep)
+            for label in labels:
+                self._check_short(label, row, column)
+            return labels
         if is_list(value):
             raise UserError(f"{self.where}: row {row}: the label in column {column!r} is a list ({str(value)[:40]}): "
-                            f"this project reads one class per text (several labels per text are not supported); "
-                            f"give each row one label")
+                            f"several labels per text are read with --task multilabel")
         label = label_value(value)
         if label is None:
             raise UserError(f"{self.where}: row {row} has no label (column {column!r})")
+        self._check_short(label, row, column)
+        return label
+
+    def _check_short(self, label: Label, row: int, column: str) -> None:
         if isinstance(label, str) and is_long_label(label):
             raise UserError(f"{self.where}: row {row}: the label {label[:40] + '...'!r} in column {column!r} is a "
                             f"text, not a label; is --label_column right, or does a text hold an unquoted delimiter?")
-        return label
 
     def file_keys(self) -> Tuple[np.ndarray, np.ndarray]:
         """After a full pass: (each example's text hash, its row in the file), for leaks.leak_note."""
@@ -151,10 +180,13 @@ class CheckedRows:
         its labels read as that data set's names, whether written as ids or as names; any other label is
         an error."""
         shipped = label_names_of(dataset)
-        labels = _named_labels(labels, shipped or self.table.class_names.get(self.columns.label), self.where,
-                               f"{dataset} has" if shipped else "the data set declares",
-                               f"; labels of your own: leave out --dataset {dataset} (a search: a spec without "
-                               f"dataset:, or --search classify)" if shipped else "")
+        name = partial(_named_labels, class_names=shipped or self.table.class_names.get(self.columns.label),
+                       where=self.where, declared=f"{dataset} has" if shipped else "the data set declares",
+                       remedy=f"; labels of your own: leave out --dataset {dataset} (a search: a spec without "
+                              f"dataset:, or --search classify)" if shipped else "")
+        if self.label_sep is not None or self.label_keys is not None:
+            return [tuple(name(list(labels_of_row))) for labels_of_row in labels]
+        labels = name(labels)
         if len(labels) >= UNIQUE_LABELS_FROM and len(set(labels)) == len(labels):
             check_one_class_per_text(labels, self.where, self.columns.names["label"])  # what it is, if known
             raise UserError(f"{self.where}: column {self.columns.names['label']!r} holds a different value in every "
@@ -164,11 +196,12 @@ class CheckedRows:
 
 def read_examples(path, option: str = "train_path", asked: ColumnNames = ColumnNames(), *,
                   need_labels: bool = True, need_pair=None, dataset: Optional[str] = None,
-                  classes: bool = True) -> Examples:
+                  classes: bool = True, label_sep: Optional[str] = None) -> Examples:
     """Read one table, texts and all (CheckedRows: every problem is a UserError naming the option, the
     file and the row). dataset: see CheckedRows.meant. classes: False keeps the labels as written, for a
-    task whose labels are values rather than classes (a score): no check that the column holds classes."""
-    rows = CheckedRows(path, option, asked, need_labels=need_labels, need_pair=need_pair)
+    task whose labels are values rather than classes (a score): no check that the column holds classes.
+    label_sep: labels as sets (CheckedRows)."""
+    rows = CheckedRows(path, option, asked, need_labels=need_labels, need_pair=need_pair, label_sep=label_sep)
     texts, pairs, labels = [], [], []
     for chunk_texts, chunk_pairs, chunk_labels in rows:
         texts += chunk_texts

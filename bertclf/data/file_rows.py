@@ -61,10 +61,10 @@ class Scan:
 
 
 def scan_examples(path, option: str = "train_path", asked: ColumnNames = ColumnNames(), *, need_pair=None,
-                  dataset: Optional[str] = None) -> Scan:
+                  dataset: Optional[str] = None, label_sep: Optional[str] = None) -> Scan:
     """The first pass: every row checked as read_examples checks it (the same UserErrors), the labels
     kept, each chunk's texts dropped once checked."""
-    rows = CheckedRows(path, option, asked, need_pair=need_pair)
+    rows = CheckedRows(path, option, asked, need_pair=need_pair, label_sep=label_sep)
     labels = []
     for _, _, chunk_labels in rows:
         labels += chunk_labels

@@ -1,13 +1,13 @@
 """A label column that holds something other than one class per text: scores, sets of labels, or more
 classes than its rows can teach. Each is refused with one UserError naming the file and the column,
 what the column looks like and what to do, before any training, rather than trained as hundreds of
-classes. A score column is read by --task regression."""
-import ast
-import json
+classes. Sets of labels are read by --task multilabel, a score column by --task regression; this check is of
+a column read as one class per text."""
 from collections import Counter
 from typing import List, Optional
 
 from ..errors import UserError
+from .label_sets import listed
 from .label_values import Label, label_text
 
 # Half-star ratings (0.5 ... 5.0) are ten classes; more distinct fractional numbers than this are a score.
@@ -45,13 +45,8 @@ def _parts(label: Label) -> Optional[list]:
     if not isinstance(label, str):
         return None
     if label.startswith("[") and label.endswith("]"):
-        for parse in (json.loads, ast.literal_eval):
-            try:
-                value = parse(label)
-            except (ValueError, SyntaxError, MemoryError, RecursionError):
-                continue
-            return [str(v) for v in value] if isinstance(value, list) else None
-        return None
+        items = listed(label)
+        return None if items is None else [str(v) for v in items]
     return [p.strip() for p in label.split(LABEL_SEP)] if LABEL_SEP in label else None
 
 
@@ -64,10 +59,11 @@ def _label_sets(distinct: Counter) -> Optional[str]:
     if len(joined) < 2 or not shared:
         return None
     example = next(iter(joined))
+    sep = "," if example.startswith("[") else LABEL_SEP
     return (f"holds sets of labels, not one class per text: {len(joined)} of its {len(distinct)} distinct values "
-            f"join labels (e.g. {example[:40]!r}, sharing {shared[0][:20]!r} with others); this project reads one "
-            f"class per text (no multi-label): give each row one label, e.g. one column per label (0/1) and one "
-            f"run per column with --label_column NAME")
+            f"join labels (e.g. {example[:40]!r}, sharing {shared[0][:20]!r} with others); read them as sets with "
+            + ("--task multilabel (a search: task: multilabel)" if sep == "," else
+               f"--task multilabel --label_sep '{sep}' (a search: task: multilabel)"))
 
 
 def _too_many_classes(distinct: Counter, rows: int) -> Optional[str]:

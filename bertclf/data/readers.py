@@ -187,10 +187,13 @@ def _parquet(path: Path, where: str) -> Iterator[Chunk]:
 
 
 def _class_names(features) -> Dict[str, List[str]]:
-    """{column: names} of the ClassLabel columns in a `datasets` features description."""
+    """{column: names} of the ClassLabel columns in a `datasets` features description, and of the list
+    columns of ClassLabel (Sequence / List: a multi-label column)."""
     if not isinstance(features, dict):
         return {}
-    return {column: list(spec["names"]) for column, spec in features.items()
+    specs = {column: spec.get("feature", spec) if isinstance(spec, dict) and spec.get("_type") in ("Sequence", "List")
+             else spec for column, spec in features.items()}
+    return {column: list(spec["names"]) for column, spec in specs.items()
             if isinstance(spec, dict) and spec.get("_type") == "ClassLabel" and spec.get("names")}
 
 

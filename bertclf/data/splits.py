@@ -5,7 +5,7 @@ Labels are named as written in every message (never by their index).
 import random
 from dataclasses import dataclass
 from functools import partial
-from typing import Callable, List, Sequence
+from typing import Callable, List, Optional, Sequence
 
 from ..errors import UserError
 from .columns import ColumnNames
@@ -73,15 +73,18 @@ def seeded_subset(n: int, size, seed: int) -> List[int]:
 
 @dataclass(frozen=True)
 class LabelCoding:
-    """How a task reads a label column: the names saved with the model, each row's value, and the strata
-    whose shares a held-out slice keeps. CLASSES (one class per text) unless a task says otherwise."""
+    """How a task reads a label column: the names saved with the model, each row's value, and how a
+    held-out slice is drawn from train. CLASSES (one class per text) unless a task says otherwise."""
     classes: bool  # the column holds classes: read_examples checks that it does, and a note names a class
     names: Callable[[Examples, str], List[Label]]  # (train examples, option) -> the names
     encode: Callable[[Examples, Sequence[Label], str], list]  # (examples, names, option) -> each row's value
-    strata: Callable[[list], List[int]]  # train's values -> each row's stratum
+    # (train's values, fraction, seed, names, note) -> (train indices, held-out indices)
+    split: Callable[[list, float, int, Sequence[Label], Callable[[str], None]], tuple]
+    split_name: str = "stratified"  # how `split` holds out, for the log
+    label_sep: Optional[str] = None  # each row's label is a set: its label column split on label_sep (CheckedRows)
 
 
-CLASSES = LabelCoding(True, build_label_names, encode_labels, list)
+CLASSES = LabelCoding(True, build_label_names, encode_labels, stratified_split)
 
 
 @dataclass
@@ -103,7 +106,8 @@ def load_splits(train_path, valid_path, *, valid_fraction: float, seed: int, col
     streamed: the files are scanned (file_rows.scan_examples: every check, no texts kept) and the splits
     are FileRows, the same rows in the same order as the Examples read otherwise (a coding of classes only).
     coding: how the label column is read (LabelCoding)."""
-    read = scan_examples if streamed else read_examples if coding.classes else partial(read_examples, classes=False)
+    read = (partial(scan_examples, label_sep=coding.label_sep) if streamed else
+            partial(read_examples, classes=coding.classes, label_sep=coding.label_sep))
     train = read(train_path, "train_path", columns, dataset=dataset)
     names = coding.names(train, "train_path")
     train_ids = coding.encode(train, names, "train_path")
@@ -119,14 +123,13 @@ def load_splits(train_path, valid_path, *, valid_fraction: float, seed: int, col
         valid_file, held, valid_ids = train, [], []
         source = "none: all of train is trained on"
     else:
-        keep, held = stratified_split(coding.strata(train_ids), valid_fraction, seed,
-                                      names if coding.classes else None, notes.append)
+        keep, held = coding.split(train_ids, valid_fraction, seed, names, notes.append)
         if not held:
             raise UserError(f"--train_path {train.source}: no label has enough examples to hold {valid_fraction:.0%} "
                             f"out; pass --valid_path, or --valid_fraction 0 to train on all of it")
         valid_file, valid_ids = train, [train_ids[i] for i in held]
         train_ids = [train_ids[i] for i in keep]
-        source = f"{valid_fraction:.0%} held out of train (stratified, seed {seed})"
+        source = f"{valid_fraction:.0%} held out of train ({coding.split_name}, seed {seed})"
     full = (len(keep), len(held))
     picked = seeded_subset(len(keep), max_train_samples, seed)
     keep, train_ids = [keep[i] for i in picked], [train_ids[i] for i in picked]

@@ -1,4 +1,5 @@
-"""The tasks, one folder each (classification/, qa/, regression/), looked up by name here and only here.
+"""The tasks, one folder each (classification/, multilabel/, qa/, regression/), looked up by name here and
+only here.
 
 A task is a `Task` (task.py): a new kind of problem is a new folder with its class, added to TASKS."""
 from typing import Dict
@@ -6,11 +7,13 @@ from typing import Dict
 from ..config import bad_option
 from ..errors import UserError
 from .classification.task import Classification
+from .multilabel.task import Multilabel
 from .qa.task import QuestionAnswering
 from .regression.task import Regression
 from .task import Task, metric_test_key
 
-TASKS: Dict[str, Task] = {task.name: task for task in (Classification(), QuestionAnswering(), Regression())}
+TASKS: Dict[str, Task] = {task.name: task for task in (Classification(), Multilabel(), QuestionAnswering(),
+                                                     Regression())}
 
 __all__ = ["TASKS", "Task", "check_task_options", "metric_test_key", "task_named"]
 
@@ -29,6 +32,10 @@ def check_task_options(config):
     task = task_named(config.task)
     if config.metric is not None and config.metric not in task.metrics:
         bad_option("metric", " | ".join(task.metrics), config.metric)
+    if config.label_columns and not task.reads_label_sets:
+        readers = " | ".join(name for name, t in TASKS.items() if t.reads_label_sets)
+        raise UserError(f"--label_columns {config.label_columns}: several 0/1 label columns are read by --task "
+                        f"{readers} alone")
     if config.class_weight != "none" and not task.has_classes:
         bad_option("class_weight", f"none: --task {task.name} has no classes to weigh", config.class_weight)
     task.check_options(config)

@@ -98,6 +98,7 @@ class Task(ABC):
     streams_texts: bool = False
     # the scores of score_test that results.md lists, with a per-class table, where the task has classes
     report_scores: Tuple[str, ...] = ()
+    reads_label_sets: bool = False  # a set of labels per text: --label_sep, --label_columns
     has_classes: bool = False  # its labels are classes: it takes class_weight, a smoke slice balances them
 
     def purpose(self, meta) -> str:

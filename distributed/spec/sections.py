@@ -14,7 +14,8 @@ from .model import CUSTOM, MODES, Distribution, Resources, Scheduler, SearchSpec
 TRAIN_FIELDS = {f.name for f in dataclasses.fields(TrainConfig)}
 FLOAT_FIELDS = {f.name for f in dataclasses.fields(TrainConfig) if f.type in (float, "float")}
 SET_BY_SEARCH = {"train_path", "valid_path", "save_path", "run_name", "overwrite", "task", "metric"}
-COLUMN_OPTIONS = {"text": "text_column", "pair": "text_pair_column", "label": "label_column"}
+COLUMN_OPTIONS = {"text": "text_column", "pair": "text_pair_column", "label": "label_column",
+                  "labels": "label_columns"}
 # options that decide which examples are validated on: every trial must be ranked on the same ones
 DATA_DEFINING = ("train_path", "valid_path", "seed", "valid_fraction", "max_valid_samples", *COLUMN_OPTIONS.values())
 DISTRIBUTIONS = ("loguniform", "uniform", "int", "choice")
@@ -98,12 +99,16 @@ def _fixed(fixed, source) -> dict:
 
 
 def _columns(columns, source) -> dict:
-    """columns: {text, pair, label} -> the training options text_column, text_pair_column, label_column."""
+    """columns: {text, pair, label, labels} -> the training options text_column, text_pair_column,
+    label_column, label_columns (labels: a list of 0/1 columns, multi-label)."""
+    labels = columns.get("labels") if isinstance(columns, dict) else None
     if not isinstance(columns, dict) or set(columns) - set(COLUMN_OPTIONS) or \
-            not all(isinstance(v, str) for v in columns.values()):
-        raise UserError(f"{source}: columns: expected a mapping of text, pair, label to column names, "
-                        f"e.g. {{text: comment, label: target}}")
-    return {COLUMN_OPTIONS[role]: name for role, name in columns.items()}
+            not all(isinstance(v, str) for role, v in columns.items() if role != "labels") or \
+            (labels is not None and not (isinstance(labels, list) and labels and
+                                         all(isinstance(v, str) and "," not in v for v in labels))):
+        raise UserError(f"{source}: columns: expected a mapping of text, pair, label to column names, and of "
+                        f"labels to a list of 0/1 column names (multilabel), e.g. {{text: comment, label: target}}")
+    return {COLUMN_OPTIONS[role]: ",".join(name) if role == "labels" else name for role, name in columns.items()}
 
 
 def _space(space, source) -> Dict[str, Distribution]:

@@ -6,7 +6,7 @@ import pytest
 
 from bertclf.config import config_from_args
 from launch import build_parser, main  # the user-facing parser of one run and --predict
-from tests.helpers import sentiment_rows, write_csv
+from tests.helpers import run_cli, sentiment_rows, write_csv
 
 SEED_OPTIONS = ["train_path", "valid_path", "max_length", "save_path", "bert_name", "bert_finetuning",
                 "dropout_p", "boost", "n_epochs", "lr", "lr_main", "early_stop", "batch_size",
@@ -34,15 +34,6 @@ def test_floats_parse_as_floats_and_booleans_as_booleans():
         assert parse("--boost", text, "--bert_finetuning", "False").boost is value
     with pytest.raises(SystemExit):
         parse("--boost", "maybe")
-
-
-def run_cli(capsys, *argv):
-    """(exit code, the `error:` lines, stdout); fails on a traceback."""
-    code = main(list(argv))
-    captured = capsys.readouterr()
-    assert "Traceback" not in captured.err
-    errors = [line for line in captured.err.splitlines() if line.startswith("error: ")]
-    return code, errors or captured.err.strip().splitlines(), captured.out
 
 
 def base_args(toy, tmp_path, **overrides):

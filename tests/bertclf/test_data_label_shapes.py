@@ -1,5 +1,6 @@
 """A label column that is no single-label classes (scores, label sets, ids) is one error naming the file
-and the column, before any training; labels as written (one '|' among them) still read."""
+and the column, and the option that reads it (label sets: --task multilabel), before any training; labels
+as written (one '|' among them) still read."""
 import json
 
 import pandas as pd
@@ -38,12 +39,14 @@ def test_label_sets_are_refused(tmp_path, write):
     if write == "json list":
         path = tmp_path / "g.jsonl"
         path.write_text("".join(json.dumps({"text": t, "labels": s.split("|")}) + "\n" for t, s in zip(texts, sets)))
-        match = r"row 1: the label in column 'labels' is a list .*one class per text"
+        match = r"row 1: the label in column 'labels' is a list .*read with --task multilabel$"
     else:
         shown = {"pipe csv": lambda s: s, "json list text": lambda s: json.dumps(s.split("|")),
                  "python list text": lambda s: str(s.split("|"))}[write]
         path = write_csv(tmp_path / "g.csv", [(t, shown(s)) for t, s in zip(texts, sets)], ["text", "labels"])
         match = r"column 'labels' holds sets of labels, not one class per text: \d+ of its \d+ distinct values"
+        match += (r".*read them as sets with --task multilabel --label_sep '\|' \(a search: task: multilabel\)$"
+                  if write == "pipe csv" else r".*read them as sets with --task multilabel \(a search")
     with pytest.raises(UserError, match=match):
         split(path)
 

@@ -8,7 +8,7 @@ import pytest
 
 from bertclf.data.examples import read_examples
 from bertclf.errors import UserError
-from tests.helpers import sentiment_rows, write_csv
+from tests.helpers import save_to_disk, sentiment_rows, write_csv
 
 ROWS = [("a fine film", "positive"), ("a dull film", "negative"), ("more of the same", "negative")]
 
@@ -32,15 +32,10 @@ def test_each_format_reads_the_same_examples(tmp_path, name):
 
 
 def saved_dataset(folder, texts, labels, names):
-    """A folder as `datasets`' save_to_disk writes it: an Arrow stream file, state.json, dataset_info.json."""
-    folder.mkdir()
+    """A folder as `datasets`' save_to_disk writes it, its label column a ClassLabel of `names`."""
     table = pa.table({"text": texts, "label": pa.array(labels, pa.int64())})
-    with pa.OSFile(str(folder / "data-00000-of-00001.arrow"), "wb") as sink, pa.ipc.new_stream(sink, table.schema) as w:
-        w.write_table(table)
-    (folder / "state.json").write_text(json.dumps({"_data_files": [{"filename": "data-00000-of-00001.arrow"}]}))
-    (folder / "dataset_info.json").write_text(json.dumps({"features": {
-        "text": {"dtype": "string", "_type": "Value"}, "label": {"names": names, "_type": "ClassLabel"}}}))
-    return folder
+    return save_to_disk(folder, table, {"text": {"dtype": "string", "_type": "Value"},
+                                        "label": {"names": names, "_type": "ClassLabel"}})
 
 
 def test_a_save_to_disk_folder_reads_with_its_class_names(tmp_path):

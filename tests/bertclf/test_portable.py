@@ -12,17 +12,10 @@ from bertclf.tasks.classification.predict import predict_texts
 from bertclf.predict import load_model
 from bertclf.portable import write_portable
 from bertclf.train import train
-from tests.helpers import sentiment_rows, write_csv
+from tests.helpers import REFUSE_PROJECT, sentiment_rows, write_csv
 
-# Run with `python -I` (no PYTHONPATH, so no worktree) and an import hook that refuses the project's
-# packages: the editable install would otherwise still find them.
-LOAD_WITHOUT_PROJECT = r"""
-import json, sys
-class Refuse:
-    def find_spec(self, name, path=None, target=None):
-        if name.split(".")[0] in ("bertclf", "bert_hpo_distributed"):
-            raise ImportError("the portable model must not need " + name)
-sys.meta_path.insert(0, Refuse())
+LOAD_WITHOUT_PROJECT = REFUSE_PROJECT + r"""
+import json
 import numpy as np, onnxruntime
 from transformers import AutoConfig, AutoTokenizer, pipeline
 folder, texts, pairs = sys.argv[1], json.loads(sys.argv[2]), json.loads(sys.argv[3])

@@ -11,11 +11,11 @@ from tests.helpers import ROOT
 
 
 def test_every_task_is_a_task_found_by_its_name():
-    assert set(TASKS) == {"classification", "qa", "regression"}
+    assert set(TASKS) == {"classification", "multilabel", "qa", "regression"}
     for name, task in TASKS.items():
         assert isinstance(task, Task) and task.name == name and task_named(name) is task
         assert task.metrics and all(m.startswith("valid_") for m in task.metrics)
-    with pytest.raises(UserError, match="--task ranking: expected classification | qa | regression"):
+    with pytest.raises(UserError, match="--task ranking: expected classification | multilabel | qa | regression"):
         task_named("ranking")
 
 

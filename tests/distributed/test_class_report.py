@@ -37,3 +37,18 @@ def test_the_scores_shown_are_the_tasks_report_scores():
     assert [part.rsplit(" ", 1)[0] for part in shown.split(": ", 1)[1].split(", ")] == \
         ["accuracy", "macro f1", "weighted f1", "balanced accuracy", "mcc"]
     assert scores_markdown({"exact_match": 80.0, "f1": 90.0}, task_named("qa")) == ""
+
+
+def test_a_multilabel_report_is_per_label_with_each_threshold_and_no_matrix(tmp_path):
+    from bertclf.tasks.multilabel.metrics import per_label
+    from bertclf.tasks.multilabel.metrics import scores as label_scores
+    truth = np.array([[1, 0, 1], [0, 1, 0], [1, 1, 0]])
+    probabilities = np.array([[0.9, 0.2, 0.7], [0.1, 0.8, 0.3], [0.6, 0.4, 0.1]])
+    thresholds = np.array([0.5, 0.35, 0.65])
+    test = {**label_scores(truth, probabilities, thresholds), "labels": LABELS[:3],
+            "per_class": per_label(truth, probabilities, thresholds, LABELS[:3])}
+    text = scores_markdown(test, task_named("multilabel"))
+    assert "hamming loss 0.0000" in text and "mean average precision 1.0000" in text and "confusion" not in text
+    assert "| label | precision | recall | F1 | support | threshold |" in text
+    assert "| a\\|b | 1.0000 | 1.0000 | 1.0000 | 2 | 0.50 |" in text
+    assert confusion_png(test, tmp_path / "confusion.png", "test") is None

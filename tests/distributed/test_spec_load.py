@@ -28,6 +28,17 @@ def test_shipped_spaces_load_in_every_profile(name):
         assert spec.trial_config(spec.default_point()).task == spec.task
 
 
+def test_a_multilabel_spec_states_its_task_once_and_its_metric_its_direction(tmp_path):
+    genres = load_spec("genres")
+    assert (genres.task, genres.metric, genres.mode) == ("multilabel", "valid_micro_f1", "max")
+    assert genres.trial_config({}).label_column == "genres"
+    spec = load_spec(write(tmp_path, {**MINIMAL, "dataset": "custom", "task": "multilabel",
+                                      "metric": "valid_hamming_loss", "columns": {"labels": ["toxic", "threat"]}}))
+    assert (spec.mode, spec.signed(0.25)) == ("min", -0.25)
+    assert spec.trial_config({}).label_columns == "toxic,threat"
+    assert (load_spec(write(tmp_path, MINIMAL)).mode, load_spec(write(tmp_path, MINIMAL)).task) == ("max", "classification")
+
+
 def test_yaml_1_1_exponent_strings_become_numbers(tmp_path):
     spec = load_spec(write(tmp_path, MINIMAL))
     assert spec.space["lr"] == Distribution("loguniform", (1e-4, 1e-2))
@@ -83,9 +94,19 @@ def test_mode_expands_to_its_booleans():
     ({"resources": {"gpus": 2}}, "resources.gpus: unknown key"),
     ({"dataset": "mnist"}, "dataset: expected one of imdb, korquad, nsmc"),
     ({"metric": "valid_f1"}, "metric/metric_mode: imdb is scored by valid_accuracy"),
+    ({"metric_mode": "min"}, "metric/metric_mode: imdb is scored by valid_accuracy"),
+    ({"task": "multilabel"}, "task: expected classification (the task of imdb), got 'multilabel'"),
+    ({"dataset": "custom", "task": "multilabel", "metric": "valid_accuracy"},
+     "metric/metric_mode: multilabel is scored by valid_micro_f1 or valid_macro_f1"),
+    ({"dataset": "custom", "task": "multilabel", "metric": "valid_hamming_loss", "metric_mode": "max"},
+     "min for valid_hamming_loss), got valid_hamming_loss / max"),
+    ({"dataset": "custom", "task": "multilabel", "columns": {"labels": "a,b"}}, "columns: expected a mapping of"),
+    ({"dataset": "custom", "columns": {"labels": ["a", "b"]}},
+     "--label_columns a,b: several 0/1 label columns are read by --task multilabel alone"),
     ({"mode": "max"}, "mode: not a top-level key; the metric's direction is metric_mode"),
     ({"task": "regression"}, "task: expected classification (the task of imdb), got 'regression'"),
-    ({"dataset": "custom", "task": "ranking"}, "task: expected classification | qa | regression, got 'ranking'"),
+    ({"dataset": "custom", "task": "ranking"},
+     "task: expected classification | multilabel | qa | regression, got 'ranking'"),
     ({"dataset": "custom", "task": "regression", "metric": "valid_rmse", "metric_mode": "max"},
      "metric/metric_mode: regression is scored by valid_spearman or"),
     # options that decide the validation examples: trials would be ranked on different sets

@@ -12,12 +12,14 @@ from ...data.label_values import label_text
 from ..task import PortableForm
 
 
-def portable_form(model, meta) -> PortableForm:
-    config = labelled_config(model.encoder.config, meta["label_names"])
+def portable_form(model, meta, config=None, probabilities=None) -> PortableForm:
+    """config: the copies' (labelled_config's unless given); probabilities: of the logits (class_probabilities'
+    unless given)."""
+    config = config or labelled_config(model.encoder.config, meta["label_names"])
     documents = meta["truncation"] == "chunks"
     return PortableForm(module=model, outputs=("logits",), axes={"logits": {0: "texts" if documents else "batch"}},
-                        probabilities=class_probabilities, config=config, two_texts=bool(meta.get("pairs")),
-                        documents=documents,
+                        probabilities=probabilities or class_probabilities, config=config,
+                        two_texts=bool(meta.get("pairs")), documents=documents,
                         transformers_copy=partial(transformers_model, model, meta, config))
 
 
@@ -70,8 +72,11 @@ def hf_usage(name: str, copy_folder: str, copies, meta) -> List[str]:
             f"print(classify({asked}, truncation=True))", "```", ""]
 
 
-def onnx_usage(name: str, copy_path: PurePosixPath, copies, meta) -> List[str]:
-    """The model card's paragraph and snippet on classifying with the ONNX copy at name/copy_path."""
+def onnx_usage(name: str, copy_path: PurePosixPath, copies, meta, beside: str = "label names",
+               decide=None) -> List[str]:
+    """The model card's paragraph and snippet on classifying with the ONNX copy at name/copy_path: what is
+    `beside` it, and the snippet's last lines, which `decide` from `logits` and the `labels` (None: the most
+    probable label, or the second where it reaches the model's tuned threshold)."""
     pairs = bool(meta.get("pairs"))
     folder = f"{name}/{copy_path.parent}"
     chunks = meta["truncation"] == "chunks"
@@ -82,7 +87,7 @@ def onnx_usage(name: str, copy_path: PurePosixPath, copies, meta) -> List[str]:
             + (", a text cut into the windows the model reads (doc_index: each window's text; of a text's "
                f"windows at most {meta.get('max_chunks')}, spread over it, are read) and one row of logits a "
                "text" if chunks else "")
-            + "; dynamic batch and length; label names beside it; "
+            + f"; dynamic batch and length; {beside} beside it; "
             f"probabilities match this project's within {copies.onnx_difference:.1g}"
             + (f"; the second label where its probability reaches the tuned threshold {threshold:.6g}"
                if threshold is not None else "") + "):", "", "```python",
@@ -94,10 +99,11 @@ def onnx_usage(name: str, copy_path: PurePosixPath, copies, meta) -> List[str]:
             f'session = onnxruntime.InferenceSession("{name}/{copy_path}")',
             *onnx_feed(meta),
             "logits = session.run(None, feed)[0]",
-            *(["probabilities = np.exp(logits - logits.max(-1, keepdims=True))",
-               "probabilities /= probabilities.sum(-1, keepdims=True)",
-               f"print([labels[int(p[1] >= {threshold!r})] for p in probabilities])"] if threshold is not None
-              else ["print([labels[int(i)] for i in logits.argmax(-1)])"]), "```", ""]
+            *(decide or (["probabilities = np.exp(logits - logits.max(-1, keepdims=True))",
+                          "probabilities /= probabilities.sum(-1, keepdims=True)",
+                          f"print([labels[int(p[1] >= {threshold!r})] for p in probabilities])"]
+                         if threshold is not None else ["print([labels[int(i)] for i in logits.argmax(-1)])"])),
+            "```", ""]
 
 
 def example_texts(meta) -> str:

@@ -10,7 +10,7 @@ from ...data.columns import ColumnNames
 from ...data.examples import read_examples
 from ...data.file_rows import scan_examples
 from ...data.leaks import leak_note
-from ...data.splits import CLASSES, LabelCoding, describe_test_data, encode_labels, load_splits, seeded_subset
+from ...data.splits import CLASSES, LabelCoding, describe_test_data, load_splits, seeded_subset
 from ...errors import UserError
 from ...feature_cache import FrozenEncoder, frozen_features
 from ...models.encoders import encoder_fingerprint
@@ -41,15 +41,25 @@ class ClassificationInputs:
     def splits(self):
         return [s for s in ("train", "valid") if s in self.tokens]
 
+    @property
+    def label_coding(self) -> LabelCoding:
+        """How the labels are read: one class per text."""
+        return CLASSES
+
     def check_test_file(self, path) -> List[str]:
         """A test file read as the model will read it (its columns, pairs, labels among train's): UserError if not.
         Its labels are kept, not its texts (file_rows.scan_examples). Returns the notes for the console (a
         leak: test texts that are also train texts)."""
-        examples = scan_examples(path, "test data", ColumnNames(**self.columns), need_pair=self.pairs,
-                                 dataset=self.dataset)
-        encode_labels(examples, self.label_names, "test data")
+        examples = scan_examples(path, "test data", ColumnNames.from_dict(self.columns), need_pair=self.pairs,
+                                 dataset=self.dataset, label_sep=self.label_coding.label_sep)
+        self.label_coding.encode(examples, self.label_names, "test data")
         leak = None if self.train_keys is None else leak_note(self.train_keys, examples.keys, examples.rows, "test")
         return [leak] if leak else []
+
+
+def class_ids(ids, n_labels: int) -> torch.Tensor:
+    """[N] label ids: a split's labels as the loss and the scores take them."""
+    return torch.tensor(ids)
 
 
 def prepare(config, tokenizer, log, streamed: bool = False) -> ClassificationInputs:
@@ -65,9 +75,10 @@ def prepare(config, tokenizer, log, streamed: bool = False) -> ClassificationInp
 
 
 def inputs_of(splits, config, tokenizer, log, labels_shown: str, streamed: bool = False,
-              make=ClassificationInputs) -> ClassificationInputs:
+              make=ClassificationInputs, label_tensor=class_ids) -> ClassificationInputs:
     """`make` (ClassificationInputs or a task's subclass of it) of read splits, tokenised unless streamed;
-    labels_shown: what the description says of the labels."""
+    labels_shown: what the description says of the labels; label_tensor(ids, n_labels): a split's encoded
+    labels as a tensor."""
     for note in splits.notes:
         log(note)
     empty = splits.train.empty_texts + splits.valid.empty_texts
@@ -89,10 +100,11 @@ def inputs_of(splits, config, tokenizer, log, labels_shown: str, streamed: bool 
               if not streamed else "tokenised by the workers")
     description = (f"{len(splits.train)} train / {len(splits.valid)} valid ({splits.valid_source}); columns {shown}; "
                    f"{labels_shown}; {length}")
+    n_labels = len(splits.label_names)
     return make(
         label_names=splits.label_names, tokens=tokens,
-        labels={"train": torch.tensor(splits.train_labels), **({"valid": torch.tensor(splits.valid_labels)}
-                                                              if "valid" in parts else {})},
+        labels={"train": label_tensor(splits.train_labels, n_labels),
+                **({"valid": label_tensor(splits.valid_labels, n_labels)} if "valid" in parts else {})},
         pad_id=tokenizer.pad_token_id if tokenizer.pad_token_id is not None else 0, description=description,
         columns=ColumnNames.of(config).to_dict(), pairs=splits.train.paired, dataset=config.dataset,
         train_keys=splits.train_keys)
@@ -132,7 +144,7 @@ def with_features(inputs: ClassificationInputs, config, encoder, device, bf16: b
 
 def saved_columns(meta) -> ColumnNames:
     """The columns a saved model was trained on (its metadata's), to read its test and --input tables."""
-    return ColumnNames(**(meta.get("columns") or {}))
+    return ColumnNames.from_dict(meta.get("columns") or {})
 
 
 def saved_windowing(meta) -> tuple:
@@ -141,17 +153,18 @@ def saved_windowing(meta) -> tuple:
 
 
 def prepare_test(path, meta, tokenizer, cache_dir, max_examples=None, coding: LabelCoding = CLASSES,
-                 make=ClassificationInputs) -> ClassificationInputs:
+                 make=ClassificationInputs, label_tensor=class_ids) -> ClassificationInputs:
     """The test split tokenised as the model was trained (a seeded subset when max_examples is set): `make`
-    of it (ClassificationInputs or a task's subclass), its labels read by `coding` (splits.LabelCoding)."""
+    of it (ClassificationInputs or a task's subclass), its labels read by `coding` (splits.LabelCoding) and
+    held as label_tensor makes them (as for inputs_of)."""
     examples = read_examples(path, "test data", saved_columns(meta), need_pair=meta.get("pairs", False),
-                             dataset=meta.get("dataset"), classes=coding.classes)
+                             dataset=meta.get("dataset"), classes=coding.classes, label_sep=coding.label_sep)
     there = len(examples)
     examples = examples.subset(seeded_subset(len(examples), max_examples, 0))
     names = meta["label_names"]
     tokens = tokenize_cached(tokenizer, examples.texts, meta["max_length"], meta["truncation"], cache_dir,
                              examples.pairs, *saved_windowing(meta))
     return make(label_names=names, tokens={"test": tokens},
-                labels={"test": torch.tensor(coding.encode(examples, names, "test data"))},
+                labels={"test": label_tensor(coding.encode(examples, names, "test data"), len(names))},
                 pad_id=tokenizer.pad_token_id or 0,
                 description=describe_test_data(len(examples), there, "examples", path))

@@ -9,7 +9,7 @@ from typing import List
 from ...data.columns import ColumnNames
 from ...data.examples import Examples, read_examples
 from ...data.label_values import label_text
-from ...data.splits import LabelCoding, load_splits
+from ...data.splits import LabelCoding, load_splits, stratified_split
 from ...errors import UserError
 from ..classification.inputs import ClassificationInputs, inputs_of
 from ..classification.inputs import prepare_test as classification_test
@@ -34,7 +34,8 @@ class RegressionInputs(ClassificationInputs):
 
     def check_test_file(self, path) -> List[str]:
         """A test file read as the model will read it (its columns, pairs, a number per row): UserError if not."""
-        examples = read_examples(path, "test data", ColumnNames(**self.columns), need_pair=self.pairs, classes=False)
+        examples = read_examples(path, "test data", ColumnNames.from_dict(self.columns), need_pair=self.pairs,
+                                 classes=False)
         numbers(examples, self.label_names, "test data")
         return []
 
@@ -70,7 +71,12 @@ def score_strata(values: List[float]) -> List[int]:
     return strata
 
 
-SCORES = LabelCoding(classes=False, names=output_name, encode=numbers, strata=score_strata)
+def score_split(values: List[float], fraction: float, seed: int, names, note) -> tuple:
+    """(train indices, held-out indices): splits.stratified_split over score_strata (no class to name)."""
+    return stratified_split(score_strata(values), fraction, seed, None, note)
+
+
+SCORES = LabelCoding(classes=False, names=output_name, encode=numbers, split=score_split)
 
 
 def prepare(config, tokenizer, log) -> RegressionInputs:

@@ -76,6 +76,11 @@ def violations(values: dict, constraints: dict) -> List[str]:
     return out
 
 
+def said_limits(constraints: dict) -> str:
+    """Constraints as a reader reads them: latency_ms <= 10, throughput >= 100."""
+    return ", ".join(f"{name} {'>=' if COSTS[name] == 'max' else '<='} {limit:g}" for name, limit in constraints.items())
+
+
 def hardware(device: str) -> str:
     """The machine a cost is measured on, in words."""
     if device == "cuda":

@@ -7,7 +7,7 @@ from typing import Optional
 from bertclf.data.label_values import label_text
 from bertclf.results_table import markdown_table, markdown_text
 
-from .plots import _save
+from .plots import save_png
 
 TICK_CHARS = 30  # a tick label longer than this is cut, so that the matrix keeps its room
 
@@ -54,5 +54,5 @@ def confusion_png(test: dict, path: Path, title: str) -> Optional[Path]:
     for i, row in enumerate(matrix):
         for j, count in enumerate(row):
             ax.text(j, i, str(count), ha="center", va="center", color="white" if count > top / 2 else "black")
-    _save(fig, path)
+    save_png(fig, path)
     return path

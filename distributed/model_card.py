@@ -73,7 +73,7 @@ def model_card(plan, folder: Path, portable: PortableCopies, outputs, test_score
          f"{Path(test_scores['path']).name}{' (a seeded subset)' if test_scores['subset'] else ''}."
          if test_scores else "- Test: no test split was scored."),
     ]
-    lines += decision_lines(meta, metric)
+    lines += decision_lines(meta, metric) + cost_lines(saved.get("inference_cost"))
     if importances:
         lines.append("- Which hyperparameters mattered (fANOVA share of the variance of the score, 10th-90th "
                      f"percentile over resamplings of the trials in brackets): {describe_importance(importances)}.")
@@ -101,6 +101,17 @@ def decision_lines(meta: dict, metric: str) -> list:
                      f"{names[1]} where its probability is at least that, else {names[0]} (--predict and the test "
                      f"score do; the copies below give probabilities: apply it to them).")
     return lines
+
+
+def cost_lines(cost) -> list:
+    """The card's line on what serving the model costs, where the search measured it (costs.py)."""
+    if not cost:
+        return []
+    return [f"- Inference cost on {cost['hardware']} (onnxruntime on {cost['device']}, the fp32 ONNX copy below): "
+            f"{cost['latency_ms']:.3g} ms per example at batch 1 (median; p95 {cost['latency_p95_ms']:.3g} ms), "
+            f"{cost['throughput']:.4g} examples/s at a batch of 64; the ONNX file is {cost['model_mb']:.3g} MB "
+            f"({cost['model_mb_int8']:.3g} MB quantised to int8). Measured on an untrained model of this "
+            f"architecture before the search: a network's cost does not depend on its weights."]
 
 
 def _shown_options(spec, options: dict) -> dict:

@@ -10,11 +10,14 @@ from typing import List, Optional
 
 from bertclf.atomic import atomic_folder, write_text
 from bertclf.checkpoint import export_model
+from bertclf.cost import COLUMNS
 from bertclf.results_table import csv_text, markdown_table, metric_columns, run_columns, run_row
 from bertclf.tasks import task_named
 
 from .class_report import confusion_png, scores_markdown
+from .costs import with_costs
 from .model_card import publish_models
+from .pareto import front_section, pareto_front, pareto_png
 from .plots import describe_importance, importance, write_plots
 from .repeats import mean_std
 from .results import best_checkpoint, trial_table
@@ -41,6 +44,8 @@ class SearchOutputs:
     repeated: List = ()  # the seed repeats (repeats.Repeated), best mean first
     refit: Optional[dict] = None  # {"epochs", "test"} once write_refit has run
     data: str = ""  # what the prepared inputs held (inputs.describe_groups; "" when none were prepared)
+    costs: object = None  # the measured inference costs (costs.SearchCosts), or None
+    front: object = None  # the Pareto front's rows of `scored` (pareto.pareto_front) where costs were measured
 
     def summary(self, metric: str) -> dict:
         score = f"best_{metric}"
@@ -50,16 +55,23 @@ class SearchOutputs:
                 "importance": self.importances, "written": {k: str(v) for k, v in self.written.items()}}
 
 
-def write_outputs(plan, grid, shared, say, repeated=(), data: str = "", input_seconds: float = 0.0) -> SearchOutputs:
+def write_outputs(plan, grid, shared, say, repeated=(), data: str = "", input_seconds: float = 0.0,
+                  costs=None) -> SearchOutputs:
     """repeated: the seed repeats (repeats.Repeated, best mean first); with them the winner is the
     best mean, best_model/ is its run with the best valid score, and results.md shows every mean ± std.
-    data: what the prepared inputs held; input_seconds: the time it took to prepare them."""
+    data: what the prepared inputs held; input_seconds: the time it took to prepare them. costs: the
+    measured inference costs (costs.SearchCosts): every row gets them, the best is the best feasible
+    trial, and results.md the Pareto front."""
     spec, out_dir = plan.spec, plan.out_dir
     out_dir.mkdir(parents=True, exist_ok=True)
     table = trial_table(grid, spec)
+    if costs:
+        table = with_costs(table, spec, costs)
     written = {"results.csv": write_trials_csv(table, spec, out_dir)}
     score = f"best_{spec.metric}"
     scored = table[table[score].notna()] if score in table else table.iloc[0:0]
+    if costs:  # a trial that breaks the constraints never becomes the best (none is trained: costs.py)
+        scored = scored[scored["feasible"]]
     if scored.empty:
         write_text(out_dir / "results.md", header(plan, table) + f"\n\nEvery trial failed:{failures(table)}\n")
         first = table[table["status"] == "error"].iloc[0]
@@ -77,7 +89,7 @@ def write_outputs(plan, grid, shared, say, repeated=(), data: str = "", input_se
         origin, valid, best_epoch = f"{winner.trial}, train_seed {winner.seeds[run]}", winner.valid[run], winner.best_epochs[run]
         options = spec.trial_config({**sampled, "train_seed": winner.seeds[run]})
     written["best_model"] = export(plan, checkpoint, out_dir / "best_model", {
-        "trial": origin, "sampled": sampled, "train_options": options.to_dict()})
+        "trial": origin, "sampled": sampled, "train_options": options.to_dict(), **cost_said(costs, options)})
     test = score_on_test(plan, checkpoint, written["best_model"], shared, say) if plan.test_path else None
     if test:
         say(f"best model ({origin}): {spec.metric.replace('_', ' ')} {valid:.4f}, "
@@ -88,7 +100,9 @@ def write_outputs(plan, grid, shared, say, repeated=(), data: str = "", input_se
     importances = importance(scored, spec)
     outputs = SearchOutputs(table=table, scored=scored, sampled=sampled, best_epoch=best_epoch, best_trial=trial,
                             best_model_from=origin, best_valid=valid, test=test, importances=importances,
-                            written=written, repeated=list(repeated), data=data)
+                            written=written, repeated=list(repeated), data=data, costs=costs)
+    if costs:
+        written.update(write_front(plan, outputs))
     written["results.md"] = write_results_md(plan, outputs)
     publish_models(plan, {"best_model": written["best_model"]}, outputs)
     written.update(write_plots(scored, spec, out_dir, importances, plan.name, input_seconds))
@@ -101,7 +115,7 @@ def write_refit(plan, outputs: SearchOutputs, checkpoint, config, shared, say) -
     """The refit's model as refit_model/, its test score, and results.md again with its line."""
     written = outputs.written
     written["refit_model"] = export(plan, checkpoint, plan.out_dir / "refit_model", {
-        "refit_of": outputs.sampled, "train_options": config.to_dict()})
+        "refit_of": outputs.sampled, "train_options": config.to_dict(), **cost_said(outputs.costs, config)})
     outputs.refit = {"epochs": config.n_epochs}
     if plan.test_path:
         outputs.refit["test"] = score_on_test(plan, checkpoint, written["refit_model"], shared, say)
@@ -114,8 +128,9 @@ def write_refit(plan, outputs: SearchOutputs, checkpoint, config, shared, say) -
 
 def write_trials_csv(table, spec, out_dir: Path) -> Path:
     metrics = [key for _, key, _ in metric_columns(spec.task, spec.metric)]
+    costs = list(COLUMNS) if "feasible" in table else []
     columns = (["trial", "status", "epochs_run", *spec.space, "best_epoch", "best_train_loss", "best_valid_loss"]
-               + [f"best_{k}" for k in metrics] + [spec.metric, "train_samples_per_s", "time_total_s", "error"])
+               + [f"best_{k}" for k in metrics] + [spec.metric, "train_samples_per_s", "time_total_s", *costs, "error"])
     rows = [[_csv(row[c]) for c in columns] for row in table.to_dict("records")]
     columns[columns.index(spec.metric)] = f"last_{spec.metric}"
     write_text(out_dir / "results.csv", csv_text(columns, rows))
@@ -129,6 +144,33 @@ def export(plan, checkpoint, target: Path, extra: dict) -> Path:
         export_model(folder, staging, plan.local_folder(extra["train_options"]["bert_name"]))
         (staging / "search_config.json").write_text(json.dumps(extra, indent=2, default=str), encoding="utf-8")
     return target
+
+
+def cost_said(costs, config) -> dict:
+    """{"inference_cost": ...}: what a model folder's search_config.json records of its measured cost
+    ({} where the search measured none)."""
+    if not costs:
+        return {}
+    return {"inference_cost": {**costs.of(config).values(), "hardware": costs.hardware, "device": costs.device}}
+
+
+def write_front(plan, outputs: SearchOutputs) -> dict:
+    """The Pareto front (outputs.front), pareto.png and, with --export-front, each member's model in
+    front/TRIAL/."""
+    spec, out_dir = plan.spec, plan.out_dir
+    outputs.front = front = pareto_front(outputs.scored, spec)
+    written = {}
+    png = pareto_png(outputs.scored, front, spec, out_dir / "pareto.png", f"{plan.name}: the Pareto front")
+    if png:
+        written["pareto.png"] = png
+    if plan.opts.export_front:
+        for row in front.to_dict("records"):
+            options = spec.trial_config(row["config"])
+            export(plan, best_checkpoint(row["result"]), out_dir / "front" / row["trial"], {
+                "trial": row["trial"], "sampled": {k: row["config"][k] for k in spec.space},
+                "train_options": options.to_dict(), **cost_said(outputs.costs, options)})
+        written["front"] = out_dir / "front"
+    return written
 
 
 def header(plan, table) -> str:
@@ -148,18 +190,23 @@ def write_results_md(plan, outputs: SearchOutputs) -> Path:
                                                outputs.importances)
     metric_keys = [key for _, key, _ in metric_columns(spec.task, spec.metric)]
     shown = [k for k in spec.space if k != "max_length"]  # the results table's columns show it already
+    costs = [("latency ms", "latency_ms", "{:.3g}"), ("examples/s", "throughput", "{:.4g}"),
+             ("ONNX MB", "model_mb", "{:.3g}")] if outputs.costs else []
     rows = []
     for r in scored.to_dict("records"):
         config = spec.trial_config(r["config"])
         best = {"epoch": r["best_epoch"], "train_loss": r["best_train_loss"], "valid_loss": r["best_valid_loss"],
                 **{k: r[f"best_{k}"] for k in metric_keys}}
         rows.append(run_row(spec.task, config.bert_finetuning, config.max_length, best, spec.metric)
-                    + [_fmt(r[k]) for k in shown] + [r["status"]])
+                    + [_fmt(r[k]) for k in shown] + [form.format(r[key]) for _, key, form in costs] + [r["status"]])
     span = float(scored["ended"].max() - scored["started"].min())
     lines = [header(plan, table) + f" {_data_text(plan, outputs.data)}; each trial is scored on its best check "
              f"({spec.metric}); the trials ran in {span:.0f} s from the first start to the last end."
              + (f" {plan.data_note}" if plan.data_note else "") + "\n",
-             markdown_table(run_columns(spec.task, spec.metric) + shown + ["status"], rows)]
+             markdown_table(run_columns(spec.task, spec.metric) + shown + [title for title, _, _ in costs] + ["status"],
+                            rows)]
+    if outputs.front is not None:
+        lines.append(front_section(spec, outputs.front, outputs.costs.hardware))
     if outputs.repeated:
         lines.append(repeats_section(spec, outputs.repeated))
     if test:

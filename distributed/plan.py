@@ -52,6 +52,10 @@ class SearchOptions:
     time_budget: Optional[float] = None  # seconds (overrides the spec's time_budget)
     repeats: Optional[int] = None  # seeds per repeated configuration (overrides the spec's repeats)
     mlflow: Optional[str] = None  # a tracking URI, "" for the default (a file store in the output folder)
+    max_latency_ms: Optional[float] = None  # a constraint (overrides the spec's constraints.latency_ms)
+    max_model_mb: Optional[float] = None  # a constraint (overrides the spec's constraints.model_mb)
+    serve_device: str = "cpu"  # where inference costs are measured: the machine that will serve
+    export_front: bool = False  # every Pareto front member's model, not only best_model/
 
 
 @dataclass(frozen=True)

@@ -74,7 +74,8 @@ def time_unit(seconds: float):
     return 3600.0, "h"
 
 
-def _save(fig, path: Path) -> None:
+def save_png(fig, path: Path) -> None:
+    """`fig` as a PNG at `path` (written aside, moved in), then closed."""
     import matplotlib.pyplot as plt
     with atomic_path(path) as tmp:
         fig.savefig(tmp, format="png", dpi=110, bbox_inches="tight")
@@ -146,7 +147,7 @@ def _plot_over_time(scored, metric: str, label: str, title: str, prepared_s: flo
     ax.set_ylabel(label)
     ax.legend(fontsize="small")
     ax.set_title(f"{title}: {label} by trial")
-    _save(fig, path)
+    save_png(fig, path)
     return path
 
 
@@ -188,7 +189,7 @@ def _plot_hyperparameters(scored, spec, panels: dict, label: str, path: Path) ->
     for ax in list(axes.flat)[len(panels):]:
         ax.axis("off")
     fig.tight_layout()
-    _save(fig, path)
+    save_png(fig, path)
     return path
 
 
@@ -204,5 +205,5 @@ def _plot_importance(importances: dict, label: str, title: str, trials: int, pat
     ax.set_xlabel(f"share of the variance of {label} (fANOVA); whiskers: "
                   f"{INTERVAL[0]}th-{INTERVAL[1]}th percentile over {BOOTSTRAP_ROUNDS} resamplings of the trials")
     ax.set_title(f"{title}: which hyperparameters mattered ({trials} trials)")
-    _save(fig, path)
+    save_png(fig, path)
     return path

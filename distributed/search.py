@@ -11,6 +11,7 @@ import time
 from contextlib import contextmanager
 
 from . import budget, interrupts, ray_session, search_lock, space, space_reserve, tracking
+from .costs import measure_costs
 from .disk import tidy_storage
 from .feature_estimate import describe_passes
 from .features_on_demand import on_demand, passes_said, start_now
@@ -58,20 +59,22 @@ def run_search(opts: SearchOptions) -> dict:
             for line in plan.notes:
                 say(line)
             ready, pending, data, input_seconds = prepare_search(plan)
+            costs = measure_costs(plan, say)  # before Ray: constraints no architecture meets are an error
             ray_started = ray_session.start(opts.address, opts.num_cpus, opts.dashboard_host, verbose=opts.verbose,
                                             log_folder=plan.out_dir)
             interrupts.install()  # Ray's core worker replaced the SIGTERM handler with its own
             check_refit(plan)
             shared, feature_seconds = share(plan, ready, pending, say)  # on a cluster: remote features here
+            shared.costs = costs.values() if costs else {}
             if shared.waiting:
                 start_now(shared, first_configs(plan))
             input_seconds += feature_seconds
-            tuner = make_tuner(plan, shared)
+            tuner = make_tuner(plan, shared, costs)
         grid, trial_seconds = fit(plan, shared, tuner)
         with interrupts.kept(f"after the trials ({sum(map(has_run, grid))} of {len(grid)} ran; they are kept in "
                              f"{plan.experiment})"):
             repeated = run_repeats(plan, grid, build_trainable(plan, shared), shared, say) if plan.spec.repeats else []
-            outputs = write_outputs(plan, grid, shared, say, repeated, data, input_seconds)
+            outputs = write_outputs(plan, grid, shared, say, repeated, data, input_seconds, costs)
             tracking.log_best_model(plan, outputs.best_trial, outputs.written["best_model"], say)
             if plan.spec.refit:
                 refit_and_score(plan, outputs, shared, say)
@@ -176,8 +179,9 @@ def _trial_name(trial) -> str:
     return f"trial_{trial.trial_id}"
 
 
-def make_tuner(plan: Plan, shared: Shared):
-    """The search's Tuner: a new one (it writes the trials folder), or the interrupted search's, restored."""
+def make_tuner(plan: Plan, shared: Shared, costs=None):
+    """The search's Tuner: a new one (it writes the trials folder), or the interrupted search's, restored
+    (its searcher holds the costs it was given). costs: the measured inference costs (costs.py), or None."""
     from ray import tune
     from ray.tune import Tuner
     spec = plan.spec
@@ -198,7 +202,7 @@ def make_tuner(plan: Plan, shared: Shared):
                 f" ({'; '.join(', '.join(f'{k}={short(v)}' for k, v in p.items()) for p in points)})")
         tuner = Tuner(
             trainable, param_space=param_space(spec),
-            tune_config=tune.TuneConfig(search_alg=search_algorithm(spec, plan.concurrency, points),
+            tune_config=tune.TuneConfig(search_alg=search_algorithm(spec, plan.concurrency, points, costs),
                                         scheduler=scheduler(spec, plan.max_epochs), num_samples=spec.num_samples,
                                         max_concurrent_trials=plan.concurrency,
                                         # a fresh actor per trial re-imports torch and transformers;

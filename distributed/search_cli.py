@@ -39,6 +39,18 @@ OPTIONS = [
                                   "(an upper bound: docs/search.md): refuse to start (default), or warn and start")),
     (["--warm-start"], dict(metavar="DIR", help="evaluate the best configurations of an earlier search first (its "
                                                 "output folder)")),
+    (["--max-latency-ms"], dict(type=float, metavar="MS",
+                                help="a constraint: configurations whose measured latency per example (batch 1) is "
+                                     "above MS are not trained, and none becomes best_model (also the spec's "
+                                     "constraints: {latency_ms: MS}; docs/deploy.md)")),
+    (["--max-model-mb"], dict(type=float, metavar="MB",
+                              help="a constraint: the same for the size of the model's ONNX file (also the spec's "
+                                   "constraints: {model_mb: MB})")),
+    (["--serve-device"], dict(choices=["cpu", "cuda"], default="cpu",
+                              help="where inference costs are measured, when the spec has objectives or constraints: "
+                                   "this machine's CPU (default), or its GPU (cuda)")),
+    (["--export-front"], dict(action="store_true", help="write the model of every trial of the Pareto front to "
+                                                        "OUTPUT_DIR/NAME/front/ (default: best_model/ alone)")),
     (["--address"], dict(help="join a running Ray cluster (e.g. auto); default: start Ray locally")),
     (["--storage-path"], dict(metavar="STORAGE", help="trials, checkpoints and a copy of the outputs go to STORAGE/NAME: "
                                                       "a folder every node reaches, or s3://bucket/prefix; default: "

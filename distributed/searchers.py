@@ -6,6 +6,7 @@ from functools import partial
 from pathlib import Path
 from typing import List
 
+from bertclf.cost import COSTS
 from bertclf.data.readers import read_text
 from bertclf.errors import UserError
 
@@ -18,12 +19,38 @@ TIME_ATTR = "epoch"  # the schedulers' clock: epochs trained, in fractions when 
 SHAPE_OPTIONS = ("lora_r", "lora_alpha")
 
 
+# proposals of architectures the constraints rule out, in a row, before the search gives up: the measured
+# costs showed a feasible one (costs.measure_costs), so only a space almost wholly infeasible gets here
+MAX_SKIPPED = 1000
+
+
 def _tolerant_optuna_search():
     from ray.tune.search.optuna import OptunaSearch
 
     class TolerantOptunaSearch(OptunaSearch):
         """OptunaSearch that ignores reports of trials it has already closed: a trial re-run after a
-        crash (see search.fit) reports again, and stock OptunaSearch fails with a KeyError on that."""
+        crash (see search.fit) reports again, and stock OptunaSearch fails with a KeyError on that.
+        Given costs (costs.SearchCosts), each Optuna trial holds its architecture's measured cost (user
+        attributes: what the constraints are judged on), and a proposal whose architecture breaks the
+        constraints is closed as failed, untrained, and another is asked for."""
+        spec, costs = None, None
+
+        def suggest(self, trial_id):
+            for _ in range(MAX_SKIPPED):
+                config = super().suggest(trial_id)
+                if config is None or self.costs is None:
+                    return config
+                trial_config = self.spec.trial_config(config)
+                asked = ray_compat.optuna_trial_of(self, trial_id)
+                for key, value in self.costs.of(trial_config).values().items():
+                    asked.set_user_attr(key, value)
+                why = self.costs.why_not(trial_config)
+                if not why:
+                    return config
+                asked.set_user_attr("skipped", f"breaks the constraints: {', '.join(why)}")
+                ray_compat.close_optuna_trial_unrun(self, trial_id)
+            raise RuntimeError(f"{MAX_SKIPPED} proposals in a row broke the constraints {self.costs.constraints}: "
+                               f"loosen them, or narrow the space to the architectures that meet them")
 
         def on_trial_result(self, trial_id, result):
             if ray_compat.optuna_trial_of(self, trial_id) is not None:
@@ -36,11 +63,13 @@ def _tolerant_optuna_search():
     return TolerantOptunaSearch
 
 
-def search_algorithm(spec, concurrency: int, points: List[dict]):
+def search_algorithm(spec, concurrency: int, points: List[dict], costs=None):
     """TPE, seeded, constant_liar on (parallel trials do not get the same suggestion); it models once
-    `startup_trials` trials have finished, and proposes at random until then. PBT takes no
-    searcher (Ray refuses one): its population is drawn at random, seeded. Both stop proposing at
-    the time budget (budget.py)."""
+    `startup_trials` trials have finished, and proposes at random until then. With cost objectives it is
+    Optuna's multi-objective TPE over the score and those costs; given `costs` (costs.SearchCosts) with
+    constraints, Optuna's constraints_func judges each trial on its measured cost, and an architecture
+    that breaks them is never trained. PBT takes no searcher (Ray refuses one): its population is drawn
+    at random, seeded. Both stop proposing at the time budget (budget.py)."""
     if spec.scheduler.type == "pbt":
         return BudgetVariants(points_to_evaluate=points or None, random_state=spec.seed)
     import optuna
@@ -49,15 +78,29 @@ def search_algorithm(spec, concurrency: int, points: List[dict]):
     # while it waits. Shrinking it by that would leave TPE modelling the whole space from one
     # finished trial whenever as many trials are in flight as start-up trials; in the simulator that
     # does worse than the spec's own count (bench/results/simulation/simulation_cluster_report.md).
-    sampler = optuna.samplers.TPESampler(seed=spec.seed, n_startup_trials=spec.startup_trials, constant_liar=True)
+    constrained = costs is not None and costs.constraints
+    sampler = optuna.samplers.TPESampler(seed=spec.seed, n_startup_trials=spec.startup_trials, constant_liar=True,
+                                         constraints_func=partial(_violations, costs.constraints) if constrained
+                                         else None)
     if spec.has_model_ranges:
         space = partial(_sample_per_model, spec)
         points = [{spec.searched_name(k, p["bert_name"]): v for k, v in p.items()} for p in points]
     else:
         space = {key: to_optuna(dist) for key, dist in spec.space.items()}
-    searcher = _tolerant_optuna_search()(space=space, metric=spec.score_key, mode=spec.mode, sampler=sampler,
+    keys, modes = zip(*spec.searched_metrics)
+    several = len(keys) > 1
+    searcher = _tolerant_optuna_search()(space=space, metric=list(keys) if several else keys[0],
+                                         mode=list(modes) if several else modes[0], sampler=sampler,
                                          points_to_evaluate=points or None)
+    searcher.spec, searcher.costs = spec, costs
     return BudgetLimiter(searcher, max_concurrent=concurrency)
+
+
+def _violations(constraints: dict, trial) -> List[float]:
+    """Optuna's constraints_func: per constraint, how far the trial's measured cost (its user attribute)
+    lies beyond its limit (<= 0: met)."""
+    return [(limit - trial.user_attrs[name]) if COSTS[name] == "max" else (trial.user_attrs[name] - limit)
+            for name, limit in constraints.items()]
 
 
 def _sample_per_model(spec, trial) -> dict:

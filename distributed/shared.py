@@ -16,6 +16,7 @@ from typing import Dict, FrozenSet, Optional, Tuple
 import ray
 
 from bertclf.atomic import atomic_folder
+from bertclf.cost import cost_key
 from bertclf.errors import UserError
 from bertclf.inputs import InputsKey, add_features
 from bertclf.tensor_cache import digest
@@ -32,6 +33,12 @@ class Shared:
     # first asks, and the keys it holds
     passes: Optional["ray.actor.ActorHandle"] = None
     waiting: FrozenSet[InputsKey] = frozenset()
+    # bertclf.cost.cost_key -> the architecture's measured cost (costs.py), reported with a trial's scores
+    costs: Dict[tuple, dict] = field(default_factory=dict)
+
+    def cost_of(self, config) -> dict:
+        """The measured cost of `config`'s architecture ({} when the search measures none)."""
+        return self.costs.get(cost_key(config), {}) if self.costs else {}
 
     @property
     def holds_inputs(self) -> bool:

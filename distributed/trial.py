@@ -109,7 +109,8 @@ def run_in_trial(sampled: dict, spec, shared: Shared, cpus: float, every_check: 
     trial_dir, trial_id = ray_compat.trial_working_directory(), tune.get_context().get_trial_id()
     checkpoint = tune.get_checkpoint()
     ray_compat.fresh_checkpoint_names()  # a restarted trial never writes into a checkpoint folder it wrote before
-    report = reporter(tune.report, tune.Checkpoint.from_directory, every_check, extra=memory_probe(),
+    memory, cost = memory_probe(), shared.cost_of(config)
+    report = reporter(tune.report, tune.Checkpoint.from_directory, every_check, extra=lambda: {**memory(), **cost},
                       owner=trial_id)
 
     try:
@@ -173,8 +174,9 @@ def worker_loop(loop_config: dict) -> None:
     config, shared = loop_config["config"], loop_config["shared"]
     config = replace(config, device=str(ray_train.torch.get_device()))
     rank = ray_train.get_context().get_world_rank()
+    cost = shared.cost_of(config)  # the searcher reads it from the trial's reports
     report = reporter(ray_train.report, ray_train.Checkpoint.from_directory, loop_config["every_check"],
-                      writes=rank == 0)
+                      writes=rank == 0, extra=lambda: dict(cost))
 
     config, inputs = own_inputs_or_shared(config, shared, ray_train.get_context().get_experiment_name())
     lines = loop_config.get("lines")  # a queue the driver prints from (a refit), or the worker's own log

@@ -4,6 +4,7 @@ resources, space, every corner a valid run)."""
 import itertools
 from typing import Dict
 
+from bertclf.cost import COSTS
 from bertclf.errors import UserError
 from bertclf.inputs import inputs_key
 from bertclf.tasks import TASKS, check_task_options, task_named
@@ -61,7 +62,22 @@ VALUES = {
     "dev_split": (_is(lambda v: v is None or (isinstance(v, float) and 0 < v < 1)), "a fraction in (0, 1) or null"),
     "refit": BOOLEAN, "start_from_defaults": BOOLEAN,
     "tokenize_on": (_is(lambda v: v in TOKENIZE_ON), " or ".join(TOKENIZE_ON)),
+    "objectives": (_is(lambda v: isinstance(v, list) and v and all(isinstance(n, str) for n in v)
+                       and len(set(v)) == len(v)),
+                   f"a list of one metric and measured costs ({', '.join(COSTS)}), e.g. [valid_accuracy, latency_ms]"),
+    "constraints": (lambda v: _limits(v), f"a mapping of measured costs ({', '.join(COSTS)}) to positive limits, "
+                                          f"e.g. {{latency_ms: 10}}"),
 }
+
+
+def _limits(value) -> dict:
+    """A constraints mapping with its limits as numbers; ValueError for another quantity or limit."""
+    if not isinstance(value, dict) or set(value) - set(COSTS):
+        raise ValueError
+    limits = {name: number(limit, "") for name, limit in value.items()}
+    if any(limit <= 0 for limit in limits.values()):
+        raise ValueError
+    return limits
 
 
 def check_values(merged: dict, origins: Dict[str, object]) -> dict:
@@ -89,6 +105,7 @@ def check_spec(spec: SearchSpec) -> None:
     except UserError as e:
         raise UserError(f"{spec.source}: a configuration of this space is invalid: {e}") from None
     _check_scheduler(spec)
+    _check_objectives(spec)
     _check_resources(spec)
     _check_space(spec)
     _check_ranges_keep_inputs(spec)
@@ -129,6 +146,18 @@ def _check_scheduler(spec: SearchSpec) -> None:
                         f"{spec.resources.workers_per_trial}: PBT hands a trial another trial's checkpoint, but a "
                         f"trial of several workers is a TorchTrainer that restores only its own; use "
                         f"workers_per_trial 1, or scheduler asha")
+
+
+def _check_objectives(spec: SearchSpec) -> None:
+    """Costs are measured on text classifiers' architectures (a pooled encoder and a head), and several
+    objectives or constraints need Optuna's searcher (PBT draws at random)."""
+    what = "objectives" if spec.objectives else "constraints"
+    if spec.measures_cost and "pooling" not in task_named(spec.task).text_options:
+        raise UserError(f"{spec.source}: {what}: inference costs are measured for searches that pool a text "
+                        f"(classification, regression, multilabel), not {spec.task}")
+    if spec.measures_cost and spec.scheduler.type == "pbt":
+        raise UserError(f"{spec.source}: {what}: costs steer Optuna's searcher, which PBT does not use; use "
+                        f"scheduler asha or none")
 
 
 def _check_resources(spec: SearchSpec) -> None:

@@ -18,7 +18,8 @@ from .sections import TOP_KEYS, PROFILES, build_spec
 SPACES_DIR = Path(__file__).resolve().parent.parent.parent / "search_spaces"
 # the spec keys a flag of their own sets, as `--set KEY=VALUE` does (a flag left out sets nothing)
 FLAGS = {"num_samples": "--num-samples", "refit": "--refit", "time_budget": "--time-budget",
-         "repeats": "--repeats", "max_concurrent": "--max-concurrent"}
+         "repeats": "--repeats", "max_concurrent": "--max-concurrent",
+         "constraints.latency_ms": "--max-latency-ms", "constraints.model_mb": "--max-model-mb"}
 
 
 @dataclass(frozen=True)
@@ -80,10 +81,16 @@ def read_set(item: str) -> Override:
 
 
 def flag_overrides(values: dict) -> List[Override]:
-    """The flags of FLAGS that were given (a value not None; --refit: true), from {key: value}."""
-    return [Override(key, values[key], flag, typed="" if isinstance(values[key], bool) else
-                     f"{values[key]:g}" if isinstance(values[key], float) else str(values[key]))
-            for key, flag in FLAGS.items() if values.get(key) is not None and values.get(key) is not False]
+    """The flags of FLAGS that were given (a value not None; --refit: true), from {option: value}, each
+    option named as its flag (--max-latency-ms: max_latency_ms)."""
+    given = {key: (flag, values.get(_option(flag))) for key, flag in FLAGS.items()}
+    return [Override(key, value, flag, typed="" if isinstance(value, bool) else
+                     f"{value:g}" if isinstance(value, float) else str(value))
+            for key, (flag, value) in given.items() if value is not None and value is not False]
+
+
+def _option(flag: str) -> str:
+    return flag.removeprefix("--").replace("-", "_")
 
 
 def spec_overrides(name_or_path: str, sets: Sequence[str] = (), profile: Sequence[str] = (),

@@ -9,6 +9,7 @@ from pathlib import Path
 from typing import Any, Dict, Iterator, List, Optional, Tuple
 
 from bertclf.config import TrainConfig
+from bertclf.cost import COSTS
 from bertclf.inputs import TOKEN_OPTIONS
 from bertclf.tasks import task_named
 
@@ -102,6 +103,25 @@ class SearchSpec:
     columns: Dict[str, str] = field(default_factory=dict)  # text / pair / label: the files' column names
     description: str = ""
     anchors: str = ""
+    # the metric and the measured costs (bertclf.cost.COSTS) the search optimises together; () for the
+    # metric alone
+    objectives: Tuple[str, ...] = ()
+    constraints: Dict[str, float] = field(default_factory=dict)  # a measured cost -> its limit
+
+    @property
+    def measures_cost(self) -> bool:
+        """Each architecture's inference cost is measured before the trials (bertclf.cost)."""
+        return bool(self.objectives or self.constraints)
+
+    @property
+    def cost_objectives(self) -> Tuple[str, ...]:
+        """The measured costs among the objectives: with any, the search has several objectives."""
+        return tuple(name for name in self.objectives if name in COSTS)
+
+    @property
+    def searched_metrics(self) -> Tuple[Tuple[str, str], ...]:
+        """(the reported key, "max" or "min") of each objective the searcher optimises: the score first."""
+        return ((self.score_key, self.mode), *((name, COSTS[name]) for name in self.cost_objectives))
 
     @property
     def data_label(self) -> str:

@@ -4,6 +4,7 @@ import dataclasses
 from typing import Any, Dict
 
 from bertclf.config import TrainConfig
+from bertclf.cost import COSTS
 from bertclf.data.datasets import TASKS as DATASET_TASKS
 from bertclf.errors import UserError
 from bertclf.tasks import TASKS, task_named
@@ -48,7 +49,8 @@ def build_spec(merged: dict, source: str) -> SearchSpec:
         **{k: merged[k] for k in ("num_samples", "seed", "startup_trials", "checkpoints_to_keep", "max_failures",
                                   "max_concurrent", "max_test_samples", "dev_split", "refit", "time_budget",
                                   "repeats", "repeat_top", "start_from_defaults", "files", "columns", "description",
-                                  "anchors", "tokenize_on") if k in merged},
+                                  "anchors", "tokenize_on", "constraints") if k in merged},
+        objectives=tuple(merged.get("objectives") or ()),
         first_trial=_first_trial(merged.get("first_trial") or {}, space, source))
 
 
@@ -67,13 +69,29 @@ def _scoring(merged: dict, source: str):
         raise UserError(f"{source}: task: expected " + (f"{DATASET_TASKS[dataset]} (the task of {dataset})"
                         if dataset != CUSTOM else " | ".join(TASKS)) + f", got {task!r}")
     metrics = TASKS[task].metrics
-    metric = merged.get("metric") or metrics[0]
+    chosen = _objective_metric(merged.get("objectives") or [], metrics, task, source)
+    metric = merged.get("metric") or chosen or metrics[0]
+    if chosen and chosen != metric:
+        raise UserError(f"{source}: objectives: its metric {chosen} is not the spec's metric {metric}; name one")
     mode = TASKS[task].mode(metric)
     if metric not in metrics or merged.get("metric_mode", mode) != mode:
         raise UserError(f"{source}: metric/metric_mode: {task if merged.get('task') else dataset} is scored "
                         f"by {' or '.join(metrics)}, each in its own mode (max; min for "
                         f"{', '.join(TASKS[task].minimised) or 'none'}), got {metric} / {merged.get('metric_mode')}")
     return dataset, task, metric
+
+
+def _objective_metric(objectives: list, metrics, task: str, source: str):
+    """The one metric among `objectives` (the task's `metrics`; the others: measured costs), None for none."""
+    unknown = [name for name in objectives if name not in metrics and name not in COSTS]
+    if unknown:
+        raise UserError(f"{source}: objectives: unknown objective {unknown[0]!r} (expected one metric of {task}: "
+                        f"{', '.join(metrics)}; and measured costs: {', '.join(COSTS)})")
+    chosen = [name for name in objectives if name in metrics]
+    if objectives and len(chosen) != 1:
+        raise UserError(f"{source}: objectives: expected exactly one metric of {task} ({', '.join(metrics)}) beside "
+                        f"the measured costs, got {objectives}")
+    return chosen[0] if chosen else None
 
 
 def _recipe_applies(key: str, fixed: dict, task: str) -> bool:

@@ -181,6 +181,19 @@ def test_an_optuna_search_keeps_the_optuna_trial_of_each_suggestion():
     assert ray_compat.optuna_trial_of(searcher, "never") is None
 
 
+def test_an_optuna_trial_closed_unrun_is_failed_in_the_study_and_the_next_suggestion_asks_anew():
+    import optuna
+    from ray.tune.search.optuna import OptunaSearch
+    searcher = OptunaSearch(space={"lr": optuna.distributions.FloatDistribution(1e-4, 1e-1, log=True)},
+                            metric="score", mode="max", sampler=optuna.samplers.RandomSampler(seed=0))
+    first = searcher.suggest("a")
+    asked = ray_compat.optuna_trial_of(searcher, "a")
+    ray_compat.close_optuna_trial_unrun(searcher, "a")
+    assert ray_compat.optuna_trial_of(searcher, "a") is None
+    assert asked.study.trials[asked.number].state == optuna.trial.TrialState.FAIL
+    assert searcher.suggest("a") != first and ray_compat.optuna_trial_of(searcher, "a").number == asked.number + 1
+
+
 def test_mlflow_callback_holds_a_run_for_each_started_trial(tmp_path):
     from mlflow.tracking import MlflowClient
     from ray.air.integrations.mlflow import MLflowLoggerCallback

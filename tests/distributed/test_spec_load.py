@@ -362,7 +362,9 @@ FLAGS = [("--num-samples", "num_samples", "5", "0", "expected a positive integer
          ("--refit", "refit", None, None, None),
          ("--time-budget", "time_budget", "90", "0", "expected a positive number of seconds"),
          ("--repeats", "repeats", "3", "1", "expected 0 (no repeats) or a number of seeds of at least 2"),
-         ("--max-concurrent", "max_concurrent", "20", "0", "expected a positive integer")]
+         ("--max-concurrent", "max_concurrent", "20", "0", "expected a positive integer"),
+         ("--max-latency-ms", "constraints.latency_ms", "10", "0", "expected a mapping of measured costs"),
+         ("--max-model-mb", "constraints.model_mb", "50", "-1", "expected a mapping of measured costs")]
 
 
 def _resolved(argv):

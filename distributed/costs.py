@@ -79,12 +79,13 @@ def cost_texts(config, count: int):
 def describe_costs(costs: SearchCosts, seconds: float) -> str:
     values = [cost.values() for cost in costs.by_key.values()]
 
-    def span(key, unit):
+    def span(key):
         low, high = min(v[key] for v in values), max(v[key] for v in values)
-        return f"{key} {low:.3g}{'' if low == high else f'-{high:.3g}'}{unit}"
+        return f"{low:.3g}" if low == high else f"{low:.3g}-{high:.3g}"
     return (f"inference cost: {len(values)} architecture(s) on {costs.hardware} in {seconds:.0f} s (onnxruntime, "
-            f"an untrained model of each): {span('latency_ms', ' ms')} per example, {span('throughput', '/s')} "
-            f"at a batch of 64, {span('model_mb', ' MB')} (int8: {span('model_mb_int8', ' MB')})")
+            f"an untrained model of each): {span('latency_ms')} ms per example at batch 1, "
+            f"{span('throughput')} examples/s at a batch of 64, ONNX {span('model_mb')} MB "
+            f"(int8 {span('model_mb_int8')} MB)")
 
 
 def _key_said(key: tuple, keys) -> str:

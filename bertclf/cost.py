@@ -65,15 +65,17 @@ def cost_key(config) -> tuple:
                  if name not in WINDOW_FIELDS or config.truncation == "chunks")
 
 
+def beyond_limits(values: dict, constraints: dict) -> dict:
+    """{quantity: how far `values` lie beyond its limit in `constraints`}: latency and size must be at most
+    their limit, throughput at least it; 0 or less where met (Optuna's constraint values)."""
+    return {name: (limit - values[name]) if COSTS[name] == "max" else (values[name] - limit)
+            for name, limit in constraints.items()}
+
+
 def violations(values: dict, constraints: dict) -> List[str]:
-    """What of `values` (COSTS' quantities) breaks `constraints` {quantity: limit}: latency and size at most
-    the limit, throughput at least it; [] when feasible."""
-    out = []
-    for name, limit in constraints.items():
-        value = values[name]
-        if (value < limit) if COSTS[name] == "max" else (value > limit):
-            out.append(f"{name} {value:.3g} {'<' if COSTS[name] == 'max' else '>'} {limit:g}")
-    return out
+    """The constraints `values` break, in words; [] when feasible."""
+    return [f"{name} {values[name]:.3g} {'<' if COSTS[name] == 'max' else '>'} {constraints[name]:g}"
+            for name, amount in beyond_limits(values, constraints).items() if amount > 0]
 
 
 def said_limits(constraints: dict) -> str:

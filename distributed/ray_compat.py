@@ -64,11 +64,11 @@ def optuna_trial_of(searcher, trial_id: str):
 
 
 def close_optuna_trial_unrun(searcher, trial_id: str) -> None:
-    """Tell a Tune OptunaSearch's study that the Optuna trial it asked for `trial_id` failed, unrun, and
+    """Tell a Tune OptunaSearch's study that the Optuna trial it asked for `trial_id` was pruned, unrun, and
     forget it, so that its next suggest for `trial_id` asks the study anew. Ray: OptunaSearch._ot_study
     and _ot_trials (see optuna_trial_of). Checked against ray 2.60."""
     import optuna
-    searcher._ot_study.tell(searcher._ot_trials.pop(trial_id), state=optuna.trial.TrialState.FAIL)
+    searcher._ot_study.tell(searcher._ot_trials.pop(trial_id), state=optuna.trial.TrialState.PRUNED)
 
 
 def trial_started(trial) -> bool:

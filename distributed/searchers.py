@@ -6,7 +6,7 @@ from functools import partial
 from pathlib import Path
 from typing import List
 
-from bertclf.cost import COSTS
+from bertclf.cost import beyond_limits
 from bertclf.data.readers import read_text
 from bertclf.errors import UserError
 
@@ -31,8 +31,9 @@ def _tolerant_optuna_search():
         """OptunaSearch that ignores reports of trials it has already closed: a trial re-run after a
         crash (see search.fit) reports again, and stock OptunaSearch fails with a KeyError on that.
         Given costs (costs.SearchCosts), each Optuna trial holds its architecture's measured cost (user
-        attributes: what the constraints are judged on), and a proposal whose architecture breaks the
-        constraints is closed as failed, untrained, and another is asked for."""
+        attributes) and how far it lies beyond each constraint (Optuna's constraint values: TPE ranks an
+        infeasible trial below every feasible one); a proposal whose architecture breaks the constraints
+        is closed as pruned, untrained (TPE learns where the infeasible region is), and another is asked for."""
         spec, costs = None, None
 
         def suggest(self, trial_id):
@@ -42,8 +43,11 @@ def _tolerant_optuna_search():
                     return config
                 trial_config = self.spec.trial_config(config)
                 asked = ray_compat.optuna_trial_of(self, trial_id)
-                for key, value in self.costs.of(trial_config).values().items():
+                values = self.costs.of(trial_config).values()
+                for key, value in values.items():
                     asked.set_user_attr(key, value)
+                for name, amount in beyond_limits(values, self.costs.constraints).items():
+                    asked.set_constraint(name, amount)
                 why = self.costs.why_not(trial_config)
                 if not why:
                     return config
@@ -67,8 +71,9 @@ def search_algorithm(spec, concurrency: int, points: List[dict], costs=None):
     """TPE, seeded, constant_liar on (parallel trials do not get the same suggestion); it models once
     `startup_trials` trials have finished, and proposes at random until then. With cost objectives it is
     Optuna's multi-objective TPE over the score and those costs; given `costs` (costs.SearchCosts) with
-    constraints, Optuna's constraints_func judges each trial on its measured cost, and an architecture
-    that breaks them is never trained. PBT takes no searcher (Ray refuses one): its population is drawn
+    constraints, each Optuna trial carries its constraint values (Trial.set_constraint: Optuna 5's
+    replacement of the sampler's constraints_func, which it deprecates), and an architecture that
+    breaks them is never trained. PBT takes no searcher (Ray refuses one): its population is drawn
     at random, seeded. Both stop proposing at the time budget (budget.py)."""
     if spec.scheduler.type == "pbt":
         return BudgetVariants(points_to_evaluate=points or None, random_state=spec.seed)
@@ -78,10 +83,7 @@ def search_algorithm(spec, concurrency: int, points: List[dict], costs=None):
     # while it waits. Shrinking it by that would leave TPE modelling the whole space from one
     # finished trial whenever as many trials are in flight as start-up trials; in the simulator that
     # does worse than the spec's own count (bench/results/simulation/simulation_cluster_report.md).
-    constrained = costs is not None and costs.constraints
-    sampler = optuna.samplers.TPESampler(seed=spec.seed, n_startup_trials=spec.startup_trials, constant_liar=True,
-                                         constraints_func=partial(_violations, costs.constraints) if constrained
-                                         else None)
+    sampler = optuna.samplers.TPESampler(seed=spec.seed, n_startup_trials=spec.startup_trials, constant_liar=True)
     if spec.has_model_ranges:
         space = partial(_sample_per_model, spec)
         points = [{spec.searched_name(k, p["bert_name"]): v for k, v in p.items()} for p in points]
@@ -95,12 +97,6 @@ def search_algorithm(spec, concurrency: int, points: List[dict], costs=None):
     searcher.spec, searcher.costs = spec, costs
     return BudgetLimiter(searcher, max_concurrent=concurrency)
 
-
-def _violations(constraints: dict, trial) -> List[float]:
-    """Optuna's constraints_func: per constraint, how far the trial's measured cost (its user attribute)
-    lies beyond its limit (<= 0: met)."""
-    return [(limit - trial.user_attrs[name]) if COSTS[name] == "max" else (trial.user_attrs[name] - limit)
-            for name, limit in constraints.items()]
 
 
 def _sample_per_model(spec, trial) -> dict:

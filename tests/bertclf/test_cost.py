@@ -2,7 +2,7 @@ import pytest
 
 import bertclf.cost as cost_module
 from bertclf.config import TrainConfig
-from bertclf.cost import COLUMNS, Timing, cached_cost, cost_key, said_limits, violations
+from bertclf.cost import COLUMNS, Timing, beyond_limits, cached_cost, cost_key, said_limits, violations
 from bertclf.errors import UserError
 from bertclf.models.tiny_model import build_tiny_bert
 
@@ -29,6 +29,7 @@ def test_latency_and_size_are_at_most_their_limits_and_throughput_at_least_its()
     values = {"latency_ms": 12.0, "throughput": 50.0, "model_mb": 90.0}
     assert violations(values, {"latency_ms": 12, "throughput": 50, "model_mb": 100}) == []
     assert violations(values, {"latency_ms": 10, "throughput": 80}) == ["latency_ms 12 > 10", "throughput 50 < 80"]
+    assert beyond_limits(values, {"latency_ms": 10, "throughput": 80}) == {"latency_ms": 2.0, "throughput": 30.0}
     assert said_limits({"latency_ms": 10, "throughput": 80}) == "latency_ms <= 10, throughput >= 80"
 
 

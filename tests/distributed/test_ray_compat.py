@@ -181,7 +181,7 @@ def test_an_optuna_search_keeps_the_optuna_trial_of_each_suggestion():
     assert ray_compat.optuna_trial_of(searcher, "never") is None
 
 
-def test_an_optuna_trial_closed_unrun_is_failed_in_the_study_and_the_next_suggestion_asks_anew():
+def test_an_optuna_trial_closed_unrun_is_pruned_in_the_study_and_the_next_suggestion_asks_anew():
     import optuna
     from ray.tune.search.optuna import OptunaSearch
     searcher = OptunaSearch(space={"lr": optuna.distributions.FloatDistribution(1e-4, 1e-1, log=True)},
@@ -190,7 +190,7 @@ def test_an_optuna_trial_closed_unrun_is_failed_in_the_study_and_the_next_sugges
     asked = ray_compat.optuna_trial_of(searcher, "a")
     ray_compat.close_optuna_trial_unrun(searcher, "a")
     assert ray_compat.optuna_trial_of(searcher, "a") is None
-    assert asked.study.trials[asked.number].state == optuna.trial.TrialState.FAIL
+    assert asked.study.trials[asked.number].state == optuna.trial.TrialState.PRUNED
     assert searcher.suggest("a") != first and ray_compat.optuna_trial_of(searcher, "a").number == asked.number + 1
 
 

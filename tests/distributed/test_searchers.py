@@ -47,3 +47,39 @@ def test_a_warm_start_file_gets_the_readers_one_line_errors(tmp_path, content, e
     (tmp_path / "results.csv").write_bytes(content)
     with pytest.raises(UserError, match=f"^--warm-start {tmp_path / 'results.csv'}: {expected}"):
         warm_start_points(tmp_path, load_spec("imdb", profile=["smoke"]))
+
+
+def _costs(spec, latency_by_length: dict, constraints: dict):
+    from bert_hpo_distributed.costs import SearchCosts
+    from bertclf.cost import COST_FIELDS, Cost, cost_key
+    configs = [spec.trial_config(p) for p in spec.corners(COST_FIELDS)]
+    return SearchCosts({cost_key(c): Cost(latency_by_length[c.max_length], 1.5 * latency_by_length[c.max_length],
+                                          100.0, 10.0, 3.0, "a test CPU") for c in configs}, constraints,
+                       "a test CPU", "cpu")
+
+
+def test_a_cost_objective_makes_the_search_multi_objective_and_asha_keeps_the_score_alone():
+    import optuna
+    spec = load_spec("imdb-deploy", profile=["smoke"])
+    searcher = search_algorithm(spec, 1, [], _costs(spec, {32: 1.0, 64: 2.0}, {})).searcher
+    assert searcher.metric == ["best_valid_accuracy", "latency_ms"] and searcher.mode == ["max", "min"]
+    config = searcher.suggest("a")
+    searcher.on_trial_complete("a", {"best_valid_accuracy": 0.8, "latency_ms": 1.0, "training_iteration": 1})
+    told = searcher._ot_study.trials[0]
+    assert told.state == optuna.trial.TrialState.COMPLETE and told.values == [0.8, 1.0]
+    assert told.user_attrs["latency_ms"] == {32: 1.0, 64: 2.0}[config["max_length"]]
+    assert scheduler(spec, max_epochs=1)._metric == "best_valid_accuracy"
+
+
+def test_a_configuration_that_breaks_a_constraint_is_never_proposed_and_optuna_judges_the_rest():
+    import optuna
+    spec = load_spec("imdb-deploy", ["constraints={latency_ms: 2}"], profile=["smoke"])
+    searcher = search_algorithm(spec, 8, [spec.default_point()], _costs(spec, {32: 1.0, 64: 5.0}, {"latency_ms": 2})
+                                ).searcher
+    proposed = [searcher.suggest(f"t{i}") for i in range(6)]  # TPE's start-up at random, then modelling
+    assert {p["max_length"] for p in proposed} == {32}
+    trials = searcher._ot_study.trials
+    skipped = [t for t in trials if t.state == optuna.trial.TrialState.PRUNED]
+    assert skipped and all(t.user_attrs["skipped"] == "breaks the constraints: latency_ms 5 > 2" and
+                           t.constraints == {"latency_ms": 3.0} for t in skipped)
+    assert trials[-1].constraints == {"latency_ms": 1.0 - 2}  # met: at most 0

@@ -435,3 +435,39 @@ def test_the_windows_options_split_token_keys_only_where_texts_are_cut(tmp_path)
     keys = {tokens_key(trial({"lr": 0.003, "max_length": 64, "truncation": "head", "max_chunks": k, "doc_stride": d}))
             for k in (2, 8) for d in (8, 16)}
     assert len(keys) == 1  # head truncation reads neither: one tokenisation, one encoder pass
+
+
+def test_objectives_name_the_metric_and_the_measured_costs_the_search_optimises():
+    spec = load_spec("imdb-deploy")
+    assert spec.objectives == ("valid_accuracy", "latency_ms") and spec.metric == "valid_accuracy"
+    assert spec.searched_metrics == (("best_valid_accuracy", "max"), ("latency_ms", "min"))
+    assert spec.measures_cost and not load_spec("imdb").measures_cost
+    f1 = load_spec("imdb", ["objectives=[valid_macro_f1, model_mb, throughput]", "constraints={latency_ms: 10}"])
+    assert f1.metric == "valid_macro_f1" and f1.cost_objectives == ("model_mb", "throughput")
+    assert f1.constraints == {"latency_ms": 10} and f1.searched_metrics[2] == ("throughput", "max")
+    assert load_spec("imdb", ["objectives=[valid_accuracy]"]).searched_metrics == (("best_valid_accuracy", "max"),)
+
+
+@pytest.mark.parametrize("sets, expected", [
+    (["objectives=[valid_accuracy, speed]"], r"imdb.yaml: objectives: unknown objective 'speed' \(expected one metric "
+                                             r"of classification: valid_accuracy, .*; and measured costs: latency_ms, "
+                                             r"throughput, model_mb\)"),
+    (["objectives=[latency_ms]"], r"objectives: expected exactly one metric of classification"),
+    (["objectives=[valid_accuracy, valid_mcc]"], r"objectives: expected exactly one metric of classification"),
+    (["objectives=latency_ms"], r"--set objectives: expected a list of one metric and measured costs"),
+    (["objectives=[valid_mcc, latency_ms]", "metric=valid_accuracy"], r"objectives: its metric valid_mcc is not the "
+                                                                     r"spec's metric valid_accuracy"),
+    (["constraints={valid_loss: 0.3}"], r"--set constraints: expected a mapping of measured costs \(latency_ms, "
+                                        r"throughput, model_mb\) to positive limits"),
+    (["constraints.latency_ms=fast"], r"--set constraints.latency_ms: expected a mapping of measured costs"),
+    (["constraints={latency_ms: 10}", "scheduler.type=pbt"], r"constraints: costs steer Optuna's searcher"),
+])
+def test_a_bad_objective_or_constraint_is_one_error_naming_the_option(sets, expected):
+    with pytest.raises(UserError, match=expected):
+        load_spec("imdb", sets)
+
+
+def test_costs_are_measured_for_searches_that_pool_a_text_only():
+    with pytest.raises(UserError, match=r"korquad.yaml: objectives: inference costs are measured for searches that "
+                                        r"pool a text \(classification, regression, multilabel\), not qa"):
+        load_spec("korquad", ["objectives=[valid_f1, latency_ms]"])

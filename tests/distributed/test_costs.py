@@ -1,0 +1,110 @@
+"""A search's inference costs: measured once per architecture before Ray, cached, and the constraints'
+verdict on each; end to end, a smoke search with a constraint that skips configurations."""
+import csv
+import dataclasses
+import json
+import sys
+from types import SimpleNamespace
+
+import pytest
+
+import bert_hpo_distributed.costs as costs_module
+import bertclf.cost as cost_module
+from bert_hpo_distributed.costs import measure_costs, with_costs
+from bert_hpo_distributed.spec.load import load_spec
+from bertclf.cost import COLUMNS, Cost
+from bertclf.errors import UserError
+from bertclf.models.tiny_model import build_tiny_bert
+from tests.helpers import ROOT, run
+
+TEXTS = [f"review {i}: " + ("a fine film " if i % 2 else "a dull film ") * (i % 7 + 1) for i in range(12)]
+
+
+def _plan(tmp_path, sets=()):
+    """A plan as far as measure_costs reads it: imdb-deploy's smoke spec on a tiny BERT and a small file."""
+    tiny = build_tiny_bert(tmp_path / "tiny", TEXTS, vocab_size=200)
+    train = tmp_path / "train.csv"
+    with open(train, "w", newline="") as f:
+        csv.writer(f).writerows([("text", "label"), *((t, i % 2) for i, t in enumerate(TEXTS))])
+    spec = load_spec("imdb-deploy", list(sets), profile=["smoke"])
+    spec = dataclasses.replace(spec, fixed={**spec.fixed, "bert_name": tiny, "train_path": str(train),
+                                            "cache_dir": str(tmp_path / "cache")})
+    return SimpleNamespace(spec=spec, opts=SimpleNamespace(serve_device="cpu", smoke_test=True),
+                           models={tiny: SimpleNamespace(source=tiny)})
+
+
+def _by_length(latency: dict):
+    def cost(config, *args):
+        return Cost(latency[config.max_length], latency[config.max_length], 100.0, 1.0, 0.5, "a test CPU")
+    return cost
+
+
+def test_each_architecture_is_measured_once_and_a_second_search_reads_the_cache(tmp_path, monkeypatch):
+    plan, said = _plan(tmp_path), []
+    costs = measure_costs(plan, said.append)
+    assert len(costs.by_key) == 2 and {dict(k)["max_length"] for k in costs.by_key} == {32, 64}
+    assert said[0].startswith("inference cost: 2 architecture(s) on ") and "cores (CPU)" in costs.hardware
+
+    def measured_again(*args):
+        raise AssertionError("measured again")
+    monkeypatch.setattr(cost_module, "measure_cost", measured_again)
+    assert measure_costs(plan, said.append) == costs
+    table = with_costs(__import__("pandas").DataFrame({"config": [{"max_length": 64, "lr_main": 1e-3}]}),
+                       plan.spec, costs)
+    assert list(table.columns[1:]) == [*COLUMNS, "feasible"] and bool(table["feasible"][0])
+
+
+def test_a_search_without_objectives_or_constraints_measures_nothing(tmp_path):
+    plan = SimpleNamespace(spec=load_spec("imdb"), opts=SimpleNamespace(serve_device="cpu", smoke_test=True))
+    assert measure_costs(plan, print) is None
+
+
+def test_the_console_names_the_architectures_a_constraint_skips(tmp_path, monkeypatch):
+    monkeypatch.setattr(costs_module, "cached_cost", _by_length({32: 1.0, 64: 4.0}))
+    said = []
+    costs = measure_costs(_plan(tmp_path, ["constraints={latency_ms: 2}"]), said.append)
+    assert said[1] == ("constraints latency_ms <= 2: 1 of 2 architectures break them; their configurations are "
+                       "skipped, never trained: max_length=64 (latency_ms 4 > 2)")
+    assert costs.constraints == {"latency_ms": 2}
+
+
+def test_a_constraint_no_architecture_meets_is_one_error(tmp_path, monkeypatch):
+    monkeypatch.setattr(costs_module, "cached_cost", _by_length({32: 3.0, 64: 4.0}))
+    monkeypatch.setattr(costs_module, "hardware", lambda device: "a test CPU")
+    with pytest.raises(UserError) as e:
+        measure_costs(_plan(tmp_path, ["constraints={latency_ms: 2}"]), print)
+    assert str(e.value) == ("constraints latency_ms <= 2 (the spec's constraints, --max-latency-ms, --max-model-mb): "
+                            "no configuration of this search meets them on a test CPU: max_length=32: latency_ms 3 > 2; "
+                            "max_length=64: latency_ms 4 > 2")
+
+
+def _search(tmp_path, *extra):
+    return run([sys.executable, str(ROOT / "launch.py"), "--search", "imdb-deploy", "--smoke-test", "--output-dir",
+                str(tmp_path / "out"), "--num-cpus", "2", "--set", "space.head={choice: [linear, mlp]}", *extra],
+               timeout=1200)
+
+
+def test_an_impossible_constraint_ends_before_ray_with_one_error_line(tmp_path):
+    proc = _search(tmp_path, "--max-model-mb", "0.01")
+    errors = [line for line in proc.stderr.splitlines() if line.startswith("error:")]
+    assert proc.returncode == 2 and len(errors) == 1, proc.stderr[-2000:]
+    assert errors[0].startswith("error: constraints model_mb <= 0.01 (the spec's constraints, --max-latency-ms, "
+                                "--max-model-mb): no configuration of this search meets them")
+    assert "Traceback" not in proc.stderr and "Started a local Ray instance" not in proc.stderr
+
+
+@pytest.mark.ray
+def test_a_multi_objective_smoke_search_skips_what_breaks_a_constraint_and_writes_the_front(tmp_path):
+    # the tiny BERT's ONNX file: 0.29 MB with a linear head, 0.36 MB with an MLP head
+    proc = _search(tmp_path, "--max-model-mb", "0.32", "--num-samples", "2", "--export-front")
+    assert proc.returncode == 0, proc.stderr[-3000:]
+    assert "constraints model_mb <= 0.32: 2 of 4 architectures break them" in proc.stderr
+    out = tmp_path / "out" / "imdb-deploy-smoke"
+    rows = list(csv.DictReader(open(out / "results.csv")))
+    assert {r["head"] for r in rows} == {"linear"} and all(float(r["model_mb"]) < 0.32 for r in rows)
+    results = (out / "results.md").read_text()
+    assert "## Pareto front" in results and "| latency ms | examples/s | ONNX MB | status |" in results
+    assert (out / "pareto.png").read_bytes()[:4] == b"\x89PNG" and any((out / "front").iterdir())
+    saved = json.loads((out / "best_model" / "search_config.json").read_text())
+    assert saved["inference_cost"]["model_mb"] < 0.32 and saved["inference_cost"]["device"] == "cpu"
+    assert "- Inference cost on " in (out / "best_model" / "README.md").read_text()

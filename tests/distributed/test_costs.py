@@ -78,6 +78,14 @@ def test_a_constraint_no_architecture_meets_is_one_error(tmp_path, monkeypatch):
                             "max_length=64: latency_ms 4 > 2")
 
 
+def test_serving_on_a_gpu_this_machine_lacks_is_one_error_naming_the_option(tmp_path, monkeypatch):
+    import torch
+    monkeypatch.setattr(torch.cuda, "is_available", lambda: False)
+    plan = SimpleNamespace(spec=load_spec("imdb-deploy"), opts=SimpleNamespace(serve_device="cuda", smoke_test=False))
+    with pytest.raises(UserError, match=r"^--serve-device cuda: this machine has no usable CUDA GPU"):
+        measure_costs(plan, print)
+
+
 def _search(tmp_path, *extra):
     return run([sys.executable, str(ROOT / "launch.py"), "--search", "imdb-deploy", "--smoke-test", "--output-dir",
                 str(tmp_path / "out"), "--num-cpus", "2", "--set", "space.head={choice: [linear, mlp]}", *extra],

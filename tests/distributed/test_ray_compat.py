@@ -137,6 +137,26 @@ def test_a_trial_has_started_once_tune_set_it_running():
     assert ray_compat.trial_started(trial)
 
 
+def test_a_trial_that_found_bad_input_fails_at_once_and_one_whose_worker_died_is_retried(monkeypatch):
+    from ray.exceptions import RayActorError, RayTaskError
+    from ray.tune.experiment import Trial
+    from bertclf.errors import UserError
+    monkeypatch.setattr(Trial, "local_path", None)  # a stub trial has no folder for its error file
+    ray_compat.fail_at_once(UserError)
+    ray_compat.fail_at_once(UserError)  # every Tuner of a search asks: installed once
+    bad, died, then_bad = _trial("bad"), _trial("died"), _trial("then_bad")
+    for trial in (bad, died, then_bad):
+        trial.max_failures = 1
+    user_error = RayTaskError("run_in_trial", "Traceback ...", UserError("--device cuda: no CUDA here"))
+    bad.handle_error(user_error)
+    died.handle_error(RayActorError())
+    assert not bad.should_recover() and died.should_recover()
+    then_bad.handle_error(RayActorError())
+    then_bad.max_failures = 2
+    then_bad.handle_error(user_error)  # retried after its worker died, then found bad input
+    assert not then_bad.should_recover()
+
+
 def test_a_kept_last_result_is_the_trials_last_result():
     trial = _trial()
     ray_compat.keep_last_result(trial, {"score": 0.5, "training_iteration": 1})

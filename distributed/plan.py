@@ -18,7 +18,7 @@ from bertclf.smoke import smoke_data
 from bertclf.tasks import task_named
 
 from .search_lock import holding
-from .search_record import read_record
+from .search_record import finished_already, read_record
 from .spec.bind import Model, bind
 from .spec.load import Override, flag_overrides, resolve, search_name, spec_overrides
 from .spec.model import CUSTOM, SearchSpec
@@ -115,6 +115,7 @@ def make_plan(opts: SearchOptions, say, created: list) -> Plan:
     local = [out_dir] + ([] if storage.startswith(URI_SCHEMES) else [Path(storage)])
     with holding(name, local, notes):  # before the folder is looked at: the same command twice runs once
         _check_resume(opts, experiment)
+        _check_finished(opts, storage, out_dir)
         created += [folder for folder in dict.fromkeys(local) if not folder.exists()]
         files, data_note = _data(opts, spec, out_dir)
         spec, models = bind(spec, _data_options(opts, spec, files, out_dir), say)
@@ -186,6 +187,14 @@ def _check_resume(opts: SearchOptions, experiment: str) -> None:
     if not opts.resume and exists:
         raise UserError(f"{experiment} holds a search already: pass --resume to continue it, or --name to "
                         f"start another")
+
+
+def _check_finished(opts: SearchOptions, storage: str, out_dir: Path) -> None:
+    """--resume of a search that finished (its record says so, and its results.md stands): nothing to
+    run, said before Ray starts."""
+    record = read_record(storage) if opts.resume else None
+    if record and record.get("finished") is not None and (out_dir / "results.md").exists():
+        raise finished_already(record["finished"], out_dir)
 
 
 def _resumed_count(opts: SearchOptions, overrides, storage: str, out_dir: Path) -> list:

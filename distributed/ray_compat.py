@@ -105,6 +105,34 @@ class StopsWaitingTrials:
         return None
 
 
+_NOT_RETRIED = set()  # the ids of the Tune trials whose last error is one fail_at_once names
+
+
+def fail_at_once(error_type) -> None:
+    """A Tune trial that raises `error_type` (bad input it found: running it again finds the same)
+    fails at once; FailureConfig.max_failures retries every other error (a worker or node that died).
+    Ray: Trial.handle_error(exc), called with the trial's error (a RayTaskError whose .cause is the
+    exception the trial raised) just before Trial.should_recover() decides on a retry. Checked
+    against ray 2.60."""
+    from ray.exceptions import RayTaskError
+    from ray.tune.experiment import Trial
+    if getattr(Trial.handle_error, "fails_at_once", None) is error_type:  # installed by an earlier Tuner
+        return
+    handle_error, should_recover = Trial.handle_error, Trial.should_recover
+
+    def handle(self, exc=None):
+        handle_error(self, exc)
+        if isinstance(exc, RayTaskError) and isinstance(exc.cause, error_type):
+            _NOT_RETRIED.add(self.trial_id)
+        else:
+            _NOT_RETRIED.discard(self.trial_id)
+
+    def recover(self):
+        return self.trial_id not in _NOT_RETRIED and should_recover(self)
+    handle.fails_at_once = error_type
+    Trial.handle_error, Trial.should_recover = handle, recover
+
+
 def raylet_process():
     """The local raylet's process (a subprocess.Popen) of the Ray this driver started. Ray:
     ray._private.worker._global_node.all_processes["raylet"][0].process. Checked against ray 2.60."""

@@ -1,7 +1,11 @@
 """The Tune RunConfig that every Tuner of a search shares (the search's trials, the seed repeats):
-under the storage path, checkpoints kept by the search's metric, failures retried, Ray's console
+under the storage path, checkpoints kept by the search's metric, failures retried (a worker that
+died; bad input a trial finds, a UserError, fails it at once), Ray's console
 quiet unless --verbose, and each trial's working folder uploaded to its trial folder, which is where
 its trial.log is written (ray_compat.trial_working_directory)."""
+from bertclf.errors import UserError
+
+from . import ray_compat
 from .searchers import checkpoints_kept
 
 
@@ -9,6 +13,7 @@ def run_config(plan, name: str, callbacks, **extra):
     """RunConfig for the Tuner `name` (its folder under the storage path); extra: e.g. stop=."""
     from ray import tune
     spec = plan.spec
+    ray_compat.fail_at_once(UserError)
     return tune.RunConfig(
         name=name, storage_path=plan.experiment.rsplit("/", 1)[0], verbose=1 if plan.opts.verbose else 0,
         callbacks=list(callbacks), sync_config=tune.SyncConfig(sync_artifacts=True),

@@ -23,7 +23,7 @@ from .refit import check_refit, refit_and_score
 from .repeats import run_repeats
 from .run_config import run_config
 from .results import has_run
-from .search_record import write_record
+from .search_record import finished_already, write_record
 from .searchers import first_points, param_space, scheduler, search_algorithm
 from .shared import Shared
 
@@ -35,11 +35,6 @@ class SearchInterrupted(Exception):
 class InterruptedBeforeTrials(Exception):
     """Ctrl-C before the search's Tuner existed: no trial had started, so there is nothing to resume;
     the folders this run created are removed, and the same command starts the search afresh."""
-
-
-class SearchFinishedAlready(Exception):
-    """--resume of a search whose trials had all finished: nothing ran, its outputs stand as written
-    (its trials' checkpoints may be deleted, so they are not exported again)."""
 
 
 def say(message: str) -> None:
@@ -79,6 +74,8 @@ def run_search(opts: SearchOptions) -> dict:
             if plan.spec.refit:
                 refit_and_score(plan, outputs, shared, say)
             summary = outputs.summary(plan.spec.metric)
+            if not summary["errors"]:  # a resume finds it finished before Ray starts (plan.py)
+                write_record(plan.storage, plan.spec.num_samples, finished=summary["trials"])
         summary["disk"] = tidy_storage(plan.out_dir, plan.storage, opts.keep_checkpoints)  # the lock still held
     except Exception as error:  # a full disk anywhere is one line naming the folder, not a traceback
         raise space.told(error, places)
@@ -241,8 +238,7 @@ def fit(plan: Plan, shared: Shared, tuner):
     ran = [r for r in grid if has_run(r)]
     if plan.opts.resume and (plan.out_dir / "results.md").exists() and \
             all((r.metrics or {}).get("timestamp", began) < began for r in ran):
-        raise SearchFinishedAlready(f"this search had finished already ({len(grid)} trials, none run now): its "
-                                    f"outputs are in {plan.out_dir}")
+        raise finished_already(len(grid), plan.out_dir)
     finished = grid.num_terminated + grid.num_errors
     kept = f"{finished} of {spec.num_samples} trials finished and are kept in {plan.experiment}"
     if interrupts.received():  # a signal stopped the Tuner, which saved its state and returned

@@ -107,7 +107,8 @@ def run(args: argparse.Namespace) -> int:
     from .interrupts import exit_code
     from .outputs import SearchFailed
     from .space import DiskFull
-    from .search import InterruptedBeforeTrials, SearchFinishedAlready, SearchInterrupted, run_search, say
+    from .search import InterruptedBeforeTrials, SearchInterrupted, run_search, say
+    from .search_record import SearchFinishedAlready
     try:
         summary = run_search(search_options(args))
     except UserError as e:

@@ -1,7 +1,8 @@
-"""What a search was started with, kept beside its trials (search.json in the storage path): a
-resume reads it before Ray starts, because a restored Ray Tune search keeps the trial count it
-began with and cannot be given another."""
+"""What a search was started with, and whether it finished, kept beside its trials (search.json in
+the storage path): a resume reads it before Ray starts, because a restored Ray Tune search keeps the
+trial count it began with and cannot be given another, and a finished search has nothing to resume."""
 import json
+from pathlib import Path
 from typing import Optional
 
 from bertclf.atomic import write_text
@@ -16,10 +17,22 @@ def _filesystem(storage: str):
     return pafs.LocalFileSystem(), storage
 
 
-def write_record(storage: str, num_samples: int) -> None:
-    """Whole or not at all: a local file through bertclf.atomic (a full disk leaves no half record for a
-    resume to read); an object store's put is whole by itself."""
-    text = json.dumps({"num_samples": num_samples})
+class SearchFinishedAlready(Exception):
+    """--resume of a search whose trials had all finished: nothing ran, its outputs stand as written
+    (its trials' checkpoints may be deleted, so they are not exported again)."""
+
+
+def finished_already(trials: int, out_dir: Path) -> SearchFinishedAlready:
+    return SearchFinishedAlready(f"this search had finished already ({trials} trials, none run now): its "
+                                 f"outputs are in {out_dir}")
+
+
+def write_record(storage: str, num_samples: int, finished: Optional[int] = None) -> None:
+    """finished: the number of trials of a search that ended with its outputs written and no trial
+    failed (a resume would run the failed ones again). Whole or not at all: a local file through
+    bertclf.atomic (a full disk leaves no half record for a resume to read); an object store's put
+    is whole by itself."""
+    text = json.dumps({"num_samples": num_samples, **({"finished": finished} if finished is not None else {})})
     if "://" not in storage:
         write_text(f"{storage}/{RECORD}", text)
         return

@@ -12,11 +12,7 @@ trial's folder (`tensorboard --logdir OUTPUT/NAME/trials`).
 from pathlib import Path
 from typing import List, Optional
 
-from ray.air.integrations.mlflow import MLflowLoggerCallback  # imports mlflow only when used
-
 from bertclf.errors import UserError
-
-from . import ray_compat
 
 MLFLOW_DB = "mlflow.db"
 MLFLOW_ARTIFACTS = "mlartifacts"
@@ -56,17 +52,9 @@ def callbacks(plan) -> List:
     uri = tracking_uri(plan)
     if uri is None:
         return []
+    from .mlflow_callback import StartedTrials  # mlflow takes seconds to import: only --mlflow pays them
     return [StartedTrials(tracking_uri=uri, experiment_name=plan.name,
                           tags={"search": plan.name, "dataset": plan.spec.dataset})]
-
-
-class StartedTrials(MLflowLoggerCallback):
-    """Ray's MLflowLoggerCallback, for the trials that started: one that the time budget stopped before
-    it started (budget.py) has no MLflow run to end (Ray's own would raise KeyError)."""
-
-    def log_trial_end(self, trial, failed: bool = False):
-        if ray_compat.mlflow_run_of(self, trial) is not None:
-            super().log_trial_end(trial, failed)
 
 
 def log_best_model(plan, trial: str, model_dir: Path, say) -> Optional[str]:

@@ -128,6 +128,9 @@ def test_a_search_in_which_every_trial_fails_fails(tmp_path):
     assert len(trials) == 3 and all(t["status"] == "error" and "--device cuda" in t["error"] for t in trials)
     # one line per failed trial on the console, naming its log; the tracebacks stay in the trial folders
     assert sum("error: --device cuda" in line and "error.txt" in line for line in proc.stderr.splitlines()) == 3
+    # bad input fails a trial at once: running it again finds the same (max_failures retries dead workers)
+    logs = [(tmp_path / "results" / "imdb-smoke" / "trials" / t["trial"] / "error.txt").read_text() for t in trials]
+    assert all(log.count("Failure #") == 1 for log in logs), logs
 
 
 def test_some_failed_trials_are_counted_in_the_summary(tmp_path):

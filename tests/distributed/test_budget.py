@@ -93,7 +93,7 @@ def test_after_the_budget_the_scheduler_starts_nothing_and_stops_the_waiting_tri
 
 
 def test_mlflow_ends_only_the_runs_of_trials_that_started(tmp_path):
-    from bert_hpo_distributed.tracking import StartedTrials
+    from bert_hpo_distributed.mlflow_callback import StartedTrials
     callback = StartedTrials(tracking_uri=f"sqlite:///{tmp_path / 'mlflow.db'}", experiment_name="x")
     callback.setup()
     callback.log_trial_end(object())  # never started: no run, nothing to end (Ray's own raises KeyError)

@@ -93,3 +93,22 @@ def test_a_trials_folder_without_a_saved_state_is_named_not_resumed(tmp_path):
             make_plan(SearchOptions(search="imdb", smoke_test=True, resume=resume, output_dir=str(tmp_path / "out")),
                       lambda message: None, [])
         assert not search_lock._held and not search_lock.lock_path(trials.parent).exists()
+
+
+def test_a_finished_search_resumed_says_so_before_ray_starts(tmp_path):
+    """Its record says it finished and its results.md stands: nothing to restore (Ray not started);
+    without the results.md, Tune's restore decides (the outputs may never have been written)."""
+    from bert_hpo_distributed.search_record import SearchFinishedAlready, write_record
+    folder = tmp_path / "out" / "imdb-smoke"
+    (folder / "trials").mkdir(parents=True)
+    (folder / "trials" / "tuner.pkl").write_bytes(b"")  # what Tuner.can_restore looks for
+    write_record(str(folder), 4, finished=4)
+    opts = SearchOptions(search="imdb", smoke_test=True, resume=True, output_dir=str(tmp_path / "out"))
+    plan = make_plan(opts, lambda message: None, [])  # no results.md yet
+    search_lock.release()
+    assert plan.opts.resume
+    (folder / "results.md").write_text("# Search imdb-smoke\n")
+    with pytest.raises(SearchFinishedAlready, match=rf"^this search had finished already \(4 trials, none run now\): "
+                                                    rf"its outputs are in {folder}$"):
+        make_plan(opts, lambda message: None, [])
+    assert not search_lock._held and not search_lock.lock_path(folder).exists()

@@ -14,7 +14,7 @@ import pytest
 from packaging.specifiers import SpecifierSet
 from packaging.version import Version
 
-from bert_hpo_distributed import budget, ray_compat, searchers, tracking
+from bert_hpo_distributed import budget, mlflow_callback, ray_compat, searchers
 from tests.helpers import ROOT
 
 
@@ -46,7 +46,7 @@ def _parameters(function):
 
 @pytest.mark.parametrize("ours", [budget.BudgetStopper, budget.BudgetLimiter, budget.BudgetVariants,
                                   budget.ReportsStartedTrials, budget.BudgetFIFO, budget.BudgetASHA,
-                                  budget.BudgetPBT, tracking.StartedTrials, searchers._tolerant_optuna_search()],
+                                  budget.BudgetPBT, mlflow_callback.StartedTrials, searchers._tolerant_optuna_search()],
                          ids=lambda cls: cls.__name__)
 def test_every_override_of_a_ray_method_keeps_its_signature(ours):
     overridden = {}
@@ -135,6 +135,26 @@ def test_a_trial_has_started_once_tune_set_it_running():
     assert ray_compat.trial_started(trial)
     trial.set_status(Trial.PAUSED)
     assert ray_compat.trial_started(trial)
+
+
+def test_a_trial_that_found_bad_input_fails_at_once_and_one_whose_worker_died_is_retried(monkeypatch):
+    from ray.exceptions import RayActorError, RayTaskError
+    from ray.tune.experiment import Trial
+    from bertclf.errors import UserError
+    monkeypatch.setattr(Trial, "local_path", None)  # a stub trial has no folder for its error file
+    ray_compat.fail_at_once(UserError)
+    ray_compat.fail_at_once(UserError)  # every Tuner of a search asks: installed once
+    bad, died, then_bad = _trial("bad"), _trial("died"), _trial("then_bad")
+    for trial in (bad, died, then_bad):
+        trial.max_failures = 1
+    user_error = RayTaskError("run_in_trial", "Traceback ...", UserError("--device cuda: no CUDA here"))
+    bad.handle_error(user_error)
+    died.handle_error(RayActorError())
+    assert not bad.should_recover() and died.should_recover()
+    then_bad.handle_error(RayActorError())
+    then_bad.max_failures = 2
+    then_bad.handle_error(user_error)  # retried after its worker died, then found bad input
+    assert not then_bad.should_recover()
 
 
 def test_a_kept_last_result_is_the_trials_last_result():

@@ -377,6 +377,7 @@ def test_a_refit_without_shared_inputs_then_the_finished_search_resumed_says_so(
     assert again.returncode == 0, again.stderr[-3000:]
     assert f"this search had finished already (2 trials, none run now): its outputs are in {tmp_path / 'out' / 'done'}" \
         in again.stderr
+    assert "search done:" not in again.stderr  # said before the plan's line, so before Ray starts
     more = run(cmd + ["--resume", "--num-samples", "4"])
     assert more.returncode == 2
     assert more.stderr.strip().splitlines() == [

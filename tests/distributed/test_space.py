@@ -169,7 +169,8 @@ def test_the_searchs_own_errors_pass_while_a_folder_is_full(tmp_path, monkeypatc
     """A search finished already exits 0, an interrupted one 130, a bad input 2: a full folder does not
     make them a full disk."""
     from bert_hpo_distributed.outputs import SearchFailed
-    from bert_hpo_distributed.search import SearchFinishedAlready, SearchInterrupted
+    from bert_hpo_distributed.search import SearchInterrupted
+    from bert_hpo_distributed.search_record import SearchFinishedAlready
     monkeypatch.setattr(space.shutil, "disk_usage", lambda folder: Usage(10**9, 10**9, 100))
     for error in (SearchFinishedAlready("done"), SearchInterrupted("kept"), UserError("bad"), SearchFailed("all")):
         assert space.told(error, [str(tmp_path)]) is error

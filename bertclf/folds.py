@@ -24,7 +24,7 @@ def fold_scores(folds: List[dict], metrics: List[str]) -> dict:
     """{best_<metric>: the mean over `folds` (each fold's best check), best_<metric>_std: their standard
     deviation (0 for one fold)} for each of the task's `metrics`, and best_epoch, the folds' mean (the
     epochs a refit on all of train gets)."""
-    scores = {"best_epoch": statistics.fmean(f["epoch"] for f in folds)}
+    scores = {"best_epoch": round(statistics.fmean(f["epoch"] for f in folds), 2)}
     for key in metrics:
         values = [f[key] for f in folds if f.get(key) is not None]
         if values:

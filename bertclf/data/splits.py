@@ -149,7 +149,7 @@ def load_splits(train_path, valid_path, *, valid_fraction: float, seed: int, col
         source = "valid_path"
     elif valid_fraction == 0 or cv_folds:
         valid_file, held, valid_ids = train, [], []
-        source = (f"{cv_folds} folds of train ({coding.split_name}, seed {seed})" if cv_folds else
+        source = (f"{cv_folds} folds of train, {coding.split_name}, seed {seed}" if cv_folds else
                   "none: all of train is trained on")
     else:
         keep, held = coding.split(train_ids, valid_fraction, seed, names, notes.append)

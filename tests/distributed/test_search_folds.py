@@ -22,7 +22,7 @@ def test_folds_score_the_mean_prune_a_poor_first_fold_and_refit(tmp_path):
                           "--set", "smoke.space={lr_main: {choice: [0.003, 1.0e-7]}, mode: {choice: [finetune]}}"),
                timeout=1200)
     assert proc.returncode == 0, proc.stderr[-3000:]
-    assert "3 folds of train (stratified, seed 42)" in proc.stderr
+    assert "3 folds of train, stratified, seed 42" in proc.stderr
     trials = read_csv(tmp_path / "out" / "folds" / "results.csv")
     pruned = [t for t in trials if t["status"] == "pruned (asha)"]
     assert len(pruned) == 1 and float(pruned[0]["folds_done"]) == 1 and float(pruned[0]["lr_main"]) < 1e-6

@@ -37,8 +37,8 @@ def fold_report(config: TrainConfig, folds: List[dict], last_check: dict) -> dic
     """The report after len(folds) folds: the last fold's last check, with the running means as best_*;
     epoch counts the epochs of the folds done (n_epochs each: the scheduler's clock) and folds_done them."""
     done = len(folds)
-    return {**last_check, **fold_scores(folds, valid_metrics(folds[-1])), "epoch": done * config.n_epochs, "folds_done": done,
-            "done_reason": "completed" if done == config.cv_folds else ""}
+    return {**last_check, **fold_scores(folds, valid_metrics(folds[-1])), "epoch": done * config.n_epochs,
+            "folds_done": done, "done_reason": "completed" if done == config.cv_folds else ""}
 
 
 def save_fold(folder, save_checkpoint: Callable[[Path], None], folds: List[dict]) -> None:

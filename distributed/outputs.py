@@ -164,7 +164,8 @@ def write_results_md(plan, outputs: SearchOutputs) -> Path:
     scored_on = (f"the mean over its {spec.cv_folds} folds of each fold's best check ({spec.metric}; ± the "
                  f"standard deviation over the folds; a trial pruned early shows the folds it finished); best_model/ "
                  f"is its last fold's model" if spec.cv_folds else f"its best check ({spec.metric})")
-    lines = [header(plan, table) + f" {_data_text(plan, outputs.data)}; each trial is scored on {scored_on}; the trials ran in {span:.0f} s from the first start to the last end."
+    lines = [header(plan, table) + f" {_data_text(plan, outputs.data)}; each trial is scored on {scored_on}; the "
+             f"trials ran in {span:.0f} s from the first start to the last end."
              + (f" {plan.data_note}" if plan.data_note else "") + "\n",
              markdown_table(run_columns(spec.task, spec.metric) + shown + ["status"], rows)]
     if outputs.repeated:

@@ -2,6 +2,7 @@
 trial pruned after its first fold, results with mean ± std, the refit on all of train; an interrupted
 search resumes at the next fold; a class rarer than the folds is one error before Ray starts."""
 import os
+import re
 import signal
 import subprocess
 
@@ -55,8 +56,10 @@ def test_an_interrupted_search_with_folds_resumes_at_the_next_fold(tmp_path):
     assert resumed.returncode == 0, resumed.stderr[-3000:]
     trials = read_csv(out / "resume" / "results.csv")
     assert len(trials) == 2 and all(float(t["folds_done"]) == 3 for t in trials), trials
-    log = (running / "trial.log").read_text()
-    assert log.count("fold 1/3: ") == 2, log  # its start, and its end, once: the resume began at a later fold
+    # the folds the interrupted trial started: fold 1 once (Tune may restore the trial's folder, log
+    # included, to the checkpoint's time), and never all three again from the first
+    starts = re.findall(r"^fold (\d)/3: \d+ train", (running / "trial.log").read_text(), re.M)
+    assert starts.count("1") <= 1 and starts != ["1", "2", "3"] and starts[-1] == "3", starts
 
 
 def test_a_class_rarer_than_the_folds_is_one_error_before_ray(tmp_path):

@@ -38,10 +38,30 @@ def run_train(args) -> int:
     config = config_from_args(args)  # its options checked as it is made
     if not config.train_path:
         raise UserError("--train_path is required (or use --search DATASET, or --predict)")
+    if config.cv_folds:
+        return run_folds(config)
     from .train import train
     result = train(config)
     table = (Path(result["run_dir"]) / "results.md").read_text(encoding="utf-8")
     print(table, end="")
+    return 0
+
+
+def run_folds(config) -> int:
+    """--cv_folds K: the configuration's score, each fold's and their mean ± std, as a table; no model is
+    saved (each fold's has seen part of train: a run without --cv_folds trains the one to keep)."""
+    from .folds import STD, train_folds
+    from .results_table import format_epoch, markdown_table
+    from .tasks import task_named
+    result = train_folds(config)
+    metric = config.metric or task_named(config.task).metrics[0]
+    rows = [[str(k), format_epoch(f["epoch"]), f"{f[metric]:.4f}"] for k, f in enumerate(result["folds"], 1)]
+    scores = result["scores"]
+    rows.append(["mean ± std", format_epoch(round(scores["best_epoch"], 2)),
+                 f"{scores['best_' + metric]:.4f} ± {scores['best_' + metric + STD]:.4f}"])
+    print(markdown_table(["fold", "Best Epoch", metric.replace("_", " ")], rows), end="")
+    print("no model saved: a fold's model has seen part of train; train without --cv_folds for the model to keep",
+          file=sys.stderr)
     return 0
 
 

@@ -66,6 +66,7 @@ class TrainConfig:
     truncation: str = "head"
     max_chunks: int = 8  # truncation chunks: windows read of one text at most
     valid_fraction: float = 0.1
+    cv_folds: int = 0  # score by K folds of train instead of one held-out split; 0: one split
     warmup_ratio: float = 0.1
     weight_decay: float = 0.01
     max_grad_norm: float = 1.0
@@ -102,7 +103,7 @@ class TrainConfig:
     @property
     def has_validation(self) -> bool:
         """False for a refit: all of train is trained on, and the last epoch is the model."""
-        return bool(self.valid_path) or self.valid_fraction > 0
+        return bool(self.valid_path) or self.valid_fraction > 0 or self.cv_folds > 0
 
     def __post_init__(self):
         """Every option that can be checked without reading data, a model or the task's own code, as
@@ -144,6 +145,11 @@ class TrainConfig:
                 bad_option(name, " | ".join(allowed), getattr(self, name))
         if not 0.0 <= self.valid_fraction < 1.0:
             bad_option("valid_fraction", "a fraction in [0, 1)", self.valid_fraction)
+        if self.cv_folds == 1 or self.cv_folds < 0:
+            bad_option("cv_folds", "0 (one held-out split) or a number of folds of at least 2", self.cv_folds)
+        if self.cv_folds and self.valid_path:
+            raise UserError(f"--cv_folds {self.cv_folds} validates on folds of train: a --valid_path file would not "
+                            f"be read; give one of them")
         if not self.has_validation and (self.early_stop > 0 or self.degenerate_check):
             raise UserError("--valid_fraction 0 trains on all of train with nothing to validate on: "
                             "--early_stop and --degenerate_check need validation data")
@@ -268,6 +274,9 @@ HELPS = {
     "max_chunks": "truncation chunks: windows read of one text at most; beyond it, that many spread evenly over "
                   "the text",
     "valid_fraction": "share of train held out when --valid_path is not given (0: none; train on all, keep the last epoch)",
+    "cv_folds": "score by K folds of train (stratified; each fold validated once, the score their mean) instead of "
+                "one held-out split; 0: one split (--valid_fraction). A single run prints each fold and the mean +- "
+                "std and saves no model (docs/search.md, Folds)",
     "warmup_ratio": "share of optimizer steps with linear warm-up",
     "weight_decay": "AdamW weight decay (not applied to biases and LayerNorm)",
     "max_grad_norm": "gradient clipping norm (<= 0 disables)",

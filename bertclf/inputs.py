@@ -26,6 +26,7 @@ class TokensKey:
     label_column: Optional[str]
     dataset: Optional[str]
     valid_fraction: float
+    cv_folds: int
     seed: int
     max_train_samples: Optional[int]
     max_valid_samples: Optional[int]

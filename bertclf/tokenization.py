@@ -119,6 +119,17 @@ class TokenIds:
             tensors = {k: torch.from_numpy(v) if v is not None else None for k, v in state.items()}
         self.__init__(tensors["flat"], tensors["lengths"], tensors["type_starts"])
 
+    def subset(self, rows: Sequence[int]) -> "TokenIds":
+        """The sequences of `rows`, in that order (a fold of cv_folds)."""
+        rows = torch.as_tensor(rows, dtype=torch.long)
+        lengths = self.lengths[rows]
+        sizes = lengths.to(torch.int64)
+        # each kept token's place in flat: its sequence's offset, then its position in the sequence
+        starts = torch.repeat_interleave(self.offsets[rows] - (torch.cumsum(sizes, 0) - sizes), sizes)
+        places = (starts + torch.arange(int(sizes.sum()))).numpy()
+        flat = torch.from_numpy(self.flat.numpy()[places])  # numpy: torch indexes no uint16 tensor
+        return TokenIds(flat, lengths, self.type_starts[rows] if self.type_starts is not None else None)
+
     @property
     def nbytes(self) -> int:
         parts = [self.flat, self.lengths] + ([self.type_starts] if self.type_starts is not None else [])

@@ -71,6 +71,11 @@ class DocumentWindows:
         offset = torch.arange(len(position)) - torch.repeat_interleave(torch.cumsum(counts, 0) - counts, counts)
         return (first[position] + offset).tolist(), position
 
+    def subset(self, texts: Sequence[int]) -> "DocumentWindows":
+        """The windows of `texts`, in that order (a fold of cv_folds)."""
+        windows, _ = self.window_indices(texts)
+        return DocumentWindows(self.windows.subset(windows), self.counts[torch.as_tensor(texts, dtype=torch.long)])
+
     @property
     def n_windows(self) -> int:
         return len(self.windows)

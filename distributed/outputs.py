@@ -11,7 +11,8 @@ from typing import List, Optional
 from bertclf.atomic import atomic_folder, write_text
 from bertclf.checkpoint import export_model
 from bertclf.cost import COLUMNS
-from bertclf.results_table import csv_text, markdown_table, metric_columns, run_columns, run_row
+from bertclf.folds import STD
+from bertclf.results_table import RUN_COLUMNS, csv_text, markdown_table, metric_columns, run_columns, run_row
 from bertclf.tasks import task_named
 
 from .class_report import confusion_png, scores_markdown
@@ -20,7 +21,7 @@ from .model_card import publish_models
 from .pareto import front_section, pareto_front, pareto_png
 from .plots import describe_importance, importance, write_plots
 from .repeats import mean_std
-from .results import best_checkpoint, trial_table
+from .results import best_checkpoint, fold_columns, trial_table
 from .scoring import score_on_test
 
 
@@ -130,7 +131,8 @@ def write_trials_csv(table, spec, out_dir: Path) -> Path:
     metrics = [key for _, key, _ in metric_columns(spec.task, spec.metric)]
     costs = list(COLUMNS) if "feasible" in table else []
     columns = (["trial", "status", "epochs_run", *spec.space, "best_epoch", "best_train_loss", "best_valid_loss"]
-               + [f"best_{k}" for k in metrics] + [spec.metric, "train_samples_per_s", "time_total_s", *costs, "error"])
+               + [f"best_{k}" for k in metrics] + fold_columns(spec)
+               + [spec.metric, "train_samples_per_s", "time_total_s", *costs, "error"])
     rows = [[_csv(row[c]) for c in columns] for row in table.to_dict("records")]
     columns[columns.index(spec.metric)] = f"last_{spec.metric}"
     write_text(out_dir / "results.csv", csv_text(columns, rows))
@@ -197,11 +199,18 @@ def write_results_md(plan, outputs: SearchOutputs) -> Path:
         config = spec.trial_config(r["config"])
         best = {"epoch": r["best_epoch"], "train_loss": r["best_train_loss"], "valid_loss": r["best_valid_loss"],
                 **{k: r[f"best_{k}"] for k in metric_keys}}
-        rows.append(run_row(spec.task, config.bert_finetuning, config.max_length, best, spec.metric)
-                    + [_fmt(r[k]) for k in shown] + [form.format(r[key]) for _, key, form in costs] + [r["status"]])
+        row = run_row(spec.task, config.bert_finetuning, config.max_length, best, spec.metric)
+        if spec.cv_folds:  # the score's cell: mean ± std over the folds
+            cell = len(RUN_COLUMNS) + metric_keys.index(spec.metric)
+            row[cell] = fold_cell(row[cell], r, spec)
+        rows.append(row + [_fmt(r[k]) for k in shown] + [form.format(r[key]) for _, key, form in costs]
+                    + [r["status"]])
     span = float(scored["ended"].max() - scored["started"].min())
-    lines = [header(plan, table) + f" {_data_text(plan, outputs.data)}; each trial is scored on its best check "
-             f"({spec.metric}); the trials ran in {span:.0f} s from the first start to the last end."
+    scored_on = (f"the mean over its {spec.cv_folds} folds of each fold's best check ({spec.metric}; ± the "
+                 f"standard deviation over the folds; a trial pruned early shows the folds it finished); best_model/ "
+                 f"is its last fold's model" if spec.cv_folds else f"its best check ({spec.metric})")
+    lines = [header(plan, table) + f" {_data_text(plan, outputs.data)}; each trial is scored on {scored_on}; the "
+             f"trials ran in {span:.0f} s from the first start to the last end."
              + (f" {plan.data_note}" if plan.data_note else "") + "\n",
              markdown_table(run_columns(spec.task, spec.metric) + shown + [title for title, _, _ in costs] + ["status"],
                             rows)]
@@ -244,6 +253,14 @@ def repeats_section(spec, repeated) -> str:
             f"best_model/ is its seed with the best {metric} (train_seed {winner.seeds[winner.best_run(spec.signed)]}).\n\n"
             + markdown_table(["configuration", *shown, "seeds", f"{metric} (mean ± std)",
                               f"{metric.replace('valid', 'test')} (mean ± std)"], rows))
+
+
+def fold_cell(cell: str, row: dict, spec) -> str:
+    """A trial's score cell with folds: '0.8123 ± 0.0150', and '(2 of 5 folds)' for a trial pruned early."""
+    std = row.get(spec.score_key + STD)
+    done = row.get("folds_done")
+    shown = cell if std is None or std != std else f"{cell} ± {std:.4f}"
+    return shown + (f" ({done:g} of {spec.cv_folds} folds)" if done and done < spec.cv_folds else "")
 
 
 def _fmt(value):

@@ -107,8 +107,10 @@ class Progress(Callback):
             what = f"error: {message} (log: {Path(trial.path) / 'error.txt'})"
         else:
             score = last.get(f"best_{metric}")
-            what = (f"{status} at epoch {format_epoch(last.get('epoch', 0))}, {metric.replace('_', ' ')} "
-                    f"{score:.4f}" if score is not None else status)
+            # with folds a trial's score is the mean over the folds it finished
+            when = (f"after {last.get('folds_done', 0)} of {self.spec.cv_folds} folds, mean" if self.spec.cv_folds
+                    else f"at epoch {format_epoch(last.get('epoch', 0))},")
+            what = (f"{status} {when} {metric.replace('_', ' ')} {score:.4f}" if score is not None else status)
             if score is not None and (self.best is None or self.spec.signed(score) > self.spec.signed(self.best[0])):
                 self.best = (score, trial.trial_id, {k: trial.config.get(k) for k in self.spec.space})
         running = sum(t.status == "RUNNING" for t in trials) - (trial.status == "RUNNING")

@@ -18,9 +18,10 @@ from .trial import torch_trainer
 
 
 def refit_config(spec, sampled: dict, best_epoch: float):
-    """The best trial's options, with all of train, no validation, and its epochs rounded up."""
+    """The best trial's options, with all of train, no validation (nor folds), and its epochs rounded up
+    (with folds: the mean of the folds' best epochs)."""
     config = spec.trial_config(sampled)
-    return replace(config, valid_path=None, valid_fraction=0.0, max_train_samples=None, max_valid_samples=None,
+    return replace(config, valid_path=None, valid_fraction=0.0, cv_folds=0, max_train_samples=None, max_valid_samples=None,
                    n_epochs=max(1, math.ceil(best_epoch - 1e-9)), early_stop=-1, evals_per_epoch=1,
                    degenerate_check=False)
 

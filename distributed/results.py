@@ -11,6 +11,8 @@ from pathlib import Path, PurePosixPath
 
 import pandas as pd
 
+from bertclf.folds import STD
+
 from . import budget
 from .progress import error_line, trial_status
 
@@ -32,7 +34,7 @@ def trial_table(grid, spec) -> pd.DataFrame:
                "epochs_run": metrics.get("epoch", 0)}
         row.update({key: config.get(key, "") for key in spec.space})  # also for trials that never reported
         for key in ["best_epoch", "best_train_loss", "best_valid_loss", *(f"best_{m}" for m in spec_metrics(spec)),
-                    spec.metric, "train_samples_per_s", "time_total_s"]:
+                    *fold_columns(spec), spec.metric, "train_samples_per_s", "time_total_s"]:
             row[key] = metrics.get(key)
         ended = metrics.get("timestamp")
         row["started"] = ended - metrics.get("time_total_s", 0.0) if ended else None
@@ -70,6 +72,12 @@ def own_report(result) -> dict:
     # the file's columns are flattened (config/lr): the config of that report, not the donor's
     line["config"] = {k.removeprefix("config/"): v for k, v in line.items() if k.startswith("config/")}
     return line
+
+
+def fold_columns(spec) -> list:
+    """With cv_folds: the folds a trial finished, and the standard deviation over them of its score
+    (whose best_* columns are then means over the folds: bertclf.folds)."""
+    return ["folds_done", spec.score_key + STD] if spec.cv_folds else []
 
 
 def has_run(result) -> bool:

@@ -200,7 +200,8 @@ def make_tuner(plan: Plan, shared: Shared, costs=None):
         tuner = Tuner(
             trainable, param_space=param_space(spec),
             tune_config=tune.TuneConfig(search_alg=search_algorithm(spec, plan.concurrency, points, costs),
-                                        scheduler=scheduler(spec, plan.max_epochs), num_samples=spec.num_samples,
+                                        scheduler=scheduler(spec, plan.max_epochs * max(1, spec.cv_folds)),
+                                        num_samples=spec.num_samples,
                                         max_concurrent_trials=plan.concurrency,
                                         # a fresh actor per trial re-imports torch and transformers;
                                         # reuse keeps them warm across trials. A trial that drives a

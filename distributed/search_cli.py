@@ -5,9 +5,11 @@ import sys
 
 from bertclf.errors import UserError
 
-# your own data on the command line: each option is the spec key it sets (a --set of its own)
+# options of a single run that a search takes too, for your own data and how it is validated: each option
+# is the spec key it sets (a --set of its own)
 DATA_OPTIONS = {"train_path": "files.train", "valid_path": "files.valid", "test_path": "files.test",
-                "text_column": "columns.text", "text_pair_column": "columns.pair", "label_column": "columns.label"}
+                "text_column": "columns.text", "text_pair_column": "columns.pair", "label_column": "columns.label",
+                "cv_folds": "fixed.cv_folds"}
 
 
 # the options only a search takes, after --search: (flags, argparse's keywords)
@@ -93,9 +95,11 @@ def search_options(args: argparse.Namespace):
     """SearchOptions from the parsed arguments; the data options become --set overrides of the spec
     (before the user's own --set, which win)."""
     import dataclasses
+    from bertclf.config import TrainConfig
     from .plan import SearchOptions  # Ray stays unimported until a search runs
+    # an option left at its default (None; cv_folds 0) sets nothing: the spec's own value stands
     data = [f"{key}={json.dumps(getattr(args, name))}" for name, key in DATA_OPTIONS.items()
-            if getattr(args, name, None) is not None]
+            if getattr(args, name, None) not in (None, getattr(TrainConfig, name, None))]
     options = {f.name: getattr(args, f.name) for f in dataclasses.fields(SearchOptions)}
     return SearchOptions(**{**options, "overrides": data + options["overrides"]})
 

@@ -13,6 +13,7 @@ store (see shared.py), so nodes need share nothing but the storage path.
 import os
 import shutil
 import tempfile
+from contextlib import nullcontext
 from dataclasses import replace
 from pathlib import Path
 
@@ -21,6 +22,7 @@ from ray import train as ray_train
 from ray import tune
 
 from bertclf.errors import UserError
+from bertclf.folds import train_folds
 from bertclf.inputs import inputs_key
 from bertclf.models.device import cuda_problem
 from bertclf.train import train
@@ -110,20 +112,25 @@ def run_in_trial(sampled: dict, spec, shared: Shared, cpus: float, every_check: 
     checkpoint = tune.get_checkpoint()
     ray_compat.fresh_checkpoint_names()  # a restarted trial never writes into a checkpoint folder it wrote before
     memory, cost = memory_probe(), shared.cost_of(config)
-    report = reporter(tune.report, tune.Checkpoint.from_directory, every_check, extra=lambda: {**memory(), **cost},
-                      owner=trial_id)
+    # with folds every report is a fold's end, and its checkpoint where a resume starts
+    report = reporter(tune.report, tune.Checkpoint.from_directory, every_check or config.cv_folds > 0,
+                      extra=lambda: {**memory(), **cost}, owner=trial_id)
 
     try:
         config, inputs = own_inputs_or_shared(config, shared, trial_id)
         model_path = shared.model_path(config.bert_name)
-        options = dict(inputs=inputs, model_path=model_path, save_run=False, log=_file_log(trial_dir),
+        options = dict(inputs=inputs, model_path=model_path, log=_file_log(trial_dir),
                        should_stop=ray_compat.trial_stop_requested)
+        if config.cv_folds:
+            with checkpoint.as_directory() if checkpoint is not None else nullcontext() as folder:
+                train_folds(config, report, resume_from=folder, **options)
+            return
         if checkpoint is None:
-            train(config, report, **options)
+            train(config, report, save_run=False, **options)
         else:
             with checkpoint.as_directory() as folder:
                 own = (Path(folder) / OWNER).read_text(encoding="utf-8") == trial_id
-                train(config, report, resume_from=folder, own_checkpoint=own, **options)
+                train(config, report, resume_from=folder, own_checkpoint=own, save_run=False, **options)
     finally:
         release_memory()
 

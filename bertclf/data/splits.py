@@ -65,6 +65,29 @@ def stratified_split(labels: Sequence[int], fraction: float, seed: int, names: S
     return sorted(train), sorted(held)
 
 
+def stratified_folds(labels: Sequence[int], k: int, seed: int, names: Sequence[Label] = None) -> List[int]:
+    """Each row's fold (0 .. k-1), chosen by `seed`: each label's rows shuffled and dealt round the folds,
+    each label starting where the one before left off, so that folds differ in size by one row at most.
+    `names` given (classes): UserError for a label with fewer rows than folds, named by its name, since
+    some fold would validate without it; None (strata of numbers): such a stratum is dealt as it comes."""
+    rng = random.Random(seed)
+    by_label = {}
+    for i, label in enumerate(labels):
+        by_label.setdefault(label, []).append(i)
+    folds, dealt = [0] * len(labels), 0
+    for label in sorted(by_label):
+        members = by_label[label]
+        if names is not None and len(members) < k:
+            raise UserError(f"label {label_text(names[label])!r} has only {len(members)} example(s), fewer than "
+                            f"cv_folds {k}: every fold must validate on it; choose cv_folds {max(2, len(members))} "
+                            f"or fewer, or a single split (cv_folds 0)")
+        rng.shuffle(members)
+        for i in members:
+            folds[i] = dealt % k
+            dealt += 1
+    return folds
+
+
 def seeded_subset(n: int, size, seed: int) -> List[int]:
     if size is None or size >= n:
         return list(range(n))
@@ -80,6 +103,8 @@ class LabelCoding:
     encode: Callable[[Examples, Sequence[Label], str], list]  # (examples, names, option) -> each row's value
     # (train's values, fraction, seed, names, note) -> (train indices, held-out indices)
     split: Callable[[list, float, int, Sequence[Label], Callable[[str], None]], tuple]
+    # (train's values, k, seed, names) -> each row's fold in 0 .. k-1 (cv_folds), by the same stratification
+    folds: Callable[[list, int, int, Sequence[Label]], List[int]] = stratified_folds
     split_name: str = "stratified"  # how `split` holds out, for the log
     label_sep: Optional[str] = None  # each row's label is a set: its label column split on label_sep (CheckedRows)
 
@@ -97,12 +122,15 @@ class Splits:
     valid_source: str  # "valid_path" or "held out of train"
     notes: List[str]  # what the log should say: skipped rows, labels kept out of validation, leaks
     train_keys: object = None  # int64 array: the train texts' hashes (leaks.text_key), to find them in a test file
+    folds: Optional[List[int]] = None  # cv_folds: each train row's fold (valid is then empty)
 
 
 def load_splits(train_path, valid_path, *, valid_fraction: float, seed: int, columns: ColumnNames = ColumnNames(),
                 max_train_samples=None, max_valid_samples=None, dataset=None, streamed: bool = False,
-                coding: LabelCoding = CLASSES) -> Splits:
+                coding: LabelCoding = CLASSES, cv_folds: int = 0) -> Splits:
     """dataset: the shipped data set the files are given as (their labels read as its names).
+    cv_folds >= 2: nothing is held out; each train row gets its fold (coding.folds, after the subset of
+    max_train_samples) and the folds take turns as valid (ClassificationInputs.fold).
     streamed: the files are scanned (file_rows.scan_examples: every check, no texts kept) and the splits
     are FileRows, the same rows in the same order as the Examples read otherwise (a coding of classes only).
     coding: how the label column is read (LabelCoding)."""
@@ -119,9 +147,10 @@ def load_splits(train_path, valid_path, *, valid_fraction: float, seed: int, col
         notes += valid_file.notes
         held = list(range(len(valid_file)))
         source = "valid_path"
-    elif valid_fraction == 0:
+    elif valid_fraction == 0 or cv_folds:
         valid_file, held, valid_ids = train, [], []
-        source = "none: all of train is trained on"
+        source = (f"{cv_folds} folds of train, {coding.split_name}, seed {seed}" if cv_folds else
+                  "none: all of train is trained on")
     else:
         keep, held = coding.split(train_ids, valid_fraction, seed, names, notes.append)
         if not held:
@@ -138,8 +167,22 @@ def load_splits(train_path, valid_path, *, valid_fraction: float, seed: int, col
     source += subset_note([("train", len(keep), full[0]), ("valid", len(held), full[1])])
     leak = leak_note(train.keys[keep], valid_file.keys[held], valid_file.rows[held], "valid")
     notes += [leak] if leak else []
+    folds = fold_of_rows(coding, train_ids, cv_folds, seed, names, train.source) if cv_folds else None
     return Splits(train.subset(keep), valid_file.subset(held), train_ids, valid_ids, names, source, notes,
-                  train.keys[keep])
+                  train.keys[keep], folds)
+
+
+def fold_of_rows(coding: LabelCoding, ids: list, k: int, seed: int, names, source) -> List[int]:
+    """Each train row's fold (coding.folds); UserError naming the file for a label too rare to be in
+    every fold, or for fewer rows than folds."""
+    try:
+        folds = coding.folds(ids, k, seed, names)
+    except UserError as e:
+        raise UserError(f"--train_path {source}: {e}") from None
+    if len(set(folds)) < k:
+        raise UserError(f"--train_path {source}: {len(ids)} rows cannot fill cv_folds {k}: every fold needs a row "
+                        f"to validate on")
+    return folds
 
 
 def subset_note(sizes) -> str:

@@ -106,6 +106,7 @@ def check_spec(spec: SearchSpec) -> None:
         raise UserError(f"{spec.source}: a configuration of this space is invalid: {e}") from None
     _check_scheduler(spec)
     _check_objectives(spec)
+    _check_folds(spec)
     _check_resources(spec)
     _check_space(spec)
     _check_ranges_keep_inputs(spec)
@@ -158,6 +159,21 @@ def _check_objectives(spec: SearchSpec) -> None:
     if spec.measures_cost and spec.scheduler.type == "pbt":
         raise UserError(f"{spec.source}: {what}: costs steer Optuna's searcher, which PBT does not use; use "
                         f"scheduler asha or none")
+
+
+def _check_folds(spec: SearchSpec) -> None:
+    """cv_folds: a trial's folds run one after another in the trial itself, each reported once it ends."""
+    if not spec.cv_folds:
+        return
+    if spec.files.get("valid"):
+        raise UserError(f"{spec.source}: cv_folds {spec.cv_folds} validates on folds of train: the valid file "
+                        f"{spec.files['valid']} would not be read; give one of them")
+    if spec.scheduler.type == "pbt":
+        raise UserError(f"{spec.source}: cv_folds {spec.cv_folds} with scheduler.type pbt: PBT hands a trial another "
+                        f"trial's weights mid-run, but each fold starts from the encoder's; use scheduler asha or none")
+    if spec.resources.workers_per_trial > 1:
+        raise UserError(f"{spec.source}: cv_folds {spec.cv_folds} with resources.workers_per_trial "
+                        f"{spec.resources.workers_per_trial}: folds run in a one-worker trial; use workers_per_trial 1")
 
 
 def _check_resources(spec: SearchSpec) -> None:

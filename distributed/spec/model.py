@@ -131,6 +131,11 @@ class SearchSpec:
         return ", ".join(f"{split} {Path(path).name}" for split, path in self.files.items())
 
     @property
+    def cv_folds(self) -> int:
+        """The folds every trial trains on (fixed.cv_folds), 0 for one held-out split."""
+        return self.fixed.get("cv_folds", 0)
+
+    @property
     def score_key(self) -> str:
         """The one score every part of a search judges a trial by: its best check so far (TPE, ASHA,
         PBT, checkpoint ranking, the results table), so that a trial whose latest check dips below

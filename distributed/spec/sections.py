@@ -18,7 +18,8 @@ SET_BY_SEARCH = {"train_path", "valid_path", "save_path", "run_name", "overwrite
 COLUMN_OPTIONS = {"text": "text_column", "pair": "text_pair_column", "label": "label_column",
                   "labels": "label_columns"}
 # options that decide which examples are validated on: every trial must be ranked on the same ones
-DATA_DEFINING = ("train_path", "valid_path", "seed", "valid_fraction", "max_valid_samples", *COLUMN_OPTIONS.values())
+DATA_DEFINING = ("train_path", "valid_path", "seed", "valid_fraction", "cv_folds", "max_valid_samples",
+                 *COLUMN_OPTIONS.values())
 DISTRIBUTIONS = ("loguniform", "uniform", "int", "choice")
 # What a search does unless its spec says otherwise: the recipe that won the equal-budget race
 # against Trainer.hyperparameter_search (bench/README.md). Checks twice per epoch let ASHA stop a

@@ -22,3 +22,11 @@ def test_tiny_model_learns_a_handful_of_questions_to_em_100(korean, tmp_path):
     assert result["best"]["valid_exact_match"] == 100.0 and result["best"]["valid_f1"] == 100.0
     table = open(f"{result['run_dir']}/results.md").read()
     assert "| valid EM | valid F1 |" in table and "| 100.00 | 100.00 |" in table
+
+
+def test_qa_takes_no_folds():
+    from bertclf.config import TrainConfig
+    from bertclf.errors import UserError
+    from bertclf.tasks import task_named
+    with pytest.raises(UserError, match="--cv_folds 3 with --task qa is refused"):
+        task_named("qa").check_options(TrainConfig(task="qa", max_length=384, cv_folds=3))

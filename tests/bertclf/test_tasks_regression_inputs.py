@@ -39,3 +39,12 @@ def test_one_number_in_every_row_is_nothing_to_learn(tmp_path):
     path = write_csv(tmp_path / "flat.csv", [(t, "2.5") for t, _ in scored_rows(30)], ["text", "score"])
     with pytest.raises(UserError, match="column 'score' holds one number \\(2.5\\) in all 30 rows"):
         load_splits(path, None, valid_fraction=0.1, seed=0, columns=ColumnNames(label="score"), coding=SCORES)
+
+
+def test_folds_of_numbers_spread_each_fold_over_the_range():
+    from bertclf.tasks.regression.inputs import score_folds
+    values = [i / 10 for i in range(100)]
+    folds = score_folds(values, 4, seed=1, names=None)
+    assert folds == score_folds(values, 4, seed=1, names=None) and sorted(set(folds)) == [0, 1, 2, 3]
+    means = [sum(v for v, f in zip(values, folds) if f == k) / folds.count(k) for k in range(4)]
+    assert max(means) - min(means) < 1.0  # strata dealt round the folds: no fold holds only the high scores

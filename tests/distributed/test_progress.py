@@ -75,3 +75,19 @@ def test_a_minimised_metric_is_a_new_best_when_it_is_lower():
         progress.on_trial_complete(0, trials, trial)
     bests = [line for line in lines if "new best" in line]
     assert [b.split("valid rmse ")[1][:6] for b in bests] == ["0.5000", "0.3000"], lines
+
+
+def test_with_folds_a_finished_trial_says_its_folds_and_their_mean():
+    from types import SimpleNamespace
+
+    from bert_hpo_distributed.progress import Progress
+    from bert_hpo_distributed.spec.load import load_spec
+    spec = load_spec("imdb", ["num_samples=2", "fixed.cv_folds=5"], profile=["cpu", "smoke"])
+    lines = []
+    progress = Progress(spec, 1, lines.append)
+    trial = SimpleNamespace(trial_id="a", status="TERMINATED", config={k: 1 for k in spec.space}, path="/x",
+                            local_path="/x")
+    progress.on_trial_result(0, [trial], trial, {"best_valid_accuracy": 0.75, "epoch": 4, "folds_done": 2,
+                                                 "done_reason": "", "time_total_s": 5.0})
+    progress.on_trial_complete(0, [trial], trial)
+    assert lines[0].startswith("trial 1/2 (a) pruned (asha) after 2 of 5 folds, mean valid accuracy 0.7500"), lines

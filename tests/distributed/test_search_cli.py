@@ -1,4 +1,6 @@
 """The search's command line (distributed/search_cli.py): the one-command form for your own files."""
+import re
+
 import pytest
 
 from bert_hpo_distributed.search_cli import search_options
@@ -42,3 +44,24 @@ def test_each_interruption_of_the_search_says_what_was_kept():
     finally:
         interrupts._received.clear()
         interrupts.finish()
+
+
+def test_cv_folds_on_the_command_line_is_the_specs_fixed_cv_folds():
+    from launch import build_parser
+    parser, _, _ = build_parser()
+    opts = search_options(parser.parse_args(["--search", "imdb", "--cv-folds", "5"]))
+    assert opts.overrides == ["fixed.cv_folds=5"] and load_spec(opts.search, opts.overrides).cv_folds == 5
+    assert search_options(parser.parse_args(["--search", "imdb"])).overrides == []  # 0, the default: the spec's
+
+
+@pytest.mark.parametrize("sets, said", [
+    (["fixed.cv_folds=1"], "--cv_folds: expected 0 (one held-out split) or a number of folds of at least 2, got 1"),
+    (["fixed.cv_folds=3", "files.train=t.csv", "files.valid=v.csv"],
+     "cv_folds 3 validates on folds of train: the valid file v.csv would not be read"),
+    (["fixed.cv_folds=3", "scheduler.type=pbt"], "cv_folds 3 with scheduler.type pbt"),
+    (["space.cv_folds.choice=[3, 5]"], "space.cv_folds: decides which examples are validated on"),
+])
+def test_bad_folds_in_a_spec_are_one_error_before_ray(sets, said):
+    from bertclf.errors import UserError
+    with pytest.raises(UserError, match=re.escape(said)):
+        load_spec("imdb", sets)

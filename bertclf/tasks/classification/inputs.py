@@ -36,6 +36,7 @@ class ClassificationInputs:
     variant: Optional[tuple] = None  # boost: the (pooling, layers) of `features`
     encoder_id: Optional[str] = None  # boost: the fingerprint of the encoder weights that computed them
     train_keys: Optional[np.ndarray] = None  # the train texts' hashes (data.leaks), to find them in a test file
+    folds: Optional[List[int]] = None  # cv_folds: each train text's fold (there is no valid split)
 
     @property
     def splits(self):
@@ -45,6 +46,19 @@ class ClassificationInputs:
     def label_coding(self) -> LabelCoding:
         """How the labels are read: one class per text."""
         return CLASSES
+
+    def fold(self, k: int) -> "ClassificationInputs":
+        """Fold k of cv_folds as a run's inputs: valid is fold k's texts, train the other folds'; boost's
+        features are split with them, never computed again."""
+        parts = np.asarray(self.folds)
+        rows = {"train": np.flatnonzero(parts != k), "valid": np.flatnonzero(parts == k)}
+        train = self.tokens["train"]
+        features = self.features["train"] if self.features is not None else None
+        return replace(self, tokens={s: train.subset(r) for s, r in rows.items()},
+                       labels={s: self.labels["train"][torch.from_numpy(r)] for s, r in rows.items()},
+                       features=None if features is None else {s: features[torch.from_numpy(r)]
+                                                                for s, r in rows.items()},
+                       folds=None, train_keys=None if self.train_keys is None else self.train_keys[rows["train"]])
 
     def check_test_file(self, path) -> List[str]:
         """A test file read as the model will read it (its columns, pairs, labels among train's): UserError if not.
@@ -68,7 +82,8 @@ def prepare(config, tokenizer, log, streamed: bool = False) -> ClassificationInp
     them there: the driver never holds them all); every row is still checked here."""
     splits = load_splits(config.train_path, config.valid_path, valid_fraction=config.valid_fraction,
                          seed=config.seed, columns=ColumnNames.of(config), max_train_samples=config.max_train_samples,
-                         max_valid_samples=config.max_valid_samples, dataset=config.dataset, streamed=streamed)
+                         max_valid_samples=config.max_valid_samples, dataset=config.dataset, streamed=streamed,
+                         cv_folds=config.cv_folds)
     rare = rare_class_warning(splits.train_labels, splits.label_names, config.metric)
     splits.notes += [rare] if rare else []
     return inputs_of(splits, config, tokenizer, log, f"labels {splits.label_names}", streamed)
@@ -107,7 +122,7 @@ def inputs_of(splits, config, tokenizer, log, labels_shown: str, streamed: bool 
                 **({"valid": label_tensor(splits.valid_labels, n_labels)} if "valid" in parts else {})},
         pad_id=tokenizer.pad_token_id if tokenizer.pad_token_id is not None else 0, description=description,
         columns=ColumnNames.of(config).to_dict(), pairs=splits.train.paired, dataset=config.dataset,
-        train_keys=splits.train_keys)
+        train_keys=splits.train_keys, folds=splits.folds)
 
 
 def windows_note(tokens: dict) -> str:

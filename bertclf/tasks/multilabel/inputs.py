@@ -24,7 +24,7 @@ def prepare(config, tokenizer, log) -> MultilabelInputs:
     splits = load_splits(config.train_path, config.valid_path, valid_fraction=config.valid_fraction,
                          seed=config.seed, columns=ColumnNames.of(config), max_train_samples=config.max_train_samples,
                          max_valid_samples=config.max_valid_samples, dataset=config.dataset,
-                         coding=label_coding(config.label_sep))
+                         coding=label_coding(config.label_sep), cv_folds=config.cv_folds)
     inputs = classification.inputs_of(splits, config, tokenizer, log, f"labels {splits.label_names}",
                                       make=partial(MultilabelInputs, label_sep=config.label_sep),
                                       label_tensor=indicators)

@@ -47,16 +47,15 @@ def indicators(ids: Sequence[tuple], n_labels: int) -> torch.Tensor:
     return matrix
 
 
-def iterative_split(ids: Sequence[tuple], fraction: float, seed: int, names: Sequence[Label],
-                    note: Callable[[str], None] = lambda message: None):
-    """(train indices, held-out indices): `fraction` of the rows, each label's share as close to `fraction`
-    as the sets allow (iterative stratification, Sechidis et al. 2011: the rarest label's rows are placed
-    first, each in the part that still wants most of that label). A label on one row only stays in train;
-    `note` says so."""
+def iterative_parts(ids: Sequence[tuple], shares: Sequence[float], seed: int, n_labels: int) -> np.ndarray:
+    """Each row's part (an index of `shares`): each label's share of every part as close to the part's
+    share as the sets allow (iterative stratification, Sechidis et al. 2011: the rarest label's rows are
+    placed first, each in the part that still wants most of that label)."""
     rng = random.Random(seed)
-    matrix = indicators(ids, len(names)).numpy().astype(bool)
-    wanted = np.array([1 - fraction, fraction]) * len(ids)  # rows each part still wants
-    wanted_label = np.outer([1 - fraction, fraction], matrix.sum(axis=0))  # [part, label]
+    matrix = indicators(ids, n_labels).numpy().astype(bool)
+    parts = range(len(shares))
+    wanted = np.array(shares) * len(ids)  # rows each part still wants
+    wanted_label = np.outer(shares, matrix.sum(axis=0))  # [part, label]
     part = np.full(len(ids), -1)
     left = matrix.copy()
     while left.any():
@@ -64,14 +63,23 @@ def iterative_split(ids: Sequence[tuple], fraction: float, seed: int, names: Seq
         label = min(np.flatnonzero(counts), key=lambda k: (counts[k], rng.random()))
         rows = np.flatnonzero(left[:, label])
         for row in rng.sample(list(rows), len(rows)):
-            target = max((0, 1), key=lambda j: (wanted_label[j, label], wanted[j], rng.random()))
+            target = max(parts, key=lambda j: (wanted_label[j, label], wanted[j], rng.random()))
             part[row], left[row] = target, False
             wanted[target] -= 1
             wanted_label[target] -= matrix[row]
     for row in rng.sample(list(np.flatnonzero(part < 0)), int((part < 0).sum())):  # texts without labels
-        target = max((0, 1), key=lambda j: (wanted[j], rng.random()))
+        target = max(parts, key=lambda j: (wanted[j], rng.random()))
         part[row] = target
         wanted[target] -= 1
+    return part
+
+
+def iterative_split(ids: Sequence[tuple], fraction: float, seed: int, names: Sequence[Label],
+                    note: Callable[[str], None] = lambda message: None):
+    """(train indices, held-out indices): `fraction` of the rows by iterative_parts. A label on one row
+    only stays in train; `note` says so."""
+    part = iterative_parts(ids, [1 - fraction, fraction], seed, len(names))
+    matrix = indicators(ids, len(names)).numpy().astype(bool)
     for label in np.flatnonzero(matrix.sum(axis=0) == 1):
         part[matrix[:, label]] = 0
         note(f"warning: label {label_text(names[label])!r} has only 1 example: kept in train, none held out to "
@@ -79,6 +87,13 @@ def iterative_split(ids: Sequence[tuple], fraction: float, seed: int, names: Seq
     return np.flatnonzero(part == 0).tolist(), np.flatnonzero(part == 1).tolist()
 
 
+def iterative_folds(ids: Sequence[tuple], k: int, seed: int, names: Sequence[Label]) -> List[int]:
+    """Each row's fold (cv_folds): k equal parts by iterative_parts. A label on fewer rows than folds is
+    missing from some folds' valid; its score there is what the metric makes of a label with no text."""
+    return iterative_parts(ids, [1 / k] * k, seed, len(names)).tolist()
+
+
 def label_coding(label_sep: str) -> LabelCoding:
     """A set of labels per text, its column split on label_sep."""
-    return LabelCoding(True, label_names, encode_sets, iterative_split, "iterative stratification", label_sep)
+    return LabelCoding(True, label_names, encode_sets, iterative_split, iterative_folds, "iterative stratification",
+                       label_sep)

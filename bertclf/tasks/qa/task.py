@@ -69,6 +69,9 @@ class QuestionAnswering(Task):
         if not 0 < config.doc_stride < config.max_length // 2:
             bad_option("doc_stride", f"a stride in (0, max_length / 2 = {config.max_length // 2})",
                        config.doc_stride)
+        if config.cv_folds:
+            raise UserError(f"--cv_folds {config.cv_folds} with --task qa is refused: folds split labelled texts, and "
+                            f"a QA data set is scored on its own dev file; leave cv_folds 0")
         if config.max_answer_length < 1:
             bad_option("max_answer_length", "a positive number of tokens", config.max_answer_length)
 

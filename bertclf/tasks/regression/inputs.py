@@ -9,7 +9,7 @@ from typing import List
 from ...data.columns import ColumnNames
 from ...data.examples import Examples, read_examples
 from ...data.label_values import label_text
-from ...data.splits import LabelCoding, load_splits, stratified_split
+from ...data.splits import LabelCoding, load_splits, stratified_folds, stratified_split
 from ...errors import UserError
 from ..classification.inputs import ClassificationInputs, inputs_of
 from ..classification.inputs import prepare_test as classification_test
@@ -76,14 +76,20 @@ def score_split(values: List[float], fraction: float, seed: int, names, note) ->
     return stratified_split(score_strata(values), fraction, seed, None, note)
 
 
-SCORES = LabelCoding(classes=False, names=output_name, encode=numbers, split=score_split)
+def score_folds(values: List[float], k: int, seed: int, names) -> List[int]:
+    """Each row's fold (cv_folds): splits.stratified_folds over score_strata, each fold's numbers spread
+    as train's are."""
+    return stratified_folds(score_strata(values), k, seed)
+
+
+SCORES = LabelCoding(classes=False, names=output_name, encode=numbers, split=score_split, folds=score_folds)
 
 
 def prepare(config, tokenizer, log) -> RegressionInputs:
     """Read, split and tokenise (token ids made here, cached)."""
     splits = load_splits(config.train_path, config.valid_path, valid_fraction=config.valid_fraction,
                          seed=config.seed, columns=ColumnNames.of(config), max_train_samples=config.max_train_samples,
-                         max_valid_samples=config.max_valid_samples, coding=SCORES)
+                         max_valid_samples=config.max_valid_samples, coding=SCORES, cv_folds=config.cv_folds)
     train = splits.train_labels
     shown = f"numbers {min(train):g} to {max(train):g} (mean {sum(train) / len(train):.4g})"
     return inputs_of(splits, config, tokenizer, log, shown, make=RegressionInputs)

@@ -3,6 +3,7 @@ import argparse
 import json
 import sys
 
+from bertclf.config import INT8_TOLERANCE
 from bertclf.errors import UserError
 
 # your own data on the command line: each option is the spec key it sets (a --set of its own)
@@ -39,6 +40,9 @@ OPTIONS = [
                                   "(an upper bound: docs/search.md): refuse to start (default), or warn and start")),
     (["--warm-start"], dict(metavar="DIR", help="evaluate the best configurations of an earlier search first (its "
                                                 "output folder)")),
+    (["--int8-tolerance"], dict(type=float, default=INT8_TOLERANCE, metavar="POINTS",
+                                help="a model of precision int8: its int8 ONNX copy ships only when its valid metric "
+                                     f"is at most POINTS below the fp32 copy's (default {INT8_TOLERANCE:g})")),
     (["--address"], dict(help="join a running Ray cluster (e.g. auto); default: start Ray locally")),
     (["--storage-path"], dict(metavar="STORAGE", help="trials, checkpoints and a copy of the outputs go to STORAGE/NAME: "
                                                       "a folder every node reaches, or s3://bucket/prefix; default: "

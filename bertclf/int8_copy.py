@@ -61,7 +61,7 @@ def check_int8(model_dir, inputs, metric: str, tolerance: float = INT8_TOLERANCE
     staged = folder / f".{INT8_FILE}.partial-{os.getpid()}"
     try:
         quantize_dynamic_onnx(fp32, staged)
-        scores = [valid_metric(path, inputs, metric, batch_size) for path in (fp32, staged)]
+        scores = [onnx_metric(path, inputs, metric, batch_size) for path in (fp32, staged)]
         check = Int8Check(metric=metric, fp32=scores[0], int8=scores[1], tolerance=tolerance,
                           fp32_mb=fp32.stat().st_size / 2**20, int8_mb=staged.stat().st_size / 2**20)
         if check.kept:
@@ -73,18 +73,18 @@ def check_int8(model_dir, inputs, metric: str, tolerance: float = INT8_TOLERANCE
         staged.unlink(missing_ok=True)
 
 
-def valid_metric(path: Path, inputs, metric: str, batch_size: int = 64) -> float:
-    """`metric` of the ONNX classifier at `path` on inputs' valid split, scored as a check scores the model
-    (the most probable label: a tuned threshold is the card's to apply)."""
+def onnx_metric(path: Path, inputs, metric: str, batch_size: int = 64, split: str = "valid") -> float:
+    """`metric` (valid_accuracy, ...) of the ONNX classifier at `path` on inputs' `split`, scored as a check
+    scores the model (the most probable label: a tuned threshold is the card's to apply)."""
     import onnxruntime
     session = onnxruntime.InferenceSession(str(path), providers=["CPUExecutionProvider"])
     names = [i.name for i in session.get_inputs()]
-    tokens = inputs.tokens["valid"]
+    tokens = inputs.tokens[split]
 
     def run(batches):
         for indices in batches:
             feed = token_inputs(tokens, inputs.pad_id, 1, indices)
             yield indices, torch.from_numpy(session.run(None, {n: feed[n].numpy() for n in names})[0]).float()
-    found = evaluate(tokens, inputs.labels["valid"], len(inputs.label_names), batch_size, run, 0, 1,
+    found = evaluate(tokens, inputs.labels[split], len(inputs.label_names), batch_size, run, 0, 1,
                      lambda values: values)
     return float(found[metric])

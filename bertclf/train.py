@@ -404,8 +404,8 @@ def run_valid(run: Run, batches, model=None):
     # the bare model, not DDP: workers evaluate different numbers of batches, and DDP's
     # forward would wait for the others in a collective (a deadlock)
     device, bf16 = (run.device, run.bf16) if model is None else (torch.device("cpu"), False)
-    for indices, _, outputs in run_batches(model or run.task.model, batches, stream(run, batches, "valid"),
-                                           device=device, bf16=bf16):
+    for indices, _, outputs in run_batches(run.task.model if model is None else model, batches,
+                                           stream(run, batches, "valid"), device=device, bf16=bf16):
         yield indices, outputs.float().cpu()
 
 

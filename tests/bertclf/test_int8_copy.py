@@ -38,9 +38,10 @@ def damaged_quantisation(src, dst):
 
 def test_an_int8_copy_within_tolerance_is_kept_with_both_numbers(learnt):
     run_dir, inputs = learnt
-    check = check_int8(run_dir, inputs, "valid_accuracy", tolerance=0.5)
+    # 80 valid texts: one answer changed by rounding is 1.25 points
+    check = check_int8(run_dir, inputs, "valid_accuracy", tolerance=2.5)
     assert check.fp32 == pytest.approx(onnx_metric(f"{run_dir}/{ONNX_PATH}", inputs, "valid_accuracy"))
-    assert check.fp32 >= 0.95 and abs(check.change) <= 0.5 and check.kept
+    assert check.fp32 >= 0.95 and abs(check.change) <= 2.5 and check.kept
     assert (Path(run_dir) / INT8_PATH).is_file()
     assert check.int8_mb < check.fp32_mb
     said = check.describe()
@@ -51,7 +52,7 @@ def test_an_int8_copy_within_tolerance_is_kept_with_both_numbers(learnt):
 
 def test_an_int8_copy_outside_tolerance_is_not_kept_and_says_why(learnt, monkeypatch):
     run_dir, inputs = learnt
-    check_int8(run_dir, inputs, "valid_accuracy")  # an earlier, good copy: the failed check removes it
+    check_int8(run_dir, inputs, "valid_accuracy", tolerance=2.5)  # an earlier, good copy: the failed check removes it
     assert (Path(run_dir) / INT8_PATH).is_file()
     monkeypatch.setattr(int8_copy, "quantize_dynamic_onnx", damaged_quantisation)
     check = check_int8(run_dir, inputs, "valid_accuracy", tolerance=0.5)

@@ -116,7 +116,8 @@ def test_an_int8_card_s_snippet_runs_the_int8_copy_and_answers_as_predict(config
     config = config_for(n_epochs=6, precision="int8")
     folder = train(config, log=lambda s: None)["run_dir"]
     (hf, onnx) = snippets(folder)
-    check = check_int8(folder, prepare_inputs(config, lambda s: None), "valid_accuracy")
+    # a generous tolerance: the snippet is the test here, the decision is test_int8_copy's
+    check = check_int8(folder, prepare_inputs(config, lambda s: None), "valid_accuracy", tolerance=5)
     assert check.kept
     usage = "\n".join(int8_usage(Path(folder).name, check))
     (int8_line,) = [block.split("```")[0] for block in usage.split("```python\n")[1:]]

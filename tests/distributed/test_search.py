@@ -466,7 +466,7 @@ def test_a_smoke_search_over_precision_and_depth_checks_an_int8_winner(tmp_path)
     data = write_imdb_like(tmp_path / "data")
     proc = run(search_cmd(data, tmp_path / "out", "--name", "deploy", "--set", "smoke.num_samples=3",
                           "--set", "smoke.space.precision.choice=[int8, fp32]",
-                          "--set", "smoke.space.encoder_layers.choice=[1, 2]"))
+                          "--set", "smoke.space.encoder_layers.choice=[1, 2]"), timeout=900)
     assert proc.returncode == 0, proc.stderr[-3000:]
     out = tmp_path / "out" / "deploy"
     trials = read_csv(out / "results.csv")

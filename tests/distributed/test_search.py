@@ -475,10 +475,11 @@ def test_a_smoke_search_over_precision_and_depth_checks_an_int8_winner(tmp_path)
     meta = json.loads((out / "best_model" / "bert_hpo_model.json").read_text())
     assert meta["encoder_layers"] == best["encoder_layers"]
     card = (out / "best_model" / "README.md").read_text()
+    int8 = out / "best_model" / "onnx" / "model_int8.onnx"
     said = [line for line in proc.stderr.splitlines() if "best_model: int8 copy" in line]
     if best["precision"] == "int8":  # both numbers measured, on the console and the card
         assert len(said) == 1 and re.search(r"valid_accuracy int8 \d\.\d{4}, fp32 \d\.\d{4}", said[0])
         assert said[0].split("best_model: ")[1] in card
-        assert ("kept as onnx/model_int8.onnx" in said[0]) == (out / "best_model" / "onnx" / "model_int8.onnx").is_file()
+        assert ("kept as onnx/model_int8.onnx" in said[0]) == int8.is_file()
     else:
-        assert not said and "Precision int8" not in card and not (out / "best_model" / "onnx" / "model_int8.onnx").exists()
+        assert not said and "Precision int8" not in card and not int8.exists()

@@ -13,7 +13,9 @@ TRUNCATIONS = ("head", "tail", "head+tail", "chunks")
 POOLINGS = ("cls", "mean", "mean+max")
 LAYERS = ("last", "last4")
 HEADS = ("linear", "mlp")
-PRECISIONS = ("auto", "bf16", "fp32")
+PRECISIONS = ("auto", "bf16", "fp32", "int8")
+# points of the valid metric an int8 copy may lose to fp32 and still ship (0.005 of an accuracy)
+INT8_TOLERANCE = 0.5
 CLASS_WEIGHTS = ("none", "balanced", "sqrt")
 
 
@@ -37,6 +39,7 @@ class TrainConfig:
     save_path: str = "runs"
     bert_name: str = "bert-base-uncased"
     bert_finetuning: bool = True
+    encoder_layers: Optional[int] = None  # keep the encoder's first k layers (None: all of them)
     dropout_p: float = 0.1
     boost: bool = False
     n_epochs: int = 4
@@ -132,6 +135,9 @@ class TrainConfig:
                        f"or none for your own data", self.dataset)
         if self.truncation not in TRUNCATIONS:
             bad_option("truncation", " | ".join(TRUNCATIONS), self.truncation)
+        if self.encoder_layers is not None and self.encoder_layers < 1:
+            bad_option("encoder_layers", "a positive number of layers (the encoder's first k are kept) or none "
+                       "for all", self.encoder_layers)
         if self.max_chunks < 1:
             bad_option("max_chunks", "a positive integer (windows read of one text at most)", self.max_chunks)
         # a window holds max_length less the text's two special tokens ([CLS] and [SEP] or their kind);
@@ -229,6 +235,8 @@ HELPS = {
     "max_length": "maximum tokens per text, [CLS] and [SEP] included",
     "save_path": "folder that receives one sub-folder per run",
     "bert_name": "Hugging Face model name (hub, its cache, or a packaged copy offline) or a local folder; any encoder AutoModel loads (BERT, DistilBERT, RoBERTa, XLM-R, ELECTRA, DeBERTa-v2/v3, MiniLM, ...)",
+    "encoder_layers": "keep the encoder's first k layers and drop the rest (a smaller, faster model; Sajjad et al. "
+                      "2020); none: all of them",
     "bert_finetuning": "train the encoder too (True) or only the head (False)",
     "dropout_p": "dropout on the pooled vector before the head (and inside an mlp head)",
     "boost": "with --bert_finetuning False: compute the frozen features once, cache them, train the head",
@@ -268,7 +276,9 @@ HELPS = {
     "head": "linear (dropout + linear, as Pytorch-BERT-Classification) | mlp (one hidden layer of 512 GELU units)",
     "evals_per_epoch": "validation checks per epoch; each is reported, so a search can stop a run early",
     "degenerate_check": "stop a run whose valid score is still at chance, and loss not falling, at its first check after 25%% of training",
-    "precision": "auto (bf16 autocast on CUDA and on CPUs with native bf16, else fp32) | bf16 | fp32",
+    "precision": "auto (bf16 autocast on CUDA and on CPUs with native bf16, else fp32) | bf16 | fp32 | int8 (trains "
+                 "in fp32, scores each check on an int8 copy, and a search's ONNX copy of the model is quantised to "
+                 "int8 where it stays within --int8-tolerance of fp32)",
     "truncation": "which part of a long text to keep: head | tail | head+tail (Sun et al. 2019) | chunks (all of it, "
                   "as windows overlapping by --doc_stride, pooled per text: mean and max of their pooled vectors)",
     "max_chunks": "truncation chunks: windows read of one text at most; beyond it, that many spread evenly over "
@@ -299,7 +309,7 @@ def _parse_type(name: str, default):
         return int
     if isinstance(default, float):
         return float
-    if (name.startswith("max_") and name.endswith("_samples")) or name == "train_seed":
+    if (name.startswith("max_") and name.endswith("_samples")) or name in ("train_seed", "encoder_layers"):
         return optional_int
     return str
 

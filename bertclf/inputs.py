@@ -35,6 +35,9 @@ class TokensKey:
     truncation: str
     doc_stride: int
     max_chunks: int
+    # boost: the encoder depth whose features the group's one pass computes (None for other modes: the
+    # token ids alone do not depend on it)
+    encoder_layers: Optional[int]
 
 
 TOKEN_OPTIONS = tuple(f.name for f in fields(TokensKey))
@@ -54,6 +57,8 @@ def tokens_key(config: TrainConfig) -> TokensKey:
     windows' options are in it only where they cut texts: with truncation chunks, and doc_stride for a
     task that always windows its texts (QA's contexts: no truncation option)."""
     values = {name: getattr(config, name) for name in TOKEN_OPTIONS}
+    if not config.uses_feature_cache:
+        values["encoder_layers"] = None
     if config.truncation != "chunks":
         cuts = "truncation" in task_named(config.task).text_options
         values.update({name: getattr(TrainConfig, name) for name in ("max_chunks", "doc_stride")[:1 + cuts]})
@@ -87,7 +92,7 @@ def add_features(inputs, config: TrainConfig, variants, log: Callable[[str], Non
     Runs on config.device (a GPU where there is one); results are cached under config.cache_dir.
     progress: given, receives a line every 30 s of a pass (texts done, time left)."""
     device = pick_device(config.device)
-    encoder = load_encoder(model_path or config.bert_name)
+    encoder = load_encoder(model_path or config.bert_name, config.encoder_layers)
     encoder.requires_grad_(False)
     return task_named(config.task).with_features(inputs, config, encoder, device, uses_bf16(config.precision, device),
                                                  list(variants), log, progress)

@@ -32,10 +32,11 @@ from .errors import UserError
 from .inference import run_batches
 from .inputs import prepared_for
 from .models.device import autocast, pick_device, uses_bf16
-from .models.encoder_facts import facts_of, fitting_lengths
+from .models.encoder_facts import facts_of, fitting_layers, fitting_lengths
 from .models.encoders import load_encoder, load_tokenizer, resolve_model
 from .models.lora import no_targets, with_lora
 from .models.model_io import save_model
+from .quantize import dynamic_int8
 from .results_table import format_epoch, markdown_table, run_columns, run_row
 from .tasks import check_task_options, task_named
 
@@ -88,6 +89,8 @@ class Run:
         c = self.config
         return {**self.task.meta, **self.task.decision(check), "bert_name": c.bert_name, "max_length": c.max_length,
                 "dropout_p": c.dropout_p, "finetuned": c.bert_finetuning,
+                # a frozen encoder is cut again on each load; a fine-tuned one's saved config says its count
+                **({"encoder_layers": c.encoder_layers} if c.encoder_layers else {}),
                 **({"lora": {"r": c.lora_r, "alpha": c.lora_alpha, "dropout": c.lora_dropout,
                              "targets": c.lora_targets}} if c.lora else {})}
 
@@ -180,13 +183,14 @@ def set_up(config: TrainConfig, inputs, model_path: Optional[str], log) -> Run:
     source, found = (model_path, "the search's copy") if model_path else resolve_model(config.bert_name)
     facts = facts_of(source)
     fitting_lengths((config.max_length,), facts, config.bert_name, f"--max_length {config.max_length}")
+    fitting_layers(config.encoder_layers, facts, config.bert_name, f"--encoder_layers {config.encoder_layers}")
     if config.lora and config.lora_targets not in facts.adapter_targets:
         raise no_targets(config.lora_targets, config.bert_name)
     if inputs is None:
         inputs = prepared_for(config, say, source)
     device = pick_device(config.device)
     # boost trains the head on cached features: the encoder's weights are not needed
-    encoder = None if config.uses_feature_cache else load_encoder(source)
+    encoder = None if config.uses_feature_cache else load_encoder(source, config.encoder_layers)
     if encoder is not None and not config.bert_finetuning:
         encoder.requires_grad_(False)
     task = task_named(config.task).build(config, inputs, encoder, device)
@@ -355,8 +359,7 @@ def check(run: Run, step: int, n_steps: int, train_loss: float, speed: float) ->
     epoch = run.epoch - 1 + run.step / n_steps if run.step else run.epoch - 1
     metrics = {"epoch": round(epoch, 4), "train_loss": train_loss, "train_samples_per_s": speed}
     if c.has_validation:
-        metrics.update(task.evaluate(partial(run_valid, run), run.rank, run.world,
-                                     lambda values: all_reduce_sum(values, run.device, run.world)))
+        metrics.update(validate(run))
     metrics["check_seconds"] = time.perf_counter() - started
     if run.best is None or run.rank_key(metrics) > run.rank_key(run.best):
         run.best, run.bad_checks = metrics, 0
@@ -383,11 +386,26 @@ def check(run: Run, step: int, n_steps: int, train_loss: float, speed: float) ->
     return metrics
 
 
-def run_valid(run: Run, batches):
+def validate(run: Run) -> dict:
+    """The task's valid metrics of the model; with precision int8, those of its int8 copy (the model that
+    ships: quantize.dynamic_int8, on the CPU), and the fp32 model's beside them as fp32_<name>."""
+    def reduce(values):
+        return all_reduce_sum(values, run.device, run.world)
+    found = run.task.evaluate(partial(run_valid, run), run.rank, run.world, reduce)
+    if run.config.precision != "int8":
+        return found
+    quantised = run.task.evaluate(partial(run_valid, run, model=dynamic_int8(run.task.model)), run.rank, run.world,
+                                  reduce)
+    return {**quantised, **{f"fp32_{name}": value for name, value in found.items()}}
+
+
+def run_valid(run: Run, batches, model=None):
+    """(indices, outputs) of the model (or `model`, a CPU copy of it) over the valid batches."""
     # the bare model, not DDP: workers evaluate different numbers of batches, and DDP's
     # forward would wait for the others in a collective (a deadlock)
-    for indices, _, outputs in run_batches(run.task.model, batches, stream(run, batches, "valid"),
-                                           device=run.device, bf16=run.bf16):
+    device, bf16 = (run.device, run.bf16) if model is None else (torch.device("cpu"), False)
+    for indices, _, outputs in run_batches(run.task.model if model is None else model, batches,
+                                           stream(run, batches, "valid"), device=device, bf16=bf16):
         yield indices, outputs.float().cpu()
 
 

@@ -70,7 +70,9 @@ def passes_said(passes, first: Sequence) -> str:
     """The console's plan of the passes [(config, inputs, keys)] on demand: those the first trials
     (`first`, their configurations) need run now, the others when a trial needs them."""
     first_keys = {tokens_key(config) for config in first}
-    named = [(f"max_length {config.max_length} {config.truncation}", tokens_key(config) in first_keys)
+    named = [(f"max_length {config.max_length} {config.truncation}"
+              + (f" {config.encoder_layers} layer(s)" if config.encoder_layers else ""),
+              tokens_key(config) in first_keys)
              for config, *_ in passes]
     now = [name for name, is_now in named if is_now]
     later = [name for name, is_now in named if not is_now]

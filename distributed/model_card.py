@@ -6,6 +6,8 @@ from pathlib import Path
 
 from bertclf.atomic import write_text
 from bertclf.data.label_values import label_text
+from bertclf.inputs import prepare_inputs
+from bertclf.int8_copy import INT8_PATH, check_int8
 from bertclf.models.model_io import read_meta
 from bertclf.portable import HF_FOLDER, ONNX_PATH, PortableCopies, write_portable
 from bertclf.results_table import markdown_table, markdown_text
@@ -17,18 +19,33 @@ TOP_ROWS = 5
 LAYERS = {"last": "the last layer", "last4": "each of the last four layers"}
 
 
-def publish_models(plan, written: dict, outputs) -> None:
-    """Portable copies and README.md in each model folder of `written` (best_model, refit_model), from
-    the search's outputs (outputs.SearchOutputs)."""
+def publish_models(plan, written: dict, outputs, say) -> None:
+    """Portable copies (and an int8 one where the model's precision is int8) and README.md in each model
+    folder of `written` (best_model, refit_model), from the search's outputs (outputs.SearchOutputs)."""
     for key, test_scores in (("best_model", outputs.test), ("refit_model", (outputs.refit or {}).get("test"))):
         if key in written:
             folder = Path(written[key])
             # the winner's model, when the search chose among several
             portable = write_portable(folder, plan.local_folder(read_meta(folder)["bert_name"]))
-            write_text(folder / "README.md", model_card(plan, folder, portable, outputs, test_scores))
+            int8 = int8_copy(plan, folder, portable, outputs, say)
+            write_text(folder / "README.md", model_card(plan, folder, portable, outputs, test_scores, int8))
 
 
-def model_card(plan, folder: Path, portable: PortableCopies, outputs, test_scores) -> str:
+def int8_copy(plan, folder: Path, portable: PortableCopies, outputs, say):
+    """The int8 check of a model of precision int8 with an ONNX copy (bertclf.int8_copy), on the valid split
+    of the search's winning configuration (a refit's model has none of its own), said on the console;
+    None for any other model."""
+    options = json.loads((folder / "search_config.json").read_text(encoding="utf-8"))["train_options"]
+    if options["precision"] != "int8" or portable.onnx is None:
+        return None
+    config = plan.spec.trial_config(outputs.sampled)
+    inputs = prepare_inputs(config, lambda line: None, model_path=plan.models[config.bert_name].source)
+    check = check_int8(folder, inputs, plan.spec.metric, plan.opts.int8_tolerance, config.eval_batch_size)
+    say(f"{folder.name}: {check.describe()}")
+    return check
+
+
+def model_card(plan, folder: Path, portable: PortableCopies, outputs, test_scores, int8=None) -> str:
     spec, kind = plan.spec, task_named(plan.spec.task)
     scored, refit, importances = outputs.scored, outputs.refit, outputs.importances
     saved = json.loads((folder / "search_config.json").read_text(encoding="utf-8"))
@@ -74,6 +91,9 @@ def model_card(plan, folder: Path, portable: PortableCopies, outputs, test_score
          if test_scores else "- Test: no test split was scored."),
     ]
     lines += decision_lines(meta, metric) + cost_lines(saved.get("inference_cost"))
+    if int8 is not None:
+        lines.append(f"- Precision int8 (onnxruntime's dynamic quantisation, both copies run on valid): "
+                     f"{int8.describe()}.")
     if importances:
         lines.append("- Which hyperparameters mattered (fANOVA share of the variance of the score, 10th-90th "
                      f"percentile over resamplings of the trials in brackets): {describe_importance(importances)}.")
@@ -85,8 +105,17 @@ def model_card(plan, folder: Path, portable: PortableCopies, outputs, test_score
               f"Texts like those of {spec.dataset}, in its language and domain, {_lengths_read(options)}. "
               f"The scores above are on that data only; nothing was checked for other domains, "
               f"for bias, or for calibration of the probabilities.", "",
-              "## How to load it", "", *how_to_load(folder, portable, meta)]
+              "## How to load it", "", *how_to_load(folder, portable, meta), *int8_usage(folder.name, int8)]
     return "\n".join(lines) + "\n"
+
+
+def int8_usage(name: str, int8) -> list:
+    """The card's lines on loading the int8 ONNX copy, where it was kept."""
+    if int8 is None or not int8.kept:
+        return []
+    return ["", f"The int8 copy ({INT8_PATH}, {int8.int8_mb:.1f} MB) takes the same inputs and gives the same "
+                f"outputs: load it in place of {ONNX_PATH} in the onnxruntime snippet above:", "", "```python",
+            f'session = onnxruntime.InferenceSession("{name}/{INT8_PATH}")', "```"]
 
 
 def decision_lines(meta: dict, metric: str) -> list:

@@ -105,7 +105,7 @@ def write_outputs(plan, grid, shared, say, repeated=(), data: str = "", input_se
     if costs:
         written.update(write_front(plan, outputs))
     written["results.md"] = write_results_md(plan, outputs)
-    publish_models(plan, {"best_model": written["best_model"]}, outputs)
+    publish_models(plan, {"best_model": written["best_model"]}, outputs, say)
     written.update(write_plots(scored, spec, out_dir, importances, plan.name, input_seconds))
     if plan.storage != str(out_dir):
         copy_to_storage(written, plan.storage)
@@ -122,7 +122,7 @@ def write_refit(plan, outputs: SearchOutputs, checkpoint, config, shared, say) -
         outputs.refit["test"] = score_on_test(plan, checkpoint, written["refit_model"], shared, say)
         say(f"refit: {task_named(plan.spec.task).describe_test(outputs.refit['test'], plan.spec.metric)}")
     written["results.md"] = write_results_md(plan, outputs)
-    publish_models(plan, {"refit_model": written["refit_model"]}, outputs)
+    publish_models(plan, {"refit_model": written["refit_model"]}, outputs, say)
     if plan.storage != str(plan.out_dir):
         copy_to_storage({k: written[k] for k in ("refit_model", "results.md")}, plan.storage)
 

@@ -7,6 +7,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Dict, List, Optional, Tuple
 
+from bertclf.config import INT8_TOLERANCE
 from bertclf.data.columns import ColumnNames
 from bertclf.data.datasets import resolve as dataset_files
 from bertclf.data.label_names import LABEL_NAMES
@@ -56,6 +57,7 @@ class SearchOptions:
     max_model_mb: Optional[float] = None  # a constraint (overrides the spec's constraints.model_mb)
     serve_device: str = "cpu"  # where inference costs are measured: the machine that will serve
     export_front: bool = False  # every Pareto front member's model, not only best_model/
+    int8_tolerance: float = INT8_TOLERANCE  # points of the metric an int8 copy may lose to fp32 and ship
 
 
 @dataclass(frozen=True)
@@ -91,6 +93,9 @@ def check_options(opts: SearchOptions) -> None:
         raise UserError(f"--num-cpus {opts.num_cpus}: expected a positive integer")
     if opts.gpu_wait <= 0:
         raise UserError(f"--gpu-wait {opts.gpu_wait}: expected a positive number of seconds")
+    if not opts.int8_tolerance >= 0:
+        raise UserError(f"--int8-tolerance {opts.int8_tolerance}: expected the points of the metric an int8 copy "
+                        f"may lose to fp32, 0 or more (e.g. 0.5)")
     job = json.loads(os.environ.get("RAY_JOB_CONFIG_JSON_ENV_VAR") or "{}").get("runtime_env") or {}
     if job.get("working_dir") and opts.output_dir and not Path(opts.output_dir).is_absolute():
         raise UserError(f"--output-dir {opts.output_dir}: a relative path inside `ray job submit --working-dir` "

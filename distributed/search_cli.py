@@ -3,6 +3,7 @@ import argparse
 import json
 import sys
 
+from bertclf.config import INT8_TOLERANCE
 from bertclf.errors import UserError
 
 # options of a single run that a search takes too, for your own data and how it is validated: each option
@@ -53,6 +54,9 @@ OPTIONS = [
                                    "this machine's CPU (default), or its GPU (cuda)")),
     (["--export-front"], dict(action="store_true", help="write the model of every trial of the Pareto front to "
                                                         "OUTPUT_DIR/NAME/front/ (default: best_model/ alone)")),
+    (["--int8-tolerance"], dict(type=float, default=INT8_TOLERANCE, metavar="POINTS",
+                                help="a model of precision int8: its int8 ONNX copy ships only when its valid metric "
+                                     f"is at most POINTS below the fp32 copy's (default {INT8_TOLERANCE:g})")),
     (["--address"], dict(help="join a running Ray cluster (e.g. auto); default: start Ray locally")),
     (["--storage-path"], dict(metavar="STORAGE", help="trials, checkpoints and a copy of the outputs go to STORAGE/NAME: "
                                                       "a folder every node reaches, or s3://bucket/prefix; default: "

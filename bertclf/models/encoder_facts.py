@@ -127,6 +127,14 @@ def fitting_lengths(lengths: Sequence[int], facts: EncoderFacts, bert_name: str,
     return kept
 
 
+def fitting_layers(layers: Optional[int], facts: EncoderFacts, bert_name: str, where: str) -> None:
+    """Refuse an encoder_layers (`layers`, as `where` names it: --encoder_layers 9, SPEC: space.encoder_layers)
+    above the layer count of bert_name, described by `facts`: the one check of a depth against a model."""
+    if layers is not None and not 1 <= layers <= facts.layers:
+        raise UserError(f"{where}: {bert_name} has {facts.layers} layer(s); expected 1 to {facts.layers} "
+                        f"(the first k are kept), or none for all")
+
+
 def trained_pooling(source: str) -> Optional[str]:
     """The pooling a sentence-transformers model was trained with (mean or cls), read from its
     1_Pooling/config.json in `source` (a folder, or a hub name in the Hugging Face cache); None for

@@ -5,7 +5,7 @@ a fingerprint of the weights. What differs between encoder families is encoder_f
 import json
 import os
 import socket
-from typing import Tuple
+from typing import Optional, Tuple
 from urllib.parse import urlparse
 
 from safetensors import safe_open
@@ -128,16 +128,22 @@ def load_tokenizer(name: str):
     return _load(AutoTokenizer.from_pretrained, name, "tokenizer")
 
 
-def load_encoder(name: str):
+def load_encoder(name: str, layers: Optional[int] = None):
     """The encoder with transformers' own attention choice: SDPA where the model class supports it,
     else the model's own (DeBERTa-v2/v3 has no SDPA in transformers 5: asking for it fails).
+
+    layers: keep the first `layers` transformer layers (encoder_layers); the config then says that count,
+    so the encoder saved from it loads as it is. None: all the checkpoint's.
 
     Only weights the checkpoint holds are used: a pooler it lacks (a fine-tuned classifier's files hold
     none) is removed, so that --pooling cls reads the first token's hidden state, the same on every load,
     instead of a pooler drawn at random. What else it lacks, facts_of reports before loading."""
     from transformers import AutoModel
     _quiet_transformers()
-    encoder, info = _load(AutoModel.from_pretrained, name, "model", output_loading_info=True)
+    # every family's config takes num_hidden_layers (DistilBERT's maps it onto n_layers); the weights
+    # of the layers beyond it are left unread
+    cut = {} if layers is None else {"num_hidden_layers": layers}
+    encoder, info = _load(AutoModel.from_pretrained, name, "model", output_loading_info=True, **cut)
     if any(key.startswith("pooler.") for key in info["missing_keys"]):
         encoder.pooler = None
     return encoder

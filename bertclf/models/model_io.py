@@ -89,7 +89,10 @@ def encoder_source(folder, meta: dict, encoder_path=None) -> str:
 def load_encoder_of(folder, meta: dict, encoder_path=None):
     """(encoder, tokenizer) of a saved model: a LoRA checkpoint's adapters merged into its base encoder."""
     source = encoder_source(folder, meta, encoder_path)
-    encoder, tokenizer = load_encoder(source), load_tokenizer(source)
+    # a saved encoder's config says its layer count; a base model is cut as the model was trained
+    own = meta["finetuned"] and not adapters_only(folder, meta)
+    encoder = load_encoder(source, None if own else meta.get("encoder_layers"))
+    tokenizer = load_tokenizer(source)
     return (merged_from(encoder, folder) if adapters_only(folder, meta) else encoder), tokenizer
 
 

@@ -38,5 +38,8 @@ def check_task_options(config):
                         f"{readers} alone")
     if config.class_weight != "none" and not task.has_classes:
         bad_option("class_weight", f"none: --task {task.name} has no classes to weigh", config.class_weight)
+    if config.precision == "int8" and task.name != "classification":
+        bad_option("precision", f"auto | bf16 | fp32 for --task {task.name} (int8's valid score is measured for "
+                   f"classification alone)", config.precision)
     task.check_options(config)
     return config

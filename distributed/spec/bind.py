@@ -5,7 +5,7 @@ from dataclasses import dataclass, replace
 import math
 from typing import Dict, Tuple
 
-from bertclf.models.encoder_facts import EncoderFacts, facts_of, fitting_lengths, trained_pooling
+from bertclf.models.encoder_facts import EncoderFacts, facts_of, fitting_layers, fitting_lengths, trained_pooling
 from bertclf.models.encoders import resolve_model
 from bertclf.models.lora import no_targets
 from bertclf.models.size_rule import encoder_rate
@@ -37,6 +37,7 @@ def bind(spec: SearchSpec, options: dict, say) -> Tuple[SearchSpec, Dict[str, Mo
     per_model, space = dict(spec.per_model), dict(spec.space)
     for bert_name, model in models.items():
         has_adapter_targets(spec, model.facts, bert_name)
+        has_layers(spec, model.facts, bert_name)
         kept = within_limit(spec, model.facts, bert_name, say)
         if kept is not None and len(models) == 1:
             space["max_length"] = Distribution("choice", kept)
@@ -78,6 +79,16 @@ def has_adapter_targets(spec: SearchSpec, facts: EncoderFacts, bert_name: str) -
         config = spec.trial_config(corner)
         if config.bert_name == bert_name and config.lora and config.lora_targets not in facts.adapter_targets:
             raise no_targets(config.lora_targets, bert_name)
+
+
+def has_layers(spec: SearchSpec, facts: EncoderFacts, bert_name: str) -> None:
+    """Refuse a space whose trials keep more of `bert_name`'s layers than it has (encoder_layers)."""
+    where = "space" if "encoder_layers" in spec.space_for(bert_name) else "fixed"
+    for corner in spec.corners(["encoder_layers"]):
+        config = spec.trial_config(corner)
+        if config.bert_name == bert_name:
+            fitting_layers(config.encoder_layers, facts, bert_name,
+                           f"{spec.source}: {where}.encoder_layers {config.encoder_layers}")
 
 
 def within_limit(spec: SearchSpec, facts: EncoderFacts, bert_name: str, say):

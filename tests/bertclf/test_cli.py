@@ -55,11 +55,17 @@ def base_args(toy, tmp_path, **overrides):
      "--doc_stride: expected an overlap of neighbouring windows in [0, max_length - 2 = 30) (a window's text tokens) "
      "for truncation chunks"),
     ("no window", {"--truncation": "chunks", "--max_chunks": "0"}, "--max_chunks: expected a positive integer"),
+    ("no layer", {"--encoder_layers": "0"}, "--encoder_layers: expected a positive number of layers"),
+    ("more layers than the model", {"--encoder_layers": "3"},
+     "--encoder_layers 3: {model} has 2 layer(s); expected 1 to 2 (the first k are kept), or none for all"),
+    ("int8 of another task", {"--task": "regression", "--precision": "int8"},
+     "--precision: expected auto | bf16 | fp32 for --task regression (int8's valid score is measured for "
+     "classification alone), got 'int8'"),
 ])
 def test_bad_options_give_one_line(case, overrides, expected, toy, tmp_path, capsys):
     code, err, _ = run_cli(capsys, *base_args(toy, tmp_path, **overrides))
     assert code == 2, case
-    assert len(err) == 1 and err[0].startswith("error: ") and expected in err[0], err
+    assert len(err) == 1 and err[0].startswith("error: ") and expected.format(model=toy["model"]) in err[0], err
     assert not (tmp_path / "runs" / "r").exists()
 
 

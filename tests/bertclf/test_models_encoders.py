@@ -110,3 +110,19 @@ def test_boost_and_frozen_runs_on_a_classifier_checkpoint_predict_the_same_on_ev
             assert main(["--predict", "--model", str(tmp_path / "runs" / "run"), "--input", str(texts)]) == 0
             answers.append([json.loads(line) for line in capsys.readouterr().out.splitlines()])
         assert answers[0] == answers[1] and len(answers[0]) == 2
+
+
+@pytest.mark.parametrize("family", ["bert", "distilbert", "electra", "roberta", "xlm-roberta", "deberta-v2"])
+def test_each_family_keeps_its_first_layers(families, family):
+    """encoder_layers k: the first k layers, as they are in the whole model (its hidden state after layer k),
+    and a config that says k, so that the encoder saved from it loads as it is."""
+    import torch
+    from transformers import AutoModel
+    from bertclf.models.encoders import load_encoder
+    cut, whole = load_encoder(families[family], 1), AutoModel.from_pretrained(families[family])
+    assert cut.config.num_hidden_layers == 1 and whole.config.num_hidden_layers == 2
+    ids = torch.tensor([[1, 20, 21, 22, 2]])
+    with torch.no_grad():
+        got = cut(input_ids=ids, attention_mask=torch.ones_like(ids)).last_hidden_state
+        want = whole(input_ids=ids, attention_mask=torch.ones_like(ids), output_hidden_states=True).hidden_states[1]
+    torch.testing.assert_close(got, want)

@@ -168,3 +168,26 @@ def test_a_failed_export_is_reported_not_raised(config_for, monkeypatch):
     assert info.onnx is None and info.why_not_onnx == (
         "the export failed: Exporting the operator 'aten::foo' to ONNX opset version 17 is not supported.")
     assert not [p.name for p in Path(run_dir).iterdir() if p.name.startswith((".onnx", "onnx"))]  # nothing half-written
+
+
+@pytest.mark.parametrize("family, options", [
+    *((family, dict()) for family in ("bert", "distilbert", "electra", "roberta", "xlm-roberta", "deberta-v2")),
+    ("bert", dict(bert_finetuning=False, boost=True)),  # the features of the cut encoder
+    ("bert", dict(bert_finetuning=False)),  # a frozen encoder: cut again as it loads from bert_name
+    ("roberta", dict(lora=True)),
+])
+def test_an_encoder_cut_to_one_layer_trains_exports_and_predicts_as_its_copies(families, family, options,
+                                                                               config_for):
+    from transformers import AutoConfig
+    run_dir = Path(train(config_for(bert_name=families[family], encoder_layers=1, n_epochs=1, max_train_samples=64,
+                                    **options), log=lambda s: None)["run_dir"])
+    assert json.loads((run_dir / "bert_hpo_model.json").read_text())["encoder_layers"] == 1
+    if (run_dir / "encoder").is_dir():  # a trained encoder's saved config says its count
+        assert AutoConfig.from_pretrained(run_dir / "encoder").num_hidden_layers == 1
+    model, _, _ = load_model(run_dir)
+    assert model.encoder.config.num_hidden_layers == 1
+    copies = write_portable(run_dir)  # each copy kept only where it predicts as --predict does
+    assert copies.onnx is not None and copies.onnx_difference <= 1e-4, copies.why_not_onnx
+    assert AutoConfig.from_pretrained(run_dir / "onnx").num_hidden_layers == 1
+    if copies.hf is not None:
+        assert AutoConfig.from_pretrained(run_dir / "hf").num_hidden_layers == 1

@@ -233,3 +233,14 @@ def test_train_seed_changes_the_training_but_not_the_held_out_split(config_for):
     first, second = (train(c, inputs=i)["history"][0] for c, i in zip(configs, inputs))
     assert first["train_loss"] != second["train_loss"]
     assert configs[0].training_seed == 1 and config_for().training_seed == config_for().seed
+
+
+def test_an_int8_run_scores_each_check_on_its_int8_copy_and_keeps_fp32_beside(config_for):
+    history = train(config_for(precision="int8", n_epochs=2), log=lambda s: None)["history"]
+    plain = train(config_for(n_epochs=2, run_name="fp32"), log=lambda s: None)["history"]
+    for check, fp32 in zip(history, plain):
+        # trained in fp32 alike: the fp32 scores are the plain run's; the reported ones the int8 copy's
+        assert check["fp32_valid_loss"] == pytest.approx(fp32["valid_loss"], rel=1e-5)
+        assert check["valid_loss"] != check["fp32_valid_loss"]
+        assert check["valid_loss"] == pytest.approx(check["fp32_valid_loss"], abs=0.05)
+    assert not any(key.startswith("fp32_") for key in plain[0])

@@ -107,3 +107,23 @@ def test_a_thresholded_classifier_card_decides_by_its_threshold(config_for):
     texts = ["loved it, a superb and wonderful film", "awful, boring", "a film", "the plot", "great"]
     got = run_beside(folder, onnx.replace('["an example text"]', repr(texts)))
     assert got == repr([r["label"] for r in predict_texts(*load_model(folder), texts)])
+
+
+def test_an_int8_card_s_snippet_runs_the_int8_copy_and_answers_as_predict(config_for):
+    from bert_hpo_distributed.model_card import int8_usage
+    from bertclf.inputs import prepare_inputs
+    from bertclf.int8_copy import check_int8
+    config = config_for(n_epochs=6, precision="int8")
+    folder = train(config, log=lambda s: None)["run_dir"]
+    (hf, onnx) = snippets(folder)
+    # a generous tolerance: the snippet is the test here, the decision is test_int8_copy's
+    check = check_int8(folder, prepare_inputs(config, lambda s: None), "valid_accuracy", tolerance=5)
+    assert check.kept
+    usage = "\n".join(int8_usage(Path(folder).name, check))
+    (int8_line,) = [block.split("```")[0] for block in usage.split("```python\n")[1:]]
+    assert int8_line.strip() == f'session = onnxruntime.InferenceSession("{Path(folder).name}/onnx/model_int8.onnx")'
+    text = "a wonderful and superb film"
+    want = predict_texts(*load_model(folder), [text])[0]["label"]
+    code = onnx.replace("an example text", text).replace(
+        [line for line in onnx.splitlines() if line.startswith("session = ")][0], int8_line.strip())
+    assert run_beside(folder, code) == f"['{want}']"

@@ -461,3 +461,26 @@ def test_a_space_mixing_lora_and_boost_exports_and_refits_a_merged_model(tmp_pat
         predicted = run([sys.executable, str(ROOT / "launch.py"), "--predict", "--model", str(out / model),
                          "--text", "a wonderful film"])
         assert predicted.returncode == 0 and '"label"' in predicted.stdout, predicted.stderr[-2000:]
+
+
+def test_a_smoke_search_over_precision_and_depth_checks_an_int8_winner(tmp_path):
+    data = write_imdb_like(tmp_path / "data")
+    proc = run(search_cmd(data, tmp_path / "out", "--name", "deploy", "--set", "smoke.num_samples=3",
+                          "--set", "smoke.space.precision.choice=[int8, fp32]",
+                          "--set", "smoke.space.encoder_layers.choice=[1, 2]"), timeout=900)
+    assert proc.returncode == 0, proc.stderr[-3000:]
+    out = tmp_path / "out" / "deploy"
+    trials = read_csv(out / "results.csv")
+    assert {t["precision"] for t in trials} <= {"int8", "fp32"} and {t["encoder_layers"] for t in trials} <= {"1", "2"}
+    best = json.loads((out / "best_model" / "search_config.json").read_text())["train_options"]
+    meta = json.loads((out / "best_model" / "bert_hpo_model.json").read_text())
+    assert meta["encoder_layers"] == best["encoder_layers"]
+    card = (out / "best_model" / "README.md").read_text()
+    int8 = out / "best_model" / "onnx" / "model_int8.onnx"
+    said = [line for line in proc.stderr.splitlines() if "best_model: int8 copy" in line]
+    if best["precision"] == "int8":  # both numbers measured, on the console and the card
+        assert len(said) == 1 and re.search(r"valid_accuracy int8 \d\.\d{4}, fp32 \d\.\d{4}", said[0])
+        assert said[0].split("best_model: ")[1] in card
+        assert ("kept as onnx/model_int8.onnx" in said[0]) == int8.is_file()
+    else:
+        assert not said and "Precision int8" not in card and not int8.exists()

@@ -42,3 +42,15 @@ def test_the_sized_rate_is_held_inside_the_space_and_a_spec_s_first_trial_wins()
     unsearched = load_spec(RACE, ["space={batch_size: {choice: [16, 32]}}"], profile=["cpu"])
     assert sized_start(unsearched, models(22_700_000)) == unsearched
     assert "sized" not in recipe_line(given, models(22_700_000))
+
+
+def test_a_space_keeping_more_layers_than_the_model_has_is_one_line():
+    from bertclf.errors import UserError
+    from bert_hpo_distributed.spec.bind import has_layers
+    facts = models(22_700_000)[MINILM].facts
+    has_layers(load_spec(RACE, ["space.encoder_layers={choice: [2, 6]}"], profile=["cpu"]), facts, MINILM)
+    with pytest.raises(UserError, match=r"space.encoder_layers 8: sentence-transformers/all-MiniLM-L6-v2 has 6 "
+                                        r"layer\(s\); expected 1 to 6"):
+        has_layers(load_spec(RACE, ["space.encoder_layers={choice: [2, 8]}"], profile=["cpu"]), facts, MINILM)
+    with pytest.raises(UserError, match=r"fixed.encoder_layers 7: "):
+        has_layers(load_spec(RACE, ["fixed.encoder_layers=7"], profile=["cpu"]), facts, MINILM)

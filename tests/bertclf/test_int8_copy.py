@@ -1,0 +1,71 @@
+"""The int8 ONNX copy (bertclf/int8_copy.py): both copies scored on valid in onnxruntime; the int8 file kept
+beside the fp32 one only within the tolerance, else removed, and the sentence says which and why."""
+from pathlib import Path
+
+import numpy as np
+import onnx
+import pytest
+from onnx import numpy_helper
+
+from bertclf import int8_copy
+from bertclf.inputs import prepare_inputs
+from bertclf.int8_copy import INT8_PATH, check_int8, onnx_metric
+from bertclf.portable import ONNX_PATH, write_portable
+from bertclf.quantize import quantize_dynamic_onnx
+from bertclf.train import train
+
+
+@pytest.fixture
+def learnt(config_for):
+    """(model folder with its ONNX copy, its config's prepared inputs) of a model that learnt the toy set."""
+    config = config_for(n_epochs=6)
+    run_dir = train(config, log=lambda s: None)["run_dir"]
+    write_portable(run_dir)
+    return run_dir, prepare_inputs(config, lambda s: None)
+
+
+def damaged_quantisation(src, dst):
+    """The real int8 copy, its head's bias then pushed so far to the first label that it always answers it."""
+    quantize_dynamic_onnx(src, dst)
+    model = onnx.load(str(dst))
+    bias = next(i for i in model.graph.initializer if i.name.startswith("head.") and i.name.endswith("bias"))
+    values = numpy_helper.to_array(bias).copy()
+    values[0] += 1000.0
+    bias.CopyFrom(numpy_helper.from_array(values, bias.name))
+    onnx.save(model, str(dst))
+    return dst
+
+
+def test_an_int8_copy_within_tolerance_is_kept_with_both_numbers(learnt):
+    run_dir, inputs = learnt
+    # 80 valid texts: one answer changed by rounding is 1.25 points
+    check = check_int8(run_dir, inputs, "valid_accuracy", tolerance=2.5)
+    assert check.fp32 == pytest.approx(onnx_metric(f"{run_dir}/{ONNX_PATH}", inputs, "valid_accuracy"))
+    assert check.fp32 >= 0.95 and abs(check.change) <= 2.5 and check.kept
+    assert (Path(run_dir) / INT8_PATH).is_file()
+    assert check.int8_mb < check.fp32_mb
+    said = check.describe()
+    assert said.startswith("int8 copy kept as onnx/model_int8.onnx")
+    assert f"int8 {check.int8:.4f}, fp32 {check.fp32:.4f}" in said
+    assert not list((Path(run_dir) / "onnx").glob(".*partial*"))
+
+
+def test_an_int8_copy_outside_tolerance_is_not_kept_and_says_why(learnt, monkeypatch):
+    run_dir, inputs = learnt
+    check_int8(run_dir, inputs, "valid_accuracy", tolerance=2.5)  # an earlier, good copy: the failed check removes it
+    assert (Path(run_dir) / INT8_PATH).is_file()
+    monkeypatch.setattr(int8_copy, "quantize_dynamic_onnx", damaged_quantisation)
+    check = check_int8(run_dir, inputs, "valid_accuracy", tolerance=0.5)
+    assert check.int8 == pytest.approx(0.5) and check.fp32 >= 0.95 and not check.kept
+    assert not (Path(run_dir) / INT8_PATH).exists() and (Path(run_dir) / ONNX_PATH).is_file()
+    assert check.describe().startswith("int8 copy not kept: it scores more than 0.5 points below fp32 on valid, "
+                                       "so the fp32 copy")
+    assert f"{check.change:+.2f} points" in check.describe()
+
+
+def test_a_tolerance_of_zero_keeps_only_a_copy_that_loses_nothing():
+    from bertclf.int8_copy import Int8Check
+    same = Int8Check("valid_accuracy", fp32=0.9, int8=0.9, tolerance=0.0, fp32_mb=2.0, int8_mb=1.0)
+    lower = Int8Check("valid_accuracy", fp32=0.9, int8=0.8999, tolerance=0.0, fp32_mb=2.0, int8_mb=1.0)
+    within = Int8Check("valid_accuracy", fp32=0.9, int8=0.895, tolerance=0.5, fp32_mb=2.0, int8_mb=1.0)
+    assert same.kept and not lower.kept and within.kept and np.isclose(within.change, -0.5)

@@ -29,7 +29,8 @@ COSTS = {"latency_ms": "min", "throughput": "max", "model_mb": "min"}
 COLUMNS = ("latency_ms", "latency_p95_ms", "throughput", "model_mb", "model_mb_int8")  # results.csv's
 # the options that decide the served network and what it reads; not mode: a frozen, boosted or
 # LoRA-merged encoder serves as the same network as a fine-tuned one
-COST_FIELDS = ("bert_name", "max_length", "truncation", "doc_stride", "max_chunks", "pooling", "layers", "head")
+COST_FIELDS = ("bert_name", "encoder_layers", "max_length", "truncation", "doc_stride", "max_chunks", "pooling",
+               "layers", "head", "precision")
 WINDOW_FIELDS = ("doc_stride", "max_chunks")  # read only by truncation chunks
 BATCH = 64  # the throughput's batch
 DEVICES = ("cpu", "cuda")
@@ -51,8 +52,8 @@ class Cost:
     latency_ms: float  # median over the texts, batch 1
     latency_p95_ms: float
     throughput: float  # examples per second at a batch of BATCH
-    model_mb: float  # the fp32 ONNX file
-    model_mb_int8: float  # its dynamic int8 copy (bertclf.quantize)
+    model_mb: float  # the ONNX file it serves: fp32, or with precision int8 the int8 copy
+    model_mb_int8: float  # the dynamic int8 copy (bertclf.quantize)
     hardware: str  # what measured it
 
     def values(self) -> dict:
@@ -61,8 +62,14 @@ class Cost:
 
 def cost_key(config) -> tuple:
     """The architecture of `config` as far as cost goes: (field, value) of COST_FIELDS."""
-    return tuple((name, getattr(config, name)) for name in COST_FIELDS
-                 if name not in WINDOW_FIELDS or config.truncation == "chunks")
+    return tuple((name, served_precision(config) if name == "precision" else getattr(config, name))
+                 for name in COST_FIELDS if name not in WINDOW_FIELDS or config.truncation == "chunks")
+
+
+def served_precision(config) -> str:
+    """int8 for a model that ships its int8 copy; fp32 for the rest (auto and bf16 are how it trains: its
+    ONNX copy is fp32 either way)."""
+    return "int8" if config.precision == "int8" else "fp32"
 
 
 def beyond_limits(values: dict, constraints: dict) -> dict:
@@ -123,7 +130,8 @@ def measure_cost(config, source: str, texts, pairs, device: str, timing: Timing,
         raise UserError(f"cost of {dict(cost_key(config))}: no ONNX copy of this architecture ({copies.why_not_onnx})")
     onnx_file = copies.onnx / "model.onnx"
     int8 = quantize_dynamic_onnx(onnx_file, folder / "model.int8.onnx")
-    session = onnxruntime.InferenceSession(str(onnx_file), providers=[PROVIDERS[device]])
+    served = int8 if served_precision(config) == "int8" else onnx_file
+    session = onnxruntime.InferenceSession(str(served), providers=[PROVIDERS[device]])
     tokenizer = load_tokenizer(str(copies.onnx))
     names = [i.name for i in session.get_inputs()]
     singles = [feed(tokenizer, config, names, [t], [p] if pairs else None)
@@ -135,7 +143,7 @@ def measure_cost(config, source: str, texts, pairs, device: str, timing: Timing,
     latencies = [_seconds(session, one) * 1000 for _ in range(timing.repeats) for one in singles]
     batch_seconds = float(np.median([_seconds(session, batch) for _ in range(timing.repeats)]))
     return Cost(latency_ms=float(np.median(latencies)), latency_p95_ms=float(np.percentile(latencies, 95)),
-                throughput=BATCH / batch_seconds, model_mb=onnx_file.stat().st_size / 2**20,
+                throughput=BATCH / batch_seconds, model_mb=served.stat().st_size / 2**20,
                 model_mb_int8=int8.stat().st_size / 2**20, hardware=hardware(device))
 
 
@@ -151,7 +159,10 @@ def untrained_model(config, source: str, folder: Path, pairs: bool) -> Path:
     import torch
     from transformers import AutoModel
     torch.manual_seed(0)
-    encoder = AutoModel.from_config(load_model_config(source))
+    architecture = load_model_config(source)
+    if config.encoder_layers:  # the cut encoder's (load_encoder's layers)
+        architecture.num_hidden_layers = config.encoder_layers
+    encoder = AutoModel.from_config(architecture)
     if not uses_pooler(config.pooling, config.layers):
         drop_pooler(encoder)
     chunks = config.truncation == "chunks"

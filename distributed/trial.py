@@ -10,13 +10,17 @@ Two ways to run it, chosen per search by resources.workers_per_trial:
 Trials read no file of the driver's: their inputs and the model's files come through Ray's object
 store (see shared.py), so nodes need share nothing but the storage path.
 """
+import gc
 import os
+import resource
 import shutil
 import tempfile
 from dataclasses import replace
 from pathlib import Path
 
+import psutil
 import ray
+import torch
 from ray import train as ray_train
 from ray import tune
 
@@ -35,7 +39,6 @@ OWNER = "trial_id"  # in each checkpoint: the trial that wrote it (PBT hands a t
 
 def guard_gpu() -> None:
     """A trial that holds a GPU but whose torch cannot use it would fine-tune on the CPU for days."""
-    import torch
     gpus = ray.get_gpu_ids()
     if gpus and not torch.cuda.is_available():
         raise UserError(f"this trial holds GPU {gpus} but torch {torch.__version__} cannot use CUDA: {cuda_problem()}")
@@ -100,7 +103,6 @@ def _file_log(folder: str):
 
 def run_in_trial(sampled: dict, spec, shared: Shared, cpus: float, every_check: bool) -> None:
     """Tune function trainable for one-worker trials."""
-    import torch
     torch.set_num_threads(max(1, int(cpus)))  # Ray sets OMP_NUM_THREADS=1 in its workers
     guard_gpu()
     config = spec.trial_config(sampled)
@@ -131,9 +133,6 @@ def memory_probe():
     """() -> memory metrics: what this process held when the trial started (what an earlier trial of a
     reused actor left behind) and its peak so far: resident memory (the process's lifetime peak), and
     with CUDA the GPU memory allocated (the trial's peak)."""
-    import resource
-    import psutil
-    import torch
     rss_at_start = psutil.Process().memory_info().rss / 2**20
 
     def cpu() -> dict:
@@ -158,8 +157,6 @@ def own_inputs_or_shared(config, shared: Shared, run_id: str):
 
 def release_memory() -> None:
     """The actor may run the next trial (reuse_actors): give back this trial's GPU memory."""
-    import gc
-    import torch
     gc.collect()
     if torch.cuda.is_available():
         torch.cuda.empty_cache()
@@ -167,7 +164,6 @@ def release_memory() -> None:
 
 def worker_loop(loop_config: dict) -> None:
     """Runs on every Ray Train worker; torch.distributed is already initialised."""
-    import torch
     torch.set_num_threads(max(1, int(loop_config["cpus"])))
     guard_gpu()
     config, shared = loop_config["config"], loop_config["shared"]

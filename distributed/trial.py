@@ -10,6 +10,8 @@ Two ways to run it, chosen per search by resources.workers_per_trial:
 Trials read no file of the driver's: their inputs and the model's files come through Ray's object
 store (see shared.py), so nodes need share nothing but the storage path.
 """
+import ctypes
+import ctypes.util
 import gc
 import os
 import resource
@@ -35,6 +37,8 @@ from .worker_tokens import gathered
 
 TRIAL_LOG = "trial.log"
 OWNER = "trial_id"  # in each checkpoint: the trial that wrote it (PBT hands a trial another's)
+# the C library's malloc_trim, where it is glibc (Linux); None elsewhere
+_TRIM = getattr(ctypes.CDLL(ctypes.util.find_library("c")), "malloc_trim", None) if os.name == "posix" else None
 
 
 def guard_gpu() -> None:
@@ -156,8 +160,13 @@ def own_inputs_or_shared(config, shared: Shared, run_id: str):
 
 
 def release_memory() -> None:
-    """The actor may run the next trial (reuse_actors): give back this trial's GPU memory."""
+    """The actor may run the next trial (reuse_actors): give back this trial's memory, the GPU's, and
+    the heap's that glibc keeps after the trial's tensors are freed. Tune runs each trial in a new
+    thread, and glibc gives threads arenas of their own that it does not return to the system unasked:
+    without the trim a reused actor grew by ~35 MB a trial (RssAnon) on a 3.4 M-parameter BERT."""
     gc.collect()
+    if _TRIM is not None:
+        _TRIM(0)
     if torch.cuda.is_available():
         torch.cuda.empty_cache()
 

@@ -19,6 +19,7 @@ import json
 import sys
 import threading
 import time
+import uuid
 from dataclasses import dataclass, field
 from email.utils import parsedate_to_datetime
 from typing import Optional, Tuple
@@ -57,7 +58,8 @@ def take(name: str, storage: str, notes: list) -> Lease:
     living search holds it; a note in `notes` when a stale one is taken over."""
     bucket, key = lease_place(storage)
     client = _client(storage)
-    record = me()
+    # a token of this lease alone: S3's ETag is the body's MD5, and two bodies alike would match each other's If-Match
+    record = dict(me(), lease=uuid.uuid4().hex)
     for _ in range(5):  # each turn loses only to a search that changed the lease meanwhile
         etag = _put(client, bucket, key, record, storage, IfNoneMatch="*")
         if etag:

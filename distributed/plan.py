@@ -118,7 +118,7 @@ def make_plan(opts: SearchOptions, say, created: list) -> Plan:
     out_dir, storage, experiment = _places(opts, name, notes)
     spec = resolve(overrides + _resumed_count(opts, overrides, storage, out_dir))
     local = [out_dir] + ([] if storage.startswith(URI_SCHEMES) else [Path(storage)])
-    with holding(name, local, notes):  # before the folder is looked at: the same command twice runs once
+    with holding(name, local + [storage], notes):  # before any folder is looked at: the same command twice runs once
         _check_resume(opts, experiment)
         _check_finished(opts, storage, out_dir)
         created += [folder for folder in dict.fromkeys(local) if not folder.exists()]

@@ -10,23 +10,24 @@ holds the holder's host, pid and start time for the refusal line; it is removed 
 ends. A file left by a process that is gone (SIGKILL, a lost machine) holds no OS lock any more: it
 is taken over, with a note.
 
-Object storage (s3://, gs://, hdfs://) offers no lock: there the lock beside the output folder on
-this machine still guards one machine; a lease object in the bucket is not built, so two machines
-starting the same search into one bucket are not stopped.
+Object storage offers no file lock: an s3:// storage is held by a lease object in the bucket
+(search_lease), beside the lock of the output folder on this machine. gs:// and hdfs:// storage
+is not held: there only the output folder on this machine is locked.
 """
 import fcntl
 import json
 import os
-import socket
 import time
 from contextlib import contextmanager
 from pathlib import Path
 from typing import List, Optional
 
-from bertclf.errors import UserError
+from . import search_lease
+from .lock_holder import me, refused, taken_over
 
 _held: List[int] = []  # the open lock files of this process's search (their descriptors hold the locks)
 _paths: List[Path] = []
+_leases: List[search_lease.Lease] = []  # the lease objects of this process's search (s3:// storage)
 
 
 def lock_path(folder) -> Path:
@@ -35,11 +36,15 @@ def lock_path(folder) -> Path:
 
 
 def hold(name: str, folders, notes: list) -> None:
-    """Lock every folder of `folders` (local paths; URIs are skipped) for search `name` until
-    release(); a UserError when another living process holds one; a note in `notes` for each stale
-    lock taken over."""
-    for folder in dict.fromkeys(str(f) for f in folders if "://" not in str(f)):
-        _take(name, lock_path(folder), notes)
+    """Lock every folder of `folders` (local paths, or s3:// URIs by a lease; other URIs are skipped)
+    for search `name` until release(); a UserError when another living process holds one; a note in
+    `notes` for each stale lock taken over."""
+    for folder in dict.fromkeys(str(f) for f in folders):
+        if folder.startswith("s3://"):
+            if search_lease.lease_place(folder) not in [(lease.bucket, lease.key) for lease in _leases]:
+                _leases.append(search_lease.take(name, folder, notes))
+        elif "://" not in folder:
+            _take(name, lock_path(folder), notes)
 
 
 @contextmanager
@@ -65,7 +70,7 @@ def _take(name: str, path: Path, notes: list) -> None:
         except BlockingIOError:
             holder = _holder(path)
             os.close(fd)
-            raise UserError(f"search {name} is running ({_describe(holder)}); wait for it, or use --name") from None
+            raise refused(name, holder) from None
         # the holder before us may have removed the file between our open and our lock: lock the file
         # that is at the path now, not a removed one
         if _same_file(fd, path):
@@ -73,18 +78,19 @@ def _take(name: str, path: Path, notes: list) -> None:
         os.close(fd)
     previous = _read(fd)
     if previous:
-        notes.append(f"note: the lock of search {name} was held by a process that is gone "
-                     f"({_describe(previous)}): taken over")
+        notes.append(taken_over(name, previous, "a process that is gone"))
     os.ftruncate(fd, 0)
-    os.pwrite(fd, json.dumps({"host": socket.gethostname(), "pid": os.getpid(),
-                              "since": time.strftime("%Y-%m-%d %H:%M:%S")}).encode(), 0)
+    os.pwrite(fd, json.dumps(me()).encode(), 0)
     _held.append(fd)
     _paths.append(path)
 
 
 def release() -> None:
     """Remove and unlock every lock this process holds (the removal comes first: a waiting process
-    that then locks the removed file sees it is not the path's file and opens the new one)."""
+    that then locks the removed file sees it is not the path's file and opens the new one), and
+    every lease this process holds."""
+    while _leases:
+        search_lease.release(_leases.pop())
     while _held:
         fd, path = _held.pop(), _paths.pop()
         try:
@@ -120,8 +126,3 @@ def _holder(path: Path) -> Optional[dict]:
         time.sleep(0.05)
     return None
 
-
-def _describe(holder: Optional[dict]) -> str:
-    if not holder:
-        return "its holder has not said who it is"
-    return f"pid {holder.get('pid')} on {holder.get('host')}, since {holder.get('since')}"

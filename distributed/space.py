@@ -5,10 +5,10 @@ A search's checkpoints are most of what it writes, and every trial keeps its bes
 best model is exported (disk.tidy_storage deletes them at the end), so the peak is every trial's kept
 checkpoints at once. A checkpoint's size follows from the model's parameter count and the mode:
 a fine-tuned trial saves the encoder's weights and AdamW's two moments for each (4 + 8 bytes a
-parameter; bench/results/checkpoint_cost/checkpoint_cost.json measured 9 a parameter for bert-base), a boost trial
-only its head on the frozen features. The estimate takes the larger where the space holds both
-modes, so it is an upper bound: a search is refused when it exceeds the free space, and warned when
-it takes more than half of it.
+parameter; bench/results/checkpoint_cost/checkpoint_cost.json measured 9 a parameter for bert-base), a
+LoRA trial its adapters and head with theirs, a boost trial only its head on the frozen features. The
+estimate takes the larger where the space holds several modes, so it is an upper bound: a search is
+refused when it exceeds the free space, and warned when it takes more than half of it.
 
 During the search a full disk shows up as ENOSPC in the driver (the searcher's state, the outputs,
 the export), or as a trial's error (its checkpoint): either ends the search with DiskFull, whose one
@@ -62,17 +62,27 @@ class Need:
 
 
 def checkpoint_size(plan) -> int:
-    """Bytes of one trial checkpoint, the largest over the space's models and modes."""
-    sizes = []
-    for c in plan.spec.corners(["mode", "boost", "bert_finetuning", "pooling", "layers", "head"]):
-        config = plan.spec.trial_config(c)
-        source = plan.models[config.bert_name].source
-        if config.uses_feature_cache:  # the head alone, an MLP's at most
-            trained = feature_size(load_model_config(source), config.pooling, config.layers) * MLP_HIDDEN + MLP_HIDDEN * 2
-        else:
-            trained = plan.models[config.bert_name].facts.parameters
-        sizes.append(trained * BYTES_PER_FLOAT * (1 + ADAM_MOMENTS))
-    return max(sizes)
+    """Bytes of one trial checkpoint, the largest over the space's models and modes: what the trial
+    trains (the weights and AdamW's two moments)."""
+    options = ["mode", "boost", "bert_finetuning", "lora", "lora_r", "lora_targets", "pooling", "layers", "head",
+               "truncation"]
+    return max(trained_parameters(plan, plan.spec.trial_config(c)) * BYTES_PER_FLOAT * (1 + ADAM_MOMENTS)
+               for c in plan.spec.corners(options))
+
+
+def trained_parameters(plan, config) -> int:
+    """The parameters a trial of `config` trains and checkpoints: a boost trial its head alone (an MLP's
+    at most), a LoRA trial the adapters and the head (its checkpoint holds no encoder), a fine-tuned
+    one the whole encoder. The head of truncation chunks reads a text's windows' mean and max: twice
+    the feature size."""
+    model = plan.models[config.bert_name]
+    features = feature_size(load_model_config(model.source), config.pooling, config.layers)
+    head = features * (2 if config.truncation == "chunks" else 1) * MLP_HIDDEN + MLP_HIDDEN * 2
+    if config.uses_feature_cache:
+        return head
+    if config.lora:
+        return model.facts.adapter_parameters(config.lora_targets, config.lora_r) + head
+    return model.facts.parameters
 
 
 def needs(plan, passes) -> List[Need]:

@@ -10,14 +10,20 @@ Two ways to run it, chosen per search by resources.workers_per_trial:
 Trials read no file of the driver's: their inputs and the model's files come through Ray's object
 store (see shared.py), so nodes need share nothing but the storage path.
 """
+import ctypes
+import ctypes.util
+import gc
 import os
+import resource
 import shutil
 import tempfile
 from contextlib import nullcontext
 from dataclasses import replace
 from pathlib import Path
 
+import psutil
 import ray
+import torch
 from ray import train as ray_train
 from ray import tune
 
@@ -33,11 +39,12 @@ from .worker_tokens import gathered
 
 TRIAL_LOG = "trial.log"
 OWNER = "trial_id"  # in each checkpoint: the trial that wrote it (PBT hands a trial another's)
+# the C library's malloc_trim, where it is glibc (Linux); None elsewhere
+_TRIM = getattr(ctypes.CDLL(ctypes.util.find_library("c")), "malloc_trim", None) if os.name == "posix" else None
 
 
 def guard_gpu() -> None:
     """A trial that holds a GPU but whose torch cannot use it would fine-tune on the CPU for days."""
-    import torch
     gpus = ray.get_gpu_ids()
     if gpus and not torch.cuda.is_available():
         raise UserError(f"this trial holds GPU {gpus} but torch {torch.__version__} cannot use CUDA: {cuda_problem()}")
@@ -102,7 +109,6 @@ def _file_log(folder: str):
 
 def run_in_trial(sampled: dict, spec, shared: Shared, cpus: float, every_check: bool) -> None:
     """Tune function trainable for one-worker trials."""
-    import torch
     torch.set_num_threads(max(1, int(cpus)))  # Ray sets OMP_NUM_THREADS=1 in its workers
     guard_gpu()
     config = spec.trial_config(sampled)
@@ -139,9 +145,6 @@ def memory_probe():
     """() -> memory metrics: what this process held when the trial started (what an earlier trial of a
     reused actor left behind) and its peak so far: resident memory (the process's lifetime peak), and
     with CUDA the GPU memory allocated (the trial's peak)."""
-    import resource
-    import psutil
-    import torch
     rss_at_start = psutil.Process().memory_info().rss / 2**20
 
     def cpu() -> dict:
@@ -165,17 +168,19 @@ def own_inputs_or_shared(config, shared: Shared, run_id: str):
 
 
 def release_memory() -> None:
-    """The actor may run the next trial (reuse_actors): give back this trial's GPU memory."""
-    import gc
-    import torch
+    """The actor may run the next trial (reuse_actors): give back this trial's memory, the GPU's, and
+    the heap's that glibc keeps after the trial's tensors are freed. Tune runs each trial in a new
+    thread, and glibc gives threads arenas of their own that it does not return to the system unasked:
+    without the trim a reused actor grew by ~35 MB a trial (RssAnon) on a 3.4 M-parameter BERT."""
     gc.collect()
+    if _TRIM is not None:
+        _TRIM(0)
     if torch.cuda.is_available():
         torch.cuda.empty_cache()
 
 
 def worker_loop(loop_config: dict) -> None:
     """Runs on every Ray Train worker; torch.distributed is already initialised."""
-    import torch
     torch.set_num_threads(max(1, int(loop_config["cpus"])))
     guard_gpu()
     config, shared = loop_config["config"], loop_config["shared"]

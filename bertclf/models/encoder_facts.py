@@ -13,7 +13,7 @@ from dataclasses import dataclass
 from typing import List, Optional, Sequence, Tuple
 
 from .encoders import checkpoint_file, load_model_config, load_tokenizer, stored_weight_names
-from .lora import TARGETS, target_modules
+from .lora import TARGETS, adapter_width, target_modules
 from ..errors import UserError
 
 # a tokenizer without a stated limit reports this huge number (transformers' VERY_LARGE_INTEGER)
@@ -35,6 +35,11 @@ class EncoderFacts:
     head_labels: int = 0  # a classifier checkpoint: the label count of the head it holds (dropped here)
     missing: Tuple[str, ...] = ()  # other weights the encoder has and the checkpoint lacks (drawn at random)
     adapter_targets: Tuple[str, ...] = TARGETS  # the --lora_targets it has layers for
+    adapter_widths: Tuple[Tuple[str, int], ...] = ()  # (lora_targets, the adapters' parameters per unit of rank)
+
+    def adapter_parameters(self, which: str, r: int) -> int:
+        """The parameters of rank-r adapters on the `which` modules (what a LoRA run trains in the encoder)."""
+        return r * dict(self.adapter_widths)[which]
 
     @property
     def cls_pooling(self) -> str:
@@ -86,6 +91,7 @@ def encoder_facts(model_config, tokenizer=None, stored=None) -> EncoderFacts:
                         pooler_not_stored=pooler and not pooler_stored, head_labels=_head_labels(model_config),
                         missing=tuple(name for name in missing if not name.startswith("pooler.")),
                         adapter_targets=tuple(which for which in TARGETS if target_modules(model, which)),
+                        adapter_widths=tuple((which, adapter_width(model, which)) for which in TARGETS),
                         parameters=sum(p.numel() for p in model.parameters()),
                         layers=int(getattr(model_config, "num_hidden_layers", 0)))
 

@@ -40,6 +40,13 @@ def target_modules(model, which: str) -> List[str]:
     return names
 
 
+def adapter_width(model, which: str) -> int:
+    """The adapters' parameters per unit of rank on `which` modules of `model`: an adapted linear layer
+    of in x out gets A [r, in] and B [out, r]."""
+    modules = dict(model.named_modules())
+    return sum(modules[name].in_features + modules[name].out_features for name in target_modules(model, which))
+
+
 def no_targets(which: str, model: str) -> UserError:
     return UserError(f"--lora_targets {which}: {model} has no linear modules of that kind inside numbered layers")
 

@@ -25,6 +25,16 @@ def test_each_family_s_attention_and_feed_forward_layers_are_found_from_the_mode
     assert not any("pooler" in name or "embeddings" in name for name in every)
 
 
+@pytest.mark.parametrize("family", list(FAMILIES))
+def test_the_adapter_width_counts_the_parameters_peft_adds_per_unit_of_rank(families, family):
+    from transformers import AutoModel
+    from bertclf.models.lora import adapter_width, with_lora
+    encoder = AutoModel.from_pretrained(families[family])
+    width = adapter_width(encoder, "attention+ffn")
+    wrapped = with_lora(encoder, r=3, alpha=6.0, dropout=0.0, which="attention+ffn")
+    assert sum(p.numel() for p in wrapped.parameters() if p.requires_grad) == 3 * width > 0
+
+
 def _size(folder: Path) -> int:
     return sum(f.stat().st_size for f in folder.rglob("*") if f.is_file())
 

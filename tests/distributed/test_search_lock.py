@@ -61,7 +61,7 @@ def test_a_lock_whose_holder_is_gone_is_taken_over_with_a_note(tmp_path):
 
 def test_a_released_lock_is_taken_without_a_note(tmp_path):
     notes = []
-    search_lock.hold("s", [tmp_path / "a", "s3://bucket/s"], notes)
+    search_lock.hold("s", [tmp_path / "a", "gs://bucket/s"], notes)  # gs:// is not held
     search_lock.release()
     search_lock.hold("s", [tmp_path / "a"], notes)
     search_lock.release()

@@ -13,6 +13,7 @@ import pytest
 from bert_hpo_distributed import search_lock, space
 from bert_hpo_distributed.plan import SearchOptions, make_plan
 from bertclf.errors import UserError
+from bertclf.models.encoders import load_model_config
 from tests.helpers import lines_until, read_csv, run, search_cmd, start_search, write_imdb_like
 
 Usage = namedtuple("Usage", "total used free")
@@ -36,6 +37,41 @@ def test_the_estimate_counts_every_trials_kept_checkpoints_from_the_models_size(
     assert export.size == params * 4 and export.folder == str(plan.out_dir)
     held = next(n for n in needs if "state" in n.what)  # room for Tune's state on a full disk (space_reserve)
     assert held.size == space.reserve_size(4) and held.folder == plan.storage
+
+
+def _plan(tmp_path, *overrides):
+    return make_plan(SearchOptions(search="imdb", smoke_test=True, output_dir=str(tmp_path / "out"),
+                                   overrides=list(overrides)), lambda message: None, [])
+
+
+def test_a_lora_trial_is_costed_as_its_adapters_and_head_not_the_encoder(tmp_path):
+    """A LoRA checkpoint holds the adapters, the head and their optimizer moments (bertclf/checkpoint.py)."""
+    try:
+        plan = _plan(tmp_path, "space.mode={choice: [lora]}", "fixed.lora_r=4", "fixed.lora_targets=attention+ffn")
+    finally:
+        search_lock.release()
+    model = next(iter(plan.models.values()))
+    config = plan.spec.trial_config(next(plan.spec.corners()))
+    widths = dict(model.facts.adapter_widths)
+    assert config.pooling == "mean" and config.layers == "last" and widths["attention+ffn"] > widths["attention"] > 0
+    head = load_model_config(model.source).hidden_size * space.MLP_HIDDEN + space.MLP_HIDDEN * 2
+    assert space.checkpoint_size(plan) == (4 * widths["attention+ffn"] + head) * 12
+    assert space.checkpoint_size(plan) < model.facts.parameters * 12  # the encoder as a fine-tune would hold it
+
+
+def test_a_boost_head_on_chunks_is_costed_at_twice_the_feature_size(tmp_path):
+    """Truncation chunks pool a text's windows by mean and max: its head reads 2 x the features."""
+    sizes = {}
+    for truncation in ("head", "chunks"):
+        try:
+            plan = _plan(tmp_path / truncation, "space.mode={choice: [boost]}", "fixed.head=mlp", "fixed.doc_stride=16",
+                         f"space.truncation={{choice: [{truncation}]}}")
+        finally:
+            search_lock.release()
+        sizes[truncation] = space.checkpoint_size(plan)
+    features = load_model_config(next(iter(plan.models.values())).source).hidden_size
+    assert sizes["head"] == (features * space.MLP_HIDDEN + space.MLP_HIDDEN * 2) * 12
+    assert sizes["chunks"] == (2 * features * space.MLP_HIDDEN + space.MLP_HIDDEN * 2) * 12
 
 
 def test_a_folder_with_too_little_space_is_refused_naming_it_the_estimate_and_the_free_space(plan):

@@ -16,10 +16,13 @@ def tiny(tmp_path_factory):
 
 def test_the_key_holds_the_architecture_and_the_windows_only_where_texts_are_cut_into_them():
     head = TrainConfig(max_length=64, pooling="mean")
-    assert dict(cost_key(head)) == {"bert_name": "bert-base-uncased", "max_length": 64, "truncation": "head",
-                                    "pooling": "mean", "layers": "last", "head": "linear"}
+    assert dict(cost_key(head)) == {"bert_name": "bert-base-uncased", "encoder_layers": None, "max_length": 64,
+                                    "truncation": "head", "pooling": "mean", "layers": "last", "head": "linear",
+                                    "precision": "fp32"}
     assert cost_key(head) == cost_key(TrainConfig(max_length=64, pooling="mean", lr_main=1e-4, doc_stride=16,
-                                                  bert_finetuning=False))
+                                                  bert_finetuning=False, precision="bf16"))
+    assert cost_key(head) != cost_key(TrainConfig(max_length=64, pooling="mean", precision="int8"))
+    assert cost_key(head) != cost_key(TrainConfig(max_length=64, pooling="mean", encoder_layers=1))
     chunks = TrainConfig(max_length=64, truncation="chunks", doc_stride=16)
     assert dict(cost_key(chunks))["doc_stride"] == 16 and cost_key(chunks) != cost_key(TrainConfig(
         max_length=64, truncation="chunks", doc_stride=8))
@@ -55,3 +58,12 @@ def test_a_device_onnxruntime_cannot_run_on_is_one_error_naming_the_option(tiny,
     monkeypatch.setattr(onnxruntime, "get_available_providers", lambda: ["CPUExecutionProvider"])
     with pytest.raises(UserError, match="--serve-device cuda: onnxruntime here has no CUDAExecutionProvider"):
         cost_module.measure_cost(TrainConfig(bert_name=tiny), tiny, TEXTS, None, "cuda", Timing(2, 1), tmp_path)
+
+
+def test_an_int8_model_costs_its_int8_copy_and_a_cut_encoder_is_smaller(tiny, tmp_path):
+    def measured(**options):
+        config = TrainConfig(bert_name=tiny, max_length=32, pooling="mean", **options)
+        return cached_cost(config, tiny, TEXTS, None, "cpu", Timing(texts=2, repeats=1), str(tmp_path))
+    fp32, int8, cut = measured(), measured(precision="int8"), measured(encoder_layers=1)
+    assert int8.model_mb == int8.model_mb_int8 == fp32.model_mb_int8 < fp32.model_mb  # the file it serves
+    assert cut.model_mb < fp32.model_mb and cut.model_mb_int8 < fp32.model_mb_int8  # one layer of the two

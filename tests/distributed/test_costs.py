@@ -20,6 +20,9 @@ from tests.helpers import ROOT, run
 TEXTS = [f"review {i}: " + ("a fine film " if i % 2 else "a dull film ") * (i % 7 + 1) for i in range(12)]
 
 
+ONE_DEPTH_FP32 = ["space.encoder_layers={choice: [2]}", "space.precision={choice: [fp32]}"]  # lengths alone vary
+
+
 def _plan(tmp_path, sets=()):
     """A plan as far as measure_costs reads it: imdb-deploy's smoke spec on a tiny BERT and a small file."""
     tiny = build_tiny_bert(tmp_path / "tiny", TEXTS, vocab_size=200)
@@ -42,14 +45,17 @@ def _by_length(latency: dict):
 def test_each_architecture_is_measured_once_and_a_second_search_reads_the_cache(tmp_path, monkeypatch):
     plan, said = _plan(tmp_path), []
     costs = measure_costs(plan, said.append)
-    assert len(costs.by_key) == 2 and {dict(k)["max_length"] for k in costs.by_key} == {32, 64}
-    assert said[0].startswith("inference cost: 2 architecture(s) on ") and "cores (CPU)" in costs.hardware
+    assert len(costs.by_key) == 8 and {(dict(k)["max_length"], dict(k)["encoder_layers"], dict(k)["precision"])
+                                       for k in costs.by_key} == {(n, k, p) for n in (32, 64) for k in (1, 2)
+                                                                  for p in ("fp32", "int8")}
+    assert said[0].startswith("inference cost: 8 architecture(s) on ") and "cores (CPU)" in costs.hardware
 
     def measured_again(*args):
         raise AssertionError("measured again")
     monkeypatch.setattr(cost_module, "measure_cost", measured_again)
     assert measure_costs(plan, said.append) == costs
-    table = with_costs(__import__("pandas").DataFrame({"config": [{"max_length": 64, "lr_main": 1e-3}]}),
+    table = with_costs(__import__("pandas").DataFrame({"config": [{"max_length": 64, "encoder_layers": 2, "precision": "int8",
+                                                                 "lr_main": 1e-3}]}),
                        plan.spec, costs)
     assert list(table.columns[1:]) == [*COLUMNS, "feasible"] and bool(table["feasible"][0])
 
@@ -62,7 +68,7 @@ def test_a_search_without_objectives_or_constraints_measures_nothing(tmp_path):
 def test_the_console_names_the_architectures_a_constraint_skips(tmp_path, monkeypatch):
     monkeypatch.setattr(costs_module, "cached_cost", _by_length({32: 1.0, 64: 4.0}))
     said = []
-    costs = measure_costs(_plan(tmp_path, ["constraints={latency_ms: 2}"]), said.append)
+    costs = measure_costs(_plan(tmp_path, ["constraints={latency_ms: 2}", *ONE_DEPTH_FP32]), said.append)
     assert said[1] == ("constraints latency_ms <= 2: 1 of 2 architectures break them; their configurations are "
                        "skipped, never trained: max_length=64 (latency_ms 4 > 2)")
     assert costs.constraints == {"latency_ms": 2}
@@ -72,7 +78,7 @@ def test_a_constraint_no_architecture_meets_is_one_error(tmp_path, monkeypatch):
     monkeypatch.setattr(costs_module, "cached_cost", _by_length({32: 3.0, 64: 4.0}))
     monkeypatch.setattr(costs_module, "hardware", lambda device: "a test CPU")
     with pytest.raises(UserError) as e:
-        measure_costs(_plan(tmp_path, ["constraints={latency_ms: 2}"]), print)
+        measure_costs(_plan(tmp_path, ["constraints={latency_ms: 2}", *ONE_DEPTH_FP32]), print)
     assert str(e.value) == ("constraints latency_ms <= 2 (the spec's constraints, --max-latency-ms, --max-model-mb): "
                             "no configuration of this search meets them on a test CPU: max_length=32: latency_ms 3 > 2; "
                             "max_length=64: latency_ms 4 > 2")
@@ -88,7 +94,8 @@ def test_serving_on_a_gpu_this_machine_lacks_is_one_error_naming_the_option(tmp_
 
 def _search(tmp_path, *extra):
     return run([sys.executable, str(ROOT / "launch.py"), "--search", "imdb-deploy", "--smoke-test", "--output-dir",
-                str(tmp_path / "out"), "--num-cpus", "2", "--set", "space.head={choice: [linear, mlp]}", *extra],
+                str(tmp_path / "out"), "--num-cpus", "2", "--set", "space.head={choice: [linear, mlp]}",
+                *(arg for value in ONE_DEPTH_FP32 for arg in ("--set", value)), *extra],
                timeout=1200)
 
 

@@ -52,6 +52,7 @@ class SearchOptions:
     time_budget: Optional[float] = None  # seconds (overrides the spec's time_budget)
     repeats: Optional[int] = None  # seeds per repeated configuration (overrides the spec's repeats)
     mlflow: Optional[str] = None  # a tracking URI, "" for the default (a file store in the output folder)
+    study_storage: Optional[str] = None  # the Optuna study's SQLAlchemy URL; None: SQLite in the output folder
 
 
 @dataclass(frozen=True)

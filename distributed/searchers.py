@@ -4,7 +4,7 @@ import csv
 import io
 from functools import partial
 from pathlib import Path
-from typing import List
+from typing import List, Optional
 
 from bertclf.data.readers import read_text
 from bertclf.errors import UserError
@@ -36,11 +36,12 @@ def _tolerant_optuna_search():
     return TolerantOptunaSearch
 
 
-def search_algorithm(spec, concurrency: int, points: List[dict]):
+def search_algorithm(spec, concurrency: int, points: List[dict], storage=None, study_name: Optional[str] = None):
     """TPE, seeded, constant_liar on (parallel trials do not get the same suggestion); it models once
-    `startup_trials` trials have finished, and proposes at random until then. PBT takes no
-    searcher (Ray refuses one): its population is drawn at random, seeded. Both stop proposing at
-    the time budget (budget.py)."""
+    `startup_trials` trials have finished, and proposes at random until then. Its study `study_name`
+    lives in the Optuna `storage` (study.py; None: in memory). PBT takes no searcher (Ray refuses
+    one): its population is drawn at random, seeded. Both stop proposing at the time budget
+    (budget.py)."""
     if spec.scheduler.type == "pbt":
         return BudgetVariants(points_to_evaluate=points or None, random_state=spec.seed)
     import optuna
@@ -56,7 +57,7 @@ def search_algorithm(spec, concurrency: int, points: List[dict]):
     else:
         space = {key: to_optuna(dist) for key, dist in spec.space.items()}
     searcher = _tolerant_optuna_search()(space=space, metric=spec.score_key, mode=spec.mode, sampler=sampler,
-                                         points_to_evaluate=points or None)
+                                         points_to_evaluate=points or None, storage=storage, study_name=study_name)
     return BudgetLimiter(searcher, max_concurrent=concurrency)
 
 

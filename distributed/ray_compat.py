@@ -63,6 +63,13 @@ def optuna_trial_of(searcher, trial_id: str):
     return searcher._ot_trials.get(trial_id)
 
 
+def optuna_study_of(searcher):
+    """(the Optuna study of a Tune OptunaSearch, the Optuna trials it asked for Tune's trials). Ray:
+    OptunaSearch._ot_study, _ot_trials (a dict trial id -> optuna.trial.Trial). Checked against ray
+    2.60."""
+    return searcher._ot_study, list(searcher._ot_trials.values())
+
+
 def trial_started(trial) -> bool:
     """Whether a Tune Trial ever ran. Ray: trial.run_metadata.start_time, set by Trial.set_status
     when the trial first becomes RUNNING (its last_result property is no witness: reading it fills

@@ -19,19 +19,43 @@ SHAPE_OPTIONS = ("lora_r", "lora_alpha")
 
 
 def _tolerant_optuna_search():
+    import optuna
     from ray.tune.search.optuna import OptunaSearch
 
     class TolerantOptunaSearch(OptunaSearch):
         """OptunaSearch that ignores reports of trials it has already closed: a trial re-run after a
-        crash (see search.fit) reports again, and stock OptunaSearch fails with a KeyError on that."""
+        crash (see search.fit) reports again, and stock OptunaSearch fails with a KeyError on that.
+
+        Its study outlives the driver in a database (study.py), and a killed driver's last saved
+        state can be older than the study: a trial closed there after that state is run again (its
+        reports are ignored, the study keeps its first result), and a trial asked there after it is
+        never run (it is marked failed on restore: left running, TPE's constant liar would count it
+        as a trial in flight for the rest of the search). Each Optuna trial holds its Tune trial id
+        (user attribute tune_trial), so the dashboard's trials read against results.csv."""
+
+        def suggest(self, trial_id):
+            config = super().suggest(trial_id)
+            ray_compat.optuna_trial_of(self, trial_id).set_user_attr("tune_trial", trial_id)
+            return config
 
         def on_trial_result(self, trial_id, result):
             if ray_compat.optuna_trial_of(self, trial_id) is not None:
-                super().on_trial_result(trial_id, result)
+                try:
+                    super().on_trial_result(trial_id, result)
+                except optuna.exceptions.UpdateFinishedTrialError:
+                    pass
 
         def on_trial_complete(self, trial_id, result=None, error=False):
             if ray_compat.optuna_trial_of(self, trial_id) is not None:
                 super().on_trial_complete(trial_id, result, error)
+
+        def restore(self, checkpoint_path):
+            super().restore(checkpoint_path)
+            study, asked = ray_compat.optuna_study_of(self)
+            known = {t.number for t in asked}
+            for trial in study.get_trials(deepcopy=False, states=[optuna.trial.TrialState.RUNNING]):
+                if trial.number not in known:
+                    study.tell(trial.number, state=optuna.trial.TrialState.FAIL)
 
     return TolerantOptunaSearch
 

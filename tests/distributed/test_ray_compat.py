@@ -179,6 +179,7 @@ def test_an_optuna_search_keeps_the_optuna_trial_of_each_suggestion():
     told = asked.study.trials[asked.number]
     assert told.state == optuna.trial.TrialState.COMPLETE and told.value == 0.7
     assert ray_compat.optuna_trial_of(searcher, "never") is None
+    assert ray_compat.optuna_study_of(searcher) == (asked.study, [asked])
 
 
 def test_mlflow_callback_holds_a_run_for_each_started_trial(tmp_path):

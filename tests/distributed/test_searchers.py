@@ -47,3 +47,36 @@ def test_a_warm_start_file_gets_the_readers_one_line_errors(tmp_path, content, e
     (tmp_path / "results.csv").write_bytes(content)
     with pytest.raises(UserError, match=f"^--warm-start {tmp_path / 'results.csv'}: {expected}"):
         warm_start_points(tmp_path, load_spec("imdb", profile=["smoke"]))
+
+
+def test_a_restored_searcher_goes_on_in_its_study_as_the_study_stands(tmp_path):
+    """Tune saves the searcher with its state; a killed driver's last state can be older than the
+    study in the database. Restored from it, the searcher writes the same study: a trial closed after
+    the state keeps its result (its re-run reports are ignored), a trial asked after it (never run
+    again) is failed, not left running, and the trials in flight go on."""
+    import optuna
+    url = f"sqlite:///{tmp_path / 'optuna.db'}"
+    spec = load_spec("imdb", profile=["cpu", "smoke"])
+    key = spec.score_key
+
+    def searcher():
+        return search_algorithm(spec, 3, [], optuna.storages.RDBStorage(url), "s").searcher
+    before = searcher()
+    for trial in ("closed", "running"):
+        before.suggest(trial)
+        before.on_trial_result(trial, {key: 0.5, "training_iteration": 1})
+    before.save(str(tmp_path / "state.pkl"))
+    before.on_trial_complete("closed", {key: 0.6, "training_iteration": 2})
+    before.suggest("asked late")
+
+    after = searcher()
+    after.restore(str(tmp_path / "state.pkl"))
+    after.on_trial_result("closed", {key: 0.9, "training_iteration": 2})  # the re-run of a closed trial
+    after.on_trial_complete("closed", {key: 0.9, "training_iteration": 3})
+    after.on_trial_result("running", {key: 0.7, "training_iteration": 2})
+    after.on_trial_complete("running", {key: 0.7, "training_iteration": 2})
+    after.suggest("next")
+    trials = optuna.load_study(study_name="s", storage=url).trials
+    assert [(t.user_attrs["tune_trial"], t.state.name, t.values, t.intermediate_values) for t in trials] == [
+        ("closed", "COMPLETE", [0.6], {1: 0.5}), ("running", "COMPLETE", [0.7], {1: 0.5, 2: 0.7}),
+        ("asked late", "FAIL", None, {}), ("next", "RUNNING", None, {})]

@@ -31,7 +31,9 @@ def _tolerant_optuna_search():
         reports are ignored, the study keeps its first result), and a trial asked there after it is
         never run (it is marked failed on restore: left running, TPE's constant liar would count it
         as a trial in flight for the rest of the search). Each Optuna trial holds its Tune trial id
-        (user attribute tune_trial), so the dashboard's trials read against results.csv."""
+        (user attribute tune_trial), so the dashboard's trials read against results.csv. A failed
+        trial that Tune runs again from its start (search.fit) is a new Optuna trial with the same
+        parameters (user attribute retry_of: the failed one's number)."""
 
         def suggest(self, trial_id):
             config = super().suggest(trial_id)
@@ -39,7 +41,10 @@ def _tolerant_optuna_search():
             return config
 
         def on_trial_result(self, trial_id, result):
-            if ray_compat.optuna_trial_of(self, trial_id) is not None:
+            asked = ray_compat.optuna_trial_of(self, trial_id)
+            if asked is not None and ray_compat.optuna_told(self, trial_id) and _failed(asked):
+                ray_compat.optuna_retry(self, trial_id, _asked_again(asked))
+            if asked is not None:
                 try:
                     super().on_trial_result(trial_id, result)
                 except optuna.exceptions.UpdateFinishedTrialError:
@@ -58,6 +63,19 @@ def _tolerant_optuna_search():
                     study.tell(trial.number, state=optuna.trial.TrialState.FAIL)
 
     return TolerantOptunaSearch
+
+
+def _failed(asked) -> bool:
+    import optuna
+    return any(t.number == asked.number for t in asked.study.get_trials(deepcopy=False,
+                                                                        states=[optuna.trial.TrialState.FAIL]))
+
+
+def _asked_again(failed):
+    """A new running Optuna trial with the parameters and user attributes of the trial `failed`."""
+    frozen = failed.study.get_trials(deepcopy=False)[failed.number]
+    failed.study.enqueue_trial(frozen.params, user_attrs={**frozen.user_attrs, "retry_of": failed.number})
+    return failed.study.ask(fixed_distributions=frozen.distributions)
 
 
 def search_algorithm(spec, concurrency: int, points: List[dict], storage=None, study_name: Optional[str] = None):

@@ -80,3 +80,21 @@ def test_a_restored_searcher_goes_on_in_its_study_as_the_study_stands(tmp_path):
     assert [(t.user_attrs["tune_trial"], t.state.name, t.values, t.intermediate_values) for t in trials] == [
         ("closed", "COMPLETE", [0.6], {1: 0.5}), ("running", "COMPLETE", [0.7], {1: 0.5, 2: 0.7}),
         ("asked late", "FAIL", None, {}), ("next", "RUNNING", None, {})]
+
+
+def test_a_failed_trial_run_again_is_a_new_optuna_trial_with_its_parameters(tmp_path):
+    """search.fit runs a trial again from its start when a resume lost its checkpoint: Tune reports it
+    under the same id after the searcher told the study it failed."""
+    import optuna
+    url = f"sqlite:///{tmp_path / 'optuna.db'}"
+    spec = load_spec("imdb", profile=["cpu", "smoke"])
+    searcher = search_algorithm(spec, 2, [], optuna.storages.RDBStorage(url), "s").searcher
+    config = searcher.suggest("lost")
+    searcher.on_trial_complete("lost", error=True)
+    searcher.on_trial_result("lost", {spec.score_key: 0.6, "training_iteration": 1})
+    searcher.on_trial_complete("lost", {spec.score_key: 0.7, "training_iteration": 2})
+    failed, again = optuna.load_study(study_name="s", storage=url).trials
+    assert (failed.state.name, again.state.name, again.values, again.intermediate_values) == (
+        "FAIL", "COMPLETE", [0.7], {1: 0.6})
+    assert again.params == failed.params == config
+    assert again.user_attrs == {"tune_trial": "lost", "retry_of": 0}

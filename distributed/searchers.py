@@ -51,8 +51,12 @@ def _tolerant_optuna_search():
                     pass
 
         def on_trial_complete(self, trial_id, result=None, error=False):
-            if ray_compat.optuna_trial_of(self, trial_id) is not None:
-                super().on_trial_complete(trial_id, result, error)
+            asked = ray_compat.optuna_trial_of(self, trial_id)
+            if asked is None:
+                return
+            if result and not ray_compat.optuna_told(self, trial_id):
+                _report_last(asked, result, self.metric)
+            super().on_trial_complete(trial_id, result, error)
 
         def restore(self, checkpoint_path):
             super().restore(checkpoint_path)
@@ -63,6 +67,22 @@ def _tolerant_optuna_search():
                     study.tell(trial.number, state=optuna.trial.TrialState.FAIL)
 
     return TolerantOptunaSearch
+
+
+def _report_last(asked, result: dict, metric) -> None:
+    """The last check of a trial as its intermediate value: Tune passes the report that stops a trial
+    (ASHA's cut, the budget, its end) to on_trial_complete alone. Optuna keeps no intermediate values
+    of several objectives, and ignores a step reported already (with a warning, silenced here)."""
+    import warnings
+    import optuna
+    if not isinstance(metric, str) or result.get(metric) is None or "training_iteration" not in result:
+        return
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        try:
+            asked.report(result[metric], result["training_iteration"])
+        except optuna.exceptions.UpdateFinishedTrialError:
+            pass
 
 
 def _failed(asked) -> bool:

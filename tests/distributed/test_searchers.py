@@ -78,7 +78,7 @@ def test_a_restored_searcher_goes_on_in_its_study_as_the_study_stands(tmp_path):
     after.suggest("next")
     trials = optuna.load_study(study_name="s", storage=url).trials
     assert [(t.user_attrs["tune_trial"], t.state.name, t.values, t.intermediate_values) for t in trials] == [
-        ("closed", "COMPLETE", [0.6], {1: 0.5}), ("running", "COMPLETE", [0.7], {1: 0.5, 2: 0.7}),
+        ("closed", "COMPLETE", [0.6], {1: 0.5, 2: 0.6}), ("running", "COMPLETE", [0.7], {1: 0.5, 2: 0.7}),
         ("asked late", "FAIL", None, {}), ("next", "RUNNING", None, {})]
 
 
@@ -95,6 +95,30 @@ def test_a_failed_trial_run_again_is_a_new_optuna_trial_with_its_parameters(tmp_
     searcher.on_trial_complete("lost", {spec.score_key: 0.7, "training_iteration": 2})
     failed, again = optuna.load_study(study_name="s", storage=url).trials
     assert (failed.state.name, again.state.name, again.values, again.intermediate_values) == (
-        "FAIL", "COMPLETE", [0.7], {1: 0.6})
+        "FAIL", "COMPLETE", [0.7], {1: 0.6, 2: 0.7})
     assert again.params == failed.params == config
     assert again.user_attrs == {"tune_trial": "lost", "retry_of": 0}
+
+
+def test_the_check_that_stops_a_trial_is_among_its_intermediate_values(tmp_path):
+    """Tune gives the report that stops a trial (ASHA's cut, the budget, the end) to on_trial_complete
+    alone: the study gets it as the trial's last check all the same, once."""
+    import warnings
+    import optuna
+    url = f"sqlite:///{tmp_path / 'optuna.db'}"
+    spec = load_spec("imdb", profile=["cpu", "smoke"])
+    key = spec.score_key
+    searcher = search_algorithm(spec, 3, [], optuna.storages.RDBStorage(url), "s").searcher
+    for trial in ("cut", "cut at once", "ended"):
+        searcher.suggest(trial)
+    searcher.on_trial_result("cut", {key: 0.5, "training_iteration": 1})
+    searcher.on_trial_complete("cut", {key: 0.55, "training_iteration": 2})
+    searcher.on_trial_complete("cut at once", {key: 0.6, "training_iteration": 1})
+    searcher.on_trial_result("ended", {key: 0.7, "training_iteration": 1})
+    with warnings.catch_warnings(record=True) as warned:
+        warnings.simplefilter("always")
+        searcher.on_trial_complete("ended", {key: 0.7, "training_iteration": 1})  # Tune's repeat of the last report
+    assert not warned, [str(w.message) for w in warned]
+    trials = optuna.load_study(study_name="s", storage=url).trials
+    assert [(t.values, t.intermediate_values) for t in trials] == [
+        ([0.55], {1: 0.5, 2: 0.55}), ([0.6], {1: 0.6}), ([0.7], {1: 0.7})]

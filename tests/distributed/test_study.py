@@ -124,7 +124,8 @@ def test_the_dashboard_lists_every_trial_of_the_study(tmp_path):
         trials = study["trials"]
         assert [(t["number"], t["state"], t["values"]) for t in trials] == [
             (0, "Complete", [0.6]), (1, "Complete", [0.7]), (2, "Complete", [0.8])]
-        assert [t["intermediate_values"] for t in trials] == [[{"step": 1, "value": v}] for v in (0.5, 0.6, 0.7)]
+        assert [t["intermediate_values"] for t in trials] == [
+            [{"step": 1, "value": a}, {"step": 2, "value": b}] for a, b in ((0.5, 0.6), (0.6, 0.7), (0.7, 0.8))]
         assert [{a["key"]: a["value"] for a in t["user_attrs"]}["tune_trial"] for t in trials] == ["a", "b", "c"]
         browser = shutil.which("chromium") or shutil.which("chromium-browser")
         if browser:

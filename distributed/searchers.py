@@ -42,21 +42,33 @@ def _tolerant_optuna_search():
 
         def on_trial_result(self, trial_id, result):
             asked = ray_compat.optuna_trial_of(self, trial_id)
-            if asked is not None and ray_compat.optuna_told(self, trial_id) and _failed(asked):
-                ray_compat.optuna_retry(self, trial_id, _asked_again(asked))
-            if asked is not None:
-                try:
+            if asked is None:
+                return
+            if ray_compat.optuna_told(self, trial_id):
+                self._retry_failed(trial_id, asked)
+            try:
+                super().on_trial_result(trial_id, result)
+            except optuna.exceptions.UpdateFinishedTrialError:  # closed in the study after Tune's saved state
+                if self._retry_failed(trial_id, asked):
                     super().on_trial_result(trial_id, result)
-                except optuna.exceptions.UpdateFinishedTrialError:
-                    pass
 
         def on_trial_complete(self, trial_id, result=None, error=False):
             asked = ray_compat.optuna_trial_of(self, trial_id)
             if asked is None:
                 return
+            if result and self._retry_failed(trial_id, asked):  # run again, and stopped at its first report
+                asked = ray_compat.optuna_trial_of(self, trial_id)
             if result and not ray_compat.optuna_told(self, trial_id):
                 _report_last(asked, result, self.metric)
             super().on_trial_complete(trial_id, result, error)
+
+        def _retry_failed(self, trial_id, asked) -> bool:
+            """Whether the study had failed `asked`, the Optuna trial of `trial_id` that Tune runs
+            again: it then reports to a new one."""
+            if not _failed(asked):
+                return False
+            ray_compat.optuna_retry(self, trial_id, _asked_again(asked))
+            return True
 
         def restore(self, checkpoint_path):
             super().restore(checkpoint_path)

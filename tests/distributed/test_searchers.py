@@ -100,6 +100,31 @@ def test_a_failed_trial_run_again_is_a_new_optuna_trial_with_its_parameters(tmp_
     assert again.user_attrs == {"tune_trial": "lost", "retry_of": 0}
 
 
+@pytest.mark.parametrize("first_report", ["a check", "its last"])
+def test_a_trial_failed_after_the_saved_state_and_run_again_is_a_new_optuna_trial(tmp_path, first_report):
+    """The searcher restored from a state saved before the study failed the trial; the trial run
+    again reports a check, or is stopped at its first (Tune passes that to on_trial_complete alone)."""
+    import optuna
+    url = f"sqlite:///{tmp_path / 'optuna.db'}"
+    spec = load_spec("imdb", profile=["cpu", "smoke"])
+    key = spec.score_key
+
+    def searcher():
+        return search_algorithm(spec, 2, [], optuna.storages.RDBStorage(url), "s").searcher
+    before = searcher()
+    before.suggest("lost")
+    before.save(str(tmp_path / "state.pkl"))
+    before.on_trial_complete("lost", error=True)
+    after = searcher()
+    after.restore(str(tmp_path / "state.pkl"))
+    if first_report == "a check":
+        after.on_trial_result("lost", {key: 0.6, "training_iteration": 1})
+    after.on_trial_complete("lost", {key: 0.7, "training_iteration": 2})
+    failed, again = optuna.load_study(study_name="s", storage=url).trials
+    assert (failed.state.name, again.state.name, again.values, again.params) == ("FAIL", "COMPLETE", [0.7], failed.params)
+    assert again.intermediate_values == ({1: 0.6, 2: 0.7} if first_report == "a check" else {2: 0.7})
+
+
 def test_the_check_that_stops_a_trial_is_among_its_intermediate_values(tmp_path):
     """Tune gives the report that stops a trial (ASHA's cut, the budget, the end) to on_trial_complete
     alone: the study gets it as the trial's last check all the same, once."""

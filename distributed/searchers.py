@@ -41,34 +41,40 @@ def _tolerant_optuna_search():
             return config
 
         def on_trial_result(self, trial_id, result):
-            asked = ray_compat.optuna_trial_of(self, trial_id)
+            asked = self._reports_to(trial_id)
             if asked is None:
                 return
-            if ray_compat.optuna_told(self, trial_id):
-                self._retry_failed(trial_id, asked)
             try:
                 super().on_trial_result(trial_id, result)
             except optuna.exceptions.UpdateFinishedTrialError:  # closed in the study after Tune's saved state
-                if self._retry_failed(trial_id, asked):
+                if self._reports_to(trial_id, check=True) is not asked:
                     super().on_trial_result(trial_id, result)
 
         def on_trial_complete(self, trial_id, result=None, error=False):
-            asked = ray_compat.optuna_trial_of(self, trial_id)
+            asked = self._reports_to(trial_id, check=bool(result))  # a run's end: maybe its first report
             if asked is None:
                 return
-            if result and self._retry_failed(trial_id, asked):  # run again, and stopped at its first report
-                asked = ray_compat.optuna_trial_of(self, trial_id)
             if result and not ray_compat.optuna_told(self, trial_id):
                 _report_last(asked, result, self.metric)
             super().on_trial_complete(trial_id, result, error)
 
-        def _retry_failed(self, trial_id, asked) -> bool:
-            """Whether the study had failed `asked`, the Optuna trial of `trial_id` that Tune runs
-            again: it then reports to a new one."""
-            if not _failed(asked):
-                return False
-            ray_compat.optuna_retry(self, trial_id, _asked_again(asked))
-            return True
+        def _reports_to(self, trial_id, check=False):
+            """The Optuna trial that `trial_id` reports to: the one asked for it, or, where the study
+            failed that one and Tune runs the trial again (also under a searcher restored from a state
+            that predates the failure, or that does not know the trial), a new one with its
+            parameters; None for a trial this searcher and the study do not hold."""
+            asked = ray_compat.optuna_trial_of(self, trial_id)
+            if asked is not None and not check and not ray_compat.optuna_told(self, trial_id):
+                return asked
+            study, _ = ray_compat.optuna_study_of(self)
+            last = next((t for t in reversed(study.get_trials(deepcopy=False))
+                         if t.user_attrs.get("tune_trial") == trial_id), None)
+            if last is None or last.state != optuna.trial.TrialState.FAIL:
+                return asked
+            study.enqueue_trial(last.params, user_attrs={**last.user_attrs, "retry_of": last.number})
+            again = study.ask(fixed_distributions=last.distributions)
+            ray_compat.optuna_retry(self, trial_id, again)
+            return again
 
         def restore(self, checkpoint_path):
             super().restore(checkpoint_path)
@@ -95,19 +101,6 @@ def _report_last(asked, result: dict, metric) -> None:
             asked.report(result[metric], result["training_iteration"])
         except optuna.exceptions.UpdateFinishedTrialError:
             pass
-
-
-def _failed(asked) -> bool:
-    import optuna
-    return any(t.number == asked.number for t in asked.study.get_trials(deepcopy=False,
-                                                                        states=[optuna.trial.TrialState.FAIL]))
-
-
-def _asked_again(failed):
-    """A new running Optuna trial with the parameters and user attributes of the trial `failed`."""
-    frozen = failed.study.get_trials(deepcopy=False)[failed.number]
-    failed.study.enqueue_trial(frozen.params, user_attrs={**frozen.user_attrs, "retry_of": failed.number})
-    return failed.study.ask(fixed_distributions=frozen.distributions)
 
 
 def search_algorithm(spec, concurrency: int, points: List[dict], storage=None, study_name: Optional[str] = None):

@@ -89,18 +89,21 @@ def test_a_restored_searcher_goes_on_in_its_study_as_the_study_stands(tmp_path):
 
 
 @pytest.mark.parametrize("first_report", ["a check", "its last"])
-@pytest.mark.parametrize("state_saved", ["after the failure", "before it"])
+@pytest.mark.parametrize("state_saved", ["after the failure", "before it", "before the trial"])
 def test_a_failed_trial_run_again_is_a_new_optuna_trial_with_its_parameters(tmp_path, state_saved, first_report):
     """search.fit runs a trial again from its start when a resume lost its checkpoint: Tune reports it
     under the same id, to the searcher that told the study it failed, or to one restored from a state
-    saved before that; the run reports a check, or is stopped at its first (Tune passes that report to
+    saved before that (or before the trial); the run reports a check, or is stopped at its first (Tune passes that report to
     on_trial_complete alone)."""
     searcher = searcher_in_study(tmp_path)
     key = searcher.metric
+    if state_saved == "before the trial":
+        searcher.save(str(tmp_path / "state.pkl"))
     config = searcher.suggest("lost")
-    searcher.save(str(tmp_path / "state.pkl"))
-    searcher.on_trial_complete("lost", error=True)
     if state_saved == "before it":
+        searcher.save(str(tmp_path / "state.pkl"))
+    searcher.on_trial_complete("lost", error=True)
+    if state_saved != "after the failure":
         searcher = searcher_in_study(tmp_path)
         searcher.restore(str(tmp_path / "state.pkl"))
     if first_report == "a check":

@@ -58,6 +58,7 @@ class SearchOptions:
     serve_device: str = "cpu"  # where inference costs are measured: the machine that will serve
     export_front: bool = False  # every Pareto front member's model, not only best_model/
     int8_tolerance: float = INT8_TOLERANCE  # points of the metric an int8 copy may lose to fp32 and ship
+    study_storage: Optional[str] = None  # the Optuna study's SQLAlchemy URL; None: SQLite in the output folder
 
 
 @dataclass(frozen=True)

@@ -71,6 +71,26 @@ def close_optuna_trial_unrun(searcher, trial_id: str) -> None:
     searcher._ot_study.tell(searcher._ot_trials.pop(trial_id), state=optuna.trial.TrialState.PRUNED)
 
 
+def optuna_study_of(searcher):
+    """(the Optuna study of a Tune OptunaSearch, the Optuna trials it asked for Tune's trials). Ray:
+    OptunaSearch._ot_study, _ot_trials (a dict trial id -> optuna.trial.Trial). Checked against ray
+    2.60."""
+    return searcher._ot_study, list(searcher._ot_trials.values())
+
+
+def optuna_told(searcher, trial_id: str) -> bool:
+    """Whether a Tune OptunaSearch has told its study how `trial_id` ended (it then ignores the trial's
+    reports). Ray: OptunaSearch._completed_trials, a set of trial ids. Checked against ray 2.60."""
+    return trial_id in searcher._completed_trials
+
+
+def optuna_retry(searcher, trial_id: str, asked) -> None:
+    """Makes a Tune OptunaSearch report `trial_id` to the Optuna trial `asked` from now on, as a trial
+    not ended yet. Ray: OptunaSearch._ot_trials, _completed_trials. Checked against ray 2.60."""
+    searcher._ot_trials[trial_id] = asked
+    searcher._completed_trials.discard(trial_id)
+
+
 def trial_started(trial) -> bool:
     """Whether a Tune Trial ever ran. Ray: trial.run_metadata.start_time, set by Trial.set_status
     when the trial first becomes RUNNING (its last_result property is no witness: reading it fills

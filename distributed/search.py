@@ -10,7 +10,7 @@ import sys
 import time
 from contextlib import contextmanager
 
-from . import budget, interrupts, ray_session, search_lock, space, space_reserve, tracking
+from . import budget, interrupts, ray_session, search_lock, space, space_reserve, study, tracking
 from .costs import measure_costs
 from .disk import tidy_storage
 from .feature_estimate import describe_passes
@@ -96,7 +96,9 @@ def prepare_search(plan: Plan):
     featurised, with the plan on the console before the long work (the feature passes)."""
     def say_plan(groups):
         tracking.check_mlflow(plan)  # it creates the store: only once the data are known to be good
+        study.check_study(plan)  # the same for the study's database
         say(describe(plan, describe_groups(groups)))
+        say(study.study_said(plan))
         passes = feature_passes(plan, groups)
         # before the features and the trials write
         space.check_space(space.needs(plan, passes), say, refuse=plan.opts.space_check == "refuse")
@@ -199,7 +201,8 @@ def make_tuner(plan: Plan, shared: Shared, costs=None):
                 f" ({'; '.join(', '.join(f'{k}={short(v)}' for k, v in p.items()) for p in points)})")
         tuner = Tuner(
             trainable, param_space=param_space(spec),
-            tune_config=tune.TuneConfig(search_alg=search_algorithm(spec, plan.concurrency, points, costs),
+            tune_config=tune.TuneConfig(search_alg=search_algorithm(spec, plan.concurrency, points, costs,
+                                                                    study.study_storage(plan), plan.name),
                                         scheduler=scheduler(spec, plan.max_epochs * max(1, spec.cv_folds)),
                                         num_samples=spec.num_samples,
                                         max_concurrent_trials=plan.concurrency,

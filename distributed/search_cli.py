@@ -34,6 +34,10 @@ OPTIONS = [
                         help="log every trial to MLflow (one run per trial: params, metrics per check; the best model "
                              "as an artifact); without URI a SQLite store, OUTPUT_DIR/NAME/mlflow.db; needs the mlflow "
                              "extra: pip install 'bert-hpo[mlflow]'")),
+    (["--study-storage"], dict(metavar="URL",
+                               help="the Optuna study behind a TPE search goes to this database (an SQLAlchemy URL, "
+                                    "e.g. postgresql://user:password@host/db), named after the search; default: "
+                                    "SQLite, OUTPUT_DIR/NAME/optuna.db. Watch it live: optuna-dashboard URL")),
     (["--keep-checkpoints"], dict(action="store_true", help="keep the trials' checkpoints (default: deleted once "
                                                             "best_model/ is written; the summary says how much the "
                                                             "search wrote)")),

@@ -4,7 +4,7 @@ import csv
 import io
 from functools import partial
 from pathlib import Path
-from typing import List
+from typing import List, Optional
 
 from bertclf.cost import beyond_limits
 from bertclf.data.readers import read_text
@@ -25,6 +25,7 @@ MAX_SKIPPED = 1000
 
 
 def _tolerant_optuna_search():
+    import optuna
     from ray.tune.search.optuna import OptunaSearch
 
     class TolerantOptunaSearch(OptunaSearch):
@@ -33,16 +34,28 @@ def _tolerant_optuna_search():
         Given costs (costs.SearchCosts), each Optuna trial holds its architecture's measured cost (user
         attributes) and how far it lies beyond each constraint (Optuna's constraint values: TPE ranks an
         infeasible trial below every feasible one); a proposal whose architecture breaks the constraints
-        is closed as pruned, untrained (TPE learns where the infeasible region is), and another is asked for."""
+        is closed as pruned, untrained (TPE learns where the infeasible region is), and another is asked for.
+
+        Its study outlives the driver in a database (study.py), and a killed driver's last saved
+        state can be older than the study: a trial closed there after that state is run again (its
+        reports are ignored, the study keeps its first result), and a trial asked there after it is
+        never run (it is marked failed on restore: left running, TPE's constant liar would count it
+        as a trial in flight for the rest of the search). Each Optuna trial holds its Tune trial id
+        (user attribute tune_trial), so the dashboard's trials read against results.csv. A failed
+        trial that Tune runs again from its start (search.fit) is a new Optuna trial with the same
+        parameters (user attribute retry_of: the failed one's number)."""
         spec, costs = None, None
 
         def suggest(self, trial_id):
             for _ in range(MAX_SKIPPED):
                 config = super().suggest(trial_id)
-                if config is None or self.costs is None:
+                if config is None:
+                    return config
+                asked = ray_compat.optuna_trial_of(self, trial_id)
+                asked.set_user_attr("tune_trial", trial_id)
+                if self.costs is None:
                     return config
                 trial_config = self.spec.trial_config(config)
-                asked = ray_compat.optuna_trial_of(self, trial_id)
                 values = self.costs.of(trial_config).values()
                 for key, value in values.items():
                     asked.set_user_attr(key, value)
@@ -57,24 +70,78 @@ def _tolerant_optuna_search():
                                f"loosen them, or narrow the space to the architectures that meet them")
 
         def on_trial_result(self, trial_id, result):
-            if ray_compat.optuna_trial_of(self, trial_id) is not None:
+            asked = self._reports_to(trial_id)
+            if asked is None:
+                return
+            try:
                 super().on_trial_result(trial_id, result)
+            except optuna.exceptions.UpdateFinishedTrialError:  # closed in the study after Tune's saved state
+                if self._reports_to(trial_id, check=True) is not asked:
+                    super().on_trial_result(trial_id, result)
 
         def on_trial_complete(self, trial_id, result=None, error=False):
-            if ray_compat.optuna_trial_of(self, trial_id) is not None:
-                super().on_trial_complete(trial_id, result, error)
+            asked = self._reports_to(trial_id, check=bool(result))  # a run's end: maybe its first report
+            if asked is None:
+                return
+            if result and not ray_compat.optuna_told(self, trial_id):
+                _report_last(asked, result, self.metric)
+            super().on_trial_complete(trial_id, result, error)
+
+        def _reports_to(self, trial_id, check=False):
+            """The Optuna trial that `trial_id` reports to: the one asked for it, or, where the study
+            failed that one and Tune runs the trial again (also under a searcher restored from a state
+            that predates the failure, or that does not know the trial), a new one with its
+            parameters; None for a trial this searcher and the study do not hold."""
+            asked = ray_compat.optuna_trial_of(self, trial_id)
+            if asked is not None and not check and not ray_compat.optuna_told(self, trial_id):
+                return asked
+            study, _ = ray_compat.optuna_study_of(self)
+            last = next((t for t in reversed(study.get_trials(deepcopy=False))
+                         if t.user_attrs.get("tune_trial") == trial_id), None)
+            if last is None or last.state != optuna.trial.TrialState.FAIL:
+                return asked
+            study.enqueue_trial(last.params, user_attrs={**last.user_attrs, "retry_of": last.number})
+            again = study.ask(fixed_distributions=last.distributions)
+            ray_compat.optuna_retry(self, trial_id, again)
+            return again
+
+        def restore(self, checkpoint_path):
+            super().restore(checkpoint_path)
+            study, asked = ray_compat.optuna_study_of(self)
+            known = {t.number for t in asked}
+            for trial in study.get_trials(deepcopy=False, states=[optuna.trial.TrialState.RUNNING]):
+                if trial.number not in known:
+                    study.tell(trial.number, state=optuna.trial.TrialState.FAIL)
 
     return TolerantOptunaSearch
 
 
-def search_algorithm(spec, concurrency: int, points: List[dict], costs=None):
+def _report_last(asked, result: dict, metric) -> None:
+    """The last check of a trial as its intermediate value: Tune passes the report that stops a trial
+    (ASHA's cut, the budget, its end) to on_trial_complete alone. Optuna keeps no intermediate values
+    of several objectives, and ignores a step reported already (with a warning, silenced here)."""
+    import warnings
+    import optuna
+    if not isinstance(metric, str) or result.get(metric) is None or "training_iteration" not in result:
+        return
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        try:
+            asked.report(result[metric], result["training_iteration"])
+        except optuna.exceptions.UpdateFinishedTrialError:
+            pass
+
+
+def search_algorithm(spec, concurrency: int, points: List[dict], costs=None, storage=None,
+                     study_name: Optional[str] = None):
     """TPE, seeded, constant_liar on (parallel trials do not get the same suggestion); it models once
     `startup_trials` trials have finished, and proposes at random until then. With cost objectives it is
     Optuna's multi-objective TPE over the score and those costs; given `costs` (costs.SearchCosts) with
     constraints, each Optuna trial carries its constraint values (Trial.set_constraint: Optuna 5's
     replacement of the sampler's constraints_func, which it deprecates), and an architecture that
-    breaks them is never trained. PBT takes no searcher (Ray refuses one): its population is drawn
-    at random, seeded. Both stop proposing at the time budget (budget.py)."""
+    breaks them is never trained. Its study `study_name` lives in the Optuna `storage` (study.py; None:
+    in memory). PBT takes no searcher (Ray refuses one): its population is drawn at random, seeded.
+    Both stop proposing at the time budget (budget.py)."""
     if spec.scheduler.type == "pbt":
         return BudgetVariants(points_to_evaluate=points or None, random_state=spec.seed)
     import optuna
@@ -93,7 +160,7 @@ def search_algorithm(spec, concurrency: int, points: List[dict], costs=None):
     several = len(keys) > 1
     searcher = _tolerant_optuna_search()(space=space, metric=list(keys) if several else keys[0],
                                          mode=list(modes) if several else modes[0], sampler=sampler,
-                                         points_to_evaluate=points or None)
+                                         points_to_evaluate=points or None, storage=storage, study_name=study_name)
     searcher.spec, searcher.costs = spec, costs
     return BudgetLimiter(searcher, max_concurrent=concurrency)
 

@@ -199,6 +199,13 @@ def test_an_optuna_search_keeps_the_optuna_trial_of_each_suggestion():
     told = asked.study.trials[asked.number]
     assert told.state == optuna.trial.TrialState.COMPLETE and told.value == 0.7
     assert ray_compat.optuna_trial_of(searcher, "never") is None
+    assert ray_compat.optuna_study_of(searcher) == (asked.study, [asked])
+    assert ray_compat.optuna_told(searcher, "a") and not ray_compat.optuna_told(searcher, "never")
+    again = asked.study.ask()
+    ray_compat.optuna_retry(searcher, "a", again)
+    assert ray_compat.optuna_trial_of(searcher, "a") is again and not ray_compat.optuna_told(searcher, "a")
+    searcher.on_trial_complete("a", {"score": 0.8, "training_iteration": 1})
+    assert asked.study.trials[again.number].value == 0.8
 
 
 def test_an_optuna_trial_closed_unrun_is_pruned_in_the_study_and_the_next_suggestion_asks_anew():

@@ -83,3 +83,91 @@ def test_a_configuration_that_breaks_a_constraint_is_never_proposed_and_optuna_j
     assert skipped and all(t.user_attrs["skipped"] == "breaks the constraints: latency_ms 5 > 2" and
                            t.constraints == {"latency_ms": 3.0} for t in skipped)
     assert trials[-1].constraints == {"latency_ms": 1.0 - 2}  # met: at most 0
+
+
+def searcher_in_study(tmp_path):
+    """A new TPE searcher of the smoke spec whose study "s" is in tmp_path/optuna.db (the same study
+    for each call: a restored searcher goes on in it)."""
+    import optuna
+    spec = load_spec("imdb", profile=["cpu", "smoke"])
+    return search_algorithm(spec, 2, [], storage=optuna.storages.RDBStorage(f"sqlite:///{tmp_path / 'optuna.db'}"),
+                            study_name="s").searcher
+
+
+def study_trials(tmp_path) -> list:
+    import optuna
+    return optuna.load_study(study_name="s", storage=f"sqlite:///{tmp_path / 'optuna.db'}").trials
+
+
+def test_a_restored_searcher_goes_on_in_its_study_as_the_study_stands(tmp_path):
+    """Tune saves the searcher with its state; a killed driver's last state can be older than the
+    study in the database. Restored from it, the searcher writes the same study: a trial closed after
+    the state keeps its result (its re-run reports are ignored), a trial asked after it (never run
+    again) is failed, not left running, and the trials in flight go on."""
+    before = searcher_in_study(tmp_path)
+    key = before.metric
+    for trial in ("closed", "running"):
+        before.suggest(trial)
+        before.on_trial_result(trial, {key: 0.5, "training_iteration": 1})
+    before.save(str(tmp_path / "state.pkl"))
+    before.on_trial_complete("closed", {key: 0.6, "training_iteration": 2})
+    before.suggest("asked late")
+
+    after = searcher_in_study(tmp_path)
+    after.restore(str(tmp_path / "state.pkl"))
+    after.on_trial_result("closed", {key: 0.9, "training_iteration": 2})  # the re-run of a closed trial
+    after.on_trial_complete("closed", {key: 0.9, "training_iteration": 3})
+    after.on_trial_result("running", {key: 0.7, "training_iteration": 2})
+    after.on_trial_complete("running", {key: 0.7, "training_iteration": 2})
+    after.suggest("next")
+    assert [(t.user_attrs["tune_trial"], t.state.name, t.values, t.intermediate_values) for t in study_trials(tmp_path)] == [
+        ("closed", "COMPLETE", [0.6], {1: 0.5, 2: 0.6}), ("running", "COMPLETE", [0.7], {1: 0.5, 2: 0.7}),
+        ("asked late", "FAIL", None, {}), ("next", "RUNNING", None, {})]
+
+
+@pytest.mark.parametrize("first_report", ["a check", "its last"])
+@pytest.mark.parametrize("state_saved", ["after the failure", "before it", "before the trial"])
+def test_a_failed_trial_run_again_is_a_new_optuna_trial_with_its_parameters(tmp_path, state_saved, first_report):
+    """search.fit runs a trial again from its start when a resume lost its checkpoint: Tune reports it
+    under the same id, to the searcher that told the study it failed, or to one restored from a state
+    saved before that (or before the trial); the run reports a check, or is stopped at its first (Tune passes that report to
+    on_trial_complete alone)."""
+    searcher = searcher_in_study(tmp_path)
+    key = searcher.metric
+    if state_saved == "before the trial":
+        searcher.save(str(tmp_path / "state.pkl"))
+    config = searcher.suggest("lost")
+    if state_saved == "before it":
+        searcher.save(str(tmp_path / "state.pkl"))
+    searcher.on_trial_complete("lost", error=True)
+    if state_saved != "after the failure":
+        searcher = searcher_in_study(tmp_path)
+        searcher.restore(str(tmp_path / "state.pkl"))
+    if first_report == "a check":
+        searcher.on_trial_result("lost", {key: 0.6, "training_iteration": 1})
+    searcher.on_trial_complete("lost", {key: 0.7, "training_iteration": 2})
+    failed, again = study_trials(tmp_path)
+    assert (failed.state.name, again.state.name, again.values) == ("FAIL", "COMPLETE", [0.7])
+    assert again.intermediate_values == ({1: 0.6, 2: 0.7} if first_report == "a check" else {2: 0.7})
+    assert again.params == failed.params == config
+    assert again.user_attrs == {"tune_trial": "lost", "retry_of": 0}
+
+
+def test_the_check_that_stops_a_trial_is_among_its_intermediate_values(tmp_path):
+    """Tune gives the report that stops a trial (ASHA's cut, the budget, the end) to on_trial_complete
+    alone: the study gets it as the trial's last check all the same, once."""
+    import warnings
+    searcher = searcher_in_study(tmp_path)
+    key = searcher.metric
+    for trial in ("cut", "cut at once", "ended"):
+        searcher.suggest(trial)
+    searcher.on_trial_result("cut", {key: 0.5, "training_iteration": 1})
+    searcher.on_trial_complete("cut", {key: 0.55, "training_iteration": 2})
+    searcher.on_trial_complete("cut at once", {key: 0.6, "training_iteration": 1})
+    searcher.on_trial_result("ended", {key: 0.7, "training_iteration": 1})
+    with warnings.catch_warnings(record=True) as warned:
+        warnings.simplefilter("always")
+        searcher.on_trial_complete("ended", {key: 0.7, "training_iteration": 1})  # Tune's repeat of the last report
+    assert not warned, [str(w.message) for w in warned]
+    assert [(t.values, t.intermediate_values) for t in study_trials(tmp_path)] == [
+        ([0.55], {1: 0.5, 2: 0.55}), ([0.6], {1: 0.6}), ([0.7], {1: 0.7})]

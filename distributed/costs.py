@@ -79,12 +79,12 @@ def cost_texts(config, count: int):
 def describe_costs(costs: SearchCosts, seconds: float) -> str:
     values = [cost.values() for cost in costs.by_key.values()]
 
-    def span(key, digits=3):
-        low, high = (f"{f(v[key] for v in values):.{digits}g}" for f in (min, max))
+    def span(key, form=".3g"):
+        low, high = (f"{f(v[key] for v in values):{form}}" for f in (min, max))
         return low if low == high else f"{low}-{high}"
     return (f"inference cost: {len(values)} architecture(s) on {costs.hardware} in {seconds:.0f} s (onnxruntime, "
             f"an untrained model of each): {span('latency_ms')} ms per example at batch 1, "
-            f"{span('throughput', 4)} examples/s at a batch of 64, ONNX {span('model_mb')} MB "
+            f"{span('throughput', '.0f')} examples/s at a batch of 64, ONNX {span('model_mb')} MB "
             f"(int8 {span('model_mb_int8')} MB)")
 
 

@@ -286,7 +286,7 @@ HELPS = {
     "valid_fraction": "share of train held out when --valid_path is not given (0: none; train on all, keep the last epoch)",
     "cv_folds": "score by K folds of train (stratified; each fold validated once, the score their mean) instead of "
                 "one held-out split; 0: one split (--valid_fraction). A single run prints each fold and the mean +- "
-                "std and saves no model (docs/search.md, Folds)",
+                "std and saves no model (docs/folds.md)",
     "warmup_ratio": "share of optimizer steps with linear warm-up",
     "weight_decay": "AdamW weight decay (not applied to biases and LayerNorm)",
     "max_grad_norm": "gradient clipping norm (<= 0 disables)",

@@ -90,7 +90,7 @@ def model_card(plan, folder: Path, portable: PortableCopies, outputs, test_score
          f"{Path(test_scores['path']).name}{' (a seeded subset)' if test_scores['subset'] else ''}."
          if test_scores else "- Test: no test split was scored."),
     ]
-    lines += decision_lines(meta, metric) + cost_lines(saved.get("inference_cost"))
+    lines += decision_lines(meta, metric) + cost_lines(saved.get("inference_cost"), int8)
     if int8 is not None:
         lines.append(f"- Precision int8 (onnxruntime's dynamic quantisation, both copies run on valid): "
                      f"{int8.describe()}.")
@@ -132,15 +132,22 @@ def decision_lines(meta: dict, metric: str) -> list:
     return lines
 
 
-def cost_lines(cost) -> list:
-    """The card's line on what serving the model costs, where the search measured it (costs.py)."""
+def cost_lines(cost, int8=None) -> list:
+    """The card's line on what serving the model costs, where the search measured it (costs.py): of the
+    copy its precision serves (bertclf.cost.served_precision), and said so where the int8 check (`int8`,
+    an Int8Check) did not keep the int8 copy the search costed."""
     if not cost:
         return []
-    return [f"- Inference cost on {cost['hardware']} (onnxruntime on {cost['device']}, the fp32 ONNX copy below): "
+    copy = "the int8 ONNX copy" if int8 is not None else "the fp32 ONNX copy below"
+    line = (f"- Inference cost on {cost['hardware']} (onnxruntime on {cost['device']}, {copy}): "
             f"{cost['latency_ms']:.3g} ms per example at batch 1 (median; p95 {cost['latency_p95_ms']:.3g} ms), "
             f"{cost['throughput']:.4g} examples/s at a batch of 64; the ONNX file is {cost['model_mb']:.3g} MB "
             f"({cost['model_mb_int8']:.3g} MB quantised to int8). Measured on an untrained model of this "
-            f"architecture before the search: a network's cost does not depend on its weights."]
+            f"architecture before the search: a network's cost does not depend on its weights.")
+    if int8 is not None and not int8.kept:
+        line += (f" The int8 copy was not kept (below): the fp32 copy that ships is {int8.fp32_mb:.3g} MB and "
+                 f"slower than these figures, which the search's constraints and front were judged on.")
+    return [line]
 
 
 def _shown_options(spec, options: dict) -> dict:

@@ -91,7 +91,10 @@ def _tolerant_optuna_search():
             """The Optuna trial that `trial_id` reports to: the one asked for it, or, where the study
             failed that one and Tune runs the trial again (also under a searcher restored from a state
             that predates the failure, or that does not know the trial), a new one with its
-            parameters; None for a trial this searcher and the study do not hold."""
+            parameters (unless points to evaluate still wait in the study: then its reports are ignored,
+            and the study keeps the failure); None for a trial this searcher and the study do not hold.
+            Ray's concurrency limiter gives this searcher no reports of a trial it no longer counts as
+            live, so after a killed driver the study keeps the failure too (docs/search.md)."""
             asked = ray_compat.optuna_trial_of(self, trial_id)
             if asked is not None and not check and not ray_compat.optuna_told(self, trial_id):
                 return asked
@@ -100,6 +103,8 @@ def _tolerant_optuna_search():
                          if t.user_attrs.get("tune_trial") == trial_id), None)
             if last is None or last.state != optuna.trial.TrialState.FAIL:
                 return asked
+            if study.get_trials(deepcopy=False, states=[optuna.trial.TrialState.WAITING]):
+                return asked  # ask() would pop the oldest waiting trial (a warm-start point), not the retry
             study.enqueue_trial(last.params, user_attrs={**last.user_attrs, "retry_of": last.number})
             again = study.ask(fixed_distributions=last.distributions)
             ray_compat.optuna_retry(self, trial_id, again)

@@ -4,7 +4,7 @@ resources, space, every corner a valid run)."""
 import itertools
 from typing import Dict
 
-from bertclf.cost import COSTS
+from bertclf.cost import COST_FIELDS, COSTS
 from bertclf.errors import UserError
 from bertclf.inputs import inputs_key
 from bertclf.tasks import TASKS, check_task_options, task_named
@@ -159,6 +159,10 @@ def _check_objectives(spec: SearchSpec) -> None:
     if spec.measures_cost and spec.scheduler.type == "pbt":
         raise UserError(f"{spec.source}: {what}: costs steer Optuna's searcher, which PBT does not use; use "
                         f"scheduler asha or none")
+    ranged = [key for key in COST_FIELDS if key in spec.space and not spec.space[key].is_choice]
+    if spec.measures_cost and ranged:  # costs are measured per architecture, before the trials: a finite set
+        raise UserError(f"{spec.source}: space.{ranged[0]}: with {what}, the cost of every architecture is measured "
+                        f"before the trials; use a choice, e.g. {{choice: [...]}}")
 
 
 def _check_folds(spec: SearchSpec) -> None:
@@ -171,9 +175,19 @@ def _check_folds(spec: SearchSpec) -> None:
     if spec.scheduler.type == "pbt":
         raise UserError(f"{spec.source}: cv_folds {spec.cv_folds} with scheduler.type pbt: PBT hands a trial another "
                         f"trial's weights mid-run, but each fold starts from the encoder's; use scheduler asha or none")
+    if "int8" in _values(spec, "precision"):
+        raise UserError(f"{spec.source}: cv_folds {spec.cv_folds} with precision int8: the int8 copy is checked on a "
+                        f"valid split, which folds do not hold out; drop one of them")
     if spec.resources.workers_per_trial > 1:
         raise UserError(f"{spec.source}: cv_folds {spec.cv_folds} with resources.workers_per_trial "
                         f"{spec.resources.workers_per_trial}: folds run in a one-worker trial; use workers_per_trial 1")
+
+
+def _values(spec: SearchSpec, key: str) -> list:
+    """The values `key` can take in a trial: its choices in space, else its fixed value."""
+    if key in spec.space:
+        return list(spec.space[key].corners())
+    return [spec.fixed.get(key)]
 
 
 def _check_resources(spec: SearchSpec) -> None:

@@ -8,7 +8,8 @@ from pathlib import Path
 
 import pytest
 
-from bert_hpo_distributed.model_card import how_to_load
+from bert_hpo_distributed.model_card import cost_lines, how_to_load
+from bertclf.int8_copy import Int8Check
 from bertclf.tasks.classification.predict import predict_texts
 from bertclf.config import TrainConfig
 from bertclf.models.model_io import read_meta
@@ -127,3 +128,15 @@ def test_an_int8_card_s_snippet_runs_the_int8_copy_and_answers_as_predict(config
     code = onnx.replace("an example text", text).replace(
         [line for line in onnx.splitlines() if line.startswith("session = ")][0], int8_line.strip())
     assert run_beside(folder, code) == f"['{want}']"
+
+
+def test_the_cards_cost_line_names_the_copy_measured_and_an_int8_copy_not_kept():
+    cost = {"hardware": "a test CPU", "device": "cpu", "latency_ms": 2.0, "latency_p95_ms": 3.0, "throughput": 500.0,
+            "model_mb": 20.0, "model_mb_int8": 20.0}
+    check = Int8Check(metric="valid_accuracy", fp32=0.90, int8=0.85, tolerance=0.5, fp32_mb=80.0, int8_mb=20.0)
+    assert "the fp32 ONNX copy below" in cost_lines(cost)[0] and "not kept" not in cost_lines(cost)[0]
+    kept = cost_lines(cost, Int8Check("valid_accuracy", 0.90, 0.899, 0.5, 80.0, 20.0))[0]
+    assert "the int8 ONNX copy" in kept and "not kept" not in kept
+    dropped = cost_lines(cost, check)[0]
+    assert "The int8 copy was not kept (below): the fp32 copy that ships is 80 MB" in dropped
+    assert cost_lines(None) == []

@@ -60,6 +60,9 @@ def test_cv_folds_on_the_command_line_is_the_specs_fixed_cv_folds():
      "cv_folds 3 validates on folds of train: the valid file v.csv would not be read"),
     (["fixed.cv_folds=3", "scheduler.type=pbt"], "cv_folds 3 with scheduler.type pbt"),
     (["space.cv_folds.choice=[3, 5]"], "space.cv_folds: decides which examples are validated on"),
+    (["fixed.cv_folds=3", "space.precision={choice: [fp32, int8]}"],
+     "cv_folds 3 with precision int8: the int8 copy is checked on a valid split"),
+    (["fixed.cv_folds=3", "fixed.precision=int8"], "cv_folds 3 with precision int8"),
 ])
 def test_bad_folds_in_a_spec_are_one_error_before_ray(sets, said):
     from bertclf.errors import UserError

@@ -171,3 +171,21 @@ def test_the_check_that_stops_a_trial_is_among_its_intermediate_values(tmp_path)
     assert not warned, [str(w.message) for w in warned]
     assert [(t.values, t.intermediate_values) for t in study_trials(tmp_path)] == [
         ([0.55], {1: 0.5, 2: 0.55}), ([0.6], {1: 0.6}), ([0.7], {1: 0.7})]
+
+
+def test_a_failed_trial_run_again_never_takes_a_waiting_points_optuna_trial(tmp_path):
+    """Points to evaluate wait in the study as enqueued trials; asking for a retry would pop the oldest of
+    them, so while one waits a re-run's reports are ignored and the study keeps the failure."""
+    import optuna
+    spec = load_spec("imdb", profile=["cpu", "smoke"])
+    points = [spec.default_point(), {**spec.default_point(), "lr": 0.02}]
+    searcher = search_algorithm(spec, 2, points, storage=optuna.storages.RDBStorage(
+        f"sqlite:///{tmp_path / 'optuna.db'}"), study_name="s").searcher
+    key = searcher.metric
+    searcher.suggest("lost")  # the first point
+    searcher.on_trial_complete("lost", error=True)
+    searcher.on_trial_result("lost", {key: 0.6, "training_iteration": 1})
+    searcher.on_trial_complete("lost", {key: 0.7, "training_iteration": 2})
+    states = [(t.state.name, {**t.system_attrs.get("fixed_params", {}), **t.params}.get("lr"))
+              for t in study_trials(tmp_path)]  # a waiting trial holds its point as fixed_params
+    assert states == [("FAIL", points[0]["lr"]), ("WAITING", 0.02)]

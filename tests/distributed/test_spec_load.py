@@ -461,6 +461,9 @@ def test_objectives_name_the_metric_and_the_measured_costs_the_search_optimises(
                                         r"throughput, model_mb\) to positive limits"),
     (["constraints.latency_ms=fast"], r"--set constraints.latency_ms: expected a mapping of measured costs"),
     (["constraints={latency_ms: 10}", "scheduler.type=pbt"], r"constraints: costs steer Optuna's searcher"),
+    (["objectives=[valid_accuracy, latency_ms]", "space.encoder_layers={int: [2, 6]}"],
+     r"imdb.yaml: space.encoder_layers: with objectives, the cost of every architecture is measured before the "
+     r"trials; use a choice"),
 ])
 def test_a_bad_objective_or_constraint_is_one_error_naming_the_option(sets, expected):
     with pytest.raises(UserError, match=expected):

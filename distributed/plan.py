@@ -107,6 +107,19 @@ def check_options(opts: SearchOptions) -> None:
                         "trials, checkpoints and outputs go there, where every node and you can reach them")
 
 
+def _check_options_used(opts: SearchOptions, spec: SearchSpec) -> None:
+    """An option the spec gives nothing to act on is an error, not silently dropped."""
+    if not spec.measures_cost:
+        for flag, given in (("--export-front", opts.export_front), ("--serve-device", opts.serve_device != "cpu")):
+            if given:
+                raise UserError(f"{flag}: the spec {spec.source} has no objectives or constraints, so no inference "
+                                f"cost is measured (objectives: [METRIC, latency_ms], or --max-latency-ms: "
+                                f"docs/deploy.md)")
+    if opts.int8_tolerance != INT8_TOLERANCE and "int8" not in spec.possible("precision"):
+        raise UserError(f"--int8-tolerance {opts.int8_tolerance:g}: no trial of the spec {spec.source} has precision "
+                        f"int8 (set fixed.precision=int8 or search it: docs/export.md)")
+
+
 def make_plan(opts: SearchOptions, say, created: list) -> Plan:
     """The search's plan, everything checked; `created` gets the local folders (output, storage) that
     did not exist yet, as soon as they are known, so that an interrupted start can remove them. The
@@ -118,6 +131,7 @@ def make_plan(opts: SearchOptions, say, created: list) -> Plan:
     name = opts.name or (f"{search_name(overrides)}-smoke" if opts.smoke_test else search_name(overrides))
     out_dir, storage, experiment = _places(opts, name, notes)
     spec = resolve(overrides + _resumed_count(opts, overrides, storage, out_dir))
+    _check_options_used(opts, spec)
     local = [out_dir] + ([] if storage.startswith(URI_SCHEMES) else [Path(storage)])
     with holding(name, local + [storage], notes):  # before any folder is looked at: the same command twice runs once
         _check_resume(opts, experiment)

@@ -175,19 +175,12 @@ def _check_folds(spec: SearchSpec) -> None:
     if spec.scheduler.type == "pbt":
         raise UserError(f"{spec.source}: cv_folds {spec.cv_folds} with scheduler.type pbt: PBT hands a trial another "
                         f"trial's weights mid-run, but each fold starts from the encoder's; use scheduler asha or none")
-    if "int8" in _values(spec, "precision"):
+    if "int8" in spec.possible("precision"):
         raise UserError(f"{spec.source}: cv_folds {spec.cv_folds} with precision int8: the int8 copy is checked on a "
                         f"valid split, which folds do not hold out; drop one of them")
     if spec.resources.workers_per_trial > 1:
         raise UserError(f"{spec.source}: cv_folds {spec.cv_folds} with resources.workers_per_trial "
                         f"{spec.resources.workers_per_trial}: folds run in a one-worker trial; use workers_per_trial 1")
-
-
-def _values(spec: SearchSpec, key: str) -> list:
-    """The values `key` can take in a trial: its choices in space, else its fixed value."""
-    if key in spec.space:
-        return list(spec.space[key].corners())
-    return [spec.fixed.get(key)]
 
 
 def _check_resources(spec: SearchSpec) -> None:

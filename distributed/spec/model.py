@@ -188,6 +188,12 @@ class SearchSpec:
     def has_model_ranges(self) -> bool:
         return any(isinstance(v, Distribution) for own in self.per_model.values() for v in own.values())
 
+    def possible(self, key: str) -> list:
+        """The values `key` can take in a trial: its choices (a range's ends) in space, else its fixed value."""
+        if key in self.space:
+            return list(self.space[key].corners())
+        return [self.fixed.get(key)]
+
     def corners(self, options=None) -> Iterator[Dict[str, Any]]:
         """Sampled values at the corners of the space (each choice, each bound) of the searched
         `options` (all when None), every one of their combinations, for each model in its own space;

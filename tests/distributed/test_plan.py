@@ -112,3 +112,14 @@ def test_a_finished_search_resumed_says_so_before_ray_starts(tmp_path):
                                                     rf"its outputs are in {folder}$"):
         make_plan(opts, lambda message: None, [])
     assert not search_lock._held and not search_lock.lock_path(folder).exists()
+
+
+@pytest.mark.parametrize("options, said", [
+    (dict(export_front=True), r"--export-front: the spec \S*imdb.yaml has no objectives or constraints"),
+    (dict(serve_device="cuda"), r"--serve-device: the spec \S*imdb.yaml has no objectives or constraints"),
+    (dict(int8_tolerance=1.0), r"--int8-tolerance 1: no trial of the spec \S*imdb.yaml has precision int8"),
+])
+def test_an_option_the_spec_gives_nothing_to_act_on_is_one_error(tmp_path, options, said):
+    with pytest.raises(UserError, match=said):
+        make_plan(SearchOptions(search="imdb", smoke_test=True, output_dir=str(tmp_path), **options), print, [])
+    assert not (tmp_path / "imdb-smoke").exists()  # before any folder is made

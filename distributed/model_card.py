@@ -90,10 +90,7 @@ def model_card(plan, folder: Path, portable: PortableCopies, outputs, test_score
          f"{Path(test_scores['path']).name}{' (a seeded subset)' if test_scores['subset'] else ''}."
          if test_scores else "- Test: no test split was scored."),
     ]
-    lines += decision_lines(meta, metric) + cost_lines(saved.get("inference_cost"), int8)
-    if int8 is not None:
-        lines.append(f"- Precision int8 (onnxruntime's dynamic quantisation, both copies run on valid): "
-                     f"{int8.describe()}.")
+    lines += decision_lines(meta, metric) + cost_lines(saved.get("inference_cost"), int8) + int8_lines(int8)
     if importances:
         lines.append("- Which hyperparameters mattered (fANOVA share of the variance of the score, 10th-90th "
                      f"percentile over resamplings of the trials in brackets): {describe_importance(importances)}.")
@@ -130,6 +127,13 @@ def decision_lines(meta: dict, metric: str) -> list:
                      f"{names[1]} where its probability is at least that, else {names[0]} (--predict and the test "
                      f"score do; the copies below give probabilities: apply it to them).")
     return lines
+
+
+def int8_lines(int8) -> list:
+    """The card's line on the int8 check (an Int8Check), for a model of precision int8."""
+    if int8 is None:
+        return []
+    return [f"- Precision int8 (onnxruntime's dynamic quantisation, both copies run on valid): {int8.describe()}."]
 
 
 def cost_lines(cost, int8=None) -> list:

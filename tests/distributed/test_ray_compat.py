@@ -14,7 +14,7 @@ import pytest
 from packaging.specifiers import SpecifierSet
 from packaging.version import Version
 
-from bert_hpo_distributed import budget, mlflow_callback, ray_compat, searchers
+from bert_hpo_distributed import budget, mlflow_callback, ray_compat, tolerant_optuna
 from tests.helpers import ROOT
 
 
@@ -46,7 +46,7 @@ def _parameters(function):
 
 @pytest.mark.parametrize("ours", [budget.BudgetStopper, budget.BudgetLimiter, budget.BudgetVariants,
                                   budget.ReportsStartedTrials, budget.BudgetFIFO, budget.BudgetASHA,
-                                  budget.BudgetPBT, mlflow_callback.StartedTrials, searchers._tolerant_optuna_search()],
+                                  budget.BudgetPBT, mlflow_callback.StartedTrials, tolerant_optuna.TolerantOptunaSearch],
                          ids=lambda cls: cls.__name__)
 def test_every_override_of_a_ray_method_keeps_its_signature(ours):
     overridden = {}

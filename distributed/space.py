@@ -40,6 +40,7 @@ BYTES_PER_FLOAT = 4
 ADAM_MOMENTS = 2
 WARN_SHARE = 0.5  # warn when the estimate takes more than this share of the free space
 ENOSPC_TEXT = os.strerror(errno.ENOSPC)  # 'No space left on device'
+SQLITE_FULL_TEXT = "database or disk is full"  # SQLite's SQLITE_FULL: the Optuna study's database (study.py)
 FULL_BELOW = 64 * 1024  # bytes free under which a folder counts as full once the trials have ended
 # room held in the experiment folder while the trials run (space_reserve): Tune's state and the
 # searcher's (a smoke test's staged under 0.6 MB), and each trial's result.json, progress.csv, parameters
@@ -144,6 +145,8 @@ def told(error: BaseException, places: List[str], kept: bool = True) -> BaseExce
         if ENOSPC_TEXT in str(seen):
             found = re.search(rf"{ENOSPC_TEXT}: '([^']+)'", str(seen))
             return disk_full(found.group(1) if found else None, places, kept)
+        if SQLITE_FULL_TEXT in str(seen):
+            return disk_full(None, places, kept)
         seen = seen.__cause__ or seen.__context__
     full = _full(places) if isinstance(error, BROKEN_BY_FULL_DISK) else None
     return disk_full(None, [full], kept) if full else error

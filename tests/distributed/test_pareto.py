@@ -9,7 +9,8 @@ def _scored():
             ("middle", 0.85, 5.0, 90.0), ("tied_slower", 0.80, 3.0, 20.0)]
     return pd.DataFrame([{"trial": t, "best_valid_accuracy": a, "latency_ms": lat, "latency_p95_ms": 1.5 * lat,
                           "throughput": 1000 / lat, "model_mb": mb, "model_mb_int8": mb / 4, "max_length": 64,
-                          "lr_main": 1e-4, "lr": 1e-3, "batch_size": 16, "mode": "finetune"}
+                          "lr_main": 1e-4, "lr": 1e-3, "batch_size": 16, "mode": "finetune", "encoder_layers": 6,
+                          "precision": "fp32"}
                          for t, a, lat, mb in rows])
 
 

@@ -5,9 +5,11 @@ import json
 import os
 import pickle
 import signal
+import sqlite3
 import subprocess
 from collections import namedtuple
 
+import optuna
 import pytest
 
 from bert_hpo_distributed import search_lock, space
@@ -123,6 +125,11 @@ def test_a_full_disk_anywhere_is_one_line_naming_the_folder_and_resume(tmp_path)
     # a trial's error arrives as text
     text = RuntimeError(f"[Errno 28] No space left on device: '{tmp_path}/trial_1/checkpoint_0/head.safetensors'")
     assert f"disk of {tmp_path}/trial_1/checkpoint_0 (" in str(space.told(text, []))
+    try:  # the Optuna study's SQLite database (study.py) says SQLITE_FULL, not ENOSPC
+        raise optuna.exceptions.StorageInternalError("An exception is raised during the commit.") from \
+            sqlite3.OperationalError("database or disk is full")
+    except optuna.exceptions.StorageInternalError as study:
+        assert str(space.told(study, [str(tmp_path)])).startswith(f"no space left on the disk of {tmp_path} (")
     other = ValueError("something else")
     assert space.told(other, [str(tmp_path)]) is other
 

@@ -12,9 +12,11 @@ from tests.helpers import ROOT, read_csv, run, write_imdb_like
 # A BERT of 3.4 M parameters (13.6 MB): a fine-tuning trial holds its weights, their gradients, AdamW's two
 # moments and the best check's copy, so an actor that keeps each trial's run alive grows by ~61 MB a trial
 # (measured: +368 MB at the start of the eighth trial against the second, +324 MB in peak). Without a leak
-# the growth measured 10 MB at a trial's start and 1 MB in peak: the tolerance is three times that, and
-# half of what one kept trial adds. The first trial is left out: it imports torch, transformers and the data.
-TOLERANCE_MB = 32
+# the growth measured 10 MB at a trial's start and 1 MB in peak alone, and up to 45 MB at a start and 88 MB
+# in peak with the suite's other tests running beside it (allocator fragmentation, levelling off after the
+# fifth trial): the tolerance is above that and a third of what a leak adds over the trials. The first trial
+# is left out: it imports torch, transformers and the data.
+TOLERANCE_MB = 120
 TRIALS = 8
 
 

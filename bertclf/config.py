@@ -149,16 +149,7 @@ class TrainConfig:
                               ("precision", PRECISIONS), ("class_weight", CLASS_WEIGHTS)):
             if getattr(self, name) not in allowed:
                 bad_option(name, " | ".join(allowed), getattr(self, name))
-        if not 0.0 <= self.valid_fraction < 1.0:
-            bad_option("valid_fraction", "a fraction in [0, 1)", self.valid_fraction)
-        if self.cv_folds == 1 or self.cv_folds < 0:
-            bad_option("cv_folds", "0 (one held-out split) or a number of folds of at least 2", self.cv_folds)
-        if self.cv_folds and self.valid_path:
-            raise UserError(f"--cv_folds {self.cv_folds} validates on folds of train: a --valid_path file would not "
-                            f"be read; give one of them")
-        if not self.has_validation and (self.early_stop > 0 or self.degenerate_check):
-            raise UserError("--valid_fraction 0 trains on all of train with nothing to validate on: "
-                            "--early_stop and --degenerate_check need validation data")
+        self._check_validation()
         if not 0.0 <= self.warmup_ratio < 1.0:
             bad_option("warmup_ratio", "a fraction in [0, 1)", self.warmup_ratio)
         for name in ("max_train_samples", "max_valid_samples"):
@@ -174,6 +165,19 @@ class TrainConfig:
             raise UserError("--boost True needs --bert_finetuning False: boost caches the features "
                             "of a frozen encoder, and a fine-tuned encoder changes every step")
         self._check_lora()
+
+    def _check_validation(self) -> None:
+        """What is validated on: a held-out fraction, folds of train, or a valid file."""
+        if not 0.0 <= self.valid_fraction < 1.0:
+            bad_option("valid_fraction", "a fraction in [0, 1)", self.valid_fraction)
+        if self.cv_folds == 1 or self.cv_folds < 0:
+            bad_option("cv_folds", "0 (one held-out split) or a number of folds of at least 2", self.cv_folds)
+        if self.cv_folds and self.valid_path:
+            raise UserError(f"--cv_folds {self.cv_folds} validates on folds of train: a --valid_path file would not "
+                            f"be read; give one of them")
+        if not self.has_validation and (self.early_stop > 0 or self.degenerate_check):
+            raise UserError("--valid_fraction 0 trains on all of train with nothing to validate on: "
+                            "--early_stop and --degenerate_check need validation data")
 
     def _check_lora(self) -> None:
         if self.lora_r < 1:

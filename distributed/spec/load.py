@@ -131,11 +131,14 @@ def _set(raw: dict, o: Override, source: str) -> dict:
     return raw
 
 
+WHOLE = ("space", "first_trial")  # a section's space replaces the space, and first_trial is a point of it
+
+
 def merge(base: dict, extra: dict) -> dict:
-    """extra over base, mapping by mapping; a section's `space` replaces the whole space."""
+    """extra over base, mapping by mapping; a section's `space` and `first_trial` replace the whole key."""
     out = copy.deepcopy(base)
     for key, value in (extra or {}).items():
-        out[key] = merge(out.get(key) or {}, value) if isinstance(value, dict) and key != "space" else value
+        out[key] = merge(out.get(key) or {}, value) if isinstance(value, dict) and key not in WHOLE else value
     return out
 
 

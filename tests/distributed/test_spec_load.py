@@ -61,6 +61,18 @@ def test_set_wins_over_the_profile_sections_and_can_edit_them():
         load_spec("imdb", ["num_sample=3"], profile=["smoke"])
 
 
+def test_a_profile_sections_space_and_first_trial_replace_the_top_levels(tmp_path):
+    # the cpu: section searches other options: the top level's first_trial (a point of its space) is not kept
+    spec = {**MINIMAL, "space": {**MINIMAL["space"], "lr_main": {"loguniform": [1e-5, 1e-4]}},
+            "first_trial": {"lr_main": 5e-5}, "fixed": {"n_epochs": 2, "pooling": "mean"},
+            "cpu": {"space": {"lr": {"loguniform": [1e-3, 1e-2]}}, "first_trial": {"lr": 3e-3},
+                    "fixed": {"n_epochs": 4}}}
+    cpu = load_spec(write(tmp_path, spec), profile=["cpu"])
+    assert set(cpu.space) == {"lr"} and cpu.first_trial == {"lr": 3e-3}
+    assert cpu.trial_config({"lr": 3e-3}).pooling == "mean"  # fixed still merges key by key
+    assert load_spec(write(tmp_path, spec)).first_trial == {"lr_main": 5e-5}
+
+
 def test_mode_expands_to_its_booleans():
     assert expand({"mode": "boost", "lr": 0.1}) == {"bert_finetuning": False, "boost": True, "lora": False, "lr": 0.1}
     assert expand({"mode": "lora"}) == {"bert_finetuning": True, "boost": False, "lora": True}

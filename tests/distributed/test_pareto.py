@@ -51,8 +51,8 @@ def test_the_front_table_shows_each_member_as_served_and_the_verdict():
                                                     "slow_best": ("fp32", 0.90, 0.866, None, None),
                                                     "middle": ("fp32", 0.85, 0.84, 0.85, 0.70)})
     section = front_section(spec, front, "a test CPU")
-    assert ("| trial | valid_accuracy | valid (as served) | test | latency ms (p95) | examples/s at 64 | ONNX MB (int8) |"
-            in section)
+    assert ("| trial | valid_accuracy | valid (as served) | test | latency ms (p95) | examples/s at 64 | "
+            "ONNX MB (int8) |" in section)
     assert "| fast | 0.8000 | 0.7950 int8 (fp32 0.8000) | 0.8610 | 2 (3) |" in section
     assert "| slow_best | 0.9000 | 0.9000 | 0.8660 | 9 (13.5) |" in section
     assert "| middle | 0.8500 | 0.8500 fp32 (int8 0.7000, not kept) | 0.8400 |" in section
@@ -73,7 +73,8 @@ def test_the_verdict_names_the_closest_faster_member_when_none_is_within_one_poi
                                            "1 point of it; the closest: fast, 2.5x faster (2 ms vs 5 ms), test 0.8000")
     front["served_test_accuracy"] = None  # no test split: valid as served decides
     front.loc[front["trial"] == "fast", "served_valid_accuracy"] = 0.95
-    assert verdict(front, spec) == "The most accurate member by valid accuracy, fast (0.9500), is also the fastest (2 ms)."
+    assert verdict(front, spec) == ("The most accurate member by valid accuracy, fast (0.9500), is also the fastest "
+                                    "(2 ms).")
 
 
 def test_there_is_no_verdict_without_latency_among_the_axes_or_scores_as_served():

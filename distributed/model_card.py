@@ -128,9 +128,11 @@ def _origin(spec, saved: dict, outputs, up: str) -> str:
     best = scored.iloc[0]
     if saved.get("pareto_front"):
         row = scored[scored["trial"] == saved["trial"]].iloc[0]
+        rank = ("the best trial" if row["trial"] == best["trial"]
+                else f"the best trial, {best['trial']}: {best[f'best_{spec.metric}']:.4f}")
         return (f"{saved['trial']}: a member of the search's Pareto front ({up}results.md), the trials no other "
                 f"beats on {metric} and cost at once ({row[f'best_{spec.metric}']:.4f} at its best check, epoch "
-                f"{row['best_epoch']:g}; the best trial, {best['trial']}: {best[f'best_{spec.metric}']:.4f}).")
+                f"{row['best_epoch']:g}; {rank}).")
     if "refit_of" in saved:
         return (f"The best configuration of the search, trained again on all of train (valid included) for "
                 f"{outputs.refit['epochs']} epoch(s): nothing was held out to check it on, so its only score is the "

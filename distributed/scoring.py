@@ -115,7 +115,8 @@ def score_served(plan, folder: Path, config, int8=None) -> Served:
     test, data = None, ""
     if plan.test_path:
         inputs = test_split(plan, folder)
-        test, data = onnx_metric(path, inputs, metric, config.eval_batch_size, split="test"), inputs.description
+        test = onnx_metric(path, inputs, metric, config.eval_batch_size, split="test")
+        data = inputs.description.replace(str(plan.test_path), plan.test_path.name)
     return Served(copy="int8" if kept else "fp32", valid=valid, test=test, test_data=data, int8=int8)
 
 

@@ -3,10 +3,10 @@
 search found it, how well it scored, and how to load it with or without this project."""
 import json
 from pathlib import Path
+from typing import Optional
 
 from bertclf.atomic import write_text
 from bertclf.data.label_values import label_text
-from bertclf.inputs import prepare_inputs
 from bertclf.int8_copy import INT8_PATH, check_int8
 from bertclf.models.model_io import read_meta
 from bertclf.portable import HF_FOLDER, ONNX_PATH, PortableCopies, write_portable
@@ -14,40 +14,62 @@ from bertclf.results_table import markdown_table, markdown_text
 from bertclf.tasks import task_named
 
 from .plots import describe_importance
+from .scoring import Served, score_served, valid_split
 
 TOP_ROWS = 5
+SERVED_TASK = "classification"  # onnx_metric scores a single-label classifier's ONNX copy
 LAYERS = {"last": "the last layer", "last4": "each of the last four layers"}
 
 
 def publish_models(plan, written: dict, outputs, say) -> None:
     """Portable copies (and an int8 one where the model's precision is int8) and README.md in each model
     folder of `written` (best_model, refit_model), from the search's outputs (outputs.SearchOutputs)."""
+    config = plan.spec.trial_config(outputs.sampled)  # a refit's model has no valid split of its own
     for key, test_scores in (("best_model", outputs.test), ("refit_model", (outputs.refit or {}).get("test"))):
         if key in written:
             folder = Path(written[key])
-            # the winner's model, when the search chose among several
-            portable = write_portable(folder, plan.local_folder(read_meta(folder)["bert_name"]))
-            int8 = int8_copy(plan, folder, portable, outputs, say)
+            portable = portable_copies(plan, folder)
+            int8 = int8_copy(plan, folder, portable, config, say)
             write_text(folder / "README.md", model_card(plan, folder, portable, outputs, test_scores, int8))
 
 
-def int8_copy(plan, folder: Path, portable: PortableCopies, outputs, say):
+def publish_member(plan, folder: Path, config, outputs, say) -> Optional[Served]:
+    """A Pareto front member's model folder made complete like best_model/ (portable copies, the int8 copy
+    where its precision is int8 and it stays within tolerance, README.md) and scored as it serves
+    (scoring.score_served); None where it cannot be: a task other than single-label classification, or
+    a model without an ONNX copy."""
+    portable = portable_copies(plan, folder)
+    int8 = int8_copy(plan, folder, portable, config, say)
+    served = None
+    if portable.onnx is not None and plan.spec.task == SERVED_TASK:
+        served = score_served(plan, folder, config, int8)
+        say(f"front {folder.name}: as served, {served.describe(plan.spec.metric)}")
+    write_text(folder / "README.md", model_card(plan, folder, portable, outputs, None, int8, served))
+    return served
+
+
+def portable_copies(plan, folder: Path) -> PortableCopies:
+    # the folder's own model, when the search chose among several
+    return write_portable(folder, plan.local_folder(read_meta(folder)["bert_name"]))
+
+
+def int8_copy(plan, folder: Path, portable: PortableCopies, config, say):
     """The int8 check of a model of precision int8 with an ONNX copy (bertclf.int8_copy), on the valid split
-    of the search's winning configuration (a refit's model has none of its own), said on the console;
-    None for any other model."""
+    of `config` (the trial's), said on the console; None for any other model."""
     options = json.loads((folder / "search_config.json").read_text(encoding="utf-8"))["train_options"]
     if options["precision"] != "int8" or portable.onnx is None:
         return None
-    config = plan.spec.trial_config(outputs.sampled)
-    inputs = prepare_inputs(config, lambda line: None, model_path=plan.models[config.bert_name].source)
-    check = check_int8(folder, inputs, plan.spec.metric, plan.opts.int8_tolerance, config.eval_batch_size)
+    check = check_int8(folder, valid_split(plan, config), plan.spec.metric, plan.opts.int8_tolerance,
+                       config.eval_batch_size)
     say(f"{folder.name}: {check.describe()}")
     return check
 
 
-def model_card(plan, folder: Path, portable: PortableCopies, outputs, test_scores, int8=None) -> str:
+def model_card(plan, folder: Path, portable: PortableCopies, outputs, test_scores, int8=None, served=None) -> str:
+    """README.md of a model folder; served: a Pareto front member's scores as it serves (score_served), its
+    test line."""
     spec, kind = plan.spec, task_named(plan.spec.task)
-    scored, refit, importances = outputs.scored, outputs.refit, outputs.importances
+    scored, importances = outputs.scored, outputs.importances
     saved = json.loads((folder / "search_config.json").read_text(encoding="utf-8"))
     options = saved["train_options"]
     best = scored.iloc[0]
@@ -56,15 +78,8 @@ def model_card(plan, folder: Path, portable: PortableCopies, outputs, test_score
                else "fine-tuned" if options["bert_finetuning"] else "frozen: only the head was trained")
     meta = read_meta(folder)
     what = markdown_text(kind.purpose(meta))
-    if "refit_of" in saved:
-        origin = (f"The best configuration of the search, trained again on all of train (valid included) for "
-                  f"{refit['epochs']} epoch(s): nothing was held out to check it on, so its only score is the test's.")
-    elif saved["trial"] != best["trial"]:  # seed repeats chose it (repeats.py)
-        origin = (f"{saved['trial']}: the configuration with the best mean {metric} over {spec.repeats} training "
-                  f"seeds (../results.md, Seed repeats), and of those runs the one with the best {metric}.")
-    else:
-        origin = (f"Trial {best['trial']}, the best of {len(scored)} scored trials by {metric} "
-                  f"({best[f'best_{spec.metric}']:.4f} at its best check, epoch {best['best_epoch']:g}).")
+    up = "../../" if saved.get("pareto_front") else "../"  # to results.md, from front/TRIAL/ or best_model/
+    origin = _origin(spec, saved, outputs, up)
     lines = [
         f"# {folder.name} of search {plan.name}",
         "",
@@ -78,17 +93,17 @@ def model_card(plan, folder: Path, portable: PortableCopies, outputs, test_score
         f"The search ({spec.source}) ran {len(scored)} scored trials: "
         f"{'random sampling with PBT' if spec.scheduler.type == 'pbt' else 'Optuna TPE'} proposed the "
         f"configurations, the {spec.scheduler.type} scheduler stopped weak ones early, and each trial was scored on "
-        f"its best check. Full table: ../results.md and ../results.csv.",
+        f"its best check. Full table: {up}results.md and {up}results.csv.",
         "",
         "## Data and scores",
         "",
-        f"- Data set: {spec.dataset}; {markdown_text(outputs.data) or 'see ../results.md'}."
+        f"- Data set: {spec.dataset}; {markdown_text(outputs.data) or f'see {up}results.md'}."
         + (f" {plan.data_note}" if plan.data_note else ""),
         f"- Metric: {metric}, {best[f'best_{spec.metric}']:.4f} for the best trial.",
         ("- Test (untouched until the search ended, scored once): "
          f"**{kind.describe_test(test_scores, spec.metric)}** on {test_scores['examples']} examples of "
          f"{Path(test_scores['path']).name}{' (a seeded subset)' if test_scores['subset'] else ''}."
-         if test_scores else "- Test: no test split was scored."),
+         if test_scores else served_line(served, metric) if served else "- Test: no test split was scored."),
     ]
     lines += decision_lines(meta, metric) + cost_lines(saved.get("inference_cost"), int8) + int8_lines(int8)
     if importances:
@@ -104,6 +119,36 @@ def model_card(plan, folder: Path, portable: PortableCopies, outputs, test_score
               f"for bias, or for calibration of the probabilities.", "",
               "## How to load it", "", *how_to_load(folder, portable, meta), *int8_usage(folder.name, int8)]
     return "\n".join(lines) + "\n"
+
+
+def _origin(spec, saved: dict, outputs, up: str) -> str:
+    """The card's sentence on where the model came from: the best trial, the seed repeats' winner, the refit,
+    or a member of the Pareto front (its search_config.json says pareto_front)."""
+    scored, metric = outputs.scored, spec.metric.replace("_", " ")
+    best = scored.iloc[0]
+    if saved.get("pareto_front"):
+        row = scored[scored["trial"] == saved["trial"]].iloc[0]
+        rank = ("the best trial" if row["trial"] == best["trial"]
+                else f"the best trial, {best['trial']}: {best[f'best_{spec.metric}']:.4f}")
+        return (f"{saved['trial']}: a member of the search's Pareto front ({up}results.md), the trials no other "
+                f"beats on {metric} and cost at once ({row[f'best_{spec.metric}']:.4f} at its best check, epoch "
+                f"{row['best_epoch']:g}; {rank}).")
+    if "refit_of" in saved:
+        return (f"The best configuration of the search, trained again on all of train (valid included) for "
+                f"{outputs.refit['epochs']} epoch(s): nothing was held out to check it on, so its only score is the "
+                f"test's.")
+    if saved["trial"] != best["trial"]:  # seed repeats chose it (repeats.py)
+        return (f"{saved['trial']}: the configuration with the best mean {metric} over {spec.repeats} training "
+                f"seeds ({up}results.md, Seed repeats), and of those runs the one with the best {metric}.")
+    return (f"Trial {best['trial']}, the best of {len(scored)} scored trials by {metric} "
+            f"({best[f'best_{spec.metric}']:.4f} at its best check, epoch {best['best_epoch']:g}).")
+
+
+def served_line(served: Served, metric: str) -> str:
+    """The card's line on a front member's scores as its shipped ONNX copy gives them."""
+    test = (f"; test (untouched until the search ended, scored once) **{served.test:.4f}** on {served.test_data}"
+            if served.test is not None else "; no test split was scored")
+    return (f"- As served (its {served.copy} ONNX copy in onnxruntime): {metric} {served.valid:.4f} on valid{test}.")
 
 
 def int8_usage(name: str, int8) -> list:

@@ -4,8 +4,10 @@ copied to the storage path when that is elsewhere. A search in which every trial
 results.csv and results.md with the errors, then fails. Nothing here trains: refit.py runs the refit
 and hands its model back to `write_refit`."""
 import json
+from contextlib import nullcontext
 from dataclasses import dataclass
 from pathlib import Path
+from tempfile import TemporaryDirectory
 from typing import List, Optional
 
 from bertclf.atomic import atomic_folder, write_text
@@ -17,12 +19,12 @@ from bertclf.tasks import task_named
 
 from .class_report import confusion_png, scores_markdown
 from .costs import with_costs
-from .model_card import publish_models
-from .pareto import front_section, pareto_front, pareto_png
+from .model_card import publish_member, publish_models
+from .pareto import front_section, pareto_front, pareto_png, verdict
 from .plots import describe_importance, importance, write_plots
 from .repeats import mean_std
 from .results import best_checkpoint, fold_columns, trial_table
-from .scoring import score_on_test
+from .scoring import score_on_test, served_columns
 
 
 class SearchFailed(Exception):
@@ -103,7 +105,7 @@ def write_outputs(plan, grid, shared, say, repeated=(), data: str = "", input_se
                             best_model_from=origin, best_valid=valid, test=test, importances=importances,
                             written=written, repeated=list(repeated), data=data, costs=costs)
     if costs:
-        written.update(write_front(plan, outputs))
+        written.update(write_front(plan, outputs, say))
     written["results.md"] = write_results_md(plan, outputs)
     publish_models(plan, {"best_model": written["best_model"]}, outputs, say)
     written.update(write_plots(scored, spec, out_dir, importances, plan.name, input_seconds))
@@ -130,9 +132,10 @@ def write_refit(plan, outputs: SearchOutputs, checkpoint, config, shared, say) -
 def write_trials_csv(table, spec, out_dir: Path) -> Path:
     metrics = [key for _, key, _ in metric_columns(spec.task, spec.metric)]
     costs = list(COLUMNS) if "feasible" in table else []
+    served = [c for c in served_columns(spec.metric) if c in table]  # the front's members (write_front)
     columns = (["trial", "status", "epochs_run", *spec.space, "best_epoch", "best_train_loss", "best_valid_loss"]
                + [f"best_{k}" for k in metrics] + fold_columns(spec)
-               + [spec.metric, "train_samples_per_s", "time_total_s", *costs, "error"])
+               + [spec.metric, "train_samples_per_s", "time_total_s", *costs, *served, "error"])
     rows = [[_csv(row[c]) for c in columns] for row in table.to_dict("records")]
     columns[columns.index(spec.metric)] = f"last_{spec.metric}"
     write_text(out_dir / "results.csv", csv_text(columns, rows))
@@ -156,23 +159,47 @@ def cost_said(costs, config) -> dict:
     return {"inference_cost": {**costs.of(config).values(), "hardware": costs.hardware, "device": costs.device}}
 
 
-def write_front(plan, outputs: SearchOutputs) -> dict:
-    """The Pareto front (outputs.front), pareto.png and, with --export-front, each member's model in
-    front/TRIAL/."""
+def write_front(plan, outputs: SearchOutputs, say) -> dict:
+    """The Pareto front (outputs.front), pareto.png, and each member's model exported and scored as it serves
+    (its served_columns in outputs.front, outputs.table and results.csv): in front/TRIAL/ with --export-front,
+    else in a folder removed once scored."""
     spec, out_dir = plan.spec, plan.out_dir
-    outputs.front = front = pareto_front(outputs.scored, spec)
+    front = pareto_front(outputs.scored, spec)
     written = {}
     png = pareto_png(outputs.scored, front, spec, out_dir / "pareto.png", f"{plan.name}: the Pareto front")
     if png:
         written["pareto.png"] = png
-    if plan.opts.export_front:
-        for row in front.to_dict("records"):
-            options = spec.trial_config(row["config"])
-            export(plan, best_checkpoint(row["result"]), out_dir / "front" / row["trial"], {
-                "trial": row["trial"], "sampled": {k: row["config"][k] for k in spec.space},
-                "train_options": options.to_dict(), **cost_said(outputs.costs, options)})
+    kept = plan.opts.export_front
+    with nullcontext(out_dir / "front") if kept else TemporaryDirectory(prefix=".front-", dir=out_dir) as root:
+        served = {row["trial"]: publish_member(plan, export_member(plan, outputs, row, Path(root)),
+                                               spec.trial_config(row["config"]), outputs, say)
+                  for row in front.to_dict("records")}
+    outputs.front = with_served(front, served, spec.metric)
+    outputs.table = with_served(outputs.table, served, spec.metric)
+    written["results.csv"] = write_trials_csv(outputs.table, spec, out_dir)
+    line = verdict(outputs.front, spec)
+    if line:
+        say(f"front: {line}")
+    if kept:
         written["front"] = out_dir / "front"
     return written
+
+
+def export_member(plan, outputs: SearchOutputs, row: dict, root: Path) -> Path:
+    """A front member's model as root/TRIAL/, its search_config.json marked pareto_front."""
+    options = plan.spec.trial_config(row["config"])
+    return export(plan, best_checkpoint(row["result"]), root / row["trial"], {
+        "trial": row["trial"], "sampled": {k: row["config"][k] for k in plan.spec.space}, "pareto_front": True,
+        "train_options": options.to_dict(), **cost_said(outputs.costs, options)})
+
+
+def with_served(table, served: dict, metric: str):
+    """`table` with the served_columns of each trial in `served` (trial -> scoring.Served or None), empty for
+    the others; `table` itself where none was scored as served."""
+    if not any(served.values()):
+        return table
+    rows = [served[t].columns(metric) if served.get(t) else {} for t in table["trial"]]
+    return table.assign(**{column: [r.get(column) for r in rows] for column in served_columns(metric)})
 
 
 def header(plan, table) -> str:

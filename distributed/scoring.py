@@ -1,14 +1,24 @@
 """The untouched test split, scored once per model: a Ray task on a GPU where there is one (bf16,
 batched like evaluation), fed test inputs that the driver prepared where the data is. The console
-says how many examples (a subset of how many), and while it waits the time spent and left."""
+says how many examples (a subset of how many), and while it waits the time spent and left.
+
+A Pareto front member is scored as it serves instead (`score_served`): its ONNX copy (the int8 file
+where its int8 check kept it) in onnxruntime on this machine, on valid and on test, since a trial's own
+valid score is its training's (torch, fp32), not the copy's that ships."""
 import time
+from dataclasses import dataclass
 from pathlib import Path
+from typing import Optional
 
 import ray
 
 from bertclf.checkpoint import model_folder
+from bertclf.inputs import prepare_inputs
+from bertclf.int8_copy import INT8_PATH, onnx_metric
 from bertclf.models.model_io import read_meta
+from bertclf.portable import ONNX_PATH
 from bertclf.predict import score_model, test_inputs
+from bertclf.tasks.task import metric_test_key
 
 from .feature_estimate import seconds_per_token
 from .progress import duration
@@ -34,8 +44,7 @@ def score_on_test(plan, checkpoint, model_dir: Path, shared, say=None) -> dict:
     spec = plan.spec
     config = spec.trial_config(spec.default_point())
     bert_name = read_meta(model_dir)["bert_name"]  # the winner's model, when the search chose among several
-    inputs = test_inputs(model_dir, plan.test_path, config.cache_dir, spec.max_test_samples,
-                         plan.local_folder(bert_name))
+    inputs = test_split(plan, model_dir)
     cpus = spec.resources.cpus_per_worker if plan.use_gpu else cpus_each(free_now=True)
     task = ray.remote(_score_in_task).options(num_cpus=cpus, num_gpus=1 if plan.use_gpu else 0)
     left = _estimate(config, inputs, plan.models[bert_name].source) if say and plan.local else 0.0
@@ -50,6 +59,65 @@ def score_on_test(plan, checkpoint, model_dir: Path, shared, say=None) -> dict:
     scores = ray.get(ref)
     return {**scores, "path": str(plan.test_path), "subset": spec.max_test_samples is not None,
             "data": inputs.description}
+
+
+def test_split(plan, model_dir: Path):
+    """plan.test_path (its seeded subset of max_test_samples) tokenised as the model in model_dir reads it."""
+    bert_name = read_meta(model_dir)["bert_name"]
+    return test_inputs(model_dir, plan.test_path, plan.spec.trial_config(plan.spec.default_point()).cache_dir,
+                       plan.spec.max_test_samples, plan.local_folder(bert_name))
+
+
+def valid_split(plan, config):
+    """The prepared inputs of `config` (its valid split is the one its trial was scored on)."""
+    return prepare_inputs(config, lambda line: None, model_path=plan.models[config.bert_name].source)
+
+
+@dataclass(frozen=True)
+class Served:
+    """A model's metric as its shipped ONNX copy scores it in onnxruntime."""
+    copy: str  # the file that serves: "int8" (its int8 check kept it) or "fp32"
+    valid: float
+    test: Optional[float]  # None without a test split
+    test_data: str  # what test was scored, in words ("" without a test split)
+    int8: object = None  # the int8 check (bertclf.int8_copy.Int8Check) of a model of precision int8
+
+    def columns(self, metric: str) -> dict:
+        """results.csv's fields (served_columns) of this model."""
+        return dict(zip(served_columns(metric), (self.copy, self.valid, self.test, self.int8 and self.int8.fp32,
+                                                 self.int8 and self.int8.int8)))
+
+    def describe(self, metric: str) -> str:
+        """'valid_accuracy 0.8590 (int8; fp32 0.8610), test 0.8550 on 100 examples ...': the console's words."""
+        other = f"; fp32 {self.int8.fp32:.4f}" if self.copy == "int8" else (
+            f"; int8 {self.int8.int8:.4f}, not kept" if self.int8 else "")
+        test = f", test {self.test:.4f} on {self.test_data}" if self.test is not None else ""
+        return f"{metric} {self.valid:.4f} ({self.copy}{other}){test}"
+
+
+def served_columns(metric: str) -> tuple:
+    """results.csv's fields of a model scored as served: the copy that serves, its valid and test metric, and
+    an int8 model's valid metric in fp32 and in int8 (for valid_accuracy: served_valid_accuracy,
+    served_test_accuracy, ...)."""
+    return ("served", f"served_{metric}", f"served_test_{metric_test_key(metric)}", f"fp32_{metric}", f"int8_{metric}")
+
+
+def score_served(plan, folder: Path, config, int8=None) -> Served:
+    """The metric of the model folder `folder` (its onnx/ copy written; `int8`: its int8 check, None for a
+    model of another precision) as it serves: the int8 file where kept, else fp32; valid from the int8
+    check where there was one (it ran both files on valid), test on plan.test_path where there is one."""
+    metric, kept = plan.spec.metric, int8 is not None and int8.kept
+    path = folder / (INT8_PATH if kept else ONNX_PATH)
+    if int8 is None:
+        valid = onnx_metric(path, valid_split(plan, config), metric, config.eval_batch_size)
+    else:
+        valid = int8.int8 if kept else int8.fp32
+    test, data = None, ""
+    if plan.test_path:
+        inputs = test_split(plan, folder)
+        test = onnx_metric(path, inputs, metric, config.eval_batch_size, split="test")
+        data = inputs.description.replace(str(plan.test_path), plan.test_path.name)
+    return Served(copy="int8" if kept else "fp32", valid=valid, test=test, test_data=data, int8=int8)
 
 
 def _estimate(config, inputs, model_source: str) -> float:

@@ -4,6 +4,7 @@ import csv
 import dataclasses
 import json
 import sys
+from pathlib import Path
 from types import SimpleNamespace
 
 import pytest
@@ -92,10 +93,10 @@ def test_serving_on_a_gpu_this_machine_lacks_is_one_error_naming_the_option(tmp_
         measure_costs(plan, print)
 
 
-def _search(tmp_path, *extra):
+def _search(tmp_path, *extra, sets=ONE_DEPTH_FP32):
     return run([sys.executable, str(ROOT / "launch.py"), "--search", "imdb-deploy", "--smoke-test", "--output-dir",
                 str(tmp_path / "out"), "--num-cpus", "2", "--set", "space.head={choice: [linear, mlp]}",
-                *(arg for value in ONE_DEPTH_FP32 for arg in ("--set", value)), *extra],
+                *(arg for value in sets for arg in ("--set", value)), *extra],
                timeout=1200)
 
 
@@ -110,16 +111,52 @@ def test_an_impossible_constraint_ends_before_ray_with_one_error_line(tmp_path):
 
 @pytest.mark.ray
 def test_a_multi_objective_smoke_search_skips_what_breaks_a_constraint_and_writes_the_front(tmp_path):
-    # the tiny BERT's ONNX file: 0.29 MB with a linear head, 0.36 MB with an MLP head
-    proc = _search(tmp_path, "--max-model-mb", "0.32", "--num-samples", "2", "--export-front")
+    # the tiny BERT's int8 ONNX file: 0.16 MB with a linear head, 0.18 MB with an MLP head; every trial int8,
+    # its copy kept whatever it loses (--int8-tolerance 100), so each front member serves its int8 file
+    proc = _search(tmp_path, "--max-model-mb", "0.17", "--num-samples", "2", "--export-front",
+                   "--int8-tolerance", "100", sets=[ONE_DEPTH_FP32[0], "space.precision={choice: [int8]}"])
     assert proc.returncode == 0, proc.stderr[-3000:]
-    assert "constraints model_mb <= 0.32: 2 of 4 architectures break them" in proc.stderr
+    assert "constraints model_mb <= 0.17: 2 of 4 architectures break them" in proc.stderr
     out = tmp_path / "out" / "imdb-deploy-smoke"
     rows = list(csv.DictReader(open(out / "results.csv")))
-    assert {r["head"] for r in rows} == {"linear"} and all(float(r["model_mb"]) < 0.32 for r in rows)
+    assert {r["head"] for r in rows} == {"linear"} and all(float(r["model_mb"]) < 0.17 for r in rows)
     results = (out / "results.md").read_text()
     assert "## Pareto front" in results and "| latency ms | examples/s | ONNX MB | status |" in results
-    assert (out / "pareto.png").read_bytes()[:4] == b"\x89PNG" and any((out / "front").iterdir())
+    assert (out / "pareto.png").read_bytes()[:4] == b"\x89PNG"
     saved = json.loads((out / "best_model" / "search_config.json").read_text())
-    assert saved["inference_cost"]["model_mb"] < 0.32 and saved["inference_cost"]["device"] == "cpu"
+    assert saved["inference_cost"]["model_mb"] < 0.17 and saved["inference_cost"]["device"] == "cpu"
     assert "- Inference cost on " in (out / "best_model" / "README.md").read_text()
+    members = [r for r in rows if r["served"]]
+    assert members and {r["trial"] for r in members} == {p.name for p in (out / "front").iterdir()}
+    for row in members:
+        _check_served(out, row, results, proc.stderr)
+    assert any(line.startswith(("Fastest within 1 point", "None faster than", "The most accurate member"))
+               for line in results.splitlines())
+    assert not list(out.glob(".front-*"))
+
+
+def _check_served(out, row: dict, results: str, console: str):
+    """A front member's folder is complete, and its scores as served are its int8 file's on valid and test."""
+    from bertclf.config import TrainConfig
+    from bertclf.inputs import prepare_inputs
+    from bertclf.int8_copy import onnx_metric
+    from bertclf.predict import test_inputs
+    folder = out / "front" / row["trial"]
+    card = (folder / "README.md").read_text()
+    assert (folder / "onnx" / "model.onnx").is_file() and (folder / "onnx" / "model_int8.onnx").is_file()
+    assert "a member of the search's Pareto front (../../results.md)" in card and "- As served (its int8" in card
+    options = json.loads((folder / "search_config.json").read_text())["train_options"]
+    config = TrainConfig.from_dict(options)
+    valid = onnx_metric(folder / "onnx" / "model_int8.onnx", prepare_inputs(config, print, model_path=config.bert_name),
+                        "valid_accuracy")
+    fp32 = onnx_metric(folder / "onnx" / "model.onnx", prepare_inputs(config, print, model_path=config.bert_name),
+                       "valid_accuracy")
+    test = onnx_metric(folder / "onnx" / "model_int8.onnx",
+                       test_inputs(folder, Path(config.train_path).with_name("test.csv"), config.cache_dir,
+                                   encoder_path=config.bert_name), "valid_accuracy", split="test")
+    assert row["served"] == "int8" and float(row["served_valid_accuracy"]) == pytest.approx(valid, abs=1e-12)
+    assert float(row["served_test_accuracy"]) == pytest.approx(test, abs=1e-12)
+    assert float(row["fp32_valid_accuracy"]) == pytest.approx(fp32, abs=1e-12)
+    assert f"| {valid:.4f} int8 (fp32 {fp32:.4f}) | {test:.4f} |" in results
+    said = f"front {row['trial']}: as served, valid_accuracy {valid:.4f} (int8; fp32 {fp32:.4f}), test {test:.4f}"
+    assert said in console

@@ -2,7 +2,7 @@
 corners of the options that decide it) measured once, before Ray starts, on the machine that will serve
 (--serve-device), and which of them the spec's constraints rule out: those are never trained."""
 import time
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from typing import Dict, List, Optional
 
 from bertclf.cost import (COLUMNS, COST_FIELDS, SMOKE_TIMING, Cost, Timing, cached_cost, cost_key, hardware, said_limits,
@@ -102,3 +102,12 @@ def with_costs(table, spec, costs: SearchCosts):
         table[column] = [costs.of(config).values()[column] for config in configs]
     table["feasible"] = [not costs.why_not(config) for config in configs]
     return table
+
+
+def served_cost(costs: SearchCosts, config, copy: str) -> Cost:
+    """The cost of `config`'s architecture as its model ships: a model of precision int8 whose int8 copy was
+    not kept (`copy` "fp32": bertclf.int8_copy) serves its fp32 file, at the fp32 architecture's measured cost
+    where the space has that architecture too."""
+    if copy == "fp32" and config.precision == "int8":
+        return costs.by_key.get(cost_key(replace(config, precision="fp32")), costs.of(config))
+    return costs.of(config)

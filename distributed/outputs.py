@@ -18,7 +18,7 @@ from bertclf.results_table import RUN_COLUMNS, csv_text, markdown_table, metric_
 from bertclf.tasks import task_named
 
 from .class_report import confusion_png, scores_markdown
-from .costs import with_costs
+from .costs import served_cost, with_costs
 from .model_card import publish_member, publish_models
 from .pareto import front_section, pareto_front, pareto_png, verdict
 from .plots import describe_importance, importance, write_plots
@@ -174,8 +174,8 @@ def write_front(plan, outputs: SearchOutputs, say) -> dict:
         served = {row["trial"]: publish_member(plan, export_member(plan, outputs, row, Path(root)),
                                                spec.trial_config(row["config"]), outputs, say)
                   for row in front.to_dict("records")}
-    outputs.front = with_served(front, served, spec.metric)
-    outputs.table = with_served(outputs.table, served, spec.metric)
+    outputs.front = with_served(front, served, plan, outputs.costs)
+    outputs.table = with_served(outputs.table, served, plan, outputs.costs)
     written["results.csv"] = write_trials_csv(outputs.table, spec, out_dir)
     line = verdict(outputs.front, spec)
     if line:
@@ -193,12 +193,18 @@ def export_member(plan, outputs: SearchOutputs, row: dict, root: Path) -> Path:
         "train_options": options.to_dict(), **cost_said(outputs.costs, options)})
 
 
-def with_served(table, served: dict, metric: str):
+def with_served(table, served: dict, plan, costs):
     """`table` with the served_columns of each trial in `served` (trial -> scoring.Served or None), empty for
-    the others; `table` itself where none was scored as served."""
+    the others, and its cost as served (costs.served_cost: an int8 copy not kept serves fp32); `table` itself
+    where none was scored as served."""
     if not any(served.values()):
         return table
+    metric, table = plan.spec.metric, table.copy()
     rows = [served[t].columns(metric) if served.get(t) else {} for t in table["trial"]]
+    for index, row in zip(table.index, table.to_dict("records")):
+        if served.get(row["trial"]):
+            cost = served_cost(costs, plan.spec.trial_config(row["config"]), served[row["trial"]].copy).values()
+            table.loc[index, list(COLUMNS)] = [cost[column] for column in COLUMNS]
     return table.assign(**{column: [r.get(column) for r in rows] for column in served_columns(metric)})
 
 

@@ -11,9 +11,9 @@ import pytest
 
 import bert_hpo_distributed.costs as costs_module
 import bertclf.cost as cost_module
-from bert_hpo_distributed.costs import measure_costs, with_costs
+from bert_hpo_distributed.costs import SearchCosts, measure_costs, served_cost, with_costs
 from bert_hpo_distributed.spec.load import load_spec
-from bertclf.cost import COLUMNS, Cost
+from bertclf.cost import COLUMNS, Cost, cost_key
 from bertclf.errors import UserError
 from bertclf.models.tiny_model import build_tiny_bert
 from tests.helpers import ROOT, run
@@ -59,6 +59,19 @@ def test_each_architecture_is_measured_once_and_a_second_search_reads_the_cache(
                                                                  "lr_main": 1e-3}]}),
                        plan.spec, costs)
     assert list(table.columns[1:]) == [*COLUMNS, "feasible"] and bool(table["feasible"][0])
+
+
+def test_an_int8_model_whose_copy_was_not_kept_costs_what_its_fp32_file_costs():
+    spec = load_spec("imdb-deploy", profile=["smoke"])
+    int8 = spec.trial_config({"max_length": 64, "encoder_layers": 2, "precision": "int8"})
+    fp32 = spec.trial_config({"max_length": 64, "encoder_layers": 2, "precision": "fp32"})
+    costs = SearchCosts({cost_key(int8): Cost(2.0, 3.0, 500.0, 1.0, 1.0, "a test CPU"),
+                         cost_key(fp32): Cost(5.0, 6.0, 200.0, 4.0, 1.0, "a test CPU")}, {}, "a test CPU", "cpu")
+    assert served_cost(costs, int8, "int8").latency_ms == 2.0
+    assert served_cost(costs, int8, "fp32").latency_ms == 5.0  # the int8 check dropped its copy
+    assert served_cost(costs, fp32, "fp32").latency_ms == 5.0
+    only_int8 = SearchCosts({cost_key(int8): costs.of(int8)}, {}, "a test CPU", "cpu")
+    assert served_cost(only_int8, int8, "fp32").latency_ms == 2.0  # no fp32 architecture measured
 
 
 def test_a_search_without_objectives_or_constraints_measures_nothing(tmp_path):

@@ -166,7 +166,8 @@ def write_front(plan, outputs: SearchOutputs, say) -> dict:
     spec, out_dir = plan.spec, plan.out_dir
     front = pareto_front(outputs.scored, spec)
     written = {}
-    png = pareto_png(outputs.scored, front, spec, out_dir / "pareto.png", f"{plan.name}: the Pareto front")
+    title = f"{plan.name}: the Pareto front\n(costs measured on {outputs.costs.hardware})"
+    png = pareto_png(outputs.scored, front, spec, out_dir / "pareto.png", title)
     if png:
         written["pareto.png"] = png
     kept = plan.opts.export_front

@@ -38,13 +38,14 @@ def build_parser():
 def parse(argv=None):
     """(parser, the engine's actions, the search's, the parsed arguments): args.given holds the options
     the command line names, whatever their value (one given at its default too: --cv-folds 0 switches
-    off a spec's cv_folds); --set, which appends, is not among them."""
+    off a spec's cv_folds)."""
     parser, engine, search = build_parser()
     args = parser.parse_args(argv)
-    single = [action for action in engine + search if not isinstance(action.default, list)]
-    unset = object()  # argparse leaves an attribute the namespace holds already when its option is absent
-    named = parser.parse_args(argv, argparse.Namespace(**{action.dest: unset for action in single}))
-    args.given = {action.dest for action in single if getattr(named, action.dest) is not unset}
+    # argparse leaves a value the namespace holds already where its option is absent; a list, so that an
+    # option that appends (--text, --set) appends to a copy of it
+    unset = type("Unset", (list,), {})()
+    named = parser.parse_args(argv, argparse.Namespace(**{action.dest: unset for action in engine + search}))
+    args.given = {action.dest for action in engine + search if getattr(named, action.dest) is not unset}
     return parser, engine, search, args
 
 

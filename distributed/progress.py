@@ -48,7 +48,7 @@ def duration(seconds: float) -> str:
 
 
 class PhaseProgress:
-    """A long phase of `total` steps (the inference costs: an architecture each): '<what>: 3 of 12 in
+    """A long phase of `total` steps (the inference costs: an architecture each): '<what> 3 of 12 in
     1m02s, ~2m04s left' (the steps left at the mean step's time so far), after the first step when the
     time left is PHASE_EVERY_S or more (the phase's length, known early), then once PHASE_EVERY_S seconds
     have passed since the last line."""
@@ -66,7 +66,7 @@ class PhaseProgress:
         if self.done < self.total and (now - self.last_line >= PHASE_EVERY_S or
                                        (self.done == 1 and left >= PHASE_EVERY_S)):
             self.last_line = now
-            self.say(f"{self.what}: {self.done} of {self.total} in {duration(spent)}, ~{duration(left)} left")
+            self.say(f"{self.what} {self.done} of {self.total} in {duration(spent)}, ~{duration(left)} left")
 
 
 class Progress(Callback):

@@ -102,8 +102,8 @@ def test_a_long_phase_says_its_time_left_after_the_first_step_then_every_half_mi
     phase = PhaseProgress("inference cost: measured", 5, lines.append)
     for _ in range(4):
         phase.step_done()
-    assert lines == ["inference cost: measured: 1 of 5 in 20s, ~1m20s left",  # known early
-                     "inference cost: measured: 3 of 5 in 55s, ~37s left"]  # 30 s after the last line
+    assert lines == ["inference cost: measured 1 of 5 in 20s, ~1m20s left",  # known early
+                     "inference cost: measured 3 of 5 in 55s, ~37s left"]  # 30 s after the last line
 
 
 def test_a_short_phase_is_quiet():

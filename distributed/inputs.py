@@ -15,8 +15,8 @@ from bertclf.inputs import add_features, inputs_key, prepare_inputs, tokens_key
 from bertclf.tokenization import CHUNK
 
 from .features_on_demand import on_demand, start_passes
-from .plan import Plan
 from .inputs_said import data_lines, notes_of, say_new
+from .plan import Plan
 from .shared import Shared, check_gpu, share_inputs, share_model
 from .worker_tokens import tokenise_on_workers, wait_for_workers
 

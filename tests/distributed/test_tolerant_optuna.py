@@ -47,3 +47,28 @@ def test_a_space_whose_proposals_all_break_the_constraints_is_one_error(monkeypa
                             "5 proposals in a row broke them; loosen them, or narrow the space to the architectures "
                             "that meet them")
     assert len(searcher._ot_study.trials) == 5
+
+
+@pytest.mark.ray
+def test_the_error_reaches_the_driver_from_tuner_fit_as_it_was_raised(tmp_path, monkeypatch):
+    """Tune's loop asks the searcher in the driver and re-raises what suggest raises, unwrapped: the
+    search's UserError path (search_cli.run) prints it as one line."""
+    import ray
+    from ray import tune
+
+    from bert_hpo_distributed import ray_compat
+    monkeypatch.setattr(tolerant_optuna, "MAX_SKIPPED", 3)
+    searcher = TolerantOptunaSearch(space={"x": optuna.distributions.FloatDistribution(0, 1)}, metric="score",
+                                    mode="max")
+    cost = SimpleNamespace(values=lambda: {"latency_ms": 5.0})
+    searcher.spec = SimpleNamespace(trial_config=lambda config: config)
+    searcher.costs = SimpleNamespace(of=lambda config: cost, constraints={"latency_ms": 2.0},
+                                     why_not=lambda config: ["latency_ms 5 > 2"])
+    ray.init(num_cpus=1, include_dashboard=False, **ray_compat.local_init_options(), log_to_driver=False)
+    try:
+        tuner = tune.Tuner(lambda config: {"score": config["x"]}, tune_config=tune.TuneConfig(
+            search_alg=searcher, num_samples=2), run_config=tune.RunConfig(storage_path=str(tmp_path), name="s"))
+        with pytest.raises(UserError, match="3 proposals in a row broke them"):
+            tuner.fit()
+    finally:
+        ray.shutdown()

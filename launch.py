@@ -35,14 +35,27 @@ def build_parser():
     return parser, add_engine_arguments(parser), add_search_arguments(parser)
 
 
-def main(argv=None) -> int:
-    from bert_hpo_distributed.search_cli import DATA_OPTIONS
+def parse(argv=None):
+    """(parser, the engine's actions, the search's, the parsed arguments): args.given holds the options
+    the command line names, whatever their value (one given at its default too: --cv-folds 0 switches
+    off a spec's cv_folds)."""
     parser, engine, search = build_parser()
     args = parser.parse_args(argv)
+    # argparse leaves a value the namespace holds already where its option is absent; a list, so that an
+    # option that appends (--text, --set) appends to a copy of it
+    unset = type("Unset", (list,), {})()
+    named = parser.parse_args(argv, argparse.Namespace(**{action.dest: unset for action in engine + search}))
+    args.given = {action.dest for action in engine + search if getattr(named, action.dest) is not unset}
+    return parser, engine, search, args
+
+
+def main(argv=None) -> int:
+    from bert_hpo_distributed.search_cli import DATA_OPTIONS
+    parser, engine, search, args = parse(argv)
     # options of the other mode would be silently ignored: refuse them (a search reads your own data's
     # files and columns from the single run's options of the same names)
     for action in [a for a in engine if a.dest not in DATA_OPTIONS] if args.search else search:
-        if getattr(args, action.dest) != action.default:
+        if action.dest in args.given if args.search else getattr(args, action.dest) != action.default:
             parser.error(f"{action.option_strings[0]} is not an option of "
                          + ("--search (a search sets training options with --set fixed.NAME=VALUE)"
                             if args.search else "a single run or --predict: it needs --search NAME"))

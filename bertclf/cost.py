@@ -104,14 +104,19 @@ def hardware(device: str) -> str:
     return f"{name}, {os.cpu_count()} cores (CPU)"
 
 
+def cost_file(config, source: str, texts: Sequence[str], pairs: Optional[Sequence[str]], device: str,
+              timing: Timing, cache_dir: str) -> Path:
+    """Where the cost of `config`'s architecture, measured so (cached_cost's arguments), is kept."""
+    key = digest(json.dumps([cost_key(config), source, device, hardware(device), asdict(timing), list(texts),
+                             list(pairs or [])], default=str).encode())
+    return Path(cache_dir) / "costs" / f"{key}.json"
+
+
 def cached_cost(config, source: str, texts: Sequence[str], pairs: Optional[Sequence[str]], device: str,
                 timing: Timing, cache_dir: str) -> Cost:
     """The cost of `config`'s architecture (its encoder loaded from `source`), measured on `texts` (and
     `pairs`) on `device`, or read from the cache where this machine measured it already."""
-    machine = hardware(device)
-    key = digest(json.dumps([cost_key(config), source, device, machine, asdict(timing), list(texts),
-                             list(pairs or [])], default=str).encode())
-    path = Path(cache_dir) / "costs" / f"{key}.json"
+    path = cost_file(config, source, texts, pairs, device, timing, cache_dir)
     if path.exists():
         return Cost(**json.loads(path.read_text(encoding="utf-8")))
     with tempfile.TemporaryDirectory(prefix="bert-hpo-cost-") as folder:

@@ -81,8 +81,13 @@ def prepare_inputs(config: TrainConfig, log: Callable[[str], None], model_path: 
     kind = task_named(config.task)
     tokenizer = load_tokenizer(model_path or config.bert_name)
     inputs = kind.prepare(config, tokenizer, log, streamed)
-    log(f"data: {inputs.description}")
+    log(data_line(inputs))
     return inputs
+
+
+def data_line(inputs) -> str:
+    """The console's line of what prepared inputs hold."""
+    return f"data: {inputs.description}"
 
 
 def add_features(inputs, config: TrainConfig, variants, log: Callable[[str], None],

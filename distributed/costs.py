@@ -5,13 +5,13 @@ import time
 from dataclasses import dataclass, replace
 from typing import Dict, List, Optional
 
-from bertclf.cost import (COLUMNS, COST_FIELDS, SMOKE_TIMING, Cost, Timing, cached_cost, cost_key, hardware, said_limits,
-                          violations)
+from bertclf.cost import (BATCH, COLUMNS, COST_FIELDS, SMOKE_TIMING, Cost, Timing, cached_cost, cost_file, cost_key,
+                          hardware, said_limits, violations)
 from bertclf.data.columns import ColumnNames
 from bertclf.data.examples import read_examples
 from bertclf.errors import UserError
 
-from .progress import short
+from .progress import PhaseProgress, short
 
 
 @dataclass(frozen=True)
@@ -46,12 +46,8 @@ def measure_costs(plan, say) -> Optional[SearchCosts]:
         if not torch.cuda.is_available():
             raise UserError("--serve-device cuda: this machine has no usable CUDA GPU to measure the costs on")
     configs = {cost_key(c): c for c in (spec.trial_config(p) for p in spec.corners(COST_FIELDS))}
-    timing = SMOKE_TIMING if plan.opts.smoke_test else Timing()
-    texts, pairs = cost_texts(next(iter(configs.values())), timing.texts)
     started = time.perf_counter()
-    costs = SearchCosts({key: cached_cost(config, plan.models[config.bert_name].source, texts, pairs, device, timing,
-                                          config.cache_dir) for key, config in configs.items()},
-                        dict(spec.constraints), hardware(device), device)
+    costs = SearchCosts(measure_all(configs, plan, say), dict(spec.constraints), hardware(device), device)
     say(describe_costs(costs, time.perf_counter() - started))
     ruled_out = {_key_said(key, configs): costs.why_not(config) for key, config in configs.items()
                  if costs.why_not(config)}
@@ -63,6 +59,29 @@ def measure_costs(plan, say) -> Optional[SearchCosts]:
         say(f"constraints {said_limits(spec.constraints)}: {len(ruled_out)} of {len(configs)} architectures break "
             f"them; their configurations are skipped, never trained: "
             + "; ".join(f"{k} ({', '.join(why)})" for k, why in ruled_out.items()))
+    return costs
+
+
+def measure_all(configs: dict, plan, say) -> Dict[tuple, Cost]:
+    """{cost key: Cost} of `configs` {cost key: a configuration of it}; those not cached are measured
+    with the plan on the console first and a progress line (progress.PhaseProgress) while they are."""
+    device = plan.opts.serve_device
+    timing = SMOKE_TIMING if plan.opts.smoke_test else Timing()
+    texts, pairs = cost_texts(next(iter(configs.values())), timing.texts)
+    where = {key: (config, plan.models[config.bert_name].source, texts, pairs, device, timing, config.cache_dir)
+             for key, config in configs.items()}
+    todo = [key for key, args in where.items() if not cost_file(*args).exists()]
+    if todo:
+        cached = len(configs) - len(todo)
+        say(f"inference cost: measuring {len(todo)} architecture(s) on {hardware(device)} (onnxruntime, an "
+            f"untrained model of each, {timing.texts} texts at batch 1 and a batch of {BATCH})"
+            + (f"; {cached} more read from the cache" if cached else "") + " ...")
+    progress = PhaseProgress("inference cost: measured", len(todo), say)
+    costs = {}
+    for key, args in where.items():
+        costs[key] = cached_cost(*args)
+        if key in todo:
+            progress.step_done()
     return costs
 
 

@@ -5,6 +5,7 @@ streamed to them),
 them, and a local model folder, in Ray's object store, after checking the GPU the trials need.
 Between tokenise and featurise the search prints its plan: the passes are the long work."""
 import time
+from dataclasses import replace
 from pathlib import Path
 from typing import Callable, Optional
 
@@ -14,6 +15,7 @@ from bertclf.inputs import add_features, inputs_key, prepare_inputs, tokens_key
 from bertclf.tokenization import CHUNK
 
 from .features_on_demand import on_demand, start_passes
+from .inputs_said import data_lines, notes_of, say_new
 from .plan import Plan
 from .shared import Shared, check_gpu, share_inputs, share_model
 from .worker_tokens import tokenise_on_workers, wait_for_workers
@@ -52,21 +54,29 @@ def say_ready(plan: Plan, groups, seconds: float, say) -> None:
 def tokenise(plan: Plan, configs, say):
     """[(config, inputs, {InputsKey})]: the data of `configs` read, split and tokenised once per distinct
     token key, here, before any trial (none with --no-shared-inputs); each group's input keys are those
-    of its configurations (one per boost feature variant)."""
+    of its configurations (one per boost feature variant). Keys that differ only in encoder_layers share
+    one inputs object: the depth changes a pass's features, not the token ids. The console says each of
+    the data's notes once, and the data once per model (inputs_said)."""
     by_tokens = {}
     for config in configs:
         by_tokens.setdefault(tokens_key(config), (config, set()))[1].add(inputs_key(config))
     if not plan.opts.share_inputs:
         return []
     streamed = on_workers(plan)  # the texts left in their files, for the workers (share)
-    groups = [(config, prepare_inputs(config, say, model_path=plan.models[config.bert_name].source, streamed=streamed),
-               keys) for config, keys in by_tokens.values()]
-    notes = []
-    for _, inputs, _ in groups:
+    prepared, said, groups = {}, [], []
+    for key, (config, keys) in by_tokens.items():
+        ids = replace(key, encoder_layers=None)
+        if ids not in prepared:
+            lines = []
+            prepared[ids] = prepare_inputs(config, lines.append, model_path=plan.models[config.bert_name].source,
+                                           streamed=streamed)
+            say_new(notes_of(lines, prepared[ids]), said, say)
+        groups.append((config, prepared[ids], keys))
+    for line in data_lines(groups):
+        say(line)
+    for inputs in prepared.values():
         if plan.test_path and hasattr(inputs, "check_test_file"):  # a test file's faults, before any trial
-            notes += [note for note in inputs.check_test_file(plan.test_path) if note not in notes]
-    for note in notes:
-        say(note)
+            say_new(inputs.check_test_file(plan.test_path), said, say)
     return groups
 
 

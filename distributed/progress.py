@@ -1,5 +1,6 @@
 """The console during a search: one line per finished trial, a line when the best changes, and a
-heartbeat while nothing finishes. Tracebacks stay in each trial's folder (error.txt, trial.log)."""
+heartbeat while nothing finishes; before the trials, a line every PHASE_EVERY_S seconds of a long phase
+of many steps (PhaseProgress). Tracebacks stay in each trial's folder (error.txt, trial.log)."""
 import time
 from pathlib import Path
 from typing import Optional
@@ -11,6 +12,7 @@ from bertclf.results_table import format_epoch
 from . import budget
 
 HEARTBEAT_S = 300
+PHASE_EVERY_S = 30
 REASONS = {"completed": "completed", "early stop": "early stop (patience)", "degenerate": "stopped at chance level"}
 BUDGET_STATUS = "stopped (time budget)"
 
@@ -43,6 +45,28 @@ def duration(seconds: float) -> str:
         return f"{seconds:.1f}s"
     seconds = int(round(seconds))
     return f"{seconds // 60}m{seconds % 60:02d}s" if seconds >= 60 else f"{seconds}s"
+
+
+class PhaseProgress:
+    """A long phase of `total` steps (the inference costs: an architecture each): '<what> 3 of 12 in
+    1m02s, ~2m04s left' (the steps left at the mean step's time so far), after the first step when the
+    time left is PHASE_EVERY_S or more (the phase's length, known early), then once PHASE_EVERY_S seconds
+    have passed since the last line."""
+
+    def __init__(self, what: str, total: int, say):
+        self.what, self.total, self.say = what, total, say
+        self.done = 0
+        self.started = self.last_line = time.perf_counter()
+
+    def step_done(self) -> None:
+        self.done += 1
+        now = time.perf_counter()
+        spent = now - self.started
+        left = spent / self.done * (self.total - self.done)
+        if self.done < self.total and (now - self.last_line >= PHASE_EVERY_S or
+                                       (self.done == 1 and left >= PHASE_EVERY_S)):
+            self.last_line = now
+            self.say(f"{self.what} {self.done} of {self.total} in {duration(spent)}, ~{duration(left)} left")
 
 
 class Progress(Callback):

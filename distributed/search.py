@@ -96,7 +96,9 @@ def prepare_search(plan: Plan):
     featurised, with the plan on the console before the long work (the feature passes)."""
     def say_plan(groups):
         tracking.check_mlflow(plan)  # it creates the store: only once the data are known to be good
-        study.check_study(plan)  # the same for the study's database
+        replaced = study.check_study(plan)  # the same for the study's database
+        if replaced:
+            say(replaced)
         say(describe(plan, describe_groups(groups)))
         say(study.study_said(plan))
         passes = feature_passes(plan, groups)

@@ -100,14 +100,13 @@ def add_arguments(parser: argparse.ArgumentParser) -> list:
 
 
 def search_options(args: argparse.Namespace):
-    """SearchOptions from the parsed arguments; the data options become --set overrides of the spec
-    (before the user's own --set, which win)."""
+    """SearchOptions from the parsed arguments (launch.parse's); the data options the command line names
+    (args.given) become --set overrides of the spec (before the user's own --set, which win), at whatever
+    value: --cv-folds 0 is one held-out split whatever the spec's cv_folds. An option not named sets
+    nothing: the spec's own value stands."""
     import dataclasses
-    from bertclf.config import TrainConfig
     from .plan import SearchOptions  # Ray stays unimported until a search runs
-    # an option left at its default (None; cv_folds 0) sets nothing: the spec's own value stands
-    data = [f"{key}={json.dumps(getattr(args, name))}" for name, key in DATA_OPTIONS.items()
-            if getattr(args, name, None) not in (None, getattr(TrainConfig, name, None))]
+    data = [f"{key}={json.dumps(getattr(args, name))}" for name, key in DATA_OPTIONS.items() if name in args.given]
     options = {f.name: getattr(args, f.name) for f in dataclasses.fields(SearchOptions)}
     return SearchOptions(**{**options, "overrides": data + options["overrides"]})
 

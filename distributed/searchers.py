@@ -10,7 +10,7 @@ from bertclf.data.readers import read_text
 from bertclf.errors import UserError
 
 from .budget import BudgetASHA, BudgetFIFO, BudgetLimiter, BudgetPBT, BudgetVariants
-from .tolerant_optuna import TolerantOptunaSearch
+from .tolerant_optuna import TolerantOptunaSearch, TrainedStartupTPE
 
 TIME_ATTR = "epoch"  # the schedulers' clock: epochs trained, in fractions when a run checks mid-epoch
 # numeric options that fix what the trained weights mean: PBT never mutates them, so an exploited clone
@@ -32,11 +32,11 @@ def search_algorithm(spec, concurrency: int, points: List[dict], costs=None, sto
         return BudgetVariants(points_to_evaluate=points or None, random_state=spec.seed)
     import optuna
     optuna.logging.set_verbosity(optuna.logging.WARNING)
-    # TPE's start-up counts finished trials only, so up to concurrency - 1 more are drawn at random
+    # TPE's start-up counts trained trials only (TrainedStartupTPE), so up to concurrency - 1 more are drawn at random
     # while it waits. Shrinking it by that would leave TPE modelling the whole space from one
     # finished trial whenever as many trials are in flight as start-up trials; in the simulator that
     # does worse than the spec's own count (bench/results/simulation/simulation_cluster_report.md).
-    sampler = optuna.samplers.TPESampler(seed=spec.seed, n_startup_trials=spec.startup_trials, constant_liar=True)
+    sampler = TrainedStartupTPE(seed=spec.seed, n_startup_trials=spec.startup_trials, constant_liar=True)
     if spec.has_model_ranges:
         space = partial(_sample_per_model, spec)
         points = [{spec.searched_name(k, p["bert_name"]): v for k, v in p.items()} for p in points]

@@ -56,24 +56,41 @@ def study_storage(plan):
                         f"postgresql://user:password@host/db") from None
 
 
-def check_study(plan) -> None:
+def check_study(plan) -> str:
     """Before Ray starts: a TPE search's storage opens; a new search needs its study name free there, a
-    --resume needs its study there. PBT takes no --study-storage."""
+    --resume needs its study there. PBT takes no --study-storage. A study of the name in which no trial
+    was ever asked (a search that failed before its first trial left it, its first points queued at
+    most) holds no result: a new search removes it and makes it again, and the line returned says so
+    ("" otherwise)."""
     opts = plan.opts
     if not has_study(plan.spec):
         if opts.study_storage:
             raise UserError(f"--study-storage {shown(opts.study_storage)}: a PBT search has no Optuna study (its "
                             f"population is drawn at random); leave the option out")
-        return
+        return ""
     url = study_url(opts, plan.out_dir)
-    names = {s.study_name for s in study_storage(plan).get_all_studies()}
+    storage = study_storage(plan)
+    names = {s.study_name for s in storage.get_all_studies()}
     if opts.resume and plan.name not in names:
         raise UserError(f"--study-storage {shown(url)}: no study {plan.name} there to continue; a resumed search "
                         f"goes on in the storage it started with")
-    if not opts.resume and plan.name in names:
-        raise UserError(f"--study-storage {shown(url)}: holds a study {plan.name} already (an earlier search of "
-                        f"that name): pass --name to start another, or remove it: optuna delete-study "
-                        f"--study-name {plan.name} --storage URL")
+    if opts.resume or plan.name not in names:
+        return ""
+    study_id = storage.get_study_id_from_name(plan.name)
+    if not asked_trials(storage, study_id):
+        storage.delete_study(study_id)
+        return (f"study: {shown(url)} held a study {plan.name} with no trial asked (a search that stopped before "
+                f"its first trial): removed, this search makes it again")
+    raise UserError(f"--study-storage {shown(url)}: holds a study {plan.name} already (an earlier search of "
+                    f"that name): pass --name to start another, or remove it: optuna delete-study "
+                    f"--study-name {plan.name} --storage URL")
+
+
+def asked_trials(storage, study_id: int) -> list:
+    """The trials of the study that a searcher asked for (any state but WAITING: a queued first point)."""
+    import optuna
+    states = tuple(state for state in optuna.trial.TrialState if state != optuna.trial.TrialState.WAITING)
+    return storage.get_all_trials(study_id, deepcopy=False, states=states)
 
 
 def study_said(plan) -> str:

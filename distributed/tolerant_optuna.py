@@ -1,17 +1,49 @@
 """Optuna's TPE as Tune's searcher, made to hold through what a search meets: reports of trials it has
-closed, a study in a database that outlives the driver, and architectures that break the constraints."""
+closed, a study in a database that outlives the driver, and architectures that break the constraints
+(closed untrained: the searcher asks again, and TPE's random start-up counts trained trials only)."""
 import warnings
 
 import optuna
 from ray.tune.search.optuna import OptunaSearch
 
-from bertclf.cost import beyond_limits
+from bertclf.cost import beyond_limits, said_limits
+from bertclf.errors import UserError
 
 from . import ray_compat
 
 # proposals of architectures the constraints rule out, in a row, before the search gives up: the measured
 # costs showed a feasible one (costs.measure_costs), so only a space almost wholly infeasible gets here
 MAX_SKIPPED = 1000
+
+
+class TrainedStartupTPE(optuna.samplers.TPESampler):
+    """TPE whose random start-up counts trained trials only. Optuna's TPESampler counts every COMPLETE
+    and PRUNED trial toward n_startup_trials, and a proposal that breaks the constraints is closed as
+    PRUNED, untrained (TolerantOptunaSearch.suggest; user attribute skipped): with many of them, TPE
+    would model the space before any trial trained. Once it models, the skipped trials inform it as
+    pruned ones do (ranked below every trained trial)."""
+
+    def __init__(self, *, n_startup_trials: int = 10, seed=None, **options):
+        super().__init__(n_startup_trials=0, seed=seed, **options)
+        self.startup, self.random = n_startup_trials, optuna.samplers.RandomSampler(seed=seed)
+
+    def starting(self, study) -> bool:
+        """Fewer trials trained to their end (COMPLETE, or PRUNED by the scheduler) than the start-up's."""
+        states = (optuna.trial.TrialState.COMPLETE, optuna.trial.TrialState.PRUNED)
+        trained = [t for t in study.get_trials(deepcopy=False, states=states) if "skipped" not in t.user_attrs]
+        return len(trained) < self.startup
+
+    def sample_relative(self, study, trial, search_space):
+        return {} if self.starting(study) else super().sample_relative(study, trial, search_space)
+
+    def sample_independent(self, study, trial, param_name, param_distribution):
+        if self.starting(study):
+            return self.random.sample_independent(study, trial, param_name, param_distribution)
+        return super().sample_independent(study, trial, param_name, param_distribution)
+
+    def reseed_rng(self) -> None:
+        super().reseed_rng()
+        self.random.reseed_rng()
 
 
 class TolerantOptunaSearch(OptunaSearch):
@@ -53,8 +85,9 @@ class TolerantOptunaSearch(OptunaSearch):
                 return config
             asked.set_user_attr("skipped", f"breaks the constraints: {', '.join(why)}")
             ray_compat.close_optuna_trial_unrun(self, trial_id)
-        raise RuntimeError(f"{MAX_SKIPPED} proposals in a row broke the constraints {self.costs.constraints}: "
-                           f"loosen them, or narrow the space to the architectures that meet them")
+        raise UserError(f"constraints {said_limits(self.costs.constraints)} (the spec's constraints, --max-latency-ms, "
+                        f"--max-model-mb): {MAX_SKIPPED} proposals in a row broke them; loosen them, or narrow the "
+                        f"space to the architectures that meet them")
 
     def on_trial_result(self, trial_id, result):
         asked = self._reports_to(trial_id)

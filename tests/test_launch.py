@@ -25,6 +25,7 @@ def test_every_help_prints(args):
 
 @pytest.mark.parametrize("args, expected", [
     (["--search", "imdb", "--lr", "0.1"], "--lr is not an option of --search"),
+    (["--search", "imdb", "--lr", "0.001"], "--lr is not an option of --search"),  # its default, named all the same
     (["--train_path", "x.csv", "--smoke-test"], "--smoke-test is not an option of a single run"),
 ])
 def test_an_option_of_another_mode_is_refused(args, expected):

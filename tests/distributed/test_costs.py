@@ -49,12 +49,15 @@ def test_each_architecture_is_measured_once_and_a_second_search_reads_the_cache(
     assert len(costs.by_key) == 8 and {(dict(k)["max_length"], dict(k)["encoder_layers"], dict(k)["precision"])
                                        for k in costs.by_key} == {(n, k, p) for n in (32, 64) for k in (1, 2)
                                                                   for p in ("fp32", "int8")}
-    assert said[0].startswith("inference cost: 8 architecture(s) on ") and "cores (CPU)" in costs.hardware
+    assert said[0].startswith("inference cost: measuring 8 architecture(s) on ") and said[0].endswith(" ...")
+    assert said[-1].startswith("inference cost: 8 architecture(s) on ") and "cores (CPU)" in costs.hardware
+    said.clear()
 
     def measured_again(*args):
         raise AssertionError("measured again")
     monkeypatch.setattr(cost_module, "measure_cost", measured_again)
     assert measure_costs(plan, said.append) == costs
+    assert len(said) == 1 and said[0].startswith("inference cost: 8 architecture(s) on ")  # no plan: nothing to measure
     table = with_costs(__import__("pandas").DataFrame({"config": [{"max_length": 64, "encoder_layers": 2, "precision": "int8",
                                                                  "lr_main": 1e-3}]}),
                        plan.spec, costs)
@@ -83,7 +86,7 @@ def test_the_console_names_the_architectures_a_constraint_skips(tmp_path, monkey
     monkeypatch.setattr(costs_module, "cached_cost", _by_length({32: 1.0, 64: 4.0}))
     said = []
     costs = measure_costs(_plan(tmp_path, ["constraints={latency_ms: 2}", *ONE_DEPTH_FP32]), said.append)
-    assert said[1] == ("constraints latency_ms <= 2: 1 of 2 architectures break them; their configurations are "
+    assert said[2] == ("constraints latency_ms <= 2: 1 of 2 architectures break them; their configurations are "
                        "skipped, never trained: max_length=64 (latency_ms 4 > 2)")
     assert costs.constraints == {"latency_ms": 2}
 

@@ -1,7 +1,9 @@
-"""The search's console across a resume: the count goes on, the best found before is remembered."""
+"""The search's console across a resume: the count goes on, the best found before is remembered; a
+long phase before the trials says its time left."""
 from types import SimpleNamespace
 
-from bert_hpo_distributed.progress import Progress
+from bert_hpo_distributed import progress
+from bert_hpo_distributed.progress import PhaseProgress, Progress
 from bert_hpo_distributed.spec.load import load_spec
 
 
@@ -91,3 +93,22 @@ def test_with_folds_a_finished_trial_says_its_folds_and_their_mean():
                                                  "done_reason": "", "time_total_s": 5.0})
     progress.on_trial_complete(0, [trial], trial)
     assert lines[0].startswith("trial 1/2 (a) pruned (asha) after 2 of 5 folds, mean valid accuracy 0.7500"), lines
+
+
+def test_a_long_phase_says_its_time_left_after_the_first_step_then_every_half_minute(monkeypatch):
+    clock = iter([0.0, 20.0, 40.0, 55.0, 75.0])  # the start, then each step's end
+    monkeypatch.setattr(progress.time, "perf_counter", lambda: next(clock))
+    lines = []
+    phase = PhaseProgress("inference cost: measured", 5, lines.append)
+    for _ in range(4):
+        phase.step_done()
+    assert lines == ["inference cost: measured 1 of 5 in 20s, ~1m20s left",  # known early
+                     "inference cost: measured 3 of 5 in 55s, ~37s left"]  # 30 s after the last line
+
+
+def test_a_short_phase_is_quiet():
+    lines = []
+    phase = PhaseProgress("inference cost: measured", 3, lines.append)
+    for _ in range(3):
+        phase.step_done()
+    assert lines == []

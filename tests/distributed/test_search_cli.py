@@ -5,13 +5,14 @@ import pytest
 
 from bert_hpo_distributed.search_cli import search_options
 from bert_hpo_distributed.spec.load import load_spec
+from bertclf.errors import UserError
+from tests.helpers import ROOT
 
 
 def test_the_one_command_form_becomes_overrides():
-    from launch import build_parser  # the one parser: a search reads the single run's data options
-    parser, _, _ = build_parser()
-    args = parser.parse_args(["--search", "classify", "--train_path", "a b.csv", "--test_path", "t.csv",
-                                      "--label_column", "1", "--set", "num_samples=2"])
+    from launch import parse  # the one parser: a search reads the single run's data options
+    args = parse(["--search", "classify", "--train_path", "a b.csv", "--test_path", "t.csv", "--label_column", "1",
+                  "--set", "num_samples=2"])[3]
     opts = search_options(args)
     assert opts.overrides == ['files.train="a b.csv"', 'files.test="t.csv"', 'columns.label="1"', "num_samples=2"]
     spec = load_spec(opts.search, opts.overrides)
@@ -47,11 +48,28 @@ def test_each_interruption_of_the_search_says_what_was_kept():
 
 
 def test_cv_folds_on_the_command_line_is_the_specs_fixed_cv_folds():
-    from launch import build_parser
-    parser, _, _ = build_parser()
-    opts = search_options(parser.parse_args(["--search", "imdb", "--cv-folds", "5"]))
+    from launch import parse
+    opts = search_options(parse(["--search", "imdb", "--cv-folds", "5"])[3])
     assert opts.overrides == ["fixed.cv_folds=5"] and load_spec(opts.search, opts.overrides).cv_folds == 5
-    assert search_options(parser.parse_args(["--search", "imdb"])).overrides == []  # 0, the default: the spec's
+    assert search_options(parse(["--search", "imdb"])[3]).overrides == []  # not given: the spec's
+
+
+def test_cv_folds_0_switches_off_a_specs_folds_as_its_set_twin_does(tmp_path):
+    """0 is one held-out split (valid_fraction) whatever the spec says; 1 is refused by both in one line."""
+    from launch import parse
+    spec = tmp_path / "folds.yaml"
+    spec.write_text((ROOT / "search_spaces" / "classify.yaml").read_text().replace("\nfixed:\n", "\nfixed:\n  cv_folds: 5\n"))
+    assert load_spec(str(spec)).cv_folds == 5
+    for argv in (["--cv-folds", "0"], ["--cv_folds", "0"], ["--set", "fixed.cv_folds=0"]):
+        opts = search_options(parse(["--search", str(spec), *argv])[3])
+        assert load_spec(opts.search, opts.overrides).cv_folds == 0, argv
+    errors = []
+    for argv in (["--cv-folds", "1"], ["--set", "fixed.cv_folds=1"]):
+        opts = search_options(parse(["--search", str(spec), *argv])[3])
+        with pytest.raises(UserError) as e:
+            load_spec(opts.search, opts.overrides)
+        errors.append(str(e.value))
+    assert errors[0] == errors[1] and "\n" not in errors[0] and "expected 0 (one held-out split)" in errors[0]
 
 
 @pytest.mark.parametrize("sets, said", [

@@ -89,16 +89,16 @@ def test_a_folder_with_too_little_space_is_refused_naming_it_the_estimate_and_th
 def test_space_check_warn_starts_a_search_the_estimate_refuses_with_a_warning(plan):
     """The estimate is an upper bound: --space-check warn says what a refusal would and goes on."""
     from bert_hpo_distributed.search_cli import search_options
-    from launch import build_parser
+    from launch import parse
     needs = space.needs(plan, [])
     total = sum(n.size for n in needs)
     said = []
     space.check_space(needs, said.append, refuse=False, free=lambda folder: Usage(10**12, 0, total - 1))
     assert len(said) == 1 and said[0].startswith(f"warning: {plan.out_dir}: the search writes up to ") \
         and said[0].endswith(f"only {space.megabytes(total - 1)} is free (--space-check warn: starting anyway)"), said
-    args = build_parser()[0].parse_args(["--search", "imdb", "--space-check", "warn"])
+    args = parse(["--search", "imdb", "--space-check", "warn"])[3]
     assert search_options(args).space_check == "warn"
-    assert search_options(build_parser()[0].parse_args(["--search", "imdb"])).space_check == "refuse"
+    assert search_options(parse(["--search", "imdb"])[3]).space_check == "refuse"
 
 
 def test_a_folder_nearly_full_is_a_warning(plan):

@@ -381,10 +381,10 @@ FLAGS = [("--num-samples", "num_samples", "5", "0", "expected a positive integer
 
 def _resolved(argv):
     """The spec a search's command line resolves to (as plan.make_plan resolves it, on a CPU)."""
-    from launch import build_parser
+    from launch import parse
     from bert_hpo_distributed.search_cli import search_options
     from bert_hpo_distributed.spec.load import flag_overrides, resolve, spec_overrides
-    opts = search_options(build_parser()[0].parse_args(["--search", "imdb", *argv]))
+    opts = search_options(parse(["--search", "imdb", *argv])[3])
     return resolve(spec_overrides(opts.search, opts.overrides, ["cpu"], flag_overrides(vars(opts))))
 
 

@@ -52,7 +52,8 @@ def test_a_new_search_needs_its_study_name_free_and_a_resume_needs_its_study(tmp
     url = f"sqlite:///{tmp_path / 'shared.db'}"
     with pytest.raises(UserError, match="no study imdb there to continue"):
         check_study(plan_of(tmp_path, study_storage=url, resume=True))
-    optuna.create_study(study_name="imdb", storage=url)
+    earlier = optuna.create_study(study_name="imdb", storage=url)
+    earlier.tell(earlier.ask(), 0.5)  # an earlier search's trial
     with pytest.raises(UserError, match="holds a study imdb already .* optuna delete-study --study-name imdb"):
         check_study(plan_of(tmp_path, study_storage=url))
     check_study(plan_of(tmp_path, study_storage=url, resume=True))
@@ -137,3 +138,20 @@ def test_the_dashboard_lists_every_trial_of_the_study(tmp_path):
     finally:
         dashboard.terminate()
         dashboard.wait(timeout=30)
+
+
+def test_a_study_left_with_no_trial_asked_is_made_again_by_a_new_search(tmp_path):
+    """A search that failed before its first trial left its study (its first point queued, nothing
+    asked): the same command starts again, in a study made afresh; a study with an asked trial stays."""
+    import optuna
+    url = f"sqlite:///{tmp_path / 'shared.db'}"
+    left = optuna.create_study(study_name="imdb", storage=url)
+    left.enqueue_trial({"lr": 1e-3})
+    said = check_study(plan_of(tmp_path, study_storage=url))
+    assert said.startswith("study: sqlite:///") and "held a study imdb with no trial asked" in said
+    assert "imdb" not in {s.study_name for s in optuna.get_all_study_summaries(url)}
+    ran = optuna.create_study(study_name="imdb", storage=url)
+    ran.tell(ran.ask(), state=optuna.trial.TrialState.PRUNED)
+    with pytest.raises(UserError, match="holds a study imdb already"):
+        check_study(plan_of(tmp_path, study_storage=url))
+    assert check_study(plan_of(tmp_path, study_storage=url, resume=True)) == ""

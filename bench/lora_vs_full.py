@@ -26,6 +26,7 @@ import argparse
 import csv
 import json
 import os
+import re
 import statistics
 import sys
 import tempfile
@@ -81,8 +82,24 @@ def summary(trials: list) -> dict:
             "peak_memory_mb_fresh_trials": sorted(fresh), "peak_memory_mb_max": max(t["peak_memory_mb"] for t in trials)}
 
 
+def read_back(out: Path) -> dict:
+    """A search an earlier run of this script finished in `out` (--work): its figures from its files, the
+    wall its console's last summary gives (the search's own total, without Python's start)."""
+    with open(out / "ours" / "results.csv", newline="") as f:
+        trials = list(csv.DictReader(f))
+    test = re.search(r"test accuracy ([\d.]+)", (out / "ours" / "results.md").read_text())
+    return {"wall_s": float(re.findall(r"done in (\d+) s", (out / "console.log").read_text())[-1]),
+            "best_valid_accuracy": float(trials[0]["best_valid_accuracy"]), "test_accuracy": float(test[1]),
+            "best_config": {k: trials[0][k] for k in ("lr_main", "batch_size", "gradient_accumulation_steps")},
+            "statuses": [t["status"] for t in trials], "read_back_from": str(out)}
+
+
 def search(rows: dict, args, seed: int, out: Path, mode: str, lr) -> dict:
-    """One search of the spec with this mode and lr_main range; its result, trials and load."""
+    """One search of the spec with this mode and lr_main range (or the one finished there already, read
+    back); its result, trials and load."""
+    if (out / "console.log").exists() and (out / "ours" / "results.md").exists():
+        trials = trial_stats(out / "ours" / "trials")
+        return {"mode": mode, "lr_main": list(lr), **read_back(out), **summary(trials), "trials": trials}
     extra = ["--keep-checkpoints", "--set", f"space.mode={{choice: [{mode}]}}",
              "--set", f"space.lr_main={{loguniform: [{lr[0]}, {lr[1]}]}}",
              "--set", f"num_samples={args.trials}", "--set", f"fixed.n_epochs={args.epochs}",
@@ -125,22 +142,25 @@ def main():
         setattr(args, key, getattr(args, key) or value)
     if not args.data_dir:
         parser.error("--data-dir: the folder of the IMDB files is needed (or --smoke-test)")
+    if args.work and len(args.seeds) > 1:
+        parser.error("--work: one seed's folder, for one seed")
     chosen = {name: v for name, v in variants(args.lora_lr).items() if name in args.searches}
     report = {"machine": cpu_name(), "spec": str(SPEC.relative_to(ROOT)),
               "lora_lr_why": "adapters start at zero and move by small steps: LoRA on the race's encoder range "
                              "is run too, to show whether it needs its own",
-              **{k: v for k, v in vars(args).items() if k not in ("output", "data_dir")}, "runs": []}
+              **{k: v for k, v in vars(args).items() if k not in ("output", "data_dir", "work")}, "runs": []}
     for seed in args.seeds:
-        work = Path(tempfile.mkdtemp(prefix=f"lora-vs-full-{seed}-"))
+        work = Path(args.work or tempfile.mkdtemp(prefix=f"lora-vs-full-{seed}-"))
         rows = write_rows(work, args.data_dir, seed, args.train_rows, args.valid_rows, args.test_rows)
         run = {"seed": seed, "rows": str(work), "searches": {}}
+        print(f"seed {seed}: rows and searches in {work}", file=sys.stderr)
+        report["runs"].append(run)
         for name, (mode, lr) in chosen.items():
             run["searches"][name] = search(rows, args, seed, work / name, mode, lr)
             print(json.dumps({"seed": seed, "search": name, **{k: v for k, v in run["searches"][name].items()
                                                                 if k != "trials"}}), file=sys.stderr)
-        report["runs"].append(run)
-        write_text(args.output, json.dumps(report, indent=2))
-        write_text(Path(args.output).with_suffix(".md"), table(report))
+            write_text(args.output, json.dumps(report, indent=2))
+            write_text(Path(args.output).with_suffix(".md"), table(report))
     print(f"report written to {args.output} and {Path(args.output).with_suffix('.md')}", file=sys.stderr)
 
 
@@ -154,6 +174,8 @@ def _parser() -> argparse.ArgumentParser:
     parser.add_argument("--lora-lr", type=float, nargs=2, default=list(LORA_LR), metavar=("LOW", "HIGH"),
                         help="LoRA's own lr_main range (log-uniform)")
     parser.add_argument("--searches", nargs="+", default=list(variants(LORA_LR)), choices=list(variants(LORA_LR)))
+    parser.add_argument("--work", metavar="DIR", help="an earlier run's folder of one seed's rows and searches "
+                        "(its console's first line, the JSON's `rows`): the searches it finished are read back, the others run there")
     parser.add_argument("--smoke-test", action="store_true", help="a tiny random BERT, a few rows, 2 trials of 1 epoch")
     parser.add_argument("--output", required=True)
     return parser

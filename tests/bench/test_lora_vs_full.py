@@ -41,6 +41,21 @@ def test_a_trials_peak_is_its_own_only_on_a_fresh_actor(tmp_path):
     assert figures["seconds_per_epoch_median"] == 20.0
 
 
+def test_a_search_finished_in_an_earlier_run_is_read_back_not_run(tmp_path, monkeypatch):
+    bench = bench_module()
+    out = tmp_path / "finetune"
+    write_trial(out / "ours" / "trials", "trial_a", pid=1, started=1000, peaks=[700], checkpoint_bytes=300)
+    (out / "ours" / "results.csv").write_text("trial,status,lr_main,batch_size,gradient_accumulation_steps,"
+                                              "best_valid_accuracy\ntrial_a,completed,5e-05,16,1,0.8\n")
+    (out / "ours" / "results.md").write_text("re-scored once on the untouched test split: **test accuracy 0.8240** ...")
+    (out / "console.log").write_text("[bert-hpo] done in 1234 s: 1 trials (1 completed)\n")
+    monkeypatch.setattr(bench, "our_search", lambda *a: pytest.fail("a finished search ran again"))
+    got = bench.search({}, None, 0, out, "finetune", (1e-5, 1e-4))
+    assert (got["wall_s"], got["best_valid_accuracy"], got["test_accuracy"]) == (1234.0, 0.8, 0.824)
+    assert got["statuses"] == ["completed"] and got["read_back_from"] == str(out)
+    assert got["checkpoint_bytes_per_trial_median"] == 300 and got["trials"][0]["fresh"]
+
+
 @pytest.mark.ray
 def test_smoke_run_measures_lora_and_full_fine_tuning(tmp_path):
     out = tmp_path / "lora.json"
@@ -50,7 +65,8 @@ def test_smoke_run_measures_lora_and_full_fine_tuning(tmp_path):
     searches = json.loads(out.read_text())["runs"][0]["searches"]
     assert list(searches) == ["finetune", "lora"]
     full, lora = searches["finetune"], searches["lora"]
-    assert (full["mode"], full["lr_main"], lora["mode"], lora["lr_main"]) == ("finetune", [1e-5, 1e-4], "lora", [1e-4, 1e-3])
+    assert (full["mode"], full["lr_main"]) == ("finetune", [1e-5, 1e-4])
+    assert (lora["mode"], lora["lr_main"]) == ("lora", [1e-4, 1e-3])
     for search in (full, lora):
         assert len(search["trials"]) == 2 and 0 <= search["test_accuracy"] <= 1
         assert search["peak_memory_mb_max"] >= max(t["memory_at_start_mb"] for t in search["trials"]) > 0

@@ -91,7 +91,7 @@ def read_back(out: Path) -> dict:
     return {"wall_s": float(re.findall(r"done in (\d+) s", (out / "console.log").read_text())[-1]),
             "best_valid_accuracy": float(trials[0]["best_valid_accuracy"]), "test_accuracy": float(test[1]),
             "best_config": {k: trials[0][k] for k in ("lr_main", "batch_size", "gradient_accumulation_steps")},
-            "statuses": [t["status"] for t in trials], "read_back_from": str(out)}
+            "statuses": [t["status"] for t in trials], "read_back_from": str(out), "load_average_before_after": None}
 
 
 def search(rows: dict, args, seed: int, out: Path, mode: str, lr) -> dict:
@@ -114,17 +114,18 @@ def search(rows: dict, args, seed: int, out: Path, mode: str, lr) -> dict:
 
 
 def table(report: dict) -> str:
-    """The markdown table of every seed's searches."""
+    """The markdown table of every seed's searches (a search read back has no load recorded)."""
     lines = ["| seed | search | lr_main range | best valid | test | wall | s / trial | s / epoch | checkpoint / trial "
              "| peak memory (fresh trials; max) | load before -> after |", "|" + "---|" * 11]
     for run in report["runs"]:
         for name, s in run["searches"].items():
             fresh = ", ".join(f"{m:,}" for m in s["peak_memory_mb_fresh_trials"])
+            load = s["load_average_before_after"]
             lines.append(f"| {run['seed']} | {name} | [{s['lr_main'][0]:g}, {s['lr_main'][1]:g}] "
                          f"| {s['best_valid_accuracy']:.3f} | {s['test_accuracy']:.3f} | {s['wall_s']} s "
                          f"| {s['seconds_per_trial_median']} | {s['seconds_per_epoch_median']} "
                          f"| {s['checkpoint_bytes_per_trial_median'] / 2**20:.1f} MB | {fresh}; {s['peak_memory_mb_max']:,} MB "
-                         f"| {s['load_average_before_after'][0][0]} -> {s['load_average_before_after'][1][0]} |")
+                         f"| {f'{load[0][0]} -> {load[1][0]}' if load else 'not recorded'} |")
     return "\n".join(lines) + "\n"
 
 

@@ -54,6 +54,8 @@ def test_a_search_finished_in_an_earlier_run_is_read_back_not_run(tmp_path, monk
     assert (got["wall_s"], got["best_valid_accuracy"], got["test_accuracy"]) == (1234.0, 0.8, 0.824)
     assert got["statuses"] == ["completed"] and got["read_back_from"] == str(out)
     assert got["checkpoint_bytes_per_trial_median"] == 300 and got["trials"][0]["fresh"]
+    row = bench.table({"runs": [{"seed": 0, "searches": {"finetune": got}}]}).splitlines()[-1]
+    assert row.startswith("| 0 | finetune | [1e-05, 0.0001] | 0.800 | 0.824 | 1234.0 s |") and "not recorded" in row
 
 
 @pytest.mark.ray

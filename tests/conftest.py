@@ -14,6 +14,13 @@ os.environ["TOKENIZERS_PARALLELISM"] = "false"
 os.environ["RAY_ENABLE_WINDOWS_OR_OSX_CLUSTER"] = "0"
 os.environ["RAY_USAGE_STATS_ENABLED"] = "0"
 os.environ["BERT_HPO_OFFLINE"] = "1"  # data downloads only from the tests' own 127.0.0.1 server
+# Each Ray worker that runs this project's code imports torch, transformers and sklearn (several CPU
+# seconds). Ray kills an idle task worker after a second and prestarts workers that a search never
+# uses; kept idle instead, a search's feature-pass worker runs its scoring task too. Tests only: for a
+# user these seconds are noise beside the trials, and an idle worker's memory is theirs again.
+os.environ["RAY_idle_worker_killing_time_threshold_ms"] = "600000"
+os.environ["RAY_prestart_worker_first_driver"] = "0"
+os.environ["RAY_enable_worker_prestart"] = "0"
 
 
 def pytest_collection_modifyitems(items):

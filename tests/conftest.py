@@ -24,12 +24,19 @@ os.environ["RAY_enable_worker_prestart"] = "0"
 
 
 def pytest_collection_modifyitems(items):
-    """The slowest first: cluster tests, then the others that start Ray, then the rest, each in file
-    order. pytest-xdist hands tests out in this order, so the minutes-long searches start at once and
-    the second-long tests fill in behind them instead of one long search running alone at the end."""
-    def cost(item):
-        return 0 if item.get_closest_marker("cluster") else 1 if item.get_closest_marker("ray") else 2
-    items.sort(key=cost)
+    """The slowest first: the cluster tests and the other tests that start Ray, then the rest, each in
+    file order. pytest-xdist hands tests out in this order, two at a time to each worker (--maxschedchunk
+    2), so the minutes-long searches start at once and the second-long tests fill in behind them instead
+    of one long search running alone at the end. Cluster tests go in pairs between pairs of other Ray
+    tests: each worker starts on two consecutive tests, so about half the workers start a multi-node
+    cluster at once, not all four (a node that takes over 30 s to start fails its test's set-up)."""
+    cluster = [item for item in items if item.get_closest_marker("cluster")]
+    ray = [item for item in items if item.get_closest_marker("ray") and item not in cluster]
+    rest = [item for item in items if not item.get_closest_marker("ray")]
+    mixed = []
+    for start in range(0, max(len(cluster), len(ray)), 2):
+        mixed += cluster[start:start + 2] + ray[start:start + 2]
+    items[:] = mixed + rest
 
 
 @pytest.fixture(scope="session", autouse=True)

@@ -92,8 +92,8 @@ def model_card(plan, folder: Path, portable: PortableCopies, outputs, test_score
         origin,
         f"The search ({spec.source}) ran {len(scored)} scored trials: "
         f"{'random sampling with PBT' if spec.scheduler.type == 'pbt' else 'Optuna TPE'} proposed the "
-        f"configurations, the {spec.scheduler.type} scheduler stopped weak ones early, and each trial was scored on "
-        f"its best check. Full table: {up}results.md and {up}results.csv.",
+        f"configurations, {stopped_early(spec.scheduler.type)}, and each trial was scored on its best check. Full "
+        f"table: {up}results.md and {up}results.csv.",
         "",
         "## Data and scores",
         "",
@@ -119,6 +119,11 @@ def model_card(plan, folder: Path, portable: PortableCopies, outputs, test_score
               f"for bias, or for calibration of the probabilities.", "",
               "## How to load it", "", *how_to_load(folder, portable, meta), *int8_usage(folder.name, int8)]
     return "\n".join(lines) + "\n"
+
+
+def stopped_early(scheduler: str) -> str:
+    """The card's words on what stopped trials early (spec scheduler.type: asha | pbt | none)."""
+    return "no scheduler stopped a trial early" if scheduler == "none" else f"the {scheduler} scheduler stopped weak ones early"
 
 
 def _origin(spec, saved: dict, outputs, up: str) -> str:

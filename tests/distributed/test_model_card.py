@@ -8,7 +8,7 @@ from pathlib import Path
 
 import pytest
 
-from bert_hpo_distributed.model_card import cost_lines, how_to_load
+from bert_hpo_distributed.model_card import cost_lines, how_to_load, stopped_early
 from bertclf.int8_copy import Int8Check
 from bertclf.tasks.classification.predict import predict_texts
 from bertclf.config import TrainConfig
@@ -140,3 +140,8 @@ def test_the_cards_cost_line_names_the_copy_measured_and_an_int8_copy_not_kept()
     dropped = cost_lines(cost, check)[0]
     assert "The int8 copy was not kept (below): the fp32 copy that ships is 80 MB" in dropped
     assert cost_lines(None) == []
+
+
+def test_the_card_says_what_stopped_trials_early_by_the_scheduler():
+    assert stopped_early("asha") == "the asha scheduler stopped weak ones early"
+    assert stopped_early("none") == "no scheduler stopped a trial early"

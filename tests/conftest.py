@@ -14,29 +14,15 @@ os.environ["TOKENIZERS_PARALLELISM"] = "false"
 os.environ["RAY_ENABLE_WINDOWS_OR_OSX_CLUSTER"] = "0"
 os.environ["RAY_USAGE_STATS_ENABLED"] = "0"
 os.environ["BERT_HPO_OFFLINE"] = "1"  # data downloads only from the tests' own 127.0.0.1 server
-# Each Ray worker that runs this project's code imports torch, transformers and sklearn (several CPU
-# seconds). Ray kills an idle task worker after a second and prestarts workers that a search never
-# uses; kept idle instead, a search's feature-pass worker runs its scoring task too. Tests only: for a
-# user these seconds are noise beside the trials, and an idle worker's memory is theirs again.
-os.environ["RAY_idle_worker_killing_time_threshold_ms"] = "600000"
-os.environ["RAY_prestart_worker_first_driver"] = "0"
-os.environ["RAY_enable_worker_prestart"] = "0"
 
 
 def pytest_collection_modifyitems(items):
-    """The slowest first: the cluster tests and the other tests that start Ray, then the rest, each in
-    file order. pytest-xdist hands tests out in this order, two at a time to each worker (--maxschedchunk
-    2), so the minutes-long searches start at once and the second-long tests fill in behind them instead
-    of one long search running alone at the end. Cluster tests go in pairs between pairs of other Ray
-    tests: each worker starts on two consecutive tests, so about half the workers start a multi-node
-    cluster at once, not all four (a node that takes over 30 s to start fails its test's set-up)."""
-    cluster = [item for item in items if item.get_closest_marker("cluster")]
-    ray = [item for item in items if item.get_closest_marker("ray") and item not in cluster]
-    rest = [item for item in items if not item.get_closest_marker("ray")]
-    mixed = []
-    for start in range(0, max(len(cluster), len(ray)), 2):
-        mixed += cluster[start:start + 2] + ray[start:start + 2]
-    items[:] = mixed + rest
+    """The slowest first: cluster tests, then the others that start Ray, then the rest, each in file
+    order. pytest-xdist hands tests out in this order, so the minutes-long searches start at once and
+    the second-long tests fill in behind them instead of one long search running alone at the end."""
+    def cost(item):
+        return 0 if item.get_closest_marker("cluster") else 1 if item.get_closest_marker("ray") else 2
+    items.sort(key=cost)
 
 
 @pytest.fixture(scope="session", autouse=True)

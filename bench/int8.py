@@ -13,7 +13,8 @@ Each copy's graph is counted by operator, as in its file and as onnxruntime runs
 --static adds a static copy (QDQ, per-channel int8 weights, activation ranges calibrated on a seeded slice
 of train texts tokenised as the model reads them); --dynamic-settings adds dynamic copies made with
 quantize_dynamic's other settings and with onnxruntime's pre-processing. Prints one JSON object and a
-table; --out writes the object as int8.json (static_<max_length>.json with --static).
+table; --out writes the object as int8.json (with --static: static_<max_length>.json, or
+static_<max_length>_threads<n>.json with --threads n above 1).
 
   python bench/int8.py --data DATA_DIR --train-samples 400 --valid-samples 200 --test-samples 300 \
       --max-length 64 --timed 100 --out bench/results/int8
@@ -222,7 +223,7 @@ def arguments(argv):
     parser.add_argument("--calibration-texts", type=int, default=64, help="train texts --static calibrates on")
     parser.add_argument("--dynamic-settings", action="store_true",
                         help="also dynamic copies made with quantize_dynamic's other settings and pre-processing")
-    parser.add_argument("--out", help="a folder for the report (int8.json, or static_<max-length>.json)")
+    parser.add_argument("--out", help="a folder for the report (int8.json, or static_<max-length>[_threads<n>].json)")
     return parser.parse_args(argv)
 
 
@@ -264,7 +265,8 @@ def main(argv=None) -> dict:
     print(table(report))
     if args.out:
         Path(args.out).mkdir(parents=True, exist_ok=True)
-        name = f"static_{args.max_length}.json" if args.static else "int8.json"
+        threads = "" if args.threads == 1 else f"_threads{args.threads}"
+        name = f"static_{args.max_length}{threads}.json" if args.static else "int8.json"
         (Path(args.out) / name).write_text(json.dumps(report, indent=2) + "\n", encoding="utf-8")
     return report
 

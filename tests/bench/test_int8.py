@@ -63,10 +63,10 @@ def test_static_and_dynamic_settings_are_measured_beside_fp32_and_the_shipped_in
     report = bench.main(["--data", str(data), "--model", toy["model"], "--encoder-layers", "1",
                          "--train-samples", "160", "--valid-samples", "60", "--test-samples", "60",
                          "--max-length", "32", "--timed", "64", "--static", "--calibration-texts", "16",
-                         "--dynamic-settings", "--out", str(tmp_path / "out")])
+                         "--dynamic-settings", "--threads", "2", "--out", str(tmp_path / "out")])
     names = ["fp32", "int8", "int8_per_channel_reduce_range", "int8_matmul_only", "int8_preprocessed", "static_int8"]
     assert list(report["size_mb"]) == names and list(report["speed"]) == names
-    assert json.loads((tmp_path / "out" / "static_32.json").read_text()) == json.loads(json.dumps(report))
+    assert json.loads((tmp_path / "out" / "static_32_threads2.json").read_text()) == json.loads(json.dumps(report))
     ops = {name: found["in_file"] for name, found in report["graph_ops"].items()}
     assert "QuantizeLinear" in ops["static_int8"] and "DynamicQuantizeLinear" not in ops["static_int8"]
     assert "DynamicQuantizeLinear" in ops["int8"] and "QuantizeLinear" not in ops["int8"]

@@ -36,16 +36,22 @@ def publish_models(plan, written: dict, outputs, say) -> None:
 def publish_member(plan, folder: Path, config, outputs, say) -> Optional[Served]:
     """A Pareto front member's model folder made complete like best_model/ (portable copies, the int8 copy
     where its precision is int8 and it stays within tolerance, README.md) and scored as it serves
-    (scoring.score_served); None where it cannot be: a task other than single-label classification, or
-    a model without an ONNX copy."""
+    (scoring.score_served); None where it cannot be: a task other than single-label classification (served),
+    a search scored on folds (no valid split of its own), or a model without an ONNX copy."""
     portable = portable_copies(plan, folder)
     int8 = int8_copy(plan, folder, portable, config, say)
     served = None
-    if portable.onnx is not None and plan.spec.task == SERVED_TASK:
+    if portable.onnx is not None and served_here(plan.spec):
         served = score_served(plan, folder, config, int8)
         say(f"front {folder.name}: as served, {served.describe(plan.spec.metric)}")
     write_text(folder / "README.md", model_card(plan, folder, portable, outputs, None, int8, served))
     return served
+
+
+def served_here(spec) -> bool:
+    """Whether a front member of this spec's search is scored as served (bertclf.int8_copy.onnx_metric scores
+    a single-label classifier on a held-out valid split)."""
+    return spec.task == SERVED_TASK and not spec.cv_folds
 
 
 def portable_copies(plan, folder: Path) -> PortableCopies:

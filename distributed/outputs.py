@@ -19,7 +19,7 @@ from bertclf.tasks import task_named
 
 from .class_report import confusion_png, scores_markdown
 from .costs import served_cost, with_costs
-from .model_card import publish_member, publish_models
+from .model_card import publish_member, publish_models, served_here
 from .pareto import front_section, pareto_front, pareto_png, verdict
 from .plots import describe_importance, importance, write_plots
 from .repeats import mean_std
@@ -164,20 +164,22 @@ def write_front(plan, outputs: SearchOutputs, say) -> dict:
     (its served_columns in outputs.front, outputs.table and results.csv): in front/TRIAL/ with --export-front,
     else in a folder removed once scored."""
     spec, out_dir = plan.spec, plan.out_dir
-    front = pareto_front(outputs.scored, spec)
-    written = {}
+    front, written, kept = pareto_front(outputs.scored, spec), {}, plan.opts.export_front
+    if kept or served_here(spec):  # a member that is neither kept nor scored needs no export
+        with nullcontext(out_dir / "front") if kept else TemporaryDirectory(prefix=".front-", dir=out_dir) as root:
+            served = {row["trial"]: publish_member(plan, export_member(plan, outputs, row, Path(root)),
+                                                   spec.trial_config(row["config"]), outputs, say)
+                      for row in front.to_dict("records")}
+        outputs.front, outputs.scored, outputs.table = (with_served(table, served, plan, outputs.costs)
+                                                        for table in (front, outputs.scored, outputs.table))
+        written["results.csv"] = write_trials_csv(outputs.table, spec, out_dir)
+    else:
+        outputs.front = front
+    # drawn after the members were scored: a member whose int8 copy was not kept at its fp32 cost
     title = f"{plan.name}: the Pareto front\n(costs measured on {outputs.costs.hardware})"
-    png = pareto_png(outputs.scored, front, spec, out_dir / "pareto.png", title)
+    png = pareto_png(outputs.scored, outputs.front, spec, out_dir / "pareto.png", title)
     if png:
         written["pareto.png"] = png
-    kept = plan.opts.export_front
-    with nullcontext(out_dir / "front") if kept else TemporaryDirectory(prefix=".front-", dir=out_dir) as root:
-        served = {row["trial"]: publish_member(plan, export_member(plan, outputs, row, Path(root)),
-                                               spec.trial_config(row["config"]), outputs, say)
-                  for row in front.to_dict("records")}
-    outputs.front = with_served(front, served, plan, outputs.costs)
-    outputs.table = with_served(outputs.table, served, plan, outputs.costs)
-    written["results.csv"] = write_trials_csv(outputs.table, spec, out_dir)
     line = verdict(outputs.front, spec)
     if line:
         say(f"front: {line}")

@@ -8,7 +8,8 @@ from pathlib import Path
 
 import pytest
 
-from bert_hpo_distributed.model_card import cost_lines, how_to_load, stopped_early
+from bert_hpo_distributed.model_card import cost_lines, how_to_load, served_here, stopped_early
+from bert_hpo_distributed.spec.load import load_spec
 from bertclf.int8_copy import Int8Check
 from bertclf.tasks.classification.predict import predict_texts
 from bertclf.config import TrainConfig
@@ -145,3 +146,10 @@ def test_the_cards_cost_line_names_the_copy_measured_and_an_int8_copy_not_kept()
 def test_the_card_says_what_stopped_trials_early_by_the_scheduler():
     assert stopped_early("asha") == "the asha scheduler stopped weak ones early"
     assert stopped_early("none") == "no scheduler stopped a trial early"
+
+
+def test_front_members_are_scored_as_served_only_where_a_valid_split_and_a_label_exist():
+    assert served_here(load_spec("imdb-deploy", profile=["smoke"]))
+    assert not served_here(load_spec("imdb-deploy", ["fixed.cv_folds=3", "space.precision={choice: [fp32]}"],
+                                     profile=["smoke"]))  # no valid split of its own
+    assert not served_here(load_spec("genres", profile=["smoke"]))  # several labels: onnx_metric scores one

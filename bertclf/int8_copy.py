@@ -44,15 +44,20 @@ class Int8Check:
     def kept(self) -> bool:
         return -self.change <= self.tolerance + 1e-9
 
-    def describe(self) -> str:
-        """One sentence for the console and the model card: both numbers, and which copy ships."""
+    def describe(self, shipped: bool = True) -> str:
+        """One sentence for the console and the model card: both numbers, and which copy ships; shipped False:
+        of a model folder scored and then removed, which copy would ship (nothing is kept there)."""
         numbers = (f"{self.metric} int8 {self.int8:.4f}, fp32 {self.fp32:.4f} ({self.change:+.2f} points; "
                    f"tolerance {self.tolerance:g})")
-        if self.kept:
+        if self.kept and shipped:
             return (f"int8 copy kept as {INT8_PATH} ({self.int8_mb:.1f} MB beside fp32's {self.fp32_mb:.1f} MB): "
                     f"{numbers}")
-        return (f"int8 copy not kept: it scores more than {self.tolerance:g} points below fp32 on valid, so the "
-                f"fp32 copy ({self.fp32_mb:.1f} MB) ships alone: {numbers}")
+        if self.kept:
+            return (f"int8 copy passes its check, so int8 would ship ({self.int8_mb:.1f} MB against fp32's "
+                    f"{self.fp32_mb:.1f} MB): {numbers}")
+        return (f"int8 copy {'not kept' if shipped else 'fails its check'}: it scores more than {self.tolerance:g} "
+                f"points below fp32 on valid, so the fp32 copy ({self.fp32_mb:.1f} MB) "
+                f"{'ships' if shipped else 'would ship'} alone: {numbers}")
 
 
 def check_int8(model_dir, inputs, metric: str, tolerance: float = INT8_TOLERANCE,

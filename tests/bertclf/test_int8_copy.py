@@ -112,3 +112,20 @@ def test_both_copies_are_scored_at_the_model_s_tuned_threshold_as_predict_decide
     served = onnx_metric(Path(run_dir) / ONNX_PATH, predict.test_inputs(run_dir, toy["valid"], str(tmp_path / "cache")),
                          "valid_accuracy", split="test", threshold=threshold)
     assert served == pytest.approx(predicted["accuracy"], abs=1e-12) == pytest.approx(thresholded, abs=1e-12)
+
+
+def test_a_check_of_a_folder_that_is_removed_says_which_copy_would_ship():
+    """A front member scored in a folder that is removed afterwards keeps no copy: its sentence says which
+    copy would ship, where a kept folder's says which copy it keeps."""
+    from bertclf.int8_copy import Int8Check
+    passes = Int8Check("valid_accuracy", fp32=0.9, int8=0.9, tolerance=0.5, fp32_mb=2.0, int8_mb=1.0)
+    fails = Int8Check("valid_accuracy", fp32=0.9, int8=0.8, tolerance=0.5, fp32_mb=2.0, int8_mb=1.0)
+    numbers = "valid_accuracy int8 0.9000, fp32 0.9000 (+0.00 points; tolerance 0.5)"
+    assert passes.describe() == f"int8 copy kept as onnx/model_int8.onnx (1.0 MB beside fp32's 2.0 MB): {numbers}"
+    assert passes.describe(shipped=False) == ("int8 copy passes its check, so int8 would ship (1.0 MB against "
+                                              f"fp32's 2.0 MB): {numbers}")
+    assert fails.describe().startswith("int8 copy not kept: it scores more than 0.5 points below fp32 on valid, so "
+                                       "the fp32 copy (2.0 MB) ships alone: ")
+    assert fails.describe(shipped=False).startswith("int8 copy fails its check: it scores more than 0.5 points "
+                                                    "below fp32 on valid, so the fp32 copy (2.0 MB) would ship alone: ")
+    assert all("kept" not in check.describe(shipped=False) for check in (passes, fails))

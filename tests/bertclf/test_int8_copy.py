@@ -1,7 +1,6 @@
 """The int8 ONNX copy (bertclf/int8_copy.py): both copies scored on valid in onnxruntime; the int8 file kept
 beside the fp32 one only within the tolerance, else removed, and the sentence says which and why; both
 copies decide as the shipped model does (at its tuned threshold)."""
-import json
 from pathlib import Path
 
 import numpy as np
@@ -12,12 +11,11 @@ from onnx import numpy_helper
 from bertclf import int8_copy
 from bertclf.inputs import prepare_inputs
 from bertclf.int8_copy import INT8_PATH, check_int8, onnx_metric
-from bertclf.batching import token_inputs
-from bertclf.models.model_io import META
 from bertclf.portable import ONNX_PATH, write_portable
 from bertclf import predict
 from bertclf.quantize import quantize_dynamic_onnx
 from bertclf.train import train
+from tests.helpers import far_threshold
 
 
 @pytest.fixture
@@ -76,41 +74,19 @@ def test_a_tolerance_of_zero_keeps_only_a_copy_that_loses_nothing():
     assert same.kept and not lower.kept and within.kept and np.isclose(within.change, -0.5)
 
 
-def onnx_positive(path, inputs) -> np.ndarray:
-    """The second label's probability [N] for each valid text, as the ONNX copy at `path` gives it."""
-    import onnxruntime
-    session = onnxruntime.InferenceSession(str(path), providers=["CPUExecutionProvider"])
-    feed = token_inputs(inputs.tokens["valid"], inputs.pad_id, 1, list(range(len(inputs.labels["valid"]))))
-    logits = session.run(None, {i.name: feed[i.name].numpy() for i in session.get_inputs()})[0]
-    probabilities = np.exp(logits - logits.max(-1, keepdims=True))
-    return probabilities[:, 1] / probabilities.sum(-1)
-
-
 def test_both_copies_are_scored_at_the_model_s_tuned_threshold_as_predict_decides(learnt, toy, tmp_path):
     """A two-label model whose meta holds a threshold far above 0.5 (as a search on macro-F1 saves one): the
     check's fp32 and int8 figures are the thresholded decisions' accuracy, which --predict's scoring (torch,
     at the meta's threshold) gives on the same texts, not the most probable label's."""
     run_dir, inputs = learnt
-    positive, labels = onnx_positive(Path(run_dir) / ONNX_PATH, inputs), inputs.labels["valid"].numpy()
-    above = np.sort(positive[positive > 0.5])
-    # the widest gap in the middle of the confident half: a cut that ONNX's and torch's rounding agree on
-    middle = range(len(above) // 4, 3 * len(above) // 4)
-    cut = max(middle, key=lambda i: above[i + 1] - above[i])
-    threshold = float((above[cut] + above[cut + 1]) / 2)
-    meta_path = Path(run_dir) / META
-    meta_path.write_text(json.dumps({**json.loads(meta_path.read_text()), "threshold": threshold}))
-    thresholded = float(((positive >= threshold) == labels).mean())
-    argmax = float(((positive >= 0.5) == labels).mean())
-    assert thresholded <= argmax - 0.1  # the two decisions differ on many texts
-
+    threshold, thresholded = far_threshold(run_dir, inputs)
     check = check_int8(run_dir, inputs, "valid_accuracy", tolerance=100)
     assert check.fp32 == pytest.approx(thresholded, abs=1e-12)
     assert check.int8 == pytest.approx(onnx_metric(Path(run_dir) / INT8_PATH, inputs, "valid_accuracy",
                                                    threshold=threshold), abs=1e-12)
-    predicted = predict.score_model(run_dir, predict.test_inputs(run_dir, toy["valid"], str(tmp_path / "cache")),
-                            cache_dir=str(tmp_path / "cache"), device="cpu", precision="fp32")
-    served = onnx_metric(Path(run_dir) / ONNX_PATH, predict.test_inputs(run_dir, toy["valid"], str(tmp_path / "cache")),
-                         "valid_accuracy", split="test", threshold=threshold)
+    test = predict.test_inputs(run_dir, toy["valid"], str(tmp_path / "cache"))  # the valid texts, read as a test split
+    predicted = predict.score_model(run_dir, test, cache_dir=str(tmp_path / "cache"), device="cpu", precision="fp32")
+    served = onnx_metric(Path(run_dir) / ONNX_PATH, test, "valid_accuracy", split="test", threshold=threshold)
     assert served == pytest.approx(predicted["accuracy"], abs=1e-12) == pytest.approx(thresholded, abs=1e-12)
 
 

@@ -150,8 +150,7 @@ def maker_gone(maker: Optional[dict]) -> bool:
 
 def in_use(name: str, url: str, maker: Optional[dict]) -> UserError:
     return UserError(f"--study-storage {shown(url)}: study {name} was made by another search that has not asked "
-                     f"its first trial yet ({describe(maker)}); pass --name to start another, or wait for "
-                     f"that one")
+                     f"its first trial yet ({describe(maker)}); pass --name to start another")
 
 
 def asked_trials(storage, study_id: int) -> list:

@@ -200,7 +200,7 @@ def test_a_second_driver_on_the_same_storage_leaves_the_first_one_s_study_alone(
             check_study(plan_of(tmp_path / "b", study_storage=url))
         assert str(e.value) == (f"--study-storage {url}: study imdb was made by another search that has not asked "
                                 f"its first trial yet (pid {driver.pid} on {socket.gethostname()}, since "
-                                f"2026-01-02 03:04:05); pass --name to start another, or wait for that one")
+                                f"2026-01-02 03:04:05); pass --name to start another")
         assert maker_of(url) == a
         elsewhere = {**a, "host": "another-host"}  # nothing here can tell whether it runs
         made.set_user_attr(MAKER_ATTR, elsewhere)

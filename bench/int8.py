@@ -37,6 +37,7 @@ from bertclf.inputs import prepare_inputs  # noqa: E402
 from bertclf.batching import token_inputs  # noqa: E402
 from bertclf.int8_copy import check_int8, onnx_metric  # noqa: E402
 from bertclf.models.encoders import resolve_model  # noqa: E402
+from bertclf.models.model_io import read_meta  # noqa: E402
 from bertclf.portable import ONNX_PATH, write_portable  # noqa: E402
 from bertclf.predict import test_inputs  # noqa: E402
 from bertclf.quantize import quantize_dynamic_onnx, quiet_quantiser  # noqa: E402
@@ -238,9 +239,12 @@ def main(argv=None) -> dict:
     copies = make_copies(args, run_dir / ONNX_PATH, inputs, folder)
     test = test_inputs(run_dir, str(Path(args.data) / "imdb_test.csv.gz"), config.cache_dir, args.test_samples)
     texts = _texts(Path(args.data) / "imdb_test.csv.gz", args.timed)
+    threshold = read_meta(run_dir).get("threshold")  # None: this run's metric tunes none
     valid = {"fp32": check.fp32, "int8": check.int8,
-             **{name: onnx_metric(path, inputs, "valid_accuracy") for name, path in list(copies.items())[2:]}}
-    tested = {name: onnx_metric(path, test, "valid_accuracy", split="test") for name, path in copies.items()}
+             **{name: onnx_metric(path, inputs, "valid_accuracy", threshold=threshold)
+                for name, path in list(copies.items())[2:]}}
+    tested = {name: onnx_metric(path, test, "valid_accuracy", split="test", threshold=threshold)
+              for name, path in copies.items()}
     best = result["best"]
     report = {
         "command": "python bench/int8.py " + " ".join(sys.argv[1:] if argv is None else argv),

@@ -33,13 +33,14 @@ def publish_models(plan, written: dict, outputs, say) -> None:
             write_text(folder / "README.md", model_card(plan, folder, portable, outputs, test_scores, int8))
 
 
-def publish_member(plan, folder: Path, config, outputs, say) -> Optional[Served]:
+def publish_member(plan, folder: Path, config, outputs, say, kept: bool) -> Optional[Served]:
     """A Pareto front member's model folder made complete like best_model/ (portable copies, the int8 copy
     where its precision is int8 and it stays within tolerance, README.md) and scored as it serves
     (scoring.score_served); None where it cannot be: a task other than single-label classification (served),
-    a search scored on folds (no valid split of its own), or a model without an ONNX copy."""
+    a search scored on folds (no valid split of its own), or a model without an ONNX copy. kept: whether the
+    folder stays (--export-front) or is removed once scored, which the console's int8 line says."""
     portable = portable_copies(plan, folder)
-    int8 = int8_copy(plan, folder, portable, config, say)
+    int8 = int8_copy(plan, folder, portable, config, say, shipped=kept)
     served = None
     if portable.onnx is not None and served_here(plan.spec):
         served = score_served(plan, folder, config, int8)
@@ -59,15 +60,16 @@ def portable_copies(plan, folder: Path) -> PortableCopies:
     return write_portable(folder, plan.local_folder(read_meta(folder)["bert_name"]))
 
 
-def int8_copy(plan, folder: Path, portable: PortableCopies, config, say):
+def int8_copy(plan, folder: Path, portable: PortableCopies, config, say, shipped: bool = True):
     """The int8 check of a model of precision int8 with an ONNX copy (bertclf.int8_copy), on the valid split
-    of `config` (the trial's), said on the console; None for any other model."""
+    of `config` (the trial's), said on the console (shipped False: of a folder removed once scored, as the
+    copy that would ship); None for any other model."""
     options = json.loads((folder / "search_config.json").read_text(encoding="utf-8"))["train_options"]
     if options["precision"] != "int8" or portable.onnx is None:
         return None
     check = check_int8(folder, valid_split(plan, config), plan.spec.metric, plan.opts.int8_tolerance,
                        config.eval_batch_size)
-    say(f"{folder.name}: {check.describe()}")
+    say(f"{folder.name}: {check.describe(shipped)}")
     return check
 
 

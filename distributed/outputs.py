@@ -168,7 +168,7 @@ def write_front(plan, outputs: SearchOutputs, say) -> dict:
     if kept or served_here(spec):  # a member that is neither kept nor scored needs no export
         with nullcontext(out_dir / "front") if kept else TemporaryDirectory(prefix=".front-", dir=out_dir) as root:
             served = {row["trial"]: publish_member(plan, export_member(plan, outputs, row, Path(root)),
-                                                   spec.trial_config(row["config"]), outputs, say)
+                                                   spec.trial_config(row["config"]), outputs, say, kept)
                       for row in front.to_dict("records")}
         outputs.front, outputs.scored, outputs.table = (with_served(table, served, plan, outputs.costs)
                                                         for table in (front, outputs.scored, outputs.table))

@@ -104,18 +104,19 @@ def served_columns(metric: str) -> tuple:
 
 def score_served(plan, folder: Path, config, int8=None) -> Served:
     """The metric of the model folder `folder` (its onnx/ copy written; `int8`: its int8 check, None for a
-    model of another precision) as it serves: the int8 file where kept, else fp32; valid from the int8
-    check where there was one (it ran both files on valid), test on plan.test_path where there is one."""
+    model of another precision) as it serves: the int8 file where kept, else fp32, deciding at the model's
+    tuned threshold where it has one (as --predict does); valid from the int8 check where there was one (it
+    ran both files on valid), test on plan.test_path where there is one."""
     metric, kept = plan.spec.metric, int8 is not None and int8.kept
-    path = folder / (INT8_PATH if kept else ONNX_PATH)
+    path, threshold = folder / (INT8_PATH if kept else ONNX_PATH), read_meta(folder).get("threshold")
     if int8 is None:
-        valid = onnx_metric(path, valid_split(plan, config), metric, config.eval_batch_size)
+        valid = onnx_metric(path, valid_split(plan, config), metric, config.eval_batch_size, threshold=threshold)
     else:
         valid = int8.int8 if kept else int8.fp32
     test, data = None, ""
     if plan.test_path:
         inputs = test_split(plan, folder)
-        test = onnx_metric(path, inputs, metric, config.eval_batch_size, split="test")
+        test = onnx_metric(path, inputs, metric, config.eval_batch_size, split="test", threshold=threshold)
         data = inputs.description.replace(str(plan.test_path), plan.test_path.name)
     return Served(copy="int8" if kept else "fp32", valid=valid, test=test, test_data=data, int8=int8)
 

@@ -34,6 +34,7 @@ from bertclf.models.device import cuda_problem
 from bertclf.train import train
 
 from . import ray_compat
+from .lock_holder import running
 from .shared import Shared
 from .worker_tokens import gathered
 
@@ -83,19 +84,9 @@ def staging_dir() -> Path:
     root.mkdir(exist_ok=True)
     for folder in root.iterdir():
         pid = folder.name.split("-")[0]
-        if pid.isdigit() and not _alive(int(pid)):
+        if pid.isdigit() and not running(int(pid)):
             shutil.rmtree(folder, ignore_errors=True)
     return root
-
-
-def _alive(pid: int) -> bool:
-    try:
-        os.kill(pid, 0)
-        return True
-    except ProcessLookupError:
-        return False
-    except PermissionError:
-        return True
 
 
 def _file_log(folder: str):

@@ -164,12 +164,13 @@ def _check_served(out, row: dict, results: str, console: str):
     options = json.loads((folder / "search_config.json").read_text())["train_options"]
     config = TrainConfig.from_dict(options)
     valid = onnx_metric(folder / "onnx" / "model_int8.onnx", prepare_inputs(config, print, model_path=config.bert_name),
-                        "valid_accuracy")
+                        "valid_accuracy", threshold=None)
     fp32 = onnx_metric(folder / "onnx" / "model.onnx", prepare_inputs(config, print, model_path=config.bert_name),
-                       "valid_accuracy")
+                       "valid_accuracy", threshold=None)
     test = onnx_metric(folder / "onnx" / "model_int8.onnx",
                        test_inputs(folder, Path(config.train_path).with_name("test.csv"), config.cache_dir,
-                                   encoder_path=config.bert_name), "valid_accuracy", split="test")
+                                   encoder_path=config.bert_name), "valid_accuracy", split="test",
+                       threshold=None)  # an accuracy search: no tuned threshold
     assert row["served"] == "int8" and float(row["served_valid_accuracy"]) == pytest.approx(valid, abs=1e-12)
     assert float(row["served_test_accuracy"]) == pytest.approx(test, abs=1e-12)
     assert float(row["fp32_valid_accuracy"]) == pytest.approx(fp32, abs=1e-12)

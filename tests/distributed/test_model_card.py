@@ -153,3 +153,28 @@ def test_front_members_are_scored_as_served_only_where_a_valid_split_and_a_label
     assert not served_here(load_spec("imdb-deploy", ["fixed.cv_folds=3", "space.precision={choice: [fp32]}"],
                                      profile=["smoke"]))  # no valid split of its own
     assert not served_here(load_spec("genres", profile=["smoke"]))  # several labels: onnx_metric scores one
+
+
+@pytest.mark.parametrize("kept, said", [
+    (True, "trial_1: int8 copy kept as onnx/model_int8.onnx (1.0 MB beside fp32's 2.0 MB): "),
+    (False, "trial_1: int8 copy passes its check, so int8 would ship (1.0 MB against fp32's 2.0 MB): "),
+])
+def test_the_int8_line_of_a_front_member_says_kept_only_where_its_folder_stays(tmp_path, monkeypatch, kept, said):
+    """Without --export-front a member is scored in a folder removed afterwards: the console does not say
+    its int8 copy is kept."""
+    from types import SimpleNamespace
+    from bert_hpo_distributed import model_card
+    check = Int8Check("valid_accuracy", fp32=0.9, int8=0.9, tolerance=0.5, fp32_mb=2.0, int8_mb=1.0)
+    monkeypatch.setattr(model_card, "check_int8", lambda *args: check)
+    monkeypatch.setattr(model_card, "valid_split", lambda plan, config: None)
+    folder = tmp_path / "trial_1"
+    folder.mkdir()
+    (folder / "search_config.json").write_text(json.dumps({"train_options": {"precision": "int8"}}))
+    monkeypatch.setattr(model_card, "portable_copies", lambda plan, folder: SimpleNamespace(onnx="onnx/model.onnx"))
+    monkeypatch.setattr(model_card, "model_card", lambda *args: "the card")
+    # a task scored otherwise than as served: the int8 check alone speaks
+    plan = SimpleNamespace(spec=SimpleNamespace(metric="valid_accuracy", task="regression", cv_folds=0),
+                           opts=SimpleNamespace(int8_tolerance=0.5))
+    lines = []
+    model_card.publish_member(plan, folder, SimpleNamespace(eval_batch_size=8), None, lines.append, kept)
+    assert len(lines) == 1 and lines[0].startswith(said), lines

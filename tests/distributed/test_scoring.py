@@ -1,6 +1,12 @@
 """A model's scores as it serves (distributed/scoring.py's Served): the console's words and results.csv's
-fields, for an fp32 model and for int8 models whose copy was kept or not."""
-from bert_hpo_distributed.scoring import Served, served_columns
+fields, for an fp32 model and for int8 models whose copy was kept or not; the scores themselves decided as
+the shipped model decides."""
+from pathlib import Path
+from types import SimpleNamespace
+
+import pytest
+
+from bert_hpo_distributed.scoring import Served, score_served, served_columns
 from bertclf.int8_copy import Int8Check
 
 
@@ -28,3 +34,26 @@ def test_an_int8_model_shows_both_copies_and_which_one_serves():
 def test_the_fields_are_named_after_the_metric():
     assert served_columns("valid_macro_f1") == ("served", "served_valid_macro_f1", "served_test_macro_f1",
                                                 "fp32_valid_macro_f1", "int8_valid_macro_f1")
+
+
+def test_a_model_with_a_tuned_threshold_is_served_at_it_on_valid_and_test(config_for, toy):
+    """A two-label model whose meta holds a threshold far from 0.5: its served valid and test accuracy are
+    its thresholded answers' (as --predict's), not the most probable label's."""
+    from bertclf.inputs import prepare_inputs
+    from bertclf.portable import write_portable
+    from bertclf.predict import score_model, test_inputs
+    from bertclf.train import train
+    from tests.helpers import far_threshold
+    config = config_for(n_epochs=6)
+    run_dir = Path(train(config, log=lambda s: None)["run_dir"])
+    write_portable(run_dir)
+    threshold, thresholded = far_threshold(run_dir, prepare_inputs(config, lambda s: None))
+    spec = SimpleNamespace(metric="valid_accuracy", max_test_samples=None, default_point=dict,
+                           trial_config=lambda point: config)
+    plan = SimpleNamespace(spec=spec, test_path=Path(toy["valid"]), models={config.bert_name: SimpleNamespace(
+        source=config.bert_name)}, local_folder=lambda name: None)
+    served = score_served(plan, run_dir, config)
+    predicted = score_model(run_dir, test_inputs(run_dir, toy["valid"], config.cache_dir), cache_dir=config.cache_dir,
+                            device="cpu", precision="fp32")
+    assert served.copy == "fp32" and served.valid == pytest.approx(thresholded, abs=1e-12)
+    assert served.test == pytest.approx(predicted["accuracy"], abs=1e-12)

@@ -1,5 +1,6 @@
 """The search's Optuna study in a database: the checks before Ray starts, and the study as the
 dashboard shows it (optuna-dashboard on 127.0.0.1, read through its HTTP API and a headless browser)."""
+import os
 import shutil
 import socket
 import subprocess
@@ -13,7 +14,8 @@ import pytest
 
 from bert_hpo_distributed.plan import SearchOptions
 from bert_hpo_distributed.spec.load import load_spec
-from bert_hpo_distributed.study import check_study, study_said, study_storage
+from bert_hpo_distributed import study as study_module
+from bert_hpo_distributed.study import MAKER_ATTR, check_study, study_said, study_storage
 from bertclf.errors import UserError
 from tests.helpers import ROOT, run
 
@@ -140,18 +142,100 @@ def test_the_dashboard_lists_every_trial_of_the_study(tmp_path):
         dashboard.wait(timeout=30)
 
 
-def test_a_study_left_with_no_trial_asked_is_made_again_by_a_new_search(tmp_path):
-    """A search that failed before its first trial left its study (its first point queued, nothing
-    asked): the same command starts again, in a study made afresh; a study with an asked trial stays."""
+def maker_of(url: str) -> dict:
     import optuna
+    return optuna.load_study(study_name="imdb", storage=url).user_attrs.get(MAKER_ATTR)
+
+
+def test_a_study_left_with_no_trial_asked_is_made_again_by_a_new_search(tmp_path, monkeypatch):
+    """A search that failed before its first trial left its study (its first point queued, nothing
+    asked; no maker recorded, as by hand): the same command starts again, in a study made afresh; a study
+    with an asked trial stays."""
+    import optuna
+    monkeypatch.setattr(study_module, "MAKER_GRACE_S", 0.1)
     url = f"sqlite:///{tmp_path / 'shared.db'}"
     left = optuna.create_study(study_name="imdb", storage=url)
     left.enqueue_trial({"lr": 1e-3})
     said = check_study(plan_of(tmp_path, study_storage=url))
     assert said.startswith("study: sqlite:///") and "held a study imdb with no trial asked" in said
-    assert "imdb" not in {s.study_name for s in optuna.get_all_study_summaries(url)}
-    ran = optuna.create_study(study_name="imdb", storage=url)
+    ran = optuna.load_study(study_name="imdb", storage=url)
+    assert ran.trials == [] and maker_of(url)["pid"] == os.getpid()  # made again, by this search
     ran.tell(ran.ask(), state=optuna.trial.TrialState.PRUNED)
     with pytest.raises(UserError, match="holds a study imdb already"):
         check_study(plan_of(tmp_path, study_storage=url))
     assert check_study(plan_of(tmp_path, study_storage=url, resume=True)) == ""
+
+
+def test_a_new_search_takes_its_study_name_before_ray_and_its_searcher_goes_on_in_it(tmp_path):
+    """check_study makes the study, with the search's objectives and its driver recorded, so that no other
+    driver can take the name while this one prepares; the searcher then asks its trials there."""
+    import optuna
+    from bert_hpo_distributed.searchers import search_algorithm
+    url = f"sqlite:///{tmp_path / 'shared.db'}"
+    plan = SimpleNamespace(opts=SearchOptions(search="imdb-deploy", study_storage=url), out_dir=tmp_path / "out",
+                           spec=load_spec("imdb-deploy", profile=["cpu", "smoke"]), name="imdb")
+    assert check_study(plan) == ""
+    made = optuna.load_study(study_name="imdb", storage=url)
+    assert made.directions == [optuna.study.StudyDirection.MAXIMIZE, optuna.study.StudyDirection.MINIMIZE]
+    assert {k: maker_of(url)[k] for k in ("host", "pid")} == {"host": socket.gethostname(), "pid": os.getpid()}
+    searcher = search_algorithm(plan.spec, 1, [], storage=optuna.storages.RDBStorage(url), study_name="imdb").searcher
+    searcher.suggest("a")
+    assert len(optuna.load_study(study_name="imdb", storage=url).trials) == 1
+    assert [s.study_name for s in optuna.get_all_study_summaries(url)] == ["imdb"]
+
+
+def test_a_second_driver_on_the_same_storage_leaves_the_first_one_s_study_alone(tmp_path):
+    """Driver A (another output folder, the same storage and --name) made its study and has asked no trial
+    yet: driver B refuses in one line naming the study, the storage and A, instead of removing A's study;
+    once A's process has exited on this host, B makes the study again as its own."""
+    import optuna
+    url = f"sqlite:///{tmp_path / 'shared.db'}"
+    check_study(plan_of(tmp_path / "a", study_storage=url))
+    made = optuna.load_study(study_name="imdb", storage=url)
+    driver = subprocess.Popen([sys.executable, "-c", "import time; time.sleep(120)"])
+    try:
+        a = {"host": socket.gethostname(), "pid": driver.pid, "since": "2026-01-02 03:04:05"}
+        made.set_user_attr(MAKER_ATTR, a)
+        with pytest.raises(UserError) as e:
+            check_study(plan_of(tmp_path / "b", study_storage=url))
+        assert str(e.value) == (f"--study-storage {url}: study imdb was made by another search that has not asked "
+                                f"its first trial yet (pid {driver.pid} on {socket.gethostname()}, since "
+                                f"2026-01-02 03:04:05); pass --name to start another")
+        assert maker_of(url) == a
+        elsewhere = {**a, "host": "another-host"}  # nothing here can tell whether it runs
+        made.set_user_attr(MAKER_ATTR, elsewhere)
+        with pytest.raises(UserError, match=f"pid {driver.pid} on another-host"):
+            check_study(plan_of(tmp_path / "b", study_storage=url))
+        assert maker_of(url) == elsewhere
+    finally:
+        driver.kill()
+        driver.wait()
+    made.set_user_attr(MAKER_ATTR, a)
+    said = check_study(plan_of(tmp_path / "b", study_storage=url))
+    assert "held a study imdb with no trial asked" in said and maker_of(url)["pid"] == os.getpid()
+
+
+def test_a_study_found_before_its_maker_recorded_itself_is_left_alone(tmp_path, monkeypatch):
+    """A driver records itself just after making its study: one found without a record is read again after
+    the grace, and its maker, recorded meanwhile, keeps it."""
+    import threading
+    import optuna
+    monkeypatch.setattr(study_module, "MAKER_GRACE_S", 1.0)
+    url = f"sqlite:///{tmp_path / 'shared.db'}"
+    making = optuna.create_study(study_name="imdb", storage=url)
+    recorded = threading.Timer(0.1, making.set_user_attr, (MAKER_ATTR, {"host": "another-host", "pid": 7}))
+    recorded.start()
+    with pytest.raises(UserError, match="study imdb was made by another search .*pid 7 on another-host"):
+        check_study(plan_of(tmp_path, study_storage=url))
+    recorded.join()
+
+
+def test_a_name_taken_between_the_check_and_the_making_is_refused(tmp_path, monkeypatch):
+    """Another driver makes the study just after this one found the name free: the making fails on the
+    name, and says whose study it is."""
+    import optuna
+    url = f"sqlite:///{tmp_path / 'shared.db'}"
+    optuna.create_study(study_name="imdb", storage=url).set_user_attr(MAKER_ATTR, {"host": "another-host", "pid": 7})
+    monkeypatch.setattr(optuna.storages.RDBStorage, "get_all_studies", lambda self: [])  # it found the name free
+    with pytest.raises(UserError, match="study imdb was made by another search .*pid 7 on another-host"):
+        check_study(plan_of(tmp_path, study_storage=url))

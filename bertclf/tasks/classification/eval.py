@@ -76,10 +76,17 @@ def test_scores(model, meta, inputs: ClassificationInputs, *, device, bf16: bool
     `confusion` [true][predicted] counts and `per_class` precision/recall/F1/support; `examples`."""
     y = inputs.labels["test"]
     names = meta["label_names"]
-    matrix = np.zeros((len(names), len(names)), dtype=np.int64)
-    for indices, logits in test_outputs(model, meta, inputs, device=device, bf16=bf16, batch_size=batch_size,
-                                        cache_dir=cache_dir):
-        predicted = decide(logits.softmax(-1), meta.get("threshold"))
-        matrix += confusion(y[indices].numpy(), predicted.numpy(), len(names))
+    outputs = test_outputs(model, meta, inputs, device=device, bf16=bf16, batch_size=batch_size, cache_dir=cache_dir)
+    matrix = decided_confusion(outputs, y, len(names), meta.get("threshold"))
     return {**scores(matrix), "examples": len(y), "labels": list(names), "confusion": matrix.tolist(),
             "per_class": per_class(matrix, names)}
+
+
+def decided_confusion(outputs, labels, n_labels: int, threshold: Optional[float]) -> np.ndarray:
+    """The confusion matrix [true][predicted] of (indices, logits) batches `outputs` against `labels` [N], each
+    text decided as the saved model decides (threshold.decide: the second label where its probability reaches
+    the model's tuned `threshold`, else the most probable label): the scores --predict's answers earn."""
+    matrix = np.zeros((n_labels, n_labels), dtype=np.int64)
+    for indices, logits in outputs:
+        matrix += confusion(labels[indices].numpy(), decide(logits.float().softmax(-1), threshold).numpy(), n_labels)
+    return matrix

@@ -4,18 +4,21 @@ that needs its input key starts, not every pass before the first trial.
 On a CPU the passes are most of a boost search (six of the IMDB search's eight minutes, four passes),
 and the searcher may never propose a configuration of some keys, or prune all of them at the first
 rung. A FeaturePasses actor holds, per token key, the pass that computes every feature variant of it:
-the first trial that asks starts it as a Ray task, and every trial asking for the same key gets the
-same ObjectRefs, so a key costs one pass however many trials read it. The pass asks for no CPU of its
-own: it runs on the CPU of the trial that waits for it (the waiting trials hold the CPUs, so a pass
-that asked for one could wait behind them for ever). The disk feature cache
-works as for passes run up front (a pass computed before is loaded), and a resumed search's trials
-ask again. On a GPU (a pass takes seconds) and on a cluster, the passes run before the first trial
-(shared.share_inputs).
+the first trial that asks runs it in the actor (which has torch and the model code imported already:
+a Ray task would cost a fresh process importing them) and puts each variant in the object store;
+every trial asking for the same key waits for that pass and gets the same ObjectRefs, so a key costs
+one pass however many trials read it, and a pass that fails raises its error in every trial that
+asked. The actor asks for no CPU of its own: a pass runs on the CPU of the trial that waits for it
+(the waiting trials hold the CPUs, so a pass that asked for one could wait behind them for ever). The
+disk feature cache works as for passes run up front (a pass computed before is loaded), and a resumed
+search's trials ask again. On a GPU (a pass takes seconds) and on a cluster, the passes run before
+the first trial (shared.share_inputs).
 
 Slicing a key's train features by rung (computing the first rung's share first) is not done: a
 pass's cost is the encoder over every split, valid and test included, and no measurement here says
 slices would save more than the time they add (a pass per slice, each loading the encoder).
 """
+import threading
 from typing import Dict, Iterable, List, Sequence
 
 import ray
@@ -25,23 +28,58 @@ from bertclf.inputs import InputsKey, TokensKey, inputs_key, tokens_key
 from .shared import Shared, compute_features
 
 
-@ray.remote(num_cpus=0)
+# ref_for calls served at once (a thread each): every trial waiting for a pass holds one; a call beyond
+# them waits in the actor's queue
+CALLERS = 64
+
+
+@ray.remote(num_cpus=0, max_concurrency=CALLERS)
 class FeaturePasses:
-    """The passes of a search, started as trials ask: {TokensKey: (config, inputs ref, variants)}."""
+    """The passes of a search, run as trials ask: {TokensKey: (config, inputs ref, variants)}, each with
+    `threads` torch threads."""
 
     def __init__(self, passes: Dict[TokensKey, tuple], threads: int, shared: Shared):
         self.passes, self.threads, self.shared = passes, threads, shared
+        self.lock = threading.Lock()  # guards `done`: the first caller of a key runs its pass
+        self.done: Dict[TokensKey, threading.Event] = {}  # set once the key's pass has ended
         self.refs: Dict[TokensKey, Dict[tuple, "ray.ObjectRef"]] = {}
+        self.errors: Dict[TokensKey, Exception] = {}
 
     def ref_for(self, key: InputsKey) -> List["ray.ObjectRef"]:
-        """[the ObjectRef of `key`'s features]: its pass started now if no trial started it before (in a
-        list, so that the caller gets the reference, not the value)."""
-        if key.tokens not in self.refs:
-            config, inputs, variants = self.passes[key.tokens]
-            task = ray.remote(compute_features).options(num_cpus=0, num_returns=len(variants))
-            refs = task.remote(inputs, config, variants, self.shared, self.threads)
-            self.refs[key.tokens] = dict(zip(variants, refs if isinstance(refs, list) else [refs]))
+        """[the ObjectRef of `key`'s features] (in a list, so that the caller gets the reference, not
+        the value): its pass run now if no one asked for its token key before, else the one that ran or
+        runs, waited for. Raises the pass's error, in every caller of the key, where it failed."""
+        self._ended(key.tokens)
+        if key.tokens in self.errors:
+            raise self.errors[key.tokens]
         return [self.refs[key.tokens][key.features]]
+
+    def start(self, key: InputsKey) -> None:
+        """`key`'s pass run now if no one asked for its token key before; an error it raises is kept for
+        the trials that ask (ref_for), since no one reads this call's result."""
+        self._ended(key.tokens)
+
+    def _ended(self, tokens: TokensKey) -> None:
+        """Returns once the pass of `tokens` has ended: run here by the first caller, waited for by the
+        others; its refs in self.refs, or its error in self.errors."""
+        with self.lock:
+            first = tokens not in self.done
+            done = self.done.setdefault(tokens, threading.Event())
+        if first:
+            try:
+                self.refs[tokens] = self._computed(tokens)
+            except Exception as e:  # kept for the callers waiting for this pass and those after them
+                self.errors[tokens] = e
+            finally:
+                done.set()
+        done.wait()
+
+    def _computed(self, tokens: TokensKey) -> Dict[tuple, "ray.ObjectRef"]:
+        """{variant: ObjectRef of the inputs with its features}: the encoder pass of `tokens`."""
+        config, inputs, variants = self.passes[tokens]
+        features = compute_features(ray.get(inputs), config, variants, self.shared, self.threads)
+        return {variant: ray.put(value)
+                for variant, value in zip(variants, features if len(variants) > 1 else (features,))}
 
 
 def on_demand(plan) -> bool:
@@ -63,7 +101,7 @@ def start_now(shared: Shared, configs: Iterable) -> None:
     for config in configs:
         key = inputs_key(config)
         if key in shared.waiting:
-            shared.passes.ref_for.remote(key)
+            shared.passes.start.remote(key)
 
 
 def passes_said(passes, first: Sequence) -> str:

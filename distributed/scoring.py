@@ -1,11 +1,15 @@
 """The untouched test split, scored once per model: a Ray task on a GPU where there is one (bf16,
-batched like evaluation), fed test inputs that the driver prepared where the data is. The console
-says how many examples (a subset of how many), and while it waits the time spent and left.
+batched like evaluation) or on a cluster, fed test inputs that the driver prepared where the data is;
+in a thread of the driver for a local search on the CPU (the driver has torch and the model code
+imported already: a Ray task would cost a fresh process importing them). The console says how many
+examples (a subset of how many), and while it waits the time spent and left.
 
 A Pareto front member is scored as it serves instead (`score_served`): its ONNX copy (the int8 file
 where its int8 check kept it) in onnxruntime on this machine, on valid and on test, since a trial's own
 valid score is its training's (torch, fp32), not the copy's that ships."""
+import threading
 import time
+from concurrent import futures
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Optional
@@ -27,13 +31,44 @@ from .ray_session import cpus_each
 PROGRESS_EVERY_S = 30
 
 
-def _score_in_task(checkpoint, inputs, shared, bert_name: str, cache_dir: str, batch_size: int,
-                   threads: int) -> dict:
+def _score(checkpoint, inputs, shared, bert_name: str, cache_dir: str, batch_size: int, threads: int) -> dict:
+    """The scores of the model in `checkpoint` on `inputs`, with `threads` torch threads (a process-wide
+    setting: the caller restores it where the process goes on after the scoring)."""
     import torch
     torch.set_num_threads(max(1, threads))
     with checkpoint.as_directory() as folder:
         return score_model(model_folder(folder), inputs, cache_dir=cache_dir, batch_size=batch_size,
                            encoder_path=shared.model_path(bert_name))
+
+
+def _score_in_driver(*args) -> futures.Future:
+    """_score(*args) in a daemon thread of the driver (a Ctrl-C exits without waiting for it), its
+    torch threads restored after: the future of its scores or of the error it raised."""
+    import torch
+    future, before = futures.Future(), torch.get_num_threads()
+
+    def scoring():
+        try:
+            future.set_result(_score(*args))
+        except BaseException as e:  # the future carries every error to the waiting driver
+            future.set_exception(e)
+        finally:
+            torch.set_num_threads(before)
+    threading.Thread(target=scoring, name="test-scoring", daemon=True).start()
+    return future
+
+
+def _start_scoring(plan, cpus: float, *args) -> tuple:
+    """The scoring of _score(*args, int(cpus)) started: (wait, result), wait(timeout_s) -> True once it
+    is done, result() -> its scores (raising its error). In the driver for a local search on the CPU,
+    else in a Ray task holding `cpus` CPUs (and a GPU where the plan uses one)."""
+    if plan.local and not plan.use_gpu:
+        future = _score_in_driver(*args, int(cpus))
+        return lambda timeout: bool(futures.wait([future], timeout=timeout).done), future.result
+    checkpoint, inputs, *rest = args
+    task = ray.remote(_score).options(num_cpus=cpus, num_gpus=1 if plan.use_gpu else 0)
+    ref = task.remote(checkpoint, ray.put(inputs), *rest, int(cpus))
+    return lambda timeout: bool(ray.wait([ref], timeout=timeout)[0]), lambda: ray.get(ref)
 
 
 def score_on_test(plan, checkpoint, model_dir: Path, shared, say=None) -> dict:
@@ -46,17 +81,16 @@ def score_on_test(plan, checkpoint, model_dir: Path, shared, say=None) -> dict:
     bert_name = read_meta(model_dir)["bert_name"]  # the winner's model, when the search chose among several
     inputs = test_split(plan, model_dir)
     cpus = spec.resources.cpus_per_worker if plan.use_gpu else cpus_each(free_now=True)
-    task = ray.remote(_score_in_task).options(num_cpus=cpus, num_gpus=1 if plan.use_gpu else 0)
     left = _estimate(config, inputs, plan.models[bert_name].source) if say and plan.local else 0.0
     say = say or (lambda message: None)
     say(f"test: scoring {inputs.description}" + (f", ~{duration(left)}" if left else ""))
     started = time.perf_counter()
-    ref = task.remote(checkpoint, ray.put(inputs), shared, bert_name, config.cache_dir, config.eval_batch_size,
-                      int(cpus))
-    while not ray.wait([ref], timeout=PROGRESS_EVERY_S)[0]:
+    wait, result = _start_scoring(plan, cpus, checkpoint, inputs, shared, bert_name, config.cache_dir,
+                                  config.eval_batch_size)
+    while not wait(PROGRESS_EVERY_S):
         spent = time.perf_counter() - started
         say(f"test: scoring, {duration(spent)} so far" + (f", ~{duration(max(0.0, left - spent))} left" if left else ""))
-    scores = ray.get(ref)
+    scores = result()
     return {**scores, "path": str(plan.test_path), "subset": spec.max_test_samples is not None,
             "data": inputs.description}
 

@@ -3,8 +3,8 @@
 On a cluster only the storage path is shared between nodes: the data set, the token ids, the boost
 features and a local model folder all live on the driver's machine. The driver prepares the inputs
 once per distinct key and puts them in the object store; boost features are computed by a Ray task
-(on a GPU where there is one); a local model folder travels as its files and is written once per
-node into a temporary folder. A search over several models ships each model's folder.
+(on a GPU where there is one), or on a local CPU by the FeaturePasses actor (features_on_demand.py);
+a local model folder travels as its files and is written once per node into a temporary folder. A search over several models ships each model's folder.
 """
 import fcntl
 import tempfile
@@ -88,8 +88,9 @@ def share_model(bert_name: str, folder: str, shared: Shared) -> None:
 
 
 def compute_features(inputs, config, variants, shared: Shared, threads: Optional[int] = None):
-    """A Ray task's encoder pass: the features of every variant of `inputs`, one object each. It uses
-    `threads` torch threads where given (a pass that holds no CPU of its own), else its CPUs."""
+    """An encoder pass (a Ray task's, or the FeaturePasses actor's): the features of every variant of
+    `inputs`, one object each. It uses `threads` torch threads where given (a pass that holds no CPU of
+    its own), else its CPUs."""
     import torch
     torch.set_num_threads(threads or max(1, int(ray.get_runtime_context().get_assigned_resources().get("CPU", 1))))
     by_variant = add_features(gathered(inputs), config, variants, log=lambda message: None,

@@ -3,6 +3,7 @@ that needs it starts; a key no trial uses costs no pass; the disk cache serves a
 import os
 import signal
 import sys
+import time
 from pathlib import Path
 from types import SimpleNamespace
 
@@ -10,7 +11,9 @@ import pytest
 import yaml
 
 from bertclf.config import TrainConfig
-from bert_hpo_distributed.features_on_demand import on_demand, passes_said
+from bert_hpo_distributed.features_on_demand import FeaturePasses, on_demand, passes_said
+from bert_hpo_distributed.shared import Shared
+from bertclf.inputs import inputs_key, prepare_inputs
 from tests.helpers import ROOT, lines_until, read_csv, run, sentiment_rows, start_search, write_csv
 
 
@@ -108,3 +111,61 @@ def test_an_interrupted_boost_search_resumes_its_trials_with_passes_on_demand(tm
            "trial that needs each starts" in resumed.stderr
     trials = read_csv(tmp_path / "out" / "resume" / "results.csv")
     assert len(trials) == 4 and all(t["status"] != "error" for t in trials), trials
+
+
+@pytest.fixture(scope="module")
+def local_ray():
+    """A local Ray of 2 CPUs with its state API (the dashboard lists the tasks), stopped after the last test."""
+    import ray
+    from bert_hpo_distributed import ray_compat
+    ray.init(num_cpus=2, include_dashboard=True, dashboard_host="127.0.0.1", **ray_compat.local_init_options(),
+             log_to_driver=False)
+    try:
+        yield ray
+    finally:
+        ray.shutdown()
+
+
+def passes_of(config, inputs, threads: int = 1):
+    """A FeaturePasses actor holding the one pass of `config`'s token key, and `config`'s key."""
+    import ray
+    key = inputs_key(config)
+    return FeaturePasses.remote({key.tokens: (config, ray.put(inputs), [key.features])}, threads, Shared()), key
+
+
+def listed(name: str) -> list:
+    """The Ray tasks (actor calls included) of this Ray named `name`."""
+    from ray.util.state import list_tasks
+    return list_tasks(filters=[("name", "=", name)], raise_on_missing_output=False)
+
+
+@pytest.mark.ray
+def test_trials_asking_for_one_key_share_one_pass_run_in_the_actor(local_ray, config_for):
+    """Three trials at once get one ObjectRef of the features, and the pass is the actor's own (no
+    compute_features task: a fresh process importing torch)."""
+    config = config_for(boost=True, bert_finetuning=False)
+    passes, key = passes_of(config, prepare_inputs(config, lambda line: None))
+    passes.start.remote(key)  # the driver's start_now: nothing waits for it
+    refs = local_ray.get([passes.ref_for.remote(key) for _ in range(3)])
+    assert len({ref.hex() for [ref] in refs}) == 1
+    featured = local_ray.get(refs[0][0])
+    assert featured.variant == key.features and set(featured.features) == set(featured.splits)
+    deadline = time.monotonic() + 30
+    while len(listed("FeaturePasses.ref_for")) < 3 and time.monotonic() < deadline:  # task events come in batches
+        time.sleep(0.5)
+    assert len(listed("FeaturePasses.ref_for")) == 3
+    assert listed("compute_features") == []
+
+
+@pytest.mark.ray
+def test_a_pass_that_fails_raises_its_error_in_every_trial_that_asks(local_ray, config_for, tmp_path):
+    import ray
+    config = config_for(boost=True, bert_finetuning=False)
+    inputs = prepare_inputs(config, lambda line: None)
+    passes, key = passes_of(config_for(boost=True, bert_finetuning=False, bert_name=str(tmp_path / "gone")), inputs)
+    assert ray.get(passes.start.remote(key)) is None  # the driver's start: its error waits for the trials
+    calls = [passes.ref_for.remote(key) for _ in range(2)]
+    for call in calls:
+        with pytest.raises(ray.exceptions.RayTaskError) as raised:
+            ray.get(call)
+        assert str(tmp_path / "gone") in str(raised.value).strip().splitlines()[-1], str(raised.value)

@@ -1,12 +1,16 @@
 """A model's scores as it serves (distributed/scoring.py's Served): the console's words and results.csv's
 fields, for an fp32 model and for int8 models whose copy was kept or not; the scores themselves decided as
-the shipped model decides."""
+the shipped model decides; the test split of a local CPU search scored in the driver."""
+import os
+import time
 from pathlib import Path
 from types import SimpleNamespace
 
 import pytest
 
+from bert_hpo_distributed import scoring
 from bert_hpo_distributed.scoring import Served, score_served, served_columns
+from bert_hpo_distributed.shared import Shared
 from bertclf.int8_copy import Int8Check
 
 
@@ -57,3 +61,68 @@ def test_a_model_with_a_tuned_threshold_is_served_at_it_on_valid_and_test(config
                             device="cpu", precision="fp32")
     assert served.copy == "fp32" and served.valid == pytest.approx(thresholded, abs=1e-12)
     assert served.test == pytest.approx(predicted["accuracy"], abs=1e-12)
+
+
+@pytest.fixture(scope="module")
+def local_ray():
+    """A local Ray of 2 CPUs for this module's tests, stopped after the last."""
+    import ray
+    from bert_hpo_distributed import ray_compat
+    ray.init(num_cpus=2, include_dashboard=False, **ray_compat.local_init_options(), log_to_driver=False)
+    try:
+        yield ray
+    finally:
+        ray.shutdown()
+
+
+def _local_cpu_plan(tmp_path) -> SimpleNamespace:
+    """A plan of a local search on the CPU, as score_on_test reads it."""
+    config = SimpleNamespace(cache_dir=str(tmp_path / "cache"), eval_batch_size=8)
+    spec = SimpleNamespace(trial_config=lambda point: config, default_point=dict, max_test_samples=None,
+                           resources=SimpleNamespace(cpus_per_worker=1))
+    return SimpleNamespace(local=True, use_gpu=False, spec=spec, test_path=tmp_path / "test.csv",
+                           models={"tiny": SimpleNamespace(source="tiny")})
+
+
+@pytest.mark.ray
+def test_a_local_cpu_search_scores_test_in_the_driver_on_the_searchs_cpus(local_ray, monkeypatch, tmp_path):
+    """No Ray task (a fresh process importing torch): the scoring runs in this process with the free
+    CPUs (2) as torch threads, restored after, and the console's progress lines come while it runs."""
+    import torch
+    from ray import tune
+    seen = {}
+
+    def score_model(folder, inputs, **settings):
+        seen.update(pid=os.getpid(), threads=torch.get_num_threads(), inputs=inputs.description)
+        time.sleep(0.5)
+        return {"test_accuracy": 0.75}
+    monkeypatch.setattr(scoring, "score_model", score_model)
+    monkeypatch.setattr(scoring, "read_meta", lambda folder: {"bert_name": "tiny"})
+    monkeypatch.setattr(scoring, "test_split", lambda plan, folder: SimpleNamespace(description="3 examples"))
+    monkeypatch.setattr(scoring, "PROGRESS_EVERY_S", 0.1)
+    said, threads = [], torch.get_num_threads()
+    torch.set_num_threads(1)
+    try:
+        scores = scoring.score_on_test(_local_cpu_plan(tmp_path), tune.Checkpoint.from_directory(str(tmp_path)),
+                                       tmp_path, Shared(), said.append)
+        assert torch.get_num_threads() == 1
+    finally:
+        torch.set_num_threads(threads)
+    assert seen == {"pid": os.getpid(), "threads": 2, "inputs": "3 examples"}
+    assert scores == {"test_accuracy": 0.75, "path": str(tmp_path / "test.csv"), "subset": False,
+                      "data": "3 examples"}
+    assert said[0] == "test: scoring 3 examples" and "test: scoring, 0.1s so far" in said, said
+
+
+@pytest.mark.ray
+def test_an_error_of_the_scoring_in_the_driver_reaches_the_caller(local_ray, monkeypatch, tmp_path):
+    from ray import tune
+
+    def score_model(folder, inputs, **settings):
+        raise ValueError("the test split has no label column")
+    monkeypatch.setattr(scoring, "score_model", score_model)
+    monkeypatch.setattr(scoring, "read_meta", lambda folder: {"bert_name": "tiny"})
+    monkeypatch.setattr(scoring, "test_split", lambda plan, folder: SimpleNamespace(description="3 examples"))
+    with pytest.raises(ValueError, match="no label column"):
+        scoring.score_on_test(_local_cpu_plan(tmp_path), tune.Checkpoint.from_directory(str(tmp_path)), tmp_path,
+                              Shared())

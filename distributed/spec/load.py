@@ -129,15 +129,16 @@ def apply(overrides: Sequence[Override]) -> Tuple[dict, Dict[str, Override], str
 
 
 def named_by(origins: Dict[str, Override], source: str) -> Where:
-    """The start of an error about a dotted key: the --set that set it or a mapping above it (its
-    user's words), else the file and the key."""
+    """The start of an error about a dotted key, in its user's words: the --set that named the key or a
+    mapping above it, else a --set of a key inside it, else the file and the key."""
     def at(key: str) -> str:
         parts = key.split(".")
         for above in (".".join(parts[:n]) for n in range(len(parts), 0, -1)):
             by = origins.get(above)
-            if by is not None and by.origin == "--set":
-                return f"--set {by.key}" + ("" if by.key.endswith(key) else f": {key}")
-        return f"{source}: {key}"
+            if by is not None and by.origin == "--set" and (by.key == above or by.key.endswith("." + above)):
+                return f"--set {by.key}" + ("" if above == key else f": {key}")
+        inside = any(name.startswith(key + ".") and by.origin == "--set" for name, by in origins.items())
+        return f"--set {key}" if inside else f"{source}: {key}"
     return at
 
 

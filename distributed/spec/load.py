@@ -187,8 +187,8 @@ def resolve(overrides: Sequence[Override]) -> SearchSpec:
     at = named_by(origins, source)
     unknown = [key for key in raw if key not in TOP_KEYS]
     if unknown:
-        where = at(unknown[0]) if at(unknown[0]).startswith("--set") else source
-        raise UserError(f"{where}: unknown key {unknown[0]!r} ({expected(unknown[0], TOP_KEYS)})")
+        said = at(unknown[0])  # a key of the file is named in the message: the file alone starts it
+        raise UserError(f"{said if said.startswith('--set') else source}: unknown key {unknown[0]!r} ({expected(unknown[0], TOP_KEYS)})")
     for section in PROFILES:
         if not isinstance(raw.get(section) or {}, dict):
             raise UserError(f"{source}: {section}: expected a mapping of overrides")

@@ -50,14 +50,14 @@ def parse(argv=None):
 
 
 def main(argv=None) -> int:
-    from bert_hpo_distributed.search_cli import DATA_OPTIONS
+    from bert_hpo_distributed.search_cli import DATA_OPTIONS, set_form
     parser, engine, search, args = parse(argv)
     # options of the other mode would be silently ignored: refuse them (a search reads your own data's
     # files and columns from the single run's options of the same names)
     for action in [a for a in engine if a.dest not in DATA_OPTIONS] if args.search else search:
         if action.dest in args.given if args.search else getattr(args, action.dest) != action.default:
             parser.error(f"{action.option_strings[0]} is not an option of "
-                         + ("--search (a search sets training options with --set fixed.NAME=VALUE)"
+                         + (f"--search ({set_form(action.dest, getattr(args, action.dest))})"
                             if args.search else "a single run or --predict: it needs --search NAME"))
     if args.search:
         from bert_hpo_distributed.search_cli import run as run_search  # the only path into Ray

@@ -13,6 +13,17 @@ DATA_OPTIONS = {"train_path": "files.train", "valid_path": "files.valid", "test_
                 "cv_folds": "fixed.cv_folds"}
 
 
+
+def set_form(option: str, value) -> str:
+    """How a search sets a single run's `option` (refused after --search), for the refusal to name."""
+    from .spec.sections import SET_BY_SEARCH, TOP_KEYS, TRAIN_FIELDS
+    if option in TOP_KEYS:  # task, metric, seed: the spec states them at its top level
+        return f"a search sets it with --set {option}={value}"
+    if option in TRAIN_FIELDS - SET_BY_SEARCH:
+        return f"a search sets training options with --set fixed.{option}=VALUE"
+    return f"a search sets {option} itself"
+
+
 # the options only a search takes, after --search: (flags, argparse's keywords)
 OPTIONS = [
     (["--set"], dict(dest="overrides", action="append", default=[], metavar="KEY=VALUE",

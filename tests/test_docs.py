@@ -105,6 +105,7 @@ def parse_launch(args: list, monkeypatch):
     launch = importlib.util.module_from_spec(spec)
     spec.loader.exec_module(launch)
     assert launch.main(args) == 0 and len(seen) == 1
+    return seen[0]
 
 
 COMMANDS = shown_commands()
@@ -126,6 +127,18 @@ def test_every_command_shown_parses(doc, script, args, monkeypatch, capsys):
     else:
         parse_bench_script(script, args, monkeypatch)
     assert "error:" not in capsys.readouterr().err
+
+
+@pytest.mark.parametrize("task, metric", [("multilabel", "valid_micro_f1"), ("regression", "valid_spearman")])
+def test_data_shows_a_search_of_your_own_file_for_each_task(task, metric, monkeypatch):
+    """docs/data.md's search of your own file with several labels per text / a score: the command parses,
+    and the spec it makes (its file options and --set) is of that task, scored by the task's default."""
+    from bert_hpo_distributed.search_cli import search_options
+    from bert_hpo_distributed.spec.load import load_spec
+    args = next(a for doc, _, a in COMMANDS if doc == "docs/data.md" and "--search" in a and f"task={task}" in a)
+    opts = search_options(parse_launch(args, monkeypatch))
+    spec = load_spec(opts.search, opts.overrides)
+    assert (spec.task, spec.metric, spec.files["train"]) == (task, metric, args[args.index("--train_path") + 1])
 
 
 @pytest.mark.parametrize("script", sorted({script for _, script, _ in COMMANDS}))

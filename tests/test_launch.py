@@ -27,6 +27,10 @@ def test_every_help_prints(args):
     (["--search", "imdb", "--lr", "0.1"], "--lr is not an option of --search"),
     (["--search", "imdb", "--lr", "0.001"], "--lr is not an option of --search"),  # its default, named all the same
     (["--train_path", "x.csv", "--smoke-test"], "--smoke-test is not an option of a single run"),
+    # a single run's option that a spec states at its top level is refused with the --set that sets it
+    (["--search", "classify", "--task", "multilabel"], "--task is not an option of --search (a search sets it with "
+                                                       "--set task=multilabel)"),
+    (["--search", "classify", "--label_sep", ";"], "(a search sets training options with --set fixed.label_sep=VALUE)"),
 ])
 def test_an_option_of_another_mode_is_refused(args, expected):
     proc = launch(*args)

@@ -9,11 +9,12 @@ from typing import Any, Dict, List, Sequence, Tuple
 
 import yaml
 
-from bertclf.errors import UserError
+from bertclf.errors import UserError, expected
+from bertclf.tasks import TASKS
 
 from .check import check_spec, check_values
 from .model import SearchSpec
-from .sections import TOP_KEYS, PROFILES, build_spec
+from .sections import TOP_KEYS, PROFILES, Where, build_spec
 
 SPACES_DIR = Path(__file__).resolve().parent.parent.parent / "search_spaces"
 # the spec keys a flag of their own sets, as `--set KEY=VALUE` does (a flag left out sets nothing)
@@ -104,10 +105,15 @@ def spec_overrides(name_or_path: str, sets: Sequence[str] = (), profile: Sequenc
 
 
 def apply(overrides: Sequence[Override]) -> Tuple[dict, Dict[str, Override], str]:
-    """(the merged spec, {top-level key: the override that set it last}, the file's path)."""
+    """(the merged spec, {top-level key, and the dotted key a --set named: the override that set it
+    last}, the file's path)."""
     source, raw, origins = overrides[0].origin, {}, {}
     for o in overrides:
+        moved = {}
         if o.section:
+            # a --set into this section (smoke.fixed.x) sets the key it lands on (fixed.x)
+            moved = {key.removeprefix(o.section + "."): by for key, by in origins.items()
+                     if key.startswith(o.section + ".")}
             o = Override("", raw.get(o.section) or {}, source, section=o.section)
             if isinstance(o.value, dict):  # else resolve refuses the section
                 raw = merge(raw, o.value)
@@ -115,8 +121,25 @@ def apply(overrides: Sequence[Override]) -> Tuple[dict, Dict[str, Override], str
             raw = copy.deepcopy(o.value)
         else:
             raw = _set(raw, o, source)
-        origins.update({key: o for key in ([_root(o.key)] if o.key else o.value if isinstance(o.value, dict) else ())})
+        keys = [_root(o.key), o.key] if o.key else list(o.value) if isinstance(o.value, dict) else []
+        origins = {key: by for key, by in origins.items() if not any(key.startswith(k + ".") for k in keys)}
+        origins.update({key: o for key in keys})
+        origins.update(moved)
     return raw, origins, source
+
+
+def named_by(origins: Dict[str, Override], source: str) -> Where:
+    """The start of an error about a dotted key, in its user's words: the --set that named the key or a
+    mapping above it, else a --set of a key inside it, else the file and the key."""
+    def at(key: str) -> str:
+        parts = key.split(".")
+        for above in (".".join(parts[:n]) for n in range(len(parts), 0, -1)):
+            by = origins.get(above)
+            if by is not None and by.origin == "--set" and (by.key == above or by.key.endswith("." + above)):
+                return f"--set {by.key}" + ("" if above == key else f": {key}")
+        inside = any(name.startswith(key + ".") and by.origin == "--set" for name, by in origins.items())
+        return f"--set {key}" if inside else f"{source}: {key}"
+    return at
 
 
 def _set(raw: dict, o: Override, source: str) -> dict:
@@ -161,18 +184,30 @@ def resolve(overrides: Sequence[Override]) -> SearchSpec:
     if "mode" in raw:
         raise UserError(f"{source}: mode: not a top-level key; the metric's direction is metric_mode (max), and "
                         f"mode (finetune | lora | boost | frozen) belongs under space")
-    unknown = [(origins[k].where(k)[0] if origins[k].origin == "--set" else source, k)
-               for k in raw if k not in TOP_KEYS]
+    at = named_by(origins, source)
+    unknown = [key for key in raw if key not in TOP_KEYS]
     if unknown:
-        where, key = unknown[0]
-        raise UserError(f"{where}: unknown key {key!r} (expected one of {', '.join(sorted(TOP_KEYS))})")
+        said = at(unknown[0])  # a key of the file is named in the message: the file alone starts it
+        raise UserError(f"{said if said.startswith('--set') else source}: unknown key {unknown[0]!r} ({expected(unknown[0], TOP_KEYS)})")
     for section in PROFILES:
         if not isinstance(raw.get(section) or {}, dict):
             raise UserError(f"{source}: {section}: expected a mapping of overrides")
-    merged = check_values({k: v for k, v in raw.items() if k not in PROFILES}, origins)
-    spec = build_spec(merged, source)
+    merged = check_values({k: v for k, v in _metric_of_task(raw, origins, source).items() if k not in PROFILES},
+                          origins)
+    spec = build_spec(merged, source, at)
     check_spec(spec)
     return spec
+
+
+def _metric_of_task(raw: dict, origins: Dict[str, Override], source: str) -> dict:
+    """`raw`, where the command line sets a task that the file's metric does not score, without that metric
+    (and its mode): the file's metric is its own task's, and the task's default scores the search. A metric
+    given on the command line stays, and is checked against the task."""
+    task, by = raw.get("task"), origins.get("task")
+    from_file = [key for key in ("metric", "metric_mode") if key in raw and origins[key].origin == source]
+    if by is None or by.origin == source or task not in TASKS or raw.get("metric") in TASKS[task].metrics:
+        return raw
+    return {key: value for key, value in raw.items() if key not in from_file}
 
 
 def load_spec(name_or_path: str, sets: Sequence[str] = (), *, profile: Sequence[str] = (),

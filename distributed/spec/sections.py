@@ -1,12 +1,12 @@
 """The sections of a merged spec read into their typed parts (fixed, columns, space, per_model,
 first_trial, scheduler, resources) and the SearchSpec they make, each error naming file and key."""
 import dataclasses
-from typing import Any, Dict
+from typing import Any, Callable, Dict
 
 from bertclf.config import TrainConfig
 from bertclf.cost import COSTS
 from bertclf.data.datasets import TASKS as DATASET_TASKS
-from bertclf.errors import UserError
+from bertclf.errors import UserError, expected
 from bertclf.tasks import TASKS, task_named
 
 from .check import number
@@ -32,21 +32,24 @@ PROFILES = ("cpu", "smoke")
 # metric_mode: whether the metric is maximised or minimised (Ray Tune's `mode`, named apart from `mode` in a
 # space, which is finetune | lora | boost | frozen); the metric's own (the task's), accepted so that a spec may say so
 TOP_KEYS = {f.name for f in dataclasses.fields(SearchSpec)} - {"source", "recipe"} | {*PROFILES, "metric_mode"}
+# the start of an error about a dotted key (fixed.n_epochs): the override that set it, as its user wrote it
+Where = Callable[[str], str]
 
 
-def build_spec(merged: dict, source: str) -> SearchSpec:
-    """The SearchSpec of a merged spec whose top-level values are checked (check.check_values)."""
-    dataset, task, metric = _scoring(merged, source)
-    fixed = _fixed(merged.get("fixed") or {}, source)
+def build_spec(merged: dict, source: str, at: Where) -> SearchSpec:
+    """The SearchSpec of a merged spec whose top-level values are checked (check.check_values); `at`
+    names where a key was set."""
+    dataset, task, metric = _scoring(merged, source, at)
+    fixed = _fixed(merged.get("fixed") or {}, at)
     fixed.update(_columns(merged.get("columns") or {}, source))
-    space = _space(merged.get("space") or {}, source)
+    space = _space(merged.get("space") or {}, at)
     recipe = tuple(k for k in RECIPE if k not in fixed and k not in space and _recipe_applies(k, fixed, task))
     fixed = {**{k: RECIPE[k] for k in recipe}, **fixed, "task": task, "metric": metric}
     return SearchSpec(
         name=merged["name"], dataset=dataset, task=task, metric=metric, fixed=fixed, space=space,
         source=source, per_model=_per_model(merged.get("per_model") or {}, space, fixed, source), recipe=recipe,
-        scheduler=_section(Scheduler, merged.get("scheduler"), "scheduler", source),
-        resources=_section(Resources, merged.get("resources"), "resources", source),
+        scheduler=_section(Scheduler, merged.get("scheduler"), "scheduler", at),
+        resources=_section(Resources, merged.get("resources"), "resources", at),
         **{k: merged[k] for k in ("num_samples", "seed", "startup_trials", "checkpoints_to_keep", "max_failures",
                                   "max_concurrent", "max_test_samples", "dev_split", "refit", "time_budget",
                                   "repeats", "repeat_top", "start_from_defaults", "files", "columns", "description",
@@ -55,7 +58,7 @@ def build_spec(merged: dict, source: str) -> SearchSpec:
         first_trial=_first_trial(merged.get("first_trial") or {}, space, source))
 
 
-def _scoring(merged: dict, source: str):
+def _scoring(merged: dict, source: str, at: Where):
     """(dataset, task, metric): a named data set's (custom: your own files, classified unless the spec
     states its task), and the metric that ranks the trials, in its own mode (max, or min for an error)."""
     dataset = merged.get("dataset") or CUSTOM
@@ -76,7 +79,8 @@ def _scoring(merged: dict, source: str):
         raise UserError(f"{source}: objectives: its metric {chosen} is not the spec's metric {metric}; name one")
     mode = TASKS[task].mode(metric)
     if metric not in metrics or merged.get("metric_mode", mode) != mode:
-        raise UserError(f"{source}: metric/metric_mode: {task if merged.get('task') else dataset} is scored "
+        said = at("metric")  # a metric of the command line, in its words
+        raise UserError(f"{said if said.startswith('--set') else f'{source}: metric/metric_mode'}: {task if merged.get('task') else dataset} is scored "
                         f"by {' or '.join(metrics)}, each in its own mode (max; min for "
                         f"{', '.join(TASKS[task].minimised) or 'none'}), got {metric} / {merged.get('metric_mode')}")
     return dataset, task, metric
@@ -103,17 +107,20 @@ def _recipe_applies(key: str, fixed: dict, task: str) -> bool:
     return key not in ("truncation", "pooling") or key in task_named(task).text_options
 
 
-def _fixed(fixed, source) -> dict:
+def _fixed(fixed, at: Where) -> dict:
     if not isinstance(fixed, dict):
-        raise UserError(f"{source}: fixed: expected a mapping of training options")
+        raise UserError(f"{at('fixed')}: expected a mapping of training options")
     for key in fixed:
         if key == "mode":
-            raise UserError(f"{source}: fixed.mode: put mode under space (choice) or set bert_finetuning/boost/lora")
+            raise UserError(f"{at('fixed.mode')}: put mode under space (choice) or set bert_finetuning/boost/lora")
+        if key in TOP_KEYS & SET_BY_SEARCH:  # task, metric: the spec states them once, at its top level
+            raise UserError(f"{at('fixed.' + key)}: a top-level key of the spec, not a fixed option "
+                            f"(--set {key}={fixed[key]}, or {key}: {fixed[key]} in the file)")
         if key not in TRAIN_FIELDS or key in SET_BY_SEARCH:
-            raise UserError(f"{source}: fixed.{key}: not a training option a search can fix "
-                            f"(expected one of {', '.join(sorted(TRAIN_FIELDS - SET_BY_SEARCH))})")
+            raise UserError(f"{at('fixed.' + key)}: not a training option a search can fix "
+                            f"({expected(key, TRAIN_FIELDS - SET_BY_SEARCH)})")
     # YAML 1.1 reads 3e-5 (no dot) as a string: a float option's value is read as a number
-    return {key: number(value, f"{source}: fixed.{key}") if key in FLOAT_FIELDS else value
+    return {key: number(value, at(f"fixed.{key}")) if key in FLOAT_FIELDS else value
             for key, value in fixed.items()}
 
 
@@ -130,17 +137,18 @@ def _columns(columns, source) -> dict:
     return {COLUMN_OPTIONS[role]: ",".join(name) if role == "labels" else name for role, name in columns.items()}
 
 
-def _space(space, source) -> Dict[str, Distribution]:
+def _space(space, at: Where) -> Dict[str, Distribution]:
     if not isinstance(space, dict):
-        raise UserError(f"{source}: space: expected a mapping of option: {{distribution: ...}}")
+        raise UserError(f"{at('space')}: expected a mapping of option: {{distribution: ...}}")
     out = {}
     for key, dist in space.items():
-        where = f"{source}: space.{key}"
+        where = at(f"space.{key}")
         if key in DATA_DEFINING:
             raise UserError(f"{where}: decides which examples are validated on, and every trial must be ranked on "
                             f"the same ones; set it under fixed (or as files), not in space")
         if (key not in TRAIN_FIELDS and key != "mode") or key in SET_BY_SEARCH:
-            raise UserError(f"{where}: not a searchable option (expected mode or a training option)")
+            raise UserError(f"{where}: not a searchable option "
+                            f"({expected(key, TRAIN_FIELDS - SET_BY_SEARCH | {'mode'})})")
         out[key] = _distribution(key, dist, where)
     return out
 
@@ -220,14 +228,14 @@ def _distribution(key: str, dist, where: str) -> Distribution:
     return Distribution(kind, (low, high))
 
 
-def _section(cls, values, name: str, source: str):
+def _section(cls, values, name: str, at: Where):
     values = values or {}
     if not isinstance(values, dict):
-        raise UserError(f"{source}: {name}: expected a mapping")
+        raise UserError(f"{at(name)}: expected a mapping")
     allowed = {f.name: f for f in dataclasses.fields(cls)}
     extra = sorted(set(values) - set(allowed))
     if extra:
-        raise UserError(f"{source}: {name}.{extra[0]}: unknown key (expected {', '.join(sorted(allowed))})")
+        raise UserError(f"{at(name + '.' + extra[0])}: unknown key ({expected(extra[0], allowed)})")
     out = {}
     for key, value in values.items():
         default = allowed[key].default
@@ -236,6 +244,6 @@ def _section(cls, values, name: str, source: str):
         elif value is None and default is None:
             out[key] = None
         else:
-            value = number(value, f"{source}: {name}.{key}")
+            value = number(value, at(f"{name}.{key}"))
             out[key] = int(value) if isinstance(default, int) or default is None else float(value)
     return cls(**out)

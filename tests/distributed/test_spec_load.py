@@ -73,6 +73,54 @@ def test_a_profile_sections_space_and_first_trial_replace_the_top_levels(tmp_pat
     assert load_spec(write(tmp_path, spec)).first_trial == {"lr_main": 5e-5}
 
 
+@pytest.mark.parametrize("sets, profile, message", [
+    (["fixed.n_epoch=1"], [], "--set fixed.n_epoch: not a training option a search can fix (did you mean n_epochs?)"),
+    (["num_sample=2"], [], "--set num_sample: unknown key 'num_sample' (did you mean num_samples"),
+    (["space.lr_man={uniform: [0, 1]}"], [], "--set space.lr_man: not a searchable option (did you mean lr_main"),
+    (["scheduler.grace_periods=1"], [], "--set scheduler.grace_periods: unknown key (did you mean grace_period?)"),
+    (["resources.gpus_per_workers=1"], [], "--set resources.gpus_per_workers: unknown key (did you mean gpus_per_worker"),
+    (["fixed={n_epoch: 1}"], [], "--set fixed: fixed.n_epoch: not a training option a search can fix (did you mean"),
+    (["smoke.fixed.n_epoch=1"], ["smoke"], "--set smoke.fixed.n_epoch: not a training option a search can fix (did"),
+    (["smoke.num_sample=1"], ["smoke"], "--set smoke.num_sample: unknown key 'num_sample' (did you mean num_samples"),
+    (["fixed.task=multilabel"], [], "--set fixed.task: a top-level key of the spec, not a fixed option (--set "
+                                    "task=multilabel"),
+    (["task=multilabel", "metric=valid_accuracy"], [], "--set metric: multilabel is scored by valid_micro_f1"),
+])
+def test_a_set_key_is_named_as_typed_with_its_close_matches(sets, profile, message):
+    """An error about a key a --set gave names the --set (not the shipped file it was merged into), and an
+    unknown key offers its near matches rather than every key."""
+    with pytest.raises(UserError) as error:
+        load_spec("classify", sets, profile=profile)
+    assert str(error.value).startswith(message) and "classify.yaml" not in str(error.value)
+
+
+@pytest.mark.parametrize("change, message", [
+    ({"fixed": {"n_epoch": 1}}, "fixed.n_epoch: not a training option a search can fix (did you mean n_epochs?)"),
+    ({"num_sample": 2}, "unknown key 'num_sample' (did you mean num_samples"),
+    ({"resources": {"gpus_per_workers": 1}}, "resources.gpus_per_workers: unknown key (did you mean gpus_per_worker"),
+    ({"cpu": {"num_sample": 2}}, "unknown key 'num_sample' (did you mean num_samples"),
+    ({"fixed": {"zzz": 1}}, "fixed.zzz: not a training option a search can fix (expected one of batch_size,"),
+])
+def test_a_files_key_is_named_with_the_file_and_its_close_matches(tmp_path, change, message):
+    """The file's own key is the file's, though a --set edits another key of the same section."""
+    path = write(tmp_path, {**MINIMAL, **change})
+    with pytest.raises(UserError) as error:
+        load_spec(path, ["fixed.lr=0.001", "resources.cpus_per_worker=1", "space.lr.loguniform=[1e-4, 1e-3]"],
+                  profile=["cpu"])
+    assert str(error.value).startswith(path) and message in str(error.value)
+
+
+def test_a_task_set_over_a_file_takes_the_tasks_metric_unless_one_is_given(tmp_path):
+    """classify.yaml's metric is a classifier's: a task set on the command line is scored by its own default;
+    a metric the user gives is held to the task, and a file stating both is held to its word."""
+    assert load_spec("classify", ["task=multilabel"]).metric == "valid_micro_f1"
+    assert load_spec("classify", ["task=regression"]).metric == "valid_spearman"
+    assert load_spec("classify", ["task=multilabel", "metric=valid_macro_f1"]).metric == "valid_macro_f1"
+    assert load_spec("classify", ["metric=valid_mcc"]).metric == "valid_mcc"
+    with pytest.raises(UserError, match="metric/metric_mode: multilabel is scored by"):
+        load_spec(write(tmp_path, {**MINIMAL, "dataset": "custom", "task": "multilabel", "metric": "valid_accuracy"}))
+
+
 def test_mode_expands_to_its_booleans():
     assert expand({"mode": "boost", "lr": 0.1}) == {"bert_finetuning": False, "boost": True, "lora": False, "lr": 0.1}
     assert expand({"mode": "lora"}) == {"bert_finetuning": True, "boost": False, "lora": True}
@@ -317,7 +365,8 @@ def test_fixed_column_options_can_be_set():
 @pytest.mark.parametrize("overrides, message", [
     (["files.train=a.csv", "columns.txt=x"], "columns: expected a mapping of text, pair, label"),
     (["files.train=a.csv", "metric=valid_f1"], "is scored by valid_accuracy or valid_macro_f1"),
-    (["files.train=a.csv", "fixed.metric=valid_mcc"], "fixed.metric: not a training option a search can fix"),
+    (["files.train=a.csv", "fixed.metric=valid_mcc"],
+     "--set fixed.metric: a top-level key of the spec, not a fixed option (--set metric=valid_mcc"),
 ])
 def test_bad_own_data_specs_are_one_error(overrides, message):
     with pytest.raises(UserError, match=message.replace("(", r"\(").replace("{", r"\{").replace("}", r"\}")

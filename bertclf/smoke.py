@@ -24,7 +24,9 @@ from .models.tiny_model import build_tiny_bert
 from .results_table import csv_text
 
 SLICE_DIR = Path(__file__).resolve().parent / "smoke_data"
-SLICE_SIZES = {"train": 240, "test": 100}
+SLICE_SIZES = {"train": 240, "valid": 100, "test": 100}  # in this order: train's labels are the ones the others may use
+# what a slice's source is called in its messages: a valid file's as in a full run (--valid_path FILE: ...)
+ROLES = {"train": "train data", "valid": "valid_path", "test": "test data"}
 MAX_CHARS = 400  # reviews are cut here: enough words for a tiny model, a small package
 SLICE_FILES = {"imdb": {"train": "imdb_train.csv.gz", "test": "imdb_test.csv.gz"},
                "nsmc": {"train": "nsmc_train.csv.gz", "test": "nsmc_test.csv.gz"}}
@@ -123,29 +125,33 @@ def _balanced_rows(path, size: int, seed: int, columns: ColumnNames = ColumnName
 
 def smoke_data(dataset: str, folder, seed: int, files=None, columns: ColumnNames = ColumnNames(),
                classes: bool = True) -> dict:
-    """{"train", "test", "model"}: a small slice and a tiny BERT learnt from it, under `folder`.
+    """{"train"[, "valid"], "test", "model"}: a small slice of each split and a tiny BERT learnt from them,
+    under `folder`.
 
-    files: the data set's own files, or your own (a slice of them is taken, read with `columns`);
+    files: the data set's own files, or your own (a slice of each is taken, read with `columns`; of a valid
+    file too, checked against train's labels as a full run checks it);
     None takes the shipped slice. classes: False where the labels are numbers (a regression)."""
     folder = Path(folder)
     folder.mkdir(parents=True, exist_ok=True)
     out, texts = {}, []
+    splits = [split for split in SLICE_SIZES if split != "valid" or (files and files.get("valid"))]
     if dataset == "korquad":
-        for split, (articles, article_seed) in {"train": (12, seed + 1), "test": (4, seed + 2)}.items():
+        synthetic = {"train": (12, seed + 1), "test": (4, seed + 2)}  # articles, seed
+        for split in splits:
             if files:
-                examples = read_squad(files[split], f"{split} data")[:SLICE_SIZES[split] // 2]
+                examples = read_squad(files[split], ROLES[split])[:SLICE_SIZES[split] // 2]
                 out[split] = folder / f"{split}.json"
                 write_squad(examples, out[split])
             else:
-                out[split] = Path(synthetic_korquad(folder / f"{split}.json", articles, article_seed))
+                out[split] = Path(synthetic_korquad(folder / f"{split}.json", *synthetic[split]))
                 examples = read_squad(out[split], "smoke data")
             texts += [e.question for e in examples] + sorted({e.context for e in examples})
     else:
         train_labels = None
-        for split, size in SLICE_SIZES.items():  # train first: its labels are the ones test may use
+        for split in splits:
             source = files.get(split, files["train"]) if files else SLICE_DIR / SLICE_FILES[dataset][split]
-            header, rows, labels = _balanced_rows(source, size, seed, columns, f"{split} data", train_labels,
-                                                  dataset if dataset in LABEL_NAMES else None, classes)
+            header, rows, labels = _balanced_rows(source, SLICE_SIZES[split], seed, columns, ROLES[split],
+                                                  train_labels, dataset if dataset in LABEL_NAMES else None, classes)
             train_labels = train_labels or labels
             out[split] = folder / f"{split}.csv"
             out[split].write_text(csv_text(header, rows), encoding="utf-8")

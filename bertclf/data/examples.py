@@ -73,7 +73,9 @@ class CheckedRows:
     def __init__(self, path, option: str = "train_path", asked: ColumnNames = ColumnNames(), *,
                  need_labels: bool = True, need_pair=None, label_sep: Optional[str] = None):
         self.table = open_table(path, option)
-        self.asked, self.need_labels, self.need_pair = asked, need_labels, need_pair
+        # a table read without labels (texts to predict) holds the text columns only, whatever the model's label
+        self.asked = asked if need_labels else replace(asked, label=None, labels=None)
+        self.need_labels, self.need_pair = need_labels, need_pair
         self.label_sep = label_sep
         self.columns: Optional[Columns] = None
         self.label_keys = None  # the frame keys of asked.labels' 0/1 columns

@@ -123,3 +123,33 @@ def test_an_option_the_spec_gives_nothing_to_act_on_is_one_error(tmp_path, optio
     with pytest.raises(UserError, match=said):
         make_plan(SearchOptions(search="imdb", smoke_test=True, output_dir=str(tmp_path), **options), print, [])
     assert not (tmp_path / "imdb-smoke").exists()  # before any folder is made
+
+
+def own_files(tmp_path, valid_labels):
+    """--train_path / --valid_path / --test_path of a user's files (columns message, team) as --set overrides."""
+    labels = ["billing", "shipping"]
+    paths = {}
+    for split, n, seed, names in (("train", 120, 1, labels), ("valid", 40, 2, valid_labels), ("test", 40, 3, labels)):
+        rows = [(text, names[i % len(names)]) for i, (text, _) in enumerate(sentiment_rows(n, seed))]
+        paths[split] = write_csv(tmp_path / f"{split}.csv", rows, ["message", "team"])
+    return [f"files.{split}={path}" for split, path in paths.items()] + [
+        "columns={text: message, label: team}", "metric=valid_macro_f1"]
+
+
+def test_a_smoke_test_checks_a_users_valid_file_as_a_full_run_does(tmp_path):
+    overrides = own_files(tmp_path, ["billing", "shipping", "hardware"])
+    for smoke in (True, False):
+        with pytest.raises(UserError, match=rf"^--valid_path {tmp_path}/valid.csv: label 'hardware' \(example 3\) "
+                                            r"is not among the training labels \['billing', 'shipping'\]$"):
+            plan = make_plan(SearchOptions(search="classify", smoke_test=smoke, overrides=overrides,
+                                           output_dir=str(tmp_path / "out")), lambda line: None, [])
+            tokenise(plan, search_configs(plan.spec), lambda line: None)  # a full run reads its files here
+        search_lock.release()
+
+
+def test_a_smoke_test_validates_on_a_slice_of_a_users_valid_file(tmp_path):
+    plan = make_plan(SearchOptions(search="classify", smoke_test=True, overrides=own_files(tmp_path, ["billing"]),
+                                   output_dir=str(tmp_path / "out")), lambda line: None, [])
+    valid = {c.valid_path for c in search_configs(plan.spec)}
+    assert valid == {str(plan.out_dir / "smoke-data" / "valid.csv")}
+    assert (plan.out_dir / "smoke-data" / "valid.csv").read_text(encoding="utf-8").count("\n") == 41  # header + rows

@@ -22,6 +22,10 @@ STATUS_STYLE = {"completed": ("o", "C0"), "early stop (patience)": ("^", "C2"),
                 "stopped at chance level": ("v", "C3")}
 PRUNED_STYLE = ("x", "C7")
 JITTER = 0.15  # of the distance between two categories
+# Mantissas of a log axis's labelled ticks, coarse to fine: the first set that puts two ticks in the range.
+LOG_MANTISSAS = ((1,), (1, 3), (1, 2, 5), tuple(range(1, 10)), tuple(np.arange(1, 10, 0.5)))
+MAX_LOG_LABELS = 4  # a panel is ~3 inches wide: more labels than this run together
+MIN_PHASE_S = 0.5  # a phase shorter than this (or than half a pixel) is not drawn, nor named in the legend
 
 
 def _fanova(rows, keys, spec) -> dict:
@@ -136,7 +140,7 @@ def _plot_over_time(scored, metric: str, label: str, title: str, prepared_s: flo
     start, end = done["started"] - since, done["ended"] - since
     scale, unit = time_unit(float(end.max()))
     fig, ax = plt.subplots(figsize=(7, 4))
-    if prepared_s > 0:
+    if prepared_s >= max(MIN_PHASE_S, 0.5 * float(end.max()) / ax.bbox.width):
         ax.axvspan(0, prepared_s / scale, color="0.9", label="preparing inputs (tokens, features)")
     ax.hlines(done[metric], start / scale, end / scale, color="0.6", linewidth=1)  # each trial's run
     _by_status(ax, done, end / scale, done[metric])
@@ -181,7 +185,7 @@ def _plot_hyperparameters(scored, spec, panels: dict, label: str, path: Path) ->
         else:
             _by_status(ax, shown, shown[key].astype(float), shown[metric])
             if dist.kind == "loguniform":
-                ax.set_xscale("log")
+                _log_axis(ax)
         skipped = len(scored) - len(shown)
         ax.set_xlabel(key + (f" ({skipped} trial(s) with a frozen encoder left out)" if skipped else ""))
         ax.set_ylabel(label)
@@ -191,6 +195,34 @@ def _plot_hyperparameters(scored, spec, panels: dict, label: str, path: Path) ->
     fig.tight_layout()
     save_png(fig, path)
     return path
+
+
+def log_ticks(low: float, high: float) -> list:
+    """Values m×10^e in [low, high] (m from the coarsest of LOG_MANTISSAS that gives two of them), thinned to
+    at most MAX_LOG_LABELS; [] when not even half steps give two (a range too narrow for a log axis to matter)."""
+    decades = range(math.floor(math.log10(low)), math.ceil(math.log10(high)) + 1)
+    for mantissas in LOG_MANTISSAS:
+        ticks = [m * 10.0 ** e for e in decades for m in mantissas if low <= m * 10.0 ** e <= high]
+        if len(ticks) >= 2:
+            return ticks[::math.ceil(len(ticks) / MAX_LOG_LABELS)]
+    return []
+
+
+def short_number(value: float) -> str:
+    """'3e-3', '1e-2', '2.5e-4': a log axis's label in the fewest characters."""
+    mantissa, exponent = f"{value:.1e}".split("e")
+    return f"{mantissa.rstrip('0').rstrip('.')}e{int(exponent)}"
+
+
+def _log_axis(ax) -> None:
+    """A log x axis with a few labelled ticks: matplotlib labels the minor ticks of a range under a decade in
+    wide 7×10⁻³ notation, which runs together."""
+    from matplotlib.ticker import NullFormatter
+    ax.set_xscale("log")
+    ticks = log_ticks(*ax.get_xlim())
+    if ticks:
+        ax.set_xticks(ticks, [short_number(t) for t in ticks])
+    ax.xaxis.set_minor_formatter(NullFormatter())
 
 
 def _plot_importance(importances: dict, label: str, title: str, trials: int, path: Path) -> Path:

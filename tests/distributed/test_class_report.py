@@ -3,8 +3,9 @@ keeps its columns, and the confusion matrix draws (a '$' is no mathtext)."""
 import re
 
 import numpy as np
+import pytest
 
-from bert_hpo_distributed.class_report import confusion_png, scores_markdown
+from bert_hpo_distributed.class_report import confusion_png, luminance, scores_markdown
 from bertclf.tasks import task_named
 from bertclf.tasks.classification.metrics import per_class, scores
 
@@ -52,3 +53,25 @@ def test_a_multilabel_report_is_per_label_with_each_threshold_and_no_matrix(tmp_
     assert "| label | precision | recall | F1 | support | threshold |" in text
     assert "| a\\|b | 1.0000 | 1.0000 | 1.0000 | 2 | 0.50 |" in text
     assert confusion_png(test, tmp_path / "confusion.png", "test") is None
+
+
+def contrast(one, other) -> float:
+    """The WCAG contrast ratio of two colours, 1 (none) to 21 (black on white)."""
+    low, high = sorted([luminance(one), luminance(other)])
+    return (high + 0.05) / (low + 0.05)
+
+
+@pytest.mark.parametrize("matrix", [[[22, 20], [21, 23]], [[23, 27], [22, 28]], [[0, 3, 90], [1, 50, 2], [4, 0, 70]]])
+def test_each_count_contrasts_with_its_cell_as_drawn(matrix, tmp_path, monkeypatch):
+    import matplotlib.figure
+    figures = []
+    monkeypatch.setattr(matplotlib.figure.Figure, "savefig", lambda fig, *args, **kwargs: figures.append(fig))
+    confusion_png({"confusion": matrix, "labels": ["neg", "pos", "mixed"][:len(matrix)]}, tmp_path / "c.png", "t")
+    ax = figures[0].axes[0]
+    image = ax.images[0]
+    counts = {(round(t.get_position()[1]), round(t.get_position()[0])): t for t in ax.texts}
+    assert len(counts) == len(matrix) ** 2
+    for (i, j), text in counts.items():
+        cell = image.cmap(image.norm(matrix[i][j]))
+        assert text.get_text() == str(matrix[i][j])
+        assert contrast(text.get_color(), cell) >= 4.5, (matrix[i][j], text.get_color())  # WCAG AA

@@ -2,10 +2,12 @@
 interval."""
 import random
 
+import numpy as np
 import pandas as pd
 import pytest
 
-from bert_hpo_distributed.plots import BOOTSTRAP_ROUNDS, importance, time_unit, write_plots
+from bert_hpo_distributed.plots import (BOOTSTRAP_ROUNDS, MAX_LOG_LABELS, importance, log_ticks, short_number,
+                                        time_unit, write_plots)
 from bert_hpo_distributed.spec.load import load_spec
 
 
@@ -62,3 +64,45 @@ def test_importance_comes_with_a_bootstrap_interval(spec):
     assert share > shares["dropout_p"][0]  # the score follows lr only
     assert BOOTSTRAP_ROUNDS >= 20
     assert importance(scored_trials(spec, 7), spec) == {}  # too few trials: withheld
+
+
+def drawn_figures(monkeypatch) -> list:
+    """The figures write_plots saves, kept open (and not written) so that a test can draw and read them."""
+    import matplotlib.figure
+    figures = []
+    monkeypatch.setattr(matplotlib.figure.Figure, "savefig", lambda fig, *args, **kwargs: figures.append(fig))
+    return figures
+
+
+@pytest.mark.parametrize("low, high", [(3e-3, 3e-2), (7e-3, 1.2e-2), (8e-4, 1e-3), (1e-6, 1e-1), (2e-5, 5e-5)])
+def test_a_log_axis_labels_a_few_ticks_that_do_not_overlap(spec, tmp_path, monkeypatch, low, high):
+    figures = drawn_figures(monkeypatch)
+    scored = scored_trials(spec, 6)
+    scored["lr"] = np.geomspace(low, high, len(scored))
+    scored["config"] = [{**config, "lr": lr} for config, lr in zip(scored["config"], scored["lr"])]
+    write_plots(scored, spec, tmp_path, {}, "t")
+    fig = figures[1]
+    ax = next(ax for ax in fig.axes if ax.get_xlabel() == "lr")
+    from matplotlib.backends.backend_agg import FigureCanvasAgg
+    canvas = FigureCanvasAgg(fig)  # the figure is closed once saved: drawn again here
+    canvas.draw()
+    renderer, inside = canvas.get_renderer(), ax.get_window_extent()
+    boxes = sorted((label.get_window_extent(renderer) for label in ax.get_xticklabels() + ax.get_xticklabels(minor=True)
+                    if label.get_visible() and label.get_text() and inside.x0 <= label.get_window_extent(renderer).x1
+                    and label.get_window_extent(renderer).x0 <= inside.x1), key=lambda box: box.x0)
+    assert 2 <= len(boxes) <= MAX_LOG_LABELS
+    assert all(left.x1 < right.x0 for left, right in zip(boxes, boxes[1:]))
+
+
+@pytest.mark.parametrize("low, high, ticks", [(3e-3, 3e-2, ["3e-3", "1e-2", "3e-2"]), (1e-6, 1e-1, ["1e-6", "1e-4", "1e-2"]),
+                                              (1.5e-3, 2.5e-3, ["1.5e-3", "2e-3", "2.5e-3"])])
+def test_log_ticks_take_the_coarsest_steps_that_give_two(low, high, ticks):
+    assert [short_number(t) for t in log_ticks(low, high)] == ticks
+
+
+@pytest.mark.parametrize("prepared_s, named", [(0.0, False), (0.3, False), (30.0, True)])
+def test_a_phase_that_took_no_time_is_not_in_the_legend(spec, tmp_path, monkeypatch, prepared_s, named):
+    figures = drawn_figures(monkeypatch)
+    write_plots(scored_trials(spec, 6), spec, tmp_path, {}, "t", prepared_s=prepared_s)
+    legend = [text.get_text() for text in figures[0].axes[0].get_legend().get_texts()]
+    assert any(name.startswith("preparing inputs") for name in legend) == named

@@ -136,7 +136,10 @@ def passes_of(config, inputs, threads: int = 1):
 def listed(name: str) -> list:
     """The Ray tasks (actor calls included) of this Ray named `name`."""
     from ray.util.state import list_tasks
-    return list_tasks(filters=[("name", "=", name)], raise_on_missing_output=False)
+    import ray
+    # this test's Ray by its address: another test's Ray may run beside it (xdist)
+    return list_tasks(address=ray.get_runtime_context().gcs_address, filters=[("name", "=", name)],
+                      raise_on_missing_output=False)
 
 
 @pytest.mark.ray

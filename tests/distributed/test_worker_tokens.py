@@ -8,7 +8,7 @@ from dataclasses import replace
 
 import pytest
 
-from tests.helpers import sentiment_rows, write_csv
+from tests.helpers import read_csv, sentiment_rows, write_csv
 
 pytestmark = [pytest.mark.ray, pytest.mark.cluster]
 
@@ -100,7 +100,9 @@ def test_a_search_that_tokenises_on_the_workers_completes(cluster, toy, tmp_path
     assert summary["trials"] == 2 and summary["errors"] == 0 and summary["statuses"] == {"completed": 2}
     err = capfd.readouterr().err
     assert "tokenised by the workers" in err and "texts left in their files" in err, err[-3000:]
-    assert "tokenising on the workers: 240 texts streamed" in err and "inputs ready in" not in err  # the smoke slice
+    smoke = tmp_path / "out" / "classify-smoke" / "smoke-data"  # the smoke slices of train and of the valid file
+    streamed = sum(len(read_csv(smoke / f"{split}.csv")) for split in ("train", "valid"))
+    assert f"tokenising on the workers: {streamed} texts streamed" in err and "inputs ready in" not in err
     assert "tokenised on the workers: 2 chunk(s)" in err and "not cached on disk" in err
     assert ("boost: computing frozen features" in err) == (mode == "boost")  # in a Ray task, from the blocks
     assert (tmp_path / "out" / "classify-smoke" / "results.md").exists()

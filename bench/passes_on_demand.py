@@ -5,7 +5,8 @@ Each run gets a cache folder of its own (an empty one: a pass is computed, never
 run), the same data, the same search seed; the two sides alternate, baseline first, seed by seed, so
 that a change in the machine's load falls on both. Reported per run: wall time (the command's), the
 best trial's valid and test accuracy (the console's `best model` line), the cache's feature entries
-(one per split and variant of each pass computed), the load average before and after.
+(one per split and variant of each pass computed), the load average before and after. Each run's console
+is kept beside the output (`consoles/<side>-<seed>.log`).
 
 The baseline runs from a `git worktree` of --baseline-rev, its packages put first on the path (the
 editable install's finder comes after PYTHONPATH), so one environment runs both.
@@ -22,6 +23,8 @@ import sys
 import tempfile
 import time
 from pathlib import Path
+
+from machine import describe
 
 ROOT = Path(__file__).resolve().parent.parent
 BEST = re.compile(r"best model \(\S+\): valid accuracy ([\d.]+), test accuracy ([\d.]+)")
@@ -40,7 +43,7 @@ def baseline_checkout(rev: str, folder: Path) -> dict:
     return {"folder": folder / "checkout", "env": {"PYTHONPATH": str(packages)}}
 
 
-def run_search(side: dict, args, seed: int, work: Path, name: str) -> dict:
+def run_search(side: dict, args, seed: int, work: Path, name: str, consoles: Path) -> dict:
     """One `launch.py --search imdb` run of `side` (its checkout and environment), timed."""
     cache = work / f"cache-{name}"
     cmd = [sys.executable, str(side["folder"] / "launch.py"), "--search", "imdb", "--cpu", "--data-dir", args.data_dir,
@@ -50,10 +53,11 @@ def run_search(side: dict, args, seed: int, work: Path, name: str) -> dict:
     proc = subprocess.run(cmd, cwd=side["folder"], capture_output=True, text=True,
                           env={**os.environ, "PYTHONUNBUFFERED": "1", "RAY_worker_niceness": "0", **side["env"]})
     wall = time.perf_counter() - started
-    (work / f"{name}.log").write_text(proc.stderr, encoding="utf-8")
+    console = consoles / f"{name}.log"
+    console.write_text(proc.stderr, encoding="utf-8")
     best = BEST.search(proc.stderr)
     if proc.returncode != 0 or not best:
-        raise SystemExit(f"error: {name} failed (exit {proc.returncode}); its console: {work / f'{name}.log'}")
+        raise SystemExit(f"error: {name} failed (exit {proc.returncode}); its console: {console}")
     return {"wall_s": round(wall, 1), "best_valid_accuracy": float(best.group(1)),
             "test_accuracy": float(best.group(2)),
             "feature_entries": len(list((cache / "features").glob("*.safetensors"))),
@@ -69,6 +73,8 @@ def main() -> None:
                         help="one more launch.py argument for both sides, e.g. --extra=--smoke-test (repeatable)")
     parser.add_argument("--output", required=True)
     args = parser.parse_args()
+    consoles = Path(args.output).parent / "consoles"
+    consoles.mkdir(parents=True, exist_ok=True)
     with tempfile.TemporaryDirectory(prefix="passes-on-demand-") as tmp:
         work = Path(tmp)
         sides = {"all passes first": baseline_checkout(args.baseline_rev, work),
@@ -77,13 +83,14 @@ def main() -> None:
         try:
             for seed in args.seeds:
                 for label, side in sides.items():
-                    result = run_search(side, args, seed, work, f"{'first' if side['env'] else 'demand'}-{seed}")
+                    result = run_search(side, args, seed, work, f"{'first' if side['env'] else 'demand'}-{seed}",
+                                        consoles)
                     runs.append({"seed": seed, "side": label, **result})
                     print(json.dumps(runs[-1]), flush=True)
         finally:
             subprocess.run(["git", "-C", str(ROOT), "worktree", "remove", "--force", str(work / "checkout")],
                            capture_output=True)
-    report = {"command": " ".join(sys.argv), "baseline_rev": args.baseline_rev, "cpus": os.cpu_count(), "runs": runs}
+    report = {"command": " ".join(sys.argv), "baseline_rev": args.baseline_rev, "machine": describe(), "runs": runs}
     Path(args.output).parent.mkdir(parents=True, exist_ok=True)
     Path(args.output).write_text(json.dumps(report, indent=1) + "\n", encoding="utf-8")
 

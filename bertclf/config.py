@@ -300,7 +300,7 @@ HELPS = {
     "cache_dir": "folder for cached token ids and frozen features",
     "run_name": "name of the run folder under save_path; none: run-<timestamp>",
     "overwrite": "replace an existing run folder of the same name",
-    "progress": "show progress bars",
+    "progress": "show progress bars (on a terminal; into a pipe or a file, a line a minute)",
 }
 
 

@@ -4,10 +4,19 @@ One encoder pass over a split yields every (pooling, layers) variant asked for, 
 cached on its own under (weights fingerprint, variant, token ids fingerprint, precision). The token
 ids already encode the tokenizer, max_length, truncation and the data, so any change to those is a
 new entry; features computed under bf16 autocast differ from fp32 ones, so precision is a new entry too.
+
+Within one process, passes share rows: a text shorter than the window is the same token ids under
+head and head+tail, and at every max_length above its length, so a later pass takes its features from
+an earlier one's (RowMemo) and runs the encoder on the rows that differ only.
 """
+import hashlib
+import sys
+import threading
 import time
+from collections import OrderedDict
 from dataclasses import dataclass
 from functools import partial
+from typing import List
 
 import torch
 from tqdm.auto import tqdm
@@ -19,6 +28,42 @@ from .tensor_cache import cached_together, digest
 
 
 PROGRESS_EVERY_S = 30
+ROW_MEMO_BYTES = 256 * 2**20  # the features of single rows a process keeps for its later passes
+
+
+class RowMemo:
+    """Features of single rows from the passes this process ran: {(encoder id, precision, variant, the
+    row's token ids digest): [dim] fp16}, the oldest dropped beyond `limit` bytes. Thread-safe (the
+    FeaturePasses actor runs passes from several threads)."""
+
+    def __init__(self, limit: int = ROW_MEMO_BYTES):
+        self.limit, self.bytes = limit, 0
+        self.rows: "OrderedDict[tuple, torch.Tensor]" = OrderedDict()
+        self.lock = threading.Lock()
+
+    def get(self, key: tuple):
+        with self.lock:
+            return self.rows.get(key)
+
+    def put(self, key: tuple, row: torch.Tensor) -> None:
+        with self.lock:
+            if key not in self.rows:
+                self.rows[key] = row
+                self.bytes += row.numel() * row.element_size()
+            while self.bytes > self.limit and self.rows:
+                _, old = self.rows.popitem(last=False)
+                self.bytes -= old.numel() * old.element_size()
+
+
+ROWS = RowMemo()
+
+
+def row_digests(tokens) -> List[bytes]:
+    """One digest per row of `tokens` (TokenIds): its token ids and where its second text starts."""
+    flat, offsets, lengths = tokens.flat.numpy(), tokens.offsets.tolist(), tokens.lengths.tolist()
+    types = tokens.type_starts.tolist() if tokens.type_starts is not None else [0] * len(lengths)
+    return [hashlib.blake2b(flat[o:o + n].tobytes() + t.to_bytes(4, "little"), digest_size=16).digest()
+            for o, n, t in zip(offsets, lengths, types)]
 
 
 class PassProgress:
@@ -53,33 +98,59 @@ class FrozenEncoder:
     progress: bool = False  # a progress bar per pass
 
 
+@dataclass
+class PassDone:
+    """What a pass did: the variants it computed (none: all loaded from the disk cache), and how many
+    rows it took from an earlier pass of this process (RowMemo) instead of encoding them."""
+    computed: list
+    taken: int = 0
+
+
 def frozen_features(frozen: FrozenEncoder, tokens, pad_id: int, variants, desc: str, log=None):
-    """({(pooling, layers): features [N, dim] fp16 on CPU} of the token ids `tokens`, variants computed
-    in this call). desc names the pass; log: given, receives PassProgress's lines while it runs."""
+    """({(pooling, layers): features [N, dim] fp16 on CPU} of the token ids `tokens`, PassDone). desc
+    names the pass; log: given, receives PassProgress's lines while it runs."""
     encoder, device, bf16 = frozen.encoder, frozen.device, frozen.bf16
     precision = "bf16" if bf16 else "fp32"
     keys = {v: digest("features-v3", frozen.encoder_id, list(v), tokens.fingerprint(), precision) for v in variants}
+    done = PassDone([])
 
     def compute(missing):
         hidden_states = any(layers == "last4" for _, layers in missing)
+        rows = row_digests(tokens)
+        found = {v: [ROWS.get((frozen.encoder_id, precision, v, r)) for r in rows] for v in missing}
+        todo = [i for i in range(len(tokens)) if any(found[v][i] is None for v in missing)]
+        done.taken = len(tokens) - len(todo)
         outputs = {v: [] for v in missing}
-        lengths = tokens.lengths.tolist()
-        batches = eval_batches(lengths, frozen.batch_size)
+        lengths = [int(tokens.lengths[i]) for i in todo]
+        position = {row: k for k, row in enumerate(todo)}  # a row's place among those to encode
+        batches = [[todo[j] for j in batch] for batch in eval_batches(lengths, frozen.batch_size)]
         make = partial(token_inputs, tokens, pad_id, pad_multiple(device))
         pass_progress = PassProgress(lengths, desc, log)
-        for idx, batch, out in run_batches(encoder, tqdm(batches, desc=desc, disable=not frozen.progress, unit="batch"),
+        no_bar = not (frozen.progress and sys.stderr.isatty())  # piped, a bar's redraws would fill the log
+        for idx, batch, out in run_batches(encoder, tqdm(batches, desc=desc, disable=no_bar, unit="batch"),
                                            (for_encoder(encoder, make(b)) for b in batches), device=device, bf16=bf16,
                                            output_hidden_states=hidden_states):
             for v in missing:
-                outputs[v].append((idx, pool(out, batch["attention_mask"], *v).float().cpu().to(torch.float16)))
-            pass_progress.batch_done(idx)
-        result = {}
-        for v, parts in outputs.items():
-            features = torch.empty((len(tokens), parts[0][1].shape[1]), dtype=torch.float16)
-            for idx, values in parts:
-                features[torch.tensor(idx)] = values
-            result[v] = {"features": features}
-        return result
+                values = pool(out, batch["attention_mask"], *v).float().cpu().to(torch.float16)
+                outputs[v].append((idx, values))
+                for i, row in zip(idx, values):
+                    ROWS.put((frozen.encoder_id, precision, v, rows[i]), row.clone())
+            pass_progress.batch_done([position[i] for i in idx])
+        return {v: {"features": assembled(found[v], outputs[v], todo)} for v in missing}
 
-    entries, computed = cached_together(frozen.cache_dir, "features", keys, compute)
-    return {v: entries[v]["features"] for v in variants}, computed
+    entries, done.computed = cached_together(frozen.cache_dir, "features", keys, compute)
+    return {v: entries[v]["features"] for v in variants}, done
+
+
+def assembled(found: list, parts: list, computed_rows: list) -> torch.Tensor:
+    """[N, dim] fp16: the rows an earlier pass had (found: a row or None each), then those computed now
+    (parts: [(row indices, [rows, dim])])."""
+    dim = parts[0][1].shape[1] if parts else next(row for row in found if row is not None).shape[0]
+    features = torch.empty((len(found), dim), dtype=torch.float16)
+    now = set(computed_rows)
+    for i, row in enumerate(found):
+        if row is not None and i not in now:
+            features[i] = row
+    for idx, values in parts:
+        features[torch.tensor(idx)] = values
+    return features

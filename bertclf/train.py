@@ -284,9 +284,10 @@ def train_until_checks(run: Run):
             micro_batches.append((number, part, weight, step_examples, k == len(step) - 1))
     set_train_mode(run)
     started, loss_sum, seen = time.perf_counter(), torch.zeros((), device=run.device, dtype=torch.float64), 0
+    bars = c.progress and sys.stderr.isatty()  # piped, a bar's redraws would fill the log
     bar = tqdm(total=len(steps), initial=run.step, desc=f"epoch {run.epoch}/{c.n_epochs}", unit="step",
-               disable=not (c.progress and run.rank == 0), leave=False)
-    heartbeat = time.perf_counter()  # without a bar (a trial, a refit), a line every HEARTBEAT_S says where it is
+               disable=not (bars and run.rank == 0), leave=False)
+    heartbeat = time.perf_counter()  # without a bar (a trial, a refit, a pipe), a line every HEARTBEAT_S says where it is
     inputs_stream = stream(run, [p[1] for p in micro_batches], "train")
     for (number, part, weight, step_examples, last), inputs in zip(micro_batches, inputs_stream):
         with (run.net.no_sync() if run.world > 1 and not last else nullcontext()):
@@ -307,7 +308,7 @@ def train_until_checks(run: Run):
         run.optimizer.zero_grad(set_to_none=True)
         run.step = number
         bar.update()
-        if not c.progress and time.perf_counter() - heartbeat > HEARTBEAT_S:
+        if not bars and time.perf_counter() - heartbeat > HEARTBEAT_S:
             heartbeat = time.perf_counter()
             rate = seen * run.world / (heartbeat - started)
             run.say(f"epoch {run.epoch}: step {number}/{len(steps)}, train loss {loss_sum.item() / max(seen, 1):.4f}, "

@@ -8,8 +8,12 @@ the first trial that asks runs it in the actor (which has torch and the model co
 a Ray task would cost a fresh process importing them) and puts each variant in the object store;
 every trial asking for the same key waits for that pass and gets the same ObjectRefs, so a key costs
 one pass however many trials read it, and a pass that fails raises its error in every trial that
-asked. The actor asks for no CPU of its own: a pass runs on the CPU of the trial that waits for it
-(the waiting trials hold the CPUs, so a pass that asked for one could wait behind them for ever). The
+asked. The actor asks for no CPU of its own: a pass runs on the CPUs of the trials that wait for it
+(the waiting trials hold the CPUs, so a pass that asked for one could wait behind them for ever).
+Passes run one at a time on all the search's CPUs, not side by side on a thread each: the first one
+asked for ends sooner, the last one of a search (often alone) is not left on one thread, and a pass
+takes the rows it shares with the passes before it (feature_cache.RowMemo: a text shorter than the
+window is the same row under head and head+tail) instead of encoding them again beside them. The
 disk feature cache works as for passes run up front (a pass computed before is loaded), and a resumed
 search's trials ask again. On a GPU (a pass takes seconds) and on a cluster, the passes run before
 the first trial (shared.share_inputs).
@@ -35,12 +39,13 @@ CALLERS = 64
 
 @ray.remote(num_cpus=0, max_concurrency=CALLERS)
 class FeaturePasses:
-    """The passes of a search, run as trials ask: {TokensKey: (config, inputs ref, variants)}, each with
-    `threads` torch threads."""
+    """The passes of a search, run as trials ask: {TokensKey: (config, inputs ref, variants)}, one at a
+    time on `cpus` torch threads."""
 
-    def __init__(self, passes: Dict[TokensKey, tuple], threads: int, shared: Shared):
-        self.passes, self.threads, self.shared = passes, threads, shared
+    def __init__(self, passes: Dict[TokensKey, tuple], cpus: int, shared: Shared):
+        self.passes, self.cpus, self.shared = passes, cpus, shared
         self.lock = threading.Lock()  # guards `done`: the first caller of a key runs its pass
+        self.encoding = threading.Lock()  # held by the pass that runs
         self.done: Dict[TokensKey, threading.Event] = {}  # set once the key's pass has ended
         self.refs: Dict[TokensKey, Dict[tuple, "ray.ObjectRef"]] = {}
         self.errors: Dict[TokensKey, Exception] = {}
@@ -77,9 +82,11 @@ class FeaturePasses:
     def _computed(self, tokens: TokensKey) -> Dict[tuple, "ray.ObjectRef"]:
         """{variant: ObjectRef of the inputs with its features}: the encoder pass of `tokens`."""
         config, inputs, variants = self.passes[tokens]
-        features = compute_features(ray.get(inputs), config, variants, self.shared, self.threads)
+        with self.encoding:
+            features = compute_features(ray.get(inputs), config, variants, self.shared, self.cpus)
         return {variant: ray.put(value)
                 for variant, value in zip(variants, features if len(variants) > 1 else (features,))}
+
 
 
 def on_demand(plan) -> bool:
@@ -87,12 +94,13 @@ def on_demand(plan) -> bool:
     return plan.local and not plan.use_gpu and plan.spec.tokenize_on == "driver" and plan.opts.share_inputs
 
 
-def start_passes(pending, shared: Shared, threads: int) -> None:
+def start_passes(pending, shared: Shared, cpus: int) -> None:
     """Record the passes of `pending` [(config, inputs, [InputsKey with features])] in `shared`, none
-    started: the first trial that asks for one of a pass's keys starts it (Shared.inputs_for)."""
+    started: the first trial that asks for one of a pass's keys starts it (Shared.inputs_for). cpus:
+    the search's, which the passes share."""
     passes = {tokens_key(config): (config, ray.put(inputs), sorted({key.features for key in keys}))
               for config, inputs, keys in pending}
-    shared.passes = FeaturePasses.remote(passes, threads, Shared(models=shared.models))
+    shared.passes = FeaturePasses.remote(passes, cpus, Shared(models=shared.models))
     shared.waiting = frozenset(key for _, _, keys in pending for key in keys)
 
 

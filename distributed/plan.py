@@ -3,6 +3,8 @@ data, the model (loadable? its position limit?), the space against that limit, w
 and how many trials run at a time. Every problem is one UserError line."""
 import json
 import os
+import tempfile
+from contextlib import nullcontext
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Dict, List, Optional, Tuple
@@ -134,11 +136,12 @@ def make_plan(opts: SearchOptions, say, created: list) -> Plan:
     _check_options_used(opts, spec)
     local = [out_dir] + ([] if storage.startswith(URI_SCHEMES) else [Path(storage)])
     with holding(name, local + [storage], notes):  # before any folder is looked at: the same command twice runs once
-        _check_resume(opts, experiment)
         _check_finished(opts, storage, out_dir)
-        created += [folder for folder in dict.fromkeys(local) if not folder.exists()]
-        files, data_note = _data(opts, spec, out_dir)
-        spec, models = bind(spec, _data_options(opts, spec, files, out_dir), say)
+        refusal = _resume_refusal(opts, experiment)  # told after the data's checks: a typed mistake comes first
+        created += [] if refusal else [folder for folder in dict.fromkeys(local) if not folder.exists()]
+        files, data_note, spec, models = _checked_data(opts, spec, None if refusal else out_dir, say)
+        if refusal:
+            raise refusal
     notes += [f"model: {bert_name} from {model.why}" if not opts.smoke_test
               else "model: a tiny BERT built for the smoke test" for bert_name, model in models.items()]
     notes += [f"model: {bert_name}: {note}" for bert_name, model in models.items() for note in model.facts.notes]
@@ -196,17 +199,29 @@ def _places(opts: SearchOptions, name: str, notes):
     return out_dir, storage, f"{storage}/trials"
 
 
-def _check_resume(opts: SearchOptions, experiment: str) -> None:
+def _resume_refusal(opts: SearchOptions, experiment: str) -> Optional[UserError]:
+    """Why the trials folder refuses this start (a search there already, or none to resume), else None."""
     from ray.tune import Tuner
     exists = Tuner.can_restore(experiment) if experiment.startswith(URI_SCHEMES) else Path(experiment).exists()
     if exists and not Tuner.can_restore(experiment):  # e.g. a disk that filled as the Tuner was made
-        raise UserError(f"{experiment} holds a search that saved no state to resume (it ended before its first "
-                        f"trial): remove that folder, or use --name")
+        return UserError(f"{experiment} holds a search that saved no state to resume (it ended before its first "
+                         f"trial): remove that folder, or use --name")
     if opts.resume and not exists:
-        raise UserError(f"--resume: no interrupted search at {experiment}")
+        return UserError(f"--resume: no interrupted search at {experiment}")
     if not opts.resume and exists:
-        raise UserError(f"{experiment} holds a search already: pass --resume to continue it, or --name to "
-                        f"start another")
+        return UserError(f"{experiment} holds a search already: pass --resume to continue it, or --name to "
+                         f"start another")
+    return None
+
+
+def _checked_data(opts: SearchOptions, spec: SearchSpec, out_dir: Optional[Path], say):
+    """(files, note, the spec bound to its model(s), models): the data read and checked, the models
+    loaded. out_dir None: a check only, a smoke test's slices written to a temporary folder, not into
+    a search's folder that this start will not use."""
+    with tempfile.TemporaryDirectory(prefix="bert-hpo-check-") if out_dir is None else nullcontext(out_dir) as folder:
+        files, note = _data(opts, spec, Path(folder))
+        spec, models = bind(spec, _data_options(opts, spec, files, Path(folder)), say)
+    return files, note, spec, models
 
 
 def _check_finished(opts: SearchOptions, storage: str, out_dir: Path) -> None:

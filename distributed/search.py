@@ -10,6 +10,8 @@ import sys
 import time
 from contextlib import contextmanager
 
+from bertclf.errors import UserError
+
 from . import budget, interrupts, ray_session, search_lock, space, space_reserve, study, tracking
 from .costs import measure_costs
 from .disk import tidy_storage
@@ -121,27 +123,25 @@ def first_configs(plan: Plan) -> list:
 
 @contextmanager
 def before_trials(opts: SearchOptions, created: list):
-    """The preparation of a new search (reading, tokenising, features, Ray, the Tuner): a Ctrl-C in it
-    removes the folders in `created` and raises InterruptedBeforeTrials, for the trials folder that would
-    make the same command refuse to start again is written only with the Tuner. A --resume keeps its
-    KeyboardInterrupt: its earlier trials are still there to resume. A full disk there is the same: the
-    Tuner's state may be cut short, and the folders go with it."""
+    """The preparation of a new search (reading, tokenising, features, Ray, the Tuner): a Ctrl-C, bad
+    input (UserError) or a full disk in it removes the folders in `created`, so nothing half-written
+    stays and the same command starts afresh (the trials folder that would make it refuse
+    is written only with the Tuner); a Ctrl-C raises InterruptedBeforeTrials. A --resume keeps its
+    folders and its KeyboardInterrupt: its earlier trials are still there to resume."""
     try:
         yield
-    except KeyboardInterrupt:
-        if opts.resume:
-            raise
-        for folder in created:
-            shutil.rmtree(folder, ignore_errors=True)
-        raise InterruptedBeforeTrials("before any trial started: nothing was kept; run the same command to "
-                                      "start the search again") from None
-    except Exception as error:
+    except (KeyboardInterrupt, Exception) as error:
         full = space.told(error, [str(f) for f in created], kept=False)
-        if opts.resume or not isinstance(full, space.DiskFull):
-            raise
+        if opts.resume or not isinstance(full, (KeyboardInterrupt, UserError, space.DiskFull)):
+            raise  # a fault of ours: its folders are kept, Ray's log with them
         for folder in created:
             shutil.rmtree(folder, ignore_errors=True)
-        raise full from None
+        if isinstance(error, KeyboardInterrupt):
+            raise InterruptedBeforeTrials("before any trial started: nothing was kept; run the same command to "
+                                          "start the search again") from None
+        if isinstance(full, space.DiskFull):
+            raise full from None
+        raise
 
 
 def describe(plan: Plan, data_held: str) -> str:

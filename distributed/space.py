@@ -111,7 +111,8 @@ def reserve_size(trials: int) -> int:
 
 def check_space(needs_: List[Need], say, refuse: bool = True, free=shutil.disk_usage) -> None:
     """Refuse (UserError) when a file system's free space is under what the search writes there
-    (refuse=False, --space-check warn: a warning); warn when the search would take more than half of it."""
+    (refuse=False, --space-check warn: a warning); warn when the search would take more than half of it;
+    else say what it writes there, one line per file system."""
     by_device: Dict[int, List[Need]] = {}
     for need in needs_:
         by_device.setdefault(os.stat(_existing(need.folder)).st_dev, []).append(need)
@@ -131,6 +132,8 @@ def check_space(needs_: List[Need], say, refuse: bool = True, free=shutil.disk_u
         elif total > WARN_SHARE * available:
             say(f"warning: {folders}: the search writes up to {megabytes(total)} there, {total / available:.0%} of "
                 f"the {megabytes(available)} free")
+        else:  # told before the trials, not only in the end line of what was written
+            say(f"disk: up to {megabytes(total)} in {folders} ({what}; {megabytes(available)} free)")
 
 
 def told(error: BaseException, places: List[str], kept: bool = True) -> BaseException:

@@ -203,3 +203,14 @@ def test_a_single_run_notes_valid_texts_found_in_train_once(toy, tmp_path, capsy
     assert code == 0 and len(leaks) == 1
     assert leaks[0].startswith("note: 10 of the 20 valid texts also appear in train (the same text, whitespace aside; "
                                "row 2, 3, 4, 5, 6 ...)")
+
+
+@pytest.mark.parametrize("mode", [{}, {"--boost": "True", "--bert_finetuning": "False"}], ids=["finetune", "boost"])
+def test_progress_into_a_pipe_is_lines_not_bar_redraws(toy, tmp_path, capsys, mode):
+    """--progress True (the default) with stderr not a terminal (a pipe, a file; capsys here): no bar's
+    carriage-return redraws fill the log, the run's own lines stay."""
+    from launch import main
+    assert main(base_args(toy, tmp_path, **{"--progress": "True", **mode})) == 0
+    err = capsys.readouterr().err
+    assert "\r" not in err and "epoch 1/1" not in err
+    assert "best check" in err or "valid" in err

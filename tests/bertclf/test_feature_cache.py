@@ -41,3 +41,40 @@ def test_boost_features_are_stored_in_half_precision(config_for, tmp_path):
     train(config_for(bert_finetuning=False, boost=True, n_epochs=1))
     stored = [load_file(str(f))["features"] for f in (tmp_path / "cache" / "features").glob("*.safetensors")]
     assert len(stored) == 2 and all(t.dtype == torch.float16 for t in stored)
+
+
+def test_a_pass_takes_the_rows_an_earlier_pass_encoded_and_they_are_its_own(config_for, tmp_path, capsys,
+                                                                             monkeypatch):
+    """head, then head+tail at max_length 12 (toy texts of 7-17 tokens): the texts shorter than 12
+    tokens are the same row in both, so the second pass encodes only the cut ones; its features equal
+    those of the same pass run alone (a fresh memo and cache)."""
+    import re
+    from safetensors.torch import load_file
+    from bertclf import feature_cache
+    cfg = dict(bert_finetuning=False, boost=True, n_epochs=1, max_length=12)
+    monkeypatch.setattr(feature_cache, "ROWS", feature_cache.RowMemo())  # this test's passes only
+    train(config_for(run_name="head", truncation="head", **cfg))
+    assert "earlier pass" not in capsys.readouterr().err
+    train(config_for(run_name="ht", truncation="head+tail", **cfg))
+    taken = [tuple(map(int, m)) for m in re.findall(r"\((\d+) texts, (\d+) of them the same token ids as an "
+                                                      r"earlier pass's: taken from it", capsys.readouterr().err)]
+    assert len(taken) == 2 and all(0 < n < total for total, n in taken), taken  # train and valid
+    monkeypatch.setattr(feature_cache, "ROWS", feature_cache.RowMemo())
+    train(config_for(run_name="alone", truncation="head+tail", cache_dir=str(tmp_path / "alone"), **cfg))
+    assert "earlier pass" not in capsys.readouterr().err
+
+    def stored(folder):
+        return {f.name: load_file(str(f))["features"] for f in (folder / "features").glob("*.safetensors")}
+    shared, alone = stored(tmp_path / "cache"), stored(tmp_path / "alone")
+    assert set(alone) <= set(shared) and len(alone) == 2  # the same cache keys: train and valid of head+tail
+    for name, features in alone.items():
+        torch.testing.assert_close(shared[name].float(), features.float(), atol=2e-3, rtol=0)
+
+
+def test_the_row_memo_keeps_its_bound_dropping_the_oldest_rows():
+    from bertclf.feature_cache import RowMemo
+    memo = RowMemo(limit=3 * 8 * 2)  # three rows of 8 fp16 values
+    for k in range(5):
+        memo.put(("e", "fp32", ("cls", "last"), k), torch.full((8,), float(k), dtype=torch.float16))
+    assert memo.bytes == 48 and [memo.get(("e", "fp32", ("cls", "last"), k)) is None for k in range(5)] == \
+        [True, True, False, False, False]

@@ -1,5 +1,7 @@
 """What a search checks before Ray starts (distributed/plan.py): each model found and bound to its limit,
 your own data's files, a shipped data set's labels bound to a user's files in its layout."""
+from pathlib import Path
+
 import pytest
 
 from bertclf.errors import UserError
@@ -153,3 +155,33 @@ def test_a_smoke_test_validates_on_a_slice_of_a_users_valid_file(tmp_path):
     valid = {c.valid_path for c in search_configs(plan.spec)}
     assert valid == {str(plan.out_dir / "smoke-data" / "valid.csv")}
     assert (plan.out_dir / "smoke-data" / "valid.csv").read_text(encoding="utf-8").count("\n") == 41  # header + rows
+
+
+def test_a_typed_mistake_is_told_before_the_folder_that_holds_a_search(tmp_path):
+    """A wrong column, rerun where a smoke search stands: the column is named first (the folder's
+    refusal comes once the data are good), and the standing search's slices are not rewritten."""
+    overrides = own_files(tmp_path, ["billing", "shipping"])
+    opts = SearchOptions(search="classify", smoke_test=True, overrides=overrides, output_dir=str(tmp_path / "out"))
+    plan = make_plan(opts, lambda line: None, [])
+    search_lock.release()
+    Path(plan.experiment).mkdir()
+    (Path(plan.experiment) / "tuner.pkl").write_bytes(b"")  # what Tuner.can_restore looks for
+    (plan.out_dir / "smoke-data" / "train.csv").write_text("what the standing search trains on\n")
+    wrong = SearchOptions(search="classify", smoke_test=True, output_dir=str(tmp_path / "out"),
+                          overrides=overrides + ["columns={text: mesage, label: team}"])
+    with pytest.raises(UserError, match=r"--text_column mesage: no such column in the header \['message', 'team'\]"):
+        make_plan(wrong, lambda line: None, [])
+    search_lock.release()
+    with pytest.raises(UserError, match=r"trials holds a search already: pass --resume to continue it"):
+        make_plan(opts, lambda line: None, [])
+    assert (plan.out_dir / "smoke-data" / "train.csv").read_text() == "what the standing search trains on\n"
+
+
+def test_a_new_search_refused_for_its_data_leaves_no_folder(tmp_path):
+    """The smoke test writes its slices before it reads a wrong column: the folder it made goes."""
+    from bert_hpo_distributed.search import run_search
+    overrides = own_files(tmp_path, ["billing", "shipping"]) + ["columns={text: mesage, label: team}"]
+    with pytest.raises(UserError, match=r"--text_column mesage: no such column"):
+        run_search(SearchOptions(search="classify", smoke_test=True, overrides=overrides,
+                                 output_dir=str(tmp_path / "out")))
+    assert not (tmp_path / "out" / "classify-smoke").exists()

@@ -101,7 +101,7 @@ def test_space_check_warn_starts_a_search_the_estimate_refuses_with_a_warning(pl
     assert search_options(parse(["--search", "imdb"])[3]).space_check == "refuse"
 
 
-def test_a_folder_nearly_full_is_a_warning(plan):
+def test_a_folder_nearly_full_is_a_warning_and_else_the_estimate_is_said(plan):
     needs = space.needs(plan, [])
     total = sum(n.size for n in needs)
     said = []
@@ -110,7 +110,8 @@ def test_a_folder_nearly_full_is_a_warning(plan):
         and "67% of" in said[0], said
     said.clear()
     space.check_space(needs, said.append, free=lambda folder: Usage(10**12, 0, total * 3))
-    assert said == []
+    what = "; ".join(f"{n.what}: {space.megabytes(n.size)}" for n in needs)  # told before the trials, not only after
+    assert said == [f"disk: up to {space.megabytes(total)} in {plan.out_dir} ({what}; {space.megabytes(total * 3)} free)"]
 
 
 def test_a_full_disk_anywhere_is_one_line_naming_the_folder_and_resume(tmp_path):

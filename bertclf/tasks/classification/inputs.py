@@ -111,7 +111,8 @@ def inputs_of(splits, config, tokenizer, log, labels_shown: str, streamed: bool 
               for split, ex in parts.items()}
     columns = splits.train.column_names
     shown = " + ".join(columns[r] for r in ("text", "pair") if r in columns) + f" -> {columns['label']}"
-    length = (f"mean length {tokens['train'].lengths.float().mean():.0f} tokens{windows_note(tokens)}"
+    cut = windows_note(tokens) or cut_note(tokens["train"], config.max_length)
+    length = (f"mean length {tokens['train'].lengths.float().mean():.0f} tokens{cut}"
               if not streamed else "tokenised by the workers")
     description = (f"{len(splits.train)} train / {len(splits.valid)} valid ({splits.valid_source}); columns {shown}; "
                    f"{labels_shown}; {length}")
@@ -125,6 +126,13 @@ def inputs_of(splits, config, tokenizer, log, labels_shown: str, streamed: bool 
         train_keys=splits.train_keys, folds=splits.folds)
 
 
+def cut_note(train, max_length: int) -> str:
+    """'; 41% of train texts fill max_length 128 (longer ones are cut)': the mean length above counts
+    the tokens read, so it says how many texts the window cut; '' when none fills it."""
+    full = float((train.lengths >= max_length).float().mean())
+    return f"; {full:.0%} of train texts fill max_length {max_length} (longer ones are cut)" if full else ""
+
+
 def windows_note(tokens: dict) -> str:
     """'; 1,234 train / 130 valid windows' where the texts are cut into windows, else ''."""
     if not all(isinstance(t, DocumentWindows) for t in tokens.values()):
@@ -133,12 +141,12 @@ def windows_note(tokens: dict) -> str:
 
 
 def text_features(frozen: FrozenEncoder, tokens, pad_id: int, variants, desc: str, log=None):
-    """({variant: [texts, dim] fp16}, computed) of `tokens`: the frozen encoder's pooled vectors (feature_cache),
+    """({variant: [texts, dim] fp16}, PassDone) of `tokens`: the frozen encoder's pooled vectors (feature_cache),
     for windows (DocumentWindows) each window's, then their mean and max per text, rounded to fp16 again."""
     if not isinstance(tokens, DocumentWindows):
         return frozen_features(frozen, tokens, pad_id, variants, desc, log)
-    features, computed = frozen_features(frozen, tokens.windows, pad_id, variants, desc, log)
-    return {v: pool_windows(f.float(), tokens.counts).to(torch.float16) for v, f in features.items()}, computed
+    features, done = frozen_features(frozen, tokens.windows, pad_id, variants, desc, log)
+    return {v: pool_windows(f.float(), tokens.counts).to(torch.float16) for v, f in features.items()}, done
 
 
 def with_features(inputs: ClassificationInputs, config, encoder, device, bf16: bool, variants, log, progress=None):
@@ -149,10 +157,11 @@ def with_features(inputs: ClassificationInputs, config, encoder, device, bf16: b
     frozen = FrozenEncoder(encoder, encoder_id, device, bf16, config.eval_batch_size, config.cache_dir, config.progress)
     by_split = {}
     for split in inputs.splits:
-        by_split[split], computed = text_features(frozen, inputs.tokens[split], inputs.pad_id, variants,
-                                                  f"boost: encoding {split}", progress)
-        log(f"boost: {split} features {'computed and cached' if computed else 'loaded from cache'} "
-            f"({len(inputs.tokens[split])} texts; {', '.join('/'.join(v) for v in variants)})")
+        by_split[split], done = text_features(frozen, inputs.tokens[split], inputs.pad_id, variants,
+                                              f"boost: encoding {split}", progress)
+        taken = f", {done.taken} of them the same token ids as an earlier pass's: taken from it" if done.taken else ""
+        log(f"boost: {split} features {'computed and cached' if done.computed else 'loaded from cache'} "
+            f"({len(inputs.tokens[split])} texts{taken}; {', '.join('/'.join(v) for v in variants)})")
     return {v: replace(inputs, features={split: by_split[split][v] for split in inputs.splits}, variant=v,
                        encoder_id=encoder_id) for v in variants}
 

@@ -6,7 +6,8 @@ run), the same data, the same search seed; the two sides alternate, baseline fir
 that a change in the machine's load falls on both. Reported per run: wall time (the command's), the
 best trial's valid and test accuracy (the console's `best model` line), the cache's feature entries
 (one per split and variant of each pass computed), the load average before and after. Each run's console
-is kept beside the output (`consoles/<side>-<seed>.log`).
+is kept beside the output (`consoles/<side>-<seed>.log`). Several baseline revisions may run beside
+this checkout (each a side of its own, in the order given).
 
 The baseline runs from a `git worktree` of --baseline-rev, its packages put first on the path (the
 editable install's finder comes after PYTHONPATH), so one environment runs both.
@@ -33,14 +34,15 @@ PACKAGES = {"bertclf": "bertclf", "bert_hpo_distributed": "distributed"}
 
 
 def baseline_checkout(rev: str, folder: Path) -> dict:
-    """{folder: the baseline's checkout, env: its packages first on the path}."""
+    """{folder: the baseline's checkout (folder/rev/checkout), env: its packages first on the path}."""
+    folder = folder / rev
     subprocess.run(["git", "-C", str(ROOT), "worktree", "add", "--detach", str(folder / "checkout"), rev],
                    check=True, capture_output=True)
     packages = folder / "packages"
     packages.mkdir()
     for name, where in PACKAGES.items():
         (packages / name).symlink_to(folder / "checkout" / where)
-    return {"folder": folder / "checkout", "env": {"PYTHONPATH": str(packages)}}
+    return {"folder": folder / "checkout", "env": {"PYTHONPATH": str(packages)}, "name": rev}
 
 
 def run_search(side: dict, args, seed: int, work: Path, name: str, consoles: Path) -> dict:
@@ -68,7 +70,8 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     parser.add_argument("--data-dir", required=True)
     parser.add_argument("--seeds", type=int, nargs="+", default=[0, 1, 2])
-    parser.add_argument("--baseline-rev", required=True, help="the revision whose search runs every pass first")
+    parser.add_argument("--baseline-rev", required=True, nargs="+",
+                        help="the revision(s) to run beside this checkout (47ce399: every pass before the first trial)")
     parser.add_argument("--extra", action="append", default=[],
                         help="one more launch.py argument for both sides, e.g. --extra=--smoke-test (repeatable)")
     parser.add_argument("--output", required=True)
@@ -77,20 +80,22 @@ def main() -> None:
     consoles.mkdir(parents=True, exist_ok=True)
     with tempfile.TemporaryDirectory(prefix="passes-on-demand-") as tmp:
         work = Path(tmp)
-        sides = {"all passes first": baseline_checkout(args.baseline_rev, work),
-                 "on demand": {"folder": ROOT, "env": {}}}
+        sides = [baseline_checkout(rev, work) for rev in args.baseline_rev]
+        sides.append({"folder": ROOT, "env": {}, "name": "this checkout"})
         runs = []
         try:
             for seed in args.seeds:
-                for label, side in sides.items():
-                    result = run_search(side, args, seed, work, f"{'first' if side['env'] else 'demand'}-{seed}",
-                                        consoles)
-                    runs.append({"seed": seed, "side": label, **result})
+                for side in sides:
+                    result = run_search(side, args, seed, work, f"{side['name'].replace(' ', '-')}-{seed}", consoles)
+                    runs.append({"seed": seed, "side": side["name"], **result})
                     print(json.dumps(runs[-1]), flush=True)
         finally:
-            subprocess.run(["git", "-C", str(ROOT), "worktree", "remove", "--force", str(work / "checkout")],
-                           capture_output=True)
-    report = {"command": " ".join(sys.argv), "baseline_rev": args.baseline_rev, "machine": describe(), "runs": runs}
+            for side in sides[:-1]:
+                subprocess.run(["git", "-C", str(ROOT), "worktree", "remove", "--force", str(side["folder"])],
+                               capture_output=True)
+    report = {"command": " ".join(sys.argv), "this_checkout": subprocess.run(
+        ["git", "-C", str(ROOT), "rev-parse", "--short", "HEAD"], capture_output=True, text=True).stdout.strip(),
+        "machine": describe(), "runs": runs}
     Path(args.output).parent.mkdir(parents=True, exist_ok=True)
     Path(args.output).write_text(json.dumps(report, indent=1) + "\n", encoding="utf-8")
 

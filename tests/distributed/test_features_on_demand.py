@@ -11,7 +11,7 @@ import pytest
 import yaml
 
 from bertclf.config import TrainConfig
-from bert_hpo_distributed.features_on_demand import CpuShare, FeaturePasses, on_demand, passes_said
+from bert_hpo_distributed.features_on_demand import FeaturePasses, on_demand, passes_said
 from bert_hpo_distributed.shared import Shared
 from bertclf.inputs import inputs_key, prepare_inputs
 from tests.helpers import ROOT, lines_until, read_csv, run, sentiment_rows, start_search, write_csv
@@ -173,21 +173,3 @@ def test_a_pass_that_fails_raises_its_error_in_every_trial_that_asks(local_ray, 
             ray.get(call)
         assert str(tmp_path / "gone") in str(raised.value).strip().splitlines()[-1], str(raised.value)
 
-
-def test_passes_running_at_once_share_the_cpus_and_one_alone_takes_them_all():
-    """torch's thread count (the actor process's) follows the passes running: 2 CPUs, one pass 2
-    threads, two passes 1 each, and the one left 2 again (the last pass of a search, often alone)."""
-    import torch
-    before = torch.get_num_threads()
-    share = CpuShare(2)
-    try:
-        with share.held() as first:
-            assert first == torch.get_num_threads() == 2
-            with share.held() as second:
-                assert second == torch.get_num_threads() == 1
-            assert torch.get_num_threads() == 2
-        one = CpuShare(1)
-        with one.held(), one.held() as squeezed:
-            assert squeezed == torch.get_num_threads() == 1  # never below one thread
-    finally:
-        torch.set_num_threads(before)

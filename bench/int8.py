@@ -22,7 +22,6 @@ static_<max_length>_threads<n>.json with --threads n above 1).
 import argparse
 import json
 import os
-import platform
 import random
 import statistics
 import sys
@@ -32,7 +31,9 @@ from collections import Counter
 from pathlib import Path
 
 sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
+sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))  # machine.py beside it
 from bertclf.config import TrainConfig  # noqa: E402
+from machine import describe  # noqa: E402
 from bertclf.inputs import prepare_inputs  # noqa: E402
 from bertclf.batching import token_inputs  # noqa: E402
 from bertclf.int8_copy import check_int8, onnx_metric  # noqa: E402
@@ -68,7 +69,7 @@ def fine_tune(args, folder: Path):
 
 def stand_in_metric(run_dir: Path, inputs) -> float:
     """valid_accuracy of the saved model, encoder and all, quantised by torch (quantize.dynamic_int8)."""
-    from bertclf.batching import text_batches, token_inputs
+    from bertclf.batching import token_inputs
     from bertclf.inference import run_batches
     from bertclf.predict import load_model
     from bertclf.quantize import dynamic_int8
@@ -199,9 +200,7 @@ def speed(copies: dict, tokenizer_dir: Path, texts: list, threads: int, max_leng
 
 
 def hardware() -> dict:
-    model = next((line.split(":", 1)[1].strip() for line in open("/proc/cpuinfo") if line.startswith("model name")),
-                 platform.processor())
-    return {"cpu": model, "cores": os.cpu_count(), "load_average_at_end": os.getloadavg(),
+    return {"machine": describe(), "load_average_at_end": os.getloadavg(),
             "note": "a 2-core machine shared with other jobs running at the same time: fp32 and int8 are timed "
                     "interleaved, so the load falls on both alike; absolute times vary with it"}
 

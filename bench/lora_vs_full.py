@@ -30,10 +30,10 @@ import re
 import statistics
 import sys
 import tempfile
-import time
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
+from machine import describe  # noqa: E402
 from search_vs_hf import LR, ROOT, our_search, write_rows  # noqa: E402
 
 from bertclf.atomic import write_text  # noqa: E402
@@ -129,13 +129,6 @@ def table(report: dict) -> str:
     return "\n".join(lines) + "\n"
 
 
-def cpu_name() -> str:
-    info = Path("/proc/cpuinfo")
-    names = [line.split(":", 1)[1].strip() for line in info.read_text().splitlines()
-             if line.startswith("model name")] if info.exists() else []
-    return f"{os.cpu_count()} cores, {names[0] if names else 'unknown CPU'}, no GPU"
-
-
 def main():
     parser = _parser()
     args = parser.parse_args()
@@ -146,7 +139,7 @@ def main():
     if args.work and len(args.seeds) > 1:
         parser.error("--work: one seed's folder, for one seed")
     chosen = {name: v for name, v in variants(args.lora_lr).items() if name in args.searches}
-    report = {"machine": cpu_name(), "spec": str(SPEC.relative_to(ROOT)),
+    report = {"machine": describe(), "spec": str(SPEC.relative_to(ROOT)),
               "lora_lr_why": "adapters start at zero and move by small steps: LoRA on the race's encoder range "
                              "is run too, to show whether it needs its own",
               **{k: v for k, v in vars(args).items() if k not in ("output", "data_dir", "work")}, "runs": []}

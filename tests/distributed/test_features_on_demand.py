@@ -172,4 +172,3 @@ def test_a_pass_that_fails_raises_its_error_in_every_trial_that_asks(local_ray, 
         with pytest.raises(ray.exceptions.RayTaskError) as raised:
             ray.get(call)
         assert str(tmp_path / "gone") in str(raised.value).strip().splitlines()[-1], str(raised.value)
-

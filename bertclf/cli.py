@@ -35,12 +35,14 @@ def run_predict(args) -> int:
 
 
 def run_train(args) -> int:
+    from .train import pooled_as_trained, train  # torch and the model code: not for --help or a search
     config = config_from_args(args)  # its options checked as it is made
     if not config.train_path:
         raise UserError("--train_path is required (or use --search DATASET, or --predict)")
+    if args.pooling is None:
+        config = pooled_as_trained(config)
     if config.cv_folds:
         return run_folds(config)
-    from .train import train
     result = train(config)
     table = (Path(result["run_dir"]) / "results.md").read_text(encoding="utf-8")
     print(table, end="")

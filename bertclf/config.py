@@ -318,12 +318,23 @@ def _parse_type(name: str, default):
     return str
 
 
+# options whose default a single run reads from the model's files where they say it (cli.run_train):
+# None on the command line until then
+FROM_THE_MODEL = {"pooling": "the pooling a sentence-transformers model was trained with (its 1_Pooling "
+                             "config), else cls"}
+
+
 def add_train_arguments(parser) -> list:
     """Every TrainConfig field as --name (and --dashed-name), typed from its default, added to `parser`
-    (a parser or an argument group); returns the actions added."""
+    (a parser or an argument group); returns the actions added. The options of FROM_THE_MODEL default
+    to None (the model decides)."""
     defaults = TrainConfig()
     actions = []
     for f in dataclasses.fields(TrainConfig):
+        if f.name in FROM_THE_MODEL:
+            actions.append(parser.add_argument(f"--{f.name}", dest=f.name, default=None, metavar=f.name.upper(),
+                                               help=f"{HELPS[f.name]} (default: {FROM_THE_MODEL[f.name]})"))
+            continue
         default = getattr(defaults, f.name)
         kind = _parse_type(f.name, default)
         flags = [f"--{f.name}"]
@@ -338,5 +349,6 @@ def add_train_arguments(parser) -> list:
 
 
 def config_from_args(args: argparse.Namespace) -> TrainConfig:
+    """The run's TrainConfig; an option of FROM_THE_MODEL left out takes TrainConfig's default."""
     names = [f.name for f in dataclasses.fields(TrainConfig)]
-    return TrainConfig(**{n: getattr(args, n) for n in names})
+    return TrainConfig(**{n: getattr(args, n) for n in names if not (n in FROM_THE_MODEL and getattr(args, n) is None)})

@@ -15,7 +15,7 @@ import json
 import sys
 import time
 from contextlib import nullcontext
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from datetime import datetime
 from functools import partial
 from pathlib import Path
@@ -32,7 +32,7 @@ from .errors import UserError
 from .inference import run_batches
 from .inputs import prepared_for
 from .models.device import autocast, pick_device, uses_bf16
-from .models.encoder_facts import facts_of, fitting_layers, fitting_lengths
+from .models.encoder_facts import facts_of, fitting_layers, fitting_lengths, trained_pooling
 from .models.encoders import load_encoder, load_tokenizer, resolve_model
 from .models.lora import no_targets, with_lora
 from .models.model_io import save_model
@@ -162,6 +162,16 @@ def gather(value, world: int) -> list:
     return values
 
 
+def pooled_as_trained(config: TrainConfig) -> TrainConfig:
+    """`config` with the pooling its model was trained with (a sentence-transformers model's mean, as a
+    search gives it: distributed/spec/bind.py) where the model's files name one and the task pools: a
+    single run's default when --pooling is not given."""
+    if "pooling" not in task_named(config.task).text_options:
+        return config
+    pooling = trained_pooling(resolve_model(config.bert_name)[0])
+    return replace(config, pooling=pooling) if pooling else config
+
+
 def prepare_run_dir(config: TrainConfig) -> Path:
     name = config.run_name or datetime.now().strftime("run-%Y%m%d-%H%M%S")
     folder = Path(config.save_path) / name
@@ -197,8 +207,10 @@ def set_up(config: TrainConfig, inputs, model_path: Optional[str], log) -> Run:
     if config.lora:  # after the task has dropped what its pooling does not read: only used layers get adapters
         task.model.encoder = with_lora(task.model.encoder, config.lora_r, config.lora_alpha, config.lora_dropout,
                                        config.lora_targets)
-    pooled = f"; pooling cls = {facts.cls_pooling}" if (task.meta.get("pooling"), task.meta.get("layers")) == \
-        ("cls", "last") else ""
+    pooling = (task.meta.get("pooling"), task.meta.get("layers"))
+    pooled = (f"; pooling cls = {facts.cls_pooling}" if pooling == ("cls", "last") else
+              f"; pooling {pooling[0]}, the pooling it was trained with" if pooling[0] == trained_pooling(source)
+              else "")
     say(f"model: {config.bert_name} from {found} ({facts.model_type}, {facts.position_limit} positions, "
         f"{facts.attention} attention){pooled}")
     for note in facts.notes:

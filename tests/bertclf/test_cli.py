@@ -214,3 +214,25 @@ def test_progress_into_a_pipe_is_lines_not_bar_redraws(toy, tmp_path, capsys, mo
     err = capsys.readouterr().err
     assert "\r" not in err and "epoch 1/1" not in err
     assert "best check" in err or "valid" in err
+
+
+def test_a_single_run_pools_as_its_model_was_trained_unless_told(toy, tmp_path, capsys):
+    """A sentence-transformers model that names mean pooling (1_Pooling/config.json) is pooled by its
+    mean, as a search pools it; --pooling cls keeps cls; a plain encoder keeps cls."""
+    import shutil
+    from launch import main
+    sentence = tmp_path / "sentence"
+    shutil.copytree(toy["model"], sentence)
+    (sentence / "1_Pooling").mkdir()
+    (sentence / "1_Pooling" / "config.json").write_text('{"pooling_mode_cls_token": false, '
+                                                        '"pooling_mode_mean_tokens": true}')
+    for model, given, pooled in [(sentence, [], "mean"), (sentence, ["--pooling", "cls"], "cls"),
+                                 (toy["model"], [], "cls")]:
+        args = base_args(toy, tmp_path, **{"--bert_name": str(model), "--run_name": f"{pooled}-{len(given)}"})
+        assert main(args + given) == 0
+        err = capsys.readouterr().err
+        run = tmp_path / "runs" / f"{pooled}-{len(given)}"
+        assert json.loads((run / "run_config.json").read_text())["pooling"] == pooled
+        assert ("the pooling it was trained with" in err) == (pooled == "mean" and not given), err
+    assert "(default: the pooling a sentence-transformers model was trained with" in \
+        " ".join(build_parser()[0].format_help().split())

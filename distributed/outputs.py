@@ -182,7 +182,7 @@ def write_front(plan, outputs: SearchOutputs, say) -> dict:
         written["pareto.png"] = png
     line = verdict(outputs.front, spec)
     if line:
-        say(f"front: {line}")
+        say(f"front: {line[:1].lower()}{line[1:]}")  # a sentence in results.md, a clause after "front:" here
     if kept:
         written["front"] = out_dir / "front"
     return written

@@ -52,7 +52,7 @@ def front_section(spec, front, hardware: str) -> str:
             f"costs measured on {hardware} with onnxruntime, on an untrained model of each architecture (a "
             f"network's cost does not depend on its weights).{limits}{how} Plot: pareto.png.\n\n"
             + markdown_table(["trial", spec.metric, *(("valid (as served)", "test") if served else ()),
-                              "latency ms (p95)", "examples/s at 64", "ONNX MB (int8)", *keys], rows)
+                              "latency ms (p95)", "examples/s at 64", "ONNX MB fp32 (int8 copy)", *keys], rows)
             + (f"\n{line}\n" if line else ""))
 
 

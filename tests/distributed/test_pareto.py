@@ -52,7 +52,7 @@ def test_the_front_table_shows_each_member_as_served_and_the_verdict():
                                                     "middle": ("fp32", 0.85, 0.84, 0.85, 0.70)})
     section = front_section(spec, front, "a test CPU")
     assert ("| trial | valid_accuracy | valid (as served) | test | latency ms (p95) | examples/s at 64 | "
-            "ONNX MB (int8) |" in section)
+            "ONNX MB fp32 (int8 copy) |" in section)
     assert "| fast | 0.8000 | 0.7950 int8 (fp32 0.8000) | 0.8610 | 2 (3) |" in section
     assert "| slow_best | 0.9000 | 0.9000 | 0.8660 | 9 (13.5) |" in section
     assert "| middle | 0.8500 | 0.8500 fp32 (int8 0.7000, not kept) | 0.8400 |" in section

@@ -25,7 +25,8 @@ import tempfile
 import time
 from pathlib import Path
 
-from machine import describe
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+from machine import describe  # noqa: E402
 
 ROOT = Path(__file__).resolve().parent.parent
 BEST = re.compile(r"best model \(\S+\): valid accuracy ([\d.]+), test accuracy ([\d.]+)")

@@ -111,9 +111,8 @@ def inputs_of(splits, config, tokenizer, log, labels_shown: str, streamed: bool 
               for split, ex in parts.items()}
     columns = splits.train.column_names
     shown = " + ".join(columns[r] for r in ("text", "pair") if r in columns) + f" -> {columns['label']}"
-    cut = windows_note(tokens) or cut_note(tokens["train"], config.max_length)
-    length = (f"mean length {tokens['train'].lengths.float().mean():.0f} tokens{cut}"
-              if not streamed else "tokenised by the workers")
+    length = ("tokenised by the workers" if streamed else f"mean length {tokens['train'].lengths.float().mean():.0f} "
+              f"tokens{windows_note(tokens) or cut_note(tokens['train'], config.max_length)}")
     description = (f"{len(splits.train)} train / {len(splits.valid)} valid ({splits.valid_source}); columns {shown}; "
                    f"{labels_shown}; {length}")
     n_labels = len(splits.label_names)

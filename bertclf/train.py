@@ -168,7 +168,11 @@ def pooled_as_trained(config: TrainConfig) -> TrainConfig:
     single run's default when --pooling is not given."""
     if "pooling" not in task_named(config.task).text_options:
         return config
-    pooling = trained_pooling(resolve_model(config.bert_name)[0])
+    try:
+        source = resolve_model(config.bert_name)[0]
+    except UserError:  # train() names the model it cannot find, after the checks that come first there
+        return config
+    pooling = trained_pooling(source)
     return replace(config, pooling=pooling) if pooling else config
 
 

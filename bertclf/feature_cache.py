@@ -10,7 +10,6 @@ head and head+tail, and at every max_length above its length, so a later pass ta
 an earlier one's (RowMemo) and runs the encoder on the rows that differ only.
 """
 import hashlib
-import sys
 import threading
 import time
 from collections import OrderedDict
@@ -22,7 +21,7 @@ import torch
 from tqdm.auto import tqdm
 
 from .batching import eval_batches, token_inputs
-from .inference import pad_multiple, run_batches
+from .inference import bars_shown, pad_multiple, run_batches
 from .models.heads import for_encoder, pool
 from .tensor_cache import cached_together, digest
 
@@ -126,7 +125,7 @@ def frozen_features(frozen: FrozenEncoder, tokens, pad_id: int, variants, desc: 
         batches = [[todo[j] for j in batch] for batch in eval_batches(lengths, frozen.batch_size)]
         make = partial(token_inputs, tokens, pad_id, pad_multiple(device))
         pass_progress = PassProgress(lengths, desc, log)
-        no_bar = not (frozen.progress and sys.stderr.isatty())  # piped, a bar's redraws would fill the log
+        no_bar = not bars_shown(frozen.progress)
         for idx, batch, out in run_batches(encoder, tqdm(batches, desc=desc, disable=no_bar, unit="batch"),
                                            (for_encoder(encoder, make(b)) for b in batches), device=device, bf16=bf16,
                                            output_hidden_states=hidden_states):

@@ -1,6 +1,7 @@
 """The one batched inference loop: a model (or a frozen encoder) over batches of example indices,
 without gradients, under bf16 autocast when asked. Validation, test scoring, prediction and the
 boost feature pass all run through it."""
+import sys
 from typing import Iterable, Iterator, List, Sequence, Tuple
 
 import torch
@@ -11,6 +12,11 @@ from .models.device import autocast
 def pad_multiple(device: torch.device) -> int:
     """Pad a batch's length to a multiple of this: 8 on CUDA, where tensor cores want it, else 1."""
     return 8 if device.type == "cuda" else 1
+
+
+def bars_shown(progress: bool) -> bool:
+    """Progress bars only on a terminal: piped or into a file, a bar's redraws would fill the log."""
+    return progress and sys.stderr.isatty()
 
 
 def run_batches(module, batches: Iterable[Sequence[int]], inputs: Iterable[dict], *, device, bf16: bool,

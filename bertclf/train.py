@@ -29,7 +29,7 @@ from .batching import batch_stream, shard, training_steps
 from .checkpoint import restore, rng_state, save_checkpoint
 from .config import TrainConfig
 from .errors import UserError
-from .inference import run_batches
+from .inference import bars_shown, run_batches
 from .inputs import prepared_for
 from .models.device import autocast, pick_device, uses_bf16
 from .models.encoder_facts import facts_of, fitting_layers, fitting_lengths, trained_pooling
@@ -300,7 +300,7 @@ def train_until_checks(run: Run):
             micro_batches.append((number, part, weight, step_examples, k == len(step) - 1))
     set_train_mode(run)
     started, loss_sum, seen = time.perf_counter(), torch.zeros((), device=run.device, dtype=torch.float64), 0
-    bars = c.progress and sys.stderr.isatty()  # piped, a bar's redraws would fill the log
+    bars = bars_shown(c.progress)
     bar = tqdm(total=len(steps), initial=run.step, desc=f"epoch {run.epoch}/{c.n_epochs}", unit="step",
                disable=not (bars and run.rank == 0), leave=False)
     heartbeat = time.perf_counter()  # without a bar (a trial, a refit, a pipe), a line every HEARTBEAT_S says where it is

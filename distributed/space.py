@@ -101,7 +101,8 @@ def needs(plan, passes) -> List[Need]:
         rows = sum(len(sequences(t)) for t in inputs.tokens.values())  # the cache holds a window's features each
         model_config = load_model_config(plan.models[config.bert_name].source)
         size = sum(feature_size(model_config, *variant) for variant in {k.features for k in keys if k.features})
-        out.append(Need(config.cache_dir, rows * size * BYTES_PER_FLOAT, "boost features"))
+        out.append(Need(config.cache_dir, rows * size * BYTES_PER_FLOAT,
+                        f"boost features at max_length {config.max_length}"))
     return out
 
 

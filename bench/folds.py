@@ -25,14 +25,15 @@ import optuna
 import torch
 
 sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
+from bertclf.atomic import write_text  # noqa: E402
 from bertclf.config import TrainConfig  # noqa: E402
 from bertclf.inputs import prepared_for  # noqa: E402
 
 
-def features(path: str, n: int, folds: int, args, log):
+def features(path: str, n: int, folds: int, args, log, max_length: int = 128, truncation: str = "head"):
     """(features [n, dim], labels [n], each row's fold): the product's boost inputs of `path`."""
-    config = TrainConfig(train_path=path, bert_name=args.bert_name, max_length=128, boost=True,
-                         bert_finetuning=False, pooling="mean", cv_folds=folds, max_train_samples=n,
+    config = TrainConfig(train_path=path, bert_name=args.bert_name, max_length=max_length, truncation=truncation,
+                         boost=True, bert_finetuning=False, pooling="mean", cv_folds=folds, max_train_samples=n,
                          seed=args.split_seed, cache_dir=args.cache_dir, progress=False, precision="fp32")
     inputs = prepared_for(config, log)
     return inputs.features["train"].float(), inputs.labels["train"], inputs.folds
@@ -124,17 +125,25 @@ def main() -> int:
             runs.append({"seed": seed, "params": params, "fold_fits": fits, "trials": trials, "pruned": pruned,
                          "test_accuracy": test})
             log(f"{name} seed {seed}: {trials} trials ({pruned} pruned), picked {params}: test {test:.4f}")
-        tests = [r["test_accuracy"] for r in runs]
-        result["pruners"][name] = {"test_accuracy_mean": statistics.fmean(tests),
-                                   "test_accuracy_std": statistics.stdev(tests) if len(tests) > 1 else 0.0,
-                                   "trials_mean": statistics.fmean(r["trials"] for r in runs), "runs": runs}
+        result["pruners"][name] = summary(runs)
+    return finish(result, started, args.out)
+
+
+def summary(runs: list) -> dict:
+    """The searches' picks on test (mean, std) and trials per search, with every run."""
+    tests = [r["test_accuracy"] for r in runs]
+    return {"test_accuracy_mean": statistics.fmean(tests),
+            "test_accuracy_std": statistics.stdev(tests) if len(tests) > 1 else 0.0,
+            "trials_mean": statistics.fmean(r["trials"] for r in runs), "runs": runs}
+
+
+def finish(result: dict, started: float, out) -> int:
+    """The report with its seconds, printed, and written to `out` when given; the exit status."""
     result["seconds"] = time.perf_counter() - started
     text = json.dumps(result, indent=2)
     print(text)
-    if args.out:
-        os.makedirs(os.path.dirname(args.out) or ".", exist_ok=True)
-        with open(args.out, "w", encoding="utf-8") as f:
-            f.write(text + "\n")
+    if out:
+        write_text(out, text + "\n")
     return 0
 
 

@@ -1,8 +1,8 @@
 """cv_folds or one held-out split, by the size of train: at equal time, which search picks the configuration
 that scores better on test, and from what size on one split is enough.
 
-A small IMDB set read by the product's own code: --largest reviews of imdb_train (a seeded subset) and
---test reviews of imdb_test, as frozen all-MiniLM-L6-v2 features (bertclf's boost path: --max-length
+A small IMDB set read by the product's own code: as many reviews of imdb_train as the largest of --sizes
+(a seeded subset) and --test reviews of imdb_test, as frozen all-MiniLM-L6-v2 features (bertclf's boost path: --max-length
 tokens, head+tail, mean pooling, computed once and cached). For each size in --sizes (a seeded subset of
 those reviews) and each of --seeds searches, two searches over a linear head on the features (lr,
 weight_decay and epochs sampled by TPE; bench/folds.py's head and search):

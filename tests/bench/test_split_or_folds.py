@@ -12,7 +12,7 @@ sys.path.insert(0, str(ROOT))
 from bench.split_or_folds import picked_on_test  # noqa: E402
 
 
-def separable(n: int, seed: int):
+def overlapping(n: int, seed: int):
     """Two overlapping classes of 8-dimensional points (means 0.5 apart in each dimension: about 76% for
     the best linear head), so that configurations score differently and ASHA has trials to cut."""
     generator = torch.Generator().manual_seed(seed)
@@ -21,7 +21,7 @@ def separable(n: int, seed: int):
 
 
 def test_both_sides_spend_the_budget_and_their_pick_scores_on_test():
-    train, test = separable(200, 0), separable(400, 1)
+    train, test = overlapping(200, 0), overlapping(400, 1)
     split = picked_on_test(train, test, 100, seed=0, side="split", budget=15)
     folds = picked_on_test(train, test, 100, seed=0, side="folds", budget=15)
     assert split["fits"] == folds["fits"] == 15

@@ -128,6 +128,7 @@ def make_plan(opts: SearchOptions, say, created: list) -> Plan:
     plan holds the search's lock (search_lock) until search_lock.release(), or frees it when it fails."""
     check_options(opts)
     notes = []
+    cpus = opts.num_cpus or os.cpu_count() or 1
     use_gpu, profile = _profile(opts, notes)
     overrides = spec_overrides(opts.search, opts.overrides, profile, flag_overrides(vars(opts)))
     name = opts.name or (f"{search_name(overrides)}-smoke" if opts.smoke_test else search_name(overrides))
@@ -139,14 +140,15 @@ def make_plan(opts: SearchOptions, say, created: list) -> Plan:
         _check_finished(opts, storage, out_dir)
         refusal = _resume_refusal(opts, experiment)  # told after the data's checks: a typed mistake comes first
         created += [] if refusal else [folder for folder in dict.fromkeys(local) if not folder.exists()]
-        files, data_note, spec, models = _checked_data(opts, spec, None if refusal else out_dir, say)
+        files, data_note, spec, models = _checked_data(opts, spec, None if refusal else out_dir, say,
+                                                       None if use_gpu or opts.address else cpus)
         if refusal:
             raise refusal
     notes += [f"model: {bert_name} from {model.why}" if not opts.smoke_test
               else "model: a tiny BERT built for the smoke test" for bert_name, model in models.items()]
     notes += [f"model: {bert_name}: {note}" for bert_name, model in models.items() for note in model.facts.notes]
     notes.append(recipe_line(spec, models))
-    concurrency = _concurrency(spec, use_gpu, not opts.address, opts.num_cpus or os.cpu_count() or 1)
+    concurrency = _concurrency(spec, use_gpu, not opts.address, cpus)
     return Plan(opts=opts, spec=spec, profile=profile, use_gpu=use_gpu, name=name, out_dir=out_dir,
                 storage=storage, experiment=experiment, test_path=Path(files["test"]) if files.get("test") else None,
                 data_note=data_note, models=models, concurrency=concurrency,
@@ -214,13 +216,14 @@ def _resume_refusal(opts: SearchOptions, experiment: str) -> Optional[UserError]
     return None
 
 
-def _checked_data(opts: SearchOptions, spec: SearchSpec, out_dir: Optional[Path], say):
+def _checked_data(opts: SearchOptions, spec: SearchSpec, out_dir: Optional[Path], say, cpus: Optional[int]):
     """(files, note, the spec bound to its model(s), models): the data read and checked, the models
     loaded. out_dir None: a check only, a smoke test's slices written to a temporary folder, not into
-    a search's folder that this start will not use."""
+    a search's folder that this start will not use. cpus: the local CPUs the trials run on (None: GPUs or
+    a cluster), for the threads of a trial (spec/bind.py)."""
     with tempfile.TemporaryDirectory(prefix="bert-hpo-check-") if out_dir is None else nullcontext(out_dir) as folder:
         files, note = _data(opts, spec, Path(folder))
-        spec, models = bind(spec, _data_options(opts, spec, files, Path(folder)), say)
+        spec, models = bind(spec, _data_options(opts, spec, files, Path(folder)), say, cpus)
     return files, note, spec, models
 
 
@@ -291,16 +294,19 @@ def recipe_line(spec: SearchSpec, models: Dict[str, Model]) -> str:
 
 
 def _sized_said(spec: SearchSpec, models: Dict[str, Model]) -> str:
-    """What the recipe line says of a first trial sized to the model (spec/bind.py, sized_start)."""
-    if not spec.sized:
-        return ""
+    """What the recipe line says of the options sized where the spec was bound (spec/bind.py): the first
+    trial's encoder rate, a trial's threads."""
+    threads = (f"{spec.resources.cpus_per_worker:g} threads a trial (fine-tuning on a CPU; "
+               f"resources.cpus_per_worker sets it); ") if "cpus_per_worker" in spec.sized else ""
+    if "lr_main" not in spec.sized:
+        return threads
     name = spec.models()[0]
     facts = models[name].facts
     rate = spec.first_trial["lr_main"]
     held = "" if rate == encoder_rate(facts.parameters) else ", the nearest the space holds"
     size = f"{facts.parameters / 1e6:.1f}M" if facts.parameters >= 1e6 else f"{facts.parameters / 1e3:.0f}k"
     return (f"first trial's lr_main {rate:.2g}, sized to {name.rsplit('/', 1)[-1]}'s {size} "
-            f"parameters ({RULE}{held}; the spec's first_trial sets it); ")
+            f"parameters ({RULE}{held}; the spec's first_trial sets it); " + threads)
 
 
 def _pooling_said(spec: SearchSpec, name: str, model: Model) -> str:

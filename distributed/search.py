@@ -195,7 +195,7 @@ def make_tuner(plan: Plan, shared: Shared, costs=None):
         points = first_points(spec, plan.opts.warm_start)
         if points:
             outside = [k for k, v in spec.first_trial.items() if points[0].get(k) != v]
-            given = "the encoder rate sized to the model" if spec.sized else "the spec's first_trial"
+            given = "the encoder rate sized to the model" if "lr_main" in spec.sized else "the spec's first_trial"
             start = (f"{given}, the defaults elsewhere" if len(outside) < len(spec.first_trial)
                      else "the defaults") + "".join(f"; first_trial's {k}={short(spec.first_trial[k])} lies "
                                                     f"outside this space" for k in outside)

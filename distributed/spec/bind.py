@@ -3,7 +3,7 @@ its models (found, its facts read) held to the model's position limit and given 
 trained with. Everything after this receives the bound spec and never patches it."""
 from dataclasses import dataclass, replace
 import math
-from typing import Dict, Tuple
+from typing import Dict, Optional, Tuple
 
 from bertclf.models.encoder_facts import EncoderFacts, facts_of, fitting_layers, fitting_lengths, trained_pooling
 from bertclf.models.encoders import resolve_model
@@ -12,6 +12,11 @@ from bertclf.models.size_rule import encoder_rate
 from bertclf.tasks import task_named
 
 from .model import Distribution, SearchSpec
+
+# Threads of a fine-tuning trial on a CPU: with the first trial sized to the model, one trial with two
+# threads reaches the race's target sooner than two trials with one each, ASHA cutting the rest at their
+# first check (bench/results/race/README.md, the threads ablation)
+FINETUNE_THREADS = 2
 
 
 @dataclass(frozen=True)
@@ -27,11 +32,13 @@ def find_model(name: str) -> Model:
     return Model(source=source, why=why, facts=facts_of(source))
 
 
-def bind(spec: SearchSpec, options: dict, say) -> Tuple[SearchSpec, Dict[str, Model]]:
+def bind(spec: SearchSpec, options: dict, say, cpus: Optional[int] = None) -> Tuple[SearchSpec, Dict[str, Model]]:
     """(the spec bound, {bert_name: Model}): `options` fixed for every trial (data paths, caches; a
     bert_name given here stands in for every model the spec names: the smoke test's tiny BERT), then
-    each model found and the space held to its limit (within_limit) and its pooling (suited_pooling), and
-    the first trial's encoder rate sized to the model where the spec gives no first_trial (sized_start)."""
+    each model found and the space held to its limit (within_limit) and its pooling (suited_pooling),
+    the first trial's encoder rate sized to the model where the spec gives no first_trial (sized_start),
+    and each trial's threads where the spec gives no cpus_per_worker (sized_threads; cpus: the CPUs of
+    the machine the trials run on, None on a GPU or a cluster)."""
     spec = fix_options(spec, options)
     models = {bert_name: find_model(bert_name) for bert_name in spec.models()}
     per_model, space = dict(spec.per_model), dict(spec.space)
@@ -45,7 +52,7 @@ def bind(spec: SearchSpec, options: dict, say) -> Tuple[SearchSpec, Dict[str, Mo
             per_model[bert_name] = {**per_model.get(bert_name, {}), "max_length": Distribution("choice", kept)}
     for bert_name, pooling in suited_pooling(spec, models).items():
         per_model[bert_name] = {**per_model.get(bert_name, {}), "pooling": pooling}
-    return sized_start(replace(spec, space=space, per_model=per_model), models), models
+    return sized_threads(sized_start(replace(spec, space=space, per_model=per_model), models), cpus), models
 
 
 def sized_start(spec: SearchSpec, models: Dict[str, Model]) -> SearchSpec:
@@ -61,7 +68,21 @@ def sized_start(spec: SearchSpec, models: Dict[str, Model]) -> SearchSpec:
         rate = min(dist.args, key=lambda choice: abs(math.log(choice / rate)))
     else:
         rate = min(max(rate, dist.args[0]), dist.args[1])
-    return replace(spec, first_trial={"lr_main": rate}, sized=("lr_main",))
+    return replace(spec, first_trial={"lr_main": rate}, sized=spec.sized + ("lr_main",))
+
+
+def sized_threads(spec: SearchSpec, cpus: Optional[int]) -> SearchSpec:
+    """The spec with resources.cpus_per_worker set where it gives none: FINETUNE_THREADS (at most `cpus`)
+    where a trial of one worker fine-tunes on the machine's own CPUs, else 1 (a boost trial trains a head on
+    cached features; a GPU or a cluster: one CPU a worker, as Ray counts them)."""
+    res = spec.resources
+    if res.cpus_per_worker is not None:
+        return spec
+    fine_tunes = any(not spec.trial_config(c).uses_feature_cache
+                     for c in spec.corners(["mode", "boost", "bert_finetuning"]))
+    threads = min(FINETUNE_THREADS, cpus) if cpus and fine_tunes and res.workers_per_trial == 1 else 1
+    return replace(spec, resources=replace(res, cpus_per_worker=float(threads)),
+                   sized=spec.sized + (("cpus_per_worker",) if threads > 1 else ()))
 
 
 def fix_options(spec: SearchSpec, options: dict) -> SearchSpec:

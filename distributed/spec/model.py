@@ -59,7 +59,8 @@ class Scheduler:
 @dataclass(frozen=True)
 class Resources:
     workers_per_trial: int = 1  # > 1: each trial is a Ray Train TorchTrainer (DDP)
-    cpus_per_worker: float = 1.0
+    # None: sized where the spec is bound (spec/bind.py, sized_threads): 2 for fine-tuning on a CPU, else 1
+    cpus_per_worker: Optional[float] = None
     gpus_per_worker: float = 1.0
     boost_gpu_fraction: float = 0.25  # boost trials train a head only: they share a GPU
     placement: str = "PACK"  # of a multi-worker trial's workers
@@ -97,7 +98,8 @@ class SearchSpec:
     # searched option -> the first trial's value where the space holds it (over the engine's default):
     # a spec's known-good start, e.g. a small model's larger encoder rate
     first_trial: Dict[str, Any] = field(default_factory=dict)
-    # the first_trial options sized to the model (spec/bind.py, sized_start), not given by the spec
+    # the options sized where the spec is bound (spec/bind.py), not given by the spec: first_trial's
+    # lr_main (sized_start), resources' cpus_per_worker (sized_threads)
     sized: Tuple[str, ...] = ()
     files: Dict[str, str] = field(default_factory=dict)  # your own train / valid / test files, instead of the data set's
     columns: Dict[str, str] = field(default_factory=dict)  # text / pair / label: the files' column names

@@ -1,12 +1,13 @@
 """A spec bound to its models (distributed/spec/bind.py): the first trial's encoder rate sized to the
-model where the spec gives no first_trial, and what the recipe line says of it."""
+model where the spec gives no first_trial, a trial's threads where it gives no cpus_per_worker, and what
+the recipe line says of them."""
 from pathlib import Path
 
 import pytest
 
 from bertclf.models.encoder_facts import EncoderFacts
-from bert_hpo_distributed.plan import recipe_line
-from bert_hpo_distributed.spec.bind import Model, sized_start
+from bert_hpo_distributed.plan import _concurrency, recipe_line
+from bert_hpo_distributed.spec.bind import Model, sized_start, sized_threads
 from bert_hpo_distributed.spec.load import load_spec
 
 RACE = str(Path(__file__).resolve().parents[2] / "bench" / "race_from_scratch.yaml")
@@ -54,3 +55,23 @@ def test_a_space_keeping_more_layers_than_the_model_has_is_one_line():
         has_layers(load_spec(RACE, ["space.encoder_layers={choice: [2, 8]}"], profile=["cpu"]), facts, MINILM)
     with pytest.raises(UserError, match=r"fixed.encoder_layers 7: "):
         has_layers(load_spec(RACE, ["fixed.encoder_layers=7"], profile=["cpu"]), facts, MINILM)
+
+
+def test_a_fine_tuning_trial_on_a_cpu_gets_two_threads_where_the_spec_gives_none():
+    spec = load_spec(RACE, profile=["cpu"])
+    assert spec.resources.cpus_per_worker is None
+    two = sized_threads(spec, 2)
+    assert two.resources.cpus_per_worker == 2 and two.sized == ("cpus_per_worker",)
+    assert _concurrency(two, False, True, 2) == 1 and _concurrency(sized_threads(spec, 8), False, True, 8) == 4
+    assert "2 threads a trial (fine-tuning on a CPU; resources.cpus_per_worker sets it)" in \
+        recipe_line(sized_start(two, models(22_700_000)), models(22_700_000))
+    assert sized_threads(spec, 1).resources.cpus_per_worker == 1 and sized_threads(spec, 1).sized == ()
+    assert sized_threads(spec, None).resources.cpus_per_worker == 1  # a GPU or a cluster: one CPU a worker
+    mixed = load_spec(RACE, ["space.mode={choice: [boost, finetune]}"], profile=["cpu"])
+    assert sized_threads(mixed, 2).resources.cpus_per_worker == 2
+    boost = sized_threads(load_spec(RACE, ["space.mode={choice: [boost]}"], profile=["cpu"]), 2)
+    assert boost.resources.cpus_per_worker == 1 and _concurrency(boost, False, True, 2) == 2
+    ddp = load_spec(RACE, ["resources.workers_per_trial=2"], profile=["cpu"])
+    assert sized_threads(ddp, 2).resources.cpus_per_worker == 1
+    given = load_spec(RACE, ["resources.cpus_per_worker=1"], profile=["cpu"])
+    assert sized_threads(given, 2) == given and "threads" not in recipe_line(given, models(22_700_000))

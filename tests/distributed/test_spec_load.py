@@ -1,12 +1,11 @@
 """Search-space files (distributed/spec/load.py): loaded, overridden and validated with errors naming file and
 key; a spec for your own files: no dataset (or custom), files and columns; the metric any of five."""
-from dataclasses import replace
 
 import pytest
 import yaml
 
 from bertclf.errors import UserError
-from bert_hpo_distributed.spec.bind import fix_options
+from bert_hpo_distributed.spec.bind import fix_options, sized_threads
 from bert_hpo_distributed.spec.load import SPACES_DIR, load_spec
 from bert_hpo_distributed.spec.model import Distribution, expand
 
@@ -395,9 +394,9 @@ def test_the_race_spec_written_from_the_docs_trains_as_the_shipped_spec_that_won
     assert (scratch.scheduler, scratch.startup_trials, scratch.start_from_defaults) == \
         (shipped.scheduler, shipped.startup_trials, shipped.start_from_defaults)
     # the shipped spec runs one trial at a time per 2 cores with 2 threads (measured faster in the race
-    # once its first trial is strong); a spec of one's own, a trial per core
-    assert (scratch.resources.cpus_per_worker, shipped.resources.cpus_per_worker) == (1, 2)
-    assert replace(scratch.resources, cpus_per_worker=2) == shipped.resources
+    # once its first trial is strong); a spec of one's own gets them where the search starts on a CPU
+    assert (scratch.resources.cpus_per_worker, shipped.resources.cpus_per_worker) == (None, 2)
+    assert sized_threads(scratch, 2).resources == shipped.resources
     ours, won = (vars(s.trial_config(s.default_point())) for s in (scratch, shipped))
     assert ours["pooling"] == "cls" and won["pooling"] == "mean"  # plan.py reads mean from the model's files
     # the shipped spec adds a patience of 2 checks; the recipe leaves the stopping to ASHA and the chance-level stop

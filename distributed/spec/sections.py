@@ -1,6 +1,7 @@
 """The sections of a merged spec read into their typed parts (fixed, columns, space, per_model,
 first_trial, scheduler, resources) and the SearchSpec they make, each error naming file and key."""
 import dataclasses
+import typing
 from typing import Any, Callable, Dict
 
 from bertclf.config import TrainConfig
@@ -245,5 +246,11 @@ def _section(cls, values, name: str, at: Where):
             out[key] = None
         else:
             value = number(value, at(f"{name}.{key}"))
-            out[key] = int(value) if isinstance(default, int) or default is None else float(value)
+            out[key] = int(value) if _integral(allowed[key]) else float(value)
     return cls(**out)
+
+
+def _integral(field: dataclasses.Field) -> bool:
+    """Whether a numeric field holds a whole number: by its type, Optional[...] looked through."""
+    kinds = typing.get_args(field.type) or (field.type,)
+    return int in kinds and float not in kinds

@@ -534,3 +534,12 @@ def test_costs_are_measured_for_searches_that_pool_a_text_only():
     with pytest.raises(UserError, match=r"korquad.yaml: objectives: inference costs are measured for searches that "
                                         r"pool a text \(classification, regression, multilabel\), not qa"):
         load_spec("korquad", ["objectives=[valid_f1, latency_ms]"])
+
+
+def test_resources_keep_the_number_types_of_their_fields():
+    """A fraction of a CPU stays a fraction though the field defaults to None (sized later); a worker
+    count is whole."""
+    spec = load_spec("imdb", ["cpu.resources={workers_per_trial: 2, cpus_per_worker: 0.9, refit_workers: 2}"],
+                     profile=["cpu"])
+    assert (spec.resources.workers_per_trial, spec.resources.cpus_per_worker, spec.resources.refit_workers) == (2, 0.9, 2)
+    assert isinstance(spec.resources.workers_per_trial, int) and isinstance(spec.resources.refit_workers, int)

@@ -329,7 +329,7 @@ def _concurrency(spec: SearchSpec, use_gpu: bool, local: bool, cpus: int) -> int
     limit = int(cpus // (res.cpus_per_worker * workers + (0.01 if workers > 1 else 0))) or 1
     if use_gpu:
         import torch
-        modes = {spec.trial_config(c).uses_feature_cache for c in spec.corners(["mode", "boost", "bert_finetuning"])}
-        per_trial = res.boost_gpu_fraction if modes == {True} and workers == 1 else res.gpus_per_worker * workers
+        boost_only = spec.feature_cache_uses() == {True} and workers == 1
+        per_trial = res.boost_gpu_fraction if boost_only else res.gpus_per_worker * workers
         limit = min(limit, int(torch.cuda.device_count() // per_trial) or 1)
     return max(1, min(limit, spec.num_samples))

@@ -78,8 +78,7 @@ def sized_threads(spec: SearchSpec, cpus: Optional[int]) -> SearchSpec:
     res = spec.resources
     if res.cpus_per_worker is not None:
         return spec
-    fine_tunes = any(not spec.trial_config(c).uses_feature_cache
-                     for c in spec.corners(["mode", "boost", "bert_finetuning"]))
+    fine_tunes = False in spec.feature_cache_uses()
     threads = min(FINETUNE_THREADS, cpus) if cpus and fine_tunes and res.workers_per_trial == 1 else 1
     return replace(spec, resources=replace(res, cpus_per_worker=float(threads)),
                    sized=spec.sized + (("cpus_per_worker",) if threads > 1 else ()))

@@ -189,7 +189,8 @@ def _check_resources(spec: SearchSpec) -> None:
         check_batches_divide(spec, r.workers_per_trial, "resources.workers_per_trial")
     if r.placement not in PLACEMENTS:
         raise UserError(f"{source}: resources.placement: expected {', '.join(PLACEMENTS)}, got {r.placement!r}")
-    if r.workers_per_trial < 1 or (r.cpus_per_worker is not None and r.cpus_per_worker <= 0) or r.gpus_per_worker < 0 or not 0 < r.boost_gpu_fraction <= 1:
+    cpus_bad = r.cpus_per_worker is not None and r.cpus_per_worker <= 0  # None: sized when bound (bind.py)
+    if r.workers_per_trial < 1 or cpus_bad or r.gpus_per_worker < 0 or not 0 < r.boost_gpu_fraction <= 1:
         raise UserError(f"{source}: resources: workers_per_trial >= 1, cpus_per_worker > 0, "
                         f"gpus_per_worker >= 0, 0 < boost_gpu_fraction <= 1")
     if r.refit_workers is not None and r.refit_workers < 1:

@@ -196,6 +196,11 @@ class SearchSpec:
             return list(self.space[key].corners())
         return [self.fixed.get(key)]
 
+    def feature_cache_uses(self) -> set:
+        """{True} when every trial trains a head on cached features (boost), {False} when none does, both
+        when the space mixes them: read at the corners of the options that decide it."""
+        return {self.trial_config(c).uses_feature_cache for c in self.corners(["mode", "boost", "bert_finetuning"])}
+
     def corners(self, options=None) -> Iterator[Dict[str, Any]]:
         """Sampled values at the corners of the space (each choice, each bound) of the searched
         `options` (all when None), every one of their combinations, for each model in its own space;

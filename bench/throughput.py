@@ -2,7 +2,7 @@
 
 seed-like = what Pytorch-BERT-Classification did: fp32, eager attention, every example padded
 to max_length, plain Adam. ours = bertclf.train.train: SDPA attention, length-grouped dynamic
-padding, bf16 autocast + fused AdamW on CUDA (fp32 on CPU). Same sample of real IMDB reviews,
+padding, bf16 autocast (on CUDA and CPUs with native bf16) + fused AdamW. Same sample of real IMDB reviews,
 same model, same micro-batch. Each loop makes two passes over the sample; the second is timed
 (the first pays one-time costs). Prints one JSON object.
 

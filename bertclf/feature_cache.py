@@ -21,6 +21,7 @@ import torch
 from tqdm.auto import tqdm
 
 from .batching import eval_batches, token_inputs
+from .heap import PeriodicTrim
 from .inference import bars_shown, pad_multiple, run_batches
 from .models.heads import for_encoder, pool
 from .tensor_cache import cached_together, digest
@@ -66,11 +67,12 @@ def row_digests(tokens) -> List[bytes]:
 
 
 class PassProgress:
-    """A line every PROGRESS_EVERY_S seconds of an encoder pass: texts done, and the time left
-    extrapolated from the tokens done (batches go longest first, so by texts it would run late)."""
+    """A line every PROGRESS_EVERY_S seconds of an encoder pass: rows done (`unit`: texts, or the windows
+    of texts read whole), and the time left extrapolated from the tokens done (batches go longest first,
+    so by rows it would run late)."""
 
-    def __init__(self, lengths, desc: str, log):
-        self.lengths, self.desc, self.log = lengths, desc, log
+    def __init__(self, lengths, desc: str, log, unit: str = "texts"):
+        self.lengths, self.desc, self.log, self.unit = lengths, desc, log, unit
         self.started = self.last_line = time.perf_counter()
         self.texts, self.tokens, self.all_tokens = 0, 0, max(1, sum(lengths))
 
@@ -80,7 +82,7 @@ class PassProgress:
         now = time.perf_counter()
         if self.log is not None and now - self.last_line >= PROGRESS_EVERY_S and self.texts < len(self.lengths):
             self.last_line, spent = now, now - self.started
-            self.log(f"{self.desc}: {self.texts} of {len(self.lengths)} texts in {spent:.0f} s, "
+            self.log(f"{self.desc}: {self.texts:,} of {len(self.lengths):,} {self.unit} in {spent:.0f} s, "
                      f"~{spent * (self.all_tokens - self.tokens) / self.tokens:.0f} s left")
 
 
@@ -105,9 +107,9 @@ class PassDone:
     taken: int = 0
 
 
-def frozen_features(frozen: FrozenEncoder, tokens, pad_id: int, variants, desc: str, log=None):
+def frozen_features(frozen: FrozenEncoder, tokens, pad_id: int, variants, desc: str, log=None, unit: str = "texts"):
     """({(pooling, layers): features [N, dim] fp16 on CPU} of the token ids `tokens`, PassDone). desc
-    names the pass; log: given, receives PassProgress's lines while it runs."""
+    names the pass; log: given, receives PassProgress's lines while it runs, counting `unit`."""
     encoder, device, bf16 = frozen.encoder, frozen.device, frozen.bf16
     precision = "bf16" if bf16 else "fp32"
     keys = {v: digest("features-v3", frozen.encoder_id, list(v), tokens.fingerprint(), precision) for v in variants}
@@ -124,8 +126,9 @@ def frozen_features(frozen: FrozenEncoder, tokens, pad_id: int, variants, desc: 
         position = {row: k for k, row in enumerate(todo)}  # a row's place among those to encode
         batches = [[todo[j] for j in batch] for batch in eval_batches(lengths, frozen.batch_size)]
         make = partial(token_inputs, tokens, pad_id, pad_multiple(device))
-        pass_progress = PassProgress(lengths, desc, log)
+        pass_progress = PassProgress(lengths, desc, log, unit)
         no_bar = not bars_shown(frozen.progress)
+        trim = PeriodicTrim()  # the pass's garbage would grow with its texts (heap.py)
         for idx, batch, out in run_batches(encoder, tqdm(batches, desc=desc, disable=no_bar, unit="batch"),
                                            (for_encoder(encoder, make(b)) for b in batches), device=device, bf16=bf16,
                                            output_hidden_states=hidden_states):
@@ -135,6 +138,7 @@ def frozen_features(frozen: FrozenEncoder, tokens, pad_id: int, variants, desc: 
                 for i, row in zip(idx, values):
                     ROWS.put((frozen.encoder_id, precision, v, rows[i]), row.clone())
             pass_progress.batch_done([position[i] for i in idx])
+            trim.tick()
         return {v: {"features": assembled(found[v], outputs[v], todo)} for v in missing}
 
     entries, done.computed = cached_together(frozen.cache_dir, "features", keys, compute)

@@ -64,6 +64,12 @@ def estimate(passes: List[Tuple], models: dict) -> float:
     return total
 
 
+def pass_name(config) -> str:
+    """A pass as the console names it: 'max_length 256 chunks', 'max_length 128 head 3 layer(s)'."""
+    return (f"max_length {config.max_length} {config.truncation}"
+            + (f" {config.encoder_layers} layer(s)" if config.encoder_layers else ""))
+
+
 def passes_per(passes: List[Tuple]) -> str:
     """What the passes are one per: the fields of their token keys that differ ('max_length x
     encoder_layers'), '' for a single pass."""

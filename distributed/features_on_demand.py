@@ -23,18 +23,22 @@ pass's cost is the encoder over every split, valid and test included, and no mea
 slices would save more than the time they add (a pass per slice, each loading the encoder).
 """
 import threading
+import time
 from typing import Dict, Iterable, List, Sequence
 
 import ray
+from ray.tune import Callback
 
 from bertclf.inputs import InputsKey, TokensKey, inputs_key, tokens_key
 
+from .feature_estimate import pass_name
 from .shared import Shared, compute_features
 
 
 # ref_for calls served at once (a thread each): every trial waiting for a pass holds one; a call beyond
 # them waits in the actor's queue
 CALLERS = 64
+ACTOR = "bert-hpo-feature-passes"  # the FeaturePasses actor's name (PassNews finds it by it)
 
 
 @ray.remote(num_cpus=0, max_concurrency=CALLERS)
@@ -49,6 +53,7 @@ class FeaturePasses:
         self.done: Dict[TokensKey, threading.Event] = {}  # set once the key's pass has ended
         self.refs: Dict[TokensKey, Dict[tuple, "ray.ObjectRef"]] = {}
         self.errors: Dict[TokensKey, Exception] = {}
+        self.lines: List[str] = []  # what the passes said since the driver last asked (news)
 
     def ref_for(self, key: InputsKey) -> List["ray.ObjectRef"]:
         """[the ObjectRef of `key`'s features] (in a list, so that the caller gets the reference, not
@@ -79,13 +84,55 @@ class FeaturePasses:
                 done.set()
         done.wait()
 
+    def news(self) -> List[str]:
+        """The lines the passes said since the last call: each pass's start and end, and its progress."""
+        with self.lock:
+            lines, self.lines = self.lines, []
+        return lines
+
+    def _said(self, line: str) -> None:
+        with self.lock:
+            self.lines.append(line)
+
     def _computed(self, tokens: TokensKey) -> Dict[tuple, "ray.ObjectRef"]:
         """{variant: ObjectRef of the inputs with its features}: the encoder pass of `tokens`."""
         config, inputs, variants = self.passes[tokens]
+        name = pass_name(config)
         with self.encoding:
-            features = compute_features(ray.get(inputs), config, variants, self.shared, self.cpus)
+            started = time.perf_counter()
+            self._said(f"boost features at {name}: computing, for the trials that need them")
+            features = compute_features(ray.get(inputs), config, variants, self.shared, self.cpus,
+                                        progress=lambda line: self._said(f"{name}, {line}"))
+            self._said(f"boost features at {name}: ready in {time.perf_counter() - started:.0f} s")
         return {variant: ray.put(value)
                 for variant, value in zip(variants, features if len(variants) > 1 else (features,))}
+
+
+class PassNews(Callback):
+    """The console's lines of the passes on demand: the driver asks the FeaturePasses actor for them
+    every EVERY_S seconds of the trials (a pass runs inside the actor, whose output is not the console).
+    It finds the actor by its name: Tune keeps its callbacks with the experiment, and a resumed search
+    has a new actor under the same name."""
+    EVERY_S = 10.0
+
+    def __init__(self, say):
+        self.say, self.last = say, 0.0
+
+    def on_step_end(self, iteration, trials, **info):
+        if time.perf_counter() - self.last >= self.EVERY_S:
+            self._tell()
+
+    def on_experiment_end(self, trials, **info):
+        self._tell()  # what the last pass said after the last ask
+
+    def _tell(self) -> None:
+        self.last = time.perf_counter()
+        try:
+            passes = ray.get_actor(ACTOR)
+        except ValueError:  # a search whose passes are all done and the actor gone, or none started
+            return
+        for line in ray.get(passes.news.remote()):
+            self.say(line)
 
 
 
@@ -100,7 +147,7 @@ def start_passes(pending, shared: Shared, cpus: int) -> None:
     the search's, which the passes share."""
     passes = {tokens_key(config): (config, ray.put(inputs), sorted({key.features for key in keys}))
               for config, inputs, keys in pending}
-    shared.passes = FeaturePasses.remote(passes, cpus, Shared(models=shared.models))
+    shared.passes = FeaturePasses.options(name=ACTOR).remote(passes, cpus, Shared(models=shared.models))
     shared.waiting = frozenset(key for _, _, keys in pending for key in keys)
 
 
@@ -116,10 +163,7 @@ def passes_said(passes, first: Sequence) -> str:
     """The console's plan of the passes [(config, inputs, keys)] on demand: those the first trials
     (`first`, their configurations) need run now, the others when a trial needs them."""
     first_keys = {tokens_key(config) for config in first}
-    named = [(f"max_length {config.max_length} {config.truncation}"
-              + (f" {config.encoder_layers} layer(s)" if config.encoder_layers else ""),
-              tokens_key(config) in first_keys)
-             for config, *_ in passes]
+    named = [(pass_name(config), tokens_key(config) in first_keys) for config, *_ in passes]
     now = [name for name, is_now in named if is_now]
     later = [name for name, is_now in named if not is_now]
     return ("boost: feature passes on demand: " + (f"{', '.join(now)} now (the first trial's); " if now else "")

@@ -33,7 +33,10 @@ def worker_environment() -> dict:
     env = {"TOKENIZERS_PARALLELISM": "false",
            # actor reuse waits this long for the previous trial's thread; a pruned trial stops within
            # one optimizer step (ray_compat.trial_stop_requested), and a step can take long on a CPU
-           "TUNE_FUNCTION_THREAD_TIMEOUT_S": "120"}
+           "TUNE_FUNCTION_THREAD_TIMEOUT_S": "120",
+           # glibc's arenas, one per thread up to 8 a core, each keeping the garbage of freed tensors:
+           # two bound an encoder pass's memory (bertclf/heap.py)
+           "MALLOC_ARENA_MAX": os.environ.get("MALLOC_ARENA_MAX", "2")}
     for name in ("HF_HUB_OFFLINE", "TRANSFORMERS_OFFLINE", "HF_ENDPOINT", "BERT_HPO_OFFLINE"):
         if name in os.environ:
             env[name] = os.environ[name]

@@ -16,7 +16,7 @@ from . import budget, interrupts, ray_session, search_lock, space, space_reserve
 from .costs import measure_costs
 from .disk import tidy_storage
 from .feature_estimate import describe_passes
-from .features_on_demand import on_demand, passes_said, start_now
+from .features_on_demand import PassNews, on_demand, passes_said, start_now
 from .inputs import describe_groups, feature_passes, prepare, search_configs, share
 from .outputs import SearchFailed, write_outputs
 from .plan import Plan, SearchOptions, make_plan
@@ -215,7 +215,8 @@ def make_tuner(plan: Plan, shared: Shared, costs=None):
                                         trial_name_creator=_trial_name,
                                         trial_dirname_creator=_trial_name),
             run_config=run_config(plan, "trials", [Progress(spec, plan.concurrency, say), *tracking.callbacks(plan),
-                                                   budget.ReportsStartedTrials(metric=spec.score_key)],
+                                                   budget.ReportsStartedTrials(metric=spec.score_key),
+                                                   *([PassNews(say)] if shared.passes else [])],
                                   stop=budget.BudgetStopper()))
     return tuner
 

@@ -34,6 +34,7 @@ from bertclf.models.heads import MLP_HIDDEN, feature_size
 from bertclf.windows import sequences
 
 from .disk import megabytes
+from .feature_estimate import pass_name
 from .searchers import checkpoints_kept
 
 BYTES_PER_FLOAT = 4
@@ -102,7 +103,7 @@ def needs(plan, passes) -> List[Need]:
         model_config = load_model_config(plan.models[config.bert_name].source)
         size = sum(feature_size(model_config, *variant) for variant in {k.features for k in keys if k.features})
         out.append(Need(config.cache_dir, rows * size * BYTES_PER_FLOAT,
-                        f"boost features at max_length {config.max_length}"))
+                        f"boost features at {pass_name(config)}"))
     return out
 
 

@@ -10,8 +10,6 @@ Two ways to run it, chosen per search by resources.workers_per_trial:
 Trials read no file of the driver's: their inputs and the model's files come through Ray's object
 store (see shared.py), so nodes need share nothing but the storage path.
 """
-import ctypes
-import ctypes.util
 import gc
 import os
 import resource
@@ -29,6 +27,7 @@ from ray import tune
 
 from bertclf.errors import UserError
 from bertclf.folds import train_folds
+from bertclf.heap import trim_heap
 from bertclf.inputs import inputs_key
 from bertclf.models.device import cuda_problem
 from bertclf.train import train
@@ -40,8 +39,6 @@ from .worker_tokens import gathered
 
 TRIAL_LOG = "trial.log"
 OWNER = "trial_id"  # in each checkpoint: the trial that wrote it (PBT hands a trial another's)
-# the C library's malloc_trim, where it is glibc (Linux); None elsewhere
-_TRIM = getattr(ctypes.CDLL(ctypes.util.find_library("c")), "malloc_trim", None) if os.name == "posix" else None
 
 
 def guard_gpu() -> None:
@@ -164,8 +161,7 @@ def release_memory() -> None:
     thread, and glibc gives threads arenas of their own that it does not return to the system unasked:
     without the trim a reused actor grew by ~35 MB a trial (RssAnon) on a 3.4 M-parameter BERT."""
     gc.collect()
-    if _TRIM is not None:
-        _TRIM(0)
+    trim_heap()
     if torch.cuda.is_available():
         torch.cuda.empty_cache()
 

@@ -78,3 +78,30 @@ def test_the_row_memo_keeps_its_bound_dropping_the_oldest_rows():
         memo.put(("e", "fp32", ("cls", "last"), k), torch.full((8,), float(k), dtype=torch.float16))
     assert memo.bytes == 48 and [memo.get(("e", "fp32", ("cls", "last"), k)) is None for k in range(5)] == \
         [True, True, False, False, False]
+
+
+def test_a_pass_of_windows_counts_windows_and_the_time_left(monkeypatch):
+    from bertclf import feature_cache
+    lines = []
+    monkeypatch.setattr(feature_cache, "PROGRESS_EVERY_S", 0.0)
+    progress = feature_cache.PassProgress([30, 10, 10, 10], "boost: encoding train", lines.append, unit="windows")
+    progress.batch_done([0])
+    progress.batch_done([1, 2])
+    progress.batch_done([3])  # the last: the pass's end is said by its caller, not here
+    assert len(lines) == 2
+    assert lines[0].startswith("boost: encoding train: 1 of 4 windows in ") and lines[0].endswith(" s left")
+    assert lines[1].startswith("boost: encoding train: 3 of 4 windows in ")
+
+
+def test_the_heap_is_trimmed_once_per_period_of_a_long_loop(monkeypatch):
+    from bertclf import heap
+    trims = []
+    monkeypatch.setattr(heap, "_TRIM", lambda pad: trims.append(pad))
+    slow = heap.PeriodicTrim(every=3600.0)
+    for _ in range(5):
+        slow.tick()
+    assert trims == []
+    every_tick = heap.PeriodicTrim(every=0.0)
+    for _ in range(3):
+        every_tick.tick()
+    assert trims == [0, 0, 0]

@@ -81,6 +81,10 @@ def test_a_boost_search_computes_the_pass_of_the_key_its_trials_use_and_the_cach
     said = search("first")
     assert ("boost: feature passes on demand: max_length 16 head+tail now (the first trial's); max_length 32 head+tail "
             "when the first trial that needs each starts") in said, said[-3000:]
+    # the pass runs in the actor; the console tells it, and only the pass that ran
+    assert "[bert-hpo] boost features at max_length 16 head+tail: computing, for the trials that need them" in said
+    assert "[bert-hpo] boost features at max_length 16 head+tail: ready in " in said, said[-3000:]
+    assert "boost features at max_length 32 head+tail: computing" not in said
     one = feature_entries(tmp_path / "cache")
     assert one, "the trial's pass wrote no features"
     search("other", "--set", "first_trial={max_length: 32}")
@@ -109,6 +113,8 @@ def test_an_interrupted_boost_search_resumes_its_trials_with_passes_on_demand(tm
     assert resumed.returncode == 0, resumed.stderr[-3000:]
     assert "boost: feature passes on demand: max_length 64 head+tail, max_length 128 head+tail when the first " \
            "trial that needs each starts" in resumed.stderr
+    # the callback restored with the experiment finds the resumed search's actor
+    assert "[bert-hpo] boost features at max_length " in resumed.stderr and ": ready in " in resumed.stderr
     trials = read_csv(tmp_path / "out" / "resume" / "results.csv")
     assert len(trials) == 4 and all(t["status"] != "error" for t in trials), trials
 
@@ -158,6 +164,11 @@ def test_trials_asking_for_one_key_share_one_pass_run_in_the_actor(local_ray, co
         time.sleep(0.5)
     assert len(listed("FeaturePasses.ref_for")) == 3
     assert listed("compute_features") == []
+    said = local_ray.get(passes.news.remote())
+    name = f"max_length {config.max_length} {config.truncation}"
+    assert said[0] == f"boost features at {name}: computing, for the trials that need them"
+    assert said[-1].startswith(f"boost features at {name}: ready in "), said
+    assert local_ray.get(passes.news.remote()) == []  # each line told once
 
 
 @pytest.mark.ray

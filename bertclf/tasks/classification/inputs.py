@@ -144,7 +144,7 @@ def text_features(frozen: FrozenEncoder, tokens, pad_id: int, variants, desc: st
     for windows (DocumentWindows) each window's, then their mean and max per text, rounded to fp16 again."""
     if not isinstance(tokens, DocumentWindows):
         return frozen_features(frozen, tokens, pad_id, variants, desc, log)
-    features, done = frozen_features(frozen, tokens.windows, pad_id, variants, desc, log)
+    features, done = frozen_features(frozen, tokens.windows, pad_id, variants, desc, log, unit="windows")
     return {v: pool_windows(f.float(), tokens.counts).to(torch.float16) for v, f in features.items()}, done
 
 

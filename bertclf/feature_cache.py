@@ -15,7 +15,7 @@ import time
 from collections import OrderedDict
 from dataclasses import dataclass
 from functools import partial
-from typing import List
+from typing import Callable, List, Optional
 
 import torch
 from tqdm.auto import tqdm
@@ -97,6 +97,9 @@ class FrozenEncoder:
     batch_size: int
     cache_dir: str
     progress: bool = False  # a progress bar per pass
+    # the torch threads the pass may use now, asked before each batch (None: as set): a pass beside
+    # running trials on threads of their CPUs would slow them and itself (OpenMP threads wait on each other)
+    threads: Optional[Callable[[], int]] = None
 
 
 @dataclass
@@ -139,6 +142,8 @@ def frozen_features(frozen: FrozenEncoder, tokens, pad_id: int, variants, desc: 
                     ROWS.put((frozen.encoder_id, precision, v, rows[i]), row.clone())
             pass_progress.batch_done([position[i] for i in idx])
             trim.tick()
+            if frozen.threads is not None:
+                torch.set_num_threads(frozen.threads())
         return {v: {"features": assembled(found[v], outputs[v], todo)} for v in missing}
 
     entries, done.computed = cached_together(frozen.cache_dir, "features", keys, compute)

@@ -12,6 +12,7 @@ import ctypes
 import ctypes.util
 import os
 import time
+from typing import Optional
 
 TRIM_EVERY_S = 10.0
 
@@ -25,10 +26,10 @@ def trim_heap() -> None:
 
 
 class PeriodicTrim:
-    """tick() after each unit of a long loop: trim_heap() once every `every` seconds."""
+    """tick() after each unit of a long loop: trim_heap() once every `every` seconds (TRIM_EVERY_S)."""
 
-    def __init__(self, every: float = TRIM_EVERY_S):
-        self.every, self.last = every, time.perf_counter()
+    def __init__(self, every: Optional[float] = None):
+        self.every, self.last = TRIM_EVERY_S if every is None else every, time.perf_counter()
 
     def tick(self) -> None:
         now = time.perf_counter()

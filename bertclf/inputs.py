@@ -91,16 +91,18 @@ def data_line(inputs) -> str:
 
 
 def add_features(inputs, config: TrainConfig, variants, log: Callable[[str], None],
-                 model_path: Optional[str] = None, progress: Optional[Callable[[str], None]] = None) -> Dict[tuple, object]:
+                 model_path: Optional[str] = None, progress: Optional[Callable[[str], None]] = None,
+                 threads: Optional[Callable[[], int]] = None) -> Dict[tuple, object]:
     """{(pooling, layers): inputs with those frozen features}: one encoder pass for all variants.
 
     Runs on config.device (a GPU where there is one); results are cached under config.cache_dir.
-    progress: given, receives a line every 30 s of a pass (texts done, time left)."""
+    progress: given, receives a line every 30 s of a pass (texts done, time left); threads: given, the
+    torch threads the pass may use now, asked before each batch (feature_cache.FrozenEncoder.threads)."""
     device = pick_device(config.device)
     encoder = load_encoder(model_path or config.bert_name, config.encoder_layers)
     encoder.requires_grad_(False)
     return task_named(config.task).with_features(inputs, config, encoder, device, uses_bf16(config.precision, device),
-                                                 list(variants), log, progress)
+                                                 list(variants), log, progress, threads)
 
 
 def prepared_for(config: TrainConfig, log, model_path: Optional[str] = None):

@@ -10,12 +10,15 @@ every trial asking for the same key waits for that pass and gets the same Object
 one pass however many trials read it, and a pass that fails raises its error in every trial that
 asked. The actor asks for no CPU of its own: a pass runs on the CPUs of the trials that wait for it
 (the waiting trials hold the CPUs, so a pass that asked for one could wait behind them for ever).
-Passes run one at a time on all the search's CPUs, not side by side on a thread each: the first one
-asked for ends sooner, the last one of a search (often alone) is not left on one thread, and a pass
+Passes run one at a time, not side by side on a thread each: the first one asked for ends sooner, the
+last one of a search (often alone) is not left on one thread, and a pass
 takes the rows it shares with the passes before it (feature_cache.RowMemo: a text shorter than the
 window is the same row under head and head+tail) instead of encoding them again beside them. The
 disk feature cache works as for passes run up front (a pass computed before is loaded), and a resumed
-search's trials ask again. On a GPU (a pass takes seconds) and on a cluster, the passes run before
+search's trials ask again. A pass runs on the CPUs of the trials waiting for a pass, counted again
+before each batch: beside a running trial, a pass on all the CPUs made both crawl (OpenMP's threads
+wait for the one that lost its core; a 512-token pass of the IMDB boost anchor encoded 9 windows a
+second beside one trial). On a GPU (a pass takes seconds) and on a cluster, the passes run before
 the first trial (shared.share_inputs).
 
 Slicing a key's train features by rung (computing the first rung's share first) is not done: a
@@ -44,10 +47,12 @@ ACTOR = "bert-hpo-feature-passes"  # the FeaturePasses actor's name (PassNews fi
 @ray.remote(num_cpus=0, max_concurrency=CALLERS)
 class FeaturePasses:
     """The passes of a search, run as trials ask: {TokensKey: (config, inputs ref, variants)}, one at a
-    time on `cpus` torch threads."""
+    time, on the CPUs of the trials waiting for one (`trial_cpus` each; the search has `cpus`): a trial
+    that runs beside a pass keeps its own CPU (threads)."""
 
-    def __init__(self, passes: Dict[TokensKey, tuple], cpus: int, shared: Shared):
-        self.passes, self.cpus, self.shared = passes, cpus, shared
+    def __init__(self, passes: Dict[TokensKey, tuple], cpus: int, trial_cpus: float, shared: Shared):
+        self.passes, self.cpus, self.trial_cpus, self.shared = passes, cpus, trial_cpus, shared
+        self.asking = 0  # trials in ref_for: waiting for a pass, their CPUs idle
         self.lock = threading.Lock()  # guards `done`: the first caller of a key runs its pass
         self.encoding = threading.Lock()  # held by the pass that runs
         self.done: Dict[TokensKey, threading.Event] = {}  # set once the key's pass has ended
@@ -59,7 +64,13 @@ class FeaturePasses:
         """[the ObjectRef of `key`'s features] (in a list, so that the caller gets the reference, not
         the value): its pass run now if no one asked for its token key before, else the one that ran or
         runs, waited for. Raises the pass's error, in every caller of the key, where it failed."""
-        self._ended(key.tokens)
+        with self.lock:
+            self.asking += 1
+        try:
+            self._ended(key.tokens)
+        finally:
+            with self.lock:
+                self.asking -= 1
         if key.tokens in self.errors:
             raise self.errors[key.tokens]
         return [self.refs[key.tokens][key.features]]
@@ -84,6 +95,12 @@ class FeaturePasses:
                 done.set()
         done.wait()
 
+    def threads(self) -> int:
+        """The torch threads a pass may use now: the CPUs of the trials waiting for one (at least one
+        thread; the driver's start of the first trial's pass waits for no trial yet)."""
+        with self.lock:
+            return max(1, min(self.cpus, int(self.asking * self.trial_cpus)))
+
     def news(self) -> List[str]:
         """The lines the passes said since the last call: each pass's start and end, and its progress."""
         with self.lock:
@@ -101,8 +118,9 @@ class FeaturePasses:
         with self.encoding:
             started = time.perf_counter()
             self._said(f"boost features at {name}: computing, for the trials that need them")
-            features = compute_features(ray.get(inputs), config, variants, self.shared, self.cpus,
-                                        progress=lambda line: self._said(f"{name}, {line}"))
+            progress = f"boost features at {name}, "  # + "encoding train: 3,584 of 10,863 windows in 30 s, ..."
+            features = compute_features(ray.get(inputs), config, variants, self.shared, self.threads,
+                                        progress=lambda line: self._said(progress + line.removeprefix("boost: ")))
             self._said(f"boost features at {name}: ready in {time.perf_counter() - started:.0f} s")
         return {variant: ray.put(value)
                 for variant, value in zip(variants, features if len(variants) > 1 else (features,))}
@@ -141,13 +159,13 @@ def on_demand(plan) -> bool:
     return plan.local and not plan.use_gpu and plan.spec.tokenize_on == "driver" and plan.opts.share_inputs
 
 
-def start_passes(pending, shared: Shared, cpus: int) -> None:
+def start_passes(pending, shared: Shared, cpus: int, trial_cpus: float) -> None:
     """Record the passes of `pending` [(config, inputs, [InputsKey with features])] in `shared`, none
     started: the first trial that asks for one of a pass's keys starts it (Shared.inputs_for). cpus:
-    the search's, which the passes share."""
+    the search's; trial_cpus: a trial's, lent to a pass while the trial waits for one."""
     passes = {tokens_key(config): (config, ray.put(inputs), sorted({key.features for key in keys}))
               for config, inputs, keys in pending}
-    shared.passes = FeaturePasses.options(name=ACTOR).remote(passes, cpus, Shared(models=shared.models))
+    shared.passes = FeaturePasses.options(name=ACTOR).remote(passes, cpus, trial_cpus, Shared(models=shared.models))
     shared.waiting = frozenset(key for _, _, keys in pending for key in keys)
 
 

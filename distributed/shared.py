@@ -87,14 +87,16 @@ def share_model(bert_name: str, folder: str, shared: Shared) -> None:
     shared.models[bert_name] = (model_digest, ray.put(files))
 
 
-def compute_features(inputs, config, variants, shared: Shared, threads: Optional[int] = None, progress=None):
+def compute_features(inputs, config, variants, shared: Shared, threads=None, progress=None):
     """An encoder pass (a Ray task's, or the FeaturePasses actor's): the features of every variant of
-    `inputs`, one object each. It uses `threads` torch threads where given (a pass that holds no CPU of
-    its own), else its CPUs; progress: given, receives a line every 30 s of the pass (rows done, time left)."""
+    `inputs`, one object each. threads: given (a pass that holds no CPU of its own), () -> the torch threads
+    it may use now, asked before each batch; else it uses its CPUs. progress: given, receives a line every
+    30 s of the pass (rows done, time left)."""
     import torch
-    torch.set_num_threads(threads or max(1, int(ray.get_runtime_context().get_assigned_resources().get("CPU", 1))))
+    torch.set_num_threads(threads() if threads else
+                          max(1, int(ray.get_runtime_context().get_assigned_resources().get("CPU", 1))))
     by_variant = add_features(gathered(inputs), config, variants, log=lambda message: None,
-                              model_path=shared.model_path(config.bert_name), progress=progress)
+                              model_path=shared.model_path(config.bert_name), progress=progress, threads=threads)
     result = tuple(by_variant[v] for v in variants)
     return result if len(result) > 1 else result[0]
 

@@ -130,7 +130,8 @@ class Task(ABC):
         the texts left in their files for tokenisers elsewhere; True is asked only of a task that
         streams_texts (a search's spec refuses tokenize_on: workers for another), the others ignore it."""
 
-    def with_features(self, inputs, config, encoder, device, bf16: bool, variants, log, progress=None) -> dict:
+    def with_features(self, inputs, config, encoder, device, bf16: bool, variants, log, progress=None,
+                      threads=None) -> dict:
         """{variant: inputs with those frozen features} (boost); a task that cannot be boosted refuses
         boost in check_options, so this is never asked of it."""
         raise NotImplementedError(f"{self.name} has no frozen features")

@@ -105,3 +105,26 @@ def test_the_heap_is_trimmed_once_per_period_of_a_long_loop(monkeypatch):
     for _ in range(3):
         every_tick.tick()
     assert trims == [0, 0, 0]
+
+
+def test_a_pass_asks_before_each_batch_how_many_threads_it_may_use(config_for, tmp_path, monkeypatch):
+    """FrozenEncoder.threads: asked once a batch, and the pass then runs on that many torch threads."""
+    from bertclf import feature_cache
+    from bertclf.inputs import add_features, prepare_inputs
+    monkeypatch.setattr(feature_cache, "ROWS", feature_cache.RowMemo())  # no rows of earlier tests' passes
+    config = config_for(bert_finetuning=False, boost=True, eval_batch_size=8, run_name="threads",
+                        cache_dir=str(tmp_path / "cache"))  # features no earlier test cached
+    inputs = prepare_inputs(config, lambda line: None)
+    asked = []
+
+    def threads():
+        asked.append(1)
+        return 1
+    before = torch.get_num_threads()
+    try:
+        add_features(inputs, config, [config.feature_variant], lambda line: None, threads=threads)
+        after = torch.get_num_threads()
+    finally:
+        torch.set_num_threads(before)
+    batches = sum(-(-len(t) // 8) for t in inputs.tokens.values())
+    assert len(asked) == batches and after == 1

@@ -136,7 +136,7 @@ def passes_of(config, inputs, cpus: int = 1):
     """A FeaturePasses actor holding the one pass of `config`'s token key, and `config`'s key."""
     import ray
     key = inputs_key(config)
-    return FeaturePasses.remote({key.tokens: (config, ray.put(inputs), [key.features])}, cpus, Shared()), key
+    return FeaturePasses.remote({key.tokens: (config, ray.put(inputs), [key.features])}, cpus, 1, Shared()), key
 
 
 def listed(name: str) -> list:
@@ -183,3 +183,17 @@ def test_a_pass_that_fails_raises_its_error_in_every_trial_that_asks(local_ray, 
         with pytest.raises(ray.exceptions.RayTaskError) as raised:
             ray.get(call)
         assert str(tmp_path / "gone") in str(raised.value).strip().splitlines()[-1], str(raised.value)
+
+
+def test_a_pass_runs_on_the_cpus_of_the_trials_waiting_for_one():
+    """Of a search's 4 CPUs with 1 a trial: a thread per trial waiting, at least one (the driver's start of
+    the first trial's pass), never more than the search's; trials of 2 CPUs lend 2 each."""
+    passes = FeaturePasses.__ray_actor_class__({}, 4, 1, Shared())
+    threads = []
+    for waiting in (0, 1, 3, 6):
+        passes.asking = waiting
+        threads.append(passes.threads())
+    assert threads == [1, 1, 3, 4]
+    passes = FeaturePasses.__ray_actor_class__({}, 4, 2, Shared())
+    passes.asking = 1
+    assert passes.threads() == 2

@@ -148,12 +148,14 @@ def text_features(frozen: FrozenEncoder, tokens, pad_id: int, variants, desc: st
     return {v: pool_windows(f.float(), tokens.counts).to(torch.float16) for v, f in features.items()}, done
 
 
-def with_features(inputs: ClassificationInputs, config, encoder, device, bf16: bool, variants, log, progress=None):
+def with_features(inputs: ClassificationInputs, config, encoder, device, bf16: bool, variants, log, progress=None,
+                  threads=None):
     """{variant: inputs with that variant's frozen features}; one encoder pass per split for all.
-    progress: feature_cache.PassProgress's lines while a pass runs."""
+    progress: feature_cache.PassProgress's lines while a pass runs; threads: FrozenEncoder.threads."""
     encoder_id = encoder_fingerprint(encoder)
     encoder.to(device)
-    frozen = FrozenEncoder(encoder, encoder_id, device, bf16, config.eval_batch_size, config.cache_dir, config.progress)
+    frozen = FrozenEncoder(encoder, encoder_id, device, bf16, config.eval_batch_size, config.cache_dir, config.progress,
+                           threads)
     by_split = {}
     for split in inputs.splits:
         by_split[split], done = text_features(frozen, inputs.tokens[split], inputs.pad_id, variants,

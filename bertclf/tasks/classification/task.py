@@ -26,8 +26,8 @@ class Classification(Task):
     def prepare(self, config, tokenizer, log, streamed: bool = False):
         return prepare(config, tokenizer, log, streamed)
 
-    def with_features(self, inputs, config, encoder, device, bf16, variants, log, progress=None):
-        return with_features(inputs, config, encoder, device, bf16, variants, log, progress)
+    def with_features(self, inputs, config, encoder, device, bf16, variants, log, progress=None, threads=None):
+        return with_features(inputs, config, encoder, device, bf16, variants, log, progress, threads)
 
     def build(self, config, inputs, encoder, device):
         return build(config, inputs, encoder, device)

@@ -63,9 +63,11 @@ def pool_documents(features: torch.Tensor, doc_index: torch.Tensor) -> torch.Ten
     return torch.cat([mean, most], dim=-1)
 
 
-def pool_windows(features: torch.Tensor, counts: torch.Tensor, block: int = 256) -> torch.Tensor:
+def pool_windows(features: torch.Tensor, counts: torch.Tensor, block: int = 4) -> torch.Tensor:
     """pool_documents over a whole split: `features` [windows, dim] of texts with `counts` [texts] windows
-    each (a text's windows next to each other), `block` texts at a time, which bounds the memory."""
+    each (a text's windows next to each other), `block` texts at a time. pool_documents' mask and max
+    span every text x every window of its block, so the work and memory per text grow with the block:
+    small blocks."""
     counts = counts.to(torch.int64)
     ends = torch.cumsum(counts, 0)
     parts = []

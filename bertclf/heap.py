@@ -1,12 +1,12 @@
 """The C heap's free memory given back to the system: glibc's malloc_trim, where the C library is glibc.
 
-glibc keeps what freed tensors held in its arenas (one per thread that allocated, up to 8 a core), and
-under batches of many shapes it reuses little of it: an encoder pass over 12,000 IMDB reviews cut into
-windows (all-MiniLM-L6-v2, 256 tokens, six feature variants, 2 threads; bench/pass_memory.py) peaked at
-7.6 GB with 1.8 GB live, and the peak grows with the texts read. Trimmed every TRIM_EVERY_S seconds it
-peaked at 5.3 GB; with two arenas as well (MALLOC_ARENA_MAX=2, which a search's Ray workers get:
-distributed/ray_session.py) at 3.9 GB, 4% slower than neither. Trimming after every batch was 10-28%
-slower: the pages given back are faulted in again.
+glibc keeps what freed tensors held in its arenas (one per thread that allocated, up to 8 a core) and,
+under batches of many shapes, reuses little of it, so the peak of a long encoder pass grows with the
+texts it reads. bench/pass_memory.py (6,000 IMDB reviews in 256-token windows, six feature variants,
+2 threads, one process): 3.48 GB left alone, 3.04 GB trimmed every TRIM_EVERY_S seconds, 3% slower. A
+search's FeaturePasses actor runs a thread per waiting trial, so a search's Ray workers also get two
+arenas (distributed/ray_session.py; bench/results/pass_memory/README.md). Trimming after every batch would
+make the next batch fault the pages in again.
 """
 import ctypes
 import ctypes.util

@@ -128,10 +128,11 @@ class FeaturePasses:
 
 class PassNews(Callback):
     """The console's lines of the passes on demand: the driver asks the FeaturePasses actor for them
-    every EVERY_S seconds of the trials (a pass runs inside the actor, whose output is not the console).
-    It finds the actor by its name: Tune keeps its callbacks with the experiment, and a resumed search
-    has a new actor under the same name."""
-    EVERY_S = 10.0
+    every EVERY_S seconds of the trials, and before a finished trial's line (it comes before Progress in
+    the callbacks), so that a pass is told before the trials that read it (a pass runs inside the actor,
+    whose output is not the console). It finds the actor by its name: Tune keeps its callbacks with the
+    experiment, and a resumed search has a new actor under the same name."""
+    EVERY_S = 5.0
 
     def __init__(self, say):
         self.say, self.last = say, 0.0
@@ -139,6 +140,12 @@ class PassNews(Callback):
     def on_step_end(self, iteration, trials, **info):
         if time.perf_counter() - self.last >= self.EVERY_S:
             self._tell()
+
+    def on_trial_complete(self, iteration, trials, trial, **info):
+        self._tell()
+
+    def on_trial_error(self, iteration, trials, trial, **info):
+        self._tell()
 
     def on_experiment_end(self, trials, **info):
         self._tell()  # what the last pass said after the last ask

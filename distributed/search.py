@@ -214,9 +214,9 @@ def make_tuner(plan: Plan, shared: Shared, costs=None):
                                         reuse_actors=spec.resources.workers_per_trial == 1,
                                         trial_name_creator=_trial_name,
                                         trial_dirname_creator=_trial_name),
-            run_config=run_config(plan, "trials", [Progress(spec, plan.concurrency, say), *tracking.callbacks(plan),
-                                                   budget.ReportsStartedTrials(metric=spec.score_key),
-                                                   *([PassNews(say)] if shared.passes else [])],
+            run_config=run_config(plan, "trials", [*([PassNews(say)] if shared.passes else []),
+                                                   Progress(spec, plan.concurrency, say), *tracking.callbacks(plan),
+                                                   budget.ReportsStartedTrials(metric=spec.score_key)],
                                   stop=budget.BudgetStopper()))
     return tuner
 

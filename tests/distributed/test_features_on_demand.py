@@ -85,6 +85,9 @@ def test_a_boost_search_computes_the_pass_of_the_key_its_trials_use_and_the_cach
     assert "[bert-hpo] boost features at max_length 16 head+tail: computing, for the trials that need them" in said
     assert "[bert-hpo] boost features at max_length 16 head+tail: ready in " in said, said[-3000:]
     assert "boost features at max_length 32 head+tail: computing" not in said
+    lines = said.splitlines()  # the pass told before the trial that read it
+    ready = next(i for i, line in enumerate(lines) if ": ready in " in line)
+    assert ready < next(i for i, line in enumerate(lines) if "[bert-hpo] trial 1/1" in line), said[-3000:]
     one = feature_entries(tmp_path / "cache")
     assert one, "the trial's pass wrote no features"
     search("other", "--set", "first_trial={max_length: 32}")

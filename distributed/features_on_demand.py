@@ -17,8 +17,8 @@ window is the same row under head and head+tail) instead of encoding them again 
 disk feature cache works as for passes run up front (a pass computed before is loaded), and a resumed
 search's trials ask again. A pass runs on the CPUs of the trials waiting for a pass, counted again
 before each batch: beside a running trial, a pass on all the CPUs made both crawl (OpenMP's threads
-wait for the one that lost its core; a 512-token pass of the IMDB boost anchor encoded 9 windows a
-second beside one trial). On a GPU (a pass takes seconds) and on a cluster, the passes run before
+wait for the one that lost its core; a 512-token pass of the IMDB boost anchor encoded about 10 windows
+a second beside one trial: bench/results/imdb_chunks/boost/console_before_the_thread_fix.log). On a GPU (a pass takes seconds) and on a cluster, the passes run before
 the first trial (shared.share_inputs).
 
 Slicing a key's train features by rung (computing the first rung's share first) is not done: a
@@ -158,7 +158,6 @@ class PassNews(Callback):
             return
         for line in ray.get(passes.news.remote()):
             self.say(line)
-
 
 
 def on_demand(plan) -> bool:

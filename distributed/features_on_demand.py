@@ -42,6 +42,53 @@ from .shared import Shared, compute_features
 # them waits in the actor's queue
 CALLERS = 64
 ACTOR = "bert-hpo-feature-passes"  # the FeaturePasses actor's name (PassNews finds it by it)
+# a pass still running this long after its start is told as running; one that ends sooner (a small data
+# set, features loaded from the disk cache) is told once, when ready: a line per pass, not two
+TELL_AFTER_S = 10.0
+
+
+class PassLines:
+    """The console's lines of the passes, kept until the driver asks (news): a pass's end (`ready in`),
+    its progress, and its start where it ran TELL_AFTER_S or more. clock: seconds, monotonic."""
+
+    def __init__(self, tell_after_s: float = TELL_AFTER_S, clock=time.perf_counter):
+        self.tell_after_s, self.clock = tell_after_s, clock
+        self.lines: List[str] = []  # said since the driver last asked
+        self.untold = None  # (name, started) of the pass that runs, until its start is told
+        self.lock = threading.Lock()
+
+    def started(self, name: str) -> float:
+        """Records the start of pass `name`; returns its start time."""
+        with self.lock:
+            self.untold = (name, self.clock())
+            return self.untold[1]
+
+    def said(self, line: str) -> None:
+        """A line of the running pass (its progress): its start is told before it."""
+        with self.lock:
+            self._tell_start()
+            self.lines.append(line)
+
+    def ended(self, name: str, started: float, failed: bool = False) -> None:
+        with self.lock:
+            self.untold = None
+            self.lines.append(f"boost features at {name}: " + ("failed after" if failed else "ready in")
+                              + f" {self.clock() - started:.0f} s" + (" (the trials that need them fail with its error)"
+                                                                         if failed else ""))
+
+    def news(self) -> List[str]:
+        """The lines since the last call, the running pass's start among them once it has run
+        tell_after_s."""
+        with self.lock:
+            if self.untold and self.clock() - self.untold[1] >= self.tell_after_s:
+                self._tell_start()
+            lines, self.lines = self.lines, []
+        return lines
+
+    def _tell_start(self) -> None:
+        if self.untold:
+            self.lines.append(f"boost features at {self.untold[0]}: computing, for the trials that need them")
+            self.untold = None
 
 
 @ray.remote(num_cpus=0, max_concurrency=CALLERS)
@@ -50,7 +97,8 @@ class FeaturePasses:
     time, on the CPUs of the trials waiting for one (`trial_cpus` each; the search has `cpus`): a trial
     that runs beside a pass keeps its own CPU (threads)."""
 
-    def __init__(self, passes: Dict[TokensKey, tuple], cpus: int, trial_cpus: float, shared: Shared):
+    def __init__(self, passes: Dict[TokensKey, tuple], cpus: int, trial_cpus: float, shared: Shared,
+                 tell_after_s: float = TELL_AFTER_S):
         self.passes, self.cpus, self.trial_cpus, self.shared = passes, cpus, trial_cpus, shared
         self.asking = 0  # trials in ref_for: waiting for a pass, their CPUs idle
         self.lock = threading.Lock()  # guards `done`: the first caller of a key runs its pass
@@ -58,7 +106,7 @@ class FeaturePasses:
         self.done: Dict[TokensKey, threading.Event] = {}  # set once the key's pass has ended
         self.refs: Dict[TokensKey, Dict[tuple, "ray.ObjectRef"]] = {}
         self.errors: Dict[TokensKey, Exception] = {}
-        self.lines: List[str] = []  # what the passes said since the driver last asked (news)
+        self.lines = PassLines(tell_after_s)
 
     def ref_for(self, key: InputsKey) -> List["ray.ObjectRef"]:
         """[the ObjectRef of `key`'s features] (in a list, so that the caller gets the reference, not
@@ -102,26 +150,23 @@ class FeaturePasses:
             return max(1, min(self.cpus, int(self.asking * self.trial_cpus)))
 
     def news(self) -> List[str]:
-        """The lines the passes said since the last call: each pass's start and end, and its progress."""
-        with self.lock:
-            lines, self.lines = self.lines, []
-        return lines
-
-    def _said(self, line: str) -> None:
-        with self.lock:
-            self.lines.append(line)
+        """The lines the passes said since the last call (PassLines)."""
+        return self.lines.news()
 
     def _computed(self, tokens: TokensKey) -> Dict[tuple, "ray.ObjectRef"]:
         """{variant: ObjectRef of the inputs with its features}: the encoder pass of `tokens`."""
         config, inputs, variants = self.passes[tokens]
         name = pass_name(config)
         with self.encoding:
-            started = time.perf_counter()
-            self._said(f"boost features at {name}: computing, for the trials that need them")
+            started = self.lines.started(name)
             progress = f"boost features at {name}, "  # + "encoding train: 3,584 of 10,863 windows in 30 s, ..."
-            features = compute_features(ray.get(inputs), config, variants, self.shared, self.threads,
-                                        progress=lambda line: self._said(progress + line.removeprefix("boost: ")))
-            self._said(f"boost features at {name}: ready in {time.perf_counter() - started:.0f} s")
+            try:
+                features = compute_features(ray.get(inputs), config, variants, self.shared, self.threads,
+                                            progress=lambda line: self.lines.said(progress + line.removeprefix("boost: ")))
+            except Exception:
+                self.lines.ended(name, started, failed=True)
+                raise
+            self.lines.ended(name, started)
         return {variant: ray.put(value)
                 for variant, value in zip(variants, features if len(variants) > 1 else (features,))}
 

@@ -11,7 +11,7 @@ import pytest
 import yaml
 
 from bertclf.config import TrainConfig
-from bert_hpo_distributed.features_on_demand import FeaturePasses, on_demand, passes_said
+from bert_hpo_distributed.features_on_demand import FeaturePasses, PassLines, on_demand, passes_said
 from bert_hpo_distributed.shared import Shared
 from bertclf.inputs import inputs_key, prepare_inputs
 from tests.helpers import ROOT, lines_until, read_csv, run, sentiment_rows, start_search, write_csv
@@ -26,6 +26,47 @@ def test_the_plan_says_which_passes_run_now_and_which_wait_for_a_trial():
         "head+tail, max_length 128 head when the first trial that needs each starts (each pass computed once, "
         "its features shared by the trials that need them)")
     assert "now" not in passes_said(passes, [])  # a resumed search: every pass waits for a trial
+
+
+class Clock:
+    def __init__(self):
+        self.now = 0.0
+
+    def __call__(self):
+        return self.now
+
+
+def test_a_quick_pass_is_told_once_and_a_long_one_when_it_has_run_a_while():
+    clock = Clock()
+    lines = PassLines(tell_after_s=10, clock=clock)
+    lines.ended("max_length 64 head", lines.started("max_length 64 head"))  # from the disk cache, say
+    assert lines.news() == ["boost features at max_length 64 head: ready in 0 s"]
+    started = lines.started("max_length 512 chunks")
+    clock.now += 9
+    assert lines.news() == []
+    clock.now += 1
+    assert lines.news() == ["boost features at max_length 512 chunks: computing, for the trials that need them"]
+    clock.now += 20
+    lines.said("boost features at max_length 512 chunks, encoding train: 10 of 20 windows in 30 s, ~30 s left")
+    clock.now += 30
+    lines.ended("max_length 512 chunks", started)
+    assert lines.news() == ["boost features at max_length 512 chunks, encoding train: 10 of 20 windows in 30 s, "
+                            "~30 s left", "boost features at max_length 512 chunks: ready in 60 s"]
+    assert lines.news() == []  # each line told once
+
+
+def test_a_pass_tells_its_start_before_its_first_progress_line_and_tells_its_failure():
+    clock = Clock()
+    lines = PassLines(tell_after_s=10, clock=clock)
+    started = lines.started("max_length 128 head+tail")
+    clock.now += 5  # the driver has not asked yet
+    lines.said("boost features at max_length 128 head+tail, encoding train: 1 of 9 texts in 5 s, ~40 s left")
+    clock.now += 2
+    lines.ended("max_length 128 head+tail", started, failed=True)
+    assert lines.news() == [
+        "boost features at max_length 128 head+tail: computing, for the trials that need them",
+        "boost features at max_length 128 head+tail, encoding train: 1 of 9 texts in 5 s, ~40 s left",
+        "boost features at max_length 128 head+tail: failed after 7 s (the trials that need them fail with its error)"]
 
 
 def test_only_a_local_cpu_search_of_the_drivers_token_ids_waits_for_its_trials():
@@ -82,9 +123,8 @@ def test_a_boost_search_computes_the_pass_of_the_key_its_trials_use_and_the_cach
     assert ("boost: feature passes on demand: max_length 16 head+tail now (the first trial's); max_length 32 head+tail "
             "when the first trial that needs each starts") in said, said[-3000:]
     # the pass runs in the actor; the console tells it, and only the pass that ran
-    assert "[bert-hpo] boost features at max_length 16 head+tail: computing, for the trials that need them" in said
     assert "[bert-hpo] boost features at max_length 16 head+tail: ready in " in said, said[-3000:]
-    assert "boost features at max_length 32 head+tail: computing" not in said
+    assert "boost features at max_length 32 head+tail: ready" not in said
     lines = said.splitlines()  # the pass told before the trial that read it
     ready = next(i for i, line in enumerate(lines) if ": ready in " in line)
     assert ready < next(i for i, line in enumerate(lines) if "[bert-hpo] trial 1/1" in line), said[-3000:]
@@ -169,8 +209,7 @@ def test_trials_asking_for_one_key_share_one_pass_run_in_the_actor(local_ray, co
     assert listed("compute_features") == []
     said = local_ray.get(passes.news.remote())
     name = f"max_length {config.max_length} {config.truncation}"
-    assert said[0] == f"boost features at {name}: computing, for the trials that need them"
-    assert said[-1].startswith(f"boost features at {name}: ready in "), said
+    assert len(said) == 1 and said[0].startswith(f"boost features at {name}: ready in "), said  # a quick pass
     assert local_ray.get(passes.news.remote()) == []  # each line told once
 
 
@@ -186,6 +225,8 @@ def test_a_pass_that_fails_raises_its_error_in_every_trial_that_asks(local_ray, 
         with pytest.raises(ray.exceptions.RayTaskError) as raised:
             ray.get(call)
         assert str(tmp_path / "gone") in str(raised.value).strip().splitlines()[-1], str(raised.value)
+    [said] = ray.get(passes.news.remote())  # the console says the pass failed, not that it is ready
+    assert said.startswith(f"boost features at max_length {config.max_length} {config.truncation}: failed after ")
 
 
 def test_a_pass_runs_on_the_cpus_of_the_trials_waiting_for_one():

@@ -52,6 +52,17 @@ class InputsKey:
     features: Optional[Tuple[str, str]]
 
 
+WINDOW_OPTIONS = ("max_chunks", "doc_stride")
+
+
+def windowing(config: TrainConfig) -> tuple:
+    """The WINDOW_OPTIONS that cut `config`'s texts: both with truncation chunks, doc_stride alone for a
+    task that always windows its texts (QA's contexts: no truncation option), none otherwise."""
+    if config.truncation == "chunks":
+        return WINDOW_OPTIONS
+    return () if "truncation" in task_named(config.task).text_options else ("doc_stride",)
+
+
 def tokens_key(config: TrainConfig) -> TokensKey:
     """The key of the token ids of `config`: configurations that share it share one encoder pass. The
     windows' options are in it only where they cut texts: with truncation chunks, and doc_stride for a
@@ -59,9 +70,7 @@ def tokens_key(config: TrainConfig) -> TokensKey:
     values = {name: getattr(config, name) for name in TOKEN_OPTIONS}
     if not config.uses_feature_cache:
         values["encoder_layers"] = None
-    if config.truncation != "chunks":
-        cuts = "truncation" in task_named(config.task).text_options
-        values.update({name: getattr(TrainConfig, name) for name in ("max_chunks", "doc_stride")[:1 + cuts]})
+    values.update({name: getattr(TrainConfig, name) for name in WINDOW_OPTIONS if name not in windowing(config)})
     return TokensKey(**values)
 
 

@@ -12,7 +12,7 @@ from functools import partial
 from typing import List, Tuple
 
 from bertclf.batching import eval_batches, token_inputs
-from bertclf.inputs import TOKEN_OPTIONS, tokens_key
+from bertclf.inputs import TOKEN_OPTIONS, WINDOW_OPTIONS, tokens_key, windowing
 from bertclf.models.device import pick_device, uses_bf16
 from bertclf.models.encoders import load_encoder
 from bertclf.inference import pad_multiple, run_batches
@@ -72,9 +72,12 @@ def pass_name(config) -> str:
 
 def passes_per(passes: List[Tuple]) -> str:
     """What the passes are one per: the fields of their token keys that differ ('max_length x
-    encoder_layers'), '' for a single pass."""
-    keys = [tokens_key(config) for config, *_ in passes]
-    varying = [name for name in TOKEN_OPTIONS if len({getattr(key, name) for key in keys}) > 1]
+    encoder_layers'), a window option among the passes it cuts texts of alone (bertclf.inputs.windowing:
+    a head+tail pass's doc_stride is not a chunks pass's, and cuts nothing); '' for a single pass."""
+    configs = [config for config, *_ in passes]
+    varying = [name for name in TOKEN_OPTIONS
+               if len({getattr(tokens_key(config), name) for config in configs
+                       if name not in WINDOW_OPTIONS or name in windowing(config)}) > 1]
     return " x ".join("model" if name == "bert_name" else name for name in varying)
 
 

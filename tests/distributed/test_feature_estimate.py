@@ -26,6 +26,17 @@ def test_the_passes_are_said_one_per_the_key_fields_that_differ(monkeypatch):
     assert feature_estimate.describe_passes(passes(), models).startswith("1 frozen-feature pass(es) (10 texts, ")
 
 
+def test_a_window_option_is_said_a_pass_per_only_among_the_passes_it_cuts():
+    """chunks and head+tail at two lengths: a head+tail key's doc_stride is the default, a chunks key's
+    the spec's, and cuts no text."""
+    configs = [TrainConfig(boost=True, bert_finetuning=False, max_length=length, truncation=truncation, doc_stride=32)
+               for length in (64, 128) for truncation in ("chunks", "head+tail")]
+    assert feature_estimate.passes_per([(config,) for config in configs]) == "max_length x truncation"
+    strides = [TrainConfig(boost=True, bert_finetuning=False, truncation="chunks", doc_stride=stride)
+               for stride in (16, 32)]
+    assert feature_estimate.passes_per([(config,) for config in strides]) == "doc_stride"
+
+
 def test_a_pass_of_half_the_layers_is_estimated_at_half_the_time(monkeypatch):
     monkeypatch.setattr(feature_estimate, "seconds_per_token", lambda config, inputs, source: 0.01)
     models = {TrainConfig.bert_name: SimpleNamespace(source="m", facts=SimpleNamespace(layers=6))}

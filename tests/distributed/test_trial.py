@@ -5,6 +5,8 @@ by another in its actor: Ray Tune does not reuse the actor of a trial that error
 import json
 import sys
 
+import pytest
+
 from bertclf.data.examples import read_examples
 from bertclf.models.tiny_model import build_tiny_bert
 from tests.helpers import ROOT, read_csv, run, write_imdb_like
@@ -20,6 +22,7 @@ TOLERANCE_MB = 120
 TRIALS = 8
 
 
+@pytest.mark.ray
 def test_a_reused_actor_holds_no_more_after_each_trial(tmp_path):
     data = write_imdb_like(tmp_path / "data")
     model = build_tiny_bert(tmp_path / "model", read_examples(data / "imdb_train.csv.gz").texts[:400],

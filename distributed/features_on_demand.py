@@ -230,8 +230,9 @@ def start_now(shared: Shared, configs: Iterable) -> None:
 
 def passes_said(passes, first: Sequence) -> str:
     """The console's plan of the passes [(config, inputs, keys)] on demand: those the first trials
-    (`first`, their configurations) need run now, the others when a trial needs them."""
-    first_keys = {tokens_key(config) for config in first}
+    (`first`, their configurations) need run now (start_now: a fine-tuning first trial needs none),
+    the others when a trial needs them."""
+    first_keys = {tokens_key(config) for config in first if config.uses_feature_cache}
     named = [(pass_name(config), tokens_key(config) in first_keys) for config, *_ in passes]
     now = [name for name, is_now in named if is_now]
     later = [name for name, is_now in named if not is_now]

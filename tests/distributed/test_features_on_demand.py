@@ -26,6 +26,8 @@ def test_the_plan_says_which_passes_run_now_and_which_wait_for_a_trial():
         "head+tail, max_length 128 head when the first trial that needs each starts (each pass computed once, "
         "its features shared by the trials that need them)")
     assert "now" not in passes_said(passes, [])  # a resumed search: every pass waits for a trial
+    # a fine-tuning first trial reads no features: start_now starts no pass for it
+    assert "now" not in passes_said(passes, [TrainConfig(max_length=128)])
 
 
 class Clock:

@@ -180,7 +180,7 @@ class PassNews(Callback):
     EVERY_S = 5.0
 
     def __init__(self, say):
-        self.say, self.last = say, 0.0
+        self.say, self.last, self.gone = say, 0.0, False
 
     def on_step_end(self, iteration, trials, **info):
         if time.perf_counter() - self.last >= self.EVERY_S:
@@ -197,11 +197,18 @@ class PassNews(Callback):
 
     def _tell(self) -> None:
         self.last = time.perf_counter()
+        if self.gone:
+            return
         try:
             passes = ray.get_actor(ACTOR)
         except ValueError:  # a search whose passes are all done and the actor gone, or none started
             return
-        for line in ray.get(passes.news.remote()):
+        try:
+            lines = ray.get(passes.news.remote())
+        except ray.exceptions.RayError:  # its process ended (Ray's memory monitor): the trials that ask say so
+            self.gone = True
+            return
+        for line in lines:
             self.say(line)
 
 

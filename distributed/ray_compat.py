@@ -125,24 +125,42 @@ class StopsWaitingTrials:
         return None
 
 
+OUT_OF_MEMORY = ("out of memory: Ray's memory monitor ended the trial's process, the machine's memory nearly full "
+                 "(Ray's figures in error.txt); a smaller batch_size, max_length or max_chunks, or fewer trials at "
+                 "once (--max-concurrent), needs less")
+
+
+def out_of_memory(error, actor_id=None):
+    """The error a trial gets for Ray's OutOfMemoryError `error`: a RayActorError (its actor is gone)
+    whose message is Ray's account then OUT_OF_MEMORY (error.txt's last line, the console's), which
+    fail_at_once's hook does not retry: the same configuration needs the same memory again."""
+    from ray.exceptions import RayActorError
+    told = RayActorError(actor_id, f"{str(error).strip()}\n{OUT_OF_MEMORY}")
+    told.fails_at_once = True
+    return told
+
+
 _NOT_RETRIED = set()  # the ids of the Tune trials whose last error is one fail_at_once names
 
 
 def fail_at_once(error_type) -> None:
-    """A Tune trial that raises `error_type` (bad input it found: running it again finds the same)
-    fails at once; FailureConfig.max_failures retries every other error (a worker or node that died).
+    """A Tune trial that raises `error_type` (bad input it found: running it again finds the same), or
+    whose actor Ray's memory monitor ended (out_of_memory), fails at once; FailureConfig.max_failures
+    retries every other error (a worker or node that died).
     Ray: Trial.handle_error(exc), called with the trial's error (a RayTaskError whose .cause is the
     exception the trial raised) just before Trial.should_recover() decides on a retry. Checked
     against ray 2.60."""
-    from ray.exceptions import RayTaskError
+    from ray.exceptions import OutOfMemoryError, RayTaskError
     from ray.tune.experiment import Trial
     if getattr(Trial.handle_error, "fails_at_once", None) is error_type:  # installed by an earlier Tuner
         return
     handle_error, should_recover = Trial.handle_error, Trial.should_recover
 
     def handle(self, exc=None):
+        if isinstance(exc, OutOfMemoryError):  # the monitor ended the trial's actor as it started
+            exc = out_of_memory(exc)
         handle_error(self, exc)
-        if isinstance(exc, RayTaskError) and isinstance(exc.cause, error_type):
+        if (isinstance(exc, RayTaskError) and isinstance(exc.cause, error_type)) or getattr(exc, "fails_at_once", False):
             _NOT_RETRIED.add(self.trial_id)
         else:
             _NOT_RETRIED.discard(self.trial_id)
@@ -151,6 +169,28 @@ def fail_at_once(error_type) -> None:
         return self.trial_id not in _NOT_RETRIED and should_recover(self)
     handle.fails_at_once = error_type
     Trial.handle_error, Trial.should_recover = handle, recover
+
+
+def trial_out_of_memory_fails_the_trial() -> None:
+    """A trial whose process Ray's memory monitor ended while it ran fails as a trial (out_of_memory),
+    and the search goes on; without this Tuner.fit raised 'Caught unexpected exception' and ended the
+    search with a traceback: Tune's actor manager takes only a RayActorError (the actor died) or a
+    RayTaskError (the trial raised) from a trial's task, and Ray reports the monitor's kill as an
+    OutOfMemoryError, which is neither (a kill as the actor starts reaches Trial.handle_error as it is:
+    fail_at_once's hook). Ray: ray.air.execution._internal.actor_manager.RayActorManager.
+    _actor_task_failed(tracked_actor_task, exception). Checked against ray 2.60."""
+    from ray.air.execution._internal.actor_manager import RayActorManager
+    from ray.exceptions import OutOfMemoryError
+    if getattr(RayActorManager._actor_task_failed, "out_of_memory_fails_the_trial", False):
+        return
+    task_failed = RayActorManager._actor_task_failed
+
+    def failed(self, tracked_actor_task, exception):
+        if isinstance(exception, OutOfMemoryError):
+            exception = out_of_memory(exception, tracked_actor_task._tracked_actor.actor_id)
+        task_failed(self, tracked_actor_task, exception)
+    failed.out_of_memory_fails_the_trial = True
+    RayActorManager._actor_task_failed = failed
 
 
 def raylet_process():

@@ -1,6 +1,6 @@
 """The Tune RunConfig that every Tuner of a search shares (the search's trials, the seed repeats):
 under the storage path, checkpoints kept by the search's metric, failures retried (a worker that
-died; bad input a trial finds, a UserError, fails it at once), Ray's console
+died; bad input a trial finds, a UserError, and a trial Ray's memory monitor ended fail it at once), Ray's console
 quiet unless --verbose, and each trial's working folder uploaded to its trial folder, which is where
 its trial.log is written (ray_compat.trial_working_directory)."""
 from bertclf.errors import UserError
@@ -14,6 +14,7 @@ def run_config(plan, name: str, callbacks, **extra):
     from ray import tune
     spec = plan.spec
     ray_compat.fail_at_once(UserError)
+    ray_compat.trial_out_of_memory_fails_the_trial()
     return tune.RunConfig(
         name=name, storage_path=plan.experiment.rsplit("/", 1)[0], verbose=1 if plan.opts.verbose else 0,
         callbacks=list(callbacks), sync_config=tune.SyncConfig(sync_artifacts=True),

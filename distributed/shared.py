@@ -51,7 +51,15 @@ class Shared:
         LookupError naming the model, max_length and features asked for when the driver prepared none
         for it (a configuration outside the space's input corners)."""
         if key in self.waiting:
-            return ray.get(self.passes.ref_for.remote(key))[0]
+            try:
+                return ray.get(self.passes.ref_for.remote(key))[0]
+            except (ray.exceptions.OutOfMemoryError, ray.exceptions.RayActorError) as e:
+                # the passes' process is gone (Ray's memory monitor ends the largest): a trial asking
+                # again would find it gone again, so the trial fails at once, in one line
+                said = str(e).strip().splitlines()[0]
+                raise UserError(f"boost features: the process of the feature passes ended ({said}); a smaller max_length, "
+                                "max_chunks or eval_batch_size, or fewer trials at once (--max-concurrent), needs "
+                                "less memory") from None
         if key not in self.inputs:
             t = key.tokens
             raise LookupError(f"no prepared inputs for {t.bert_name}, max_length {t.max_length}, truncation "

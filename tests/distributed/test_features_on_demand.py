@@ -231,6 +231,28 @@ def test_a_pass_that_fails_raises_its_error_in_every_trial_that_asks(local_ray, 
     assert said.startswith(f"boost features at max_length {config.max_length} {config.truncation}: failed after ")
 
 
+@pytest.mark.ray
+def test_a_trial_asking_the_ended_passes_process_fails_in_one_line_and_the_console_goes_on(local_ray, config_for):
+    """The actor's process ended (Ray's memory monitor ends the largest process): a trial that asks gets
+    one line that says so (a UserError: not retried), and the driver's news callback stops asking."""
+    import ray
+    from bertclf.errors import UserError
+    from bert_hpo_distributed.features_on_demand import ACTOR, PassNews
+    config = config_for(boost=True, bert_finetuning=False)
+    key = inputs_key(config)
+    passes = FeaturePasses.options(name=ACTOR).remote({key.tokens: (config, ray.put(None), [key.features])}, 1, 1,
+                                                      Shared())
+    ray.get(passes.news.remote())  # started
+    ray.kill(passes)
+    with pytest.raises(UserError, match=r"^boost features: the process of the feature passes ended \("):
+        Shared(passes=passes, waiting=frozenset({key})).inputs_for(key)
+    said = []
+    news = PassNews(said.append)
+    news.on_experiment_end(trials=[])  # the actor, gone from the names, or dead under its name: nothing said
+    news.on_experiment_end(trials=[])
+    assert said == []
+
+
 def test_a_pass_runs_on_the_cpus_of_the_trials_waiting_for_one():
     """Of a search's 4 CPUs with 1 a trial: a thread per trial waiting, at least one (the driver's start of
     the first trial's pass), never more than the search's; trials of 2 CPUs lend 2 each."""

@@ -282,6 +282,45 @@ def test_in_a_running_ray_and_trial_the_hooks_answer(tmp_path):
         ray.shutdown()
 
 
+@pytest.mark.ray
+@pytest.mark.parametrize("above_gb", [1.5, -0.5], ids=["while it runs", "as it starts"])
+def test_a_trial_that_rays_memory_monitor_ends_fails_once_and_the_tuner_goes_on(tmp_path, monkeypatch, above_gb):
+    """The monitor's threshold set 1.5 GB above the machine's use now, and a trial that allocates past
+    it; or set below the use now, so that the trial's actor is ended as it starts. Its Tuner returns the
+    trial as failed, with OUT_OF_MEMORY as its error's last line, and does not run it again
+    (max_failures=1 would retry a worker that died)."""
+    import psutil
+    import ray
+    from ray import tune
+    memory = psutil.virtual_memory()
+    threshold = (memory.total - memory.available + above_gb * 1e9) / memory.total
+    monkeypatch.setenv("RAY_memory_usage_threshold", f"{threshold:.4f}")
+    monkeypatch.setenv("RAY_memory_monitor_refresh_ms", "100")
+    starts = tmp_path / "starts"
+    ray.init(num_cpus=1, include_dashboard=False, **ray_compat.local_init_options(), log_to_driver=False)
+    try:
+        def trial(config):
+            import time
+            with open(starts, "a") as f:
+                f.write("start\n")
+            held = []
+            for _ in range(24):  # up to 6 GB, 256 MB at a time
+                held.append(bytearray(256 * 2 ** 20))
+                time.sleep(0.2)
+            tune.report({"held_gb": len(held) / 4})
+
+        ray_compat.trial_out_of_memory_fails_the_trial()
+        ray_compat.trial_out_of_memory_fails_the_trial()  # every Tuner of a search asks: installed once
+        ray_compat.fail_at_once(ValueError)
+        grid = tune.Tuner(trial, run_config=tune.RunConfig(storage_path=str(tmp_path), name="memory",
+                                                           failure_config=tune.FailureConfig(max_failures=1))).fit()
+        assert grid[0].error is not None, grid[0].metrics
+        assert str(grid[0].error).strip().splitlines()[-1] == ray_compat.OUT_OF_MEMORY
+        assert (starts.read_text().count("start") if starts.exists() else 0) <= 1  # failed at once, not retried
+    finally:
+        ray.shutdown()
+
+
 def test_ray_init_still_takes_the_node_address_that_keeps_a_local_ray_on_loopback():
     import ray
     from ray._private import worker

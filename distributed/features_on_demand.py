@@ -178,9 +178,12 @@ class PassNews(Callback):
     whose output is not the console). It finds the actor by its name: Tune keeps its callbacks with the
     experiment, and a resumed search has a new actor under the same name."""
     EVERY_S = 5.0
+    # set once the actor's process has ended; a class default, because a resumed search unpickles the
+    # callback its first session made (Tune's tuner.pkl), which may predate an attribute
+    gone = False
 
     def __init__(self, say):
-        self.say, self.last, self.gone = say, 0.0, False
+        self.say, self.last = say, 0.0
 
     def on_step_end(self, iteration, trials, **info):
         if time.perf_counter() - self.last >= self.EVERY_S:

@@ -171,6 +171,24 @@ def fail_at_once(error_type) -> None:
     Trial.handle_error, Trial.should_recover = handle, recover
 
 
+def ended_by_memory_monitor(error) -> bool:
+    """Whether `error` is, or carries, Ray's OutOfMemoryError: the memory monitor ended a process of
+    the run (Ray Train's ControllerError holds it as controller_failure, its WorkerGroupError per
+    worker as worker_failures, a RayTaskError as cause). Checked against ray 2.60."""
+    from ray.exceptions import OutOfMemoryError
+    seen, todo = set(), [error]
+    while todo:
+        e = todo.pop()
+        if e is None or id(e) in seen:
+            continue
+        seen.add(id(e))
+        if isinstance(e, OutOfMemoryError):
+            return True
+        todo += [getattr(e, "controller_failure", None), getattr(e, "cause", None), e.__cause__, e.__context__,
+                 *(getattr(e, "worker_failures", None) or {}).values()]
+    return False
+
+
 def trial_out_of_memory_fails_the_trial() -> None:
     """A trial whose process Ray's memory monitor ended while it ran fails as a trial (out_of_memory),
     and the search goes on; without this Tuner.fit raised 'Caught unexpected exception' and ended the

@@ -9,6 +9,9 @@ from dataclasses import replace
 import ray
 from ray.util.queue import Empty, Queue
 
+from bertclf.errors import UserError
+
+from . import ray_compat
 from .inputs import prepare, share
 from .outputs import SearchOutputs, write_refit
 from .ray_session import cpus_each
@@ -72,9 +75,14 @@ def run_refit(plan, config, shared: Shared, say):
             say(f"refit: {lines.get(timeout=1)}")
         except Empty:
             pass
-    if isinstance(result.get("checkpoint"), BaseException):
-        raise result["checkpoint"]
-    return result["checkpoint"]
+    error = result.get("checkpoint")
+    if isinstance(error, BaseException):
+        if ray_compat.ended_by_memory_monitor(error):
+            raise UserError(f"refit: out of memory: Ray's memory monitor ended its workers, the machine's memory "
+                            f"nearly full; the search's results are in {plan.out_dir}; a smaller batch_size or "
+                            f"max_chunks, or fewer resources.refit_workers ({workers} now), needs less") from None
+        raise error
+    return error
 
 
 def _fit(trainer):

@@ -222,5 +222,10 @@ def run_with_torch_trainer(sampled: dict, spec, shared: Shared, use_gpu: bool, s
         name=f"{tune.get_context().get_trial_name()}-train", storage_path=storage_path,
         checkpoints_to_keep=spec.checkpoints_to_keep, max_failures=spec.max_failures, metric=spec.score_key,
         mode=spec.mode, every_check=every_check, callbacks=[TuneReportCallback()])
-    trainer.fit()
+    try:
+        trainer.fit()
+    except ray_train.TrainingFailedError as e:
+        if ray_compat.ended_by_memory_monitor(e):  # the same configuration would need the same memory again
+            raise UserError(ray_compat.OUT_OF_MEMORY.replace("the trial's process", "the trial's workers")) from None
+        raise
 

@@ -282,6 +282,20 @@ def test_in_a_running_ray_and_trial_the_hooks_answer(tmp_path):
         ray.shutdown()
 
 
+def test_a_kill_by_rays_memory_monitor_is_found_inside_ray_trains_errors():
+    """What the refit and a trial of several workers read to say 'out of memory' in one line: Ray
+    Train's ControllerError and WorkerGroupError, and a trial's RayTaskError, carry the OutOfMemoryError."""
+    from ray.exceptions import OutOfMemoryError, RayTaskError
+    from ray.train import ControllerError, WorkerGroupError
+    killed = OutOfMemoryError("4 worker(s) were killed due to the node running low on memory.")
+    assert ray_compat.ended_by_memory_monitor(killed)
+    assert ray_compat.ended_by_memory_monitor(ControllerError(killed))
+    assert ray_compat.ended_by_memory_monitor(WorkerGroupError("rank 1 failed", {0: ValueError("x"), 1: killed}))
+    assert ray_compat.ended_by_memory_monitor(RayTaskError("run_refit", "Traceback ...", ControllerError(killed)))
+    assert not ray_compat.ended_by_memory_monitor(ControllerError(ValueError("lr must be positive")))
+    assert not ray_compat.ended_by_memory_monitor(WorkerGroupError("rank 0 failed", {0: RuntimeError("nan")}))
+
+
 @pytest.mark.ray
 @pytest.mark.parametrize("above_gb", [1.5, -0.5], ids=["while it runs", "as it starts"])
 def test_a_trial_that_rays_memory_monitor_ends_fails_once_and_the_tuner_goes_on(tmp_path, monkeypatch, above_gb):

@@ -72,9 +72,9 @@ class PassLines:
     def ended(self, name: str, started: float, failed: bool = False) -> None:
         with self.lock:
             self.untold = None
-            self.lines.append(f"boost features at {name}: " + ("failed after" if failed else "ready in")
-                              + f" {self.clock() - started:.0f} s" + (" (the trials that need them fail with its error)"
-                                                                         if failed else ""))
+            seconds = f"{self.clock() - started:.0f} s"
+            self.lines.append(f"boost features at {name}: failed after {seconds} (the trials that need them fail "
+                              f"with its error)" if failed else f"boost features at {name}: ready in {seconds}")
 
     def news(self) -> List[str]:
         """The lines since the last call, the running pass's start among them once it has run

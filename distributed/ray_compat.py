@@ -125,9 +125,14 @@ class StopsWaitingTrials:
         return None
 
 
-OUT_OF_MEMORY = ("out of memory: Ray's memory monitor ended the trial's process, the machine's memory nearly full "
-                 "(Ray's figures in error.txt); a smaller batch_size, max_length or max_chunks, or fewer trials at "
-                 "once (--max-concurrent), needs less")
+def out_of_memory_said(ended: str = "the trial's process") -> str:
+    """The line a trial fails with when Ray's memory monitor ended `ended` (its process, its workers)."""
+    return (f"out of memory: Ray's memory monitor ended {ended}, the machine's memory nearly full (Ray's figures "
+            f"in error.txt); a smaller batch_size, max_length or max_chunks, or fewer trials at once "
+            f"(--max-concurrent), needs less")
+
+
+OUT_OF_MEMORY = out_of_memory_said()
 
 
 def out_of_memory(error, actor_id=None):

@@ -226,6 +226,6 @@ def run_with_torch_trainer(sampled: dict, spec, shared: Shared, use_gpu: bool, s
         trainer.fit()
     except ray_train.TrainingFailedError as e:
         if ray_compat.ended_by_memory_monitor(e):  # the same configuration would need the same memory again
-            raise UserError(ray_compat.OUT_OF_MEMORY.replace("the trial's process", "the trial's workers")) from None
+            raise UserError(ray_compat.out_of_memory_said("the trial's workers")) from None
         raise
 

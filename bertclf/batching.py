@@ -49,15 +49,31 @@ def text_batches(tokens, batch_size: int) -> List[List[int]]:
     more windows than batch_size alone)."""
     if not isinstance(tokens, DocumentWindows):
         return eval_batches(tokens.lengths.tolist(), batch_size)
-    counts, lengths = tokens.counts.tolist(), tokens.lengths.tolist()
-    batches, windows = [], batch_size
-    for i in sorted(range(len(counts)), key=lambda i: -lengths[i]):
-        if windows + counts[i] > batch_size:
-            batches.append([])
-            windows = 0
-        batches[-1].append(i)
-        windows += counts[i]
-    return batches
+    lengths = tokens.lengths.tolist()
+    return window_groups(tokens, sorted(range(len(lengths)), key=lambda i: -lengths[i]), batch_size)
+
+
+def forward_pieces(tokens, indices: List[int]) -> List[List[int]]:
+    """A training micro-batch of texts `indices` as the forward passes that run it: one for token ids; for
+    texts cut into windows, consecutive groups of texts of at most len(indices) windows each (a text of more
+    alone), so that a pass of long texts holds no more sequences than one of short texts would. The loss is
+    summed per text, so the pieces' gradients add up to the micro-batch's."""
+    if not isinstance(tokens, DocumentWindows):
+        return [indices]
+    return window_groups(tokens, indices, len(indices))
+
+
+def window_groups(tokens: DocumentWindows, texts: Sequence[int], windows: int) -> List[List[int]]:
+    """`texts` in order, cut into consecutive groups of at most `windows` windows (a text of more alone)."""
+    counts = tokens.counts[torch.as_tensor(texts, dtype=torch.long)].tolist()
+    groups, held = [], windows
+    for text, count in zip(texts, counts):
+        if held + count > windows:
+            groups.append([])
+            held = 0
+        groups[-1].append(text)
+        held += count
+    return groups
 
 
 def pad_batch(token_ids, indices: Sequence[int], pad_id: int, multiple: int = 1):

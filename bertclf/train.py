@@ -281,6 +281,8 @@ def describe(run: Run) -> str:
             "boost (cached features, head only)" if c.uses_feature_cache else "frozen encoder, head only")
     workers = f" ({c.micro_batch_size // run.world} on each of {run.world} workers)" if run.world > 1 else ""
     checks = f", {c.evals_per_epoch} checks per epoch" if c.evals_per_epoch > 1 else ""
+    if c.truncation == "chunks" and not c.uses_feature_cache:  # task.pieces: the memory bound of long texts
+        workers += f", at most {c.micro_batch_size // run.world} windows a forward pass"
     return (f"training: {run.task.kind}, {mode}, {c.n_epochs} epoch(s){checks}, effective batch {c.batch_size} = "
             f"{c.gradient_accumulation_steps} x {c.micro_batch_size}{workers}, device {run.device}"
             f"{', bf16 autocast' if run.bf16 else ''}")
@@ -293,22 +295,25 @@ def train_until_checks(run: Run):
     c, task, model = run.config, run.task, run.task.model
     steps = training_steps(task.train_lengths, c.batch_size, c.gradient_accumulation_steps, c.training_seed, run.epoch)
     checks = check_steps(len(steps), c.evals_per_epoch if c.has_validation else 1)
-    micro_batches = []  # this worker's: (step number, indices, weight, examples in the step, last of step)
+    # this worker's forward passes: (step number, indices, weight, examples in the step, last of step)
+    passes = []
     for number, step in enumerate(steps[run.step:], start=run.step + 1):
         step_examples = sum(len(mb) for mb in step)
         for k, micro_batch in enumerate(step):
             part, weight = shard(micro_batch, run.rank, run.world), 1.0
             if not part:  # this worker has nothing in a short last batch, but DDP must sync
                 part, weight = micro_batch[:1], 0.0
-            micro_batches.append((number, part, weight, step_examples, k == len(step) - 1))
+            pieces = task.pieces(part)
+            passes += [(number, piece, weight, step_examples, k == len(step) - 1 and j == len(pieces) - 1)
+                       for j, piece in enumerate(pieces)]
     set_train_mode(run)
     started, loss_sum, seen = time.perf_counter(), torch.zeros((), device=run.device, dtype=torch.float64), 0
     bars = bars_shown(c.progress)
     bar = tqdm(total=len(steps), initial=run.step, desc=f"epoch {run.epoch}/{c.n_epochs}", unit="step",
                disable=not (bars and run.rank == 0), leave=False)
     heartbeat = time.perf_counter()  # without a bar (a trial, a refit, a pipe), a line every HEARTBEAT_S says where it is
-    inputs_stream = stream(run, [p[1] for p in micro_batches], "train")
-    for (number, part, weight, step_examples, last), inputs in zip(micro_batches, inputs_stream):
+    inputs_stream = stream(run, [p[1] for p in passes], "train")
+    for (number, part, weight, step_examples, last), inputs in zip(passes, inputs_stream):
         with (run.net.no_sync() if run.world > 1 and not last else nullcontext()):
             with autocast(run.device, run.bf16):
                 outputs = forward(run, run.net, inputs)

@@ -52,6 +52,11 @@ class Training(ABC):
     def batch_inputs(self, split: str) -> Callable:
         """A picklable function: indices of `split` -> the model's keyword inputs."""
 
+    def pieces(self, indices: List[int]) -> List[List[int]]:
+        """Train items `indices` (this worker's part of a micro-batch) as the forward passes that run them,
+        each a list of items whose losses add up to the micro-batch's: one pass unless the items are long."""
+        return [indices]
+
     @abstractmethod
     def loss(self, outputs, indices):
         """The loss of the model's outputs on train items `indices`, summed over the batch."""

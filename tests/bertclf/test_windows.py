@@ -5,12 +5,17 @@ import pickle
 
 import pytest
 import torch
+from safetensors.torch import load_file
 from transformers import AutoTokenizer
+
+import bertclf.train as train_module
+from bertclf.batching import forward_pieces
 
 from bertclf.errors import UserError
 from bertclf.models.tiny_model import build_tiny_bert
 from bertclf.models.heads import pool_documents, pool_windows
 from bertclf.predict import load_model
+from bertclf.tasks.classification.model import ClassificationTraining
 from bertclf.tasks.classification.predict import predict_texts
 from bertclf.tokenization import encode, join, tokenize_cached
 from bertclf.train import train
@@ -120,3 +125,37 @@ def test_text_pairs_are_not_cut_into_windows(config_for, tmp_path):
     with pytest.raises(UserError, match="--truncation chunks reads single texts: the data holds text pairs"):
         train(config_for(train_path=pairs, valid_path=None, truncation="chunks", max_length=16, doc_stride=4),
               log=lambda s: None)
+
+
+def test_pieces_hold_at_most_a_micro_batch_of_windows_in_order(tokenizer):
+    texts = [" ".join(WORDS[:n]) for n in (3, 120, 30, 30, 20, 3)]
+    tokens = encode(tokenizer, texts, 16, "chunks", doc_stride=4, max_chunks=20)
+    counts = tokens.counts.tolist()
+    assert counts[1] > 6 and counts[0] == 1  # one text of more windows than the micro-batch has texts
+    pieces = forward_pieces(tokens, list(range(6)))
+    assert [i for piece in pieces for i in piece] == list(range(6))
+    assert pieces[1] == [1]  # the long text alone
+    assert all(sum(counts[i] for i in piece) <= 6 for piece in pieces if len(piece) > 1)
+    assert forward_pieces(tokens.windows, [4, 2, 0]) == [[4, 2, 0]]  # token ids: one pass
+
+
+def test_fine_tuning_long_texts_in_pieces_takes_the_whole_micro_batchs_step(config_for, tmp_path, monkeypatch):
+    rows = [((text + " ") * 6, label) for text, label in sentiment_rows(32, seed=8)]
+    long = write_csv(tmp_path / "long.csv", rows)
+    rows_a_pass = []
+    real_forward = train_module.forward
+    monkeypatch.setattr(train_module, "forward",
+                        lambda run, module, inputs: rows_a_pass.append(len(inputs["input_ids"]))
+                        or real_forward(run, module, inputs))
+    options = dict(train_path=long, batch_size=16, n_epochs=1, max_length=16, doc_stride=4, max_chunks=8,
+                   truncation="chunks", eval_batch_size=64)
+    pieces = train(config_for(run_name="pieces", **options))
+    in_pieces, rows_a_pass[:] = max(rows_a_pass), []
+    monkeypatch.setattr(ClassificationTraining, "pieces", lambda self, indices: [indices])
+    whole = train(config_for(run_name="whole", **options))
+    assert in_pieces <= 16 < max(rows_a_pass)  # at most the micro-batch's 16 windows a pass, not all its texts'
+    for weights in ("head.safetensors", "encoder/model.safetensors"):
+        a, b = load_file(f"{pieces['run_dir']}/{weights}"), load_file(f"{whole['run_dir']}/{weights}")
+        for name in a:
+            torch.testing.assert_close(a[name], b[name], atol=2e-6, rtol=1e-4)
+    assert pieces["history"][0]["train_loss"] == pytest.approx(whole["history"][0]["train_loss"], rel=1e-5)

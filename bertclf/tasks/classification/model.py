@@ -7,7 +7,7 @@ from typing import List, Optional
 import torch
 import torch.nn.functional as F
 
-from ...batching import feature_inputs, token_inputs
+from ...batching import feature_inputs, forward_pieces, token_inputs
 from ...errors import UserError
 from ...inference import pad_multiple
 from ...models.encoders import encoder_fingerprint
@@ -47,6 +47,10 @@ class ClassificationTraining(Training):
         if self.boost:
             return partial(feature_inputs, self.inputs.features[split])
         return partial(token_inputs, self.inputs.tokens[split], self.inputs.pad_id, self.pad_multiple)
+
+    def pieces(self, indices):
+        # a text's features are one row: only fine-tuning reads its windows
+        return [indices] if self.boost else forward_pieces(self.inputs.tokens["train"], indices)
 
     def loss(self, logits, indices):
         labels = self.inputs.labels["train"][indices].to(logits.device)

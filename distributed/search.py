@@ -25,7 +25,7 @@ from .refit import check_refit, refit_and_score
 from .repeats import run_repeats
 from .run_config import run_config
 from .results import has_run
-from .search_record import finished_already, write_record
+from .search_record import finished_already, refit_pending, write_record
 from .searchers import first_points, param_space, scheduler, search_algorithm
 from .shared import Shared
 
@@ -74,10 +74,11 @@ def run_search(opts: SearchOptions) -> dict:
             outputs = write_outputs(plan, grid, shared, say, repeated, data, input_seconds, costs)
             tracking.log_best_model(plan, outputs.best_trial, outputs.written["best_model"], say)
             if plan.spec.refit:
+                write_record(plan.storage, plan.spec.num_samples, refit_pending=True)  # until it has run
                 refit_and_score(plan, outputs, shared, say)
             summary = outputs.summary(plan.spec.metric)
-            if not summary["errors"]:  # a resume finds it finished before Ray starts (plan.py)
-                write_record(plan.storage, plan.spec.num_samples, finished=summary["trials"])
+            # a resume finds a finished search before Ray starts (plan.py); one with failed trials runs them again
+            write_record(plan.storage, plan.spec.num_samples, finished=None if summary["errors"] else summary["trials"])
         summary["disk"] = tidy_storage(plan.out_dir, plan.storage, opts.keep_checkpoints)  # the lock still held
     except Exception as error:  # a full disk anywhere is one line naming the folder, not a traceback
         raise space.told(error, places)
@@ -245,7 +246,9 @@ def fit(plan: Plan, shared: Shared, tuner):
     ran = [r for r in grid if has_run(r)]
     if plan.opts.resume and (plan.out_dir / "results.md").exists() and \
             all((r.metrics or {}).get("timestamp", began) < began for r in ran):
-        raise finished_already(len(grid), plan.out_dir)
+        if not refit_pending(plan.storage):
+            raise finished_already(len(grid), plan.out_dir)
+        say("the refit had not finished: it runs now, after the trials' outputs are written again")
     finished = grid.num_terminated + grid.num_errors
     kept = f"{finished} of {spec.num_samples} trials finished and are kept in {plan.experiment}"
     if interrupts.received():  # a signal stopped the Tuner, which saved its state and returned

@@ -27,12 +27,14 @@ def finished_already(trials: int, out_dir: Path) -> SearchFinishedAlready:
                                  f"outputs are in {out_dir}")
 
 
-def write_record(storage: str, num_samples: int, finished: Optional[int] = None) -> None:
+def write_record(storage: str, num_samples: int, finished: Optional[int] = None, refit_pending: bool = False) -> None:
     """finished: the number of trials of a search that ended with its outputs written and no trial
-    failed (a resume would run the failed ones again). Whole or not at all: a local file through
-    bertclf.atomic (a full disk leaves no half record for a resume to read); an object store's put
-    is whole by itself."""
-    text = json.dumps({"num_samples": num_samples, **({"finished": finished} if finished is not None else {})})
+    failed (a resume would run the failed ones again). refit_pending: the trials' outputs are written and
+    the refit has not finished (it failed, or was interrupted): a resume runs it, even with no trial to run.
+    Whole or not at all: a local file through bertclf.atomic (a full disk leaves no half record for a
+    resume to read); an object store's put is whole by itself."""
+    text = json.dumps({"num_samples": num_samples, **({"finished": finished} if finished is not None else {}),
+                       **({"refit": "pending"} if refit_pending else {})})
     if "://" not in storage:
         write_text(f"{storage}/{RECORD}", text)
         return
@@ -50,3 +52,8 @@ def read_record(storage: str) -> Optional[dict]:
         return None
     with filesystem.open_input_stream(path) as f:
         return json.loads(f.read().decode())
+
+
+def refit_pending(storage: str) -> bool:
+    """Whether the search in `storage` wrote its trials' outputs and has a refit still to run."""
+    return (read_record(storage) or {}).get("refit") == "pending"

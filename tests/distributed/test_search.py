@@ -16,7 +16,7 @@ import pytest
 import torch
 
 from bertclf.smoke import synthetic_korquad
-from tests.helpers import ROOT, read_csv, run, search_cmd, write_imdb_like
+from tests.helpers import ROOT, lines_until, read_csv, run, search_cmd, start_search, write_imdb_like
 
 pytestmark = pytest.mark.ray
 
@@ -376,16 +376,31 @@ def test_refit_on_two_gloo_workers_gives_the_weights_of_one(local_ray, config_fo
         torch.testing.assert_close(weights[2][name], weights[1][name], atol=1e-5, rtol=1e-4)
 
 
-def test_a_refit_without_shared_inputs_then_the_finished_search_resumed_says_so(tmp_path):
-    """One search for two things: the refit reads its own inputs when the trials share none, and a
-    finished search resumed says so and cannot be given more trials."""
+def test_a_refit_interrupted_runs_on_resume_then_the_finished_search_resumed_says_so(tmp_path):
+    """One search for three things: the refit reads its own inputs when the trials share none; a refit
+    interrupted (as a refit that ran out of memory, it leaves the record `refit pending`) runs on --resume,
+    which has no trial left to run; a finished search resumed says so and cannot be given more trials."""
     data = write_imdb_like(tmp_path / "data", n_train=200, n_test=60)
     cmd = search_cmd(data, tmp_path / "out", "--name", "done", "--no-shared-inputs", "--refit",
                      "--set", "smoke.num_samples=2", "--set", "smoke.fixed.n_epochs=1",
                      "--set", "smoke.space.mode.choice=[finetune]")
-    proc = run(cmd)
-    assert proc.returncode == 0, proc.stderr[-3000:]
-    assert "Refit of the best configuration on all of train" in (tmp_path / "out" / "done" / "results.md").read_text()
+    proc = start_search(cmd)
+    try:
+        lines = lines_until(proc, "[bert-hpo] refit: ")
+        assert lines[-1].startswith("[bert-hpo] refit: "), lines[-5:]
+        os.killpg(proc.pid, signal.SIGINT)  # Ctrl-C as the refit's workers start
+        rest = proc.communicate(timeout=120)[1]
+    finally:
+        if proc.poll() is None:
+            os.killpg(proc.pid, signal.SIGKILL)
+    assert proc.returncode == 130, rest[-3000:]
+    assert rest.strip().splitlines()[-1].endswith("run the same command with --resume"), rest[-3000:]
+    results = tmp_path / "out" / "done" / "results.md"
+    assert "Refit of the best configuration" not in results.read_text()
+    resumed = run(cmd + ["--resume"])
+    assert resumed.returncode == 0, resumed.stderr[-3000:]
+    assert "[bert-hpo] the refit had not finished: it runs now" in resumed.stderr
+    assert "Refit of the best configuration on all of train" in results.read_text()
     again = run(cmd + ["--resume"])
     assert again.returncode == 0, again.stderr[-3000:]
     assert f"this search had finished already (2 trials, none run now): its outputs are in {tmp_path / 'out' / 'done'}" \

@@ -89,7 +89,9 @@ def score_on_test(plan, checkpoint, model_dir: Path, shared, say=None) -> dict:
                                   config.eval_batch_size)
     while not wait(PROGRESS_EVERY_S):
         spent = time.perf_counter() - started
-        say(f"test: scoring, {duration(spent)} so far" + (f", ~{duration(max(0.0, left - spent))} left" if left else ""))
+        said = (f", ~{duration(left - spent)} left" if left > spent else
+                f", past the ~{duration(left)} estimated" if left else "")
+        say(f"test: scoring, {duration(spent)} so far{said}")
     scores = result()
     return {**scores, "path": str(plan.test_path), "subset": spec.max_test_samples is not None,
             "data": inputs.description}

@@ -114,6 +114,23 @@ def test_a_local_cpu_search_scores_test_in_the_driver_on_the_searchs_cpus(local_
     assert said[0] == "test: scoring 3 examples" and "test: scoring, 0.1s so far" in said, said
 
 
+def test_scoring_past_its_estimate_says_so_instead_of_no_time_left(monkeypatch, tmp_path):
+    from ray import tune
+    monkeypatch.setattr(scoring, "cpus_each", lambda tasks=1, free_now=False: 1.0)  # no Ray to ask
+    monkeypatch.setattr(scoring, "score_model", lambda folder, inputs, **settings: time.sleep(1.0) or {})
+    monkeypatch.setattr(scoring, "read_meta", lambda folder: {"bert_name": "tiny"})
+    monkeypatch.setattr(scoring, "test_split", lambda plan, folder: SimpleNamespace(description="3 examples"))
+    monkeypatch.setattr(scoring, "_estimate", lambda config, inputs, source: 0.5)
+    monkeypatch.setattr(scoring, "PROGRESS_EVERY_S", 0.2)
+    said = []
+    scoring.score_on_test(_local_cpu_plan(tmp_path), tune.Checkpoint.from_directory(str(tmp_path)), tmp_path,
+                          Shared(), said.append)
+    assert said[0] == "test: scoring 3 examples, ~0.5s"
+    assert said[1] == "test: scoring, 0.2s so far, ~0.3s left", said
+    past = [line.endswith(" so far, past the ~0.5s estimated") for line in said[1:]]
+    assert past == sorted(past) and past[-1], said  # once past the estimate, each line says so
+
+
 @pytest.mark.ray
 def test_an_error_of_the_scoring_in_the_driver_reaches_the_caller(local_ray, monkeypatch, tmp_path):
     from ray import tune

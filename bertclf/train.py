@@ -282,7 +282,7 @@ def describe(run: Run) -> str:
     workers = f" ({c.micro_batch_size // run.world} on each of {run.world} workers)" if run.world > 1 else ""
     checks = f", {c.evals_per_epoch} checks per epoch" if c.evals_per_epoch > 1 else ""
     if c.truncation == "chunks" and not c.uses_feature_cache:  # task.pieces: the memory bound of long texts
-        workers += f", at most {c.micro_batch_size // run.world} windows a forward pass"
+        workers += f", at most {max(c.micro_batch_size // run.world, c.max_chunks)} windows a forward pass"
     return (f"training: {run.task.kind}, {mode}, {c.n_epochs} epoch(s){checks}, effective batch {c.batch_size} = "
             f"{c.gradient_accumulation_steps} x {c.micro_batch_size}{workers}, device {run.device}"
             f"{', bf16 autocast' if run.bf16 else ''}")

@@ -89,7 +89,7 @@ def score_on_test(plan, checkpoint, model_dir: Path, shared, say=None) -> dict:
                                   config.eval_batch_size)
     while not wait(PROGRESS_EVERY_S):
         spent = time.perf_counter() - started
-        said = (f", ~{duration(left - spent)} left" if left > spent else
+        said = (f", ~{duration(left - spent)} left" if left - spent >= 0.05 else
                 f", past the ~{duration(left)} estimated" if left else "")
         say(f"test: scoring, {duration(spent)} so far{said}")
     scores = result()

@@ -70,11 +70,12 @@ def run_search(opts: SearchOptions) -> dict:
         grid, trial_seconds = fit(plan, shared, tuner)
         with interrupts.kept(f"after the trials ({sum(map(has_run, grid))} of {len(grid)} ran; they are kept in "
                              f"{plan.experiment})"):
+            if plan.spec.refit:  # until it has run: a resume that finds the trials' outputs written runs it
+                write_record(plan.storage, plan.spec.num_samples, refit_pending=True)
             repeated = run_repeats(plan, grid, build_trainable(plan, shared), shared, say) if plan.spec.repeats else []
             outputs = write_outputs(plan, grid, shared, say, repeated, data, input_seconds, costs)
             tracking.log_best_model(plan, outputs.best_trial, outputs.written["best_model"], say)
             if plan.spec.refit:
-                write_record(plan.storage, plan.spec.num_samples, refit_pending=True)  # until it has run
                 refit_and_score(plan, outputs, shared, say)
             summary = outputs.summary(plan.spec.metric)
             # a resume finds a finished search before Ray starts (plan.py); one with failed trials runs them again
@@ -246,7 +247,7 @@ def fit(plan: Plan, shared: Shared, tuner):
     ran = [r for r in grid if has_run(r)]
     if plan.opts.resume and (plan.out_dir / "results.md").exists() and \
             all((r.metrics or {}).get("timestamp", began) < began for r in ran):
-        if not refit_pending(plan.storage):
+        if not (plan.spec.refit and refit_pending(plan.storage)):
             raise finished_already(len(grid), plan.out_dir)
         say("the refit had not finished: it runs now, after the trials' outputs are written again")
     finished = grid.num_terminated + grid.num_errors

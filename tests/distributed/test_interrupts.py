@@ -6,7 +6,7 @@ import time
 
 import pytest
 
-from bert_hpo_distributed import interrupts
+from bert_hpo_distributed import interrupts, ray_compat
 from tests.helpers import lines_until, read_csv, run, search_cmd, start_search, write_imdb_like
 
 LONG = ["--max-concurrent", "1", "--set", "smoke.num_samples=4", "--set", "smoke.fixed.n_epochs=8",
@@ -42,13 +42,14 @@ def assert_resumes(cmd, out):
 
 
 @pytest.mark.ray
-@pytest.mark.parametrize("number", [signal.SIGTERM, signal.SIGHUP])
-def test_sigterm_mid_trials_saves_the_state_says_so_in_one_line_and_resumes(tmp_path, number):
+def test_sigterm_mid_trials_saves_the_state_says_so_in_one_line_and_resumes(tmp_path):
+    """SIGTERM to the driver alone (Ctrl-C to the whole process group: test_search.py; SIGHUP takes the
+    same handler: test_each_signal_stops_a_running_tuner_and_raises_outside_one)."""
     out = tmp_path / "out"
     cmd = search_cmd(write_imdb_like(tmp_path / "data"), out, *LONG)
-    status, lines = signalled(cmd, "trial 1/4", [number])
+    status, lines = signalled(cmd, "trial 1/4", [signal.SIGTERM])
     text = "\n".join(lines)
-    assert status == 128 + number, text[-3000:]
+    assert status == 143, text[-3000:]
     assert lines[-1].startswith("interrupted: ") and " of 4 trials finished and are kept in " in lines[-1] \
         and lines[-1].endswith("; run the same command with --resume"), text[-3000:]
     assert "*** SIGTERM received" not in text and "Traceback" not in text, text[-3000:]
@@ -101,19 +102,32 @@ def test_the_exit_status_is_128_and_the_first_signal(monkeypatch):
         interrupts.check()
 
 
-def test_outside_a_tuner_a_signal_raises_where_the_search_is(monkeypatch):
+@pytest.mark.parametrize("number", [signal.SIGINT, signal.SIGTERM, signal.SIGHUP])
+def test_each_signal_stops_a_running_tuner_and_raises_outside_one(monkeypatch, number):
     monkeypatch.setattr(interrupts, "_received", [])
+    monkeypatch.delenv("TUNE_DISABLE_SIGINT_HANDLER", raising=False)  # install() sets it
     previous = {n: signal.getsignal(n) for n in interrupts.SIGNALS}
+    forwarded = []
+    real_kill = os.kill
     try:
         interrupts.install()
-        with pytest.raises(KeyboardInterrupt):
-            os.kill(os.getpid(), signal.SIGTERM)
-            time.sleep(1)
-        assert interrupts.exit_code() == 143
+        # were the handler missing, the signal below would end this test process
+        assert signal.getsignal(number) is interrupts._handle
+        monkeypatch.setattr(os, "kill", lambda pid, sent: forwarded.append(sent) if pid == os.getpid()
+                            and sent == ray_compat.TUNE_STOP_SIGNAL else real_kill(pid, sent))
+        try:
+            with interrupts.stopping_tune():  # the first signal stops the Tuner, which then returns
+                signal.raise_signal(number)
+        except KeyboardInterrupt:
+            pytest.fail("a signal while a Tuner runs was raised instead of stopping the Tuner")
+        assert forwarded == [ray_compat.TUNE_STOP_SIGNAL] and interrupts.received()
+        monkeypatch.setattr(interrupts, "_received", [])
+        with pytest.raises(KeyboardInterrupt):  # outside a Tuner: raised where the search is
+            signal.raise_signal(number)
+        assert interrupts.exit_code() == 128 + number
     finally:
-        for number, handler in previous.items():
-            signal.signal(number, handler)
-        os.environ.pop("TUNE_DISABLE_SIGINT_HANDLER", None)
+        for kind, handler in previous.items():
+            signal.signal(kind, handler)
 
 
 def test_a_signal_during_rays_shutdown_is_raised_once_it_is_over(monkeypatch):

@@ -115,20 +115,30 @@ def test_a_local_cpu_search_scores_test_in_the_driver_on_the_searchs_cpus(local_
 
 
 def test_scoring_past_its_estimate_says_so_instead_of_no_time_left(monkeypatch, tmp_path):
-    from ray import tune
+    """A fake clock: each wait for the scoring advances it by the wait, and the scoring ends after 7."""
+    clock, waits = [0.0], []
+
+    def started(plan, cpus, *args):
+        def wait(timeout):
+            waits.append(timeout)
+            clock[0] += timeout
+            return len(waits) > 7
+        return wait, dict
+    monkeypatch.setattr(scoring, "_start_scoring", started)
+    monkeypatch.setattr(scoring.time, "perf_counter", lambda: clock[0])
     monkeypatch.setattr(scoring, "cpus_each", lambda tasks=1, free_now=False: 1.0)  # no Ray to ask
-    monkeypatch.setattr(scoring, "score_model", lambda folder, inputs, **settings: time.sleep(1.0) or {})
     monkeypatch.setattr(scoring, "read_meta", lambda folder: {"bert_name": "tiny"})
     monkeypatch.setattr(scoring, "test_split", lambda plan, folder: SimpleNamespace(description="3 examples"))
-    monkeypatch.setattr(scoring, "_estimate", lambda config, inputs, source: 0.5)
-    monkeypatch.setattr(scoring, "PROGRESS_EVERY_S", 0.2)
+    monkeypatch.setattr(scoring, "_estimate", lambda config, inputs, source: 70.02)
+    monkeypatch.setattr(scoring, "PROGRESS_EVERY_S", 10)
     said = []
-    scoring.score_on_test(_local_cpu_plan(tmp_path), tune.Checkpoint.from_directory(str(tmp_path)), tmp_path,
-                          Shared(), said.append)
-    assert said[0] == "test: scoring 3 examples, ~0.5s"
-    assert said[1] == "test: scoring, 0.2s so far, ~0.3s left", said
-    past = [line.endswith(" so far, past the ~0.5s estimated") for line in said[1:]]
-    assert past == sorted(past) and past[-1], said  # once past the estimate, each line says so
+    scoring.score_on_test(_local_cpu_plan(tmp_path), None, tmp_path, Shared(), said.append)
+    assert said == ["test: scoring 3 examples, ~1m10s", "test: scoring, 10s so far, ~1m00s left",
+                    "test: scoring, 20s so far, ~50s left", "test: scoring, 30s so far, ~40s left",
+                    "test: scoring, 40s so far, ~30s left", "test: scoring, 50s so far, ~20s left",
+                    "test: scoring, 1m00s so far, ~10s left",
+                    "test: scoring, 1m10s so far, past the ~1m10s estimated"], said
+
 
 
 @pytest.mark.ray

@@ -16,7 +16,8 @@ import pytest
 import torch
 
 from bertclf.smoke import synthetic_korquad
-from tests.helpers import ROOT, lines_until, read_csv, run, search_cmd, start_search, write_imdb_like
+from tests.helpers import (ROOT, lines_until, read_csv, run, search_cmd, sentiment_rows, start_search, write_csv,
+                           write_imdb_like)
 
 pytestmark = pytest.mark.ray
 
@@ -102,13 +103,18 @@ def shared_for(config):
     return Shared(inputs={inputs_key(config): ray.put(prepared_for(config, lambda m: None))})
 
 
-def test_two_gloo_workers_match_one_worker(local_ray, config_for, tmp_path):
+@pytest.mark.parametrize("windows", [False, True])
+def test_two_gloo_workers_match_one_worker(local_ray, config_for, tmp_path, windows):
     from bert_hpo_distributed.trial import torch_trainer
     from bertclf.train import train
 
     # 80 valid texts in batches of 32: one worker evaluates 2 batches, the other 1
-    config = config_for(n_epochs=1, batch_size=16, gradient_accumulation_steps=2, eval_batch_size=32,
-                        save_path=str(tmp_path))
+    options = dict(n_epochs=1, batch_size=16, gradient_accumulation_steps=2, eval_batch_size=32, save_path=str(tmp_path))
+    if windows:  # texts of 1 to 9 windows: the two workers run different numbers of forward passes a step
+        rows = [((text + " ") * (1 + i % 9), label) for i, (text, label) in enumerate(sentiment_rows(96, seed=4))]
+        options.update(train_path=write_csv(tmp_path / "long.csv", rows), truncation="chunks", max_length=16,
+                       doc_stride=4, max_chunks=9)
+    config = config_for(**options)
     single = []
     train(config, report=lambda m, save: single.append(m), save_run=False)
     trainer = torch_trainer(config, shared_for(config), workers=2, use_gpu=False, cpus_per_worker=0.9, placement="PACK",

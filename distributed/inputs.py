@@ -152,8 +152,9 @@ def share(plan: Plan, ready: dict, pending: list, say, shared: Shared = None):
         refs.setdefault(id(inputs), ray.put(inputs))
         shared.inputs[key] = refs[id(inputs)]
     if searching and on_demand(plan):
-        start_passes(pending, shared, cpus=max(1, int(ray.cluster_resources().get("CPU", 1))),  # a local search's
-                     trial_cpus=plan.spec.resources.cpus_per_worker)
+        if pending:  # a search whose trials all fine-tune needs no process for passes
+            start_passes(pending, shared, cpus=max(1, int(ray.cluster_resources().get("CPU", 1))),  # a local search's
+                         trial_cpus=plan.spec.resources.cpus_per_worker)
         return shared, 0.0
     seconds = share_inputs(pending, shared, use_gpu=plan.use_gpu, cpus=plan.spec.resources.cpus_per_worker, say=say)
     if seconds:

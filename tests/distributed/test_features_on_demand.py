@@ -11,9 +11,9 @@ import pytest
 import yaml
 
 from bertclf.config import TrainConfig
-from bert_hpo_distributed.features_on_demand import FeaturePasses, PassLines, on_demand, passes_said
+from bert_hpo_distributed.features_on_demand import ACTOR, FeaturePasses, PassLines, on_demand, passes_said
 from bert_hpo_distributed.shared import Shared
-from bertclf.inputs import inputs_key, prepare_inputs
+from bertclf.inputs import inputs_key, prepare_inputs, prepared_for
 from tests.helpers import ROOT, lines_until, read_csv, run, sentiment_rows, start_search, write_csv
 
 
@@ -175,6 +175,21 @@ def local_ray():
         yield ray
     finally:
         ray.shutdown()
+
+
+@pytest.mark.ray
+def test_a_search_with_no_pass_to_run_starts_no_process_for_passes(local_ray, config_for):
+    """A search whose trials all fine-tune (no boost key pending) has no FeaturePasses actor: a process
+    importing torch, and its memory, for nothing."""
+    from bert_hpo_distributed.inputs import share
+    plan = SimpleNamespace(local=True, use_gpu=False, models={}, opts=SimpleNamespace(share_inputs=True),
+                           spec=SimpleNamespace(tokenize_on="driver", resources=SimpleNamespace(cpus_per_worker=1)))
+    assert on_demand(plan)
+    config = config_for()
+    shared, seconds = share(plan, {inputs_key(config): prepared_for(config, lambda m: None)}, [], print)
+    assert shared.passes is None and not shared.waiting and seconds == 0.0
+    assert list(shared.inputs) == [inputs_key(config)]
+    assert not [a for a in local_ray.util.list_named_actors() if a == ACTOR]
 
 
 def passes_of(config, inputs, cpus: int = 1):

@@ -295,17 +295,7 @@ def train_until_checks(run: Run):
     c, task, model = run.config, run.task, run.task.model
     steps = training_steps(task.train_lengths, c.batch_size, c.gradient_accumulation_steps, c.training_seed, run.epoch)
     checks = check_steps(len(steps), c.evals_per_epoch if c.has_validation else 1)
-    # this worker's forward passes: (step number, indices, weight, examples in the step, last of step)
-    passes = []
-    for number, step in enumerate(steps[run.step:], start=run.step + 1):
-        step_examples = sum(len(mb) for mb in step)
-        for k, micro_batch in enumerate(step):
-            part, weight = shard(micro_batch, run.rank, run.world), 1.0
-            if not part:  # this worker has nothing in a short last batch, but DDP must sync
-                part, weight = micro_batch[:1], 0.0
-            pieces = task.pieces(part)
-            passes += [(number, piece, weight, step_examples, k == len(step) - 1 and j == len(pieces) - 1)
-                       for j, piece in enumerate(pieces)]
+    passes = forward_passes(run, steps)
     set_train_mode(run)
     started, loss_sum, seen = time.perf_counter(), torch.zeros((), device=run.device, dtype=torch.float64), 0
     bars = bars_shown(c.progress)
@@ -352,6 +342,22 @@ def train_until_checks(run: Run):
         started, seen = time.perf_counter(), 0
         loss_sum.zero_()
     bar.close()
+
+
+def forward_passes(run: Run, steps) -> list:
+    """This worker's forward passes of `steps` from the step in progress on: (step number, indices, weight,
+    examples in the step, last of the step), a micro-batch's share split by task.pieces."""
+    passes = []
+    for number, step in enumerate(steps[run.step:], start=run.step + 1):
+        step_examples = sum(len(mb) for mb in step)
+        for k, micro_batch in enumerate(step):
+            part, weight = shard(micro_batch, run.rank, run.world), 1.0
+            if not part:  # this worker has nothing in a short last batch, but DDP must sync
+                part, weight = micro_batch[:1], 0.0
+            pieces = run.task.pieces(part)
+            passes += [(number, piece, weight, step_examples, k == len(step) - 1 and j == len(pieces) - 1)
+                       for j, piece in enumerate(pieces)]
+    return passes
 
 
 def check_steps(n_steps: int, per_epoch: int) -> set:

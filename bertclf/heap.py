@@ -5,8 +5,10 @@ under batches of many shapes, reuses little of it, so the peak of a long encoder
 texts it reads. bench/pass_memory.py (6,000 IMDB reviews in 256-token windows, six feature variants,
 2 threads, one process): 3.48 GB left alone, 3.04 GB trimmed every TRIM_EVERY_S seconds, 3% slower. A
 search's FeaturePasses actor runs a thread per waiting trial, so a search's Ray workers also get two
-arenas (distributed/ray_session.py; bench/results/pass_memory/README.md). Trimming after every batch would
-make the next batch fault the pages in again.
+arenas (distributed/ray_session.py; bench/results/pass_memory/README.md). The training loop trims too:
+fine-tuning `chunks` on all of IMDB (512-token windows, 2 gloo workers) grew each worker to 7-8 GB, most of it
+free heap that one malloc_trim took to 2-4 GB (bench/results/imdb_chunks/README.md). Trimming after every batch
+would make the next batch fault the pages in again.
 """
 import ctypes
 import ctypes.util

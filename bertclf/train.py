@@ -29,6 +29,7 @@ from .batching import batch_stream, shard, training_steps
 from .checkpoint import restore, rng_state, save_checkpoint
 from .config import TrainConfig
 from .errors import UserError
+from .heap import PeriodicTrim
 from .inference import bars_shown, run_batches
 from .inputs import prepared_for
 from .models.device import autocast, pick_device, uses_bf16
@@ -302,6 +303,7 @@ def train_until_checks(run: Run):
     bar = tqdm(total=len(steps), initial=run.step, desc=f"epoch {run.epoch}/{c.n_epochs}", unit="step",
                disable=not (bars and run.rank == 0), leave=False)
     heartbeat = time.perf_counter()  # without a bar (a trial, a refit, a pipe), a line every HEARTBEAT_S says where it is
+    trim = PeriodicTrim()  # passes of many shapes (chunks, dynamic padding) leave free heap behind (heap.py)
     inputs_stream = stream(run, [p[1] for p in passes], "train")
     for (number, part, weight, step_examples, last), inputs in zip(passes, inputs_stream):
         with (run.net.no_sync() if run.world > 1 and not last else nullcontext()):
@@ -321,6 +323,7 @@ def train_until_checks(run: Run):
         run.scheduler.step()
         run.optimizer.zero_grad(set_to_none=True)
         run.step = number
+        trim.tick()
         bar.update()
         if not bars and time.perf_counter() - heartbeat > HEARTBEAT_S:
             heartbeat = time.perf_counter()

@@ -244,3 +244,14 @@ def test_an_int8_run_scores_each_check_on_its_int8_copy_and_keeps_fp32_beside(co
         assert check["valid_loss"] != check["fp32_valid_loss"]
         assert check["valid_loss"] == pytest.approx(check["fp32_valid_loss"], abs=0.05)
     assert not any(key.startswith("fp32_") for key in plain[0])
+
+
+def test_training_gives_its_free_heap_back_as_it_goes(config_for, monkeypatch):
+    """Passes of many shapes leave free C heap behind, which grew a 2-worker chunks refit's workers to
+    twice their working set (bench/results/imdb_chunks): the loop trims it every heap.TRIM_EVERY_S."""
+    import bertclf.heap as heap
+    trims = []
+    monkeypatch.setattr(heap, "TRIM_EVERY_S", 0.0)
+    monkeypatch.setattr(heap, "trim_heap", lambda: trims.append(1))
+    train(config_for(n_epochs=1, batch_size=32))
+    assert len(trims) == 320 // 32  # after each of the epoch's steps (320 train texts, valid in its own file)

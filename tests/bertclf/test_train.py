@@ -7,6 +7,7 @@ import pytest
 import torch
 from safetensors.torch import load_file
 
+import bertclf.heap as heap
 from bertclf.models.tiny_model import FAMILIES
 from bertclf.train import train
 from tests.helpers import sentiment_rows, train_keeping_checkpoints, write_csv
@@ -249,7 +250,6 @@ def test_an_int8_run_scores_each_check_on_its_int8_copy_and_keeps_fp32_beside(co
 def test_training_gives_its_free_heap_back_as_it_goes(config_for, monkeypatch):
     """Passes of many shapes leave free C heap behind, which grew a 2-worker chunks refit's workers to
     twice their working set (bench/results/imdb_chunks): the loop trims it every heap.TRIM_EVERY_S."""
-    import bertclf.heap as heap
     trims = []
     monkeypatch.setattr(heap, "TRIM_EVERY_S", 0.0)
     monkeypatch.setattr(heap, "trim_heap", lambda: trims.append(1))

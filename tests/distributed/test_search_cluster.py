@@ -131,10 +131,19 @@ def test_worker_node_killed_mid_trial_resumes_from_checkpoint(cluster, tmp_path)
     trial = next((out / "killed" / "trials").glob("trial_*"))
     results = [json.loads(line) for line in (trial / "result.json").read_text().strip().splitlines()]
     assert results[-1]["epoch"] == 12 and results[-1]["done_reason"] == "completed"
-    assert len({r["pid"] for r in results}) == 2  # a second process finished the trial
-    # resumed from a checkpoint, not from scratch: the new process did not start again at epoch 1
-    resumed = [r for r in results if r["pid"] != results[0]["pid"]]
-    assert resumed[0]["epoch"] > results[0]["epoch"] and resumed[0]["iterations_since_restore"] == 1
+    processes = {}  # pid -> its reports, in order
+    for r in results:
+        processes.setdefault(r["pid"], []).append(r)
+    story = {pid: [r["epoch"] for r in reports] for pid, reports in processes.items()}
+    # another process finished the trial; on a loaded machine (CI) Ray restarted it once more, which
+    # max_failures=2 allows
+    first, *later = processes.values()
+    assert 1 <= len(later) <= 2, story
+    # each later process resumed from a checkpoint, not from scratch: its first report is its first
+    # iteration, past the first process's first epoch, and no further than one epoch past what came before
+    for before, reports in zip([first, *later], later):
+        assert reports[0]["iterations_since_restore"] == 1, story
+        assert first[0]["epoch"] < reports[0]["epoch"] <= before[-1]["epoch"] + 1, story
 
 
 def test_checkpoints_on_disk_stay_bounded(tmp_path):

@@ -5,9 +5,10 @@
 - a Ray Tune trial (a report at every check, checkpoints through `save_checkpoint`).
 
 It never imports Ray. `report(metrics, save_checkpoint)` is called at every check (the end of each
-epoch, or `evals_per_epoch` times per epoch); a driver that wants a checkpoint calls
-`save_checkpoint(folder)`. The metrics of a run's last report carry `done_reason`: completed,
-early stop (patience) or degenerate; a run stopped from outside (a search's scheduler) has none.
+epoch, or `evals_per_epoch` times per epoch, and on the clock with `check_every_s`); a driver that
+wants a checkpoint calls `save_checkpoint(folder)`. The metrics of a run's last report carry
+`done_reason`: completed, early stop (patience) or degenerate; a run stopped from outside (a search's
+scheduler) has none.
 """
 import csv
 import io
@@ -47,6 +48,7 @@ Report = Callable[[dict, Callable[[Path], None]], None]
 # still look like chance
 DEGENERATE_AT = 0.25
 HEARTBEAT_S = 60
+CLOCK_SYNC_STEPS = 20  # several workers agree on a check on the clock at every this many steps (one all-reduce)
 FUSED_ADAMW = ("cuda", "cpu")  # the devices torch has a fused AdamW for
 
 
@@ -78,6 +80,7 @@ class Run:
     bad_checks: int = 0
     should_stop: Callable[[], bool] = lambda: False
     stopped: bool = False  # by should_stop
+    check_every_s: float = 0.0  # also a check when this many seconds of training passed since the last (0: never)
 
     def rank_key(self, metrics: dict):
         """Higher is better: the valid metric (by its mode), then the lower valid loss; the latest without
@@ -99,7 +102,8 @@ class Run:
 
 def train(config: TrainConfig, report: Optional[Report] = None, *, inputs=None, model_path: Optional[str] = None,
           resume_from=None, own_checkpoint: bool = True, save_run: bool = True,
-          log: Callable[[str], None] = log_stderr, should_stop: Callable[[], bool] = lambda: False) -> dict:
+          log: Callable[[str], None] = log_stderr, should_stop: Callable[[], bool] = lambda: False,
+          check_every_s: float = 0.0) -> dict:
     """Train one configuration; return {"best", "history", "task", "metric", "done_reason", "run_dir"}.
 
     inputs: what prepare_inputs prepared for this configuration (a search prepares them once for
@@ -107,6 +111,9 @@ def train(config: TrainConfig, report: Optional[Report] = None, *, inputs=None, 
     config.bert_name to load the weights from (config.bert_name is still what the model records).
     should_stop: asked after every optimizer step; True ends the run there, without a report (a
     search's scheduler stopped it, and the process should be free for the next trial at once).
+    check_every_s: > 0 adds a check (a report, so a checkpoint) whenever that many seconds of training
+    passed since the last check, wherever the epoch stands: a long epoch without validation (a refit)
+    resumes from the latest of them instead of its start; a check without validation costs no pass.
     own_checkpoint: False when resume_from is another run's checkpoint (PBT's donor): only its
     weights and place are taken, not its history or best (see checkpoint.restore); a donor's
     checkpoint of its last check gets one check of its weights (train loss NaN: no step was taken).
@@ -114,7 +121,7 @@ def train(config: TrainConfig, report: Optional[Report] = None, *, inputs=None, 
     check_task_options(config)  # the task's own options; TrainConfig checked the others as it was made
     run_folder = prepare_run_dir(config) if save_run and _rank() == 0 else None
     run = set_up(config, inputs, model_path, log)
-    run.should_stop = should_stop
+    run.should_stop, run.check_every_s = should_stop, check_every_s
     if resume_from is not None:
         restore(run, resume_from, own=own_checkpoint)
         run.say(f"resumed from {resume_from} at epoch {run.epoch}, step {run.step}" + (
@@ -334,7 +341,7 @@ def train_until_checks(run: Run):
         if run.should_stop():
             run.stopped = True
             break
-        if number not in checks:
+        if number not in checks and not clock_check_due(run, number, started):
             continue
         loss_total, seen_total = all_reduce_sum([loss_sum.item(), seen], run.device, run.world)
         speed = seen_total / (time.perf_counter() - started)
@@ -361,6 +368,19 @@ def forward_passes(run: Run, steps) -> list:
             passes += [(number, piece, weight, step_examples, k == len(step) - 1 and j == len(pieces) - 1)
                        for j, piece in enumerate(pieces)]
     return passes
+
+
+def clock_check_due(run: Run, step: int, since: float) -> bool:
+    """Whether run.check_every_s seconds passed since `since` (0: never). Several workers go by rank 0's
+    clock, heard at every CLOCK_SYNC_STEPS-th step, so that all of them check after the same step."""
+    if not run.check_every_s:
+        return False
+    due = time.perf_counter() - since > run.check_every_s
+    if run.world == 1:
+        return due
+    if step % CLOCK_SYNC_STEPS:
+        return False
+    return all_reduce_sum([float(due and run.rank == 0)], run.device, run.world)[0] > 0
 
 
 def check_steps(n_steps: int, per_epoch: int) -> set:

@@ -1,15 +1,18 @@
 """--refit: the best configuration trained again on all of train (the held-out valid included) for the
 epochs its best trial needed, then scored once on the test split. This is the run that Ray Train
 spreads over every GPU: one TorchTrainer (DDP) with a worker per GPU (gloo workers on a CPU). It
-checkpoints every epoch under the storage path, so an interrupted refit resumes there."""
+checkpoints under the storage path at each epoch's end and every `refit_checkpoint_every` seconds of
+training inside an epoch (a refit's epoch is all of train: over two hours for IMDB on a 2-core CPU),
+so a lost worker, or an interrupted refit run again by --resume, goes on from the latest checkpoint."""
 import math
 import threading
-from dataclasses import replace
+from dataclasses import asdict, replace
 
 import ray
 from ray.util.queue import Empty, Queue
 
 from bertclf.errors import UserError
+from bertclf.tensor_cache import digest
 
 from . import ray_compat
 from .inputs import prepare, share
@@ -61,12 +64,14 @@ def run_refit(plan, config, shared: Shared, say):
     data = inputs.description.split(" (")[0] if inputs else "each worker reads its own inputs (--no-shared-inputs)"
     say(f"refit: {data}, {config.n_epochs} epoch(s), {workers} worker(s) "
         f"({'GPU' if plan.use_gpu else f'CPU, {cpus:g} each'})")
-    # the workers' log lines come to this console through a queue; Ray Train resumes a run of the
-    # same name and storage path from its latest checkpoint
+    # the workers' log lines come to this console through a queue. Ray Train resumes a run of the same
+    # name and storage path from its latest checkpoint: the name holds the configuration, so that a
+    # resumed search whose best changed (its failed trials ran again) does not go on from another's
     lines = Queue(actor_options={"num_cpus": 0})
     trainer = torch_trainer(config, refit_shared, workers=workers, use_gpu=plan.use_gpu, cpus_per_worker=cpus,
-                            placement="PACK", name="refit", storage_path=plan.storage, checkpoints_to_keep=1,
-                            max_failures=plan.spec.max_failures, metric=None, every_check=True, lines=lines)
+                            placement="PACK", name=f"refit-{digest(asdict(config))[:12]}", storage_path=plan.storage,
+                            checkpoints_to_keep=1, max_failures=plan.spec.max_failures, metric=None, every_check=True,
+                            lines=lines, check_every_s=plan.spec.refit_checkpoint_every)
     result = {}
     fitting = threading.Thread(target=lambda: result.update(checkpoint=_fit(trainer)), daemon=True)
     fitting.start()
@@ -81,7 +86,8 @@ def run_refit(plan, config, shared: Shared, say):
             raise UserError(f"refit: out of memory: Ray's memory monitor ended its workers, the machine's memory "
                             f"nearly full; the search's results are in {plan.out_dir}; a smaller batch_size or "
                             f"max_chunks needs less (each of the {workers} worker(s), resources.refit_workers, "
-                            f"holds its own copy of the model); --resume runs the refit again") from None
+                            f"holds its own copy of the model); --resume runs the refit again, from its latest "
+                            f"checkpoint") from None
         raise error
     return error
 

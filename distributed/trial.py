@@ -180,25 +180,28 @@ def worker_loop(loop_config: dict) -> None:
     config, inputs = own_inputs_or_shared(config, shared, ray_train.get_context().get_experiment_name())
     lines = loop_config.get("lines")  # a queue the driver prints from (a refit), or the worker's own log
     log = (lines.put if lines is not None else print) if rank == 0 else (lambda message: None)
-    checkpoint = ray_train.get_checkpoint()
+    options = dict(inputs=inputs, model_path=shared.model_path(config.bert_name), save_run=False, log=log,
+                   check_every_s=loop_config["check_every_s"])
+    checkpoint = ray_train.get_checkpoint()  # after a lost worker, or of the interrupted run of this name
     if checkpoint is None:
-        train(config, report, inputs=inputs, model_path=shared.model_path(config.bert_name), save_run=False, log=log)
+        train(config, report, **options)
     else:
         with checkpoint.as_directory() as folder:
-            train(config, report, inputs=inputs, model_path=shared.model_path(config.bert_name), resume_from=folder,
-                  save_run=False, log=log)
+            train(config, report, resume_from=folder, **options)
 
 
 def torch_trainer(config, shared: Shared, *, workers: int, use_gpu: bool, cpus_per_worker: float, placement: str,
                   name: str, storage_path: str, checkpoints_to_keep: int, max_failures: int, metric,
-                  mode: str = "max", every_check: bool = False, callbacks=(), lines=None):
+                  mode: str = "max", every_check: bool = False, callbacks=(), lines=None, check_every_s: float = 0.0):
     """A TorchTrainer that runs the engine loop on `workers` workers (DDP). Run again under the same
-    name and storage path, it resumes from its latest checkpoint (Ray Train restores its own state)."""
+    name and storage path, it resumes from its latest checkpoint (Ray Train restores its own state), as
+    it does after a lost worker (max_failures). check_every_s: also a check (so a checkpoint, with
+    every_check) every this many seconds of training (bertclf.train.train)."""
     from ray.train.torch import TorchTrainer
     return TorchTrainer(
         worker_loop,
         train_loop_config={"config": config, "shared": shared, "cpus": cpus_per_worker, "every_check": every_check,
-                           "lines": lines},
+                           "lines": lines, "check_every_s": check_every_s},
         scaling_config=ray_train.ScalingConfig(
             num_workers=workers, use_gpu=use_gpu,
             resources_per_worker={"CPU": cpus_per_worker, **({"GPU": 1} if use_gpu else {})},

@@ -59,6 +59,7 @@ VALUES = {
     "repeats": (_is(lambda v: _whole(v) and (v == 0 or v >= 2)),
                 "0 (no repeats) or a number of seeds of at least 2"),
     "time_budget": (lambda v: None if v is None else _positive_seconds(v), "a positive number of seconds or null"),
+    "refit_checkpoint_every": (_positive_seconds, "a positive number of seconds"),
     "dev_split": (_is(lambda v: v is None or (isinstance(v, float) and 0 < v < 1)), "a fraction in (0, 1) or null"),
     "refit": BOOLEAN, "start_from_defaults": BOOLEAN,
     "tokenize_on": (_is(lambda v: v in TOKENIZE_ON), " or ".join(TOKENIZE_ON)),

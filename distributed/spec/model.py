@@ -91,6 +91,9 @@ class SearchSpec:
     max_test_samples: Optional[int] = None
     dev_split: Optional[float] = None
     refit: bool = False
+    # seconds of the refit's training between its checkpoints inside an epoch (and at each epoch's end):
+    # what a lost worker or an interrupted refit loses at most
+    refit_checkpoint_every: float = 600.0
     time_budget: Optional[float] = None  # seconds from the trials' start; then no new trial starts
     repeats: int = 0  # >= 2: the best repeat_top configurations trained again with this many seeds each
     repeat_top: int = 3

@@ -52,9 +52,9 @@ def build_spec(merged: dict, source: str, at: Where) -> SearchSpec:
         scheduler=_section(Scheduler, merged.get("scheduler"), "scheduler", at),
         resources=_section(Resources, merged.get("resources"), "resources", at),
         **{k: merged[k] for k in ("num_samples", "seed", "startup_trials", "checkpoints_to_keep", "max_failures",
-                                  "max_concurrent", "max_test_samples", "dev_split", "refit", "time_budget",
-                                  "repeats", "repeat_top", "start_from_defaults", "files", "columns", "description",
-                                  "anchors", "tokenize_on", "constraints") if k in merged},
+                                  "max_concurrent", "max_test_samples", "dev_split", "refit", "refit_checkpoint_every",
+                                  "time_budget", "repeats", "repeat_top", "start_from_defaults", "files", "columns",
+                                  "description", "anchors", "tokenize_on", "constraints") if k in merged},
         objectives=tuple(merged.get("objectives") or ()),
         first_trial=_first_trial(merged.get("first_trial") or {}, space, source))
 

@@ -255,3 +255,31 @@ def test_training_gives_its_free_heap_back_as_it_goes(config_for, monkeypatch):
     monkeypatch.setattr(heap, "trim_heap", lambda: trims.append(1))
     train(config_for(n_epochs=1, batch_size=32))
     assert len(trims) == 320 // 32  # after each of the epoch's steps (320 train texts, valid in its own file)
+
+
+def test_a_long_epoch_without_validation_checks_on_the_clock_and_resumes_inside_it(config_for, tmp_path):
+    """A refit trains all of train in epochs of hours on a CPU (bench/results/imdb_chunks): checks on the
+    clock give it checkpoints inside an epoch, and a run resumed from one ends with the same weights."""
+    config = config_for(valid_path=None, valid_fraction=0.0, n_epochs=2, batch_size=32, dropout_p=0.1)
+    reports = []
+
+    def keep(metrics, save):
+        reports.append(metrics)
+        save(tmp_path / "last")  # overwritten at each check: the final weights stay
+        if len(reports) == 4:
+            save(tmp_path / "at-4")
+    train(config, report=keep, save_run=False, check_every_s=1e-9)  # due after every step
+    # 320 train texts, 10 steps an epoch: a check after each, none of them validating
+    assert [m["epoch"] for m in reports] == [round(0.1 * k, 4) for k in range(1, 21)]
+    assert all("valid_loss" not in m for m in reports)
+    clocked = _weights(tmp_path / "last")
+
+    plain = []
+    train(config, report=lambda m, save: (plain.append(m["epoch"]), save(tmp_path / "plain")), save_run=False)
+    assert plain == [1, 2]  # without the clock: a check at the end of each epoch
+    resumed = []
+    train(config, report=lambda m, save: (resumed.append(m["epoch"]), save(tmp_path / "resumed")),
+          save_run=False, resume_from=tmp_path / "at-4")
+    assert resumed == [1, 2]  # from step 4 of epoch 1 to the epoch's end
+    for other in (_weights(tmp_path / "plain"), _weights(tmp_path / "resumed")):
+        assert other.keys() == clocked.keys() and all(torch.equal(other[k], clocked[k]) for k in clocked)

@@ -382,19 +382,21 @@ def test_refit_on_two_gloo_workers_gives_the_weights_of_one(local_ray, config_fo
         torch.testing.assert_close(weights[2][name], weights[1][name], atol=1e-5, rtol=1e-4)
 
 
-def test_a_refit_interrupted_runs_on_resume_then_the_finished_search_resumed_says_so(tmp_path):
-    """One search for three things: the refit reads its own inputs when the trials share none; a refit
-    interrupted (as a refit that ran out of memory, it leaves the record `refit pending`) runs on --resume,
-    which has no trial left to run; a finished search resumed says so and cannot be given more trials."""
+def test_a_refit_interrupted_goes_on_from_its_checkpoint_then_the_finished_search_resumed_says_so(tmp_path):
+    """One search for four things: the refit reads its own inputs when the trials share none; it
+    checkpoints inside its epoch (refit_checkpoint_every); a refit interrupted (as a refit that ran out
+    of memory, it leaves the record `refit pending`) runs on --resume, which has no trial left to run,
+    from its latest checkpoint; a finished search resumed says so and cannot be given more trials."""
     data = write_imdb_like(tmp_path / "data", n_train=200, n_test=60)
     cmd = search_cmd(data, tmp_path / "out", "--name", "done", "--no-shared-inputs", "--refit",
                      "--set", "smoke.num_samples=2", "--set", "smoke.fixed.n_epochs=1",
-                     "--set", "smoke.space.mode.choice=[finetune]")
+                     "--set", "smoke.space.mode.choice=[finetune]", "--set", "refit_checkpoint_every=0.001")
     proc = start_search(cmd)
     try:
-        lines = lines_until(proc, "[bert-hpo] refit: ")
-        assert lines[-1].startswith("[bert-hpo] refit: "), lines[-5:]
-        os.killpg(proc.pid, signal.SIGINT)  # Ctrl-C as the refit's workers start
+        for _ in range(4):  # a check, and so a checkpoint, after each step
+            lines = lines_until(proc, "[bert-hpo] refit: epoch 0.")
+        assert lines[-1].startswith("[bert-hpo] refit: epoch 0."), lines[-5:]
+        os.killpg(proc.pid, signal.SIGINT)  # Ctrl-C inside the refit's only epoch
         rest = proc.communicate(timeout=120)[1]
     finally:
         if proc.poll() is None:
@@ -406,6 +408,9 @@ def test_a_refit_interrupted_runs_on_resume_then_the_finished_search_resumed_say
     resumed = run(cmd + ["--resume"])
     assert resumed.returncode == 0, resumed.stderr[-3000:]
     assert "[bert-hpo] the refit had not finished: it runs now" in resumed.stderr
+    step = re.search(r"\[bert-hpo\] refit: resumed from \S+ at epoch 1, step (\d+)", resumed.stderr)
+    # not from the start: from the latest checkpoint Ray Train had recorded (the Ctrl-C may beat the last)
+    assert step and int(step[1]) >= 1, resumed.stderr[-3000:]
     assert "Refit of the best configuration on all of train" in results.read_text()
     again = run(cmd + ["--resume"])
     assert again.returncode == 0, again.stderr[-3000:]

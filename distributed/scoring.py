@@ -7,6 +7,8 @@ examples (a subset of how many), and while it waits the time spent and left.
 A Pareto front member is scored as it serves instead (`score_served`): its ONNX copy (the int8 file
 where its int8 check kept it) in onnxruntime on this machine, on valid and on test, since a trial's own
 valid score is its training's (torch, fp32), not the copy's that ships."""
+import hashlib
+import json
 import threading
 import time
 from concurrent import futures
@@ -16,6 +18,7 @@ from typing import Optional
 
 import ray
 
+from bertclf.atomic import write_text
 from bertclf.checkpoint import model_folder
 from bertclf.inputs import prepare_inputs
 from bertclf.int8_copy import INT8_PATH, onnx_metric
@@ -23,12 +26,14 @@ from bertclf.models.model_io import read_meta
 from bertclf.portable import ONNX_PATH
 from bertclf.predict import score_model, test_inputs
 from bertclf.tasks.task import metric_test_key
+from bertclf.tensor_cache import digest
 
 from .feature_estimate import seconds_per_token
 from .progress import duration
 from .ray_session import cpus_each
 
 PROGRESS_EVERY_S = 30
+SCORES_FOLDER = "test_scores"  # under the cache folder: a model's test scores, by what they depend on (scores_key)
 
 
 def _score(checkpoint, inputs, shared, bert_name: str, cache_dir: str, batch_size: int, threads: int) -> dict:
@@ -75,14 +80,21 @@ def score_on_test(plan, checkpoint, model_dir: Path, shared, say=None) -> dict:
     """The test scores of the model in `checkpoint` (also exported to model_dir, read here for its
     tokenizer and settings), on plan.test_path or its seeded subset of max_test_samples: the task's
     scores, plus path, subset (bool) and data (what was scored, in words). say: the console (with an
-    estimate timed here where the scoring runs on this machine's kind of device), or None: silent."""
-    spec = plan.spec
+    estimate timed here where the scoring runs on this machine's kind of device), or None: silent.
+    Scores are kept in the cache folder (SCORES_FOLDER) and not measured again for the same scores_key."""
+    spec, said = plan.spec, say is not None
+    say = say or (lambda message: None)
     config = spec.trial_config(spec.default_point())
+    key = scores_key(plan, model_dir)
+    kept = Path(config.cache_dir) / SCORES_FOLDER / f"{key}.json"
+    if key and kept.exists():  # e.g. a resumed search whose refit was pending writes the trials' outputs again
+        scores = json.loads(kept.read_text(encoding="utf-8"))
+        say(f"test: {scores['data']}, scored before with these weights ({kept})")
+        return scores
     bert_name = read_meta(model_dir)["bert_name"]  # the winner's model, when the search chose among several
     inputs = test_split(plan, model_dir)
     cpus = spec.resources.cpus_per_worker if plan.use_gpu else cpus_each(free_now=True)
-    left = _estimate(config, inputs, plan.models[bert_name].source) if say and plan.local else 0.0
-    say = say or (lambda message: None)
+    left = _estimate(config, inputs, plan.models[bert_name].source) if said and plan.local else 0.0
     say(f"test: scoring {inputs.description}" + (f", ~{duration(left)}" if left else ""))
     started = time.perf_counter()
     wait, result = _start_scoring(plan, cpus, checkpoint, inputs, shared, bert_name, config.cache_dir,
@@ -92,9 +104,34 @@ def score_on_test(plan, checkpoint, model_dir: Path, shared, say=None) -> dict:
         said = (f", ~{duration(left - spent)} left" if left - spent >= 0.05 else
                 f", past the ~{duration(left)} estimated" if left else "")
         say(f"test: scoring, {duration(spent)} so far{said}")
-    scores = result()
-    return {**scores, "path": str(plan.test_path), "subset": spec.max_test_samples is not None,
-            "data": inputs.description}
+    scores = {**result(), "path": str(plan.test_path), "subset": spec.max_test_samples is not None,
+              "data": inputs.description}
+    if key:
+        try:
+            write_text(kept, json.dumps(scores))
+        except (TypeError, ValueError, OSError):  # not JSON, or a full disk: the scores stand, only not kept
+            pass
+    return scores
+
+
+def scores_key(plan, model_dir: Path) -> Optional[str]:
+    """What a model's test scores depend on: its weights and settings (model_dir's .safetensors files and
+    meta), the test data's contents (each file's name and bytes: a smoke test's slices are written again
+    at each run), the subset asked for (max_test_samples) and the device (bf16 on a GPU). None where the
+    test data is not a local file or folder: then nothing is kept."""
+    model_dir, test = Path(model_dir), Path(plan.test_path)
+    if not test.exists():
+        return None
+    files = [(test.name, test)] if test.is_file() else \
+        [(str(p.relative_to(test)), p) for p in sorted(test.rglob("*")) if p.is_file()]
+    weights = [(str(p.relative_to(model_dir)), p) for p in sorted(model_dir.rglob("*.safetensors"))]
+    return digest([(name, _sha256(p)) for name, p in weights], read_meta(model_dir),
+                  [(name, _sha256(p)) for name, p in files], plan.spec.max_test_samples, plan.use_gpu)
+
+
+def _sha256(path: Path) -> str:
+    with open(path, "rb") as f:
+        return hashlib.file_digest(f, "sha256").hexdigest()
 
 
 def test_split(plan, model_dir: Path):

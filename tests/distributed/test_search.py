@@ -408,6 +408,9 @@ def test_a_refit_interrupted_goes_on_from_its_checkpoint_then_the_finished_searc
     resumed = run(cmd + ["--resume"])
     assert resumed.returncode == 0, resumed.stderr[-3000:]
     assert "[bert-hpo] the refit had not finished: it runs now" in resumed.stderr
+    # the best model's test score is kept from the first run, and only the refit's is measured
+    assert "[bert-hpo] test: all 60 examples of" in resumed.stderr and "scored before with these weights" \
+        in resumed.stderr and resumed.stderr.count("[bert-hpo] test: scoring") == 1, resumed.stderr[-3000:]
     step = re.search(r"\[bert-hpo\] refit: resumed from \S+ at epoch 1, step (\d+)", resumed.stderr)
     # not from the start: from the latest checkpoint Ray Train had recorded (the Ctrl-C may beat the last)
     assert step and int(step[1]) >= 1, resumed.stderr[-3000:]

@@ -33,7 +33,9 @@ from .progress import duration
 from .ray_session import cpus_each
 
 PROGRESS_EVERY_S = 30
-SCORES_FOLDER = "test_scores"  # under the cache folder: a model's test scores, by what they depend on (scores_key)
+# in the search's output folder: its models' test scores, by what they depend on (scores_key); not the
+# cache folder, which other searches share: a search's console says when each of its models is scored
+SCORES_FOLDER = ".test_scores"
 
 
 def _score(checkpoint, inputs, shared, bert_name: str, cache_dir: str, batch_size: int, threads: int) -> dict:
@@ -81,12 +83,12 @@ def score_on_test(plan, checkpoint, model_dir: Path, shared, say=None) -> dict:
     tokenizer and settings), on plan.test_path or its seeded subset of max_test_samples: the task's
     scores, plus path, subset (bool) and data (what was scored, in words). say: the console (with an
     estimate timed here where the scoring runs on this machine's kind of device), or None: silent.
-    Scores are kept in the cache folder (SCORES_FOLDER) and not measured again for the same scores_key."""
+    Scores are kept in the output folder (SCORES_FOLDER) and not measured again for the same scores_key."""
     spec, said = plan.spec, say is not None
     say = say or (lambda message: None)
     config = spec.trial_config(spec.default_point())
     key = scores_key(plan, model_dir)
-    kept = Path(config.cache_dir) / SCORES_FOLDER / f"{key}.json"
+    kept = Path(plan.out_dir) / SCORES_FOLDER / f"{key}.json"
     if key and kept.exists():  # e.g. a resumed search whose refit was pending writes the trials' outputs again
         scores = json.loads(kept.read_text(encoding="utf-8"))
         say(f"test: {scores['data']}, scored before with these weights ({kept})")

@@ -25,7 +25,8 @@ def test_smoke_search_with_repeats_tracks_every_trial_and_states_the_plan_first(
         console.index("[bert-hpo] trial ")
     assert "then the best 2 again with 2 seeds each" in console[plan:plan + 400]
     assert "repeats: the best 2 configuration(s) x 2 seeds: 4 runs" in console
-    assert "test: scoring all 100 examples of" in console
+    # each repeat's run is scored on test, the winner's too: the best model's export is not scored again
+    assert "test: all 100 examples of" in console and "scored before with these weights" in console, console[-3000:]
 
     trials = sorted((out / "trials").glob("trial_*"))
     assert len(trials) == 4

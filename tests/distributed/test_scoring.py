@@ -81,6 +81,7 @@ def _local_cpu_plan(tmp_path) -> SimpleNamespace:
     spec = SimpleNamespace(trial_config=lambda point: config, default_point=dict, max_test_samples=None,
                            resources=SimpleNamespace(cpus_per_worker=1))
     return SimpleNamespace(local=True, use_gpu=False, spec=spec, test_path=tmp_path / "test.csv",
+                           out_dir=tmp_path / "out",
                            models={"tiny": SimpleNamespace(source="tiny")})
 
 

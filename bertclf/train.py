@@ -435,7 +435,7 @@ def check(run: Run, step: int, n_steps: int, train_loss: float, speed: float) ->
         metrics["done_reason"] = "degenerate"
     shown = "".join(f", {k.replace('_', ' ')} {metrics[k]:.4f}" for k in ("valid_loss", *task.metrics) if k in metrics)
     run.say(f"epoch {format_epoch(metrics['epoch'])}: train loss {train_loss:.4f}{shown}, {speed:.1f} samples/s"
-            + ("  (best)" if run.best is metrics else "")
+            + ("  (best)" if run.best is metrics and c.has_validation else "")  # without: the latest is the model
             + (f"  -> {metrics['done_reason']}" if metrics["done_reason"] not in ("", "completed") else ""))
     return metrics
 

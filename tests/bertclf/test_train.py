@@ -268,7 +268,9 @@ def test_a_long_epoch_without_validation_checks_on_the_clock_and_resumes_inside_
         save(tmp_path / "last")  # overwritten at each check: the final weights stay
         if len(reports) == 4:
             save(tmp_path / "at-4")
-    train(config, report=keep, save_run=False, check_every_s=1e-9)  # due after every step
+    said = []
+    train(config, report=keep, save_run=False, check_every_s=1e-9, log=said.append)  # due after every step
+    assert "epoch 0.1: train loss" in "\n".join(said) and "(best)" not in "\n".join(said)  # no score to be best at
     # 320 train texts, 10 steps an epoch: a check after each, none of them validating
     assert [m["epoch"] for m in reports] == [round(0.1 * k, 4) for k in range(1, 21)]
     assert all("valid_loss" not in m for m in reports)

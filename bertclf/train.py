@@ -119,6 +119,8 @@ def train(config: TrainConfig, report: Optional[Report] = None, *, inputs=None, 
     checkpoint of its last check gets one check of its weights (train loss NaN: no step was taken).
     """
     check_task_options(config)  # the task's own options; TrainConfig checked the others as it was made
+    if check_every_s and config.has_validation:  # a validating check ranks, counts to early_stop and to ASHA
+        raise ValueError("check_every_s is for a run without validation (a refit); with one, evals_per_epoch")
     run_folder = prepare_run_dir(config) if save_run and _rank() == 0 else None
     run = set_up(config, inputs, model_path, log)
     run.should_stop, run.check_every_s = should_stop, check_every_s

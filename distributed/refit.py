@@ -86,8 +86,8 @@ def run_refit(plan, config, shared: Shared, say):
             raise UserError(f"refit: out of memory: Ray's memory monitor ended its workers, the machine's memory "
                             f"nearly full; the search's results are in {plan.out_dir}; a smaller batch_size or "
                             f"max_chunks needs less (each of the {workers} worker(s), resources.refit_workers, "
-                            f"holds its own copy of the model); --resume runs the refit again, from its latest "
-                            f"checkpoint") from None
+                            f"holds its own copy of the model); --resume runs the refit again (from its latest "
+                            f"checkpoint while its options are the same)") from None
         raise error
     return error
 

@@ -36,6 +36,7 @@ PROGRESS_EVERY_S = 30
 # in the search's output folder: its models' test scores, by what they depend on (scores_key); not the
 # cache folder, which other searches share: a search's console says when each of its models is scored
 SCORES_FOLDER = ".test_scores"
+SCORES_VERSION = 1  # part of scores_key: raised when what a task's score_test measures changes
 
 
 def _score(checkpoint, inputs, shared, bert_name: str, cache_dir: str, batch_size: int, threads: int) -> dict:
@@ -89,8 +90,8 @@ def score_on_test(plan, checkpoint, model_dir: Path, shared, say=None) -> dict:
     config = spec.trial_config(spec.default_point())
     key = scores_key(plan, model_dir)
     kept = Path(plan.out_dir) / SCORES_FOLDER / f"{key}.json"
-    if key and kept.exists():  # e.g. a resumed search whose refit was pending writes the trials' outputs again
-        scores = json.loads(kept.read_text(encoding="utf-8"))
+    scores = _kept_scores(kept) if key else None  # e.g. a resumed search whose refit was pending
+    if scores is not None:
         say(f"test: {scores['data']}, scored before with these weights ({kept})")
         return scores
     bert_name = read_meta(model_dir)["bert_name"]  # the winner's model, when the search chose among several
@@ -128,7 +129,17 @@ def scores_key(plan, model_dir: Path) -> Optional[str]:
         [(str(p.relative_to(test)), p) for p in sorted(test.rglob("*")) if p.is_file()]
     weights = [(str(p.relative_to(model_dir)), p) for p in sorted(model_dir.rglob("*.safetensors"))]
     return digest([(name, _sha256(p)) for name, p in weights], read_meta(model_dir),
-                  [(name, _sha256(p)) for name, p in files], plan.spec.max_test_samples, plan.use_gpu)
+                  [(name, _sha256(p)) for name, p in files], plan.spec.max_test_samples, plan.use_gpu,
+                  SCORES_VERSION)
+
+
+def _kept_scores(path: Path) -> Optional[dict]:
+    """The scores kept at `path`; None where there are none, or a damaged file (then they are measured again)."""
+    try:
+        scores = json.loads(path.read_text(encoding="utf-8"))
+    except (OSError, ValueError):
+        return None
+    return scores if isinstance(scores, dict) and "data" in scores else None
 
 
 def _sha256(path: Path) -> str:

@@ -170,6 +170,10 @@ def test_a_model_scored_on_a_test_file_is_not_scored_again_until_its_weights_or_
     plan.test_path.write_text("text,label\na,1\nb,0\n")
     scoring.score_on_test(plan, None, model, Shared(), said.append)
     assert len(runs) == 3 and said[-1] == "test: scoring 3 examples", said
+    for kept in (plan.out_dir / scoring.SCORES_FOLDER).glob("*.json"):
+        kept.write_text("{damaged")  # a copy cut short: measured again, not an error
+    scoring.score_on_test(plan, None, model, Shared(), said.append)
+    assert len(runs) == 4, said
 
 
 @pytest.mark.ray

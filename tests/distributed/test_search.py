@@ -357,6 +357,20 @@ def test_gloo_workers_read_their_own_inputs_without_shared_inputs(local_ray, con
     assert trainer.fit().metrics["valid_accuracy"] > 0
 
 
+def test_two_gloo_workers_check_on_rank_0s_clock_at_the_same_step(local_ray, config_for, tmp_path):
+    """A refit's checkpoints inside its epoch (refit_checkpoint_every): with several workers, rank 0's
+    clock is heard every train.CLOCK_SYNC_STEPS steps, and every worker checks there or none does (a
+    worker alone in a check's all-reduce would wait for ever)."""
+    from bert_hpo_distributed.trial import torch_trainer
+    from bertclf.train import CLOCK_SYNC_STEPS
+    config = config_for(valid_path=None, valid_fraction=0.0, n_epochs=1, batch_size=8)  # 320 texts: 40 steps
+    trainer = torch_trainer(config, shared_for(config), workers=2, use_gpu=False, cpus_per_worker=0.9,
+                            placement="PACK", name="clock", storage_path=str(tmp_path / "ray"), checkpoints_to_keep=10,
+                            max_failures=0, metric=None, every_check=True, check_every_s=1e-9)
+    reports = trainer.fit().metrics_dataframe
+    assert CLOCK_SYNC_STEPS == 20 and list(reports["epoch"]) == [0.5, 1.0]  # after step 20 on the clock, 40 the end
+
+
 def test_refit_on_two_gloo_workers_gives_the_weights_of_one(local_ray, config_for, tmp_path):
     from safetensors.torch import load_file
     from bert_hpo_distributed.refit import refit_config
@@ -410,7 +424,7 @@ def test_a_refit_interrupted_goes_on_from_its_checkpoint_then_the_finished_searc
     assert "[bert-hpo] the refit had not finished: it runs now" in resumed.stderr
     # the best model's test score is kept from the first run, and only the refit's is measured
     assert "[bert-hpo] test: all 60 examples of" in resumed.stderr and "scored before with these weights" \
-        in resumed.stderr and resumed.stderr.count("[bert-hpo] test: scoring") == 1, resumed.stderr[-3000:]
+        in resumed.stderr and resumed.stderr.count("[bert-hpo] test: scoring all") == 1, resumed.stderr[-3000:]
     step = re.search(r"\[bert-hpo\] refit: resumed from \S+ at epoch 1, step (\d+)", resumed.stderr)
     # not from the start: from the latest checkpoint Ray Train had recorded (the Ctrl-C may beat the last)
     assert step and int(step[1]) >= 1, resumed.stderr[-3000:]

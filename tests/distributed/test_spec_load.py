@@ -145,6 +145,8 @@ def test_mode_expands_to_its_booleans():
     ({"space": {"max_length": {"int": [64, 600]}}}, "space.max_length: inputs are prepared once per distinct"),
     ({"space": {"pooling": {"choice": ["mean", "attention"]}}}, "--pooling: expected cls | mean | mean+max"),
     ({"refit": "yes"}, "refit: expected true or false"),
+    ({"refit_checkpoint_every": 0}, "refit_checkpoint_every: expected a positive number of seconds"),
+    ({"refit_checkpoint_every": "often"}, "refit_checkpoint_every: expected a positive number of seconds"),
     ({"space": {"mode": {"choice": ["lora", "boost"]}, "lora_r": {"int": [0, 8]}}},
      "a configuration of this space is invalid: --lora_r: expected a positive integer"),
     ({"space": {"lora_targets": {"choice": ["attention", "ffn"]}}}, "--lora_targets: expected attention | attention+ffn"),
